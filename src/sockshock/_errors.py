@@ -1,0 +1,106 @@
+"""The exception hierarchy and the one place where arguments are checked.
+
+Every exception sockshock raises on purpose derives from :class:`SockshockError`.
+Configuration mistakes also derive from the built-in exception that existing code
+already catches for them (``ValueError`` / ``TypeError``), in the manner of
+hypothesis' ``InvalidArgument``. Faults injected on the data path never use these
+classes: they are plain ``OSError`` instances, exactly as the kernel would report.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidArgument",
+    "InvalidType",
+    "ShutdownDeadlockError",
+    "SockshockError",
+    "check_choice",
+    "check_number",
+    "check_type",
+]
+
+
+class SockshockError(Exception):
+    """Root of every exception sockshock raises deliberately."""
+
+
+class ConfigurationError(SockshockError):
+    """A parameter, a scenario or a server class was given a value it cannot use."""
+
+
+class InvalidArgument(ConfigurationError, ValueError):
+    """A value has the right type but lies outside what is allowed."""
+
+
+class InvalidType(ConfigurationError, TypeError):
+    """A value has the wrong type."""
+
+
+class ShutdownDeadlockError(SockshockError, RuntimeError):
+    """``shutdown()`` was called where waiting for the serving loop would never end.
+
+    The standard library hangs forever in this situation (gh-83978); sockshock
+    raises instead. Like ``threading.Thread.join()`` on the current thread, this
+    is a ``RuntimeError``.
+    """
+
+
+def _where(source: str | None) -> str:
+    return f" (from {source})" if source else ""
+
+
+def check_type(
+    name: str, value: Any, expected: type | tuple[type, ...], *, source: str | None = None
+) -> None:
+    """Raise :class:`InvalidType` unless ``isinstance(value, expected)``.
+
+    ``bool`` is never accepted where a number is expected.
+    """
+    types = expected if isinstance(expected, tuple) else (expected,)
+    numeric = any(t in (int, float) for t in types)
+    if isinstance(value, types) and not (numeric and isinstance(value, bool) and bool not in types):
+        return
+    wanted = " or ".join(t.__name__ for t in types)
+    raise InvalidType(
+        f"expected {wanted} but got {name}={value!r} (type={type(value).__name__}){_where(source)}"
+    )
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+    source: str | None = None,
+) -> None:
+    """Check that ``value`` is a finite number in the given range.
+
+    The message names the parameter, the value and the allowed range, e.g.
+    ``probability=1.5 must be in [0, 1]``.
+    """
+    check_type(name, value, int if integer else (int, float), source=source)
+    if not integer and not math.isfinite(value):
+        raise InvalidArgument(f"{name}={value!r} must be a finite number{_where(source)}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise InvalidArgument(f"{name}={value!r} must be in {left}{lo}, {hi}{right}{_where(source)}")
+
+
+def check_choice(name: str, value: Any, choices: tuple[Any, ...], *, source: str | None = None) -> None:
+    """Check that ``value`` is one of ``choices``."""
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise InvalidArgument(f"{name}={value!r} must be one of {listed}{_where(source)}")
