@@ -7,6 +7,9 @@ Layout (dependencies point down only; public modules re-export, the code lives i
   its own right, like the standard one) whose sockets come from a socket layer.
 * ``sockshock.layer`` -- the socket-layer protocol, the default layer and the
   conformance check any layer can run.
+* ``_harness`` -- :func:`serving`, which runs any server for a ``with`` block and
+  never hangs a test run.
+* ``_catalog`` -- the server classes and their traits, for test matrices.
 * ``_errors`` -- the exception hierarchy and argument checks.
 """
 
@@ -17,9 +20,18 @@ from sockshock._errors import (
     ShutdownDeadlockError,
     SockshockError,
 )
+from sockshock._harness import HandlerError, HandlerFailure, ServerHandle, ShutdownTimeout, serving
+from sockshock._catalog import ServerKind, server_kinds
 
 __all__ = [
     "ConfigurationError",
+    "HandlerError",
+    "HandlerFailure",
+    "ServerHandle",
+    "ServerKind",
+    "ShutdownTimeout",
+    "serving",
+    "server_kinds",
     "InvalidArgument",
     "InvalidType",
     "ShutdownDeadlockError",

@@ -35,6 +35,7 @@ from sockshock import socketserver as _ss
 from sockshock._errors import InvalidArgument, InvalidType, SockshockError
 
 __all__ = [
+    "HandlerError",
     "HandlerFailure",
     "ServerHandle",
     "ShutdownTimeout",

@@ -914,21 +914,26 @@ class ThreadPoolMixIn(_MixInBase):
         """Run one request on a worker thread, exactly as ThreadingMixIn does."""
         ThreadingMixIn.process_request_thread(self, request, client_address)  # type: ignore[arg-type]
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Queue the request for the next free worker thread."""
-        pool = self._pool
-        if pool is None:
-            pool = self._pool = self._make_pool()
-        pool.submit(request, client_address)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._check_pool_settings()
+        super().__init__(*args, **kwargs)
 
-    def _make_pool(self) -> _WorkerPool:
-        source = f"{type(self).__name__}"
+    def _check_pool_settings(self) -> None:
+        source = type(self).__name__
         check_number("max_workers", self.max_workers, low=1, integer=True,
                      source=source)
         check_number("max_queued_requests", self.max_queued_requests, low=1,
                      integer=True, source=source)
-        return _WorkerPool(self, self.max_workers, self.max_queued_requests,
-                           daemon=self.daemon_threads)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Queue the request for the next free worker thread."""
+        pool = self._pool
+        if pool is None:
+            self._check_pool_settings()  # they may have changed since __init__
+            pool = self._pool = _WorkerPool(
+                self, self.max_workers, self.max_queued_requests,
+                daemon=self.daemon_threads)
+        pool.submit(request, client_address)
 
     def _accept_pause(self) -> float | None:
         pool = self._pool

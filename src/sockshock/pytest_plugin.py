@@ -1,0 +1,1 @@
+"""sockshock's pytest plugin (entry point ``pytest11: sockshock``)."""

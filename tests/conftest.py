@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import socketserver as stdlib_socketserver
+from typing import Any
+
+import pytest
+
+import sockshock.socketserver as ours
+
+MODULES = {"stdlib": stdlib_socketserver, "sockshock": ours}
+
+
+@pytest.fixture(params=sorted(MODULES))
+def ssmod(request: pytest.FixtureRequest) -> Any:
+    """The standard library's socketserver and ours, for parity tests."""
+    return MODULES[request.param]
+
+
+def stdlib_defect(reason: str) -> Any:
+    """Parametrize a regression test over both modules; the stdlib run must fail."""
+    return pytest.mark.parametrize(
+        "module",
+        [
+            pytest.param(stdlib_socketserver, id="stdlib",
+                         marks=pytest.mark.xfail(strict=True, reason=reason)),
+            pytest.param(ours, id="sockshock"),
+        ],
+    )
