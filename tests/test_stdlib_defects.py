@@ -65,16 +65,40 @@ def wake_stdlib_loop(server: Any) -> None:
         pass
 
 
+class _WaitingSelector(selectors.PollSelector):
+    """Counts the serving loop's waits in select(): once a wait has begun, only a
+    wake-up (or the timeout) can make the loop look at its shutdown flag again."""
+
+    waits = 0
+    changed = threading.Condition()
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        with _WaitingSelector.changed:
+            _WaitingSelector.waits += 1
+            _WaitingSelector.changed.notify_all()
+        return super().select(timeout)
+
+    @classmethod
+    def wait_for(cls, n: int) -> bool:
+        with cls.changed:
+            return cls.changed.wait_for(lambda: cls.waits >= n, 5)
+
+
 @stdlib_defect("serve_forever() polls: shutdown() waits out poll_interval (gh-88932)")
-def test_shutdown_wakes_the_loop_instead_of_waiting_for_poll_interval(module: Any) -> None:
+def test_shutdown_wakes_the_loop_instead_of_waiting_for_poll_interval(
+        module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_WaitingSelector, "waits", 0)
+    monkeypatch.setattr(module, "_ServerSelector", _WaitingSelector)
     server = module.TCPServer(("127.0.0.1", 0), one_line_handler(module))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 30},
                               daemon=True)
     thread.start()
     stopper = threading.Thread(target=server.shutdown, daemon=True)
     try:
-        # After one request the loop is back in select() for up to 30 s.
+        assert _WaitingSelector.wait_for(1)  # idle, waiting for the first request
         assert round_trip(server.server_address) == b"ping\n"
+        # The request is over; wait until the loop waits again (for up to 30 s).
+        assert _WaitingSelector.wait_for(2)
         stopper.start()
         stopper.join(BOUND)
         assert not stopper.is_alive(), "shutdown() waited for the poll interval"

@@ -13,6 +13,7 @@ Layout (dependencies point down only; public modules re-export, the code lives i
 * ``_errors`` -- the exception hierarchy and argument checks.
 """
 
+from sockshock._catalog import ServerKind, server_kinds
 from sockshock._errors import (
     ConfigurationError,
     InvalidArgument,
@@ -21,21 +22,20 @@ from sockshock._errors import (
     SockshockError,
 )
 from sockshock._harness import HandlerError, HandlerFailure, ServerHandle, ShutdownTimeout, serving
-from sockshock._catalog import ServerKind, server_kinds
 
 __all__ = [
     "ConfigurationError",
     "HandlerError",
     "HandlerFailure",
-    "ServerHandle",
-    "ServerKind",
-    "ShutdownTimeout",
-    "serving",
-    "server_kinds",
     "InvalidArgument",
     "InvalidType",
+    "ServerHandle",
+    "ServerKind",
     "ShutdownDeadlockError",
+    "ShutdownTimeout",
     "SockshockError",
+    "server_kinds",
+    "serving",
 ]
 
 __version__ = "0.1.0"

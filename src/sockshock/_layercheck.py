@@ -20,12 +20,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sockshock._errors import SockshockError
+from sockshock._errors import SockshockError, check_number
 from sockshock._layer import SocketLayer, validate_layer
 
 __all__ = ["LayerConformanceError", "check_socket_layer"]
 
-_TIMEOUT = 5.0  # bound on every wait; loopback answers in microseconds
 _PAYLOAD = bytes(range(256)) * 64  # 16 KiB, every byte value
 
 
@@ -39,9 +38,13 @@ def _expect(condition: bool, check: str, detail: str) -> None:
 
 
 def _recv_exactly(sock: Any, n: int) -> bytes:
+    """Up to ``n`` bytes: fewer if the peer closes or the socket's timeout expires."""
     chunks = []
     while n:
-        chunk = sock.recv(n)
+        try:
+            chunk = sock.recv(n)
+        except TimeoutError:
+            break
         if not chunk:
             break
         chunks.append(chunk)
@@ -60,7 +63,7 @@ def _closing_all() -> Iterator[list[Any]]:
                 sock.close()
 
 
-def _stream_checks(layer: SocketLayer, family: int, address: Any) -> None:
+def _stream_checks(layer: SocketLayer, family: int, address: Any, timeout: float) -> None:
     name = "AF_UNIX" if family == getattr(socket, "AF_UNIX", None) else "AF_INET"
     with _closing_all() as opened:
         listener = layer.socket(family, socket.SOCK_STREAM)
@@ -81,11 +84,11 @@ def _stream_checks(layer: SocketLayer, family: int, address: Any) -> None:
         # A selector sees a pending connection on the layer's listening socket.
         client = socket.socket(family, socket.SOCK_STREAM)
         opened.append(client)
-        client.settimeout(_TIMEOUT)
+        client.settimeout(timeout)
         client.connect(bound)
         with selectors.DefaultSelector() as selector:
             selector.register(listener, selectors.EVENT_READ)
-            _expect(bool(selector.select(_TIMEOUT)), f"{name} selector on listener",
+            _expect(bool(selector.select(timeout)), f"{name} selector on listener",
                     "a pending connection was not reported readable")
 
         conn, peer = listener.accept()
@@ -97,9 +100,9 @@ def _stream_checks(layer: SocketLayer, family: int, address: Any) -> None:
                     f"accept() gave {peer!r}, the client is {client.getsockname()!r}")
             _expect(conn.getpeername() == client.getsockname(), f"{name} getpeername()",
                     f"{conn.getpeername()!r} != {client.getsockname()!r}")
-        conn.settimeout(_TIMEOUT)
-        _expect(conn.gettimeout() == _TIMEOUT, f"{name} settimeout()/gettimeout()",
-                f"gettimeout() returned {conn.gettimeout()!r} after settimeout({_TIMEOUT})")
+        conn.settimeout(timeout)
+        _expect(conn.gettimeout() == timeout, f"{name} settimeout()/gettimeout()",
+                f"gettimeout() returned {conn.gettimeout()!r} after settimeout({timeout})")
 
         # Bytes in both directions, through every API the handlers use.
         client.sendall(_PAYLOAD)
@@ -138,7 +141,7 @@ def _stream_checks(layer: SocketLayer, family: int, address: Any) -> None:
         client.sendall(b"!")
         with selectors.DefaultSelector() as selector:
             selector.register(conn, selectors.EVENT_READ)
-            _expect(bool(selector.select(_TIMEOUT)), f"{name} selector on connection",
+            _expect(bool(selector.select(timeout)), f"{name} selector on connection",
                     "waiting data was not reported readable")
         _expect(conn.recv(1) == b"!", f"{name} recv() after select()", "lost a byte")
 
@@ -161,7 +164,7 @@ def _stream_checks(layer: SocketLayer, family: int, address: Any) -> None:
         else:
             raise LayerConformanceError(
                 f"{name} non-blocking recv(): expected BlockingIOError with no data")
-        conn.settimeout(_TIMEOUT)
+        conn.settimeout(timeout)
 
         # Half-close and end of file.
         conn.shutdown(socket.SHUT_WR)
@@ -180,7 +183,8 @@ def _stream_checks(layer: SocketLayer, family: int, address: Any) -> None:
         _expect(extra.fileno() == -1, f"{name} context manager", "__exit__ did not close")
 
 
-def _datagram_checks(layer: SocketLayer, family: int, address: Any, client_address: Any) -> None:
+def _datagram_checks(layer: SocketLayer, family: int, address: Any, client_address: Any,
+                     timeout: float) -> None:
     name = "AF_UNIX" if family == getattr(socket, "AF_UNIX", None) else "AF_INET"
     with _closing_all() as opened:
         server = layer.socket(family, socket.SOCK_DGRAM)
@@ -189,15 +193,15 @@ def _datagram_checks(layer: SocketLayer, family: int, address: Any, client_addre
             _expect(callable(getattr(server, method, None)), f"{name} datagram socket API",
                     f"{type(server).__name__} has no {method}()")
         server.bind(address)
-        server.settimeout(_TIMEOUT)
+        server.settimeout(timeout)
         client = socket.socket(family, socket.SOCK_DGRAM)
         opened.append(client)
-        client.settimeout(_TIMEOUT)
+        client.settimeout(timeout)
         client.bind(client_address)
         client.sendto(b"ping", server.getsockname())
         with selectors.DefaultSelector() as selector:
             selector.register(server, selectors.EVENT_READ)
-            _expect(bool(selector.select(_TIMEOUT)), f"{name} selector on datagram socket",
+            _expect(bool(selector.select(timeout)), f"{name} selector on datagram socket",
                     "a waiting datagram was not reported readable")
         data, peer = server.recvfrom(8192)
         _expect(data == b"ping", f"{name} recvfrom()", f"got {data!r}")
@@ -219,6 +223,10 @@ def _datagram_checks(layer: SocketLayer, family: int, address: Any, client_addre
                 server.recvfrom(100, flags)
             except BlockingIOError:
                 pass
+            except OSError as exc:
+                raise LayerConformanceError(
+                    f"{name} recvfrom(MSG_DONTWAIT): raised {exc!r}, expected "
+                    "BlockingIOError at once") from exc
             else:
                 raise LayerConformanceError(
                     f"{name} recvfrom(MSG_DONTWAIT): expected BlockingIOError with no datagram")
@@ -226,7 +234,8 @@ def _datagram_checks(layer: SocketLayer, family: int, address: Any, client_addre
         _expect(server.fileno() == -1, f"{name} datagram close()", "fileno() is not -1")
 
 
-def check_socket_layer(layer: SocketLayer, *, unix: bool | None = None) -> None:
+def check_socket_layer(layer: SocketLayer, *, unix: bool | None = None,
+                       timeout: float = 5.0) -> None:
     """Check that ``layer`` behaves like the operating system's sockets.
 
     Exercises TCP and UDP on 127.0.0.1 and, where available (or when ``unix`` is
@@ -240,15 +249,19 @@ def check_socket_layer(layer: SocketLayer, *, unix: bool | None = None) -> None:
     Args:
         layer: the socket layer to check, with any fault injection switched off.
         unix: check Unix sockets too; default: where ``socket.AF_UNIX`` exists.
+        timeout: the bound on every wait for data (loopback answers in
+            microseconds; a broken layer fails a check after this long).
 
     Raises:
         LayerConformanceError: (an ``AssertionError``) naming the first check that
             failed and what was observed.
     """
     validate_layer(layer, source="check_socket_layer()")
-    checks: list[Callable[[], None]] = [
-        lambda: _stream_checks(layer, socket.AF_INET, ("127.0.0.1", 0)),
-        lambda: _datagram_checks(layer, socket.AF_INET, ("127.0.0.1", 0), ("127.0.0.1", 0)),
+    check_number("timeout", timeout, low=0, low_open=True, source="check_socket_layer()")
+    checks: list[tuple[str, Callable[[], None]]] = [
+        ("AF_INET stream", lambda: _stream_checks(layer, socket.AF_INET, ("127.0.0.1", 0), timeout)),
+        ("AF_INET datagram", lambda: _datagram_checks(layer, socket.AF_INET, ("127.0.0.1", 0),
+                                                      ("127.0.0.1", 0), timeout)),
     ]
     if unix is None:
         unix = hasattr(socket, "AF_UNIX")
@@ -257,12 +270,19 @@ def check_socket_layer(layer: SocketLayer, *, unix: bool | None = None) -> None:
         if unix:
             af_unix = socket.AF_UNIX
             checks += [
-                lambda: _stream_checks(layer, af_unix, os.path.join(directory, "stream")),
-                lambda: _datagram_checks(layer, af_unix, os.path.join(directory, "dgram"),
-                                         os.path.join(directory, "client")),
+                ("AF_UNIX stream", lambda: _stream_checks(
+                    layer, af_unix, os.path.join(directory, "stream"), timeout)),
+                ("AF_UNIX datagram", lambda: _datagram_checks(
+                    layer, af_unix, os.path.join(directory, "dgram"),
+                    os.path.join(directory, "client"), timeout)),
             ]
-        for check in checks:
-            check()
+        for label, check in checks:
+            try:
+                check()
+            except LayerConformanceError:
+                raise
+            except Exception as exc:
+                raise LayerConformanceError(f"{label} sockets: unexpected {exc!r}") from exc
     finally:
         if directory:
             shutil.rmtree(directory, ignore_errors=True)

@@ -787,8 +787,8 @@ class ThreadingMixIn(_MixInBase):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Start a new thread to process the request."""
-        if self.block_on_close:
-            vars(self).setdefault('_threads', _Threads())
+        if self.block_on_close and '_threads' not in vars(self):
+            self._threads = _Threads()
         t = threading.Thread(target = self.process_request_thread,
                              args = (request, client_address))
         t.daemon = self.daemon_threads
@@ -825,6 +825,8 @@ class _WorkerPool:
 
     def wait_for_room(self) -> bool:
         """True (and arrange a wake-up of the serving loop) if the queue is full."""
+        if len(self._queue) < self._max_queued:  # only the serving loop adds
+            return False
         with self._lock:
             if len(self._queue) < self._max_queued:
                 return False

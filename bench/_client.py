@@ -1,0 +1,50 @@
+"""The benchmark's load generator: a separate process, so that clients and servers
+do not compete for one GIL. Reads one JSON command per line on stdin, answers one
+JSON number (seconds taken) per line on stdout."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+
+
+def connections(address: tuple[str, int], count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        with socket.create_connection(address, timeout=10) as client:
+            client.sendall(b"ping\n")
+            client.recv(10)
+    return time.perf_counter() - start
+
+
+def round_trips(address: tuple[str, int], count: int) -> float:
+    with socket.create_connection(address, timeout=10) as client:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        start = time.perf_counter()
+        for _ in range(count):
+            client.sendall(b"ping\n")
+            client.recv(10)
+        return time.perf_counter() - start
+
+
+def datagrams(address: tuple[str, int], count: int) -> float:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(10)
+        client.connect(address)
+        start = time.perf_counter()
+        for _ in range(count):
+            client.send(b"ping")
+            client.recv(10)
+        return time.perf_counter() - start
+
+
+COMMANDS = {"connections": connections, "round_trips": round_trips, "datagrams": datagrams}
+
+for line in sys.stdin:
+    command = json.loads(line)
+    host, port = command["address"]
+    assert host in ("127.0.0.1", "::1"), "the benchmark only talks to loopback"
+    seconds = COMMANDS[command["name"]]((host, port), command["count"])
+    print(json.dumps(seconds), flush=True)

@@ -1,0 +1,152 @@
+"""sockshock.serving(): run any server for a with-block; never hang; lose no error."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+import sockshock
+import sockshock.socketserver as ss
+from sockshock.handlers import DatagramEcho, LineEcho
+
+
+def test_unix_servers_live_in_a_private_directory_that_is_removed() -> None:
+    with sockshock.serving("ThreadingUnixStreamServer", LineEcho) as srv:
+        path = srv.address
+        assert os.path.exists(path)
+        with srv.connect() as client:
+            client.sendall(b"unix\n")
+            assert client.recv(10) == b"unix\n"
+    assert not os.path.exists(os.path.dirname(path))
+
+
+def test_unix_datagram_clients_get_a_path_to_be_answered_on() -> None:
+    with sockshock.serving("UnixDatagramServer", DatagramEcho) as srv, \
+            srv.connect() as client:
+        assert client.getsockname()
+        client.send(b"dgram")
+        assert client.recv(10) == b"dgram"
+
+
+def test_handler_exceptions_are_reraised_after_the_server_stopped() -> None:
+    class Broken(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            raise LookupError("the handler's own error")
+
+    with pytest.raises(LookupError, match="the handler's own error"), \
+            sockshock.serving("ThreadingTCPServer", Broken) as srv, srv.connect() as client:
+        assert client.recv(10) == b""
+    assert not srv.thread.is_alive()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_forked_children_report_their_handler_exceptions() -> None:
+    class Broken(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            raise KeyError("in the child")
+
+    with pytest.raises(KeyError) as info, \
+            sockshock.serving("ForkingTCPServer", Broken) as srv, srv.connect() as client:
+        assert client.recv(10) == b""
+    notes = getattr(info.value, "__notes__", [])
+    assert any("raised in forked child pid" in note for note in notes)
+
+
+def test_acknowledged_errors_are_not_reraised() -> None:
+    class Broken(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            raise ValueError("expected")
+
+    with sockshock.serving("TCPServer", Broken) as srv:
+        with srv.connect() as client:
+            assert client.recv(10) == b""
+        (failure,) = srv.errors
+        assert isinstance(failure.exception, ValueError)
+        assert "raise ValueError" in failure.traceback
+        srv.errors.clear()
+
+
+def test_a_server_that_will_not_stop_is_reported_and_unstuck() -> None:
+    entered = threading.Event()
+
+    class Stuck(ss.StreamRequestHandler):
+        def handle(self) -> None:
+            entered.set()
+            self.rfile.read()  # until end of file, which the client never sends
+
+    with pytest.raises(sockshock.ShutdownTimeout) as info, \
+            sockshock.serving("TCPServer", Stuck, shutdown_timeout=0.1) as srv:
+        srv.connect().sendall(b"x")
+        assert entered.wait(5)
+    message = str(info.value)
+    assert message.startswith("TCPServer shutdown() did not finish within 0.1 s")
+    assert "in handle" in message and "self.rfile.read()" in message
+    assert not srv.thread.is_alive(), "the harness must unstick the serving thread"
+
+
+def test_the_body_error_wins_and_handler_errors_become_notes() -> None:
+    class Broken(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            raise ValueError("handler")
+
+    with pytest.raises(AssertionError) as info, \
+            sockshock.serving("TCPServer", Broken) as srv, srv.connect() as client:
+        client.recv(10)
+        srv.errors  # collected before the body fails  # noqa: B018
+        raise AssertionError("the test's own failure")
+    assert any("ValueError('handler')" in note for note in info.value.__notes__)
+
+
+def test_server_attrs_become_class_attributes() -> None:
+    with sockshock.serving("ThreadPoolTCPServer", LineEcho, max_workers=3,
+                           request_queue_size=7) as srv:
+        assert srv.server.max_workers == 3
+        assert srv.server.request_queue_size == 7
+        assert type(srv.server).__name__ == "ThreadPoolTCPServer"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"server_class": "ThreadingTCPServr"}, sockshock.InvalidArgument,
+         "server_class='ThreadingTCPServr' is not a server class of sockshock.socketserver; "
+         "did you mean 'ThreadingTCPServer'?"),
+        ({"server_class": 42}, sockshock.InvalidType,
+         "expected a server class or its name but got server_class=42 (type=int)"),
+        ({"server_class": "os:path"}, sockshock.InvalidType,
+         "server_class='os:path' is <module"),
+        ({"server_class": "no_such_module:X"}, sockshock.InvalidArgument,
+         "server_class='no_such_module:X': cannot import 'X' from 'no_such_module'"),
+        ({"server_class": "ThreadingTCPServer", "max_workers": 4}, sockshock.InvalidArgument,
+         "ThreadingTCPServer has no attribute 'max_workers' to set"),
+        ({"server_class": "TCPServer", "address": ("0.0.0.0", 0)}, sockshock.InvalidArgument,
+         "address=('0.0.0.0', 0): sockshock serves on loopback addresses only"),
+    ],
+)
+def test_bad_arguments_get_one_clear_error(kwargs: dict[str, Any], error: type[Exception],
+                                           message: str) -> None:
+    cls = kwargs.pop("server_class")
+    with pytest.raises(error) as info, sockshock.serving(cls, LineEcho, **kwargs):
+        pass
+    assert str(info.value).startswith(message)
+
+
+def test_stdlib_and_subclassed_servers_run_too() -> None:
+    import socketserver
+
+    with sockshock.serving(socketserver.ThreadingTCPServer, LineEcho, poll_interval=0.01) as srv, \
+            srv.connect() as client:
+        client.sendall(b"stdlib\n")
+        assert client.recv(10) == b"stdlib\n"
+
+
+def test_a_name_like_module_attr_is_imported() -> None:
+    with sockshock.serving("sockshock.socketserver:UDPServer", DatagramEcho) as srv, \
+            srv.connect() as client:
+        client.send(b"x")
+        assert client.recv(10) == b"x"
+        assert srv.type == socket.SOCK_DGRAM

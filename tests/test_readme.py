@@ -1,0 +1,38 @@
+"""The README's examples run, and its set-up commands are the ones CI uses."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def python_blocks() -> list[tuple[int, str]]:
+    blocks = []
+    for match in re.finditer(r"```python\n(.*?)```", README, re.S):
+        line = README.count("\n", 0, match.start()) + 1
+        blocks.append((line, match.group(1)))
+    return blocks
+
+
+BLOCKS = python_blocks()
+
+
+@pytest.mark.parametrize("code", [code for _, code in BLOCKS],
+                         ids=[f"README.md:{line}" for line, _ in BLOCKS])
+def test_readme_example_runs(code: str, tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    (ci_command,) = re.findall(r'^TEST_COMMAND="(.*)"$', ci, re.M)
+    assert f"\n{ci_command}\n" in README, "README's test command differs from .ci/run's"
