@@ -84,7 +84,8 @@ def test_a_server_that_will_not_stop_is_reported_and_unstuck() -> None:
         assert entered.wait(5)
     message = str(info.value)
     assert message.startswith("TCPServer shutdown() did not finish within 0.1 s")
-    assert "in handle" in message and "self.rfile.read()" in message
+    assert "in handle" in message
+    assert "self.rfile.read()" in message
     assert not srv.thread.is_alive(), "the harness must unstick the serving thread"
 
 
