@@ -7,6 +7,9 @@ Layout (dependencies point down only; public modules re-export, the code lives i
   its own right, like the standard one) whose sockets come from a socket layer.
 * ``sockshock.layer`` -- the socket-layer protocol, the default layer and the
   conformance check any layer can run.
+* ``sockshock.faults`` -- pure, seeded fault models and the FaultPlan (``_faults``).
+* ``_injection`` -- FaultLayer/FaultySocket, the only code that carries faults
+  out on real sockets; ``_clock`` -- real and virtual clocks.
 * ``_harness`` -- :func:`serving`, which runs any server for a ``with`` block and
   never hangs a test run.
 * ``_catalog`` -- the server classes and their traits, for test matrices.
@@ -14,6 +17,7 @@ Layout (dependencies point down only; public modules re-export, the code lives i
 """
 
 from sockshock._catalog import ServerKind, server_kinds
+from sockshock._clock import Clock, RealClock, VirtualClock
 from sockshock._errors import (
     ConfigurationError,
     InvalidArgument,
@@ -22,18 +26,24 @@ from sockshock._errors import (
     SockshockError,
 )
 from sockshock._harness import HandlerError, HandlerFailure, ServerHandle, ShutdownTimeout, serving
+from sockshock._injection import FaultLayer, FaultySocket
 
 __all__ = [
+    "Clock",
     "ConfigurationError",
+    "FaultLayer",
+    "FaultySocket",
     "HandlerError",
     "HandlerFailure",
     "InvalidArgument",
     "InvalidType",
+    "RealClock",
     "ServerHandle",
     "ServerKind",
     "ShutdownDeadlockError",
     "ShutdownTimeout",
     "SockshockError",
+    "VirtualClock",
     "server_kinds",
     "serving",
 ]

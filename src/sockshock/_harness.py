@@ -33,6 +33,8 @@ from typing import Any
 
 from sockshock import socketserver as _ss
 from sockshock._errors import InvalidArgument, InvalidType, SockshockError
+from sockshock._faults._plan import FaultPlan
+from sockshock._injection import FaultLayer
 
 __all__ = [
     "HandlerError",
@@ -127,7 +129,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass
+@dataclass(eq=False)
 class ServerHandle:
     """What ``serving()`` yields: the running server and ways to reach it."""
 
@@ -135,7 +137,7 @@ class ServerHandle:
     address: Any
     thread: threading.Thread
     _reporter: _Reporter
-    plan: Any = None
+    layer: FaultLayer | None = None
     _directory: str | None = None
     _clients: list[socket.socket] = field(default_factory=list)
 
@@ -145,6 +147,12 @@ class ServerHandle:
         acknowledge them, so that leaving the ``with`` block does not re-raise them."""
         self._reporter.collect()
         return self._reporter.errors
+
+    @property
+    def plan(self) -> FaultPlan | None:
+        """The fault plan in force (``None`` without faults): ``plan.seed``,
+        ``plan.log``, ``plan.describe()``."""
+        return self.layer.plan if self.layer is not None else None
 
     @property
     def family(self) -> int:
@@ -165,7 +173,9 @@ class ServerHandle:
 
         Datagram clients are connected too (``send``/``recv`` work); Unix datagram
         clients are bound to a path of their own so that the server can answer.
-        The harness closes every client it made when the ``with`` block ends.
+        The harness closes every client it made when the ``with`` block ends
+        (and, for forking servers, closes the copies a forked child inherits, so
+        that closing a client reaches the server as end of file).
         """
         client = socket.socket(self.family, self.type)
         try:
@@ -178,6 +188,23 @@ class ServerHandle:
             raise
         self._clients.append(client)
         return client
+
+
+_LIVE_HANDLES: weakref.WeakSet[ServerHandle] = weakref.WeakSet()
+
+
+def _close_clients_in_child() -> None:
+    # A forked server child inherits the test's client sockets; were they left
+    # open there, closing a client in the test would never reach the server as
+    # end of file.
+    for handle in list(_LIVE_HANDLES):
+        for client in handle._clients:
+            with contextlib.suppress(OSError):
+                client.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_clients_in_child)
 
 
 def _add_note(exc: BaseException, note: str) -> None:
@@ -254,7 +281,7 @@ class _Reporter:
 
 
 def _make_class(base: type[Any], attrs: dict[str, Any], reporter: _Reporter,
-                live: weakref.WeakSet[socket.socket]) -> type[Any]:
+                live: weakref.WeakSet[socket.socket], layer: FaultLayer | None) -> type[Any]:
     for name in attrs:
         if not hasattr(base, name):
             raise InvalidArgument(
@@ -289,7 +316,43 @@ def _make_class(base: type[Any], attrs: dict[str, Any], reporter: _Reporter,
         "get_request": get_request,
         **attrs,
     }
+    if layer is not None:
+        base_service_actions = base.service_actions
+
+        def service_actions(self: Any) -> None:
+            base_service_actions(self)
+            layer.poll_children()  # forked children's fault log, shutdown requests
+
+        namespace["service_actions"] = service_actions
+        namespace["socket_layer"] = layer
     return type(base.__name__, (base,), namespace)
+
+
+def _make_layer(cls: type[Any], faults: Any, clock: Any, seed: int | None) -> FaultLayer | None:
+    if faults is None:
+        if clock is not None or seed is not None:
+            raise InvalidArgument("clock= and seed= only apply with faults=; "
+                                  "pass faults=[...] (an empty list for none)")
+        return None
+    if not issubclass(cls, _ss.BaseServer):
+        raise InvalidArgument(
+            f"{cls.__module__}.{cls.__qualname__} has no socket layer, so faults cannot "
+            f"reach it; use sockshock.socketserver.{cls.__name__} or a subclass of "
+            "sockshock.socketserver's classes (or the fault proxy for black-box servers)")
+    if isinstance(faults, FaultLayer):
+        if clock is not None or seed is not None:
+            raise InvalidArgument("clock= and seed= cannot change a ready FaultLayer")
+        return faults
+    if isinstance(faults, FaultPlan):
+        if seed is not None:
+            raise InvalidArgument(f"seed={seed!r} conflicts with the plan's own "
+                                  f"seed={faults.seed}; give one or the other")
+        return FaultLayer(faults, clock)
+    if isinstance(faults, (list, tuple)):
+        return FaultLayer(FaultPlan(*faults, seed=seed), clock)
+    raise InvalidType(
+        f"expected a FaultPlan, a list of fault models or a FaultLayer but got "
+        f"faults={faults!r} (type={type(faults).__name__})")
 
 
 def _default_address(cls: type[Any], handle_path: Any) -> Any:
@@ -318,6 +381,9 @@ def serving(
     handler_class: Any,
     *,
     address: Any = None,
+    faults: FaultPlan | list[Any] | tuple[Any, ...] | FaultLayer | None = None,
+    clock: Any = None,
+    seed: int | None = None,
     shutdown_timeout: float = 5.0,
     poll_interval: float = 0.5,
     **server_attrs: Any,
@@ -330,6 +396,14 @@ def serving(
         handler_class: the request handler class.
         address: where to listen; default: port 0 on 127.0.0.1 (``::1`` for IPv6
             servers) or a path in a private temporary directory for Unix servers.
+        faults: a :class:`~sockshock.faults.FaultPlan`, a list of fault models
+            (made into a plan with ``seed``), or a ready FaultLayer. The server's
+            sockets then come from a :class:`~sockshock.FaultLayer`; the server
+            class must be one of sockshock's (it needs the socket-layer seam).
+        clock: ``"real"`` (default) or ``"virtual"`` (delays advance virtual time
+            instead of sleeping), or a Clock; only with ``faults``.
+        seed: the seed of the plan made from a list of models (default: random;
+            always readable as ``handle.plan.seed``).
         shutdown_timeout: seconds that stopping may take before the harness raises
             :class:`ShutdownTimeout` with the stuck threads' stacks.
         poll_interval: passed to ``serve_forever()`` (only paces
@@ -347,6 +421,7 @@ def serving(
         after the server has stopped; :class:`ShutdownTimeout` if it would not stop.
     """
     cls = resolve_server_class(server_class)
+    layer = _make_layer(cls, faults, clock, seed)
     errors: list[HandlerFailure] = []
     reporter = _Reporter(errors)
     live: weakref.WeakSet[socket.socket] = weakref.WeakSet()
@@ -358,13 +433,17 @@ def serving(
         return os.path.join(directory[0], name)
 
     try:
-        server_type = _make_class(cls, server_attrs, reporter, live)
+        server_type = _make_class(cls, server_attrs, reporter, live, layer)
         if address is None:
             address = _default_address(cls, temporary_path)
         else:
             _check_address(cls, address)
         server = server_type(address, handler_class)
+        if layer is not None:
+            layer.bind_server(server)
     except BaseException:
+        if layer is not None:
+            layer.close()
         reporter.close()
         for path in directory:
             shutil.rmtree(path, ignore_errors=True)
@@ -381,7 +460,9 @@ def serving(
 
     thread = threading.Thread(target=serve, name=f"sockshock serving {cls.__name__}", daemon=True)
     handle = ServerHandle(server=server, address=server.server_address, thread=thread,
-                          _reporter=reporter, _directory=directory[0] if directory else None)
+                          _reporter=reporter, layer=layer,
+                          _directory=directory[0] if directory else None)
+    _LIVE_HANDLES.add(handle)
     thread.start()
     body_error: BaseException | None = None
     try:
@@ -390,9 +471,14 @@ def serving(
         body_error = exc
         raise
     finally:
+        if layer is not None:
+            layer.join_shutdown(shutdown_timeout)
         stuck = _stop(server, thread, live, shutdown_timeout, before)
         for client in handle._clients:
             client.close()
+        _LIVE_HANDLES.discard(handle)
+        if layer is not None:
+            layer.close()
         reporter.collect()
         reporter.close()
         for path in {*directory, *([handle._directory] if handle._directory else [])}:

@@ -1,0 +1,1 @@
+"""Pure fault models and the plan that composes them (no sockets, clocks or threads)."""

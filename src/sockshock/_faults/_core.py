@@ -1,0 +1,241 @@
+"""Operations, decisions and the scoped model base class -- pure data, no I/O.
+
+This package never imports ``socket``, ``selectors``, ``threading`` or ``time``
+(``tests/test_faults_pure.py`` checks): a model sees an :class:`Operation` and a
+``random.Random`` and returns a :class:`Decision`. The injection layer carries
+decisions out on real sockets; the in-memory driver can carry them out without any.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, fields
+from typing import Any, ClassVar
+
+from sockshock._errors import InvalidArgument, InvalidType, check_choice, check_number
+
+__all__ = [
+    "ACCEPT",
+    "DATAGRAM_IN",
+    "DATAGRAM_OUT",
+    "RECV",
+    "SEND",
+    "Decision",
+    "FaultModel",
+    "Operation",
+]
+
+# Operation kinds. "in"/"out" are from the server's point of view: what it reads
+# (the client's request) and what it writes (its response).
+RECV = "recv"
+SEND = "send"
+DATAGRAM_IN = "datagram_in"
+DATAGRAM_OUT = "datagram_out"
+ACCEPT = "accept"
+KINDS = (RECV, SEND, DATAGRAM_IN, DATAGRAM_OUT, ACCEPT)
+INCOMING = (RECV, DATAGRAM_IN)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One socket operation the server is about to perform.
+
+    Attributes:
+        kind: ``"recv"``, ``"send"``, ``"datagram_in"``, ``"datagram_out"`` or
+            ``"accept"``.
+        connection: index of the connection (stream: in accept order; datagram:
+            of each peer address in order of first appearance; accept: the index
+            the next connection will get).
+        address: the peer's address (``None`` for accept).
+        size: bytes asked for (recv), offered (send) or the datagram's size.
+        offset: bytes already moved in this direction on this connection.
+        index: how many operations of this direction came before on this connection.
+        now: the clock's time (virtual or monotonic seconds).
+    """
+
+    kind: str
+    connection: int
+    address: Any = None
+    size: int = 0
+    offset: int = 0
+    index: int = 0
+    now: float = 0.0
+
+    @property
+    def incoming(self) -> bool:
+        return self.kind in INCOMING
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one or more models decided for one operation.
+
+    Attributes:
+        delay: seconds before the operation may complete (data seen / leaves).
+        limit: at most this many bytes are moved (partial read or write).
+        action: ``None`` or one of ``"reset"``, ``"eof"``, ``"stall"``, ``"drop"``,
+            ``"error"`` (raise ``errno``), ``"shutdown"`` (stop the server).
+        errno: for ``action="error"`` (and the error reported for ``"reset"``).
+        duplicate: extra copies of a datagram.
+        corrupt: bit positions to flip in a datagram.
+        truncate: a datagram is cut to this many bytes.
+        hold: a datagram is held back behind this many later ones (reordering).
+    """
+
+    delay: float = 0.0
+    limit: int | None = None
+    action: str | None = None
+    errno: int | None = None
+    duplicate: int = 0
+    corrupt: tuple[int, ...] = ()
+    truncate: int | None = None
+    hold: int = 0
+
+    def merge(self, other: Decision) -> Decision:
+        """Combine two decisions: delays add, limits take the smaller, the first
+        action wins, copies add, bit flips accumulate."""
+        limits = [x for x in (self.limit, other.limit) if x is not None]
+        truncates = [x for x in (self.truncate, other.truncate) if x is not None]
+        return Decision(
+            delay=self.delay + other.delay,
+            limit=min(limits) if limits else None,
+            action=self.action or other.action,
+            errno=self.errno if self.action else other.errno,
+            duplicate=self.duplicate + other.duplicate,
+            corrupt=self.corrupt + other.corrupt,
+            truncate=min(truncates) if truncates else None,
+            hold=max(self.hold, other.hold),
+        )
+
+    def __str__(self) -> str:
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value != f.default:
+                parts.append(f"{f.name}={value!r}" if f.name != "delay" else f"delay={value:.4g}s")
+        return ", ".join(parts) or "pass"
+
+
+NOTHING = Decision()
+
+
+def _check_connections(value: Any, source: str) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    items = (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
+        raise InvalidType(
+            f"expected an int or a sequence of ints but got connections={value!r} "
+            f"(type={type(value).__name__}) (from {source})")
+    for item in items:
+        check_number("connections", item, low=0, integer=True, source=source)
+    return tuple(items)
+
+
+@dataclass(frozen=True)
+class FaultModel:
+    """Base class of every fault model: the scope in which it applies.
+
+    Every model takes these keyword-only arguments:
+
+    Args:
+        probability: chance that the model applies (default 1.0).
+        per: ``"operation"`` (default): ``probability`` is drawn for every
+            operation; ``"connection"``: drawn once per connection, which is then
+            affected throughout or not at all (toxiproxy's semantics).
+        connections: only these connection indices (an int or a sequence).
+        every: only every n-th connection (indices 0, n, 2n...).
+        address: only connections from this peer host (IP string) or address.
+        after_bytes: only once this many bytes have moved in the operation's
+            direction on the connection.
+        first_ops: only for the first m operations (of the model's kinds) of a
+            connection.
+    """
+
+    #: Which operation kinds the model looks at (set by each model).
+    kinds: ClassVar[tuple[str, ...]] = ()
+    #: Whether the model's state is kept per connection or once for the plan.
+    state_scope: ClassVar[str] = "connection"
+
+    _: KW_ONLY
+    probability: float = 1.0
+    per: str = "operation"
+    connections: int | Sequence[int] | None = None
+    every: int | None = None
+    address: Any = None
+    after_bytes: int = 0
+    first_ops: int | None = None
+
+    def __post_init__(self) -> None:
+        source = type(self).__name__
+        check_number("probability", self.probability, low=0, high=1, source=source)
+        check_choice("per", self.per, ("operation", "connection"), source=source)
+        object.__setattr__(self, "connections", _check_connections(self.connections, source))
+        if self.every is not None:
+            check_number("every", self.every, low=1, integer=True, source=source)
+        check_number("after_bytes", self.after_bytes, low=0, integer=True, source=source)
+        if self.first_ops is not None:
+            check_number("first_ops", self.first_ops, low=1, integer=True, source=source)
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the model's own parameters (override; raise through _errors)."""
+
+    # -- scope ---------------------------------------------------------------
+
+    def applies_to_kind(self, kind: str) -> bool:
+        return kind in self.kinds
+
+    def in_scope(self, op: Operation) -> bool:
+        """Whether ``op`` falls in this model's connections and window."""
+        if self.connections is not None and op.connection not in self.connections:  # type: ignore[operator]
+            return False
+        if self.every is not None and op.connection % self.every:
+            return False
+        if self.address is not None:
+            peer = op.address[0] if isinstance(op.address, tuple) else op.address
+            wanted = self.address[0] if isinstance(self.address, tuple) else self.address
+            if peer != wanted:
+                return False
+        if self.first_ops is not None and op.index >= self.first_ops:
+            return False
+        return op.offset >= self.after_bytes
+
+    def new_state(self) -> Any:
+        """Per-connection state for stateful models (Bandwidth, BurstLoss...)."""
+        return None
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
+        """The model's decision for ``op`` (already in scope and drawn by
+        ``probability``), or ``None`` to let it pass."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The model as it would be written in Python."""
+        args = []
+        for f in fields(self):
+            if f.name == "_":
+                continue
+            value = getattr(self, f.name)
+            if value != f.default:
+                args.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(args)})"
+
+
+def check_direction(model: FaultModel, direction: str, allowed: tuple[str, ...]) -> None:
+    check_choice("direction", direction, allowed, source=type(model).__name__)
+
+
+def check_positive(model: FaultModel, name: str, value: Any, *, integer: bool = False,
+                   allow_zero: bool = False) -> None:
+    if integer:
+        check_number(name, value, low=0 if allow_zero else 1, integer=True,
+                     source=type(model).__name__)
+    else:
+        check_number(name, value, low=0, low_open=not allow_zero, source=type(model).__name__)
+
+
+def bad(model: FaultModel, message: str) -> InvalidArgument:
+    return InvalidArgument(f"{message} (from {type(model).__name__})")
+

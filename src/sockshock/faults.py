@@ -1,0 +1,65 @@
+"""Fault models: what can go wrong, decided from a seed, logged.
+
+Stream (TCP and Unix stream): :class:`PartialReads`, :class:`PartialWrites`,
+:class:`Latency`, :class:`Bandwidth`, :class:`SlowClient`, :class:`SlowReader`,
+:class:`ResetAfter`, :class:`EOFAfter`, :class:`Stall`.
+
+Datagram (UDP and Unix datagram): :class:`DropDatagrams`,
+:class:`DuplicateDatagrams`, :class:`ReorderDatagrams`, :class:`CorruptDatagrams`,
+:class:`TruncateDatagrams`, :class:`BurstLoss`.
+
+Server lifecycle: :class:`AcceptErrors`, :class:`AbruptShutdown`.
+
+Every model also takes the scope arguments of :class:`FaultModel` (``probability``,
+``per``, ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``).
+:class:`FaultPlan` composes models with a seed; the models are pure (this module
+imports no socket, clock or thread) and are carried out by
+:class:`sockshock.FaultLayer`.
+"""
+
+from sockshock._faults._core import Decision, FaultModel, Operation
+from sockshock._faults._models import (
+    AbruptShutdown,
+    AcceptErrors,
+    Bandwidth,
+    BurstLoss,
+    CorruptDatagrams,
+    DropDatagrams,
+    DuplicateDatagrams,
+    EOFAfter,
+    Latency,
+    PartialReads,
+    PartialWrites,
+    ReorderDatagrams,
+    ResetAfter,
+    SlowClient,
+    SlowReader,
+    Stall,
+    TruncateDatagrams,
+)
+from sockshock._faults._plan import FaultEvent, FaultPlan
+
+__all__ = [
+    "AbruptShutdown",
+    "AcceptErrors",
+    "Bandwidth",
+    "BurstLoss",
+    "CorruptDatagrams",
+    "Decision",
+    "DropDatagrams",
+    "DuplicateDatagrams",
+    "EOFAfter",
+    "FaultEvent",
+    "FaultModel",
+    "FaultPlan",
+    "Latency",
+    "Operation",
+    "PartialReads",
+    "PartialWrites",
+    "ReorderDatagrams",
+    "ResetAfter",
+    "SlowClient",
+    "SlowReader",
+    "Stall",
+    "TruncateDatagrams",
+]
