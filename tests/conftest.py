@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import socketserver as stdlib_socketserver
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,3 +28,15 @@ def stdlib_defect(reason: str) -> Any:
             pytest.param(ours, id="sockshock"),
         ],
     )
+
+
+@pytest.fixture
+def ours_as_socketserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Point ``socketserver`` at ours and re-import its consumers; undo afterwards."""
+    consumers = ["http.server", "xmlrpc.server", "wsgiref.simple_server", "logging.config"]
+    monkeypatch.setitem(sys.modules, "socketserver", ours)
+    for name in consumers:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    yield ours
+    for name in consumers:  # monkeypatch restores the originals after this
+        sys.modules.pop(name, None)

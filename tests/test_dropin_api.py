@@ -121,18 +121,6 @@ def test_stdlib_consumers_run_on_ours(ours_as_socketserver: Any) -> None:
     assert logging.config.ThreadingTCPServer is ours.ThreadingTCPServer
 
 
-@pytest.fixture
-def ours_as_socketserver(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Point ``socketserver`` at ours and re-import its consumers; undo afterwards."""
-    consumers = ["http.server", "xmlrpc.server", "wsgiref.simple_server", "logging.config"]
-    monkeypatch.setitem(sys.modules, "socketserver", ours)
-    for name in consumers:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield ours
-    for name in consumers:  # monkeypatch restores the originals after this
-        sys.modules.pop(name, None)
-
-
 def test_stdlib_consumers_serve_real_requests_on_ours(ours_as_socketserver: Any) -> None:
     import http.client
     import http.server

@@ -2,7 +2,8 @@
 
 The harness starts the server on a loopback port chosen by the kernel (or on a
 Unix path inside a private temporary directory), serves in a daemon thread, and on
-exit stops everything within a bound: ``shutdown()``, ``server_close()``, the
+exit lets the loop take what already reached the server (connections in the
+backlog, datagrams in the queue), then stops everything within a bound: ``shutdown()``, ``server_close()``, the
 serving thread. Exceptions raised by request handlers -- which the standard library
 prints to stderr and forgets -- are collected (from forked children too) and
 re-raised. If stopping does not finish in time, the harness captures the stacks of
@@ -18,6 +19,7 @@ import importlib
 import ipaddress
 import os
 import pickle
+import select
 import shutil
 import signal
 import socket
@@ -178,15 +180,18 @@ class ServerHandle:
         that closing a client reaches the server as end of file).
         """
         client = socket.socket(self.family, self.type)
+        # Registered before connect(): a forking server may fork as soon as the
+        # kernel completes the handshake, and its child must close its copy.
+        self._clients.append(client)
         try:
             client.settimeout(timeout)
             if self.type == socket.SOCK_DGRAM and self.family == getattr(socket, "AF_UNIX", None):
                 client.bind(self.temporary_path(f"client-{len(self._clients)}.sock"))
             client.connect(self.address)
         except BaseException:
+            self._clients.remove(client)
             client.close()
             raise
-        self._clients.append(client)
         return client
 
 
@@ -492,6 +497,7 @@ def _stop(server: Any, thread: threading.Thread, live: weakref.WeakSet[socket.so
     deadline = time.monotonic() + timeout
     mine = {threading.get_ident()}
     stacks: str | None = None
+    _drain(server, thread, min(_DRAIN_MAX, timeout / 2))
 
     def within(step: Any, name: str) -> bool:
         nonlocal stacks
@@ -513,6 +519,24 @@ def _stop(server: Any, thread: threading.Thread, live: weakref.WeakSet[socket.so
     within(server.server_close, "server_close()")
     thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
     return stacks
+
+
+_DRAIN_MAX = 1.0
+
+
+def _drain(server: Any, thread: threading.Thread, bound: float) -> None:
+    """Let the loop take what already reached the server -- connections waiting in
+    the backlog, datagrams in the queue -- before it is stopped: a client that
+    connected and sent its request inside the ``with`` block gets served."""
+    end = time.monotonic() + bound
+    while thread.is_alive() and time.monotonic() < end:
+        try:
+            readable, _, _ = select.select([server], [], [], 0)
+        except (OSError, ValueError):  # closed already (an abrupt shutdown)
+            return
+        if not readable:
+            return
+        time.sleep(0.001)
 
 
 def _force_unstick(server: Any, live: weakref.WeakSet[socket.socket]) -> None:

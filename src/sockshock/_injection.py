@@ -107,8 +107,9 @@ class FaultLayer:
         clock: ``"real"`` (default), ``"virtual"`` (delays advance a
             :class:`~sockshock.VirtualClock` instead of sleeping) or a Clock.
 
-    Use it as a server's ``socket_layer``. Call :meth:`close` when done (the
-    harness does): it releases the channel through which forked children report.
+    Use it as a server's ``socket_layer``. With forking servers, call
+    :meth:`close` (or use ``with``) when done -- the harness does: it stops the
+    thread that collects forked children's decisions.
     """
 
     def __init__(self, plan: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
@@ -128,17 +129,19 @@ class FaultLayer:
         self._next_connection = 0
         self._datagram_peers: dict[Any, _Connection] = {}
         self._pid = os.getpid()
-        # Forked children report their decisions through this pair; a reader
-        # thread (started before the first fork) drains it so that a child never
+        # Forked children report their decisions through a socket pair made just
+        # before the first fork; a reader thread drains it so that a child never
         # blocks on a full queue.
-        self._reader, self._writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._reader.setblocking(False)
+        self._reader: socket.socket | None = None
+        self._writer: socket.socket | None = None
         self._drain_lock = threading.Lock()
         self._reader_thread: threading.Thread | None = None
         self._closed = False
         self._server: Any = None
         self._shutdown_thread: threading.Thread | None = None
         self._shutdown_requested = False
+        #: Set when an AbruptShutdown fires (before the server has stopped).
+        self.shutdown_triggered = threading.Event()
         plan.add_collector(self.poll_children)
         _LIVE_LAYERS.add(self)
 
@@ -192,7 +195,7 @@ class FaultLayer:
 
     def _send_to_parent(self, message: tuple[str, Any]) -> None:
         payload = pickle.dumps(message)
-        if len(payload) <= _CHANNEL_MAX:
+        if self._writer is not None and len(payload) <= _CHANNEL_MAX:
             with contextlib.suppress(OSError):
                 self._writer.send(payload)
 
@@ -204,7 +207,7 @@ class FaultLayer:
     def _drain(self) -> bool:
         """Process every waiting message; False once the stop message came."""
         with self._drain_lock:
-            while True:
+            while self._reader is not None:
                 try:
                     payload = self._reader.recv(_CHANNEL_MAX + 1024)
                 except OSError:
@@ -217,14 +220,18 @@ class FaultLayer:
                     self._abrupt_shutdown()
                 elif kind == "stop":
                     return False
+            return True
 
     def _start_reader(self) -> None:
         if self._reader_thread is None and not self._closed and os.getpid() == self._pid:
+            self._reader, self._writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._reader.setblocking(False)
             self._reader_thread = threading.Thread(
                 target=self._read_children, daemon=True, name="sockshock fault-log reader")
             self._reader_thread.start()
 
     def _read_children(self) -> None:
+        assert self._reader is not None
         with selectors.DefaultSelector() as selector:
             selector.register(self._reader, selectors.EVENT_READ)
             while True:
@@ -252,6 +259,7 @@ class FaultLayer:
             if self._shutdown_requested:
                 return
             self._shutdown_requested = True
+            self.shutdown_triggered.set()
 
         def stop() -> None:
             server.shutdown()
@@ -263,7 +271,8 @@ class FaultLayer:
         self._shutdown_thread.start()
 
     def join_shutdown(self, timeout: float | None = None) -> bool:
-        """Wait for an abrupt shutdown in progress; True if none is running."""
+        """Wait until a triggered AbruptShutdown has finished (``shutdown()`` and
+        ``server_close()`` returned); True if it has, or if none was triggered."""
         thread = self._shutdown_thread
         if thread is not None:
             thread.join(timeout)
@@ -280,14 +289,19 @@ class FaultLayer:
         sockets it handed out)."""
         if os.getpid() != self._pid or self._closed:
             return
+        self._closed = True
         if self._reader_thread is not None:
+            assert self._writer is not None and self._reader is not None
             self._writer.send(pickle.dumps(("stop", None)))
             self._reader_thread.join()
-        else:
-            self._drain()
-        self._closed = True
-        self._reader.close()
-        self._writer.close()
+            self._reader.close()
+            self._writer.close()
+
+    def __enter__(self) -> FaultLayer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"FaultLayer({self.plan!r}, clock={self.clock!r})"
@@ -514,7 +528,10 @@ class FaultySocket(socket.socket):
             helper = self._sockshock_helper
             if helper is not None and self._sockshock_reinjected \
                     and address == helper.getsockname():
-                return data, self._sockshock_reinjected.popleft()  # already decided
+                address = self._sockshock_reinjected.popleft()  # decided already
+                if self._sockshock_held_in:
+                    self._sockshock_release_held(everything=self._sockshock_queue_empty())
+                return data, address
             peer = layer.datagram_peer(address)
             decision = layer.ask(DATAGRAM_IN, peer, len(data))
             peer.offset["in"] += len(data)

@@ -1,0 +1,257 @@
+"""The fault models and FaultPlan on their own: pure, seeded, logged, validated."""
+
+from __future__ import annotations
+
+import ast
+import errno
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sockshock
+from sockshock import faults as F
+from sockshock.faults import Decision, FaultPlan, Operation
+
+FAULTS_SOURCES = [Path(F.__file__), *Path(F.__file__).with_name("_faults").glob("*.py")]
+
+
+@pytest.mark.parametrize("path", FAULTS_SOURCES, ids=lambda p: p.name)
+def test_the_faults_package_does_no_io(path: Path) -> None:
+    forbidden = {"socket", "selectors", "threading", "time", "asyncio", "os", "select"}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module.split(".")[0]]
+        else:
+            continue
+        assert not forbidden & set(names), f"{path.name} imports {names}"
+
+
+def recv(connection: int, offset: int, index: int, size: int = 4096, kind: str = "recv",
+         address: Any = ("127.0.0.1", 1000)) -> Operation:
+    return Operation(kind, connection, address, size, offset, index)
+
+
+def read_all(plan: FaultPlan, payload_size: int, connection: int = 0) -> list[int]:
+    """Chunk sizes a server would see reading ``payload_size`` bytes."""
+    chunks, offset, index = [], 0, 0
+    while offset < payload_size:
+        decision = plan.decide(recv(connection, offset, index))
+        n = min(payload_size - offset, decision.limit or payload_size)
+        chunks.append(n)
+        offset += n
+        index += 1
+    return chunks
+
+
+@settings(max_examples=60)
+@given(max_chunk=st.integers(1, 50), size=st.integers(1, 2000), seed=st.integers(0, 2**32))
+def test_partial_reads_chunks_sum_to_the_payload(max_chunk: int, size: int, seed: int) -> None:
+    chunks = read_all(FaultPlan(F.PartialReads(max_chunk), seed=seed), size)
+    assert sum(chunks) == size
+    assert all(1 <= c <= max_chunk for c in chunks)
+
+
+@settings(max_examples=30)
+@given(seed=st.integers(0, 2**32), size=st.integers(1, 500))
+def test_same_seed_same_log(seed: int, size: int) -> None:
+    models = [F.PartialReads(7), F.Latency(0.01, jitter=0.01), F.ResetAfter(size // 2 + 1)]
+    first, second = FaultPlan(*models, seed=seed), FaultPlan(*models, seed=seed)
+    assert read_all(first, size) == read_all(second, size)
+    assert first.log == second.log
+    assert first.replay().seed == seed
+
+
+def test_different_seeds_differ() -> None:
+    logs = {tuple(read_all(FaultPlan(F.PartialReads(10), seed=s), 300)) for s in range(5)}
+    assert len(logs) == 5
+
+
+def test_a_connection_does_not_depend_on_the_others() -> None:
+    """Per-connection randomness: interleaving with other connections changes nothing."""
+    alone = FaultPlan(F.PartialReads(9), seed=3)
+    alone_chunks = read_all(alone, 200, connection=1)
+    busy = FaultPlan(F.PartialReads(9), seed=3)
+    read_all(busy, 500, connection=0)
+    read_all(busy, 77, connection=2)
+    assert read_all(busy, 200, connection=1) == alone_chunks
+    assert busy.log_by_connection()[1] == alone.log_by_connection()[1]
+
+
+def test_probability_is_respected_per_operation() -> None:
+    plan = FaultPlan(F.DropDatagrams(0.3), seed=11)
+    drops = sum(plan.decide(recv(0, i, i, 10, "datagram_in")).action == "drop"
+                for i in range(10_000))
+    assert 2700 <= drops <= 3300
+
+
+def test_probability_per_connection_is_all_or_nothing() -> None:
+    plan = FaultPlan(F.Latency(0.5, probability=0.5, per="connection"), seed=5)
+    affected = []
+    for connection in range(200):
+        delays = {plan.decide(recv(connection, i, i)).delay for i in range(5)}
+        assert delays in ({0.0}, {0.5})
+        affected.append(delays == {0.5})
+    assert 70 <= sum(affected) <= 130
+
+
+def test_scope_connections_every_address_window() -> None:
+    plan = FaultPlan(F.PartialReads(1, connections=[1, 3]), F.Latency(1.0, every=2),
+                     F.Latency(10.0, address="10.9.9.9"), F.Latency(100.0, after_bytes=5),
+                     F.Latency(1000.0, first_ops=1), seed=1)
+    assert plan.decide(recv(0, 0, 0)) == Decision(delay=1001.0)
+    assert plan.decide(recv(1, 0, 0)) == Decision(limit=1, delay=1000.0)
+    assert plan.decide(recv(1, 6, 1)) == Decision(limit=1, delay=100.0)
+    assert plan.decide(recv(2, 0, 1)) == Decision(delay=1.0)
+    assert plan.decide(recv(5, 0, 1, address=("10.9.9.9", 5))) == Decision(delay=10.0)
+
+
+@pytest.mark.parametrize(
+    ("model", "action"),
+    [(F.ResetAfter(10), "reset"), (F.EOFAfter(10), "eof"), (F.Stall(10), "stall")],
+)
+def test_boundary_models_deliver_up_to_n_then_act(model: Any, action: str) -> None:
+    plan = FaultPlan(model, seed=0)
+    assert plan.decide(recv(0, 0, 0)).limit == 10
+    assert plan.decide(recv(0, 4, 1)).limit == 6
+    assert plan.decide(recv(0, 10, 2)).action == action
+    if action == "reset":
+        assert plan.decide(recv(0, 10, 3)).errno == errno.ECONNRESET
+
+
+def test_reset_after_can_count_what_the_server_writes() -> None:
+    plan = FaultPlan(F.ResetAfter(3, direction="out"), seed=0)
+    assert plan.decide(recv(0, 100, 0)) == Decision()
+    assert plan.decide(recv(0, 3, 0, kind="send")).action == "reset"
+
+
+def test_bandwidth_meters_each_direction() -> None:
+    plan = FaultPlan(F.Bandwidth(1000), seed=0)
+    first = plan.decide(Operation("send", 0, None, 5000, 0, 0, now=10.0))
+    assert first == Decision(limit=50)  # 50 ms worth, no wait
+    second = plan.decide(Operation("send", 0, None, 5000, 50, 1, now=10.0))
+    assert second.delay == pytest.approx(0.05)
+    assert plan.decide(Operation("recv", 0, None, 10, 0, 0, now=10.0)).delay == 0.0
+
+
+def test_burst_loss_losses_come_in_bursts() -> None:
+    plan = FaultPlan(F.BurstLoss(p=0.02, r=0.25), seed=9)
+    lost = [plan.decide(recv(0, i, i, 10, "datagram_in")).action == "drop"
+            for i in range(20_000)]
+    runs, run = [], 0
+    for was_lost in lost:
+        if was_lost:
+            run += 1
+        elif run:
+            runs.append(run)
+            run = 0
+    mean_burst = sum(runs) / len(runs)
+    assert 3.0 <= mean_burst <= 5.0  # 1 / r = 4
+    independent = FaultPlan(F.DropDatagrams(sum(lost) / len(lost)), seed=9)
+    independent_runs = []
+    run = 0
+    for i in range(20_000):
+        if independent.decide(recv(0, i, i, 10, "datagram_in")).action == "drop":
+            run += 1
+        elif run:
+            independent_runs.append(run)
+            run = 0
+    assert sum(independent_runs) / len(independent_runs) < 1.5
+
+
+def test_datagram_decisions() -> None:
+    op = recv(0, 0, 0, 100, "datagram_in")
+    assert FaultPlan(F.DuplicateDatagrams(copies=2), seed=0).decide(op).duplicate == 2
+    corrupt = FaultPlan(F.CorruptDatagrams(bits=3), seed=0).decide(op).corrupt
+    assert len(corrupt) == 3
+    assert all(0 <= bit < 800 for bit in corrupt)
+    assert FaultPlan(F.TruncateDatagrams(40), seed=0).decide(op).truncate == 40
+    assert FaultPlan(F.TruncateDatagrams(400), seed=0).decide(op) == Decision()
+    assert 1 <= FaultPlan(F.ReorderDatagrams(3), seed=0).decide(op).hold <= 3
+    assert FaultPlan(F.DropDatagrams(direction="out"), seed=0).decide(op) == Decision()
+
+
+def test_accept_errors_count_their_times_and_take_names() -> None:
+    plan = FaultPlan(F.AcceptErrors("ECONNABORTED", times=2), seed=0)
+    decisions = [plan.decide(Operation("accept", 0)) for _ in range(3)]
+    assert [d.errno for d in decisions] == [errno.ECONNABORTED, errno.ECONNABORTED, None]
+    assert "errno=ECONNABORTED" in plan.describe()
+
+
+def test_abrupt_shutdown_happens_once() -> None:
+    plan = FaultPlan(F.AbruptShutdown(connections=2, after_bytes=5), seed=0)
+    assert plan.decide(recv(1, 10, 0)) == Decision()
+    assert plan.decide(recv(2, 3, 0)) == Decision()
+    assert plan.decide(recv(2, 5, 1)).action == "shutdown"
+    assert plan.decide(recv(2, 9, 2)) == Decision()
+
+
+def test_merge_combines_decisions() -> None:
+    merged = Decision(delay=1, limit=5, action="eof").merge(
+        Decision(delay=2, limit=3, action="reset", errno=104, duplicate=1, hold=2))
+    assert merged == Decision(delay=3, limit=3, action="eof", errno=None, duplicate=1, hold=2)
+
+
+def test_describe_and_repr_show_the_seed_and_the_log() -> None:
+    plan = FaultPlan(F.PartialReads(2), seed=1234)
+    plan.decide(recv(0, 0, 0))
+    text = plan.describe()
+    assert text.startswith("FaultPlan(seed=1234): 1 fault(s) injected")
+    assert "connection 0 from 127.0.0.1:1000:" in text
+    assert "recv #0 @0 (4096 bytes): PartialReads(max_chunk=2) -> limit=" in text
+    assert "replay: FaultPlan(*models, seed=1234)" in text
+    assert repr(plan) == "FaultPlan(PartialReads(max_chunk=2), seed=1234)"
+
+
+def test_a_shared_rng_draws_from_one_stream() -> None:
+    rng = random.Random(7)
+    plan = FaultPlan(F.PartialReads(100), rng=rng)
+    first = plan.decide(recv(0, 0, 0)).limit
+    assert first == random.Random(7).randint(1, 100)
+
+
+def test_unseeded_plans_get_a_printable_seed() -> None:
+    assert isinstance(FaultPlan().seed, int)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: F.PartialReads(0), sockshock.InvalidArgument,
+         "max_chunk=0 must be in [1, inf] (from PartialReads)"),
+        (lambda: F.PartialWrites("3"), sockshock.InvalidType,
+         "expected int but got max_chunk='3' (type=str) (from PartialWrites)"),
+        (lambda: F.DropDatagrams(1.5), sockshock.InvalidArgument,
+         "probability=1.5 must be in [0, 1] (from DropDatagrams)"),
+        (lambda: F.Latency(-1), sockshock.InvalidArgument,
+         "seconds=-1 must be in [0, inf] (from Latency)"),
+        (lambda: F.Latency(0.1, direction="sideways"), sockshock.InvalidArgument,
+         "direction='sideways' must be one of 'in', 'out', 'both' (from Latency)"),
+        (lambda: F.SlowClient(per="request"), sockshock.InvalidArgument,
+         "per='request' must be one of 'operation', 'connection' (from SlowClient)"),
+        (lambda: F.AcceptErrors("EWHAT"), sockshock.InvalidArgument,
+         "errno='EWHAT' is not an errno name such as 'EMFILE' (from AcceptErrors)"),
+        (lambda: F.Stall(connections="all"), sockshock.InvalidType,
+         "expected an int or a sequence of ints but got connections='all' (type=str) "
+         "(from Stall)"),
+        (lambda: F.BurstLoss(p=2), sockshock.InvalidArgument,
+         "p=2 must be in [0, 1] (from BurstLoss)"),
+        (lambda: FaultPlan(F.PartialReads(1), "Latency"), sockshock.InvalidType,
+         "expected a fault model (e.g. sockshock.faults.PartialReads(3)) but got 'Latency'"),
+        (lambda: FaultPlan(seed="x"), sockshock.InvalidType,
+         "expected int but got seed='x' (type=str) (from FaultPlan(...))"),
+        (lambda: F.Bandwidth(float("nan")), sockshock.InvalidArgument,
+         "bytes_per_second=nan must be a finite number (from Bandwidth)"),
+    ],
+)
+def test_bad_parameters_get_one_clear_error(make: Any, error: type[Exception],
+                                            message: str) -> None:
+    with pytest.raises(error) as info:
+        make()
+    assert str(info.value).startswith(message)
+    assert isinstance(info.value, sockshock.ConfigurationError)
