@@ -291,7 +291,8 @@ class FaultLayer:
             return
         self._closed = True
         if self._reader_thread is not None:
-            assert self._writer is not None and self._reader is not None
+            assert self._writer is not None
+            assert self._reader is not None
             self._writer.send(pickle.dumps(("stop", None)))
             self._reader_thread.join()
             self._reader.close()
