@@ -6,20 +6,19 @@
 Each figure is measured for both modules in the same process, in alternating
 rounds (stdlib, ours, stdlib, ours...), and the median round of each is compared, so
 that drift of the machine affects both alike. The load comes from a separate client
-process (``bench/_client.py``), so that clients and servers do not share a GIL. Prints a table of ratios against the targets
-of issue 3; exits 1 if a target is missed.
+process (``bench/_client.py``), so that clients and servers do not share a GIL.
+Prints a table of ratios against the targets of issue 3; exits 1 if a target is
+missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import selectors
 import socket
 import socketserver as stdlib
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -27,42 +26,12 @@ from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import sockshock.socketserver as ours
+from _common import LoadClient, Running, datagram_echo, echo_handler
 
 MODULES = {"stdlib": stdlib, "sockshock": ours}
-
-
-def echo_handler(module: Any) -> Any:
-    class Echo(module.StreamRequestHandler):
-        def handle(self) -> None:
-            for line in self.rfile:
-                self.wfile.write(line)
-
-    return Echo
-
-
-def datagram_echo(module: Any) -> Any:
-    class Echo(module.DatagramRequestHandler):
-        def handle(self) -> None:
-            self.wfile.write(self.rfile.read())
-
-    return Echo
-
-
-class Running:
-    def __init__(self, server: Any) -> None:
-        self.server = server
-        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Any:
-        self.thread.start()
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 def wait_until_waiting(thread: threading.Thread, bound: float = 2.0) -> None:
@@ -106,30 +75,6 @@ def cycle_ms(module: Any, rounds: int) -> list[float]:
             wait_until_waiting(running.thread)
         times.append((time.perf_counter() - start) * 1000)
     return times
-
-
-class LoadClient:
-    """The client process: runs one load command at a time against a server."""
-
-    def __init__(self) -> None:
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_client.py")
-        self.proc = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-
-    def rate(self, name: str, server: Any, count: int) -> float:
-        assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
-        with Running(server):
-            self.proc.stdin.write(json.dumps({"name": name, "count": count,
-                                              "address": server.server_address}) + "\n")
-            self.proc.stdin.flush()
-            seconds = json.loads(self.proc.stdout.readline())
-        return count / seconds
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(10)
 
 
 def connections_per_second(client: LoadClient, cls: Any, module: Any, count: int) -> float:

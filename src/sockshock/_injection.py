@@ -317,6 +317,12 @@ class FaultySocket(socket.socket):
     def _sockshock_attach(self, layer: FaultLayer, connection: _Connection | None) -> None:
         self._sockshock_layer = layer
         self._sockshock_conn = connection
+        kind = self.type  # a property that builds an enum: read it once
+        # The data-path overrides test these two flags first: a layer whose plan
+        # is empty costs one attribute check per call.
+        self._sockshock_stream = (layer.active and connection is not None
+                                  and kind == socket.SOCK_STREAM)
+        self._sockshock_datagram = layer.active and kind == socket.SOCK_DGRAM
         self._sockshock_closing = threading.Event()
         self._sockshock_read_shut = False
         self._sockshock_pending: dict[str, tuple[Decision, float]] = {}
@@ -407,14 +413,10 @@ class FaultySocket(socket.socket):
             return None  # woken by shutdown(SHUT_RD)/close: end of file
         return size if decision.limit is None else max(1, min(size, decision.limit))
 
-    def _sockshock_streaming(self, flags: int) -> bool:
-        return (self._sockshock_conn is not None and self._sockshock_layer.active
-                and self.type == socket.SOCK_STREAM and not flags & _PEEK)
-
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        if self.type == socket.SOCK_DGRAM and self._sockshock_layer.active:
-            return self.recvfrom(bufsize, flags)[0]
-        if not self._sockshock_streaming(flags) or bufsize <= 0:
+        if not self._sockshock_stream or flags & _PEEK or bufsize <= 0:
+            if self._sockshock_datagram:
+                return self.recvfrom(bufsize, flags)[0]
             return super().recv(bufsize, flags)
         limit = self._sockshock_read_limit(bufsize, flags)
         if limit is None:
@@ -424,8 +426,8 @@ class FaultySocket(socket.socket):
         return data
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        if not self._sockshock_streaming(flags):
-            if self.type == socket.SOCK_DGRAM and self._sockshock_layer.active:
+        if not self._sockshock_stream or flags & _PEEK:
+            if self._sockshock_datagram:
                 return self.recvfrom_into(buffer, nbytes, flags)[0]
             return super().recv_into(buffer, nbytes, flags)
         size = nbytes or memoryview(buffer).nbytes
@@ -441,7 +443,7 @@ class FaultySocket(socket.socket):
     # -- stream writes -------------------------------------------------------------
 
     def send(self, data: Any, flags: int = 0) -> int:
-        if not self._sockshock_streaming(flags):
+        if not self._sockshock_stream:
             return super().send(data, flags)
         conn = self._sockshock_conn
         assert conn is not None
@@ -464,7 +466,7 @@ class FaultySocket(socket.socket):
         return n
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        if not self._sockshock_streaming(flags):
+        if not self._sockshock_stream:
             return super().sendall(data, flags)
         view = memoryview(data).cast("B")
         sent = 0
@@ -554,12 +556,12 @@ class FaultySocket(socket.socket):
             return data, address
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
-        if self.type != socket.SOCK_DGRAM or not self._sockshock_layer.active or flags & _PEEK:
+        if not self._sockshock_datagram or flags & _PEEK:
             return super().recvfrom(bufsize, flags)
         return self._sockshock_recvfrom(bufsize, flags)
 
     def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> tuple[int, Any]:
-        if self.type != socket.SOCK_DGRAM or not self._sockshock_layer.active or flags & _PEEK:
+        if not self._sockshock_datagram or flags & _PEEK:
             return super().recvfrom_into(buffer, nbytes, flags)
         view = memoryview(buffer).cast("B")
         size = nbytes or view.nbytes
@@ -568,7 +570,7 @@ class FaultySocket(socket.socket):
         return len(data), address
 
     def sendto(self, data: Any, *args: Any) -> int:
-        if self.type != socket.SOCK_DGRAM or not self._sockshock_layer.active:
+        if not self._sockshock_datagram:
             return super().sendto(data, *args)
         flags, address = (0, args[0]) if len(args) == 1 else args
         payload = bytes(data)

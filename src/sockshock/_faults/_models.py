@@ -105,9 +105,10 @@ class Latency(_Directed):
         check_positive(self, "seconds", self.seconds, allow_zero=True)
         check_positive(self, "jitter", self.jitter, allow_zero=True)
 
-    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         jitter = rng.uniform(0, self.jitter) if self.jitter else 0.0
-        return Decision(delay=self.seconds + jitter)
+        delay = self.seconds + jitter
+        return Decision(delay=delay) if delay else None
 
 
 @dataclass(frozen=True)

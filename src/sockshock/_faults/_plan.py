@@ -96,6 +96,7 @@ class FaultPlan:
         self._affected: dict[tuple[int, int], bool] = {}
         self._log: list[FaultEvent] = []
         self._collectors: list[Callable[[], None]] = []
+        self._by_kind: dict[str, list[tuple[int, FaultModel]]] = {}
         self._descriptions = [m.describe() for m in self.models]
 
     # -- deciding --------------------------------------------------------------
@@ -118,8 +119,12 @@ class FaultPlan:
     def decide(self, op: Operation, *, pid: int | None = None) -> Decision:
         """Ask every model about ``op``; log and return the combined decision."""
         merged = NOTHING
-        for i, model in enumerate(self.models):
-            if not model.applies_to_kind(op.kind) or not model.in_scope(op):
+        candidates = self._by_kind.get(op.kind)
+        if candidates is None:
+            candidates = self._by_kind[op.kind] = [
+                (i, m) for i, m in enumerate(self.models) if m.applies_to_kind(op.kind)]
+        for i, model in candidates:
+            if not model.in_scope(op):
                 continue
             rng = self._rng(op.connection, i)
             if model.probability < 1.0:
@@ -134,7 +139,7 @@ class FaultPlan:
             decision = model.decide(op, rng, self._state(model, op.connection, i))
             if decision is None or decision == NOTHING:
                 continue
-            merged = merged.merge(decision)
+            merged = decision if merged is NOTHING else merged.merge(decision)
             self._log.append(FaultEvent(op.connection, op.kind, op.index, op.offset, op.size,
                                         self._descriptions[i], decision, op.address, op.now,
                                         pid))

@@ -1,0 +1,68 @@
+"""Pieces shared by the benchmarks: handlers, a server runner, the load client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from typing import Any
+
+
+def echo_handler(module: Any) -> Any:
+    class Echo(module.StreamRequestHandler):
+        def handle(self) -> None:
+            for line in self.rfile:
+                self.wfile.write(line)
+
+    return Echo
+
+
+def datagram_echo(module: Any) -> Any:
+    class Echo(module.DatagramRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(self.rfile.read())
+
+    return Echo
+
+
+class Running:
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+class LoadClient:
+    """The client process: runs one load command at a time against a server."""
+
+    def __init__(self) -> None:
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_client.py")
+        self.proc = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def rate(self, name: str, server: Any, count: int) -> float:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        with Running(server):
+            self.proc.stdin.write(json.dumps({"name": name, "count": count,
+                                              "address": server.server_address}) + "\n")
+            self.proc.stdin.flush()
+            seconds = json.loads(self.proc.stdout.readline())
+        return count / seconds
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+

@@ -1,0 +1,123 @@
+"""Benchmark the fault layer, in one run.
+
+    python bench/bench_faults.py            # about 20 seconds
+    python bench/bench_faults.py --quick    # a smoke run
+
+* Round trips per second on ThreadingTCPServer with ``FaultLayer()`` (an empty
+  plan) against the default layer (plain sockets): target >= 0.9x. Alternating
+  rounds, medians, load from a separate client process.
+* The cost of one wrapped ``recv`` (in-process, no server): plain socket, empty
+  plan, an active model that never fires, and PartialReads deciding every call.
+* Virtual clock: a slow client with 60 s of injected delay against a handler
+  with a 5 s timeout, timed on the wall clock: target < 0.1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import sockshock
+import sockshock.socketserver as ss
+from _common import LoadClient, echo_handler
+from sockshock import faults as F
+
+
+def round_trips(client: LoadClient, layer: Any, count: int) -> float:
+    server = ss.ThreadingTCPServer(("127.0.0.1", 0), echo_handler(ss), socket_layer=layer)
+    return client.rate("round_trips", server, count)
+
+
+def recv_cost_ns(layer: Any, count: int) -> float:
+    """Nanoseconds per send+recv of one byte on a loopback connection."""
+    listener = layer.socket(socket.AF_INET, socket.SOCK_STREAM) if layer else socket.socket()
+    with listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()) as peer:
+            conn, _ = listener.accept()
+            with conn:
+                start = time.perf_counter_ns()
+                for _ in range(count):
+                    peer.send(b"x")
+                    conn.recv(1)
+                return (time.perf_counter_ns() - start) / count
+
+
+def virtual_slow_client() -> tuple[float, Any]:
+    outcome: list[Any] = []
+
+    class Line(ss.StreamRequestHandler):
+        timeout = 5.0
+
+        def handle(self) -> None:
+            try:
+                self.rfile.readline()
+            except TimeoutError:
+                outcome.append(self.server.socket_layer.clock.now())
+
+    start = time.perf_counter()
+    with sockshock.serving("ThreadingTCPServer", Line, clock="virtual", seed=0,
+                           faults=[F.SlowClient(chunk=1, pause=60.0)]) as srv, \
+            srv.connect() as client:
+        client.sendall(b"a request that never completes in time\n")
+        client.recv(1)
+    return time.perf_counter() - start, outcome
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rounds, n = (1, 2000) if args.quick else (7, 20000)
+    ok = True
+
+    client = LoadClient()
+    rates: dict[str, list[float]] = {"default layer": [], "FaultLayer()": []}
+    for i in range(rounds):
+        order = list(rates) if i % 2 == 0 else list(reversed(rates))
+        for name in order:
+            layer = sockshock.FaultLayer() if name == "FaultLayer()" else None
+            rates[name].append(round_trips(client, layer, n))
+    client.close()
+    base, faulty = (statistics.median(rates[k]) for k in ("default layer", "FaultLayer()"))
+    ratio = faulty / base
+    ok &= ratio >= 0.9
+    print(f"round trips/s, ThreadingTCPServer: default layer {base:,.0f}/s, "
+          f"FaultLayer() {faulty:,.0f}/s, ratio {ratio:.2f}x (target >= 0.9x) "
+          f"{'yes' if ratio >= 0.9 else 'NO'}")
+
+    count = 2000 if args.quick else 50000
+    layers = {
+        "plain socket": None,
+        "FaultLayer() (empty plan)": sockshock.FaultLayer(),
+        "active model, never fires": sockshock.FaultLayer([F.Latency(0.0)]),
+        "PartialReads(1000), decides": sockshock.FaultLayer([F.PartialReads(1000)]),
+    }
+    costs = {name: min(recv_cost_ns(layer, count) for _ in range(3))
+             for name, layer in layers.items()}
+    plain = costs["plain socket"]
+    print("\ncost of one 1-byte send+recv round on a loopback connection:")
+    for name, cost in costs.items():
+        extra = "" if layer is None and name == "plain socket" else f" (+{cost - plain:,.0f} ns)"
+        print(f"  {name:<30} {cost:8,.0f} ns{extra}")
+
+    seconds, outcome = virtual_slow_client()
+    ok &= seconds < 0.1 and outcome == [5.0]
+    print(f"\nvirtual clock: 60 s slow client vs 5 s timeout -> TimeoutError at virtual "
+          f"t={outcome[0] if outcome else '?'} s in {seconds * 1000:.1f} ms wall "
+          f"(target < 100 ms) {'yes' if seconds < 0.1 else 'NO'}")
+    print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
