@@ -12,10 +12,14 @@ Layout (dependencies point down only; public modules re-export, the code lives i
   out on real sockets; ``_clock`` -- real and virtual clocks.
 * ``_harness`` -- :func:`serving`, which runs any server for a ``with`` block and
   never hangs a test run.
+* ``_audit`` -- the leak audit (threads, descriptors, children, socket files).
+* ``pytest_plugin`` -- fixtures, markers and options (entry point ``pytest11``);
+  ``cli`` -- ``sockshock run``.
 * ``_catalog`` -- the server classes and their traits, for test matrices.
 * ``_errors`` -- the exception hierarchy and argument checks.
 """
 
+from sockshock._audit import LeakAudit, LeakError, LeakReport, audit
 from sockshock._catalog import ServerKind, server_kinds
 from sockshock._clock import Clock, RealClock, VirtualClock
 from sockshock._errors import (
@@ -25,7 +29,14 @@ from sockshock._errors import (
     ShutdownDeadlockError,
     SockshockError,
 )
-from sockshock._harness import HandlerError, HandlerFailure, ServerHandle, ShutdownTimeout, serving
+from sockshock._harness import (
+    HandlerError,
+    HandlerFailure,
+    ServerHandle,
+    ShutdownTimeout,
+    ShutdownTooSlow,
+    serving,
+)
 from sockshock._injection import FaultLayer, FaultySocket
 
 __all__ = [
@@ -37,13 +48,18 @@ __all__ = [
     "HandlerFailure",
     "InvalidArgument",
     "InvalidType",
+    "LeakAudit",
+    "LeakError",
+    "LeakReport",
     "RealClock",
     "ServerHandle",
     "ServerKind",
     "ShutdownDeadlockError",
     "ShutdownTimeout",
+    "ShutdownTooSlow",
     "SockshockError",
     "VirtualClock",
+    "audit",
     "server_kinds",
     "serving",
 ]

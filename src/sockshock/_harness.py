@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock import socketserver as _ss
-from sockshock._errors import InvalidArgument, InvalidType, SockshockError
+from sockshock._audit import register_unix_path
+from sockshock._errors import InvalidArgument, InvalidType, SockshockError, check_number
 from sockshock._faults._plan import FaultPlan
 from sockshock._injection import FaultLayer
 
@@ -43,6 +44,7 @@ __all__ = [
     "HandlerFailure",
     "ServerHandle",
     "ShutdownTimeout",
+    "ShutdownTooSlow",
     "resolve_server_class",
     "serving",
 ]
@@ -56,6 +58,10 @@ class ShutdownTimeout(SockshockError):
     The message holds the stacks of the threads that were stuck, captured before
     the harness forced their connections closed.
     """
+
+
+class ShutdownTooSlow(SockshockError, AssertionError):
+    """``assert_stops_within()``: stopping took longer than the stated bound."""
 
 
 class HandlerError(SockshockError):
@@ -142,6 +148,8 @@ class ServerHandle:
     layer: FaultLayer | None = None
     _directory: str | None = None
     _clients: list[socket.socket] = field(default_factory=list)
+    _live: weakref.WeakSet[socket.socket] = field(default_factory=weakref.WeakSet)
+    _before: set[int | None] = field(default_factory=set)
 
     @property
     def errors(self) -> list[HandlerFailure]:
@@ -169,6 +177,46 @@ class ServerHandle:
         if self._directory is None:
             self._directory = tempfile.mkdtemp(prefix="sockshock-")
         return os.path.join(self._directory, name)
+
+    def assert_stops_within(self, seconds: float, *, busy: int = 0, stalled: int = 0,
+                            request: bytes = b"an unfinished request",
+                            tolerance: float = 2.0, slack: float = 0.1) -> float:
+        """Stop the server now, under load, and fail if that takes too long.
+
+        Opens ``busy`` clients that sent part of a request (``request``, with no
+        end) and ``stalled`` clients that sent nothing, lets the server take them,
+        then times ``shutdown()`` + ``server_close()``. A noisy CI machine is
+        allowed ``seconds * tolerance + slack``.
+
+        Returns:
+            The seconds stopping took.
+
+        Raises:
+            ShutdownTooSlow: (an ``AssertionError``) with the stuck threads'
+                stacks; the harness then forces the stuck connections closed.
+        """
+        check_number("seconds", seconds, low=0, low_open=True, source="assert_stops_within()")
+        for name, value in (("busy", busy), ("stalled", stalled)):
+            check_number(name, value, low=0, high=1000, integer=True,
+                         source="assert_stops_within()")
+        check_number("tolerance", tolerance, low=1, source="assert_stops_within()")
+        stream = self.type == socket.SOCK_STREAM
+        for _ in range(busy if stream else 0):
+            self.connect().sendall(request)
+        for _ in range(stalled if stream else 0):
+            self.connect()
+        _drain(self.server, self.thread, _DRAIN_MAX)
+        allowed = seconds * tolerance + slack
+        start = time.monotonic()
+        stacks = _stop(self.server, self.thread, self._live, allowed, self._before)
+        elapsed = time.monotonic() - start
+        if stacks or elapsed > allowed:
+            load = f"{busy} busy and {stalled} stalled clients" if stream else "no clients"
+            raise ShutdownTooSlow(
+                f"{type(self.server).__name__} took {elapsed:.3f} s to shut down and close "
+                f"with {load}; the bound is {seconds:g} s (x{tolerance:g} + {slack:g} s for "
+                f"a noisy machine: {allowed:.3f} s)" + (f"\n{stacks}" if stacks else ""))
+        return elapsed
 
     def connect(self, *, timeout: float | None = 5.0) -> socket.socket:
         """A client socket of the server's family and type, connected to it.
@@ -444,6 +492,8 @@ def serving(
         else:
             _check_address(cls, address)
         server = server_type(address, handler_class)
+        if isinstance(server.server_address, str) and server.server_address:
+            register_unix_path(server.server_address)
         if layer is not None:
             layer.bind_server(server)
     except BaseException:
@@ -466,7 +516,8 @@ def serving(
     thread = threading.Thread(target=serve, name=f"sockshock serving {cls.__name__}", daemon=True)
     handle = ServerHandle(server=server, address=server.server_address, thread=thread,
                           _reporter=reporter, layer=layer,
-                          _directory=directory[0] if directory else None)
+                          _directory=directory[0] if directory else None,
+                          _live=live, _before=before)
     _LIVE_HANDLES.add(handle)
     thread.start()
     body_error: BaseException | None = None

@@ -1,0 +1,180 @@
+"""The leak audit: threads, descriptors, child processes and Unix socket files.
+
+``with sockshock.audit():`` snapshots the process, runs the block, then waits a
+bounded grace period for what is already ending (threads finishing their last
+lines, children exiting) and raises :class:`LeakError` naming everything that is
+still there: thread names with their stacks, descriptors with what they point at,
+child pids with their state, socket files with their paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sockshock._errors import SockshockError
+
+__all__ = ["LeakAudit", "LeakError", "LeakReport", "audit", "register_unix_path"]
+
+_GRACE = 1.0  # seconds for ending threads and exiting children to finish
+
+# Unix socket paths bound by servers the harness ran; the audit checks they are gone.
+_UNIX_PATHS: list[str] = []
+_UNIX_LOCK = threading.Lock()
+
+
+def register_unix_path(path: str) -> None:
+    """Note a Unix socket path a server bound (the harness calls this)."""
+    with _UNIX_LOCK:
+        _UNIX_PATHS.append(path)
+
+
+class LeakError(SockshockError, AssertionError):
+    """Something outlived the block it was created in."""
+
+    def __init__(self, report: LeakReport) -> None:
+        super().__init__(str(report))
+        self.report = report
+
+
+def _fds() -> dict[int, str]:
+    directory = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    fds: dict[int, str] = {}
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            with contextlib.suppress(OSError, ValueError):
+                fds[int(name)] = os.readlink(os.path.join(directory, name))
+    return fds
+
+
+def _children() -> dict[int, str]:
+    """Live or zombie child processes of this process: {pid: state}."""
+    me = os.getpid()
+    children: dict[int, str] = {}
+    if not os.path.isdir("/proc"):
+        return children
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...; comm may contain spaces and parentheses.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) >= 2 and int(fields[1]) == me:
+            children[int(name)] = fields[0]
+    return children
+
+
+@dataclass
+class LeakReport:
+    """What outlived an audited block."""
+
+    threads: list[str] = field(default_factory=list)
+    descriptors: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    socket_files: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.threads or self.descriptors or self.children or self.socket_files)
+
+    def __str__(self) -> str:
+        parts = ["leaked:"]
+        for title, items in (("threads", self.threads), ("descriptors", self.descriptors),
+                             ("child processes", self.children),
+                             ("Unix socket files", self.socket_files)):
+            if items:
+                parts.append(f"  {len(items)} {title}:")
+                parts.extend("    " + line for item in items for line in item.splitlines())
+        return "\n".join(parts)
+
+
+class _Snapshot:
+    def __init__(self, descriptors: bool) -> None:
+        self.threads = set(threading.enumerate())
+        self.fds = _fds() if descriptors else {}
+        self.children = _children()
+        with _UNIX_LOCK:
+            self.unix_paths = len(_UNIX_PATHS)
+
+
+def _thread_report(thread: threading.Thread) -> str:
+    frame = sys._current_frames().get(thread.ident or -1)
+    stack = "".join(traceback.format_stack(frame)) if frame is not None else "  (no stack)\n"
+    return f"{thread.name!r} (daemon={thread.daemon}, started by this block):\n{stack}"
+
+
+def _check(before: _Snapshot, grace: float, descriptors: bool) -> LeakReport:
+    deadline = time.monotonic() + grace
+    new_threads = [t for t in threading.enumerate() if t not in before.threads]
+    for thread in new_threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    report = LeakReport()
+    report.threads = [_thread_report(t) for t in new_threads if t.is_alive()]
+    new_children = {}
+    while True:
+        new_children = {pid: state for pid, state in _children().items()
+                        if pid not in before.children}
+        if not new_children or time.monotonic() >= deadline:
+            break
+        time.sleep(0.005)  # children exiting; the audit itself never reaps them
+    report.children = [f"pid {pid} ({'zombie, never reaped' if state == 'Z' else 'running'})"
+                       for pid, state in sorted(new_children.items())]
+    if descriptors:
+        now = _fds()
+        report.descriptors = [f"fd {fd} -> {target}" for fd, target in sorted(now.items())
+                              if before.fds.get(fd) != target]
+    with _UNIX_LOCK:
+        paths = _UNIX_PATHS[before.unix_paths:]
+    report.socket_files = [path for path in paths if os.path.exists(path)]
+    return report
+
+
+class LeakAudit:
+    """A snapshot now, a check later: ``LeakAudit()`` ... ``.check()``.
+
+    Args:
+        descriptors: also compare open file descriptors (``/proc/self/fd``).
+        grace: seconds to let ending threads and exiting children finish.
+    """
+
+    def __init__(self, *, descriptors: bool = True, grace: float = _GRACE) -> None:
+        self._descriptors = descriptors
+        self._grace = grace
+        self._before = _Snapshot(descriptors)
+
+    def report(self) -> LeakReport:
+        """What outlived the snapshot (after the grace period)."""
+        return _check(self._before, self._grace, self._descriptors)
+
+    def check(self) -> None:
+        """Raise :class:`LeakError` if anything outlived the snapshot."""
+        report = self.report()
+        if report:
+            raise LeakError(report)
+
+
+@contextlib.contextmanager
+def audit(*, descriptors: bool = True, grace: float = _GRACE) -> Iterator[LeakAudit]:
+    """Fail if the block leaves threads, descriptors, child processes or Unix
+    socket files behind.
+
+    Args:
+        descriptors: also compare open file descriptors (``/proc/self/fd``).
+        grace: seconds to let ending threads and exiting children finish.
+
+    Raises:
+        LeakError: (an ``AssertionError``) naming what leaked, unless the block
+            itself raised (its exception is not masked).
+    """
+    leak_audit = LeakAudit(descriptors=descriptors, grace=grace)
+    yield leak_audit
+    leak_audit.check()
