@@ -290,3 +290,51 @@ def test_request_queue_size_stays_overridable() -> None:
     with Small(("127.0.0.1", 0), ours.BaseRequestHandler) as server:
         # Linux queues backlog + 1 connections and drops the SYNs beyond.
         assert connect_burst(server.server_address, 16, 0.2) < 16
+
+
+@stdlib_defect("ThreadingUDPServer.server_close() closes the socket its handlers reply on")
+def test_threading_udp_handlers_can_still_reply_during_server_close(module: Any) -> None:
+    entered, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    class Late(module.DatagramRequestHandler):
+        def handle(self) -> None:
+            entered.set()
+            release.wait(5)
+            self.wfile.write(b"late reply")
+
+    class Server(module.ThreadingUDPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            import sys
+
+            failures.append(sys.exc_info()[1])  # type: ignore[arg-type]
+
+    server = Server(("127.0.0.1", 0), Late)
+    closer = threading.Thread(target=server.server_close, daemon=True)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(BOUND)
+            client.sendto(b"request", server.server_address)
+            server.handle_request()
+            assert entered.wait(5)
+            # Release the handler once server_close() waits for it (both modules
+            # join their handler threads; the stdlib has closed the socket by then).
+            joining = threading.Event()
+            threads = server._threads
+            real_join = threads.join
+
+            def join() -> None:
+                joining.set()
+                real_join()
+
+            threads.join = join
+            closer.start()
+            assert joining.wait(5)
+            release.set()
+            closer.join(5)
+            assert failures == []
+            assert client.recv(100) == b"late reply"
+    finally:
+        release.set()
+        closer.join(5)
+        server.server_close()

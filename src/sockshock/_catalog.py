@@ -10,7 +10,7 @@ from typing import Any
 from sockshock import socketserver as _ss
 from sockshock._errors import check_choice
 
-__all__ = ["CONCURRENCY", "FAMILIES", "TRANSPORTS", "ServerKind", "server_kinds"]
+__all__ = ["CONCURRENCY", "FAMILIES", "TRANSPORTS", "ServerKind", "kind_of", "server_kinds"]
 
 TRANSPORTS = ("stream", "datagram")
 FAMILIES = ("inet", "unix")
@@ -33,7 +33,11 @@ class ServerKind:
 
 
 def _kind_of(name: str) -> ServerKind:
-    cls = getattr(_ss, name)
+    return kind_of(getattr(_ss, name), name)
+
+
+def kind_of(cls: Any, name: str | None = None) -> ServerKind:
+    """The traits of any server class built on sockshock.socketserver."""
     transport = "datagram" if cls.socket_type == socket.SOCK_DGRAM else "stream"
     family = "unix" if cls.address_family == getattr(socket, "AF_UNIX", None) else "inet"
     if issubclass(cls, _ss.ThreadPoolMixIn):
@@ -44,7 +48,7 @@ def _kind_of(name: str) -> ServerKind:
         concurrency = "forking"
     else:
         concurrency = "sync"
-    return ServerKind(name, transport, family, concurrency)
+    return ServerKind(name or cls.__name__, transport, family, concurrency)
 
 
 _ALL: tuple[ServerKind, ...] = tuple(

@@ -142,6 +142,7 @@ class FaultLayer:
         self._shutdown_requested = False
         #: Set when an AbruptShutdown fires (before the server has stopped).
         self.shutdown_triggered = threading.Event()
+        self._shutdown_done = threading.Event()
         plan.add_collector(self.poll_children)
         _LIVE_LAYERS.add(self)
 
@@ -259,25 +260,26 @@ class FaultLayer:
             if self._shutdown_requested:
                 return
             self._shutdown_requested = True
-            self.shutdown_triggered.set()
 
         def stop() -> None:
-            server.shutdown()
-            server.server_close()
+            try:
+                server.shutdown()
+                server.server_close()
+            finally:
+                self._shutdown_done.set()
 
         # Never from the calling thread: it may be the serving thread itself.
-        self._shutdown_thread = threading.Thread(target=stop, daemon=True,
-                                                 name="sockshock abrupt shutdown")
-        self._shutdown_thread.start()
+        thread = threading.Thread(target=stop, daemon=True, name="sockshock abrupt shutdown")
+        thread.start()
+        self._shutdown_thread = thread
+        self.shutdown_triggered.set()
 
     def join_shutdown(self, timeout: float | None = None) -> bool:
         """Wait until a triggered AbruptShutdown has finished (``shutdown()`` and
         ``server_close()`` returned); True if it has, or if none was triggered."""
-        thread = self._shutdown_thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+        if not self.shutdown_triggered.is_set():
+            return True
+        return self._shutdown_done.wait(timeout)
 
     @property
     def shut_down(self) -> bool:

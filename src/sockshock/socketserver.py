@@ -30,6 +30,9 @@ What is different:
   - ``request_queue_size`` defaults to 4096 (clamped by the kernel to
     ``net.core.somaxconn``) instead of 5, so bursts of connections are absorbed
     instead of waiting for SYN retransmits.
+  - Threading (and pool) datagram servers wait for their handlers before
+    ``server_close()`` closes the socket those handlers answer through; the
+    stdlib closes it first and in-flight replies fail with EBADF.
 
 * **A bounded pool.** :class:`ThreadPoolMixIn` and the ``ThreadPool*Server`` classes
   serve requests on at most ``max_workers`` threads with at most
@@ -796,8 +799,14 @@ class ThreadingMixIn(_MixInBase):
         t.start()
 
     def server_close(self) -> None:
-        super().server_close()
-        self._threads.join()
+        if self.socket_type == socket.SOCK_DGRAM:
+            # Datagram handlers answer through the server's own socket: let them
+            # finish before it is closed (the stdlib closes it under them: EBADF).
+            self._threads.join()
+            super().server_close()
+        else:
+            super().server_close()
+            self._threads.join()
 
 
 class _WorkerPool:
@@ -944,10 +953,16 @@ class ThreadPoolMixIn(_MixInBase):
         return super()._accept_pause()
 
     def server_close(self) -> None:
-        super().server_close()
         pool = self._pool
+        wait = self.block_on_close and not self.daemon_threads
+        if self.socket_type == socket.SOCK_DGRAM and pool is not None:
+            # As ThreadingMixIn: datagram handlers need the server's socket.
+            pool.close(wait=wait)
+            super().server_close()
+            return
+        super().server_close()
         if pool is not None:
-            pool.close(wait=self.block_on_close and not self.daemon_threads)
+            pool.close(wait=wait)
 
 
 if hasattr(os, "fork"):

@@ -1,0 +1,174 @@
+"""The robustness checks of ``sockshock run``: a pytest module run with the plugin.
+
+``sockshock run`` runs this module through ``pytest.main`` with sockshock's own
+plugin, so every check gets what every sockshock test gets: a seed derived from
+the session seed, the fault log in its failure report, the shutdown bound and the
+leak audit at teardown. The target (server classes, handler, request) comes from
+the plugin object that the command line registers (a ``cli.RunTarget``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from sockshock import faults as F
+
+TIMEOUT = 2.0  # every client wait is bounded by this
+
+
+def _find_target(config: pytest.Config) -> Any:
+    for plugin in config.pluginmanager.get_plugins():
+        if getattr(plugin, "is_sockshock_run_target", False) is True:
+            return plugin
+    return None
+
+
+def _target(config: pytest.Config) -> Any:
+    target = _find_target(config)
+    if target is None:
+        pytest.skip("run through `sockshock run`")
+    return target
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    target = _find_target(metafunc.config)
+    if target is None or "server" not in metafunc.fixturenames:
+        return
+    kind = metafunc.definition.get_closest_marker("transport")
+    servers = [s for s in target.servers if kind is None or s.transport == kind.args[0]]
+    metafunc.parametrize("server", servers, ids=[s.name for s in servers])
+
+
+def exchange(srv: Any, request: bytes) -> bytes:
+    """One request and its whole response (until the server closes, or one datagram)."""
+    with srv.connect(timeout=TIMEOUT) as client:
+        if srv.type == socket.SOCK_DGRAM:
+            client.send(request)
+            return client.recv(65536)  # type: ignore[no-any-return]
+        client.sendall(request)
+        with contextlib.suppress(OSError):
+            client.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def baseline(target: Any, server: Any) -> bytes:
+    """What the handler answers without faults (cached per server class)."""
+    import sockshock
+
+    key = server.name
+    if key not in target.baselines:
+        with sockshock.serving(server.server_class, target.handler_for(server)) as srv:
+            target.baselines[key] = exchange(srv, target.request)
+    return target.baselines[key]  # type: ignore[no-any-return]
+
+
+pytestmark = pytest.mark.shutdown_within(2.0)
+
+
+def test_echo_round_trip(sockshock: Any, server: Any, request: pytest.FixtureRequest) -> None:
+    target = _target(request.config)
+    srv = sockshock.serve(target.handler_for(server), server.server_class)
+    reply = exchange(srv, target.request)
+    assert reply, "no reply at all"
+    if target.expect is not None:
+        assert reply == target.expect, f"reply {reply[:60]!r} != expected {target.expect[:60]!r}"
+
+
+@pytest.mark.transport("stream")
+def test_partial_reads(sockshock: Any, server: Any, request: pytest.FixtureRequest) -> None:
+    target = _target(request.config)
+    expected = baseline(target, server)
+    srv = sockshock.serve(target.handler_for(server), server.server_class,
+                          faults=[F.PartialReads(1)])
+    reply = exchange(srv, target.request)
+    assert reply == expected, f"reply {reply[:60]!r} != {expected[:60]!r} without faults"
+
+
+@pytest.mark.transport("stream")
+def test_partial_writes(sockshock: Any, server: Any, request: pytest.FixtureRequest) -> None:
+    target = _target(request.config)
+    expected = baseline(target, server)
+    srv = sockshock.serve(target.handler_for(server), server.server_class,
+                          faults=[F.PartialWrites(1)])
+    reply = exchange(srv, target.request)
+    assert reply == expected, f"reply {reply[:60]!r} != {expected[:60]!r} without faults"
+
+
+@pytest.mark.transport("stream")
+def test_slow_client_while_others_are_served(sockshock: Any, server: Any,
+                                             request: pytest.FixtureRequest) -> None:
+    target = _target(request.config)
+    if server.concurrency == "sync":
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="a synchronous server serves one client at a time"))
+    pause = max(0.005, 0.2 / max(1, len(target.request)))
+    srv = sockshock.serve(target.handler_for(server), server.server_class,
+                          faults=[F.SlowClient(chunk=1, pause=pause, connections=0)])
+    finished: list[str] = []
+    errors: list[BaseException] = []
+
+    def slow() -> None:
+        try:
+            exchange(srv, target.request)
+            finished.append("slow")
+        except BaseException as exc:
+            errors.append(exc)
+
+    slow_client = threading.Thread(target=slow, name="sockshock run: slow client")
+    slow_client.start()
+    try:
+        while not srv.plan.log and slow_client.is_alive():  # the slow one is being read
+            time.sleep(0.001)
+        exchange(srv, target.request)
+        finished.append("quick")
+    finally:
+        slow_client.join(TIMEOUT * 5)
+    assert not errors, f"the slow client failed: {errors[0]!r}"
+    assert finished == ["quick", "slow"], "one slow client kept the others waiting"
+
+
+@pytest.mark.transport("datagram")
+def test_lost_datagrams_with_client_retry(sockshock: Any, server: Any,
+                                          request: pytest.FixtureRequest) -> None:
+    target = _target(request.config)
+    expected = baseline(target, server)
+    srv = sockshock.serve(target.handler_for(server), server.server_class,
+                          faults=[F.DropDatagrams(0.5)])
+    retries = 0
+    with srv.connect(timeout=0.05) as client:
+        for _ in range(8):
+            for _attempt in range(12):
+                client.send(target.request)
+                try:
+                    reply = client.recv(65536)
+                    break
+                except TimeoutError:
+                    retries += 1
+            else:
+                pytest.fail("no answer after 12 attempts")
+            assert reply == expected
+    drops = sum(1 for event in srv.plan.log if event.decision.action == "drop")
+    # A late answer can also cost a retry; a lost one always does.
+    assert retries >= drops, f"{retries} retries for {drops} lost datagrams"
+
+
+def test_abrupt_shutdown_mid_request(sockshock: Any, server: Any,
+                                     request: pytest.FixtureRequest) -> None:
+    target = _target(request.config)
+    # Mid-request: as the handler starts reading the first client's request.
+    srv = sockshock.serve(target.handler_for(server), server.server_class,
+                          faults=[F.AbruptShutdown(connections=0)])
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        exchange(srv, target.request)  # answered, cut off or refused: but never hung
+    assert srv.layer.shutdown_triggered.wait(TIMEOUT), "the shutdown never came"
+    assert srv.layer.join_shutdown(TIMEOUT * 2), "shutdown()/server_close() did not finish"
+    assert srv.server.socket.fileno() == -1

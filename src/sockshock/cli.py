@@ -1,0 +1,264 @@
+"""The ``sockshock`` command line.
+
+``sockshock run`` runs sockshock's built-in robustness checks (``_checks.py``) with
+the pytest plugin against every server class and the demo handlers, or against your
+own handler and/or server class, shows progress, prints a matrix of server class x
+check, and exits 1 if a check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from sockshock import __version__
+from sockshock._catalog import ServerKind, kind_of, server_kinds
+from sockshock._errors import ConfigurationError, InvalidArgument
+from sockshock._harness import resolve_server_class
+
+__all__ = ["main"]
+
+CHECKS = {  # test function -> column of the matrix
+    "test_echo_round_trip": "echo",
+    "test_partial_reads": "partial reads",
+    "test_partial_writes": "partial writes",
+    "test_slow_client_while_others_are_served": "slow client",
+    "test_lost_datagrams_with_client_retry": "lost datagrams",
+    "test_abrupt_shutdown_mid_request": "abrupt shutdown",
+}
+AUDIT = "leak audit"
+
+
+@dataclass
+class Result:
+    server: str
+    check: str
+    outcome: str  # "pass", "FAIL", "expected", "skip"
+    seconds: float = 0.0
+    reason: str = ""
+
+
+@dataclass(eq=False)
+class RunTarget:
+    """What ``sockshock run`` checks; registered as the pytest plugin "sockshock-run"."""
+
+    is_sockshock_run_target = True
+
+    servers: list[ServerKind]
+    handler: Any
+    request: bytes
+    expect: bytes | None
+    out: TextIO
+    results: list[Result] = field(default_factory=list)
+    baselines: dict[str, bytes] = field(default_factory=dict)
+    audit_failures: dict[str, str] = field(default_factory=dict)
+    total: int = 0
+
+    def handler_for(self, server: ServerKind) -> Any:
+        if self.handler is not None:
+            return self.handler
+        from sockshock.handlers import DatagramEcho, LineEcho
+
+        return DatagramEcho if server.transport == "datagram" else LineEcho
+
+    # -- pytest hooks ------------------------------------------------------------
+
+    def pytest_configure(self, config: Any) -> None:
+        config.addinivalue_line("markers", "transport(kind): only for stream or datagram servers")
+
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        # Checks of a transport none of the servers has: not applicable, not shown.
+        kept = [item for item in items
+                if isinstance(getattr(item, "callspec", None) and
+                              item.callspec.params.get("server"), ServerKind)]
+        dropped = [item for item in items if item not in kept]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+        self.total = len(items)
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        name, _, rest = report.nodeid.rpartition("::")[2].partition("[")
+        server = rest.rstrip("]")
+        check = CHECKS.get(name, name)
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            if report.passed:
+                outcome = "pass"
+            elif getattr(report, "wasxfail", None) is not None:
+                outcome = "expected"
+            elif report.skipped:
+                outcome = "skip"
+            else:
+                outcome = "FAIL"
+            reason = _reason(report) if outcome in ("FAIL", "expected") else ""
+            if outcome == "expected":
+                reason = str(report.wasxfail)
+            self.results.append(Result(server, check, outcome, report.duration, reason))
+            done = len(self.results)
+            self.out.write(f"[{done:3}/{self.total}] {server:<30} {check:<16} {outcome:<8} "
+                           f"{report.duration * 1000:7.1f} ms\n")
+            self.out.flush()
+        elif report.when == "teardown" and report.failed:
+            reason = _reason(report)
+            if "LeakError" in reason:
+                self.audit_failures.setdefault(server, reason)
+            else:  # handler errors, shutdown bounds: the check failed after all
+                for result in reversed(self.results):
+                    if result.server == server and result.check == check:
+                        result.outcome, result.reason = "FAIL", reason
+                        break
+
+
+def _reason(report: Any) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else "failed"
+
+
+def _resolve_handler(spec: str) -> Any:
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    if not attr:
+        raise InvalidArgument(f"--handler={spec!r}: expected 'module:attr'")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidArgument(f"--handler={spec!r}: cannot import {attr!r} from "
+                              f"{module_name!r} ({exc})") from exc
+
+
+def _servers(args: argparse.Namespace, handler: Any) -> list[ServerKind]:
+    from sockshock import socketserver
+
+    if args.server:
+        cls: Any = resolve_server_class(args.server, source="--server")
+        if not issubclass(cls, socketserver.BaseServer):
+            raise InvalidArgument(f"--server={args.server!r} is not built on "
+                                  "sockshock.socketserver; faults need its socket layer")
+        kind = kind_of(cls)
+        return [_CustomKind(kind.name, kind.transport, kind.family, kind.concurrency, cls)]
+    if handler is not None:
+        transport = "datagram" if issubclass(handler, socketserver.DatagramRequestHandler) \
+            else "stream"
+        return server_kinds(kind=transport)
+    return server_kinds()
+
+
+@dataclass(frozen=True)
+class _CustomKind(ServerKind):
+    cls: Any = None
+
+    @property
+    def server_class(self) -> type[Any]:
+        return self.cls  # type: ignore[no-any-return]
+
+
+def _matrix(target: RunTarget) -> str:
+    servers = list(dict.fromkeys(r.server for r in target.results))
+    columns = [c for c in CHECKS.values() if any(r.check == c for r in target.results)] + [AUDIT]
+    cells: dict[tuple[str, str], str] = {}
+    for r in target.results:
+        label = {"pass": "pass", "FAIL": "FAIL", "expected": "expected", "skip": "skip"}[r.outcome]
+        cells[(r.server, r.check)] = f"{label} {r.seconds * 1000:.0f}ms" if r.outcome in (
+            "pass", "FAIL") else label
+    for server in servers:
+        cells[(server, AUDIT)] = "FAIL" if server in target.audit_failures else "pass"
+    widths = {c: max([len(c)] + [len(cells.get((s, c), "-")) for s in servers])
+              for c in columns}
+    name_width = max([len("server class")] + [len(s) for s in servers])
+    lines = ["  ".join(["server class".ljust(name_width)] + [c.ljust(widths[c]) for c in columns])]
+    for server in servers:
+        lines.append("  ".join([server.ljust(name_width)] +
+                               [cells.get((server, c), "-").ljust(widths[c]) for c in columns]))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import pytest
+    except ImportError:
+        print("sockshock run needs pytest: pip install 'sockshock[pytest]'", file=sys.stderr)
+        return 2
+    try:
+        handler = _resolve_handler(args.handler) if args.handler else None
+        servers = _servers(args, handler)
+        request = codecs.escape_decode(args.request.encode())[0]
+        expect = codecs.escape_decode(args.expect.encode())[0] if args.expect else None
+    except ConfigurationError as exc:
+        print(f"sockshock run: {exc}", file=sys.stderr)
+        return 2
+    if handler is None and expect is None:
+        expect = request  # the demo handlers echo
+    out = sys.stderr
+    target = RunTarget(servers, handler, request, expect, out)
+    checks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_checks.py")
+    started = time.monotonic()
+    out.write(f"sockshock {__version__}: {len(servers)} server class(es) x robustness checks\n")
+    with tempfile.TemporaryDirectory(prefix="sockshock-run-") as workdir:
+        ini = os.path.join(workdir, "pytest.ini")
+        with open(ini, "w", encoding="utf-8") as f:
+            f.write("[pytest]\n")
+        argv = [checks, "-c", ini, "--rootdir", workdir, "-p", "no:cacheprovider",
+                "-p", "no:randomly", "-p", "no:terminal", "-p", "no:xdist",
+                "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+        plugins: list[Any] = [target]
+        if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+            from sockshock import pytest_plugin
+
+            plugins.append(pytest_plugin)
+        if args.seed is not None:
+            argv.append(f"--sockshock-seed={args.seed}")
+        code = pytest.main(argv, plugins=plugins)
+    elapsed = time.monotonic() - started
+    print("\n" + _matrix(target))
+    failures = [r for r in target.results if r.outcome == "FAIL"]
+    for r in failures:
+        print(f"FAIL {r.server} x {r.check}: {r.reason}")
+    for server, reason in target.audit_failures.items():
+        print(f"FAIL {server} x {AUDIT}: {reason}")
+    ok = not failures and not target.audit_failures and code in (0, 1) and target.results
+    print(f"\n{len(target.results)} checks in {elapsed:.1f} s: "
+          f"{'all passed' if ok else f'{len(failures) + len(target.audit_failures)} failed'}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"sockshock": __version__, "seconds": round(elapsed, 3),
+                       "passed": bool(ok),
+                       "results": [r.__dict__ for r in target.results],
+                       "leak_audit": {s.name: target.audit_failures.get(s.name, "pass")
+                                      for s in servers}}, f, indent=2)
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sockshock", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"sockshock {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser(
+        "run", help="run the robustness checks against every server class (or yours)")
+    run_parser.add_argument("--handler", metavar="MODULE:ATTR",
+                            help="your request handler class (default: the demo echo handlers)")
+    run_parser.add_argument("--server", metavar="MODULE:ATTR|NAME",
+                            help="your server class, or a name from sockshock.socketserver "
+                                 "(default: every server class of the handler's kind)")
+    run_parser.add_argument("--request", default="ping\\n",
+                            help="the request to send, with escapes (default: 'ping\\n')")
+    run_parser.add_argument("--expect", default=None,
+                            help="the whole expected reply, with escapes (default: the demo "
+                                 "handlers echo; yours must answer as they do without faults)")
+    run_parser.add_argument("--seed", type=int, default=None, help="fix the fault seed")
+    run_parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    args = parser.parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""`sockshock run`: the main job, through the real command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def sockshock(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sockshock.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_run_prints_progress_and_a_matrix_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = sockshock("run", "--server", "ThreadPoolUDPServer", "--json", str(out),
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[  1/3] ThreadPoolUDPServer" in result.stderr  # progress
+    header, row = result.stdout.strip().splitlines()[:2]
+    assert header.split() == ["server", "class", "echo", "lost", "datagrams", "abrupt",
+                              "shutdown", "leak", "audit"]
+    assert row.startswith("ThreadPoolUDPServer")
+    data = json.loads(out.read_text())
+    assert data["passed"] is True
+    assert {(r["check"], r["outcome"]) for r in data["results"]} == {
+        ("echo", "pass"), ("lost datagrams", "pass"), ("abrupt shutdown", "pass")}
+    assert data["leak_audit"] == {"ThreadPoolUDPServer": "pass"}
+
+
+def test_run_finds_a_broken_handler_and_exits_non_zero(tmp_path: Path) -> None:
+    result = sockshock("run", "--handler", "sockshock.handlers:NaiveRecvEcho",
+                       "--server", "ThreadingTCPServer", cwd=tmp_path)
+    assert result.returncode == 1
+    assert ("FAIL ThreadingTCPServer x partial reads: ValueError: incomplete message b'p': "
+            "expected a whole line") in result.stdout
+    assert "5 checks in" in result.stdout
+
+
+def test_a_synchronous_server_is_expected_to_starve(tmp_path: Path) -> None:
+    result = sockshock("run", "--server", "TCPServer", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    row = result.stdout.strip().splitlines()[1]
+    assert "expected" in row  # the slow-client column
+
+
+def test_bad_arguments_get_one_clear_error(tmp_path: Path) -> None:
+    result = sockshock("run", "--server", "ThreadingTCPServr", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "sockshock run: --server='ThreadingTCPServr' is not a server class of "
+        "sockshock.socketserver; did you mean 'ThreadingTCPServer'?")
