@@ -27,12 +27,26 @@ BLOCKS = python_blocks()
 @pytest.mark.parametrize("code", [code for _, code in BLOCKS],
                          ids=[f"README.md:{line}" for line, _ in BLOCKS])
 def test_readme_example_runs(code: str, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    if "def test_" in code:  # a test module: run it with pytest and the plugin
+        (tmp_path / "test_example.py").write_text(code)
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
+                   "-p", "no:cacheprovider", "--strict-markers", "-W", "error",
+                   "test_example.py"]
+    else:
+        command = [sys.executable, "-c", code]
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     (ci_command,) = re.findall(r'^TEST_COMMAND="(.*)"$', ci, re.M)
     assert f"\n{ci_command}\n" in README, "README's test command differs from .ci/run's"
+
+
+def test_readme_has_both_setup_commands() -> None:
+    setup = README.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```\n(python3 -m venv .*)\n```", setup)
+    assert len(commands) == 2
+    assert commands[0].endswith("sockshock run")
+    assert "pytest" in commands[1]
