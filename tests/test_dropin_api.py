@@ -158,3 +158,32 @@ def test_stdlib_consumers_serve_real_requests_on_ours(ours_as_socketserver: Any)
         host, port = srv.address
         with xmlrpc.client.ServerProxy(f"http://{host}:{port}/") as proxy:
             assert proxy.add(2, 3) == 5
+
+
+def test_wsgiref_serves_on_ours(ours_as_socketserver: Any) -> None:
+    import http.client
+    import wsgiref.simple_server
+
+    import sockshock
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"wsgi on ", environ["PATH_INFO"].encode()]
+
+    class Quiet(wsgiref.simple_server.WSGIRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Server(wsgiref.simple_server.WSGIServer):
+        def server_bind(self) -> None:
+            super().server_bind()
+            self.set_app(app)
+
+    assert issubclass(Server, ours.TCPServer)
+    with sockshock.serving(Server, Quiet) as srv:
+        conn = http.client.HTTPConnection(*srv.address, timeout=5)
+        try:
+            conn.request("GET", "/path")
+            assert conn.getresponse().read() == b"wsgi on /path"
+        finally:
+            conn.close()

@@ -83,24 +83,24 @@ def test_echo_round_trip(sockshock: Any, server: Any, request: pytest.FixtureReq
         assert reply == target.expect, f"reply {reply[:60]!r} != expected {target.expect[:60]!r}"
 
 
-@pytest.mark.transport("stream")
-def test_partial_reads(sockshock: Any, server: Any, request: pytest.FixtureRequest) -> None:
+def _same_reply_under(sockshock: Any, server: Any, request: pytest.FixtureRequest,
+                      fault: F.FaultModel) -> None:
+    """Under ``fault`` the handler answers exactly as it does without faults."""
     target = _target(request.config)
     expected = baseline(target, server)
-    srv = sockshock.serve(target.handler_for(server), server.server_class,
-                          faults=[F.PartialReads(1)])
+    srv = sockshock.serve(target.handler_for(server), server.server_class, faults=[fault])
     reply = exchange(srv, target.request)
     assert reply == expected, f"reply {reply[:60]!r} != {expected[:60]!r} without faults"
+
+
+@pytest.mark.transport("stream")
+def test_partial_reads(sockshock: Any, server: Any, request: pytest.FixtureRequest) -> None:
+    _same_reply_under(sockshock, server, request, F.PartialReads(1))
 
 
 @pytest.mark.transport("stream")
 def test_partial_writes(sockshock: Any, server: Any, request: pytest.FixtureRequest) -> None:
-    target = _target(request.config)
-    expected = baseline(target, server)
-    srv = sockshock.serve(target.handler_for(server), server.server_class,
-                          faults=[F.PartialWrites(1)])
-    reply = exchange(srv, target.request)
-    assert reply == expected, f"reply {reply[:60]!r} != {expected[:60]!r} without faults"
+    _same_reply_under(sockshock, server, request, F.PartialWrites(1))
 
 
 @pytest.mark.transport("stream")

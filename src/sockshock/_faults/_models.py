@@ -63,11 +63,10 @@ class _Directed(FaultModel):
 
 
 @dataclass(frozen=True)
-class PartialReads(FaultModel):
-    """``recv``/``recv_into`` return 1 to ``max_chunk`` bytes even when more is waiting."""
+class _Chunks(FaultModel):
+    """Each operation moves 1 to ``max_chunk`` bytes."""
 
     max_chunk: int
-    kinds: ClassVar[tuple[str, ...]] = (RECV,)
 
     def validate(self) -> None:
         check_positive(self, "max_chunk", self.max_chunk, integer=True)
@@ -77,18 +76,18 @@ class PartialReads(FaultModel):
 
 
 @dataclass(frozen=True)
-class PartialWrites(FaultModel):
+class PartialReads(_Chunks):
+    """``recv``/``recv_into`` return 1 to ``max_chunk`` bytes even when more is waiting."""
+
+    kinds: ClassVar[tuple[str, ...]] = (RECV,)
+
+
+@dataclass(frozen=True)
+class PartialWrites(_Chunks):
     """``send`` accepts only 1 to ``max_chunk`` bytes of the buffer (``sendall``
     still delivers everything, in pieces)."""
 
-    max_chunk: int
     kinds: ClassVar[tuple[str, ...]] = (SEND,)
-
-    def validate(self) -> None:
-        check_positive(self, "max_chunk", self.max_chunk, integer=True)
-
-    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
-        return Decision(limit=rng.randint(1, self.max_chunk))
 
 
 @dataclass(frozen=True)
