@@ -133,7 +133,7 @@ def _check_connections(value: Any, source: str) -> tuple[int, ...] | None:
     return tuple(items)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FaultModel:
     """Base class of every fault model: the scope in which it applies.
 
@@ -211,8 +211,12 @@ class FaultModel:
         ``probability``), or ``None`` to let it pass."""
         raise NotImplementedError
 
+    def __repr__(self) -> str:
+        return self.describe()
+
     def describe(self) -> str:
-        """The model as it would be written in Python."""
+        """The model as it would be written in Python (non-default arguments only);
+        models are declared with ``repr=False`` so that this is their repr too."""
         args = []
         for f in fields(self):
             if f.name == "_":

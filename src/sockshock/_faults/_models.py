@@ -62,7 +62,7 @@ class _Directed(FaultModel):
 # -- stream -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class _Chunks(FaultModel):
     """Each operation moves 1 to ``max_chunk`` bytes."""
 
@@ -75,14 +75,14 @@ class _Chunks(FaultModel):
         return Decision(limit=rng.randint(1, self.max_chunk))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PartialReads(_Chunks):
     """``recv``/``recv_into`` return 1 to ``max_chunk`` bytes even when more is waiting."""
 
     kinds: ClassVar[tuple[str, ...]] = (RECV,)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PartialWrites(_Chunks):
     """``send`` accepts only 1 to ``max_chunk`` bytes of the buffer (``sendall``
     still delivers everything, in pieces)."""
@@ -90,7 +90,7 @@ class PartialWrites(_Chunks):
     kinds: ClassVar[tuple[str, ...]] = (SEND,)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Latency(_Directed):
     """Each operation waits ``seconds`` (plus up to ``jitter``) before its data is
     seen (``"in"``) or leaves (``"out"``)."""
@@ -110,7 +110,7 @@ class Latency(_Directed):
         return Decision(delay=delay) if delay else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Bandwidth(_Directed):
     """Throttle a connection to ``bytes_per_second`` in each direction it applies to.
 
@@ -137,7 +137,7 @@ class Bandwidth(_Directed):
         return Decision(delay=start - op.now, limit=amount)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SlowClient(FaultModel):
     """The client trickles its request: every read returns at most ``chunk`` bytes,
     each after ``pause`` seconds (plus up to ``jitter``)."""
@@ -157,7 +157,7 @@ class SlowClient(FaultModel):
         return Decision(delay=self.pause + jitter, limit=self.chunk)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SlowReader(FaultModel):
     """The client reads its response slowly: every send takes at most ``chunk``
     bytes, each after ``pause`` seconds, so write timeouts fire when ``pause``
@@ -182,7 +182,7 @@ def _after(nbytes: int, op: Operation, action: str, **extra: Any) -> Decision:
     return Decision(limit=nbytes - op.offset)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ResetAfter(_Directed):
     """The peer resets the connection once ``nbytes`` have moved in ``direction``:
     reads raise ECONNRESET (then return ``b""``), writes raise ECONNRESET then
@@ -199,7 +199,7 @@ class ResetAfter(_Directed):
         return _after(self.nbytes, op, "reset", errno=_errno.ECONNRESET)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class EOFAfter(FaultModel):
     """The peer closes its side early: reads return ``b""`` after ``nbytes``."""
 
@@ -213,7 +213,7 @@ class EOFAfter(FaultModel):
         return _after(self.nbytes, op, "eof")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Stall(FaultModel):
     """The peer goes silent after ``nbytes``: reads block until the socket's timeout
     (``TimeoutError``), or until the server closes or shuts down the socket."""
@@ -235,7 +235,7 @@ class _DatagramModel(_Directed):
     _table: ClassVar[dict[str, tuple[str, ...]]] = _DATAGRAM
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DropDatagrams(_DatagramModel):
     """Datagrams are lost with ``probability``."""
 
@@ -246,7 +246,7 @@ class DropDatagrams(_DatagramModel):
         return Decision(action="drop")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DuplicateDatagrams(_DatagramModel):
     """Datagrams arrive (``"in"``) or leave (``"out"``) ``copies`` extra times."""
 
@@ -262,7 +262,7 @@ class DuplicateDatagrams(_DatagramModel):
         return Decision(duplicate=self.copies)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ReorderDatagrams(_DatagramModel):
     """A datagram is held back behind 1 to ``window`` later ones (with
     ``probability``). Held datagrams are released as soon as nothing else is
@@ -279,7 +279,7 @@ class ReorderDatagrams(_DatagramModel):
         return Decision(hold=rng.randint(1, self.window))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CorruptDatagrams(_DatagramModel):
     """``bits`` random bits of a datagram are flipped (with ``probability``)."""
 
@@ -297,7 +297,7 @@ class CorruptDatagrams(_DatagramModel):
         return Decision(corrupt=tuple(rng.randrange(op.size * 8) for _ in range(self.bits)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TruncateDatagrams(_DatagramModel):
     """Datagrams longer than ``max_size`` bytes are cut to ``max_size``."""
 
@@ -314,7 +314,7 @@ class TruncateDatagrams(_DatagramModel):
         return Decision(truncate=self.max_size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BurstLoss(_DatagramModel):
     """Gilbert-Elliott loss: a two-state channel whose losses come in bursts.
 
@@ -361,7 +361,7 @@ def _errno_value(value: Any, source: str) -> int:
     return int(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class AcceptErrors(FaultModel):
     """``accept()`` fails ``times`` times with ``errno`` (a number or a name such as
     ``"EMFILE"``) without taking the pending connection, which stays in the backlog
@@ -390,7 +390,7 @@ class AcceptErrors(FaultModel):
         return super().describe().replace(f"errno={self.errno!r}", f"errno={name}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class AbruptShutdown(FaultModel):
     """The server is shut down (``shutdown()`` then ``server_close()``, from another
     thread) at one precise moment: the first operation in scope -- for example
