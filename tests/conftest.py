@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import socketserver as stdlib_socketserver
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -40,3 +41,12 @@ def ours_as_socketserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield ours
     for name in consumers:  # monkeypatch restores the originals after this
         sys.modules.pop(name, None)
+
+
+def within(seconds: float, call: Callable[[], object]) -> None:
+    """Run ``call`` (a shutdown(), a server_close()) and fail if it does not return
+    within ``seconds``, instead of hanging the test run."""
+    runner = threading.Thread(target=call, daemon=True, name=f"bounded {call!r}")
+    runner.start()
+    runner.join(seconds)
+    assert not runner.is_alive(), f"{call!r} did not return within {seconds} s"

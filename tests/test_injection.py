@@ -465,7 +465,7 @@ def test_a_slow_client_starves_a_synchronous_server_only(name: str, order: list[
             self.wfile.write(line)
 
     with sockshock.serving(name, Handler, seed=0,
-                           faults=[F.SlowClient(chunk=1, pause=0.03, connections=0)]) as srv, \
+                           faults=[F.SlowClient(chunk=1, pause=0.05, connections=0)]) as srv, \
             srv.connect() as slow, srv.connect() as quick:
         slow.sendall(b"0\n")
         assert started.wait(5)

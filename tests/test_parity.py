@@ -13,6 +13,7 @@ import pytest
 import sockshock
 import sockshock.socketserver as ours
 from sockshock import server_kinds
+from tests.conftest import within
 
 FAST_POLL = 0.01  # only matters for the stdlib, whose shutdown() waits for it
 
@@ -147,7 +148,8 @@ def test_shutdown_called_before_serve_forever_starts(ssmod: Any) -> None:
                               daemon=True)
     try:
         thread.start()
-        server.shutdown()  # may run before serve_forever() is entered: must still return
+        # May run before serve_forever() is entered: must still return.
+        within(5, server.shutdown)
         thread.join(5)
         assert not thread.is_alive()
     finally:
@@ -169,7 +171,7 @@ def test_serve_forever_can_run_again_after_shutdown(ssmod: Any) -> None:
                     client.sendall(b"again\n")
                     assert client.recv(100) == b"again\n"
             finally:
-                server.shutdown()
+                within(5, server.shutdown)
                 thread.join(5)
             assert not thread.is_alive()
 

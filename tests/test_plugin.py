@@ -41,7 +41,7 @@ def test_matrix(sockshock, server_class):
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                         "--strict-markers", "-W", "error", *args)
+                                         "--strict-markers", "-W", "error", *args, timeout=120)
 
 
 def test_fixture_matrix_and_readable_ids(pytester: pytest.Pytester) -> None:

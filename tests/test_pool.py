@@ -10,6 +10,7 @@ import pytest
 
 import sockshock
 import sockshock.socketserver as ss
+from tests.conftest import within
 
 
 class Gate:
@@ -104,7 +105,7 @@ def test_server_close_serves_what_was_queued() -> None:
             client.sendall(b"%d\n" % i)
         assert gate.wait_running(1)
         assert server.wait_accepted(4, 5)  # 1 running, 3 queued
-        server.shutdown()
+        within(5, server.shutdown)
         closer = threading.Thread(target=server.server_close, daemon=True)
         closer.start()
         closer.join(0.05)
@@ -117,8 +118,8 @@ def test_server_close_serves_what_was_queued() -> None:
     finally:
         gate.release.set()
         if thread.is_alive():
-            server.shutdown()
-        server.server_close()
+            within(5, server.shutdown)
+        within(5, server.server_close)
         thread.join(5)
         for client in clients:
             client.close()

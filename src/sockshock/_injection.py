@@ -156,20 +156,22 @@ class FaultLayer:
 
     # -- decisions -------------------------------------------------------------------
 
+    def _numbered(self, address: Any) -> _Connection:
+        """The next connection in order (the caller holds the lock)."""
+        connection = _Connection(self._next_connection, address)
+        self._next_connection += 1
+        return connection
+
     def new_connection(self, address: Any) -> _Connection:
         with self._lock:
-            connection = _Connection(self._next_connection, address)
-            self._next_connection += 1
-        return connection
+            return self._numbered(address)
 
     def datagram_peer(self, address: Any) -> _Connection:
         with self._lock:
             connection = self._datagram_peers.get(address)
             if connection is None:
-                connection = _Connection(self._next_connection, address)
-                self._next_connection += 1
-                self._datagram_peers[address] = connection
-        return connection
+                connection = self._datagram_peers[address] = self._numbered(address)
+            return connection
 
     def ask(self, kind: str, connection: _Connection | None, size: int = 0) -> Decision:
         """The plan's decision for one operation, logged (or sent to the parent)."""
@@ -224,7 +226,8 @@ class FaultLayer:
             return True
 
     def _start_reader(self) -> None:
-        if self._reader_thread is None and not self._closed and os.getpid() == self._pid:
+        if self.active and self._reader_thread is None and not self._closed \
+                and os.getpid() == self._pid:
             self._reader, self._writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._reader.setblocking(False)
             self._reader_thread = threading.Thread(
