@@ -91,6 +91,18 @@ def _server_names() -> list[str]:
     )
 
 
+def import_object(spec: str, *, source: str) -> Any:
+    """``"package.module:attr"`` -> the object, or one error naming the value."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise InvalidArgument(f"{source}={spec!r}: expected 'module:attr'")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidArgument(
+            f"{source}={spec!r}: cannot import {attr!r} from {module_name!r} ({exc})") from exc
+
+
 def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any]:
     """Turn a server class, a name from ``sockshock.socketserver`` or ``"module:attr"``
     into a server class, with one clear error naming the value otherwise."""
@@ -98,13 +110,7 @@ def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any
         cls: Any = spec
     elif isinstance(spec, str):
         if ":" in spec:
-            module_name, _, attr = spec.partition(":")
-            try:
-                cls = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError) as exc:
-                raise InvalidArgument(
-                    f"{source}={spec!r}: cannot import {attr!r} from {module_name!r} ({exc})"
-                ) from exc
+            cls = import_object(spec, source=source)
         else:
             cls = getattr(_ss, spec, None)
             if cls is None or spec not in _server_names():

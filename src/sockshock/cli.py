@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from sockshock import __version__
 from sockshock._catalog import ServerKind, kind_of, server_kinds
 from sockshock._errors import ConfigurationError, InvalidArgument
-from sockshock._harness import resolve_server_class
+from sockshock._harness import import_object, resolve_server_class
 
 __all__ = ["main"]
 
@@ -123,19 +123,6 @@ def _reason(report: Any) -> str:
     return lines[0][:200] if lines else "failed"
 
 
-def _resolve_handler(spec: str) -> Any:
-    import importlib
-
-    module_name, _, attr = spec.partition(":")
-    if not attr:
-        raise InvalidArgument(f"--handler={spec!r}: expected 'module:attr'")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidArgument(f"--handler={spec!r}: cannot import {attr!r} from "
-                              f"{module_name!r} ({exc})") from exc
-
-
 def _servers(args: argparse.Namespace, handler: Any) -> list[ServerKind]:
     from sockshock import socketserver
 
@@ -167,9 +154,9 @@ def _matrix(target: RunTarget) -> str:
     columns = [c for c in CHECKS.values() if any(r.check == c for r in target.results)] + [AUDIT]
     cells: dict[tuple[str, str], str] = {}
     for r in target.results:
-        label = {"pass": "pass", "FAIL": "FAIL", "expected": "expected", "skip": "skip"}[r.outcome]
-        cells[(r.server, r.check)] = f"{label} {r.seconds * 1000:.0f}ms" if r.outcome in (
-            "pass", "FAIL") else label
+        timed = r.outcome in ("pass", "FAIL")
+        cells[(r.server, r.check)] = (f"{r.outcome} {r.seconds * 1000:.0f}ms" if timed
+                                      else r.outcome)
     for server in servers:
         cells[(server, AUDIT)] = "FAIL" if server in target.audit_failures else "pass"
     widths = {c: max([len(c)] + [len(cells.get((s, c), "-")) for s in servers])
@@ -189,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         print("sockshock run needs pytest: pip install 'sockshock[pytest]'", file=sys.stderr)
         return 2
     try:
-        handler = _resolve_handler(args.handler) if args.handler else None
+        handler = import_object(args.handler, source="--handler") if args.handler else None
         servers = _servers(args, handler)
         request = codecs.escape_decode(args.request.encode())[0]
         expect = codecs.escape_decode(args.expect.encode())[0] if args.expect else None
