@@ -49,7 +49,6 @@ __all__ = [
     "serving",
 ]
 
-_REPORT_MAX = 60_000  # bytes of one child report (a datagram on a Unix socket pair)
 
 
 class ShutdownTimeout(SockshockError):
@@ -285,14 +284,19 @@ def _thread_stacks(exclude: set[int]) -> str:
 
 
 class _Reporter:
-    """Collects handler failures, in this process and from forked children."""
+    """Collects handler failures, in this process and from forked children.
+
+    A child writes each failure to a file of its own in a private directory (a
+    datagram queue would hold only ``net.unix.max_dgram_qlen`` -- often 10 --
+    reports and then block the child); the parent reads them when asked.
+    """
 
     def __init__(self, errors: list[HandlerFailure]) -> None:
         self.errors = errors
         self.pid = os.getpid()
         self.lock = threading.Lock()
-        self.reader, self.writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.reader.setblocking(False)
+        self.directory = tempfile.mkdtemp(prefix="sockshock-failures-")
+        self.count = 0
 
     def record(self, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -304,39 +308,42 @@ class _Reporter:
             with self.lock:
                 self.errors.append(failure)
             return
-        # In a forked child: send the failure to the parent.
+        # In a forked child: leave the failure for the parent.
         try:
             payload = pickle.dumps(failure)
         except Exception:
             payload = pickle.dumps(HandlerFailure(
                 HandlerError(f"{type(exc).__name__}: {exc}"), repr(client_address), text,
                 os.getpid()))
-        if len(payload) > _REPORT_MAX:
-            payload = pickle.dumps(HandlerFailure(
-                HandlerError(f"{type(exc).__name__}: {str(exc)[:2000]}"),
-                repr(client_address), text[-20_000:], os.getpid()))
+        self.count += 1
+        name = os.path.join(self.directory, f"{os.getpid()}-{self.count}")
         with contextlib.suppress(OSError):
-            self.writer.send(payload)
+            with open(name + ".tmp", "wb") as f:
+                f.write(payload)
+            os.rename(name + ".tmp", name + ".failure")  # whole, or not at all
 
     def collect(self) -> None:
-        while True:
+        with self.lock:
             try:
-                payload = self.reader.recv(_REPORT_MAX + 1024)
+                names = sorted(n for n in os.listdir(self.directory) if n.endswith(".failure"))
             except OSError:
                 return
-            try:
-                failure = pickle.loads(payload)
-            except Exception as exc:  # an exception class that cannot be rebuilt here
-                failure = HandlerFailure(HandlerError(f"unreadable report from a child: {exc!r}"),
-                                         None, "", -1)
-            if failure.pid != self.pid:
+            for name in names:
+                path = os.path.join(self.directory, name)
+                try:
+                    with open(path, "rb") as f:
+                        failure = pickle.load(f)
+                except Exception as exc:  # an exception class that cannot be rebuilt
+                    failure = HandlerFailure(
+                        HandlerError(f"unreadable report from a child: {exc!r}"), None, "", -1)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
                 _add_note(failure.exception,
                           f"raised in forked child pid {failure.pid}:\n{failure.traceback}")
-            self.errors.append(failure)
+                self.errors.append(failure)
 
     def close(self) -> None:
-        self.reader.close()
-        self.writer.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _make_class(base: type[Any], attrs: dict[str, Any], reporter: _Reporter,
