@@ -151,3 +151,20 @@ def test_a_name_like_module_attr_is_imported() -> None:
         client.send(b"x")
         assert client.recv(10) == b"x"
         assert srv.type == socket.SOCK_DGRAM
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_many_forked_failures_are_all_collected() -> None:
+    # More than net.unix.max_dgram_qlen (often 10): reporting must never block a child.
+    class Broken(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            raise KeyError(self.request.recv(10).decode())
+
+    with pytest.raises(KeyError) as info, \
+            sockshock.serving("ForkingTCPServer", Broken, shutdown_timeout=2) as srv:
+        for i in range(15):
+            with srv.connect() as client:
+                client.sendall(b"%d" % i)
+                assert client.recv(10) == b""
+    notes = info.value.__notes__
+    assert sum("also, a request handler raised KeyError" in note for note in notes) == 14
