@@ -83,6 +83,15 @@ def test_a_connection_does_not_depend_on_the_others() -> None:
     assert busy.log_by_connection()[1] == alone.log_by_connection()[1]
 
 
+@settings(max_examples=25, deadline=None)
+@given(probability=st.floats(0, 1), seed=st.integers(0, 2**32))
+def test_probability_is_respected_for_any_seed(probability: float, seed: int) -> None:
+    plan = FaultPlan(F.DuplicateDatagrams(probability), seed=seed)
+    hits = sum(plan.decide(recv(0, i, i, 10, "datagram_in")).duplicate == 1
+               for i in range(1000))
+    assert abs(hits / 1000 - probability) <= 0.08  # more than 5 standard deviations
+
+
 def test_probability_is_respected_per_operation() -> None:
     plan = FaultPlan(F.DropDatagrams(0.3), seed=11)
     drops = sum(plan.decide(recv(0, i, i, 10, "datagram_in")).action == "drop"
