@@ -1,8 +1,11 @@
 """Run CPython's own ``test_socketserver`` against ``sockshock.socketserver``.
 
-Usage: ``python -m sockshock._conformance ours|stdlib RESULT.json`` with any
-interpreter (3.10 to 3.13) whose ``test`` package is installed, from a scratch
-directory (the suite creates files in the current directory). Writes one JSON
+Usage: ``python -m sockshock._conformance ours|stdlib RESULT.json [SUITE]`` with
+any interpreter (3.10 to 3.13) whose ``test`` package is installed, from a scratch
+directory (the suite creates files in the current directory). SUITE defaults to
+``test_socketserver``; the suites of the stdlib's own socketserver consumers
+(``test_httpservers``, ``test_wsgiref``, ``test_xmlrpc``, ``test_logging``) run the
+same way, with those modules built on ours. Writes one JSON
 object to RESULT.json: the outcome of every test
 (``{"test id": "ok" | "skip: reason" | "FAIL: ..."}``); the suite's own chatter
 goes to stdout and stderr.
@@ -61,17 +64,22 @@ class _Recorder(unittest.TextTestResult):
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[1] not in ("ours", "stdlib"):
-        print(f"usage: {argv[0]} ours|stdlib RESULT.json; got {argv[1:]!r}",
+    if len(argv) not in (3, 4) or argv[1] not in ("ours", "stdlib"):
+        print(f"usage: {argv[0]} ours|stdlib RESULT.json [SUITE]; got {argv[1:]!r}",
               file=sys.stderr)
         return 2
     which, result_path = argv[1], argv[2]
+    suite_name = argv[3] if len(argv) == 4 else "test_socketserver"
     if which == "ours":
         module = _install_ours()
-    import test.test_socketserver as suite_module
+    import importlib
 
+    suite_module = importlib.import_module(f"test.{suite_name}")
     if which == "ours":
-        assert suite_module.socketserver is module, "the suite did not pick up our module"
+        assert sys.modules["socketserver"] is module, "the suite replaced our module"
+        for consumer in ("http.server", "xmlrpc.server"):
+            if consumer in sys.modules:
+                assert sys.modules[consumer].socketserver is module, f"{consumer} is not on ours"
     suite = unittest.defaultTestLoader.loadTestsFromModule(suite_module)
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2, resultclass=_Recorder)
     result = runner.run(suite)
