@@ -47,8 +47,8 @@ from sockshock._faults._plan import FaultPlan
 
 __all__ = ["FaultLayer", "FaultySocket"]
 
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
-_PEEK = getattr(socket, "MSG_PEEK", 0)
+_DONTWAIT = int(getattr(socket, "MSG_DONTWAIT", 0))  # ints: enum flags are slow to combine
+_PEEK = int(getattr(socket, "MSG_PEEK", 0))
 _MAX_DATAGRAM = 65536
 _CHANNEL_MAX = 60_000
 

@@ -104,7 +104,7 @@ _ACCEPT_BACKOFF_MIN = 0.005
 _ACCEPT_BACKOFF_MAX = 0.1
 
 # Receive datagrams without blocking even if the selector's report was spurious.
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_DONTWAIT = int(getattr(socket, "MSG_DONTWAIT", 0))
 
 # Large enough for any burst a test or a real client population throws at a server;
 # the kernel silently clamps it to net.core.somaxconn.
