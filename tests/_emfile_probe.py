@@ -1,0 +1,58 @@
+"""Run by test_stdlib_defects: a server whose process really runs out of descriptors.
+
+Usage: python _emfile_probe.py stdlib|sockshock  -> prints JSON {cpu, served}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import sys
+import threading
+import time
+
+if sys.argv[1] == "sockshock":
+    import sockshock.socketserver as module
+else:
+    import socketserver as module  # type: ignore[no-redef]
+
+
+class Echo(module.StreamRequestHandler):  # type: ignore[name-defined,misc]
+    def handle(self) -> None:
+        self.wfile.write(self.rfile.readline())
+
+
+server = module.TCPServer(("127.0.0.1", 0), Echo)
+thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                          daemon=True)
+thread.start()
+client = socket.socket()
+client.settimeout(2)
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 64), hard))
+hogs = []
+try:
+    while True:
+        hogs.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass  # EMFILE: not one descriptor left for accept()
+
+client.connect(server.server_address)  # waits in the backlog: accept() fails
+client.sendall(b"served\n")
+usage = resource.getrusage(resource.RUSAGE_SELF)
+before = usage.ru_utime + usage.ru_stime
+time.sleep(0.3)  # the window in which the loop's CPU use is measured
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime - before
+
+for fd in hogs:  # descriptors are free again
+    os.close(fd)
+try:
+    served = client.recv(100).decode()
+except OSError as exc:
+    served = repr(exc)
+print(json.dumps({"cpu": cpu, "served": served}))
+os._exit(0)  # the stdlib's loop may still be spinning
