@@ -28,6 +28,11 @@ server = module.TCPServer(("127.0.0.1", 0), Echo)
 thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                           daemon=True)
 thread.start()
+# One request first: the loop runs (and holds its wake-up descriptors) before the
+# process runs out of them.
+with socket.create_connection(server.server_address, timeout=5) as first:
+    first.sendall(b"first\n")
+    assert first.recv(100) == b"first\n"
 client = socket.socket()
 client.settimeout(2)
 

@@ -359,3 +359,21 @@ def test_threading_udp_handlers_can_still_reply_during_server_close(module: Any)
         release.set()
         closer.join(5)
         server.server_close()
+
+
+def test_serve_forever_without_descriptors_for_its_wake_up_still_serves(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started while the process is out of descriptors, the loop falls back to
+    polling for shutdown (the stdlib's behaviour) instead of failing."""
+
+    def no_descriptors(*args: Any) -> Any:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+    class Echo(ours.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(self.rfile.readline())
+
+    server = ours.TCPServer(("127.0.0.1", 0), Echo)
+    monkeypatch.setattr(ours.socket, "socketpair", no_descriptors)
+    with serve_in_thread(server, poll_interval=0.01):
+        assert round_trip(server.server_address) == b"ping\n"

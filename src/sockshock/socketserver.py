@@ -201,7 +201,8 @@ class BaseServer:
         self.__is_shut_down.clear()
         try:
             with _ServerSelector() as selector, self.__wakeup_channel() as wakeup:
-                selector.register(wakeup, selectors.EVENT_READ)
+                if wakeup is not None:
+                    selector.register(wakeup, selectors.EVENT_READ)
                 listening = False
                 while not self.__shutdown_request:
                     pause = self._accept_pause()
@@ -235,21 +236,29 @@ class BaseServer:
             self.__is_shut_down.set()
 
     @contextmanager
-    def __wakeup_channel(self) -> Iterator[socket.socket]:
-        reader, writer = socket.socketpair()
+    def __wakeup_channel(self) -> Iterator[socket.socket | None]:
+        pair: tuple[socket.socket, socket.socket] | None
         try:
-            reader.setblocking(False)
-            writer.setblocking(False)
+            pair = socket.socketpair()
+        except OSError:
+            # Out of descriptors (EMFILE...) right now: serve anyway, polling for
+            # shutdown every poll_interval as the stdlib does.
+            pair = None
+        try:
+            if pair is not None:
+                for end in pair:
+                    end.setblocking(False)
             with self.__wakeup_lock:
-                self.__wakeup = (reader, writer)
+                self.__wakeup = pair
                 self.__serving = (os.getpid(), threading.get_ident())
-            yield reader
+            yield pair[0] if pair is not None else None
         finally:
             with self.__wakeup_lock:
                 self.__wakeup = None
                 self.__serving = None
-                reader.close()
-                writer.close()
+                if pair is not None:
+                    for end in pair:
+                        end.close()
 
     def _wake(self) -> None:
         """Wake serve_forever() from select(); harmless when it is not running."""
