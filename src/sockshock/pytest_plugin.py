@@ -208,7 +208,7 @@ def _check_marker_kwargs(item: pytest.Item) -> None:
                 "shutdown_timeout=, clock=")
 
 
-def test_seed(config: pytest.Config, item: pytest.Item) -> int:
+def seed_for_test(config: pytest.Config, item: pytest.Item) -> int:
     """The fault seed of ``item``: fixed, or derived from the session seed and node id."""
     fixed = _setting(config, item, "seed")
     if fixed is not None:
@@ -252,7 +252,7 @@ class SockshockFixture:
         self._stack = stack
         item = request.node
         config = request.config
-        self.seed: int = test_seed(config, item)
+        self.seed: int = seed_for_test(config, item)
         self.shutdown_timeout: float = _setting(config, item, "shutdown_timeout") or 5.0
         self.clock: str = _setting(config, item, "clock") or "real"
         self.handles: list[ServerHandle] = []
