@@ -178,6 +178,10 @@ class FaultLayer:
         if not self.active:
             return NOTHING
         direction = "in" if kind in (RECV, DATAGRAM_IN) else "out"
+        if not self.plan.concerns(kind):  # e.g. reads under a plan of write faults
+            if connection is not None:
+                connection.count[direction] += 1
+            return NOTHING
         pid = os.getpid()
         with self._lock:
             if connection is None:  # accept: the connection it would create

@@ -116,14 +116,21 @@ class FaultPlan:
             self._states[key] = model.new_state()
         return self._states[key]
 
+    def _candidates(self, kind: str) -> list[tuple[int, FaultModel]]:
+        candidates = self._by_kind.get(kind)
+        if candidates is None:
+            candidates = self._by_kind[kind] = [
+                (i, m) for i, m in enumerate(self.models) if m.applies_to_kind(kind)]
+        return candidates
+
+    def concerns(self, kind: str) -> bool:
+        """Whether any model looks at operations of ``kind`` at all."""
+        return bool(self._candidates(kind))
+
     def decide(self, op: Operation, *, pid: int | None = None) -> Decision:
         """Ask every model about ``op``; log and return the combined decision."""
         merged = NOTHING
-        candidates = self._by_kind.get(op.kind)
-        if candidates is None:
-            candidates = self._by_kind[op.kind] = [
-                (i, m) for i, m in enumerate(self.models) if m.applies_to_kind(op.kind)]
-        for i, model in candidates:
+        for i, model in self._candidates(op.kind):
             if not model.in_scope(op):
                 continue
             rng = self._rng(op.connection, i)
