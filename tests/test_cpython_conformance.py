@@ -82,6 +82,20 @@ def run_suite(python: str, which: str, pythonpath: Path, workdir: Path,
     return outcomes
 
 
+def assert_passes_on_ours(python: str, suite: str, pythonpath: Path, tmp_path: Path,
+                          minimum: int) -> None:
+    """Every test of ``suite`` passes on ours, skipped only where the stdlib skips."""
+    stdlib = run_suite(python, "stdlib", pythonpath, tmp_path / "stdlib", suite)
+    ours = run_suite(python, "ours", pythonpath, tmp_path / "ours", suite)
+    assert len(ours) >= minimum, f"only {len(ours)} tests ran"
+    assert set(ours) == set(stdlib)
+    failures = {test: outcome for test, outcome in ours.items() if outcome.startswith("FAIL")}
+    assert not failures, "\n\n".join(f"{t}\n{o}" for t, o in failures.items())
+    for test, outcome in ours.items():
+        if outcome != "ok":
+            assert stdlib[test] != "ok", f"{test} skipped on ours only: {outcome}"
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_cpython_test_socketserver_passes_on_ours(version: str, package_copy: Path,
                                                   tmp_path: Path) -> None:
@@ -91,15 +105,7 @@ def test_cpython_test_socketserver_passes_on_ours(version: str, package_copy: Pa
         if os.environ.get("CI"):
             pytest.fail(message + "; CI requires every version")
         pytest.skip(message)
-    stdlib = run_suite(python, "stdlib", package_copy, tmp_path / "stdlib")
-    ours = run_suite(python, "ours", package_copy, tmp_path / "ours")
-    assert len(ours) >= 27, f"only {len(ours)} tests ran"
-    assert set(ours) == set(stdlib)
-    failures = {test: outcome for test, outcome in ours.items() if outcome.startswith("FAIL")}
-    assert not failures, "\n\n".join(f"{t}\n{o}" for t, o in failures.items())
-    for test, outcome in ours.items():
-        if outcome != "ok":
-            assert stdlib[test] != "ok", f"{test} skipped on ours only: {outcome}"
+    assert_passes_on_ours(python, "test_socketserver", package_copy, tmp_path, minimum=27)
 
 
 # The stdlib's own servers built on ours, under their own suites. The quick ones run
@@ -108,12 +114,4 @@ def test_cpython_test_socketserver_passes_on_ours(version: str, package_copy: Pa
 @pytest.mark.parametrize("suite", ["test_httpservers", "test_wsgiref"])
 def test_stdlib_consumer_suites_pass_on_ours(suite: str, package_copy: Path,
                                             tmp_path: Path) -> None:
-    stdlib = run_suite(sys.executable, "stdlib", package_copy, tmp_path / "stdlib", suite)
-    ours = run_suite(sys.executable, "ours", package_copy, tmp_path / "ours", suite)
-    assert len(ours) >= 30
-    assert set(ours) == set(stdlib)
-    failures = {test: outcome for test, outcome in ours.items() if outcome.startswith("FAIL")}
-    assert not failures, "\n\n".join(f"{t}\n{o}" for t, o in failures.items())
-    for test, outcome in ours.items():
-        if outcome != "ok":
-            assert stdlib[test] != "ok", f"{test} skipped on ours only: {outcome}"
+    assert_passes_on_ours(sys.executable, suite, package_copy, tmp_path, minimum=30)
