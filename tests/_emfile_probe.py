@@ -1,6 +1,8 @@
 """Run by test_stdlib_defects: a server whose process really runs out of descriptors.
 
-Usage: python _emfile_probe.py stdlib|sockshock  -> prints JSON {cpu, served}
+Usage: python _emfile_probe.py stdlib|sockshock  -> prints JSON {attempts, cpu, served}:
+the accept() attempts (each a real accept() failing with EMFILE) and the CPU seconds
+spent in a 0.3 s window, and what the waiting client got once descriptors were free.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ class Echo(module.StreamRequestHandler):  # type: ignore[name-defined,misc]
         self.wfile.write(self.rfile.readline())
 
 
-server = module.TCPServer(("127.0.0.1", 0), Echo)
+class Counting(module.TCPServer):  # type: ignore[name-defined,misc]
+    attempts = 0
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        Counting.attempts += 1
+        return super().get_request()  # type: ignore[no-any-return]
+
+
+server = Counting(("127.0.0.1", 0), Echo)
 thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                           daemon=True)
 thread.start()
@@ -48,10 +58,11 @@ except OSError:
 client.connect(server.server_address)  # waits in the backlog: accept() fails
 client.sendall(b"served\n")
 usage = resource.getrusage(resource.RUSAGE_SELF)
-before = usage.ru_utime + usage.ru_stime
-time.sleep(0.3)  # the window in which the loop's CPU use is measured
+before, attempts_before = usage.ru_utime + usage.ru_stime, Counting.attempts
+time.sleep(0.3)  # the window in which the loop's work is measured
 usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu = usage.ru_utime + usage.ru_stime - before
+attempts = Counting.attempts - attempts_before
 
 for fd in hogs:  # descriptors are free again
     os.close(fd)
@@ -59,5 +70,5 @@ try:
     served = client.recv(100).decode()
 except OSError as exc:
     served = repr(exc)
-print(json.dumps({"cpu": cpu, "served": served}))
+print(json.dumps({"attempts": attempts, "cpu": cpu, "served": served}))
 os._exit(0)  # the stdlib's loop may still be spinning

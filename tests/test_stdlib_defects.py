@@ -163,7 +163,9 @@ def test_accept_resource_errors_back_off_and_the_waiting_client_is_served(module
         strict=True, reason="accept() failing with EMFILE spins the loop at 100% CPU")),
     "sockshock"])
 def test_a_process_out_of_descriptors_does_not_spin(module: str) -> None:
-    """The real thing: RLIMIT_NOFILE exhausted in a child process, 0.3 s of CPU measured."""
+    """The real thing: RLIMIT_NOFILE exhausted in a child process. Judged by the
+    accept() attempts in a 0.3 s window (the stdlib's run to thousands even when a
+    loaded machine gives it little CPU; ours back off: 5, 10, 20... ms apart)."""
     import json
     import subprocess
     import sys
@@ -174,7 +176,9 @@ def test_a_process_out_of_descriptors_does_not_spin(module: str) -> None:
                           timeout=30)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["cpu"] < 0.1, f"{result['cpu']:.3f} s of CPU in a 0.3 s window: spinning"
+    assert result["attempts"] < 20, (
+        f"{result['attempts']} failed accepts and {result['cpu']:.3f} s of CPU in a 0.3 s "
+        "window: spinning")
     assert result["served"] == "served\n"
 
 
