@@ -113,11 +113,12 @@ def test_scope_connections_every_address_window() -> None:
     plan = FaultPlan(F.PartialReads(1, connections=[1, 3]), F.Latency(1.0, every=2),
                      F.Latency(10.0, address="10.9.9.9"), F.Latency(100.0, after_bytes=5),
                      F.Latency(1000.0, first_ops=1), seed=1)
-    assert plan.decide(recv(0, 0, 0)) == Decision(delay=1001.0)
+    # The read that would cross after_bytes=5 stops there: the window opens exactly.
+    assert plan.decide(recv(0, 0, 0)) == Decision(delay=1001.0, limit=5)
     assert plan.decide(recv(1, 0, 0)) == Decision(limit=1, delay=1000.0)
     assert plan.decide(recv(1, 6, 1)) == Decision(limit=1, delay=100.0)
-    assert plan.decide(recv(2, 0, 1)) == Decision(delay=1.0)
-    assert plan.decide(recv(5, 0, 1, address=("10.9.9.9", 5))) == Decision(delay=10.0)
+    assert plan.decide(recv(2, 0, 1)) == Decision(delay=1.0, limit=5)
+    assert plan.decide(recv(5, 0, 1, address=("10.9.9.9", 5))) == Decision(delay=10.0, limit=5)
 
 
 @pytest.mark.parametrize(
@@ -195,7 +196,7 @@ def test_accept_errors_count_their_times_and_take_names() -> None:
 def test_abrupt_shutdown_happens_once() -> None:
     plan = FaultPlan(F.AbruptShutdown(connections=2, after_bytes=5), seed=0)
     assert plan.decide(recv(1, 10, 0)) == Decision()
-    assert plan.decide(recv(2, 3, 0)) == Decision()
+    assert plan.decide(recv(2, 3, 0)) == Decision(limit=2)  # stops where the window opens
     assert plan.decide(recv(2, 5, 1)).action == "shutdown"
     assert plan.decide(recv(2, 9, 2)) == Decision()
 
@@ -238,7 +239,7 @@ def test_unseeded_plans_get_a_printable_seed() -> None:
         (lambda: F.DropDatagrams(1.5), sockshock.InvalidArgument,
          "probability=1.5 must be in [0, 1] (from DropDatagrams)"),
         (lambda: F.Latency(-1), sockshock.InvalidArgument,
-         "seconds=-1 must be in [0, inf] (from Latency)"),
+         "seconds=-1 must be in [0, 3600] (from Latency)"),
         (lambda: F.Latency(0.1, direction="sideways"), sockshock.InvalidArgument,
          "direction='sideways' must be one of 'in', 'out', 'both' (from Latency)"),
         (lambda: F.SlowClient(per="request"), sockshock.InvalidArgument,

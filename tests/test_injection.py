@@ -381,7 +381,7 @@ def test_abrupt_shutdown_at_a_precise_moment() -> None:
             assert srv.layer.shutdown_triggered.wait(5)
             second.sendall(b"d request\n")  # ...and the in-flight request completes
             assert read_line(second) == b"done\n"
-        assert srv.layer.join_shutdown(5)
+        assert srv.wait_stopped(5)
         assert srv.server.socket.fileno() == -1
         with pytest.raises(ConnectionRefusedError), \
                 socket.create_connection(srv.address, timeout=2):

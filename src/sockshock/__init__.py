@@ -19,25 +19,25 @@ Layout (dependencies point down only; public modules re-export, the code lives i
 * ``_errors`` -- the exception hierarchy and argument checks.
 """
 
-from sockshock._audit import LeakAudit, LeakError, LeakReport, audit
-from sockshock._catalog import ServerKind, server_kinds
-from sockshock._clock import Clock, RealClock, VirtualClock
 from sockshock._errors import (
     ConfigurationError,
+    HandlerError,
     InvalidArgument,
     InvalidType,
+    LeakError,
     ShutdownDeadlockError,
-    SockshockError,
-)
-from sockshock._harness import (
-    HandlerError,
-    HandlerFailure,
-    ServerHandle,
     ShutdownTimeout,
     ShutdownTooSlow,
-    serving,
+    SockshockError,
 )
-from sockshock._injection import FaultLayer, FaultySocket
+from sockshock._harness._audit import LeakAudit, LeakReport, audit
+from sockshock._harness._failures import HandlerFailure
+from sockshock._harness._handle import ServerHandle
+from sockshock._harness._serving import serving
+from sockshock._injection._clock import Clock, RealClock, VirtualClock
+from sockshock._injection._layer import FaultLayer
+from sockshock._injection._socket import FaultySocket
+from sockshock._servers._catalog import ServerKind, server_kinds
 
 __all__ = [
     "Clock",

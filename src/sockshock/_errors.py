@@ -14,9 +14,14 @@ from typing import Any
 
 __all__ = [
     "ConfigurationError",
+    "HandlerError",
     "InvalidArgument",
     "InvalidType",
+    "LayerConformanceError",
+    "LeakError",
     "ShutdownDeadlockError",
+    "ShutdownTimeout",
+    "ShutdownTooSlow",
     "SockshockError",
     "check_choice",
     "check_number",
@@ -47,6 +52,37 @@ class ShutdownDeadlockError(SockshockError, RuntimeError):
     raises instead. Like ``threading.Thread.join()`` on the current thread, this
     is a ``RuntimeError``.
     """
+
+
+class ShutdownTimeout(SockshockError):
+    """A server did not stop within the harness's bound.
+
+    The message says what was left behind (threads with their stacks, captured
+    before the harness forced their connections closed; forked children, killed)
+    so that the test run can go on: nothing sockshock started can keep the
+    process alive.
+    """
+
+
+class ShutdownTooSlow(SockshockError, AssertionError):
+    """``assert_stops_within()``: stopping took longer than the stated bound."""
+
+
+class HandlerError(SockshockError):
+    """A request handler failed in a forked child with an exception that could not
+    be sent to the parent as itself; the message holds the child's traceback."""
+
+
+class LeakError(SockshockError, AssertionError):
+    """Something outlived the block it was created in (``report`` says what)."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(str(report))
+        self.report = report
+
+
+class LayerConformanceError(SockshockError, AssertionError):
+    """A socket layer does not behave like the operating system's sockets."""
 
 
 def _where(source: str | None) -> str:

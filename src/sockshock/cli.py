@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from sockshock import __version__
-from sockshock._catalog import ServerKind, kind_of, server_kinds
 from sockshock._errors import ConfigurationError, InvalidArgument
-from sockshock._harness import import_object, resolve_server_class
+from sockshock._harness._resolve import import_object, resolve_server_class
+from sockshock._servers._catalog import ServerKind, kind_of, server_kinds
 
 __all__ = ["main"]
 
@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         expect = request  # the demo handlers echo
     out = sys.stderr
     target = RunTarget(servers, handler, request, expect, out)
-    checks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_checks.py")
+    checks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_frontends", "_run_checks.py")
     started = time.monotonic()
     out.write(f"sockshock {__version__}: {len(servers)} server class(es) x robustness checks\n")
     with tempfile.TemporaryDirectory(prefix="sockshock-run-") as workdir:

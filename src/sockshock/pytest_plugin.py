@@ -33,12 +33,13 @@ from typing import Any
 
 import pytest
 
-from sockshock._audit import LeakAudit, audit
-from sockshock._catalog import server_kinds
 from sockshock._errors import ConfigurationError
 from sockshock._faults._core import FaultModel
-from sockshock._faults._plan import FaultPlan
-from sockshock._harness import ServerHandle, serving
+from sockshock._harness._audit import LeakAudit, audit
+from sockshock._harness._handle import ServerHandle
+from sockshock._harness._resolve import resolve_spec
+from sockshock._harness._serving import serve_spec
+from sockshock._servers._catalog import server_kinds
 
 __all__ = ["SockshockFixture"]
 
@@ -286,13 +287,15 @@ class SockshockFixture:
         if faults is None:
             marker_faults = self._marker_faults()
             faults = marker_faults if marker_faults else None
-        kwargs: dict[str, Any] = {"shutdown_timeout": self.shutdown_timeout}
-        if faults is not None and not isinstance(faults, FaultPlan):
-            kwargs["seed"] = self.seed
-        if faults is not None and not hasattr(faults, "socket"):
-            kwargs["clock"] = self.clock
-        handle = self._stack.enter_context(
-            serving(server_class, handler_class, faults=faults, **kwargs, **server_attrs))
+        options = {"address": None, "clock": None, "seed": None,
+                   "shutdown_timeout": self.shutdown_timeout, "poll_interval": 0.5}
+        for name in list(server_attrs):
+            if name in options:
+                options[name] = server_attrs.pop(name)
+        spec = resolve_spec(server_class, handler_class, faults=faults,
+                            server_attrs=server_attrs, default_seed=self.seed,
+                            default_clock=self.clock, **options)
+        handle = self._stack.enter_context(serve_spec(spec))
         self.handles.append(handle)
         return handle
 

@@ -62,7 +62,7 @@ from time import sleep
 from typing import TYPE_CHECKING, Any, Callable
 
 from sockshock._errors import ShutdownDeadlockError, check_number
-from sockshock._layer import SYSTEM_LAYER, SocketLayer, validate_layer
+from sockshock._servers._layer import SYSTEM_LAYER, SocketLayer, validate_layer
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -867,6 +867,9 @@ class _WorkerPool:
             target=self._work, daemon=self._daemon,
             name=f"{type(self._server).__name__} worker {number}")
         self._workers.append(thread)
+        # As ThreadingMixIn does with its handler threads: whoever replaced
+        # _threads (a test harness) hears of every worker before it starts.
+        self._server._threads.append(thread)
         thread.start()
 
     def _work(self) -> None:
@@ -929,6 +932,8 @@ class ThreadPoolMixIn(_MixInBase):
     daemon_threads = False
     block_on_close = True
     _pool: _WorkerPool | None = None
+    # The pool joins its own workers; this only hears of them (see _start_worker).
+    _threads: _Threads | _NoThreads = _NoThreads()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         """Run one request on a worker thread, exactly as ThreadingMixIn does."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, fields
+from dataclasses import KW_ONLY, dataclass, fields, replace
 from typing import Any, ClassVar
 
 from sockshock._errors import InvalidArgument, InvalidType, check_choice, check_number
@@ -19,8 +19,16 @@ __all__ = [
     "ACCEPT",
     "DATAGRAM_IN",
     "DATAGRAM_OUT",
+    "DROP",
+    "EOF",
+    "ERROR",
+    "MAX_DELAY",
     "RECV",
+    "RESET",
     "SEND",
+    "SHUTDOWN",
+    "STALL",
+    "TRANSPORT_KINDS",
     "Decision",
     "FaultModel",
     "Operation",
@@ -33,8 +41,21 @@ SEND = "send"
 DATAGRAM_IN = "datagram_in"
 DATAGRAM_OUT = "datagram_out"
 ACCEPT = "accept"
-KINDS = (RECV, SEND, DATAGRAM_IN, DATAGRAM_OUT, ACCEPT)
-INCOMING = (RECV, DATAGRAM_IN)
+
+#: The operation kinds each transport's sockets perform.
+TRANSPORT_KINDS = {"stream": (RECV, SEND, ACCEPT), "datagram": (DATAGRAM_IN, DATAGRAM_OUT)}
+
+# Decision actions.
+RESET = "reset"  # the peer reset the connection
+EOF = "eof"  # the peer closed its side
+STALL = "stall"  # the peer went silent
+DROP = "drop"  # the datagram is lost
+ERROR = "error"  # the call fails with Decision.errno
+SHUTDOWN = "shutdown"  # the server is stopped
+
+#: The longest delay a model may ask for, in seconds (one hour): longer ones are a
+#: mistake, and beyond what clocks and timeouts can represent they overflow.
+MAX_DELAY = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +82,6 @@ class Operation:
     offset: int = 0
     index: int = 0
     now: float = 0.0
-
-    @property
-    def incoming(self) -> bool:
-        return self.kind in INCOMING
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +145,20 @@ def _check_connections(value: Any, source: str) -> tuple[int, ...] | None:
         raise InvalidType(
             f"expected an int or a sequence of ints but got connections={value!r} "
             f"(type={type(value).__name__}) (from {source})")
+    if not items:
+        raise InvalidArgument(f"connections={value!r} selects no connection at all; leave it "
+                              f"out to mean every connection (from {source})")
     for item in items:
         check_number("connections", item, low=0, integer=True, source=source)
     return tuple(items)
+
+
+def _check_address(value: Any, source: str) -> None:
+    host = value[0] if isinstance(value, tuple) and value else value
+    if value is not None and not isinstance(host, str):
+        raise InvalidType(
+            f"expected a host string (e.g. '127.0.0.1'), a (host, port) tuple or a Unix path "
+            f"but got address={value!r} (type={type(value).__name__}) (from {source})")
 
 
 @dataclass(frozen=True, repr=False)
@@ -172,6 +200,7 @@ class FaultModel:
         check_number("probability", self.probability, low=0, high=1, source=source)
         check_choice("per", self.per, ("operation", "connection"), source=source)
         object.__setattr__(self, "connections", _check_connections(self.connections, source))
+        _check_address(self.address, source)
         if self.every is not None:
             check_number("every", self.every, low=1, integer=True, source=source)
         check_number("after_bytes", self.after_bytes, low=0, integer=True, source=source)
@@ -187,6 +216,10 @@ class FaultModel:
     def applies_to_kind(self, kind: str) -> bool:
         return kind in self.kinds
 
+    def applies_to_transport(self, transport: str) -> bool:
+        """Whether the model can ever fire on a ``"stream"`` or ``"datagram"`` server."""
+        return any(self.applies_to_kind(kind) for kind in TRANSPORT_KINDS[transport])
+
     def in_scope(self, op: Operation) -> bool:
         """Whether ``op`` falls in this model's connections and window."""
         if self.connections is not None and op.connection not in self.connections:  # type: ignore[operator]
@@ -201,6 +234,16 @@ class FaultModel:
         if self.first_ops is not None and op.index >= self.first_ops:
             return False
         return op.offset >= self.after_bytes
+
+    def bytes_until_window(self, op: Operation) -> int:
+        """For a stream operation that starts before ``after_bytes`` and would move
+        past it: how many bytes it may move so that the next one starts exactly
+        where the model's window opens (0 when that does not apply). This makes
+        ``after_bytes`` exact even when the whole request arrives in one read."""
+        gap = self.after_bytes - op.offset
+        if gap <= 0 or gap >= op.size or op.kind not in (RECV, SEND):
+            return 0
+        return gap if self.in_scope(replace(op, offset=self.after_bytes)) else 0
 
     def new_state(self) -> Any:
         """Per-connection state for stateful models (Bandwidth, BurstLoss...)."""
@@ -232,14 +275,16 @@ def check_direction(model: FaultModel, direction: str, allowed: tuple[str, ...])
 
 
 def check_positive(model: FaultModel, name: str, value: Any, *, integer: bool = False,
-                   allow_zero: bool = False) -> None:
+                   allow_zero: bool = False, high: float | None = None) -> None:
     if integer:
-        check_number(name, value, low=0 if allow_zero else 1, integer=True,
+        check_number(name, value, low=0 if allow_zero else 1, high=high, integer=True,
                      source=type(model).__name__)
     else:
-        check_number(name, value, low=0, low_open=not allow_zero, source=type(model).__name__)
+        check_number(name, value, low=0, low_open=not allow_zero, high=high,
+                     source=type(model).__name__)
 
 
-def bad(model: FaultModel, message: str) -> InvalidArgument:
-    return InvalidArgument(f"{message} (from {type(model).__name__})")
+def check_delay(model: FaultModel, name: str, value: Any) -> None:
+    """A delay in seconds: 0 to :data:`MAX_DELAY`."""
+    check_positive(model, name, value, allow_zero=True, high=MAX_DELAY)
 

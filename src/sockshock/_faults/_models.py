@@ -12,11 +12,18 @@ from sockshock._faults._core import (
     ACCEPT,
     DATAGRAM_IN,
     DATAGRAM_OUT,
+    DROP,
+    EOF,
+    ERROR,
     RECV,
+    RESET,
     SEND,
+    SHUTDOWN,
+    STALL,
     Decision,
     FaultModel,
     Operation,
+    check_delay,
     check_direction,
     check_positive,
 )
@@ -40,6 +47,15 @@ __all__ = [
     "Stall",
     "TruncateDatagrams",
 ]
+
+# Upper bounds of model parameters (a larger value is a mistake that would wedge the
+# server or overflow a clock; delays are bounded by _core.MAX_DELAY).
+MAX_BANDWIDTH = 1e12  # bytes per second
+MAX_COPIES = 100  # extra copies of one datagram
+MAX_WINDOW = 1000  # datagrams one may be held behind
+MAX_BITS = 1024  # bits flipped in one datagram
+MAX_DATAGRAM = 65535  # bytes
+MAX_TIMES = 1_000_000  # accept errors
 
 _STREAM = {"in": (RECV,), "out": (SEND,), "both": (RECV, SEND)}
 _DATAGRAM = {"in": (DATAGRAM_IN,), "out": (DATAGRAM_OUT,), "both": (DATAGRAM_IN, DATAGRAM_OUT)}
@@ -101,8 +117,8 @@ class Latency(_Directed):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "seconds", self.seconds, allow_zero=True)
-        check_positive(self, "jitter", self.jitter, allow_zero=True)
+        check_delay(self, "seconds", self.seconds)
+        check_delay(self, "jitter", self.jitter)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         jitter = rng.uniform(0, self.jitter) if self.jitter else 0.0
@@ -123,7 +139,8 @@ class Bandwidth(_Directed):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "bytes_per_second", self.bytes_per_second)
+        check_number("bytes_per_second", self.bytes_per_second, low=1, high=MAX_BANDWIDTH,
+                     source="Bandwidth")
 
     def new_state(self) -> dict[str, float]:
         return {}
@@ -149,8 +166,8 @@ class SlowClient(FaultModel):
 
     def validate(self) -> None:
         check_positive(self, "chunk", self.chunk, integer=True)
-        check_positive(self, "pause", self.pause, allow_zero=True)
-        check_positive(self, "jitter", self.jitter, allow_zero=True)
+        check_delay(self, "pause", self.pause)
+        check_delay(self, "jitter", self.jitter)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
         jitter = rng.uniform(0, self.jitter) if self.jitter else 0.0
@@ -169,7 +186,7 @@ class SlowReader(FaultModel):
 
     def validate(self) -> None:
         check_positive(self, "chunk", self.chunk, integer=True)
-        check_positive(self, "pause", self.pause, allow_zero=True)
+        check_delay(self, "pause", self.pause)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
         return Decision(delay=self.pause, limit=self.chunk)
@@ -196,7 +213,7 @@ class ResetAfter(_Directed):
         check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
-        return _after(self.nbytes, op, "reset", errno=_errno.ECONNRESET)
+        return _after(self.nbytes, op, RESET, errno=_errno.ECONNRESET)
 
 
 @dataclass(frozen=True, repr=False)
@@ -210,7 +227,7 @@ class EOFAfter(FaultModel):
         check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
-        return _after(self.nbytes, op, "eof")
+        return _after(self.nbytes, op, EOF)
 
 
 @dataclass(frozen=True, repr=False)
@@ -225,7 +242,7 @@ class Stall(FaultModel):
         check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
-        return _after(self.nbytes, op, "stall")
+        return _after(self.nbytes, op, STALL)
 
 
 # -- datagram -----------------------------------------------------------------
@@ -243,7 +260,7 @@ class DropDatagrams(_DatagramModel):
     direction: str = "in"
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
-        return Decision(action="drop")
+        return Decision(action=DROP)
 
 
 @dataclass(frozen=True, repr=False)
@@ -256,7 +273,7 @@ class DuplicateDatagrams(_DatagramModel):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "copies", self.copies, integer=True)
+        check_positive(self, "copies", self.copies, integer=True, high=MAX_COPIES)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
         return Decision(duplicate=self.copies)
@@ -273,7 +290,7 @@ class ReorderDatagrams(_DatagramModel):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "window", self.window, integer=True)
+        check_positive(self, "window", self.window, integer=True, high=MAX_WINDOW)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
         return Decision(hold=rng.randint(1, self.window))
@@ -289,7 +306,7 @@ class CorruptDatagrams(_DatagramModel):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "bits", self.bits, integer=True)
+        check_positive(self, "bits", self.bits, integer=True, high=MAX_BITS)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         if op.size == 0:
@@ -306,7 +323,8 @@ class TruncateDatagrams(_DatagramModel):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "max_size", self.max_size, integer=True, allow_zero=True)
+        check_positive(self, "max_size", self.max_size, integer=True, allow_zero=True,
+                       high=MAX_DATAGRAM)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         if op.size <= self.max_size:
@@ -342,7 +360,7 @@ class BurstLoss(_DatagramModel):
         flip = rng.random() < (self.r if state["bad"] else self.p)
         if flip:
             state["bad"] = not state["bad"]
-        return Decision(action="drop") if lost else None
+        return Decision(action=DROP) if lost else None
 
 
 # -- server lifecycle ----------------------------------------------------------
@@ -374,7 +392,7 @@ class AcceptErrors(FaultModel):
 
     def validate(self) -> None:
         object.__setattr__(self, "errno", _errno_value(self.errno, "AcceptErrors"))
-        check_positive(self, "times", self.times, integer=True)
+        check_positive(self, "times", self.times, integer=True, high=MAX_TIMES)
 
     def new_state(self) -> dict[str, int]:
         return {"injected": 0}
@@ -383,7 +401,7 @@ class AcceptErrors(FaultModel):
         if state["injected"] >= self.times:
             return None
         state["injected"] += 1
-        return Decision(action="error", errno=int(self.errno))
+        return Decision(action=ERROR, errno=int(self.errno))
 
     def describe(self) -> str:
         name = _errno.errorcode.get(int(self.errno), str(self.errno))
@@ -416,5 +434,5 @@ class AbruptShutdown(FaultModel):
         if state["done"]:
             return None
         state["done"] = True
-        return Decision(action="shutdown")
+        return Decision(action=SHUTDOWN)
 

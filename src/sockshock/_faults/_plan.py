@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sockshock._errors import InvalidType, check_number
+from sockshock._errors import InvalidArgument, InvalidType, check_number
 from sockshock._faults._core import NOTHING, Decision, FaultModel, Operation
 
-__all__ = ["FaultEvent", "FaultPlan"]
+__all__ = ["LOG_LIMIT", "FaultEvent", "FaultPlan", "make_plan"]
 
 _LISTENER = -1  # state key of plan-scoped models (accept errors, abrupt shutdown)
+
+#: How many events a plan's log keeps by default; later ones are counted
+#: (``FaultPlan.unlogged``), so that a long soak test cannot grow memory without limit.
+LOG_LIMIT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,37 @@ def _flatten(models: Iterable[Any]) -> list[FaultModel]:
     return flat
 
 
+def _changes_nothing(decision: Decision, op: Operation) -> bool:
+    """A decision with no effect on ``op``: only a limit no smaller than what the
+    operation moves (``EOFAfter(10**6)`` on a 4 KiB read, say)."""
+    return (decision.limit is not None and 0 < op.size <= decision.limit
+            and decision == Decision(limit=decision.limit))
+
+
+def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults") -> FaultPlan:
+    """The one place where what a user wrote for ``faults=`` becomes a plan.
+
+    Args:
+        faults: a :class:`FaultPlan` (kept as it is), a fault model, or a list or
+            tuple of them (a new plan seeded with ``seed``).
+        seed: the seed of a new plan (default: random); with a ready plan it must be
+            ``None`` or the plan's own seed.
+        source: where ``faults`` came from, for error messages.
+    """
+    if isinstance(faults, FaultPlan):
+        if seed is not None and seed != faults.seed:
+            raise InvalidArgument(f"seed={seed!r} conflicts with the plan's own "
+                                  f"seed={faults.seed} (from {source}); give one or the other")
+        return faults
+    if isinstance(faults, FaultModel):
+        faults = [faults]
+    if isinstance(faults, (list, tuple)):
+        return FaultPlan(*faults, seed=seed)
+    raise InvalidType(
+        f"expected a FaultPlan or a list of fault models (sockshock.faults) but got "
+        f"{source}={faults!r} (type={type(faults).__name__})")
+
+
 class FaultPlan:
     """A set of fault models, the seed that drives them, and the log of what they did.
 
@@ -76,16 +111,21 @@ class FaultPlan:
         *models: fault models (lists are flattened).
         seed: an int; default: a random one, always printable as ``plan.seed``.
         rng: a ``random.Random`` to draw from instead of per-connection streams.
+        log_limit: how many events :attr:`log` keeps (default :data:`LOG_LIMIT`);
+            later ones are only counted, in :attr:`unlogged`.
 
-    The plan is not thread-safe by itself: the fault layer serialises calls.
+    Decisions that change nothing (a limit larger than the operation) are neither
+    applied nor logged. The plan is not thread-safe by itself: the fault layer
+    serialises calls.
     """
 
     def __init__(self, *models: Any, seed: int | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, log_limit: int = LOG_LIMIT) -> None:
         self.models: tuple[FaultModel, ...] = tuple(_flatten(models))
         if seed is None:
             seed = random.SystemRandom().randrange(2**32)
-        check_number("seed", seed, integer=True, source="FaultPlan(...)")
+        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source="FaultPlan(...)")
+        check_number("log_limit", log_limit, low=0, integer=True, source="FaultPlan(...)")
         if rng is not None and not isinstance(rng, random.Random):
             raise InvalidType(f"expected random.Random but got rng={rng!r} "
                               f"(type={type(rng).__name__}) (from FaultPlan(...))")
@@ -95,7 +135,9 @@ class FaultPlan:
         self._states: dict[tuple[int, int], Any] = {}
         self._affected: dict[tuple[int, int], bool] = {}
         self._log: list[FaultEvent] = []
-        self._collectors: list[Callable[[], None]] = []
+        self._log_limit = log_limit
+        #: Events decided after the log was full: counted, not kept.
+        self.unlogged = 0
         self._by_kind: dict[str, list[tuple[int, FaultModel]]] = {}
         self._descriptions = [m.describe() for m in self.models]
 
@@ -127,11 +169,22 @@ class FaultPlan:
         """Whether any model looks at operations of ``kind`` at all."""
         return bool(self._candidates(kind))
 
-    def decide(self, op: Operation, *, pid: int | None = None) -> Decision:
+    def decide(self, op: Operation) -> Decision:
         """Ask every model about ``op``; log and return the combined decision."""
+        return self.decide_logged(op)[0]
+
+    def decide_logged(self, op: Operation, *,
+                      pid: int | None = None) -> tuple[Decision, list[FaultEvent]]:
+        """Like :meth:`decide`, and also return the events it logged (``pid``: the
+        forked child that decided, recorded in them)."""
         merged = NOTHING
+        events: list[FaultEvent] = []
         for i, model in self._candidates(op.kind):
             if not model.in_scope(op):
+                gap = model.bytes_until_window(op)
+                if gap:  # stop exactly where the model's window opens (scope, not a
+                    # fault: not logged)
+                    merged = merged.merge(Decision(limit=gap))
                 continue
             rng = self._rng(op.connection, i)
             if model.probability < 1.0:
@@ -144,30 +197,34 @@ class FaultPlan:
                 elif rng.random() >= model.probability:
                     continue
             decision = model.decide(op, rng, self._state(model, op.connection, i))
-            if decision is None or decision == NOTHING:
+            if decision is None or decision is NOTHING or _changes_nothing(decision, op) \
+                    or decision == NOTHING:
                 continue
             merged = decision if merged is NOTHING else merged.merge(decision)
-            self._log.append(FaultEvent(op.connection, op.kind, op.index, op.offset, op.size,
-                                        self._descriptions[i], decision, op.address, op.now,
-                                        pid))
-        return merged
+            events.append(self._event(op, i, decision, pid))
+        if events:
+            self.record(events)
+        return merged, events
 
-    def record(self, event: FaultEvent) -> None:
-        """Add an event decided elsewhere (a forked child's) to the log."""
-        self._log.append(event)
+    def _event(self, op: Operation, i: int, decision: Decision, pid: int | None) -> FaultEvent:
+        return FaultEvent(op.connection, op.kind, op.index, op.offset, op.size,
+                          self._descriptions[i], decision, op.address, op.now, pid)
 
-    def add_collector(self, collect: Callable[[], None]) -> None:
-        """Register a function that brings in events from elsewhere before ``log``
-        is read (the fault layer uses it for forked children)."""
-        self._collectors.append(collect)
+    def record(self, events: Iterable[FaultEvent]) -> None:
+        """Add events to the log (a forked child's, decided in another process)."""
+        for event in events:
+            if len(self._log) < self._log_limit:
+                self._log.append(event)
+            else:
+                self.unlogged += 1
 
     # -- reading ---------------------------------------------------------------
 
     @property
     def log(self) -> list[FaultEvent]:
-        """Every decision so far, in the order they were made (a copy)."""
-        for collect in self._collectors:
-            collect()
+        """Every decision so far, in the order they were made (a copy; at most
+        ``log_limit`` of them, see :attr:`unlogged`). Reading it does no I/O:
+        forked children's decisions arrive as the fault layer collects them."""
         return list(self._log)
 
     def log_by_connection(self) -> dict[int, list[FaultEvent]]:
@@ -181,7 +238,7 @@ class FaultPlan:
     def describe(self, limit: int = 200) -> str:
         """The plan and its log, for a human reading a failed test."""
         events = self.log
-        lines = [f"FaultPlan(seed={self.seed}): {len(events)} fault(s) injected",
+        lines = [f"FaultPlan(seed={self.seed}): {len(events) + self.unlogged} fault(s) injected",
                  "  models: " + (", ".join(self._descriptions) or "(none)")]
         shown = 0
         for connection, group in self.log_by_connection().items():
@@ -196,12 +253,15 @@ class FaultPlan:
                 shown += 1
         if len(events) > shown:
             lines.append(f"  ... and {len(events) - shown} more")
+        if self.unlogged:
+            lines.append(f"  ... and {self.unlogged} more not kept (the log keeps "
+                         f"{self._log_limit}: FaultPlan(log_limit=...))")
         lines.append(f"  replay: FaultPlan(*models, seed={self.seed})")
         return "\n".join(lines)
 
     def replay(self) -> FaultPlan:
         """A fresh plan with the same models and seed (an empty log)."""
-        return FaultPlan(*self.models, seed=self.seed)
+        return FaultPlan(*self.models, seed=self.seed, log_limit=self._log_limit)
 
     def __bool__(self) -> bool:
         return bool(self.models)

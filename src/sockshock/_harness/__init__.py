@@ -1,2 +1,9 @@
 """The harness: running servers for tests (serving, stopping, error reporting), the
-leak audit, real misbehaving clients and the fault proxy."""
+leak audit, real misbehaving clients and the fault proxy.
+
+Modules, bottom-up: ``_stacks`` (thread stacks for reports), ``_failures``
+(handler failures, forked children's included), ``_instrument`` (what the harness
+adds to a server it runs), ``_stop`` (one bounded stop), ``_resolve`` (checking
+``serving()``'s arguments), ``_handle`` (``ServerHandle``), ``_serving``
+(``serving()``), ``_audit`` (the leak audit).
+"""

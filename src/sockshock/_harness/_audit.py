@@ -10,37 +10,40 @@ child pids with their state, socket files with their paths.
 from __future__ import annotations
 
 import contextlib
+import gc
+import itertools
 import os
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from sockshock._errors import SockshockError
+from sockshock._errors import LeakError
+from sockshock._harness._stacks import describe_thread
 
-__all__ = ["LeakAudit", "LeakError", "LeakReport", "audit", "register_unix_path"]
+__all__ = ["LeakAudit", "LeakReport", "audit", "forget_unix_path", "register_unix_path"]
 
 _GRACE = 1.0  # seconds for ending threads and exiting children to finish
 
-# Unix socket paths bound by servers the harness ran; the audit checks they are gone.
-_UNIX_PATHS: list[str] = []
+# Unix socket paths bound by servers the harness ran, numbered in order: an audit
+# reports the ones registered after its snapshot that still exist. The harness
+# forgets a path once it is gone, so the registry only holds leaked ones.
+_UNIX_PATHS: dict[str, int] = {}
 _UNIX_LOCK = threading.Lock()
+_UNIX_COUNTER = itertools.count(1)
 
 
 def register_unix_path(path: str) -> None:
     """Note a Unix socket path a server bound (the harness calls this)."""
     with _UNIX_LOCK:
-        _UNIX_PATHS.append(path)
+        _UNIX_PATHS[path] = next(_UNIX_COUNTER)
 
 
-class LeakError(SockshockError, AssertionError):
-    """Something outlived the block it was created in."""
-
-    def __init__(self, report: LeakReport) -> None:
-        super().__init__(str(report))
-        self.report = report
+def forget_unix_path(path: str) -> None:
+    """The harness saw ``path`` removed: nothing to report."""
+    if not os.path.exists(path):
+        with _UNIX_LOCK:
+            _UNIX_PATHS.pop(path, None)
 
 
 def _fds() -> dict[int, str]:
@@ -53,28 +56,54 @@ def _fds() -> dict[int, str]:
     return fds
 
 
+def _child_pids() -> list[int] | None:
+    """This process's children from ``/proc/self/task/*/children`` (every thread's),
+    or None where the kernel does not offer it."""
+    pids: list[int] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as f:
+                pids.extend(int(pid) for pid in f.read().split())
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        except OSError:
+            return None  # no CONFIG_PROC_CHILDREN
+    return pids
+
+
+def _state(pid: int) -> str | None:
+    """The state letter of ``pid`` ('R', 'S', 'Z'...) if it is our child."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # pid (comm) state ppid ...; comm may contain spaces and parentheses.
+    fields = stat[stat.rfind(")") + 2:].split()
+    if len(fields) >= 2 and int(fields[1]) == os.getpid():
+        return fields[0]
+    return None
+
+
 def _children() -> dict[int, str]:
     """Live or zombie child processes of this process: {pid: state}."""
-    me = os.getpid()
-    children: dict[int, str] = {}
     if not os.path.isdir("/proc"):
-        return children
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...; comm may contain spaces and parentheses.
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) >= 2 and int(fields[1]) == me:
-            children[int(name)] = fields[0]
+        return {}
+    pids = _child_pids()
+    if pids is None:  # scan every process
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    children = {}
+    for pid in pids:
+        state = _state(pid)
+        if state is not None:
+            children[pid] = state
     return children
 
 
-@dataclass
 class LeakReport:
     """What outlived an audited block."""
 
@@ -103,13 +132,7 @@ class _Snapshot:
         self.fds = _fds() if descriptors else {}
         self.children = _children()
         with _UNIX_LOCK:
-            self.unix_paths = len(_UNIX_PATHS)
-
-
-def _thread_report(thread: threading.Thread) -> str:
-    frame = sys._current_frames().get(thread.ident or -1)
-    stack = "".join(traceback.format_stack(frame)) if frame is not None else "  (no stack)\n"
-    return f"{thread.name!r} (daemon={thread.daemon}, started by this block):\n{stack}"
+            self.unix_paths = max(_UNIX_PATHS.values(), default=0)
 
 
 def _check(before: _Snapshot, grace: float, descriptors: bool) -> LeakReport:
@@ -118,7 +141,8 @@ def _check(before: _Snapshot, grace: float, descriptors: bool) -> LeakReport:
     for thread in new_threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     report = LeakReport()
-    report.threads = [_thread_report(t) for t in new_threads if t.is_alive()]
+    report.threads = [describe_thread(t, title="", note=", started by this block")
+                      for t in new_threads if t.is_alive()]
     new_children = {}
     while True:
         new_children = {pid: state for pid, state in _children().items()
@@ -129,11 +153,12 @@ def _check(before: _Snapshot, grace: float, descriptors: bool) -> LeakReport:
     report.children = [f"pid {pid} ({'zombie, never reaped' if state == 'Z' else 'running'})"
                        for pid, state in sorted(new_children.items())]
     if descriptors:
+        gc.collect()  # a socket held only by a reference cycle is not a leak
         now = _fds()
         report.descriptors = [f"fd {fd} -> {target}" for fd, target in sorted(now.items())
                               if before.fds.get(fd) != target]
     with _UNIX_LOCK:
-        paths = _UNIX_PATHS[before.unix_paths:]
+        paths = [path for path, number in _UNIX_PATHS.items() if number > before.unix_paths]
     report.socket_files = [path for path in paths if os.path.exists(path)]
     return report
 

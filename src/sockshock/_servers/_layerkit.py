@@ -20,16 +20,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sockshock._errors import SockshockError, check_number
-from sockshock._layer import SocketLayer, validate_layer
+from sockshock._errors import LayerConformanceError, check_number
+from sockshock._servers._layer import SocketLayer, validate_layer
 
 __all__ = ["LayerConformanceError", "check_socket_layer"]
 
 _PAYLOAD = bytes(range(256)) * 64  # 16 KiB, every byte value
-
-
-class LayerConformanceError(SockshockError, AssertionError):
-    """A socket layer does not behave like the operating system's sockets."""
 
 
 def _expect(condition: bool, check: str, detail: str) -> None:

@@ -172,5 +172,5 @@ def test_abrupt_shutdown_mid_request(sockshock: Any, server: Any,
     with contextlib.suppress(TimeoutError, ConnectionError):
         exchange(srv, target.request)  # answered, cut off or refused: but never hung
     assert srv.layer.shutdown_triggered.wait(TIMEOUT), "the shutdown never came"
-    assert srv.layer.join_shutdown(TIMEOUT * 2), "shutdown()/server_close() did not finish"
+    assert srv.wait_stopped(TIMEOUT * 2), "shutdown()/server_close() did not finish"
     assert srv.server.socket.fileno() == -1

@@ -10,7 +10,15 @@ from typing import Any
 from sockshock import socketserver as _ss
 from sockshock._errors import check_choice
 
-__all__ = ["CONCURRENCY", "FAMILIES", "TRANSPORTS", "ServerKind", "kind_of", "server_kinds"]
+__all__ = [
+    "CONCURRENCY",
+    "FAMILIES",
+    "TRANSPORTS",
+    "ServerKind",
+    "kind_of",
+    "server_kinds",
+    "server_names",
+]
 
 TRANSPORTS = ("stream", "datagram")
 FAMILIES = ("inet", "unix")
@@ -59,6 +67,11 @@ _ALL: tuple[ServerKind, ...] = tuple(
 _ORDER = {c: i for i, c in enumerate(CONCURRENCY)}
 _ALL = tuple(sorted(_ALL, key=lambda k: (TRANSPORTS.index(k.transport),
                                          FAMILIES.index(k.family), _ORDER[k.concurrency])))
+
+
+def server_names() -> list[str]:
+    """The names of every concrete server class of ``sockshock.socketserver``, sorted."""
+    return sorted(k.name for k in _ALL)
 
 
 def server_kinds(

@@ -31,7 +31,7 @@ from typing import Any
 
 
 def _install_ours() -> object:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "socketserver.py")
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "socketserver.py")
     spec = importlib.util.spec_from_file_location("socketserver", path)
     assert spec is not None
     assert spec.loader is not None

@@ -1,0 +1,121 @@
+"""Handler failures: collected where the standard library prints and forgets them.
+
+``handle_error()`` runs in the thread or the forked child whose handler failed. In
+this process a failure is appended to a list; a forked child writes it to a file
+of its own in a private directory (a datagram queue would hold only
+``net.unix.max_dgram_qlen`` -- often 10 -- reports and then block the child), and
+the parent reads them when asked. The directory exists only for servers that fork,
+and is removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from sockshock._errors import HandlerError
+
+__all__ = ["HandlerFailure", "Reporter", "add_note"]
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``, also on Python 3.10."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:  # Python 3.10
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
+
+
+@dataclass
+class HandlerFailure:
+    """One exception raised by a request handler (reported through ``handle_error``)."""
+
+    exception: BaseException
+    client_address: Any
+    traceback: str
+    pid: int
+
+    def __str__(self) -> str:
+        where = f"pid {self.pid}" if self.pid != os.getpid() else "this process"
+        return f"handler for {self.client_address!r} ({where}):\n{self.traceback}"
+
+
+class Reporter:
+    """Collects handler failures, in this process and from forked children.
+
+    Args:
+        forks: whether the server forks (then a private directory is made for the
+            children's reports and :meth:`child_file` paths).
+    """
+
+    def __init__(self, *, forks: bool) -> None:
+        self.errors: list[HandlerFailure] = []
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.directory = tempfile.mkdtemp(prefix="sockshock-children-") if forks else None
+        self.count = 0
+
+    def child_file(self, name: str) -> str | None:
+        """A path for a forked child's own file (its stack dump, say)."""
+        return None if self.directory is None else os.path.join(self.directory, name)
+
+    def record(self, client_address: Any) -> None:
+        """Called from ``handle_error()``: keep the exception being handled."""
+        exc = sys.exc_info()[1]
+        if exc is None:
+            return
+        text = traceback.format_exc()
+        failure = HandlerFailure(exc, client_address, text, os.getpid())
+        if os.getpid() == self.pid:
+            with self.lock:
+                self.errors.append(failure)
+            return
+        if self.directory is None:
+            return  # a child of a server that was not expected to fork
+        try:
+            payload = pickle.dumps(failure)
+        except Exception:
+            payload = pickle.dumps(HandlerFailure(
+                HandlerError(f"{type(exc).__name__}: {exc}"), repr(client_address), text,
+                os.getpid()))
+        self.count += 1
+        name = os.path.join(self.directory, f"{os.getpid()}-{self.count}")
+        with contextlib.suppress(OSError):
+            with open(name + ".tmp", "wb") as f:
+                f.write(payload)
+            os.rename(name + ".tmp", name + ".failure")  # whole, or not at all
+
+    def collect(self) -> None:
+        """Take in the failures forked children reported so far."""
+        if self.directory is None:
+            return
+        with self.lock:
+            try:
+                names = sorted(n for n in os.listdir(self.directory) if n.endswith(".failure"))
+            except OSError:
+                return
+            for name in names:
+                path = os.path.join(self.directory, name)
+                try:
+                    with open(path, "rb") as f:
+                        failure = pickle.load(f)
+                except Exception as exc:  # an exception class that cannot be rebuilt
+                    failure = HandlerFailure(
+                        HandlerError(f"unreadable report from a child: {exc!r}"), None, "", -1)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                add_note(failure.exception,
+                         f"raised in forked child pid {failure.pid}:\n{failure.traceback}")
+                self.errors.append(failure)
+
+    def close(self) -> None:
+        if self.directory is not None and os.getpid() == self.pid:
+            shutil.rmtree(self.directory, ignore_errors=True)

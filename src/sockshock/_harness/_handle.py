@@ -1,0 +1,144 @@
+"""ServerHandle: what ``serving()`` yields -- the running server and ways to reach it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+from typing import Any
+
+from sockshock._errors import ShutdownTooSlow, check_number
+from sockshock._faults._plan import FaultPlan
+from sockshock._harness._failures import HandlerFailure
+from sockshock._harness._stop import Run, stop
+from sockshock._injection._layer import FaultLayer
+
+__all__ = ["ServerHandle"]
+
+_AF_UNIX = getattr(socket, "AF_UNIX", None)
+
+
+class ServerHandle:
+    """What ``serving()`` yields: the running server and ways to reach it.
+
+    Attributes:
+        server: the server instance.
+        address: where it listens (``server.server_address``).
+        thread: the thread that runs ``serve_forever()`` (and then ``server_close()``).
+        layer: the :class:`~sockshock.FaultLayer`, or ``None`` without faults.
+    """
+
+    def __init__(self, run: Run, layer: FaultLayer | None, directory: str | None) -> None:
+        self._run = run
+        self.server: Any = run.server
+        self.address: Any = run.server.server_address
+        self.thread: threading.Thread = run.thread
+        self.layer = layer
+        self._directory = directory
+        self._clients: list[socket.socket] = []
+
+    @property
+    def errors(self) -> list[HandlerFailure]:
+        """Handler failures so far (forked children's included); clear this list to
+        acknowledge them, so that leaving the ``with`` block does not re-raise them."""
+        self._run.reporter.collect()
+        return self._run.reporter.errors
+
+    @property
+    def plan(self) -> FaultPlan | None:
+        """The fault plan in force (``None`` without faults): ``plan.seed``,
+        ``plan.log``, ``plan.describe()``."""
+        return self.layer.plan if self.layer is not None else None
+
+    @property
+    def family(self) -> int:
+        return int(self.server.address_family)
+
+    @property
+    def type(self) -> int:
+        return int(self.server.socket_type)
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until the server has stopped -- ``serve_forever()`` returned and
+        ``server_close()`` finished -- however it was asked to (an
+        ``AbruptShutdown``, a handler calling ``shutdown()``, the end of the block)."""
+        return self._run.stopped.wait(timeout)
+
+    def temporary_path(self, name: str) -> str:
+        """A path inside this handle's private temporary directory."""
+        if self._directory is None:
+            self._directory = tempfile.mkdtemp(prefix="sockshock-")
+        return os.path.join(self._directory, name)
+
+    def assert_stops_within(self, seconds: float, *, busy: int = 0, stalled: int = 0,
+                            request: bytes = b"an unfinished request",
+                            tolerance: float = 2.0, slack: float = 0.1) -> float:
+        """Stop the server now, under load, and fail if that takes too long.
+
+        Opens ``busy`` clients that sent part of a request (``request``, with no
+        end) and ``stalled`` clients that sent nothing, lets the server take them,
+        then times ``shutdown()`` + ``server_close()``. A noisy CI machine is
+        allowed ``seconds * tolerance + slack``.
+
+        Returns:
+            The seconds stopping took.
+
+        Raises:
+            ShutdownTooSlow: (an ``AssertionError``) with the stuck threads'
+                stacks; the harness then forces the stuck connections closed.
+        """
+        source = "assert_stops_within()"
+        check_number("seconds", seconds, low=0, low_open=True, high=3600, source=source)
+        for name, value in (("busy", busy), ("stalled", stalled)):
+            check_number(name, value, low=0, high=1000, integer=True, source=source)
+        check_number("tolerance", tolerance, low=1, high=100, source=source)
+        check_number("slack", slack, low=0, high=60, source=source)
+        stream = self.type == socket.SOCK_STREAM
+        for _ in range(busy if stream else 0):
+            self.connect().sendall(request)
+        for _ in range(stalled if stream else 0):
+            self.connect()
+        allowed = seconds * tolerance + slack
+        start = time.monotonic()
+        stuck = stop(self._run, allowed)
+        elapsed = time.monotonic() - start
+        if stuck or elapsed > allowed:
+            load = f"{busy} busy and {stalled} stalled clients" if stream else "no clients"
+            raise ShutdownTooSlow(
+                f"{type(self.server).__name__} took {elapsed:.3f} s to shut down and close "
+                f"with {load}; the bound is {seconds:g} s (x{tolerance:g} + {slack:g} s for "
+                f"a noisy machine: {allowed:.3f} s)" + (f"\n{stuck}" if stuck else ""))
+        return elapsed
+
+    def connect(self, *, timeout: float | None = 5.0) -> socket.socket:
+        """A client socket of the server's family and type, connected to it.
+
+        Datagram clients are connected too (``send``/``recv`` work); Unix datagram
+        clients are bound to a path of their own so that the server can answer.
+        The harness closes every client it made when the ``with`` block ends
+        (and, for forking servers, closes the copies a forked child inherits, so
+        that closing a client reaches the server as end of file).
+        """
+        client = socket.socket(self.family, self.type)
+        # Registered before connect(): a forking server may fork as soon as the
+        # kernel completes the handshake, and its child must close its copy.
+        self._clients.append(client)
+        try:
+            client.settimeout(timeout)
+            if self.type == socket.SOCK_DGRAM and self.family == _AF_UNIX:
+                client.bind(self.temporary_path(f"client-{len(self._clients)}.sock"))
+            client.connect(self.address)
+        except BaseException:
+            self._clients.remove(client)
+            client.close()
+            raise
+        return client
+
+    def close_clients(self) -> None:
+        for client in self._clients:
+            client.close()
+
+    def __repr__(self) -> str:
+        return f"<ServerHandle {type(self.server).__name__} at {self.address!r}>"

@@ -1,0 +1,112 @@
+"""What the harness adds to a server it runs, without changing how it serves.
+
+``serving()`` runs a per-run subclass of the server class (same name, same
+methods) whose ``handle_error()`` also reports to the harness and whose
+``get_request()`` notes each connection (so that a stuck one can be shut down),
+and gives the instance a :class:`ThreadTracker` as ThreadingMixIn's ``_threads``:
+handler threads start as daemon threads, so that a stuck handler can never keep the
+process alive, while ``server_close()`` still waits for the ones it would have
+waited for -- until the harness's deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import socketserver as stdlib_socketserver
+import threading
+import time
+import weakref
+from typing import Any
+
+from sockshock import socketserver as ours
+from sockshock._harness._failures import Reporter
+
+__all__ = ["ThreadTracker", "instrument"]
+
+_DEFAULT_HANDLE_ERROR = (ours.BaseServer.handle_error, stdlib_socketserver.BaseServer.handle_error)
+
+
+class ThreadTracker:
+    """Stands in for ThreadingMixIn's ``_threads`` (and hears of ThreadPoolMixIn's
+    workers): every thread it is given before ``start()`` becomes a daemon thread.
+
+    ``join()`` -- what ``server_close()`` calls -- waits for the threads that were
+    not daemon threads to begin with, as the standard library's would, but not
+    past :attr:`deadline`.
+    """
+
+    def __init__(self, server: Any) -> None:
+        self._server = weakref.ref(server)
+        self._lock = threading.Lock()
+        self._threads: list[tuple[threading.Thread, bool]] = []
+        self.deadline: float | None = None
+
+    def append(self, thread: threading.Thread) -> None:
+        joinable = not thread.daemon
+        if thread.ident is None:  # not started yet
+            thread.daemon = True
+        with self._lock:
+            self._threads = [(t, j) for t, j in self._threads if t.is_alive()]
+            self._threads.append((thread, joinable))
+
+    def join(self) -> None:
+        server = self._server()
+        if server is not None and not getattr(server, "block_on_close", True):
+            return
+        with self._lock:
+            threads = [t for t, joinable in self._threads if joinable]
+        for thread in threads:
+            if thread.ident is None:
+                continue
+            if self.deadline is None:
+                thread.join()
+            else:
+                thread.join(max(0.0, self.deadline - time.monotonic()))
+
+    def alive(self) -> list[threading.Thread]:
+        """Every thread given to the tracker that is still running."""
+        with self._lock:
+            return [t for t, _ in self._threads if t.is_alive()]
+
+
+def _get_request_noting(base: type[Any], live: weakref.WeakSet[socket.socket]) -> Any:
+    base_get_request = base.get_request
+
+    def get_request(self: Any) -> tuple[Any, Any]:
+        request, client_address = base_get_request(self)
+        if isinstance(request, socket.socket):
+            live.add(request)
+        return request, client_address
+
+    return get_request
+
+
+def instrument(base: type[Any], attrs: dict[str, Any], reporter: Reporter,
+               live: weakref.WeakSet[socket.socket]) -> type[Any]:
+    """A subclass of ``base`` that reports handler errors to ``reporter`` and notes
+    accepted sockets in ``live``; ``attrs`` become class attributes."""
+    original_handle_error = base.handle_error
+
+    def handle_error(self: Any, request: Any, client_address: Any) -> None:
+        reporter.record(client_address)
+        if original_handle_error not in _DEFAULT_HANDLE_ERROR:
+            original_handle_error(self, request, client_address)
+
+    namespace: dict[str, Any] = {
+        "__module__": base.__module__,
+        "__qualname__": base.__qualname__,
+        "__doc__": base.__doc__,
+        "handle_error": handle_error,
+        "get_request": _get_request_noting(base, live),
+        **attrs,
+    }
+    return type(base.__name__, (base,), namespace)
+
+
+def track_threads(server: Any) -> ThreadTracker:
+    """Give ``server`` a :class:`ThreadTracker` as its ``_threads``."""
+    tracker = ThreadTracker(server)
+    with contextlib.suppress(AttributeError):  # a server with __slots__
+        server._threads = tracker
+    return tracker

@@ -1,0 +1,240 @@
+"""What ``serving()`` was given, checked before anything starts.
+
+Every argument is turned into what the harness runs -- a server class, a handler
+class, an address, a fault layer, bounds -- here, with one clear error naming the
+value, the problem and where it came from. Nothing is bound, started or created
+before all of them passed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import ipaddress
+import os
+import socket
+import socketserver as stdlib_socketserver
+from dataclasses import dataclass
+from typing import Any
+
+from sockshock import socketserver as ours
+from sockshock._errors import InvalidArgument, InvalidType, check_number
+from sockshock._faults._plan import FaultPlan, make_plan
+from sockshock._injection._clock import resolve_clock
+from sockshock._injection._layer import FaultLayer
+from sockshock._servers._catalog import server_names
+
+__all__ = [
+    "MAX_SECONDS",
+    "ServeSpec",
+    "check_address",
+    "import_object",
+    "resolve_faults",
+    "resolve_handler_class",
+    "resolve_server_class",
+    "resolve_spec",
+]
+
+#: The longest bound any harness wait accepts, in seconds (one hour).
+MAX_SECONDS = 3600.0
+
+_BASE_SERVERS = (ours.BaseServer, stdlib_socketserver.BaseServer)
+_AF_UNIX = getattr(socket, "AF_UNIX", None)
+
+
+def import_object(spec: str, *, source: str) -> Any:
+    """``"package.module:attr"`` -> the object, or one error naming the value."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise InvalidArgument(f"{source}={spec!r}: expected 'module:attr'")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidArgument(
+            f"{source}={spec!r}: cannot import {attr!r} from {module_name!r} ({exc})") from exc
+
+
+def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any]:
+    """Turn a server class, a name from ``sockshock.socketserver`` or ``"module:attr"``
+    into a concrete server class, with one clear error naming the value otherwise."""
+    if isinstance(spec, type):
+        cls: Any = spec
+    elif isinstance(spec, str):
+        if ":" in spec:
+            cls = import_object(spec, source=source)
+        else:
+            names = server_names()
+            if spec not in names:
+                close = difflib.get_close_matches(spec, names, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise InvalidArgument(
+                    f"{source}={spec!r} is not a server class of sockshock.socketserver; "
+                    f"{hint}known: {', '.join(names)}; or give 'module:attr'")
+            cls = getattr(ours, spec)
+    else:
+        raise InvalidType(
+            f"expected a server class or its name but got {source}={spec!r} "
+            f"(type={type(spec).__name__})")
+    if not (isinstance(cls, type) and issubclass(cls, _BASE_SERVERS)):
+        raise InvalidType(f"{source}={spec!r} is {cls!r}, not a subclass of socketserver.BaseServer")
+    if cls in _BASE_SERVERS or not hasattr(cls, "socket_type"):
+        raise InvalidArgument(
+            f"{source}={spec!r} is {cls.__name__}, which has no socket: pick a concrete "
+            "server class such as TCPServer, UDPServer or a subclass of them")
+    return cls
+
+
+def transport_of(cls: type[Any]) -> str:
+    return "datagram" if cls.socket_type == socket.SOCK_DGRAM else "stream"
+
+
+def resolve_handler_class(handler: Any, server_class: type[Any], *,
+                          source: str = "handler_class") -> Any:
+    """Check that ``handler`` is a request handler class that fits the server."""
+    if not callable(handler):
+        raise InvalidType(
+            f"expected a request handler class (a subclass of "
+            f"socketserver.BaseRequestHandler) but got {source}={handler!r} "
+            f"(type={type(handler).__name__})")
+    if isinstance(handler, type):
+        stream = issubclass(handler, (ours.StreamRequestHandler,
+                                      stdlib_socketserver.StreamRequestHandler))
+        datagram = issubclass(handler, (ours.DatagramRequestHandler,
+                                        stdlib_socketserver.DatagramRequestHandler))
+        transport = transport_of(server_class)
+        if (stream and transport == "datagram") or (datagram and transport == "stream"):
+            kind = "StreamRequestHandler" if stream else "DatagramRequestHandler"
+            raise InvalidArgument(
+                f"{source}={handler.__name__} is a {kind}, but {server_class.__name__} is a "
+                f"{transport} server; give a {'DatagramRequestHandler' if stream else 'StreamRequestHandler'}"
+                f" (or a BaseRequestHandler) or a {'datagram' if stream else 'stream'} server")
+    return handler
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_address(cls: type[Any], address: Any, *, source: str = "address") -> None:
+    """A loopback (host, port) of the server's family, or a Unix path whose
+    directory exists."""
+    family = cls.address_family
+    name = cls.__name__
+    if _AF_UNIX is not None and family == _AF_UNIX:
+        if not isinstance(address, (str, bytes, os.PathLike)):
+            raise InvalidType(f"{source}={address!r} for {name} must be a Unix socket path "
+                              f"(type={type(address).__name__})")
+        directory = os.path.dirname(os.fsdecode(address)) or "."
+        if not os.path.isdir(directory):
+            raise InvalidArgument(f"{source}={address!r} for {name}: the directory "
+                                  f"{directory!r} does not exist")
+        return
+    if not (isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], str)):
+        raise InvalidArgument(f"{source}={address!r} for {name} must be a (host, port) tuple")
+    host, port = address[0], address[1]
+    check_number("port", port, low=0, high=65535, integer=True, source=f"{source}={address!r}")
+    if not _is_loopback(host):
+        raise InvalidArgument(
+            f"{source}={address!r}: sockshock serves on loopback addresses only "
+            "(127.0.0.0/8, ::1, localhost); use port 0 to let the kernel choose")
+    if host != "localhost":
+        v6 = ":" in host
+        if v6 != (family == socket.AF_INET6):
+            wanted = "('::1', 0)" if family == socket.AF_INET6 else "('127.0.0.1', 0)"
+            raise InvalidArgument(
+                f"{source}={address!r} is an IPv{6 if v6 else 4} address but {name} listens "
+                f"on IPv{6 if family == socket.AF_INET6 else 4}; use {wanted}, or a server "
+                f"class with address_family = socket.AF_INET{'6' if v6 else ''}")
+
+
+def resolve_faults(faults: Any, *, clock: Any, seed: Any, server_class: type[Any] | None,
+                   default_seed: int | None = None, default_clock: Any = None,
+                   source: str = "faults") -> FaultLayer | None:
+    """The one place where ``faults``/``seed``/``clock`` become a fault layer.
+
+    ``default_seed`` and ``default_clock`` (the pytest plugin's) apply where the
+    user's own values leave room: a seed for a list of models, a clock for anything
+    but a ready FaultLayer.
+    """
+    if faults is None:
+        if clock is not None or seed is not None:
+            raise InvalidArgument("clock= and seed= only apply with faults=; "
+                                  "pass faults=[...] (an empty list for none)")
+        return None
+    if seed is not None:
+        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=source)
+    if isinstance(faults, FaultLayer):
+        if clock is not None or seed is not None:
+            raise InvalidArgument("clock= and seed= cannot change a ready FaultLayer")
+        layer = faults
+    else:
+        if seed is None and not isinstance(faults, FaultPlan):
+            seed = default_seed
+        plan = make_plan(faults, seed=seed, source=source)
+        layer = FaultLayer(plan, resolve_clock(clock if clock is not None else default_clock,
+                                               source="clock"))
+    if server_class is not None and not issubclass(server_class, ours.BaseServer):
+        layer.close()
+        raise InvalidArgument(
+            f"{server_class.__module__}.{server_class.__qualname__} has no socket layer, so "
+            f"faults cannot reach it; build it on sockshock.socketserver's classes")
+    if server_class is not None:
+        transport = transport_of(server_class)
+        for model in layer.plan.models:
+            if not model.applies_to_transport(transport):
+                layer.close()
+                raise InvalidArgument(
+                    f"{source}: {model!r} cannot apply to {server_class.__name__}, a "
+                    f"{transport} server (it acts on "
+                    f"{'datagrams' if transport == 'stream' else 'stream connections'}); "
+                    "leave it out or serve a server of the other kind")
+    return layer
+
+
+def check_seconds(name: str, value: Any, *, source: str, allow_none: bool = False) -> None:
+    """A bound in seconds: a finite number in (0, MAX_SECONDS]."""
+    if value is None and allow_none:
+        return
+    check_number(name, value, low=0, low_open=True, high=MAX_SECONDS, source=source)
+
+
+@dataclass
+class ServeSpec:
+    """Everything ``serving()`` runs, checked."""
+
+    server_class: type[Any]
+    handler_class: Any
+    address: Any  # None: the harness picks one
+    layer: FaultLayer | None
+    shutdown_timeout: float
+    poll_interval: float | None
+    server_attrs: dict[str, Any]
+
+
+def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults: Any,
+                 clock: Any, seed: Any, shutdown_timeout: Any, poll_interval: Any,
+                 server_attrs: dict[str, Any], default_seed: int | None = None,
+                 default_clock: Any = None) -> ServeSpec:
+    """Check every argument of ``serving()``; build the fault layer last."""
+    source = "serving()"
+    check_seconds("shutdown_timeout", shutdown_timeout, source=source)
+    check_seconds("poll_interval", poll_interval, source=source, allow_none=True)
+    cls = resolve_server_class(server_class)
+    handler = resolve_handler_class(handler_class, cls)
+    if address is not None:
+        check_address(cls, address)
+    for name, value in server_attrs.items():
+        if not hasattr(cls, name):
+            raise InvalidArgument(
+                f"{cls.__name__} has no attribute {name!r} to set (server_attrs "
+                f"{name}={value!r}); it is not a setting of this server class")
+    layer = resolve_faults(faults, clock=clock, seed=seed, server_class=cls,
+                           default_seed=default_seed, default_clock=default_clock)
+    return ServeSpec(cls, handler, address, layer, float(shutdown_timeout),
+                     None if poll_interval is None else float(poll_interval),
+                     dict(server_attrs))

@@ -1,0 +1,220 @@
+"""``serving()``: run a server for the length of a ``with`` block, and never hang.
+
+Every argument is checked before anything starts (``_resolve``). The harness then
+starts the server on a loopback port chosen by the kernel (or on a Unix path
+inside a private temporary directory), serves it in a daemon thread, and on exit
+lets the loop take what already reached the server, then stops everything within
+one bound (``_stop``). Exceptions raised by request handlers -- which the standard
+library prints to stderr and forgets -- are collected, from forked children too
+(``_failures``), and re-raised. Whatever happens, nothing it made is left behind:
+threads, descriptors, children, temporary directories, socket files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterator
+from typing import IO, Any
+
+from sockshock._errors import ShutdownTimeout
+from sockshock._faults._plan import FaultPlan
+from sockshock._harness._audit import forget_unix_path, register_unix_path
+from sockshock._harness._failures import Reporter, add_note
+from sockshock._harness._handle import ServerHandle
+from sockshock._harness._instrument import instrument, track_threads
+from sockshock._harness._resolve import ServeSpec, resolve_spec
+from sockshock._harness._stop import Run, Stuck, request_shutdown, stop
+from sockshock._injection._layer import FaultLayer
+
+__all__ = ["serve_spec", "serving"]
+
+_AF_UNIX = getattr(socket, "AF_UNIX", object())
+_LIVE: weakref.WeakSet[ServerHandle] = weakref.WeakSet()
+_CHILD_DUMP: list[IO[str]] = []  # keeps a forked child's stack-dump file open
+
+
+def _in_forked_child() -> None:
+    """In a child forked by a served server: close the test's client sockets (were
+    they left open here, closing a client in the test would never reach the server
+    as end of file), and be ready to dump this child's stack if it gets stuck."""
+    me = threading.get_ident()
+    for handle in list(_LIVE):
+        handle.close_clients()
+        if handle.thread.ident == me and handle._run.reporter.directory is not None:
+            path = handle._run.reporter.child_file(f"stack-{os.getpid()}")
+            if path is not None and hasattr(signal, "SIGUSR1"):
+                with contextlib.suppress(OSError, ValueError, RuntimeError):
+                    dump = open(path, "w", encoding="utf-8")  # noqa: SIM115 (kept open)
+                    _CHILD_DUMP.append(dump)
+                    faulthandler.register(signal.SIGUSR1, file=dump, all_threads=True)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_forked_child)
+
+
+def _forks(cls: type[Any]) -> bool:
+    return hasattr(cls, "collect_children") and hasattr(os, "fork")
+
+
+@contextlib.contextmanager
+def serving(
+    server_class: Any,
+    handler_class: Any,
+    *,
+    address: Any = None,
+    faults: FaultPlan | list[Any] | tuple[Any, ...] | FaultLayer | None = None,
+    clock: Any = None,
+    seed: int | None = None,
+    shutdown_timeout: float = 5.0,
+    poll_interval: float | None = 0.5,
+    **server_attrs: Any,
+) -> Iterator[ServerHandle]:
+    """Run ``server_class(address, handler_class)`` for the length of a ``with`` block.
+
+    Args:
+        server_class: a server class (sockshock's, the standard library's, or a
+            subclass such as ``http.server.HTTPServer``), or its name in
+            ``sockshock.socketserver`` (``"ThreadingTCPServer"``), or ``"module:attr"``.
+        handler_class: the request handler class.
+        address: where to listen; default: port 0 on 127.0.0.1 (``::1`` for IPv6
+            servers) or a path in a private temporary directory for Unix servers.
+            Loopback addresses and Unix paths only.
+        faults: a :class:`~sockshock.faults.FaultPlan`, a list of fault models
+            (made into a plan with ``seed``), or a ready FaultLayer. The server's
+            sockets then come from a :class:`~sockshock.FaultLayer`. A model that
+            cannot apply to the server's kind of socket is an error.
+        clock: ``"real"`` (default) or ``"virtual"`` (delays advance virtual time
+            instead of sleeping), or a Clock; only with ``faults``.
+        seed: the seed of the plan made from a list of models (default: random;
+            always readable as ``handle.plan.seed``).
+        shutdown_timeout: seconds (at most 3600) the whole stop may take: the loop
+            ending, ``server_close()``, the handler threads and forked children.
+            Past it the harness forces connections closed and kills stuck children
+            (0.25 s more) and raises :class:`~sockshock.ShutdownTimeout` saying
+            what was stuck and what it abandoned.
+        poll_interval: passed to ``serve_forever()`` (only paces
+            ``service_actions()``; shutdown does not wait for it); ``None`` or a
+            positive number of seconds.
+        **server_attrs: class attributes to set on the server (for example
+            ``request_queue_size=16``, ``daemon_threads=True``, ``max_workers=4``);
+            each must already exist on the class.
+
+    Yields:
+        A :class:`ServerHandle`: ``.address``, ``.server``, ``.connect()``,
+        ``.errors`` (handler failures so far; clear it to acknowledge them).
+
+    Raises:
+        ConfigurationError: for a bad argument, before anything starts.
+        The first exception a request handler raised (with the others in its notes),
+        after the server has stopped; :class:`ShutdownTimeout` if it would not stop.
+    """
+    spec = resolve_spec(server_class, handler_class, address=address, faults=faults,
+                        clock=clock, seed=seed, shutdown_timeout=shutdown_timeout,
+                        poll_interval=poll_interval, server_attrs=server_attrs)
+    with serve_spec(spec) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
+    """Run a checked :class:`ServeSpec` (``serving()`` and the pytest plugin)."""
+    cls, layer = spec.server_class, spec.layer
+    reporter: Reporter | None = None
+    directory: list[str] = []
+    server: Any = None
+    try:
+        reporter = Reporter(forks=_forks(cls))
+        live: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        attrs = dict(spec.server_attrs)
+        if layer is not None:
+            attrs["socket_layer"] = layer
+        server_type = instrument(cls, attrs, reporter, live)
+        address = spec.address
+        if address is None:
+            if cls.address_family == _AF_UNIX:
+                directory.append(tempfile.mkdtemp(prefix="sockshock-"))
+                address = os.path.join(directory[0], "server.sock")
+            else:
+                address = ("::1", 0) if cls.address_family == socket.AF_INET6 \
+                    else ("127.0.0.1", 0)
+        server = server_type(address, spec.handler_class)
+        if isinstance(server.server_address, str) and server.server_address:
+            register_unix_path(server.server_address)
+        run = Run(server, track_threads(server), reporter, live, spec.poll_interval)
+        if layer is not None:
+            layer.on_abrupt_shutdown = lambda: request_shutdown(run)
+        handle = ServerHandle(run, layer, directory[0] if directory else None)
+        _LIVE.add(handle)
+        run.thread.start()
+    except BaseException:
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.server_close()
+        _cleanup(layer, reporter, directory, server)
+        raise
+
+    body_error: BaseException | None = None
+    stuck: Stuck | None = None
+    try:
+        yield handle
+    except BaseException as exc:
+        body_error = exc
+        raise
+    finally:
+        try:
+            stuck = stop(run, spec.shutdown_timeout)
+        finally:
+            handle.close_clients()
+            _LIVE.discard(handle)
+            if layer is not None:
+                layer.collect()
+            reporter.collect()
+            if handle._directory:
+                directory.append(handle._directory)
+            _cleanup(layer, reporter, directory, server)
+        _raise_outcome(body_error, stuck, run.loop_errors, reporter, cls)
+
+
+def _cleanup(layer: FaultLayer | None, reporter: Reporter | None, directories: list[str],
+             server: Any) -> None:
+    if layer is not None:
+        layer.on_abrupt_shutdown = None
+        layer.close()
+    if reporter is not None:
+        reporter.close()
+    for path in directories:
+        shutil.rmtree(path, ignore_errors=True)
+    address = getattr(server, "server_address", None)
+    if isinstance(address, str) and address:
+        forget_unix_path(address)
+
+
+def _raise_outcome(body_error: BaseException | None, stuck: Stuck | None,
+                   loop_errors: list[BaseException], reporter: Reporter,
+                   cls: type[Any]) -> None:
+    failures = [f.exception for f in reporter.errors] + loop_errors
+    if body_error is not None:
+        if stuck:
+            add_note(body_error, f"also, {cls.__name__} did not stop: {stuck}")
+        for failure in failures:
+            add_note(body_error, f"also, a request handler raised {failure!r}")
+        return  # the body's exception propagates
+    if stuck:
+        error = ShutdownTimeout(f"{cls.__name__} {stuck}")
+        for failure in failures:
+            add_note(error, f"also, a request handler raised {failure!r}")
+        raise error
+    if failures:
+        first, *rest = failures
+        for other in rest:
+            add_note(first, f"also, a request handler raised {other!r}")
+        raise first

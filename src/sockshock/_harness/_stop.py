@@ -1,0 +1,202 @@
+"""Stopping a served server within one bound, whatever it is doing.
+
+The whole stop -- the serving loop leaving ``serve_forever()``, ``server_close()``
+(which joins handler threads or reaps forked children), the handler threads
+ending -- shares one deadline, ``shutdown_timeout`` after the stop began. Past it
+the harness takes the stuck threads' stacks (and asks stuck forked children for
+theirs), forces the connections closed and kills the children, and gives that
+:data:`MARGIN` to take effect. What still runs then is abandoned: every thread
+the harness or the server started is a daemon thread, so nothing can keep the
+process (or a pytest-xdist worker) alive, and the report names it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sockshock._harness._failures import Reporter
+from sockshock._harness._instrument import ThreadTracker
+from sockshock._harness._stacks import describe_threads
+
+__all__ = ["DRAIN_MAX", "MARGIN", "Run", "Stuck", "drain", "request_shutdown", "stop"]
+
+#: Seconds after the deadline for forced closing and killing to take effect.
+MARGIN = 0.25
+#: At most this long (and a quarter of the bound) goes to serving what already
+#: reached the server before it is stopped.
+DRAIN_MAX = 1.0
+_DUMP_WAIT = 0.1  # seconds a stuck child gets to write its stack
+_DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
+
+
+class Run:
+    """A server the harness runs, the thread that serves it, and what the harness
+    knows about it."""
+
+    def __init__(self, server: Any, tracker: ThreadTracker, reporter: Reporter, live: Any,
+                 poll_interval: float | None) -> None:
+        self.server = server
+        self.tracker = tracker
+        self.reporter = reporter
+        self.live = live  # weakref.WeakSet of accepted sockets
+        self.before = {t.ident for t in threading.enumerate()}
+        self.phase = "serving"  # then "closing", then "done"
+        self.stop_requested = threading.Event()
+        self.stopped = threading.Event()
+        self.loop_errors: list[BaseException] = []
+        self.thread = threading.Thread(
+            target=self._serve, args=(poll_interval,), daemon=True,
+            name=f"sockshock serving {type(server).__name__}")
+
+    def _serve(self, poll_interval: float | None) -> None:
+        """Serve until asked to stop, then close the server."""
+        try:
+            self.server.serve_forever(poll_interval=poll_interval)
+        except BaseException as exc:  # re-raised in the test's thread
+            self.loop_errors.append(exc)
+        self.phase = "closing"
+        try:
+            self.server.server_close()
+        except BaseException as exc:
+            self.loop_errors.append(exc)
+        finally:
+            self.phase = "done"
+            self.stopped.set()
+
+
+def request_shutdown(run: Run) -> None:
+    """Ask the serving loop to end, without waiting (``shutdown()`` would wait).
+
+    sockshock's loop and the standard library's share the flag's name (both are
+    ``BaseServer.__shutdown_request``); ours also wakes at once.
+    """
+    run.stop_requested.set()
+    run.server._BaseServer__shutdown_request = True
+    wake = getattr(run.server, "_wake", None)
+    if wake is not None:
+        wake()
+
+
+def drain(run: Run, bound: float) -> None:
+    """Let the loop take what already reached the server -- connections waiting in
+    the backlog, datagrams in the queue -- before it is stopped: a client that
+    connected and sent its request inside the ``with`` block gets served."""
+    end = time.monotonic() + bound
+    while run.thread.is_alive() and not run.stop_requested.is_set() \
+            and time.monotonic() < end:
+        try:
+            readable, _, _ = select.select([run.server], [], [], 0)
+        except (OSError, ValueError):  # closed already
+            return
+        if not readable:
+            return
+        time.sleep(0.001)
+
+
+@dataclass
+class Stuck:
+    """What did not stop in time, and what the harness did about it."""
+
+    phase: str
+    timeout: float
+    stacks: str
+    children: list[str]
+    abandoned: list[str]
+
+    def __str__(self) -> str:
+        text = f"{self.phase} did not finish within {self.timeout:g} s. Stacks:\n{self.stacks}"
+        if self.children:
+            text += "\nForked children:\n" + "\n".join(self.children)
+        if self.abandoned:
+            text += ("\nStill running after the connections were forced closed, abandoned "
+                     "(daemon threads: they cannot keep the process alive): "
+                     + ", ".join(self.abandoned))
+        return text
+
+
+def _pending(run: Run) -> list[threading.Thread]:
+    return [t for t in (run.thread, *run.tracker.alive()) if t.is_alive()]
+
+
+def _children(run: Run) -> list[int]:
+    return sorted(getattr(run.server, "active_children", None) or ())
+
+
+def _kill_children(run: Run, pids: list[int]) -> list[str]:
+    """Ask each stuck child for its stack, kill it, reap it; describe each."""
+    dumps = {pid: run.reporter.child_file(f"stack-{pid}") for pid in pids}
+    for pid, path in dumps.items():
+        if path is not None and _DUMP_SIGNAL is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, _DUMP_SIGNAL)
+    end = time.monotonic() + _DUMP_WAIT
+    while time.monotonic() < end and not all(
+            path is None or (os.path.exists(path) and os.path.getsize(path) > 0)
+            for path in dumps.values()):
+        time.sleep(0.005)
+    described = []
+    for pid, path in dumps.items():
+        try:
+            os.kill(pid, signal.SIGKILL)
+            fate = "killed (SIGKILL)"
+        except ProcessLookupError:
+            fate = "had exited"
+        stack = ""
+        if path is not None:
+            with contextlib.suppress(OSError), open(path, encoding="utf-8",
+                                                     errors="replace") as f:
+                stack = f.read().strip()
+        described.append(f"  pid {pid} {fate}; it was in:\n    "
+                         + ("\n    ".join(stack.splitlines()) if stack else "(no stack)"))
+    return described
+
+
+def _reap(pids: list[int], end: float) -> None:
+    for pid in pids:
+        while time.monotonic() < end:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+            except ChildProcessError:
+                break  # reaped by server_close() meanwhile
+            time.sleep(0.002)
+
+
+def stop(run: Run, timeout: float) -> Stuck | None:
+    """Stop ``run`` within ``timeout`` (+ :data:`MARGIN` if it must be forced)."""
+    start = time.monotonic()
+    deadline = start + timeout
+    run.tracker.deadline = deadline
+    drain(run, min(DRAIN_MAX, timeout / 4))
+    request_shutdown(run)
+    for thread in (run.thread, *run.tracker.alive()):
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if not _pending(run):
+        return None
+
+    phase = {"serving": "shutdown()", "closing": "server_close()"}.get(
+        run.phase, "the handler threads")
+    ignored = {threading.get_ident(), *run.before}
+    stacks = describe_threads(t for t in threading.enumerate() if t.ident not in ignored)
+    for sock in list(run.live):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    pids = _children(run)
+    children = _kill_children(run, pids) if pids else []
+    end = time.monotonic() + MARGIN
+    _reap(pids, end)
+    for thread in _pending(run):
+        thread.join(max(0.0, end - time.monotonic()))
+    if run.thread.is_alive():  # stuck in a handler: release the address at least
+        with contextlib.suppress(OSError, AttributeError):
+            run.server.socket.close()
+    abandoned = [repr(t.name) for t in _pending(run)]
+    return Stuck(phase, timeout, stacks, children, abandoned)

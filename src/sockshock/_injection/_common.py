@@ -1,0 +1,40 @@
+"""What the stream and datagram paths share: the record of one connection, the
+errors the kernel would report, and socket flags as plain ints."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+__all__ = ["DONTWAIT", "PEEK", "Connection", "os_error", "timed_out"]
+
+DONTWAIT = int(getattr(socket, "MSG_DONTWAIT", 0))  # ints: enum flags are slow to combine
+PEEK = int(getattr(socket, "MSG_PEEK", 0))
+
+
+def os_error(code: int) -> OSError:
+    """The exception the kernel's ``code`` becomes in Python (OSError picks the
+    subclass: ConnectionResetError, BrokenPipeError, BlockingIOError...)."""
+    return OSError(code, os.strerror(code))
+
+
+def timed_out() -> TimeoutError:
+    return TimeoutError("timed out")  # exactly what socket timeouts raise
+
+
+class Connection:
+    """What the layer knows about one connection (or one datagram peer)."""
+
+    __slots__ = ("address", "count", "eof", "index", "offset", "reset",
+                 "reset_read_reported", "reset_write_reported")
+
+    def __init__(self, index: int, address: Any) -> None:
+        self.index = index
+        self.address = address
+        self.offset = {"in": 0, "out": 0}
+        self.count = {"in": 0, "out": 0}
+        self.reset = False
+        self.reset_read_reported = False
+        self.reset_write_reported = False
+        self.eof = False
