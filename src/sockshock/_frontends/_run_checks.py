@@ -13,13 +13,30 @@ import contextlib
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 
 from sockshock import faults as F
 
 TIMEOUT = 2.0  # every client wait is bounded by this
+
+#: The checks, in matrix order: test function name -> its column in the matrix
+#: ``sockshock run`` prints. Adding a check is adding a function decorated with
+#: :func:`check` here.
+CHECKS: dict[str, str] = {}
+
+
+_F = TypeVar("_F", bound=Callable[..., None])
+
+
+def check(column: str) -> Callable[[_F], _F]:
+    """Declare a test function as a check shown in ``column``."""
+    def register(function: _F) -> _F:
+        CHECKS[function.__name__] = column
+        return function
+    return register
 
 
 def _find_target(config: pytest.Config) -> Any:
@@ -74,6 +91,7 @@ def baseline(target: Any, server: Any) -> bytes:
 pytestmark = pytest.mark.shutdown_within(2.0)
 
 
+@check("echo")
 def test_echo_round_trip(sockshock: Any, server: Any, request: pytest.FixtureRequest) -> None:
     target = _target(request.config)
     srv = sockshock.serve(target.handler_for(server), server.server_class)
@@ -93,16 +111,19 @@ def _same_reply_under(sockshock: Any, server: Any, request: pytest.FixtureReques
     assert reply == expected, f"reply {reply[:60]!r} != {expected[:60]!r} without faults"
 
 
+@check("partial reads")
 @pytest.mark.transport("stream")
 def test_partial_reads(sockshock: Any, server: Any, request: pytest.FixtureRequest) -> None:
     _same_reply_under(sockshock, server, request, F.PartialReads(1))
 
 
+@check("partial writes")
 @pytest.mark.transport("stream")
 def test_partial_writes(sockshock: Any, server: Any, request: pytest.FixtureRequest) -> None:
     _same_reply_under(sockshock, server, request, F.PartialWrites(1))
 
 
+@check("slow client")
 @pytest.mark.transport("stream")
 def test_slow_client_while_others_are_served(sockshock: Any, server: Any,
                                              request: pytest.FixtureRequest) -> None:
@@ -138,6 +159,7 @@ def test_slow_client_while_others_are_served(sockshock: Any, server: Any,
     assert read_meanwhile < slow_reads(), "one slow client kept the others waiting"
 
 
+@check("lost datagrams")
 @pytest.mark.transport("datagram")
 def test_lost_datagrams_with_client_retry(sockshock: Any, server: Any,
                                           request: pytest.FixtureRequest) -> None:
@@ -163,6 +185,7 @@ def test_lost_datagrams_with_client_retry(sockshock: Any, server: Any,
     assert retries >= drops, f"{retries} retries for {drops} lost datagrams"
 
 
+@check("abrupt shutdown")
 def test_abrupt_shutdown_mid_request(sockshock: Any, server: Any,
                                      request: pytest.FixtureRequest) -> None:
     target = _target(request.config)

@@ -189,9 +189,9 @@ def stop(run: Run, timeout: float) -> Stuck | None:
     for sock in list(run.live):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+    end = time.monotonic() + MARGIN
     pids = _children(run)
     children = _kill_children(run, pids) if pids else []
-    end = time.monotonic() + MARGIN
     _reap(pids, end)
     for thread in _pending(run):
         thread.join(max(0.0, end - time.monotonic()))

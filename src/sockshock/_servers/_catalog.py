@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sockshock import socketserver as _ss
-from sockshock._errors import check_choice
+from sockshock._errors import InvalidType, check_choice
 
 __all__ = [
     "CONCURRENCY",
@@ -95,7 +95,15 @@ def server_kinds(
         check_choice("family", family, FAMILIES, source=source)
     wanted: tuple[str, ...] | None = None
     if concurrency is not None:
-        wanted = (concurrency,) if isinstance(concurrency, str) else tuple(concurrency)
+        if isinstance(concurrency, str):
+            wanted = (concurrency,)
+        elif isinstance(concurrency, (tuple, list)) and concurrency:
+            wanted = tuple(concurrency)
+        else:
+            raise InvalidType(
+                f"expected one of {', '.join(map(repr, CONCURRENCY))} or a non-empty tuple of "
+                f"them but got concurrency={concurrency!r} (type={type(concurrency).__name__}) "
+                f"(from {source})")
         for value in wanted:
             check_choice("concurrency", value, CONCURRENCY, source=source)
     return [

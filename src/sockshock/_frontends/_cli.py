@@ -1,0 +1,49 @@
+"""The ``sockshock`` command line: ``sockshock run`` (see ``_run``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sockshock import __version__
+from sockshock._frontends._run import run
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sockshock", description="Find out how socket servers behave "
+                     "when the network and their clients misbehave.")
+    parser.add_argument("--version", action="version", version=f"sockshock {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run_parser = commands.add_parser(
+        "run", help="run the robustness checks against every server class (or yours)")
+    run_parser.add_argument("--handler", metavar="MODULE:ATTR",
+                            help="your request handler class (default: the demo echo handlers)")
+    run_parser.add_argument("--server", metavar="MODULE:ATTR|NAME",
+                            help="your server class, or a name from sockshock.socketserver "
+                                 "(default: every server class of the handler's kind)")
+    run_parser.add_argument("--request", default="ping\\n",
+                            help="the request to send, with escapes (default: 'ping\\n')")
+    run_parser.add_argument("--expect", default=None,
+                            help="the whole expected reply, with escapes (default: the demo "
+                                 "handlers echo; yours must answer as they do without faults)")
+    run_parser.add_argument("--seed", type=int, default=None, help="fix the fault seed")
+    run_parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The ``sockshock`` fixture: servers for one test, stopped and audited at teardown."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shlex
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sockshock._faults._core import FaultModel
+from sockshock._frontends._settings import check_marker, setting
+from sockshock._harness._audit import LeakAudit, audit
+from sockshock._harness._handle import ServerHandle
+from sockshock._harness._resolve import resolve_spec
+from sockshock._harness._serving import serve_spec
+
+__all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "seed_for_test",
+           "sockshock", "sockshock_audit"]
+
+SESSION_SEED = pytest.StashKey[int]()
+FIXTURE = pytest.StashKey["SockshockFixture"]()
+CALL_FAILED = pytest.StashKey[bool]()
+
+# What serve() passes to serving() itself rather than setting on the server.
+_SERVING_OPTIONS = ("address", "clock", "seed", "shutdown_timeout", "poll_interval")
+
+
+def seed_for_test(config: pytest.Config, item: pytest.Item) -> int:
+    """The fault seed of ``item``: fixed, or derived from the session seed and node id."""
+    fixed = setting(config, item, "seed")
+    if fixed is not None:
+        return int(fixed)
+    digest = hashlib.sha256(f"{config.stash[SESSION_SEED]}/{item.nodeid}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+class SockshockFixture:
+    """What the ``sockshock`` fixture gives a test.
+
+    The fixture's name shadows the ``sockshock`` module inside a test, so the
+    module's public names are reachable through it too (``sockshock.ShutdownTooSlow``,
+    ``sockshock.serving``...).
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, stack: contextlib.ExitStack) -> None:
+        self._request = request
+        self._stack = stack
+        item = request.node
+        config = request.config
+        self.seed: int = seed_for_test(config, item)
+        self.shutdown_timeout: float = setting(config, item, "shutdown_timeout")
+        self.clock: str = setting(config, item, "clock")
+        self.handles: list[ServerHandle] = []
+
+    def __getattr__(self, name: str) -> Any:
+        import sockshock
+
+        if name in sockshock.__all__ or name in ("faults", "socketserver", "layer", "handlers"):
+            return getattr(sockshock, name) if name in sockshock.__all__ else \
+                __import__(f"sockshock.{name}", fromlist=["_"])
+        raise AttributeError(f"the sockshock fixture has no attribute {name!r} (nor has "
+                             "the sockshock module)")
+
+    def _marker_faults(self) -> list[FaultModel]:
+        models: list[FaultModel] = []
+        for marker in self._request.node.iter_markers("faults"):
+            for model in marker.args:
+                if not isinstance(model, FaultModel):
+                    raise pytest.UsageError(
+                        f"@pytest.mark.faults on {self._request.node.nodeid}: {model!r} "
+                        f"(type={type(model).__name__}) is not a fault model "
+                        "(sockshock.faults.PartialReads(3), ...)")
+                models.append(model)
+        return models
+
+    def serve(self, handler_class: Any, server_class: Any = "ThreadingTCPServer", *,
+              faults: Any = None, **server_attrs: Any) -> ServerHandle:
+        """Start a server for this test; it is stopped at teardown.
+
+        Args:
+            handler_class: the request handler class.
+            server_class: a class, or a name from ``sockshock.socketserver``
+                (default ``"ThreadingTCPServer"``).
+            faults: a FaultPlan or a list of models; default: the models of the
+                test's ``@pytest.mark.faults`` (none: no fault layer). A list
+                gets the test's seed.
+            **server_attrs: passed to :func:`sockshock.serving` (class attributes
+                such as ``max_workers=4``, or ``address=``, ``poll_interval=``).
+        """
+        if faults is None:
+            faults = self._marker_faults() or None
+        options: dict[str, Any] = {"address": None, "clock": None, "seed": None,
+                                   "shutdown_timeout": self.shutdown_timeout,
+                                   "poll_interval": 0.5}
+        for name in _SERVING_OPTIONS:
+            if name in server_attrs:
+                options[name] = server_attrs.pop(name)
+        spec = resolve_spec(server_class, handler_class, faults=faults,
+                            server_attrs=server_attrs, default_seed=self.seed,
+                            default_clock=self.clock, **options)
+        handle = self._stack.enter_context(serve_spec(spec))
+        self.handles.append(handle)
+        return handle
+
+    def report(self) -> str:
+        """The section a failing test's report gets."""
+        item = self._request.node
+        lines = [f"fault seed: {self.seed} (session seed "
+                 f"{self._request.config.stash[SESSION_SEED]})",
+                 "re-run this test with the same faults:",
+                 f"  pytest {shlex.quote(item.nodeid)} --sockshock-seed={self.seed}"]
+        for handle in self.handles:
+            if handle.plan is not None:
+                lines.append(f"{type(handle.server).__name__} at {handle.address!r}:")
+                lines.append(handle.plan.describe())
+        return "\n".join(lines)
+
+
+def _check_shutdown_bounds(request: pytest.FixtureRequest, fixture: SockshockFixture) -> None:
+    marker = request.node.get_closest_marker("shutdown_within")
+    if marker is None:
+        return
+    where = f"@pytest.mark.shutdown_within on {request.node.nodeid}"
+    if len(marker.args) != 1 or set(marker.kwargs) - {"busy", "stalled"}:
+        raise pytest.UsageError(f"{where}: use shutdown_within(seconds, busy=0, stalled=0)")
+    tolerance = setting(request.config, request.node, "shutdown_tolerance")
+    for handle in fixture.handles:
+        if handle.thread.is_alive():
+            handle.assert_stops_within(marker.args[0], tolerance=tolerance, **marker.kwargs)
+
+
+@pytest.fixture
+def sockshock(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
+    """Start servers with ``sockshock.serve(handler, server_class, faults=...)``; they
+    are stopped, their handler errors re-raised and leaks audited at teardown."""
+    check_marker(request.node)
+    leak_audit = LeakAudit() if setting(request.config, request.node, "audit") else None
+    with contextlib.ExitStack() as stack:
+        fixture = SockshockFixture(request, stack)
+        request.node.stash[FIXTURE] = fixture
+        yield fixture
+        _check_shutdown_bounds(request, fixture)
+    # Servers stopped without error. A failed test reports its failure, not the
+    # mess it may have left.
+    if leak_audit is not None and not request.node.stash.get(CALL_FAILED, False):
+        leak_audit.check()
+
+
+@pytest.fixture
+def sockshock_audit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if it leaves threads, descriptors, child processes or Unix socket
+    files behind (the sockshock fixture does this too)."""
+    if not setting(request.config, request.node, "audit"):
+        yield
+        return
+    with audit():
+        yield

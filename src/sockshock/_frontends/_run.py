@@ -1,0 +1,253 @@
+"""``sockshock run``: the built-in robustness checks, as a matrix.
+
+The checks are a pytest module (``_run_checks``) run by ``pytest.main`` with
+sockshock's own plugin, so every check gets what every sockshock test gets: a
+seed, the fault log in its failure report, the shutdown bound and the leak audit.
+:class:`RunTarget` is registered as a plugin of that run: it tells the checks what
+to check and collects the outcomes for the progress lines and the matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from sockshock import __version__
+from sockshock._errors import ConfigurationError, InvalidArgument
+from sockshock._harness._resolve import import_object, resolve_server_class
+from sockshock._servers._catalog import ServerKind, kind_of, server_kinds
+
+__all__ = ["RunTarget", "run"]
+
+AUDIT = "leak audit"
+
+
+def _checks() -> dict[str, str]:
+    """The check functions and their columns, as the checks module declares them."""
+    from sockshock._frontends._run_checks import CHECKS
+
+    return CHECKS
+
+
+@dataclass
+class Result:
+    server: str
+    check: str
+    outcome: str  # "pass", "FAIL", "expected", "skip"
+    seconds: float = 0.0
+    reason: str = ""
+
+
+@dataclass(eq=False)
+class RunTarget:
+    """What ``sockshock run`` checks; registered as the pytest plugin "sockshock-run"."""
+
+    is_sockshock_run_target = True
+
+    servers: list[ServerKind]
+    handler: Any
+    request: bytes
+    expect: bytes | None
+    out: TextIO
+    results: list[Result] = field(default_factory=list)
+    baselines: dict[str, bytes] = field(default_factory=dict)
+    audit_failures: dict[str, str] = field(default_factory=dict)
+    total: int = 0
+
+    def handler_for(self, server: ServerKind) -> Any:
+        if self.handler is not None:
+            return self.handler
+        from sockshock.handlers import DatagramEcho, LineEcho
+
+        return DatagramEcho if server.transport == "datagram" else LineEcho
+
+    # -- pytest hooks ------------------------------------------------------------
+
+    def pytest_configure(self, config: Any) -> None:
+        config.addinivalue_line("markers", "transport(kind): only for stream or datagram servers")
+
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        # Checks of a transport none of the servers has: not applicable, not shown.
+        kept = [item for item in items
+                if isinstance(getattr(item, "callspec", None) and
+                              item.callspec.params.get("server"), ServerKind)]
+        dropped = [item for item in items if item not in kept]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+        self.total = len(items)
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        name, _, rest = report.nodeid.rpartition("::")[2].partition("[")
+        server = rest.rstrip("]")
+        check = _checks().get(name, name)
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            if report.passed:
+                outcome = "pass"
+            elif getattr(report, "wasxfail", None) is not None:
+                outcome = "expected"
+            elif report.skipped:
+                outcome = "skip"
+            else:
+                outcome = "FAIL"
+            reason = _reason(report) if outcome in ("FAIL", "expected") else ""
+            if outcome == "expected":
+                reason = str(report.wasxfail)
+            self.results.append(Result(server, check, outcome, report.duration, reason))
+            done = len(self.results)
+            self.out.write(f"[{done:3}/{self.total}] {server:<30} {check:<16} {outcome:<8} "
+                           f"{report.duration * 1000:7.1f} ms\n")
+            self.out.flush()
+        elif report.when == "teardown" and report.failed:
+            reason = _reason(report)
+            if "LeakError" in reason:
+                self.audit_failures.setdefault(server, reason)
+            else:  # handler errors, shutdown bounds: the check failed after all
+                for result in reversed(self.results):
+                    if result.server == server and result.check == check:
+                        result.outcome, result.reason = "FAIL", reason
+                        break
+
+
+def _reason(report: Any) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else "failed"
+
+
+def _servers(args: argparse.Namespace, handler: Any) -> list[ServerKind]:
+    from sockshock import socketserver
+
+    if args.server:
+        cls: Any = resolve_server_class(args.server, source="--server")
+        if not issubclass(cls, socketserver.BaseServer):
+            raise InvalidArgument(f"--server={args.server!r} is not built on "
+                                  "sockshock.socketserver; faults need its socket layer")
+        kind = kind_of(cls)
+        return [_CustomKind(kind.name, kind.transport, kind.family, kind.concurrency, cls)]
+    if handler is not None:
+        transport = "datagram" if issubclass(handler, socketserver.DatagramRequestHandler) \
+            else "stream"
+        return server_kinds(kind=transport)
+    return server_kinds()
+
+
+@dataclass(frozen=True)
+class _CustomKind(ServerKind):
+    cls: Any = None
+
+    @property
+    def server_class(self) -> type[Any]:
+        return self.cls  # type: ignore[no-any-return]
+
+
+def _matrix(target: RunTarget) -> str:
+    servers = list(dict.fromkeys(r.server for r in target.results))
+    columns = [c for c in _checks().values() if any(r.check == c for r in target.results)] + [AUDIT]
+    cells: dict[tuple[str, str], str] = {}
+    for r in target.results:
+        timed = r.outcome in ("pass", "FAIL")
+        cells[(r.server, r.check)] = (f"{r.outcome} {r.seconds * 1000:.0f}ms" if timed
+                                      else r.outcome)
+    for server in servers:
+        cells[(server, AUDIT)] = "FAIL" if server in target.audit_failures else "pass"
+    widths = {c: max([len(c)] + [len(cells.get((s, c), "-")) for s in servers])
+              for c in columns}
+    name_width = max([len("server class")] + [len(s) for s in servers])
+    lines = ["  ".join(["server class".ljust(name_width)] + [c.ljust(widths[c]) for c in columns])]
+    for server in servers:
+        lines.append("  ".join([server.ljust(name_width)] +
+                               [cells.get((server, c), "-").ljust(widths[c]) for c in columns]))
+    return "\n".join(lines)
+
+
+def _escaped(text: str, source: str) -> bytes:
+    """``ping\\n`` -> ``b"ping\\n"``, or one error naming the value."""
+    try:
+        value: bytes = codecs.escape_decode(text.encode())[0]
+    except ValueError as exc:
+        raise InvalidArgument(f"{source}={text!r}: not a valid escaped byte string ({exc}); "
+                              "write a backslash as \\\\") from None
+    if not value:
+        raise InvalidArgument(f"{source}={text!r} is empty")
+    return value
+
+
+def _check_writable(path: str, source: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise InvalidArgument(f"{source}={path!r} is a directory; give a file name")
+    if not os.path.isdir(directory):
+        raise InvalidArgument(f"{source}={path!r}: the directory {directory!r} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise InvalidArgument(f"{source}={path!r}: the directory {directory!r} is not writable")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import pytest
+    except ImportError:
+        print("sockshock run needs pytest: pip install 'sockshock[pytest]'", file=sys.stderr)
+        return 2
+    try:
+        request = _escaped(args.request, "--request")
+        expect = _escaped(args.expect, "--expect") if args.expect is not None else None
+        if args.seed is not None and not 0 <= args.seed < 2**64:
+            raise InvalidArgument(f"--seed={args.seed}: expected an integer in [0, 2**64)")
+        if args.json:
+            _check_writable(args.json, "--json")
+        handler = import_object(args.handler, source="--handler") if args.handler else None
+        servers = _servers(args, handler)
+    except ConfigurationError as exc:
+        print(f"sockshock run: {exc}", file=sys.stderr)
+        return 2
+    if handler is None and expect is None:
+        expect = request  # the demo handlers echo
+    out = sys.stderr
+    target = RunTarget(servers, handler, request, expect, out)
+    checks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_run_checks.py")
+    started = time.monotonic()
+    out.write(f"sockshock {__version__}: {len(servers)} server class(es) x robustness checks\n")
+    with tempfile.TemporaryDirectory(prefix="sockshock-run-") as workdir:
+        ini = os.path.join(workdir, "pytest.ini")
+        with open(ini, "w", encoding="utf-8") as f:
+            f.write("[pytest]\n")
+        argv = [checks, "-c", ini, "--rootdir", workdir, "-p", "no:cacheprovider",
+                "-p", "no:randomly", "-p", "no:terminal", "-p", "no:xdist",
+                "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+        plugins: list[Any] = [target]
+        if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+            from sockshock import pytest_plugin
+
+            plugins.append(pytest_plugin)
+        if args.seed is not None:
+            argv.append(f"--sockshock-seed={args.seed}")
+        code = pytest.main(argv, plugins=plugins)
+    elapsed = time.monotonic() - started
+    print("\n" + _matrix(target))
+    failures = [r for r in target.results if r.outcome == "FAIL"]
+    for r in failures:
+        print(f"FAIL {r.server} x {r.check}: {r.reason}")
+    for server, reason in target.audit_failures.items():
+        print(f"FAIL {server} x {AUDIT}: {reason}")
+    ok = not failures and not target.audit_failures and code in (0, 1) and target.results
+    print(f"\n{len(target.results)} checks in {elapsed:.1f} s: "
+          f"{'all passed' if ok else f'{len(failures) + len(target.audit_failures)} failed'}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"sockshock": __version__, "seconds": round(elapsed, 3),
+                       "passed": bool(ok),
+                       "results": [r.__dict__ for r in target.results],
+                       "leak_audit": {s.name: target.audit_failures.get(s.name, "pass")
+                                      for s in servers}}, f, indent=2)
+    return 0 if ok else 1
+
+

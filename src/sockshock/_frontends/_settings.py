@@ -1,0 +1,160 @@
+"""The plugin's settings, stated once: option, ini setting, marker key, default, help.
+
+Precedence: marker (``@pytest.mark.sockshock(...)``) > command line > ini > the
+default written here. A bad value from any of them stops the run with one line
+naming the value, where it came from and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+__all__ = ["SETTINGS", "Setting", "add_options", "check_marker", "setting"]
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"expected an integer in [{low}, {high}]")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"expected an integer in [{low}, {high}]") from None
+        if not low <= number <= high:
+            raise ValueError(f"expected an integer in [{low}, {high}]")
+        return number
+    return parse
+
+
+def _number(low: float, high: float, *, low_open: bool) -> Callable[[Any], float]:
+    wanted = f"a number in {'(' if low_open else '['}{low:g}, {high:g}]"
+
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError(f"expected {wanted}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected {wanted}") from None
+        if not math.isfinite(number) or number > high or number < low or (
+                low_open and number == low):
+            raise ValueError(f"expected {wanted}")
+        return number
+    return parse
+
+
+def _on_off(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("on", "true", "1", "yes"):
+        return True
+    if text in ("off", "false", "0", "no"):
+        return False
+    raise ValueError("expected on or off")
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in choices:
+            raise ValueError("expected " + " or ".join(repr(c) for c in choices))
+        return str(value)
+    return parse
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: ``--sockshock-<name>``, ini ``sockshock_<name>``, and (if
+    ``marker``) ``@pytest.mark.sockshock(<name>=...)``."""
+
+    name: str
+    default: Any
+    parse: Callable[[Any], Any]
+    help: str
+    metavar: str | None = None
+    marker: bool = True
+    ini: bool = True
+
+    @property
+    def flag(self) -> str:
+        return "--sockshock-" + self.name.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return "sockshock_" + self.name
+
+
+SETTINGS = {s.name: s for s in (
+    Setting("seed", None, _integer(0, 2**64 - 1),
+            "fix the fault seed of every test to N (default: derived from a session seed "
+            "and each test's node id, the same on every xdist worker)", metavar="N"),
+    Setting("session_seed", None, _integer(0, 2**64 - 1),
+            "the session seed that test seeds derive from (default: random, shown in the "
+            "header): replays a whole run's faults", metavar="N", marker=False, ini=False),
+    Setting("audit", True, _on_off,
+            "'on' (default) or 'off': the leak audit after each sockshock test (threads, "
+            "descriptors, child processes, Unix socket files)", metavar="on|off"),
+    Setting("shutdown_timeout", 5.0, _number(0, 3600, low_open=True),
+            "seconds (at most 3600) a served server may take to stop before the test fails "
+            "with the stuck threads' stacks (default 5)", metavar="SECONDS"),
+    Setting("shutdown_tolerance", 2.0, _number(1, 100, low_open=False),
+            "factor (1 to 100) applied to @pytest.mark.shutdown_within bounds, for noisy CI "
+            "machines (default 2)", metavar="FACTOR", marker=False),
+    Setting("clock", "real", _choice("real", "virtual"),
+            "'real' (default) or 'virtual': the clock of fault plans' delays",
+            metavar="real|virtual"),
+)}
+
+#: The keys ``@pytest.mark.sockshock(...)`` takes.
+MARKER_KEYS = tuple(name for name, s in SETTINGS.items() if s.marker)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sockshock", "sockshock: socket servers under faults")
+    for s in SETTINGS.values():
+        group.addoption(s.flag, dest=s.dest, default=None, metavar=s.metavar, help=s.help)
+        if s.ini:
+            parser.addini(s.dest, s.help, default="")
+
+
+def check_marker(item: pytest.Item) -> None:
+    """``@pytest.mark.sockshock`` takes only the keys of :data:`MARKER_KEYS`."""
+    marker = item.get_closest_marker("sockshock")
+    if marker is not None:
+        unknown = set(marker.kwargs) - set(MARKER_KEYS)
+        if unknown or marker.args:
+            raise pytest.UsageError(
+                f"@pytest.mark.sockshock on {item.nodeid}: unknown "
+                f"{sorted(unknown) or list(marker.args)}; it takes "
+                + ", ".join(f"{key}=" for key in MARKER_KEYS))
+
+
+def setting(config: pytest.Config, item: pytest.Item | None, name: str) -> Any:
+    """The value in force for ``item`` (marker > command line > ini > default)."""
+    s = SETTINGS[name]
+    candidates: list[tuple[Any, str]] = []
+    if item is not None and s.marker:
+        marker = item.get_closest_marker("sockshock")
+        if marker is not None and name in marker.kwargs:
+            candidates.append((marker.kwargs[name],
+                               f"@pytest.mark.sockshock({name}=...) on {item.nodeid}"))
+    option = config.getoption(s.dest, None)
+    if option is not None:
+        candidates.append((option, s.flag))
+    if s.ini:
+        ini = config.getini(s.dest)
+        if ini not in ("", None):
+            candidates.append((ini, f"ini setting {s.dest}"))
+    for value, source in candidates:
+        if value is None:
+            continue
+        try:
+            return s.parse(value)
+        except (TypeError, ValueError) as exc:
+            raise pytest.UsageError(f"sockshock: {name}={value!r} from {source}: {exc}") from None
+    return s.default
