@@ -41,6 +41,7 @@ def test_matrix(sockshock, server_class):
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
+                                         "-p", "no:hypothesispytest",
                                          "--strict-markers", "-W", "error", *args, timeout=120)
 
 

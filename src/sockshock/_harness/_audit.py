@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import field
 
-from sockshock._errors import LeakError
+from sockshock._errors import LeakError, check_number
 from sockshock._harness._stacks import describe_thread
 
 __all__ = ["LeakAudit", "LeakReport", "audit", "forget_unix_path", "register_unix_path"]
@@ -172,6 +172,7 @@ class LeakAudit:
     """
 
     def __init__(self, *, descriptors: bool = True, grace: float = _GRACE) -> None:
+        check_number("grace", grace, low=0, high=60, source="LeakAudit()")
         self._descriptors = descriptors
         self._grace = grace
         self._before = _Snapshot(descriptors)

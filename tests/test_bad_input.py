@@ -1,0 +1,238 @@
+"""One clear error per bad input, up front, across the API, the plugin and the CLI.
+
+Every case gets a ``sockshock.ConfigurationError`` (a ``ValueError``/``TypeError``)
+-- or, from pytest and the command line, a usage error -- whose message names the
+value. ``python tests/test_bad_input.py`` prints the table kept in
+``tests/README.md`` (a test checks that it is current).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sockshock
+import sockshock.socketserver as ss
+from sockshock import faults as F
+from sockshock.handlers import DatagramEcho, LineEcho
+
+pytest_plugins = ["pytester"]
+
+
+def serve(server_class: Any = "ThreadingTCPServer", handler: Any = LineEcho,
+          **kwargs: Any) -> Callable[[], None]:
+    def call() -> None:
+        with sockshock.serving(server_class, handler, **kwargs):
+            raise AssertionError("started anyway")
+    return call
+
+
+def _stops_within(*args: Any, **kwargs: Any) -> Callable[[], None]:
+    def call() -> None:
+        with sockshock.serving("TCPServer", LineEcho) as srv:
+            srv.assert_stops_within(*args, **kwargs)
+    return call
+
+
+# (where, what was given, the call, a fragment the message must contain)
+API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
+    ("serving()", "server_class='ThreadingTCPServr'", serve("ThreadingTCPServr"),
+     "did you mean 'ThreadingTCPServer'?"),
+    ("serving()", "server_class=42", serve(42), "server_class=42 (type=int)"),
+    ("serving()", "server_class=BaseServer", serve(ss.BaseServer), "has no socket"),
+    ("serving()", "server_class='no_such_module:X'", serve("no_such_module:X"),
+     "cannot import 'X' from 'no_such_module'"),
+    ("serving()", "handler_class=None", serve(handler=None), "handler_class=None"),
+    ("serving()", "a stream handler on a datagram server", serve("UDPServer", LineEcho),
+     "LineEcho is a StreamRequestHandler, but UDPServer is a datagram server"),
+    ("serving()", "a datagram handler on a stream server", serve("TCPServer", DatagramEcho),
+     "DatagramEcho is a DatagramRequestHandler, but TCPServer is a stream server"),
+    ("serving()", "address=('0.0.0.0', 0)", serve(address=("0.0.0.0", 0)),
+     "loopback addresses only"),
+    ("serving()", "address=('::1', 0) on an IPv4 server", serve(address=("::1", 0)),
+     "is an IPv6 address but ThreadingTCPServer listens on IPv4"),
+    ("serving()", "address='127.0.0.1:0'", serve(address="127.0.0.1:0"),
+     "must be a (host, port) tuple"),
+    ("serving()", "address=('127.0.0.1', 70000)", serve(address=("127.0.0.1", 70000)),
+     "port=70000 must be in [0, 65535]"),
+    ("serving()", "a Unix path in a missing directory",
+     serve("UnixStreamServer", address="/no/such/dir/s.sock"),
+     "the directory '/no/such/dir' does not exist"),
+    ("serving()", "shutdown_timeout='5'", serve(shutdown_timeout="5"), "shutdown_timeout='5'"),
+    ("serving()", "shutdown_timeout=0", serve(shutdown_timeout=0),
+     "shutdown_timeout=0 must be in (0, 3600]"),
+    ("serving()", "shutdown_timeout=-1", serve(shutdown_timeout=-1), "shutdown_timeout=-1"),
+    ("serving()", "shutdown_timeout=nan", serve(shutdown_timeout=math.nan),
+     "shutdown_timeout=nan must be a finite number"),
+    ("serving()", "shutdown_timeout=inf", serve(shutdown_timeout=math.inf),
+     "shutdown_timeout=inf must be a finite number"),
+    ("serving()", "poll_interval=-1", serve(poll_interval=-1),
+     "poll_interval=-1 must be in (0, 3600]"),
+    ("serving()", "poll_interval=0", serve(poll_interval=0), "poll_interval=0"),
+    ("serving()", "faults='PartialReads'", serve(faults="PartialReads"),
+     "faults='PartialReads' (type=str)"),
+    ("serving()", "faults=[PartialReads(3)] on a UDP server",
+     serve("UDPServer", DatagramEcho, faults=[F.PartialReads(3)]),
+     "PartialReads(max_chunk=3) cannot apply to UDPServer, a datagram server"),
+    ("serving()", "faults=[DropDatagrams()] on a TCP server",
+     serve(faults=[F.DropDatagrams()]), "DropDatagrams() cannot apply to ThreadingTCPServer"),
+    ("serving()", "seed=1.5", serve(faults=[], seed=1.5), "seed=1.5"),
+    ("serving()", "seed=-1", serve(faults=[], seed=-1), "seed=-1 must be in [0,"),
+    ("serving()", "seed= without faults", serve(seed=1), "only apply with faults="),
+    ("serving()", "a plan and another seed", serve(faults=F.FaultPlan(seed=1), seed=2),
+     "seed=2 conflicts with the plan's own seed=1"),
+    ("serving()", "clock='fast'", serve(faults=[], clock="fast"), "clock='fast'"),
+    ("serving()", "max_workers on ThreadingTCPServer", serve(max_workers=4),
+     "ThreadingTCPServer has no attribute 'max_workers' to set"),
+    ("models", "Latency(1e10)", lambda: F.Latency(1e10), "seconds=10000000000.0 must be in [0, 3600]"),
+    ("models", "Latency(inf)", lambda: F.Latency(math.inf), "seconds=inf must be a finite"),
+    ("models", "SlowClient(pause=1e6)", lambda: F.SlowClient(pause=1e6),
+     "pause=1000000.0 must be in [0, 3600]"),
+    ("models", "Bandwidth(1e-300)", lambda: F.Bandwidth(1e-300),
+     "bytes_per_second=1e-300 must be in [1, 1e+12]"),
+    ("models", "DuplicateDatagrams(copies=10**7)", lambda: F.DuplicateDatagrams(copies=10**7),
+     "copies=10000000 must be in [1, 100]"),
+    ("models", "CorruptDatagrams(bits=10**9)", lambda: F.CorruptDatagrams(bits=10**9),
+     "bits=1000000000 must be in [1, 1024]"),
+    ("models", "ReorderDatagrams(window=10**9)", lambda: F.ReorderDatagrams(window=10**9),
+     "window=1000000000 must be in [1, 1000]"),
+    ("models", "TruncateDatagrams(10**6)", lambda: F.TruncateDatagrams(10**6),
+     "max_size=1000000 must be in [0, 65535]"),
+    ("models", "AcceptErrors(times=10**9)", lambda: F.AcceptErrors(times=10**9),
+     "times=1000000000 must be in [1, 1e+06]"),
+    ("models", "connections=[]", lambda: F.PartialReads(3, connections=[]),
+     "connections=[] selects no connection at all"),
+    ("models", "address=5", lambda: F.PartialReads(3, address=5), "address=5 (type=int)"),
+    ("FaultPlan", "seed=2**70", lambda: F.FaultPlan(seed=2**70), "seed=1180591620717411303424"),
+    ("FaultPlan", "log_limit=-1", lambda: F.FaultPlan(log_limit=-1), "log_limit=-1"),
+    ("FaultLayer", "clock='fast'", lambda: sockshock.FaultLayer(clock="fast"), "clock='fast'"),
+    ("FaultLayer", "plan='PartialReads'", lambda: sockshock.FaultLayer("PartialReads"),
+     "'PartialReads' (type=str)"),
+    ("VirtualClock", "start=-1", lambda: sockshock.VirtualClock(-1), "start=-1"),
+    ("server_kinds()", "kind='streem'", lambda: sockshock.server_kinds(kind="streem"),
+     "kind='streem' must be one of 'stream', 'datagram'"),
+    ("server_kinds()", "concurrency=5", lambda: sockshock.server_kinds(concurrency=5),
+     "concurrency=5 (type=int)"),
+    ("assert_stops_within()", "seconds=-1", _stops_within(-1), "seconds=-1 must be in (0,"),
+    ("assert_stops_within()", "busy=-1", _stops_within(1, busy=-1), "busy=-1 must be in [0,"),
+    ("assert_stops_within()", "tolerance=0.5", _stops_within(1, tolerance=0.5),
+     "tolerance=0.5 must be in [1, 100]"),
+    ("audit()", "grace=-1", lambda: sockshock.LeakAudit(grace=-1), "grace=-1 must be in [0,"),
+]
+
+
+@pytest.mark.parametrize(("call", "fragment"), [(c, f) for _, _, c, f in API_CASES],
+                         ids=[f"{where}: {given}" for where, given, _, _ in API_CASES])
+def test_api_bad_input_gets_one_clear_error(call: Callable[[], Any], fragment: str) -> None:
+    with sockshock.audit(), pytest.raises(sockshock.ConfigurationError) as info:
+        call()
+    assert isinstance(info.value, (ValueError, TypeError))
+    assert fragment in str(info.value)
+
+
+# (what was given, test-file source or None, pytest arguments, a fragment the output
+# must contain)
+PLUGIN_CASES: list[tuple[str, str | None, list[str], str]] = [
+    ("@pytest.mark.sockshock(seed=1.5)",
+     "@pytest.mark.sockshock(seed=1.5)\ndef test_x(sockshock): pass", [],
+     "seed=1.5 from @pytest.mark.sockshock(seed=...) on test_case.py::test_x: expected an "
+     "integer"),
+    ("@pytest.mark.sockshock(shutdown_timeout='inf')",
+     "@pytest.mark.sockshock(shutdown_timeout='inf')\ndef test_x(sockshock): pass", [],
+     "shutdown_timeout='inf' from @pytest.mark.sockshock(shutdown_timeout=...)"),
+    ("@pytest.mark.sockshock(bogus=1)",
+     "@pytest.mark.sockshock(bogus=1)\ndef test_x(sockshock): pass", [],
+     "@pytest.mark.sockshock on test_case.py::test_x: unknown ['bogus']"),
+    ("@pytest.mark.sockshock_servers(concurrency=5)",
+     "@pytest.mark.sockshock_servers(concurrency=5)\ndef test_x(server_class): pass", [],
+     "concurrency=5 (type=int)"),
+    ("@pytest.mark.sockshock_servers(kind='streem')",
+     "@pytest.mark.sockshock_servers(kind='streem')\ndef test_x(server_class): pass", [],
+     "kind='streem' must be one of"),
+    ("@pytest.mark.faults('PartialReads')",
+     "@pytest.mark.faults('PartialReads')\ndef test_x(sockshock):\n"
+     "    sockshock.serve(LineEcho)", [],
+     "'PartialReads' (type=str) is not a fault model"),
+    ("@pytest.mark.shutdown_within('fast')",
+     "@pytest.mark.shutdown_within('fast')\ndef test_x(sockshock):\n"
+     "    sockshock.serve(LineEcho)", [],
+     "seconds='fast'"),
+    ("--sockshock-shutdown-timeout=inf", None, ["--sockshock-shutdown-timeout=inf"],
+     "shutdown_timeout='inf' from --sockshock-shutdown-timeout: expected a number in (0, 3600]"),
+    ("--sockshock-seed=1.5", None, ["--sockshock-seed=1.5"],
+     "seed='1.5' from --sockshock-seed: expected an integer"),
+    ("--sockshock-session-seed=-3", None, ["--sockshock-session-seed=-3"],
+     "session_seed='-3' from --sockshock-session-seed: expected an integer"),
+    ("--sockshock-audit=maybe", None, ["--sockshock-audit=maybe"],
+     "audit='maybe' from --sockshock-audit: expected on or off"),
+    ("--sockshock-shutdown-tolerance=0.5", None, ["--sockshock-shutdown-tolerance=0.5"],
+     "shutdown_tolerance='0.5' from --sockshock-shutdown-tolerance: expected a number in [1,"),
+    ("ini sockshock_clock = fast", None, ["-o", "sockshock_clock=fast"],
+     "clock='fast' from ini setting sockshock_clock: expected 'real' or 'virtual'"),
+]
+
+
+@pytest.mark.parametrize(("source", "args", "fragment"),
+                         [(s, a, f) for _, s, a, f in PLUGIN_CASES],
+                         ids=[given for given, _, _, _ in PLUGIN_CASES])
+def test_plugin_bad_input_gets_one_clear_error(pytester: pytest.Pytester, source: str | None,
+                                               args: list[str], fragment: str) -> None:
+    header = "import pytest\nfrom sockshock.handlers import LineEcho\n\n"
+    pytester.makepyfile(test_case=header + (source or "def test_x(): pass"))
+    result = pytester.runpytest_inprocess("-p", "no:randomly", "-p", "no:cacheprovider",
+                                          "-p", "no:xdist", "-p", "no:hypothesispytest", *args)
+    assert result.ret != 0
+    output = result.stdout.str() + result.stderr.str()
+    assert fragment in output.replace("\n", " ") or fragment in output, output
+
+
+CLI_CASES: list[tuple[str, list[str], str]] = [
+    ("--server ThreadingTCPServr", ["--server", "ThreadingTCPServr"],
+     "--server='ThreadingTCPServr' is not a server class of sockshock.socketserver"),
+    ("--request '\\x'", ["--request", "\\x"],
+     "--request='\\\\x': not a valid escaped byte string"),
+    ("--expect ''", ["--expect", ""], "--expect='' is empty"),
+    ("--json into a missing directory", ["--json", "/no/such/dir/out.json"],
+     "--json='/no/such/dir/out.json': the directory '/no/such/dir' does not exist"),
+    ("--seed -1", ["--seed", "-1"], "--seed=-1: expected an integer in [0, 2**64)"),
+    ("--handler no_such_module:X", ["--handler", "no_such_module:X"],
+     "--handler='no_such_module:X': cannot import"),
+    ("--bogus", ["--bogus"], "unrecognized arguments: --bogus"),
+]
+
+
+@pytest.mark.parametrize(("args", "fragment"), [(a, f) for _, a, f in CLI_CASES],
+                         ids=[given for given, _, _ in CLI_CASES])
+def test_cli_bad_input_gets_one_clear_error(args: list[str], fragment: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from sockshock.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        sys.exit(main(["run", *args]))
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1, err  # one line, no traceback
+
+
+def table() -> str:
+    """The Markdown table of every case, for tests/README.md."""
+    rows = ["| where | bad input | the error says |", "|---|---|---|"]
+    rows += [f"| {w} | `{g}` | {f} |" for w, g, _, f in API_CASES]
+    rows += [f"| pytest | `{g}` | {f} |" for g, _, _, f in PLUGIN_CASES]
+    rows += [f"| `sockshock run` | `{g}` | {f} (exit 2) |" for g, _, f in CLI_CASES]
+    return "\n".join(row.replace("|`", "| `") for row in rows)
+
+
+def test_the_table_in_tests_readme_is_current() -> None:
+    readme = Path(__file__).with_name("README.md").read_text(encoding="utf-8")
+    assert table() in readme, "run `python tests/test_bad_input.py` and paste its table"
+
+
+if __name__ == "__main__":
+    print(table())
