@@ -1,22 +1,28 @@
 """sockshock: find out how socket servers behave when the network misbehaves.
 
-Layout (dependencies point down only; public modules re-export, the code lives in
-``_private`` modules):
+The layers, bottom-up (dependencies point down only; public modules re-export,
+the code lives in ``_private`` modules of a few hundred lines):
 
-* ``sockshock.socketserver`` -- the drop-in ``socketserver`` (a public module in
-  its own right, like the standard one) whose sockets come from a socket layer.
-* ``sockshock.layer`` -- the socket-layer protocol, the default layer and the
-  conformance check any layer can run.
-* ``sockshock.faults`` -- pure, seeded fault models and the FaultPlan (``_faults``).
-* ``_injection`` -- FaultLayer/FaultySocket, the only code that carries faults
-  out on real sockets; ``_clock`` -- real and virtual clocks.
-* ``_harness`` -- :func:`serving`, which runs any server for a ``with`` block and
-  never hangs a test run.
-* ``_audit`` -- the leak audit (threads, descriptors, children, socket files).
-* ``pytest_plugin`` -- fixtures, markers and options (entry point ``pytest11``);
-  ``cli`` -- ``sockshock run``.
-* ``_catalog`` -- the server classes and their traits, for test matrices.
-* ``_errors`` -- the exception hierarchy and argument checks.
+* ``_errors`` -- every exception class and the argument checks.
+* ``_faults/`` -- pure, seeded fault models and the FaultPlan (no I/O: ``_core``
+  operations, decisions and scopes; ``_stream``, ``_datagram``, ``_lifecycle``
+  models; ``_plan``). Public: ``sockshock.faults``.
+* ``socketserver`` -- the drop-in ``socketserver`` (a public module in its own
+  right, CPython-shaped so that it diffs against ``Lib/socketserver.py``) whose
+  sockets come from a socket layer. ``_servers/`` -- the socket-layer protocol
+  (``_layer``) and its conformance kit (``_layerkit``; public: ``sockshock.layer``),
+  the catalogue of server classes (``_catalog``), the runner of CPython's own suite
+  (``_cpython_suite``).
+* ``_injection/`` -- the only code that carries faults out on sockets: ``_layer``
+  (FaultLayer), ``_socket`` (FaultySocket) with its ``_stream`` and ``_datagram``
+  paths, ``_forks`` (forked children's decisions), ``_clock``.
+* ``_harness/`` -- running servers for tests: ``_resolve`` (arguments checked up
+  front), ``_instrument``, ``_serving`` (``serving()``), ``_handle``, ``_stop`` (one
+  bounded stop), ``_failures`` (handler errors), ``_audit`` (the leak audit).
+* ``_frontends/`` -- what users drive: the pytest plugin (``_settings``,
+  ``_plugin``, ``_fixture``; entry point ``sockshock.pytest_plugin``) and the command
+  line (``_cli``, ``_run``, ``_run_checks``; ``sockshock.cli``).
+* ``handlers`` -- small request handlers for demonstrations and checks.
 """
 
 from sockshock._errors import (

@@ -18,26 +18,27 @@ imports no socket, clock or thread) and are carried out by
 """
 
 from sockshock._faults._core import Decision, FaultModel, Operation
-from sockshock._faults._models import (
-    AbruptShutdown,
-    AcceptErrors,
-    Bandwidth,
+from sockshock._faults._datagram import (
     BurstLoss,
     CorruptDatagrams,
     DropDatagrams,
     DuplicateDatagrams,
+    ReorderDatagrams,
+    TruncateDatagrams,
+)
+from sockshock._faults._lifecycle import AbruptShutdown, AcceptErrors
+from sockshock._faults._plan import FaultEvent, FaultPlan
+from sockshock._faults._stream import (
+    Bandwidth,
     EOFAfter,
     Latency,
     PartialReads,
     PartialWrites,
-    ReorderDatagrams,
     ResetAfter,
     SlowClient,
     SlowReader,
     Stall,
-    TruncateDatagrams,
 )
-from sockshock._faults._plan import FaultEvent, FaultPlan
 
 __all__ = [
     "AbruptShutdown",

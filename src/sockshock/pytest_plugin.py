@@ -23,30 +23,8 @@ stated once, in ``sockshock._frontends._settings``; the code lives in
 Importing this module is cheap: it loads neither hypothesis nor trustme.
 """
 
-from sockshock._frontends._fixture import (
-    SESSION_SEED,
-    SockshockFixture,
-    sockshock,
-    sockshock_audit,
-)
-from sockshock._frontends._plugin import (
-    pytest_addoption,
-    pytest_configure,
-    pytest_configure_node,
-    pytest_generate_tests,
-    pytest_report_header,
-    pytest_runtest_makereport,
-)
+from sockshock._frontends import _fixture, _plugin
+from sockshock._frontends._fixture import *  # noqa: F403 (fixtures, SESSION_SEED)
+from sockshock._frontends._plugin import *  # noqa: F403 (the hooks)
 
-__all__ = [
-    "SESSION_SEED",
-    "SockshockFixture",
-    "pytest_addoption",
-    "pytest_configure",
-    "pytest_configure_node",
-    "pytest_generate_tests",
-    "pytest_report_header",
-    "pytest_runtest_makereport",
-    "sockshock",
-    "sockshock_audit",
-]
+__all__ = [*_fixture.__all__, *_plugin.__all__]

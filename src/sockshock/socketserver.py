@@ -224,7 +224,7 @@ class BaseServer:
                     acceptable = False
                     for key, _ in ready:
                         if key.fileobj is wakeup:
-                            _drain(wakeup)
+                            _drain_wakeups(wakeup)
                         else:
                             acceptable = True
                     if acceptable:
@@ -469,7 +469,7 @@ class BaseServer:
         def get_request(self) -> tuple[Any, Any]: ...
 
 
-def _drain(reader: socket.socket) -> None:
+def _drain_wakeups(reader: socket.socket) -> None:
     try:
         while reader.recv(4096):
             pass

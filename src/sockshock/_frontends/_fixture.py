@@ -14,7 +14,7 @@ from sockshock._faults._core import FaultModel
 from sockshock._frontends._settings import check_marker, setting
 from sockshock._harness._audit import LeakAudit, audit
 from sockshock._harness._handle import ServerHandle
-from sockshock._harness._resolve import resolve_spec
+from sockshock._harness._resolve import DEFAULT_POLL_INTERVAL, resolve_spec
 from sockshock._harness._serving import serve_spec
 
 __all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "seed_for_test",
@@ -94,7 +94,7 @@ class SockshockFixture:
             faults = self._marker_faults() or None
         options: dict[str, Any] = {"address": None, "clock": None, "seed": None,
                                    "shutdown_timeout": self.shutdown_timeout,
-                                   "poll_interval": 0.5}
+                                   "poll_interval": DEFAULT_POLL_INTERVAL}
         for name in _SERVING_OPTIONS:
             if name in server_attrs:
                 options[name] = server_attrs.pop(name)

@@ -30,9 +30,10 @@ _MARKERS = [
     "this test; they win over command-line options and ini settings",
     "faults(*models): fault models (sockshock.faults) for the servers sockshock.serve() "
     "starts in this test",
-    "sockshock_servers(kind=None, family=None, concurrency=None): run the test once per "
-    "matching server class, given as the server_class argument (kind: stream/datagram; "
-    "family: inet/unix; concurrency: sync/threading/forking/pool or a tuple of them)",
+    "sockshock_servers(transport=None, family=None, concurrency=None): run the test once "
+    "per matching server class, given as the server_class argument (transport: "
+    "stream/datagram -- kind= is still accepted; family: inet/unix; concurrency: "
+    "sync/threading/forking/pool or a tuple of them)",
     "shutdown_within(seconds, busy=0, stalled=0): every server this test serves must shut "
     "down and close within seconds (x --sockshock-shutdown-tolerance) with busy clients "
     "mid-request and stalled clients connected",
@@ -88,7 +89,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "server_class" not in metafunc.fixturenames:
         raise pytest.UsageError(f"{where}: the test takes no server_class argument")
     if marker.args:
-        raise pytest.UsageError(f"{where}: give kind=, family=, concurrency= by keyword")
+        raise pytest.UsageError(f"{where}: give transport=, family=, concurrency= by keyword")
     try:
         kinds = server_kinds(**marker.kwargs, source=where)
     except TypeError as exc:

@@ -131,22 +131,12 @@ def _servers(args: argparse.Namespace, handler: Any) -> list[ServerKind]:
         if not issubclass(cls, socketserver.BaseServer):
             raise InvalidArgument(f"--server={args.server!r} is not built on "
                                   "sockshock.socketserver; faults need its socket layer")
-        kind = kind_of(cls)
-        return [_CustomKind(kind.name, kind.transport, kind.family, kind.concurrency, cls)]
+        return [kind_of(cls)]
     if handler is not None:
         transport = "datagram" if issubclass(handler, socketserver.DatagramRequestHandler) \
             else "stream"
-        return server_kinds(kind=transport)
+        return server_kinds(transport)
     return server_kinds()
-
-
-@dataclass(frozen=True)
-class _CustomKind(ServerKind):
-    cls: Any = None
-
-    @property
-    def server_class(self) -> type[Any]:
-        return self.cls  # type: ignore[no-any-return]
 
 
 def _matrix(target: RunTarget) -> str:

@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from sockshock._harness._handle import DEFAULT_TOLERANCE
+from sockshock._harness._resolve import DEFAULT_SHUTDOWN_TIMEOUT, MAX_SECONDS
+
 __all__ = ["SETTINGS", "Setting", "add_options", "check_marker", "setting"]
 
 
@@ -99,12 +102,13 @@ SETTINGS = {s.name: s for s in (
     Setting("audit", True, _on_off,
             "'on' (default) or 'off': the leak audit after each sockshock test (threads, "
             "descriptors, child processes, Unix socket files)", metavar="on|off"),
-    Setting("shutdown_timeout", 5.0, _number(0, 3600, low_open=True),
-            "seconds (at most 3600) a served server may take to stop before the test fails "
-            "with the stuck threads' stacks (default 5)", metavar="SECONDS"),
-    Setting("shutdown_tolerance", 2.0, _number(1, 100, low_open=False),
+    Setting("shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT, _number(0, MAX_SECONDS, low_open=True),
+            f"seconds (at most {MAX_SECONDS:g}) a served server may take to stop before the "
+            f"test fails with the stuck threads' stacks (default {DEFAULT_SHUTDOWN_TIMEOUT:g})",
+            metavar="SECONDS"),
+    Setting("shutdown_tolerance", DEFAULT_TOLERANCE, _number(1, 100, low_open=False),
             "factor (1 to 100) applied to @pytest.mark.shutdown_within bounds, for noisy CI "
-            "machines (default 2)", metavar="FACTOR", marker=False),
+            f"machines (default {DEFAULT_TOLERANCE:g})", metavar="FACTOR", marker=False),
     Setting("clock", "real", _choice("real", "virtual"),
             "'real' (default) or 'virtual': the clock of fault plans' delays",
             metavar="real|virtual"),

@@ -15,9 +15,14 @@ from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._stop import Run, stop
 from sockshock._injection._layer import FaultLayer
 
-__all__ = ["ServerHandle"]
+__all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "ServerHandle"]
 
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
+
+#: ``assert_stops_within()`` allows ``seconds * DEFAULT_TOLERANCE + DEFAULT_SLACK``
+#: by default, for noisy CI machines.
+DEFAULT_TOLERANCE = 2.0
+DEFAULT_SLACK = 0.1
 
 
 class ServerHandle:
@@ -74,7 +79,8 @@ class ServerHandle:
 
     def assert_stops_within(self, seconds: float, *, busy: int = 0, stalled: int = 0,
                             request: bytes = b"an unfinished request",
-                            tolerance: float = 2.0, slack: float = 0.1) -> float:
+                            tolerance: float = DEFAULT_TOLERANCE,
+                            slack: float = DEFAULT_SLACK) -> float:
         """Stop the server now, under load, and fail if that takes too long.
 
         Opens ``busy`` clients that sent part of a request (``request``, with no

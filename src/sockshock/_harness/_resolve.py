@@ -25,6 +25,8 @@ from sockshock._injection._layer import FaultLayer
 from sockshock._servers._catalog import server_names
 
 __all__ = [
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_SHUTDOWN_TIMEOUT",
     "MAX_SECONDS",
     "ServeSpec",
     "check_address",
@@ -37,6 +39,10 @@ __all__ = [
 
 #: The longest bound any harness wait accepts, in seconds (one hour).
 MAX_SECONDS = 3600.0
+#: How long stopping a served server may take by default, in seconds.
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+#: How often ``serve_forever()`` runs ``service_actions()`` by default, in seconds.
+DEFAULT_POLL_INTERVAL = 0.5
 
 _BASE_SERVERS = (ours.BaseServer, stdlib_socketserver.BaseServer)
 _AF_UNIX = getattr(socket, "AF_UNIX", None)

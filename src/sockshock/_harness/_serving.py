@@ -30,7 +30,12 @@ from sockshock._harness._audit import forget_unix_path, register_unix_path
 from sockshock._harness._failures import Reporter, add_note
 from sockshock._harness._handle import ServerHandle
 from sockshock._harness._instrument import instrument, track_threads
-from sockshock._harness._resolve import ServeSpec, resolve_spec
+from sockshock._harness._resolve import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    ServeSpec,
+    resolve_spec,
+)
 from sockshock._harness._stop import Run, Stuck, request_shutdown, stop
 from sockshock._injection._layer import FaultLayer
 
@@ -74,8 +79,8 @@ def serving(
     faults: FaultPlan | list[Any] | tuple[Any, ...] | FaultLayer | None = None,
     clock: Any = None,
     seed: int | None = None,
-    shutdown_timeout: float = 5.0,
-    poll_interval: float | None = 0.5,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    poll_interval: float | None = DEFAULT_POLL_INTERVAL,
     **server_attrs: Any,
 ) -> Iterator[ServerHandle]:
     """Run ``server_class(address, handler_class)`` for the length of a ``with`` block.

@@ -26,13 +26,13 @@ from sockshock._harness._failures import Reporter
 from sockshock._harness._instrument import ThreadTracker
 from sockshock._harness._stacks import describe_threads
 
-__all__ = ["DRAIN_MAX", "MARGIN", "Run", "Stuck", "drain", "request_shutdown", "stop"]
+__all__ = ["MARGIN", "SERVE_WAITING_MAX", "Run", "Stuck", "request_shutdown", "stop"]
 
 #: Seconds after the deadline for forced closing and killing to take effect.
 MARGIN = 0.25
 #: At most this long (and a quarter of the bound) goes to serving what already
 #: reached the server before it is stopped.
-DRAIN_MAX = 1.0
+SERVE_WAITING_MAX = 1.0
 _DUMP_WAIT = 0.1  # seconds a stuck child gets to write its stack
 _DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
 
@@ -85,7 +85,7 @@ def request_shutdown(run: Run) -> None:
         wake()
 
 
-def drain(run: Run, bound: float) -> None:
+def serve_waiting(run: Run, bound: float) -> None:
     """Let the loop take what already reached the server -- connections waiting in
     the backlog, datagrams in the queue -- before it is stopped: a client that
     connected and sent its request inside the ``with`` block gets served."""
@@ -175,7 +175,7 @@ def stop(run: Run, timeout: float) -> Stuck | None:
     start = time.monotonic()
     deadline = start + timeout
     run.tracker.deadline = deadline
-    drain(run, min(DRAIN_MAX, timeout / 4))
+    serve_waiting(run, min(SERVE_WAITING_MAX, timeout / 4))
     request_shutdown(run)
     for thread in (run.thread, *run.tracker.alive()):
         thread.join(max(0.0, deadline - time.monotonic()))

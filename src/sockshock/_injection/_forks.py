@@ -72,9 +72,9 @@ class ForkChannel:
     def collect(self) -> None:
         """In the parent: deliver every message waiting now."""
         if not self.in_child and not self._closed:
-            self._drain()
+            self._deliver_waiting()
 
-    def _drain(self) -> bool:
+    def _deliver_waiting(self) -> bool:
         """Deliver what is waiting; False once the stop message came."""
         with self._lock:
             while self._reader is not None:
@@ -94,7 +94,7 @@ class ForkChannel:
             selector.register(self._reader, selectors.EVENT_READ)
             while True:
                 selector.select()
-                if not self._drain():
+                if not self._deliver_waiting():
                     return
 
     def close(self) -> None:
@@ -108,6 +108,6 @@ class ForkChannel:
         assert self._reader is not None
         self._writer.send(pickle.dumps((_STOP, None)))
         self._thread.join()
-        self._drain()  # anything a child sent after the stop message
+        self._deliver_waiting()  # anything a child sent after the stop message
         self._reader.close()
         self._writer.close()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+import socketserver as _stdlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock import socketserver as _ss
-from sockshock._errors import InvalidType, check_choice
+from sockshock._errors import InvalidArgument, InvalidType, check_choice
 
 __all__ = [
     "CONCURRENCY",
@@ -27,40 +28,34 @@ CONCURRENCY = ("sync", "threading", "forking", "pool")
 
 @dataclass(frozen=True)
 class ServerKind:
-    """A concrete server class of ``sockshock.socketserver`` and what it is."""
+    """A concrete server class and what it is: its transport, address family and
+    concurrency (for matrices of tests)."""
 
     name: str
     transport: str  # "stream" or "datagram"
     family: str  # "inet" or "unix"
     concurrency: str  # "sync", "threading", "forking" or "pool"
-
-    @property
-    def server_class(self) -> type[Any]:
-        cls: type[Any] = getattr(_ss, self.name)
-        return cls
-
-
-def _kind_of(name: str) -> ServerKind:
-    return kind_of(getattr(_ss, name), name)
+    server_class: type[Any] = field(compare=False, repr=False)
 
 
 def kind_of(cls: Any, name: str | None = None) -> ServerKind:
-    """The traits of any server class built on sockshock.socketserver."""
+    """The traits of any server class, built on sockshock's socketserver or the
+    standard library's."""
     transport = "datagram" if cls.socket_type == socket.SOCK_DGRAM else "stream"
     family = "unix" if cls.address_family == getattr(socket, "AF_UNIX", None) else "inet"
     if issubclass(cls, _ss.ThreadPoolMixIn):
         concurrency = "pool"
-    elif issubclass(cls, _ss.ThreadingMixIn):
+    elif issubclass(cls, (_ss.ThreadingMixIn, _stdlib.ThreadingMixIn)):
         concurrency = "threading"
-    elif hasattr(os, "fork") and issubclass(cls, _ss.ForkingMixIn):
+    elif hasattr(os, "fork") and issubclass(cls, (_ss.ForkingMixIn, _stdlib.ForkingMixIn)):
         concurrency = "forking"
     else:
         concurrency = "sync"
-    return ServerKind(name or cls.__name__, transport, family, concurrency)
+    return ServerKind(name or cls.__name__, transport, family, concurrency, cls)
 
 
 _ALL: tuple[ServerKind, ...] = tuple(
-    _kind_of(name)
+    kind_of(getattr(_ss, name))
     for name in _ss.__all__
     if name.endswith("Server") and name != "BaseServer"
 )
@@ -75,22 +70,30 @@ def server_names() -> list[str]:
 
 
 def server_kinds(
-    kind: str | None = None,
+    transport: str | None = None,
     family: str | None = None,
     concurrency: str | tuple[str, ...] | None = None,
     *,
+    kind: str | None = None,
     source: str = "server_kinds()",
 ) -> list[ServerKind]:
-    """The concrete server classes, optionally filtered.
+    """The concrete server classes of ``sockshock.socketserver``, optionally filtered.
 
     Args:
-        kind: ``"stream"`` or ``"datagram"``.
+        transport: ``"stream"`` or ``"datagram"`` (``kind=``, its name in sockshock
+            0.1, is still accepted).
         family: ``"inet"`` or ``"unix"``.
         concurrency: one or several of ``"sync"``, ``"threading"``, ``"forking"``,
             ``"pool"``.
     """
     if kind is not None:
-        check_choice("kind", kind, TRANSPORTS, source=source)
+        if transport is not None:
+            raise InvalidArgument(f"transport={transport!r} and kind={kind!r} (from {source}) "
+                                  "are the same filter; give transport= only")
+        transport = kind
+    if transport is not None:
+        check_choice("transport" if kind is None else "kind", transport, TRANSPORTS,
+                     source=source)
     if family is not None:
         check_choice("family", family, FAMILIES, source=source)
     wanted: tuple[str, ...] | None = None
@@ -108,7 +111,7 @@ def server_kinds(
             check_choice("concurrency", value, CONCURRENCY, source=source)
     return [
         k for k in _ALL
-        if (kind is None or k.transport == kind)
+        if (transport is None or k.transport == transport)
         and (family is None or k.family == family)
         and (wanted is None or k.concurrency in wanted)
     ]

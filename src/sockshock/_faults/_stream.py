@@ -1,0 +1,225 @@
+"""Stream fault models: what a TCP or Unix stream connection's peer does wrong.
+
+Pure and seeded (see ``_core``). "in" is what the server reads, "out" what it writes.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import random
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from sockshock._errors import check_number
+from sockshock._faults._core import (
+    EOF,
+    RECV,
+    RESET,
+    SEND,
+    STALL,
+    Decision,
+    FaultModel,
+    Operation,
+    check_delay,
+    check_direction,
+    check_positive,
+)
+
+__all__ = [
+    "MAX_BANDWIDTH",
+    "Bandwidth",
+    "Directed",
+    "EOFAfter",
+    "Latency",
+    "PartialReads",
+    "PartialWrites",
+    "ResetAfter",
+    "SlowClient",
+    "SlowReader",
+    "Stall",
+]
+
+MAX_BANDWIDTH = 1e12  # bytes per second
+
+_STREAM = {"in": (RECV,), "out": (SEND,), "both": (RECV, SEND)}
+DIRECTIONS = ("in", "out", "both")
+
+
+class Directed(FaultModel):
+    """A model that applies to what the server reads ("in"), writes ("out") or both."""
+
+    direction: str
+    _table: ClassVar[dict[str, tuple[str, ...]]] = _STREAM
+
+    def validate(self) -> None:
+        check_direction(self, self.direction, DIRECTIONS)
+
+    def applies_to_kind(self, kind: str) -> bool:
+        return kind in self._table[self.direction]
+
+
+@dataclass(frozen=True, repr=False)
+class _Chunks(FaultModel):
+    """Each operation moves 1 to ``max_chunk`` bytes."""
+
+    max_chunk: int
+
+    def validate(self) -> None:
+        check_positive(self, "max_chunk", self.max_chunk, integer=True)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
+        return Decision(limit=rng.randint(1, self.max_chunk))
+
+
+@dataclass(frozen=True, repr=False)
+class PartialReads(_Chunks):
+    """``recv``/``recv_into`` return 1 to ``max_chunk`` bytes even when more is waiting."""
+
+    kinds: ClassVar[tuple[str, ...]] = (RECV,)
+
+
+@dataclass(frozen=True, repr=False)
+class PartialWrites(_Chunks):
+    """``send`` accepts only 1 to ``max_chunk`` bytes of the buffer (``sendall``
+    still delivers everything, in pieces)."""
+
+    kinds: ClassVar[tuple[str, ...]] = (SEND,)
+
+
+@dataclass(frozen=True, repr=False)
+class Latency(Directed):
+    """Each operation waits ``seconds`` (plus up to ``jitter``) before its data is
+    seen (``"in"``) or leaves (``"out"``)."""
+
+    seconds: float
+    jitter: float = 0.0
+    direction: str = "in"
+
+    def validate(self) -> None:
+        super().validate()
+        check_delay(self, "seconds", self.seconds)
+        check_delay(self, "jitter", self.jitter)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
+        jitter = rng.uniform(0, self.jitter) if self.jitter else 0.0
+        delay = self.seconds + jitter
+        return Decision(delay=delay) if delay else None
+
+
+@dataclass(frozen=True, repr=False)
+class Bandwidth(Directed):
+    """Throttle a connection to ``bytes_per_second`` in each direction it applies to.
+
+    Each operation moves at most 50 ms worth of bytes and waits until the bytes
+    before it have "left" at that rate.
+    """
+
+    bytes_per_second: float
+    direction: str = "both"
+
+    def validate(self) -> None:
+        super().validate()
+        check_number("bytes_per_second", self.bytes_per_second, low=1, high=MAX_BANDWIDTH,
+                     source="Bandwidth")
+
+    def new_state(self) -> dict[str, float]:
+        return {}
+
+    def decide(self, op: Operation, rng: random.Random, state: dict[str, float]) -> Decision:
+        quantum = max(1, int(self.bytes_per_second * 0.05))
+        amount = max(1, min(op.size, quantum))
+        free_at = state.get(op.kind, op.now)
+        start = max(op.now, free_at)
+        state[op.kind] = start + amount / self.bytes_per_second
+        return Decision(delay=start - op.now, limit=amount)
+
+
+@dataclass(frozen=True, repr=False)
+class SlowClient(FaultModel):
+    """The client trickles its request: every read returns at most ``chunk`` bytes,
+    each after ``pause`` seconds (plus up to ``jitter``)."""
+
+    chunk: int = 1
+    pause: float = 0.05
+    jitter: float = 0.0
+    kinds: ClassVar[tuple[str, ...]] = (RECV,)
+
+    def validate(self) -> None:
+        check_positive(self, "chunk", self.chunk, integer=True)
+        check_delay(self, "pause", self.pause)
+        check_delay(self, "jitter", self.jitter)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
+        jitter = rng.uniform(0, self.jitter) if self.jitter else 0.0
+        return Decision(delay=self.pause + jitter, limit=self.chunk)
+
+
+@dataclass(frozen=True, repr=False)
+class SlowReader(FaultModel):
+    """The client reads its response slowly: every send takes at most ``chunk``
+    bytes, each after ``pause`` seconds, so write timeouts fire when ``pause``
+    exceeds the socket's timeout."""
+
+    chunk: int = 1
+    pause: float = 0.05
+    kinds: ClassVar[tuple[str, ...]] = (SEND,)
+
+    def validate(self) -> None:
+        check_positive(self, "chunk", self.chunk, integer=True)
+        check_delay(self, "pause", self.pause)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
+        return Decision(delay=self.pause, limit=self.chunk)
+
+
+def _after(nbytes: int, op: Operation, action: str, **extra: Any) -> Decision:
+    """Move up to the boundary, then ``action``."""
+    if op.offset >= nbytes:
+        return Decision(action=action, **extra)
+    return Decision(limit=nbytes - op.offset)
+
+
+@dataclass(frozen=True, repr=False)
+class ResetAfter(Directed):
+    """The peer resets the connection once ``nbytes`` have moved in ``direction``:
+    reads raise ECONNRESET (then return ``b""``), writes raise ECONNRESET then
+    EPIPE, exactly like Linux."""
+
+    nbytes: int = 0
+    direction: str = "in"
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
+        return _after(self.nbytes, op, RESET, errno=_errno.ECONNRESET)
+
+
+@dataclass(frozen=True, repr=False)
+class _ReadsEndAfter(FaultModel):
+    """Reads go on normally for ``nbytes``, then the peer does :attr:`action`."""
+
+    nbytes: int = 0
+    kinds: ClassVar[tuple[str, ...]] = (RECV,)
+    action: ClassVar[str]
+
+    def validate(self) -> None:
+        check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
+        return _after(self.nbytes, op, self.action)
+
+
+class EOFAfter(_ReadsEndAfter):
+    """The peer closes its side early: reads return ``b""`` after ``nbytes``."""
+
+    action = EOF
+
+
+class Stall(_ReadsEndAfter):
+    """The peer goes silent after ``nbytes``: reads block until the socket's timeout
+    (``TimeoutError``), or until the server closes or shuts down the socket, or the
+    real peer closes (then: end of file)."""
+
+    action = STALL
