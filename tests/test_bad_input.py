@@ -32,6 +32,15 @@ def serve(server_class: Any = "ThreadingTCPServer", handler: Any = LineEcho,
     return call
 
 
+def _instance_and_handler() -> None:
+    server = ss.TCPServer(("127.0.0.1", 0), LineEcho)
+    try:
+        with sockshock.serving(server, LineEcho):
+            raise AssertionError("started anyway")
+    finally:
+        server.server_close()
+
+
 def _stops_within(*args: Any, **kwargs: Any) -> Callable[[], None]:
     def call() -> None:
         with sockshock.serving("TCPServer", LineEcho) as srv:
@@ -87,8 +96,15 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("serving()", "a plan and another seed", serve(faults=F.FaultPlan(seed=1), seed=2),
      "seed=2 conflicts with the plan's own seed=1"),
     ("serving()", "clock='fast'", serve(faults=[], clock="fast"), "clock='fast'"),
-    ("serving()", "max_workers on ThreadingTCPServer", serve(max_workers=4),
-     "ThreadingTCPServer has no attribute 'max_workers' to set"),
+    ("serving()", "request_queue=4 (a near miss)", serve(request_queue=4),
+     "did you mean request_queue_size?"),
+    ("serving()", "verify_request=... (a method)", serve(verify_request=lambda *a: True),
+     "verify_request is a method of ThreadingTCPServer; subclass the server to change it"),
+    ("serving()", "server_kwargs=[]", serve(server_kwargs=[]), "server_kwargs=[]"),
+    ("serving()", "expect_errors='OSError'", serve(expect_errors="OSError"),
+     "expect_errors='OSError'"),
+    ("serving()", "an instance and a handler", lambda: _instance_and_handler(),
+     "a ready-made server already has its handler"),
     ("models", "Latency(1e10)", lambda: F.Latency(1e10), "seconds=10000000000.0 must be in [0, 3600]"),
     ("models", "Latency(inf)", lambda: F.Latency(math.inf), "seconds=inf must be a finite"),
     ("models", "SlowClient(pause=1e6)", lambda: F.SlowClient(pause=1e6),
@@ -104,7 +120,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("models", "TruncateDatagrams(10**6)", lambda: F.TruncateDatagrams(10**6),
      "max_size=1000000 must be in [0, 65535]"),
     ("models", "AcceptErrors(times=10**9)", lambda: F.AcceptErrors(times=10**9),
-     "times=1000000000 must be in [1, 1e+06]"),
+     "times=1000000000 must be in [1, 1000000]"),
     ("models", "connections=[]", lambda: F.PartialReads(3, connections=[]),
      "connections=[] selects no connection at all"),
     ("models", "address=5", lambda: F.PartialReads(3, address=5), "address=5 (type=int)"),

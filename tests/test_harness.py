@@ -122,8 +122,9 @@ def test_server_attrs_become_class_attributes() -> None:
          "server_class='os:path' is <module"),
         ({"server_class": "no_such_module:X"}, sockshock.InvalidArgument,
          "server_class='no_such_module:X': cannot import 'X' from 'no_such_module'"),
-        ({"server_class": "ThreadingTCPServer", "max_workers": 4}, sockshock.InvalidArgument,
-         "ThreadingTCPServer has no attribute 'max_workers' to set"),
+        ({"server_class": "ThreadingTCPServer", "request_queue": 4}, sockshock.InvalidArgument,
+         "ThreadingTCPServer has no setting 'request_queue' (server attribute request_queue=4 "
+         "from serving()); did you mean request_queue_size?"),
         ({"server_class": "TCPServer", "address": ("0.0.0.0", 0)}, sockshock.InvalidArgument,
          "address=('0.0.0.0', 0): sockshock serves on loopback addresses only"),
     ],

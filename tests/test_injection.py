@@ -518,9 +518,14 @@ def test_http_and_xmlrpc_serve_correctly_under_faults(ours_as_socketserver: Any)
             assert proxy.reverse("sockshock") == "kcohskcos"
 
 
-def test_faults_need_a_server_with_the_seam() -> None:
+def test_faults_reach_a_server_built_on_the_standard_library() -> None:
     import socketserver
 
-    with pytest.raises(sockshock.InvalidArgument, match="has no socket layer"), \
-            sockshock.serving(socketserver.TCPServer, LineEcho, faults=[F.PartialReads(1)]):
-        pass
+    handler = recorder()
+    with sockshock.serving(socketserver.TCPServer, handler, faults=[F.PartialReads(2)],
+                           seed=3) as srv, srv.connect() as client:
+        assert isinstance(srv.server.socket, sockshock.FaultySocket)
+        client.sendall(b"x" * 10)
+    assert handler.seen[-1] == "eof"
+    assert sum(handler.seen[:-1]) == 10
+    assert max(handler.seen[:-1]) <= 2

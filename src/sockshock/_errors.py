@@ -106,6 +106,11 @@ def check_type(
     )
 
 
+def _bound(value: float) -> str:
+    """An int as written (16777216, not 1.67772e+07); a float compactly (3600, 1e+12)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def check_number(
     name: str,
     value: Any,
@@ -130,8 +135,8 @@ def check_number(
     if too_low or too_high:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
+        lo = "-inf" if low is None else _bound(low)
+        hi = "inf" if high is None else _bound(high)
         raise InvalidArgument(f"{name}={value!r} must be in {left}{lo}, {hi}{right}{_where(source)}")
 
 

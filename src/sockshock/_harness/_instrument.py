@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import socketserver as stdlib_socketserver
 import threading
 import time
 import weakref
 from typing import Any
 
-from sockshock import socketserver as ours
 from sockshock._harness._failures import Reporter
+from sockshock._harness._graft import grafts
+from sockshock._servers._stdlib import classes
 
-__all__ = ["ThreadTracker", "instrument"]
-
-_DEFAULT_HANDLE_ERROR = (ours.BaseServer.handle_error, stdlib_socketserver.BaseServer.handle_error)
+__all__ = ["ThreadTracker", "instrument", "track_threads"]
 
 
 class ThreadTracker:
@@ -70,9 +68,7 @@ class ThreadTracker:
             return [t for t, _ in self._threads if t.is_alive()]
 
 
-def _get_request_noting(base: type[Any], live: weakref.WeakSet[socket.socket]) -> Any:
-    base_get_request = base.get_request
-
+def _get_request_noting(base_get_request: Any, live: weakref.WeakSet[socket.socket]) -> Any:
     def get_request(self: Any) -> tuple[Any, Any]:
         request, client_address = base_get_request(self)
         if isinstance(request, socket.socket):
@@ -84,23 +80,28 @@ def _get_request_noting(base: type[Any], live: weakref.WeakSet[socket.socket]) -
 
 def instrument(base: type[Any], attrs: dict[str, Any], reporter: Reporter,
                live: weakref.WeakSet[socket.socket]) -> type[Any]:
-    """A subclass of ``base`` that reports handler errors to ``reporter`` and notes
-    accepted sockets in ``live``; ``attrs`` become class attributes."""
+    """A subclass of ``base`` (same name) that reports handler errors to
+    ``reporter``, notes accepted sockets in ``live`` and, for a class built on the
+    standard library's module, serves with sockshock's loop (``_graft``); ``attrs``
+    become class attributes."""
     original_handle_error = base.handle_error
+    defaults = tuple(getattr(cls, "handle_error") for cls in classes("BaseServer"))  # noqa: B009
 
     def handle_error(self: Any, request: Any, client_address: Any) -> None:
         reporter.record(client_address)
-        if original_handle_error not in _DEFAULT_HANDLE_ERROR:
+        if original_handle_error not in defaults:
             original_handle_error(self, request, client_address)
 
     namespace: dict[str, Any] = {
         "__module__": base.__module__,
         "__qualname__": base.__qualname__,
         "__doc__": base.__doc__,
+        **grafts(base),
         "handle_error": handle_error,
-        "get_request": _get_request_noting(base, live),
         **attrs,
     }
+    namespace["get_request"] = _get_request_noting(
+        namespace.get("get_request", base.get_request), live)
     return type(base.__name__, (base,), namespace)
 
 

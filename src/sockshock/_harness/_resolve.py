@@ -13,7 +13,6 @@ import importlib
 import ipaddress
 import os
 import socket
-import socketserver as stdlib_socketserver
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from sockshock._faults._plan import FaultPlan, make_plan
 from sockshock._injection._clock import resolve_clock
 from sockshock._injection._layer import FaultLayer
 from sockshock._servers._catalog import server_names
+from sockshock._servers._stdlib import classes
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
@@ -31,6 +31,8 @@ __all__ = [
     "ServeSpec",
     "check_address",
     "import_object",
+    "is_handler_class",
+    "is_server",
     "resolve_faults",
     "resolve_handler_class",
     "resolve_server_class",
@@ -44,7 +46,6 @@ DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 #: How often ``serve_forever()`` runs ``service_actions()`` by default, in seconds.
 DEFAULT_POLL_INTERVAL = 0.5
 
-_BASE_SERVERS = (ours.BaseServer, stdlib_socketserver.BaseServer)
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 
 
@@ -81,9 +82,10 @@ def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any
         raise InvalidType(
             f"expected a server class or its name but got {source}={spec!r} "
             f"(type={type(spec).__name__})")
-    if not (isinstance(cls, type) and issubclass(cls, _BASE_SERVERS)):
+    bases = classes("BaseServer")
+    if not (isinstance(cls, type) and issubclass(cls, bases)):
         raise InvalidType(f"{source}={spec!r} is {cls!r}, not a subclass of socketserver.BaseServer")
-    if cls in _BASE_SERVERS or not hasattr(cls, "socket_type"):
+    if cls in bases or not hasattr(cls, "socket_type"):
         raise InvalidArgument(
             f"{source}={spec!r} is {cls.__name__}, which has no socket: pick a concrete "
             "server class such as TCPServer, UDPServer or a subclass of them")
@@ -103,10 +105,8 @@ def resolve_handler_class(handler: Any, server_class: type[Any], *,
             f"socketserver.BaseRequestHandler) but got {source}={handler!r} "
             f"(type={type(handler).__name__})")
     if isinstance(handler, type):
-        stream = issubclass(handler, (ours.StreamRequestHandler,
-                                      stdlib_socketserver.StreamRequestHandler))
-        datagram = issubclass(handler, (ours.DatagramRequestHandler,
-                                        stdlib_socketserver.DatagramRequestHandler))
+        stream = issubclass(handler, classes("StreamRequestHandler"))
+        datagram = issubclass(handler, classes("DatagramRequestHandler"))
         transport = transport_of(server_class)
         if (stream and transport == "datagram") or (datagram and transport == "stream"):
             kind = "StreamRequestHandler" if stream else "DatagramRequestHandler"
@@ -184,11 +184,6 @@ def resolve_faults(faults: Any, *, clock: Any, seed: Any, server_class: type[Any
         plan = make_plan(faults, seed=seed, source=source)
         layer = FaultLayer(plan, resolve_clock(clock if clock is not None else default_clock,
                                                source="clock"))
-    if server_class is not None and not issubclass(server_class, ours.BaseServer):
-        layer.close()
-        raise InvalidArgument(
-            f"{server_class.__module__}.{server_class.__qualname__} has no socket layer, so "
-            f"faults cannot reach it; build it on sockshock.socketserver's classes")
     if server_class is not None:
         transport = transport_of(server_class)
         for model in layer.plan.models:
@@ -209,38 +204,131 @@ def check_seconds(name: str, value: Any, *, source: str, allow_none: bool = Fals
     check_number(name, value, low=0, low_open=True, high=MAX_SECONDS, source=source)
 
 
+def is_server(value: Any) -> bool:
+    """Whether ``value`` is a server instance (sockshock's or the standard library's)."""
+    return isinstance(value, classes("BaseServer"))
+
+
+def is_handler_class(value: Any) -> bool:
+    """Whether ``value`` is a request handler class."""
+    return isinstance(value, type) and issubclass(value, classes("BaseRequestHandler"))
+
+
+def split_server_attrs(cls: type[Any], attrs: dict[str, Any], *, adopting: bool,
+                       source: str = "serving()") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Server attributes -> (class attributes of the per-run subclass, instance
+    attributes). A setting the class has is both (in force during ``__init__``, and
+    over what ``__init__`` assigned); a new name is instance state (a resolver, an
+    app, a database handle), unless it is a near miss of a setting."""
+    settings = sorted(name for name in dir(cls)
+                      if not name.startswith("_") and not callable(getattr(cls, name, None)))
+    class_attrs: dict[str, Any] = {}
+    for name, value in attrs.items():
+        if not name.isidentifier() or name.startswith("__"):
+            raise InvalidArgument(f"server attribute {name!r} (from {source}) is not a plain "
+                                  "attribute name")
+        existing = getattr(cls, name, None)
+        if callable(existing) and not isinstance(existing, type):
+            raise InvalidArgument(
+                f"{name}={value!r} (from {source}): {name} is a method of {cls.__name__}; "
+                "subclass the server to change it")
+        if hasattr(cls, name):
+            if not adopting:
+                class_attrs[name] = value
+            continue
+        close = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
+        if close:
+            raise InvalidArgument(
+                f"{cls.__name__} has no setting {name!r} (server attribute {name}={value!r} "
+                f"from {source}); did you mean {close[0]}?")
+    return class_attrs, dict(attrs)
+
+
+def check_expected_errors(expect_errors: Any, *, source: str) -> tuple[type[BaseException], ...]:
+    """An exception class or a tuple of them."""
+    items = expect_errors if isinstance(expect_errors, tuple) else (expect_errors,)
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise InvalidType(
+                f"expected an exception class or a tuple of them but got "
+                f"expect_errors={expect_errors!r} (from {source})")
+    return items
+
+
 @dataclass
 class ServeSpec:
     """Everything ``serving()`` runs, checked."""
 
-    server_class: type[Any]
+    server_class: type[Any]  # the class, or the class of the instance to adopt
+    instance: Any  # a ready-made server to adopt, or None
     handler_class: Any
     address: Any  # None: the harness picks one
+    server_kwargs: dict[str, Any]
     layer: FaultLayer | None
     shutdown_timeout: float
     poll_interval: float | None
-    server_attrs: dict[str, Any]
+    class_attrs: dict[str, Any]
+    instance_attrs: dict[str, Any]
+    expect_errors: tuple[type[BaseException], ...] = ()
+
+
+def _adoptable(server: Any, handler_class: Any, address: Any,
+               server_kwargs: dict[str, Any]) -> type[Any]:
+    cls = type(server)
+    name = cls.__name__
+    if handler_class is not None:
+        raise InvalidArgument(
+            f"serving({name} instance, {handler_class!r}): a ready-made server already has "
+            f"its handler ({server.RequestHandlerClass!r}); give the server alone")
+    if address is not None or server_kwargs:
+        raise InvalidArgument(f"serving({name} instance): address= and server_kwargs= only "
+                              "apply to a server class; the instance is already bound")
+    sock = getattr(server, "socket", None)
+    if not isinstance(sock, socket.socket) or sock.fileno() < 0:
+        raise InvalidArgument(f"serving({name} instance): it has no open socket (closed "
+                              "already?)")
+    if getattr(server, "_BaseServer__is_shut_down", None) is not None \
+            and not server._BaseServer__is_shut_down.is_set():
+        raise InvalidArgument(f"serving({name} instance): it is serving already; give "
+                              "serving() a server that nobody serves yet")
+    check_address(cls, server.server_address, source=f"{name}.server_address")
+    return cls
 
 
 def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults: Any,
                  clock: Any, seed: Any, shutdown_timeout: Any, poll_interval: Any,
-                 server_attrs: dict[str, Any], default_seed: int | None = None,
+                 server_attrs: dict[str, Any], server_kwargs: Any = None,
+                 expect_errors: Any = (), default_seed: int | None = None,
                  default_clock: Any = None) -> ServeSpec:
     """Check every argument of ``serving()``; build the fault layer last."""
     source = "serving()"
     check_seconds("shutdown_timeout", shutdown_timeout, source=source)
     check_seconds("poll_interval", poll_interval, source=source, allow_none=True)
-    cls = resolve_server_class(server_class)
-    handler = resolve_handler_class(handler_class, cls)
-    if address is not None:
-        check_address(cls, address)
-    for name, value in server_attrs.items():
-        if not hasattr(cls, name):
-            raise InvalidArgument(
-                f"{cls.__name__} has no attribute {name!r} to set (server_attrs "
-                f"{name}={value!r}); it is not a setting of this server class")
+    if server_kwargs is None:
+        server_kwargs = {}
+    if not isinstance(server_kwargs, dict) or not all(isinstance(k, str) for k in server_kwargs):
+        raise InvalidType(f"expected a dict of keyword arguments but got "
+                          f"server_kwargs={server_kwargs!r} (from {source})")
+    expected = check_expected_errors(expect_errors, source=source)
+    instance = None
+    if is_server(server_class):
+        instance = server_class
+        cls = _adoptable(instance, handler_class, address, server_kwargs)
+        handler = None
+    else:
+        cls = resolve_server_class(server_class)
+        if handler_class is None:
+            raise InvalidType(f"expected a request handler class (a subclass of "
+                              f"socketserver.BaseRequestHandler) but got handler_class=None "
+                              f"for {cls.__name__} (from {source})")
+        handler = resolve_handler_class(handler_class, cls)
+        if address is not None:
+            check_address(cls, address)
+    class_attrs, instance_attrs = split_server_attrs(cls, server_attrs,
+                                                     adopting=instance is not None)
     layer = resolve_faults(faults, clock=clock, seed=seed, server_class=cls,
                            default_seed=default_seed, default_clock=default_clock)
-    return ServeSpec(cls, handler, address, layer, float(shutdown_timeout),
+    return ServeSpec(cls, instance, handler, address, dict(server_kwargs), layer,
+                     float(shutdown_timeout),
                      None if poll_interval is None else float(poll_interval),
-                     dict(server_attrs))
+                     class_attrs, instance_attrs, expected)

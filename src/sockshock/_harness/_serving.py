@@ -24,10 +24,12 @@ import weakref
 from collections.abc import Iterator
 from typing import IO, Any
 
+from sockshock import socketserver as ours
 from sockshock._errors import ShutdownTimeout
 from sockshock._faults._plan import FaultPlan
 from sockshock._harness._audit import forget_unix_path, register_unix_path
 from sockshock._harness._failures import Reporter, add_note
+from sockshock._harness._graft import init_loop_state
 from sockshock._harness._handle import ServerHandle
 from sockshock._harness._instrument import instrument, track_threads
 from sockshock._harness._resolve import (
@@ -38,6 +40,7 @@ from sockshock._harness._resolve import (
 )
 from sockshock._harness._stop import Run, Stuck, request_shutdown, stop
 from sockshock._injection._layer import FaultLayer
+from sockshock._injection._socket import FaultySocket
 
 __all__ = ["serve_spec", "serving"]
 
@@ -73,30 +76,39 @@ def _forks(cls: type[Any]) -> bool:
 @contextlib.contextmanager
 def serving(
     server_class: Any,
-    handler_class: Any,
+    handler_class: Any = None,
     *,
     address: Any = None,
+    server_kwargs: dict[str, Any] | None = None,
     faults: FaultPlan | list[Any] | tuple[Any, ...] | FaultLayer | None = None,
     clock: Any = None,
     seed: int | None = None,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     poll_interval: float | None = DEFAULT_POLL_INTERVAL,
+    expect_errors: type[BaseException] | tuple[type[BaseException], ...] = (),
     **server_attrs: Any,
 ) -> Iterator[ServerHandle]:
-    """Run ``server_class(address, handler_class)`` for the length of a ``with`` block.
+    """Run a server for the length of a ``with`` block.
 
     Args:
-        server_class: a server class (sockshock's, the standard library's, or a
-            subclass such as ``http.server.HTTPServer``), or its name in
-            ``sockshock.socketserver`` (``"ThreadingTCPServer"``), or ``"module:attr"``.
-        handler_class: the request handler class.
+        server_class: a server class -- sockshock's, the standard library's, or one
+            built on either (``http.server.ThreadingHTTPServer``, your own
+            subclass) --, its name in ``sockshock.socketserver``
+            (``"ThreadingTCPServer"``), ``"module:attr"``; or a ready-made server
+            instance that library code built and bound (on a loopback port 0), which
+            ``serving()`` adopts: it serves it, with faults on every connection
+            accepted from then on, and stops and closes it.
+        handler_class: the request handler class (not with an instance).
         address: where to listen; default: port 0 on 127.0.0.1 (``::1`` for IPv6
             servers) or a path in a private temporary directory for Unix servers.
             Loopback addresses and Unix paths only.
+        server_kwargs: further keyword arguments of the server class's constructor
+            (``{"logRequests": False, "allow_none": True}``).
         faults: a :class:`~sockshock.faults.FaultPlan`, a list of fault models
             (made into a plan with ``seed``), or a ready FaultLayer. The server's
-            sockets then come from a :class:`~sockshock.FaultLayer`. A model that
-            cannot apply to the server's kind of socket is an error.
+            sockets then come from a :class:`~sockshock.FaultLayer` (a server that
+            made its own socket, as the standard library's do, has it taken over).
+            A model that cannot apply to the server's kind of socket is an error.
         clock: ``"real"`` (default) or ``"virtual"`` (delays advance virtual time
             instead of sleeping), or a Clock; only with ``faults``.
         seed: the seed of the plan made from a list of models (default: random;
@@ -109,9 +121,14 @@ def serving(
         poll_interval: passed to ``serve_forever()`` (only paces
             ``service_actions()``; shutdown does not wait for it); ``None`` or a
             positive number of seconds.
-        **server_attrs: class attributes to set on the server (for example
-            ``request_queue_size=16``, ``daemon_threads=True``, ``max_workers=4``);
-            each must already exist on the class.
+        expect_errors: exception classes that handlers are expected to raise: they
+            are kept in ``handle.errors`` but not re-raised.
+        **server_attrs: attributes to set on the server before the first request:
+            settings the class has (``request_queue_size=16``,
+            ``daemon_threads=True``, ``max_workers=4``; in force during
+            construction too), or state of your own that handlers read as
+            ``self.server.<name>`` (``resolver=``, ``app=``, a database handle). A
+            near miss of a setting (``request_queue=``) is an error.
 
     Yields:
         A :class:`ServerHandle`: ``.address``, ``.server``, ``.connect()``,
@@ -124,9 +141,41 @@ def serving(
     """
     spec = resolve_spec(server_class, handler_class, address=address, faults=faults,
                         clock=clock, seed=seed, shutdown_timeout=shutdown_timeout,
-                        poll_interval=poll_interval, server_attrs=server_attrs)
+                        poll_interval=poll_interval, server_attrs=server_attrs,
+                        server_kwargs=server_kwargs, expect_errors=expect_errors)
     with serve_spec(spec) as handle:
         yield handle
+
+
+def _default_address(cls: type[Any], directory: list[str]) -> Any:
+    if cls.address_family == _AF_UNIX:
+        directory.append(tempfile.mkdtemp(prefix="sockshock-"))
+        return os.path.join(directory[0], "server.sock")
+    return ("::1", 0) if cls.address_family == socket.AF_INET6 else ("127.0.0.1", 0)
+
+
+def _build(spec: ServeSpec, server_type: type[Any], directory: list[str]) -> Any:
+    """Construct the server (a class) or take it over (an instance)."""
+    if spec.instance is not None:
+        server = spec.instance
+        server.__class__ = server_type  # same layout: the per-run subclass adds no slots
+        return server
+    address = spec.address if spec.address is not None \
+        else _default_address(spec.server_class, directory)
+    return server_type(address, spec.handler_class, **spec.server_kwargs)
+
+
+def _prepare(server: Any, spec: ServeSpec) -> None:
+    """After construction: instance state, sockshock's loop state, the fault layer
+    for a server that did not make its socket through one."""
+    for name, value in spec.instance_attrs.items():
+        setattr(server, name, value)
+    if "_wake" in vars(type(server)) and not hasattr(server, "_BaseServer__wakeup_lock"):
+        init_loop_state(server)  # a standard-library server on sockshock's loop
+    layer = spec.layer
+    if layer is not None and not isinstance(server.socket, FaultySocket):
+        server.socket = layer.wrap(server.socket)
+        server.socket_layer = layer  # so that handlers find the layer (and its clock)
 
 
 @contextlib.contextmanager
@@ -139,19 +188,11 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
     try:
         reporter = Reporter(forks=_forks(cls))
         live: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-        attrs = dict(spec.server_attrs)
-        if layer is not None:
+        attrs = dict(spec.class_attrs)
+        if layer is not None and issubclass(cls, ours.BaseServer):
             attrs["socket_layer"] = layer
-        server_type = instrument(cls, attrs, reporter, live)
-        address = spec.address
-        if address is None:
-            if cls.address_family == _AF_UNIX:
-                directory.append(tempfile.mkdtemp(prefix="sockshock-"))
-                address = os.path.join(directory[0], "server.sock")
-            else:
-                address = ("::1", 0) if cls.address_family == socket.AF_INET6 \
-                    else ("127.0.0.1", 0)
-        server = server_type(address, spec.handler_class)
+        server = _build(spec, instrument(cls, attrs, reporter, live), directory)
+        _prepare(server, spec)
         if isinstance(server.server_address, str) and server.server_address:
             register_unix_path(server.server_address)
         run = Run(server, track_threads(server), reporter, live, spec.poll_interval)
@@ -164,7 +205,7 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
         if server is not None:
             with contextlib.suppress(Exception):
                 server.server_close()
-        _cleanup(layer, reporter, directory, server)
+        _cleanup(spec, reporter, directory, server)
         raise
 
     body_error: BaseException | None = None
@@ -185,12 +226,13 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
             reporter.collect()
             if handle._directory:
                 directory.append(handle._directory)
-            _cleanup(layer, reporter, directory, server)
-        _raise_outcome(body_error, stuck, run.loop_errors, reporter, cls)
+            _cleanup(spec, reporter, directory, server)
+        _raise_outcome(body_error, stuck, run.loop_errors, reporter, cls, spec.expect_errors)
 
 
-def _cleanup(layer: FaultLayer | None, reporter: Reporter | None, directories: list[str],
+def _cleanup(spec: ServeSpec, reporter: Reporter | None, directories: list[str],
              server: Any) -> None:
+    layer = spec.layer
     if layer is not None:
         layer.on_abrupt_shutdown = None
         layer.close()
@@ -201,12 +243,15 @@ def _cleanup(layer: FaultLayer | None, reporter: Reporter | None, directories: l
     address = getattr(server, "server_address", None)
     if isinstance(address, str) and address:
         forget_unix_path(address)
+    if spec.instance is not None:
+        spec.instance.__class__ = spec.server_class  # as it was given
 
 
 def _raise_outcome(body_error: BaseException | None, stuck: Stuck | None,
                    loop_errors: list[BaseException], reporter: Reporter,
-                   cls: type[Any]) -> None:
-    failures = [f.exception for f in reporter.errors] + loop_errors
+                   cls: type[Any], expected: tuple[type[BaseException], ...]) -> None:
+    failures = [f.exception for f in reporter.errors
+                if not isinstance(f.exception, expected)] + loop_errors
     if body_error is not None:
         if stuck:
             add_note(body_error, f"also, {cls.__name__} did not stop: {stuck}")

@@ -76,13 +76,29 @@ def request_shutdown(run: Run) -> None:
     """Ask the serving loop to end, without waiting (``shutdown()`` would wait).
 
     sockshock's loop and the standard library's share the flag's name (both are
-    ``BaseServer.__shutdown_request``); ours also wakes at once.
+    ``BaseServer.__shutdown_request``). Ours wakes at once; the standard library's
+    looks at the flag when ``select()`` returns, so it is woken by a connection (or
+    an empty datagram) it never accepts.
     """
     run.stop_requested.set()
-    run.server._BaseServer__shutdown_request = True
-    wake = getattr(run.server, "_wake", None)
+    server = run.server
+    server._BaseServer__shutdown_request = True
+    wake = getattr(server, "_wake", None)
     if wake is not None:
         wake()
+    elif run.thread.is_alive():
+        _poke(server)
+
+
+def _poke(server: Any) -> None:
+    with contextlib.suppress(OSError, AttributeError), \
+            socket.socket(server.address_family, server.socket_type) as poke:
+        poke.setblocking(False)
+        address = server.server_address
+        if server.socket_type == socket.SOCK_DGRAM:
+            poke.sendto(b"", address)
+        else:
+            poke.connect_ex(address)
 
 
 def serve_waiting(run: Run, bound: float) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-import socketserver as _stdlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock import socketserver as _ss
 from sockshock._errors import InvalidArgument, InvalidType, check_choice
+from sockshock._servers._stdlib import classes
 
 __all__ = [
     "CONCURRENCY",
@@ -45,9 +45,9 @@ def kind_of(cls: Any, name: str | None = None) -> ServerKind:
     family = "unix" if cls.address_family == getattr(socket, "AF_UNIX", None) else "inet"
     if issubclass(cls, _ss.ThreadPoolMixIn):
         concurrency = "pool"
-    elif issubclass(cls, (_ss.ThreadingMixIn, _stdlib.ThreadingMixIn)):
+    elif issubclass(cls, classes("ThreadingMixIn")):
         concurrency = "threading"
-    elif hasattr(os, "fork") and issubclass(cls, (_ss.ForkingMixIn, _stdlib.ForkingMixIn)):
+    elif hasattr(os, "fork") and issubclass(cls, classes("ForkingMixIn")):
         concurrency = "forking"
     else:
         concurrency = "sync"
