@@ -354,6 +354,7 @@ class Conn:
         self.control = control
         self.sock: socket.socket | None = None
         self.connected = False
+        self.closed = False
         self.outcome: Outcome = "open"
         self.sent = 0
         self.received = 0
@@ -363,8 +364,9 @@ class Conn:
 
     @property
     def alive(self) -> bool:
-        """Connected and not ended by either side."""
-        return self.connected and self.outcome == "open" and self.sock is not None
+        """Connected, not ended by either side, and not closed."""
+        return (self.connected and self.outcome == "open" and self.sock is not None
+                and not self.closed)
 
     def _fail(self, outcome: Outcome, error: str) -> bool:
         self.outcome = outcome
@@ -382,7 +384,10 @@ class Conn:
             Whether the connection was established.
         """
         control = self.control
-        sock = self.sock = control.open_socket(socket.SOCK_STREAM)
+        try:
+            sock = self.sock = control.open_socket(socket.SOCK_STREAM)
+        except OSError as exc:  # the client's own limits: EMFILE, ENOBUFS
+            return self._fail("failed", describe_error(exc))
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         if not control.target.unix:
@@ -520,6 +525,7 @@ class Conn:
 
     def close(self) -> None:
         """Close the socket (idempotent); the outcome stays what was seen."""
+        self.closed = True
         if self.sock is not None:
             self.sock.close()
 
