@@ -297,7 +297,7 @@ def test_half_close_gets_http_servers_whole_reply() -> None:
 
 def test_half_close_lets_a_read_to_end_handler_answer_on_a_unix_socket() -> None:
     with sockshock.serving("ThreadingUnixStreamServer", LineEcho) as srv:
-        result = clients.half_close(srv.address, request=b"one\ntwo\n").result()
+        result = clients.half_close(Path(srv.address), request=b"one\ntwo\n").result()
     assert result.reply == b"one\ntwo\n"
     assert result.outcomes == {"eof": 1}
 
@@ -356,10 +356,12 @@ def test_a_flood_overflows_the_stdlib_backlog_of_a_busy_synchronous_server(modul
                                               timeout=0.2).result()
         finally:
             release.set()
-    if module is stdlib_socketserver:  # request_queue_size = 5: the kernel drops the rest
+    if module is stdlib_socketserver:
+        # request_queue_size = 5: the kernel lets 6 wait and drops the others' SYNs,
+        # so their connect() times out (refused instead where the kernel is set to
+        # tcp_abort_on_overflow).
         assert result.established <= 10
-        assert result.failed == 30 - result.established
-        assert any("did not complete within 0.2 s" in e for e in result.errors)
+        assert result.failed + result.refused == 30 - result.established
     else:  # request_queue_size = 4096
         assert result.established == 30
         assert result.failed == 0
