@@ -1,0 +1,525 @@
+"""Real misbehaving clients over real sockets: the code behind :mod:`sockshock.clients`.
+
+Each client function checks its arguments and its address at once and returns a
+:class:`ClientRun` that has not started yet: ``run.result()`` runs it in the
+calling thread and returns what happened; ``with run:`` runs it in a background
+thread for the length of the block and stops it, joins it and closes its sockets
+on the way out, also when the block raises. The misbehaviour is the kernel's own
+(a reset is ``SO_LINGER`` {1, 0}, a half-close is ``shutdown(SHUT_WR)``, a client
+that never reads lets its receive window fill), so these clients work against any
+server on this machine: sockshock's, the standard library's, one in another
+process, one behind a proxy.
+
+Every run is bounded in time (``duration``, and ``timeout`` for each wait on the
+server) and in size (counts and byte lengths have hard maxima, see
+:data:`LIMITS`); a bad value raises one :class:`~sockshock.InvalidArgument` naming
+the value, the range and where it came from. The same clients are available as
+plain data (:class:`ClientSpec`), for scenario files.
+
+This module holds the public functions, their limits and the spec form; the runs,
+results and behaviour are in ``_clientruns``, the sockets in ``_clientnet``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from sockshock._errors import InvalidArgument, InvalidType, check_number, check_type
+from sockshock._harness._clientnet import Address, Connection, Control, Outcome, resolve_address
+from sockshock._harness._clientruns import (
+    RUNNERS,
+    ClientResult,
+    ClientRun,
+    DatagramResult,
+    StreamResult,
+)
+
+__all__ = [
+    "HTTP_REQUEST",
+    "HTTP_REQUEST_HEAD",
+    "HTTP_REQUEST_PART",
+    "KINDS",
+    "LIMITS",
+    "Address",
+    "ClientResult",
+    "ClientRun",
+    "ClientSpec",
+    "Connection",
+    "DatagramResult",
+    "Limit",
+    "Outcome",
+    "StreamResult",
+    "connect_and_idle",
+    "connection_flood",
+    "datagram_burst",
+    "drip_feed",
+    "half_close",
+    "never_reads",
+    "rst_on_close",
+    "slowloris",
+]
+
+HTTP_REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
+"""A whole HTTP request: the default for clients that send one."""
+HTTP_REQUEST_HEAD = b"GET / HTTP/1.1\r\nHost: localhost\r\n"
+"""The start of an HTTP request without its end: what ``slowloris`` sends first."""
+HTTP_REQUEST_PART = b"GET / HTTP/1.0\r\nHost: loc"
+"""Part of an HTTP request: what ``rst_on_close`` sends before resetting."""
+
+_KiB = 1024
+_MiB = 1024 * _KiB
+
+
+# -- limits and validation -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The allowed values of one client option.
+
+    Attributes:
+        what: ``"int"``, ``"seconds"`` (int or float) or ``"bytes"`` (the bounds
+            then apply to the length).
+        low: the smallest value (or length) allowed.
+        high: the largest value (or length) allowed.
+        low_open: whether ``low`` itself is excluded.
+        optional: whether ``None`` is allowed.
+    """
+
+    what: Literal["int", "seconds", "bytes"]
+    low: float
+    high: float
+    low_open: bool = False
+    optional: bool = False
+
+    def check(self, name: str, value: Any, *, source: str, text: bool = False) -> Any:
+        """Return ``value`` (str made bytes if ``text``) or raise one clear error."""
+        if value is None and self.optional:
+            return None
+        if self.what == "bytes":
+            if text and isinstance(value, str):
+                value = value.encode()
+            check_type(name, value, bytes, source=source)
+            check_number(f"len({name})", len(value), low=self.low, high=self.high,
+                         integer=True, source=source)
+            return value
+        check_number(name, value, low=self.low, high=self.high, low_open=self.low_open,
+                     integer=self.what == "int", source=source)
+        return value
+
+
+MAX_DURATION = 300.0
+MAX_TIMEOUT = 60.0
+
+_COMMON: dict[str, Limit] = {
+    "duration": Limit("seconds", 0, MAX_DURATION, low_open=True),
+    "timeout": Limit("seconds", 0, MAX_TIMEOUT, low_open=True),
+    "max_reply": Limit("int", 0, 16 * _MiB),
+}
+
+_LIMITS: dict[str, dict[str, Limit]] = {
+    "slowloris": {"count": Limit("int", 1, 1000), "interval": Limit("seconds", 0.001, 60),
+                  "request": Limit("bytes", 0, 64 * _KiB)},
+    "drip_feed": {"payload": Limit("bytes", 1, 16 * _MiB), "chunk": Limit("int", 1, 64 * _KiB),
+                  "pause": Limit("seconds", 0, 60),
+                  "until": Limit("bytes", 1, 64 * _KiB, optional=True)},
+    "never_reads": {"request": Limit("bytes", 0, 16 * _MiB), "repeat": Limit("int", 1, 100_000),
+                    "rcvbuf": Limit("int", 1, 16 * _MiB, optional=True)},
+    "half_close": {"request": Limit("bytes", 0, 16 * _MiB)},
+    "rst_on_close": {"request": Limit("bytes", 0, 16 * _MiB), "hold": Limit("seconds", 0, 60)},
+    "connect_and_idle": {"count": Limit("int", 1, 1000)},
+    "connection_flood": {"count": Limit("int", 1, 10_000), "concurrency": Limit("int", 1, 256),
+                         "request": Limit("bytes", 0, 64 * _KiB, optional=True),
+                         "until": Limit("bytes", 1, 64 * _KiB, optional=True)},
+    "datagram_burst": {"count": Limit("int", 1, 10_000), "payload": Limit("bytes", 0, 65507)},
+}
+LIMITS: Mapping[str, Mapping[str, Limit]] = MappingProxyType(
+    {kind: MappingProxyType(limits) for kind, limits in _LIMITS.items()})
+"""Each client's options and their bounds, read-only (besides ``duration`` in (0, 300]
+s, ``timeout`` in (0, 60] s and ``max_reply`` in [0, 16 MiB], which every client takes)."""
+
+KINDS = tuple(LIMITS)
+"""The clients' names, as :class:`ClientSpec` takes them."""
+
+_NEVER_READS_TOTAL = 16 * _MiB
+
+
+def _where(kind: str, source: str | None) -> str:
+    return source or f"{kind}()"
+
+
+def _check_kind(kind: Any, source: str) -> str:
+    check_type("kind", kind, str, source=source)
+    if kind not in LIMITS:
+        close = difflib.get_close_matches(kind, KINDS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise InvalidArgument(f"kind={kind!r} is not a client; {hint}known: "
+                              f"{', '.join(KINDS)} (from {source})")
+    return str(kind)
+
+
+def _defaults(kind: str) -> dict[str, Any]:
+    params = list(inspect.signature(_FUNCTIONS[kind]).parameters.values())[1:]
+    return {p.name: p.default for p in params}
+
+
+def _validate(kind: str, options: Mapping[str, Any], source: str, *,
+              text: bool = False) -> dict[str, Any]:
+    limits = {**_LIMITS[kind], **_COMMON}
+    checked: dict[str, Any] = {}
+    for name, value in options.items():
+        if name not in limits:
+            close = difflib.get_close_matches(name, limits, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InvalidArgument(f"{name}={value!r} is not an option of {kind}; {hint}"
+                                  f"options: {', '.join(sorted(limits))} (from {source})")
+        checked[name] = limits[name].check(name, value, source=source, text=text)
+    full = {**_defaults(kind), **checked}
+    if kind == "never_reads":
+        check_number("len(request) * repeat", len(full["request"]) * full["repeat"], low=0,
+                     high=_NEVER_READS_TOTAL, integer=True, source=source)
+    if kind == "connection_flood" and full["until"] is not None and full["request"] is None:
+        raise InvalidArgument(f"until={full['until']!r} needs a request= to be the reply's "
+                              f"end marker (from {source})")
+    return checked
+
+
+
+
+def _prepare(kind: str, address: Any, source: str | None, options: dict[str, Any]) -> ClientRun[Any]:
+    where = _where(kind, source)
+    values = {**_defaults(kind), **_validate(kind, options, where)}
+    target = resolve_address(address, source=where)
+    control = Control(target, duration=values.pop("duration"), timeout=values.pop("timeout"),
+                      max_reply=values.pop("max_reply"))
+    runner = RUNNERS[kind]
+    return ClientRun(kind, control, lambda c: runner(c, **values))
+
+
+# -- the clients -----------------------------------------------------------------
+
+
+def slowloris(address: Address, *, count: int = 1, interval: float = 0.05,
+              request: bytes = HTTP_REQUEST_HEAD, duration: float = 0.25,
+              timeout: float = 1.0, max_reply: int = 65536) -> ClientRun[StreamResult]:
+    """Headers dripped forever: the request's start, then one header line per ``interval``.
+
+    The request never ends (no blank line), so a server that reads the whole
+    request before answering is held for as long as the client keeps going -- a
+    per-read timeout does not help when each line arrives in time. The client
+    reads whatever the server sends and notes when it ends a connection.
+
+    Args:
+        address: ``(host, port)`` on loopback or a Unix stream socket path.
+        count: connections, opened one after the other (1 to 1,000).
+        interval: seconds between header lines (0.001 to 60).
+        request: sent once on connecting (up to 64 KiB); default an HTTP
+            request line and ``Host`` header.
+        duration: seconds the client keeps it up (0 to 300; default 0.25).
+        timeout: the bound on each connect (0 to 60 s).
+        max_reply: bytes of each connection's reply to keep (up to 16 MiB).
+
+    Returns:
+        A :class:`ClientRun`: ``.result()`` runs it here and returns a
+        :class:`StreamResult`; ``with`` runs it in the background.
+
+    Raises:
+        InvalidArgument: a value out of bounds, or an address that is not loopback.
+    """
+    return _prepare("slowloris", address, None, dict(
+        count=count, interval=interval, request=request, duration=duration,
+        timeout=timeout, max_reply=max_reply))
+
+
+def drip_feed(address: Address, *, payload: bytes = HTTP_REQUEST, chunk: int = 1,
+              pause: float = 0.01, until: bytes | None = None, duration: float = 2.0,
+              timeout: float = 1.0, max_reply: int = 65536) -> ClientRun[StreamResult]:
+    """Send ``payload`` ``chunk`` bytes at a time, ``pause`` seconds apart, then read the reply.
+
+    Each chunk leaves as its own segment (``TCP_NODELAY``), so the server's
+    ``recv`` really returns it alone -- a handler that assumes one ``recv`` is one
+    message breaks, without any fault injection.
+
+    Args:
+        address: ``(host, port)`` on loopback or a Unix stream socket path.
+        payload: what to send (1 byte to 16 MiB); default a whole HTTP request.
+        chunk: bytes per send (1 to 64 KiB).
+        pause: seconds between chunks (0 to 60).
+        until: stop reading the reply once it contains these bytes (e.g.
+            ``b"\\n"``); default: read until the server closes or ``timeout``.
+        duration: the bound on the whole run (0 to 300 s; default 2).
+        timeout: the bound on connecting, on each send and on the reply (0 to 60 s).
+        max_reply: bytes of the reply to keep (up to 16 MiB).
+
+    Returns:
+        A :class:`ClientRun` giving a :class:`StreamResult`.
+
+    Raises:
+        InvalidArgument: a value out of bounds, or an address that is not loopback.
+    """
+    return _prepare("drip_feed", address, None, dict(
+        payload=payload, chunk=chunk, pause=pause, until=until, duration=duration,
+        timeout=timeout, max_reply=max_reply))
+
+
+def never_reads(address: Address, *, request: bytes = HTTP_REQUEST, repeat: int = 1,
+                rcvbuf: int | None = None, duration: float = 0.25, timeout: float = 1.0,
+                max_reply: int = 65536) -> ClientRun[StreamResult]:
+    """Send requests and never read the replies, so that the server's writes back up.
+
+    The client's receive queue fills, then the server's send buffer, then the
+    server's ``send``/``sendall`` blocks (until its timeout, if it has one). The
+    result's ``unread`` says how much the server got through (what waits
+    unread in the client) and ``unread_since`` when that stopped growing. On
+    Linux the client also notices, without reading, that the server closed or
+    reset the connection. At the end the client closes with data unread, so
+    the kernel resets the connection: a server still writing then gets
+    ``ConnectionResetError``/``BrokenPipeError``, as with a real client.
+
+    Args:
+        address: ``(host, port)`` on loopback or a Unix stream socket path.
+        request: sent ``repeat`` times, pipelined (at most 16 MiB in all).
+        repeat: how many requests (1 to 100,000).
+        rcvbuf: ``SO_RCVBUF`` for the client (1 to 16 MiB; the kernel doubles
+            it and applies its minimum); small values make the server block
+            sooner. Default: the system's.
+        duration: seconds the client keeps not reading (0 to 300; default 0.25).
+        timeout: the bound on connecting (0 to 60 s).
+        max_reply: unused (the client reads nothing); accepted for uniformity.
+
+    Returns:
+        A :class:`ClientRun` giving a :class:`StreamResult` with ``unread``.
+
+    Raises:
+        InvalidArgument: a value out of bounds, or an address that is not loopback.
+    """
+    return _prepare("never_reads", address, None, dict(
+        request=request, repeat=repeat, rcvbuf=rcvbuf, duration=duration, timeout=timeout,
+        max_reply=max_reply))
+
+
+def half_close(address: Address, *, request: bytes = HTTP_REQUEST, duration: float = 2.0,
+               timeout: float = 1.0, max_reply: int = 65536) -> ClientRun[StreamResult]:
+    """Send ``request``, ``shutdown(SHUT_WR)``, then read the reply to end of file.
+
+    The server reads end of file after the request while it can still answer:
+    servers that read "until the client is done" depend on this; servers that
+    treat end of file as "the client is gone" drop the reply.
+
+    Args:
+        address: ``(host, port)`` on loopback or a Unix stream socket path.
+        request: what to send before half-closing (up to 16 MiB).
+        duration: the bound on the whole run (0 to 300 s; default 2).
+        timeout: the bound on connecting, sending, and on the reply (0 to 60 s).
+        max_reply: bytes of the reply to keep (up to 16 MiB).
+
+    Returns:
+        A :class:`ClientRun` giving a :class:`StreamResult` (outcome ``"eof"`` if
+        the server answered and closed, ``"open"`` if it never closed in time).
+
+    Raises:
+        InvalidArgument: a value out of bounds, or an address that is not loopback.
+    """
+    return _prepare("half_close", address, None, dict(
+        request=request, duration=duration, timeout=timeout, max_reply=max_reply))
+
+
+def rst_on_close(address: Address, *, request: bytes = HTTP_REQUEST_PART, hold: float = 0.0,
+                 duration: float = 2.0, timeout: float = 1.0,
+                 max_reply: int = 65536) -> ClientRun[StreamResult]:
+    """Send ``request`` (part or all of one), then close with a reset instead of a FIN.
+
+    ``SO_LINGER`` {1, 0} makes ``close()`` send a TCP RST: the server's next
+    ``recv`` (after any data already delivered) or ``send`` fails with
+    ``ConnectionResetError``. Unix stream sockets have no reset: there the server
+    sees end of file, or ECONNRESET only if the client closes with data it left
+    unread (the kernel's rule; ``hold`` reads what arrives, so use ``hold=0``).
+
+    Args:
+        address: ``(host, port)`` on loopback or a Unix stream socket path.
+        request: what to send first (up to 16 MiB); default an HTTP request
+            cut off in its ``Host`` header. Send ``b""`` to reset at once.
+        hold: seconds to stay connected after sending, reading what the server
+            sends, before the reset (0 to 60; default 0).
+        duration: the bound on the whole run (0 to 300 s; default 2).
+        timeout: the bound on connecting and on sending (0 to 60 s).
+        max_reply: bytes of what the server sends during ``hold`` to keep.
+
+    Returns:
+        A :class:`ClientRun` giving a :class:`StreamResult`.
+
+    Raises:
+        InvalidArgument: a value out of bounds, or an address that is not loopback.
+    """
+    return _prepare("rst_on_close", address, None, dict(
+        request=request, hold=hold, duration=duration, timeout=timeout, max_reply=max_reply))
+
+
+def connect_and_idle(address: Address, *, count: int = 1, duration: float = 0.25,
+                     timeout: float = 1.0, max_reply: int = 65536) -> ClientRun[StreamResult]:
+    """Connect and send nothing, for ``duration`` seconds.
+
+    A handler that reads without a timeout waits for as long as the client
+    stays; one with a timeout closes the connection, which the result shows as
+    outcome ``"eof"`` and ``closed_at``. Whatever the server sends (a banner, an
+    error) is read and kept.
+
+    Args:
+        address: ``(host, port)`` on loopback or a Unix stream socket path.
+        count: connections (1 to 1,000).
+        duration: seconds the client stays connected (0 to 300; default 0.25).
+        timeout: the bound on each connect (0 to 60 s).
+        max_reply: bytes of each connection's reply to keep (up to 16 MiB).
+
+    Returns:
+        A :class:`ClientRun` giving a :class:`StreamResult`.
+
+    Raises:
+        InvalidArgument: a value out of bounds, or an address that is not loopback.
+    """
+    return _prepare("connect_and_idle", address, None, dict(
+        count=count, duration=duration, timeout=timeout, max_reply=max_reply))
+
+
+def connection_flood(address: Address, *, count: int = 100, concurrency: int = 16,
+                     request: bytes | None = None, until: bytes | None = None,
+                     duration: float = 2.0, timeout: float = 1.0,
+                     max_reply: int = 1024) -> ClientRun[StreamResult]:
+    """Open ``count`` connections as fast as possible, ``concurrency`` at a time.
+
+    Each connection connects, sends ``request`` if one is given and reads the
+    reply (until the server closes, ``until`` arrives, or ``timeout``), then
+    closes. Connections that are refused or time out (a full listen backlog) are
+    counted, not retried.
+
+    Args:
+        address: ``(host, port)`` on loopback or a Unix stream socket path.
+        count: connections in all (1 to 10,000).
+        concurrency: connections in progress at once (1 to 256; one thread each).
+        request: what each connection sends (up to 64 KiB); default nothing.
+        until: the end of a reply (e.g. ``b"\\n"``); needs ``request``.
+        duration: the bound on the whole flood (0 to 300 s; default 2).
+        timeout: the bound on each connect and each reply (0 to 60 s).
+        max_reply: bytes of each connection's reply to keep (default 1 KiB).
+
+    Returns:
+        A :class:`ClientRun` giving a :class:`StreamResult` with one
+        :class:`Connection` per connection tried.
+
+    Raises:
+        InvalidArgument: a value out of bounds, or an address that is not loopback.
+    """
+    return _prepare("connection_flood", address, None, dict(
+        count=count, concurrency=concurrency, request=request, until=until,
+        duration=duration, timeout=timeout, max_reply=max_reply))
+
+
+def datagram_burst(address: Address, *, count: int = 100, payload: bytes = b"ping",
+                   duration: float = 2.0, timeout: float = 0.25,
+                   max_reply: int = 65536) -> ClientRun[DatagramResult]:
+    """Send ``count`` datagrams as fast as possible and count the replies.
+
+    The client reads replies while it sends and then waits up to ``timeout``
+    for the rest. Over UDP, datagrams the server's queue has no room for are
+    lost (``unanswered``); a Unix datagram socket makes the client wait for room
+    instead (up to ``timeout`` per datagram, then it counts it ``failed``).
+
+    Args:
+        address: ``(host, port)`` on loopback (UDP) or a Unix datagram socket path
+            (the client binds a path of its own in a private temporary
+            directory, removed at the end, so that the server can answer).
+        count: datagrams (1 to 10,000).
+        payload: each datagram's bytes (0 to 65,507).
+        duration: the bound on the whole run (0 to 300 s; default 2).
+        timeout: the bound on waiting for room to send one datagram, and for
+            the replies after the last one (0 to 60 s; default 0.25).
+        max_reply: bytes of the first reply to keep (up to 16 MiB).
+
+    Returns:
+        A :class:`ClientRun` giving a :class:`DatagramResult`.
+
+    Raises:
+        InvalidArgument: a value out of bounds, or an address that is not loopback.
+    """
+    return _prepare("datagram_burst", address, None, dict(
+        count=count, payload=payload, duration=duration, timeout=timeout,
+        max_reply=max_reply))
+
+
+_FUNCTIONS: dict[str, Callable[..., ClientRun[Any]]] = {
+    "slowloris": slowloris,
+    "drip_feed": drip_feed,
+    "never_reads": never_reads,
+    "half_close": half_close,
+    "rst_on_close": rst_on_close,
+    "connect_and_idle": connect_and_idle,
+    "connection_flood": connection_flood,
+    "datagram_burst": datagram_burst,
+}
+
+
+# -- plain-data form -------------------------------------------------------------
+
+
+@dataclass(frozen=True, init=False)
+class ClientSpec:
+    """A client as plain data: its kind and options, checked when made.
+
+    ``ClientSpec("slowloris", count=5, interval=0.05)`` or, from a parsed
+    scenario file, ``ClientSpec.from_mapping({"kind": "slowloris", "count": 5},
+    source="scenarios/x.toml:12")``. Options are the client function's keyword
+    arguments; options not given take the function's defaults. Byte options also
+    accept text (encoded as UTF-8), since TOML and JSON have no bytes. A bad
+    value raises one :class:`~sockshock.InvalidArgument` (or
+    :class:`~sockshock.InvalidType`) naming it and ``source``.
+
+    Attributes:
+        kind: one of :data:`KINDS`.
+        options: the options given, checked, as sorted ``(name, value)`` pairs.
+        source: where the spec came from (used in error messages only).
+    """
+
+    kind: str
+    options: tuple[tuple[str, Any], ...]
+    source: str | None = field(default=None, compare=False)
+
+    def __init__(self, kind: str, *, source: str | None = None, **options: Any) -> None:
+        where = source or f"ClientSpec({kind!r})"
+        _check_kind(kind, where)
+        checked = _validate(kind, options, where, text=True)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "options", tuple(sorted(checked.items())))
+        object.__setattr__(self, "source", source)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> ClientSpec:
+        """Make a spec from ``{"kind": ..., option: value, ...}`` (a parsed TOML table).
+
+        Raises:
+            InvalidArgument: no ``kind``, an unknown kind or option, a value out
+                of bounds; the message names ``source``.
+            InvalidType: ``data`` is not a mapping, or a value has the wrong type.
+        """
+        where = source or "ClientSpec.from_mapping()"
+        if not isinstance(data, Mapping):
+            raise InvalidType(f"expected a mapping but got {data!r} "
+                              f"(type={type(data).__name__}) (from {where})")
+        if "kind" not in data:
+            raise InvalidArgument(f"a client spec needs a 'kind', one of {', '.join(KINDS)}; "
+                                  f"got keys {sorted(map(str, data))} (from {where})")
+        options = {str(k): v for k, v in data.items() if k != "kind"}
+        return cls(_check_kind(data["kind"], where), source=source, **options)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """``{"kind": ..., **options}``: what :meth:`from_mapping` takes back."""
+        return {"kind": self.kind, **dict(self.options)}
+
+    def run(self, address: Address) -> ClientRun[Any]:
+        """The client, aimed at ``address`` (checked here; errors name ``source``)."""
+        return _prepare(self.kind, address, self.source, dict(self.options))
+
