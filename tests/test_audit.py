@@ -56,6 +56,8 @@ def test_an_unreaped_child_is_named() -> None:
             pid = os.fork()
             if pid == 0:
                 os._exit(0)
+            # Wait for the child to exit without reaping it (WNOWAIT): a zombie.
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
     finally:
         if pid:
             os.waitpid(pid, 0)

@@ -47,7 +47,7 @@ class Run:
         self.tracker = tracker
         self.reporter = reporter
         self.live = live  # weakref.WeakSet of accepted sockets
-        self.before = {t.ident for t in threading.enumerate()}
+        self.before = set(threading.enumerate())  # objects: idents get reused
         self.phase = "serving"  # then "closing", then "done"
         self.stop_requested = threading.Event()
         self.stopped = threading.Event()
@@ -200,8 +200,8 @@ def stop(run: Run, timeout: float) -> Stuck | None:
 
     phase = {"serving": "shutdown()", "closing": "server_close()"}.get(
         run.phase, "the handler threads")
-    ignored = {threading.get_ident(), *run.before}
-    stacks = describe_threads(t for t in threading.enumerate() if t.ident not in ignored)
+    ignored = {threading.current_thread(), *run.before}
+    stacks = describe_threads(t for t in threading.enumerate() if t not in ignored)
     for sock in list(run.live):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
