@@ -12,13 +12,16 @@ the code lives in ``_private`` modules of a few hundred lines):
   sockets come from a socket layer. ``_servers/`` -- the socket-layer protocol
   (``_layer``) and its conformance kit (``_layerkit``; public: ``sockshock.layer``),
   the catalogue of server classes (``_catalog``), the runner of CPython's own suite
-  (``_cpython_suite``).
+  (``_cpython_suite``), sockshock's loop for standard-library classes (``_graft``),
+  the standard module looked up, never imported (``_stdlib``).
 * ``_injection/`` -- the only code that carries faults out on sockets: ``_layer``
   (FaultLayer), ``_socket`` (FaultySocket) with its ``_stream`` and ``_datagram``
   paths, ``_forks`` (forked children's decisions), ``_clock``.
 * ``_harness/`` -- running servers for tests: ``_resolve`` (arguments checked up
   front), ``_instrument``, ``_serving`` (``serving()``), ``_handle``, ``_stop`` (one
-  bounded stop), ``_failures`` (handler errors), ``_audit`` (the leak audit).
+  bounded stop), ``_failures`` (handler errors), ``_audit`` (the leak audit),
+  ``_install`` (``install()``, ``inject()``), ``_clients``/``_clientruns``/
+  ``_clientnet`` (real misbehaving clients; public: ``sockshock.clients``).
 * ``_frontends/`` -- what users drive: the pytest plugin (``_settings``,
   ``_plugin``, ``_fixture``; entry point ``sockshock.pytest_plugin``) and the command
   line (``_cli``, ``_run``, ``_run_checks``; ``sockshock.cli``).
@@ -27,6 +30,7 @@ the code lives in ``_private`` modules of a few hundred lines):
 
 from sockshock._errors import (
     ConfigurationError,
+    FaultNeverFired,
     HandlerError,
     InvalidArgument,
     InvalidType,
@@ -35,10 +39,18 @@ from sockshock._errors import (
     ShutdownTimeout,
     ShutdownTooSlow,
     SockshockError,
+    SockshockWarning,
 )
 from sockshock._harness._audit import LeakAudit, LeakReport, audit
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._handle import ServerHandle
+from sockshock._harness._install import (
+    InjectedServer,
+    InjectedServers,
+    Installation,
+    inject,
+    install,
+)
 from sockshock._harness._serving import serving
 from sockshock._injection._clock import Clock, RealClock, VirtualClock
 from sockshock._injection._layer import FaultLayer
@@ -49,9 +61,13 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "FaultLayer",
+    "FaultNeverFired",
     "FaultySocket",
     "HandlerError",
     "HandlerFailure",
+    "InjectedServer",
+    "InjectedServers",
+    "Installation",
     "InvalidArgument",
     "InvalidType",
     "LeakAudit",
@@ -64,8 +80,11 @@ __all__ = [
     "ShutdownTimeout",
     "ShutdownTooSlow",
     "SockshockError",
+    "SockshockWarning",
     "VirtualClock",
     "audit",
+    "inject",
+    "install",
     "server_kinds",
     "serving",
 ]

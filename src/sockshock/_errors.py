@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "ConfigurationError",
+    "FaultNeverFired",
     "HandlerError",
     "InvalidArgument",
     "InvalidType",
@@ -23,6 +24,7 @@ __all__ = [
     "ShutdownTimeout",
     "ShutdownTooSlow",
     "SockshockError",
+    "SockshockWarning",
     "check_choice",
     "check_number",
     "check_type",
@@ -83,6 +85,15 @@ class LeakError(SockshockError, AssertionError):
 
 class LayerConformanceError(SockshockError, AssertionError):
     """A socket layer does not behave like the operating system's sockets."""
+
+
+class SockshockWarning(UserWarning):
+    """Root of every warning sockshock issues."""
+
+
+class FaultNeverFired(SockshockWarning):
+    """A fault model never fired while a server ran: the test did not test what it
+    says (the model's scope missed every operation, or it cannot apply there)."""
 
 
 def _where(source: str | None) -> str:

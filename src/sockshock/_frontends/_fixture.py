@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from sockshock._errors import InvalidArgument
 from sockshock._faults._core import FaultModel
 from sockshock._frontends._settings import check_marker, setting
 from sockshock._harness._audit import LeakAudit, audit
 from sockshock._harness._handle import ServerHandle
-from sockshock._harness._resolve import DEFAULT_POLL_INTERVAL, resolve_spec
+from sockshock._harness._resolve import DEFAULT_POLL_INTERVAL, is_handler_class, resolve_spec
 from sockshock._harness._serving import serve_spec
 
 __all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "seed_for_test",
@@ -23,9 +24,6 @@ __all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "seed_f
 SESSION_SEED = pytest.StashKey[int]()
 FIXTURE = pytest.StashKey["SockshockFixture"]()
 CALL_FAILED = pytest.StashKey[bool]()
-
-# What serve() passes to serving() itself rather than setting on the server.
-_SERVING_OPTIONS = ("address", "clock", "seed", "shutdown_timeout", "poll_interval")
 
 
 def seed_for_test(config: pytest.Config, item: pytest.Item) -> int:
@@ -76,31 +74,46 @@ class SockshockFixture:
                 models.append(model)
         return models
 
-    def serve(self, handler_class: Any, server_class: Any = "ThreadingTCPServer", *,
-              faults: Any = None, **server_attrs: Any) -> ServerHandle:
-        """Start a server for this test; it is stopped at teardown.
+    def serve(self, server: Any = "ThreadingTCPServer", handler_class: Any = None, /, *,
+              faults: Any = None, **options: Any) -> ServerHandle:
+        """Start a server for this test, as :func:`sockshock.serving` does; it is
+        stopped at teardown.
+
+        ``serve(server, handler_class)``: the order of ``serving()`` -- a server
+        class, its name in ``sockshock.socketserver`` or ``"module:attr"`` (default
+        ``"ThreadingTCPServer"``), or a ready-made server instance with no handler.
+        ``serve(handler_class, server_class)`` -- sockshock 0.1's order, with
+        ``"ThreadingTCPServer"`` as the default server -- is still accepted: a
+        request handler class first means that order.
 
         Args:
-            handler_class: the request handler class.
-            server_class: a class, or a name from ``sockshock.socketserver``
-                (default ``"ThreadingTCPServer"``).
             faults: a FaultPlan or a list of models; default: the models of the
                 test's ``@pytest.mark.faults`` (none: no fault layer). A list
                 gets the test's seed.
-            **server_attrs: passed to :func:`sockshock.serving` (class attributes
-                such as ``max_workers=4``, or ``address=``, ``poll_interval=``).
+            **options: ``serving()``'s keyword arguments (``address=``,
+                ``server_kwargs=``, ``poll_interval=``, ``expect_errors=`` -- default
+                the test's ``@pytest.mark.sockshock(expect_errors=...)``...) and
+                server attributes (``max_workers=4``, ``app=...``).
         """
+        if "server_class" in options:  # 0.1's keyword
+            if handler_class is not None or not is_handler_class(server):
+                raise InvalidArgument("serve(): give the server positionally, as "
+                                      "serve(server, handler_class)")
+            server, handler_class = options.pop("server_class"), server
+        elif is_handler_class(server):  # 0.1's order: serve(handler_class, server_class)
+            server, handler_class = (handler_class if handler_class is not None
+                                     else "ThreadingTCPServer"), server
         if faults is None:
             faults = self._marker_faults() or None
-        options: dict[str, Any] = {"address": None, "clock": None, "seed": None,
-                                   "shutdown_timeout": self.shutdown_timeout,
-                                   "poll_interval": DEFAULT_POLL_INTERVAL}
-        for name in _SERVING_OPTIONS:
-            if name in server_attrs:
-                options[name] = server_attrs.pop(name)
-        spec = resolve_spec(server_class, handler_class, faults=faults,
-                            server_attrs=server_attrs, default_seed=self.seed,
-                            default_clock=self.clock, **options)
+        arguments: dict[str, Any] = {
+            "address": None, "clock": None, "seed": None, "server_kwargs": None,
+            "shutdown_timeout": self.shutdown_timeout, "poll_interval": DEFAULT_POLL_INTERVAL,
+            "expect_errors": setting(self._request.config, self._request.node, "expect_errors")}
+        for name in list(options):
+            if name in arguments:
+                arguments[name] = options.pop(name)
+        spec = resolve_spec(server, handler_class, faults=faults, server_attrs=options,
+                            default_seed=self.seed, default_clock=self.clock, **arguments)
         handle = self._stack.enter_context(serve_spec(spec))
         self.handles.append(handle)
         return handle

@@ -12,6 +12,7 @@ import pytest
 from sockshock._errors import ConfigurationError
 from sockshock._frontends._fixture import CALL_FAILED, FIXTURE, SESSION_SEED
 from sockshock._frontends._settings import MARKER_KEYS, SETTINGS, add_options, setting
+from sockshock._harness._install import Installation, install
 from sockshock._servers._catalog import server_kinds
 
 __all__ = [
@@ -19,8 +20,10 @@ __all__ = [
     "pytest_configure",
     "pytest_configure_node",
     "pytest_generate_tests",
+    "pytest_load_initial_conftests",
     "pytest_report_header",
     "pytest_runtest_makereport",
+    "pytest_unconfigure",
 ]
 
 _WORKER_KEY = "sockshock_session_seed"
@@ -42,6 +45,35 @@ _MARKERS = [
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+INSTALLATION = pytest.StashKey[Installation]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> None:
+    """``--sockshock-install``: before conftest files and test modules are imported."""
+    option = getattr(early_config.known_args_namespace, "sockshock_install", None)
+    value, source = (option, "--sockshock-install") if option is not None else \
+        (early_config.getini("sockshock_install"), "ini setting sockshock_install")
+    if value in ("", None):
+        return
+    try:
+        wanted = SETTINGS["install"].parse(value)
+    except ValueError as exc:
+        raise pytest.UsageError(f"sockshock: install={value!r} from {source}: {exc}") from None
+    if wanted:
+        try:
+            early_config.stash[INSTALLATION] = install()
+        except ConfigurationError as exc:
+            raise pytest.UsageError(f"sockshock: {source}: {exc}") from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    installation = config.stash.get(INSTALLATION, None)
+    if installation is not None:
+        installation.undo()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -62,6 +62,13 @@ def _on_off(value: Any) -> bool:
     raise ValueError("expected on or off")
 
 
+def _exception_classes(value: Any) -> tuple[type[BaseException], ...]:
+    items = value if isinstance(value, tuple) else (value,)
+    if not all(isinstance(i, type) and issubclass(i, BaseException) for i in items):
+        raise ValueError("expected an exception class or a tuple of them")
+    return items
+
+
 def _choice(*choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if value not in choices:
@@ -82,6 +89,7 @@ class Setting:
     metavar: str | None = None
     marker: bool = True
     ini: bool = True
+    option: bool = True
 
     @property
     def flag(self) -> str:
@@ -112,6 +120,13 @@ SETTINGS = {s.name: s for s in (
     Setting("clock", "real", _choice("real", "virtual"),
             "'real' (default) or 'virtual': the clock of fault plans' delays",
             metavar="real|virtual"),
+    Setting("expect_errors", (), _exception_classes,
+            "exception classes the test's request handlers are expected to raise (kept in "
+            "srv.errors, not re-raised)", option=False, ini=False),
+    Setting("install", False, _on_off,
+            "'on' or 'off' (default): put sockshock.socketserver in place of socketserver "
+            "before conftest files and test modules are imported", metavar="on|off",
+            marker=False),
 )}
 
 #: The keys ``@pytest.mark.sockshock(...)`` takes.
@@ -121,7 +136,8 @@ MARKER_KEYS = tuple(name for name, s in SETTINGS.items() if s.marker)
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("sockshock", "sockshock: socket servers under faults")
     for s in SETTINGS.values():
-        group.addoption(s.flag, dest=s.dest, default=None, metavar=s.metavar, help=s.help)
+        if s.option:
+            group.addoption(s.flag, dest=s.dest, default=None, metavar=s.metavar, help=s.help)
         if s.ini:
             parser.addini(s.dest, s.help, default="")
 
@@ -147,7 +163,7 @@ def setting(config: pytest.Config, item: pytest.Item | None, name: str) -> Any:
         if marker is not None and name in marker.kwargs:
             candidates.append((marker.kwargs[name],
                                f"@pytest.mark.sockshock({name}=...) on {item.nodeid}"))
-    option = config.getoption(s.dest, None)
+    option = config.getoption(s.dest, None) if s.option else None
     if option is not None:
         candidates.append((option, s.flag))
     if s.ini:

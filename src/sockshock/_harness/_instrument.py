@@ -19,7 +19,7 @@ import weakref
 from typing import Any
 
 from sockshock._harness._failures import Reporter
-from sockshock._harness._graft import grafts
+from sockshock._servers._graft import grafts
 from sockshock._servers._stdlib import classes
 
 __all__ = ["ThreadTracker", "instrument", "track_threads"]
@@ -96,6 +96,7 @@ def instrument(base: type[Any], attrs: dict[str, Any], reporter: Reporter,
         "__module__": base.__module__,
         "__qualname__": base.__qualname__,
         "__doc__": base.__doc__,
+        "_sockshock_run": True,  # a per-run class (inject() leaves these alone)
         **grafts(base),
         "handle_error": handle_error,
         **attrs,

@@ -20,16 +20,16 @@ import signal
 import socket
 import tempfile
 import threading
+import warnings
 import weakref
 from collections.abc import Iterator
 from typing import IO, Any
 
 from sockshock import socketserver as ours
-from sockshock._errors import ShutdownTimeout
+from sockshock._errors import FaultNeverFired, ShutdownTimeout
 from sockshock._faults._plan import FaultPlan
 from sockshock._harness._audit import forget_unix_path, register_unix_path
 from sockshock._harness._failures import Reporter, add_note
-from sockshock._harness._graft import init_loop_state
 from sockshock._harness._handle import ServerHandle
 from sockshock._harness._instrument import instrument, track_threads
 from sockshock._harness._resolve import (
@@ -41,6 +41,7 @@ from sockshock._harness._resolve import (
 from sockshock._harness._stop import Run, Stuck, request_shutdown, stop
 from sockshock._injection._layer import FaultLayer
 from sockshock._injection._socket import FaultySocket
+from sockshock._servers._graft import init_loop_state, needs_loop_state
 
 __all__ = ["serve_spec", "serving"]
 
@@ -170,7 +171,7 @@ def _prepare(server: Any, spec: ServeSpec) -> None:
     for a server that did not make its socket through one."""
     for name, value in spec.instance_attrs.items():
         setattr(server, name, value)
-    if "_wake" in vars(type(server)) and not hasattr(server, "_BaseServer__wakeup_lock"):
+    if needs_loop_state(server):
         init_loop_state(server)  # a standard-library server on sockshock's loop
     layer = spec.layer
     if layer is not None and not isinstance(server.socket, FaultySocket):
@@ -227,6 +228,8 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
             if handle._directory:
                 directory.append(handle._directory)
             _cleanup(spec, reporter, directory, server)
+        if layer is not None and body_error is None:
+            _warn_silent_models(layer.plan, cls)
         _raise_outcome(body_error, stuck, run.loop_errors, reporter, cls, spec.expect_errors)
 
 
@@ -245,6 +248,18 @@ def _cleanup(spec: ServeSpec, reporter: Reporter | None, directories: list[str],
         forget_unix_path(address)
     if spec.instance is not None:
         spec.instance.__class__ = spec.server_class  # as it was given
+
+
+def _warn_silent_models(plan: FaultPlan, cls: type[Any]) -> None:
+    """One warning per model that never fired while the server ran."""
+    if plan.unlogged:
+        return  # the log is full: silence cannot be told from it
+    fired = {event.model for event in plan.log}
+    for model in plan.models:
+        if model.describe() not in fired:
+            warnings.warn(FaultNeverFired(
+                f"{model!r} never fired while {cls.__name__} ran (plan seed {plan.seed}): "
+                "its scope missed every operation"), stacklevel=4)
 
 
 def _raise_outcome(body_error: BaseException | None, stuck: Stuck | None,

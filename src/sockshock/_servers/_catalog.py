@@ -9,7 +9,8 @@ from typing import Any
 
 from sockshock import socketserver as _ss
 from sockshock._errors import InvalidArgument, InvalidType, check_choice
-from sockshock._servers._stdlib import classes
+from sockshock._servers._graft import loop_mixin
+from sockshock._servers._stdlib import classes, stdlib_socketserver
 
 __all__ = [
     "CONCURRENCY",
@@ -19,6 +20,7 @@ __all__ = [
     "kind_of",
     "server_kinds",
     "server_names",
+    "variants",
 ]
 
 TRANSPORTS = ("stream", "datagram")
@@ -69,15 +71,69 @@ def server_names() -> list[str]:
     return sorted(k.name for k in _ALL)
 
 
+_PREFIX = {"sync": "", "threading": "Threading", "forking": "Forking", "pool": "ThreadPool"}
+
+
+# Settings of the concurrency mix-ins a class may set beside its mix-in
+# (ThreadingHTTPServer: daemon_threads = True); its variants keep them.
+_MIXIN_SETTINGS = frozenset({"daemon_threads", "block_on_close", "max_children", "max_workers",
+                             "max_queued_requests"})
+
+
+def _core(base: type[Any], source: str) -> tuple[type[Any], dict[str, Any]]:
+    """The synchronous class under ``base`` -- itself, or what a concurrency mix-in
+    was put in front of (``ThreadingHTTPServer`` -> ``HTTPServer``) -- and the
+    mix-in settings ``base`` sets."""
+    if kind_of(base).concurrency == "sync":
+        return base, {}
+    own = {name: value for name, value in vars(base).items() if not name.startswith("__")}
+    if len(base.__bases__) == 2 and set(own) <= _MIXIN_SETTINGS \
+            and kind_of(base.__bases__[1]).concurrency == "sync":
+        return base.__bases__[1], own
+    raise InvalidArgument(
+        f"base={base.__name__} (from {source}) mixes its concurrency with its own code; "
+        "give its synchronous class (the one without a ThreadingMixIn/ForkingMixIn)")
+
+
+def variants(base: type[Any], concurrency: tuple[str, ...] = CONCURRENCY, *,
+             source: str = "server_kinds()") -> list[ServerKind]:
+    """``base`` under each concurrency: ``HTTPServer`` -> ``HTTPServer``,
+    ``ThreadingHTTPServer`` (ThreadingMixIn), ``ForkingHTTPServer`` (ForkingMixIn),
+    ``ThreadPoolHTTPServer`` (sockshock's pool). Mix-ins come from the module the
+    class is built on; the pool runs on sockshock's loop either way."""
+    core, settings = _core(base, source)
+    namespace = {"__module__": core.__module__, **settings}
+    stdlib_based = not issubclass(core, _ss.BaseServer)
+    module: Any = stdlib_socketserver() if stdlib_based else _ss
+    kinds = []
+    for concurrency_name in concurrency:
+        if concurrency_name == "forking" and not hasattr(os, "fork"):
+            continue
+        name = _PREFIX[concurrency_name] + core.__name__
+        if concurrency_name == "sync":
+            cls = core
+        elif concurrency_name == "pool":
+            bases = (_ss.ThreadPoolMixIn, loop_mixin(), core) if stdlib_based \
+                else (_ss.ThreadPoolMixIn, core)
+            cls = type(name, bases, namespace)
+        else:
+            mixin = getattr(module, f"{_PREFIX[concurrency_name]}MixIn")
+            cls = type(name, (mixin, core), namespace)
+        kinds.append(kind_of(cls, name))
+    return kinds
+
+
 def server_kinds(
     transport: str | None = None,
     family: str | None = None,
     concurrency: str | tuple[str, ...] | None = None,
     *,
     kind: str | None = None,
+    base: type[Any] | None = None,
     source: str = "server_kinds()",
 ) -> list[ServerKind]:
-    """The concrete server classes of ``sockshock.socketserver``, optionally filtered.
+    """The concrete server classes of ``sockshock.socketserver`` -- or ``base``
+    under each concurrency (:func:`variants`) --, optionally filtered.
 
     Args:
         transport: ``"stream"`` or ``"datagram"`` (``kind=``, its name in sockshock
@@ -109,8 +165,15 @@ def server_kinds(
                 f"(from {source})")
         for value in wanted:
             check_choice("concurrency", value, CONCURRENCY, source=source)
+    if base is not None:
+        if not (isinstance(base, type) and issubclass(base, classes("BaseServer"))
+                and hasattr(base, "socket_type")):
+            raise InvalidType(f"expected a server class but got base={base!r} (from {source})")
+        candidates: Any = variants(base, CONCURRENCY, source=source)
+    else:
+        candidates = _ALL
     return [
-        k for k in _ALL
+        k for k in candidates
         if (transport is None or k.transport == transport)
         and (family is None or k.family == family)
         and (wanted is None or k.concurrency in wanted)

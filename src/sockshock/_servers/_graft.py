@@ -20,7 +20,7 @@ from typing import Any
 from sockshock import socketserver as ours
 from sockshock._servers._stdlib import stdlib_socketserver
 
-__all__ = ["grafts", "init_loop_state"]
+__all__ = ["grafts", "init_loop_state", "loop_mixin", "needs_loop_state"]
 
 _LOOP = ("serve_forever", "shutdown", "_handle_request_noblock", "handle_request")
 # What sockshock's loop calls that the standard library's BaseServer does not have.
@@ -42,6 +42,26 @@ def grafts(cls: type[Any]) -> dict[str, Any]:
     if issubclass(cls, stdlib.UDPServer) and cls.get_request is stdlib.UDPServer.get_request:
         methods["get_request"] = ours.UDPServer.get_request
     return methods
+
+
+def loop_mixin() -> type[Any]:
+    """A mix-in with sockshock's loop, to put between sockshock's ThreadPoolMixIn
+    (which relies on it) and a class built on the standard library's module."""
+    global _LOOP_MIXIN
+    if _LOOP_MIXIN is None:
+        methods = {name: getattr(ours.BaseServer, name) for name in (*_LOOP, *_HELPERS)}
+        _LOOP_MIXIN = type("SockshockLoop", (), {
+            "__doc__": "sockshock's serving loop, for a standard-library server class.",
+            "__module__": __name__, **methods})
+    return _LOOP_MIXIN
+
+
+_LOOP_MIXIN: type[Any] | None = None
+
+
+def needs_loop_state(server: Any) -> bool:
+    """Whether ``server`` runs sockshock's loop without the state ours keeps."""
+    return hasattr(server, "_wake") and not hasattr(server, "_BaseServer__wakeup_lock")
 
 
 def init_loop_state(server: Any) -> None:

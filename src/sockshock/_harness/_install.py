@@ -1,0 +1,238 @@
+"""Reaching servers built where a test cannot pass them anything.
+
+:func:`install` puts ``sockshock.socketserver`` in place of the standard library's
+``socketserver`` for everything imported afterwards (the pytest plugin's
+``--sockshock-install`` does it before conftest files and test modules are
+imported). :func:`inject` gives every server created inside a ``with`` block a
+fault layer, error capture and sockshock's loop, and hands the test their handles:
+``logging.config.listen()``-style code, which builds and serves its server
+itself, becomes testable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import threading
+import weakref
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+from sockshock import socketserver as ours
+from sockshock._errors import ConfigurationError, check_number
+from sockshock._faults._plan import FaultPlan, make_plan
+from sockshock._harness._failures import HandlerFailure, Reporter, add_note
+from sockshock._harness._instrument import instrument, track_threads
+from sockshock._harness._resolve import check_expected_errors
+from sockshock._injection._clock import resolve_clock
+from sockshock._injection._layer import FaultLayer
+from sockshock._servers import _stdlib
+from sockshock._servers._graft import init_loop_state, needs_loop_state
+
+__all__ = ["InjectedServer", "InjectedServers", "Installation", "inject", "install"]
+
+
+def _uses(module: ModuleType, stdlib: ModuleType) -> bool:
+    """Whether ``module`` holds the standard ``socketserver`` or one of its classes."""
+    for value in list(vars(module).values()):
+        if value is stdlib or (isinstance(value, type)
+                               and getattr(stdlib, value.__name__, None) is value):
+            return True
+    return False
+
+
+def _importers(stdlib: ModuleType) -> list[str]:
+    """The modules built on the standard ``socketserver``, in the order they were
+    imported (sockshock's own excluded)."""
+    return [name for name, module in list(sys.modules.items())
+            if isinstance(module, ModuleType) and name != "socketserver"
+            and not name.startswith("sockshock") and _uses(module, stdlib)]
+
+
+class Installation:
+    """``sockshock.socketserver`` in place of ``socketserver``; :meth:`undo` (or the
+    end of a ``with`` block) puts the standard module back and forgets the modules
+    imported meanwhile that were built on ours."""
+
+    def __init__(self) -> None:
+        self._active = False
+        current = sys.modules.get("socketserver")
+        if current is ours:
+            return  # installed already: nothing to undo here
+        if current is not None:
+            users = _importers(current)
+            if users:
+                raise ConfigurationError(
+                    f"socketserver was imported before sockshock.install(): {users[0]!r} is "
+                    f"built on the standard library's"
+                    + (f" (and {', '.join(map(repr, users[1:]))})" if users[1:] else "")
+                    + " and would keep its classes. Install first: with pytest, "
+                    "`pytest --sockshock-install` (or `sockshock_install = true` in the ini "
+                    "file) installs before conftest files and test modules are imported; "
+                    "otherwise call sockshock.install() before importing "
+                    f"{users[0]!r}.")
+            _stdlib.saved = current
+        self._before = set(sys.modules)
+        sys.modules["socketserver"] = ours
+        self._active = True
+
+    def undo(self) -> None:
+        """Put the standard ``socketserver`` back (idempotent)."""
+        if not self._active:
+            return
+        self._active = False
+        for name in set(sys.modules) - self._before:
+            module = sys.modules.get(name)
+            if isinstance(module, ModuleType) and not name.startswith("sockshock") \
+                    and _uses(module, ours):
+                del sys.modules[name]  # built on ours: imported afresh next time
+        if _stdlib.saved is not None:
+            sys.modules["socketserver"] = _stdlib.saved
+            _stdlib.saved = None
+        else:
+            sys.modules.pop("socketserver", None)
+
+    def __enter__(self) -> Installation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.undo()
+
+
+def install() -> Installation:
+    """Put ``sockshock.socketserver`` in place of ``socketserver`` for everything
+    imported from now on (``http.server``, ``xmlrpc.server``, ``logging.config``,
+    packages built on ``socketserver``); as a context manager, only for the block.
+
+    Raises:
+        ConfigurationError: a module built on the standard ``socketserver`` was
+            imported already (named in the message, with what to do).
+    """
+    return Installation()
+
+
+class InjectedServer:
+    """A server built inside :func:`inject`: ``server``, ``address``, ``layer``,
+    ``plan`` (``plan.log``, ``plan.describe()``) and ``errors``."""
+
+    def __init__(self, server: Any, layer: FaultLayer, reporter: Reporter) -> None:
+        self.server = server
+        self.layer = layer
+        self._reporter = reporter
+
+    @property
+    def address(self) -> Any:
+        return self.server.server_address
+
+    @property
+    def plan(self) -> FaultPlan:
+        return self.layer.plan
+
+    @property
+    def errors(self) -> list[HandlerFailure]:
+        """Handler failures so far; clear to acknowledge them."""
+        self._reporter.collect()
+        return self._reporter.errors
+
+    def __repr__(self) -> str:
+        return f"<InjectedServer {type(self.server).__name__} at {self.address!r}>"
+
+
+class InjectedServers(list[InjectedServer]):
+    """The servers built inside an :func:`inject` block, in order of creation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._added = threading.Condition()
+
+    def wait(self, count: int = 1, timeout: float = 5.0) -> InjectedServers:
+        """Wait until ``count`` servers exist (library code may build them in a
+        thread of its own); raise ``TimeoutError`` after ``timeout`` seconds."""
+        check_number("count", count, low=1, high=1000, integer=True, source="servers.wait()")
+        check_number("timeout", timeout, low=0, high=3600, source="servers.wait()")
+        with self._added:
+            if not self._added.wait_for(lambda: len(self) >= count, timeout):
+                raise TimeoutError(f"{len(self)} of {count} server(s) were built within "
+                                   f"{timeout:g} s")
+        return self
+
+    def _add(self, server: InjectedServer) -> None:
+        with self._added:
+            self.append(server)
+            self._added.notify_all()
+
+
+def _server_classes() -> list[type[Any]]:
+    found: list[type[Any]] = [ours.TCPServer]
+    stdlib = _stdlib.stdlib_socketserver()
+    if stdlib is not None:
+        found.append(stdlib.TCPServer)
+    return found
+
+
+@contextlib.contextmanager
+def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
+           expect_errors: Any = ()) -> Iterator[InjectedServers]:
+    """Give every server built inside the block a fault layer.
+
+    Each server -- sockshock's or one built on the standard library's module, made
+    by your code or by a library's -- gets its own plan of the same models and seed
+    (``faults`` as for ``serving()``), its handler errors collected, its handler
+    threads as daemon threads and sockshock's loop. The block yields the list of
+    them (:class:`InjectedServers`: ``servers.wait(1)`` for one a library builds
+    in a thread of its own). Stopping them is the code's that started them (for
+    ``logging.config.listen()``: ``logging.config.stopListening()``).
+
+    Raises:
+        After the block, the first handler error not in ``expect_errors``.
+    """
+    template = make_plan([] if faults is None else faults, seed=seed, source="inject()")
+    the_clock = resolve_clock(clock, source="inject(clock=...)")
+    expected = check_expected_errors(expect_errors, source="inject()")
+    servers = InjectedServers()
+    originals = {cls: cls.__dict__["__init__"] for cls in _server_classes()}
+
+    def adopt(server: Any) -> None:
+        if getattr(type(server), "_sockshock_run", False):
+            return  # served by serving() inside the block: it has its own
+        cls = type(server)
+        layer = FaultLayer(template.replay() if servers else template, the_clock)
+        reporter = Reporter(forks=hasattr(cls, "collect_children"))
+        run_class = instrument(cls, {}, reporter, weakref.WeakSet())
+        server.__class__ = run_class
+        if needs_loop_state(server):
+            init_loop_state(server)
+        track_threads(server)
+        if isinstance(server.socket, socket.socket):
+            server.socket = layer.wrap(server.socket)
+        server.socket_layer = layer
+        servers._add(InjectedServer(server, layer, reporter))
+
+    def patched(original: Any) -> Any:
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            adopt(self)
+        return __init__
+
+    for cls, original in originals.items():
+        cls.__init__ = patched(original)
+    try:
+        yield servers
+    finally:
+        for cls, original in originals.items():
+            cls.__init__ = original
+        for injected in servers:
+            injected.layer.close()  # takes in what forked children sent
+            injected._reporter.collect()
+    failures = [f.exception for s in servers for f in s._reporter.errors
+                if not isinstance(f.exception, expected)]
+    for injected in servers:
+        injected._reporter.close()
+    if failures:
+        first, *rest = failures
+        for other in rest:
+            add_note(first, f"also, a request handler raised {other!r}")
+        raise first
+
