@@ -16,15 +16,20 @@ the code lives in ``_private`` modules of a few hundred lines):
   the standard module looked up, never imported (``_stdlib``).
 * ``_injection/`` -- the only code that carries faults out on sockets: ``_layer``
   (FaultLayer), ``_socket`` (FaultySocket) with its ``_stream`` and ``_datagram``
-  paths, ``_forks`` (forked children's decisions), ``_clock``.
+  paths, ``_forks`` (forked children's decisions), ``_clock``, ``_memory``
+  (in-memory sockets over the same paths, for ``drive()``).
 * ``_harness/`` -- running servers for tests: ``_resolve`` (arguments checked up
   front), ``_instrument``, ``_serving`` (``serving()``), ``_handle``, ``_stop`` (one
   bounded stop), ``_failures`` (handler errors), ``_audit`` (the leak audit),
   ``_install`` (``install()``, ``inject()``), ``_clients``/``_clientruns``/
-  ``_clientnet`` (real misbehaving clients; public: ``sockshock.clients``).
+  ``_clientnet`` (real misbehaving clients; public: ``sockshock.clients``),
+  ``_script`` (client scripts; public: ``sockshock.scripts``), ``_drive``
+  (``drive()``: a handler against a scripted client, in memory).
 * ``_frontends/`` -- what users drive: the pytest plugin (``_settings``,
-  ``_plugin``, ``_fixture``; entry point ``sockshock.pytest_plugin``) and the command
-  line (``_cli``, ``_run``, ``_run_checks``; ``sockshock.cli``).
+  ``_plugin``, ``_fixture``; entry point ``sockshock.pytest_plugin``), the command
+  line (``_cli``, ``_run``, ``_run_checks``; ``sockshock.cli``) and hypothesis
+  strategies and the stateful machine (``_strategies``, ``_machine``; public:
+  ``sockshock.strategies``, which alone imports hypothesis).
 * ``handlers`` -- small request handlers for demonstrations and checks.
 """
 
@@ -32,6 +37,7 @@ from sockshock._errors import (
     ConfigurationError,
     FaultNeverFired,
     HandlerError,
+    HandlerHangs,
     InvalidArgument,
     InvalidType,
     LeakError,
@@ -42,6 +48,7 @@ from sockshock._errors import (
     SockshockWarning,
 )
 from sockshock._harness._audit import LeakAudit, LeakReport, audit
+from sockshock._harness._drive import Transcript, drive
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._handle import ServerHandle
 from sockshock._harness._install import (
@@ -65,6 +72,7 @@ __all__ = [
     "FaultySocket",
     "HandlerError",
     "HandlerFailure",
+    "HandlerHangs",
     "InjectedServer",
     "InjectedServers",
     "Installation",
@@ -81,8 +89,10 @@ __all__ = [
     "ShutdownTooSlow",
     "SockshockError",
     "SockshockWarning",
+    "Transcript",
     "VirtualClock",
     "audit",
+    "drive",
     "inject",
     "install",
     "server_kinds",

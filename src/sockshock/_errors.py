@@ -16,6 +16,7 @@ __all__ = [
     "ConfigurationError",
     "FaultNeverFired",
     "HandlerError",
+    "HandlerHangs",
     "InvalidArgument",
     "InvalidType",
     "LayerConformanceError",
@@ -73,6 +74,14 @@ class ShutdownTooSlow(SockshockError, AssertionError):
 class HandlerError(SockshockError):
     """A request handler failed in a forked child with an exception that could not
     be sent to the parent as itself; the message holds the child's traceback."""
+
+
+class HandlerHangs(SockshockError, RuntimeError):
+    """A handler driven in memory (``sockshock.drive()``) would never return on a
+    real socket: it waits for data that can never come (no timeout, and its peer
+    has finished without closing), or keeps reading after its peer has finished
+    (end of file, a reset or a timeout, a thousand times in a row). Raised inside
+    the handler, from the read that would hang or spin."""
 
 
 class LeakError(SockshockError, AssertionError):
@@ -138,6 +147,11 @@ def check_number(
     The message names the parameter, the value and the allowed range, e.g.
     ``probability=1.5 must be in [0, 1]``.
     """
+    kind = type(value)
+    if (kind is int or (kind is float and not integer and math.isfinite(value))) and \
+            (low is None or (value > low if low_open else value >= low)) and \
+            (high is None or (value < high if high_open else value <= high)):
+        return  # the common case, fast
     check_type(name, value, int if integer else (int, float), source=source)
     if not integer and not math.isfinite(value):
         raise InvalidArgument(f"{name}={value!r} must be a finite number{_where(source)}")

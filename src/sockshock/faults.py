@@ -12,7 +12,8 @@ Server lifecycle: :class:`AcceptErrors`, :class:`AbruptShutdown`.
 
 Every model also takes the scope arguments of :class:`FaultModel` (``probability``,
 ``per``, ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``).
-:class:`FaultPlan` composes models with a seed; the models are pure (this module
+:class:`FaultPlan` composes models with a seed (or one generator, ``rng=``:
+:class:`Recorded` keeps its draws, :class:`Draws` replays them); the models are pure (this module
 imports no socket, clock or thread) and are carried out by
 :class:`sockshock.FaultLayer`.
 """
@@ -26,6 +27,7 @@ from sockshock._faults._datagram import (
     ReorderDatagrams,
     TruncateDatagrams,
 )
+from sockshock._faults._draws import Draws, Recorded
 from sockshock._faults._lifecycle import AbruptShutdown, AcceptErrors
 from sockshock._faults._plan import FaultEvent, FaultPlan
 from sockshock._faults._stream import (
@@ -47,6 +49,7 @@ __all__ = [
     "BurstLoss",
     "CorruptDatagrams",
     "Decision",
+    "Draws",
     "DropDatagrams",
     "DuplicateDatagrams",
     "EOFAfter",
@@ -57,6 +60,7 @@ __all__ = [
     "Operation",
     "PartialReads",
     "PartialWrites",
+    "Recorded",
     "ReorderDatagrams",
     "ResetAfter",
     "SlowClient",

@@ -9,6 +9,7 @@ from typing import Any
 
 from sockshock._errors import InvalidArgument, InvalidType, check_number
 from sockshock._faults._core import NOTHING, Decision, FaultModel, Operation
+from sockshock._faults._draws import Recorded
 
 __all__ = ["LOG_LIMIT", "FaultEvent", "FaultPlan", "make_plan"]
 
@@ -105,7 +106,10 @@ class FaultPlan:
     from the seed, so a connection's faults do not depend on how threads interleave
     with other connections -- nor on which process (a forked child) handles it.
     Pass ``rng`` instead of ``seed`` to draw everything from one generator you
-    control (hypothesis' ``st.randoms()`` shrinks it).
+    control (hypothesis' ``st.randoms()`` shrinks it); wrapped in
+    :class:`~sockshock.faults.Recorded`, its draws are kept and the plan prints
+    (:meth:`describe`) and replays (:meth:`replay`) them as an explicit schedule,
+    :class:`~sockshock.faults.Draws`.
 
     Args:
         *models: fault models (lists are flattened).
@@ -238,7 +242,8 @@ class FaultPlan:
     def describe(self, limit: int = 200) -> str:
         """The plan and its log, for a human reading a failed test."""
         events = self.log
-        lines = [f"FaultPlan(seed={self.seed}): {len(events) + self.unlogged} fault(s) injected",
+        source = f"seed={self.seed}" if self._shared_rng is None else "rng=..."
+        lines = [f"FaultPlan({source}): {len(events) + self.unlogged} fault(s) injected",
                  "  models: " + (", ".join(self._descriptions) or "(none)")]
         shown = 0
         for connection, group in self.log_by_connection().items():
@@ -256,15 +261,27 @@ class FaultPlan:
         if self.unlogged:
             lines.append(f"  ... and {self.unlogged} more not kept (the log keeps "
                          f"{self._log_limit}: FaultPlan(log_limit=...))")
-        lines.append(f"  replay: FaultPlan(*models, seed={self.seed})")
+        lines.append(f"  replay: {self._replay_expression()}")
         return "\n".join(lines)
 
+    def _replay_expression(self) -> str:
+        rng = self._shared_rng
+        if rng is None:
+            return f"FaultPlan(*models, seed={self.seed})"
+        if isinstance(rng, Recorded):
+            return f"FaultPlan(*models, rng={rng.replay()!r})"
+        return "FaultPlan(*models, rng=...) with the generator in the same state"
+
     def replay(self) -> FaultPlan:
-        """A fresh plan with the same models and seed (an empty log)."""
-        return FaultPlan(*self.models, seed=self.seed, log_limit=self._log_limit)
+        """A fresh plan that makes the same decisions (an empty log): the same models
+        and seed, or for a plan whose ``rng`` is :class:`~sockshock.faults.Recorded`,
+        its draws so far replayed by :class:`~sockshock.faults.Draws`."""
+        rng = self._shared_rng.replay() if isinstance(self._shared_rng, Recorded) else None
+        return FaultPlan(*self.models, seed=self.seed, rng=rng, log_limit=self._log_limit)
 
     def __bool__(self) -> bool:
         return bool(self.models)
 
     def __repr__(self) -> str:
-        return f"FaultPlan({', '.join(self._descriptions)}{', ' if self.models else ''}seed={self.seed})"
+        source = f"seed={self.seed}" if self._shared_rng is None else f"rng={self._shared_rng!r}"
+        return f"FaultPlan({', '.join(self._descriptions)}{', ' if self.models else ''}{source})"

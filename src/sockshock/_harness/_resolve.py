@@ -30,6 +30,7 @@ __all__ = [
     "MAX_SECONDS",
     "ServeSpec",
     "check_address",
+    "check_transport",
     "import_object",
     "is_handler_class",
     "is_server",
@@ -185,16 +186,24 @@ def resolve_faults(faults: Any, *, clock: Any, seed: Any, server_class: type[Any
         layer = FaultLayer(plan, resolve_clock(clock if clock is not None else default_clock,
                                                source="clock"))
     if server_class is not None:
-        transport = transport_of(server_class)
-        for model in layer.plan.models:
-            if not model.applies_to_transport(transport):
-                layer.close()
-                raise InvalidArgument(
-                    f"{source}: {model!r} cannot apply to {server_class.__name__}, a "
-                    f"{transport} server (it acts on "
-                    f"{'datagrams' if transport == 'stream' else 'stream connections'}); "
-                    "leave it out or serve a server of the other kind")
+        try:
+            check_transport(layer.plan, server_class, source=source)
+        except InvalidArgument:
+            layer.close()
+            raise
     return layer
+
+
+def check_transport(plan: FaultPlan, server_class: type[Any], *, source: str) -> None:
+    """Every model of ``plan`` can apply to ``server_class``'s kind of socket."""
+    transport = transport_of(server_class)
+    for model in plan.models:
+        if not model.applies_to_transport(transport):
+            raise InvalidArgument(
+                f"{source}: {model!r} cannot apply to {server_class.__name__}, a "
+                f"{transport} server (it acts on "
+                f"{'datagrams' if transport == 'stream' else 'stream connections'}); "
+                "leave it out or serve a server of the other kind")
 
 
 def check_seconds(name: str, value: Any, *, source: str, allow_none: bool = False) -> None:

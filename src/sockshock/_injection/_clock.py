@@ -58,8 +58,7 @@ class VirtualClock:
         self._lock = threading.Lock()
 
     def now(self) -> float:
-        with self._lock:
-            return self._now
+        return self._now  # one float read is atomic; advancing it takes the lock
 
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> bool:
         if wake is not None and wake.is_set():
@@ -74,6 +73,8 @@ class VirtualClock:
 
 def resolve_clock(clock: object, *, source: str) -> Clock:
     """``None``/``"real"`` -> RealClock, ``"virtual"`` -> VirtualClock, or a Clock."""
+    if isinstance(clock, (RealClock, VirtualClock)):  # before the (slow) protocol check
+        return clock
     if clock is None or clock == "real":
         return RealClock()
     if clock == "virtual":

@@ -96,6 +96,11 @@ class DatagramFaults:
         except OSError:
             self._sockshock_reinjected.pop()
 
+    def _sockshock_was_reinjected(self, address: Any) -> bool:
+        """Whether a datagram from ``address`` is one this socket put back."""
+        helper = self._sockshock_helper
+        return helper is not None and address == helper.getsockname()
+
     def _sockshock_queue_empty(self) -> bool:
         if not DONTWAIT:
             return True
@@ -122,9 +127,7 @@ class DatagramFaults:
         layer = self._sockshock_layer
         while True:
             data, address = self._raw_recvfrom(bufsize, flags)
-            helper = self._sockshock_helper
-            if helper is not None and self._sockshock_reinjected \
-                    and address == helper.getsockname():
+            if self._sockshock_reinjected and self._sockshock_was_reinjected(address):
                 address = self._sockshock_reinjected.popleft()  # decided already
                 if self._sockshock_held_in:
                     self._sockshock_release_held(everything=self._sockshock_queue_empty())
