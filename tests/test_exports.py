@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 PUBLIC = ["sockshock", "sockshock.faults", "sockshock.layer", "sockshock.handlers",
-          "sockshock.socketserver"]
+          "sockshock.socketserver", "sockshock.scripts", "sockshock.strategies"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

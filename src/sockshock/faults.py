@@ -12,10 +12,10 @@ Server lifecycle: :class:`AcceptErrors`, :class:`AbruptShutdown`.
 
 Every model also takes the scope arguments of :class:`FaultModel` (``probability``,
 ``per``, ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``).
-:class:`FaultPlan` composes models with a seed (or one generator, ``rng=``:
-:class:`Recorded` keeps its draws, :class:`Draws` replays them); the models are pure (this module
-imports no socket, clock or thread) and are carried out by
-:class:`sockshock.FaultLayer`.
+:class:`FaultPlan` composes models with a seed (or with generators, ``rng=``:
+:class:`Draws` takes decisions drawn in advance, by hypothesis for instance);
+the models are pure (this module imports no socket, clock or thread) and are
+carried out by :class:`sockshock.FaultLayer`.
 """
 
 from sockshock._faults._core import Decision, FaultModel, Operation
@@ -27,7 +27,7 @@ from sockshock._faults._datagram import (
     ReorderDatagrams,
     TruncateDatagrams,
 )
-from sockshock._faults._draws import Draws, Recorded
+from sockshock._faults._draws import Draws
 from sockshock._faults._lifecycle import AbruptShutdown, AcceptErrors
 from sockshock._faults._plan import FaultEvent, FaultPlan
 from sockshock._faults._stream import (
@@ -60,7 +60,6 @@ __all__ = [
     "Operation",
     "PartialReads",
     "PartialWrites",
-    "Recorded",
     "ReorderDatagrams",
     "ResetAfter",
     "SlowClient",

@@ -257,6 +257,10 @@ class FaultModel:
     def __repr__(self) -> str:
         return self.describe()
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How hypothesis (and IPython) print a model: as :meth:`describe` says."""
+        printer.text(self.describe())
+
     def describe(self) -> str:
         """The model as it would be written in Python (non-default arguments only);
         models are declared with ``repr=False`` so that this is their repr too."""

@@ -1,134 +1,79 @@
-"""Random draws made explicit: a generator that records its draws, one that replays them.
+"""Fault decisions drawn in advance: a generator that returns numbers given to it.
 
-A plan given ``rng=`` draws every decision from that one generator. When hypothesis
-controls it (``st.randoms(use_true_random=False)``), wrapping it in
-:class:`Recorded` does two things:
+:class:`Draws` is a ``random.Random`` whose every call takes the next number of a
+list of numbers in [0, 1), given in advance -- drawn by hypothesis
+(``sockshock.strategies.fault_plans()``), so that decisions shrink, and printed
+as they are, so that a failing example's plan is its own exact replay:
+``FaultPlan(PartialReads(max_chunk=64), rng=[Draws([0.0, 0.953])])``.
 
-* it orients the draws so that the value hypothesis shrinks towards -- the
-  smallest -- is the gentlest fault: a probability gate ``rng.random() <
-  probability`` gets ``1 - x`` (shrinks towards not firing), a size
-  ``rng.randint(1, n)`` gets ``n + 1 - x`` (shrinks towards the largest chunk);
-  ``uniform`` (jitter) already shrinks towards no delay, ``randrange`` (bit
-  positions) has no gentler end;
-* it keeps every draw, so that a plan can print an explicit schedule,
-  :class:`Draws`, that makes exactly the same decisions without hypothesis.
+Each number is oriented so that 0 -- where hypothesis shrinks -- is the gentlest
+fault: a probability gate ``rng.random() < probability`` does not fire, a size
+``rng.randint(1, n)`` is ``n`` (the largest chunk), a delay
+``rng.uniform(0, jitter)`` is 0. Once the list is spent, every call gets 0.
 
 Pure: no I/O (see ``_core``).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable
-from typing import Any
 
-from sockshock._errors import InvalidArgument, InvalidType, check_type
+from sockshock._errors import InvalidType, check_number
 
-__all__ = ["Draws", "Recorded"]
+__all__ = ["Draws"]
 
-_METHODS = ("random", "randint", "randrange", "uniform", "getrandbits")
 _BELOW_ONE = 1.0 - 2.0**-53  # the largest float random() may return
 
 
 class Draws(random.Random):
-    """A ``random.Random`` that returns recorded draws, in order.
-
-    ``FaultPlan(*models, rng=Draws([("randint", 3), ("random", 0.25)]))`` makes
-    the decisions a failing example made (``plan.describe()`` prints it for a
-    plan drawn by hypothesis). Once the draws run out, or when a call is not the
-    one recorded next (the code under test changed), each call returns its
-    gentlest value: ``random()`` just below 1 (a probability gate does not fire),
-    ``randint(a, b)`` ``b`` (the largest chunk), ``uniform(a, b)`` ``a`` (no
-    jitter), ``randrange`` its start, ``getrandbits`` 0.
+    """A ``random.Random`` that returns numbers given in advance, in order.
 
     Args:
-        draws: ``(method, value)`` pairs; methods are ``random``, ``randint``,
-            ``randrange``, ``uniform`` and ``getrandbits``.
+        units: numbers in [0, 1); 0 is the gentlest decision (see the module's
+            docstring), and the value of every call once they are spent.
+
+    One ``Draws`` per model: ``FaultPlan(*models, rng=[Draws(...), ...])``.
     """
 
-    def __init__(self, draws: Iterable[tuple[str, float]] = ()) -> None:
+    def __init__(self, units: Iterable[float] = ()) -> None:
         super().__init__(0)
-        items = tuple(draws) if not isinstance(draws, (str, bytes)) else None
-        if items is None:
-            raise InvalidType(f"expected (method, value) pairs but got draws={draws!r} "
-                              f"(type={type(draws).__name__}) (from Draws())")
-        for item in items:
-            if not (isinstance(item, tuple) and len(item) == 2 and item[0] in _METHODS):
-                raise InvalidArgument(f"draws item {item!r} must be a (method, value) pair with "
-                                      f"a method among {', '.join(_METHODS)} (from Draws())")
-            check_type("value", item[1], (int, float), source="Draws()")
-        self.draws: tuple[tuple[str, float], ...] = items
+        if isinstance(units, (str, bytes)) or not isinstance(units, Iterable):
+            raise InvalidType(f"expected numbers in [0, 1) but got units={units!r} "
+                              f"(type={type(units).__name__}) (from Draws())")
+        values = tuple(units)
+        for value in values:
+            check_number("units", value, low=0, high=1, high_open=True, source="Draws()")
+        self.units: tuple[float, ...] = values
         self._next = 0
 
-    def _take(self, method: str, low: float, high: float, default: float) -> Any:
-        if self._next < len(self.draws):
-            name, value = self.draws[self._next]
-            if name == method and low <= value <= high:
-                self._next += 1
-                return value
-            self._next = len(self.draws)  # diverged: gentlest values from here on
-        return default
+    def _unit(self) -> float:
+        if self._next < len(self.units):
+            self._next += 1
+            return self.units[self._next - 1]
+        return 0.0
 
     def random(self) -> float:
-        return float(self._take("random", 0.0, _BELOW_ONE, _BELOW_ONE))
+        return min(1.0 - self._unit(), _BELOW_ONE)
 
     def randint(self, a: int, b: int) -> int:
-        return int(self._take("randint", a, b, b))
+        return b - min(b - a, math.floor(self._unit() * (b - a + 1)))
 
     def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
-        low, high = (0, start - 1) if stop is None else (start, stop - 1)
-        return int(self._take("randrange", low, high, low))
+        low, high = (0, start) if stop is None else (start, stop)
+        count = max(1, (high - low + step - 1) // step)
+        return low + step * min(count - 1, math.floor(self._unit() * count))
 
     def uniform(self, a: float, b: float) -> float:
-        return float(self._take("uniform", min(a, b), max(a, b), a))
+        return a + self._unit() * (b - a)
 
     def getrandbits(self, k: int) -> int:
-        return int(self._take("getrandbits", 0, 2**k - 1, 0))
+        return math.floor(self._unit() * float(1 << k))
+
+    def fresh(self) -> Draws:
+        """The same numbers, from the first one again."""
+        return Draws(self.units)
 
     def __repr__(self) -> str:
-        return f"Draws({list(self.draws)!r})"
-
-
-class Recorded(random.Random):
-    """Draws from ``source`` -- oriented so that its smallest draw is the gentlest
-    fault (see the module's docstring) -- and records them.
-
-    Args:
-        source: the generator to draw from (hypothesis' ``st.randoms()``).
-        gentle: orient the draws (default); ``False`` passes them through.
-    """
-
-    def __init__(self, source: random.Random, *, gentle: bool = True) -> None:
-        super().__init__(0)
-        check_type("source", source, random.Random, source="Recorded()")
-        self.source = source
-        self.gentle = gentle
-        self.draws: list[tuple[str, float]] = []
-
-    def _keep(self, method: str, value: Any) -> Any:
-        self.draws.append((method, value))
-        return value
-
-    def random(self) -> float:
-        value = self.source.random()
-        return float(self._keep("random", min(1.0 - value, _BELOW_ONE) if self.gentle else value))
-
-    def randint(self, a: int, b: int) -> int:
-        value = self.source.randint(a, b)
-        return int(self._keep("randint", a + b - value if self.gentle else value))
-
-    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
-        return int(self._keep("randrange", self.source.randrange(start, stop, step)))
-
-    def uniform(self, a: float, b: float) -> float:
-        return float(self._keep("uniform", self.source.uniform(a, b)))
-
-    def getrandbits(self, k: int) -> int:
-        return int(self._keep("getrandbits", self.source.getrandbits(k)))
-
-    def replay(self) -> Draws:
-        """A generator that makes the same draws again (see :class:`Draws`)."""
-        return Draws(self.draws)
-
-    def __repr__(self) -> str:
-        return f"Recorded({self.source!r})"
+        return f"Draws({list(self.units)!r})"

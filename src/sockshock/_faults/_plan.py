@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock._errors import InvalidArgument, InvalidType, check_number
 from sockshock._faults._core import NOTHING, Decision, FaultModel, Operation
-from sockshock._faults._draws import Recorded
+from sockshock._faults._draws import Draws
 
 __all__ = ["LOG_LIMIT", "FaultEvent", "FaultPlan", "make_plan"]
 
@@ -106,15 +106,16 @@ class FaultPlan:
     from the seed, so a connection's faults do not depend on how threads interleave
     with other connections -- nor on which process (a forked child) handles it.
     Pass ``rng`` instead of ``seed`` to draw everything from one generator you
-    control (hypothesis' ``st.randoms()`` shrinks it); wrapped in
-    :class:`~sockshock.faults.Recorded`, its draws are kept and the plan prints
-    (:meth:`describe`) and replays (:meth:`replay`) them as an explicit schedule,
-    :class:`~sockshock.faults.Draws`.
+    control (hypothesis' ``st.randoms()`` shrinks it), or from one per model:
+    with :class:`~sockshock.faults.Draws` (numbers given in advance, as
+    ``sockshock.strategies.fault_plans()`` draws them) the plan's repr is its
+    exact replay.
 
     Args:
         *models: fault models (lists are flattened).
         seed: an int; default: a random one, always printable as ``plan.seed``.
-        rng: a ``random.Random`` to draw from instead of per-connection streams.
+        rng: a ``random.Random`` to draw from instead of per-connection streams, or
+            a list of them, one per model.
         log_limit: how many events :attr:`log` keeps (default :data:`LOG_LIMIT`);
             later ones are only counted, in :attr:`unlogged`.
 
@@ -124,12 +125,20 @@ class FaultPlan:
     """
 
     def __init__(self, *models: Any, seed: int | None = None,
-                 rng: random.Random | None = None, log_limit: int = LOG_LIMIT) -> None:
+                 rng: random.Random | Sequence[random.Random] | None = None,
+                 log_limit: int = LOG_LIMIT) -> None:
         self.models: tuple[FaultModel, ...] = tuple(_flatten(models))
         if seed is None:
             seed = random.SystemRandom().randrange(2**32)
         check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source="FaultPlan(...)")
         check_number("log_limit", log_limit, low=0, integer=True, source="FaultPlan(...)")
+        self._model_rngs: tuple[random.Random, ...] | None = None
+        if isinstance(rng, (list, tuple)):
+            if len(rng) != len(self.models) or not all(
+                    isinstance(r, random.Random) for r in rng):
+                raise InvalidArgument(f"rng= takes one random.Random per model, "
+                                      f"{len(self.models)} here, not {rng!r} (from FaultPlan(...))")
+            self._model_rngs, rng = tuple(rng), None
         if rng is not None and not isinstance(rng, random.Random):
             raise InvalidType(f"expected random.Random but got rng={rng!r} "
                               f"(type={type(rng).__name__}) (from FaultPlan(...))")
@@ -148,6 +157,8 @@ class FaultPlan:
     # -- deciding --------------------------------------------------------------
 
     def _rng(self, connection: int, i: int) -> random.Random:
+        if self._model_rngs is not None:
+            return self._model_rngs[i]
         if self._shared_rng is not None:
             return self._shared_rng
         key = (connection, i)
@@ -242,8 +253,7 @@ class FaultPlan:
     def describe(self, limit: int = 200) -> str:
         """The plan and its log, for a human reading a failed test."""
         events = self.log
-        source = f"seed={self.seed}" if self._shared_rng is None else "rng=..."
-        lines = [f"FaultPlan({source}): {len(events) + self.unlogged} fault(s) injected",
+        lines = [f"FaultPlan({self._source()}): {len(events) + self.unlogged} fault(s) injected",
                  "  models: " + (", ".join(self._descriptions) or "(none)")]
         shown = 0
         for connection, group in self.log_by_connection().items():
@@ -261,27 +271,29 @@ class FaultPlan:
         if self.unlogged:
             lines.append(f"  ... and {self.unlogged} more not kept (the log keeps "
                          f"{self._log_limit}: FaultPlan(log_limit=...))")
-        lines.append(f"  replay: {self._replay_expression()}")
+        lines.append(f"  replay: FaultPlan(*models, {self._source(full=True)})")
         return "\n".join(lines)
 
-    def _replay_expression(self) -> str:
-        rng = self._shared_rng
-        if rng is None:
-            return f"FaultPlan(*models, seed={self.seed})"
-        if isinstance(rng, Recorded):
-            return f"FaultPlan(*models, rng={rng.replay()!r})"
-        return "FaultPlan(*models, rng=...) with the generator in the same state"
+    def _source(self, full: bool = False) -> str:
+        """Where the decisions come from, as the plan's arguments say it."""
+        if self._model_rngs is not None:
+            return f"rng=[{', '.join(map(repr, self._model_rngs))}]" if full else "rng=[...]"
+        if self._shared_rng is not None:
+            return "rng=..."
+        return f"seed={self.seed}"
 
     def replay(self) -> FaultPlan:
-        """A fresh plan that makes the same decisions (an empty log): the same models
-        and seed, or for a plan whose ``rng`` is :class:`~sockshock.faults.Recorded`,
-        its draws so far replayed by :class:`~sockshock.faults.Draws`."""
-        rng = self._shared_rng.replay() if isinstance(self._shared_rng, Recorded) else None
-        return FaultPlan(*self.models, seed=self.seed, rng=rng, log_limit=self._log_limit)
+        """A fresh plan with the same models and seed (an empty log); with
+        :class:`~sockshock.faults.Draws` per model, the same numbers from the start."""
+        rngs = self._model_rngs
+        if rngs is not None and all(isinstance(r, Draws) for r in rngs):
+            return FaultPlan(*self.models, rng=[r.fresh() for r in rngs if isinstance(r, Draws)],
+                             seed=self.seed, log_limit=self._log_limit)
+        return FaultPlan(*self.models, seed=self.seed, log_limit=self._log_limit)
 
     def __bool__(self) -> bool:
         return bool(self.models)
 
     def __repr__(self) -> str:
-        source = f"seed={self.seed}" if self._shared_rng is None else f"rng={self._shared_rng!r}"
+        source = self._source(full=True)
         return f"FaultPlan({', '.join(self._descriptions)}{', ' if self.models else ''}{source})"

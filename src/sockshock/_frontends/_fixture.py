@@ -12,6 +12,7 @@ import pytest
 
 from sockshock._errors import InvalidArgument
 from sockshock._faults._core import FaultModel
+from sockshock._frontends._hypothesis import adopt_hypothesis_test, example_stack
 from sockshock._frontends._settings import check_marker, setting
 from sockshock._harness._audit import LeakAudit, audit
 from sockshock._harness._handle import ServerHandle
@@ -52,6 +53,11 @@ class SockshockFixture:
         self.shutdown_timeout: float = setting(config, item, "shutdown_timeout")
         self.clock: str = setting(config, item, "clock")
         self.handles: list[ServerHandle] = []
+        self.hypothesis_seeded = False  # the seed also seeds the test's @given examples
+        self._example: tuple[Any, contextlib.ExitStack] | None = None  # hypothesis' current
+
+    def __repr__(self) -> str:
+        return f"<sockshock fixture: seed {self.seed}, {len(self.handles)} server(s)>"
 
     def __getattr__(self, name: str) -> Any:
         import sockshock
@@ -77,7 +83,8 @@ class SockshockFixture:
     def serve(self, server: Any = "ThreadingTCPServer", handler_class: Any = None, /, *,
               faults: Any = None, **options: Any) -> ServerHandle:
         """Start a server for this test, as :func:`sockshock.serving` does; it is
-        stopped at teardown.
+        stopped at teardown -- or, called inside a hypothesis example, when that
+        example ends (its handler errors then fail the example).
 
         ``serve(server, handler_class)``: the order of ``serving()`` -- a server
         class, its name in ``sockshock.socketserver`` or ``"module:attr"`` (default
@@ -114,7 +121,8 @@ class SockshockFixture:
                 arguments[name] = options.pop(name)
         spec = resolve_spec(server, handler_class, faults=faults, server_attrs=options,
                             default_seed=self.seed, default_clock=self.clock, **arguments)
-        handle = self._stack.enter_context(serve_spec(spec))
+        stack = example_stack(self) or self._stack  # inside @given: until the example ends
+        handle = stack.enter_context(serve_spec(spec))
         self.handles.append(handle)
         return handle
 
@@ -125,6 +133,8 @@ class SockshockFixture:
                  f"{self._request.config.stash[SESSION_SEED]})",
                  "re-run this test with the same faults:",
                  f"  pytest {shlex.quote(item.nodeid)} --sockshock-seed={self.seed}"]
+        if self.hypothesis_seeded:
+            lines.append("  (the seed also seeds hypothesis: the same examples, in the same order)")
         for handle in self.handles:
             if handle.plan is not None:
                 lines.append(f"{type(handle.server).__name__} at {handle.address!r}:")
@@ -154,6 +164,7 @@ def sockshock(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
     with contextlib.ExitStack() as stack:
         fixture = SockshockFixture(request, stack)
         request.node.stash[FIXTURE] = fixture
+        fixture.hypothesis_seeded = adopt_hypothesis_test(request, fixture.seed)
         yield fixture
         _check_shutdown_bounds(request, fixture)
     # Servers stopped without error. A failed test reports its failure, not the

@@ -1,11 +1,10 @@
 """Hypothesis strategies for fuzzing request handlers (public: ``sockshock.strategies``).
 
 Everything here shrinks towards the simplest and gentlest case: fewer fault
-models, each with its gentlest parameters (the largest chunk, no delay, the
-reset as late as the payload allows...), fault decisions that do not fire (a
-plan's draws go through :class:`~sockshock.faults.Recorded`), a payload in one
-piece, datagrams in order and none lost, a client that sends its whole request,
-half-closes and reads the reply.
+models, each with its gentlest parameters (the largest chunk, no delay...),
+fault decisions that do not fire (each model's decisions are drawn in advance,
+:class:`~sockshock.faults.Draws`), a payload in one piece, datagrams in order and
+none lost, a client that sends its whole request, half-closes and reads the reply.
 
 Importing this module imports hypothesis; ``import sockshock`` and the pytest
 plugin do not.
@@ -131,15 +130,24 @@ def fault_models(model: type[FaultModel], *, scopes: bool = False, max_bytes: in
 @st.composite
 def _model(draw: Any, model: type[FaultModel], params: st.SearchStrategy[dict[str, Any]],
            scopes: st.SearchStrategy[dict[str, Any]]) -> FaultModel:
-    return model(**draw(params), **draw(scopes))
+    return model(**{**draw(scopes), **draw(params)})  # the model's own win
+
+
+#: One decision, in thousandths: 0 is the gentlest (see ``faults.Draws``).
+_UNITS = st.integers(0, 999).map(lambda k: k / 1000)
 
 
 @st.composite
-def _plan(draw: Any, models: st.SearchStrategy[list[FaultModel]], seeded: bool) -> F.FaultPlan:
-    chosen = draw(models)
+def _plan(draw: Any, models: st.SearchStrategy[FaultModel], min_models: int, max_models: int,
+          max_decisions: int, seeded: bool) -> F.FaultPlan:
     if seeded:
+        chosen = draw(st.lists(models, min_size=min_models, max_size=max_models))
         return F.FaultPlan(*chosen, seed=draw(st.integers(0, 2**32 - 1)))
-    return F.FaultPlan(*chosen, rng=F.Recorded(draw(st.randoms(use_true_random=False))))
+    # Each model with its own decisions: dropping one drops its decisions with it.
+    pairs = draw(st.lists(st.tuples(models, st.lists(_UNITS, max_size=max_decisions)),
+                          min_size=min_models, max_size=max_models))
+    return F.FaultPlan(*[model for model, _ in pairs],
+                       rng=[F.Draws(units) for _, units in pairs])
 
 
 def _models_strategy(items: Sequence[Any], *, scopes: bool, max_bytes: int,
@@ -165,7 +173,7 @@ def _models_strategy(items: Sequence[Any], *, scopes: bool, max_bytes: int,
 
 def fault_plans(kind: str = "stream", *, models: Sequence[Any] | None = None,
                 min_models: int = 0, max_models: int = 3, scopes: bool = False,
-                max_bytes: int = 64, max_delay: float = 1.0,
+                max_bytes: int = 64, max_delay: float = 1.0, max_decisions: int = 32,
                 seeded: bool = False) -> st.SearchStrategy[F.FaultPlan]:
     """Fault plans: a few models, their parameters, and every decision they make,
     drawn by hypothesis.
@@ -182,16 +190,22 @@ def fault_plans(kind: str = "stream", *, models: Sequence[Any] | None = None,
         max_bytes: the largest byte count drawn (chunk sizes, ``nbytes``...).
         max_delay: the longest delay drawn, in seconds (use virtual time: ``drive()``
             does; ``serving(clock="virtual")``).
-        seeded: draw a seed instead of every decision: for plans carried out in
-            other threads or processes (a live server: see ``ServerMachine``), where
-            hypothesis cannot draw. Decisions then do not shrink, the models do.
+        max_decisions: how many random decisions are drawn for each model; the
+            operations after those get the gentlest (``faults.Draws``).
+        seeded: draw a seed instead of the decisions: for a plan shared by several
+            connections whose order is up to threads (a live server: see
+            ``ServerMachine``), decisions per connection and model from the seed.
+            They then do not shrink; the models do.
 
     Returns:
-        A strategy of :class:`~sockshock.faults.FaultPlan`. Unless ``seeded``, the
-        plan draws from hypothesis through :class:`~sockshock.faults.Recorded`:
-        decisions shrink towards not firing and ``plan.describe()`` ends with an
-        explicit replay, ``FaultPlan(*models, rng=Draws([...]))``. A plan keeps
-        state: use each one for one run (``drive()`` call, server).
+        A strategy of :class:`~sockshock.faults.FaultPlan`. Unless ``seeded``, each
+        model draws from its own :class:`~sockshock.faults.Draws`, numbers drawn
+        by hypothesis in advance: they shrink towards the gentlest decision (the
+        gate that does not fire, the largest chunk, no delay), a model dropped
+        drops its decisions with it, and the plan's repr -- which hypothesis prints
+        for a failing example -- is its exact replay,
+        ``FaultPlan(PartialReads(max_chunk=64), rng=[Draws([0.0, 0.953])])``. A
+        plan keeps state: use each one for one run (``drive()`` call, server).
     """
     check_choice("kind", kind, ("stream", "datagram"), source="fault_plans()")
     check_number("min_models", min_models, low=0, high=20, integer=True, source="fault_plans()")
@@ -200,18 +214,16 @@ def fault_plans(kind: str = "stream", *, models: Sequence[Any] | None = None,
     check_number("max_bytes", max_bytes, low=1, high=65536, integer=True,
                  source="fault_plans()")
     check_number("max_delay", max_delay, low=0, high=MAX_DELAY, source="fault_plans()")
+    check_number("max_decisions", max_decisions, low=0, high=10_000, integer=True,
+                 source="fault_plans()")
     items = models if models is not None else (
         STREAM_MODELS if kind == "stream" else DATAGRAM_MODELS)
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise InvalidType(f"expected a list of model classes, models or strategies but got "
                           f"models={models!r} (from fault_plans())")
-    if max_models == 0:
-        drawn: st.SearchStrategy[list[FaultModel]] = st.just([])
-    else:
-        drawn = st.lists(_models_strategy(items, scopes=scopes, max_bytes=max_bytes,
-                                          max_delay=max_delay),
-                         min_size=min_models, max_size=max_models)
-    return _plan(drawn, seeded)
+    drawn = _models_strategy(items, scopes=scopes, max_bytes=max_bytes, max_delay=max_delay) \
+        if max_models else st.nothing()
+    return _plan(drawn, min_models, max_models, max_decisions, seeded)
 
 
 def _payloads(payload: bytes | st.SearchStrategy[bytes], source: str) -> st.SearchStrategy[bytes]:

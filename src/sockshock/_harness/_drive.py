@@ -89,7 +89,7 @@ class DriveServer:
         return f"<DriveServer at {self.server_address!r}>"
 
 
-@dataclass
+@dataclass(repr=False)
 class Transcript:
     """What happened when ``drive()`` ran a handler.
 
@@ -128,6 +128,11 @@ class Transcript:
     plan: FaultPlan = field(repr=False)
     elapsed: float = 0.0
     shutdown_requested: bool = False
+
+    def __repr__(self) -> str:
+        error = "" if self.error is None else f", error={self.error!r}"
+        return (f"<Transcript {self.kind}: output={self.output!r}, "
+                f"received={self.received!r}{error}>")
 
     def __str__(self) -> str:
         lines = [f"drive() transcript ({self.kind}, {self.elapsed:g} virtual s, "

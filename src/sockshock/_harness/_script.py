@@ -160,6 +160,10 @@ class ClientScript:
         timeout = "" if self.timeout == 5.0 else f", timeout={self.timeout!r}"
         return f"ClientScript([{', '.join(map(repr, self.steps))}]{timeout})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How hypothesis (and IPython) print a script: as its repr."""
+        printer.text(repr(self))
+
 
 def as_script(value: Any, transport: str, *, source: str) -> ClientScript:
     """What a user gave as a client -> a script. Bytes: send them, then (stream)
