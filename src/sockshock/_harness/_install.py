@@ -21,11 +21,15 @@ from types import ModuleType
 from typing import Any
 
 from sockshock import socketserver as ours
-from sockshock._errors import ConfigurationError, check_number
+from sockshock._errors import ConfigurationError, ShutdownTimeout, check_number
 from sockshock._faults._plan import FaultPlan, make_plan
 from sockshock._harness._failures import HandlerFailure, Reporter, add_note
-from sockshock._harness._instrument import instrument, track_threads
-from sockshock._harness._resolve import check_expected_errors
+from sockshock._harness._instrument import ThreadTracker, instrument, track_threads
+from sockshock._harness._resolve import (
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    check_expected_errors,
+    check_seconds,
+)
 from sockshock._injection._clock import resolve_clock
 from sockshock._injection._layer import FaultLayer
 from sockshock._servers import _stdlib
@@ -117,10 +121,12 @@ class InjectedServer:
     """A server built inside :func:`inject`: ``server``, ``address``, ``layer``,
     ``plan`` (``plan.log``, ``plan.describe()``) and ``errors``."""
 
-    def __init__(self, server: Any, layer: FaultLayer, reporter: Reporter) -> None:
+    def __init__(self, server: Any, layer: FaultLayer, reporter: Reporter,
+                 tracker: ThreadTracker) -> None:
         self.server = server
         self.layer = layer
         self._reporter = reporter
+        self._tracker = tracker
 
     @property
     def address(self) -> Any:
@@ -174,6 +180,7 @@ def _server_classes() -> list[type[Any]]:
 
 @contextlib.contextmanager
 def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
+           shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
            expect_errors: Any = ()) -> Iterator[InjectedServers]:
     """Give every server built inside the block a fault layer.
 
@@ -183,11 +190,15 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
     threads as daemon threads and sockshock's loop. The block yields the list of
     them (:class:`InjectedServers`: ``servers.wait(1)`` for one a library builds
     in a thread of its own). Stopping them is the code's that started them (for
-    ``logging.config.listen()``: ``logging.config.stopListening()``).
+    ``logging.config.listen()``: ``logging.config.stopListening()``); their
+    ``server_close()`` waits at most ``shutdown_timeout`` for handler threads.
 
     Raises:
-        After the block, the first handler error not in ``expect_errors``.
+        After the block: :class:`~sockshock.ShutdownTimeout` if a server's
+        ``server_close()`` gave up on stuck handler threads (with their stacks);
+        else the first handler error not in ``expect_errors``.
     """
+    check_seconds("shutdown_timeout", shutdown_timeout, source="inject()")
     template = make_plan([] if faults is None else faults, seed=seed, source="inject()")
     the_clock = resolve_clock(clock, source="inject(clock=...)")
     expected = check_expected_errors(expect_errors, source="inject()")
@@ -204,11 +215,11 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
         server.__class__ = run_class
         if needs_loop_state(server):
             init_loop_state(server)
-        track_threads(server)
+        tracker = track_threads(server, join_timeout=shutdown_timeout)
         if isinstance(server.socket, socket.socket):
             server.socket = layer.wrap(server.socket)
         server.socket_layer = layer
-        servers._add(InjectedServer(server, layer, reporter))
+        servers._add(InjectedServer(server, layer, reporter, tracker))
 
     def patched(original: Any) -> Any:
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -230,6 +241,15 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
                 if not isinstance(f.exception, expected)]
     for injected in servers:
         injected._reporter.close()
+    stuck = [s for s in servers if s._tracker.gave_up]
+    if stuck:
+        error = ShutdownTimeout("\n".join(
+            f"{type(s.server).__name__} server_close() gave up after {shutdown_timeout:g} s "
+            f"on handler threads that did not finish (abandoned: daemon threads, they cannot "
+            f"keep the process alive). Stacks:\n{s._tracker.gave_up}" for s in stuck))
+        for failure in failures:
+            add_note(error, f"also, a request handler raised {failure!r}")
+        raise error
     if failures:
         first, *rest = failures
         for other in rest:

@@ -19,6 +19,7 @@ import weakref
 from typing import Any
 
 from sockshock._harness._failures import Reporter
+from sockshock._harness._stacks import describe_threads
 from sockshock._servers._graft import grafts
 from sockshock._servers._stdlib import classes
 
@@ -34,11 +35,16 @@ class ThreadTracker:
     past :attr:`deadline`.
     """
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, join_timeout: float | None = None) -> None:
         self._server = weakref.ref(server)
         self._lock = threading.Lock()
         self._threads: list[tuple[threading.Thread, bool]] = []
+        #: ``join()`` waits no later than this (``time.monotonic()``)...
         self.deadline: float | None = None
+        #: ...or, without a deadline, this long.
+        self.join_timeout = join_timeout
+        #: What ``join()`` gave up on: the stuck threads' stacks.
+        self.gave_up: str | None = None
 
     def append(self, thread: threading.Thread) -> None:
         joinable = not thread.daemon
@@ -54,13 +60,16 @@ class ThreadTracker:
             return
         with self._lock:
             threads = [t for t, joinable in self._threads if joinable]
+        deadline = self.deadline
+        if deadline is None and self.join_timeout is not None:
+            deadline = time.monotonic() + self.join_timeout
         for thread in threads:
             if thread.ident is None:
                 continue
-            if self.deadline is None:
-                thread.join()
-            else:
-                thread.join(max(0.0, self.deadline - time.monotonic()))
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        stuck = [t for t in threads if t.is_alive()]
+        if stuck and self.deadline is None:
+            self.gave_up = describe_threads(stuck)
 
     def alive(self) -> list[threading.Thread]:
         """Every thread given to the tracker that is still running."""
@@ -106,9 +115,9 @@ def instrument(base: type[Any], attrs: dict[str, Any], reporter: Reporter,
     return type(base.__name__, (base,), namespace)
 
 
-def track_threads(server: Any) -> ThreadTracker:
+def track_threads(server: Any, join_timeout: float | None = None) -> ThreadTracker:
     """Give ``server`` a :class:`ThreadTracker` as its ``_threads``."""
-    tracker = ThreadTracker(server)
+    tracker = ThreadTracker(server, join_timeout)
     with contextlib.suppress(AttributeError):  # a server with __slots__
         server._threads = tracker
     return tracker

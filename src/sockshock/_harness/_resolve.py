@@ -287,10 +287,6 @@ def _adoptable(server: Any, handler_class: Any, address: Any,
     if not isinstance(sock, socket.socket) or sock.fileno() < 0:
         raise InvalidArgument(f"serving({name} instance): it has no open socket (closed "
                               "already?)")
-    if getattr(server, "_BaseServer__is_shut_down", None) is not None \
-            and not server._BaseServer__is_shut_down.is_set():
-        raise InvalidArgument(f"serving({name} instance): it is serving already; give "
-                              "serving() a server that nobody serves yet")
     check_address(cls, server.server_address, source=f"{name}.server_address")
     return cls
 
