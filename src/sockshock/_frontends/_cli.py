@@ -34,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
                             help="the request to send, with escapes (default: 'ping\\n')")
     run_parser.add_argument("--expect", default=None,
                             help="the whole expected reply, with escapes (default: the demo "
-                                 "handlers echo; yours must answer as they do without faults)")
+                                 "handlers echo; yours must answer as they do without "
+                                 "faults, digits aside: dates, counters)")
+    run_parser.add_argument("--expect-prefix", default=None, metavar="BYTES",
+                            help="the reply must start with these bytes (with escapes)")
+    run_parser.add_argument("--expect-regex", default=None, metavar="PATTERN",
+                            help="the reply must match this regular expression")
     run_parser.add_argument("--seed", type=int, default=None, help="fix the fault seed")
     run_parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     return parser

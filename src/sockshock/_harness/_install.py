@@ -38,11 +38,12 @@ from sockshock._servers._graft import init_loop_state, needs_loop_state
 __all__ = ["InjectedServer", "InjectedServers", "Installation", "inject", "install"]
 
 
-def _uses(module: ModuleType, stdlib: ModuleType) -> bool:
-    """Whether ``module`` holds the standard ``socketserver`` or one of its classes."""
+def _uses(module: ModuleType, server_module: ModuleType) -> bool:
+    """Whether ``module`` holds ``server_module`` (a socketserver) or a class defined
+    there."""
     for value in list(vars(module).values()):
-        if value is stdlib or (isinstance(value, type)
-                               and getattr(stdlib, value.__name__, None) is value):
+        if value is server_module or (isinstance(value, type)
+                                      and value.__module__ == server_module.__name__):
             return True
     return False
 
@@ -199,7 +200,7 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
         else the first handler error not in ``expect_errors``.
     """
     check_seconds("shutdown_timeout", shutdown_timeout, source="inject()")
-    template = make_plan([] if faults is None else faults, seed=seed, source="inject()")
+    template = make_plan([] if faults is None else faults, seed=seed, source="faults")
     the_clock = resolve_clock(clock, source="inject(clock=...)")
     expected = check_expected_errors(expect_errors, source="inject()")
     servers = InjectedServers()
