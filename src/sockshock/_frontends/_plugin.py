@@ -33,10 +33,11 @@ _MARKERS = [
     "this test; they win over command-line options and ini settings",
     "faults(*models): fault models (sockshock.faults) for the servers sockshock.serve() "
     "starts in this test",
-    "sockshock_servers(transport=None, family=None, concurrency=None): run the test once "
-    "per matching server class, given as the server_class argument (transport: "
+    "sockshock_servers(transport=None, family=None, concurrency=None, base=None): run the "
+    "test once per matching server class, given as the server_class argument (transport: "
     "stream/datagram -- kind= is still accepted; family: inet/unix; concurrency: "
-    "sync/threading/forking/pool or a tuple of them)",
+    "sync/threading/forking/pool or a tuple of them; base: your server class, under each "
+    "concurrency)",
     "shutdown_within(seconds, busy=0, stalled=0): every server this test serves must shut "
     "down and close within seconds (x --sockshock-shutdown-tolerance) with busy clients "
     "mid-request and stalled clients connected",
