@@ -48,6 +48,7 @@ operation with a shortened timeout, the other's wire calls see that timeout too.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import socket
 import ssl
@@ -111,7 +112,7 @@ class PlaintextHook(Protocol):
 class _Op:
     """One TLS operation's deadline and name (for the timeout message)."""
 
-    __slots__ = ("deadline", "name", "shortened", "timeout", "wire_calls")
+    __slots__ = ("chunk", "deadline", "name", "shortened", "timeout", "wire_calls")
 
     def __init__(self, name: str, timeout: float | None) -> None:
         self.name = name
@@ -119,6 +120,7 @@ class _Op:
         self.deadline = time.monotonic() + timeout if timeout else None
         self.wire_calls = 0
         self.shortened = False
+        self.chunk = 0  # the number of the last ciphertext chunk this operation queued
 
     def timed_out(self, direction: str) -> TimeoutError:
         # SSLSocket names the operation; its unwrap() names what it waited for.
@@ -180,22 +182,30 @@ class TLSSocket:
         self.server_side = server_side
         self.suppress_ragged_eofs = suppress_ragged_eofs
         self.plaintext_hook = plaintext_hook
-        self._lock = threading.Lock()  # the SSLObject, the BIOs, the framing
-        self._recv_lock = threading.Lock()  # one wire reader at a time
-        self._send_lock = threading.Lock()  # ciphertext leaves in order
+        self._lock = threading.Lock()  # the SSLObject, the BIOs, the framing, the queue
+        self._changed = threading.Condition(self._lock)  # a chunk left, or data came in
+        self._reading = False  # a thread is reading the wire
         self._head = b""  # the part of a record header read so far
         self._body = 0  # bytes left of the current record's body
         self._fed = 0  # how many times ciphertext was fed in (lets waiters retry)
         self._wire_eof = False
-        self._unsent = b""  # ciphertext the wire has not taken yet
-        self._write_retry: int | None = None  # count owed to a retried write
+        self._queue: collections.deque[bytes] = collections.deque()  # ciphertext to send
+        self._queued = 0  # chunks ever queued: a chunk's number is the count after it
+        self._sent = 0  # chunks fully sent
+        self._sending = False  # a thread is sending the queue's head
+        self._write_retry: tuple[int, int] | None = None  # (count, chunk) owed to a retry
         self._io_refs = 0  # makefile() accounting, as socket.socket's
         self._closed = False
 
     # -- moving ciphertext ---------------------------------------------------------
 
     def _run(self, op: _Op, call: Callable[[], _T], *, flush: bool = True) -> _T:
-        """Run one SSLObject call to completion, feeding it from the wire."""
+        """Run one SSLObject call to completion, feeding it from the wire.
+
+        The ciphertext a call produces is queued at once, keeping its place, and
+        the thread that produced it waits until it has left: a reader never waits
+        on a writer's data, or sends it while nobody reads.
+        """
         try:
             while True:
                 with self._lock:
@@ -209,23 +219,22 @@ class TLSSocket:
                         wanted, failure = None, error
                     else:
                         wanted = failure = None
+                    if self._out.pending:
+                        self._queue.append(self._out.read())
+                        self._queued += 1
+                        op.chunk = self._queued
                 if failure is not None:
-                    self._flush_alert(op)
-                    raise failure
-                if wanted is None:
-                    if flush:
+                    with contextlib.suppress(OSError):  # the alert OpenSSL queued
                         self._flush(op)
+                    raise failure
+                if flush or wanted is not None:
+                    self._flush(op)  # e.g. a ClientHello, a Finished
+                if wanted is None:
                     return result
-                self._flush(op)  # e.g. a ClientHello or a Finished
                 self._fill(op, fed, wanted)
         finally:
             if op.shortened:
                 self._wire.settimeout(op.timeout)
-
-    def _flush_alert(self, op: _Op) -> None:
-        """Send the alert OpenSSL queued with its exception, if the wire takes it."""
-        with contextlib.suppress(OSError):  # the peer is gone or stuck: the error matters more
-            self._flush(op)
 
     def _wire_call(self, op: _Op, direction: str, call: Callable[..., _T], arg: Any) -> _T:
         """One wire call within ``op``'s deadline, its failures as SSLSocket's."""
@@ -242,66 +251,92 @@ class TLSSocket:
         except TimeoutError:
             raise op.timed_out(direction) from None
 
-    def _acquire(self, op: _Op, lock: threading.Lock, direction: str) -> None:
-        if op.timeout is None:
-            lock.acquire()
-        elif op.deadline is None:  # non-blocking
-            if not lock.acquire(blocking=False):
-                raise _would_block(direction)
-        elif not lock.acquire(timeout=max(0.0, op.deadline - time.monotonic())):
-            raise op.timed_out(direction)
-
     def _flush(self, op: _Op) -> None:
-        """Send the ciphertext the SSLObject produced, in order."""
-        if not (self._out.pending or self._unsent):
-            return
-        self._acquire(op, self._send_lock, "write")
+        """Send the queue up to ``op``'s last chunk; what the wire does not take
+        stays at the head of the queue."""
+        with self._lock:
+            while self._sending and self._sent < op.chunk:  # another thread sends
+                self._wait(op, "write")
+            if self._sent >= op.chunk:
+                return
+            self._sending = True
         try:
-            with self._lock:
-                data = self._unsent + self._out.read()
-                self._unsent = b""
-            view = memoryview(data)
-            try:
-                while view:
-                    view = view[self._wire_call(op, "write", self._wire.send, view):]
-            except BlockingIOError:
-                raise _would_block("write") from None
-            finally:
-                self._unsent = bytes(view)
+            while True:
+                with self._lock:
+                    if self._sent >= op.chunk:
+                        return
+                    view = memoryview(self._queue.popleft())
+                try:
+                    while view:
+                        view = view[self._wire_call(op, "write", self._wire.send, view):]
+                except BlockingIOError:
+                    raise _would_block("write") from None
+                finally:
+                    with self._lock:
+                        if view:
+                            self._queue.appendleft(bytes(view))
+                        else:
+                            self._sent += 1
+                            self._changed.notify_all()  # its producer may be waiting
         finally:
-            self._send_lock.release()
+            with self._lock:
+                self._sending = False
+                self._changed.notify_all()
 
     def _fill(self, op: _Op, fed: int, wanted: ssl.SSLWantReadError) -> None:
-        """Read what OpenSSL asks for next: the rest of a record header or body."""
-        self._acquire(op, self._recv_lock, "read")
-        try:
-            if self._fed != fed or self._wire_eof:  # fed meanwhile: retry first
-                return
+        """Read what OpenSSL asks for next: the rest of a record header or body.
+
+        One thread reads the wire at a time; the others wait for what it feeds in
+        and then retry their call.
+        """
+        with self._lock:
+            while self._reading and self._fed == fed:
+                self._wait(op, "read")
+            if self._fed != fed or self._wire_eof:
+                return  # fed meanwhile: retry the call first
+            self._reading = True
             size = self._body or _HEADER - len(self._head)
-            try:
-                data = self._wire_call(op, "read", self._wire.recv, size)
-            except BlockingIOError:
-                raise wanted from None
-            with self._lock:
-                self._fed += 1
-                if not data:
-                    self._wire_eof = True
-                    self._in.write_eof()
-                    return
-                self._in.write(data)
-                while data:  # track record boundaries
-                    if self._body:
-                        taken = min(self._body, len(data))
-                        self._body -= taken
-                    else:
-                        taken = min(_HEADER - len(self._head), len(data))
-                        self._head += data[:taken]
-                        if len(self._head) == _HEADER:
-                            self._body = int.from_bytes(self._head[3:], "big")
-                            self._head = b""
-                    data = data[taken:]
+        data: bytes | None = None
+        try:
+            data = self._wire_call(op, "read", self._wire.recv, size)
+        except BlockingIOError:
+            raise wanted from None
         finally:
-            self._recv_lock.release()
+            with self._lock:
+                self._reading = False
+                if data is not None:
+                    self._feed(data)
+                self._changed.notify_all()
+
+    def _feed(self, data: bytes) -> None:
+        """Give the SSLObject what the wire gave, noting record boundaries (the
+        caller holds _lock)."""
+        self._fed += 1
+        if not data:
+            self._wire_eof = True
+            self._in.write_eof()
+            return
+        self._in.write(data)
+        while data:
+            if self._body:
+                taken = min(self._body, len(data))
+                self._body -= taken
+            else:
+                taken = min(_HEADER - len(self._head), len(data))
+                self._head += data[:taken]
+                if len(self._head) == _HEADER:
+                    self._body = int.from_bytes(self._head[3:], "big")
+                    self._head = b""
+            data = data[taken:]
+
+    def _wait(self, op: _Op, direction: str) -> None:
+        """Wait (holding _lock) for another thread's read or send, within the deadline."""
+        if op.timeout == 0.0:
+            raise _would_block(direction)
+        left = None if op.deadline is None else op.deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise op.timed_out(direction)
+        self._changed.wait(left)
 
     def _op(self, name: str) -> _Op:
         return _Op(name, self._wire.gettimeout())
@@ -351,9 +386,24 @@ class TLSSocket:
         sslobj = self._tls("Write")
         op = self._op("write")
         if self._write_retry is not None:  # the retry of a write whose records stayed
-            self._run(op, lambda: None)
-            count, self._write_retry = self._write_retry, None
-            return count
+            count, op.chunk = self._write_retry
+            self._write_retry = None
+        else:
+            hook = self.plaintext_hook
+            if hook is not None:
+                limit = hook.before_write(memoryview(data).nbytes)
+                if limit is not None:
+                    data = memoryview(data).cast("B")[:max(1, limit)]
+            count = self._run(op, lambda: sslobj.write(data), flush=False)
+        try:
+            self._flush(op)
+        except (TimeoutError, ssl.SSLWantWriteError):
+            self._write_retry = (count, op.chunk)
+            raise
+        finally:
+            if op.shortened:
+                self._wire.settimeout(op.timeout)
+        return count
         hook = self.plaintext_hook
         if hook is not None:
             limit = hook.before_write(memoryview(data).nbytes)
@@ -423,7 +473,7 @@ class TLSSocket:
 
     def pending(self) -> int:
         """Decrypted bytes ready to be read without touching the wire."""
-        return self._sslobj.pending() if self._sslobj is not None else 0
+        return self._ask(ssl.SSLObject.pending, 0)
 
     def unwrap(self) -> Wire:
         """Exchange close_notify with the peer and return the wire, TLS-free."""
@@ -453,24 +503,31 @@ class TLSSocket:
 
     # -- about the connection ------------------------------------------------------
 
+    def _ask(self, question: Callable[[ssl.SSLObject], _T], default: _T) -> _T:
+        """Query the SSLObject (under the lock: another thread may be using it)."""
+        with self._lock:
+            return default if self._sslobj is None else question(self._sslobj)
+
     def getpeercert(self, binary_form: bool = False) -> Any:
         self._wire.getpeername()  # OSError(ENOTCONN) if not connected, as SSLSocket
-        return self._tls("getpeercert").getpeercert(binary_form)
+        self._tls("getpeercert")
+        return self._ask(lambda tls: tls.getpeercert(binary_form), None)
 
     def version(self) -> str | None:
-        return self._sslobj.version() if self._sslobj is not None else None
+        return self._ask(ssl.SSLObject.version, None)
 
     def cipher(self) -> tuple[str, str, int] | None:
-        return self._sslobj.cipher() if self._sslobj is not None else None
+        return self._ask(ssl.SSLObject.cipher, None)
 
     def shared_ciphers(self) -> list[tuple[str, str, int]] | None:
-        return self._sslobj.shared_ciphers() if self._sslobj is not None else None
+        return self._ask(ssl.SSLObject.shared_ciphers, None)
 
     def selected_alpn_protocol(self) -> str | None:
-        return self._sslobj.selected_alpn_protocol() if self._sslobj is not None else None
+        return self._ask(ssl.SSLObject.selected_alpn_protocol, None)
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
-        return self._tls("get_channel_binding").get_channel_binding(cb_type)
+        self._tls("get_channel_binding")
+        return self._ask(lambda tls: tls.get_channel_binding(cb_type), None)
 
     @property
     def context(self) -> ssl.SSLContext:
