@@ -61,6 +61,8 @@ __all__ = ["PlaintextHook", "TLSSocket", "Wire"]
 
 _T = TypeVar("_T")
 _HEADER = 5  # TLS record header: content type, version (2 bytes), length (2 bytes)
+_MAX_RECORD = 2**14 + 2048  # the longest record body TLS allows
+_SLACK = 0.001  # how far a wire call may outlast a deadline (poll() counts in ms)
 
 
 class Wire(Protocol):
@@ -112,15 +114,20 @@ class PlaintextHook(Protocol):
 class _Op:
     """One TLS operation's deadline and name (for the timeout message)."""
 
-    __slots__ = ("chunk", "deadline", "name", "shortened", "timeout", "wire_calls")
+    __slots__ = ("chunk", "deadline", "name", "timeout", "wire_calls", "wire_timeout")
 
     def __init__(self, name: str, timeout: float | None) -> None:
         self.name = name
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout if timeout else None
         self.wire_calls = 0
-        self.shortened = False
+        self.wire_timeout = timeout or 0.0  # what the wire's timeout is set to now
         self.chunk = 0  # the number of the last ciphertext chunk this operation queued
+
+    @property
+    def shortened(self) -> bool:
+        """Whether the wire's timeout must be put back."""
+        return self.wire_timeout != (self.timeout or 0.0)
 
     def timed_out(self, direction: str) -> TimeoutError:
         # SSLSocket names the operation; its unwrap() names what it waited for.
@@ -185,8 +192,10 @@ class TLSSocket:
         self._lock = threading.Lock()  # the SSLObject, the BIOs, the framing, the queue
         self._changed = threading.Condition(self._lock)  # a chunk left, or data came in
         self._reading = False  # a thread is reading the wire
+        self._waiting = 0  # threads waiting on _changed
         self._head = b""  # the part of a record header read so far
         self._body = 0  # bytes left of the current record's body
+        self._plausible = False  # whether the current record's header looks like TLS
         self._fed = 0  # how many times ciphertext was fed in (lets waiters retry)
         self._wire_eof = False
         self._queue: collections.deque[bytes] = collections.deque()  # ciphertext to send
@@ -243,8 +252,9 @@ class TLSSocket:
                 left = op.deadline - time.monotonic()
                 if left <= 0:
                     raise op.timed_out(direction)
-                self._wire.settimeout(left)
-                op.shortened = True
+                if left < op.wire_timeout - _SLACK:  # it would overshoot: shorten it
+                    self._wire.settimeout(left)
+                    op.wire_timeout = left
             op.wire_calls += 1
         try:
             return call(arg)
@@ -254,6 +264,8 @@ class TLSSocket:
     def _flush(self, op: _Op) -> None:
         """Send the queue up to ``op``'s last chunk; what the wire does not take
         stays at the head of the queue."""
+        if self._sent >= op.chunk:  # nothing of ours is waiting (it only grows)
+            return
         with self._lock:
             while self._sending and self._sent < op.chunk:  # another thread sends
                 self._wait(op, "write")
@@ -277,14 +289,17 @@ class TLSSocket:
                             self._queue.appendleft(bytes(view))
                         else:
                             self._sent += 1
-                            self._changed.notify_all()  # its producer may be waiting
+                            if self._waiting:  # its producer may be waiting
+                                self._changed.notify_all()
         finally:
             with self._lock:
                 self._sending = False
-                self._changed.notify_all()
+                if self._waiting:
+                    self._changed.notify_all()
 
     def _fill(self, op: _Op, fed: int, wanted: ssl.SSLWantReadError) -> None:
-        """Read what OpenSSL asks for next: the rest of a record header or body.
+        """Read what OpenSSL would read next: the rest of a record's header, then
+        (if the header looks like TLS's) the rest of its body.
 
         One thread reads the wire at a time; the others wait for what it feeds in
         and then retry their call.
@@ -296,17 +311,24 @@ class TLSSocket:
                 return  # fed meanwhile: retry the call first
             self._reading = True
             size = self._body or _HEADER - len(self._head)
-        data: bytes | None = None
         try:
-            data = self._wire_call(op, "read", self._wire.recv, size)
+            while True:  # to the end of the record, once its header looks like TLS's
+                data = self._wire_call(op, "read", self._wire.recv, size)
+                with self._lock:
+                    self._feed(data)
+                    if data and self._head:  # the rest of the header
+                        size = _HEADER - len(self._head)
+                    elif data and self._body and self._plausible:  # the rest of the body
+                        size = self._body
+                    else:
+                        return
         except BlockingIOError:
             raise wanted from None
         finally:
             with self._lock:
                 self._reading = False
-                if data is not None:
-                    self._feed(data)
-                self._changed.notify_all()
+                if self._waiting:
+                    self._changed.notify_all()
 
     def _feed(self, data: bytes) -> None:
         """Give the SSLObject what the wire gave, noting record boundaries (the
@@ -325,7 +347,11 @@ class TLSSocket:
                 taken = min(_HEADER - len(self._head), len(data))
                 self._head += data[:taken]
                 if len(self._head) == _HEADER:
+                    # OpenSSL judges the header; garbage must reach it before we
+                    # wait for a body that may never come.
                     self._body = int.from_bytes(self._head[3:], "big")
+                    self._plausible = (20 <= self._head[0] <= 24 and self._head[1] == 3
+                                       and self._body <= _MAX_RECORD)
                     self._head = b""
             data = data[taken:]
 
@@ -336,7 +362,11 @@ class TLSSocket:
         left = None if op.deadline is None else op.deadline - time.monotonic()
         if left is not None and left <= 0:
             raise op.timed_out(direction)
-        self._changed.wait(left)
+        self._waiting += 1
+        try:
+            self._changed.wait(left)
+        finally:
+            self._waiting -= 1
 
     def _op(self, name: str) -> _Op:
         return _Op(name, self._wire.gettimeout())
