@@ -572,6 +572,30 @@ def test_close_notify_and_unwrap(wrap: Any, pair: Any, contexts: Any, impl: str)
         server.read(10)
 
 
+@pytest.mark.parametrize("peer_does", ["a bare FIN", "more data"])
+def test_unwrap_meets_a_peer_that_does_not_close_notify(wrap: Any, contexts: Any,
+                                                        peer_does: str) -> None:
+    server_ctx, client_ctx = contexts
+    outcomes = []
+    for impl in IMPLEMENTATIONS:
+        a, b = socket.socketpair()
+        with a, b, b.dup() as raw:
+            for sock in (a, b, raw):
+                sock.settimeout(WAIT)
+            server = wrap(impl, a, server_ctx, server_side=True)
+            client = wrap("ssl", b, client_ctx, server_side=False)
+            handshake_both(server, client)
+            if peer_does == "a bare FIN":
+                raw.shutdown(socket.SHUT_WR)
+            else:
+                client.sendall(b"more data")
+            with pytest.raises(ssl.SSLError) as caught:
+                server.unwrap()
+            outcomes.append((type(caught.value), caught.value.reason))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] is (ssl.SSLEOFError if peer_does == "a bare FIN" else ssl.SSLError)
+
+
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 def test_zero_return_after_an_unwrap_that_timed_out(wrap: Any, pair: Any, contexts: Any,
                                                     impl: str) -> None:
@@ -708,6 +732,7 @@ def test_timeout_bounds_the_whole_read(wrap: Any, pair: Any, contexts: Any, impl
         finally:
             stop.set()
     assert 0.24 < elapsed < 0.5
+    assert reader.gettimeout() == 0.25  # the shortened wire timeout was put back
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)

@@ -124,10 +124,11 @@ class _Op:
         self.wire_timeout = timeout or 0.0  # what the wire's timeout is set to now
         self.chunk = 0  # the number of the last ciphertext chunk this operation queued
 
-    @property
-    def shortened(self) -> bool:
-        """Whether the wire's timeout must be put back."""
-        return self.wire_timeout != (self.timeout or 0.0)
+    def restore(self, wire: Wire) -> None:
+        """Put the wire's timeout back if a deadline shortened it."""
+        if self.wire_timeout != (self.timeout or 0.0):
+            wire.settimeout(self.timeout)
+            self.wire_timeout = self.timeout or 0.0
 
     def timed_out(self, direction: str) -> TimeoutError:
         # SSLSocket names the operation; its unwrap() names what it waited for.
@@ -242,8 +243,7 @@ class TLSSocket:
                     return result
                 self._fill(op, fed, wanted)
         finally:
-            if op.shortened:
-                self._wire.settimeout(op.timeout)
+            op.restore(self._wire)
 
     def _wire_call(self, op: _Op, direction: str, call: Callable[..., _T], arg: Any) -> _T:
         """One wire call within ``op``'s deadline, its failures as SSLSocket's."""
@@ -431,23 +431,7 @@ class TLSSocket:
             self._write_retry = (count, op.chunk)
             raise
         finally:
-            if op.shortened:
-                self._wire.settimeout(op.timeout)
-        return count
-        hook = self.plaintext_hook
-        if hook is not None:
-            limit = hook.before_write(memoryview(data).nbytes)
-            if limit is not None:
-                data = memoryview(data).cast("B")[:max(1, limit)]
-        count = self._run(op, lambda: sslobj.write(data), flush=False)
-        try:
-            self._flush(op)
-        except (TimeoutError, ssl.SSLWantWriteError):
-            self._write_retry = count
-            raise
-        finally:
-            if op.shortened:
-                self._wire.settimeout(op.timeout)
+            op.restore(self._wire)
         return count
 
     def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
