@@ -5,9 +5,11 @@
 
 The server end is the contender -- ``TLSSocket(sock, ctx, server_side=True)`` or
 ``ctx.wrap_socket(sock, server_side=True)`` over one end of a
-``socket.socketpair()`` -- and the client end is always a stdlib ``SSLSocket``
-in a separate process (the other end of the pair is passed to it with
-SCM_RIGHTS), so that client and server do not share a GIL.
+``socket.socketpair()``, in blocking mode as socketserver hands requests to
+handlers -- and the client end is always a stdlib ``SSLSocket`` in a separate
+process (the other end of the pair is passed to it with SCM_RIGHTS), so that
+client and server do not share a GIL. (If the client fails, it closes its end:
+the server sees end of file, and the run stops with the client's error.)
 
 * handshakes/s: a new socket pair per handshake; the server completes the
   handshake and sends one byte, which the client waits for.
@@ -106,8 +108,7 @@ class Client:
 def handshakes(client: Client, wrap: Callable[[socket.socket], Any], count: int) -> float:
     start = time.perf_counter()
     for _ in range(count):
-        ours, theirs = socket.socketpair()
-        ours.settimeout(10)
+        ours, theirs = socket.socketpair()  # blocking, as socketserver's requests
         client.start("handshake", theirs)
         with wrap(ours) as server:
             server.do_handshake()
@@ -117,8 +118,7 @@ def handshakes(client: Client, wrap: Callable[[socket.socket], Any], count: int)
 
 
 def round_trips(client: Client, wrap: Callable[[socket.socket], Any], count: int) -> float:
-    ours, theirs = socket.socketpair()
-    ours.settimeout(10)
+    ours, theirs = socket.socketpair()  # blocking, as socketserver's requests
     client.start("round_trips", theirs, count)
     with wrap(ours) as server:
         for _ in range(count):

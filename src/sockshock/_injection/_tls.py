@@ -199,6 +199,8 @@ class TLSSocket:
         self._plausible = False  # whether the current record's header looks like TLS
         self._fed = 0  # how many times ciphertext was fed in (lets waiters retry)
         self._wire_eof = False
+        self._established = False  # a call succeeded: the handshake is done
+        self._ending = False  # close_notify, an error or end of file was met
         self._queue: collections.deque[bytes] = collections.deque()  # ciphertext to send
         self._queued = 0  # chunks ever queued: a chunk's number is the count after it
         self._sent = 0  # chunks fully sent
@@ -209,14 +211,27 @@ class TLSSocket:
 
     # -- moving ciphertext ---------------------------------------------------------
 
-    def _run(self, op: _Op, call: Callable[[], _T], *, flush: bool = True) -> _T:
+    def _run(self, op: _Op, call: Callable[[], _T], *, flush: bool = True,
+             reading: bool = False) -> _T:
         """Run one SSLObject call to completion, feeding it from the wire.
 
         The ciphertext a call produces is queued at once, keeping its place, and
         the thread that produced it waits until it has left: a reader never waits
         on a writer's data, or sends it while nobody reads.
+
+        A read that can only ask for more (the handshake done, the connection not
+        ending, no ciphertext or plaintext waiting) reads the wire first: the
+        call is made once, not twice.
         """
         try:
+            if reading:
+                with self._lock:
+                    fed = self._fed
+                    starved = (self._established and not self._ending
+                               and not self._in.pending and self._sslobj is not None
+                               and not self._sslobj.pending())
+                if starved:
+                    self._fill(op, fed, None)
             while True:
                 with self._lock:
                     fed = self._fed
@@ -227,8 +242,10 @@ class TLSSocket:
                         failure: ssl.SSLError | None = None
                     except ssl.SSLError as error:
                         wanted, failure = None, error
+                        self._ending = True
                     else:
                         wanted = failure = None
+                        self._established = True
                     if self._out.pending:
                         self._queue.append(self._out.read())
                         self._queued += 1
@@ -297,7 +314,7 @@ class TLSSocket:
                 if self._waiting:
                     self._changed.notify_all()
 
-    def _fill(self, op: _Op, fed: int, wanted: ssl.SSLWantReadError) -> None:
+    def _fill(self, op: _Op, fed: int, wanted: ssl.SSLWantReadError | None) -> None:
         """Read what OpenSSL would read next: the rest of a record's header, then
         (if the header looks like TLS's) the rest of its body.
 
@@ -323,7 +340,7 @@ class TLSSocket:
                     else:
                         return
         except BlockingIOError:
-            raise wanted from None
+            raise (wanted or _would_block("read")) from None
         finally:
             with self._lock:
                 self._reading = False
@@ -339,6 +356,9 @@ class TLSSocket:
             self._in.write_eof()
             return
         self._in.write(data)
+        if len(data) <= self._body:  # within a record's body: the common case
+            self._body -= len(data)
+            return
         while data:
             if self._body:
                 taken = min(self._body, len(data))
@@ -403,8 +423,13 @@ class TLSSocket:
                 len = min(len, limit)
         try:
             if buffer is None:
-                return self._run(self._op("read"), lambda: sslobj.read(len))
-            return self._run(self._op("read"), lambda: sslobj.read(len, buffer))
+                data = self._run(self._op("read"), lambda: sslobj.read(len), reading=True)
+            else:
+                data = self._run(self._op("read"), lambda: sslobj.read(len, buffer),
+                                 reading=True)
+            if not data and len:
+                self._ending = True  # the peer's close_notify
+            return data
         except ssl.SSLError as error:
             if error.args[0] == ssl.SSL_ERROR_EOF and self.suppress_ragged_eofs:
                 return b"" if buffer is None else 0
