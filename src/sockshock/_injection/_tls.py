@@ -211,7 +211,7 @@ class TLSSocket:
 
     # -- moving ciphertext ---------------------------------------------------------
 
-    def _run(self, op: _Op, call: Callable[[], _T], *, flush: bool = True,
+    def _run(self, op: _Op, call: Callable[..., _T], *args: Any, flush: bool = True,
              reading: bool = False) -> _T:
         """Run one SSLObject call to completion, feeding it from the wire.
 
@@ -224,32 +224,32 @@ class TLSSocket:
         call is made once, not twice.
         """
         try:
-            if reading:
-                with self._lock:
-                    fed = self._fed
-                    starved = (self._established and not self._ending
-                               and not self._in.pending and self._sslobj is not None
-                               and not self._sslobj.pending())
-                if starved:
-                    self._fill(op, fed, None)
             while True:
                 with self._lock:
                     fed = self._fed
-                    try:
-                        result = call()
-                    except ssl.SSLWantReadError as want:
-                        wanted: ssl.SSLWantReadError | None = want
-                        failure: ssl.SSLError | None = None
-                    except ssl.SSLError as error:
-                        wanted, failure = None, error
-                        self._ending = True
-                    else:
-                        wanted = failure = None
-                        self._established = True
-                    if self._out.pending:
-                        self._queue.append(self._out.read())
-                        self._queued += 1
-                        op.chunk = self._queued
+                    starving = (reading and self._established and not self._ending
+                                and not self._in.pending and self._sslobj is not None
+                                and not self._sslobj.pending())
+                    if not starving:
+                        try:
+                            result = call(*args)
+                        except ssl.SSLWantReadError as want:
+                            wanted: ssl.SSLWantReadError | None = want
+                            failure: ssl.SSLError | None = None
+                        except ssl.SSLError as error:
+                            wanted, failure = None, error
+                            self._ending = True
+                        else:
+                            wanted = failure = None
+                            self._established = True
+                        if self._out.pending:
+                            self._queue.append(self._out.read())
+                            self._queued += 1
+                            op.chunk = self._queued
+                if starving:
+                    reading = False
+                    self._fill(op, fed, None)
+                    continue
                 if failure is not None:
                     with contextlib.suppress(OSError):  # the alert OpenSSL queued
                         self._flush(op)
@@ -262,17 +262,18 @@ class TLSSocket:
         finally:
             op.restore(self._wire)
 
-    def _wire_call(self, op: _Op, direction: str, call: Callable[..., _T], arg: Any) -> _T:
+    def _wire_call(self, op: _Op, direction: str, call: Callable[[Any], _T], arg: Any) -> _T:
         """One wire call within ``op``'s deadline, its failures as SSLSocket's."""
-        if op.deadline is not None:
-            if op.wire_calls:  # the first call gets the whole timeout, as set
-                left = op.deadline - time.monotonic()
-                if left <= 0:
-                    raise op.timed_out(direction)
-                if left < op.wire_timeout - _SLACK:  # it would overshoot: shorten it
-                    self._wire.settimeout(left)
-                    op.wire_timeout = left
-            op.wire_calls += 1
+        if op.deadline is None:
+            return call(arg)
+        if op.wire_calls:  # the first call gets the whole timeout, as set
+            left = op.deadline - time.monotonic()
+            if left <= 0:
+                raise op.timed_out(direction)
+            if left < op.wire_timeout - _SLACK:  # it would overshoot: shorten it
+                self._wire.settimeout(left)
+                op.wire_timeout = left
+        op.wire_calls += 1
         try:
             return call(arg)
         except TimeoutError:
@@ -289,30 +290,32 @@ class TLSSocket:
             if self._sent >= op.chunk:
                 return
             self._sending = True
+            view = memoryview(self._queue.popleft())
         try:
             while True:
-                with self._lock:
-                    if self._sent >= op.chunk:
-                        return
-                    view = memoryview(self._queue.popleft())
                 try:
                     while view:
                         view = view[self._wire_call(op, "write", self._wire.send, view):]
-                except BlockingIOError:
-                    raise _would_block("write") from None
                 finally:
-                    with self._lock:
-                        if view:
+                    if view:
+                        with self._lock:
                             self._queue.appendleft(bytes(view))
-                        else:
-                            self._sent += 1
-                            if self._waiting:  # its producer may be waiting
-                                self._changed.notify_all()
-        finally:
+                with self._lock:
+                    self._sent += 1
+                    if self._waiting:  # its producer may be waiting
+                        self._changed.notify_all()
+                    if self._sent >= op.chunk:
+                        self._sending = False
+                        return
+                    view = memoryview(self._queue.popleft())
+        except BaseException as error:
             with self._lock:
                 self._sending = False
                 if self._waiting:
                     self._changed.notify_all()
+            if isinstance(error, BlockingIOError):
+                raise _would_block("write") from None
+            raise
 
     def _fill(self, op: _Op, fed: int, wanted: ssl.SSLWantReadError | None) -> None:
         """Read what OpenSSL would read next: the rest of a record's header, then
@@ -338,14 +341,18 @@ class TLSSocket:
                     elif data and self._body and self._plausible:  # the rest of the body
                         size = self._body
                     else:
+                        self._reading = False
+                        if self._waiting:
+                            self._changed.notify_all()
                         return
-        except BlockingIOError:
-            raise (wanted or _would_block("read")) from None
-        finally:
+        except BaseException as error:
             with self._lock:
                 self._reading = False
                 if self._waiting:
                     self._changed.notify_all()
+            if isinstance(error, BlockingIOError):
+                raise (wanted or _would_block("read")) from None
+            raise
 
     def _feed(self, data: bytes) -> None:
         """Give the SSLObject what the wire gave, noting record boundaries (the
@@ -423,10 +430,9 @@ class TLSSocket:
                 len = min(len, limit)
         try:
             if buffer is None:
-                data = self._run(self._op("read"), lambda: sslobj.read(len), reading=True)
+                data = self._run(self._op("read"), sslobj.read, len, reading=True)
             else:
-                data = self._run(self._op("read"), lambda: sslobj.read(len, buffer),
-                                 reading=True)
+                data = self._run(self._op("read"), sslobj.read, len, buffer, reading=True)
             if not data and len:
                 self._ending = True  # the peer's close_notify
             return data
@@ -449,7 +455,7 @@ class TLSSocket:
                 limit = hook.before_write(memoryview(data).nbytes)
                 if limit is not None:
                     data = memoryview(data).cast("B")[:max(1, limit)]
-            count = self._run(op, lambda: sslobj.write(data), flush=False)
+            count = self._run(op, sslobj.write, data, flush=False)
         try:
             self._flush(op)
         except (TimeoutError, ssl.SSLWantWriteError):
