@@ -21,6 +21,8 @@ import subprocess
 import sys
 import threading
 import time
+import xmlrpc.client
+import xmlrpc.server
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -352,6 +354,28 @@ def test_http_server_over_tls(contexts: Any) -> None:
                     assert response.read() == f"hello {path} over TLSv1.3".encode()
             finally:
                 connection.close()
+            done.result()
+
+
+def test_xmlrpc_server_over_tls(contexts: Any) -> None:
+    server_ctx, client_ctx = contexts
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(WAIT)
+
+        def serve() -> None:
+            with xmlrpc.server.SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False,
+                                                  bind_and_activate=False) as server:
+                server.register_function(lambda a, b: a + b, "add")
+                conn, address = listener.accept()
+                conn.settimeout(WAIT)
+                request = TLSSocket(conn, server_ctx, server_side=True)
+                server.finish_request(request, address)
+                server.shutdown_request(request)
+
+        with peer(serve) as done:
+            url = f"https://{SERVER_HOSTNAME}:{listener.getsockname()[1]}/RPC2"
+            with xmlrpc.client.ServerProxy(url, context=client_ctx) as proxy:
+                assert proxy.add(2, 3) == 5
             done.result()
 
 
