@@ -48,6 +48,7 @@ def wrap() -> Iterator[Callable[..., Any]]:
     def make(impl: str, sock: Any, context: ssl.SSLContext, *, server_side: bool,
              **kwargs: Any) -> Any:
         hostname = None if server_side else SERVER_HOSTNAME
+        tls: Any
         if impl == "ssl":
             tls = context.wrap_socket(sock, server_side=server_side, server_hostname=hostname,
                                       do_handshake_on_connect=False, **kwargs)
@@ -282,8 +283,8 @@ def test_stream_request_handler_over_tls(pair: Any, contexts: Any, wbufsize: int
         # TCPServer's own request cycle: handler, then shutdown(SHUT_WR) and close().
         with socketserver.TCPServer(("127.0.0.1", 0), Handler,
                                     bind_and_activate=False) as server:
-            server.finish_request(request, "peer")
-            server.shutdown_request(request)
+            server.finish_request(request, "peer")  # type: ignore[arg-type]
+            server.shutdown_request(request)  # type: ignore[arg-type]
 
     with client, peer(serve) as done:
         reader = client.makefile("rb")
@@ -340,8 +341,8 @@ def test_http_server_over_tls(contexts: Any) -> None:
             request = TLSSocket(conn, server_ctx, server_side=True)
             with socketserver.TCPServer(("127.0.0.1", 0), Hello,
                                         bind_and_activate=False) as server:
-                server.finish_request(request, address)
-                server.shutdown_request(request)
+                server.finish_request(request, address)  # type: ignore[arg-type]
+                server.shutdown_request(request)  # type: ignore[arg-type]
 
         with peer(serve) as done:
             connection = http.client.HTTPSConnection(
@@ -369,8 +370,8 @@ def test_xmlrpc_server_over_tls(contexts: Any) -> None:
                 conn, address = listener.accept()
                 conn.settimeout(WAIT)
                 request = TLSSocket(conn, server_ctx, server_side=True)
-                server.finish_request(request, address)
-                server.shutdown_request(request)
+                server.finish_request(request, address)  # type: ignore[arg-type]
+                server.shutdown_request(request)  # type: ignore[arg-type]
 
         with peer(serve) as done:
             url = f"https://{SERVER_HOSTNAME}:{listener.getsockname()[1]}/RPC2"
@@ -847,7 +848,7 @@ FAILURES: dict[str, tuple[tuple[str, type[Exception], str], tuple[str, type[Exce
 }
 
 
-def _describe(error: BaseException) -> str:
+def _describe(error: BaseException | None) -> str:
     return getattr(error, "verify_message", None) or getattr(error, "reason", None) or ""
 
 
