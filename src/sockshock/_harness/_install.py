@@ -24,7 +24,7 @@ from sockshock import socketserver as ours
 from sockshock._errors import ConfigurationError, ShutdownTimeout, check_number
 from sockshock._faults._plan import FaultPlan, make_plan
 from sockshock._harness._failures import HandlerFailure, Reporter, add_note
-from sockshock._harness._instrument import ThreadTracker, instrument, track_threads
+from sockshock._harness._instrument import ThreadTracker, attach, instrument, track_threads
 from sockshock._harness._resolve import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     check_expected_errors,
@@ -212,8 +212,8 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
         cls = type(server)
         layer = FaultLayer(template.replay() if servers else template, the_clock)
         reporter = Reporter(forks=hasattr(cls, "collect_children"))
-        run_class = instrument(cls, {}, reporter, weakref.WeakSet())
-        server.__class__ = run_class
+        server.__class__ = instrument(cls, {})
+        attach(server, reporter, weakref.WeakSet())
         if needs_loop_state(server):
             init_loop_state(server)
         tracker = track_threads(server, join_timeout=shutdown_timeout)

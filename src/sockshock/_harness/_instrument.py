@@ -23,7 +23,7 @@ from sockshock._harness._stacks import describe_threads
 from sockshock._servers._graft import grafts
 from sockshock._servers._stdlib import classes
 
-__all__ = ["ThreadTracker", "instrument", "track_threads"]
+__all__ = ["ThreadTracker", "attach", "instrument", "track_threads"]
 
 
 class ThreadTracker:
@@ -77,27 +77,36 @@ class ThreadTracker:
             return [t for t, _ in self._threads if t.is_alive()]
 
 
-def _get_request_noting(base_get_request: Any, live: weakref.WeakSet[socket.socket]) -> Any:
+def _get_request_noting(base_get_request: Any) -> Any:
     def get_request(self: Any) -> tuple[Any, Any]:
         request, client_address = base_get_request(self)
         if isinstance(request, socket.socket):
-            live.add(request)
+            self._sockshock_live.add(request)
         return request, client_address
 
     return get_request
 
 
-def instrument(base: type[Any], attrs: dict[str, Any], reporter: Reporter,
-               live: weakref.WeakSet[socket.socket]) -> type[Any]:
-    """A subclass of ``base`` (same name) that reports handler errors to
-    ``reporter``, notes accepted sockets in ``live`` and, for a class built on the
-    standard library's module, serves with sockshock's loop (``_graft``); ``attrs``
-    become class attributes."""
+# Per-run classes without class attributes of their own, by base class: making a
+# class costs more than a whole round trip, and they differ only by instance state.
+_PLAIN: weakref.WeakKeyDictionary[type[Any], type[Any]] = weakref.WeakKeyDictionary()
+
+
+def instrument(base: type[Any], attrs: dict[str, Any]) -> type[Any]:
+    """A subclass of ``base`` (same name) whose ``handle_error()`` reports to the
+    instance's ``_sockshock_reporter``, whose ``get_request()`` notes accepted sockets
+    in its ``_sockshock_live`` (see :func:`attach`) and which, for a class built on
+    the standard library's module, serves with sockshock's loop (``_graft``);
+    ``attrs`` become class attributes."""
+    if not attrs:
+        cached = _PLAIN.get(base)
+        if cached is not None:
+            return cached
     original_handle_error = base.handle_error
     defaults = tuple(getattr(cls, "handle_error") for cls in classes("BaseServer"))  # noqa: B009
 
     def handle_error(self: Any, request: Any, client_address: Any) -> None:
-        reporter.record(client_address)
+        self._sockshock_reporter.record(client_address)
         if original_handle_error not in defaults:
             original_handle_error(self, request, client_address)
 
@@ -110,9 +119,17 @@ def instrument(base: type[Any], attrs: dict[str, Any], reporter: Reporter,
         "handle_error": handle_error,
         **attrs,
     }
-    namespace["get_request"] = _get_request_noting(
-        namespace.get("get_request", base.get_request), live)
-    return type(base.__name__, (base,), namespace)
+    namespace["get_request"] = _get_request_noting(namespace.get("get_request", base.get_request))
+    cls = type(base.__name__, (base,), namespace)
+    if not attrs:
+        _PLAIN[base] = cls
+    return cls
+
+
+def attach(server: Any, reporter: Reporter, live: weakref.WeakSet[socket.socket]) -> None:
+    """Where an instrumented server reports handler errors and notes connections."""
+    server._sockshock_reporter = reporter
+    server._sockshock_live = live
 
 
 def track_threads(server: Any, join_timeout: float | None = None) -> ThreadTracker:

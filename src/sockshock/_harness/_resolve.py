@@ -220,8 +220,8 @@ def split_server_attrs(cls: type[Any], attrs: dict[str, Any], *, adopting: bool,
     attributes). A setting the class has is both (in force during ``__init__``, and
     over what ``__init__`` assigned); a new name is instance state (a resolver, an
     app, a database handle), unless it is a near miss of a setting."""
-    settings = sorted(name for name in dir(cls)
-                      if not name.startswith("_") and not callable(getattr(cls, name, None)))
+    if not attrs:
+        return {}, {}
     class_attrs: dict[str, Any] = {}
     for name, value in attrs.items():
         if not name.isidentifier() or name.startswith("__"):
@@ -236,6 +236,8 @@ def split_server_attrs(cls: type[Any], attrs: dict[str, Any], *, adopting: bool,
             if not adopting:
                 class_attrs[name] = value
             continue
+        settings = [setting for setting in dir(cls) if not setting.startswith("_")
+                    and not callable(getattr(cls, setting, None))]
         close = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
         if close:
             raise InvalidArgument(

@@ -25,13 +25,12 @@ import weakref
 from collections.abc import Iterator
 from typing import IO, Any
 
-from sockshock import socketserver as ours
 from sockshock._errors import FaultNeverFired, ShutdownTimeout
 from sockshock._faults._plan import FaultPlan
 from sockshock._harness._audit import forget_unix_path, register_unix_path
 from sockshock._harness._failures import Reporter, add_note
 from sockshock._harness._handle import ServerHandle
-from sockshock._harness._instrument import instrument, track_threads
+from sockshock._harness._instrument import attach, instrument, track_threads
 from sockshock._harness._resolve import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -40,7 +39,6 @@ from sockshock._harness._resolve import (
 )
 from sockshock._harness._stop import Run, Stuck, request_shutdown, stop
 from sockshock._injection._layer import FaultLayer
-from sockshock._injection._socket import FaultySocket
 from sockshock._servers._graft import init_loop_state, needs_loop_state
 
 __all__ = ["serve_spec", "serving"]
@@ -174,7 +172,7 @@ def _prepare(server: Any, spec: ServeSpec) -> None:
     if needs_loop_state(server):
         init_loop_state(server)  # a standard-library server on sockshock's loop
     layer = spec.layer
-    if layer is not None and not isinstance(server.socket, FaultySocket):
+    if layer is not None:  # the layer takes over the socket the server made
         server.socket = layer.wrap(server.socket)
         server.socket_layer = layer  # so that handlers find the layer (and its clock)
 
@@ -189,10 +187,8 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
     try:
         reporter = Reporter(forks=_forks(cls))
         live: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-        attrs = dict(spec.class_attrs)
-        if layer is not None and issubclass(cls, ours.BaseServer):
-            attrs["socket_layer"] = layer
-        server = _build(spec, instrument(cls, attrs, reporter, live), directory)
+        server = _build(spec, instrument(cls, spec.class_attrs), directory)
+        attach(server, reporter, live)
         _prepare(server, spec)
         if isinstance(server.server_address, str) and server.server_address:
             register_unix_path(server.server_address)
