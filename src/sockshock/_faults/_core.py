@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, fields, replace
-from typing import Any, ClassVar
+from dataclasses import KW_ONLY, dataclass, fields
+from typing import Any, ClassVar, NamedTuple
 
 from sockshock._errors import InvalidArgument, InvalidType, check_choice, check_number
 
@@ -58,9 +58,9 @@ SHUTDOWN = "shutdown"  # the server is stopped
 MAX_DELAY = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """One socket operation the server is about to perform.
+class Operation(NamedTuple):
+    """One socket operation the server is about to perform (a named tuple: made
+    for every operation, so it must be cheap).
 
     Attributes:
         kind: ``"recv"``, ``"send"``, ``"datagram_in"``, ``"datagram_out"`` or
@@ -80,13 +80,13 @@ class Operation:
     address: Any = None
     size: int = 0
     offset: int = 0
-    index: int = 0
+    index: int = 0  # type: ignore[assignment]  # (shadows tuple.index, on purpose)
     now: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What one or more models decided for one operation.
+class Decision(NamedTuple):
+    """What one or more models decided for one operation (a named tuple, like
+    :class:`Operation`).
 
     Attributes:
         delay: seconds before the operation may complete (data seen / leaves).
@@ -125,12 +125,17 @@ class Decision:
             hold=max(self.hold, other.hold),
         )
 
+    def only_limits(self) -> bool:
+        """Whether the decision does nothing but (perhaps) limit the bytes moved."""
+        return (self.delay == 0 and self.action is None and not self.duplicate
+                and not self.corrupt and self.truncate is None and not self.hold)
+
     def __str__(self) -> str:
         parts = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value != f.default:
-                parts.append(f"{f.name}={value!r}" if f.name != "delay" else f"delay={value:.4g}s")
+        for name, default in self._field_defaults.items():
+            value = getattr(self, name)
+            if value != default:
+                parts.append(f"{name}={value!r}" if name != "delay" else f"delay={value:.4g}s")
         return ", ".join(parts) or "pass"
 
 
@@ -220,6 +225,18 @@ class FaultModel:
         """Whether the model can ever fire on a ``"stream"`` or ``"datagram"`` server."""
         return any(self.applies_to_kind(kind) for kind in TRANSPORT_KINDS[transport])
 
+    @property
+    def scoped(self) -> bool:
+        """Whether the model has any scope beyond ``probability`` (cached: the plan
+        asks for every operation)."""
+        cached = self.__dict__.get("_scoped")
+        if cached is None:
+            cached = (self.connections is not None or self.every is not None
+                      or self.address is not None or self.first_ops is not None
+                      or self.after_bytes > 0)
+            object.__setattr__(self, "_scoped", cached)
+        return bool(cached)
+
     def in_scope(self, op: Operation) -> bool:
         """Whether ``op`` falls in this model's connections and window."""
         if self.connections is not None and op.connection not in self.connections:  # type: ignore[operator]
@@ -243,11 +260,16 @@ class FaultModel:
         gap = self.after_bytes - op.offset
         if gap <= 0 or gap >= op.size or op.kind not in (RECV, SEND):
             return 0
-        return gap if self.in_scope(replace(op, offset=self.after_bytes)) else 0
+        return gap if self.in_scope(op._replace(offset=self.after_bytes)) else 0
 
     def new_state(self) -> Any:
         """Per-connection state for stateful models (Bandwidth, BurstLoss...)."""
         return None
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the model keeps state (overrides :meth:`new_state`)."""
+        return type(self).new_state is not FaultModel.new_state
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         """The model's decision for ``op`` (already in scope and drawn by

@@ -70,8 +70,8 @@ def _flatten(models: Iterable[Any]) -> list[FaultModel]:
 def _changes_nothing(decision: Decision, op: Operation) -> bool:
     """A decision with no effect on ``op``: only a limit no smaller than what the
     operation moves (``EOFAfter(10**6)`` on a 4 KiB read, say)."""
-    return (decision.limit is not None and 0 < op.size <= decision.limit
-            and decision == Decision(limit=decision.limit))
+    limit = decision.limit
+    return limit is not None and 0 < op.size <= limit and decision.only_limits()
 
 
 def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults") -> FaultPlan:
@@ -153,10 +153,13 @@ class FaultPlan:
         return rng
 
     def _state(self, model: FaultModel, connection: int, i: int) -> Any:
+        if not model.stateful:
+            return None
         key = (_LISTENER if model.state_scope == "plan" else connection, i)
-        if key not in self._states:
-            self._states[key] = model.new_state()
-        return self._states[key]
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = model.new_state()
+        return state
 
     def _candidates(self, kind: str) -> list[tuple[int, FaultModel]]:
         candidates = self._by_kind.get(kind)
@@ -179,26 +182,27 @@ class FaultPlan:
         forked child that decided, recorded in them)."""
         merged = NOTHING
         events: list[FaultEvent] = []
+        connection = op.connection
         for i, model in self._candidates(op.kind):
-            if not model.in_scope(op):
+            if model.scoped and not model.in_scope(op):
                 gap = model.bytes_until_window(op)
                 if gap:  # stop exactly where the model's window opens (scope, not a
                     # fault: not logged)
                     merged = merged.merge(Decision(limit=gap))
                 continue
-            rng = self._rng(op.connection, i)
+            rng = self._rng(connection, i)
             if model.probability < 1.0:
                 if model.per == "connection":
-                    key = (op.connection, i)
-                    if key not in self._affected:
-                        self._affected[key] = rng.random() < model.probability
-                    if not self._affected[key]:
+                    key = (connection, i)
+                    affected = self._affected.get(key)
+                    if affected is None:
+                        affected = self._affected[key] = rng.random() < model.probability
+                    if not affected:
                         continue
                 elif rng.random() >= model.probability:
                     continue
-            decision = model.decide(op, rng, self._state(model, op.connection, i))
-            if decision is None or decision is NOTHING or _changes_nothing(decision, op) \
-                    or decision == NOTHING:
+            decision = model.decide(op, rng, self._state(model, connection, i))
+            if decision is None or decision == NOTHING or _changes_nothing(decision, op):
                 continue
             merged = decision if merged is NOTHING else merged.merge(decision)
             events.append(self._event(op, i, decision, pid))
