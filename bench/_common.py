@@ -66,3 +66,44 @@ class LoadClient:
         self.proc.wait(10)
 
 
+
+
+#: How much these machines vary from run to run: +-25%.
+NOISE = 0.25
+
+
+def verdict(ratio: float, goal: float, *, higher_is_better: bool = True) -> tuple[str, bool]:
+    """Judge the median of per-round ratios against ``goal`` with the noise band.
+
+    Returns the words to print and whether the goal counts as met: "met", "within
+    noise" (short of the goal by less than the band: the same code path, or too
+    close to call on this machine), or "MISSED".
+    """
+    if higher_is_better:
+        if ratio >= goal:
+            return "met", True
+        if ratio >= goal * (1 - NOISE):
+            return f"within noise (+-{NOISE:.0%})", True
+    else:
+        if ratio <= goal:
+            return "met", True
+        if ratio <= goal * (1 + NOISE):
+            return f"within noise (+-{NOISE:.0%})", True
+    return "MISSED", False
+
+
+def alternate(contenders: dict[str, Any], rounds: int) -> dict[str, list[float]]:
+    """Call each contender once per round, the order reversing every round; the
+    results, per contender, in round order (for per-round ratios)."""
+    results: dict[str, list[float]] = {name: [] for name in contenders}
+    order = list(contenders)
+    for _ in range(rounds):
+        for name in order:
+            results[name].append(contenders[name]())
+        order.reverse()
+    return results
+
+
+def ratios(results: dict[str, list[float]], a: str, b: str) -> list[float]:
+    """Per-round ratios a/b."""
+    return [x / y for x, y in zip(results[a], results[b], strict=True)]
