@@ -234,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
             f.write("[pytest]\n")
         argv = [checks, "-c", ini, "--rootdir", workdir, "-p", "no:cacheprovider",
                 "-p", "no:randomly", "-p", "no:terminal", "-p", "no:xdist",
+                "-p", "no:hypothesispytest",  # its import alone costs 0.5-2 s
                 "-W", "ignore::pytest.PytestAssertRewriteWarning"]
         plugins: list[Any] = [target]
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
