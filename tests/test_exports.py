@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 PUBLIC = ["sockshock", "sockshock.faults", "sockshock.layer", "sockshock.handlers",
-          "sockshock.socketserver"]
+          "sockshock.socketserver", "sockshock.clients", "sockshock.tls"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

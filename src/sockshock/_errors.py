@@ -25,6 +25,7 @@ __all__ = [
     "ShutdownTooSlow",
     "SockshockError",
     "SockshockWarning",
+    "TLSUnavailable",
     "check_choice",
     "check_number",
     "check_type",
@@ -85,6 +86,10 @@ class LeakError(SockshockError, AssertionError):
 
 class LayerConformanceError(SockshockError, AssertionError):
     """A socket layer does not behave like the operating system's sockets."""
+
+
+class TLSUnavailable(SockshockError, ImportError):
+    """TLS was asked for but trustme, which makes its certificates, is not installed."""
 
 
 class SockshockWarning(UserWarning):

@@ -22,13 +22,16 @@ __all__ = [
     "DROP",
     "EOF",
     "ERROR",
+    "LAYERS",
     "MAX_DELAY",
+    "PLAINTEXT",
     "RECV",
     "RESET",
     "SEND",
     "SHUTDOWN",
     "STALL",
     "TRANSPORT_KINDS",
+    "WIRE",
     "Decision",
     "FaultModel",
     "Operation",
@@ -44,6 +47,11 @@ ACCEPT = "accept"
 
 #: The operation kinds each transport's sockets perform.
 TRANSPORT_KINDS = {"stream": (RECV, SEND, ACCEPT), "datagram": (DATAGRAM_IN, DATAGRAM_OUT)}
+
+# Where a model acts: on the network's bytes, or above TLS.
+WIRE = "wire"
+PLAINTEXT = "plaintext"
+LAYERS = (WIRE, PLAINTEXT)
 
 # Decision actions.
 RESET = "reset"  # the peer reset the connection
@@ -73,6 +81,7 @@ class Operation(NamedTuple):
         offset: bytes already moved in this direction on this connection.
         index: how many operations of this direction came before on this connection.
         now: the clock's time (virtual or monotonic seconds).
+        layer: ``"wire"`` or ``"plaintext"`` (above TLS).
     """
 
     kind: str
@@ -82,6 +91,7 @@ class Operation(NamedTuple):
     offset: int = 0
     index: int = 0  # type: ignore[assignment]  # (shadows tuple.index, on purpose)
     now: float = 0.0
+    layer: str = "wire"
 
 
 class Decision(NamedTuple):
@@ -184,6 +194,9 @@ class FaultModel:
             direction on the connection.
         first_ops: only for the first m operations (of the model's kinds) of a
             connection.
+        layer: ``"wire"`` (default): the bytes on the network -- under TLS, the
+            encrypted records; ``"plaintext"``: above TLS, what the handler reads
+            and writes (only on a server served with TLS).
     """
 
     #: Which operation kinds the model looks at (set by each model).
@@ -199,6 +212,7 @@ class FaultModel:
     address: Any = None
     after_bytes: int = 0
     first_ops: int | None = None
+    layer: str = "wire"
 
     def __post_init__(self) -> None:
         source = type(self).__name__
@@ -211,6 +225,10 @@ class FaultModel:
         check_number("after_bytes", self.after_bytes, low=0, integer=True, source=source)
         if self.first_ops is not None:
             check_number("first_ops", self.first_ops, low=1, integer=True, source=source)
+        check_choice("layer", self.layer, LAYERS, source=source)
+        if self.layer == PLAINTEXT and not self.applies_to_transport("stream"):
+            raise InvalidArgument(f"layer='plaintext' (from {source}): TLS runs over stream "
+                                  "connections only; this model acts on datagrams")
         self.validate()
 
     def validate(self) -> None:
@@ -233,7 +251,7 @@ class FaultModel:
         if cached is None:
             cached = (self.connections is not None or self.every is not None
                       or self.address is not None or self.first_ops is not None
-                      or self.after_bytes > 0)
+                      or self.after_bytes > 0)  # (the layer is chosen with the kind)
             object.__setattr__(self, "_scoped", cached)
         return bool(cached)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock._errors import InvalidArgument, InvalidType, check_number
-from sockshock._faults._core import NOTHING, Decision, FaultModel, Operation
+from sockshock._faults._core import NOTHING, WIRE, Decision, FaultModel, Operation
 
 __all__ = ["LOG_LIMIT", "FaultEvent", "FaultPlan", "make_plan"]
 
@@ -138,7 +138,7 @@ class FaultPlan:
         self._log_limit = log_limit
         #: Events decided after the log was full: counted, not kept.
         self.unlogged = 0
-        self._by_kind: dict[str, list[tuple[int, FaultModel]]] = {}
+        self._by_kind: dict[tuple[str, str], list[tuple[int, FaultModel]]] = {}
         self._descriptions = [m.describe() for m in self.models]
 
     # -- deciding --------------------------------------------------------------
@@ -161,16 +161,18 @@ class FaultPlan:
             state = self._states[key] = model.new_state()
         return state
 
-    def _candidates(self, kind: str) -> list[tuple[int, FaultModel]]:
-        candidates = self._by_kind.get(kind)
+    def _candidates(self, kind: str, layer: str = WIRE) -> list[tuple[int, FaultModel]]:
+        key = (kind, layer)
+        candidates = self._by_kind.get(key)
         if candidates is None:
-            candidates = self._by_kind[kind] = [
-                (i, m) for i, m in enumerate(self.models) if m.applies_to_kind(kind)]
+            candidates = self._by_kind[key] = [
+                (i, m) for i, m in enumerate(self.models)
+                if m.layer == layer and m.applies_to_kind(kind)]
         return candidates
 
-    def concerns(self, kind: str) -> bool:
-        """Whether any model looks at operations of ``kind`` at all."""
-        return bool(self._candidates(kind))
+    def concerns(self, kind: str, layer: str = WIRE) -> bool:
+        """Whether any model looks at operations of ``kind`` (on ``layer``) at all."""
+        return bool(self._candidates(kind, layer))
 
     def decide(self, op: Operation) -> Decision:
         """Ask every model about ``op``; log and return the combined decision."""
@@ -183,7 +185,7 @@ class FaultPlan:
         merged = NOTHING
         events: list[FaultEvent] = []
         connection = op.connection
-        for i, model in self._candidates(op.kind):
+        for i, model in self._candidates(op.kind, op.layer):
             if model.scoped and not model.in_scope(op):
                 gap = model.bytes_until_window(op)
                 if gap:  # stop exactly where the model's window opens (scope, not a

@@ -108,7 +108,8 @@ class SockshockFixture:
         arguments: dict[str, Any] = {
             "address": None, "clock": None, "seed": None, "server_kwargs": None,
             "shutdown_timeout": self.shutdown_timeout, "poll_interval": DEFAULT_POLL_INTERVAL,
-            "expect_errors": setting(self._request.config, self._request.node, "expect_errors")}
+            "expect_errors": setting(self._request.config, self._request.node, "expect_errors"),
+            "tls": None}
         for name in list(options):
             if name in arguments:
                 arguments[name] = options.pop(name)

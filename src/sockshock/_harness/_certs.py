@@ -25,7 +25,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sockshock._errors import SockshockError, check_choice
+from sockshock._errors import TLSUnavailable, check_choice
 
 if TYPE_CHECKING:
     import trustme
@@ -71,10 +71,6 @@ TLS_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "version-mismatch": ({"minimum_version": ssl.TLSVersion.TLSv1_3},
                          {"maximum_version": ssl.TLSVersion.TLSv1_2}),
 }
-
-
-class TLSUnavailable(SockshockError, ImportError):
-    """TLS was asked for but trustme, which makes its certificates, is not installed."""
 
 
 _lock = threading.Lock()

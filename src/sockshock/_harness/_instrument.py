@@ -87,6 +87,16 @@ def _get_request_noting(base_get_request: Any) -> Any:
     return get_request
 
 
+def _finish_request_under_tls(base_finish_request: Any) -> Any:
+    def finish_request(self: Any, request: Any, client_address: Any) -> None:
+        tls = self._sockshock_tls
+        if tls is not None:  # in the handler's thread or child: the handshake too
+            request = tls.wrap(request)
+        base_finish_request(self, request, client_address)
+
+    return finish_request
+
+
 # Per-run classes without class attributes of their own, by base class: making a
 # class costs more than a whole round trip, and they differ only by instance state.
 _PLAIN: weakref.WeakKeyDictionary[type[Any], type[Any]] = weakref.WeakKeyDictionary()
@@ -120,6 +130,8 @@ def instrument(base: type[Any], attrs: dict[str, Any]) -> type[Any]:
         **attrs,
     }
     namespace["get_request"] = _get_request_noting(namespace.get("get_request", base.get_request))
+    namespace["finish_request"] = _finish_request_under_tls(base.finish_request)
+    namespace["_sockshock_tls"] = None
     cls = type(base.__name__, (base,), namespace)
     if not attrs:
         _PLAIN[base] = cls

@@ -19,6 +19,7 @@ from typing import Any
 from sockshock import socketserver as ours
 from sockshock._errors import InvalidArgument, InvalidType, check_number
 from sockshock._faults._plan import FaultPlan, make_plan
+from sockshock._harness._tls import ServerTLS, resolve_tls
 from sockshock._injection._clock import resolve_clock
 from sockshock._injection._layer import FaultLayer
 from sockshock._servers._catalog import server_names
@@ -272,6 +273,7 @@ class ServeSpec:
     class_attrs: dict[str, Any]
     instance_attrs: dict[str, Any]
     expect_errors: tuple[type[BaseException], ...] = ()
+    tls: ServerTLS | None = None
 
 
 def _adoptable(server: Any, handler_class: Any, address: Any,
@@ -296,7 +298,7 @@ def _adoptable(server: Any, handler_class: Any, address: Any,
 def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults: Any,
                  clock: Any, seed: Any, shutdown_timeout: Any, poll_interval: Any,
                  server_attrs: dict[str, Any], server_kwargs: Any = None,
-                 expect_errors: Any = (), default_seed: int | None = None,
+                 expect_errors: Any = (), tls: Any = None, default_seed: int | None = None,
                  default_clock: Any = None) -> ServeSpec:
     """Check every argument of ``serving()``; build the fault layer last."""
     source = "serving()"
@@ -326,7 +328,13 @@ def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults:
                                                      adopting=instance is not None)
     layer = resolve_faults(faults, clock=clock, seed=seed, server_class=cls,
                            default_seed=default_seed, default_clock=default_clock)
+    try:
+        server_tls = resolve_tls(tls, server_class=cls, layer=layer)
+    except BaseException:
+        if layer is not None:
+            layer.close()
+        raise
     return ServeSpec(cls, instance, handler, address, dict(server_kwargs), layer,
                      float(shutdown_timeout),
                      None if poll_interval is None else float(poll_interval),
-                     class_attrs, instance_attrs, expected)
+                     class_attrs, instance_attrs, expected, server_tls)

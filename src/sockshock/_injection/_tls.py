@@ -48,6 +48,7 @@ operation with a shortened timeout, the other's wire calls see that timeout too.
 
 from __future__ import annotations
 
+import builtins
 import collections
 import contextlib
 import socket
@@ -109,6 +110,9 @@ class PlaintextHook(Protocol):
             ``None`` to let it be, or ``n`` to take at most ``max(1, n)`` bytes (a
             short write: ``send`` returns it, ``sendall`` carries on).
         """
+
+    # Optional, called when present: ``after_read(count)`` (the read returned
+    # ``count`` bytes) and ``after_write(count)`` (the write took ``count``).
 
 
 class _Op:
@@ -435,6 +439,9 @@ class TLSSocket:
                 data = self._run(self._op("read"), sslobj.read, len, buffer, reading=True)
             if not data and len:
                 self._ending = True  # the peer's close_notify
+            after = getattr(hook, "after_read", None)
+            if after is not None:
+                after(data if buffer is not None else builtins.len(data))
             return data
         except ssl.SSLError as error:
             if error.args[0] == ssl.SSL_ERROR_EOF and self.suppress_ragged_eofs:
@@ -456,6 +463,9 @@ class TLSSocket:
                 if limit is not None:
                     data = memoryview(data).cast("B")[:max(1, limit)]
             count = self._run(op, sslobj.write, data, flush=False)
+            after = getattr(hook, "after_write", None)
+            if after is not None:
+                after(count)
         try:
             self._flush(op)
         except (TimeoutError, ssl.SSLWantWriteError):
