@@ -19,7 +19,7 @@ from sockshock._harness._resolve import DEFAULT_POLL_INTERVAL, is_handler_class,
 from sockshock._harness._serving import serve_spec
 
 __all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "seed_for_test",
-           "sockshock", "sockshock_audit"]
+           "sockshock", "sockshock_audit", "sockshock_ca", "sockshock_client_context"]
 
 SESSION_SEED = pytest.StashKey[int]()
 FIXTURE = pytest.StashKey["SockshockFixture"]()
@@ -172,3 +172,21 @@ def sockshock_audit(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     with audit():
         yield
+
+
+@pytest.fixture(scope="session")
+def sockshock_ca() -> Any:
+    """sockshock's certificate authority (a trustme ``CA``, one per process, so one per
+    xdist worker): the issuer of the certificates ``serve(..., tls=True)`` presents."""
+    from sockshock.tls import certificate_authority
+
+    return certificate_authority()
+
+
+@pytest.fixture
+def sockshock_client_context() -> Any:
+    """A new client ``ssl.SSLContext`` that trusts :func:`sockshock_ca` and verifies
+    the server's certificate and host name (``localhost``)."""
+    from sockshock.tls import client_context
+
+    return client_context()

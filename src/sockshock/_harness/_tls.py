@@ -49,6 +49,23 @@ class ServerTLS:
         return tls
 
 
+    @staticmethod
+    def handshake(tls: Any, timeout: float | None) -> None:
+        """The handshake, before the handler runs (as a server that wraps accepted
+        sockets does): a failed one raises the ssl error the server would see --
+        ``SSLEOFError`` for a client gone mid-handshake, the certificate errors --
+        and the handler never runs. It honours the handler's ``timeout``."""
+        if not isinstance(tls, TLSSocket):
+            return
+        previous = tls.gettimeout()
+        if timeout is not None:
+            tls.settimeout(timeout)
+        try:
+            tls.do_handshake()
+        finally:
+            tls.settimeout(previous)
+
+
 def resolve_tls(tls: Any, *, server_class: type[Any], layer: FaultLayer | None,
                 source: str = "serving()") -> ServerTLS | None:
     """``tls=None/False`` -> no TLS; ``True`` -> a certificate from sockshock's CA;
