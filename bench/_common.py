@@ -50,14 +50,19 @@ class LoadClient:
         self.proc = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
 
-    def rate(self, name: str, server: Any, count: int) -> float:
+    def rate(self, name: str, server: Any, count: int, **extra: Any) -> float:
+        with Running(server):
+            return self.rate_at(name, server.server_address, count, **extra)
+
+    def rate_at(self, name: str, address: Any, count: int, **extra: Any) -> float:
+        """Operations per second of the load command ``name`` against ``address``
+        (a server someone else runs)."""
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
-        with Running(server):
-            self.proc.stdin.write(json.dumps({"name": name, "count": count,
-                                              "address": server.server_address}) + "\n")
-            self.proc.stdin.flush()
-            seconds = json.loads(self.proc.stdout.readline())
+        self.proc.stdin.write(json.dumps({"name": name, "count": count,
+                                          "address": address, **extra}) + "\n")
+        self.proc.stdin.flush()
+        seconds = json.loads(self.proc.stdout.readline())
         return count / seconds
 
     def close(self) -> None:
