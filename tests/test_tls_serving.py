@@ -72,7 +72,8 @@ def test_the_handler_sees_what_sslsocket_offers() -> None:
         client.sendall(b"who am i\n")
         version, cipher, alpn, peer = read_line(client).decode().split(" ", 3)
         assert version == client.version()
-    assert cipher and alpn == "echo/1"
+    assert cipher
+    assert alpn == "echo/1"
     assert peer.strip() == "None"  # no client certificate asked for
 
 
@@ -156,7 +157,8 @@ def test_truncation_without_close_notify_as_sslsocket_shows_it() -> None:
             srv.connect(tls=True) as client:
         client.sendall(b"z" * 2000)
     assert len(seen) == 1
-    assert isinstance(seen[0], bytes) and len(seen[0]) < 2000
+    assert isinstance(seen[0], bytes)
+    assert len(seen[0]) < 2000
     # During the handshake: SSLEOFError, as a server that wraps accepted sockets
     # sees it -- before its handler runs.
     with sockshock.serving("ThreadingTCPServer", Reader, tls=True, seed=4,

@@ -1,4 +1,5 @@
-"""The ``sockshock`` command line: ``sockshock run`` (see ``_run``)."""
+"""The ``sockshock`` command line: ``sockshock run`` (the built-in checks: ``_run``;
+scenarios: ``_scenario_cli``) and ``sockshock check``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from sockshock import __version__
 from sockshock._frontends._run import run
+from sockshock._frontends._scenario_cli import check, run_scenarios
 
 __all__ = ["main"]
 
@@ -24,7 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sockshock {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run_parser = commands.add_parser(
-        "run", help="run the robustness checks against every server class (or yours)")
+        "run", help="run the robustness checks against every server class (or yours), or "
+                    "scenarios")
+    run_parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                            help="scenario names (from the library) or .toml files: run these "
+                                 "instead of the built-in checks")
     run_parser.add_argument("--handler", metavar="MODULE:ATTR",
                             help="your request handler class (default: the demo echo handlers)")
     run_parser.add_argument("--server", metavar="MODULE:ATTR|NAME",
@@ -42,11 +48,19 @@ def _parser() -> argparse.ArgumentParser:
                             help="the reply must match this regular expression")
     run_parser.add_argument("--seed", type=int, default=None, help="fix the fault seed")
     run_parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    check_parser = commands.add_parser(
+        "check", help="validate scenario files (default: the scenario library)")
+    check_parser.add_argument("paths", nargs="*", metavar="PATH",
+                              help="scenario files or folders of them")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "check":
+        return check(args)
+    if args.scenarios:
+        return run_scenarios(args)
     return run(args)
 
 
