@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shlex
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sockshock._errors import InvalidArgument
+from sockshock._errors import ConfigurationError, InvalidArgument
 from sockshock._faults._core import FaultModel
 from sockshock._frontends._settings import check_marker, setting
 from sockshock._harness._audit import LeakAudit, audit
@@ -62,17 +63,37 @@ class SockshockFixture:
         raise AttributeError(f"the sockshock fixture has no attribute {name!r} (nor has "
                              "the sockshock module)")
 
-    def _marker_faults(self) -> list[FaultModel]:
+    def _marker_faults(self) -> tuple[list[FaultModel], list[Any]]:
+        """The models (and a scenario's misbehaving clients) of the test's
+        ``@pytest.mark.faults`` -- models, or names of scenarios -- or of
+        ``--sockshock-scenario``."""
         models: list[FaultModel] = []
-        for marker in self._request.node.iter_markers("faults"):
-            for model in marker.args:
-                if not isinstance(model, FaultModel):
-                    raise pytest.UsageError(
-                        f"@pytest.mark.faults on {self._request.node.nodeid}: {model!r} "
-                        f"(type={type(model).__name__}) is not a fault model "
-                        "(sockshock.faults.PartialReads(3), ...)")
-                models.append(model)
-        return models
+        clients: list[Any] = []
+        where = f"@pytest.mark.faults on {self._request.node.nodeid}"
+        specs: list[tuple[Any, str]] = [(arg, where) for marker in
+                                        self._request.node.iter_markers("faults")
+                                        for arg in marker.args]
+        if not specs:
+            scenario = setting(self._request.config, self._request.node, "scenario")
+            if scenario:
+                specs = [(scenario, "--sockshock-scenario")]
+        for spec, source in specs:
+            if isinstance(spec, FaultModel):
+                models.append(spec)
+            elif isinstance(spec, str):
+                from sockshock._scenarios._library import find
+
+                try:
+                    scenario = find(spec, source=source)
+                except ConfigurationError as exc:
+                    raise pytest.UsageError(f"sockshock: {exc}") from None
+                models.extend(scenario.faults)
+                clients.extend(scenario.clients)
+            else:
+                raise pytest.UsageError(
+                    f"{source}: {spec!r} (type={type(spec).__name__}) is not a fault model "
+                    "(sockshock.faults.PartialReads(3), ...) or a scenario's name")
+        return models, clients
 
     def serve(self, server: Any = "ThreadingTCPServer", handler_class: Any = None, /, *,
               faults: Any = None, **options: Any) -> ServerHandle:
@@ -103,8 +124,10 @@ class SockshockFixture:
         elif is_handler_class(server):  # 0.1's order: serve(handler_class, server_class)
             server, handler_class = (handler_class if handler_class is not None
                                      else "ThreadingTCPServer"), server
+        clients: list[Any] = []
         if faults is None:
-            faults = self._marker_faults() or None
+            models, clients = self._marker_faults()
+            faults = models or None
         arguments: dict[str, Any] = {
             "address": None, "clock": None, "seed": None, "server_kwargs": None,
             "shutdown_timeout": self.shutdown_timeout, "poll_interval": DEFAULT_POLL_INTERVAL,
@@ -117,6 +140,10 @@ class SockshockFixture:
                             default_seed=self.seed, default_clock=self.clock, **arguments)
         handle = self._stack.enter_context(serve_spec(spec))
         self.handles.append(handle)
+        datagram = handle.type == socket.SOCK_DGRAM
+        for client in clients:  # a scenario's misbehaving clients, until teardown
+            if (client.kind == "datagram_burst") == datagram:
+                self._stack.enter_context(client.run(handle.address))
         return handle
 
     def report(self) -> str:
