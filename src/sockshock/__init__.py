@@ -20,8 +20,12 @@ the code lives in ``_private`` modules of a few hundred lines):
 * ``_harness/`` -- running servers for tests: ``_resolve`` (arguments checked up
   front), ``_instrument``, ``_serving`` (``serving()``), ``_handle``, ``_stop`` (one
   bounded stop), ``_failures`` (handler errors), ``_audit`` (the leak audit),
-  ``_install`` (``install()``, ``inject()``), ``_clients``/``_clientruns``/
-  ``_clientnet`` (real misbehaving clients; public: ``sockshock.clients``).
+  ``_install`` (``install()``, ``inject()``).
+* ``_clients/`` -- real misbehaving clients over real sockets: ``_address``
+  (loopback and Unix sockets only), ``_control`` (bounded waiting, a run's shared
+  state), ``_conn`` (one stream connection), ``_results``, ``_run`` (``ClientRun``),
+  ``_behaviour`` (what each client does), ``_limits``, ``_functions`` (the client
+  functions), ``_spec`` (``ClientSpec``). Public: ``sockshock.clients``.
 * ``_frontends/`` -- what users drive: the pytest plugin (``_settings``,
   ``_plugin``, ``_fixture``; entry point ``sockshock.pytest_plugin``) and the command
   line (``_cli``, ``_run``, ``_run_checks``; ``sockshock.cli``).
