@@ -49,6 +49,7 @@ import collections
 import contextlib
 import difflib
 import errno
+import fcntl
 import heapq
 import ipaddress
 import itertools
@@ -120,6 +121,11 @@ _UNIX_TRIES = 200
 _STOP_TIMEOUT = 5.0
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 _RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# Directions that no model looks at move through a kernel pipe with splice(2): the
+# bytes never enter Python (Linux; elsewhere, or if splice fails, recv_into/send).
+_SPLICE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
+_SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
+_NO_SPLICE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM}
 _SOURCE = "FaultProxy"
 
 
@@ -145,8 +151,9 @@ def _inet_address(name: str, value: Any, transport: str, lowest_port: int,
                   source: str) -> tuple[int, tuple[Any, ...]]:
     """Check a (host, port) address; return its family and the address to use."""
     if isinstance(value, (str, bytes, os.PathLike)):
+        what = "a path" if isinstance(value, os.PathLike) else "a string"
         raise InvalidType(
-            f"{name}={value!r} is a path, but transport={transport!r} needs a (host, port) "
+            f"{name}={value!r} is {what}, but transport={transport!r} needs a (host, port) "
             f"tuple such as ('127.0.0.1', 8000); give transport='unix' for a Unix socket "
             f"path (from {source})")
     if not (isinstance(value, tuple) and len(value) in (2, 4) and isinstance(value[0], str)):
@@ -233,8 +240,9 @@ class _Pipe:
     not yet decided (``queue``), what was decided and not yet written to ``dst``
     (``out``)."""
 
-    __slots__ = ("blocked", "concerned", "conn", "count", "dst", "eof_asked", "fin_next",
-                 "kind", "offset", "out", "outlen", "queue", "queued", "src", "src_eof",
+    __slots__ = ("blocked", "concerned", "conn", "count", "dst", "dst_fd", "eof_asked",
+                 "fin_next", "inpipe", "kind", "offset", "out", "outlen", "pipe",
+                 "pipe_size", "queue", "queued", "splice", "src", "src_eof", "src_fd",
                  "state", "waiting")
 
     def __init__(self, conn: _StreamConnection, kind: str, src: socket.socket,
@@ -243,7 +251,14 @@ class _Pipe:
         self.kind = kind
         self.src = src
         self.dst = dst
+        self.src_fd = src.fileno()
+        self.dst_fd = dst.fileno()
         self.concerned = concerned  # whether any model looks at this kind at all
+        # Nothing to decide: the bytes can go through a kernel pipe (made on first use).
+        self.splice = _SPLICE and not concerned
+        self.pipe: tuple[int, int] | None = None
+        self.pipe_size = BUFFER
+        self.inpipe = 0  # bytes in the kernel pipe
         self.queue: collections.deque[bytes | memoryview] = collections.deque()
         self.queued = 0
         self.out: collections.deque[bytes | memoryview] = collections.deque()
@@ -259,6 +274,8 @@ class _Pipe:
 
     @property
     def wants_read(self) -> bool:
+        if self.splice:
+            return not self.src_eof and self.inpipe < self.pipe_size
         return not self.src_eof and self.queued + self.outlen < BUFFER
 
     @property
@@ -267,19 +284,66 @@ class _Pipe:
         return self.src_eof and self.state != _OPEN
 
     def read(self) -> None:
+        if self.splice:
+            self._splice_read()
+            return
+        scratch = self.conn.proxy._scratch
         try:
-            data = self.src.recv(_CHUNK)
+            n = self.src.recv_into(scratch)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:  # the peer reset: so does the proxy, towards the other side
             self.conn.close(reset=True)
             return
-        if not data:
+        if not n:
             self.src_eof = True
         elif self.state != _SHUT:  # after an injected end of file: discarded
-            self.queue.append(data)
-            self.queued += len(data)
+            self.queue.append(bytes(scratch[:n]))
+            self.queued += n
         self.pump()
+
+    def _splice_read(self) -> None:
+        if self.pipe is None and not self._open_pipe():
+            self.read()
+            return
+        assert self.pipe is not None
+        try:
+            n = os.splice(self.src_fd, self.pipe[1], self.pipe_size - self.inpipe,
+                          flags=_SPLICE_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            if exc.errno in _NO_SPLICE and not self.inpipe:  # this kernel cannot: copy
+                self.close_pipe()
+                self.splice = False
+                self.read()
+            else:
+                self.conn.close(reset=True)
+            return
+        if not n:
+            self.src_eof = True
+        else:
+            self.inpipe += n
+        self.pump()
+
+    def _open_pipe(self) -> bool:
+        try:
+            r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:  # out of descriptors: copy instead
+            self.splice = False
+            return False
+        self.pipe = (r, w)
+        try:
+            self.pipe_size = fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, BUFFER)
+        except OSError:  # above /proc/sys/fs/pipe-max-size: keep the default size
+            self.pipe_size = fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)
+        return True
+
+    def close_pipe(self) -> None:
+        if self.pipe is not None:
+            for fd in self.pipe:
+                os.close(fd)
+            self.pipe = None
 
     def writable(self) -> None:
         self.blocked = False
@@ -299,7 +363,10 @@ class _Pipe:
         while not conn.closed:
             if self.waiting or self.blocked or not conn.connected:
                 return
-            if self.outlen:
+            if self.inpipe:
+                if not self._splice_write():
+                    return
+            elif self.outlen:
                 if not self._flush():
                     return
             elif self.fin_next:
@@ -373,6 +440,23 @@ class _Pipe:
                     remaining = 0
         self.queued -= n
         self.outlen += n
+
+    def _splice_write(self) -> bool:
+        """Move the pipe's bytes on; True if all of them went out."""
+        assert self.pipe is not None
+        try:
+            sent = os.splice(self.pipe[0], self.dst_fd, self.inpipe, flags=_SPLICE_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            self.blocked = True
+            return False
+        except OSError:
+            self.conn.close(reset=True)
+            return False
+        self.inpipe -= sent
+        if self.inpipe:
+            self.blocked = True
+            return False
+        return True
 
     def _flush(self) -> bool:
         """Write what was decided; True if all of it went out."""
@@ -528,6 +612,8 @@ class _StreamConnection:
                 _reset(sock)
             else:
                 sock.close()
+        self.inward.close_pipe()
+        self.outward.close_pipe()
         self.client_events = self.upstream_events = 0
         self.proxy._connections.pop(self.index, None)
 
@@ -641,6 +727,7 @@ class FaultProxy:
         self._peers: dict[Any, _Peer] = {}
         self._held: dict[str, list[_Held]] = {DATAGRAM_IN: [], DATAGRAM_OUT: []}
         self._closed_all = False
+        self._scratch = memoryview(bytearray(_CHUNK))  # every stream read lands here
 
     # -- life cycle -------------------------------------------------------------------------
 
