@@ -280,8 +280,9 @@ class _Pipe:
 
     @property
     def finished(self) -> bool:
-        """Nothing more will ever move this way."""
-        return self.src_eof and self.state != _OPEN
+        """Nothing more will ever move this way (and nothing is left to write)."""
+        return (self.src_eof and self.state != _OPEN and not self.fin_next
+                and not self.outlen and not self.inpipe)
 
     def read(self) -> None:
         if self.splice:
@@ -398,11 +399,12 @@ class _Pipe:
                                        self.offset, self.count)
         self.count += 1
         action = decision.action
-        if action == "shutdown":
-            conn.proxy._abrupt_shutdown()
-            return
-        if action == "reset":
-            conn.close(reset=True)
+        if action in ("reset", "shutdown"):
+            if decision.delay > 0:  # as in the layer: the wait first, then the blow
+                self.waiting = True
+                conn.proxy._call_later(decision.delay, lambda: self._carry_out(action))
+            else:
+                self._carry_out(action)
             return
         if action == "stall":
             self.state = _STALLED
@@ -421,6 +423,14 @@ class _Pipe:
         if decision.delay > 0:
             self.waiting = True
             conn.proxy._call_later(decision.delay, self.resume)
+
+    def _carry_out(self, action: str) -> None:
+        if self.conn.closed:
+            return
+        if action == "shutdown":
+            self.conn.proxy._abrupt_shutdown()
+        else:
+            self.conn.close(reset=True)
 
     def _move(self, n: int) -> None:
         if n == self.queued:
