@@ -27,13 +27,13 @@ import pytest
 import sockshock
 import sockshock.socketserver as ss
 from sockshock import faults as F
+from sockshock._frontends._proxy_cli import proxy_main
 from sockshock._harness import _proxy
 from sockshock._harness._proxy import (
     FaultProxy,
     ProxyError,
     ProxyFactory,
     proxy_for,
-    proxy_main,
     sockshock_proxy,
 )
 from sockshock.handlers import DatagramEcho, LineEcho
@@ -588,7 +588,7 @@ def test_an_echo_server_in_a_subprocess(transport: str, tmp_path: Any) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_the_command_line_proxies_until_a_signal(signum: int) -> None:
     with sockshock.serving("ThreadingTCPServer", LineEcho) as srv, \
-            child("-m", "sockshock._harness._proxy", "--upstream",
+            child("-m", "sockshock._frontends._proxy_cli", "--upstream",
                   f"127.0.0.1:{srv.address[1]}", "--seed", "7",
                   "--fault", "PartialReads(2)", "--fault",
                   "Latency(0.001, direction='out')") as proc:
