@@ -20,14 +20,17 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any, NoReturn
 
+from sockshock import faults
 from sockshock._errors import ConfigurationError, InvalidArgument
-from sockshock._faults import _models
 from sockshock._faults._core import FaultModel
 from sockshock._harness._proxy import FaultProxy, ProxyError, format_address
 
 __all__ = ["parse_fault", "proxy_main"]
 
-_MODELS: dict[str, type[FaultModel]] = {name: getattr(_models, name) for name in _models.__all__}
+_MODELS: dict[str, type[FaultModel]] = {
+    name: getattr(faults, name) for name in faults.__all__
+    if isinstance(getattr(faults, name), type) and issubclass(getattr(faults, name), FaultModel)
+    and getattr(faults, name) is not FaultModel}
 
 
 class _UsageError(Exception):
@@ -141,12 +144,12 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except (_UsageError, ConfigurationError) as exc:
-        print(f"sockshock proxy: error: {exc}", file=sys.stderr)
+        print(f"sockshock proxy: {exc}", file=sys.stderr)
         return 2
     try:
         proxy.start()
     except OSError as exc:
-        print(f"sockshock proxy: error: cannot listen on "
+        print(f"sockshock proxy: cannot listen on "
               f"{args.listen or 'the default address'}: {exc}", file=sys.stderr)
         return 1
     code = 0
@@ -170,7 +173,7 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         try:
             proxy.stop()
         except ProxyError as exc:
-            print(f"sockshock proxy: error: {exc}", file=sys.stderr)
+            print(f"sockshock proxy: {exc}", file=sys.stderr)
             code = 1
         print(proxy.plan.describe(), flush=True)
     return code

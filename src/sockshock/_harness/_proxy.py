@@ -59,7 +59,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sockshock._audit import register_unix_path
 from sockshock._errors import (
     InvalidArgument,
     InvalidType,
@@ -71,12 +70,14 @@ from sockshock._faults._core import (
     ACCEPT,
     DATAGRAM_IN,
     DATAGRAM_OUT,
+    ERROR,
     RECV,
     SEND,
     Decision,
     Operation,
 )
-from sockshock._faults._plan import FaultPlan
+from sockshock._faults._plan import FaultPlan, make_plan
+from sockshock._harness._audit import forget_unix_path, register_unix_path
 from sockshock._harness._proxy_datagrams import HOLD_WINDOW, DatagramRelay
 from sockshock._harness._proxy_streams import BUFFER, StreamConnection, reset_socket
 
@@ -158,21 +159,20 @@ def _unix_path(name: str, value: Any, source: str) -> str:
     return value
 
 
-def _make_plan(faults: Any, seed: int | None, source: str) -> FaultPlan:
-    if isinstance(faults, FaultPlan):
-        if seed is not None:
-            raise InvalidArgument(f"seed={seed!r} conflicts with the plan's own "
-                                  f"seed={faults.seed}; give one or the other (from {source})")
-        return faults
+def _plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
+    """The plan: made by the one function that makes plans, and checked against the
+    transport (a model that can never fire here is a mistake, as for ``serving()``)."""
     if seed is not None:
-        check_number("seed", seed, integer=True, source=source)
-    if faults is None:
-        return FaultPlan(seed=seed)
-    if isinstance(faults, (list, tuple)):
-        return FaultPlan(*faults, seed=seed)
-    raise InvalidType(
-        f"expected a FaultPlan or a list of fault models but got faults={faults!r} "
-        f"(type={type(faults).__name__}) (from {source})")
+        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=_SOURCE)
+    plan = make_plan([] if faults is None else faults, seed=seed, source="faults")
+    kind = "datagram" if transport == "udp" else "stream"
+    for model in plan.models:
+        if not model.applies_to_transport(kind):
+            raise InvalidArgument(
+                f"{model!r} cannot apply to a {transport} proxy (it acts on "
+                f"{'datagrams' if kind == 'stream' else 'stream connections'}); leave it "
+                f"out, or proxy the other transport (from {_SOURCE})")
+    return plan
 
 
 def format_address(address: Any) -> str:
@@ -194,8 +194,8 @@ class FaultProxy:
             with ``transport="unix"``.
         listen: where clients connect: default ``("127.0.0.1", 0)`` (the kernel
             picks a port), or for ``"unix"`` a path in a private temporary directory.
-        faults: a :class:`~sockshock.faults.FaultPlan`, a list of fault models (made
-            into a plan with ``seed``), or ``None`` for none.
+        faults: a :class:`~sockshock.faults.FaultPlan`, a fault model or a list of
+            them (made into a plan with ``seed``), or ``None`` for none.
         seed: the seed of the plan made from a list (default: random; always
             readable as ``proxy.plan.seed``).
         transport: ``"tcp"`` (default), ``"udp"`` or ``"unix"`` (Unix stream).
@@ -206,12 +206,12 @@ class FaultProxy:
 
     Raises:
         InvalidArgument: for an address other than loopback or a Unix path, a bad
-            transport, a seed next to a ready plan.
+            transport, a seed next to a ready plan, a model that cannot apply to the
+            transport.
         InvalidType: for arguments of the wrong type.
     """
 
-    def __init__(self, upstream: Any, *, listen: Any = None,
-                 faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
+    def __init__(self, upstream: Any, *, listen: Any = None, faults: Any = None,
                  seed: int | None = None, transport: str = "tcp") -> None:
         check_choice("transport", transport, TRANSPORTS, source=_SOURCE)
         self.transport: str = transport
@@ -230,7 +230,7 @@ class FaultProxy:
                 "listen", ("127.0.0.1", 0) if listen is None else listen, transport, 0, _SOURCE)
             self._listen_family = int(family)
         #: The plan in force: ``plan.seed``, ``plan.log``, ``plan.describe()``.
-        self.plan: FaultPlan = _make_plan(faults, seed, _SOURCE)
+        self.plan: FaultPlan = _plan_for(transport, faults, seed)
         #: Set when an AbruptShutdown fired: every connection was reset and the proxy
         #: stopped listening.
         self.shutdown_triggered = threading.Event()
@@ -365,12 +365,13 @@ class FaultProxy:
         for sock in (self._wake_r, self._wake_w):
             if sock is not None:
                 sock.close()
+        if self.transport == "unix" and self._listen_path and self._address is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._listen_path)
+            forget_unix_path(self._listen_path)
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
-        elif self.transport == "unix" and self._listen_path and self._address is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._listen_path)
 
     def request_stop(self) -> None:
         """Ask the I/O thread to stop and return at once (safe in a signal handler);
@@ -530,7 +531,7 @@ class FaultProxy:
         client.setblocking(False)
         if self._concerns[ACCEPT]:
             decision = self._ask(ACCEPT, self._next_index, None, 0, 0, 0)
-            if decision.action == "error":
+            if decision.action == ERROR:
                 reset_socket(client)  # refused: no connection upstream, no index used
                 return
         try:

@@ -19,7 +19,7 @@ import socket
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sockshock._faults._core import DATAGRAM_IN, DATAGRAM_OUT, NOTHING, Decision
+from sockshock._faults._core import DATAGRAM_IN, DATAGRAM_OUT, DROP, NOTHING, SHUTDOWN, Decision
 
 __all__ = ["HOLD_WINDOW", "DatagramHub", "DatagramRelay"]
 
@@ -192,10 +192,10 @@ class DatagramRelay:
         if decision is NOTHING:
             self._deliver(peer, kind, data, 1, 0)
             return
-        if decision.action == "shutdown":
+        if decision.action == SHUTDOWN:
             self.hub._abrupt_shutdown()
             return
-        if decision.action == "drop":
+        if decision.action == DROP:
             return
         data = _mangle(data, decision)
         copies = 1 + decision.duplicate

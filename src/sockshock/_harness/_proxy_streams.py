@@ -23,7 +23,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sockshock._faults._core import NOTHING, RECV, SEND, Decision
+from sockshock._faults._core import EOF, NOTHING, RECV, RESET, SEND, SHUTDOWN, STALL, Decision
 
 __all__ = ["BUFFER", "Hub", "StreamConnection", "reset_socket"]
 
@@ -250,17 +250,17 @@ class _Pipe:
                                        self.offset, self.count)
         self.count += 1
         action = decision.action
-        if action in ("reset", "shutdown"):
+        if action in (RESET, SHUTDOWN):
             if decision.delay > 0:  # as in the layer: the wait first, then the blow
                 self.waiting = True
                 conn.proxy._call_later(decision.delay, lambda: self._carry_out(action))
             else:
                 self._carry_out(action)
             return
-        if action == "stall":
+        if action == STALL:
             self.state = _STALLED
             return
-        if action == "eof":
+        if action == EOF:
             self.queue.clear()
             self.queued = 0
             self.state = _SHUT
@@ -278,7 +278,7 @@ class _Pipe:
     def _carry_out(self, action: str) -> None:
         if self.conn.closed:
             return
-        if action == "shutdown":
+        if action == SHUTDOWN:
             self.conn.proxy._abrupt_shutdown()
         else:
             self.conn.close(reset=True)
