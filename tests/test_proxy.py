@@ -125,13 +125,6 @@ def next_record(events: queue.Queue[Any]) -> Record:
             return item
 
 
-def wait_for_bytes(events: queue.Queue[Any], n: int) -> None:
-    while True:
-        item = events.get(timeout=WAIT)
-        if isinstance(item, bytes) and len(item) >= n:
-            return
-
-
 def datagram_recorder() -> tuple[type[ss.DatagramRequestHandler], list[bytes]]:
     seen: list[bytes] = []
 
@@ -406,12 +399,13 @@ def test_abrupt_shutdown_resets_everything_and_stops_listening(stream: str) -> N
             proxy_for(srv.address, transport=stream, seed=0,
                       faults=[F.AbruptShutdown(connections=1, after_bytes=5)]) as proxy, \
             connect(proxy) as idle, connect(proxy) as second:
-        second.sendall(b"01234")
-        wait_for_bytes(events, 5)  # forwarded: the first 5 bytes are not in scope
-        assert not proxy.shutdown_triggered.is_set()
-        second.sendall(b"56789")
+        hooked = threading.Event()
+        proxy.on_abrupt_shutdown = hooked.set
+        second.sendall(b"0123456789")  # after_bytes is exact: 5 bytes go, then the cut
         assert proxy.shutdown_triggered.wait(WAIT)
-        assert proxy.wait(WAIT)
+        assert next_record(events).data == b"01234"
+        assert proxy.wait_stopped(WAIT)
+        assert hooked.is_set()
         assert not proxy.running
         for client in (idle, second):
             if stream == "tcp":
@@ -547,7 +541,7 @@ def test_an_abrupt_shutdown_of_a_datagram_proxy() -> None:
         assert first.recv(10) == b"one"
         second.send(b"two")
         assert proxy.shutdown_triggered.wait(WAIT)
-        assert proxy.wait(WAIT)
+        assert proxy.wait_stopped(WAIT)
 
 
 # -- servers in other processes -------------------------------------------------------------------

@@ -166,7 +166,7 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         print(f"sockshock proxy: {transport} {format_address(proxy.address)} -> "
               f"{format_address(proxy.upstream)}, seed {proxy.plan.seed}, faults: "
               f"{models_text}", file=sys.stderr, flush=True)
-        proxy.wait()
+        proxy.wait_stopped()
     finally:
         for signum, handler in restore.items():
             signal.signal(signum, handler)

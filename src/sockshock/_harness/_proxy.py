@@ -234,6 +234,9 @@ class FaultProxy:
         #: Set when an AbruptShutdown fired: every connection was reset and the proxy
         #: stopped listening.
         self.shutdown_triggered = threading.Event()
+        #: Called once when an AbruptShutdown fired, on the I/O thread, after the
+        #: proxy cut everything (it must not block): stop the server behind it, say.
+        self.on_abrupt_shutdown: Callable[[], None] | None = None
         self._concerns = {kind: self.plan.concerns(kind)
                           for kind in (RECV, SEND, DATAGRAM_IN, DATAGRAM_OUT, ACCEPT)}
         self._lock = threading.Lock()
@@ -375,13 +378,13 @@ class FaultProxy:
 
     def request_stop(self) -> None:
         """Ask the I/O thread to stop and return at once (safe in a signal handler);
-        :meth:`wait` tells when it has, :meth:`stop` still joins and cleans up."""
+        :meth:`wait_stopped` tells when it has, :meth:`stop` still joins and cleans up."""
         self._stopping = True
         self._wake()
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the proxy has stopped forwarding (``stop()``, or an
-        ``AbruptShutdown``); True if it has."""
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until the proxy has stopped forwarding (``stop()``, a signal through
+        :meth:`request_stop`, or an ``AbruptShutdown``); True if it has."""
         return self._done.wait(timeout)
 
     @property
@@ -483,9 +486,11 @@ class FaultProxy:
 
     def _abrupt_shutdown(self) -> None:
         """AbruptShutdown: reset every connection, stop listening, end the loop."""
-        self.shutdown_triggered.set()
         self._stopping = True
         self._close_everything(reset=True)
+        self.shutdown_triggered.set()
+        if self.on_abrupt_shutdown is not None:
+            self.on_abrupt_shutdown()
 
     def _close_everything(self, *, reset: bool) -> None:
         with self._lock:
