@@ -332,8 +332,10 @@ class FaultProxy:
     def stop(self, timeout: float = _STOP_TIMEOUT) -> None:
         """Stop forwarding and close every socket; never hangs.
 
-        Connections still open are closed (a stalled direction's data is dropped),
-        held and delayed datagrams are dropped. Calling it again does nothing.
+        It cuts the wire: connections still open are closed (what a stalled or
+        delayed direction holds is dropped; a server whose reply arrives after the
+        cut gets a reset, as on a real network), held and delayed datagrams are
+        dropped. Calling it again does nothing.
 
         Args:
             timeout: seconds to wait for the I/O thread (it never blocks, so this
