@@ -49,8 +49,9 @@ import errno
 import heapq
 import ipaddress
 import itertools
+import math
 import os
-import selectors
+import select
 import shutil
 import socket
 import tempfile
@@ -95,7 +96,14 @@ __all__ = [
 
 TRANSPORTS = ("tcp", "udp", "unix")
 
-_READ = selectors.EVENT_READ
+# The proxy polls with epoll(7) (or poll(2) where there is none): one system call
+# per wake-up and no per-event objects. Readiness is reported in poll(2) bits; an
+# error or a hang-up is reported as both readable and writable, so that the next
+# read or write finds out what happened.
+_READ = select.POLLIN
+_WRITE = select.POLLOUT
+_TROUBLE = select.POLLERR | select.POLLHUP
+_EPOLL = hasattr(select, "epoll")
 _CHUNK = 256 * 1024  # the scratch buffer every stream read lands in
 _BATCH = 64  # accepts per readiness report, then the others get a turn
 _ACCEPT_BACKOFF = 0.05  # out of descriptors: try accepting again after this
@@ -245,7 +253,8 @@ class FaultProxy:
         self._done = threading.Event()
         self._failure: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self._selector: selectors.BaseSelector | None = None
+        self._poller: Any = None  # select.epoll, or select.poll
+        self._callbacks: dict[int, Callable[[int], None]] = {}
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._listener: socket.socket | None = None  # stream listener or datagram socket
@@ -275,11 +284,11 @@ class FaultProxy:
                                  "(make a new FaultProxy)")
             self._state = "running"
         try:
-            self._selector = selectors.DefaultSelector()
+            self._poller = select.epoll() if _EPOLL else select.poll()
             self._wake_r, self._wake_w = socket.socketpair()
             self._wake_r.setblocking(False)
             self._wake_w.setblocking(False)
-            self._selector.register(self._wake_r, _READ, self._on_wake)
+            self._watch(self._wake_r, 0, _READ, self._on_wake)
             self._open_listener()
         except BaseException:
             self._close_everything(reset=False)
@@ -425,16 +434,21 @@ class FaultProxy:
     # -- the I/O thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        selector = self._selector
-        assert selector is not None
+        poller = self._poller
+        callbacks = self._callbacks
         timers = self._timers
         try:
             while not self._stopping:
-                timeout = None
+                timeout: float | None = None
                 if timers:
                     timeout = max(0.0, timers[0][0] - time.monotonic())
-                for key, mask in selector.select(timeout):
-                    key.data(mask)
+                    if not _EPOLL:  # poll(2) counts milliseconds
+                        timeout = math.ceil(timeout * 1000)
+                for fd, events in poller.poll(timeout):
+                    callback = callbacks.get(fd)
+                    if callback is None:  # closed earlier in this batch
+                        continue
+                    callback(events | _READ | _WRITE if events & _TROUBLE else events)
                     if self._stopping:
                         break
                 if timers and not self._stopping:
@@ -460,15 +474,18 @@ class FaultProxy:
 
     def _watch(self, sock: socket.socket, old: int, new: int,
                callback: Callable[[int], None]) -> None:
-        selector = self._selector
-        assert selector is not None
+        """Poll ``sock`` for ``new`` (poll bits; 0: not at all) instead of ``old``."""
+        fd = sock.fileno()
         if not old:
-            selector.register(sock, new, callback)
+            self._poller.register(fd, new)
+            self._callbacks[fd] = callback
         elif not new:
-            with contextlib.suppress(KeyError, ValueError, RuntimeError):  # closed already
-                selector.unregister(sock)
+            self._callbacks.pop(fd, None)
+            with contextlib.suppress(KeyError, ValueError, OSError):  # closed already
+                self._poller.unregister(fd)
         else:
-            selector.modify(sock, new, callback)
+            self._poller.modify(fd, new)
+            self._callbacks[fd] = callback
 
     def _forget(self, index: int) -> None:
         self._connections.pop(index, None)
@@ -506,8 +523,9 @@ class FaultProxy:
         self._timers.clear()
         if self._listener is not None:
             self._listener.close()
-        if self._selector is not None:
-            self._selector.close()
+        self._callbacks.clear()
+        if _EPOLL and self._poller is not None:
+            self._poller.close()
 
     # -- streams -------------------------------------------------------------------------------
 

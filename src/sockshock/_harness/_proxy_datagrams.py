@@ -14,7 +14,7 @@ come, so a burst is a matter of time, not of what happens to be queued.
 
 from __future__ import annotations
 
-import selectors
+import select
 import socket
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ __all__ = ["HOLD_WINDOW", "DatagramHub", "DatagramRelay"]
 #: Seconds a held datagram waits at most for the later ones it is held behind.
 HOLD_WINDOW = 0.02
 
-_READ = selectors.EVENT_READ
+_READ = select.POLLIN
 _BATCH = 64  # datagrams per readiness report, then the others get a turn
 _MAX_DATAGRAM = 65535
 

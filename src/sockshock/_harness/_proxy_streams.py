@@ -17,7 +17,7 @@ import errno
 import fcntl
 import itertools
 import os
-import selectors
+import select
 import socket
 import struct
 from collections.abc import Callable
@@ -31,8 +31,9 @@ __all__ = ["BUFFER", "Hub", "StreamConnection", "reset_socket"]
 #: its source (one read more at most).
 BUFFER = 1024 * 1024
 
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
+# Readiness is reported in poll(2) bits (the proxy adds both for errors and hang-ups).
+_READ = select.POLLIN
+_WRITE = select.POLLOUT
 _CHUNK = 256 * 1024  # one read from a stream (the size of the hub's scratch buffer)
 _IOV = 64  # buffers per sendmsg()
 _UNIX_RETRY = 0.005  # a Unix listener's backlog was full (EAGAIN): connect again after this
