@@ -588,24 +588,63 @@ def test_an_echo_server_in_a_subprocess(transport: str, tmp_path: Any) -> None:
     assert proxy.plan.log
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_the_command_line_proxies_until_a_signal(signum: int) -> None:
-    with sockshock.serving("ThreadingTCPServer", LineEcho) as srv, \
-            child("-m", "sockshock._frontends._proxy_cli", "--upstream",
-                  f"127.0.0.1:{srv.address[1]}", "--seed", "7",
-                  "--fault", "PartialReads(2)", "--fault",
-                  "Latency(0.001, direction='out')") as proc:
-        host, _, port = read_line_within(proc).strip().rpartition(":")
-        assert host == "127.0.0.1"
-        with socket.create_connection((host, int(port)), timeout=WAIT) as client:
-            client.sendall(b"via the command line\n")
-            assert read_line(client) == b"via the command line\n"
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=WAIT)
+CLI_CASES = {  # transport: (signal, server class, faults)
+    "tcp": (signal.SIGTERM, "ThreadingTCPServer",
+            ["PartialReads(2)", "Latency(0.001, direction='out')"]),
+    "unix": (signal.SIGINT, "ThreadingUnixStreamServer", ["PartialWrites(3)"]),
+    "udp": (signal.SIGTERM, "UDPServer", ["DuplicateDatagrams(direction='out')"]),
+}
+
+
+@pytest.mark.parametrize("transport", CLI_CASES)
+def test_the_command_line_proxies_until_a_signal(transport: str) -> None:
+    signum, server_class, models = CLI_CASES[transport]
+    handler = DatagramEcho if transport == "udp" else LineEcho
+    with sockshock.serving(server_class, handler) as srv:
+        upstream = srv.address if transport == "unix" else f"127.0.0.1:{srv.address[1]}"
+        flags = [] if transport == "tcp" else [f"--{transport}"]
+        faults = [arg for model in models for arg in ("--fault", model)]
+        with child("-m", "sockshock._frontends._proxy_cli", "--upstream", upstream, *flags,
+                   "--seed", "7", *faults) as proc:
+            printed = read_line_within(proc).strip()
+            if transport == "unix":
+                proxy_address: Any = printed
+                client = socket.socket(socket.AF_UNIX)
+            else:
+                host, _, port = printed.rpartition(":")
+                assert host == "127.0.0.1"
+                proxy_address = (host, int(port))
+                client = socket.socket(type=socket.SOCK_DGRAM if transport == "udp"
+                                       else socket.SOCK_STREAM)
+            with client:
+                client.settimeout(WAIT)
+                client.connect(proxy_address)
+                if transport == "udp":
+                    client.send(b"datagram")
+                    assert [client.recv(20), client.recv(20)] == [b"datagram", b"datagram"]
+                else:
+                    client.sendall(b"via the command line\n")
+                    assert read_line(client) == b"via the command line\n"
+            proc.send_signal(signum)
+            out, err = proc.communicate(timeout=WAIT)
     assert proc.returncode == 0, err
     assert "FaultPlan(seed=7)" in out
-    assert "PartialReads(max_chunk=2) -> limit=" in out
+    assert " -> limit=" in out or "duplicate=1" in out
+    assert f"sockshock proxy: {transport} " in err
     assert "seed 7" in err
+    if transport == "unix":
+        assert not os.path.exists(printed)  # its private directory is gone
+
+
+def test_the_command_line_says_when_it_cannot_listen(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert proxy_main(["--upstream", "127.0.0.1:9", "--listen", f"127.0.0.1:{port}"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(f"sockshock proxy: cannot listen on 127.0.0.1:{port}: ")
 
 
 def test_the_fixture_function_proxies_any_address_and_stops_them_all() -> None:
