@@ -420,6 +420,34 @@ def test_abrupt_shutdown_resets_everything_and_stops_listening(stream: str) -> N
     assert (event.connection, event.offset, event.decision.action) == (1, 5, "shutdown")
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+def test_ipv6_and_localhost_addresses() -> None:
+    class Echo6(ss.ThreadingTCPServer):
+        address_family = socket.AF_INET6
+
+    with sockshock.serving(Echo6, LineEcho) as srv6, \
+            sockshock.serving("ThreadingTCPServer", LineEcho) as srv4, \
+            proxy_for(srv6.address, listen=("::1", 0)) as v6_to_v6, \
+            proxy_for(srv6.address) as v4_to_v6, \
+            proxy_for(("localhost", srv4.address[1]), listen=("localhost", 0)) as by_name:
+        assert v6_to_v6.address[0] == "::1"
+        assert by_name.address[0] == "127.0.0.1"
+        for proxy in (v6_to_v6, v4_to_v6, by_name):
+            with connect(proxy) as client:
+                client.sendall(b"any loopback\n")
+                assert read_line(client) == b"any loopback\n"
+    assert _proxy.format_address(v6_to_v6.address).startswith("[::1]:")
+
+
 def test_an_upstream_that_refuses_resets_the_client() -> None:
     with socket.socket() as placeholder:
         placeholder.bind(("127.0.0.1", 0))
