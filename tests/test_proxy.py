@@ -420,6 +420,59 @@ def test_abrupt_shutdown_resets_everything_and_stops_listening(stream: str) -> N
     assert (event.connection, event.offset, event.decision.action) == (1, 5, "shutdown")
 
 
+def test_many_connections_share_one_thread() -> None:
+    with sockshock.serving("ThreadingTCPServer", LineEcho) as srv, \
+            proxy_for(srv.address, seed=0, faults=[F.PartialReads(7)]) as proxy:
+        threads = threading.active_count()
+        clients = [connect(proxy) for _ in range(64)]
+        try:
+            for i, client in enumerate(clients):
+                client.sendall(b"client %d\n" % i)
+            for i, client in enumerate(clients):
+                assert read_line(client) == b"client %d\n" % i
+            proxied = {t for t in threading.enumerate() if t.name.startswith("sockshock proxy")}
+            assert len(proxied) == 1
+            assert threading.active_count() - threads == 64  # the server's handlers only
+        finally:
+            for client in clients:
+                client.close()
+    assert {e.connection for e in proxy.plan.log} == set(range(64))
+
+
+def thread_cpu_seconds(native_id: int) -> float:
+    with open(f"/proc/self/task/{native_id}/schedstat", encoding="ascii") as f:
+        return int(f.read().split()[0]) / 1e9
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc")
+def test_an_idle_proxy_does_not_spin() -> None:
+    with sockshock.serving("ThreadingTCPServer", LineEcho) as srv, \
+            sockshock.serving("UDPServer", DatagramEcho) as udp, \
+            proxy_for(srv.address, seed=0, faults=[
+                F.Stall(0, connections=0), F.SlowReader(pause=30, connections=1)]) as proxy, \
+            proxy_for(udp.address, transport="udp", seed=0,
+                      faults=[DelayDatagrams(30)]) as datagrams:
+        stalled = connect(proxy)  # half-closed, its request stalled
+        stalled.sendall(b"never forwarded\n")
+        stalled.shutdown(socket.SHUT_WR)
+        slowly_read = connect(proxy)  # gone, while its reply waits for 30 s
+        slowly_read.sendall(b"echoed slowly\n")
+        with connect(datagrams) as client:
+            client.send(b"delayed for 30 s")
+        with connect(proxy) as probe:  # everything above has been through the loop
+            probe.sendall(b"probe\n")
+            assert read_line(probe) == b"probe\n"
+        slowly_read.close()
+        threads = [p._thread for p in (proxy, datagrams)]
+        assert all(t is not None and t.native_id is not None for t in threads)
+        ids = [t.native_id for t in threads if t is not None and t.native_id is not None]
+        before = [thread_cpu_seconds(i) for i in ids]
+        time.sleep(0.3)
+        used = [thread_cpu_seconds(i) - b for i, b in zip(ids, before, strict=True)]
+        stalled.close()
+    assert max(used) < 0.03, f"the I/O threads used {used} s of CPU in 0.3 s idle"
+
+
 def ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as probe:
