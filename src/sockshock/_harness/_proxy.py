@@ -29,17 +29,20 @@ and ``truncate``, after its ``delay``. ``AcceptErrors`` resets the accepted clie
 connection without connecting upstream; ``AbruptShutdown`` resets every connection,
 closes the listening socket and ends the proxy (:attr:`FaultProxy.shutdown_triggered`).
 
-Design: one I/O thread runs a selector over non-blocking sockets -- no thread per
-connection, no polling. Delays are timers in a heap that bounds the selector's
-wait. Each direction buffers at most :data:`BUFFER` bytes (plus one read); a full
-buffer stops the proxy reading its source, so back-pressure reaches the sender
-through the transport's own flow control. :meth:`FaultProxy.stop` joins the thread
-within a bound and closes every descriptor.
+Design: one I/O thread waits in epoll(7) (poll(2) where there is none) over
+non-blocking sockets -- no thread per connection, no busy waiting. Delays are
+timers in a heap that bounds the wait. Each direction of a stream buffers at most
+:data:`BUFFER` bytes (plus one read); a full buffer stops the proxy reading its
+source, so back-pressure reaches the sender through the transport's own flow
+control. Directions no model looks at are spliced (the bytes never enter Python).
+:meth:`FaultProxy.stop` joins the thread within a bound and closes every
+descriptor.
 
-Stream forwarding lives in ``_proxy_streams``; the command line (``sockshock
-proxy``) in ``sockshock._frontends._proxy_cli``. Also here: :func:`proxy_for` (a
-context manager) and :func:`sockshock_proxy` (a pytest fixture function, registered
-by the plugin).
+This module holds the life cycle, the loop and accepting; stream forwarding lives
+in ``_proxy_streams``, datagram relaying in ``_proxy_datagrams``, the command line
+(``sockshock proxy``) in ``sockshock._frontends._proxy_cli``. Also here:
+:func:`proxy_for` (a context manager) and :func:`sockshock_proxy` (a pytest fixture
+function, registered by the plugin).
 """
 
 from __future__ import annotations
