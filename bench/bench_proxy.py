@@ -13,8 +13,8 @@ per-round ratios, so that drift of the machine's speed during the run cancels ou
 * Latency: the median of one-byte round trips on an echo connection. Goal: the
   proxy adds <= 100 us.
 
-Machines vary by about +-25% from run to run; a ratio within that band of its goal
-is reported as "within noise", not as a miss.
+Machines vary by about +-25% from run to run (``_common.NOISE``); a figure within
+that band of its goal is reported as "within noise", not as a miss.
 
 It also reports, from ``/proc`` (Linux), the CPU time the three processes spent per
 GiB transferred and how many CPUs they kept busy. Forwarding costs CPU (the proxy's
@@ -35,11 +35,12 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _common import verdict
 from sockshock._harness._proxy import FaultProxy
 
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_proxy_peer.py")
-NOISE = 0.25
 THROUGHPUT_GOAL = 0.8  # proxied / direct, at least
 LATENCY_GOAL = 100e-6  # seconds added per round trip, at most
 
@@ -82,13 +83,6 @@ class Peer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-
-
-def verdict(value: float, goal: float, higher_is_better: bool) -> str:
-    if (value >= goal) if higher_is_better else (value <= goal):
-        return "met"
-    near = value >= goal * (1 - NOISE) if higher_is_better else value <= goal * (1 + NOISE)
-    return "within noise" if near else "MISSED"
 
 
 def main() -> int:
@@ -140,16 +134,16 @@ def main() -> int:
     added = [p - d for p, d in zip(rtt["proxy"], rtt["direct"], strict=True)]
     ratio = statistics.median(ratios)
     extra = statistics.median(added)
+    throughput_text, throughput_met = verdict(ratio, THROUGHPUT_GOAL)
+    latency_text, latency_met = verdict(extra, LATENCY_GOAL, higher_is_better=False)
     print(f"{rounds} rounds, alternating; {nbytes // (1024 * 1024)} MB per bulk transfer, "
           f"{count} round trips per latency run; medians of per-round figures")
     print(f"throughput   direct {statistics.median(speed['direct']):9,.0f} MB/s   "
           f"proxy {statistics.median(speed['proxy']):9,.0f} MB/s   ratio {ratio:.2f}x "
-          f"(goal >= {THROUGHPUT_GOAL}x, noise band +-{NOISE:.0%}): "
-          f"{verdict(ratio, THROUGHPUT_GOAL, True)}")
+          f"(goal >= {THROUGHPUT_GOAL}x): {throughput_text}")
     print(f"round trip   direct {statistics.median(rtt['direct']) * 1e6:9,.1f} us     "
           f"proxy {statistics.median(rtt['proxy']) * 1e6:9,.1f} us     added "
-          f"{extra * 1e6:.1f} us (goal <= {LATENCY_GOAL * 1e6:.0f} us, noise band "
-          f"+-{NOISE:.0%}): {verdict(extra, LATENCY_GOAL, False)}")
+          f"{extra * 1e6:.1f} us (goal <= {LATENCY_GOAL * 1e6:.0f} us): {latency_text}")
     if cpu["direct"] and cpu["proxy"]:
         per_gib = {name: [statistics.median(column) for column in zip(*rows, strict=True)]
                    for name, rows in cpu.items()}
@@ -161,9 +155,7 @@ def main() -> int:
     print(f"per-round throughput ratios: {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"per-round added latency (us): {', '.join(f'{a * 1e6:.0f}' for a in added)}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    met = verdict(ratio, THROUGHPUT_GOAL, True) != "MISSED" and \
-        verdict(extra, LATENCY_GOAL, False) != "MISSED"
-    return 0 if met else 1
+    return 0 if throughput_met and latency_met else 1
 
 
 if __name__ == "__main__":

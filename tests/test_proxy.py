@@ -916,7 +916,7 @@ def test_the_body_exception_wins_over_a_failed_stop() -> None:
      sockshock.InvalidArgument, r"AcceptErrors\(\) cannot apply to a udp proxy \(it acts on "
      r"stream connections\)"),
     ({"upstream": ("127.0.0.1", 80), "seed": -1}, sockshock.InvalidArgument,
-     r"seed=-1 must be in \[0, 1.84467e\+19\] \(from FaultProxy\)"),
+     r"seed=-1 must be in \[0, 18446744073709551615\] \(from FaultProxy\)"),
 ])
 def test_bad_arguments_get_one_clear_error(kwargs: dict[str, Any], error: type[Exception],
                                            message: str) -> None:
