@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from sockshock._faults._core import DATAGRAM_IN, DATAGRAM_OUT, DROP, NOTHING, SHUTDOWN, Decision
+from sockshock._injection._datagram import mangle
 
 __all__ = ["HOLD_WINDOW", "DatagramHub", "DatagramRelay"]
 
@@ -58,20 +59,6 @@ class DatagramHub(Protocol):
     def _abrupt_shutdown(self) -> None:
         """AbruptShutdown: close everything, stop listening."""
         ...
-
-
-def _mangle(data: bytes, decision: Decision) -> bytes:
-    """Truncate, then flip bits -- what the fault layer does to a datagram."""
-    if decision.truncate is not None:
-        data = data[:decision.truncate]
-    if decision.corrupt and data:
-        flipped = bytearray(data)
-        for bit in decision.corrupt:
-            position = bit % (len(flipped) * 8)
-            flipped[position // 8] ^= 1 << (position % 8)
-        data = bytes(flipped)
-    return data
-
 
 
 class _Peer:
@@ -197,7 +184,7 @@ class DatagramRelay:
             return
         if decision.action == DROP:
             return
-        data = _mangle(data, decision)
+        data = mangle(data, decision)  # as the layer does it
         copies = 1 + decision.duplicate
         hold = decision.hold
         if decision.delay > 0:
