@@ -5,6 +5,10 @@ value and what is allowed; `sockshock check` validates a folder."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,3 +127,80 @@ def test_sockshock_check_validates_a_folder(tmp_path: Path,
     captured = capsys.readouterr()
     assert "bad.toml:2: clients=-1 must be in [0, 1000]" in captured.out
     assert "2 scenario(s) checked: 1 invalid" in captured.out
+
+
+@contextlib.contextmanager
+def echo_peer(transport: str) -> Iterator[Any]:
+    """The standard-library echo server of tests/_echo_peer.py, in a subprocess, for
+    the block; its address."""
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("_echo_peer.py")),
+                             transport], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        address = json.loads(proc.stdout.readline())
+        yield tuple(address) if isinstance(address, list) else address
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+@pytest.mark.parametrize(("name", "transport"), [("partial-io", "tcp"), ("lossy-udp", "udp")])
+def test_a_scenario_against_a_server_in_another_process(name: str, transport: str) -> None:
+    from sockshock._scenarios._run import run_against
+
+    with echo_peer(transport) as address:
+        result = run_against(S.find(name), address, transport=transport)
+    assert result.passed, [f"{c.name}: {c.detail}" for c in result.failures()]
+    assert [c.name for c in result.checks if c.passed is None] == [
+        "stops within", "handler errors", "no leaks"]  # not visible from outside
+    assert "fault(s) injected" in result.log
+
+
+def test_sockshock_run_scenarios_through_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    with echo_peer("tcp") as address:
+        result = subprocess.run(
+            [sys.executable, "-m", "sockshock.cli", "run", "partial-io", "reset-storm",
+             "--target", f"{address[0]}:{address[1]}", "--json", str(out)],
+            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[  2/2] reset-storm" in result.stderr
+    assert result.stdout.splitlines()[0].split()[:2] == ["scenario", "server"]
+    data = json.loads(out.read_text())
+    assert [s["scenario"] for s in data["scenarios"]] == ["partial-io", "reset-storm"]
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_a_scenario_named_from_pytest(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_under='''
+import pytest
+from sockshock.handlers import LineEcho
+
+def round_trip(srv):
+    with srv.connect() as client:
+        client.sendall(b"hello\\n")
+        data = b""
+        while not data.endswith(b"\\n"):
+            data += client.recv(100)
+        return data
+
+@pytest.mark.faults("partial-io")
+def test_marker(sockshock):
+    srv = sockshock.serve("ThreadingTCPServer", LineEcho)
+    assert round_trip(srv) == b"hello\\n"
+    assert [type(m).__name__ for m in srv.plan.models] == ["PartialReads", "PartialWrites"]
+
+def test_option(sockshock):
+    srv = sockshock.serve("ThreadingTCPServer", LineEcho)
+    assert round_trip(srv) == b"hello\\n"
+    assert [type(m).__name__ for m in srv.plan.models] == ["SlowClient"]
+''')
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
+                                           "-p", "no:hypothesispytest",
+                                           "--sockshock-scenario=slow-clients", timeout=60)
+    result.assert_outcomes(passed=2)

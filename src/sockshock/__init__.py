@@ -39,6 +39,7 @@ from sockshock._errors import (
     InvalidArgument,
     InvalidType,
     LeakError,
+    ProxyError,
     ShutdownDeadlockError,
     ShutdownTimeout,
     ShutdownTooSlow,
@@ -55,6 +56,7 @@ from sockshock._harness._install import (
     inject,
     install,
 )
+from sockshock._harness._proxy import FaultProxy, proxy_for
 from sockshock._harness._serving import serving
 from sockshock._injection._clock import Clock, RealClock, VirtualClock
 from sockshock._injection._layer import FaultLayer
@@ -66,6 +68,7 @@ __all__ = [
     "ConfigurationError",
     "FaultLayer",
     "FaultNeverFired",
+    "FaultProxy",
     "FaultySocket",
     "HandlerError",
     "HandlerFailure",
@@ -77,6 +80,7 @@ __all__ = [
     "LeakAudit",
     "LeakError",
     "LeakReport",
+    "ProxyError",
     "RealClock",
     "ServerHandle",
     "ServerKind",
@@ -89,6 +93,7 @@ __all__ = [
     "audit",
     "inject",
     "install",
+    "proxy_for",
     "server_kinds",
     "serving",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "InvalidType",
     "LayerConformanceError",
     "LeakError",
+    "ProxyError",
     "ShutdownDeadlockError",
     "ShutdownTimeout",
     "ShutdownTooSlow",
@@ -86,6 +87,12 @@ class LeakError(SockshockError, AssertionError):
 
 class LayerConformanceError(SockshockError, AssertionError):
     """A socket layer does not behave like the operating system's sockets."""
+
+
+class ProxyError(SockshockError):
+    """A :class:`~sockshock.FaultProxy` was used out of order (its address asked
+    before ``start()``, a second ``start()``), or its I/O thread failed or would
+    not stop (the cause is chained)."""
 
 
 class TLSUnavailable(SockshockError, ImportError):

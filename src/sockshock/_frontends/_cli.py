@@ -48,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
                             help="the reply must match this regular expression")
     run_parser.add_argument("--seed", type=int, default=None, help="fix the fault seed")
     run_parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    run_parser.add_argument("--target", metavar="HOST:PORT|PATH",
+                            help="with scenarios: a server in another process, reached "
+                                 "through the fault proxy (loopback or a Unix path)")
+    run_parser.add_argument("--udp", action="store_true",
+                            help="with --target HOST:PORT: the server speaks UDP")
+    commands.add_parser(
+        "proxy", add_help=False,
+        help="run a fault proxy in front of a server in another process "
+             "(sockshock proxy --help)")
     check_parser = commands.add_parser(
         "check", help="validate scenario files (default: the scenario library)")
     check_parser.add_argument("paths", nargs="*", metavar="PATH",
@@ -56,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["proxy"]:  # its own parser (_proxy_cli), for its own --help
+        from sockshock._frontends._proxy_cli import proxy_main
+
+        return proxy_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "check":
         return check(args)

@@ -20,7 +20,8 @@ from sockshock._harness._resolve import DEFAULT_POLL_INTERVAL, is_handler_class,
 from sockshock._harness._serving import serve_spec
 
 __all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "seed_for_test",
-           "sockshock", "sockshock_audit", "sockshock_ca", "sockshock_client_context"]
+           "sockshock", "sockshock_audit", "sockshock_ca", "sockshock_client_context",
+           "sockshock_proxy"]
 
 SESSION_SEED = pytest.StashKey[int]()
 FIXTURE = pytest.StashKey["SockshockFixture"]()
@@ -217,3 +218,23 @@ def sockshock_client_context() -> Any:
     from sockshock.tls import client_context
 
     return client_context()
+
+
+PROXIES = pytest.StashKey[Any]()
+
+
+@pytest.fixture
+def sockshock_proxy(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``sockshock_proxy(upstream, faults=[...], transport="tcp")`` starts a
+    :class:`~sockshock.FaultProxy` in front of any address -- a server in a
+    subprocess included -- seeded with the test's seed, and returns it (give clients
+    its ``.address``). Every proxy is stopped at teardown; a failing test's report
+    shows their fault logs."""
+    from sockshock._harness import _proxy
+
+    factory_run = _proxy.sockshock_proxy(seed=seed_for_test(request.config, request.node))
+    factory = next(factory_run)
+    request.node.stash[PROXIES] = factory
+    yield factory
+    with contextlib.suppress(StopIteration):
+        next(factory_run)

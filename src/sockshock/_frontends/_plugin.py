@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sockshock._errors import ConfigurationError
-from sockshock._frontends._fixture import CALL_FAILED, FIXTURE, SESSION_SEED
+from sockshock._frontends._fixture import CALL_FAILED, FIXTURE, PROXIES, SESSION_SEED
 from sockshock._frontends._settings import MARKER_KEYS, SETTINGS, add_options, setting
 from sockshock._harness._install import Installation, install
 from sockshock._servers._catalog import server_kinds
@@ -145,3 +145,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         fixture = item.stash.get(FIXTURE, None)
         if fixture is not None:
             report.sections.append((f"sockshock ({report.when})", fixture.report()))
+        proxies = item.stash.get(PROXIES, None)
+        if proxies is not None and proxies.proxies:
+            report.sections.append((f"sockshock proxies ({report.when})", proxies.report()))

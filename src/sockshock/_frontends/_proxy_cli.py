@@ -21,9 +21,9 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from sockshock import faults
-from sockshock._errors import ConfigurationError, InvalidArgument
+from sockshock._errors import ConfigurationError, InvalidArgument, ProxyError
 from sockshock._faults._core import FaultModel
-from sockshock._harness._proxy import FaultProxy, ProxyError, format_address
+from sockshock._harness._proxy import FaultProxy, format_address
 
 __all__ = ["parse_fault", "proxy_main"]
 
@@ -115,6 +115,9 @@ def _proxy_parser() -> _Parser:
     parser.add_argument("--fault", action="append", default=[], metavar="MODEL",
                         help="a fault model as in Python, e.g. 'PartialReads(3)' or "
                              "\"Latency(0.01, direction='out')\"; repeatable")
+    parser.add_argument("--scenario", metavar="NAME|FILE", default=None,
+                        help="the fault models (and seed) of a scenario: a name from the "
+                             "library or a .toml file; --fault adds to them")
     return parser
 
 
@@ -139,7 +142,14 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         listen = None if args.listen is None else _parse_address(args.listen, transport,
                                                                  "--listen")
         models = [parse_fault(text) for text in args.fault]
-        proxy = FaultProxy(upstream, listen=listen, faults=models, seed=args.seed,
+        seed = args.seed
+        if args.scenario is not None:
+            from sockshock._scenarios._library import find
+
+            scenario = find(args.scenario, source="--scenario")
+            models = [*scenario.faults, *models]
+            seed = scenario.seed if seed is None else seed
+        proxy = FaultProxy(upstream, listen=listen, faults=models, seed=seed,
                            transport=transport)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from sockshock import __version__
-from sockshock._errors import ConfigurationError
+from sockshock._errors import ConfigurationError, InvalidArgument
 from sockshock._harness._resolve import import_object
 from sockshock._scenarios._library import find, library
 from sockshock._scenarios._model import load
-from sockshock._scenarios._run import ScenarioResult, run
+from sockshock._scenarios._run import ScenarioResult, run, run_against
 
 __all__ = ["check", "run_scenarios"]
 
@@ -65,12 +65,29 @@ def _matrix(results: list[ScenarioResult]) -> str:
                      for row in rows)
 
 
+def _target(args: argparse.Namespace) -> tuple[Any, str]:
+    """``--target HOST:PORT`` (``--udp`` for datagrams) or ``--target PATH`` (a Unix
+    stream socket)."""
+    text: str = args.target
+    if args.server or args.handler:
+        raise InvalidArgument("--target runs against a server in another process: "
+                              "--server and --handler do not apply")
+    host, sep, port = text.rpartition(":")
+    if sep and port.isdigit():
+        return (host.strip("[]"), int(port)), "udp" if args.udp else "tcp"
+    if "/" in text:
+        return text, "unix"
+    raise InvalidArgument(f"--target={text!r}: expected HOST:PORT (such as 127.0.0.1:8000) "
+                          "or a Unix socket path")
+
+
 def run_scenarios(args: argparse.Namespace) -> int:
     """Run each scenario against its server (or --server/--handler) in this process."""
     try:
         scenarios = [find(spec, source="SCENARIO") for spec in args.scenarios]
         server: Any = args.server
         handler = import_object(args.handler, source="--handler") if args.handler else None
+        target = _target(args) if args.target else None
     except ConfigurationError as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
         return 2
@@ -80,7 +97,10 @@ def run_scenarios(args: argparse.Namespace) -> int:
     started = time.monotonic()
     for number, scenario in enumerate(scenarios, start=1):
         try:
-            result = run(scenario, server_class=server, handler=handler, seed=args.seed)
+            if target is not None:
+                result = run_against(scenario, target[0], transport=target[1], seed=args.seed)
+            else:
+                result = run(scenario, server_class=server, handler=handler, seed=args.seed)
         except ConfigurationError as exc:
             print(f"sockshock run: {scenario.path}: {exc}", file=sys.stderr)
             return 2

@@ -66,7 +66,7 @@ from typing import Any
 from sockshock._errors import (
     InvalidArgument,
     InvalidType,
-    SockshockError,
+    ProxyError,
     check_choice,
     check_number,
 )
@@ -115,10 +115,6 @@ _RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _SOURCE = "FaultProxy"
 
 
-class ProxyError(SockshockError):
-    """A :class:`FaultProxy` was used out of order (its address asked before
-    ``start()``, a second ``start()``), or its I/O thread failed or would not stop
-    (the cause is chained)."""
 
 
 # -- arguments -------------------------------------------------------------------------

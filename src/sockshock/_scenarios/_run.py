@@ -26,7 +26,7 @@ from sockshock._harness._resolve import resolve_server_class
 from sockshock._harness._serving import serving
 from sockshock._scenarios._model import Scenario
 
-__all__ = ["Check", "ScenarioResult", "run"]
+__all__ = ["Check", "ScenarioResult", "run", "run_against"]
 
 
 @dataclass
@@ -208,3 +208,40 @@ def _serve(scenario: Scenario, result: ScenarioResult, cls: type[Any], handler: 
     except ShutdownTimeout as exc:
         result.checks.append(Check("stops within", False, str(exc).splitlines()[0]))
     return errors
+
+
+def run_against(scenario: Scenario, target: Any, *, transport: str = "tcp",
+                seed: int | None = None) -> ScenarioResult:
+    """Run ``scenario`` against a server in another process at ``target`` (loopback
+    ``(host, port)``, or a Unix path with ``transport="unix"``): its faults go
+    through a :class:`~sockshock.FaultProxy`, its clients and load to the proxy.
+    Only the answers are judged: the server's stop, its handler errors and its
+    leaks are not visible from here."""
+    from sockshock._harness._proxy import FaultProxy
+
+    plan = scenario.plan(seed)
+    family = socket.AF_UNIX if transport == "unix" else (
+        socket.AF_INET6 if isinstance(target, tuple) and ":" in target[0] else socket.AF_INET)
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    result = ScenarioResult(scenario.name, f"{transport}:{target}", plan.seed)
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught, \
+            FaultProxy(target, faults=plan, transport=transport) as proxy:
+        warnings.simplefilter("always", FaultNeverFired)
+        ends = time.monotonic() + scenario.duration
+        context = None
+        if scenario.server.tls:
+            from sockshock._harness._certs import client_context
+
+            context = client_context()
+        with _clients(scenario, proxy.address, "datagram" if kind == socket.SOCK_DGRAM
+                      else "stream"):
+            answered, sent = _load(scenario, proxy.address, family, kind, context)
+            time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
+    result.notes = [str(w.message) for w in caught]
+    result.checks.append(_judge_answered(scenario, answered, sent))
+    for name in ("stops within", "handler errors", "no leaks"):
+        result.checks.append(Check(name, None, "not visible from outside the target"))
+    result.seconds = time.monotonic() - started
+    result.log = plan.describe(limit=40)
+    return result
