@@ -3,7 +3,6 @@ the operating system and a test writer expect."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Any
 
