@@ -16,7 +16,9 @@ the code lives in ``_private`` modules of a few hundred lines):
   the standard module looked up, never imported (``_stdlib``).
 * ``_injection/`` -- the only code that carries faults out on sockets: ``_layer``
   (FaultLayer), ``_socket`` (FaultySocket) with its ``_stream`` and ``_datagram``
-  paths, ``_forks`` (forked children's decisions), ``_clock``.
+  paths, ``_forks`` (forked children's decisions), ``_clock``; TLS over any socket:
+  ``_tls_engine`` (an SSLObject over memory BIOs, fed from the wire), ``_tls``
+  (TLSSocket, the socket API on it), ``_plaintext`` (faults above TLS).
 * ``_harness/`` -- running servers for tests: ``_resolve`` (arguments checked up
   front), ``_instrument``, ``_serving`` (``serving()``), ``_handle``, ``_stop`` (one
   bounded stop), ``_failures`` (handler errors), ``_audit`` (the leak audit),
