@@ -28,15 +28,11 @@ import pytest
 import sockshock
 import sockshock.socketserver as ss
 from sockshock import faults as F
+from sockshock._errors import ProxyError
 from sockshock._frontends._proxy_cli import proxy_main
-from sockshock._harness import _proxy
-from sockshock._harness._proxy import (
-    FaultProxy,
-    ProxyError,
-    ProxyFactory,
-    proxy_for,
-    sockshock_proxy,
-)
+from sockshock._proxy import _addresses, _datagrams, _pipe
+from sockshock._proxy._factory import ProxyFactory, proxy_for, sockshock_proxy
+from sockshock._proxy._fault_proxy import FaultProxy
 from sockshock.handlers import DatagramEcho, LineEcho
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -499,7 +495,7 @@ def test_ipv6_and_localhost_addresses() -> None:
             with connect(proxy) as client:
                 client.sendall(b"any loopback\n")
                 assert read_line(client) == b"any loopback\n"
-    assert _proxy.format_address(v6_to_v6.address).startswith("[::1]:")
+    assert _addresses.format_address(v6_to_v6.address).startswith("[::1]:")
 
 
 def test_an_upstream_that_refuses_resets_the_client() -> None:
@@ -524,10 +520,10 @@ def test_a_server_that_does_not_read_stops_the_proxy_reading(faults: list[Any]) 
         try:
             with connect(proxy, timeout=0.3) as client, pytest.raises(TimeoutError):
                 client.sendall(b"x" * (64 * 1024 * 1024))
-            (conn,) = proxy._connections.values()
+            (conn,) = proxy._acceptor.connections.values()
             pipe = conn.inward
             held = pipe.queued + pipe.outlen + pipe.inpipe
-            assert 0 < held <= _proxy.BUFFER + 256 * 1024
+            assert 0 < held <= _pipe.BUFFER + 256 * 1024
             assert not pipe.wants_read  # back-pressure: the client's kernel buffer filled
         finally:
             release.set()
@@ -597,7 +593,7 @@ def test_a_held_datagram_with_nothing_behind_it_goes_after_the_hold_window() -> 
         start = time.monotonic()
         client.send(b"alone")
         assert client.recv(10) == b"alone"
-        assert time.monotonic() - start >= _proxy.HOLD_WINDOW
+        assert time.monotonic() - start >= _datagrams.HOLD_WINDOW
 
 
 def test_a_datagram_delay_holds_one_peer_only() -> None:
@@ -963,7 +959,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "proxy.md"
 # plugin will: pytest leaves its seed= parameter (it has a default) alone.
 CONFTEST = """
 import pytest
-from sockshock._harness._proxy import sockshock_proxy as fixture_function
+from sockshock._proxy._factory import sockshock_proxy as fixture_function
 sockshock_proxy = pytest.fixture(fixture_function)
 """
 

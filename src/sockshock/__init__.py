@@ -23,6 +23,12 @@ the code lives in ``_private`` modules of a few hundred lines):
   front), ``_instrument``, ``_serving`` (``serving()``), ``_handle``, ``_stop`` (one
   bounded stop), ``_failures`` (handler errors), ``_audit`` (the leak audit),
   ``_install`` (``install()``, ``inject()``).
+* ``_proxy/`` -- the fault proxy, for servers in other processes: ``_addresses``
+  (loopback and Unix addresses, the plan checked against the transport), ``_loop``
+  (one I/O thread: epoll or poll, timers), ``_pipe`` (one direction of a stream),
+  ``_streams`` (accepting, a connection's life cycle), ``_datagrams`` (UDP
+  relaying), ``_fault_proxy`` (``FaultProxy``), ``_factory`` (``proxy_for``, the
+  fixture function).
 * ``_clients/`` -- real misbehaving clients over real sockets: ``_address``
   (loopback and Unix sockets only), ``_control`` (bounded waiting, a run's shared
   state), ``_conn`` (one stream connection), ``_results``, ``_run`` (``ClientRun``),
@@ -58,11 +64,12 @@ from sockshock._harness._install import (
     inject,
     install,
 )
-from sockshock._harness._proxy import FaultProxy, proxy_for
 from sockshock._harness._serving import serving
 from sockshock._injection._clock import Clock, RealClock, VirtualClock
 from sockshock._injection._layer import FaultLayer
 from sockshock._injection._socket import FaultySocket
+from sockshock._proxy._factory import proxy_for
+from sockshock._proxy._fault_proxy import FaultProxy
 from sockshock._servers._catalog import ServerKind, server_kinds
 
 __all__ = [

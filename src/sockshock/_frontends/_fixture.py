@@ -230,9 +230,9 @@ def sockshock_proxy(request: pytest.FixtureRequest) -> Iterator[Any]:
     subprocess included -- seeded with the test's seed, and returns it (give clients
     its ``.address``). Every proxy is stopped at teardown; a failing test's report
     shows their fault logs."""
-    from sockshock._harness import _proxy
+    from sockshock._proxy import _factory
 
-    factory_run = _proxy.sockshock_proxy(seed=seed_for_test(request.config, request.node))
+    factory_run = _factory.sockshock_proxy(seed=seed_for_test(request.config, request.node))
     factory = next(factory_run)
     request.node.stash[PROXIES] = factory
     yield factory

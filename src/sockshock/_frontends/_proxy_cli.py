@@ -23,7 +23,8 @@ from typing import Any, NoReturn
 from sockshock import faults
 from sockshock._errors import ConfigurationError, InvalidArgument, ProxyError
 from sockshock._faults._core import FaultModel
-from sockshock._harness._proxy import FaultProxy, format_address
+from sockshock._proxy._addresses import format_address
+from sockshock._proxy._fault_proxy import FaultProxy
 
 __all__ = ["parse_fault", "proxy_main"]
 

@@ -33,6 +33,7 @@ __all__ = [
     "check_address",
     "import_object",
     "is_handler_class",
+    "is_loopback",
     "is_server",
     "resolve_faults",
     "resolve_handler_class",
@@ -118,7 +119,8 @@ def resolve_handler_class(handler: Any, server_class: type[Any], *,
     return handler
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names the loopback interface (``localhost`` included)."""
     if host == "localhost":
         return True
     try:
@@ -145,7 +147,7 @@ def check_address(cls: type[Any], address: Any, *, source: str = "address") -> N
         raise InvalidArgument(f"{source}={address!r} for {name} must be a (host, port) tuple")
     host, port = address[0], address[1]
     check_number("port", port, low=0, high=65535, integer=True, source=f"{source}={address!r}")
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise InvalidArgument(
             f"{source}={address!r}: sockshock serves on loopback addresses only "
             "(127.0.0.0/8, ::1, localhost); use port 0 to let the kernel choose")

@@ -217,7 +217,7 @@ def run_against(scenario: Scenario, target: Any, *, transport: str = "tcp",
     through a :class:`~sockshock.FaultProxy`, its clients and load to the proxy.
     Only the answers are judged: the server's stop, its handler errors and its
     leaks are not visible from here."""
-    from sockshock._harness._proxy import FaultProxy
+    from sockshock._proxy._fault_proxy import FaultProxy
 
     plan = scenario.plan(seed)
     family = socket.AF_UNIX if transport == "unix" else (

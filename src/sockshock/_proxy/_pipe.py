@@ -1,44 +1,34 @@
-"""Stream forwarding for the fault proxy: one client connection, the proxy's own
-connection to the server for it, and a :class:`_Pipe` per direction.
+"""One direction of a proxied stream connection: the fault proxy's per-direction pump.
 
 A pipe reads what its source sends, asks the plan about it -- one forwarding step
 is one operation of the fault layer's vocabulary (``recv`` for the client's bytes,
 ``send`` for the server's) -- and writes what the decision lets through. A
 direction no model looks at moves through a kernel pipe with splice(2): its bytes
 never enter Python. Everything runs on the proxy's one I/O thread; a pipe only asks
-its :class:`Hub` (the proxy) to watch sockets, set timers and decide.
+its connection (:class:`Ends`) and, through it, the proxy (:class:`Hub`) to decide,
+set timers, close or re-register.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
 import fcntl
 import itertools
 import os
-import select
 import socket
-import struct
-from collections.abc import Callable
 from typing import Any, Protocol
 
-from sockshock._faults._core import EOF, NOTHING, RECV, RESET, SEND, SHUTDOWN, STALL, Decision
+from sockshock._faults._core import EOF, NOTHING, RECV, RESET, SHUTDOWN, STALL
+from sockshock._proxy._loop import Hub
 
-__all__ = ["BUFFER", "Hub", "StreamConnection", "reset_socket"]
+__all__ = ["BUFFER", "Ends", "Pipe"]
 
 #: Bytes one direction of a stream connection holds before the proxy stops reading
 #: its source (one read more at most).
 BUFFER = 1024 * 1024
 
-# Readiness is reported in poll(2) bits (the proxy adds both for errors and hang-ups).
-_READ = select.POLLIN
-_WRITE = select.POLLOUT
-_CHUNK = 256 * 1024  # one read from a stream (the size of the hub's scratch buffer)
 _IOV = 64  # buffers per sendmsg()
-_UNIX_RETRY = 0.005  # a Unix listener's backlog was full (EAGAIN): connect again after this
-_UNIX_TRIES = 200
-_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 # Directions that no model looks at move through a kernel pipe with splice(2): the
 # bytes never enter Python (Linux; elsewhere, or if splice fails, recv_into/send).
 _SPLICE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
@@ -46,48 +36,28 @@ _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK
 _NO_SPLICE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM}
 
 
-class Hub(Protocol):
-    """What a stream connection needs from the proxy that runs it."""
+class Ends(Protocol):
+    """What a pipe needs from the connection it is one direction of."""
 
-    upstream: Any
-    _concerns: dict[str, bool]
-    _scratch: memoryview
+    proxy: Hub
+    index: int
+    address: Any
+    closed: bool
+    connected: bool
 
-    def _ask(self, kind: str, index: int, address: Any, size: int, offset: int,
-             count: int) -> Decision:
-        """The plan's decision for one forwarding step (logged)."""
+    def close(self, *, reset: bool) -> None:
+        """Close both sockets (``reset``: with a TCP RST)."""
         ...
 
-    def _call_later(self, delay: float, callback: Callable[[], None]) -> None:
-        """Run ``callback`` on the I/O thread after ``delay`` seconds."""
+    def update(self) -> None:
+        """Poll for what the pipes need now; close once both are finished."""
         ...
-
-    def _watch(self, sock: socket.socket, old: int, new: int,
-               callback: Callable[[int], None]) -> None:
-        """Change the selector events of ``sock`` from ``old`` to ``new`` (0: none)."""
-        ...
-
-    def _forget(self, index: int) -> None:
-        """Connection ``index`` is closed."""
-        ...
-
-    def _abrupt_shutdown(self) -> None:
-        """AbruptShutdown: reset everything, stop listening."""
-        ...
-
-
-def reset_socket(sock: socket.socket) -> None:
-    """Close with RST (TCP); a Unix socket is simply closed (it has no RST)."""
-    if sock.family != getattr(socket, "AF_UNIX", None):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
-    sock.close()
 
 
 _OPEN, _STALLED, _SHUT = 0, 1, 2
 
 
-class _Pipe:
+class Pipe:
     """One direction of a proxied stream connection: what was read from ``src`` and
     not yet decided (``queue``), what was decided and not yet written to ``dst``
     (``out``)."""
@@ -97,7 +67,7 @@ class _Pipe:
                  "pipe_size", "queue", "queued", "splice", "src", "src_eof", "src_fd",
                  "state", "waiting")
 
-    def __init__(self, conn: StreamConnection, kind: str, src: socket.socket,
+    def __init__(self, conn: Ends, kind: str, src: socket.socket,
                  dst: socket.socket, concerned: bool) -> None:
         self.conn = conn
         self.kind = kind
@@ -140,7 +110,7 @@ class _Pipe:
         if self.splice:
             self._splice_read()
             return
-        scratch = self.conn.proxy._scratch
+        scratch = self.conn.proxy._loop.scratch
         try:
             n = self.src.recv_into(scratch)
         except (BlockingIOError, InterruptedError):
@@ -254,7 +224,7 @@ class _Pipe:
         if action in (RESET, SHUTDOWN):
             if decision.delay > 0:  # as in the layer: the wait first, then the blow
                 self.waiting = True
-                conn.proxy._call_later(decision.delay, lambda: self._carry_out(action))
+                conn.proxy._loop.call_later(decision.delay, lambda: self._carry_out(action))
             else:
                 self._carry_out(action)
             return
@@ -274,7 +244,7 @@ class _Pipe:
             self.offset += take
         if decision.delay > 0:
             self.waiting = True
-            conn.proxy._call_later(decision.delay, self.resume)
+            conn.proxy._loop.call_later(decision.delay, self.resume)
 
     def _carry_out(self, action: str) -> None:
         if self.conn.closed:
@@ -351,128 +321,3 @@ class _Pipe:
             self.blocked = True
             return False
         return True
-
-
-class StreamConnection:
-    """A client connection and the proxy's connection to the server for it."""
-
-    __slots__ = ("address", "client", "client_events", "closed", "connected", "connecting",
-                 "index", "inward", "outward", "proxy", "tries", "upstream",
-                 "upstream_events")
-
-    def __init__(self, proxy: Hub, index: int, address: Any, client: socket.socket,
-                 upstream: socket.socket) -> None:
-        self.proxy = proxy
-        self.index = index
-        self.address = address
-        self.client = client
-        self.upstream = upstream
-        self.connected = False
-        self.connecting = False
-        self.closed = False
-        self.tries = 0
-        self.client_events = 0
-        self.upstream_events = 0
-        self.inward = _Pipe(self, RECV, client, upstream, proxy._concerns[RECV])
-        self.outward = _Pipe(self, SEND, upstream, client, proxy._concerns[SEND])
-
-    # -- connecting upstream ------------------------------------------------------------
-
-    def connect(self) -> None:
-        self.tries += 1
-        try:
-            code = self.upstream.connect_ex(self.proxy.upstream)
-        except OSError as exc:
-            code = exc.errno or errno.ECONNREFUSED
-        if code == 0:
-            self._connected()
-        elif code == errno.EINPROGRESS:
-            self.connecting = True  # writable when done
-        elif code == errno.EAGAIN and self.tries < _UNIX_TRIES:
-            self.proxy._call_later(_UNIX_RETRY, self._retry)  # a Unix backlog was full
-        else:  # refused: the client sees what a refused server looks like from afar
-            self.close(reset=True)
-        self.update()
-
-    def _retry(self) -> None:
-        if not self.closed:
-            self.connect()
-
-    def _connected(self) -> None:
-        self.connected = True
-        self.connecting = False
-        self.inward.pump()
-        if not self.closed:
-            self.outward.pump()
-
-    # -- readiness ------------------------------------------------------------------------
-
-    def on_client(self, mask: int) -> None:
-        if self.closed:
-            return
-        if mask & _READ and self.inward.wants_read:
-            self.inward.read()
-        if mask & _WRITE and self.outward.blocked and not self.closed:
-            self.outward.writable()
-        self.update()
-
-    def on_upstream(self, mask: int) -> None:
-        if self.closed:
-            return
-        if self.connecting:
-            code = self.upstream.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if code:
-                self.close(reset=True)
-                return
-            self._connected()
-        else:
-            if mask & _READ and self.outward.wants_read:
-                self.outward.read()
-            if mask & _WRITE and self.inward.blocked and not self.closed:
-                self.inward.writable()
-        self.update()
-
-    def update(self) -> None:
-        """Register for what the pipes need now; close once both are finished."""
-        if self.closed:
-            return
-        if self.inward.finished and self.outward.finished:
-            self.close(reset=False)
-            return
-        client = 0
-        upstream = 0
-        if self.inward.wants_read:
-            client |= _READ
-        if self.outward.blocked:
-            client |= _WRITE
-        if self.connecting:
-            upstream = _WRITE
-        elif self.connected:
-            if self.outward.wants_read:
-                upstream |= _READ
-            if self.inward.blocked:
-                upstream |= _WRITE
-        proxy = self.proxy
-        if client != self.client_events:
-            proxy._watch(self.client, self.client_events, client, self.on_client)
-            self.client_events = client
-        if upstream != self.upstream_events:
-            proxy._watch(self.upstream, self.upstream_events, upstream, self.on_upstream)
-            self.upstream_events = upstream
-
-    def close(self, *, reset: bool) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        for sock, events, callback in ((self.client, self.client_events, self.on_client),
-                                       (self.upstream, self.upstream_events, self.on_upstream)):
-            if events:
-                self.proxy._watch(sock, events, 0, callback)
-            if reset:
-                reset_socket(sock)
-            else:
-                sock.close()
-        self.inward.close_pipe()
-        self.outward.close_pipe()
-        self.client_events = self.upstream_events = 0
-        self.proxy._forget(self.index)

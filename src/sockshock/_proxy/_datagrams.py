@@ -14,51 +14,19 @@ come, so a burst is a matter of time, not of what happens to be queued.
 
 from __future__ import annotations
 
-import select
 import socket
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from sockshock._faults._core import DATAGRAM_IN, DATAGRAM_OUT, DROP, NOTHING, SHUTDOWN, Decision
+from sockshock._faults._core import DATAGRAM_IN, DATAGRAM_OUT, DROP, NOTHING, SHUTDOWN
 from sockshock._injection._datagram import mangle
+from sockshock._proxy._loop import BATCH, READ, Hub
 
-__all__ = ["HOLD_WINDOW", "DatagramHub", "DatagramRelay"]
+__all__ = ["HOLD_WINDOW", "DatagramRelay"]
 
 #: Seconds a held datagram waits at most for the later ones it is held behind.
 HOLD_WINDOW = 0.02
 
-_READ = select.POLLIN
-_BATCH = 64  # datagrams per readiness report, then the others get a turn
 _MAX_DATAGRAM = 65535
-
-
-class DatagramHub(Protocol):
-    """What the relay needs from the proxy that runs it."""
-
-    upstream: Any
-    _concerns: dict[str, bool]
-
-    def _ask(self, kind: str, index: int, address: Any, size: int, offset: int,
-             count: int) -> Decision:
-        """The plan's decision for one datagram (logged)."""
-        ...
-
-    def _call_later(self, delay: float, callback: Callable[[], None]) -> None:
-        """Run ``callback`` on the I/O thread after ``delay`` seconds."""
-        ...
-
-    def _watch(self, sock: socket.socket, old: int, new: int,
-               callback: Callable[[int], None]) -> None:
-        """Change the selector events of ``sock`` from ``old`` to ``new`` (0: none)."""
-        ...
-
-    def _new_index(self) -> int:
-        """The next connection (peer) index."""
-        ...
-
-    def _abrupt_shutdown(self) -> None:
-        """AbruptShutdown: close everything, stop listening."""
-        ...
 
 
 class _Peer:
@@ -98,18 +66,23 @@ class DatagramRelay:
     """The datagram side of a proxy: the front socket and a peer per client address.
 
     Args:
-        hub: the proxy (decisions, timers, the selector).
+        hub: the proxy (decisions, the loop: timers and the selector).
         front: the bound, non-blocking socket clients send to.
         family: the address family of the server's address.
     """
 
-    def __init__(self, hub: DatagramHub, front: socket.socket, family: int) -> None:
+    def __init__(self, hub: Hub, front: socket.socket, family: int) -> None:
         self.hub = hub
         self.front = front
         self.family = family
         self.peers: dict[Any, _Peer] = {}
         self.held: dict[str, list[_Held]] = {DATAGRAM_IN: [], DATAGRAM_OUT: []}
+        self.next_index = 0
         self.closed = False
+
+    def watch(self) -> None:
+        """Start reading what clients send."""
+        self.hub._loop.watch(self.front, 0, READ, self.on_front)
 
     def close(self) -> None:
         """Close every peer's socket; held and delayed datagrams are dropped."""
@@ -123,7 +96,7 @@ class DatagramRelay:
     def on_front(self, mask: int) -> None:
         """The front socket is readable: datagrams from clients."""
         front = self.front
-        for _ in range(_BATCH):
+        for _ in range(BATCH):
             if self.closed:
                 return
             try:
@@ -150,14 +123,15 @@ class DatagramRelay:
         except OSError:
             upstream.close()
             return None
-        peer = _Peer(self, self.hub._new_index(), address, upstream)
+        peer = _Peer(self, self.next_index, address, upstream)
+        self.next_index += 1
         self.peers[address] = peer
-        self.hub._watch(upstream, 0, _READ, peer.on_upstream)
+        self.hub._loop.watch(upstream, 0, READ, peer.on_upstream)
         return peer
 
     def on_reply(self, peer: _Peer) -> None:
         """The server answered a client."""
-        for _ in range(_BATCH):
+        for _ in range(BATCH):
             if peer.closed or self.closed:
                 return
             try:
@@ -172,8 +146,8 @@ class DatagramRelay:
         side = 0 if kind == DATAGRAM_IN else 1
         decision = NOTHING
         if self.hub._concerns[kind]:
-            decision = self.hub._ask(kind, peer.index, peer.address, len(data), peer.offset[side],
-                                 peer.count[side])
+            decision = self.hub._ask(kind, peer.index, peer.address, len(data),
+                                     peer.offset[side], peer.count[side])
         peer.count[side] += 1
         peer.offset[side] += len(data)
         if decision is NOTHING:
@@ -188,8 +162,8 @@ class DatagramRelay:
         copies = 1 + decision.duplicate
         hold = decision.hold
         if decision.delay > 0:
-            self.hub._call_later(decision.delay,
-                             lambda: self._deliver(peer, kind, data, copies, hold))
+            self.hub._loop.call_later(decision.delay,
+                                      lambda: self._deliver(peer, kind, data, copies, hold))
         else:
             self._deliver(peer, kind, data, copies, hold)
 
@@ -200,7 +174,7 @@ class DatagramRelay:
         if hold:
             item = _Held(hold, peer, kind, data, copies)
             held.append(item)
-            self.hub._call_later(HOLD_WINDOW, lambda: self._release_held(item))
+            self.hub._loop.call_later(HOLD_WINDOW, lambda: self._release_held(item))
             return
         self._emit(peer, kind, data, copies)
         if held:
