@@ -22,7 +22,8 @@ the code lives in ``_private`` modules of a few hundred lines):
 * ``_harness/`` -- running servers for tests: ``_resolve`` (arguments checked up
   front), ``_instrument``, ``_serving`` (``serving()``), ``_handle``, ``_stop`` (one
   bounded stop), ``_failures`` (handler errors), ``_audit`` (the leak audit),
-  ``_install`` (``install()``, ``inject()``).
+  ``_install`` (``install()``, ``inject()``), ``_tls`` (``serving(tls=...)``),
+  ``_certs`` (trustme certificates; public: ``sockshock.tls``).
 * ``_proxy/`` -- the fault proxy, for servers in other processes: ``_addresses``
   (loopback and Unix addresses, the plan checked against the transport), ``_loop``
   (one I/O thread: epoll or poll, timers), ``_pipe`` (one direction of a stream),
@@ -34,9 +35,14 @@ the code lives in ``_private`` modules of a few hundred lines):
   state), ``_conn`` (one stream connection), ``_results``, ``_run`` (``ClientRun``),
   ``_behaviour`` (what each client does), ``_limits``, ``_functions`` (the client
   functions), ``_spec`` (``ClientSpec``). Public: ``sockshock.clients``.
+* ``_scenarios/`` -- scenario files: ``_toml`` (reading, with each key's line),
+  ``_model`` (checked), ``_library`` (by name or path), ``_run`` (running and judging
+  one, in this process or through the proxy). Public: ``sockshock.scenarios``.
 * ``_frontends/`` -- what users drive: the pytest plugin (``_settings``,
   ``_plugin``, ``_fixture``; entry point ``sockshock.pytest_plugin``) and the command
-  line (``_cli``, ``_run``, ``_run_checks``; ``sockshock.cli``).
+  line (``_cli``; ``_run``, ``_run_checks``, ``_replies``: the built-in checks;
+  ``_scenario_cli``: scenarios and ``check``; ``_proxy_cli``: ``sockshock proxy``;
+  ``sockshock.cli``).
 * ``handlers`` -- small request handlers for demonstrations and checks.
 """
 
