@@ -23,7 +23,7 @@ from typing import Any
 from sockshock import socketserver as ours
 from sockshock._errors import ConfigurationError, ShutdownTimeout, check_number
 from sockshock._faults._plan import FaultPlan, make_plan
-from sockshock._harness._failures import HandlerFailure, Reporter, add_note
+from sockshock._harness._failures import HandlerFailure, Reporter, raise_outcome
 from sockshock._harness._instrument import ThreadTracker, attach, instrument, track_threads
 from sockshock._harness._resolve import (
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -243,17 +243,9 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
     for injected in servers:
         injected._reporter.close()
     stuck = [s for s in servers if s._tracker.gave_up]
-    if stuck:
-        error = ShutdownTimeout("\n".join(
-            f"{type(s.server).__name__} server_close() gave up after {shutdown_timeout:g} s "
-            f"on handler threads that did not finish (abandoned: daemon threads, they cannot "
-            f"keep the process alive). Stacks:\n{s._tracker.gave_up}" for s in stuck))
-        for failure in failures:
-            add_note(error, f"also, a request handler raised {failure!r}")
-        raise error
-    if failures:
-        first, *rest = failures
-        for other in rest:
-            add_note(first, f"also, a request handler raised {other!r}")
-        raise first
+    raise_outcome(ShutdownTimeout("\n".join(
+        f"{type(s.server).__name__} server_close() gave up after {shutdown_timeout:g} s "
+        f"on handler threads that did not finish (abandoned: daemon threads, they cannot "
+        f"keep the process alive). Stacks:\n{s._tracker.gave_up}" for s in stuck))
+        if stuck else None, failures)
 

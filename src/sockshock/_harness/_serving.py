@@ -29,7 +29,7 @@ from typing import IO, Any
 from sockshock._errors import FaultNeverFired, InvalidArgument, ShutdownTimeout
 from sockshock._faults._plan import FaultPlan
 from sockshock._harness._audit import forget_unix_path, register_unix_path
-from sockshock._harness._failures import Reporter, add_note
+from sockshock._harness._failures import Reporter, add_note, raise_outcome
 from sockshock._harness._handle import ServerHandle
 from sockshock._harness._instrument import attach, instrument, track_threads
 from sockshock._harness._resolve import (
@@ -290,13 +290,4 @@ def _raise_outcome(body_error: BaseException | None, stuck: Stuck | None,
         for failure in failures:
             add_note(body_error, f"also, a request handler raised {failure!r}")
         return  # the body's exception propagates
-    if stuck:
-        error = ShutdownTimeout(f"{cls.__name__} {stuck}")
-        for failure in failures:
-            add_note(error, f"also, a request handler raised {failure!r}")
-        raise error
-    if failures:
-        first, *rest = failures
-        for other in rest:
-            add_note(first, f"also, a request handler raised {other!r}")
-        raise first
+    raise_outcome(ShutdownTimeout(f"{cls.__name__} {stuck}") if stuck else None, failures)
