@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+import sockshock.socketserver as ours
+
 # Hypothesis' deadline is a timing assertion: on a loaded 2-core machine an example
 # can take longer than 200 ms for no fault of the code. Speed is the benchmarks'.
 settings.register_profile("sockshock", deadline=None)
 settings.load_profile("sockshock")
-
-import sockshock.socketserver as ours
 
 MODULES = {"stdlib": stdlib_socketserver, "sockshock": ours}
 

@@ -52,3 +52,51 @@ def test_bad_arguments_get_one_clear_error(tmp_path: Path) -> None:
     assert result.stderr.startswith(
         "sockshock run: --server='ThreadingTCPServr' is not a server class of "
         "sockshock.socketserver; did you mean 'ThreadingTCPServer'?")
+
+
+HTTP_HANDLER = '''
+import http.server
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    """Answers with a Date header: volatile bytes that change every second."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+    def log_message(self, *args):
+        pass
+'''
+
+
+def test_a_handler_in_the_current_directory_on_a_stdlib_server(tmp_path: Path) -> None:
+    (tmp_path / "myservers.py").write_text(HTTP_HANDLER)
+    result = sockshock("run", "--handler", "myservers:Hello", "--server",
+                       "http.server:ThreadingHTTPServer", "--request",
+                       "GET / HTTP/1.0\\r\\n\\r\\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr  # Date headers may differ
+    assert result.stdout.strip().splitlines()[1].startswith("ThreadingHTTPServer")
+
+
+def test_a_mismatch_says_where_the_replies_differ(tmp_path: Path) -> None:
+    (tmp_path / "myservers.py").write_text(HTTP_HANDLER)
+    result = sockshock("run", "--handler", "myservers:Hello", "--server", "ThreadingTCPServer",
+                       "--request", "GET / HTTP/1.0\\r\\n\\r\\n", "--expect-prefix",
+                       "HTTP/1.0 404", cwd=tmp_path)
+    assert result.returncode == 1
+    assert ("FAIL ThreadingTCPServer x echo: AssertionError: the reply's start differs at byte "
+            "9 of 12 (expected 12 bytes): got ...b'HTTP/1.0 200'..., expected "
+            "...b'HTTP/1.0 404'...") in result.stdout
+
+
+def test_servers_a_handler_does_not_support_are_skipped_with_one_line_per_cause(
+        tmp_path: Path) -> None:
+    result = sockshock("run", "--handler", "http.server:SimpleHTTPRequestHandler",
+                       "--request", "HEAD / HTTP/1.0\\r\\n\\r\\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("skipped on")]
+    assert line.startswith("skipped on UnixStreamServer, ThreadingUnixStreamServer, "
+                           "ForkingUnixStreamServer, ThreadPoolUnixStreamServer: unsupported: "
+                           "the handler fails even without faults (IndexError")

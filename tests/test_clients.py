@@ -138,7 +138,7 @@ def test_http_server_timeout_drops_a_slowloris_that_drips_slower_than_it() -> No
 
 def test_a_stream_handler_timeout_fires_on_a_slow_drip_but_not_a_fast_one() -> None:
     class TimedHeaders(ss.StreamRequestHandler):
-        timeout = 0.2
+        timeout = 0.5  # 50 times the fast drip's interval: a loaded machine cannot close it
 
         def handle(self) -> None:
             for line in self.rfile:
@@ -146,8 +146,8 @@ def test_a_stream_handler_timeout_fires_on_a_slow_drip_but_not_a_fast_one() -> N
                     return
 
     with sockshock.serving("ThreadingTCPServer", TimedHeaders) as srv:
-        fast = clients.slowloris(srv.address, interval=0.02, duration=0.3)
-        slow = clients.slowloris(srv.address, interval=0.5, duration=1.0)
+        fast = clients.slowloris(srv.address, interval=0.01, duration=0.3)
+        slow = clients.slowloris(srv.address, interval=2.0, duration=1.0)
         with fast, slow:
             fast_result, slow_result = fast.result(), slow.result()
         (failure,) = srv.errors  # the slow client's handler

@@ -7,7 +7,8 @@ import importlib
 import pytest
 
 PUBLIC = ["sockshock", "sockshock.faults", "sockshock.layer", "sockshock.handlers",
-          "sockshock.socketserver", "sockshock.scripts", "sockshock.strategies"]
+          "sockshock.socketserver", "sockshock.clients", "sockshock.tls", "sockshock.scripts",
+          "sockshock.strategies"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

@@ -265,3 +265,21 @@ def test_bad_parameters_get_one_clear_error(make: Any, error: type[Exception],
         make()
     assert str(info.value).startswith(message)
     assert isinstance(info.value, sockshock.ConfigurationError)
+
+
+def test_decisions_that_change_nothing_are_not_logged() -> None:
+    plan = FaultPlan(F.EOFAfter(2**60), F.PartialReads(10**9), seed=0)
+    for i in range(1000):
+        plan.decide(recv(0, i * 10, i, size=10))
+    assert plan.log == []  # 2,000 decisions, none with an effect
+
+
+def test_the_log_is_bounded_and_counts_what_it_did_not_keep() -> None:
+    plan = FaultPlan(F.PartialReads(1), seed=0, log_limit=5)
+    for i in range(12):
+        plan.decide(recv(0, i, i))
+    assert len(plan.log) == 5
+    assert plan.unlogged == 7
+    text = plan.describe()
+    assert text.startswith("FaultPlan(seed=0): 12 fault(s) injected")
+    assert "7 more not kept (the log keeps 5: FaultPlan(log_limit=...))" in text

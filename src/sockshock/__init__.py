@@ -17,19 +17,37 @@ the code lives in ``_private`` modules of a few hundred lines):
 * ``_injection/`` -- the only code that carries faults out on sockets: ``_layer``
   (FaultLayer), ``_socket`` (FaultySocket) with its ``_stream`` and ``_datagram``
   paths, ``_forks`` (forked children's decisions), ``_clock``, ``_memory``
-  (in-memory sockets over the same paths, for ``drive()``).
+  (in-memory sockets over the same paths, for ``drive()``); TLS over any socket:
+  ``_tls_engine`` (an SSLObject over memory BIOs, fed from the wire), ``_tls``
+  (TLSSocket, the socket API on it), ``_plaintext`` (faults above TLS).
 * ``_harness/`` -- running servers for tests: ``_resolve`` (arguments checked up
   front), ``_instrument``, ``_serving`` (``serving()``), ``_handle``, ``_stop`` (one
   bounded stop), ``_failures`` (handler errors), ``_audit`` (the leak audit),
-  ``_install`` (``install()``, ``inject()``), ``_clients``/``_clientruns``/
-  ``_clientnet`` (real misbehaving clients; public: ``sockshock.clients``),
-  ``_script`` (client scripts; public: ``sockshock.scripts``), ``_drive``
-  (``drive()``: a handler against a scripted client, in memory).
+  ``_install`` (``install()``, ``inject()``), ``_tls`` (``serving(tls=...)``),
+  ``_certs`` (trustme certificates; public: ``sockshock.tls``), ``_script``
+  (client scripts; public: ``sockshock.scripts``), ``_drive`` (``drive()``: a
+  handler against a scripted client, in memory).
+* ``_proxy/`` -- the fault proxy, for servers in other processes: ``_addresses``
+  (loopback and Unix addresses, the plan checked against the transport), ``_loop``
+  (one I/O thread: epoll or poll, timers), ``_pipe`` (one direction of a stream),
+  ``_streams`` (accepting, a connection's life cycle), ``_datagrams`` (UDP
+  relaying), ``_fault_proxy`` (``FaultProxy``), ``_factory`` (``proxy_for``, the
+  fixture function).
+* ``_clients/`` -- real misbehaving clients over real sockets: ``_address``
+  (loopback and Unix sockets only), ``_control`` (bounded waiting, a run's shared
+  state), ``_conn`` (one stream connection), ``_results``, ``_run`` (``ClientRun``),
+  ``_behaviour`` (what each client does), ``_limits``, ``_functions`` (the client
+  functions), ``_spec`` (``ClientSpec``). Public: ``sockshock.clients``.
+* ``_scenarios/`` -- scenario files: ``_toml`` (reading, with each key's line),
+  ``_model`` (checked), ``_library`` (by name or path), ``_run`` (running and judging
+  one, in this process or through the proxy). Public: ``sockshock.scenarios``.
 * ``_frontends/`` -- what users drive: the pytest plugin (``_settings``,
-  ``_plugin``, ``_fixture``; entry point ``sockshock.pytest_plugin``), the command
-  line (``_cli``, ``_run``, ``_run_checks``; ``sockshock.cli``) and hypothesis
-  strategies and the stateful machine (``_strategies``, ``_machine``; public:
-  ``sockshock.strategies``, which alone imports hypothesis).
+  ``_plugin``, ``_fixture``; entry point ``sockshock.pytest_plugin``) and the command
+  line (``_cli``; ``_run``, ``_run_checks``, ``_replies``: the built-in checks;
+  ``_scenario_cli``: scenarios and ``check``; ``_proxy_cli``: ``sockshock proxy``;
+  ``sockshock.cli``), hypothesis glue for ``@given`` tests (``_hypothesis``), and
+  hypothesis strategies and the stateful machine (``_strategies``, ``_machine``;
+  public: ``sockshock.strategies``, which alone imports hypothesis).
 * ``handlers`` -- small request handlers for demonstrations and checks.
 """
 
@@ -41,6 +59,7 @@ from sockshock._errors import (
     InvalidArgument,
     InvalidType,
     LeakError,
+    ProxyError,
     ShutdownDeadlockError,
     ShutdownTimeout,
     ShutdownTooSlow,
@@ -62,6 +81,8 @@ from sockshock._harness._serving import serving
 from sockshock._injection._clock import Clock, RealClock, VirtualClock
 from sockshock._injection._layer import FaultLayer
 from sockshock._injection._socket import FaultySocket
+from sockshock._proxy._factory import proxy_for
+from sockshock._proxy._fault_proxy import FaultProxy
 from sockshock._servers._catalog import ServerKind, server_kinds
 
 __all__ = [
@@ -69,6 +90,7 @@ __all__ = [
     "ConfigurationError",
     "FaultLayer",
     "FaultNeverFired",
+    "FaultProxy",
     "FaultySocket",
     "HandlerError",
     "HandlerFailure",
@@ -81,6 +103,7 @@ __all__ = [
     "LeakAudit",
     "LeakError",
     "LeakReport",
+    "ProxyError",
     "RealClock",
     "ServerHandle",
     "ServerKind",
@@ -95,6 +118,7 @@ __all__ = [
     "drive",
     "inject",
     "install",
+    "proxy_for",
     "server_kinds",
     "serving",
 ]

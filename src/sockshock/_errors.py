@@ -21,11 +21,13 @@ __all__ = [
     "InvalidType",
     "LayerConformanceError",
     "LeakError",
+    "ProxyError",
     "ShutdownDeadlockError",
     "ShutdownTimeout",
     "ShutdownTooSlow",
     "SockshockError",
     "SockshockWarning",
+    "TLSUnavailable",
     "check_choice",
     "check_number",
     "check_type",
@@ -94,6 +96,16 @@ class LeakError(SockshockError, AssertionError):
 
 class LayerConformanceError(SockshockError, AssertionError):
     """A socket layer does not behave like the operating system's sockets."""
+
+
+class ProxyError(SockshockError):
+    """A :class:`~sockshock.FaultProxy` was used out of order (its address asked
+    before ``start()``, a second ``start()``), or its I/O thread failed or would
+    not stop (the cause is chained)."""
+
+
+class TLSUnavailable(SockshockError, ImportError):
+    """TLS was asked for but trustme, which makes its certificates, is not installed."""
 
 
 class SockshockWarning(UserWarning):

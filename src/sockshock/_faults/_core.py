@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, fields, replace
-from typing import Any, ClassVar
+from dataclasses import KW_ONLY, dataclass, fields
+from typing import Any, ClassVar, NamedTuple
 
 from sockshock._errors import InvalidArgument, InvalidType, check_choice, check_number
 
@@ -22,13 +22,16 @@ __all__ = [
     "DROP",
     "EOF",
     "ERROR",
+    "LAYERS",
     "MAX_DELAY",
+    "PLAINTEXT",
     "RECV",
     "RESET",
     "SEND",
     "SHUTDOWN",
     "STALL",
     "TRANSPORT_KINDS",
+    "WIRE",
     "Decision",
     "FaultModel",
     "Operation",
@@ -45,6 +48,11 @@ ACCEPT = "accept"
 #: The operation kinds each transport's sockets perform.
 TRANSPORT_KINDS = {"stream": (RECV, SEND, ACCEPT), "datagram": (DATAGRAM_IN, DATAGRAM_OUT)}
 
+# Where a model acts: on the network's bytes, or above TLS.
+WIRE = "wire"
+PLAINTEXT = "plaintext"
+LAYERS = (WIRE, PLAINTEXT)
+
 # Decision actions.
 RESET = "reset"  # the peer reset the connection
 EOF = "eof"  # the peer closed its side
@@ -58,9 +66,9 @@ SHUTDOWN = "shutdown"  # the server is stopped
 MAX_DELAY = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """One socket operation the server is about to perform.
+class Operation(NamedTuple):
+    """One socket operation the server is about to perform (a named tuple: made
+    for every operation, so it must be cheap).
 
     Attributes:
         kind: ``"recv"``, ``"send"``, ``"datagram_in"``, ``"datagram_out"`` or
@@ -73,6 +81,7 @@ class Operation:
         offset: bytes already moved in this direction on this connection.
         index: how many operations of this direction came before on this connection.
         now: the clock's time (virtual or monotonic seconds).
+        layer: ``"wire"`` or ``"plaintext"`` (above TLS).
     """
 
     kind: str
@@ -80,13 +89,14 @@ class Operation:
     address: Any = None
     size: int = 0
     offset: int = 0
-    index: int = 0
+    index: int = 0  # type: ignore[assignment]  # (shadows tuple.index, on purpose)
     now: float = 0.0
+    layer: str = "wire"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What one or more models decided for one operation.
+class Decision(NamedTuple):
+    """What one or more models decided for one operation (a named tuple, like
+    :class:`Operation`).
 
     Attributes:
         delay: seconds before the operation may complete (data seen / leaves).
@@ -125,12 +135,17 @@ class Decision:
             hold=max(self.hold, other.hold),
         )
 
+    def only_limits(self) -> bool:
+        """Whether the decision does nothing but (perhaps) limit the bytes moved."""
+        return (self.delay == 0 and self.action is None and not self.duplicate
+                and not self.corrupt and self.truncate is None and not self.hold)
+
     def __str__(self) -> str:
         parts = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value != f.default:
-                parts.append(f"{f.name}={value!r}" if f.name != "delay" else f"delay={value:.4g}s")
+        for name, default in self._field_defaults.items():
+            value = getattr(self, name)
+            if value != default:
+                parts.append(f"{name}={value!r}" if name != "delay" else f"delay={value:.4g}s")
         return ", ".join(parts) or "pass"
 
 
@@ -179,6 +194,9 @@ class FaultModel:
             direction on the connection.
         first_ops: only for the first m operations (of the model's kinds) of a
             connection.
+        layer: ``"wire"`` (default): the bytes on the network -- under TLS, the
+            encrypted records; ``"plaintext"``: above TLS, what the handler reads
+            and writes (only on a server served with TLS).
     """
 
     #: Which operation kinds the model looks at (set by each model).
@@ -194,6 +212,7 @@ class FaultModel:
     address: Any = None
     after_bytes: int = 0
     first_ops: int | None = None
+    layer: str = "wire"
 
     def __post_init__(self) -> None:
         source = type(self).__name__
@@ -206,6 +225,10 @@ class FaultModel:
         check_number("after_bytes", self.after_bytes, low=0, integer=True, source=source)
         if self.first_ops is not None:
             check_number("first_ops", self.first_ops, low=1, integer=True, source=source)
+        check_choice("layer", self.layer, LAYERS, source=source)
+        if self.layer == PLAINTEXT and not self.applies_to_transport("stream"):
+            raise InvalidArgument(f"layer='plaintext' (from {source}): TLS runs over stream "
+                                  "connections only; this model acts on datagrams")
         self.validate()
 
     def validate(self) -> None:
@@ -219,6 +242,18 @@ class FaultModel:
     def applies_to_transport(self, transport: str) -> bool:
         """Whether the model can ever fire on a ``"stream"`` or ``"datagram"`` server."""
         return any(self.applies_to_kind(kind) for kind in TRANSPORT_KINDS[transport])
+
+    @property
+    def scoped(self) -> bool:
+        """Whether the model has any scope beyond ``probability`` (cached: the plan
+        asks for every operation)."""
+        cached = self.__dict__.get("_scoped")
+        if cached is None:
+            cached = (self.connections is not None or self.every is not None
+                      or self.address is not None or self.first_ops is not None
+                      or self.after_bytes > 0)  # (the layer is chosen with the kind)
+            object.__setattr__(self, "_scoped", cached)
+        return bool(cached)
 
     def in_scope(self, op: Operation) -> bool:
         """Whether ``op`` falls in this model's connections and window."""
@@ -243,11 +278,16 @@ class FaultModel:
         gap = self.after_bytes - op.offset
         if gap <= 0 or gap >= op.size or op.kind not in (RECV, SEND):
             return 0
-        return gap if self.in_scope(replace(op, offset=self.after_bytes)) else 0
+        return gap if self.in_scope(op._replace(offset=self.after_bytes)) else 0
 
     def new_state(self) -> Any:
         """Per-connection state for stateful models (Bandwidth, BurstLoss...)."""
         return None
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the model keeps state (overrides :meth:`new_state`)."""
+        return type(self).new_state is not FaultModel.new_state
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         """The model's decision for ``op`` (already in scope and drawn by

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock._errors import InvalidArgument, InvalidType, check_number
-from sockshock._faults._core import NOTHING, Decision, FaultModel, Operation
+from sockshock._faults._core import NOTHING, WIRE, Decision, FaultModel, Operation
 from sockshock._faults._draws import Draws
 
 __all__ = ["LOG_LIMIT", "FaultEvent", "FaultPlan", "make_plan"]
@@ -71,8 +71,8 @@ def _flatten(models: Iterable[Any]) -> list[FaultModel]:
 def _changes_nothing(decision: Decision, op: Operation) -> bool:
     """A decision with no effect on ``op``: only a limit no smaller than what the
     operation moves (``EOFAfter(10**6)`` on a 4 KiB read, say)."""
-    return (decision.limit is not None and 0 < op.size <= decision.limit
-            and decision == Decision(limit=decision.limit))
+    limit = decision.limit
+    return limit is not None and 0 < op.size <= limit and decision.only_limits()
 
 
 def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults") -> FaultPlan:
@@ -151,7 +151,7 @@ class FaultPlan:
         self._log_limit = log_limit
         #: Events decided after the log was full: counted, not kept.
         self.unlogged = 0
-        self._by_kind: dict[str, list[tuple[int, FaultModel]]] = {}
+        self._by_kind: dict[tuple[str, str], list[tuple[int, FaultModel]]] = {}
         self._descriptions = [m.describe() for m in self.models]
 
     # -- deciding --------------------------------------------------------------
@@ -168,21 +168,26 @@ class FaultPlan:
         return rng
 
     def _state(self, model: FaultModel, connection: int, i: int) -> Any:
+        if not model.stateful:
+            return None
         key = (_LISTENER if model.state_scope == "plan" else connection, i)
-        if key not in self._states:
-            self._states[key] = model.new_state()
-        return self._states[key]
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = model.new_state()
+        return state
 
-    def _candidates(self, kind: str) -> list[tuple[int, FaultModel]]:
-        candidates = self._by_kind.get(kind)
+    def _candidates(self, kind: str, layer: str = WIRE) -> list[tuple[int, FaultModel]]:
+        key = (kind, layer)
+        candidates = self._by_kind.get(key)
         if candidates is None:
-            candidates = self._by_kind[kind] = [
-                (i, m) for i, m in enumerate(self.models) if m.applies_to_kind(kind)]
+            candidates = self._by_kind[key] = [
+                (i, m) for i, m in enumerate(self.models)
+                if m.layer == layer and m.applies_to_kind(kind)]
         return candidates
 
-    def concerns(self, kind: str) -> bool:
-        """Whether any model looks at operations of ``kind`` at all."""
-        return bool(self._candidates(kind))
+    def concerns(self, kind: str, layer: str = WIRE) -> bool:
+        """Whether any model looks at operations of ``kind`` (on ``layer``) at all."""
+        return bool(self._candidates(kind, layer))
 
     def decide(self, op: Operation) -> Decision:
         """Ask every model about ``op``; log and return the combined decision."""
@@ -194,26 +199,27 @@ class FaultPlan:
         forked child that decided, recorded in them)."""
         merged = NOTHING
         events: list[FaultEvent] = []
-        for i, model in self._candidates(op.kind):
-            if not model.in_scope(op):
+        connection = op.connection
+        for i, model in self._candidates(op.kind, op.layer):
+            if model.scoped and not model.in_scope(op):
                 gap = model.bytes_until_window(op)
                 if gap:  # stop exactly where the model's window opens (scope, not a
                     # fault: not logged)
                     merged = merged.merge(Decision(limit=gap))
                 continue
-            rng = self._rng(op.connection, i)
+            rng = self._rng(connection, i)
             if model.probability < 1.0:
                 if model.per == "connection":
-                    key = (op.connection, i)
-                    if key not in self._affected:
-                        self._affected[key] = rng.random() < model.probability
-                    if not self._affected[key]:
+                    key = (connection, i)
+                    affected = self._affected.get(key)
+                    if affected is None:
+                        affected = self._affected[key] = rng.random() < model.probability
+                    if not affected:
                         continue
                 elif rng.random() >= model.probability:
                     continue
-            decision = model.decide(op, rng, self._state(model, op.connection, i))
-            if decision is None or decision is NOTHING or _changes_nothing(decision, op) \
-                    or decision == NOTHING:
+            decision = model.decide(op, rng, self._state(model, connection, i))
+            if decision is None or decision == NOTHING or _changes_nothing(decision, op):
                 continue
             merged = decision if merged is NOTHING else merged.merge(decision)
             events.append(self._event(op, i, decision, pid))

@@ -172,11 +172,14 @@ class SlowReader(FaultModel):
         return Decision(delay=self.pause, limit=self.chunk)
 
 
-def _after(nbytes: int, op: Operation, action: str, **extra: Any) -> Decision:
+def _after(nbytes: int, op: Operation, action: str, **extra: Any) -> Decision | None:
     """Move up to the boundary, then ``action``."""
-    if op.offset >= nbytes:
+    offset = op.offset
+    if offset >= nbytes:
         return Decision(action=action, **extra)
-    return Decision(limit=nbytes - op.offset)
+    if offset + op.size <= nbytes:
+        return None  # the boundary is beyond this operation: nothing to do yet
+    return Decision(limit=nbytes - offset)
 
 
 @dataclass(frozen=True, repr=False)
@@ -192,7 +195,7 @@ class ResetAfter(Directed):
         super().validate()
         check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
 
-    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         return _after(self.nbytes, op, RESET, errno=_errno.ECONNRESET)
 
 
@@ -207,7 +210,7 @@ class _ReadsEndAfter(FaultModel):
     def validate(self) -> None:
         check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
 
-    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision:
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         return _after(self.nbytes, op, self.action)
 
 

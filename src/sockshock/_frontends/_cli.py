@@ -1,4 +1,5 @@
-"""The ``sockshock`` command line: ``sockshock run`` (see ``_run``)."""
+"""The ``sockshock`` command line: ``sockshock run`` (the built-in checks: ``_run``;
+scenarios: ``_scenario_cli``) and ``sockshock check``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from sockshock import __version__
 from sockshock._frontends._run import run
+from sockshock._frontends._scenario_cli import check, run_scenarios
 
 __all__ = ["main"]
 
@@ -24,7 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sockshock {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run_parser = commands.add_parser(
-        "run", help="run the robustness checks against every server class (or yours)")
+        "run", help="run the robustness checks against every server class (or yours), or "
+                    "scenarios")
+    run_parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                            help="scenario names (from the library) or .toml files: run these "
+                                 "instead of the built-in checks")
     run_parser.add_argument("--handler", metavar="MODULE:ATTR",
                             help="your request handler class (default: the demo echo handlers)")
     run_parser.add_argument("--server", metavar="MODULE:ATTR|NAME",
@@ -34,14 +40,41 @@ def _parser() -> argparse.ArgumentParser:
                             help="the request to send, with escapes (default: 'ping\\n')")
     run_parser.add_argument("--expect", default=None,
                             help="the whole expected reply, with escapes (default: the demo "
-                                 "handlers echo; yours must answer as they do without faults)")
+                                 "handlers echo; yours must answer as they do without "
+                                 "faults, digits aside: dates, counters)")
+    run_parser.add_argument("--expect-prefix", default=None, metavar="BYTES",
+                            help="the reply must start with these bytes (with escapes)")
+    run_parser.add_argument("--expect-regex", default=None, metavar="PATTERN",
+                            help="the reply must match this regular expression")
     run_parser.add_argument("--seed", type=int, default=None, help="fix the fault seed")
     run_parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    run_parser.add_argument("--target", metavar="HOST:PORT|PATH",
+                            help="with scenarios: a server in another process, reached "
+                                 "through the fault proxy (loopback or a Unix path)")
+    run_parser.add_argument("--udp", action="store_true",
+                            help="with --target HOST:PORT: the server speaks UDP")
+    commands.add_parser(
+        "proxy", add_help=False,
+        help="run a fault proxy in front of a server in another process "
+             "(sockshock proxy --help)")
+    check_parser = commands.add_parser(
+        "check", help="validate scenario files (default: the scenario library)")
+    check_parser.add_argument("paths", nargs="*", metavar="PATH",
+                              help="scenario files or folders of them")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["proxy"]:  # its own parser (_proxy_cli), for its own --help
+        from sockshock._frontends._proxy_cli import proxy_main
+
+        return proxy_main(argv[1:])
     args = _parser().parse_args(argv)
+    if args.command == "check":
+        return check(args)
+    if args.scenarios:
+        return run_scenarios(args)
     return run(args)
 
 

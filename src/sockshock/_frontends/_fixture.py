@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shlex
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sockshock._errors import InvalidArgument
+from sockshock._errors import ConfigurationError, InvalidArgument
 from sockshock._faults._core import FaultModel
 from sockshock._frontends._hypothesis import adopt_hypothesis_test, example_stack
 from sockshock._frontends._settings import check_marker, setting
@@ -20,7 +21,8 @@ from sockshock._harness._resolve import DEFAULT_POLL_INTERVAL, is_handler_class,
 from sockshock._harness._serving import serve_spec
 
 __all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "seed_for_test",
-           "sockshock", "sockshock_audit"]
+           "sockshock", "sockshock_audit", "sockshock_ca", "sockshock_client_context",
+           "sockshock_proxy"]
 
 SESSION_SEED = pytest.StashKey[int]()
 FIXTURE = pytest.StashKey["SockshockFixture"]()
@@ -68,17 +70,37 @@ class SockshockFixture:
         raise AttributeError(f"the sockshock fixture has no attribute {name!r} (nor has "
                              "the sockshock module)")
 
-    def _marker_faults(self) -> list[FaultModel]:
+    def _marker_faults(self) -> tuple[list[FaultModel], list[Any]]:
+        """The models (and a scenario's misbehaving clients) of the test's
+        ``@pytest.mark.faults`` -- models, or names of scenarios -- or of
+        ``--sockshock-scenario``."""
         models: list[FaultModel] = []
-        for marker in self._request.node.iter_markers("faults"):
-            for model in marker.args:
-                if not isinstance(model, FaultModel):
-                    raise pytest.UsageError(
-                        f"@pytest.mark.faults on {self._request.node.nodeid}: {model!r} "
-                        f"(type={type(model).__name__}) is not a fault model "
-                        "(sockshock.faults.PartialReads(3), ...)")
-                models.append(model)
-        return models
+        clients: list[Any] = []
+        where = f"@pytest.mark.faults on {self._request.node.nodeid}"
+        specs: list[tuple[Any, str]] = [(arg, where) for marker in
+                                        self._request.node.iter_markers("faults")
+                                        for arg in marker.args]
+        if not specs:
+            scenario = setting(self._request.config, self._request.node, "scenario")
+            if scenario:
+                specs = [(scenario, "--sockshock-scenario")]
+        for spec, source in specs:
+            if isinstance(spec, FaultModel):
+                models.append(spec)
+            elif isinstance(spec, str):
+                from sockshock._scenarios._library import find
+
+                try:
+                    scenario = find(spec, source=source)
+                except ConfigurationError as exc:
+                    raise pytest.UsageError(f"sockshock: {exc}") from None
+                models.extend(scenario.faults)
+                clients.extend(scenario.clients)
+            else:
+                raise pytest.UsageError(
+                    f"{source}: {spec!r} (type={type(spec).__name__}) is not a fault model "
+                    "(sockshock.faults.PartialReads(3), ...) or a scenario's name")
+        return models, clients
 
     def serve(self, server: Any = "ThreadingTCPServer", handler_class: Any = None, /, *,
               faults: Any = None, **options: Any) -> ServerHandle:
@@ -110,12 +132,15 @@ class SockshockFixture:
         elif is_handler_class(server):  # 0.1's order: serve(handler_class, server_class)
             server, handler_class = (handler_class if handler_class is not None
                                      else "ThreadingTCPServer"), server
+        clients: list[Any] = []
         if faults is None:
-            faults = self._marker_faults() or None
+            models, clients = self._marker_faults()
+            faults = models or None
         arguments: dict[str, Any] = {
             "address": None, "clock": None, "seed": None, "server_kwargs": None,
             "shutdown_timeout": self.shutdown_timeout, "poll_interval": DEFAULT_POLL_INTERVAL,
-            "expect_errors": setting(self._request.config, self._request.node, "expect_errors")}
+            "expect_errors": setting(self._request.config, self._request.node, "expect_errors"),
+            "tls": None}
         for name in list(options):
             if name in arguments:
                 arguments[name] = options.pop(name)
@@ -124,6 +149,10 @@ class SockshockFixture:
         stack = example_stack(self) or self._stack  # inside @given: until the example ends
         handle = stack.enter_context(serve_spec(spec))
         self.handles.append(handle)
+        datagram = handle.type == socket.SOCK_DGRAM
+        for client in clients:  # a scenario's misbehaving clients, until teardown
+            if (client.kind == "datagram_burst") == datagram:
+                self._stack.enter_context(client.run(handle.address))
         return handle
 
     def report(self) -> str:
@@ -182,3 +211,41 @@ def sockshock_audit(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     with audit():
         yield
+
+
+@pytest.fixture(scope="session")
+def sockshock_ca() -> Any:
+    """sockshock's certificate authority (a trustme ``CA``, one per process, so one per
+    xdist worker): the issuer of the certificates ``serve(..., tls=True)`` presents."""
+    from sockshock.tls import certificate_authority
+
+    return certificate_authority()
+
+
+@pytest.fixture
+def sockshock_client_context() -> Any:
+    """A new client ``ssl.SSLContext`` that trusts :func:`sockshock_ca` and verifies
+    the server's certificate and host name (``localhost``)."""
+    from sockshock.tls import client_context
+
+    return client_context()
+
+
+PROXIES = pytest.StashKey[Any]()
+
+
+@pytest.fixture
+def sockshock_proxy(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``sockshock_proxy(upstream, faults=[...], transport="tcp")`` starts a
+    :class:`~sockshock.FaultProxy` in front of any address -- a server in a
+    subprocess included -- seeded with the test's seed, and returns it (give clients
+    its ``.address``). Every proxy is stopped at teardown; a failing test's report
+    shows their fault logs."""
+    from sockshock._proxy import _factory
+
+    factory_run = _factory.sockshock_proxy(seed=seed_for_test(request.config, request.node))
+    factory = next(factory_run)
+    request.node.stash[PROXIES] = factory
+    yield factory
+    with contextlib.suppress(StopIteration):
+        next(factory_run)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sockshock._errors import ConfigurationError
-from sockshock._frontends._fixture import CALL_FAILED, FIXTURE, SESSION_SEED
+from sockshock._frontends._fixture import CALL_FAILED, FIXTURE, PROXIES, SESSION_SEED
 from sockshock._frontends._settings import MARKER_KEYS, SETTINGS, add_options, setting
 from sockshock._harness._install import Installation, install
 from sockshock._servers._catalog import server_kinds
@@ -31,12 +31,13 @@ _WORKER_KEY = "sockshock_session_seed"
 _MARKERS = [
     f"sockshock({', '.join(f'{key}=None' for key in MARKER_KEYS)}): sockshock settings for "
     "this test; they win over command-line options and ini settings",
-    "faults(*models): fault models (sockshock.faults) for the servers sockshock.serve() "
-    "starts in this test",
-    "sockshock_servers(transport=None, family=None, concurrency=None): run the test once "
-    "per matching server class, given as the server_class argument (transport: "
+    "faults(*models): fault models (sockshock.faults), or names of scenarios (their faults "
+    "and misbehaving clients), for the servers sockshock.serve() starts in this test",
+    "sockshock_servers(transport=None, family=None, concurrency=None, base=None): run the "
+    "test once per matching server class, given as the server_class argument (transport: "
     "stream/datagram -- kind= is still accepted; family: inet/unix; concurrency: "
-    "sync/threading/forking/pool or a tuple of them)",
+    "sync/threading/forking/pool or a tuple of them; base: your server class, under each "
+    "concurrency)",
     "shutdown_within(seconds, busy=0, stalled=0): every server this test serves must shut "
     "down and close within seconds (x --sockshock-shutdown-tolerance) with busy clients "
     "mid-request and stalled clients connected",
@@ -144,3 +145,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         fixture = item.stash.get(FIXTURE, None)
         if fixture is not None:
             report.sections.append((f"sockshock ({report.when})", fixture.report()))
+        proxies = item.stash.get(PROXIES, None)
+        if proxies is not None and proxies.proxies:
+            report.sections.append((f"sockshock proxies ({report.when})", proxies.report()))

@@ -13,6 +13,7 @@ import argparse
 import codecs
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -21,8 +22,10 @@ from typing import Any, TextIO
 
 from sockshock import __version__
 from sockshock._errors import ConfigurationError, InvalidArgument
+from sockshock._frontends._replies import Expectation
 from sockshock._harness._resolve import import_object, resolve_server_class
 from sockshock._servers._catalog import ServerKind, kind_of, server_kinds
+from sockshock._servers._stdlib import classes
 
 __all__ = ["RunTarget", "run"]
 
@@ -54,10 +57,10 @@ class RunTarget:
     servers: list[ServerKind]
     handler: Any
     request: bytes
-    expect: bytes | None
+    expectation: Expectation
     out: TextIO
     results: list[Result] = field(default_factory=list)
-    baselines: dict[str, bytes] = field(default_factory=dict)
+    baselines: dict[str, bytes | Exception] = field(default_factory=dict)
     audit_failures: dict[str, str] = field(default_factory=dict)
     total: int = 0
 
@@ -100,6 +103,9 @@ class RunTarget:
             reason = _reason(report) if outcome in ("FAIL", "expected") else ""
             if outcome == "expected":
                 reason = str(report.wasxfail)
+            elif outcome == "skip":
+                reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+                reason = reason.removeprefix("Skipped: ")
             self.results.append(Result(server, check, outcome, report.duration, reason))
             done = len(self.results)
             self.out.write(f"[{done:3}/{self.total}] {server:<30} {check:<16} {outcome:<8} "
@@ -124,19 +130,33 @@ def _reason(report: Any) -> str:
 
 
 def _servers(args: argparse.Namespace, handler: Any) -> list[ServerKind]:
-    from sockshock import socketserver
-
     if args.server:
-        cls: Any = resolve_server_class(args.server, source="--server")
-        if not issubclass(cls, socketserver.BaseServer):
-            raise InvalidArgument(f"--server={args.server!r} is not built on "
-                                  "sockshock.socketserver; faults need its socket layer")
-        return [kind_of(cls)]
+        return [kind_of(resolve_server_class(args.server, source="--server"))]
     if handler is not None:
-        transport = "datagram" if issubclass(handler, socketserver.DatagramRequestHandler) \
-            else "stream"
-        return server_kinds(transport)
+        datagram = isinstance(handler, type) and issubclass(
+            handler, classes("DatagramRequestHandler"))
+        return server_kinds("datagram" if datagram else "stream")
     return server_kinds()
+
+
+def _expectation(args: argparse.Namespace) -> Expectation:
+    given = [(kind, value) for kind, value in (("exact", args.expect),
+                                                ("prefix", args.expect_prefix),
+                                                ("regex", args.expect_regex))
+             if value is not None]
+    if len(given) > 1:
+        raise InvalidArgument("give one of --expect, --expect-prefix, --expect-regex")
+    if not given:
+        return Expectation()
+    kind, text = given[0]
+    flag = {"exact": "--expect", "prefix": "--expect-prefix", "regex": "--expect-regex"}[kind]
+    value = _escaped(text, flag)
+    if kind == "regex":
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise InvalidArgument(f"{flag}={text!r} is not a regular expression: {exc}") from None
+    return Expectation(kind, value)
 
 
 def _matrix(target: RunTarget) -> str:
@@ -187,9 +207,11 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         print("sockshock run needs pytest: pip install 'sockshock[pytest]'", file=sys.stderr)
         return 2
+    if os.getcwd() not in sys.path:  # --handler myservers:Handler, as python -m would
+        sys.path.insert(0, os.getcwd())
     try:
         request = _escaped(args.request, "--request")
-        expect = _escaped(args.expect, "--expect") if args.expect is not None else None
+        expectation = _expectation(args)
         if args.seed is not None and not 0 <= args.seed < 2**64:
             raise InvalidArgument(f"--seed={args.seed}: expected an integer in [0, 2**64)")
         if args.json:
@@ -199,10 +221,10 @@ def run(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
         return 2
-    if handler is None and expect is None:
-        expect = request  # the demo handlers echo
+    if handler is None and expectation.kind == "baseline":
+        expectation = Expectation("exact", request)  # the demo handlers echo
     out = sys.stderr
-    target = RunTarget(servers, handler, request, expect, out)
+    target = RunTarget(servers, handler, request, expectation, out)
     checks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_run_checks.py")
     started = time.monotonic()
     out.write(f"sockshock {__version__}: {len(servers)} server class(es) x robustness checks\n")
@@ -212,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
             f.write("[pytest]\n")
         argv = [checks, "-c", ini, "--rootdir", workdir, "-p", "no:cacheprovider",
                 "-p", "no:randomly", "-p", "no:terminal", "-p", "no:xdist",
+                "-p", "no:hypothesispytest",  # its import alone costs 0.5-2 s
                 "-W", "ignore::pytest.PytestAssertRewriteWarning"]
         plugins: list[Any] = [target]
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
@@ -228,6 +251,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"FAIL {r.server} x {r.check}: {r.reason}")
     for server, reason in target.audit_failures.items():
         print(f"FAIL {server} x {AUDIT}: {reason}")
+    skipped: dict[str, list[str]] = {}
+    for r in target.results:
+        if r.outcome == "skip":
+            skipped.setdefault(r.reason, [])
+            if r.server not in skipped[r.reason]:
+                skipped[r.reason].append(r.server)
+    for reason, names in skipped.items():  # one line per cause
+        print(f"skipped on {', '.join(names)}: {reason}")
     ok = not failures and not target.audit_failures and code in (0, 1) and target.results
     print(f"\n{len(target.results)} checks in {elapsed:.1f} s: "
           f"{'all passed' if ok else f'{len(failures) + len(target.audit_failures)} failed'}")

@@ -10,6 +10,7 @@ the plugin object that the command line registers (a ``cli.RunTarget``).
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 import time
@@ -78,14 +79,28 @@ def exchange(srv: Any, request: bytes) -> bytes:
 
 
 def baseline(target: Any, server: Any) -> bytes:
-    """What the handler answers without faults (cached per server class)."""
+    """What the handler answers without faults (cached per server class). A handler
+    that fails even without faults does not support this server: its checks are
+    skipped with the reason, once per cause."""
     import sockshock
 
     key = server.name
     if key not in target.baselines:
-        with sockshock.serving(server.server_class, target.handler_for(server)) as srv:
-            target.baselines[key] = exchange(srv, target.request)
-    return target.baselines[key]  # type: ignore[no-any-return]
+        try:
+            with sockshock.serving(server.server_class, target.handler_for(server)) as srv:
+                target.baselines[key] = exchange(srv, target.request)
+        except Exception as exc:  # the handler's own failure, or no reply in time
+            target.baselines[key] = exc
+    value = target.baselines[key]
+    if isinstance(value, Exception):
+        pytest.skip(f"unsupported: the handler fails even without faults "
+                    f"({type(value).__name__}: {value})")
+    return value  # type: ignore[no-any-return]
+
+
+def judge(target: Any, server: Any, reply: bytes) -> None:
+    problem = target.expectation.judge(reply, baseline(target, server))
+    assert problem is None, problem
 
 
 pytestmark = pytest.mark.shutdown_within(2.0)
@@ -94,21 +109,20 @@ pytestmark = pytest.mark.shutdown_within(2.0)
 @check("echo")
 def test_echo_round_trip(sockshock: Any, server: Any, request: pytest.FixtureRequest) -> None:
     target = _target(request.config)
-    srv = sockshock.serve(target.handler_for(server), server.server_class)
+    baseline(target, server)  # skips a server the handler does not support
+    srv = sockshock.serve(server.server_class, target.handler_for(server))
     reply = exchange(srv, target.request)
     assert reply, "no reply at all"
-    if target.expect is not None:
-        assert reply == target.expect, f"reply {reply[:60]!r} != expected {target.expect[:60]!r}"
+    judge(target, server, reply)
 
 
 def _same_reply_under(sockshock: Any, server: Any, request: pytest.FixtureRequest,
                       fault: F.FaultModel) -> None:
-    """Under ``fault`` the handler answers exactly as it does without faults."""
+    """Under ``fault`` the handler answers as it does without faults."""
     target = _target(request.config)
-    expected = baseline(target, server)
-    srv = sockshock.serve(target.handler_for(server), server.server_class, faults=[fault])
-    reply = exchange(srv, target.request)
-    assert reply == expected, f"reply {reply[:60]!r} != {expected[:60]!r} without faults"
+    baseline(target, server)
+    srv = sockshock.serve(server.server_class, target.handler_for(server), faults=[fault])
+    judge(target, server, exchange(srv, target.request))
 
 
 @check("partial reads")
@@ -128,17 +142,19 @@ def test_partial_writes(sockshock: Any, server: Any, request: pytest.FixtureRequ
 def test_slow_client_while_others_are_served(sockshock: Any, server: Any,
                                              request: pytest.FixtureRequest) -> None:
     target = _target(request.config)
+    expected = baseline(target, server)
     if server.concurrency == "sync":
         request.applymarker(pytest.mark.xfail(
             strict=True, reason="a synchronous server serves one client at a time"))
-    pause = max(0.005, 0.2 / max(1, len(target.request)))
-    srv = sockshock.serve(target.handler_for(server), server.server_class,
+    pause = max(0.002, 0.05 / max(1, len(target.request)))  # 50 ms of slowness
+    srv = sockshock.serve(server.server_class, target.handler_for(server),
                           faults=[F.SlowClient(chunk=1, pause=pause, connections=0)])
     errors: list[BaseException] = []
+    slow_reply: list[bytes] = []
 
     def slow() -> None:
         try:
-            exchange(srv, target.request)
+            slow_reply.append(exchange(srv, target.request))
         except BaseException as exc:
             errors.append(exc)
 
@@ -150,11 +166,15 @@ def test_slow_client_while_others_are_served(sockshock: Any, server: Any,
     try:
         while not slow_reads() and slow_client.is_alive():  # the slow one is being read
             time.sleep(0.001)
-        exchange(srv, target.request)
+        judge(target, server, exchange(srv, target.request))
         read_meanwhile = slow_reads()
     finally:
         slow_client.join(TIMEOUT * 5)
-    assert not errors, f"the slow client failed: {errors[0]!r}"
+    if errors or target.expectation.judge(slow_reply[0], expected) is not None:
+        # The server gave up on the slow client (a timeout, say): a policy, not
+        # another client kept waiting.
+        dropped = repr(errors[0]) if errors else f"its reply was {slow_reply[0][:40]!r}"
+        pytest.xfail(f"the server dropped the slow client ({dropped})")
     # Judged by the server's own progress, not by which client thread ran first.
     assert read_meanwhile < slow_reads(), "one slow client kept the others waiting"
 
@@ -164,25 +184,29 @@ def test_slow_client_while_others_are_served(sockshock: Any, server: Any,
 def test_lost_datagrams_with_client_retry(sockshock: Any, server: Any,
                                           request: pytest.FixtureRequest) -> None:
     target = _target(request.config)
-    expected = baseline(target, server)
-    srv = sockshock.serve(target.handler_for(server), server.server_class,
+    baseline(target, server)
+    srv = sockshock.serve(server.server_class, target.handler_for(server),
                           faults=[F.DropDatagrams(0.5)])
+
+    def drops() -> int:
+        return sum(1 for event in srv.plan.log if event.decision.action == "drop")
+
     retries = 0
-    with srv.connect(timeout=0.05) as client:
+    deadline = time.monotonic() + TIMEOUT
+    with srv.connect(timeout=TIMEOUT) as client:
         for _ in range(8):
-            for _attempt in range(12):
+            while True:  # until answered; resent when the server's log says it was lost
+                lost_before = drops()
                 client.send(target.request)
-                try:
-                    reply = client.recv(65536)
+                while not select.select([client], [], [], 0.001)[0] \
+                        and drops() == lost_before:
+                    assert time.monotonic() < deadline, f"no answer within {TIMEOUT} s"
+                if drops() == lost_before:
                     break
-                except TimeoutError:
-                    retries += 1
-            else:
-                pytest.fail("no answer after 12 attempts")
-            assert reply == expected
-    drops = sum(1 for event in srv.plan.log if event.decision.action == "drop")
-    # A late answer can also cost a retry; a lost one always does.
-    assert retries >= drops, f"{retries} retries for {drops} lost datagrams"
+                retries += 1
+            judge(target, server, client.recv(65536))
+    # Every lost datagram cost exactly one retry, and no answer came twice.
+    assert retries == drops() > 0, f"{retries} retries for {drops()} lost datagrams"
 
 
 @check("abrupt shutdown")
@@ -190,7 +214,8 @@ def test_abrupt_shutdown_mid_request(sockshock: Any, server: Any,
                                      request: pytest.FixtureRequest) -> None:
     target = _target(request.config)
     # Mid-request: as the handler starts reading the first client's request.
-    srv = sockshock.serve(target.handler_for(server), server.server_class,
+    baseline(target, server)
+    srv = sockshock.serve(server.server_class, target.handler_for(server),
                           faults=[F.AbruptShutdown(connections=0)])
     with contextlib.suppress(TimeoutError, ConnectionError):
         exchange(srv, target.request)  # answered, cut off or refused: but never hung

@@ -123,6 +123,10 @@ SETTINGS = {s.name: s for s in (
     Setting("expect_errors", (), _exception_classes,
             "exception classes the test's request handlers are expected to raise (kept in "
             "srv.errors, not re-raised)", option=False, ini=False),
+    Setting("scenario", None, str,
+            "a scenario (a name from the library or a .toml file) whose faults and clients "
+            "every sockshock test without faults of its own runs under", metavar="NAME",
+            marker=False),
     Setting("install", False, _on_off,
             "'on' or 'off' (default): put sockshock.socketserver in place of socketserver "
             "before conftest files and test modules are imported", metavar="on|off",

@@ -1,5 +1,5 @@
-"""The harness: running servers for tests (serving, stopping, error reporting), the
-leak audit, real misbehaving clients and the fault proxy.
+"""The harness: running servers for tests (serving, stopping, error reporting) and
+the leak audit.
 
 Modules, bottom-up: ``_stacks`` (thread stacks for reports), ``_failures``
 (handler failures, forked children's included), ``_instrument`` (what the harness

@@ -56,6 +56,11 @@ def _fds() -> dict[int, str]:
     return fds
 
 
+def _new_descriptors(before: dict[int, str]) -> list[str]:
+    return [f"fd {fd} -> {target}" for fd, target in sorted(_fds().items())
+            if before.get(fd) != target]
+
+
 def _child_pids() -> list[int] | None:
     """This process's children from ``/proc/self/task/*/children`` (every thread's),
     or None where the kernel does not offer it."""
@@ -153,10 +158,10 @@ def _check(before: _Snapshot, grace: float, descriptors: bool) -> LeakReport:
     report.children = [f"pid {pid} ({'zombie, never reaped' if state == 'Z' else 'running'})"
                        for pid, state in sorted(new_children.items())]
     if descriptors:
-        gc.collect()  # a socket held only by a reference cycle is not a leak
-        now = _fds()
-        report.descriptors = [f"fd {fd} -> {target}" for fd, target in sorted(now.items())
-                              if before.fds.get(fd) != target]
+        report.descriptors = _new_descriptors(before.fds)
+        if report.descriptors:  # a socket held only by a reference cycle is no leak
+            gc.collect()  # (costly: only when something looks leaked)
+            report.descriptors = _new_descriptors(before.fds)
     with _UNIX_LOCK:
         paths = [path for path, number in _UNIX_PATHS.items() if number > before.unix_paths]
     report.socket_files = [path for path in paths if os.path.exists(path)]

@@ -23,7 +23,7 @@ from typing import Any
 
 from sockshock._errors import HandlerError
 
-__all__ = ["HandlerFailure", "Reporter", "add_note"]
+__all__ = ["HandlerFailure", "Reporter", "add_note", "raise_outcome"]
 
 
 def add_note(exc: BaseException, note: str) -> None:
@@ -32,6 +32,18 @@ def add_note(exc: BaseException, note: str) -> None:
         exc.add_note(note)
     else:  # Python 3.10
         exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
+
+
+def raise_outcome(error: BaseException | None, failures: list[BaseException]) -> None:
+    """Raise ``error`` with the handler ``failures`` as notes; without one, the
+    first failure with the others as notes; with neither, nothing."""
+    if error is None:
+        if not failures:
+            return
+        error, *failures = failures
+    for failure in failures:
+        add_note(error, f"also, a request handler raised {failure!r}")
+    raise error
 
 
 @dataclass

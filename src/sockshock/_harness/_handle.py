@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import tempfile
 import threading
 import time
 from typing import Any
 
-from sockshock._errors import ShutdownTooSlow, check_number
+from sockshock._errors import InvalidArgument, InvalidType, ShutdownTooSlow, check_number
 from sockshock._faults._plan import FaultPlan
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._stop import Run, stop
@@ -35,14 +36,19 @@ class ServerHandle:
         layer: the :class:`~sockshock.FaultLayer`, or ``None`` without faults.
     """
 
-    def __init__(self, run: Run, layer: FaultLayer | None, directory: str | None) -> None:
+    def __init__(self, run: Run, layer: FaultLayer | None, directory: str | None,
+                 tls: Any = None) -> None:
         self._run = run
+        self._tls = tls
         self.server: Any = run.server
         self.address: Any = run.server.server_address
         self.thread: threading.Thread = run.thread
         self.layer = layer
         self._directory = directory
         self._clients: list[socket.socket] = []
+        # (descriptor, inode) of each client: a forked child closes its copies by
+        # these, whatever object holds the descriptor by then (an SSLSocket, say).
+        self._client_fds: list[tuple[int, int]] = []
 
     @property
     def errors(self) -> list[HandlerFailure]:
@@ -118,19 +124,56 @@ class ServerHandle:
                 f"a noisy machine: {allowed:.3f} s)" + (f"\n{stuck}" if stuck else ""))
         return elapsed
 
-    def connect(self, *, timeout: float | None = 5.0) -> socket.socket:
+    @property
+    def tls(self) -> bool:
+        """Whether the server runs TLS."""
+        return self._tls is not None
+
+    def client_context(self, **options: Any) -> ssl.SSLContext:
+        """A client context that trusts this server's certificate (``tls=True``:
+        sockshock's CA) and verifies it and the host name; ``options`` as for
+        :func:`sockshock.tls.client_context` (``client_certificate=``...)."""
+        if self._tls is None or not self._tls.ours:
+            raise InvalidArgument(
+                "client_context(): this server was not served with tls=True; with your "
+                "own context, make the client context that trusts it yourself")
+        from sockshock._harness._certs import client_context
+
+        return client_context(**options)
+
+    def connect(self, *, timeout: float | None = 5.0,
+                tls: bool | ssl.SSLContext = False) -> socket.socket:
         """A client socket of the server's family and type, connected to it.
 
         Datagram clients are connected too (``send``/``recv`` work); Unix datagram
         clients are bound to a path of their own so that the server can answer.
-        The harness closes every client it made when the ``with`` block ends
-        (and, for forking servers, closes the copies a forked child inherits, so
-        that closing a client reaches the server as end of file).
+        With ``tls=True`` (:meth:`client_context`) or a client ``ssl.SSLContext``,
+        an ``ssl.SSLSocket`` that has completed its handshake, verifying the
+        server as ``localhost``. The harness closes every client it made when the
+        ``with`` block ends (and, for forking servers, closes the copies a forked
+        child inherits, so that closing a client reaches the server as end of file).
         """
+        client = self._connect(timeout)
+        if tls is False:
+            return client
+        context = self.client_context() if tls is True else tls
+        if not isinstance(context, ssl.SSLContext):
+            raise InvalidType(f"expected True or an ssl.SSLContext but got tls={tls!r} "
+                              "(from connect())")
+        try:
+            wrapped = context.wrap_socket(client, server_hostname="localhost")
+        except BaseException:
+            client.close()
+            raise
+        self._clients.append(wrapped)
+        return wrapped
+
+    def _connect(self, timeout: float | None) -> socket.socket:
         client = socket.socket(self.family, self.type)
         # Registered before connect(): a forking server may fork as soon as the
         # kernel completes the handshake, and its child must close its copy.
         self._clients.append(client)
+        self._client_fds.append((client.fileno(), os.fstat(client.fileno()).st_ino))
         try:
             client.settimeout(timeout)
             if self.type == socket.SOCK_DGRAM and self.family == _AF_UNIX:
@@ -141,6 +184,15 @@ class ServerHandle:
             client.close()
             raise
         return client
+
+    def close_client_copies(self) -> None:
+        """In a forked child: close the inherited copies of the test's clients."""
+        for fd, inode in self._client_fds:
+            try:
+                if os.fstat(fd).st_ino == inode:
+                    os.close(fd)
+            except OSError:
+                pass
 
     def close_clients(self) -> None:
         for client in self._clients:

@@ -21,11 +21,15 @@ from types import ModuleType
 from typing import Any
 
 from sockshock import socketserver as ours
-from sockshock._errors import ConfigurationError, check_number
+from sockshock._errors import ConfigurationError, ShutdownTimeout, check_number
 from sockshock._faults._plan import FaultPlan, make_plan
-from sockshock._harness._failures import HandlerFailure, Reporter, add_note
-from sockshock._harness._instrument import instrument, track_threads
-from sockshock._harness._resolve import check_expected_errors
+from sockshock._harness._failures import HandlerFailure, Reporter, raise_outcome
+from sockshock._harness._instrument import ThreadTracker, attach, instrument, track_threads
+from sockshock._harness._resolve import (
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    check_expected_errors,
+    check_seconds,
+)
 from sockshock._injection._clock import resolve_clock
 from sockshock._injection._layer import FaultLayer
 from sockshock._servers import _stdlib
@@ -34,11 +38,12 @@ from sockshock._servers._graft import init_loop_state, needs_loop_state
 __all__ = ["InjectedServer", "InjectedServers", "Installation", "inject", "install"]
 
 
-def _uses(module: ModuleType, stdlib: ModuleType) -> bool:
-    """Whether ``module`` holds the standard ``socketserver`` or one of its classes."""
+def _uses(module: ModuleType, server_module: ModuleType) -> bool:
+    """Whether ``module`` holds ``server_module`` (a socketserver) or a class defined
+    there."""
     for value in list(vars(module).values()):
-        if value is stdlib or (isinstance(value, type)
-                               and getattr(stdlib, value.__name__, None) is value):
+        if value is server_module or (isinstance(value, type)
+                                      and value.__module__ == server_module.__name__):
             return True
     return False
 
@@ -117,10 +122,12 @@ class InjectedServer:
     """A server built inside :func:`inject`: ``server``, ``address``, ``layer``,
     ``plan`` (``plan.log``, ``plan.describe()``) and ``errors``."""
 
-    def __init__(self, server: Any, layer: FaultLayer, reporter: Reporter) -> None:
+    def __init__(self, server: Any, layer: FaultLayer, reporter: Reporter,
+                 tracker: ThreadTracker) -> None:
         self.server = server
         self.layer = layer
         self._reporter = reporter
+        self._tracker = tracker
 
     @property
     def address(self) -> Any:
@@ -174,6 +181,7 @@ def _server_classes() -> list[type[Any]]:
 
 @contextlib.contextmanager
 def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
+           shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
            expect_errors: Any = ()) -> Iterator[InjectedServers]:
     """Give every server built inside the block a fault layer.
 
@@ -183,12 +191,16 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
     threads as daemon threads and sockshock's loop. The block yields the list of
     them (:class:`InjectedServers`: ``servers.wait(1)`` for one a library builds
     in a thread of its own). Stopping them is the code's that started them (for
-    ``logging.config.listen()``: ``logging.config.stopListening()``).
+    ``logging.config.listen()``: ``logging.config.stopListening()``); their
+    ``server_close()`` waits at most ``shutdown_timeout`` for handler threads.
 
     Raises:
-        After the block, the first handler error not in ``expect_errors``.
+        After the block: :class:`~sockshock.ShutdownTimeout` if a server's
+        ``server_close()`` gave up on stuck handler threads (with their stacks);
+        else the first handler error not in ``expect_errors``.
     """
-    template = make_plan([] if faults is None else faults, seed=seed, source="inject()")
+    check_seconds("shutdown_timeout", shutdown_timeout, source="inject()")
+    template = make_plan([] if faults is None else faults, seed=seed, source="faults")
     the_clock = resolve_clock(clock, source="inject(clock=...)")
     expected = check_expected_errors(expect_errors, source="inject()")
     servers = InjectedServers()
@@ -200,15 +212,15 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
         cls = type(server)
         layer = FaultLayer(template.replay() if servers else template, the_clock)
         reporter = Reporter(forks=hasattr(cls, "collect_children"))
-        run_class = instrument(cls, {}, reporter, weakref.WeakSet())
-        server.__class__ = run_class
+        server.__class__ = instrument(cls, {})
+        attach(server, reporter, weakref.WeakSet())
         if needs_loop_state(server):
             init_loop_state(server)
-        track_threads(server)
+        tracker = track_threads(server, join_timeout=shutdown_timeout)
         if isinstance(server.socket, socket.socket):
             server.socket = layer.wrap(server.socket)
         server.socket_layer = layer
-        servers._add(InjectedServer(server, layer, reporter))
+        servers._add(InjectedServer(server, layer, reporter, tracker))
 
     def patched(original: Any) -> Any:
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -230,9 +242,10 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
                 if not isinstance(f.exception, expected)]
     for injected in servers:
         injected._reporter.close()
-    if failures:
-        first, *rest = failures
-        for other in rest:
-            add_note(first, f"also, a request handler raised {other!r}")
-        raise first
+    stuck = [s for s in servers if s._tracker.gave_up]
+    raise_outcome(ShutdownTimeout("\n".join(
+        f"{type(s.server).__name__} server_close() gave up after {shutdown_timeout:g} s "
+        f"on handler threads that did not finish (abandoned: daemon threads, they cannot "
+        f"keep the process alive). Stacks:\n{s._tracker.gave_up}" for s in stuck))
+        if stuck else None, failures)
 

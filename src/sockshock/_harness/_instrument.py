@@ -19,10 +19,11 @@ import weakref
 from typing import Any
 
 from sockshock._harness._failures import Reporter
+from sockshock._harness._stacks import describe_threads
 from sockshock._servers._graft import grafts
 from sockshock._servers._stdlib import classes
 
-__all__ = ["ThreadTracker", "instrument", "track_threads"]
+__all__ = ["ThreadTracker", "attach", "instrument", "track_threads"]
 
 
 class ThreadTracker:
@@ -34,11 +35,16 @@ class ThreadTracker:
     past :attr:`deadline`.
     """
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, join_timeout: float | None = None) -> None:
         self._server = weakref.ref(server)
         self._lock = threading.Lock()
         self._threads: list[tuple[threading.Thread, bool]] = []
+        #: ``join()`` waits no later than this (``time.monotonic()``)...
         self.deadline: float | None = None
+        #: ...or, without a deadline, this long.
+        self.join_timeout = join_timeout
+        #: What ``join()`` gave up on: the stuck threads' stacks.
+        self.gave_up: str | None = None
 
     def append(self, thread: threading.Thread) -> None:
         joinable = not thread.daemon
@@ -54,13 +60,16 @@ class ThreadTracker:
             return
         with self._lock:
             threads = [t for t, joinable in self._threads if joinable]
+        deadline = self.deadline
+        if deadline is None and self.join_timeout is not None:
+            deadline = time.monotonic() + self.join_timeout
         for thread in threads:
             if thread.ident is None:
                 continue
-            if self.deadline is None:
-                thread.join()
-            else:
-                thread.join(max(0.0, self.deadline - time.monotonic()))
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        stuck = [t for t in threads if t.is_alive()]
+        if stuck and self.deadline is None:
+            self.gave_up = describe_threads(stuck)
 
     def alive(self) -> list[threading.Thread]:
         """Every thread given to the tracker that is still running."""
@@ -68,27 +77,47 @@ class ThreadTracker:
             return [t for t, _ in self._threads if t.is_alive()]
 
 
-def _get_request_noting(base_get_request: Any, live: weakref.WeakSet[socket.socket]) -> Any:
+def _get_request_noting(base_get_request: Any) -> Any:
     def get_request(self: Any) -> tuple[Any, Any]:
         request, client_address = base_get_request(self)
         if isinstance(request, socket.socket):
-            live.add(request)
+            self._sockshock_live.add(request)
         return request, client_address
 
     return get_request
 
 
-def instrument(base: type[Any], attrs: dict[str, Any], reporter: Reporter,
-               live: weakref.WeakSet[socket.socket]) -> type[Any]:
-    """A subclass of ``base`` (same name) that reports handler errors to
-    ``reporter``, notes accepted sockets in ``live`` and, for a class built on the
-    standard library's module, serves with sockshock's loop (``_graft``); ``attrs``
-    become class attributes."""
+def _finish_request_under_tls(base_finish_request: Any) -> Any:
+    def finish_request(self: Any, request: Any, client_address: Any) -> None:
+        tls = self._sockshock_tls
+        if tls is not None:  # in the handler's thread or child: the handshake too
+            request = tls.wrap(request)
+            tls.handshake(request, getattr(self.RequestHandlerClass, "timeout", None))
+        base_finish_request(self, request, client_address)
+
+    return finish_request
+
+
+# Per-run classes without class attributes of their own, by base class: making a
+# class costs more than a whole round trip, and they differ only by instance state.
+_PLAIN: weakref.WeakKeyDictionary[type[Any], type[Any]] = weakref.WeakKeyDictionary()
+
+
+def instrument(base: type[Any], attrs: dict[str, Any]) -> type[Any]:
+    """A subclass of ``base`` (same name) whose ``handle_error()`` reports to the
+    instance's ``_sockshock_reporter``, whose ``get_request()`` notes accepted sockets
+    in its ``_sockshock_live`` (see :func:`attach`) and which, for a class built on
+    the standard library's module, serves with sockshock's loop (``_graft``);
+    ``attrs`` become class attributes."""
+    if not attrs:
+        cached = _PLAIN.get(base)
+        if cached is not None:
+            return cached
     original_handle_error = base.handle_error
     defaults = tuple(getattr(cls, "handle_error") for cls in classes("BaseServer"))  # noqa: B009
 
     def handle_error(self: Any, request: Any, client_address: Any) -> None:
-        reporter.record(client_address)
+        self._sockshock_reporter.record(client_address)
         if original_handle_error not in defaults:
             original_handle_error(self, request, client_address)
 
@@ -101,14 +130,24 @@ def instrument(base: type[Any], attrs: dict[str, Any], reporter: Reporter,
         "handle_error": handle_error,
         **attrs,
     }
-    namespace["get_request"] = _get_request_noting(
-        namespace.get("get_request", base.get_request), live)
-    return type(base.__name__, (base,), namespace)
+    namespace["get_request"] = _get_request_noting(namespace.get("get_request", base.get_request))
+    namespace["finish_request"] = _finish_request_under_tls(base.finish_request)
+    namespace["_sockshock_tls"] = None
+    cls = type(base.__name__, (base,), namespace)
+    if not attrs:
+        _PLAIN[base] = cls
+    return cls
 
 
-def track_threads(server: Any) -> ThreadTracker:
+def attach(server: Any, reporter: Reporter, live: weakref.WeakSet[socket.socket]) -> None:
+    """Where an instrumented server reports handler errors and notes connections."""
+    server._sockshock_reporter = reporter
+    server._sockshock_live = live
+
+
+def track_threads(server: Any, join_timeout: float | None = None) -> ThreadTracker:
     """Give ``server`` a :class:`ThreadTracker` as its ``_threads``."""
-    tracker = ThreadTracker(server)
+    tracker = ThreadTracker(server, join_timeout)
     with contextlib.suppress(AttributeError):  # a server with __slots__
         server._threads = tracker
     return tracker

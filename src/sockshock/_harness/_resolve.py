@@ -19,6 +19,7 @@ from typing import Any
 from sockshock import socketserver as ours
 from sockshock._errors import InvalidArgument, InvalidType, check_number
 from sockshock._faults._plan import FaultPlan, make_plan
+from sockshock._harness._tls import ServerTLS, resolve_tls
 from sockshock._injection._clock import resolve_clock
 from sockshock._injection._layer import FaultLayer
 from sockshock._servers._catalog import server_names
@@ -33,6 +34,7 @@ __all__ = [
     "check_transport",
     "import_object",
     "is_handler_class",
+    "is_loopback",
     "is_server",
     "resolve_faults",
     "resolve_handler_class",
@@ -118,7 +120,8 @@ def resolve_handler_class(handler: Any, server_class: type[Any], *,
     return handler
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names the loopback interface (``localhost`` included)."""
     if host == "localhost":
         return True
     try:
@@ -145,7 +148,7 @@ def check_address(cls: type[Any], address: Any, *, source: str = "address") -> N
         raise InvalidArgument(f"{source}={address!r} for {name} must be a (host, port) tuple")
     host, port = address[0], address[1]
     check_number("port", port, low=0, high=65535, integer=True, source=f"{source}={address!r}")
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise InvalidArgument(
             f"{source}={address!r}: sockshock serves on loopback addresses only "
             "(127.0.0.0/8, ::1, localhost); use port 0 to let the kernel choose")
@@ -229,8 +232,8 @@ def split_server_attrs(cls: type[Any], attrs: dict[str, Any], *, adopting: bool,
     attributes). A setting the class has is both (in force during ``__init__``, and
     over what ``__init__`` assigned); a new name is instance state (a resolver, an
     app, a database handle), unless it is a near miss of a setting."""
-    settings = sorted(name for name in dir(cls)
-                      if not name.startswith("_") and not callable(getattr(cls, name, None)))
+    if not attrs:
+        return {}, {}
     class_attrs: dict[str, Any] = {}
     for name, value in attrs.items():
         if not name.isidentifier() or name.startswith("__"):
@@ -245,6 +248,8 @@ def split_server_attrs(cls: type[Any], attrs: dict[str, Any], *, adopting: bool,
             if not adopting:
                 class_attrs[name] = value
             continue
+        settings = [setting for setting in dir(cls) if not setting.startswith("_")
+                    and not callable(getattr(cls, setting, None))]
         close = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
         if close:
             raise InvalidArgument(
@@ -279,6 +284,7 @@ class ServeSpec:
     class_attrs: dict[str, Any]
     instance_attrs: dict[str, Any]
     expect_errors: tuple[type[BaseException], ...] = ()
+    tls: ServerTLS | None = None
 
 
 def _adoptable(server: Any, handler_class: Any, address: Any,
@@ -296,10 +302,6 @@ def _adoptable(server: Any, handler_class: Any, address: Any,
     if not isinstance(sock, socket.socket) or sock.fileno() < 0:
         raise InvalidArgument(f"serving({name} instance): it has no open socket (closed "
                               "already?)")
-    if getattr(server, "_BaseServer__is_shut_down", None) is not None \
-            and not server._BaseServer__is_shut_down.is_set():
-        raise InvalidArgument(f"serving({name} instance): it is serving already; give "
-                              "serving() a server that nobody serves yet")
     check_address(cls, server.server_address, source=f"{name}.server_address")
     return cls
 
@@ -307,7 +309,7 @@ def _adoptable(server: Any, handler_class: Any, address: Any,
 def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults: Any,
                  clock: Any, seed: Any, shutdown_timeout: Any, poll_interval: Any,
                  server_attrs: dict[str, Any], server_kwargs: Any = None,
-                 expect_errors: Any = (), default_seed: int | None = None,
+                 expect_errors: Any = (), tls: Any = None, default_seed: int | None = None,
                  default_clock: Any = None) -> ServeSpec:
     """Check every argument of ``serving()``; build the fault layer last."""
     source = "serving()"
@@ -337,7 +339,13 @@ def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults:
                                                      adopting=instance is not None)
     layer = resolve_faults(faults, clock=clock, seed=seed, server_class=cls,
                            default_seed=default_seed, default_clock=default_clock)
+    try:
+        server_tls = resolve_tls(tls, server_class=cls, layer=layer)
+    except BaseException:
+        if layer is not None:
+            layer.close()
+        raise
     return ServeSpec(cls, instance, handler, address, dict(server_kwargs), layer,
                      float(shutdown_timeout),
                      None if poll_interval is None else float(poll_interval),
-                     class_attrs, instance_attrs, expected)
+                     class_attrs, instance_attrs, expected, server_tls)

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import tempfile
 import threading
 import warnings
@@ -25,13 +26,12 @@ import weakref
 from collections.abc import Iterator
 from typing import IO, Any
 
-from sockshock import socketserver as ours
-from sockshock._errors import FaultNeverFired, ShutdownTimeout
+from sockshock._errors import FaultNeverFired, InvalidArgument, ShutdownTimeout
 from sockshock._faults._plan import FaultPlan
 from sockshock._harness._audit import forget_unix_path, register_unix_path
-from sockshock._harness._failures import Reporter, add_note
+from sockshock._harness._failures import Reporter, add_note, raise_outcome
 from sockshock._harness._handle import ServerHandle
-from sockshock._harness._instrument import instrument, track_threads
+from sockshock._harness._instrument import attach, instrument, track_threads
 from sockshock._harness._resolve import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -39,8 +39,8 @@ from sockshock._harness._resolve import (
     resolve_spec,
 )
 from sockshock._harness._stop import Run, Stuck, request_shutdown, stop
+from sockshock._harness._tls import ServerTLS
 from sockshock._injection._layer import FaultLayer
-from sockshock._injection._socket import FaultySocket
 from sockshock._servers._graft import init_loop_state, needs_loop_state
 
 __all__ = ["serve_spec", "serving"]
@@ -56,7 +56,7 @@ def _in_forked_child() -> None:
     as end of file), and be ready to dump this child's stack if it gets stuck."""
     me = threading.get_ident()
     for handle in list(_LIVE):
-        handle.close_clients()
+        handle.close_client_copies()
         if handle.thread.ident == me and handle._run.reporter.directory is not None:
             path = handle._run.reporter.child_file(f"stack-{os.getpid()}")
             if path is not None and hasattr(signal, "SIGUSR1"):
@@ -87,6 +87,7 @@ def serving(
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     poll_interval: float | None = DEFAULT_POLL_INTERVAL,
     expect_errors: type[BaseException] | tuple[type[BaseException], ...] = (),
+    tls: bool | ssl.SSLContext | None = None,
     **server_attrs: Any,
 ) -> Iterator[ServerHandle]:
     """Run a server for the length of a ``with`` block.
@@ -124,6 +125,11 @@ def serving(
             positive number of seconds.
         expect_errors: exception classes that handlers are expected to raise: they
             are kept in ``handle.errors`` but not re-raised.
+        tls: ``True`` (a certificate for localhost/127.0.0.1/::1 from sockshock's
+            per-process trustme CA; ``handle.client_context()`` trusts it) or your
+            own server-side ``ssl.SSLContext``: every connection runs TLS, its
+            handshake in the handler's thread (or child), faults beneath it
+            (``layer="wire"``, the default) and above it (``layer="plaintext"``).
         **server_attrs: attributes to set on the server before the first request:
             settings the class has (``request_queue_size=16``,
             ``daemon_threads=True``, ``max_workers=4``; in force during
@@ -143,7 +149,7 @@ def serving(
     spec = resolve_spec(server_class, handler_class, address=address, faults=faults,
                         clock=clock, seed=seed, shutdown_timeout=shutdown_timeout,
                         poll_interval=poll_interval, server_attrs=server_attrs,
-                        server_kwargs=server_kwargs, expect_errors=expect_errors)
+                        server_kwargs=server_kwargs, expect_errors=expect_errors, tls=tls)
     with serve_spec(spec) as handle:
         yield handle
 
@@ -174,9 +180,21 @@ def _prepare(server: Any, spec: ServeSpec) -> None:
     if needs_loop_state(server):
         init_loop_state(server)  # a standard-library server on sockshock's loop
     layer = spec.layer
-    if layer is not None and not isinstance(server.socket, FaultySocket):
+    tls = spec.tls
+    if isinstance(server.socket, ssl.SSLSocket) and (layer is not None or tls is not None):
+        # A server that wrapped its listening socket itself (werkzeug's ssl_context):
+        # its TLS moves to the handler's thread, over the fault layer.
+        if tls is not None:
+            raise InvalidArgument(f"tls={tls.context!r}: {type(server).__name__}'s socket is "
+                                  "under TLS already")
+        listening = server.socket
+        tls = ServerTLS(listening.context, layer, ours=False)
+        server.socket = socket.socket(listening.family, listening.type, listening.proto,
+                                      fileno=listening.detach())
+    if layer is not None:  # the layer takes over the socket the server made
         server.socket = layer.wrap(server.socket)
         server.socket_layer = layer  # so that handlers find the layer (and its clock)
+    server._sockshock_tls = tls
 
 
 @contextlib.contextmanager
@@ -189,17 +207,16 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
     try:
         reporter = Reporter(forks=_forks(cls))
         live: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-        attrs = dict(spec.class_attrs)
-        if layer is not None and issubclass(cls, ours.BaseServer):
-            attrs["socket_layer"] = layer
-        server = _build(spec, instrument(cls, attrs, reporter, live), directory)
+        server = _build(spec, instrument(cls, spec.class_attrs), directory)
+        attach(server, reporter, live)
         _prepare(server, spec)
         if isinstance(server.server_address, str) and server.server_address:
             register_unix_path(server.server_address)
         run = Run(server, track_threads(server), reporter, live, spec.poll_interval)
         if layer is not None:
             layer.on_abrupt_shutdown = lambda: request_shutdown(run)
-        handle = ServerHandle(run, layer, directory[0] if directory else None)
+        handle = ServerHandle(run, layer, directory[0] if directory else None,
+                              server._sockshock_tls)
         _LIVE.add(handle)
         run.thread.start()
     except BaseException:
@@ -273,13 +290,4 @@ def _raise_outcome(body_error: BaseException | None, stuck: Stuck | None,
         for failure in failures:
             add_note(body_error, f"also, a request handler raised {failure!r}")
         return  # the body's exception propagates
-    if stuck:
-        error = ShutdownTimeout(f"{cls.__name__} {stuck}")
-        for failure in failures:
-            add_note(error, f"also, a request handler raised {failure!r}")
-        raise error
-    if failures:
-        first, *rest = failures
-        for other in rest:
-            add_note(first, f"also, a request handler raised {other!r}")
-        raise first
+    raise_outcome(ShutdownTimeout(f"{cls.__name__} {stuck}") if stuck else None, failures)

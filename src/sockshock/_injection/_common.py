@@ -26,12 +26,13 @@ def timed_out() -> TimeoutError:
 class Connection:
     """What the layer knows about one connection (or one datagram peer)."""
 
-    __slots__ = ("address", "count", "eof", "index", "offset", "reset",
+    __slots__ = ("address", "count", "eof", "index", "layer", "offset", "reset",
                  "reset_read_reported", "reset_write_reported")
 
-    def __init__(self, index: int, address: Any) -> None:
+    def __init__(self, index: int, address: Any, layer: str = "wire") -> None:
         self.index = index
         self.address = address
+        self.layer = layer  # "wire", or "plaintext": the bytes above TLS
         self.offset = {"in": 0, "out": 0}
         self.count = {"in": 0, "out": 0}
         self.reset = False

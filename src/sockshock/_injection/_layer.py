@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from sockshock._faults._core import NOTHING, SHUTDOWN, Decision, Operation
+from sockshock._faults._core import NOTHING, PLAINTEXT, SHUTDOWN, WIRE, Decision, Operation
 from sockshock._faults._plan import FaultPlan, make_plan
 from sockshock._injection._clock import Clock, resolve_clock
 from sockshock._injection._forks import ForkChannel
@@ -116,6 +116,18 @@ class FaultLayer:
         with self._lock:
             return self._numbered(address)
 
+    def plaintext_connection(self, wire: Connection | None, address: Any) -> Connection:
+        """The record of what moves above TLS on a connection: the same number as
+        its wire (a connection the layer did not number gets the next one)."""
+        if wire is None:
+            wire = self.new_connection(address)
+        return Connection(wire.index, wire.address, PLAINTEXT)
+
+    @property
+    def has_plaintext_faults(self) -> bool:
+        """Whether any model of the plan acts above TLS."""
+        return any(model.layer == PLAINTEXT for model in self.plan.models)
+
     def datagram_peer(self, address: Any) -> Connection:
         with self._lock:
             connection = self._datagram_peers.get(address)
@@ -130,7 +142,8 @@ class FaultLayer:
         if not self.active:
             return NOTHING
         direction = _IN.get(kind, "out")
-        if not self.plan.concerns(kind):  # e.g. reads under a plan of write faults
+        layer = WIRE if connection is None else connection.layer
+        if not self.plan.concerns(kind, layer):  # e.g. reads under a plan of write faults
             if connection is not None:
                 connection.count[direction] += 1
             return NOTHING
@@ -140,7 +153,7 @@ class FaultLayer:
             else:
                 op = Operation(kind, connection.index, connection.address, size,
                                connection.offset[direction], connection.count[direction],
-                               self.clock.now())
+                               self.clock.now(), layer)
                 connection.count[direction] += 1
             in_child = self._channel.in_child
             decision, events = self.plan.decide_logged(op, pid=os.getpid() if in_child else None)

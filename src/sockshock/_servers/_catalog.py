@@ -66,9 +66,12 @@ _ALL = tuple(sorted(_ALL, key=lambda k: (TRANSPORTS.index(k.transport),
                                          FAMILIES.index(k.family), _ORDER[k.concurrency])))
 
 
+_NAMES = sorted(k.name for k in _ALL)
+
+
 def server_names() -> list[str]:
     """The names of every concrete server class of ``sockshock.socketserver``, sorted."""
-    return sorted(k.name for k in _ALL)
+    return list(_NAMES)
 
 
 _PREFIX = {"sync": "", "threading": "Threading", "forking": "Forking", "pool": "ThreadPool"}

@@ -1,65 +1,39 @@
-"""Real misbehaving clients over real sockets: the code behind :mod:`sockshock.clients`.
+"""The public client functions: one per kind, each returning a :class:`ClientRun`.
 
-Each client function checks its arguments and its address at once and returns a
-:class:`ClientRun` that has not started yet: ``run.result()`` runs it in the
-calling thread and returns what happened; ``with run:`` runs it in a background
-thread for the length of the block and stops it, joins it and closes its sockets
-on the way out, also when the block raises. The misbehaviour is the kernel's own
-(a reset is ``SO_LINGER`` {1, 0}, a half-close is ``shutdown(SHUT_WR)``, a client
+Each function checks its arguments and its address at once (:func:`prepare`) and
+returns a run that has not started yet. The misbehaviour is the kernel's own (a
+reset is ``SO_LINGER`` {1, 0}, a half-close is ``shutdown(SHUT_WR)``, a client
 that never reads lets its receive window fill), so these clients work against any
 server on this machine: sockshock's, the standard library's, one in another
-process, one behind a proxy.
-
-Every run is bounded in time (``duration``, and ``timeout`` for each wait on the
-server) and in size (counts and byte lengths have hard maxima, see
-:data:`LIMITS`); a bad value raises one :class:`~sockshock.InvalidArgument` naming
-the value, the range and where it came from. The same clients are available as
-plain data (:class:`ClientSpec`), for scenario files.
-
-This module holds the public functions, their limits and the spec form; the runs,
-results and behaviour are in ``_clientruns``, the sockets in ``_clientnet``.
+process, one behind a proxy. The functions' signatures are also where every
+option's default lives (:func:`defaults`).
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
-from sockshock._errors import InvalidArgument, InvalidType, check_number, check_type
-from sockshock._harness._clientnet import Address, Connection, Control, Outcome, resolve_address
-from sockshock._harness._clientruns import (
-    RUNNERS,
-    ClientResult,
-    ClientRun,
-    DatagramResult,
-    StreamResult,
-)
+from sockshock._clients._address import Address, resolve_address
+from sockshock._clients._behaviour import RUNNERS
+from sockshock._clients._control import Control
+from sockshock._clients._limits import validate
+from sockshock._clients._results import DatagramResult, StreamResult
+from sockshock._clients._run import ClientRun
 
 __all__ = [
     "HTTP_REQUEST",
     "HTTP_REQUEST_HEAD",
     "HTTP_REQUEST_PART",
-    "KINDS",
-    "LIMITS",
-    "Address",
-    "ClientResult",
-    "ClientRun",
-    "ClientSpec",
-    "Connection",
-    "DatagramResult",
-    "Limit",
-    "Outcome",
-    "StreamResult",
     "connect_and_idle",
     "connection_flood",
     "datagram_burst",
+    "defaults",
     "drip_feed",
     "half_close",
     "never_reads",
+    "prepare",
     "rst_on_close",
     "slowloris",
 ]
@@ -71,129 +45,22 @@ HTTP_REQUEST_HEAD = b"GET / HTTP/1.1\r\nHost: localhost\r\n"
 HTTP_REQUEST_PART = b"GET / HTTP/1.0\r\nHost: loc"
 """Part of an HTTP request: what ``rst_on_close`` sends before resetting."""
 
-_KiB = 1024
-_MiB = 1024 * _KiB
 
-
-# -- limits and validation -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Limit:
-    """The allowed values of one client option.
-
-    Attributes:
-        what: ``"int"``, ``"seconds"`` (int or float) or ``"bytes"`` (the bounds
-            then apply to the length).
-        low: the smallest value (or length) allowed.
-        high: the largest value (or length) allowed.
-        low_open: whether ``low`` itself is excluded.
-        optional: whether ``None`` is allowed.
-    """
-
-    what: Literal["int", "seconds", "bytes"]
-    low: float
-    high: float
-    low_open: bool = False
-    optional: bool = False
-
-    def check(self, name: str, value: Any, *, source: str, text: bool = False) -> Any:
-        """Return ``value`` (str made bytes if ``text``) or raise one clear error."""
-        if value is None and self.optional:
-            return None
-        if self.what == "bytes":
-            if text and isinstance(value, str):
-                value = value.encode()
-            check_type(name, value, bytes, source=source)
-            check_number(f"len({name})", len(value), low=self.low, high=self.high,
-                         integer=True, source=source)
-            return value
-        check_number(name, value, low=self.low, high=self.high, low_open=self.low_open,
-                     integer=self.what == "int", source=source)
-        return value
-
-
-MAX_DURATION = 300.0
-MAX_TIMEOUT = 60.0
-
-_COMMON: dict[str, Limit] = {
-    "duration": Limit("seconds", 0, MAX_DURATION, low_open=True),
-    "timeout": Limit("seconds", 0, MAX_TIMEOUT, low_open=True),
-    "max_reply": Limit("int", 0, 16 * _MiB),
-}
-
-_LIMITS: dict[str, dict[str, Limit]] = {
-    "slowloris": {"count": Limit("int", 1, 1000), "interval": Limit("seconds", 0.001, 60),
-                  "request": Limit("bytes", 0, 64 * _KiB)},
-    "drip_feed": {"payload": Limit("bytes", 1, 16 * _MiB), "chunk": Limit("int", 1, 64 * _KiB),
-                  "pause": Limit("seconds", 0, 60),
-                  "until": Limit("bytes", 1, 64 * _KiB, optional=True)},
-    "never_reads": {"request": Limit("bytes", 0, 16 * _MiB), "repeat": Limit("int", 1, 100_000),
-                    "rcvbuf": Limit("int", 1, 16 * _MiB, optional=True)},
-    "half_close": {"request": Limit("bytes", 0, 16 * _MiB)},
-    "rst_on_close": {"request": Limit("bytes", 0, 16 * _MiB), "hold": Limit("seconds", 0, 60)},
-    "connect_and_idle": {"count": Limit("int", 1, 1000)},
-    "connection_flood": {"count": Limit("int", 1, 10_000), "concurrency": Limit("int", 1, 256),
-                         "request": Limit("bytes", 0, 64 * _KiB, optional=True),
-                         "until": Limit("bytes", 1, 64 * _KiB, optional=True)},
-    "datagram_burst": {"count": Limit("int", 1, 10_000), "payload": Limit("bytes", 0, 65507)},
-}
-LIMITS: Mapping[str, Mapping[str, Limit]] = MappingProxyType(
-    {kind: MappingProxyType(limits) for kind, limits in _LIMITS.items()})
-"""Each client's options and their bounds, read-only (besides ``duration`` in (0, 300]
-s, ``timeout`` in (0, 60] s and ``max_reply`` in [0, 16 MiB], which every client takes)."""
-
-KINDS = tuple(LIMITS)
-"""The clients' names, as :class:`ClientSpec` takes them."""
-
-_NEVER_READS_TOTAL = 16 * _MiB
-
-
-def _where(kind: str, source: str | None) -> str:
-    return source or f"{kind}()"
-
-
-def _check_kind(kind: Any, source: str) -> str:
-    check_type("kind", kind, str, source=source)
-    if kind not in LIMITS:
-        close = difflib.get_close_matches(kind, KINDS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise InvalidArgument(f"kind={kind!r} is not a client; {hint}known: "
-                              f"{', '.join(KINDS)} (from {source})")
-    return str(kind)
-
-
-def _defaults(kind: str) -> dict[str, Any]:
+def defaults(kind: str) -> dict[str, Any]:
+    """Each option of client ``kind`` and its default: its function's keyword arguments."""
     params = list(inspect.signature(_FUNCTIONS[kind]).parameters.values())[1:]
     return {p.name: p.default for p in params}
 
 
-def _validate(kind: str, options: Mapping[str, Any], source: str, *,
-              text: bool = False) -> dict[str, Any]:
-    limits = {**_LIMITS[kind], **_COMMON}
-    checked: dict[str, Any] = {}
-    for name, value in options.items():
-        if name not in limits:
-            close = difflib.get_close_matches(name, limits, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise InvalidArgument(f"{name}={value!r} is not an option of {kind}; {hint}"
-                                  f"options: {', '.join(sorted(limits))} (from {source})")
-        checked[name] = limits[name].check(name, value, source=source, text=text)
-    full = {**_defaults(kind), **checked}
-    if kind == "never_reads":
-        check_number("len(request) * repeat", len(full["request"]) * full["repeat"], low=0,
-                     high=_NEVER_READS_TOTAL, integer=True, source=source)
-    if kind == "connection_flood" and full["until"] is not None and full["request"] is None:
-        raise InvalidArgument(f"until={full['until']!r} needs a request= to be the reply's "
-                              f"end marker (from {source})")
-    return checked
+def prepare(kind: str, address: Any, source: str | None,
+            options: dict[str, Any]) -> ClientRun[Any]:
+    """Check ``options`` and ``address`` and make client ``kind``'s run, not started.
 
-
-
-
-def _prepare(kind: str, address: Any, source: str | None, options: dict[str, Any]) -> ClientRun[Any]:
-    where = _where(kind, source)
-    values = {**_defaults(kind), **_validate(kind, options, where)}
+    Errors name ``source``, or the function (``"slowloris()"``) if it is ``None``.
+    """
+    where = source or f"{kind}()"
+    base = defaults(kind)
+    values = {**base, **validate(kind, options, where, base)}
     target = resolve_address(address, source=where)
     control = Control(target, duration=values.pop("duration"), timeout=values.pop("timeout"),
                       max_reply=values.pop("max_reply"))
@@ -231,7 +98,7 @@ def slowloris(address: Address, *, count: int = 1, interval: float = 0.05,
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return _prepare("slowloris", address, None, dict(
+    return prepare("slowloris", address, None, dict(
         count=count, interval=interval, request=request, duration=duration,
         timeout=timeout, max_reply=max_reply))
 
@@ -262,7 +129,7 @@ def drip_feed(address: Address, *, payload: bytes = HTTP_REQUEST, chunk: int = 1
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return _prepare("drip_feed", address, None, dict(
+    return prepare("drip_feed", address, None, dict(
         payload=payload, chunk=chunk, pause=pause, until=until, duration=duration,
         timeout=timeout, max_reply=max_reply))
 
@@ -298,7 +165,7 @@ def never_reads(address: Address, *, request: bytes = HTTP_REQUEST, repeat: int 
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return _prepare("never_reads", address, None, dict(
+    return prepare("never_reads", address, None, dict(
         request=request, repeat=repeat, rcvbuf=rcvbuf, duration=duration, timeout=timeout,
         max_reply=max_reply))
 
@@ -325,7 +192,7 @@ def half_close(address: Address, *, request: bytes = HTTP_REQUEST, duration: flo
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return _prepare("half_close", address, None, dict(
+    return prepare("half_close", address, None, dict(
         request=request, duration=duration, timeout=timeout, max_reply=max_reply))
 
 
@@ -356,7 +223,7 @@ def rst_on_close(address: Address, *, request: bytes = HTTP_REQUEST_PART, hold: 
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return _prepare("rst_on_close", address, None, dict(
+    return prepare("rst_on_close", address, None, dict(
         request=request, hold=hold, duration=duration, timeout=timeout, max_reply=max_reply))
 
 
@@ -382,7 +249,7 @@ def connect_and_idle(address: Address, *, count: int = 1, duration: float = 0.25
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return _prepare("connect_and_idle", address, None, dict(
+    return prepare("connect_and_idle", address, None, dict(
         count=count, duration=duration, timeout=timeout, max_reply=max_reply))
 
 
@@ -414,7 +281,7 @@ def connection_flood(address: Address, *, count: int = 100, concurrency: int = 1
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return _prepare("connection_flood", address, None, dict(
+    return prepare("connection_flood", address, None, dict(
         count=count, concurrency=concurrency, request=request, until=until,
         duration=duration, timeout=timeout, max_reply=max_reply))
 
@@ -446,7 +313,7 @@ def datagram_burst(address: Address, *, count: int = 100, payload: bytes = b"pin
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return _prepare("datagram_burst", address, None, dict(
+    return prepare("datagram_burst", address, None, dict(
         count=count, payload=payload, duration=duration, timeout=timeout,
         max_reply=max_reply))
 
@@ -461,65 +328,3 @@ _FUNCTIONS: dict[str, Callable[..., ClientRun[Any]]] = {
     "connection_flood": connection_flood,
     "datagram_burst": datagram_burst,
 }
-
-
-# -- plain-data form -------------------------------------------------------------
-
-
-@dataclass(frozen=True, init=False)
-class ClientSpec:
-    """A client as plain data: its kind and options, checked when made.
-
-    ``ClientSpec("slowloris", count=5, interval=0.05)`` or, from a parsed
-    scenario file, ``ClientSpec.from_mapping({"kind": "slowloris", "count": 5},
-    source="scenarios/x.toml:12")``. Options are the client function's keyword
-    arguments; options not given take the function's defaults. Byte options also
-    accept text (encoded as UTF-8), since TOML and JSON have no bytes. A bad
-    value raises one :class:`~sockshock.InvalidArgument` (or
-    :class:`~sockshock.InvalidType`) naming it and ``source``.
-
-    Attributes:
-        kind: one of :data:`KINDS`.
-        options: the options given, checked, as sorted ``(name, value)`` pairs.
-        source: where the spec came from (used in error messages only).
-    """
-
-    kind: str
-    options: tuple[tuple[str, Any], ...]
-    source: str | None = field(default=None, compare=False)
-
-    def __init__(self, kind: str, *, source: str | None = None, **options: Any) -> None:
-        where = source or f"ClientSpec({kind!r})"
-        _check_kind(kind, where)
-        checked = _validate(kind, options, where, text=True)
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "options", tuple(sorted(checked.items())))
-        object.__setattr__(self, "source", source)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> ClientSpec:
-        """Make a spec from ``{"kind": ..., option: value, ...}`` (a parsed TOML table).
-
-        Raises:
-            InvalidArgument: no ``kind``, an unknown kind or option, a value out
-                of bounds; the message names ``source``.
-            InvalidType: ``data`` is not a mapping, or a value has the wrong type.
-        """
-        where = source or "ClientSpec.from_mapping()"
-        if not isinstance(data, Mapping):
-            raise InvalidType(f"expected a mapping but got {data!r} "
-                              f"(type={type(data).__name__}) (from {where})")
-        if "kind" not in data:
-            raise InvalidArgument(f"a client spec needs a 'kind', one of {', '.join(KINDS)}; "
-                                  f"got keys {sorted(map(str, data))} (from {where})")
-        options = {str(k): v for k, v in data.items() if k != "kind"}
-        return cls(_check_kind(data["kind"], where), source=source, **options)
-
-    def to_mapping(self) -> dict[str, Any]:
-        """``{"kind": ..., **options}``: what :meth:`from_mapping` takes back."""
-        return {"kind": self.kind, **dict(self.options)}
-
-    def run(self, address: Address) -> ClientRun[Any]:
-        """The client, aimed at ``address`` (checked here; errors name ``source``)."""
-        return _prepare(self.kind, address, self.source, dict(self.options))
-

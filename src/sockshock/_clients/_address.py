@@ -1,0 +1,136 @@
+"""Where a misbehaving client may connect, and socket errors as text.
+
+:func:`resolve_address` takes loopback addresses (``127.0.0.0/8``, ``::1``,
+``"localhost"`` resolved to loopback only) and Unix socket paths, and refuses
+anything else with one clear error; :func:`describe_error` turns a socket error
+into the text the results carry (``"ECONNRESET: Connection reset by peer"``).
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from sockshock._errors import InvalidArgument, InvalidType, check_number
+
+__all__ = [
+    "Address",
+    "Target",
+    "describe_error",
+    "resolve_address",
+]
+
+Address = tuple[str, int] | tuple[str, int, int, int] | str | os.PathLike[str]
+"""A ``(host, port)`` tuple on loopback (4-tuple for IPv6) or a Unix socket path."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"ECONNRESET: Connection reset by peer"`` for an OSError, else ``"Type: text"``."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = errno.errorcode.get(exc.errno, str(exc.errno))
+        return f"{name}: {exc.strerror or os.strerror(exc.errno)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked address: the family to use and what to pass to ``connect()``."""
+
+    family: int
+    sockaddr: Any
+
+    @property
+    def unix(self) -> bool:
+        """Whether this is a Unix socket path."""
+        return self.family == getattr(socket, "AF_UNIX", None)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+def _refuse(address: Any, why: str, source: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"address={address!r} {why}: sockshock's clients only connect to loopback "
+        "addresses (127.0.0.0/8, ::1, 'localhost' resolved to loopback only) and Unix "
+        f"socket paths (from {source})")
+
+
+def resolve_address(address: Any, *, source: str) -> Target:
+    """Check ``address`` and say how to reach it, or raise one clear error.
+
+    Args:
+        address: ``(host, port)`` (or an IPv6 4-tuple) where ``host`` is a
+            loopback literal or ``"localhost"``, or a Unix socket path.
+        source: where the address came from, for the error message.
+
+    Returns:
+        The family and the address to connect to; ``"localhost"`` becomes the
+        first loopback address the resolver gives for it (IPv4 preferred).
+
+    Raises:
+        InvalidArgument: a non-loopback address, another host name, a bad port
+            or an empty path; the message names the address.
+        InvalidType: neither a tuple nor a path.
+    """
+    if isinstance(address, (str, os.PathLike)):
+        path = os.fspath(address)
+        if not isinstance(path, str):
+            raise InvalidType(f"expected a str Unix socket path but got address={address!r} "
+                              f"(type={type(address).__name__}) (from {source})")
+        if not path:
+            raise _refuse(address, "is an empty Unix socket path", source)
+        if not hasattr(socket, "AF_UNIX"):
+            raise _refuse(address, "is a Unix socket path, which this platform lacks", source)
+        return Target(socket.AF_UNIX, path)
+    if not (isinstance(address, tuple) and len(address) in (2, 4)):
+        raise InvalidType(
+            "expected a (host, port) tuple or a Unix socket path but got "
+            f"address={address!r} (type={type(address).__name__}) (from {source})")
+    host, port = address[0], address[1]
+    if not isinstance(host, str):
+        raise InvalidType(f"expected a str host but got address={address!r} (from {source})")
+    check_number("port", port, low=1, high=65535, integer=True,
+                 source=f"address={address!r}, {source}")
+    if host.lower() == "localhost":
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise _refuse(address, f"cannot be resolved ({describe_error(exc)})", source) from exc
+        loopback = [(int(family), sockaddr) for family, _, _, _, sockaddr in infos
+                    if family in (socket.AF_INET, socket.AF_INET6)
+                    and _is_loopback(str(sockaddr[0]))]
+        if not loopback:
+            found = sorted({str(info[4][0]) for info in infos})
+            raise _refuse(address, f"resolves to {', '.join(found)}, none of them loopback",
+                          source)
+        loopback.sort(key=lambda pair: pair[0] != socket.AF_INET)
+        return Target(*loopback[0])
+    if not _is_loopback(host):
+        why = ("is not a loopback address" if _host_is_literal(host)
+               else "names a host; only 'localhost' is resolved")
+        raise _refuse(address, why, source)
+    if ":" in host:
+        sockaddr = (host, port, *address[2:]) if len(address) == 4 else (host, port, 0, 0)
+        return Target(socket.AF_INET6, sockaddr)
+    return Target(socket.AF_INET, (host, port))
+
+
+def _host_is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+

@@ -1,0 +1,127 @@
+"""``sockshock run SCENARIO...`` and ``sockshock check [PATH...]``: scenarios from
+the command line -- progress on stderr, a matrix on stdout, ``--json``, exit
+status 0 (all passed / all valid), 1 (something failed / invalid), 2 (usage)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sockshock import __version__
+from sockshock._errors import ConfigurationError, InvalidArgument
+from sockshock._harness._resolve import import_object
+from sockshock._scenarios._library import find, library
+from sockshock._scenarios._model import load
+from sockshock._scenarios._run import ScenarioResult, run, run_against
+
+__all__ = ["check", "run_scenarios"]
+
+_COLUMNS = ("answered", "stops within", "handler errors", "no leaks")
+
+
+def check(args: argparse.Namespace) -> int:
+    """Validate scenario files: one line each; exit 1 if any is invalid."""
+    paths: list[Path] = []
+    for given in args.paths or [str(folder) for folder in library()]:
+        path = Path(given)
+        if path.is_dir():
+            paths.extend(sorted(path.glob("*.toml")))
+        elif path.is_file():
+            paths.append(path)
+        else:
+            print(f"sockshock check: {given!r}: no such file or folder", file=sys.stderr)
+            return 2
+    invalid = 0
+    for path in paths:
+        try:
+            scenario = load(path)
+        except ConfigurationError as exc:
+            invalid += 1
+            print(f"INVALID {exc}")
+        else:
+            print(f"ok      {path} ({scenario.name}: {len(scenario.faults)} fault model(s), "
+                  f"{len(scenario.clients)} client(s))")
+    print(f"\n{len(paths)} scenario(s) checked: "
+          + ("all valid" if not invalid else f"{invalid} invalid"))
+    return 1 if invalid or not paths else 0
+
+
+def _matrix(results: list[ScenarioResult]) -> str:
+    def cell(result: ScenarioResult, column: str) -> str:
+        found = [c for c in result.checks if c.name == column]
+        if not found or found[0].passed is None:
+            return "-"
+        return "pass" if found[0].passed else "FAIL"
+
+    rows = [["scenario", "server", *_COLUMNS, "time"]]
+    rows += [[r.scenario, r.server, *(cell(r, c) for c in _COLUMNS), f"{r.seconds:.2f}s"]
+             for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+
+
+def _target(args: argparse.Namespace) -> tuple[Any, str]:
+    """``--target HOST:PORT`` (``--udp`` for datagrams) or ``--target PATH`` (a Unix
+    stream socket)."""
+    text: str = args.target
+    if args.server or args.handler:
+        raise InvalidArgument("--target runs against a server in another process: "
+                              "--server and --handler do not apply")
+    host, sep, port = text.rpartition(":")
+    if sep and port.isdigit():
+        return (host.strip("[]"), int(port)), "udp" if args.udp else "tcp"
+    if "/" in text:
+        return text, "unix"
+    raise InvalidArgument(f"--target={text!r}: expected HOST:PORT (such as 127.0.0.1:8000) "
+                          "or a Unix socket path")
+
+
+def run_scenarios(args: argparse.Namespace) -> int:
+    """Run each scenario against its server (or --server/--handler) in this process."""
+    try:
+        scenarios = [find(spec, source="SCENARIO") for spec in args.scenarios]
+        server: Any = args.server
+        handler = import_object(args.handler, source="--handler") if args.handler else None
+        target = _target(args) if args.target else None
+    except ConfigurationError as exc:
+        print(f"sockshock run: {exc}", file=sys.stderr)
+        return 2
+    out = sys.stderr
+    out.write(f"sockshock {__version__}: {len(scenarios)} scenario(s)\n")
+    results = []
+    started = time.monotonic()
+    for number, scenario in enumerate(scenarios, start=1):
+        try:
+            if target is not None:
+                result = run_against(scenario, target[0], transport=target[1], seed=args.seed)
+            else:
+                result = run(scenario, server_class=server, handler=handler, seed=args.seed)
+        except ConfigurationError as exc:
+            print(f"sockshock run: {scenario.path}: {exc}", file=sys.stderr)
+            return 2
+        results.append(result)
+        out.write(f"[{number:3}/{len(scenarios)}] {scenario.name:<28} "
+                  f"{'pass' if result.passed else 'FAIL':<5} {result.seconds * 1000:7.1f} ms\n")
+        out.flush()
+    print(_matrix(results))
+    for result in results:
+        for failed in result.failures():
+            print(f"FAIL {result.scenario} x {failed.name}: {failed.detail} "
+                  f"(seed {result.seed}: --seed {result.seed} replays it)")
+        for note in result.notes:
+            print(f"note {result.scenario}: {note}")
+    passed = all(r.passed for r in results)
+    print(f"\n{len(results)} scenario(s) in {time.monotonic() - started:.1f} s: "
+          + ("all passed" if passed else f"{sum(not r.passed for r in results)} failed"))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"sockshock": __version__, "passed": passed, "scenarios": [
+                {"scenario": r.scenario, "server": r.server, "seed": r.seed,
+                 "passed": r.passed, "seconds": round(r.seconds, 3), "notes": r.notes,
+                 "checks": [c.__dict__ for c in r.checks]} for r in results]}, f, indent=2)
+    return 0 if passed else 1

@@ -1,0 +1,80 @@
+"""The fault proxy's arguments: its transports, addresses (loopback and Unix paths
+only), the plan checked against the transport, and addresses as the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from sockshock._errors import InvalidArgument, InvalidType, check_number
+from sockshock._faults._plan import FaultPlan, make_plan
+from sockshock._harness._resolve import is_loopback
+
+__all__ = ["SOURCE", "TRANSPORTS", "format_address", "inet_address", "plan_for", "unix_path"]
+
+TRANSPORTS = ("tcp", "udp", "unix")
+SOURCE = "FaultProxy"  # what the argument errors name as their source
+
+
+def inet_address(name: str, value: Any, transport: str, lowest_port: int,
+                 source: str) -> tuple[int, tuple[Any, ...]]:
+    """Check a (host, port) address; return its family and the address to use."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        what = "a path" if isinstance(value, os.PathLike) else "a string"
+        raise InvalidType(
+            f"{name}={value!r} is {what}, but transport={transport!r} needs a (host, port) "
+            f"tuple such as ('127.0.0.1', 8000); give transport='unix' for a Unix socket "
+            f"path (from {source})")
+    if not (isinstance(value, tuple) and len(value) in (2, 4) and isinstance(value[0], str)):
+        raise InvalidType(f"expected a (host, port) tuple but got {name}={value!r} "
+                          f"(type={type(value).__name__}) (from {source})")
+    host, port = value[0], value[1]
+    if not is_loopback(host):
+        raise InvalidArgument(
+            f"{name}={value!r}: the proxy only uses loopback addresses (127.0.0.0/8, ::1, "
+            f"localhost) and Unix paths (from {source})")
+    check_number("port", port, low=lowest_port, high=65535, integer=True,
+                 source=f"{name}={value!r} of {source}")
+    if host == "localhost":
+        host = "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return family, (host, port, *value[2:])
+
+
+def unix_path(name: str, value: Any, source: str) -> str:
+    """Check a Unix socket path (a str or an os.PathLike); return it as a str."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise InvalidType(
+            f"expected a Unix socket path (str) but got {name}={value!r} "
+            f"(type={type(value).__name__}) for transport='unix' (from {source})")
+    if not value:
+        raise InvalidArgument(f"{name}={value!r}: the Unix socket path is empty (from {source})")
+    return value
+
+
+def plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
+    """The plan: made by the one function that makes plans, and checked against the
+    transport (a model that can never fire here is a mistake, as for ``serving()``)."""
+    if seed is not None:
+        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=SOURCE)
+    plan = make_plan([] if faults is None else faults, seed=seed, source="faults")
+    kind = "datagram" if transport == "udp" else "stream"
+    for model in plan.models:
+        if not model.applies_to_transport(kind):
+            raise InvalidArgument(
+                f"{model!r} cannot apply to a {transport} proxy (it acts on "
+                f"{'datagrams' if kind == 'stream' else 'stream connections'}); leave it "
+                f"out, or proxy the other transport (from {SOURCE})")
+    return plan
+
+
+def format_address(address: Any) -> str:
+    """``127.0.0.1:8000``, ``[::1]:8000`` or a Unix path, as the CLI prints them."""
+    if isinstance(address, tuple):
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return str(address)

@@ -1,0 +1,247 @@
+"""Stream connections of the fault proxy: accepting clients (``AcceptErrors``), the
+proxy's own connection to the server for each, and their life cycle.
+
+A :class:`StreamConnection` pairs a client's socket with one towards the server
+and a :class:`~sockshock._proxy._pipe.Pipe` per direction; it connects upstream
+(a refused server: the client is reset), registers for what its pipes need and
+closes once both are finished. The :class:`Acceptor` is the stream side of a
+proxy: its listening socket, and the connections numbered in accept order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+import struct
+from typing import Any
+
+from sockshock._faults._core import ACCEPT, ERROR, RECV, SEND
+from sockshock._proxy._loop import BATCH, READ, WRITE, Hub
+from sockshock._proxy._pipe import Pipe
+
+__all__ = ["Acceptor", "StreamConnection", "reset_socket"]
+
+_UNIX_RETRY = 0.005  # a Unix listener's backlog was full (EAGAIN): connect again after this
+_UNIX_TRIES = 200
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+_ACCEPT_BACKOFF = 0.05  # out of descriptors: try accepting again after this
+_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+def reset_socket(sock: socket.socket) -> None:
+    """Close with RST (TCP); a Unix socket is simply closed (it has no RST)."""
+    if sock.family != getattr(socket, "AF_UNIX", None):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+    sock.close()
+
+
+class StreamConnection:
+    """A client connection and the proxy's connection to the server for it."""
+
+    __slots__ = ("acceptor", "address", "client", "client_events", "closed", "connected",
+                 "connecting", "index", "inward", "outward", "proxy", "tries", "upstream",
+                 "upstream_events")
+
+    def __init__(self, acceptor: Acceptor, index: int, address: Any, client: socket.socket,
+                 upstream: socket.socket) -> None:
+        self.acceptor = acceptor
+        self.proxy: Hub = acceptor.hub
+        self.index = index
+        self.address = address
+        self.client = client
+        self.upstream = upstream
+        self.connected = False
+        self.connecting = False
+        self.closed = False
+        self.tries = 0
+        self.client_events = 0
+        self.upstream_events = 0
+        self.inward = Pipe(self, RECV, client, upstream, self.proxy._concerns[RECV])
+        self.outward = Pipe(self, SEND, upstream, client, self.proxy._concerns[SEND])
+
+    # -- connecting upstream ------------------------------------------------------------
+
+    def connect(self) -> None:
+        self.tries += 1
+        try:
+            code = self.upstream.connect_ex(self.proxy.upstream)
+        except OSError as exc:
+            code = exc.errno or errno.ECONNREFUSED
+        if code == 0:
+            self._connected()
+        elif code == errno.EINPROGRESS:
+            self.connecting = True  # writable when done
+        elif code == errno.EAGAIN and self.tries < _UNIX_TRIES:
+            self.proxy._loop.call_later(_UNIX_RETRY, self._retry)  # a Unix backlog was full
+        else:  # refused: the client sees what a refused server looks like from afar
+            self.close(reset=True)
+        self.update()
+
+    def _retry(self) -> None:
+        if not self.closed:
+            self.connect()
+
+    def _connected(self) -> None:
+        self.connected = True
+        self.connecting = False
+        self.inward.pump()
+        if not self.closed:
+            self.outward.pump()
+
+    # -- readiness ------------------------------------------------------------------------
+
+    def on_client(self, mask: int) -> None:
+        if self.closed:
+            return
+        if mask & READ and self.inward.wants_read:
+            self.inward.read()
+        if mask & WRITE and self.outward.blocked and not self.closed:
+            self.outward.writable()
+        self.update()
+
+    def on_upstream(self, mask: int) -> None:
+        if self.closed:
+            return
+        if self.connecting:
+            code = self.upstream.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                self.close(reset=True)
+                return
+            self._connected()
+        else:
+            if mask & READ and self.outward.wants_read:
+                self.outward.read()
+            if mask & WRITE and self.inward.blocked and not self.closed:
+                self.inward.writable()
+        self.update()
+
+    def update(self) -> None:
+        """Register for what the pipes need now; close once both are finished."""
+        if self.closed:
+            return
+        if self.inward.finished and self.outward.finished:
+            self.close(reset=False)
+            return
+        client = 0
+        upstream = 0
+        if self.inward.wants_read:
+            client |= READ
+        if self.outward.blocked:
+            client |= WRITE
+        if self.connecting:
+            upstream = WRITE
+        elif self.connected:
+            if self.outward.wants_read:
+                upstream |= READ
+            if self.inward.blocked:
+                upstream |= WRITE
+        loop = self.proxy._loop
+        if client != self.client_events:
+            loop.watch(self.client, self.client_events, client, self.on_client)
+            self.client_events = client
+        if upstream != self.upstream_events:
+            loop.watch(self.upstream, self.upstream_events, upstream, self.on_upstream)
+            self.upstream_events = upstream
+
+    def close(self, *, reset: bool) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for sock, events, callback in ((self.client, self.client_events, self.on_client),
+                                       (self.upstream, self.upstream_events, self.on_upstream)):
+            if events:
+                self.proxy._loop.watch(sock, events, 0, callback)
+            if reset:
+                reset_socket(sock)
+            else:
+                sock.close()
+        self.inward.close_pipe()
+        self.outward.close_pipe()
+        self.client_events = self.upstream_events = 0
+        self.acceptor.connections.pop(self.index, None)
+
+
+class Acceptor:
+    """The stream side of a proxy: its listening socket and a
+    :class:`StreamConnection` per accepted client, numbered in accept order.
+
+    Args:
+        hub: the proxy (decisions, the loop).
+        listener: the bound, listening, non-blocking socket clients connect to.
+        family: the address family of the server's address.
+        nodelay: set ``TCP_NODELAY`` on both sockets of a connection (TCP).
+    """
+
+    def __init__(self, hub: Hub, listener: socket.socket, family: int, *,
+                 nodelay: bool) -> None:
+        self.hub = hub
+        self.listener = listener
+        self.family = family
+        self.nodelay = nodelay
+        #: The open connections by index.
+        self.connections: dict[int, StreamConnection] = {}
+        self.next_index = 0
+        self.events = 0  # what the listener is polled for
+
+    def watch(self) -> None:
+        """Poll the listener (again, after running out of descriptors)."""
+        loop = self.hub._loop
+        if loop.stopping or self.events:
+            return
+        loop.watch(self.listener, 0, READ, self.on_listener)
+        self.events = READ
+
+    def on_listener(self, mask: int) -> None:
+        """The listener is readable: accept the clients waiting (a batch of them)."""
+        listener = self.listener
+        loop = self.hub._loop
+        for _ in range(BATCH):
+            if loop.stopping:
+                return
+            try:
+                client, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if exc.errno not in _RESOURCE_ERRORS:
+                    raise
+                # Out of descriptors: leave the client in the backlog and try again
+                # later instead of spinning on a listener that stays readable.
+                loop.watch(listener, self.events, 0, self.on_listener)
+                self.events = 0
+                loop.call_later(_ACCEPT_BACKOFF, self.watch)
+                return
+            self._admit(client, address)
+
+    def _admit(self, client: socket.socket, address: Any) -> None:
+        client.setblocking(False)
+        hub = self.hub
+        if hub._concerns[ACCEPT]:
+            decision = hub._ask(ACCEPT, self.next_index, None, 0, 0, 0)
+            if decision.action == ERROR:
+                reset_socket(client)  # refused: no connection upstream, no index used
+                return
+        try:
+            upstream = socket.socket(self.family, socket.SOCK_STREAM)
+        except OSError:
+            reset_socket(client)
+            return
+        upstream.setblocking(False)
+        if self.nodelay:
+            for sock in (client, upstream):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        index = self.next_index
+        self.next_index += 1
+        conn = StreamConnection(self, index, address, client, upstream)
+        self.connections[index] = conn
+        conn.connect()
+
+    def close(self, *, reset: bool) -> None:
+        """Close every connection (``reset``: with RST); the listener is the proxy's."""
+        for conn in list(self.connections.values()):
+            conn.close(reset=reset)

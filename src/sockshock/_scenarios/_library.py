@@ -1,0 +1,48 @@
+"""Where scenarios are found: a path, or a name in the scenario library.
+
+The library is ``scenarios/*.toml``: the repository's own folder (beside ``src/``
+in a checkout or an editable install) or the copy packaged as
+``sockshock/_scenario_library`` in a wheel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sockshock._errors import InvalidArgument
+from sockshock._scenarios._model import Scenario, load
+
+__all__ = ["find", "library", "names"]
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def library() -> list[Path]:
+    """The folders that hold the scenario library (those that exist)."""
+    candidates = [_PACKAGE / "_scenario_library", _PACKAGE.parent.parent / "scenarios"]
+    return [path for path in candidates if path.is_dir()]
+
+
+def names() -> list[str]:
+    """Every scenario name in the library, sorted."""
+    return sorted({path.stem for folder in library() for path in folder.glob("*.toml")})
+
+
+def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
+    """A scenario by path (``scenarios/slowloris.toml``) or by name (``slowloris``).
+
+    Raises:
+        InvalidArgument: nothing by that path or name (the message lists the names
+            the library has); ConfigurationError for a broken file.
+    """
+    path = Path(spec)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise InvalidArgument(f"{source}={str(spec)!r}: no such file")
+        return load(path)
+    for folder in library():
+        candidate = folder / f"{spec}.toml"
+        if candidate.is_file():
+            return load(candidate)
+    raise InvalidArgument(f"{source}={str(spec)!r} is neither a scenario file nor a name in "
+                          f"the library; known: {', '.join(names()) or '(none found)'}")

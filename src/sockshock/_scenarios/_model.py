@@ -1,0 +1,269 @@
+"""What a scenario file says, checked: one error per mistake, with ``file:line``, the
+key, the value and what is allowed.
+
+The format (``scenarios/README.md`` has it in full)::
+
+    name = "slowloris"                 # default: the file's name
+    description = "..."
+    duration = 0.5                     # seconds the misbehaving clients run (<= 60)
+    seed = 1                           # default: random (printed with the results)
+
+    [server]                           # what `sockshock run SCENARIO` serves by default
+    class = "ThreadingTCPServer"       # a name from sockshock.socketserver or module:attr
+    handler = "sockshock.handlers:LineEcho"
+    tls = false
+    attrs = { daemon_threads = true }  # server attributes (serving()'s **server_attrs)
+
+    [[faults]]                         # fault models (sockshock.faults), any number
+    model = "SlowClient"
+    pause = 0.05
+
+    [[clients]]                        # misbehaving clients (sockshock.clients), any number
+    kind = "slowloris"
+    count = 5
+
+    [load]                             # well-behaved clients, meanwhile
+    clients = 10
+    concurrency = 4
+    request = "ping\\n"
+
+    [expect]
+    answered = "all"                   # or a fraction: every complete request answered
+    stops_within = 1.0                 # seconds the server may take to stop afterwards
+    no_leaks = true                    # threads, descriptors, children, socket files
+    handler_errors = "none"            # "none", "any", or a list of exception names
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sockshock import faults as F
+from sockshock._errors import ConfigurationError, InvalidArgument, InvalidType
+from sockshock._scenarios._toml import Located, read
+from sockshock.clients import ClientSpec
+
+__all__ = ["Expectations", "Load", "Scenario", "ServerSection", "load"]
+
+_MODELS = {name: getattr(F, name) for name in F.__all__
+           if isinstance(getattr(F, name), type) and issubclass(getattr(F, name), F.FaultModel)
+           and getattr(F, name) is not F.FaultModel}
+
+_TOP = {"name": str, "description": str, "duration": float, "seed": int, "server": dict,
+        "faults": list, "clients": list, "load": dict, "expect": dict}
+_SERVER = {"class": str, "handler": str, "tls": bool, "attrs": dict}
+_LOAD = {"clients": int, "concurrency": int, "request": str, "timeout": float}
+_EXPECT = {"answered": (str, float, int), "stops_within": (float, int), "no_leaks": bool,
+           "handler_errors": (str, list)}
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    """``[server]``: what ``sockshock run SCENARIO`` serves unless told otherwise."""
+
+    server_class: str = "ThreadingTCPServer"
+    handler: str | None = None  # default: sockshock.handlers' echo for the transport
+    tls: bool = False
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Load:
+    """``[load]``: well-behaved clients that send ``request`` and want a reply."""
+
+    clients: int = 10
+    concurrency: int = 4
+    request: bytes = b"ping\n"
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """``[expect]``: what must hold for the scenario to pass."""
+
+    answered: float = 1.0  # the fraction of the load's requests answered
+    stops_within: float = 1.0
+    no_leaks: bool = True
+    handler_errors: tuple[str, ...] | None = ()  # None: any; (): none; names: allowed
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A checked scenario: :func:`load` makes them."""
+
+    name: str
+    path: Path | None
+    description: str = ""
+    duration: float = 0.5
+    seed: int | None = None
+    server: ServerSection = field(default_factory=ServerSection)
+    faults: tuple[F.FaultModel, ...] = ()
+    clients: tuple[ClientSpec, ...] = ()
+    load: Load = field(default_factory=Load)
+    expect: Expectations = field(default_factory=Expectations)
+
+    def plan(self, seed: int | None = None) -> F.FaultPlan:
+        """A fresh plan of the scenario's models (``seed``, else its own, else random)."""
+        return F.FaultPlan(*self.faults, seed=seed if seed is not None else self.seed)
+
+
+def _types(wanted: Any) -> tuple[type, ...]:
+    return wanted if isinstance(wanted, tuple) else (wanted,)
+
+
+def _check_table(located: Located, table: Any, allowed: dict[str, Any],
+                 key: tuple[Any, ...], name: str) -> dict[str, Any]:
+    """Unknown keys and wrong types, each named with its line."""
+    if not isinstance(table, dict):
+        raise InvalidType(f"{located.where(*key)}: {name} must be a table, not "
+                          f"{type(table).__name__} {table!r}")
+    for item, value in table.items():
+        if item not in allowed:
+            raise InvalidArgument(
+                f"{located.where(*key, item)}: unknown key {item!r} in {name} "
+                f"(value {value!r}); allowed: {', '.join(allowed)}")
+        types = _types(allowed[item])
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            continue  # an int where a float is wanted
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            wanted = " or ".join("table" if t is dict else "array" if t is list else t.__name__
+                                 for t in types)
+            raise InvalidType(f"{located.where(*key, item)}: {item}={value!r} in {name} "
+                              f"must be a {wanted}")
+    return table
+
+
+def _number(located: Located, key: tuple[Any, ...], value: Any, low: float, high: float,
+            *, low_open: bool = False) -> None:
+    if value < low or value > high or (low_open and value == low):
+        bracket = "(" if low_open else "["
+        raise InvalidArgument(f"{located.where(*key)}: {key[-1]}={value!r} must be in "
+                              f"{bracket}{low:g}, {high:g}]")
+
+
+def _located(located: Located, key: tuple[Any, ...], table: dict[str, Any],
+             exc: ConfigurationError) -> ConfigurationError:
+    """The error a model or client gave, with the line of the key it names."""
+    message = str(exc)
+    culprit = next((k for k in table if message.startswith(f"{k}=") or f" {k}=" in message),
+                   None)
+    where = located.where(*key, culprit) if culprit else located.where(*key)
+    return type(exc)(f"{where}: {message}")
+
+
+def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
+    key = ("faults", index)
+    if not isinstance(table, dict):
+        raise InvalidType(f"{located.where(*key)}: each [[faults]] entry must be a table")
+    name = table.get("model")
+    if name not in _MODELS:
+        raise InvalidArgument(
+            f"{located.where(*key, 'model')}: model={name!r} in [[faults]] is not a fault "
+            f"model; allowed: {', '.join(sorted(_MODELS))}")
+    params = {k: v for k, v in table.items() if k != "model"}
+    try:
+        return _MODELS[name](**params)  # type: ignore[no-any-return]
+    except ConfigurationError as exc:
+        raise _located(located, key, params, exc) from None
+    except TypeError as exc:  # an unknown parameter
+        raise InvalidArgument(f"{located.where(*key)}: {name}: {exc}") from None
+
+
+def _client(located: Located, index: int, table: dict[str, Any]) -> ClientSpec:
+    key = ("clients", index)
+    if not isinstance(table, dict):
+        raise InvalidType(f"{located.where(*key)}: each [[clients]] entry must be a table")
+    try:
+        return ClientSpec.from_mapping(table, source=located.where(*key))
+    except ConfigurationError as exc:
+        message = str(exc)
+        culprit = next((k for k in table if f"{k}=" in message), None)
+        if culprit is not None:
+            message = message.replace(located.where(*key), located.where(*key, culprit))
+        raise type(exc)(message) from None
+
+
+def _escaped(located: Located, key: tuple[Any, ...], text: str) -> bytes:
+    try:
+        value: bytes = codecs.escape_decode(text.encode())[0]
+    except ValueError as exc:
+        raise InvalidArgument(f"{located.where(*key)}: {key[-1]}={text!r} is not a valid "
+                              f"escaped string ({exc})") from None
+    if not value:
+        raise InvalidArgument(f"{located.where(*key)}: {key[-1]} is empty")
+    return value
+
+
+def _server(located: Located, table: dict[str, Any]) -> ServerSection:
+    table = _check_table(located, table, _SERVER, ("server",), "[server]")
+    return ServerSection(table.get("class", "ThreadingTCPServer"), table.get("handler"),
+                         table.get("tls", False), dict(table.get("attrs", {})))
+
+
+def _load(located: Located, table: dict[str, Any]) -> Load:
+    table = _check_table(located, table, _LOAD, ("load",), "[load]")
+    load = Load()
+    clients = table.get("clients", load.clients)
+    _number(located, ("load", "clients"), clients, 0, 1000)
+    concurrency = table.get("concurrency", load.concurrency)
+    _number(located, ("load", "concurrency"), concurrency, 1, 64)
+    timeout = float(table.get("timeout", load.timeout))
+    _number(located, ("load", "timeout"), timeout, 0, 60, low_open=True)
+    request = _escaped(located, ("load", "request"), table["request"]) \
+        if "request" in table else load.request
+    return Load(clients, concurrency, request, timeout)
+
+
+def _expect(located: Located, table: dict[str, Any]) -> Expectations:
+    table = _check_table(located, table, _EXPECT, ("expect",), "[expect]")
+    answered: Any = table.get("answered", "all")
+    if answered == "all":
+        answered = 1.0
+    elif isinstance(answered, str):
+        raise InvalidArgument(f"{located.where('expect', 'answered')}: answered={answered!r} "
+                              "must be \"all\" or a fraction in [0, 1]")
+    _number(located, ("expect", "answered"), answered, 0, 1)
+    stops = float(table.get("stops_within", 1.0))
+    _number(located, ("expect", "stops_within"), stops, 0, 60, low_open=True)
+    errors: Any = table.get("handler_errors", "none")
+    if errors == "none":
+        allowed: tuple[str, ...] | None = ()
+    elif errors == "any":
+        allowed = None
+    elif isinstance(errors, list) and all(isinstance(e, str) and e.isidentifier()
+                                          for e in errors):
+        allowed = tuple(errors)
+    else:
+        raise InvalidArgument(f"{located.where('expect', 'handler_errors')}: "
+                              f"handler_errors={errors!r} must be \"none\", \"any\" or a list "
+                              "of exception class names")
+    return Expectations(float(answered), stops, table.get("no_leaks", True), allowed)
+
+
+def parse(located: Located) -> Scenario:
+    """The scenario in a parsed file, checked."""
+    data = _check_table(located, located.data, _TOP, (), "the scenario")
+    duration = float(data.get("duration", 0.5))
+    _number(located, ("duration",), duration, 0, 60, low_open=True)
+    seed = data.get("seed")
+    if seed is not None:
+        _number(located, ("seed",), seed, 0, 2**64 - 1)
+    faults = tuple(_model(located, i, t) for i, t in enumerate(data.get("faults", [])))
+    clients = tuple(_client(located, i, t) for i, t in enumerate(data.get("clients", [])))
+    return Scenario(
+        name=data.get("name", located.path.stem), path=located.path,
+        description=data.get("description", ""), duration=duration, seed=seed,
+        server=_server(located, data.get("server", {})), faults=faults, clients=clients,
+        load=_load(located, data.get("load", {})), expect=_expect(located, data.get("expect", {})))
+
+
+def load(path: str | Path) -> Scenario:
+    """Read and check the scenario file at ``path``.
+
+    Raises:
+        ConfigurationError: the first mistake, as ``file:line: what is wrong``.
+    """
+    return parse(read(Path(path)))

@@ -1,0 +1,247 @@
+"""Running a scenario and judging what it expects.
+
+In this process: the server is served with the scenario's faults (through the
+fault layer), its misbehaving clients run in the background, well-behaved load
+clients send their requests meanwhile, and then the server is stopped against the
+scenario's bound; the leak audit watches the whole run. Against a server in
+another process (``target=``), faults go through the fault proxy instead, and
+only what can be seen from outside is judged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sockshock._errors import FaultNeverFired, ShutdownTimeout, ShutdownTooSlow
+from sockshock._harness._audit import LeakAudit
+from sockshock._harness._resolve import resolve_server_class
+from sockshock._harness._serving import serving
+from sockshock._scenarios._model import Scenario
+
+__all__ = ["Check", "ScenarioResult", "run", "run_against"]
+
+
+@dataclass
+class Check:
+    """One expectation and how it went."""
+
+    name: str
+    passed: bool | None  # None: not judged (not visible from outside the target)
+    detail: str = ""
+
+
+@dataclass
+class ScenarioResult:
+    """How a scenario went against one server."""
+
+    scenario: str
+    server: str
+    seed: int
+    seconds: float = 0.0
+    checks: list[Check] = field(default_factory=list)
+    log: str = ""
+    notes: list[str] = field(default_factory=list)  # e.g. a model that never fired
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed is not False for check in self.checks)
+
+    def failures(self) -> list[Check]:
+        return [check for check in self.checks if check.passed is False]
+
+
+def _exchange(address: Any, family: int, kind: int, request: bytes, timeout: float,
+              context: ssl.SSLContext | None) -> bool:
+    """One well-behaved client: its request, and a reply within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.socket(family, kind) as raw:
+            raw.settimeout(timeout)
+            if kind == socket.SOCK_DGRAM:
+                if family == getattr(socket, "AF_UNIX", None):
+                    return False  # a Unix datagram client needs a path of its own
+                raw.connect(address)
+                while time.monotonic() < deadline:  # a lost datagram is sent again
+                    raw.settimeout(min(0.05, max(0.001, deadline - time.monotonic())))
+                    raw.send(request)
+                    with contextlib.suppress(TimeoutError):
+                        return bool(raw.recv(65536))
+                return False
+            raw.connect(address)
+            client = context.wrap_socket(raw, server_hostname="localhost") if context else raw
+            with client:
+                client.sendall(request)
+                reply = b""
+                while not reply.endswith(b"\n"):
+                    client.settimeout(max(0.001, deadline - time.monotonic()))
+                    chunk = client.recv(65536)
+                    if not chunk:
+                        break
+                    reply += chunk
+                return bool(reply)
+    except (OSError, ValueError):
+        return False
+
+
+def _load(scenario: Scenario, address: Any, family: int, kind: int,
+          context: ssl.SSLContext | None) -> tuple[int, int]:
+    """(answered, sent) for the scenario's well-behaved clients."""
+    load = scenario.load
+    answered = failed = 0
+    lock = threading.Lock()
+    queue = list(range(load.clients))
+    # Once more requests went unanswered than the expectation allows, the verdict
+    # is in: the rest are not sent (a stuck server costs one timeout, not many).
+    affordable = load.clients * (1.0 - scenario.expect.answered)
+
+    def worker() -> None:
+        nonlocal answered, failed
+        while True:
+            with lock:
+                if not queue or failed > affordable:
+                    return
+                queue.pop()
+            ok = _exchange(address, family, kind, load.request, load.timeout, context)
+            with lock:
+                answered += ok
+                failed += not ok
+
+    threads = [threading.Thread(target=worker, name="sockshock scenario load")
+               for _ in range(min(load.concurrency, max(1, load.clients)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(load.timeout * load.clients + 5)
+    return answered, load.clients
+
+
+@contextlib.contextmanager
+def _clients(scenario: Scenario, address: Any, transport: str) -> Iterator[None]:
+    """The scenario's misbehaving clients, in the background for the block."""
+    with contextlib.ExitStack() as stack:
+        for spec in scenario.clients:
+            datagram = spec.kind == "datagram_burst"
+            if datagram == (transport == "datagram"):
+                stack.enter_context(spec.run(address))
+        yield
+
+
+def _judge_answered(scenario: Scenario, answered: int, sent: int) -> Check:
+    wanted = scenario.expect.answered
+    ratio = answered / sent if sent else 1.0
+    return Check("answered", ratio >= wanted,
+                 f"{answered} of {sent} requests answered (wanted {wanted:.0%})")
+
+
+def _judge_errors(scenario: Scenario, errors: list[Any]) -> Check:
+    allowed = scenario.expect.handler_errors
+    names = [type(f.exception).__name__ for f in errors]
+    unexpected = names if allowed == () else [] if allowed is None \
+        else [n for n in names if n not in allowed]
+    return Check("handler errors", not unexpected,
+                 "none" if not names else f"{len(names)}: " + ", ".join(sorted(set(names))))
+
+
+def run(scenario: Scenario, *, server_class: Any = None, handler: Any = None,
+        seed: int | None = None) -> ScenarioResult:
+    """Run ``scenario`` against a server in this process (its ``[server]`` unless
+    ``server_class``/``handler`` say otherwise) and judge its ``[expect]``."""
+    from sockshock.handlers import DatagramEcho, LineEcho
+
+    cls = resolve_server_class(server_class or scenario.server.server_class)
+    transport = "datagram" if cls.socket_type == socket.SOCK_DGRAM else "stream"
+    if handler is None:
+        handler = scenario.server.handler or (DatagramEcho if transport == "datagram"
+                                              else LineEcho)
+    if isinstance(handler, str):
+        from sockshock._harness._resolve import import_object
+
+        handler = import_object(handler, source="handler")
+    plan = scenario.plan(seed)
+    result = ScenarioResult(scenario.name, cls.__name__, plan.seed)
+    started = time.monotonic()
+    leak_audit = LeakAudit() if scenario.expect.no_leaks else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FaultNeverFired)
+        errors = _serve(scenario, result, cls, handler, plan, transport)
+    result.notes = [str(w.message) for w in caught if issubclass(w.category, FaultNeverFired)]
+    result.checks.append(_judge_errors(scenario, errors))
+    if leak_audit is not None:
+        report = leak_audit.report()
+        result.checks.append(Check("no leaks", not report,
+                                   "none" if not report else str(report).splitlines()[1]))
+    result.seconds = time.monotonic() - started
+    result.log = plan.describe(limit=40)
+    return result
+
+
+def _serve(scenario: Scenario, result: ScenarioResult, cls: type[Any], handler: Any,
+           plan: Any, transport: str) -> list[Any]:
+    """Serve, run the clients and the load, stop; the handler failures."""
+    errors: list[Any] = []
+    try:
+        with serving(cls, handler, faults=plan, tls=scenario.server.tls or None,
+                     expect_errors=BaseException, shutdown_timeout=max(
+                         5.0, scenario.expect.stops_within * 4),
+                     **scenario.server.attrs) as srv:
+            context = srv.client_context() if srv.tls else None
+            ends = time.monotonic() + scenario.duration
+            with _clients(scenario, srv.address, transport):
+                answered, sent = _load(scenario, srv.address, srv.family, srv.type, context)
+                time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
+            result.checks.append(_judge_answered(scenario, answered, sent))
+            try:
+                seconds = srv.assert_stops_within(scenario.expect.stops_within, tolerance=1.0)
+                result.checks.append(Check("stops within", True, f"{seconds:.3f} s"))
+            except ShutdownTooSlow as exc:
+                result.checks.append(Check("stops within", False,
+                                           str(exc).splitlines()[0]))
+            errors = list(srv.errors)
+    except ShutdownTimeout as exc:
+        result.checks.append(Check("stops within", False, str(exc).splitlines()[0]))
+    return errors
+
+
+def run_against(scenario: Scenario, target: Any, *, transport: str = "tcp",
+                seed: int | None = None) -> ScenarioResult:
+    """Run ``scenario`` against a server in another process at ``target`` (loopback
+    ``(host, port)``, or a Unix path with ``transport="unix"``): its faults go
+    through a :class:`~sockshock.FaultProxy`, its clients and load to the proxy.
+    Only the answers are judged: the server's stop, its handler errors and its
+    leaks are not visible from here."""
+    from sockshock._proxy._fault_proxy import FaultProxy
+
+    plan = scenario.plan(seed)
+    family = socket.AF_UNIX if transport == "unix" else (
+        socket.AF_INET6 if isinstance(target, tuple) and ":" in target[0] else socket.AF_INET)
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    result = ScenarioResult(scenario.name, f"{transport}:{target}", plan.seed)
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught, \
+            FaultProxy(target, faults=plan, transport=transport) as proxy:
+        warnings.simplefilter("always", FaultNeverFired)
+        ends = time.monotonic() + scenario.duration
+        context = None
+        if scenario.server.tls:
+            from sockshock._harness._certs import client_context
+
+            context = client_context()
+        with _clients(scenario, proxy.address, "datagram" if kind == socket.SOCK_DGRAM
+                      else "stream"):
+            answered, sent = _load(scenario, proxy.address, family, kind, context)
+            time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
+    result.notes = [str(w.message) for w in caught]
+    result.checks.append(_judge_answered(scenario, answered, sent))
+    for name in ("stops within", "handler errors", "no leaks"):
+        result.checks.append(Check(name, None, "not visible from outside the target"))
+    result.seconds = time.monotonic() - started
+    result.log = plan.describe(limit=40)
+    return result

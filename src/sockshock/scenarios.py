@@ -1,0 +1,33 @@
+"""Scenarios: named, shareable fault scenarios for CI regression runs.
+
+A scenario is a TOML file (the library: ``scenarios/*.toml``; the format in
+``scenarios/README.md``): fault models with their scopes, misbehaving clients,
+well-behaved load, a duration, and what must hold -- every complete request
+answered, a prompt stop, no leaks, the handler errors allowed.
+
+* :func:`find` -- a scenario by path or by name in the library; :func:`names`.
+* :func:`load` -- read and check a file: one error per mistake, ``file:line``,
+  the key, the value and what is allowed.
+* :func:`run` -- run one against a server in this process and judge it.
+
+The command line: ``sockshock run SCENARIO...``, ``sockshock check [PATH...]``;
+pytest: ``@pytest.mark.faults("slowloris")``, ``--sockshock-scenario=NAME``.
+"""
+
+from sockshock._scenarios._library import find, library, names
+from sockshock._scenarios._model import Expectations, Load, Scenario, ServerSection, load
+from sockshock._scenarios._run import Check, ScenarioResult, run
+
+__all__ = [
+    "Check",
+    "Expectations",
+    "Load",
+    "Scenario",
+    "ScenarioResult",
+    "ServerSection",
+    "find",
+    "library",
+    "load",
+    "names",
+    "run",
+]

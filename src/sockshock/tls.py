@@ -1,0 +1,40 @@
+"""TLS for sockshock's servers and tests: certificates from trustme, never committed.
+
+* :func:`server_context` / :func:`client_context` / :func:`contexts` -- contexts
+  from one per-process certificate authority (trustme; each xdist worker has its
+  own), for ``localhost``, ``127.0.0.1`` and ``::1``, and for the failures a TLS
+  server's tests should cover (:data:`TLS_CASES`: a wrong host name, an untrusted
+  CA, an expired certificate, a client certificate required and missing, a
+  protocol version mismatch).
+* :class:`TLSSocket` -- TLS over any socket (``ssl.SSLObject`` and memory BIOs),
+  so that sockshock's faults act beneath it; ``serving(..., tls=True)`` uses it.
+
+trustme is imported on first use (``pip install 'sockshock[tls]'``).
+"""
+
+from sockshock._harness._certs import (
+    CERTIFICATES,
+    CLIENT_CERTIFICATES,
+    SERVER_HOSTNAME,
+    TLS_CASES,
+    TLSUnavailable,
+    certificate_authority,
+    client_context,
+    contexts,
+    server_context,
+)
+from sockshock._injection._tls import PlaintextHook, TLSSocket
+
+__all__ = [
+    "CERTIFICATES",
+    "CLIENT_CERTIFICATES",
+    "SERVER_HOSTNAME",
+    "TLS_CASES",
+    "PlaintextHook",
+    "TLSSocket",
+    "TLSUnavailable",
+    "certificate_authority",
+    "client_context",
+    "contexts",
+    "server_context",
+]

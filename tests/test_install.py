@@ -1,0 +1,158 @@
+"""sockshock.install(), --sockshock-install and sockshock.inject(): servers built
+where a test cannot reach them. Each install runs in a subprocess (it changes what
+`import socketserver` means for the whole process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import sockshock
+from sockshock import faults as F
+
+pytest_plugins = ["pytester"]
+
+
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_install_builds_later_imports_on_ours_and_undoes_itself() -> None:
+    proc = python('''
+        import sys, sockshock
+        assert "socketserver" not in sys.modules  # sockshock never imports it itself
+        with sockshock.install():
+            import http.server, socketserver
+            assert socketserver is sockshock.socketserver
+            assert issubclass(http.server.HTTPServer, sockshock.socketserver.TCPServer)
+        import http.server, socketserver
+        assert socketserver is not sockshock.socketserver  # the standard one again
+        assert not issubclass(http.server.HTTPServer, sockshock.socketserver.TCPServer)
+        print("ok")
+    ''')
+    assert proc.stdout == "ok\n", proc.stderr
+
+
+def test_install_after_a_consumer_was_imported_names_it() -> None:
+    proc = python('''
+        import xmlrpc.server, sockshock
+        try:
+            sockshock.install()
+        except sockshock.ConfigurationError as exc:
+            print(exc)
+    ''')
+    assert proc.stdout.startswith(
+        "socketserver was imported before sockshock.install(): 'http.server' is built on "
+        "the standard library's (and 'xmlrpc.server')"), proc.stderr
+    assert "pytest --sockshock-install" in proc.stdout
+
+
+INSTALLED_TEST = '''
+import http.server
+import socketserver
+import sockshock
+
+def test_built_on_ours(sockshock):
+    assert socketserver is sockshock.socketserver
+    assert issubclass(http.server.ThreadingHTTPServer, sockshock.socketserver.TCPServer)
+'''
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
+                                         "-p", "no:hypothesispytest", *args, timeout=60)
+
+
+def test_the_plugin_installs_before_conftest_and_test_modules(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("import http.server  # imported by a conftest: built on ours too")
+    pytester.makepyfile(test_installed=INSTALLED_TEST)
+    run(pytester, "--sockshock-install=on").assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\nsockshock_install = true\n")
+    run(pytester, "-n", "2").assert_outcomes(passed=1)  # on every xdist worker too
+    pytester.makeini("[pytest]\n")
+    run(pytester).assert_outcomes(failed=1)  # not installed: the standard module
+
+
+def test_the_plugin_says_who_imported_socketserver_first(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="def test_x(): pass")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+        "-p", "tests_helper_imports_http", "--sockshock-install=on", timeout=60)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([
+        "ERROR: sockshock: --sockshock-install: socketserver was imported before "
+        "sockshock.install(): 'http.server' is built on the standard library's*"])
+
+
+@pytest.fixture
+def _helper_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(tests_helper_imports_http="import http.server")
+
+
+test_the_plugin_says_who_imported_socketserver_first = pytest.mark.usefixtures(
+    "_helper_plugin")(test_the_plugin_says_who_imported_socketserver_first)
+
+
+def test_inject_reaches_a_server_built_by_other_code() -> None:
+    from sockshock import socketserver as ss
+    from sockshock.handlers import LineEcho
+
+    def library_code() -> ss.TCPServer:  # builds its server where the test cannot
+        return ss.ThreadingTCPServer(("127.0.0.1", 0), LineEcho)
+
+    with sockshock.audit(), sockshock.inject([F.PartialWrites(1)], seed=3) as servers:
+        server = library_code()
+        import threading
+
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        try:
+            (injected,) = servers.wait(1)
+            assert injected.server is server
+            import socket
+
+            with socket.create_connection(injected.address, timeout=5) as client:
+                client.sendall(b"abc\n")
+                reply = b""
+                while not reply.endswith(b"\n"):
+                    reply += client.recv(10)
+            assert reply == b"abc\n"
+        finally:
+            server.shutdown()  # prompt: sockshock's loop
+            server.server_close()
+            thread.join(5)
+    # 1 byte per send; the last send of 1 byte changes nothing and is not logged.
+    assert [e.decision.limit for e in injected.plan.log] == [1, 1, 1]
+
+
+def test_inject_re_raises_handler_errors_after_the_block() -> None:
+    import socket
+    import threading
+
+    from sockshock import socketserver as ss
+
+    class Broken(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            raise LookupError("from the library's handler")
+
+    with pytest.raises(LookupError, match="library's handler"), sockshock.inject() as servers:
+        server = ss.TCPServer(("127.0.0.1", 0), Broken)
+        thread = threading.Thread(target=server.handle_request)
+        thread.start()
+        socket.create_connection(server.server_address, timeout=5).close()
+        thread.join(5)
+        server.server_close()
+        assert len(servers) == 1
+
+
+def test_inject_checks_its_arguments() -> None:
+    with pytest.raises(sockshock.InvalidType, match="faults='PartialReads'"), \
+            sockshock.inject("PartialReads"):
+        pass
+    with pytest.raises(sockshock.InvalidArgument, match="shutdown_timeout=0"), \
+            sockshock.inject(shutdown_timeout=0):
+        pass

@@ -1,0 +1,206 @@
+"""The scenario library: every shipped scenario runs green against a correct
+reference server and red against a known-bad handler or server it is meant to
+catch; broken scenario files each get one clear error with file:line, the key, the
+value and what is allowed; `sockshock check` validates a folder."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sockshock
+from sockshock import scenarios as S
+from sockshock.handlers import NaiveRecvEcho
+from tests import scenario_culprits as culprits
+
+SHIPPED = S.names()
+
+# scenario -> (server class override, handler override) that it must catch
+CULPRITS: dict[str, tuple[Any, Any]] = {
+    "slow-clients": ("TCPServer", None),  # one slow client starves a synchronous server
+    "slowloris": ("TCPServer", None),
+    "non-reading-clients": ("TCPServer", None),
+    "partial-io": (None, NaiveRecvEcho),  # one recv() is not one line
+    "reset-storm": (None, culprits.ShutsDownOnReset),
+    "early-eof": (None, NaiveRecvEcho),
+    "lossy-udp": (None, culprits.StrictDatagrams),
+    "udp-duplicates-reorder": (None, culprits.StrictDatagrams),
+    "udp-burst-loss": (None, culprits.StrictDatagrams),
+    "abrupt-shutdown": (None, culprits.HoldsOnShutdown),
+    "accept-exhaustion": (culprits.StopsOnAcceptError, None),
+    "tls-handshake-stall": ("TCPServer", None),  # a stalled handshake blocks everyone
+    "mixed": (None, NaiveRecvEcho),
+}
+
+
+@pytest.fixture
+def released() -> Iterator[None]:
+    culprits.RELEASE.clear()
+    yield
+    culprits.RELEASE.set()
+
+
+def test_the_library_ships_at_least_a_dozen_scenarios_each_with_a_culprit() -> None:
+    assert len(SHIPPED) >= 12
+    assert set(SHIPPED) == set(CULPRITS)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_scenario_passes_against_its_reference_server(name: str) -> None:
+    result = S.run(S.find(name))
+    assert result.passed, [f"{c.name}: {c.detail}" for c in result.failures()]
+    assert {c.name for c in result.checks} >= {"answered", "stops within", "handler errors",
+                                                "no leaks"}
+
+
+@pytest.mark.usefixtures("released")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_scenario_catches_the_bug_it_is_meant_to_catch(name: str) -> None:
+    server_class, handler = CULPRITS[name]
+    result = S.run(S.find(name), server_class=server_class, handler=handler)
+    culprits.RELEASE.set()
+    assert not result.passed, f"{name} did not catch {server_class or handler}"
+
+
+# -- broken scenario files: (content, expected message) --------------------------------
+
+BROKEN = [
+    ("duration = 0\n", "broken.toml:1: duration=0.0 must be in (0, 60]"),
+    ("durations = 1\n", "broken.toml:1: unknown key 'durations' in the scenario (value 1); "
+                        "allowed: name, description, duration, seed"),
+    ("duration = \"long\"\n", "broken.toml:1: duration='long' in the scenario must be a float"),
+    ("[load]\nclients = 5000\n", "broken.toml:2: clients=5000 must be in [0, 1000]"),
+    ("[load]\nrequest = \"\\\\x\"\n", "broken.toml:2: request='\\\\x' is not a valid escaped"),
+    ("[[faults]]\nmodel = \"PartialRead\"\n",
+     "broken.toml:2: model='PartialRead' in [[faults]] is not a fault model; allowed: "
+     "AbruptShutdown"),
+    ("[[faults]]\nmodel = \"Latency\"\nseconds = 0.1\n\n[[faults]]\nmodel = \"Latency\"\n"
+     "seconds = -1\n",
+     "broken.toml:7: seconds=-1 must be in [0, 3600] (from Latency)"),
+    ("[[faults]]\nmodel = \"PartialReads\"\nmax_chunks = 3\n",
+     "broken.toml:1: PartialReads: "),
+    ("[[clients]]\nkind = \"slowlaris\"\n", "kind='slowlaris'"),
+    ("[[clients]]\nkind = \"slowloris\"\ncount = 100000\n", "broken.toml:3"),
+    ("[expect]\nanswered = \"most\"\n",
+     "broken.toml:2: answered='most' must be \"all\" or a fraction in [0, 1]"),
+    ("[expect]\nhandler_errors = [\"Not An Exception\"]\n",
+     "broken.toml:2: handler_errors=['Not An Exception'] must be \"none\", \"any\" or a list"),
+    ("[server]\nclass = 3\n", "broken.toml:2: class=3 in [server] must be a str"),
+    ("[server\n", "broken.toml: not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), BROKEN,
+                         ids=[c.splitlines()[-1][:30] for c, _ in BROKEN])
+def test_a_broken_scenario_file_gets_one_clear_error(tmp_path: Path, content: str,
+                                                     message: str) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text(content)
+    with pytest.raises(sockshock.ConfigurationError) as info:
+        S.load(path)
+    assert message in str(info.value), str(info.value)
+    assert str(path).split("/")[-1] in str(info.value)
+
+
+def test_an_unknown_name_lists_the_library() -> None:
+    with pytest.raises(sockshock.InvalidArgument, match="known: abrupt-shutdown, "):
+        S.find("no-such-scenario")
+
+
+def test_sockshock_check_validates_a_folder(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from sockshock.cli import main
+
+    assert main(["check", str(Path(__file__).parent.parent / "scenarios")]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(SHIPPED)} scenario(s) checked: all valid" in out
+    (tmp_path / "good.toml").write_text("duration = 0.1\n")
+    (tmp_path / "bad.toml").write_text("[load]\nclients = -1\n")
+    assert main(["check", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "bad.toml:2: clients=-1 must be in [0, 1000]" in captured.out
+    assert "2 scenario(s) checked: 1 invalid" in captured.out
+
+
+@contextlib.contextmanager
+def echo_peer(transport: str) -> Iterator[Any]:
+    """The standard-library echo server of tests/_echo_peer.py, in a subprocess, for
+    the block; its address."""
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("_echo_peer.py")),
+                             transport], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        address = json.loads(proc.stdout.readline())
+        yield tuple(address) if isinstance(address, list) else address
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+@pytest.mark.parametrize(("name", "transport"), [("partial-io", "tcp"), ("lossy-udp", "udp")])
+def test_a_scenario_against_a_server_in_another_process(name: str, transport: str) -> None:
+    from sockshock._scenarios._run import run_against
+
+    with echo_peer(transport) as address:
+        result = run_against(S.find(name), address, transport=transport)
+    assert result.passed, [f"{c.name}: {c.detail}" for c in result.failures()]
+    assert [c.name for c in result.checks if c.passed is None] == [
+        "stops within", "handler errors", "no leaks"]  # not visible from outside
+    assert "fault(s) injected" in result.log
+
+
+def test_sockshock_run_scenarios_through_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    with echo_peer("tcp") as address:
+        result = subprocess.run(
+            [sys.executable, "-m", "sockshock.cli", "run", "partial-io", "reset-storm",
+             "--target", f"{address[0]}:{address[1]}", "--json", str(out)],
+            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[  2/2] reset-storm" in result.stderr
+    assert result.stdout.splitlines()[0].split()[:2] == ["scenario", "server"]
+    data = json.loads(out.read_text())
+    assert [s["scenario"] for s in data["scenarios"]] == ["partial-io", "reset-storm"]
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_a_scenario_named_from_pytest(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_under='''
+import pytest
+from sockshock.handlers import LineEcho
+
+def round_trip(srv):
+    with srv.connect() as client:
+        client.sendall(b"hello\\n")
+        data = b""
+        while not data.endswith(b"\\n"):
+            data += client.recv(100)
+        return data
+
+@pytest.mark.faults("partial-io")
+def test_marker(sockshock):
+    srv = sockshock.serve("ThreadingTCPServer", LineEcho)
+    assert round_trip(srv) == b"hello\\n"
+    assert [type(m).__name__ for m in srv.plan.models] == ["PartialReads", "PartialWrites"]
+
+def test_option(sockshock):
+    srv = sockshock.serve("ThreadingTCPServer", LineEcho)
+    assert round_trip(srv) == b"hello\\n"
+    assert [type(m).__name__ for m in srv.plan.models] == ["SlowClient"]
+''')
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
+                                           "-p", "no:hypothesispytest",
+                                           "--sockshock-scenario=slow-clients", timeout=60)
+    result.assert_outcomes(passed=2)
