@@ -148,25 +148,28 @@ class ServerMachine(RuleBasedStateMachine):
     # -- what is checked -----------------------------------------------------------
 
     def expected_reply(self, request: bytes) -> bytes | None:
-        """The complete reply to ``request`` (what a client sent), or ``None`` not to
-        check it. Override: the default checks nothing."""
+        """The complete reply to ``request``, or ``None`` not to compare replies
+        (the default)."""
         return None
 
-    def check_client(self, run: ScriptRun) -> None:
-        """Called when a client's script has ended. By default: a client that sent
-        its request, half-closed and read to end of file got exactly
-        :meth:`expected_reply` (unless that is ``None``)."""
-        steps = run.script.steps
-        polite = len(steps) >= 2 and isinstance(steps[-2], HalfClose) \
-            and isinstance(steps[-1], Read) and steps[-1].size is None \
-            and steps[-1].until is None
-        if not polite:
-            return
-        expected = self.expected_reply(run.script.request)
+    def check_reply(self, request: bytes, reply: bytes) -> None:
+        """Every complete request gets a complete reply: called for each client that
+        sent its request, half-closed and read to end of file, with what it sent and
+        got. By default, ``reply`` must be :meth:`expected_reply` (unless that is
+        ``None``). Override to check replies you cannot spell out."""
+        expected = self.expected_reply(request)
         if expected is not None:
-            assert run.received == expected, (
-                f"a client sent {run.script.request!r} and half-closed; it got "
-                f"{run.received!r} instead of {expected!r} ({run.results[-1].outcome})")
+            assert reply == expected, (f"a client sent {request!r} and half-closed; it got "
+                                       f"{reply!r} instead of {expected!r}")
+
+    def check_client(self, run: ScriptRun) -> None:
+        """Called when a client's script has ended; by default, for a client that
+        sent its request, half-closed and read to end of file (as
+        :func:`client_scripts`' ``"half_close"`` ending does), :meth:`check_reply`."""
+        steps = run.script.steps
+        if len(steps) >= 2 and isinstance(steps[-2], HalfClose) and steps[-1] == Read() \
+                and run.results[-1].outcome != "closed":
+            self.check_reply(run.script.request, run.received)
 
     def teardown(self) -> None:
         """Finish every script, stop the server within the bound, re-raise handler

@@ -138,14 +138,10 @@ _UNITS = st.integers(0, 999).map(lambda k: k / 1000)
 
 
 @st.composite
-def _plan(draw: Any, models: st.SearchStrategy[FaultModel], min_models: int, max_models: int,
-          max_decisions: int, seeded: bool) -> F.FaultPlan:
+def _plan(draw: Any, chosen: st.SearchStrategy[list[Any]], seeded: bool) -> F.FaultPlan:
     if seeded:
-        chosen = draw(st.lists(models, min_size=min_models, max_size=max_models))
-        return F.FaultPlan(*chosen, seed=draw(st.integers(0, 2**32 - 1)))
-    # Each model with its own decisions: dropping one drops its decisions with it.
-    pairs = draw(st.lists(st.tuples(models, st.lists(_UNITS, max_size=max_decisions)),
-                          min_size=min_models, max_size=max_models))
+        return F.FaultPlan(*draw(chosen), seed=draw(st.integers(0, 2**32 - 1)))
+    pairs = draw(chosen)
     return F.FaultPlan(*[model for model, _ in pairs],
                        rng=[F.Draws(units) for _, units in pairs])
 
@@ -223,7 +219,9 @@ def fault_plans(kind: str = "stream", *, models: Sequence[Any] | None = None,
                           f"models={models!r} (from fault_plans())")
     drawn = _models_strategy(items, scopes=scopes, max_bytes=max_bytes, max_delay=max_delay) \
         if max_models else st.nothing()
-    return _plan(drawn, min_models, max_models, max_decisions, seeded)
+    if not seeded:  # each model with its own decisions: dropping one drops them too
+        drawn = st.tuples(drawn, st.lists(_UNITS, max_size=max_decisions))
+    return _plan(st.lists(drawn, min_size=min_models, max_size=max_models), seeded)
 
 
 def _payloads(payload: bytes | st.SearchStrategy[bytes], source: str) -> st.SearchStrategy[bytes]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import sys
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,8 @@ SERVER_ADDRESS = ("127.0.0.1", 8000)
 CLIENT_ADDRESS = ("127.0.0.1", 50000)
 _MAX_READ = 65536
 _NO_FAULTS = FaultPlan(seed=0)
+#: Handler classes already checked, with the kinds they fit.
+_CHECKED: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 class DriveServer:
@@ -134,6 +137,10 @@ class Transcript:
         return (f"<Transcript {self.kind}: output={self.output!r}, "
                 f"received={self.received!r}{error}>")
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How hypothesis (and IPython) print a transcript: in full."""
+        printer.text(str(self))
+
     def __str__(self) -> str:
         lines = [f"drive() transcript ({self.kind}, {self.elapsed:g} virtual s, "
                  f"{self.requests} handler run(s)):",
@@ -146,7 +153,8 @@ class Transcript:
             lines.append(f"  handler {'closed' if self.closed else 'half-closed'} its socket")
         if self.error is not None:
             lines.append(f"  handler raised {self.error!r}")
-        lines.append("  " + self.plan.describe().replace("\n", "\n  "))
+        if self.plan.models:
+            lines.append("  " + self.plan.describe().replace("\n", "\n  "))
         return "\n".join(lines)
 
 
@@ -178,7 +186,10 @@ def drive(handler_class: Any, client: Any, *, faults: Any = None, seed: int | No
     """
     check_choice("kind", kind, ("stream", "datagram"), source="drive()")
     base = ours.TCPServer if kind == "stream" else ours.UDPServer
-    resolve_handler_class(handler_class, base, source="drive(handler_class=...)")
+    if kind not in _CHECKED.get(handler_class, ()):
+        resolve_handler_class(handler_class, base, source="drive(handler_class=...)")
+        with contextlib.suppress(TypeError):  # not weakly referable: checked every time
+            _CHECKED[handler_class] = _CHECKED.get(handler_class, frozenset()) | {kind}
     script = as_script(client, kind, source="drive(client=...)")
     check_steps(script.steps, kind, source="drive(client=...)")
     if isinstance(faults, FaultLayer):
@@ -211,7 +222,7 @@ def _note(transcript: Transcript) -> None:
     """Inside a hypothesis test, note the transcript: a failing example shows it."""
     hypothesis = sys.modules.get("hypothesis")
     if hypothesis is not None and hypothesis.currently_in_test_context():
-        hypothesis.note(str(transcript))
+        hypothesis.note(transcript)  # rendered (_repr_pretty_) only if it is reported
 
 
 def _transcript(kind: str, sock: MemorySocket, client: _Client, server: DriveServer,

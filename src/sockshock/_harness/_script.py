@@ -53,6 +53,9 @@ class Send:
         if type(self.data) is not bytes:
             check_type("data", self.data, bytes, source="Send()")
 
+    def __repr__(self) -> str:
+        return f"Send({self.data!r})"
+
 
 @dataclass(frozen=True, slots=True)
 class Pause:
@@ -63,6 +66,9 @@ class Pause:
 
     def __post_init__(self) -> None:
         check_number("seconds", self.seconds, low=0, high=_MAX_SECONDS, source="Pause()")
+
+    def __repr__(self) -> str:
+        return f"Pause({self.seconds!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,11 @@ class Read:
             if not self.until:
                 raise InvalidArgument("until=b'' (from Read()) would end the read at once; "
                                       "give a marker such as b'\\n', or leave it out")
+
+    def __repr__(self) -> str:
+        args = [f"size={self.size!r}"] if self.size is not None else []
+        args += [f"until={self.until!r}"] if self.until is not None else []
+        return f"Read({', '.join(args)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +176,9 @@ class ClientScript:
         printer.text(repr(self))
 
 
+_HALF_CLOSE, _READ = HalfClose(), Read()  # steps are values: one of each will do
+
+
 def as_script(value: Any, transport: str, *, source: str) -> ClientScript:
     """What a user gave as a client -> a script. Bytes: send them, then (stream)
     half-close and read to end of file, or (datagram) read one reply. A list of
@@ -178,8 +192,8 @@ def as_script(value: Any, transport: str, *, source: str) -> ClientScript:
         if value and all(isinstance(item, (bytes, bytearray)) for item in value):
             sends: list[Step] = [Send(bytes(item)) for item in value]
             if transport == "stream":
-                return ClientScript((*sends, HalfClose(), Read()))
-            return ClientScript((*sends, *[Read() for _ in value]))
+                return ClientScript((*sends, _HALF_CLOSE, _READ))
+            return ClientScript((*sends, *[_READ for _ in value]))
         return ClientScript(tuple(value))
     raise InvalidType(f"expected bytes, a list of byte strings, a list of steps or a "
                       f"ClientScript but got {source}={value!r} (type={type(value).__name__})")
