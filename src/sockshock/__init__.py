@@ -16,9 +16,10 @@ the code lives in ``_private`` modules of a few hundred lines):
   the standard module looked up, never imported (``_stdlib``).
 * ``_injection/`` -- the only code that carries faults out on sockets: ``_layer``
   (FaultLayer), ``_socket`` (FaultySocket) with its ``_stream`` and ``_datagram``
-  paths, ``_forks`` (forked children's decisions), ``_clock``, ``_memory``
-  (in-memory sockets over the same paths, for ``drive()``); TLS over any socket:
-  ``_tls_engine`` (an SSLObject over memory BIOs, fed from the wire), ``_tls``
+  paths, ``_forks`` (forked children's decisions), ``_clock``; in memory, for
+  ``drive()``: ``_memory`` (buffers with the kernel's semantics) and
+  ``_memory_socket`` (MemorySocket: the same paths over them; MemoryLayer); TLS
+  over any socket: ``_tls_engine`` (an SSLObject over memory BIOs, fed from the wire), ``_tls``
   (TLSSocket, the socket API on it), ``_plaintext`` (faults above TLS).
 * ``_harness/`` -- running servers for tests: ``_resolve`` (arguments checked up
   front), ``_instrument``, ``_serving`` (``serving()``), ``_handle``, ``_stop`` (one
@@ -26,7 +27,8 @@ the code lives in ``_private`` modules of a few hundred lines):
   ``_install`` (``install()``, ``inject()``), ``_tls`` (``serving(tls=...)``),
   ``_certs`` (trustme certificates; public: ``sockshock.tls``), ``_script``
   (client scripts; public: ``sockshock.scripts``), ``_drive`` (``drive()``: a
-  handler against a scripted client, in memory).
+  handler against a scripted client, in memory), ``_memclient`` (a script carried
+  out in memory).
 * ``_proxy/`` -- the fault proxy, for servers in other processes: ``_addresses``
   (loopback and Unix addresses, the plan checked against the transport), ``_loop``
   (one I/O thread: epoll or poll, timers), ``_pipe`` (one direction of a stream),

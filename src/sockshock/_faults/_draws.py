@@ -37,6 +37,9 @@ class Draws(random.Random):
     One ``Draws`` per model: ``FaultPlan(*models, rng=[Draws(...), ...])``.
     """
 
+    def __new__(cls, units: Iterable[float] = ()) -> Draws:
+        return super().__new__(cls)  # Python 3.10's would seed itself with ``units``
+
     def __init__(self, units: Iterable[float] = ()) -> None:
         super().__init__(0)
         if isinstance(units, (str, bytes)) or not isinstance(units, Iterable):

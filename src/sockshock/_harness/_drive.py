@@ -1,7 +1,7 @@
 """``drive()``: run a request handler against a scripted client, in memory.
 
 No descriptor, no serving loop, no thread: the handler runs in the caller's
-thread on a :class:`~sockshock._injection._memory.MemorySocket`, which carries a
+thread on a :class:`~sockshock._injection._memory_socket.MemorySocket`, which carries a
 fault plan out through the fault layer's own code, in virtual time. The handler is
 called as ``TCPServer`` (``kind="stream"``) or ``UDPServer`` (``"datagram"``)
 would call it, on a stand-in server with the given attributes.
@@ -25,38 +25,25 @@ import contextlib
 import socket
 import sys
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock import socketserver as ours
 from sockshock._errors import InvalidArgument, InvalidType, check_choice, check_number
 from sockshock._faults._plan import FaultEvent, FaultPlan, make_plan
+from sockshock._harness._memclient import MemoryClient, never
 from sockshock._harness._resolve import check_transport, resolve_handler_class, split_server_attrs
-from sockshock._harness._script import (
-    ClientScript,
-    Close,
-    HalfClose,
-    Pause,
-    Read,
-    Reset,
-    Send,
-    StepResult,
-    as_script,
-    check_steps,
-    outcome_of,
-    wanted,
-)
-from sockshock._injection._clock import Clock, VirtualClock
+from sockshock._harness._script import ClientScript, StepResult, as_script, check_steps
+from sockshock._injection._clock import VirtualClock
 from sockshock._injection._common import DONTWAIT
 from sockshock._injection._layer import FaultLayer
-from sockshock._injection._memory import MemoryEndpoint, MemoryLayer, MemorySocket
+from sockshock._injection._memory import MemoryEndpoint
+from sockshock._injection._memory_socket import MemoryLayer, MemorySocket
 
 __all__ = ["DriveServer", "Transcript", "drive"]
 
 SERVER_ADDRESS = ("127.0.0.1", 8000)
 CLIENT_ADDRESS = ("127.0.0.1", 50000)
-_MAX_READ = 65536
 _NO_FAULTS = FaultPlan(seed=0)
 #: Handler classes already checked, with the kinds they fit.
 _CHECKED: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
@@ -186,10 +173,14 @@ def drive(handler_class: Any, client: Any, *, faults: Any = None, seed: int | No
     """
     check_choice("kind", kind, ("stream", "datagram"), source="drive()")
     base = ours.TCPServer if kind == "stream" else ours.UDPServer
-    if kind not in _CHECKED.get(handler_class, ()):
+    try:
+        checked = _CHECKED.get(handler_class, frozenset())
+    except TypeError:  # not weakly referable: checked every time
+        checked = frozenset()
+    if kind not in checked:
         resolve_handler_class(handler_class, base, source="drive(handler_class=...)")
-        with contextlib.suppress(TypeError):  # not weakly referable: checked every time
-            _CHECKED[handler_class] = _CHECKED.get(handler_class, frozenset()) | {kind}
+        with contextlib.suppress(TypeError):
+            _CHECKED[handler_class] = checked | {kind}
     script = as_script(client, kind, source="drive(client=...)")
     check_steps(script.steps, kind, source="drive(client=...)")
     if isinstance(faults, FaultLayer):
@@ -225,7 +216,7 @@ def _note(transcript: Transcript) -> None:
         hypothesis.note(transcript)  # rendered (_repr_pretty_) only if it is reported
 
 
-def _transcript(kind: str, sock: MemorySocket, client: _Client, server: DriveServer,
+def _transcript(kind: str, sock: MemorySocket, client: MemoryClient, server: DriveServer,
                 layer: FaultLayer, errors: list[BaseException], requests: int,
                 closed: bool, half_closed: bool) -> Transcript:
     replies = sock.sent_datagrams
@@ -243,7 +234,7 @@ def _run_stream(handler_class: Any, script: ClientScript, layer: FaultLayer,
                         layer.new_connection(CLIENT_ADDRESS))
     peer = MemoryEndpoint(socket.SOCK_STREAM, clock, CLIENT_ADDRESS)
     sock.connect_pair(peer)
-    client = _Client(script, peer, clock)
+    client = MemoryClient(script, peer, clock)
     sock.waiter = client.advance
     server = DriveServer("stream", handler_class, sock, layer, attrs)
     errors: list[BaseException] = []
@@ -256,7 +247,7 @@ def _run_stream(handler_class: Any, script: ClientScript, layer: FaultLayer,
     with contextlib.suppress(OSError):  # TCPServer.shutdown_request()
         sock.shutdown(socket.SHUT_WR)
     sock.close()
-    client.advance(None, _never)  # the rest of the script
+    client.advance(None, never)  # the rest of the script
     return _transcript("stream", sock, client, server, layer, errors, 1, closed, half_closed)
 
 
@@ -285,158 +276,9 @@ def _run_datagram(handler_class: Any, script: ClientScript, layer: FaultLayer,
             except Exception as exc:
                 errors.append(exc)
 
-    client = _Client(script, peer, clock, serve=serve)
-    client.advance(None, _never)
+    client = MemoryClient(script, peer, clock, serve=serve)
+    client.advance(None, never)
     serve()
     closed = sock._closed
     sock.close()
     return _transcript("datagram", sock, client, server, layer, errors, requests, closed, False)
-
-
-def _never() -> bool:
-    return False
-
-
-class _Client:
-    """A script carried out on an in-memory endpoint, in virtual time, as far as it
-    can go each time it is asked (see the module's docstring)."""
-
-    def __init__(self, script: ClientScript, endpoint: MemoryEndpoint, clock: Clock,
-                 serve: Callable[[], None] | None = None) -> None:
-        self.steps = script.steps
-        self.timeout = script.timeout
-        self.endpoint = endpoint
-        self.clock = clock
-        self.serve = serve  # datagram: the server takes what is waiting
-        self.results: list[StepResult] = []
-        self.finished = False
-        self._next = 0
-        self._resume_at = 0.0  # the end of a pause
-        self._read_deadline: float | None = None  # the read in progress
-        self._got = bytearray()
-        self._closed = False
-        self._busy = False
-
-    @property
-    def received(self) -> bytes:
-        return b"".join(result.data for result in self.results)
-
-    def advance(self, deadline: float | None, ready: Callable[[], bool]) -> bool:
-        """Carry steps out until the client must wait -- for a reply, or at a pause
-        while ``ready()`` -- or the clock reaches ``deadline`` (``None``: as far as
-        the script goes); True if the client may act again."""
-        if self._busy:  # the server waits inside a datagram handler the client runs
-            return not self.finished
-        self._busy = True
-        try:
-            clock = self.clock
-            while not self.finished:
-                now = clock.now()
-                if self._resume_at > now:  # pausing
-                    if ready():
-                        break
-                    if deadline is not None and self._resume_at > deadline:
-                        clock.sleep(deadline - now)
-                        break
-                    clock.sleep(self._resume_at - now)
-                    now = self._resume_at
-                if not self._step(now, deadline, ready):
-                    break  # waiting for a reply
-            return not self.finished
-        finally:
-            self._busy = False
-
-    def _done(self, result: StepResult) -> None:
-        self.results.append(result)
-        self._next += 1
-        if self._next >= len(self.steps):
-            self.finished = True
-            self._close()
-            if self.serve is not None:
-                self.serve()
-
-    def _close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self.endpoint.close()
-
-    def _step(self, now: float, deadline: float | None, ready: Callable[[], bool]) -> bool:
-        """Carry the next step out, or part of a read; False if the read must wait:
-        while ``ready()`` (the server has work), or past ``deadline`` (the clock is
-        then at the deadline)."""
-        if self._next >= len(self.steps):
-            self.finished = True
-            self._close()
-            return True
-        step = self.steps[self._next]
-        if isinstance(step, Pause):
-            if self.serve is not None:
-                self.serve()
-            self._resume_at = now + step.seconds
-            self._done(StepResult(step, "ok"))
-            return True
-        if self._closed:
-            self._done(StepResult(step, "closed"))
-            return True
-        if isinstance(step, Read):
-            return self._read(step, now, deadline, ready)
-        endpoint = self.endpoint
-        try:
-            if isinstance(step, Send):
-                endpoint.sendall(step.data)
-            elif isinstance(step, HalfClose):
-                endpoint.shutdown(socket.SHUT_WR)
-            elif isinstance(step, Reset):
-                self._closed = True
-                endpoint.reset()
-            elif isinstance(step, Close):
-                self._close()
-        except OSError as exc:
-            self._done(StepResult(step, outcome_of(exc)))
-            return True
-        self._done(StepResult(step, "ok"))
-        return True
-
-    def _read(self, step: Read, now: float, deadline: float | None,
-              ready: Callable[[], bool]) -> bool:
-        if self._read_deadline is None:
-            self._read_deadline = now + self.timeout
-            self._got = bytearray()
-            if self.serve is not None:
-                self.serve()
-        outcome = self._pull(step)
-        if outcome is None:  # nothing more until the server acts
-            if ready():
-                return False
-            # ... and the server waits for us too: the first deadline ends it
-            if deadline is not None and deadline < self._read_deadline:
-                self.clock.sleep(deadline - now)
-                return False
-            self.clock.sleep(max(0.0, self._read_deadline - now))
-            outcome = "timeout"
-        self._read_deadline = None
-        self._done(StepResult(step, outcome, bytes(self._got)))
-        return True
-
-    def _pull(self, step: Read) -> str | None:
-        """Take what the read wants of what is waiting; its outcome, or ``None``
-        while it is incomplete."""
-        endpoint, got = self.endpoint, self._got
-        try:
-            if self.serve is not None:  # datagram: one datagram
-                got += endpoint.recv(step.size or _MAX_READ, DONTWAIT)
-                return "ok"
-            while True:
-                chunk = endpoint._waiting()
-                if chunk is None:
-                    return None
-                if not chunk:
-                    return "eof"
-                take, complete = wanted(step, got, chunk)
-                got += endpoint._take(take, 0)
-                if complete:
-                    return "ok"
-        except BlockingIOError:
-            return None
-        except OSError as exc:
-            return outcome_of(exc)
