@@ -36,6 +36,15 @@ pytest_plugins = ["pytester"]
 
 QUICK = settings(max_examples=60, database=None)
 
+# As this suite's own conftest: timing is the benchmarks' business. On a loaded
+# machine, hypothesis' first draw in a fresh process (it scans the loaded modules
+# for constants) can take over a second, which its too_slow health check fails.
+DOCS_CONFTEST = """
+from hypothesis import HealthCheck, settings
+settings.register_profile("docs", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("docs")
+"""
+
 
 # -- decisions drawn in advance (sockshock.faults.Draws) --------------------------------------
 
@@ -385,6 +394,7 @@ def test_a_handler_error_fails_its_example(sockshock, line):
 def test_the_fixture_is_per_example_and_one_seed_replays_everything(
         pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fuzz=FIXTURE_TESTS)
+    pytester.makeconftest(DOCS_CONFTEST)
     args = ("-p", "no:randomly", "-p", "no:cacheprovider", "-W", "error",
             "--sockshock-session-seed=1234")
     first = pytester.runpytest_subprocess(*args, timeout=120)
@@ -413,6 +423,7 @@ def test_the_fixture_is_per_example_and_one_seed_replays_everything(
 
 def test_other_function_scoped_fixtures_still_get_the_health_check(
         pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(DOCS_CONFTEST)
     pytester.makepyfile(test_fuzz='''
 from hypothesis import given, strategies as st
 
@@ -434,7 +445,6 @@ def test_importing_sockshock_and_driving_a_handler_does_not_import_hypothesis() 
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-
 # -- the write-up's examples (until docs/fuzzing.md is folded into the README) -------------
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "fuzzing.md"
@@ -451,6 +461,7 @@ def _doc_blocks() -> list[tuple[int, str]]:
 def test_the_docs_examples_run(code: str, tmp_path: Path) -> None:
     if "def test_" in code:  # a test module: pytest with the plugin (and hypothesis')
         (tmp_path / "test_example.py").write_text(code)
+        (tmp_path / "conftest.py").write_text(DOCS_CONFTEST)
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
                    "-p", "no:cacheprovider", "--strict-markers", "-W", "error",
                    "test_example.py"]
