@@ -31,13 +31,13 @@ from typing import Any
 from sockshock import socketserver as ours
 from sockshock._errors import InvalidArgument, InvalidType, check_choice, check_number
 from sockshock._faults._plan import FaultEvent, FaultPlan, make_plan
-from sockshock._harness._memclient import MemoryClient, never
+from sockshock._harness._memclient import MemoryClient
 from sockshock._harness._resolve import check_transport, resolve_handler_class, split_server_attrs
 from sockshock._harness._script import ClientScript, StepResult, as_script, check_steps
 from sockshock._injection._clock import VirtualClock
 from sockshock._injection._common import DONTWAIT
 from sockshock._injection._layer import FaultLayer
-from sockshock._injection._memory import MemoryEndpoint
+from sockshock._injection._memory import MemoryEndpoint, never
 from sockshock._injection._memory_socket import MemoryLayer, MemorySocket
 
 __all__ = ["DriveServer", "Transcript", "drive"]

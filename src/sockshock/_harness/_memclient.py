@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable
 
 from sockshock._harness._script import (
+    MAX_READ,
     ClientScript,
     Close,
     HalfClose,
@@ -27,15 +28,7 @@ from sockshock._injection._clock import Clock
 from sockshock._injection._common import DONTWAIT
 from sockshock._injection._memory import MemoryEndpoint
 
-__all__ = ["MemoryClient", "never"]
-
-_MAX_READ = 65536
-
-
-def never() -> bool:
-    """A ``ready()`` that never is: the client goes as far as it can."""
-    return False
-
+__all__ = ["MemoryClient"]
 
 class MemoryClient:
     """A script carried out on an in-memory endpoint, in virtual time, as far as it
@@ -164,7 +157,7 @@ class MemoryClient:
         endpoint, got = self.endpoint, self._got
         try:
             if self.serve is not None:  # datagram: one datagram
-                got += endpoint.recv(step.size or _MAX_READ, DONTWAIT)
+                got += endpoint.recv(step.size or MAX_READ, DONTWAIT)
                 return "ok"
             while True:
                 chunk = endpoint._waiting()

@@ -23,6 +23,7 @@ from typing import Any, Union
 from sockshock._errors import InvalidArgument, InvalidType, check_number, check_type
 
 __all__ = [
+    "MAX_READ",
     "ClientScript",
     "Close",
     "HalfClose",
@@ -39,7 +40,8 @@ __all__ = [
     "wanted",
 ]
 
-_MAX_READ = 65536
+#: The most a read takes in one go (a datagram read: the largest datagram).
+MAX_READ = 65536
 _MAX_SECONDS = 3600.0
 
 
@@ -297,7 +299,7 @@ class ScriptRun:
     def _read(self, step: Read, got: bytearray) -> str:
         sock = self.sock
         if not self._stream:
-            got += sock.recv(step.size or _MAX_READ)
+            got += sock.recv(step.size or MAX_READ)
             return "ok"
         deadline = time.monotonic() + self.script.timeout
         while True:
@@ -305,7 +307,7 @@ class ScriptRun:
             if remaining <= 0:
                 return "timeout"
             sock.settimeout(remaining)
-            chunk = sock.recv(_MAX_READ, socket.MSG_PEEK)
+            chunk = sock.recv(MAX_READ, socket.MSG_PEEK)
             if not chunk:
                 return "eof"
             take, complete = wanted(step, got, chunk)

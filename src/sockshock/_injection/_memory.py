@@ -42,11 +42,16 @@ from sockshock._injection._common import DONTWAIT, PEEK, os_error, timed_out
 if TYPE_CHECKING:
     from sockshock._injection._clock import Clock
 
-__all__ = ["MemoryEndpoint", "Waiter"]
+__all__ = ["MemoryEndpoint", "Waiter", "never"]
 
 #: ``waiter(deadline, ready)``: let the peer act until ``ready()`` or the virtual
 #: ``deadline`` (``None``: as long as it can); True if it may act again later.
 Waiter = Callable[[float | None, Callable[[], bool]], bool]
+
+
+def never() -> bool:
+    """A ``ready()`` that never is: the waiter lets the peer go as far as it can."""
+    return False
 
 
 

@@ -19,7 +19,7 @@ from sockshock._errors import HandlerHangs
 from sockshock._injection._common import Connection
 from sockshock._injection._datagram import DatagramFaults
 from sockshock._injection._layer import FaultLayer
-from sockshock._injection._memory import MemoryEndpoint
+from sockshock._injection._memory import MemoryEndpoint, never
 from sockshock._injection._stream import StreamFaults
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
     def _timed_out(self) -> None:
         """A timeout counts as fruitless once the peer can never act again."""
         waiter = self.waiter
-        if waiter is None or not waiter(self._clock.now(), _never):
+        if waiter is None or not waiter(self._clock.now(), never):
             self._spun()
 
     def _spun(self) -> None:
@@ -168,10 +168,6 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
             if self._sockshock_held_out:
                 self._sockshock_release_held_out(everything=True)
         MemoryEndpoint.close(self)
-
-
-def _never() -> bool:
-    return False
 
 
 class _Flag:
