@@ -20,7 +20,10 @@ Contenders, each a ``@given`` test run with the same settings
 * ``fresh serving()`` -- a ``serving()`` per example (fewer examples: it is slow).
 
 Contenders alternate round by round (the order reversing); each figure is the
-median of the per-round ratios. Goals: ``drive`` at least 0.9x the ceiling and
+median of the per-round ratios. Then the same bodies without hypothesis, a fixed
+payload and plan, in microseconds per call: what each costs on its own, which
+on a loaded machine (where hypothesis' own cost per example grows several-fold)
+says more than the ratios of examples per second. Goals: ``drive`` at least 0.9x the ceiling and
 3x the shared server. These machines vary by about +-25% from run to run, so a
 median within that band below a goal is reported as such rather than as a miss.
 """
@@ -122,6 +125,38 @@ def rate(body: Callable[[bytes, Any], None], plans: Any, examples: int) -> float
     return count / (time.perf_counter() - start)
 
 
+def per_call(body: Callable[[bytes, Any], None], faults: bool, count: int) -> float:
+    """Microseconds per call of ``body``, without hypothesis (a fixed payload and,
+    with ``faults``, a fresh plan of fixed decisions each call)."""
+    payload = b"hello\nworld\n"
+    start = time.perf_counter()
+    for _ in range(count):
+        plan = F.FaultPlan(F.PartialReads(4), F.PartialWrites(3),
+                           rng=[F.Draws([0.5, 0.7]), F.Draws([0.9])]) if faults else None
+        body(payload, plan)
+    return (time.perf_counter() - start) / count * 1e6
+
+
+def measure_calls(count: int, rounds: int) -> None:
+    shared = Shared()
+    with sockshock.serving("ThreadingTCPServer", LineEcho, faults=[]) as srv:
+        shared.srv = srv
+        for faults in (False, True):
+            results = alternate({
+                "ceiling": lambda: per_call(on_socketpair, False, count),
+                "drive": lambda f=faults: per_call(in_memory, f, count),
+                "shared server": lambda f=faults: per_call(shared, f, count),
+                "fresh serving()": lambda f=faults: per_call(fresh, f, max(10, count // 20)),
+            }, rounds)
+            label = "PartialReads(4), PartialWrites(3)" if faults else "no faults"
+            print(f"\nwithout hypothesis, {label} (the ceiling without): us per call, "
+                  f"median of {rounds} rounds")
+            for name, values in results.items():
+                ratio = statistics.median(ratios(results, name, "drive"))
+                print(f"  {name:<16} {statistics.median(values):>9,.1f} us   "
+                      f"{ratio:5.2f}x drive's")
+
+
 def measure(label: str, plans: Any, examples: int, rounds: int) -> bool:
     shared = Shared()
     with sockshock.serving("ThreadingTCPServer", LineEcho, faults=[]) as srv:
@@ -163,6 +198,7 @@ def main() -> int:
     ok = measure("echo, no faults", NO_PLAN, examples, rounds)
     ok &= measure("echo under a drawn plan (PartialReads, PartialWrites)", PLANS, examples,
                   rounds)
+    measure_calls(examples * 5, rounds)
     print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus")
     return 0 if ok else 1
 
