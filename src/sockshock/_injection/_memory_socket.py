@@ -101,7 +101,10 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         try:
-            data = StreamFaults.recv(self, bufsize, flags)
+            if self._sockshock_stream or self._sockshock_datagram:
+                data = StreamFaults.recv(self, bufsize, flags)
+            else:  # no fault applies: the kernel's part alone
+                data = self._raw_recv(bufsize, flags)
         except TimeoutError:
             self._timed_out()
             raise
@@ -113,7 +116,10 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         try:
-            n = StreamFaults.recv_into(self, buffer, nbytes, flags)
+            if self._sockshock_stream or self._sockshock_datagram:
+                n = StreamFaults.recv_into(self, buffer, nbytes, flags)
+            else:  # no fault applies: the kernel's part alone
+                n = self._raw_recv_into(buffer, nbytes, flags)
         except TimeoutError:
             self._timed_out()
             raise
@@ -122,6 +128,12 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
         else:
             self._spun()
         return n
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        if self._sockshock_stream:
+            return StreamFaults.sendall(self, data, flags)
+        self._raw_send(data, flags)  # a write never waits: it takes everything
+        return None
 
     def _timed_out(self) -> None:
         """A timeout counts as fruitless once the peer can never act again."""
