@@ -141,6 +141,10 @@ def test_a_forked_child_that_never_exits_is_named_and_killed() -> None:
             sockshock.serving("ForkingTCPServer", Forever, shutdown_timeout=0.2) as srv, \
             srv.connect() as client:
         assert client.recv(100) == b"in the child\n"
+        # The child can answer before the parent's fork() returned and noted it.
+        deadline = time.monotonic() + 5
+        while not srv.server.active_children and time.monotonic() < deadline:
+            time.sleep(0.001)
         (pid,) = srv.server.active_children
     message = str(info.value)
     assert f"pid {pid} killed (SIGKILL); it was in:" in message

@@ -46,19 +46,32 @@ def forget_unix_path(path: str) -> None:
             _UNIX_PATHS.pop(path, None)
 
 
-def _fds() -> dict[int, str]:
-    directory = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
-    fds: dict[int, str] = {}
+_FD_DIRECTORY = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+
+
+def _fds() -> dict[int, tuple[int, int]]:
+    """Every open descriptor and what it is: ``{fd: (st_dev, st_ino)}`` (``fstat`` is
+    a cheap system call; the procfs link is read only to describe a leak)."""
+    fds: dict[int, tuple[int, int]] = {}
     with contextlib.suppress(OSError):
-        for name in os.listdir(directory):
-            with contextlib.suppress(OSError, ValueError):
-                fds[int(name)] = os.readlink(os.path.join(directory, name))
+        names = os.listdir(_FD_DIRECTORY)
+    for name in names:
+        with contextlib.suppress(OSError, ValueError):
+            fd = int(name)
+            stat = os.fstat(fd)
+            fds[fd] = (stat.st_dev, stat.st_ino)
     return fds
 
 
-def _new_descriptors(before: dict[int, str]) -> list[str]:
-    return [f"fd {fd} -> {target}" for fd, target in sorted(_fds().items())
-            if before.get(fd) != target]
+def _describe_fd(fd: int) -> str:
+    try:
+        return f"fd {fd} -> {os.readlink(os.path.join(_FD_DIRECTORY, str(fd)))}"
+    except OSError:
+        return f"fd {fd}"
+
+
+def _new_descriptors(before: dict[int, tuple[int, int]]) -> list[str]:
+    return [_describe_fd(fd) for fd, what in sorted(_fds().items()) if before.get(fd) != what]
 
 
 def _child_pids() -> list[int] | None:
