@@ -23,17 +23,26 @@ def python_blocks() -> list[tuple[int, str]]:
 
 BLOCKS = python_blocks()
 
+# A loaded machine's first hypothesis draw in a fresh process can take a second:
+# the examples' tests run without hypothesis' timing checks (speed is the benchmarks').
+HYPOTHESIS_CONFTEST = """
+from hypothesis import HealthCheck, settings
+settings.register_profile("docs", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("docs")
+"""
+
 
 @pytest.mark.parametrize("code", [code for _, code in BLOCKS],
                          ids=[f"README.md:{line}" for line, _ in BLOCKS])
 def test_readme_example_runs(code: str, tmp_path: Path) -> None:
     if "def test_" in code:  # a test module: run it with pytest and the plugin
         (tmp_path / "test_example.py").write_text(code)
+        (tmp_path / "conftest.py").write_text(HYPOTHESIS_CONFTEST)
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
                    "-p", "no:cacheprovider", "--strict-markers", "-W", "error",
                    "test_example.py"]
     else:
-        command = [sys.executable, "-c", code]
+        command = [sys.executable, "-W", "error", "-c", code]
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -8,7 +8,6 @@ import re
 import struct
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -443,29 +442,3 @@ def test_importing_sockshock_and_driving_a_handler_does_not_import_hypothesis() 
             "assert sockshock.drive(LineEcho, b'x\\n').received == b'x\\n'\n"
             "assert 'hypothesis' not in sys.modules, 'hypothesis was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-
-
-# -- the write-up's examples (until docs/fuzzing.md is folded into the README) -------------
-
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "fuzzing.md"
-
-
-def _doc_blocks() -> list[tuple[int, str]]:
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
-    return [(text.count("\n", 0, m.start()) + 1, m.group(1))
-            for m in re.finditer(r"```python\n(.*?)```", text, re.S)]
-
-
-@pytest.mark.parametrize("code", [code for _, code in _doc_blocks()],
-                         ids=[f"fuzzing.md:{line}" for line, _ in _doc_blocks()])
-def test_the_docs_examples_run(code: str, tmp_path: Path) -> None:
-    if "def test_" in code:  # a test module: pytest with the plugin (and hypothesis')
-        (tmp_path / "test_example.py").write_text(code)
-        (tmp_path / "conftest.py").write_text(DOCS_CONFTEST)
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
-                   "-p", "no:cacheprovider", "--strict-markers", "-W", "error",
-                   "test_example.py"]
-    else:
-        command = [sys.executable, "-W", "error", "-c", code]
-    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
