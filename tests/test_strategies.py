@@ -391,7 +391,10 @@ def test_a_handler_error_fails_its_example(sockshock, line):
 
 
 def test_the_fixture_is_per_example_and_one_seed_replays_everything(
-        pytester: pytest.Pytester) -> None:
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under CI hypothesis loads its "ci" profile, which derandomizes every test: no
+    # seed to share then. This test is about the seed.
+    monkeypatch.delenv("CI", raising=False)
     pytester.makepyfile(test_fuzz=FIXTURE_TESTS)
     pytester.makeconftest(DOCS_CONFTEST)
     args = ("-p", "no:randomly", "-p", "no:cacheprovider", "-W", "error",
