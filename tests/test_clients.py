@@ -23,6 +23,7 @@ import sockshock
 import sockshock.socketserver as ss
 from sockshock import clients
 from sockshock.handlers import DatagramEcho, LineEcho, NaiveRecvEcho
+from tests._net import ipv6_loopback
 
 # -- handlers for the findings ------------------------------------------------------
 
@@ -470,16 +471,7 @@ def test_other_loopback_forms_are_accepted() -> None:
         clients.connect_and_idle(address)  # checked, not run
 
 
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
 def test_ipv6_servers_are_reached_at_their_four_tuple_address() -> None:
     class V6(ss.ThreadingTCPServer):
         address_family = socket.AF_INET6

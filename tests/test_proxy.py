@@ -34,6 +34,7 @@ from sockshock._proxy import _addresses, _datagrams, _pipe
 from sockshock._proxy._factory import ProxyFactory, proxy_for, sockshock_proxy
 from sockshock._proxy._fault_proxy import FaultProxy
 from sockshock.handlers import DatagramEcho, LineEcho
+from tests._net import ipv6_loopback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STREAM_SERVERS = {"tcp": "ThreadingTCPServer", "unix": "ThreadingUnixStreamServer"}
@@ -468,15 +469,6 @@ def test_an_idle_proxy_does_not_spin() -> None:
         used = [thread_cpu_seconds(i) - b for i, b in zip(ids, before, strict=True)]
         stalled.close()
     assert max(used) < 0.03, f"the I/O threads used {used} s of CPU in 0.3 s idle"
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 @pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")

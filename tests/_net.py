@@ -1,0 +1,17 @@
+"""Small facts about this machine's network, shared by the tests."""
+
+from __future__ import annotations
+
+import functools
+import socket
+
+
+@functools.cache
+def ipv6_loopback() -> bool:
+    """Whether ``::1`` can be bound here (containers often have IPv6 switched off)."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
