@@ -7,11 +7,8 @@ import contextlib
 import http.server
 import importlib
 import inspect
-import re
 import socket
 import socketserver as stdlib_socketserver
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -634,22 +631,3 @@ def test_the_public_module_reexports_each_name_once_and_only_there() -> None:
             assert id(obj) not in elsewhere, name
     for kind in clients.KINDS:
         assert f":func:`{kind}`" in (clients.__doc__ or ""), kind
-
-
-# -- the write-up's examples (until docs/clients.md is folded into the README) -----------
-
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "clients.md"
-
-
-def _doc_blocks() -> list[tuple[int, str]]:
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
-    return [(text.count("\n", 0, m.start()) + 1, m.group(1))
-            for m in re.finditer(r"```python\n(.*?)```", text, re.S)]
-
-
-@pytest.mark.parametrize("code", [code for _, code in _doc_blocks()],
-                         ids=[f"clients.md:{line}" for line, _ in _doc_blocks()])
-def test_the_docs_examples_run(code: str, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -20,7 +20,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -942,36 +941,3 @@ def test_command_line_usage_errors_exit_2_with_one_line(
     assert err.count("\n") == 1
     assert err.startswith("sockshock proxy: ")
     assert message in err
-
-
-# -- the write-up's examples (until docs/proxy.md is folded into the README) -------------
-
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "proxy.md"
-# Until the plugin registers it, the fixture function is registered here, as the
-# plugin will: pytest leaves its seed= parameter (it has a default) alone.
-CONFTEST = """
-import pytest
-from sockshock._proxy._factory import sockshock_proxy as fixture_function
-sockshock_proxy = pytest.fixture(fixture_function)
-"""
-
-
-def _doc_blocks() -> list[tuple[int, str]]:
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
-    return [(text.count("\n", 0, m.start()) + 1, m.group(1))
-            for m in re.finditer(r"```python\n(.*?)```", text, re.S)]
-
-
-@pytest.mark.parametrize("code", [code for _, code in _doc_blocks()],
-                         ids=[f"proxy.md:{line}" for line, _ in _doc_blocks()])
-def test_the_docs_examples_run(code: str, tmp_path: Path) -> None:
-    if "def test_" in code:  # a test module: run it with pytest and the plugin
-        (tmp_path / "test_example.py").write_text(code, encoding="utf-8")
-        (tmp_path / "conftest.py").write_text(CONFTEST, encoding="utf-8")
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
-                   "-p", "no:cacheprovider", "--strict-markers", "-W", "error",
-                   "test_example.py"]
-    else:
-        command = [sys.executable, "-W", "error", "-c", code]
-    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,4 +1,5 @@
-"""The README's examples run, and its set-up commands are the ones CI uses."""
+"""The examples of the README and of docs/ run, and the README's set-up commands are
+the ones CI uses."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def python_blocks() -> list[tuple[int, str]]:
+def python_blocks() -> list[tuple[str, str]]:
+    """Every ```python block of the documents, with its ``file:line``."""
     blocks = []
-    for match in re.finditer(r"```python\n(.*?)```", README, re.S):
-        line = README.count("\n", 0, match.start()) + 1
-        blocks.append((line, match.group(1)))
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8")
+        for match in re.finditer(r"```python\n(.*?)```", text, re.S):
+            line = text.count("\n", 0, match.start()) + 1
+            blocks.append((f"{document.relative_to(ROOT)}:{line}", match.group(1)))
     return blocks
 
 
@@ -33,11 +38,11 @@ settings.load_profile("docs")
 
 
 @pytest.mark.parametrize("code", [code for _, code in BLOCKS],
-                         ids=[f"README.md:{line}" for line, _ in BLOCKS])
-def test_readme_example_runs(code: str, tmp_path: Path) -> None:
+                         ids=[where for where, _ in BLOCKS])
+def test_documented_example_runs(code: str, tmp_path: Path) -> None:
     if "def test_" in code:  # a test module: run it with pytest and the plugin
-        (tmp_path / "test_example.py").write_text(code)
-        (tmp_path / "conftest.py").write_text(HYPOTHESIS_CONFTEST)
+        (tmp_path / "test_example.py").write_text(code, encoding="utf-8")
+        (tmp_path / "conftest.py").write_text(HYPOTHESIS_CONFTEST, encoding="utf-8")
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
                    "-p", "no:cacheprovider", "--strict-markers", "-W", "error",
                    "test_example.py"]
