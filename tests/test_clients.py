@@ -20,7 +20,7 @@ import sockshock
 import sockshock.socketserver as ss
 from sockshock import clients
 from sockshock.handlers import DatagramEcho, LineEcho, NaiveRecvEcho
-from tests._net import ipv6_loopback
+from tests._support import ipv6_loopback
 
 # -- handlers for the findings ------------------------------------------------------
 

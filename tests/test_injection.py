@@ -16,16 +16,7 @@ import sockshock.socketserver as ss
 from sockshock import faults as F
 from sockshock.handlers import DatagramEcho, LineEcho, NaiveRecvEcho, NaiveSendEcho
 from sockshock.layer import check_socket_layer
-
-
-def read_line(client: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = client.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
+from tests._support import read_line
 
 
 class Recorder(ss.BaseRequestHandler):

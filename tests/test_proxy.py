@@ -33,7 +33,7 @@ from sockshock._proxy import _addresses, _datagrams, _pipe
 from sockshock._proxy._factory import ProxyFactory, proxy_for, sockshock_proxy
 from sockshock._proxy._fault_proxy import FaultProxy
 from sockshock.handlers import DatagramEcho, LineEcho
-from tests._net import ipv6_loopback
+from tests._support import ipv6_loopback, read_line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STREAM_SERVERS = {"tcp": "ThreadingTCPServer", "unix": "ThreadingUnixStreamServer"}
@@ -59,15 +59,6 @@ def connect(proxy: FaultProxy, *, timeout: float = WAIT) -> socket.socket:
         raise
     return client
 
-
-def read_line(client: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = client.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def read_all(client: socket.socket) -> tuple[bytes, list[int]]:

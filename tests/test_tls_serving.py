@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import socket
 import ssl
 import threading
 import urllib.request
@@ -22,6 +21,7 @@ from sockshock import faults as F
 from sockshock import socketserver as ss
 from sockshock import tls as T
 from sockshock.handlers import LineEcho
+from tests._support import read_line
 
 STREAM_KINDS = [k.name for k in sockshock.server_kinds("stream")]
 FAULTS = {
@@ -30,15 +30,6 @@ FAULTS = {
     "plaintext in 2-byte reads": [F.PartialReads(2, layer="plaintext")],
 }
 
-
-def read_line(client: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = client.recv(100)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 @pytest.mark.parametrize("faults", list(FAULTS), ids=list(FAULTS))

@@ -1,4 +1,4 @@
-"""Small facts about this machine's network, shared by the tests."""
+"""Small helpers shared by the tests."""
 
 from __future__ import annotations
 
@@ -15,3 +15,14 @@ def ipv6_loopback() -> bool:
     except OSError:
         return False
     return True
+
+
+def read_line(client: socket.socket) -> bytes:
+    """Read up to and including a newline, or to the end of the stream."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = client.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
