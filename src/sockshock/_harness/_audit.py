@@ -46,6 +46,7 @@ def forget_unix_path(path: str) -> None:
             _UNIX_PATHS.pop(path, None)
 
 
+_PROC = os.path.isdir("/proc")
 _FD_DIRECTORY = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
 
 
@@ -53,13 +54,16 @@ def _fds() -> dict[int, tuple[int, int]]:
     """Every open descriptor and what it is: ``{fd: (st_dev, st_ino)}`` (``fstat`` is
     a cheap system call; the procfs link is read only to describe a leak)."""
     fds: dict[int, tuple[int, int]] = {}
-    with contextlib.suppress(OSError):
+    try:
         names = os.listdir(_FD_DIRECTORY)
+    except OSError:
+        return fds
     for name in names:
-        with contextlib.suppress(OSError, ValueError):
-            fd = int(name)
-            stat = os.fstat(fd)
-            fds[fd] = (stat.st_dev, stat.st_ino)
+        try:
+            stat = os.fstat(int(name))
+        except (OSError, ValueError):
+            continue  # the listing's own descriptor, closed by now
+        fds[int(name)] = (stat.st_dev, stat.st_ino)
     return fds
 
 
@@ -107,9 +111,22 @@ def _state(pid: int) -> str | None:
     return None
 
 
+def _no_children() -> bool:
+    """True when this process has no child at all, live or zombie, of any thread: one
+    ``waitid(WNOHANG | WNOWAIT)`` (it reaps nothing) answers ECHILD, which spares the
+    common case the procfs scan (~4 us against ~70 us and more with more threads)."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    except (AttributeError, OSError):  # no waitid here: scan
+        return False
+    return False
+
+
 def _children() -> dict[int, str]:
     """Live or zombie child processes of this process: {pid: state}."""
-    if not os.path.isdir("/proc"):
+    if not _PROC or _no_children():
         return {}
     pids = _child_pids()
     if pids is None:  # scan every process
