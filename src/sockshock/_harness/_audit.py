@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import field
+from dataclasses import dataclass, field
 
 from sockshock._errors import LeakError, check_number
 from sockshock._harness._stacks import describe_thread
@@ -139,6 +139,7 @@ def _children() -> dict[int, str]:
     return children
 
 
+@dataclass
 class LeakReport:
     """What outlived an audited block."""
 
