@@ -83,7 +83,10 @@ def test_a_report_is_a_plain_value() -> None:
     """LeakReport is public (LeakAudit.report() returns one): empty is falsy and
     prints nothing leaked; filled, it names what it holds."""
     empty = sockshock.LeakReport()
-    assert not empty and empty.threads == [] and str(empty) == "leaked:"
+    assert not empty
+    assert empty.threads == []
+    assert str(empty) == "leaked:"
     report = sockshock.LeakReport(descriptors=["fd 9 -> socket:[1]"])
-    assert report and "1 descriptors:" in str(report) and "fd 9 -> socket:[1]" in str(report)
+    assert report
+    assert "1 descriptors:\n    fd 9 -> socket:[1]" in str(report)
     assert report == sockshock.LeakReport(descriptors=["fd 9 -> socket:[1]"])

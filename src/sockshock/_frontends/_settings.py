@@ -158,27 +158,48 @@ def check_marker(item: pytest.Item) -> None:
                 + ", ".join(f"{key}=" for key in MARKER_KEYS))
 
 
+_CONFIGURED = pytest.StashKey[dict[str, Any]]()  # on the config: command line > ini, parsed
+_MARKED = pytest.StashKey[dict[str, Any]]()  # on an item: its sockshock marker's keys
+_UNSET = object()
+
+
+def _parse(s: Setting, value: Any, source: str) -> Any:
+    try:
+        return s.parse(value)
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(f"sockshock: {s.name}={value!r} from {source}: {exc}") from None
+
+
+def _configured(config: pytest.Config, s: Setting) -> Any:
+    """The command line's or ini's value of ``s``, parsed (``_UNSET`` if neither
+    gives one); worked out once per run -- a test asks for several settings."""
+    cache = config.stash.setdefault(_CONFIGURED, {})
+    try:
+        return cache[s.name]
+    except KeyError:
+        pass
+    value = _UNSET
+    option = config.getoption(s.dest, None) if s.option else None
+    if option is not None:
+        value = _parse(s, option, s.flag)
+    elif s.ini:
+        ini = config.getini(s.dest)
+        if ini not in ("", None):
+            value = _parse(s, ini, f"ini setting {s.dest}")
+    cache[s.name] = value
+    return value
+
+
 def setting(config: pytest.Config, item: pytest.Item | None, name: str) -> Any:
     """The value in force for ``item`` (marker > command line > ini > default)."""
     s = SETTINGS[name]
-    candidates: list[tuple[Any, str]] = []
     if item is not None and s.marker:
-        marker = item.get_closest_marker("sockshock")
-        if marker is not None and name in marker.kwargs:
-            candidates.append((marker.kwargs[name],
-                               f"@pytest.mark.sockshock({name}=...) on {item.nodeid}"))
-    option = config.getoption(s.dest, None) if s.option else None
-    if option is not None:
-        candidates.append((option, s.flag))
-    if s.ini:
-        ini = config.getini(s.dest)
-        if ini not in ("", None):
-            candidates.append((ini, f"ini setting {s.dest}"))
-    for value, source in candidates:
-        if value is None:
-            continue
-        try:
-            return s.parse(value)
-        except (TypeError, ValueError) as exc:
-            raise pytest.UsageError(f"sockshock: {name}={value!r} from {source}: {exc}") from None
-    return s.default
+        marked = item.stash.get(_MARKED, None)
+        if marked is None:
+            marker = item.get_closest_marker("sockshock")
+            marked = item.stash[_MARKED] = dict(marker.kwargs) if marker is not None else {}
+        value = marked.get(name)
+        if value is not None:
+            return _parse(s, value, f"@pytest.mark.sockshock({name}=...) on {item.nodeid}")
+    value = _configured(config, s)
+    return s.default if value is _UNSET else value
