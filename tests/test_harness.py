@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -78,9 +78,11 @@ def test_a_server_that_will_not_stop_is_reported_and_unstuck() -> None:
             entered.set()
             self.rfile.read()  # until end of file, which the client never sends
 
-    with pytest.raises(sockshock.ShutdownTimeout) as info, \
+    # A client of the test's own (the harness ends the ones connect() made).
+    with socket.socket() as client, pytest.raises(sockshock.ShutdownTimeout) as info, \
             sockshock.serving("TCPServer", Stuck, shutdown_timeout=0.1) as srv:
-        srv.connect().sendall(b"x")
+        client.connect(srv.address)
+        client.sendall(b"x")
         assert entered.wait(5)
     message = str(info.value)
     assert message.startswith("TCPServer shutdown() did not finish within 0.1 s")
@@ -169,3 +171,50 @@ def test_many_forked_failures_are_all_collected() -> None:
                 assert client.recv(10) == b""
     notes = info.value.__notes__
     assert sum("also, a request handler raised KeyError" in note for note in notes) == 14
+
+
+class _Replies(ss.StreamRequestHandler):
+    """Answers each line, and notes how the conversation ended."""
+
+    ended: ClassVar[list[str]] = []
+
+    def handle(self) -> None:
+        for line in self.rfile:
+            self.wfile.write(b"got " + line)
+        _Replies.ended.append("end of file")
+
+
+@pytest.mark.parametrize(("server_class", "tls"), [
+    ("TCPServer", False), ("ThreadingTCPServer", False), ("ThreadPoolTCPServer", False),
+    ("ThreadingUnixStreamServer", False), ("ThreadingTCPServer", True),
+    pytest.param("ForkingTCPServer", False,
+                 marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"))])
+def test_clients_left_open_end_the_conversation_instead_of_the_stop_timing_out(
+        server_class: str, tls: bool) -> None:
+    """A client from connect() left open when the block ends (by mistake, or because
+    the block raised) gets end of file after what it sent: the handler answers it,
+    ends normally and the server stops at once -- no ShutdownTimeout."""
+    if tls:
+        pytest.importorskip("trustme")
+    _Replies.ended.clear()
+    with sockshock.serving(server_class, _Replies, tls=tls, shutdown_timeout=3) as srv:
+        answered = srv.connect(tls=tls)
+        answered.sendall(b"one\n")
+        assert answered.recv(100) == b"got one\n"
+        unread = srv.connect(tls=tls)
+        unread.sendall(b"two\n")  # its answer is never read: the block ends first
+    assert srv.wait_stopped(0)
+    if server_class != "ForkingTCPServer":  # (a forked child's list is its own)
+        assert sorted(_Replies.ended) == ["end of file", "end of file"]
+    assert answered.fileno() == -1  # and closed after the stop
+    assert unread.fileno() == -1
+
+
+def test_a_block_that_raises_with_a_client_open_stops_at_once() -> None:
+    with pytest.raises(KeyError, match="boom"), \
+            sockshock.serving("ThreadingTCPServer", LineEcho, shutdown_timeout=3) as srv:
+        client = srv.connect()
+        client.sendall(b"x\n")
+        assert client.recv(10) == b"x\n"
+        raise KeyError("boom")
+    assert srv.wait_stopped(0)

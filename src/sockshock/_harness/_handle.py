@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import ssl
@@ -149,9 +150,12 @@ class ServerHandle:
         clients are bound to a path of their own so that the server can answer.
         With ``tls=True`` (:meth:`client_context`) or a client ``ssl.SSLContext``,
         an ``ssl.SSLSocket`` that has completed its handshake, verifying the
-        server as ``localhost``. The harness closes every client it made when the
-        ``with`` block ends (and, for forking servers, closes the copies a forked
-        child inherits, so that closing a client reaches the server as end of file).
+        server as ``localhost``. When the ``with`` block ends, the harness ends the
+        sending side of every stream client it made that is still open (the handler
+        sees end of file after what was sent; its replies still arrive), stops the
+        server, then closes them all (and, for forking servers, closes the copies a
+        forked child inherits, so that closing a client reaches the server as end of
+        file).
         """
         client = self._connect(timeout)
         if tls is False:
@@ -193,6 +197,23 @@ class ServerHandle:
                     os.close(fd)
             except OSError:
                 pass
+
+    def end_clients(self) -> None:
+        """Before the stop: end the sending side of every stream client still open
+        (a TLS client sends its close_notify first), so that a handler waiting for
+        more sees end of file after what was sent -- and its replies still arrive.
+        The clients are closed after the stop (:meth:`close_clients`)."""
+        if self.type != socket.SOCK_STREAM:
+            return
+        for client in self._clients:
+            if client.fileno() == -1:
+                continue
+            if isinstance(client, ssl.SSLSocket):
+                with contextlib.suppress(OSError, ValueError):
+                    client.setblocking(False)  # send close_notify, do not wait for the peer's
+                    client.unwrap()
+            with contextlib.suppress(OSError, ValueError):
+                socket.socket.shutdown(client, socket.SHUT_WR)
 
     def close_clients(self) -> None:
         for client in self._clients:

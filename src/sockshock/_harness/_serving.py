@@ -235,6 +235,7 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
         raise
     finally:
         try:
+            handle.end_clients()  # a client left open must not keep a handler waiting
             stuck = stop(run, spec.shutdown_timeout)
         finally:
             handle.close_clients()
