@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from typing import Any, ClassVar
 
 import pytest
@@ -218,3 +219,26 @@ def test_a_block_that_raises_with_a_client_open_stops_at_once() -> None:
         assert client.recv(10) == b"x\n"
         raise KeyError("boom")
     assert srv.wait_stopped(0)
+
+
+def test_stdlib_threading_datagram_handlers_still_reply_while_the_server_closes() -> None:
+    """The standard library's ThreadingUDPServer.server_close() closes the socket,
+    then joins the handlers (their replies fail with EBADF). Run by the harness, its
+    handlers are joined first. The handler here replies only once the serving loop
+    has returned -- exactly when the stdlib would close the socket under it."""
+    import socketserver as stdlib
+
+    class LateReply(stdlib.DatagramRequestHandler):
+        def handle(self) -> None:
+            run = self.server._sockshock_test_run
+            deadline = time.monotonic() + 5
+            while run.phase == "serving" and time.monotonic() < deadline:
+                time.sleep(0.001)
+            self.wfile.write(b"late " + self.packet)
+
+    with sockshock.serving(stdlib.ThreadingUDPServer, LateReply) as srv:
+        srv.server._sockshock_test_run = srv._run
+        client = srv.connect()
+        client.send(b"x")
+    assert srv.errors == []  # before: OSError(EBADF) from the reply
+    assert client.fileno() == -1

@@ -25,6 +25,7 @@ from typing import Any
 from sockshock._harness._failures import Reporter
 from sockshock._harness._instrument import ThreadTracker
 from sockshock._harness._stacks import describe_threads
+from sockshock._servers._stdlib import stdlib_socketserver
 
 __all__ = ["MARGIN", "SERVE_WAITING_MAX", "Run", "Stuck", "request_shutdown", "stop"]
 
@@ -64,12 +65,24 @@ class Run:
             self.loop_errors.append(exc)
         self.phase = "closing"
         try:
+            if _closes_before_joining(self.server):
+                self.tracker.join()  # the handlers' replies go out before the socket closes
             self.server.server_close()
         except BaseException as exc:
             self.loop_errors.append(exc)
         finally:
             self.phase = "done"
             self.stopped.set()
+
+
+def _closes_before_joining(server: Any) -> bool:
+    """A standard-library threading *datagram* server: its ``server_close()`` closes
+    the socket its handlers reply on, then joins them (they fail with EBADF).
+    sockshock's own classes join first."""
+    if server.socket_type != socket.SOCK_DGRAM:
+        return False
+    stdlib = stdlib_socketserver()
+    return stdlib is not None and isinstance(server, stdlib.ThreadingMixIn)
 
 
 def request_shutdown(run: Run) -> None:
