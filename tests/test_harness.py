@@ -242,3 +242,42 @@ def test_stdlib_threading_datagram_handlers_still_reply_while_the_server_closes(
         client.send(b"x")
     assert srv.errors == []  # before: OSError(EBADF) from the reply
     assert client.fileno() == -1
+
+
+def test_an_instance_something_already_serves_is_refused_up_front() -> None:
+    """Library code often starts the loop itself (dnslib's start_thread(), a
+    werkzeug server run in a thread): two loops on one server cannot be stopped
+    properly, so adopting it is refused, naming the thread -- nothing is left."""
+    server = ss.ThreadingTCPServer(("127.0.0.1", 0), LineEcho)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True,
+                              name="library loop")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5  # until the loop is in serve_forever()
+        while not any(f.f_code.co_name == "serve_forever"
+                      for f in _frames_of(thread)) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        with sockshock.audit(), pytest.raises(sockshock.InvalidArgument,
+                                              match="'library loop' is already running"), \
+                sockshock.serving(server):
+            raise AssertionError("adopted anyway")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    with sockshock.serving(server_copy := ss.ThreadingTCPServer(("127.0.0.1", 0), LineEcho)) \
+            as srv, srv.connect() as client:  # a server nothing serves yet: adopted
+        client.sendall(b"x\n")
+        assert client.recv(10) == b"x\n"
+    assert server_copy.socket.fileno() == -1
+
+
+def _frames_of(thread: threading.Thread) -> list[Any]:
+    import sys
+
+    frame = sys._current_frames().get(thread.ident or -1)
+    frames = []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    return frames

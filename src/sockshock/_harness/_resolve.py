@@ -13,6 +13,8 @@ import importlib
 import ipaddress
 import os
 import socket
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -303,7 +305,26 @@ def _adoptable(server: Any, handler_class: Any, address: Any,
         raise InvalidArgument(f"serving({name} instance): it has no open socket (closed "
                               "already?)")
     check_address(cls, server.server_address, source=f"{name}.server_address")
+    serving = _serving_thread(server)
+    if serving is not None:
+        raise InvalidArgument(
+            f"serving({name} instance): thread {serving.name!r} is already running its "
+            "serve_forever(); sockshock must run the loop itself -- give it the server "
+            "before anything starts serving it (or stop that loop first: shutdown())")
     return cls
+
+
+def _serving_thread(server: Any) -> threading.Thread | None:
+    """The thread running ``server.serve_forever()`` now, if any (found by its
+    frames: a library may call it from anywhere)."""
+    threads = {t.ident: t for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        walker: Any = frame
+        while walker is not None:
+            if walker.f_code.co_name == "serve_forever" and walker.f_locals.get("self") is server:
+                return threads.get(ident, threading.current_thread())
+            walker = walker.f_back
+    return None
 
 
 def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults: Any,
