@@ -156,3 +156,45 @@ def test_inject_checks_its_arguments() -> None:
     with pytest.raises(sockshock.InvalidArgument, match="shutdown_timeout=0"), \
             sockshock.inject(shutdown_timeout=0):
         pass
+
+
+INJECT_IN_A_TEST = '''
+import socket, threading
+import pytest
+from sockshock import faults as F
+from sockshock import socketserver as ss
+from sockshock.handlers import LineEcho
+
+@pytest.mark.faults(F.PartialWrites(1))
+def test_library_server(sockshock):
+    with sockshock.inject() as servers:  # the marker's faults, the test's seed
+        server = ss.ThreadingTCPServer(("127.0.0.1", 0), LineEcho)  # "library code"
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        try:
+            (injected,) = servers.wait(1)
+            assert injected.plan.seed == sockshock.seed
+            with socket.create_connection(injected.address, timeout=5) as client:
+                client.sendall(b"abc\\n")
+                reply = b""
+                while not reply.endswith(b"\\n"):
+                    reply += client.recv(10)
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+    assert reply == b"wrong"  # fails: the report shows the injected server's log
+'''
+
+
+def test_inject_through_the_fixture_takes_the_tests_seed_and_reports_the_log(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_inject=INJECT_IN_A_TEST)
+    result = run(pytester, "--sockshock-seed=1234")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "fault seed: 1234" in text
+    assert "--sockshock-seed=1234" in text
+    assert "(built inside inject()):" in text
+    assert "PartialWrites(max_chunk=1) -> limit=1" in text
+    assert "AssertionError: assert b'abc\\n' == b'wrong'" in text  # the seed check held

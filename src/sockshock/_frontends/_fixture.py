@@ -17,6 +17,7 @@ from sockshock._frontends._hypothesis import adopt_hypothesis_test, example_stac
 from sockshock._frontends._settings import check_marker, setting
 from sockshock._harness._audit import LeakAudit, audit
 from sockshock._harness._handle import ServerHandle
+from sockshock._harness._install import inject
 from sockshock._harness._resolve import DEFAULT_POLL_INTERVAL, is_handler_class, resolve_spec
 from sockshock._harness._serving import serve_spec
 
@@ -55,6 +56,7 @@ class SockshockFixture:
         self.shutdown_timeout: float = setting(config, item, "shutdown_timeout")
         self.clock: str = setting(config, item, "clock")
         self.handles: list[ServerHandle] = []
+        self.injected: list[Any] = []  # inject()'s server lists
         self.hypothesis_seeded = False  # the seed also seeds the test's @given examples
         self._example: tuple[Any, contextlib.ExitStack] | None = None  # hypothesis' current
 
@@ -155,6 +157,20 @@ class SockshockFixture:
                 self._stack.enter_context(client.run(handle.address))
         return handle
 
+    @contextlib.contextmanager
+    def inject(self, faults: Any = None, **options: Any) -> Iterator[Any]:
+        """:func:`sockshock.inject` with this test's seed (``seed=`` overrides it) and,
+        when ``faults`` is None, the models of the test's ``@pytest.mark.faults``; the
+        injected servers' fault logs go into a failing test's report."""
+        if faults is None:
+            faults = self._marker_faults()[0] or None
+        options.setdefault("seed", self.seed)
+        options.setdefault("expect_errors", setting(self._request.config, self._request.node,
+                                                    "expect_errors"))
+        with inject(faults, **options) as servers:
+            self.injected.append(servers)
+            yield servers
+
     def report(self) -> str:
         """The section a failing test's report gets."""
         item = self._request.node
@@ -168,6 +184,10 @@ class SockshockFixture:
             if handle.plan is not None:
                 lines.append(f"{type(handle.server).__name__} at {handle.address!r}:")
                 lines.append(handle.plan.describe())
+        for injected in (server for servers in self.injected for server in servers):
+            lines.append(f"{type(injected.server).__name__} at {injected.address!r} "
+                         "(built inside inject()):")
+            lines.append(injected.plan.describe())
         return "\n".join(lines)
 
 
