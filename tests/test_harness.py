@@ -253,10 +253,10 @@ def test_an_instance_something_already_serves_is_refused_up_front() -> None:
                               name="library loop")
     thread.start()
     try:
-        deadline = time.monotonic() + 5  # until the loop is in serve_forever()
-        while not any(f.f_code.co_name == "serve_forever"
-                      for f in _frames_of(thread)) and time.monotonic() < deadline:
-            time.sleep(0.001)
+        # One round trip: the loop is running (its wake-up pair made) before the audit.
+        with socket.create_connection(server.server_address, timeout=5) as client:
+            client.sendall(b"x\n")
+            assert client.recv(10) == b"x\n"
         with sockshock.audit(), pytest.raises(sockshock.InvalidArgument,
                                               match="'library loop' is already running"), \
                 sockshock.serving(server):
@@ -272,12 +272,21 @@ def test_an_instance_something_already_serves_is_refused_up_front() -> None:
     assert server_copy.socket.fileno() == -1
 
 
-def _frames_of(thread: threading.Thread) -> list[Any]:
-    import sys
 
-    frame = sys._current_frames().get(thread.ident or -1)
-    frames = []
-    while frame is not None:
-        frames.append(frame)
-        frame = frame.f_back
-    return frames
+class _ReadsALine(ss.StreamRequestHandler):
+    def handle(self) -> None:
+        self.rfile.readline()
+
+
+@pytest.mark.parametrize("attrs", [{"daemon_threads": True}, {"block_on_close": False}])
+def test_stopping_is_timed_as_the_server_closes(attrs: dict[str, Any]) -> None:
+    """assert_stops_within() times shutdown() + server_close(): a server that does
+    not join its handler threads (daemon_threads, block_on_close=False -- werkzeug's
+    threaded server) stops at once with busy and stalled clients; those handlers end
+    when the block does (the harness ends its clients), and nothing is left."""
+    with sockshock.audit(), sockshock.serving("ThreadingTCPServer", _ReadsALine,
+                                              **attrs) as srv:
+        srv.assert_stops_within(0.2, busy=3, stalled=1)  # before: the handlers' 0.5 s
+    with pytest.raises(sockshock.ShutdownTooSlow, match="3 busy and 1 stalled"), \
+            sockshock.serving("ThreadingTCPServer", _ReadsALine, shutdown_timeout=0.5) as srv:
+        srv.assert_stops_within(0.05, busy=3, stalled=1, tolerance=1, slack=0)

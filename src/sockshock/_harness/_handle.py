@@ -92,7 +92,9 @@ class ServerHandle:
 
         Opens ``busy`` clients that sent part of a request (``request``, with no
         end) and ``stalled`` clients that sent nothing, lets the server take them,
-        then times ``shutdown()`` + ``server_close()``. A noisy CI machine is
+        then times ``shutdown()`` + ``server_close()`` -- with the handler threads
+        ``server_close()`` joins (not daemon ones, ``daemon_threads = True``: those
+        end, or are reported, when the ``with`` block ends). A noisy CI machine is
         allowed ``seconds * tolerance + slack``.
 
         Returns:
@@ -115,7 +117,7 @@ class ServerHandle:
             self.connect()
         allowed = seconds * tolerance + slack
         start = time.monotonic()
-        stuck = stop(self._run, allowed)
+        stuck = stop(self._run, allowed, joined_only=True)
         elapsed = time.monotonic() - start
         if stuck or elapsed > allowed:
             load = f"{busy} busy and {stalled} stalled clients" if stream else "no clients"

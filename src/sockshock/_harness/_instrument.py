@@ -71,10 +71,17 @@ class ThreadTracker:
         if stuck and self.deadline is None:
             self.gave_up = describe_threads(stuck)
 
-    def alive(self) -> list[threading.Thread]:
-        """Every thread given to the tracker that is still running."""
+    def alive(self, *, joined_only: bool = False) -> list[threading.Thread]:
+        """Every thread given to the tracker that is still running (``joined_only``:
+        those ``server_close()`` waits for -- not daemon threads, not with
+        ``block_on_close`` false)."""
+        if joined_only:
+            server = self._server()
+            if server is not None and not getattr(server, "block_on_close", True):
+                return []
         with self._lock:
-            return [t for t, _ in self._threads if t.is_alive()]
+            return [t for t, joinable in self._threads
+                    if t.is_alive() and (joinable or not joined_only)]
 
 
 def _get_request_noting(base_get_request: Any) -> Any:

@@ -151,8 +151,9 @@ class Stuck:
         return text
 
 
-def _pending(run: Run) -> list[threading.Thread]:
-    return [t for t in (run.thread, *run.tracker.alive()) if t.is_alive()]
+def _pending(run: Run, joined_only: bool = False) -> list[threading.Thread]:
+    return [t for t in (run.thread, *run.tracker.alive(joined_only=joined_only))
+            if t.is_alive()]
 
 
 def _children(run: Run) -> list[int]:
@@ -199,16 +200,20 @@ def _reap(pids: list[int], end: float) -> None:
             time.sleep(0.002)
 
 
-def stop(run: Run, timeout: float) -> Stuck | None:
-    """Stop ``run`` within ``timeout`` (+ :data:`MARGIN` if it must be forced)."""
+def stop(run: Run, timeout: float, *, joined_only: bool = False) -> Stuck | None:
+    """Stop ``run`` within ``timeout`` (+ :data:`MARGIN` if it must be forced).
+
+    ``joined_only``: what ``shutdown()`` + ``server_close()`` wait for -- handler
+    threads the server does not join (``daemon_threads``, ``block_on_close =
+    False``) are left to a later stop."""
     start = time.monotonic()
     deadline = start + timeout
     run.tracker.deadline = deadline
     serve_waiting(run, min(SERVE_WAITING_MAX, timeout / 4))
     request_shutdown(run)
-    for thread in (run.thread, *run.tracker.alive()):
+    for thread in _pending(run, joined_only):
         thread.join(max(0.0, deadline - time.monotonic()))
-    if not _pending(run):
+    if not _pending(run, joined_only):
         return None
 
     phase = {"serving": "shutdown()", "closing": "server_close()"}.get(
