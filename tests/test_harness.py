@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -218,3 +219,45 @@ def test_a_block_that_raises_with_a_client_open_stops_at_once() -> None:
         assert client.recv(10) == b"x\n"
         raise KeyError("boom")
     assert srv.wait_stopped(0)
+
+
+def test_a_unix_path_may_be_a_pathlib_path(tmp_path: Path) -> None:
+    path = tmp_path / "p.sock"
+    with sockshock.serving("UnixStreamServer", LineEcho, address=path) as srv, \
+            srv.connect() as client:
+        assert srv.address == str(path)
+        client.sendall(b"path\n")
+        assert client.recv(10) == b"path\n"
+    path.unlink()  # like the stdlib, server_close() leaves the socket file
+
+
+def test_valid_standard_settings_are_accepted() -> None:
+    with sockshock.serving("ThreadingTCPServer", LineEcho, timeout=None, daemon_threads=True,
+                           block_on_close=False, allow_reuse_address=True,
+                           request_queue_size=0) as srv, srv.connect() as client:
+        assert srv.server.daemon_threads is True
+        client.sendall(b"ok\n")
+        assert client.recv(10) == b"ok\n"
+
+
+def test_a_near_miss_can_be_set_through_a_subclass_as_the_error_says() -> None:
+    class MyThreadingTCPServer(ss.ThreadingTCPServer):
+        timed_out = True
+
+    with sockshock.serving(MyThreadingTCPServer, LineEcho, timed_out=False) as srv:
+        assert srv.server.timed_out is False
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_serving_loop_stuck_in_collect_children_is_ended_not_abandoned() -> None:
+    class NoChildren(ss.ForkingTCPServer):
+        max_children = 0  # collect_children() loops on waitpid() for good
+
+    with sockshock.audit(), pytest.raises(sockshock.ShutdownTimeout) as info, \
+            sockshock.serving(NoChildren, LineEcho, shutdown_timeout=0.3) as srv, \
+            srv.connect() as client:
+        client.sendall(b"x\n")
+        assert client.recv(10) == b"x\n"
+    assert "in collect_children" in str(info.value)
+    assert "the harness ended it" in str(info.value)
+    assert not srv.thread.is_alive()  # and audit(): no descriptor left behind
