@@ -48,6 +48,21 @@ def _stops_within(*args: Any, **kwargs: Any) -> Callable[[], None]:
     return call
 
 
+def _on_handle(use: Callable[[sockshock.ServerHandle], Any],
+               server_class: str = "TCPServer") -> Callable[[], None]:
+    def call() -> None:
+        with sockshock.serving(server_class, LineEcho) as srv:
+            use(srv)
+    return call
+
+
+def _stopped_then_measured() -> None:
+    with sockshock.serving("TCPServer", LineEcho) as srv:
+        srv.server.shutdown()
+        assert srv.wait_stopped(5)
+        srv.assert_stops_within(1)
+
+
 # (where, what was given, the call, a fragment the message must contain)
 API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("serving()", "server_class='ThreadingTCPServr'", serve("ThreadingTCPServr"),
@@ -184,6 +199,32 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("assert_stops_within()", "busy=-1", _stops_within(1, busy=-1), "busy=-1 must be in [0,"),
     ("assert_stops_within()", "tolerance=0.5", _stops_within(1, tolerance=0.5),
      "tolerance=0.5 must be in [1, 100]"),
+    ("assert_stops_within()", "request='str'",
+     _stops_within(1, busy=1, request="str"),
+     "expected bytes but got request='str' (type=str) (from assert_stops_within())"),
+    ("assert_stops_within()", "after the server stopped", _stopped_then_measured,
+     "TCPServer has stopped already (or is stopping), so there is no stop left to measure"),
+    ("connect()", "tls='yes'", _on_handle(lambda srv: srv.connect(tls="yes")),
+     "expected True, False or an ssl.SSLContext but got tls='yes' (type=str) (from connect())"),
+    ("connect()", "tls=True on a server without TLS",
+     _on_handle(lambda srv: srv.connect(tls=True)),
+     "tls=True (from connect()): TCPServer was not served with tls=, so it speaks no TLS"),
+    ("connect()", "timeout=-1", _on_handle(lambda srv: srv.connect(timeout=-1)),
+     "timeout=-1 must be in (0, 3600] (from connect())"),
+    ("connect()", "timeout='x'", _on_handle(lambda srv: srv.connect(timeout="x")),
+     "timeout='x' (type=str) (from connect())"),
+    ("connect()", "timeout=nan", _on_handle(lambda srv: srv.connect(timeout=math.nan)),
+     "timeout=nan must be a finite number (from connect())"),
+    ("wait_stopped()", "timeout='x'", _on_handle(lambda srv: srv.wait_stopped("x")),
+     "timeout='x' (type=str) (from wait_stopped())"),
+    ("wait_stopped()", "timeout=inf", _on_handle(lambda srv: srv.wait_stopped(math.inf)),
+     "timeout=inf must be a finite number (from wait_stopped())"),
+    ("temporary_path()", "'/etc/passwd'",
+     _on_handle(lambda srv: srv.temporary_path("/etc/passwd")),
+     "name='/etc/passwd' (from temporary_path()) must be a plain file name"),
+    ("temporary_path()", "'../../etc/x'",
+     _on_handle(lambda srv: srv.temporary_path("../../etc/x")),
+     "name='../../etc/x' (from temporary_path()) must be a plain file name"),
     ("audit()", "grace=-1", lambda: sockshock.LeakAudit(grace=-1), "grace=-1 must be in [0,"),
 ]
 

@@ -261,3 +261,27 @@ def test_a_serving_loop_stuck_in_collect_children_is_ended_not_abandoned() -> No
     assert "in collect_children" in str(info.value)
     assert "the harness ended it" in str(info.value)
     assert not srv.thread.is_alive()  # and audit(): no descriptor left behind
+
+
+def test_connect_checks_its_arguments_before_connecting() -> None:
+    accepted: list[Any] = []
+
+    class Notes(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            accepted.append(self.client_address)
+
+    with sockshock.serving("TCPServer", Notes) as srv:
+        for bad in ({"tls": "yes"}, {"tls": True}, {"timeout": -1}):
+            with pytest.raises(sockshock.ConfigurationError):
+                srv.connect(**bad)
+        assert srv._clients == []
+        with srv.connect() as client:  # the one connection the server ever saw
+            assert client.recv(1) == b""
+    assert len(accepted) == 1
+
+
+def test_temporary_paths_stay_in_the_private_directory() -> None:
+    with sockshock.serving("TCPServer", LineEcho) as srv:
+        path = srv.temporary_path("data.sock")
+        assert os.path.dirname(path) == srv._directory
+    assert not os.path.exists(os.path.dirname(path))
