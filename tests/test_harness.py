@@ -285,3 +285,27 @@ def test_temporary_paths_stay_in_the_private_directory() -> None:
         path = srv.temporary_path("data.sock")
         assert os.path.dirname(path) == srv._directory
     assert not os.path.exists(os.path.dirname(path))
+
+
+def test_the_fixture_takes_server_and_handler_class_as_keywords(sockshock: Any) -> None:
+    """As the README documents: serve(server="ThreadingTCPServer", handler_class=None,
+    *, faults=None, **options) -- by keyword too, not as server attributes."""
+    for srv in (sockshock.serve(LineEcho, server="ThreadPoolTCPServer"),
+                sockshock.serve(server="ThreadPoolTCPServer", handler_class=LineEcho),
+                sockshock.serve("ThreadPoolTCPServer", handler_class=LineEcho),
+                sockshock.serve(LineEcho, server_class="ThreadPoolTCPServer")):
+        assert isinstance(srv.server, ss.ThreadPoolTCPServer)
+        assert not hasattr(srv.server, "server")
+    srv = sockshock.serve(handler_class=LineEcho)
+    assert isinstance(srv.server, ss.ThreadingTCPServer)
+    with srv.connect() as client:
+        client.sendall(b"kw\n")
+        assert client.recv(10) == b"kw\n"
+
+
+def test_the_fixture_refuses_a_server_given_twice(sockshock: Any) -> None:
+    with pytest.raises(sockshock.InvalidArgument, match="server given twice"):
+        sockshock.serve("TCPServer", LineEcho, server="ThreadingTCPServer")
+    with pytest.raises(sockshock.InvalidArgument, match="handler_class given twice"):
+        sockshock.serve("TCPServer", LineEcho, handler_class=LineEcho)
+    assert sockshock.handles == []
