@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,6 +13,7 @@ import pytest
 
 import sockshock
 import sockshock.socketserver as ss
+from sockshock import faults as F
 from sockshock.handlers import DatagramEcho, LineEcho
 
 
@@ -309,3 +311,49 @@ def test_the_fixture_refuses_a_server_given_twice(sockshock: Any) -> None:
     with pytest.raises(sockshock.InvalidArgument, match="handler_class given twice"):
         sockshock.serve("TCPServer", LineEcho, handler_class=LineEcho)
     assert sockshock.handles == []
+
+
+def _echo_through(srv: sockshock.ServerHandle, payload: bytes) -> None:
+    with srv.connect() as client:
+        if srv.type == socket.SOCK_DGRAM:
+            client.send(payload)
+            assert client.recv(100) == payload
+        else:
+            client.sendall(payload + b"\n")
+            assert client.recv(100) == payload + b"\n"
+
+
+@pytest.mark.parametrize(("server_class", "handler", "model"), [
+    ("ThreadingTCPServer", LineEcho, F.PartialReads(2, probability=1e-9)),
+    ("UDPServer", DatagramEcho, F.DropDatagrams(1e-9)),
+    pytest.param("ForkingTCPServer", LineEcho, F.PartialReads(2, probability=1e-9),
+                 marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")),
+])
+def test_a_model_reached_but_not_drawn_is_no_warning(server_class: str, handler: Any,
+                                                     model: Any) -> None:
+    """Whether a probabilistic model fires is the draw's business: its silence is
+    never a warning (under filterwarnings = error it would fail tests at random)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with sockshock.serving(server_class, handler, faults=[model]) as srv:
+            _echo_through(srv, b"drawn")
+        assert srv.plan is not None
+        assert srv.plan.log == []
+    assert [w for w in caught if issubclass(w.category, sockshock.FaultNeverFired)] == []
+
+
+@pytest.mark.parametrize("server_class", [
+    "ThreadingTCPServer",
+    pytest.param("ForkingTCPServer",
+                 marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"))])
+def test_a_model_whose_scope_missed_everything_warns_at_the_users_with(server_class: str) -> None:
+    with pytest.warns(sockshock.FaultNeverFired) as caught, \
+            sockshock.serving(server_class, LineEcho,
+                              faults=[F.PartialReads(2, connections=[5])], seed=7) as srv:
+        _echo_through(srv, b"missed")
+    (warning,) = caught
+    assert str(warning.message) == (
+        f"PartialReads(connections=(5,), max_chunk=2) never fired while {server_class} ran "
+        "(plan seed 7): its scope took in no operation, so it could not have fired "
+        "whatever the seed")
+    assert warning.filename == __file__
