@@ -123,12 +123,11 @@ class ServerHandle:
         if not isinstance(request, (bytes, bytearray, memoryview)):
             raise InvalidType(f"expected bytes but got request={request!r} "
                               f"(type={type(request).__name__}) (from {source})")
-        run = self._run
-        if run.stop_requested.is_set() or run.phase != "serving" or not run.thread.is_alive():
+        if self._run.stopped.is_set() and not self.thread.is_alive():
             raise InvalidArgument(
-                f"{source}: {type(self.server).__name__} has stopped already (or is "
-                "stopping), so there is no stop left to measure; call it inside the "
-                "serving() block, before anything stops the server")
+                f"{source}: {type(self.server).__name__} has stopped already, so there is "
+                "no stop left to measure; call it inside the serving() block, before "
+                "anything else stops the server")
         stream = self.type == socket.SOCK_STREAM
         for _ in range(busy if stream else 0):
             self.connect().sendall(request)
