@@ -48,6 +48,22 @@ def _stops_within(*args: Any, **kwargs: Any) -> Callable[[], None]:
     return call
 
 
+def _on_handle(use: Callable[[sockshock.ServerHandle], Any],
+               server_class: str = "TCPServer") -> Callable[[], None]:
+    def call() -> None:
+        with sockshock.serving(server_class, LineEcho) as srv:
+            use(srv)
+    return call
+
+
+def _stopped_then_measured() -> None:
+    with sockshock.serving("TCPServer", LineEcho) as srv:
+        srv.server.shutdown()
+        srv.thread.join(5)
+        assert not srv.thread.is_alive()
+        srv.assert_stops_within(1)
+
+
 # (where, what was given, the call, a fragment the message must contain)
 API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("serving()", "server_class='ThreadingTCPServr'", serve("ThreadingTCPServr"),
@@ -101,6 +117,52 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("serving()", "verify_request=... (a method)", serve(verify_request=lambda *a: True),
      "verify_request is a method of ThreadingTCPServer; subclass the server to change it"),
     ("serving()", "server_kwargs=[]", serve(server_kwargs=[]), "server_kwargs=[]"),
+    ("serving()", "max_children=0 on a forking server", serve("ForkingTCPServer", max_children=0),
+     "max_children=0 must be in [1, inf] (from serving())"),
+    ("serving()", "max_children='x'", serve("ForkingTCPServer", max_children="x"),
+     "max_children='x' (type=str) (from serving())"),
+    ("serving()", "max_children=1.5", serve("ForkingTCPServer", max_children=1.5),
+     "max_children=1.5 (type=float) (from serving())"),
+    ("serving()", "max_workers=0", serve("ThreadPoolTCPServer", max_workers=0),
+     "max_workers=0 must be in [1, inf] (from serving())"),
+    ("serving()", "request_queue_size=10**20", serve(request_queue_size=10**20),
+     "request_queue_size=100000000000000000000 must be in [0, 2147483647] (from serving())"),
+    ("serving()", "timeout=-1", serve(timeout=-1), "timeout=-1 must be in [0, 3600] (from serving())"),
+    ("serving()", "max_packet_size=0", serve("UDPServer", DatagramEcho, max_packet_size=0),
+     "max_packet_size=0 must be in [1, 16777216] (from serving())"),
+    ("serving()", "daemon_threads='yes'", serve(daemon_threads="yes"),
+     "expected True or False but got daemon_threads='yes' (type=str) (from serving())"),
+    ("serving()", "allow_reuse_port=1", serve(allow_reuse_port=1),
+     "expected True or False but got allow_reuse_port=1 (type=int) (from serving())"),
+    ("serving()", "socket_layer='x'", serve(socket_layer="x"),
+     "socket_layer='x' (type=str) from serving() has no callable socket("),
+    ("serving()", "socket=None", serve(socket=None),
+     "socket=None (from serving()): socket is not a setting, the server sets it itself"),
+    ("serving()", "timed_out=False (a near miss)", serve(timed_out=False),
+     "did you mean timeout? (To give it an attribute of that name all the same, subclass it: "
+     "class MyThreadingTCPServer(ThreadingTCPServer): timed_out = ...)"),
+    ("serving()", "server_kwargs={'foo': 1}", serve(server_kwargs={"foo": 1}),
+     "ThreadingTCPServer() takes no keyword argument 'foo'; it takes bind_and_activate, "
+     "socket_layer"),
+    ("serving()", "server_kwargs={'server_address': ...}",
+     serve(server_kwargs={"server_address": ("127.0.0.1", 0)}),
+     "serving() passes ThreadingTCPServer's 'server_address' itself; give address= instead"),
+    ("serving()", "address=('127.0.0.1', 0, 0, 0)", serve(address=("127.0.0.1", 0, 0, 0)),
+     "address=('127.0.0.1', 0, 0, 0) for ThreadingTCPServer must be a (host, port) tuple"),
+    ("serving()", "a Unix path over the platform's limit",
+     serve("UnixStreamServer", address="/tmp/" + "x" * 200),
+     "is 205 bytes long; Unix socket paths are at most"),
+    ("serving()", "a Unix path that is a directory", serve("UnixStreamServer", address="/tmp"),
+     "'/tmp' is a directory that exists already"),
+    ("serving()", "a Unix path with NUL", serve("UnixStreamServer", address="/tmp/a\0b"),
+     "a path containing NUL"),
+    ("serving()", "clock=VirtualClock (the class)",
+     serve(faults=[], clock=sockshock.VirtualClock),
+     "a class (from serving()); give an instance: clock=VirtualClock()"),
+    ("serving()", "seed=2**64 without faults", serve(seed=2**64),
+     "seed=18446744073709551616 (from serving()): clock= and seed= only apply with faults="),
+    ("serving()", "clock='fast' without faults", serve(clock="fast"),
+     "clock='fast' (from serving()): clock= and seed= only apply with faults="),
     ("serving()", "expect_errors='OSError'", serve(expect_errors="OSError"),
      "expect_errors='OSError'"),
     ("serving()", "an instance and a handler", lambda: _instance_and_handler(),
@@ -138,6 +200,32 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("assert_stops_within()", "busy=-1", _stops_within(1, busy=-1), "busy=-1 must be in [0,"),
     ("assert_stops_within()", "tolerance=0.5", _stops_within(1, tolerance=0.5),
      "tolerance=0.5 must be in [1, 100]"),
+    ("assert_stops_within()", "request='str'",
+     _stops_within(1, busy=1, request="str"),
+     "expected bytes but got request='str' (type=str) (from assert_stops_within())"),
+    ("assert_stops_within()", "after the server stopped", _stopped_then_measured,
+     "TCPServer has stopped already, so there is no stop left to measure"),
+    ("connect()", "tls='yes'", _on_handle(lambda srv: srv.connect(tls="yes")),
+     "expected True, False or an ssl.SSLContext but got tls='yes' (type=str) (from connect())"),
+    ("connect()", "tls=True on a server without TLS",
+     _on_handle(lambda srv: srv.connect(tls=True)),
+     "tls=True (from connect()): TCPServer was not served with tls=, so it speaks no TLS"),
+    ("connect()", "timeout=-1", _on_handle(lambda srv: srv.connect(timeout=-1)),
+     "timeout=-1 must be in (0, 3600] (from connect())"),
+    ("connect()", "timeout='x'", _on_handle(lambda srv: srv.connect(timeout="x")),
+     "timeout='x' (type=str) (from connect())"),
+    ("connect()", "timeout=nan", _on_handle(lambda srv: srv.connect(timeout=math.nan)),
+     "timeout=nan must be a finite number (from connect())"),
+    ("wait_stopped()", "timeout='x'", _on_handle(lambda srv: srv.wait_stopped("x")),
+     "timeout='x' (type=str) (from wait_stopped())"),
+    ("wait_stopped()", "timeout=inf", _on_handle(lambda srv: srv.wait_stopped(math.inf)),
+     "timeout=inf must be a finite number (from wait_stopped())"),
+    ("temporary_path()", "'/etc/passwd'",
+     _on_handle(lambda srv: srv.temporary_path("/etc/passwd")),
+     "name='/etc/passwd' (from temporary_path()) must be a plain file name"),
+    ("temporary_path()", "'../../etc/x'",
+     _on_handle(lambda srv: srv.temporary_path("../../etc/x")),
+     "name='../../etc/x' (from temporary_path()) must be a plain file name"),
     ("audit()", "grace=-1", lambda: sockshock.LeakAudit(grace=-1), "grace=-1 must be in [0,"),
 ]
 

@@ -6,12 +6,15 @@ import os
 import socket
 import threading
 import time
+import warnings
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 import sockshock
 import sockshock.socketserver as ss
+from sockshock import faults as F
 from sockshock.handlers import DatagramEcho, LineEcho
 
 
@@ -290,3 +293,139 @@ def test_stopping_is_timed_as_the_server_closes(attrs: dict[str, Any]) -> None:
     with pytest.raises(sockshock.ShutdownTooSlow, match="3 busy and 1 stalled"), \
             sockshock.serving("ThreadingTCPServer", _ReadsALine, shutdown_timeout=0.5) as srv:
         srv.assert_stops_within(0.05, busy=3, stalled=1, tolerance=1, slack=0)
+
+
+def test_a_unix_path_may_be_a_pathlib_path(tmp_path: Path) -> None:
+    path = tmp_path / "p.sock"
+    with sockshock.serving("UnixStreamServer", LineEcho, address=path) as srv, \
+            srv.connect() as client:
+        assert srv.address == str(path)
+        client.sendall(b"path\n")
+        assert client.recv(10) == b"path\n"
+    path.unlink()  # like the stdlib, server_close() leaves the socket file
+
+
+def test_valid_standard_settings_are_accepted() -> None:
+    with sockshock.serving("ThreadingTCPServer", LineEcho, timeout=None, daemon_threads=True,
+                           block_on_close=False, allow_reuse_address=True,
+                           request_queue_size=0) as srv, srv.connect() as client:
+        assert srv.server.daemon_threads is True
+        client.sendall(b"ok\n")
+        assert client.recv(10) == b"ok\n"
+
+
+def test_a_near_miss_can_be_set_through_a_subclass_as_the_error_says() -> None:
+    class MyThreadingTCPServer(ss.ThreadingTCPServer):
+        timed_out = True
+
+    with sockshock.serving(MyThreadingTCPServer, LineEcho, timed_out=False) as srv:
+        assert srv.server.timed_out is False
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_serving_loop_stuck_in_collect_children_is_ended_not_abandoned() -> None:
+    class NoChildren(ss.ForkingTCPServer):
+        max_children = 0  # collect_children() loops on waitpid() for good
+
+    with sockshock.audit(), pytest.raises(sockshock.ShutdownTimeout) as info, \
+            sockshock.serving(NoChildren, LineEcho, shutdown_timeout=0.3) as srv, \
+            srv.connect() as client:
+        client.sendall(b"x\n")
+        assert client.recv(10) == b"x\n"
+    assert "in collect_children" in str(info.value)
+    assert "the harness ended it" in str(info.value)
+    assert not srv.thread.is_alive()  # and audit(): no descriptor left behind
+
+
+def test_connect_checks_its_arguments_before_connecting() -> None:
+    accepted: list[Any] = []
+
+    class Notes(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            accepted.append(self.client_address)
+
+    with sockshock.serving("TCPServer", Notes) as srv:
+        for bad in ({"tls": "yes"}, {"tls": True}, {"timeout": -1}):
+            with pytest.raises(sockshock.ConfigurationError):
+                srv.connect(**bad)
+        assert srv._clients == []
+        with srv.connect() as client:  # the one connection the server ever saw
+            assert client.recv(1) == b""
+    assert len(accepted) == 1
+
+
+def test_temporary_paths_stay_in_the_private_directory() -> None:
+    with sockshock.serving("TCPServer", LineEcho) as srv:
+        path = srv.temporary_path("data.sock")
+        assert os.path.dirname(path) == srv._directory
+    assert not os.path.exists(os.path.dirname(path))
+
+
+def test_the_fixture_takes_server_and_handler_class_as_keywords(sockshock: Any) -> None:
+    """As the README documents: serve(server="ThreadingTCPServer", handler_class=None,
+    *, faults=None, **options) -- by keyword too, not as server attributes."""
+    for srv in (sockshock.serve(LineEcho, server="ThreadPoolTCPServer"),
+                sockshock.serve(server="ThreadPoolTCPServer", handler_class=LineEcho),
+                sockshock.serve("ThreadPoolTCPServer", handler_class=LineEcho),
+                sockshock.serve(LineEcho, server_class="ThreadPoolTCPServer")):
+        assert isinstance(srv.server, ss.ThreadPoolTCPServer)
+        assert not hasattr(srv.server, "server")
+    srv = sockshock.serve(handler_class=LineEcho)
+    assert isinstance(srv.server, ss.ThreadingTCPServer)
+    with srv.connect() as client:
+        client.sendall(b"kw\n")
+        assert client.recv(10) == b"kw\n"
+
+
+def test_the_fixture_refuses_a_server_given_twice(sockshock: Any) -> None:
+    with pytest.raises(sockshock.InvalidArgument, match="server given twice"):
+        sockshock.serve("TCPServer", LineEcho, server="ThreadingTCPServer")
+    with pytest.raises(sockshock.InvalidArgument, match="handler_class given twice"):
+        sockshock.serve("TCPServer", LineEcho, handler_class=LineEcho)
+    assert sockshock.handles == []
+
+
+def _echo_through(srv: sockshock.ServerHandle, payload: bytes) -> None:
+    with srv.connect() as client:
+        if srv.type == socket.SOCK_DGRAM:
+            client.send(payload)
+            assert client.recv(100) == payload
+        else:
+            client.sendall(payload + b"\n")
+            assert client.recv(100) == payload + b"\n"
+
+
+@pytest.mark.parametrize(("server_class", "handler", "model"), [
+    ("ThreadingTCPServer", LineEcho, F.PartialReads(2, probability=1e-9)),
+    ("UDPServer", DatagramEcho, F.DropDatagrams(1e-9)),
+    pytest.param("ForkingTCPServer", LineEcho, F.PartialReads(2, probability=1e-9),
+                 marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")),
+])
+def test_a_model_reached_but_not_drawn_is_no_warning(server_class: str, handler: Any,
+                                                     model: Any) -> None:
+    """Whether a probabilistic model fires is the draw's business: its silence is
+    never a warning (under filterwarnings = error it would fail tests at random)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with sockshock.serving(server_class, handler, faults=[model]) as srv:
+            _echo_through(srv, b"drawn")
+        assert srv.plan is not None
+        assert srv.plan.log == []
+    assert [w for w in caught if issubclass(w.category, sockshock.FaultNeverFired)] == []
+
+
+@pytest.mark.parametrize("server_class", [
+    "ThreadingTCPServer",
+    pytest.param("ForkingTCPServer",
+                 marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"))])
+def test_a_model_whose_scope_missed_everything_warns_at_the_users_with(server_class: str) -> None:
+    with pytest.warns(sockshock.FaultNeverFired) as caught, \
+            sockshock.serving(server_class, LineEcho,
+                              faults=[F.PartialReads(2, connections=[5])], seed=7) as srv:
+        _echo_through(srv, b"missed")
+    (warning,) = caught
+    assert str(warning.message) == (
+        f"PartialReads(connections=(5,), max_chunk=2) never fired while {server_class} ran "
+        "(plan seed 7): its scope took in no operation, so it could not have fired "
+        "whatever the seed")
+    assert warning.filename == __file__

@@ -206,10 +206,14 @@ def test_stall_blocks_until_the_timeout() -> None:
 
 def test_stall_without_timeout_is_found_by_the_shutdown_bound() -> None:
     handler = recorder()
-    with pytest.raises(sockshock.ShutdownTimeout, match=r"Recorder|recv"), \
+    # A client of the test's own: the harness ends the sending side of the ones
+    # connect() made, and a Stall ends when its peer does.
+    with socket.socket() as client, \
+            pytest.raises(sockshock.ShutdownTimeout, match=r"Recorder|recv"), \
             sockshock.serving("ThreadingTCPServer", handler, faults=[F.Stall(0)], seed=0,
                               shutdown_timeout=0.1) as srv:
-        srv.connect().sendall(b"never seen")
+        client.connect(srv.address)
+        client.sendall(b"never seen")
     assert handler.seen == ["eof"]  # unstuck by the harness: shutdown reads as EOF
 
 

@@ -51,6 +51,28 @@ def test_install_after_a_consumer_was_imported_names_it() -> None:
     assert "pytest --sockshock-install" in proc.stdout
 
 
+def test_the_install_error_is_a_value_error_with_sensible_advice_for_a_script() -> None:
+    proc = python('''
+        import socketserver
+
+        class Mine(socketserver.TCPServer):
+            pass
+
+        import sockshock
+        try:
+            sockshock.install()
+        except ValueError as exc:
+            assert isinstance(exc, sockshock.ConfigurationError)
+            print(exc)
+    ''')
+    assert proc.stdout.startswith(
+        "socketserver was imported before sockshock.install(): your script ('__main__') is "
+        "built on the standard library's"), proc.stderr
+    assert proc.stdout.rstrip().endswith(
+        "otherwise call sockshock.install() at the top of your script, before it imports "
+        "socketserver or a module built on it."), proc.stdout
+
+
 INSTALLED_TEST = '''
 import http.server
 import socketserver
@@ -198,3 +220,35 @@ def test_inject_through_the_fixture_takes_the_tests_seed_and_reports_the_log(
     assert "(built inside inject()):" in text
     assert "PartialWrites(max_chunk=1) -> limit=1" in text
     assert "AssertionError: assert b'abc\\n' == b'wrong'" in text  # the seed check held
+
+
+    with pytest.raises(sockshock.InvalidType, match=r"give an instance: clock=VirtualClock\(\)"), \
+            sockshock.inject(clock=sockshock.VirtualClock):
+        pass
+
+
+@pytest.mark.parametrize("address", [("0.0.0.0", 0), ("", 0)])
+def test_inject_refuses_a_server_on_all_interfaces_before_it_binds(address: tuple[str, int]) -> None:
+    import http.server
+    import socket
+
+    bound: list[object] = []
+
+    class Watched(http.server.HTTPServer):
+        def server_bind(self) -> None:
+            bound.append(self.server_address)
+            super().server_bind()
+
+    with sockshock.audit(), sockshock.inject() as servers, \
+            pytest.raises(sockshock.InvalidArgument) as info:
+        Watched(address, http.server.BaseHTTPRequestHandler)
+    assert str(info.value).startswith(
+        f"Watched built inside sockshock.inject() would bind {address!r}, refused before "
+        f"binding: server_address={address!r}: sockshock serves on loopback addresses only")
+    assert bound == []
+    assert list(servers) == []
+    with sockshock.inject() as servers:  # IPv6's wildcard too
+        class Six(http.server.HTTPServer):
+            address_family = socket.AF_INET6
+        with pytest.raises(sockshock.InvalidArgument, match="loopback addresses only"):
+            Six(("::", 0), http.server.BaseHTTPRequestHandler)

@@ -151,6 +151,10 @@ class FaultPlan:
         self._log_limit = log_limit
         #: Events decided after the log was full: counted, not kept.
         self.unlogged = 0
+        #: Indices of the models whose scope took in at least one operation (whether
+        #: or not their probability then let them act): a model never reached cannot
+        #: have fired whatever the seed, which ``serving()`` warns about.
+        self.reached: set[int] = set()
         self._by_kind: dict[tuple[str, str], list[tuple[int, FaultModel]]] = {}
         self._descriptions = [m.describe() for m in self.models]
 
@@ -207,6 +211,7 @@ class FaultPlan:
                     # fault: not logged)
                     merged = merged.merge(Decision(limit=gap))
                 continue
+            self.reached.add(i)
             rng = self._rng(connection, i)
             if model.probability < 1.0:
                 if model.per == "connection":

@@ -39,6 +39,40 @@ def seed_for_test(config: pytest.Config, item: pytest.Item) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+_UNSET: Any = object()
+
+
+def _server_and_handler(server: Any, handler_class: Any,
+                        options: dict[str, Any]) -> tuple[Any, Any]:
+    """``serve()``'s server and handler class, from its two positional parameters and
+    the keywords ``server=``, ``handler_class=`` and 0.1's ``server_class=`` (taken out
+    of ``options``); one clear error when one of them is given twice."""
+    keyword_server = options.pop("server", _UNSET)
+    keyword_handler = options.pop("handler_class", _UNSET)
+    if "server_class" in options:  # 0.1's keyword
+        if keyword_server is not _UNSET:
+            raise InvalidArgument(f"serve(): server={keyword_server!r} and server_class="
+                                  f"{options['server_class']!r}; give one server")
+        keyword_server = options.pop("server_class")
+    if server is not _UNSET and is_handler_class(server):  # 0.1's order
+        server, handler_class = handler_class, server
+        if server is None:
+            server = _UNSET
+    given = [(name, value) for name, value, positional in (
+        ("server", keyword_server, server), ("handler_class", keyword_handler, handler_class))
+        if value is not _UNSET and positional not in (_UNSET, None)]
+    if given:
+        name, value = given[0]
+        first = server if name == "server" else handler_class
+        raise InvalidArgument(f"serve(): {name} given twice, {first!r} and {name}={value!r}; "
+                              "give it once")
+    if keyword_server is not _UNSET:
+        server = keyword_server
+    if keyword_handler is not _UNSET:
+        handler_class = keyword_handler
+    return ("ThreadingTCPServer" if server is _UNSET else server), handler_class
+
+
 class SockshockFixture:
     """What the ``sockshock`` fixture gives a test.
 
@@ -104,7 +138,7 @@ class SockshockFixture:
                     "(sockshock.faults.PartialReads(3), ...) or a scenario's name")
         return models, clients
 
-    def serve(self, server: Any = "ThreadingTCPServer", handler_class: Any = None, /, *,
+    def serve(self, server: Any = _UNSET, handler_class: Any = None, /, *,
               faults: Any = None, **options: Any) -> ServerHandle:
         """Start a server for this test, as :func:`sockshock.serving` does; it is
         stopped at teardown -- or, called inside a hypothesis example, when that
@@ -112,10 +146,12 @@ class SockshockFixture:
 
         ``serve(server, handler_class)``: the order of ``serving()`` -- a server
         class, its name in ``sockshock.socketserver`` or ``"module:attr"`` (default
-        ``"ThreadingTCPServer"``), or a ready-made server instance with no handler.
+        ``"ThreadingTCPServer"``), or a ready-made server instance with no handler;
+        both may be given by keyword too (``server=``, ``handler_class=``).
         ``serve(handler_class, server_class)`` -- sockshock 0.1's order, with
         ``"ThreadingTCPServer"`` as the default server -- is still accepted: a
-        request handler class first means that order.
+        request handler class first means that order (its server may be given as
+        ``server=`` or ``server_class=``).
 
         Args:
             faults: a FaultPlan or a list of models; default: the models of the
@@ -126,14 +162,7 @@ class SockshockFixture:
                 the test's ``@pytest.mark.sockshock(expect_errors=...)``...) and
                 server attributes (``max_workers=4``, ``app=...``).
         """
-        if "server_class" in options:  # 0.1's keyword
-            if handler_class is not None or not is_handler_class(server):
-                raise InvalidArgument("serve(): give the server positionally, as "
-                                      "serve(server, handler_class)")
-            server, handler_class = options.pop("server_class"), server
-        elif is_handler_class(server):  # 0.1's order: serve(handler_class, server_class)
-            server, handler_class = (handler_class if handler_class is not None
-                                     else "ThreadingTCPServer"), server
+        server, handler_class = _server_and_handler(server, handler_class, options)
         clients: list[Any] = []
         if faults is None:
             models, clients = self._marker_faults()

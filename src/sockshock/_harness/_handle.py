@@ -75,11 +75,23 @@ class ServerHandle:
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until the server has stopped -- ``serve_forever()`` returned and
         ``server_close()`` finished -- however it was asked to (an
-        ``AbruptShutdown``, a handler calling ``shutdown()``, the end of the block)."""
+        ``AbruptShutdown``, a handler calling ``shutdown()``, the end of the block);
+        ``timeout``: ``None`` (no bound) or seconds in [0, 3600]. Whether it has."""
+        if timeout is not None:
+            check_number("timeout", timeout, low=0, high=3600, source="wait_stopped()")
         return self._run.stopped.wait(timeout)
 
     def temporary_path(self, name: str) -> str:
-        """A path inside this handle's private temporary directory."""
+        """A path inside this handle's private temporary directory; ``name`` is a
+        plain file name (no directory part)."""
+        if not isinstance(name, str):
+            raise InvalidType(f"expected a file name (str) but got name={name!r} "
+                              f"(type={type(name).__name__}) (from temporary_path())")
+        if not name or name in (".", "..") or "\0" in name or os.sep in name \
+                or (os.altsep is not None and os.altsep in name):
+            raise InvalidArgument(f"name={name!r} (from temporary_path()) must be a plain file "
+                                  "name, without a directory part: the path stays inside the "
+                                  "handle's private directory")
         if self._directory is None:
             self._directory = tempfile.mkdtemp(prefix="sockshock-")
         return os.path.join(self._directory, name)
@@ -110,6 +122,14 @@ class ServerHandle:
             check_number(name, value, low=0, high=1000, integer=True, source=source)
         check_number("tolerance", tolerance, low=1, high=100, source=source)
         check_number("slack", slack, low=0, high=60, source=source)
+        if not isinstance(request, (bytes, bytearray, memoryview)):
+            raise InvalidType(f"expected bytes but got request={request!r} "
+                              f"(type={type(request).__name__}) (from {source})")
+        if self._run.stopped.is_set() and not self.thread.is_alive():
+            raise InvalidArgument(
+                f"{source}: {type(self.server).__name__} has stopped already, so there is "
+                "no stop left to measure; call it inside the serving() block, before "
+                "anything else stops the server")
         stream = self.type == socket.SOCK_STREAM
         for _ in range(busy if stream else 0):
             self.connect().sendall(request)
@@ -159,13 +179,20 @@ class ServerHandle:
         forked child inherits, so that closing a client reaches the server as end of
         file).
         """
-        client = self._connect(timeout)
+        if timeout is not None:
+            check_number("timeout", timeout, low=0, low_open=True, high=3600,
+                         source="connect()")
+        if not isinstance(tls, (bool, ssl.SSLContext)):
+            raise InvalidType(f"expected True, False or an ssl.SSLContext but got tls={tls!r} "
+                              f"(type={type(tls).__name__}) (from connect())")
+        if tls is not False and self._tls is None:
+            raise InvalidArgument(f"tls={tls!r} (from connect()): "
+                                  f"{type(self.server).__name__} was not served with tls=, "
+                                  "so it speaks no TLS; connect() without tls=")
         if tls is False:
-            return client
+            return self._connect(timeout)
         context = self.client_context() if tls is True else tls
-        if not isinstance(context, ssl.SSLContext):
-            raise InvalidType(f"expected True or an ssl.SSLContext but got tls={tls!r} "
-                              "(from connect())")
+        client = self._connect(timeout)
         try:
             wrapped = context.wrap_socket(client, server_hostname="localhost")
         except BaseException:

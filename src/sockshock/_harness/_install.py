@@ -21,12 +21,14 @@ from types import ModuleType
 from typing import Any
 
 from sockshock import socketserver as ours
-from sockshock._errors import ConfigurationError, ShutdownTimeout, check_number
+from sockshock._errors import ConfigurationError, InvalidArgument, ShutdownTimeout, check_number
 from sockshock._faults._plan import FaultPlan, make_plan
 from sockshock._harness._failures import HandlerFailure, Reporter, raise_outcome
 from sockshock._harness._instrument import ThreadTracker, attach, instrument, track_threads
 from sockshock._harness._resolve import (
     DEFAULT_SHUTDOWN_TIMEOUT,
+    check_address,
+    check_clock,
     check_expected_errors,
     check_seconds,
 )
@@ -69,15 +71,21 @@ class Installation:
         if current is not None:
             users = _importers(current)
             if users:
-                raise ConfigurationError(
-                    f"socketserver was imported before sockshock.install(): {users[0]!r} is "
-                    f"built on the standard library's"
+                first = users[0]
+                if first == "__main__":
+                    advice = ("otherwise call sockshock.install() at the top of your script, "
+                              "before it imports socketserver or a module built on it.")
+                else:
+                    advice = f"otherwise call sockshock.install() before importing {first!r}."
+                raise InvalidArgument(
+                    "socketserver was imported before sockshock.install(): "
+                    + ("your script ('__main__')" if first == "__main__" else repr(first))
+                    + " is built on the standard library's"
                     + (f" (and {', '.join(map(repr, users[1:]))})" if users[1:] else "")
                     + " and would keep its classes. Install first: with pytest, "
                     "`pytest --sockshock-install` (or `sockshock_install = true` in the ini "
                     "file) installs before conftest files and test modules are imported; "
-                    "otherwise call sockshock.install() before importing "
-                    f"{users[0]!r}.")
+                    + advice)
             _stdlib.saved = current
         self._before = set(sys.modules)
         sys.modules["socketserver"] = ours
@@ -112,8 +120,9 @@ def install() -> Installation:
     packages built on ``socketserver``); as a context manager, only for the block.
 
     Raises:
-        ConfigurationError: a module built on the standard ``socketserver`` was
-            imported already (named in the message, with what to do).
+        InvalidArgument: (a ``ConfigurationError`` and a ``ValueError``) a module
+            built on the standard ``socketserver`` was imported already (named in the
+            message, with what to do).
     """
     return Installation()
 
@@ -179,6 +188,17 @@ def _server_classes() -> list[type[Any]]:
     return found
 
 
+def _check_injected_address(cls: type[Any], address: Any) -> None:
+    """Before a server built inside :func:`inject` binds: a loopback address (or a
+    Unix path), as ``serving()`` requires -- never ``0.0.0.0`` or ``""``."""
+    if getattr(cls, "address_family", None) in (socket.AF_INET, socket.AF_INET6):
+        try:
+            check_address(cls, address, source="server_address", new=False)
+        except ConfigurationError as exc:
+            raise type(exc)(f"{cls.__name__} built inside sockshock.inject() would bind "
+                             f"{address!r}, refused before binding: {exc}") from None
+
+
 @contextlib.contextmanager
 def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
            shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
@@ -201,6 +221,7 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
     """
     check_seconds("shutdown_timeout", shutdown_timeout, source="inject()")
     template = make_plan([] if faults is None else faults, seed=seed, source="faults")
+    check_clock(clock, source="inject()")
     the_clock = resolve_clock(clock, source="inject(clock=...)")
     expected = check_expected_errors(expect_errors, source="inject()")
     servers = InjectedServers()
@@ -224,6 +245,9 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
 
     def patched(original: Any) -> Any:
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            address = args[0] if args else kwargs.get("server_address")
+            if not getattr(type(self), "_sockshock_run", False):
+                _check_injected_address(type(self), address)
             original(self, *args, **kwargs)
             adopt(self)
         return __init__

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import ipaddress
 import os
 import socket
@@ -25,6 +26,7 @@ from sockshock._harness._tls import ServerTLS, resolve_tls
 from sockshock._injection._clock import resolve_clock
 from sockshock._injection._layer import FaultLayer
 from sockshock._servers._catalog import server_names
+from sockshock._servers._layer import validate_layer
 from sockshock._servers._stdlib import classes
 
 __all__ = [
@@ -132,36 +134,73 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_address(cls: type[Any], address: Any, *, source: str = "address") -> None:
+#: The longest Unix socket path the platform takes, in bytes (``sun_path``).
+UNIX_PATH_MAX = 108 if sys.platform.startswith("linux") else 104
+
+
+def _check_unix_path(name: str, address: Any, *, source: str, new: bool) -> str:
+    if not isinstance(address, (str, bytes, os.PathLike)):
+        raise InvalidType(f"{source}={address!r} for {name} must be a Unix socket path "
+                          f"(str, bytes or os.PathLike; type={type(address).__name__})")
+    path = os.fsdecode(address)
+    if not isinstance(path, str):  # a PathLike whose __fspath__ is neither
+        raise InvalidType(f"{source}={address!r} for {name} must be a Unix socket path")
+    if not path or "\0" in path:
+        raise InvalidArgument(f"{source}={address!r} for {name}: "
+                              + ("an empty path" if not path else "a path containing NUL")
+                              + " (sockshock binds file system paths only, not the abstract "
+                              "namespace); give a file name in an existing directory")
+    size = len(os.fsencode(path))
+    if size > UNIX_PATH_MAX:
+        raise InvalidArgument(
+            f"{source}={address!r} for {name} is {size} bytes long; Unix socket paths are "
+            f"at most {UNIX_PATH_MAX} bytes here: use a shorter directory (say "
+            "tempfile.mkdtemp(dir='/tmp')) or leave address= out for a private one")
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise InvalidArgument(f"{source}={address!r} for {name}: the directory "
+                              f"{directory!r} does not exist")
+    if new and os.path.lexists(path):
+        what = "a directory" if os.path.isdir(path) else "a file"
+        raise InvalidArgument(f"{source}={address!r} for {name}: {path!r} is {what} that "
+                              "exists already; give a path that does not exist yet (the "
+                              "server creates its socket file there)")
+    return path
+
+
+def check_address(cls: type[Any], address: Any, *, source: str = "address",
+                  new: bool = True) -> Any:
     """A loopback (host, port) of the server's family, or a Unix path whose
-    directory exists."""
+    directory exists (and, ``new``, that does not exist yet); returns the address to
+    bind (a Unix path as ``str``)."""
     family = cls.address_family
     name = cls.__name__
     if _AF_UNIX is not None and family == _AF_UNIX:
-        if not isinstance(address, (str, bytes, os.PathLike)):
-            raise InvalidType(f"{source}={address!r} for {name} must be a Unix socket path "
-                              f"(type={type(address).__name__})")
-        directory = os.path.dirname(os.fsdecode(address)) or "."
-        if not os.path.isdir(directory):
-            raise InvalidArgument(f"{source}={address!r} for {name}: the directory "
-                                  f"{directory!r} does not exist")
-        return
-    if not (isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], str)):
-        raise InvalidArgument(f"{source}={address!r} for {name} must be a (host, port) tuple")
+        return _check_unix_path(name, address, source=source, new=new)
+    v6_family = family == socket.AF_INET6
+    if not (isinstance(address, tuple) and isinstance(address[:1], tuple)
+            and len(address) in ((2, 3, 4) if v6_family else (2,))
+            and isinstance(address[0], str)):
+        shape = "(host, port[, flowinfo[, scope_id]])" if v6_family else "(host, port)"
+        raise InvalidArgument(f"{source}={address!r} for {name} must be a {shape} tuple")
     host, port = address[0], address[1]
     check_number("port", port, low=0, high=65535, integer=True, source=f"{source}={address!r}")
+    for extra, value in zip(("flowinfo", "scope_id"), address[2:], strict=False):
+        check_number(extra, value, low=0, high=2**32 - 1, integer=True,
+                     source=f"{source}={address!r}")
     if not is_loopback(host):
         raise InvalidArgument(
             f"{source}={address!r}: sockshock serves on loopback addresses only "
             "(127.0.0.0/8, ::1, localhost); use port 0 to let the kernel choose")
     if host != "localhost":
         v6 = ":" in host
-        if v6 != (family == socket.AF_INET6):
-            wanted = "('::1', 0)" if family == socket.AF_INET6 else "('127.0.0.1', 0)"
+        if v6 != v6_family:
+            wanted = "('::1', 0)" if v6_family else "('127.0.0.1', 0)"
             raise InvalidArgument(
                 f"{source}={address!r} is an IPv{6 if v6 else 4} address but {name} listens "
-                f"on IPv{6 if family == socket.AF_INET6 else 4}; use {wanted}, or a server "
+                f"on IPv{6 if v6_family else 4}; use {wanted}, or a server "
                 f"class with address_family = socket.AF_INET{'6' if v6 else ''}")
+    return address
 
 
 def resolve_faults(faults: Any, *, clock: Any, seed: Any, server_class: type[Any] | None,
@@ -174,10 +213,14 @@ def resolve_faults(faults: Any, *, clock: Any, seed: Any, server_class: type[Any
     but a ready FaultLayer.
     """
     if faults is None:
-        if clock is not None or seed is not None:
-            raise InvalidArgument("clock= and seed= only apply with faults=; "
-                                  "pass faults=[...] (an empty list for none)")
+        given = [f"{name}={value!r}" for name, value in (("clock", clock), ("seed", seed))
+                 if value is not None]
+        if given:
+            raise InvalidArgument(f"{' and '.join(given)} (from serving()): clock= "
+                                  "and seed= only apply with faults=; pass faults=[...] (an "
+                                  "empty list for none)")
         return None
+    check_clock(clock, source="serving()")
     if seed is not None:
         check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=source)
     if isinstance(faults, FaultLayer):
@@ -197,6 +240,14 @@ def resolve_faults(faults: Any, *, clock: Any, seed: Any, server_class: type[Any
             layer.close()
             raise
     return layer
+
+
+def check_clock(clock: Any, *, source: str) -> None:
+    """A clock class where its instance was meant (``clock=sockshock.VirtualClock``)."""
+    if isinstance(clock, type):
+        raise InvalidType(f"expected 'real', 'virtual' or a Clock instance but got "
+                          f"clock={clock!r}, a class (from {source}); give an instance: "
+                          f"clock={clock.__name__}()")
 
 
 def check_transport(plan: FaultPlan, server_class: type[Any], *, source: str) -> None:
@@ -228,6 +279,51 @@ def is_handler_class(value: Any) -> bool:
     return isinstance(value, type) and issubclass(value, classes("BaseRequestHandler"))
 
 
+#: Largest listen() backlog (a C int); the kernel caps it further (somaxconn).
+MAX_BACKLOG = 2**31 - 1
+#: Largest ``max_packet_size`` accepted (16 MiB; a datagram is at most 64 KiB on
+#: loopback, a little more on Unix sockets).
+MAX_PACKET_SIZE = 2**24
+#: Attributes a server sets for itself, and what to give ``serving()`` instead.
+_NOT_SETTINGS = {
+    "socket": "the server makes its own socket (pass a ready-made server instance "
+              "to serve one you built)",
+    "server_address": "give address=",
+    "RequestHandlerClass": "give handler_class=",
+    "address_family": "give a server class of that family (a subclass with "
+                      "address_family = ...)",
+    "socket_type": "give a server class of that type (TCP or UDP, stream or datagram)",
+    "active_children": "ForkingMixIn keeps it itself",
+}
+_BOOL_SETTINGS = ("daemon_threads", "block_on_close", "allow_reuse_address",
+                  "allow_reuse_port")
+
+
+def check_setting(name: str, value: Any, *, source: str) -> None:
+    """The standard socketserver settings given as server attributes: their types
+    and ranges, so that a bad one fails here rather than as an OverflowError from
+    ``listen()`` or a hang in ``collect_children()``."""
+    where = f"{name}={value!r} (from {source})"
+    if name in _NOT_SETTINGS:
+        raise InvalidArgument(f"{where}: {name} is not a setting, the server sets it itself; "
+                              f"{_NOT_SETTINGS[name]}")
+    if name in _BOOL_SETTINGS:
+        if not isinstance(value, bool):
+            raise InvalidType(f"expected True or False but got {name}={value!r} "
+                              f"(type={type(value).__name__}) (from {source})")
+    elif name == "request_queue_size":
+        check_number(name, value, low=0, high=MAX_BACKLOG, integer=True, source=source)
+    elif name in ("max_children", "max_workers", "max_queued_requests"):
+        check_number(name, value, low=1, integer=True, source=source)
+    elif name == "max_packet_size":
+        check_number(name, value, low=1, high=MAX_PACKET_SIZE, integer=True, source=source)
+    elif name == "timeout":
+        if value is not None:
+            check_number(name, value, low=0, high=MAX_SECONDS, source=source)
+    elif name == "socket_layer":
+        validate_layer(value, source=source)
+
+
 def split_server_attrs(cls: type[Any], attrs: dict[str, Any], *, adopting: bool,
                        source: str = "serving()") -> tuple[dict[str, Any], dict[str, Any]]:
     """Server attributes -> (class attributes of the per-run subclass, instance
@@ -246,6 +342,7 @@ def split_server_attrs(cls: type[Any], attrs: dict[str, Any], *, adopting: bool,
             raise InvalidArgument(
                 f"{name}={value!r} (from {source}): {name} is a method of {cls.__name__}; "
                 "subclass the server to change it")
+        check_setting(name, value, source=source)
         if hasattr(cls, name):
             if not adopting:
                 class_attrs[name] = value
@@ -256,8 +353,56 @@ def split_server_attrs(cls: type[Any], attrs: dict[str, Any], *, adopting: bool,
         if close:
             raise InvalidArgument(
                 f"{cls.__name__} has no setting {name!r} (server attribute {name}={value!r} "
-                f"from {source}); did you mean {close[0]}?")
+                f"from {source}); did you mean {close[0]}? (To give it an attribute of "
+                f"that name all the same, subclass it: class My{cls.__name__}"
+                f"({cls.__name__}): {name} = ...)")
     return class_attrs, dict(attrs)
+
+
+def _constructor_parameters(cls: type[Any]) -> list[inspect.Parameter] | None:
+    """The parameters of the first ``__init__`` in ``cls``'s MRO that is more than a
+    pass-through (``ThreadPoolMixIn.__init__(self, *args, **kwargs)``), without self."""
+    passing = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            parameters = list(inspect.signature(init).parameters.values())[1:]
+        except (TypeError, ValueError):
+            return None
+        if not all(p.kind in passing for p in parameters):
+            return parameters
+    return None
+
+
+def check_server_kwargs(cls: type[Any], kwargs: dict[str, Any], *, source: str) -> None:
+    """``server_kwargs`` are keyword arguments the class's constructor takes, other than
+    the address and the handler class, which ``serving()`` passes itself."""
+    if not kwargs:
+        return
+    parameters = _constructor_parameters(cls)
+    if parameters is None:
+        return  # no signature to check against
+    positional = [p for p in parameters
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:2]
+    for p, instead in zip(positional, ("address=", "handler_class="), strict=False):
+        if p.name in kwargs:
+            raise InvalidArgument(
+                f"server_kwargs={kwargs!r} (from {source}): serving() passes {cls.__name__}'s "
+                f"{p.name!r} itself; give {instead} instead")
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return
+    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+             and p not in positional]
+    for key in kwargs:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InvalidArgument(
+                f"server_kwargs={kwargs!r} (from {source}): {cls.__name__}() takes no "
+                f"keyword argument {key!r}; {hint}it takes "
+                + (", ".join(names) if names else "none besides the address and handler"))
 
 
 def check_expected_errors(expect_errors: Any, *, source: str) -> tuple[type[BaseException], ...]:
@@ -304,7 +449,7 @@ def _adoptable(server: Any, handler_class: Any, address: Any,
     if not isinstance(sock, socket.socket) or sock.fileno() < 0:
         raise InvalidArgument(f"serving({name} instance): it has no open socket (closed "
                               "already?)")
-    check_address(cls, server.server_address, source=f"{name}.server_address")
+    check_address(cls, server.server_address, source=f"{name}.server_address", new=False)
     serving = _serving_thread(server)
     if serving is not None:
         raise InvalidArgument(
@@ -355,7 +500,8 @@ def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults:
                               f"for {cls.__name__} (from {source})")
         handler = resolve_handler_class(handler_class, cls)
         if address is not None:
-            check_address(cls, address)
+            address = check_address(cls, address)
+        check_server_kwargs(cls, server_kwargs, source=source)
     class_attrs, instance_attrs = split_server_attrs(cls, server_attrs,
                                                      adopting=instance is not None)
     layer = resolve_faults(faults, clock=clock, seed=seed, server_class=cls,

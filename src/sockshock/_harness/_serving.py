@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 import warnings
@@ -268,16 +269,40 @@ def _cleanup(spec: ServeSpec, reporter: Reporter | None, directories: list[str],
         spec.instance.__class__ = spec.server_class  # as it was given
 
 
+_OWN_FILES = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+              os.path.abspath(contextlib.__file__))
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning issued by our caller at the first
+    frame outside sockshock and contextlib (the user's ``with`` statement)."""
+    frame = sys._getframe(2)  # our caller's caller: level 2 for warnings.warn
+    level = 2
+    while frame is not None:
+        name = os.path.abspath(frame.f_code.co_filename)
+        if not (name.startswith(_OWN_FILES[0]) or name == _OWN_FILES[1]):
+            return level
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return 2
+
+
 def _warn_silent_models(plan: FaultPlan, cls: type[Any]) -> None:
-    """One warning per model that never fired while the server ran."""
+    """One warning per model whose scope took in no operation while the server ran:
+    it could not have fired whatever the seed. (A model that was reached but whose
+    probability never let it act is a fault that did not happen this time: no
+    warning, so that the outcome never depends on the draw.)"""
     if plan.unlogged:
         return  # the log is full: silence cannot be told from it
     fired = {event.model for event in plan.log}
-    for model in plan.models:
-        if model.describe() not in fired:
+    stacklevel = 0
+    for i, model in enumerate(plan.models):
+        if i not in plan.reached and model.describe() not in fired:
+            stacklevel = stacklevel or _user_stacklevel()
             warnings.warn(FaultNeverFired(
                 f"{model!r} never fired while {cls.__name__} ran (plan seed {plan.seed}): "
-                "its scope missed every operation"), stacklevel=4)
+                "its scope took in no operation, so it could not have fired whatever the "
+                "seed"), stacklevel=stacklevel)
 
 
 def _raise_outcome(body_error: BaseException | None, stuck: Stuck | None,

@@ -38,6 +38,25 @@ _DUMP_WAIT = 0.1  # seconds a stuck child gets to write its stack
 _DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
 
 
+class _Abandoned(BaseException):
+    """Raised inside a serving thread still running after the forced stop (a loop
+    stuck in ``collect_children()``, say), so that it ends instead of running on."""
+
+
+def _interrupt(thread: threading.Thread) -> bool:
+    """Raise :class:`_Abandoned` in ``thread`` the next time it runs Python code
+    (CPython only); whether that could be asked."""
+    if thread.ident is None:
+        return False
+    try:
+        import ctypes
+
+        set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    except (ImportError, AttributeError):  # not CPython
+        return False
+    return bool(set_async_exc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Abandoned)) == 1)
+
+
 class Run:
     """A server the harness runs, the thread that serves it, and what the harness
     knows about it."""
@@ -53,6 +72,7 @@ class Run:
         self.stop_requested = threading.Event()
         self.stopped = threading.Event()
         self.loop_errors: list[BaseException] = []
+        self.interrupted = False  # ended by the harness after the forced stop
         self.thread = threading.Thread(
             target=self._serve, args=(poll_interval,), daemon=True,
             name=f"sockshock serving {type(server).__name__}")
@@ -60,16 +80,23 @@ class Run:
     def _serve(self, poll_interval: float | None) -> None:
         """Serve until asked to stop, then close the server."""
         try:
-            self.server.serve_forever(poll_interval=poll_interval)
-        except BaseException as exc:  # re-raised in the test's thread
-            self.loop_errors.append(exc)
-        self.phase = "closing"
-        try:
-            if _closes_before_joining(self.server):
-                self.tracker.join()  # the handlers' replies go out before the socket closes
-            self.server.server_close()
-        except BaseException as exc:
-            self.loop_errors.append(exc)
+            try:
+                self.server.serve_forever(poll_interval=poll_interval)
+            except _Abandoned:
+                raise
+            except BaseException as exc:  # re-raised in the test's thread
+                self.loop_errors.append(exc)
+            self.phase = "closing"
+            try:
+                if _closes_before_joining(self.server):
+                    self.tracker.join()  # the handlers' replies go out before the socket closes
+                self.server.server_close()
+            except _Abandoned:
+                raise
+            except BaseException as exc:
+                self.loop_errors.append(exc)
+        except _Abandoned:  # the harness gave up on it (and closed its socket)
+            self.interrupted = True
         finally:
             self.phase = "done"
             self.stopped.set()
@@ -139,9 +166,14 @@ class Stuck:
     stacks: str
     children: list[str]
     abandoned: list[str]
+    interrupted: bool = False  # the serving thread was ended by an exception raised in it
 
     def __str__(self) -> str:
         text = f"{self.phase} did not finish within {self.timeout:g} s. Stacks:\n{self.stacks}"
+        if self.interrupted:
+            text += ("\nThe serving thread was still running after the connections were "
+                     "forced closed: the harness ended it (an exception raised in it; "
+                     "server_close() did not run, the harness closed the listening socket)")
         if self.children:
             text += "\nForked children:\n" + "\n".join(self.children)
         if self.abandoned:
@@ -228,9 +260,17 @@ def stop(run: Run, timeout: float, *, joined_only: bool = False) -> Stuck | None
     children = _kill_children(run, pids) if pids else []
     _reap(pids, end)
     for thread in _pending(run):
-        thread.join(max(0.0, end - time.monotonic()))
+        thread.join(max(0.0, end - MARGIN / 2 - time.monotonic()))
     if run.thread.is_alive():  # stuck in a handler: release the address at least
         with contextlib.suppress(OSError, AttributeError):
             run.server.socket.close()
+        # ...and end the serving thread itself if it runs Python code (a loop spinning
+        # in collect_children(), a service_actions() that never returns).
+        if run.phase != "done" and _interrupt(run.thread):
+            run.thread.join(max(0.0, end - time.monotonic()))
+    for thread in _pending(run):
+        thread.join(max(0.0, end - time.monotonic()))
     abandoned = [repr(t.name) for t in _pending(run)]
-    return Stuck(phase, timeout, stacks, children, abandoned)
+    stuck = Stuck(phase, timeout, stacks, children, abandoned)
+    stuck.interrupted = run.interrupted
+    return stuck

@@ -156,7 +156,10 @@ class FaultLayer:
                                self.clock.now(), layer)
                 connection.count[direction] += 1
             in_child = self._channel.in_child
+            reached = len(self.plan.reached)
             decision, events = self.plan.decide_logged(op, pid=os.getpid() if in_child else None)
+            if in_child and len(self.plan.reached) != reached:  # the parent's plan warns
+                self._channel.send("reached", sorted(self.plan.reached))
         if in_child and events:
             self._channel.send("events", events)
         if decision.action == SHUTDOWN:
@@ -169,6 +172,9 @@ class FaultLayer:
         if kind == "events":
             with self._lock:
                 self.plan.record(value)
+        elif kind == "reached":
+            with self._lock:
+                self.plan.reached.update(value)
         elif kind == "shutdown":
             self._fire_shutdown()
 
