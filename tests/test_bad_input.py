@@ -186,6 +186,28 @@ PLUGIN_CASES: list[tuple[str, str | None, list[str], str]] = [
      "@pytest.mark.shutdown_within('fast')\ndef test_x(sockshock):\n"
      "    sockshock.serve(LineEcho)", [],
      "seconds='fast'"),
+    ("@pytest.mark.sockshock(seed=-1) without the fixture",
+     "@pytest.mark.sockshock(seed=-1)\ndef test_x(): pass", [],
+     "seed=-1 from @pytest.mark.sockshock(seed=...) on test_case.py::test_x: expected an "
+     "integer in [0, 18446744073709551615]"),
+    ("@pytest.mark.shutdown_within(-1) without the fixture",
+     "@pytest.mark.shutdown_within(-1)\ndef test_x(): pass", [],
+     "seconds=-1 must be in (0, 3600] (from @pytest.mark.shutdown_within on "
+     "test_case.py::test_x)"),
+    ("@pytest.mark.faults('nosuch') without the fixture",
+     "@pytest.mark.faults('nosuch')\ndef test_x(): pass", [],
+     "@pytest.mark.faults on test_case.py::test_x='nosuch' is neither a scenario file nor a "
+     "name in the library"),
+    ("@pytest.mark.faults(PartialReads(1), seed=3)",
+     "from sockshock import faults as F\n@pytest.mark.faults(F.PartialReads(1), seed=3)\n"
+     "def test_x(sockshock): pass", [],
+     "@pytest.mark.faults on test_case.py::test_x: takes fault models and scenario names only, "
+     "no keywords: seed=3 (the fault seed is @pytest.mark.sockshock(seed=...))"),
+    ("--sockshock-scenario=nosuch", None, ["--sockshock-scenario=nosuch"],
+     "sockshock: --sockshock-scenario='nosuch' is neither a scenario file nor a name in the "
+     "library"),
+    ("--sockshock-scenario=", None, ["--sockshock-scenario="],
+     "scenario='' from --sockshock-scenario: expected a scenario's name"),
     ("--sockshock-shutdown-timeout=inf", None, ["--sockshock-shutdown-timeout=inf"],
      "shutdown_timeout='inf' from --sockshock-shutdown-timeout: expected a number in (0, 3600]"),
     ("--sockshock-seed=1.5", None, ["--sockshock-seed=1.5"],

@@ -171,7 +171,8 @@ def test_check_rejects_what_run_rejects_at_the_line_of_the_key(
         assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
     assert err == f"sockshock run: {tmp_path}/" + err.split(f"{tmp_path}/", 1)[1]
-    assert message in err and len(err.splitlines()) == 1, err
+    assert message in err
+    assert len(err.splitlines()) == 1, err
 
 
 @pytest.mark.parametrize(("content", "message"), BROKEN,
@@ -281,3 +282,77 @@ def test_option(sockshock):
                                            "-p", "no:hypothesispytest",
                                            "--sockshock-scenario=slow-clients", timeout=60)
     result.assert_outcomes(passed=2)
+
+
+# A handler that notices a slowloris connection's end as an error -- as a correct
+# handler does in some runs, when the client leaves mid-exchange (a reset or a broken
+# pipe, by microseconds); deterministic here.
+NOTICES_LEAVING = '''
+from sockshock.handlers import LineEcho
+
+
+class NoticesLeaving(LineEcho):
+    def handle(self):
+        seen = b""
+        for line in self.rfile:
+            seen += line
+            self.wfile.write(line)
+            if line.startswith(b"fail now"):
+                raise ConnectionResetError(104, "a handler's own mistake")
+        if b"X-Slowloris" in seen or b"GET /" in seen:  # a misbehaving client left
+            raise ConnectionResetError(104, "the slowloris client left")
+'''
+
+
+def test_clients_leaving_are_judged_alike_in_pytest_and_in_run(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(leaving=NOTICES_LEAVING)
+    pytester.makepyfile(test_leaving='''
+import time
+
+import pytest
+from leaving import NoticesLeaving
+from sockshock.handlers import LineEcho
+
+
+@pytest.mark.faults("slowloris")
+def test_leaving_is_not_the_handlers_failure(sockshock):
+    srv = sockshock.serve("ThreadingTCPServer", NoticesLeaving)
+    with srv.connect() as client:
+        client.sendall(b"hello\\n")
+        assert client.recv(100) == b"hello\\n"
+
+
+@pytest.mark.parametrize("n", range(5))
+@pytest.mark.faults("slowloris")
+def test_the_reference_handler_passes(sockshock, n):
+    sockshock.serve("ThreadingTCPServer", LineEcho)
+
+
+@pytest.mark.faults("slowloris")
+def test_an_error_before_they_leave_still_fails(sockshock):
+    srv = sockshock.serve("ThreadingTCPServer", NoticesLeaving)
+    with srv.connect() as client:
+        client.sendall(b"fail now\\n")
+        client.recv(100)
+    deadline = time.monotonic() + 5
+    while not srv.errors:
+        assert time.monotonic() < deadline, "the handler never failed"
+        time.sleep(0.001)
+''')
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
+                                           "-p", "no:hypothesispytest", timeout=60)
+    result.assert_outcomes(passed=7, errors=1)
+    result.stdout.fnmatch_lines(["*ConnectionResetError: [[]Errno 104[]] a handler's own mistake",
+                                 "*ERROR test_leaving.py::test_an_error_before_they_leave_still_fails*"])
+    # `sockshock run slowloris` says the same of the same handler
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("leaving", pytester.path / "leaving.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    outcome = S.run(S.find("slowloris"), handler=module.NoticesLeaving)
+    assert outcome.passed, [f"{c.name}: {c.detail}" for c in outcome.failures()]
+    assert any("as the misbehaving clients left" in note for note in outcome.notes)
