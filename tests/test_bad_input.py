@@ -72,6 +72,9 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("serving()", "server_class=BaseServer", serve(ss.BaseServer), "has no socket"),
     ("serving()", "server_class='no_such_module:X'", serve("no_such_module:X"),
      "cannot import 'X' from 'no_such_module'"),
+    ("serving()", "server_class='.rel:X'", serve(".rel:X"),
+     "server_class='.rel:X': cannot import 'X' from '.rel': a relative module name has no "
+     "package"),
     ("serving()", "handler_class=None", serve(handler=None), "handler_class=None"),
     ("serving()", "a stream handler on a datagram server", serve("UDPServer", LineEcho),
      "LineEcho is a StreamRequestHandler, but UDPServer is a datagram server"),
@@ -271,6 +274,28 @@ PLUGIN_CASES: list[tuple[str, str | None, list[str], str]] = [
      "@pytest.mark.shutdown_within('fast')\ndef test_x(sockshock):\n"
      "    sockshock.serve(LineEcho)", [],
      "seconds='fast'"),
+    ("@pytest.mark.sockshock(seed=-1) without the fixture",
+     "@pytest.mark.sockshock(seed=-1)\ndef test_x(): pass", [],
+     "seed=-1 from @pytest.mark.sockshock(seed=...) on test_case.py::test_x: expected an "
+     "integer in [0, 18446744073709551615]"),
+    ("@pytest.mark.shutdown_within(-1) without the fixture",
+     "@pytest.mark.shutdown_within(-1)\ndef test_x(): pass", [],
+     "seconds=-1 must be in (0, 3600] (from @pytest.mark.shutdown_within on "
+     "test_case.py::test_x)"),
+    ("@pytest.mark.faults('nosuch') without the fixture",
+     "@pytest.mark.faults('nosuch')\ndef test_x(): pass", [],
+     "@pytest.mark.faults on test_case.py::test_x='nosuch' is neither a scenario file nor a "
+     "name in the library"),
+    ("@pytest.mark.faults(PartialReads(1), seed=3)",
+     "from sockshock import faults as F\n@pytest.mark.faults(F.PartialReads(1), seed=3)\n"
+     "def test_x(sockshock): pass", [],
+     "@pytest.mark.faults on test_case.py::test_x: takes fault models and scenario names only, "
+     "no keywords: seed=3 (the fault seed is @pytest.mark.sockshock(seed=...))"),
+    ("--sockshock-scenario=nosuch", None, ["--sockshock-scenario=nosuch"],
+     "sockshock: --sockshock-scenario='nosuch' is neither a scenario file nor a name in the "
+     "library"),
+    ("--sockshock-scenario=", None, ["--sockshock-scenario="],
+     "scenario='' from --sockshock-scenario: expected a scenario's name"),
     ("--sockshock-shutdown-timeout=inf", None, ["--sockshock-shutdown-timeout=inf"],
      "shutdown_timeout='inf' from --sockshock-shutdown-timeout: expected a number in (0, 3600]"),
     ("--sockshock-seed=1.5", None, ["--sockshock-seed=1.5"],
@@ -311,6 +336,32 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("--seed -1", ["--seed", "-1"], "--seed=-1: expected an integer in [0, 2**64)"),
     ("--handler no_such_module:X", ["--handler", "no_such_module:X"],
      "--handler='no_such_module:X': cannot import"),
+    ("--handler os:path", ["--handler", "os:path"],
+     "--handler='os:path' is the module 'posixpath', not a request handler class"),
+    ("--handler sockshock.handlers:LineEcho --server UDPServer",
+     ["--handler", "sockshock.handlers:LineEcho", "--server", "UDPServer"],
+     "--handler=LineEcho is a StreamRequestHandler, but UDPServer is a datagram server"),
+    ("--server .x:Y", ["--server", ".x:Y"],
+     "--server='.x:Y': cannot import 'Y' from '.x': a relative module name"),
+    ("--server ''", ["--server", ""], "--server='' is not a server class"),
+    ("--target 127.0.0.1:1 without a scenario", ["--target", "127.0.0.1:1"],
+     "--target='127.0.0.1:1' applies to scenarios only"),
+    ("--target ''", ["--target", ""], "--target='' applies to scenarios only"),
+    ("--udp without a scenario", ["--udp"], "--udp applies to scenarios with --target"),
+    ("--json /proc/x.json", ["--json", "/proc/x.json"],
+     "--json='/proc/x.json': cannot write it"),
+    ("partial-io --target ''", ["partial-io", "--target", ""],
+     "--target='': expected HOST:PORT"),
+    ("partial-io --target 10.1.2.3:80", ["partial-io", "--target", "10.1.2.3:80"],
+     "--target='10.1.2.3:80': the fault proxy forwards to loopback addresses only"),
+    ("partial-io --udp", ["partial-io", "--udp"], "--udp applies with --target HOST:PORT only"),
+    ("partial-io --expect x", ["partial-io", "--expect", "x"],
+     "--expect='x' applies to the built-in checks only"),
+    ("partial-io --json /proc/x.json", ["partial-io", "--json", "/proc/x.json"],
+     "--json='/proc/x.json': cannot write it"),
+    ("lossy-udp --target 127.0.0.1:9", ["lossy-udp", "--target", "127.0.0.1:9"],
+     "lossy-udp.toml:10: DropDatagrams(probability=0.3, direction='both') cannot apply to "
+     "--target='127.0.0.1:9', a stream server"),
     ("--bogus", ["--bogus"], "unrecognized arguments: --bogus"),
 ]
 

@@ -74,27 +74,105 @@ def test_a_shipped_scenario_catches_the_bug_it_is_meant_to_catch(name: str) -> N
 BROKEN = [
     ("duration = 0\n", "broken.toml:1: duration=0.0 must be in (0, 60]"),
     ("durations = 1\n", "broken.toml:1: unknown key 'durations' in the scenario (value 1); "
-                        "allowed: name, description, duration, seed"),
+                        "did you mean 'duration'? allowed: name, description, duration, seed"),
+    ("duration = nan\n", "broken.toml:1: duration=nan must be a finite number in (0, 60]"),
+    ("seed = -1\n", "broken.toml:1: seed=-1 must be in [0, 18446744073709551615]"),
+    ("name = \"\"\n", "broken.toml:1: name='' is empty"),
     ("duration = \"long\"\n", "broken.toml:1: duration='long' in the scenario must be a float"),
     ("[load]\nclients = 5000\n", "broken.toml:2: clients=5000 must be in [0, 1000]"),
     ("[load]\nrequest = \"\\\\x\"\n", "broken.toml:2: request='\\\\x' is not a valid escaped"),
     ("[[faults]]\nmodel = \"PartialRead\"\n",
-     "broken.toml:2: model='PartialRead' in [[faults]] is not a fault model; allowed: "
-     "AbruptShutdown"),
+     "broken.toml:2: model='PartialRead' in [[faults]] is not a fault model; did you mean "
+     "'PartialReads'? allowed: AbruptShutdown"),
     ("[[faults]]\nmodel = \"Latency\"\nseconds = 0.1\n\n[[faults]]\nmodel = \"Latency\"\n"
      "seconds = -1\n",
      "broken.toml:7: seconds=-1 must be in [0, 3600] (from Latency)"),
-    ("[[faults]]\nmodel = \"PartialReads\"\nmax_chunks = 3\n",
-     "broken.toml:1: PartialReads: "),
-    ("[[clients]]\nkind = \"slowlaris\"\n", "kind='slowlaris'"),
+    ("[[faults]]\nmodel = \"PartialReads\"\n\nmax_chnk = 3\n",
+     "broken.toml:4: unknown parameter 'max_chnk' of PartialReads (max_chnk = 3); did you mean "
+     "'max_chunk'?"),
+    ("[[faults]]\n\nmodel = \"PartialReads\"\n", "broken.toml:3: PartialReads needs 'max_chunk'"),
+    ("\n[[clients]]\nkind = \"slowlaris\"\n",
+     "broken.toml:3: kind='slowlaris' is not a client; did you mean 'slowloris'?"),
+    ("\n[[clients]]\nkind = \"slowloris\"\ncuont = 3\n",
+     "broken.toml:4: cuont=3 is not an option of slowloris; did you mean 'count'?"),
     ("[[clients]]\nkind = \"slowloris\"\ncount = 100000\n", "broken.toml:3"),
     ("[expect]\nanswered = \"most\"\n",
      "broken.toml:2: answered='most' must be \"all\" or a fraction in [0, 1]"),
     ("[expect]\nhandler_errors = [\"Not An Exception\"]\n",
      "broken.toml:2: handler_errors=['Not An Exception'] must be \"none\", \"any\" or a list"),
+    ("[expect]\nhandler_errors = [\"NoSuchError\"]\n",
+     "broken.toml:2: handler_errors: 'NoSuchError' is not an exception class"),
+    ("[expect]\nhandler_errors = [\"int\"]\n",
+     "broken.toml:2: handler_errors: 'int' is not an exception class"),
     ("[server]\nclass = 3\n", "broken.toml:2: class=3 in [server] must be a str"),
     ("[server\n", "broken.toml: not valid TOML"),
 ]
+
+
+def test_a_bom_is_not_a_mistake(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbfduration = 0.2\n")
+    assert S.load(path).duration == 0.2
+
+
+def test_exception_names_are_checked_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "names.toml"
+    path.write_text('[expect]\nhandler_errors = ["ConnectionResetError", "SSLEOFError", '
+                    '"sockshock:InvalidArgument"]\n')
+    assert S.load(path).expect.handler_errors == ("ConnectionResetError", "SSLEOFError",
+                                                  "InvalidArgument")
+
+
+# -- scenarios that read well but cannot run: `check` says so as `run` does, at the
+# line of the key (content, expected message)
+UNRUNNABLE = [
+    ("[server]\nclass = \"ThreadingTCPServr\"\n",
+     "bad.toml:2: class='ThreadingTCPServr' is not a server class of sockshock.socketserver; "
+     "did you mean 'ThreadingTCPServer'?"),
+    ("[server]\nclass = \".x:Y\"\n",
+     "bad.toml:2: class='.x:Y': cannot import 'Y' from '.x': a relative module name"),
+    ("[server]\nhandler = \"nosuch:X\"\n",
+     "bad.toml:2: handler='nosuch:X': cannot import 'X' from 'nosuch'"),
+    ("[server]\nhandler = \"os:path\"\n",
+     "bad.toml:2: handler='os:path' is the module 'posixpath', not a request handler class"),
+    ("[server]\nclass = \"UDPServer\"\nhandler = \"sockshock.handlers:LineEcho\"\n",
+     "bad.toml:3: handler=LineEcho is a StreamRequestHandler, but UDPServer is a datagram "
+     "server"),
+    ("[server]\nclass = \"UDPServer\"\ntls = true\n",
+     "bad.toml:3: tls=true: UDPServer is a datagram server"),
+    ("[server]\nattrs = { request_queue = 4 }\n",
+     "bad.toml:2: ThreadingTCPServer has no setting 'request_queue'"),
+    ("[server]\nattrs = { verify_request = 1 }\n",
+     "bad.toml:2: verify_request=1 (from [server] attrs): verify_request is a method"),
+    ("[[faults]]\nmodel = \"DropDatagrams\"\n",
+     "bad.toml:2: DropDatagrams() cannot apply to ThreadingTCPServer, a stream server"),
+    ("[[faults]]\nmodel = \"PartialReads\"\nmax_chunk = 2\nlayer = \"plaintext\"\n",
+     "bad.toml:4: layer='plaintext' (PartialReads(layer='plaintext', max_chunk=2)) acts above "
+     "TLS, but ThreadingTCPServer is served without it"),
+    ("[[clients]]\nkind = \"datagram_burst\"\n",
+     "bad.toml:2: kind='datagram_burst' is a datagram client, but ThreadingTCPServer is a "
+     "stream server"),
+    ("[server]\nclass = \"UDPServer\"\n[[clients]]\nkind = \"slowloris\"\n",
+     "bad.toml:4: kind='slowloris' is a stream client, but UDPServer is a datagram server"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), UNRUNNABLE,
+                         ids=[c.replace("\n", " ")[:40] for c, _ in UNRUNNABLE])
+def test_check_rejects_what_run_rejects_at_the_line_of_the_key(
+        tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from sockshock.cli import main
+
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    assert main(["check", str(path)]) == 1
+    assert f"INVALID {tmp_path}/{message}" in capsys.readouterr().out
+    with sockshock.audit():  # run: the same error, nothing started
+        assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"sockshock run: {tmp_path}/" + err.split(f"{tmp_path}/", 1)[1]
+    assert message in err
+    assert len(err.splitlines()) == 1, err
 
 
 @pytest.mark.parametrize(("content", "message"), BROKEN,
@@ -204,3 +282,77 @@ def test_option(sockshock):
                                            "-p", "no:hypothesispytest",
                                            "--sockshock-scenario=slow-clients", timeout=60)
     result.assert_outcomes(passed=2)
+
+
+# A handler that notices a slowloris connection's end as an error -- as a correct
+# handler does in some runs, when the client leaves mid-exchange (a reset or a broken
+# pipe, by microseconds); deterministic here.
+NOTICES_LEAVING = '''
+from sockshock.handlers import LineEcho
+
+
+class NoticesLeaving(LineEcho):
+    def handle(self):
+        seen = b""
+        for line in self.rfile:
+            seen += line
+            self.wfile.write(line)
+            if line.startswith(b"fail now"):
+                raise ConnectionResetError(104, "a handler's own mistake")
+        if b"X-Slowloris" in seen or b"GET /" in seen:  # a misbehaving client left
+            raise ConnectionResetError(104, "the slowloris client left")
+'''
+
+
+def test_clients_leaving_are_judged_alike_in_pytest_and_in_run(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(leaving=NOTICES_LEAVING)
+    pytester.makepyfile(test_leaving='''
+import time
+
+import pytest
+from leaving import NoticesLeaving
+from sockshock.handlers import LineEcho
+
+
+@pytest.mark.faults("slowloris")
+def test_leaving_is_not_the_handlers_failure(sockshock):
+    srv = sockshock.serve("ThreadingTCPServer", NoticesLeaving)
+    with srv.connect() as client:
+        client.sendall(b"hello\\n")
+        assert client.recv(100) == b"hello\\n"
+
+
+@pytest.mark.parametrize("n", range(5))
+@pytest.mark.faults("slowloris")
+def test_the_reference_handler_passes(sockshock, n):
+    sockshock.serve("ThreadingTCPServer", LineEcho)
+
+
+@pytest.mark.faults("slowloris")
+def test_an_error_before_they_leave_still_fails(sockshock):
+    srv = sockshock.serve("ThreadingTCPServer", NoticesLeaving)
+    with srv.connect() as client:
+        client.sendall(b"fail now\\n")
+        client.recv(100)
+    deadline = time.monotonic() + 5
+    while not srv.errors:
+        assert time.monotonic() < deadline, "the handler never failed"
+        time.sleep(0.001)
+''')
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
+                                           "-p", "no:hypothesispytest", timeout=60)
+    result.assert_outcomes(passed=7, errors=1)
+    result.stdout.fnmatch_lines(["*ConnectionResetError: [[]Errno 104[]] a handler's own mistake",
+                                 "*ERROR test_leaving.py::test_an_error_before_they_leave_still_fails*"])
+    # `sockshock run slowloris` says the same of the same handler
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("leaving", pytester.path / "leaving.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    outcome = S.run(S.find("slowloris"), handler=module.NoticesLeaving)
+    assert outcome.passed, [f"{c.name}: {c.detail}" for c in outcome.failures()]
+    assert any("as the misbehaving clients left" in note for note in outcome.notes)

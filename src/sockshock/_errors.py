@@ -31,6 +31,7 @@ __all__ = [
     "check_choice",
     "check_number",
     "check_type",
+    "did_you_mean",
 ]
 
 
@@ -115,6 +116,16 @@ class SockshockWarning(UserWarning):
 class FaultNeverFired(SockshockWarning):
     """A fault model never fired while a server ran: the test did not test what it
     says (the model's scope missed every operation, or it cannot apply there)."""
+
+
+def did_you_mean(name: Any, choices: Any, *, cutoff: float = 0.6) -> str:
+    """``"did you mean 'X'? "`` for the closest of ``choices`` to ``name``, or ``""``."""
+    import difflib
+
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, [str(c) for c in choices], n=1, cutoff=cutoff)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def _where(source: str | None) -> str:

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--server", metavar="MODULE:ATTR|NAME",
                             help="your server class, or a name from sockshock.socketserver "
                                  "(default: every server class of the handler's kind)")
-    run_parser.add_argument("--request", default="ping\\n",
+    run_parser.add_argument("--request", default=None,
                             help="the request to send, with escapes (default: 'ping\\n')")
     run_parser.add_argument("--expect", default=None,
                             help="the whole expected reply, with escapes (default: the demo "
@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                             help="with scenarios: a server in another process, reached "
                                  "through the fault proxy (loopback or a Unix path)")
     run_parser.add_argument("--udp", action="store_true",
-                            help="with --target HOST:PORT: the server speaks UDP")
+                            help="with scenarios and --target HOST:PORT: the server in the "
+                                 "other process speaks UDP (the fault proxy relays datagrams)")
     commands.add_parser(
         "proxy", add_help=False,
         help="run a fault proxy in front of a server in another process "

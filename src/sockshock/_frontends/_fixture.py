@@ -11,17 +11,24 @@ from typing import Any
 
 import pytest
 
-from sockshock._errors import ConfigurationError, InvalidArgument
+from sockshock._errors import ConfigurationError, InvalidArgument, check_number
 from sockshock._faults._core import FaultModel
 from sockshock._frontends._hypothesis import adopt_hypothesis_test, example_stack
-from sockshock._frontends._settings import check_marker, setting
+from sockshock._frontends._settings import MARKER_KEYS, check_marker, setting
 from sockshock._harness._audit import LeakAudit, audit
+from sockshock._harness._failures import add_note, raise_outcome
 from sockshock._harness._handle import ServerHandle
 from sockshock._harness._install import inject
-from sockshock._harness._resolve import DEFAULT_POLL_INTERVAL, is_handler_class, resolve_spec
+from sockshock._harness._resolve import (
+    DEFAULT_POLL_INTERVAL,
+    check_seconds,
+    is_handler_class,
+    resolve_spec,
+)
 from sockshock._harness._serving import serve_spec
 
-__all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "seed_for_test",
+__all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "check_markers",
+           "load_scenario", "marker_faults", "seed_for_test", "shutdown_bound",
            "sockshock", "sockshock_audit", "sockshock_ca", "sockshock_client_context",
            "sockshock_proxy"]
 
@@ -107,36 +114,7 @@ class SockshockFixture:
                              "the sockshock module)")
 
     def _marker_faults(self) -> tuple[list[FaultModel], list[Any]]:
-        """The models (and a scenario's misbehaving clients) of the test's
-        ``@pytest.mark.faults`` -- models, or names of scenarios -- or of
-        ``--sockshock-scenario``."""
-        models: list[FaultModel] = []
-        clients: list[Any] = []
-        where = f"@pytest.mark.faults on {self._request.node.nodeid}"
-        specs: list[tuple[Any, str]] = [(arg, where) for marker in
-                                        self._request.node.iter_markers("faults")
-                                        for arg in marker.args]
-        if not specs:
-            scenario = setting(self._request.config, self._request.node, "scenario")
-            if scenario:
-                specs = [(scenario, "--sockshock-scenario")]
-        for spec, source in specs:
-            if isinstance(spec, FaultModel):
-                models.append(spec)
-            elif isinstance(spec, str):
-                from sockshock._scenarios._library import find
-
-                try:
-                    scenario = find(spec, source=source)
-                except ConfigurationError as exc:
-                    raise pytest.UsageError(f"sockshock: {exc}") from None
-                models.extend(scenario.faults)
-                clients.extend(scenario.clients)
-            else:
-                raise pytest.UsageError(
-                    f"{source}: {spec!r} (type={type(spec).__name__}) is not a fault model "
-                    "(sockshock.faults.PartialReads(3), ...) or a scenario's name")
-        return models, clients
+        return marker_faults(self._request.config, self._request.node)
 
     def serve(self, server: Any = _UNSET, handler_class: Any = None, /, *,
               faults: Any = None, **options: Any) -> ServerHandle:
@@ -175,15 +153,21 @@ class SockshockFixture:
         for name in list(options):
             if name in arguments:
                 arguments[name] = options.pop(name)
+        stack = example_stack(self) or self._stack  # inside @given: until the example ends
+        departures = _Departures.of(arguments, clients) if stack is self._stack else None
         spec = resolve_spec(server, handler_class, faults=faults, server_attrs=options,
                             default_seed=self.seed, default_clock=self.clock, **arguments)
-        stack = example_stack(self) or self._stack  # inside @given: until the example ends
+        if departures is not None:
+            stack.push(departures.judge)  # after the server stopped
         handle = stack.enter_context(serve_spec(spec))
         self.handles.append(handle)
         datagram = handle.type == socket.SOCK_DGRAM
         for client in clients:  # a scenario's misbehaving clients, until teardown
             if (client.kind == "datagram_burst") == datagram:
                 self._stack.enter_context(client.run(handle.address))
+        if departures is not None:
+            departures.handle = handle
+            self._stack.callback(departures.clients_leave)  # before they are stopped
         return handle
 
     @contextlib.contextmanager
@@ -220,17 +204,139 @@ class SockshockFixture:
         return "\n".join(lines)
 
 
-def _check_shutdown_bounds(request: pytest.FixtureRequest, fixture: SockshockFixture) -> None:
-    marker = request.node.get_closest_marker("shutdown_within")
+class _Departures:
+    """A scenario's misbehaving clients are stopped at teardown, before the server:
+    they leave mid-exchange, and a handler then writing to or reading from their
+    connection gets a reset or a broken pipe -- or not, by a few microseconds. As
+    in ``sockshock run SCENARIO``, such errors (``ConnectionError``) raised once the
+    clients were stopped are the clients' leaving, not the handler's failure: kept
+    in ``srv.errors``, not raised. Those raised before still fail the test."""
+
+    def __init__(self, expected: tuple[type[BaseException], ...]) -> None:
+        self.expected = expected  # the test's own expect_errors
+        self.handle: ServerHandle | None = None
+        self.cutoff: int | None = None
+
+    @classmethod
+    def of(cls, arguments: dict[str, Any], clients: list[Any]) -> _Departures | None:
+        given = arguments["expect_errors"]
+        expected = given if isinstance(given, tuple) else (given,)
+        if not clients or not all(isinstance(e, type) and issubclass(e, BaseException)
+                                  for e in expected):
+            return None  # (a bad expect_errors= gets serving()'s own error)
+        arguments["expect_errors"] = (*expected, ConnectionError)
+        return cls(expected)
+
+    def clients_leave(self) -> None:
+        if self.handle is not None:
+            self.cutoff = len(self.handle.errors)
+
+    def judge(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if self.handle is None:
+            return False
+        failures = self.handle.errors
+        early: list[BaseException] = [
+            f.exception for index, f in enumerate(failures)
+            if isinstance(f.exception, ConnectionError)
+            and not isinstance(f.exception, self.expected)
+            and (self.cutoff is None or index < self.cutoff)]
+        if exc is not None:
+            for failure in early:
+                add_note(exc, f"also, a request handler raised {failure!r}")
+            return False
+        raise_outcome(None, early)
+        return False
+
+
+_SCENARIOS = pytest.StashKey[dict[str, Any]]()  # on the config: scenarios by name, loaded
+
+
+def load_scenario(config: pytest.Config, spec: str, source: str) -> Any:
+    """The scenario ``spec`` names (loaded once per run), or one usage error."""
+    from sockshock._scenarios._library import find
+
+    cache = config.stash.setdefault(_SCENARIOS, {})
+    if spec not in cache:
+        try:
+            cache[spec] = find(spec, source=source)
+        except ConfigurationError as exc:
+            raise pytest.UsageError(f"sockshock: {exc}") from None
+    return cache[spec]
+
+
+def marker_faults(config: pytest.Config,
+                  item: pytest.Item) -> tuple[list[FaultModel], list[Any]]:
+    """The models and a scenario's misbehaving clients of the test's
+    ``@pytest.mark.faults`` -- models, or names of scenarios -- or of
+    ``--sockshock-scenario``; one usage error for a bad marker."""
+    models: list[FaultModel] = []
+    clients: list[Any] = []
+    where = f"@pytest.mark.faults on {item.nodeid}"
+    specs: list[tuple[Any, str]] = []
+    for marker in item.iter_markers("faults"):
+        if marker.kwargs:
+            given = ", ".join(f"{key}={value!r}" for key, value in marker.kwargs.items())
+            hint = " (the fault seed is @pytest.mark.sockshock(seed=...))" \
+                if "seed" in marker.kwargs else ""
+            raise pytest.UsageError(f"sockshock: {where}: takes fault models and scenario "
+                                    f"names only, no keywords: {given}{hint}")
+        specs.extend((arg, where) for arg in marker.args)
+    if not specs:
+        scenario = setting(config, item, "scenario")
+        if scenario is not None:
+            specs = [(scenario, "--sockshock-scenario")]
+    for spec, source in specs:
+        if isinstance(spec, FaultModel):
+            models.append(spec)
+        elif isinstance(spec, str):
+            scenario = load_scenario(config, spec, source)
+            models.extend(scenario.faults)
+            clients.extend(scenario.clients)
+        else:
+            raise pytest.UsageError(
+                f"{source}: {spec!r} (type={type(spec).__name__}) is not a fault model "
+                "(sockshock.faults.PartialReads(3), ...) or a scenario's name")
+    return models, clients
+
+
+def shutdown_bound(config: pytest.Config,
+                   item: pytest.Item) -> tuple[float, dict[str, Any]] | None:
+    """The test's ``@pytest.mark.shutdown_within(seconds, busy=, stalled=)``, checked;
+    None without one."""
+    marker = item.get_closest_marker("shutdown_within")
     if marker is None:
-        return
-    where = f"@pytest.mark.shutdown_within on {request.node.nodeid}"
+        return None
+    where = f"@pytest.mark.shutdown_within on {item.nodeid}"
     if len(marker.args) != 1 or set(marker.kwargs) - {"busy", "stalled"}:
         raise pytest.UsageError(f"{where}: use shutdown_within(seconds, busy=0, stalled=0)")
+    try:
+        check_seconds("seconds", marker.args[0], source=where)
+        for name, value in marker.kwargs.items():
+            check_number(name, value, low=0, high=1000, integer=True, source=where)
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"sockshock: {exc}") from None
+    return marker.args[0], dict(marker.kwargs)
+
+
+def check_markers(config: pytest.Config, item: pytest.Item) -> None:
+    """Every sockshock marker of ``item``, checked (at collection: a test that does
+    not use the fixture would never look at them)."""
+    check_marker(item)
+    for name in MARKER_KEYS:
+        setting(config, item, name)
+    shutdown_bound(config, item)
+    marker_faults(config, item)
+
+
+def _check_shutdown_bounds(request: pytest.FixtureRequest, fixture: SockshockFixture) -> None:
+    bound = shutdown_bound(request.config, request.node)
+    if bound is None:
+        return
+    seconds, kwargs = bound
     tolerance = setting(request.config, request.node, "shutdown_tolerance")
     for handle in fixture.handles:
         if handle.thread.is_alive():
-            handle.assert_stops_within(marker.args[0], tolerance=tolerance, **marker.kwargs)
+            handle.assert_stops_within(seconds, tolerance=tolerance, **kwargs)
 
 
 @pytest.fixture

@@ -10,13 +10,21 @@ from typing import Any
 import pytest
 
 from sockshock._errors import ConfigurationError
-from sockshock._frontends._fixture import CALL_FAILED, FIXTURE, PROXIES, SESSION_SEED
+from sockshock._frontends._fixture import (
+    CALL_FAILED,
+    FIXTURE,
+    PROXIES,
+    SESSION_SEED,
+    check_markers,
+    load_scenario,
+)
 from sockshock._frontends._settings import MARKER_KEYS, SETTINGS, add_options, setting
 from sockshock._harness._install import Installation, install
 from sockshock._servers._catalog import server_kinds
 
 __all__ = [
     "pytest_addoption",
+    "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_configure_node",
     "pytest_generate_tests",
@@ -89,6 +97,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")
     for name in SETTINGS:  # a bad option or ini value stops the run at once
         setting(config, None, name)
+    scenario = setting(config, None, "scenario")
+    if scenario is not None:  # so does a scenario that is not there, or broken
+        given = config.getoption(SETTINGS["scenario"].dest, None) is not None
+        load_scenario(config, scenario, "--sockshock-scenario" if given
+                      else "ini setting sockshock_scenario")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and _WORKER_KEY in workerinput:
         seed = int(workerinput[_WORKER_KEY])
@@ -133,6 +146,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(f"{where}: no server class matches {marker.kwargs}")
     metafunc.parametrize("server_class", [k.server_class for k in kinds],
                          ids=[k.name for k in kinds])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """sockshock's markers, checked on every test -- those that do not use the fixture
+    too: a bad marker there would be ignored, and the test pass."""
+    for item in items:
+        check_markers(config, item)
 
 
 @pytest.hookimpl(hookwrapper=True)

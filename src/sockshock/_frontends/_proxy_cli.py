@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import difflib
 import signal
 import sys
 import threading
@@ -21,7 +20,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from sockshock import faults
-from sockshock._errors import ConfigurationError, InvalidArgument, ProxyError
+from sockshock._errors import ConfigurationError, InvalidArgument, ProxyError, did_you_mean
 from sockshock._faults._core import FaultModel
 from sockshock._proxy._addresses import format_address
 from sockshock._proxy._fault_proxy import FaultProxy
@@ -61,8 +60,7 @@ def parse_fault(text: str, *, source: str = "--fault") -> FaultModel:
         raise InvalidArgument(f"{where}: expected a fault model call such as 'PartialReads(3)'")
     cls = _MODELS.get(call.func.id)
     if cls is None:
-        close = difflib.get_close_matches(call.func.id, list(_MODELS), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(call.func.id, _MODELS)
         raise InvalidArgument(f"{where}: unknown fault model {call.func.id!r}; {hint}"
                               f"known: {', '.join(sorted(_MODELS))}")
     try:

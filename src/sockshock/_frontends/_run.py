@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import contextlib
 import json
 import os
 import re
@@ -23,13 +24,19 @@ from typing import Any, TextIO
 from sockshock import __version__
 from sockshock._errors import ConfigurationError, InvalidArgument
 from sockshock._frontends._replies import Expectation
-from sockshock._harness._resolve import import_object, resolve_server_class
+from sockshock._harness._resolve import (
+    import_handler_class,
+    resolve_handler_class,
+    resolve_server_class,
+)
 from sockshock._servers._catalog import ServerKind, kind_of, server_kinds
 from sockshock._servers._stdlib import classes
 
-__all__ = ["RunTarget", "run"]
+__all__ = ["DEFAULT_REQUEST", "RunTarget", "check_common", "check_writable", "run", "write_json"]
 
 AUDIT = "leak audit"
+#: What the built-in checks send unless --request says otherwise.
+DEFAULT_REQUEST = "ping\\n"
 
 
 def _checks() -> dict[str, str]:
@@ -130,8 +137,11 @@ def _reason(report: Any) -> str:
 
 
 def _servers(args: argparse.Namespace, handler: Any) -> list[ServerKind]:
-    if args.server:
-        return [kind_of(resolve_server_class(args.server, source="--server"))]
+    if args.server is not None:
+        cls = resolve_server_class(args.server, source="--server")
+        if handler is not None:  # an incompatible pair, given explicitly: a usage error
+            resolve_handler_class(handler, cls, source="--handler")
+        return [kind_of(cls)]
     if handler is not None:
         datagram = isinstance(handler, type) and issubclass(
             handler, classes("DatagramRequestHandler"))
@@ -191,14 +201,64 @@ def _escaped(text: str, source: str) -> bytes:
     return value
 
 
-def _check_writable(path: str, source: str) -> None:
+def check_writable(path: str, source: str) -> None:
+    """``path`` can be written (tried, before anything runs: a run that ends in an
+    unwritable file has lost its results)."""
     directory = os.path.dirname(os.path.abspath(path))
+    if not path:
+        raise InvalidArgument(f"{source}={path!r}: expected a file name")
     if os.path.isdir(path):
         raise InvalidArgument(f"{source}={path!r} is a directory; give a file name")
     if not os.path.isdir(directory):
         raise InvalidArgument(f"{source}={path!r}: the directory {directory!r} does not exist")
-    if not os.access(directory, os.W_OK):
-        raise InvalidArgument(f"{source}={path!r}: the directory {directory!r} is not writable")
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise InvalidArgument(f"{source}={path!r}: cannot write it ({exc.strerror or exc})") \
+            from None
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def write_json(path: str, data: Any, source: str = "--json") -> bool:
+    """Write the results; one line on stderr (and False) if that fails after all."""
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+    except OSError as exc:
+        print(f"sockshock run: {source}={path!r}: cannot write the results "
+              f"({exc.strerror or exc})", file=sys.stderr)
+        return False
+    return True
+
+
+def check_common(args: argparse.Namespace) -> None:
+    """The options both kinds of run share, and those that belong to one kind only."""
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        raise InvalidArgument(f"--seed={args.seed}: expected an integer in [0, 2**64)")
+    if args.json is not None:
+        check_writable(args.json, "--json")
+    if not args.scenarios:
+        if args.target is not None:
+            raise InvalidArgument(f"--target={args.target!r} applies to scenarios only (a "
+                                  "server in another process): give the scenarios to run, "
+                                  "e.g. sockshock run partial-io --target HOST:PORT")
+        if args.udp:
+            raise InvalidArgument("--udp applies to scenarios with --target HOST:PORT only (a "
+                                  "UDP server in another process)")
+        return
+    for flag, value in (("--request", args.request), ("--expect", args.expect),
+                        ("--expect-prefix", args.expect_prefix),
+                        ("--expect-regex", args.expect_regex)):
+        if value is not None:
+            raise InvalidArgument(f"{flag}={value!r} applies to the built-in checks only; a "
+                                  "scenario's requests are its [load] request")
+    if args.udp and args.target is None:
+        raise InvalidArgument("--udp applies with --target HOST:PORT only (a UDP server in "
+                              "another process)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,13 +270,12 @@ def run(args: argparse.Namespace) -> int:
     if os.getcwd() not in sys.path:  # --handler myservers:Handler, as python -m would
         sys.path.insert(0, os.getcwd())
     try:
-        request = _escaped(args.request, "--request")
+        check_common(args)
+        request = _escaped(DEFAULT_REQUEST if args.request is None else args.request,
+                           "--request")
         expectation = _expectation(args)
-        if args.seed is not None and not 0 <= args.seed < 2**64:
-            raise InvalidArgument(f"--seed={args.seed}: expected an integer in [0, 2**64)")
-        if args.json:
-            _check_writable(args.json, "--json")
-        handler = import_object(args.handler, source="--handler") if args.handler else None
+        handler = None if args.handler is None else \
+            import_handler_class(args.handler, source="--handler")
         servers = _servers(args, handler)
     except ConfigurationError as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
@@ -262,13 +321,11 @@ def run(args: argparse.Namespace) -> int:
     ok = not failures and not target.audit_failures and code in (0, 1) and target.results
     print(f"\n{len(target.results)} checks in {elapsed:.1f} s: "
           f"{'all passed' if ok else f'{len(failures) + len(target.audit_failures)} failed'}")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"sockshock": __version__, "seconds": round(elapsed, 3),
-                       "passed": bool(ok),
-                       "results": [r.__dict__ for r in target.results],
-                       "leak_audit": {s.name: target.audit_failures.get(s.name, "pass")
-                                      for s in servers}}, f, indent=2)
+    if args.json is not None and not write_json(args.json, {
+            "sockshock": __version__, "seconds": round(elapsed, 3), "passed": bool(ok),
+            "results": [r.__dict__ for r in target.results],
+            "leak_audit": {s.name: target.audit_failures.get(s.name, "pass") for s in servers}}):
+        return 2
     return 0 if ok else 1
 
 

@@ -5,7 +5,6 @@ status 0 (all passed / all valid), 1 (something failed / invalid), 2 (usage)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -13,10 +12,11 @@ from typing import Any
 
 from sockshock import __version__
 from sockshock._errors import ConfigurationError, InvalidArgument
-from sockshock._harness._resolve import import_object
+from sockshock._frontends._run import check_common, write_json
+from sockshock._harness._resolve import import_handler_class, is_loopback, resolve_server_class
 from sockshock._scenarios._library import find, library
 from sockshock._scenarios._model import load
-from sockshock._scenarios._run import ScenarioResult, run, run_against
+from sockshock._scenarios._run import ScenarioResult, check_transport, resolve, run, run_against
 
 __all__ = ["check", "run_scenarios"]
 
@@ -24,7 +24,10 @@ _COLUMNS = ("answered", "stops within", "handler errors", "no leaks")
 
 
 def check(args: argparse.Namespace) -> int:
-    """Validate scenario files: one line each; exit 1 if any is invalid."""
+    """Validate scenario files: one line each; exit 1 if any is invalid. A file is
+    checked as ``sockshock run`` would run it -- its server class, handler, TLS,
+    attributes, faults and clients resolved and checked together -- with nothing
+    started."""
     paths: list[Path] = []
     for given in args.paths or [str(folder) for folder in library()]:
         path = Path(given)
@@ -39,6 +42,7 @@ def check(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             scenario = load(path)
+            resolve(scenario)
         except ConfigurationError as exc:
             invalid += 1
             print(f"INVALID {exc}")
@@ -69,13 +73,23 @@ def _target(args: argparse.Namespace) -> tuple[Any, str]:
     """``--target HOST:PORT`` (``--udp`` for datagrams) or ``--target PATH`` (a Unix
     stream socket)."""
     text: str = args.target
-    if args.server or args.handler:
+    if args.server is not None or args.handler is not None:
         raise InvalidArgument("--target runs against a server in another process: "
                               "--server and --handler do not apply")
     host, sep, port = text.rpartition(":")
     if sep and port.isdigit():
-        return (host.strip("[]"), int(port)), "udp" if args.udp else "tcp"
+        host = host.strip("[]")
+        if not 0 < int(port) <= 65535:
+            raise InvalidArgument(f"--target={text!r}: port {port} must be in [1, 65535]")
+        if not is_loopback(host):
+            raise InvalidArgument(f"--target={text!r}: the fault proxy forwards to loopback "
+                                  "addresses only (127.0.0.0/8, ::1, localhost) or a Unix "
+                                  "socket path")
+        return (host, int(port)), "udp" if args.udp else "tcp"
     if "/" in text:
+        if args.udp:
+            raise InvalidArgument(f"--target={text!r} is a Unix socket path: --udp applies "
+                                  "to HOST:PORT only")
         return text, "unix"
     raise InvalidArgument(f"--target={text!r}: expected HOST:PORT (such as 127.0.0.1:8000) "
                           "or a Unix socket path")
@@ -84,10 +98,22 @@ def _target(args: argparse.Namespace) -> tuple[Any, str]:
 def run_scenarios(args: argparse.Namespace) -> int:
     """Run each scenario against its server (or --server/--handler) in this process."""
     try:
+        check_common(args)
         scenarios = [find(spec, source="SCENARIO") for spec in args.scenarios]
-        server: Any = args.server
-        handler = import_object(args.handler, source="--handler") if args.handler else None
-        target = _target(args) if args.target else None
+        target = _target(args) if args.target is not None else None
+        server: Any = None if args.server is None else \
+            resolve_server_class(args.server, source="--server")
+        handler = None if args.handler is None else \
+            import_handler_class(args.handler, source="--handler")
+        for scenario in scenarios:  # every one checked before any runs
+            if target is not None:
+                kind = "datagram" if target[1] == "udp" else "stream"
+                check_transport(scenario, kind, tls=scenario.server.tls,
+                                server=f"--target={args.target!r}"
+                                       f"{' --udp' if args.udp else ''}")
+            else:
+                resolve(scenario, server_class=server, handler=handler,
+                        server_source="--server", handler_source="--handler")
     except ConfigurationError as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
         return 2
@@ -101,8 +127,8 @@ def run_scenarios(args: argparse.Namespace) -> int:
                 result = run_against(scenario, target[0], transport=target[1], seed=args.seed)
             else:
                 result = run(scenario, server_class=server, handler=handler, seed=args.seed)
-        except ConfigurationError as exc:
-            print(f"sockshock run: {scenario.path}: {exc}", file=sys.stderr)
+        except ConfigurationError as exc:  # checked above: should not happen
+            print(f"sockshock run: {scenario.name}: {exc}", file=sys.stderr)
             return 2
         results.append(result)
         out.write(f"[{number:3}/{len(scenarios)}] {scenario.name:<28} "
@@ -118,10 +144,10 @@ def run_scenarios(args: argparse.Namespace) -> int:
     passed = all(r.passed for r in results)
     print(f"\n{len(results)} scenario(s) in {time.monotonic() - started:.1f} s: "
           + ("all passed" if passed else f"{sum(not r.passed for r in results)} failed"))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"sockshock": __version__, "passed": passed, "scenarios": [
+    if args.json is not None and not write_json(args.json, {
+            "sockshock": __version__, "passed": passed, "scenarios": [
                 {"scenario": r.scenario, "server": r.server, "seed": r.seed,
                  "passed": r.passed, "seconds": round(r.seconds, 3), "notes": r.notes,
-                 "checks": [c.__dict__ for c in r.checks]} for r in results]}, f, indent=2)
+                 "checks": [c.__dict__ for c in r.checks]} for r in results]}):
+        return 2
     return 0 if passed else 1

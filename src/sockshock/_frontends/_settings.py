@@ -69,6 +69,12 @@ def _exception_classes(value: Any) -> tuple[type[BaseException], ...]:
     return items
 
 
+def _scenario(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a scenario's name (from the library) or a .toml file")
+    return value
+
+
 def _choice(*choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if value not in choices:
@@ -123,7 +129,7 @@ SETTINGS = {s.name: s for s in (
     Setting("expect_errors", (), _exception_classes,
             "exception classes the test's request handlers are expected to raise (kept in "
             "srv.errors, not re-raised)", option=False, ini=False),
-    Setting("scenario", None, str,
+    Setting("scenario", None, _scenario,
             "a scenario (a name from the library or a .toml file) whose faults and clients "
             "every sockshock test without faults of its own runs under", metavar="NAME",
             marker=False),

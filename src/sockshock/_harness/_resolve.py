@@ -61,11 +61,34 @@ def import_object(spec: str, *, source: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise InvalidArgument(f"{source}={spec!r}: expected 'module:attr'")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+    if module_name.startswith("."):
         raise InvalidArgument(
-            f"{source}={spec!r}: cannot import {attr!r} from {module_name!r} ({exc})") from exc
+            f"{source}={spec!r}: cannot import {attr!r} from {module_name!r}: a relative "
+            "module name has no package to be relative to; give the full name, such as "
+            f"'package{module_name}:{attr}'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or whatever the module raised as it ran
+        raise InvalidArgument(
+            f"{source}={spec!r}: cannot import {attr!r} from {module_name!r} "
+            f"({type(exc).__name__}: {exc})") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError as exc:
+        raise InvalidArgument(
+            f"{source}={spec!r}: cannot import {attr!r} from {module_name!r} ({exc})") from None
+
+
+def import_handler_class(spec: str, *, source: str) -> type[Any]:
+    """``"package.module:Handler"`` -> the request handler class, or one error naming
+    the value (a module, a function or any other object is not a handler class)."""
+    handler = import_object(spec, source=source)
+    if not is_handler_class(handler):
+        what = f"the module {handler.__name__!r}" if inspect.ismodule(handler) else \
+            f"{handler!r} (type={type(handler).__name__})"
+        raise InvalidType(f"{source}={spec!r} is {what}, not a request handler class (a "
+                          "subclass of socketserver.BaseRequestHandler)")
+    return handler  # type: ignore[no-any-return]
 
 
 def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any]:

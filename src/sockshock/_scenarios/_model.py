@@ -36,19 +36,24 @@ The format (``scenarios/README.md`` has it in full)::
 
 from __future__ import annotations
 
+import builtins
 import codecs
+import inspect
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sockshock import faults as F
-from sockshock._errors import ConfigurationError, InvalidArgument, InvalidType
+from sockshock._errors import ConfigurationError, InvalidArgument, InvalidType, did_you_mean
 from sockshock._scenarios._toml import Located, read
 from sockshock.clients import ClientSpec
 
-__all__ = ["Expectations", "Load", "Scenario", "ServerSection", "load"]
+__all__ = ["MODELS", "Expectations", "Load", "Scenario", "ServerSection", "load"]
 
-_MODELS = {name: getattr(F, name) for name in F.__all__
+#: The fault models of ``sockshock.faults``, by name.
+MODELS = _MODELS = {name: getattr(F, name) for name in F.__all__
            if isinstance(getattr(F, name), type) and issubclass(getattr(F, name), F.FaultModel)
            and getattr(F, name) is not F.FaultModel}
 
@@ -104,6 +109,12 @@ class Scenario:
     clients: tuple[ClientSpec, ...] = ()
     load: Load = field(default_factory=Load)
     expect: Expectations = field(default_factory=Expectations)
+    located: Located | None = field(default=None, compare=False, repr=False)
+
+    def where(self, *key: Any) -> str | None:
+        """``file:line`` of ``key`` (``("server", "class")``), for error messages;
+        None for a scenario not read from a file."""
+        return self.located.where(*key) if self.located is not None else None
 
     def plan(self, seed: int | None = None) -> F.FaultPlan:
         """A fresh plan of the scenario's models (``seed``, else its own, else random)."""
@@ -124,7 +135,7 @@ def _check_table(located: Located, table: Any, allowed: dict[str, Any],
         if item not in allowed:
             raise InvalidArgument(
                 f"{located.where(*key, item)}: unknown key {item!r} in {name} "
-                f"(value {value!r}); allowed: {', '.join(allowed)}")
+                f"(value {value!r}); {did_you_mean(item, allowed)}allowed: {', '.join(allowed)}")
         types = _types(allowed[item])
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             continue  # an int where a float is wanted
@@ -136,12 +147,19 @@ def _check_table(located: Located, table: Any, allowed: dict[str, Any],
     return table
 
 
+def _bound(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def _number(located: Located, key: tuple[Any, ...], value: Any, low: float, high: float,
             *, low_open: bool = False) -> None:
+    bracket = "(" if low_open else "["
+    allowed = f"{bracket}{_bound(low)}, {_bound(high)}]"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidArgument(f"{located.where(*key)}: {key[-1]}={value!r} must be a finite "
+                              f"number in {allowed}")
     if value < low or value > high or (low_open and value == low):
-        bracket = "(" if low_open else "["
-        raise InvalidArgument(f"{located.where(*key)}: {key[-1]}={value!r} must be in "
-                              f"{bracket}{low:g}, {high:g}]")
+        raise InvalidArgument(f"{located.where(*key)}: {key[-1]}={value!r} must be in {allowed}")
 
 
 def _located(located: Located, key: tuple[Any, ...], table: dict[str, Any],
@@ -154,21 +172,44 @@ def _located(located: Located, key: tuple[Any, ...], table: dict[str, Any],
     return type(exc)(f"{where}: {message}")
 
 
+def _parameters(cls: type[F.FaultModel]) -> dict[str, bool]:
+    """A model's parameters: name -> whether it must be given."""
+    return {name: param.default is inspect.Parameter.empty
+            for name, param in inspect.signature(cls).parameters.items()
+            if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)}
+
+
 def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
     key = ("faults", index)
     if not isinstance(table, dict):
         raise InvalidType(f"{located.where(*key)}: each [[faults]] entry must be a table")
-    name = table.get("model")
+    if "model" not in table:
+        raise InvalidArgument(f"{located.where(*key)}: a [[faults]] entry needs a model = "
+                              f"\"...\"; one of {', '.join(sorted(_MODELS))}")
+    name = table["model"]
     if name not in _MODELS:
         raise InvalidArgument(
             f"{located.where(*key, 'model')}: model={name!r} in [[faults]] is not a fault "
-            f"model; allowed: {', '.join(sorted(_MODELS))}")
+            f"model; {did_you_mean(name, _MODELS)}allowed: {', '.join(sorted(_MODELS))}")
+    cls = _MODELS[name]
     params = {k: v for k, v in table.items() if k != "model"}
+    known = _parameters(cls)
+    for param, value in params.items():
+        if param not in known:
+            raise InvalidArgument(
+                f"{located.where(*key, param)}: unknown parameter {param!r} of {name} "
+                f"({param} = {value!r}); {did_you_mean(param, known)}parameters: "
+                f"{', '.join(known)}")
+    missing = [param for param, required in known.items() if required and param not in params]
+    if missing:
+        raise InvalidArgument(f"{located.where(*key, 'model')}: {name} needs "
+                              f"{', '.join(repr(m) for m in missing)} (parameters: "
+                              f"{', '.join(known)})")
     try:
-        return _MODELS[name](**params)  # type: ignore[no-any-return]
+        return cls(**params)  # type: ignore[no-any-return]
     except ConfigurationError as exc:
         raise _located(located, key, params, exc) from None
-    except TypeError as exc:  # an unknown parameter
+    except TypeError as exc:  # pragma: no cover - the parameters were checked above
         raise InvalidArgument(f"{located.where(*key)}: {name}: {exc}") from None
 
 
@@ -176,14 +217,17 @@ def _client(located: Located, index: int, table: dict[str, Any]) -> ClientSpec:
     key = ("clients", index)
     if not isinstance(table, dict):
         raise InvalidType(f"{located.where(*key)}: each [[clients]] entry must be a table")
+    source = located.where(*key)
     try:
-        return ClientSpec.from_mapping(table, source=located.where(*key))
+        return ClientSpec.from_mapping(table, source=source)
     except ConfigurationError as exc:
         message = str(exc)
-        culprit = next((k for k in table if f"{k}=" in message), None)
-        if culprit is not None:
-            message = message.replace(located.where(*key), located.where(*key, culprit))
-        raise type(exc)(message) from None
+        culprit = next((k for k in table if message.startswith(f"{k}=")
+                        or f" {k}=" in message or f"({k}=" in message), None)
+        # "file:line: what is wrong", as every other scenario error reads
+        message = message.replace(f" (from {source})", "").replace(source, "").rstrip()
+        where = located.where(*key, culprit) if culprit is not None else source
+        raise type(exc)(f"{where}: {message}") from None
 
 
 def _escaped(located: Located, key: tuple[Any, ...], text: str) -> bytes:
@@ -229,18 +273,48 @@ def _expect(located: Located, table: dict[str, Any]) -> Expectations:
     stops = float(table.get("stops_within", 1.0))
     _number(located, ("expect", "stops_within"), stops, 0, 60, low_open=True)
     errors: Any = table.get("handler_errors", "none")
+    where = located.where("expect", "handler_errors")
     if errors == "none":
         allowed: tuple[str, ...] | None = ()
     elif errors == "any":
         allowed = None
-    elif isinstance(errors, list) and all(isinstance(e, str) and e.isidentifier()
+    elif isinstance(errors, list) and all(isinstance(e, str) and _NAME.match(e)
                                           for e in errors):
-        allowed = tuple(errors)
+        allowed = tuple(_exception_name(where, name) for name in errors)
     else:
-        raise InvalidArgument(f"{located.where('expect', 'handler_errors')}: "
-                              f"handler_errors={errors!r} must be \"none\", \"any\" or a list "
-                              "of exception class names")
+        raise InvalidArgument(f"{where}: handler_errors={errors!r} must be \"none\", \"any\" "
+                              "or a list of exception class names")
     return Expectations(float(answered), stops, table.get("no_leaks", True), allowed)
+
+
+_NAME = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$")
+
+
+def _exception_name(where: str, name: str) -> str:
+    """An exception class's name -- built-in (``ConnectionResetError``), of ``ssl``
+    or ``socket`` (``SSLEOFError``), or ``module:Class`` -- as handler failures are
+    judged by it; one error for anything else."""
+    if ":" in name:
+        from sockshock._harness._resolve import import_object
+
+        try:
+            found = import_object(name, source="handler_errors")
+        except ConfigurationError as exc:
+            raise InvalidArgument(f"{where}: {exc}") from None
+    else:
+        import socket
+        import ssl
+
+        found = next((getattr(module, name) for module in (builtins, ssl, socket)
+                      if hasattr(module, name)), None)
+    if isinstance(found, type) and issubclass(found, BaseException):
+        return found.__name__
+    known = [n for module in (builtins, ) for n in dir(module)
+             if isinstance(getattr(module, n), type) and issubclass(getattr(module, n), BaseException)]
+    raise InvalidArgument(
+        f"{where}: handler_errors: {name!r} is not an exception class; "
+        f"{did_you_mean(name, known)}give built-in ones (ConnectionResetError), ssl's or "
+        "socket's (SSLEOFError), or 'module:Class'")
 
 
 def parse(located: Located) -> Scenario:
@@ -253,8 +327,12 @@ def parse(located: Located) -> Scenario:
         _number(located, ("seed",), seed, 0, 2**64 - 1)
     faults = tuple(_model(located, i, t) for i, t in enumerate(data.get("faults", [])))
     clients = tuple(_client(located, i, t) for i, t in enumerate(data.get("clients", [])))
+    name = data.get("name", located.path.stem)
+    if not name.strip():
+        raise InvalidArgument(f"{located.where('name')}: name={name!r} is empty; give the "
+                              "scenario a name (default: the file's name)")
     return Scenario(
-        name=data.get("name", located.path.stem), path=located.path,
+        name=name, path=located.path, located=located,
         description=data.get("description", ""), duration=duration, seed=seed,
         server=_server(located, data.get("server", {})), faults=faults, clients=clients,
         load=_load(located, data.get("load", {})), expect=_expect(located, data.get("expect", {})))

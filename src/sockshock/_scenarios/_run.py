@@ -20,13 +20,119 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sockshock._errors import FaultNeverFired, InvalidArgument, ShutdownTimeout, ShutdownTooSlow
+from sockshock._errors import (
+    ConfigurationError,
+    FaultNeverFired,
+    InvalidArgument,
+    ShutdownTimeout,
+    ShutdownTooSlow,
+)
+from sockshock._faults._core import PLAINTEXT
 from sockshock._harness._audit import LeakAudit
-from sockshock._harness._resolve import resolve_server_class
+from sockshock._harness._resolve import (
+    import_handler_class,
+    resolve_handler_class,
+    resolve_server_class,
+    split_server_attrs,
+    transport_of,
+)
 from sockshock._harness._serving import serving
 from sockshock._scenarios._model import Scenario
 
-__all__ = ["Check", "ScenarioResult", "run", "run_against"]
+__all__ = ["Check", "Resolved", "ScenarioResult", "check_transport", "resolve", "run",
+           "run_against"]
+
+
+@contextlib.contextmanager
+def _blame(where: str | None) -> Iterator[None]:
+    """A configuration error raised in the block, as ``where: message``."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        if where is None:
+            raise
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def check_transport(scenario: Scenario, transport: str, *, tls: bool, server: str) -> None:
+    """The scenario's faults and clients can act on a ``transport`` server (named by
+    ``server``: ``"UDPServer"``, ``"--target='127.0.0.1:53' --udp"``), TLS included;
+    otherwise one error at the line of the key that cannot."""
+    if tls and transport == "datagram":
+        raise InvalidArgument(f"{scenario.where('server', 'tls') or scenario.name}: tls=true: "
+                              f"{server} is a datagram server; TLS runs over stream connections")
+    for index, model in enumerate(scenario.faults):
+        if not model.applies_to_transport(transport):
+            raise InvalidArgument(
+                f"{scenario.where('faults', index, 'model') or scenario.name}: {model!r} "
+                f"cannot apply to {server}, a {transport} server (it acts on "
+                f"{'datagrams' if transport == 'stream' else 'stream connections'}); leave "
+                "it out or serve a server of the other kind")
+        if model.layer == PLAINTEXT and not tls:
+            raise InvalidArgument(
+                f"{scenario.where('faults', index, 'layer') or scenario.name}: "
+                f"layer='plaintext' ({model!r}) acts above TLS, but {server} is served "
+                "without it; set tls = true in [server]")
+    for index, client in enumerate(scenario.clients):
+        datagram = client.kind == "datagram_burst"
+        if datagram != (transport == "datagram"):
+            raise InvalidArgument(
+                f"{scenario.where('clients', index, 'kind') or scenario.name}: "
+                f"kind={client.kind!r} is a {'datagram' if datagram else 'stream'} client, "
+                f"but {server} is a {transport} server; leave it out or serve a server of "
+                "the other kind")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What :func:`run` serves for a scenario, checked (nothing started)."""
+
+    server_class: type[Any]
+    handler: Any
+    transport: str
+
+
+def resolve(scenario: Scenario, *, server_class: Any = None, handler: Any = None,
+            server_source: str = "server_class", handler_source: str = "handler") -> Resolved:
+    """Everything :func:`run` needs, resolved and checked as ``serving()`` would --
+    the server class, the handler, TLS, the server attributes, the faults and the
+    clients against the server's transport -- without starting anything.
+    ``server_class``/``handler`` override the scenario's ``[server]`` (their errors
+    name ``server_source``/``handler_source``); errors for the scenario's own values
+    start with the ``file:line`` of the key.
+
+    Raises:
+        ConfigurationError: the first mistake.
+    """
+    from sockshock.handlers import DatagramEcho, LineEcho
+
+    section = scenario.server
+    with _blame(None if server_class is not None else scenario.where("server", "class")):
+        cls = resolve_server_class(server_class if server_class is not None
+                                   else section.server_class,
+                                   source=server_source if server_class is not None
+                                   else "class")
+    transport = transport_of(cls)
+    chosen = handler if handler is not None else section.handler
+    handler_where = None if handler is not None else scenario.where("server", "handler")
+    if chosen is None:
+        chosen = DatagramEcho if transport == "datagram" else LineEcho
+    elif isinstance(chosen, str):
+        with _blame(handler_where):
+            chosen = import_handler_class(chosen, source=handler_source if handler is not None
+                                          else "handler")
+    # A pair that does not fit: blamed on the handler's line if the file gave it, else
+    # on the class's line if the file gave that (the default handler always fits).
+    class_where = None if server_class is not None else scenario.where("server", "class")
+    with _blame(handler_where if handler is None else class_where):
+        resolve_handler_class(chosen, cls, source=handler_source if handler is not None
+                              else "handler")
+    with _blame(scenario.where("server", "attrs")):
+        split_server_attrs(cls, section.attrs, adopting=False, source="[server] attrs")
+    origin = f" (from {server_source})" if server_class is not None else ""
+    check_transport(scenario, transport, tls=section.tls,
+                    server=f"{cls.__name__}{origin}")
+    return Resolved(cls, chosen, transport)
 
 
 @dataclass
@@ -154,17 +260,8 @@ def run(scenario: Scenario, *, server_class: Any = None, handler: Any = None,
         seed: int | None = None) -> ScenarioResult:
     """Run ``scenario`` against a server in this process (its ``[server]`` unless
     ``server_class``/``handler`` say otherwise) and judge its ``[expect]``."""
-    from sockshock.handlers import DatagramEcho, LineEcho
-
-    cls = resolve_server_class(server_class or scenario.server.server_class)
-    transport = "datagram" if cls.socket_type == socket.SOCK_DGRAM else "stream"
-    if handler is None:
-        handler = scenario.server.handler or (DatagramEcho if transport == "datagram"
-                                              else LineEcho)
-    if isinstance(handler, str):
-        from sockshock._harness._resolve import import_object
-
-        handler = import_object(handler, source="handler")
+    resolved = resolve(scenario, server_class=server_class, handler=handler)
+    cls, handler, transport = resolved.server_class, resolved.handler, resolved.transport
     plan = scenario.plan(seed)
     result = ScenarioResult(scenario.name, cls.__name__, plan.seed)
     started = time.monotonic()
@@ -172,7 +269,7 @@ def run(scenario: Scenario, *, server_class: Any = None, handler: Any = None,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FaultNeverFired)
         errors = _serve(scenario, result, cls, handler, plan, transport)
-    result.notes = [str(w.message) for w in caught if issubclass(w.category, FaultNeverFired)]
+    result.notes[:0] = [str(w.message) for w in caught if issubclass(w.category, FaultNeverFired)]
     result.checks.append(_judge_errors(scenario, errors))
     if leak_audit is not None:
         report = leak_audit.report()
@@ -197,6 +294,7 @@ def _serve(scenario: Scenario, result: ScenarioResult, cls: type[Any], handler: 
             with _clients(scenario, srv.address, transport):
                 answered, sent = _load(scenario, srv.address, srv.family, srv.type, context)
                 time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
+                cutoff = len(srv.errors)  # the misbehaving clients leave now
             result.checks.append(_judge_answered(scenario, answered, sent))
             try:
                 seconds = srv.assert_stops_within(scenario.expect.stops_within, tolerance=1.0)
@@ -209,7 +307,15 @@ def _serve(scenario: Scenario, result: ScenarioResult, cls: type[Any], handler: 
                     raise
                 # Its faults stopped it already (an AbruptShutdown): nothing to time.
                 result.checks.append(Check("stops within", True, "stopped by itself already"))
-            errors = list(srv.errors)
+            # A handler that finds a misbehaving client gone as it leaves (mid-exchange:
+            # a reset or a broken pipe, or not, by microseconds) is not failing; the
+            # pytest fixture judges the same way.
+            errors = [f for index, f in enumerate(srv.errors)
+                      if index < cutoff or not isinstance(f.exception, ConnectionError)]
+            left = len(srv.errors) - len(errors)
+            if left:
+                result.notes.append(f"{left} handler error(s) as the misbehaving clients "
+                                    "left, at the end (not judged)")
     except ShutdownTimeout as exc:
         result.checks.append(Check("stops within", False, str(exc).splitlines()[0]))
     return errors
@@ -224,6 +330,9 @@ def run_against(scenario: Scenario, target: Any, *, transport: str = "tcp",
     leaks are not visible from here."""
     from sockshock._proxy._fault_proxy import FaultProxy
 
+    kind_name = "datagram" if transport == "udp" else "stream"
+    check_transport(scenario, kind_name, tls=scenario.server.tls,
+                    server=f"the target {transport}:{target!r}")
     plan = scenario.plan(seed)
     family = socket.AF_UNIX if transport == "unix" else (
         socket.AF_INET6 if isinstance(target, tuple) and ":" in target[0] else socket.AF_INET)

@@ -68,7 +68,7 @@ def read(path: Path) -> Located:
             gives the file and TOML's own account of where).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (some editors write one) is not TOML
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"{path}: cannot read it: {exc}") from None
     data = _loads(text, str(path))
