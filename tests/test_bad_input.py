@@ -48,6 +48,16 @@ def _stops_within(*args: Any, **kwargs: Any) -> Callable[[], None]:
     return call
 
 
+def _proxy_stop(timeout: Any) -> Callable[[], None]:
+    def call() -> None:
+        proxy = sockshock.FaultProxy(("127.0.0.1", 9)).start()
+        try:
+            proxy.stop(timeout=timeout)
+        finally:
+            proxy.stop()
+    return call
+
+
 # (where, what was given, the call, a fragment the message must contain)
 API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("serving()", "server_class='ThreadingTCPServr'", serve("ThreadingTCPServr"),
@@ -126,6 +136,21 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("models", "address=5", lambda: F.PartialReads(3, address=5), "address=5 (type=int)"),
     ("FaultPlan", "seed=2**70", lambda: F.FaultPlan(seed=2**70), "seed=1180591620717411303424"),
     ("FaultPlan", "log_limit=-1", lambda: F.FaultPlan(log_limit=-1), "log_limit=-1"),
+    ("FaultProxy", "faults='PartialReads(3)'",
+     lambda: sockshock.FaultProxy(("127.0.0.1", 9), faults="PartialReads(3)"),
+     "faults='PartialReads(3)' (type=str) (from FaultProxy)"),
+    ("FaultProxy", "listen='/tmp/a\\0b' (a NUL byte)",
+     lambda: sockshock.FaultProxy("/tmp/up.sock", listen="/tmp/a\0b", transport="unix"),
+     "a Unix socket path cannot contain a NUL byte (from FaultProxy)"),
+    ("FaultProxy", "upstream='127.0.0.1:80' with transport='unix'",
+     lambda: sockshock.FaultProxy("127.0.0.1:80", transport="unix"),
+     "upstream='127.0.0.1:80' looks like HOST:PORT, but transport='unix' needs a Unix socket path"),
+    ("FaultProxy.stop()", "timeout='x'", _proxy_stop("x"),
+     "timeout='x' (type=str) (from FaultProxy.stop())"),
+    ("FaultProxy.stop()", "timeout=nan", _proxy_stop(math.nan),
+     "timeout=nan must be a finite number (from FaultProxy.stop())"),
+    ("FaultProxy.stop()", "timeout=-1", _proxy_stop(-1),
+     "timeout=-1 must be in (0, 3600] (from FaultProxy.stop())"),
     ("FaultLayer", "clock='fast'", lambda: sockshock.FaultLayer(clock="fast"), "clock='fast'"),
     ("FaultLayer", "plan='PartialReads'", lambda: sockshock.FaultLayer("PartialReads"),
      "'PartialReads' (type=str)"),

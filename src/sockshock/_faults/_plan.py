@@ -54,17 +54,17 @@ def _address(address: Any) -> str:
     return repr(address)
 
 
-def _flatten(models: Iterable[Any]) -> list[FaultModel]:
+def _flatten(models: Iterable[Any], where: str = "FaultPlan(...)") -> list[FaultModel]:
     flat: list[FaultModel] = []
     for model in models:
         if isinstance(model, (list, tuple)):
-            flat.extend(_flatten(model))
+            flat.extend(_flatten(model, where))
         elif isinstance(model, FaultModel):
             flat.append(model)
         else:
             raise InvalidType(
                 f"expected a fault model (e.g. sockshock.faults.PartialReads(3)) but got "
-                f"{model!r} (type={type(model).__name__}) (from FaultPlan(...))")
+                f"{model!r} (type={type(model).__name__}) (from {where})")
     return flat
 
 
@@ -75,7 +75,8 @@ def _changes_nothing(decision: Decision, op: Operation) -> bool:
     return limit is not None and 0 < op.size <= limit and decision.only_limits()
 
 
-def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults") -> FaultPlan:
+def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults",
+              where: str | None = None) -> FaultPlan:
     """The one place where what a user wrote for ``faults=`` becomes a plan.
 
     Args:
@@ -84,19 +85,22 @@ def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults") -
         seed: the seed of a new plan (default: random); with a ready plan it must be
             ``None`` or the plan's own seed.
         source: where ``faults`` came from, for error messages.
+        where: the caller, named in error messages as "(from ...)".
     """
+    origin = f" (from {where})" if where else ""
     if isinstance(faults, FaultPlan):
         if seed is not None and seed != faults.seed:
             raise InvalidArgument(f"seed={seed!r} conflicts with the plan's own "
-                                  f"seed={faults.seed} (from {source}); give one or the other")
+                                  f"seed={faults.seed} (from {where or source}); give one or "
+                                  "the other")
         return faults
     if isinstance(faults, FaultModel):
         faults = [faults]
     if isinstance(faults, (list, tuple)):
-        return FaultPlan(*faults, seed=seed)
+        return FaultPlan(*_flatten(faults, where or "FaultPlan(...)"), seed=seed)
     raise InvalidType(
         f"expected a FaultPlan or a list of fault models (sockshock.faults) but got "
-        f"{source}={faults!r} (type={type(faults).__name__})")
+        f"{source}={faults!r} (type={type(faults).__name__}){origin}")
 
 
 class FaultPlan:
