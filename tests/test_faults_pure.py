@@ -225,6 +225,75 @@ def test_a_shared_rng_draws_from_one_stream() -> None:
     assert first == random.Random(7).randint(1, 100)
 
 
+def _two_connections(plan: FaultPlan) -> list[int]:
+    return read_all(plan, 300, connection=0) + read_all(plan, 300, connection=1)
+
+
+@pytest.mark.parametrize("kind", ["shared", "per model", "mixed"])
+def test_replay_of_a_plan_with_generators_makes_the_same_decisions(kind: str) -> None:
+    models = [F.PartialReads(9), F.Latency(0, jitter=0.5)]
+    rng: Any = {"shared": random.Random(5),
+                "per model": [random.Random(5), random.Random(6)],
+                "mixed": [random.Random(5), F.Draws([0.3, 0.7, 0.1])]}[kind]
+    plan = FaultPlan(*models, rng=rng)
+    first = _two_connections(plan)
+    again = plan.replay()
+    assert again.log == [] and plan.log  # noqa: PT018  (a fresh log; the old one kept)
+    assert _two_connections(again) == first
+    assert again.log == plan.log
+    assert again.seed == plan.seed
+    third = again.replay()  # a replay of a replay: from the same start again
+    assert _two_connections(third) == first
+    assert third.log == plan.log
+
+
+@settings(max_examples=10)
+@given(rng=st.randoms())
+def test_replay_of_a_plan_with_hypothesis_randoms_makes_the_same_decisions(
+        rng: random.Random) -> None:
+    plan = FaultPlan(F.PartialReads(9), F.Latency(0, jitter=0.5), rng=rng)
+    first = read_all(plan, 30, connection=0) + read_all(plan, 20, connection=1)
+    again = plan.replay()
+    assert read_all(again, 30, connection=0) + read_all(again, 20, connection=1) == first
+    assert again.log == plan.log
+
+
+def test_replay_refuses_a_generator_it_cannot_copy() -> None:
+    class Counter(random.Random):
+        def __init__(self) -> None:
+            super().__init__(0)
+            self.calls = 0
+
+        def random(self) -> float:
+            self.calls += 1
+            return (self.calls * 0.37) % 1
+
+    plan = FaultPlan(F.PartialReads(9), rng=Counter())
+    with pytest.raises(sockshock.InvalidArgument,
+                       match=r"replay\(\) cannot reproduce .* cannot be copied .* use seed= or "
+                             r"sockshock.faults.Draws, which replay exactly"):
+        plan.replay()
+
+
+def test_a_seed_next_to_generators_is_refused() -> None:
+    for rng in (random.Random(1), [random.Random(1)]):
+        with pytest.raises(sockshock.InvalidArgument,
+                           match=r"seed=3 and rng=.* both given: .* give one or the other"):
+            FaultPlan(F.PartialReads(3), seed=3, rng=rng)
+
+
+def test_describe_shows_every_event_with_limit_none_and_checks_the_limit() -> None:
+    plan = FaultPlan(F.PartialReads(2), seed=1)
+    read_all(plan, 50)
+    assert plan.describe(limit=None).count(" -> limit=") == len(plan.log)
+    assert plan.describe(limit=3).count(" -> limit=") == 3
+    with pytest.raises(sockshock.InvalidType, match=r"limit='x' \(type=str\) \(from "
+                                                   r"FaultPlan.describe\(\)\)"):
+        plan.describe(limit="x")  # type: ignore[arg-type]
+    with pytest.raises(sockshock.InvalidArgument, match=r"limit=-1 must be in \[0, inf\]"):
+        plan.describe(limit=-1)
+
+
 def test_unseeded_plans_get_a_printable_seed() -> None:
     assert isinstance(FaultPlan().seed, int)
 
