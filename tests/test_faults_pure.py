@@ -294,6 +294,65 @@ def test_describe_shows_every_event_with_limit_none_and_checks_the_limit() -> No
         plan.describe(limit=-1)
 
 
+def test_a_range_of_connections_is_checked_and_matched_in_constant_time() -> None:
+    model = F.PartialReads(3, connections=range(2, 10**18, 2))  # iterated: it never returns
+    assert model.connections == range(2, 10**18, 2)
+    plan = FaultPlan(model, seed=1)
+    assert plan.decide(recv(4, 0, 0)).limit is not None
+    assert plan.decide(recv(3, 0, 0)).limit is None
+    assert plan.decide(recv(0, 0, 0)).limit is None
+    assert F.PartialReads(3, connections=range(10**18, -1, -1)).in_scope(recv(0, 0, 0))
+    with pytest.raises(sockshock.InvalidArgument, match=r"connections=-2 must be in \[0, inf\]"):
+        F.PartialReads(3, connections=range(10**18, -3, -1))
+    with pytest.raises(sockshock.InvalidArgument, match="selects no connection at all"):
+        F.PartialReads(3, connections=range(5, 5))
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: F.EOFAfter(0, direction="out"),
+     "EOFAfter() takes no argument direction='out'; its arguments: nbytes, and the scope "
+     "arguments probability, per, connections, every, address, after_bytes, first_ops, layer "
+     "(from EOFAfter)"),
+    (lambda: F.Stall(1, bogus=2), "Stall() takes no argument bogus=2; its arguments: nbytes"),
+    (lambda: F.PartialReads(1, 2), "PartialReads() takes at most 1 positional argument(s) "
+                                   "(max_chunk), not 2"),
+    (lambda: F.AbruptShutdown(direction="in", nbytes=3), "AbruptShutdown() takes no argument "
+                                                         "nbytes=3; its arguments: direction"),
+])
+def test_an_unknown_argument_names_the_public_model_and_what_it_takes(
+        make: Any, message: str) -> None:
+    with pytest.raises(sockshock.InvalidType) as raised:
+        make()
+    assert str(raised.value).startswith(message)
+    assert "_ReadsEndAfter" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"after_bytes": 5}, "after_bytes=5 cannot scope accept()"),
+    ({"first_ops": 2}, "first_ops=2 cannot scope accept()"),
+    ({"address": "127.0.0.1"}, "address='127.0.0.1' cannot scope accept()"),
+    ({"layer": "plaintext"}, "layer='plaintext' cannot scope accept()"),
+    ({"errno": "ENOENT"}, "errno='ENOENT' is not an error accept() gives; it can give EAGAIN, "
+                          "EWOULDBLOCK, EBADF, ECONNABORTED, EINVAL, EMFILE, ENFILE"),
+    ({"errno": errno.EPIPE}, f"errno={errno.EPIPE} (EPIPE) is not an error accept() gives"),
+])
+def test_accept_errors_refuse_what_accept_cannot_do(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(sockshock.InvalidArgument) as raised:
+        F.AcceptErrors(**kwargs)
+    assert str(raised.value).startswith(message)
+    assert str(raised.value).endswith("(from AcceptErrors)")
+
+
+def test_accept_errors_take_every_errno_accept_gives_and_their_scopes() -> None:
+    from sockshock._faults._lifecycle import ACCEPT_ERRNOS
+
+    assert {"EMFILE", "ENFILE", "ENOBUFS", "ENOMEM", "ECONNABORTED", "EPROTO"} <= set(ACCEPT_ERRNOS)
+    for name in ACCEPT_ERRNOS:
+        assert F.AcceptErrors(name).errno == getattr(errno, name)
+    model = F.AcceptErrors("EMFILE", connections=[1], every=1, probability=0.5, per="connection")
+    assert model.errno == errno.EMFILE
+
+
 def test_unseeded_plans_get_a_printable_seed() -> None:
     assert isinstance(FaultPlan().seed, int)
 

@@ -978,7 +978,7 @@ def test_bad_arguments_get_one_clear_error(kwargs: dict[str, Any], error: type[E
     (["--upstream", "127.0.0.1:80", "--fault", "Latency(seconds=x)"],
      "arguments must be literals"),
     (["--upstream", "127.0.0.1:80", "--fault", "Latency(1, 2, 3, 4)"],
-     "takes from 2 to 4 positional arguments"),
+     "Latency() takes at most 3 positional argument(s) (seconds, jitter, direction), not 4"),
 ])
 def test_command_line_usage_errors_exit_2_with_one_line(
         argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -85,7 +85,7 @@ BROKEN = [
      "seconds = -1\n",
      "broken.toml:7: seconds=-1 must be in [0, 3600] (from Latency)"),
     ("[[faults]]\nmodel = \"PartialReads\"\nmax_chunks = 3\n",
-     "broken.toml:1: PartialReads: "),
+     "broken.toml:3: PartialReads() takes no argument max_chunks=3; its arguments: max_chunk"),
     ("[[clients]]\nkind = \"slowlaris\"\n", "kind='slowlaris'"),
     ("[[clients]]\nkind = \"slowloris\"\ncount = 100000\n", "broken.toml:3"),
     ("[expect]\nanswered = \"most\"\n",

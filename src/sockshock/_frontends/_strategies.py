@@ -106,15 +106,19 @@ def _parameters(model: type[FaultModel], max_bytes: int,
                           "parameters: give an instance, or a strategy of instances")
 
 
-def _scopes(max_bytes: int) -> st.SearchStrategy[dict[str, Any]]:
-    """Scope arguments; each shrinks towards leaving it out."""
-    return st.fixed_dictionaries({}, optional={
+def _scopes(max_bytes: int, model: type[FaultModel]) -> st.SearchStrategy[dict[str, Any]]:
+    """Scope arguments; each shrinks towards leaving it out (for accept errors only
+    those that can select an accept())."""
+    optional: dict[str, st.SearchStrategy[Any]] = {
         "after_bytes": st.integers(0, max_bytes),
         "first_ops": st.integers(1, 8),
         "probability": st.sampled_from(_PROBABILITIES),
         "per": st.just("connection"),
         "connections": st.integers(0, 3),
-    })
+    }
+    if issubclass(model, F.AcceptErrors):
+        del optional["after_bytes"], optional["first_ops"]
+    return st.fixed_dictionaries({}, optional=optional)
 
 
 def fault_models(model: type[FaultModel], *, scopes: bool = False, max_bytes: int = 64,
@@ -122,7 +126,7 @@ def fault_models(model: type[FaultModel], *, scopes: bool = False, max_bytes: in
     """Instances of ``model`` with drawn parameters (and, with ``scopes``, scope
     arguments), shrinking towards its gentlest form."""
     return _model(model, _parameters(model, max_bytes, max_delay),
-                  _scopes(max_bytes) if scopes else st.just({}))
+                  _scopes(max_bytes, model) if scopes else st.just({}))
 
 
 # Composite strategies: a failing example prints each value's repr.
