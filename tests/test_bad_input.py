@@ -58,6 +58,18 @@ def _proxy_stop(timeout: Any) -> Callable[[], None]:
     return call
 
 
+def _script_run_without_socket() -> None:
+    from sockshock.scripts import ClientScript, ScriptRun, Send
+
+    ScriptRun(ClientScript([Send(b"x")]), None)  # type: ignore[arg-type]
+
+
+def _strategies() -> Any:
+    import sockshock.strategies
+
+    return sockshock.strategies
+
+
 # (where, what was given, the call, a fragment the message must contain)
 API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("serving()", "server_class='ThreadingTCPServr'", serve("ThreadingTCPServr"),
@@ -160,6 +172,25 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
      "timeout=nan must be a finite number (from FaultProxy.stop())"),
     ("FaultProxy.stop()", "timeout=-1", _proxy_stop(-1),
      "timeout=-1 must be in (0, 3600] (from FaultProxy.stop())"),
+    ("drive()", "server_attrs={1: 2}", lambda: sockshock.drive(LineEcho, b"x", server_attrs={1: 2}),
+     "expected attribute names (str) as the keys of server_attrs but got 1 (type=int)"),
+    ("drive()", "faults=[AcceptErrors()]",
+     lambda: sockshock.drive(LineEcho, b"x", faults=[F.AcceptErrors()]),
+     "AcceptErrors() (from drive(faults=...)) cannot apply in drive()"),
+    ("drive()", "faults=[PartialReads(3, layer='plaintext')]",
+     lambda: sockshock.drive(LineEcho, b"x", faults=[F.PartialReads(3, layer="plaintext")]),
+     "layer='plaintext' faults act above TLS, and drive() runs without TLS"),
+    ("ScriptRun()", "sock=None", lambda: _script_run_without_socket(),
+     "expected a connected socket (srv.connect(), say) but got sock=None"),
+    ("strategies", "fault_models('PartialReads')", lambda: _strategies().fault_models("PartialReads"),
+     "model='PartialReads' (type=str) (the class itself: sockshock.faults.PartialReads)"),
+    ("strategies", "client_scripts(endings='read')",
+     lambda: _strategies().client_scripts(endings="read"),
+     "expected a list of endings ('half_close', 'close', 'reset', 'stop_midway') but got "
+     "endings='read'"),
+    ("strategies", "datagram_schedules(max_window=0)",
+     lambda: _strategies().datagram_schedules([b"x"], max_window=0),
+     "max_window=0 must be in [1, 1000] (from datagram_schedules())"),
     ("FaultLayer", "clock='fast'", lambda: sockshock.FaultLayer(clock="fast"), "clock='fast'"),
     ("FaultLayer", "plan='PartialReads'", lambda: sockshock.FaultLayer("PartialReads"),
      "'PartialReads' (type=str)"),
