@@ -64,6 +64,12 @@ def _script_run_without_socket() -> None:
     ScriptRun(ClientScript([Send(b"x")]), None)  # type: ignore[arg-type]
 
 
+def _tls() -> Any:
+    import sockshock.tls
+
+    return sockshock.tls
+
+
 def _strategies() -> Any:
     import sockshock.strategies
 
@@ -191,6 +197,15 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("strategies", "datagram_schedules(max_window=0)",
      lambda: _strategies().datagram_schedules([b"x"], max_window=0),
      "max_window=0 must be in [1, 1000] (from datagram_schedules())"),
+    ("sockshock.tls", "client_context(minimum_version='TLSv9')",
+     lambda: _tls().client_context(minimum_version="TLSv9"),
+     "minimum_version='TLSv9' is not a TLS version"),
+    ("sockshock.tls", "client_context(alpn_protocols='h2')",
+     lambda: _tls().client_context(alpn_protocols="h2"),
+     "alpn_protocols='h2' (type=str); for this one alone, ['h2']"),
+    ("sockshock.tls", "a minimum version above the maximum",
+     lambda: _tls().server_context(minimum_version="TLSv1_3", maximum_version="TLSv1_2"),
+     "minimum_version=TLSv1_3 is above maximum_version=TLSv1_2"),
     ("FaultLayer", "clock='fast'", lambda: sockshock.FaultLayer(clock="fast"), "clock='fast'"),
     ("FaultLayer", "plan='PartialReads'", lambda: sockshock.FaultLayer("PartialReads"),
      "'PartialReads' (type=str)"),
