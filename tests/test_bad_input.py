@@ -64,6 +64,12 @@ def _script_run_without_socket() -> None:
     ScriptRun(ClientScript([Send(b"x")]), None)  # type: ignore[arg-type]
 
 
+def _clients() -> Any:
+    import sockshock.clients
+
+    return sockshock.clients
+
+
 def _tls() -> Any:
     import sockshock.tls
 
@@ -206,6 +212,13 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("sockshock.tls", "a minimum version above the maximum",
      lambda: _tls().server_context(minimum_version="TLSv1_3", maximum_version="TLSv1_2"),
      "minimum_version=TLSv1_3 is above maximum_version=TLSv1_2"),
+    ("clients", "slowloris('127.0.0.1:80')", lambda: _clients().slowloris("127.0.0.1:80"),
+     "looks like HOST:PORT, not a Unix socket path; pass a (host, port) tuple: "
+     "address=('127.0.0.1', 80)"),
+    ("clients", "drip_feed(('::1', 80, 'x', 0))",
+     lambda: _clients().drip_feed(("::1", 80, "x", 0)), "flowinfo='x' (type=str)"),
+    ("clients", "a Unix path with a NUL byte", lambda: _clients().half_close("/tmp/a\0b"),
+     "a Unix socket path cannot contain a NUL byte (from half_close())"),
     ("FaultLayer", "clock='fast'", lambda: sockshock.FaultLayer(clock="fast"), "clock='fast'"),
     ("FaultLayer", "plan='PartialReads'", lambda: sockshock.FaultLayer("PartialReads"),
      "'PartialReads' (type=str)"),
