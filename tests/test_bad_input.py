@@ -223,6 +223,12 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("FaultLayer", "plan='PartialReads'", lambda: sockshock.FaultLayer("PartialReads"),
      "'PartialReads' (type=str)"),
     ("VirtualClock", "start=-1", lambda: sockshock.VirtualClock(-1), "start=-1"),
+    ("VirtualClock", "sleep('x')", lambda: sockshock.VirtualClock().sleep("x"),  # type: ignore[arg-type]
+     "seconds='x' (type=str) (from VirtualClock.sleep())"),
+    ("VirtualClock", "sleep(inf)", lambda: sockshock.VirtualClock().sleep(math.inf),
+     "seconds=inf must be a finite number (from VirtualClock.sleep())"),
+    ("VirtualClock", "sleep(-1)", lambda: sockshock.VirtualClock().sleep(-1),
+     "seconds=-1 must be in [0, inf] (from VirtualClock.sleep())"),
     ("server_kinds()", "kind='streem'", lambda: sockshock.server_kinds(kind="streem"),
      "kind='streem' must be one of 'stream', 'datagram'"),
     ("server_kinds()", "concurrency=5", lambda: sockshock.server_kinds(concurrency=5),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import http.server
+import math
 import re
 import socket
 import struct
@@ -305,6 +306,18 @@ def test_bad_arguments_get_one_clear_error(arguments: dict[str, Any], error: typ
     call = {"handler_class": LineEcho, "client": b"x", **arguments}
     with pytest.raises(error, match=re.escape(message)):
         sockshock.drive(call.pop("handler_class"), call.pop("client"), **call)
+
+
+@pytest.mark.parametrize("seconds", ["x", math.inf, math.nan, -1, None])
+def test_a_clock_refuses_a_bad_sleep_and_keeps_its_time(seconds: Any) -> None:
+    clock = sockshock.VirtualClock(5)
+    with pytest.raises(sockshock.ConfigurationError, match=r"seconds=.* \(from VirtualClock"):
+        clock.sleep(seconds)
+    assert clock.now() == 5
+    assert clock.sleep(2.5) is False
+    assert clock.now() == 7.5
+    with pytest.raises(sockshock.ConfigurationError, match=r"\(from RealClock.sleep\(\)\)"):
+        sockshock.RealClock().sleep(seconds)
 
 
 @pytest.mark.parametrize(("make", "message"), [
