@@ -206,10 +206,18 @@ def test_stall_blocks_until_the_timeout() -> None:
 
 def test_stall_without_timeout_is_found_by_the_shutdown_bound() -> None:
     handler = recorder()
-    with pytest.raises(sockshock.ShutdownTimeout, match=r"Recorder|recv"), \
-            sockshock.serving("ThreadingTCPServer", handler, faults=[F.Stall(0)], seed=0,
-                              shutdown_timeout=0.1) as srv:
-        srv.connect().sendall(b"never seen")
+    client = None
+    try:
+        with pytest.raises(sockshock.ShutdownTimeout, match=r"Recorder|recv"), \
+                sockshock.serving("ThreadingTCPServer", handler, faults=[F.Stall(0)], seed=0,
+                                  shutdown_timeout=0.1) as srv:
+            # not srv.connect(): serving() would end that client's sending side at the
+            # end of the block, and a stall ends with its peer
+            client = socket.create_connection(srv.address, timeout=2)
+            client.sendall(b"never seen")
+    finally:
+        if client is not None:
+            client.close()
     assert handler.seen == ["eof"]  # unstuck by the harness: shutdown reads as EOF
 
 
