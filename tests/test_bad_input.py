@@ -64,6 +64,40 @@ def _stopped_then_measured() -> None:
         srv.assert_stops_within(1)
 
 
+def _proxy_stop(timeout: Any) -> Callable[[], None]:
+    def call() -> None:
+        proxy = sockshock.FaultProxy(("127.0.0.1", 9)).start()
+        try:
+            proxy.stop(timeout=timeout)
+        finally:
+            proxy.stop()
+    return call
+
+
+def _script_run_without_socket() -> None:
+    from sockshock.scripts import ClientScript, ScriptRun, Send
+
+    ScriptRun(ClientScript([Send(b"x")]), None)  # type: ignore[arg-type]
+
+
+def _clients() -> Any:
+    import sockshock.clients
+
+    return sockshock.clients
+
+
+def _tls() -> Any:
+    import sockshock.tls
+
+    return sockshock.tls
+
+
+def _strategies() -> Any:
+    import sockshock.strategies
+
+    return sockshock.strategies
+
+
 # (where, what was given, the call, a fragment the message must contain)
 API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ("serving()", "server_class='ThreadingTCPServr'", serve("ThreadingTCPServr"),
@@ -186,15 +220,80 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
      "max_size=1000000 must be in [0, 65535]"),
     ("models", "AcceptErrors(times=10**9)", lambda: F.AcceptErrors(times=10**9),
      "times=1000000000 must be in [1, 1000000]"),
+    ("models", "EOFAfter(0, direction='out')", lambda: F.EOFAfter(0, direction="out"),
+     "EOFAfter() takes no argument direction='out'; its arguments: nbytes"),
+    ("models", "connections=range(-1, 10**18)",
+     lambda: F.PartialReads(3, connections=range(-1, 10**18)),
+     "connections=-1 must be in [0, inf] (from PartialReads)"),
+    ("models", "AcceptErrors(after_bytes=5)", lambda: F.AcceptErrors(after_bytes=5),
+     "after_bytes=5 cannot scope accept()"),
+    ("models", "AcceptErrors('ENOENT')", lambda: F.AcceptErrors("ENOENT"),
+     "errno='ENOENT' is not an error accept() gives; it can give EAGAIN,"),
     ("models", "connections=[]", lambda: F.PartialReads(3, connections=[]),
      "connections=[] selects no connection at all"),
     ("models", "address=5", lambda: F.PartialReads(3, address=5), "address=5 (type=int)"),
     ("FaultPlan", "seed=2**70", lambda: F.FaultPlan(seed=2**70), "seed=1180591620717411303424"),
     ("FaultPlan", "log_limit=-1", lambda: F.FaultPlan(log_limit=-1), "log_limit=-1"),
+    ("FaultProxy", "faults='PartialReads(3)'",
+     lambda: sockshock.FaultProxy(("127.0.0.1", 9), faults="PartialReads(3)"),
+     "faults='PartialReads(3)' (type=str) (from FaultProxy)"),
+    ("FaultProxy", "listen='/tmp/a\\0b' (a NUL byte)",
+     lambda: sockshock.FaultProxy("/tmp/up.sock", listen="/tmp/a\0b", transport="unix"),
+     "a Unix socket path cannot contain a NUL byte (from FaultProxy)"),
+    ("FaultProxy", "upstream='127.0.0.1:80' with transport='unix'",
+     lambda: sockshock.FaultProxy("127.0.0.1:80", transport="unix"),
+     "upstream='127.0.0.1:80' looks like HOST:PORT, but transport='unix' needs a Unix socket path"),
+    ("FaultProxy.stop()", "timeout='x'", _proxy_stop("x"),
+     "timeout='x' (type=str) (from FaultProxy.stop())"),
+    ("FaultProxy.stop()", "timeout=nan", _proxy_stop(math.nan),
+     "timeout=nan must be a finite number (from FaultProxy.stop())"),
+    ("FaultProxy.stop()", "timeout=-1", _proxy_stop(-1),
+     "timeout=-1 must be in (0, 3600] (from FaultProxy.stop())"),
+    ("drive()", "server_attrs={1: 2}", lambda: sockshock.drive(LineEcho, b"x", server_attrs={1: 2}),
+     "expected attribute names (str) as the keys of server_attrs but got 1 (type=int)"),
+    ("drive()", "faults=[AcceptErrors()]",
+     lambda: sockshock.drive(LineEcho, b"x", faults=[F.AcceptErrors()]),
+     "AcceptErrors() (from drive(faults=...)) cannot apply in drive()"),
+    ("drive()", "faults=[PartialReads(3, layer='plaintext')]",
+     lambda: sockshock.drive(LineEcho, b"x", faults=[F.PartialReads(3, layer="plaintext")]),
+     "layer='plaintext' faults act above TLS, and drive() runs without TLS"),
+    ("ScriptRun()", "sock=None", lambda: _script_run_without_socket(),
+     "expected a connected socket (srv.connect(), say) but got sock=None"),
+    ("strategies", "fault_models('PartialReads')", lambda: _strategies().fault_models("PartialReads"),
+     "model='PartialReads' (type=str) (the class itself: sockshock.faults.PartialReads)"),
+    ("strategies", "client_scripts(endings='read')",
+     lambda: _strategies().client_scripts(endings="read"),
+     "expected a list of endings ('half_close', 'close', 'reset', 'stop_midway') but got "
+     "endings='read'"),
+    ("strategies", "datagram_schedules(max_window=0)",
+     lambda: _strategies().datagram_schedules([b"x"], max_window=0),
+     "max_window=0 must be in [1, 1000] (from datagram_schedules())"),
+    ("sockshock.tls", "client_context(minimum_version='TLSv9')",
+     lambda: _tls().client_context(minimum_version="TLSv9"),
+     "minimum_version='TLSv9' is not a TLS version"),
+    ("sockshock.tls", "client_context(alpn_protocols='h2')",
+     lambda: _tls().client_context(alpn_protocols="h2"),
+     "alpn_protocols='h2' (type=str); for this one alone, ['h2']"),
+    ("sockshock.tls", "a minimum version above the maximum",
+     lambda: _tls().server_context(minimum_version="TLSv1_3", maximum_version="TLSv1_2"),
+     "minimum_version=TLSv1_3 is above maximum_version=TLSv1_2"),
+    ("clients", "slowloris('127.0.0.1:80')", lambda: _clients().slowloris("127.0.0.1:80"),
+     "looks like HOST:PORT, not a Unix socket path; pass a (host, port) tuple: "
+     "address=('127.0.0.1', 80)"),
+    ("clients", "drip_feed(('::1', 80, 'x', 0))",
+     lambda: _clients().drip_feed(("::1", 80, "x", 0)), "flowinfo='x' (type=str)"),
+    ("clients", "a Unix path with a NUL byte", lambda: _clients().half_close("/tmp/a\0b"),
+     "a Unix socket path cannot contain a NUL byte (from half_close())"),
     ("FaultLayer", "clock='fast'", lambda: sockshock.FaultLayer(clock="fast"), "clock='fast'"),
     ("FaultLayer", "plan='PartialReads'", lambda: sockshock.FaultLayer("PartialReads"),
      "'PartialReads' (type=str)"),
     ("VirtualClock", "start=-1", lambda: sockshock.VirtualClock(-1), "start=-1"),
+    ("VirtualClock", "sleep('x')", lambda: sockshock.VirtualClock().sleep("x"),  # type: ignore[arg-type]
+     "seconds='x' (type=str) (from VirtualClock.sleep())"),
+    ("VirtualClock", "sleep(inf)", lambda: sockshock.VirtualClock().sleep(math.inf),
+     "seconds=inf must be a finite number (from VirtualClock.sleep())"),
+    ("VirtualClock", "sleep(-1)", lambda: sockshock.VirtualClock().sleep(-1),
+     "seconds=-1 must be in [0, inf] (from VirtualClock.sleep())"),
     ("server_kinds()", "kind='streem'", lambda: sockshock.server_kinds(kind="streem"),
      "kind='streem' must be one of 'stream', 'datagram'"),
     ("server_kinds()", "concurrency=5", lambda: sockshock.server_kinds(concurrency=5),

@@ -365,6 +365,23 @@ def test_a_flood_overflows_the_stdlib_backlog_of_a_busy_synchronous_server(modul
         assert result.failed == 0
 
 
+def test_a_flood_cut_short_by_its_duration_says_how_many_it_never_tried() -> None:
+    with sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
+        # no until=: each connection waits its whole timeout for the server to close
+        result = clients.connection_flood(srv.address, count=50, concurrency=2,
+                                          request=b"x\n", duration=0.3, timeout=0.2).result()
+        whole = clients.connection_flood(srv.address, count=4, request=b"x\n",
+                                         until=b"\n").result()
+    assert 0 < len(result.connections) < 50
+    assert result.requested == 50
+    assert result.not_attempted == 50 - len(result.connections)
+    assert result.out_of_time
+    assert not result.stopped
+    assert whole.requested == len(whole.connections) == 4
+    assert whole.not_attempted == 0
+    assert not whole.out_of_time
+
+
 def test_refused_and_failed_connections_are_counted() -> None:
     with socket.socket() as probe:  # a port with nobody listening
         probe.bind(("127.0.0.1", 0))
@@ -435,16 +452,32 @@ def test_a_udp_burst_to_nobody_sees_connection_refused() -> None:
     (("2001:db8::1", 80), r"is not a loopback address"),
     ("", r"address='' is an empty Unix socket path"),
     (("127.0.0.1", 0), r"port=0 must be in \[1, 65535\] \(from address=\('127\.0\.0\.1', 0\), slowloris\(\)\)"),
+    ("127.0.0.1:80", r"address='127.0.0.1:80' looks like HOST:PORT, not a Unix socket path; pass "
+                     r"a \(host, port\) tuple: address=\('127.0.0.1', 80\) \(from slowloris\(\)\)"),
+    ("localhost:8080", r"pass a \(host, port\) tuple: address=\('localhost', 8080\)"),
+    ("[::1]:80", r"address=\('::1', 80\)"),
+    ("/tmp/a\0b.sock", r"address='/tmp/a\\x00b.sock': a Unix socket path cannot contain a NUL "
+                       r"byte \(from slowloris\(\)\)"),
+    (("127.0.0.1", 80, 0, 0), r"a 4-tuple \(host, port, flowinfo, scope_id\) is for IPv6"),
+    (("::1", 80, -1, 0), r"flowinfo=-1 must be in \[0, 1048575\]"),
 ])
 def test_only_loopback_and_unix_addresses_are_accepted(address: Any, match: str) -> None:
     with pytest.raises(sockshock.InvalidArgument, match=match):
         clients.slowloris(address)
 
 
-@pytest.mark.parametrize("address", [8080, ["127.0.0.1", 80], ("127.0.0.1",), b"/tmp/x.sock"])
+@pytest.mark.parametrize("address", [8080, ["127.0.0.1", 80], ("127.0.0.1",), b"/tmp/x.sock",
+                                     ("::1", 80, "x", 0), ("::1", 80, 0, None)])
 def test_addresses_of_the_wrong_type_are_refused(address: Any) -> None:
     with pytest.raises(sockshock.InvalidType, match="address="):
         clients.half_close(address)
+    with pytest.raises(sockshock.InvalidType, match="address="):
+        clients.drip_feed(address).result()
+
+
+def test_a_relative_unix_path_is_still_a_path() -> None:
+    for path in ("server.sock", "./127.0.0.1:80", "dir/host:80"):
+        assert clients.connect_and_idle(path)._control.target.sockaddr == path  # not run
 
 
 def test_the_refusal_says_what_is_allowed_and_where_the_address_came_from() -> None:
@@ -553,6 +586,8 @@ def test_a_stopped_flood_stays_within_its_count() -> None:
     result = run.result()
     assert result.stopped
     assert len(result.connections) < 10_000
+    assert result.not_attempted == 10_000 - len(result.connections)
+    assert not result.out_of_time  # stopped, not out of time
 
 
 def test_a_run_runs_once() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import http.server
+import math
 import re
 import socket
 import struct
@@ -284,6 +285,15 @@ def test_datagrams_are_reordered_within_bursts_only() -> None:
     ({"seed": 3}, sockshock.InvalidArgument, "seed= only applies with faults="),
     ({"faults": [], "seed": -1}, sockshock.InvalidArgument, "seed=-1 must be in"),
     ({"server_attrs": [1]}, sockshock.InvalidType, "server_attrs=[1]"),
+    ({"server_attrs": {1: 2}}, sockshock.InvalidType,
+     "expected attribute names (str) as the keys of server_attrs but got 1 (type=int) "
+     "(from drive())"),
+    ({"faults": [F.AcceptErrors()]}, sockshock.InvalidArgument,
+     "AcceptErrors() (from drive(faults=...)) cannot apply in drive(): it runs a handler on "
+     "a connection already accepted"),
+    ({"faults": [F.PartialReads(3, layer="plaintext")]}, sockshock.InvalidArgument,
+     "PartialReads(layer='plaintext', max_chunk=3) (from drive(faults=...)): "
+     "layer='plaintext' faults act above TLS, and drive() runs without TLS"),
     ({"server_attrs": {"request_queue": 1}}, sockshock.InvalidArgument,
      "did you mean request_queue_size"),
     ({"client": 42}, sockshock.InvalidType, "client=...)=42"),
@@ -298,6 +308,18 @@ def test_bad_arguments_get_one_clear_error(arguments: dict[str, Any], error: typ
         sockshock.drive(call.pop("handler_class"), call.pop("client"), **call)
 
 
+@pytest.mark.parametrize("seconds", ["x", math.inf, math.nan, -1, None])
+def test_a_clock_refuses_a_bad_sleep_and_keeps_its_time(seconds: Any) -> None:
+    clock = sockshock.VirtualClock(5)
+    with pytest.raises(sockshock.ConfigurationError, match=r"seconds=.* \(from VirtualClock"):
+        clock.sleep(seconds)
+    assert clock.now() == 5
+    assert clock.sleep(2.5) is False
+    assert clock.now() == 7.5
+    with pytest.raises(sockshock.ConfigurationError, match=r"\(from RealClock.sleep\(\)\)"):
+        sockshock.RealClock().sleep(seconds)
+
+
 @pytest.mark.parametrize(("make", "message"), [
     (lambda: Send("text"), "expected bytes but got data='text'"),
     (lambda: Pause(-1), "seconds=-1 must be in [0, 3600]"),
@@ -309,6 +331,21 @@ def test_bad_arguments_get_one_clear_error(arguments: dict[str, Any], error: typ
 def test_bad_steps_get_one_clear_error(make: Any, message: str) -> None:
     with pytest.raises(sockshock.ConfigurationError, match=re.escape(message)):
         make()
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ((ClientScript([Send(b"x")]), None),
+     "expected a connected socket (srv.connect(), say) but got sock=None (type=NoneType), "
+     "which has no type, settimeout, recv, sendall, close (from ScriptRun())"),
+    ((b"x\n", "sock"), "expected a ClientScript (e.g. ClientScript((Send(b'hi\\n'), Read()))) "
+                       "but got script=b'x\\n' (type=bytes) (from ScriptRun())"),
+])
+def test_script_run_checks_its_arguments(arguments: tuple[Any, Any], message: str) -> None:
+    with pytest.raises(sockshock.InvalidType, match=re.escape(message)):
+        ScriptRun(*arguments)
+    a, b = socket.socketpair()
+    with a, b, pytest.raises(sockshock.InvalidType, match="sleep=1"):
+        ScriptRun(ClientScript([Send(b"x")]), a, sleep=1)  # type: ignore[arg-type]
 
 
 # -- the same plans on real sockets ------------------------------------------------------------

@@ -225,6 +225,134 @@ def test_a_shared_rng_draws_from_one_stream() -> None:
     assert first == random.Random(7).randint(1, 100)
 
 
+def _two_connections(plan: FaultPlan) -> list[int]:
+    return read_all(plan, 300, connection=0) + read_all(plan, 300, connection=1)
+
+
+@pytest.mark.parametrize("kind", ["shared", "per model", "mixed"])
+def test_replay_of_a_plan_with_generators_makes_the_same_decisions(kind: str) -> None:
+    models = [F.PartialReads(9), F.Latency(0, jitter=0.5)]
+    rng: Any = {"shared": random.Random(5),
+                "per model": [random.Random(5), random.Random(6)],
+                "mixed": [random.Random(5), F.Draws([0.3, 0.7, 0.1])]}[kind]
+    plan = FaultPlan(*models, rng=rng)
+    first = _two_connections(plan)
+    again = plan.replay()
+    assert again.log == [] and plan.log  # noqa: PT018  (a fresh log; the old one kept)
+    assert _two_connections(again) == first
+    assert again.log == plan.log
+    assert again.seed == plan.seed
+    third = again.replay()  # a replay of a replay: from the same start again
+    assert _two_connections(third) == first
+    assert third.log == plan.log
+
+
+@settings(max_examples=10)
+@given(rng=st.randoms())
+def test_replay_of_a_plan_with_hypothesis_randoms_makes_the_same_decisions(
+        rng: random.Random) -> None:
+    plan = FaultPlan(F.PartialReads(9), F.Latency(0, jitter=0.5), rng=rng)
+    first = read_all(plan, 30, connection=0) + read_all(plan, 20, connection=1)
+    again = plan.replay()
+    assert read_all(again, 30, connection=0) + read_all(again, 20, connection=1) == first
+    assert again.log == plan.log
+
+
+def test_replay_refuses_a_generator_it_cannot_copy() -> None:
+    class Counter(random.Random):
+        def __init__(self) -> None:
+            super().__init__(0)
+            self.calls = 0
+
+        def random(self) -> float:
+            self.calls += 1
+            return (self.calls * 0.37) % 1
+
+    plan = FaultPlan(F.PartialReads(9), rng=Counter())
+    with pytest.raises(sockshock.InvalidArgument,
+                       match=r"replay\(\) cannot reproduce .* cannot be copied .* use seed= or "
+                             r"sockshock.faults.Draws, which replay exactly"):
+        plan.replay()
+
+
+def test_a_seed_next_to_generators_is_refused() -> None:
+    for rng in (random.Random(1), [random.Random(1)]):
+        with pytest.raises(sockshock.InvalidArgument,
+                           match=r"seed=3 and rng=.* both given: .* give one or the other"):
+            FaultPlan(F.PartialReads(3), seed=3, rng=rng)
+
+
+def test_describe_shows_every_event_with_limit_none_and_checks_the_limit() -> None:
+    plan = FaultPlan(F.PartialReads(2), seed=1)
+    read_all(plan, 50)
+    assert plan.describe(limit=None).count(" -> limit=") == len(plan.log)
+    assert plan.describe(limit=3).count(" -> limit=") == 3
+    with pytest.raises(sockshock.InvalidType, match=r"limit='x' \(type=str\) \(from "
+                                                   r"FaultPlan.describe\(\)\)"):
+        plan.describe(limit="x")  # type: ignore[arg-type]
+    with pytest.raises(sockshock.InvalidArgument, match=r"limit=-1 must be in \[0, inf\]"):
+        plan.describe(limit=-1)
+
+
+def test_a_range_of_connections_is_checked_and_matched_in_constant_time() -> None:
+    model = F.PartialReads(3, connections=range(2, 10**18, 2))  # iterated: it never returns
+    assert model.connections == range(2, 10**18, 2)
+    plan = FaultPlan(model, seed=1)
+    assert plan.decide(recv(4, 0, 0)).limit is not None
+    assert plan.decide(recv(3, 0, 0)).limit is None
+    assert plan.decide(recv(0, 0, 0)).limit is None
+    assert F.PartialReads(3, connections=range(10**18, -1, -1)).in_scope(recv(0, 0, 0))
+    with pytest.raises(sockshock.InvalidArgument, match=r"connections=-2 must be in \[0, inf\]"):
+        F.PartialReads(3, connections=range(10**18, -3, -1))
+    with pytest.raises(sockshock.InvalidArgument, match="selects no connection at all"):
+        F.PartialReads(3, connections=range(5, 5))
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: F.EOFAfter(0, direction="out"),
+     "EOFAfter() takes no argument direction='out'; its arguments: nbytes, and the scope "
+     "arguments probability, per, connections, every, address, after_bytes, first_ops, layer "
+     "(from EOFAfter)"),
+    (lambda: F.Stall(1, bogus=2), "Stall() takes no argument bogus=2; its arguments: nbytes"),
+    (lambda: F.PartialReads(1, 2), "PartialReads() takes at most 1 positional argument(s) "
+                                   "(max_chunk), not 2"),
+    (lambda: F.AbruptShutdown(direction="in", nbytes=3), "AbruptShutdown() takes no argument "
+                                                         "nbytes=3; its arguments: direction"),
+])
+def test_an_unknown_argument_names_the_public_model_and_what_it_takes(
+        make: Any, message: str) -> None:
+    with pytest.raises(sockshock.InvalidType) as raised:
+        make()
+    assert str(raised.value).startswith(message)
+    assert "_ReadsEndAfter" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"after_bytes": 5}, "after_bytes=5 cannot scope accept()"),
+    ({"first_ops": 2}, "first_ops=2 cannot scope accept()"),
+    ({"address": "127.0.0.1"}, "address='127.0.0.1' cannot scope accept()"),
+    ({"layer": "plaintext"}, "layer='plaintext' cannot scope accept()"),
+    ({"errno": "ENOENT"}, "errno='ENOENT' is not an error accept() gives; it can give EAGAIN, "
+                          "EWOULDBLOCK, EBADF, ECONNABORTED, EINVAL, EMFILE, ENFILE"),
+    ({"errno": errno.EPIPE}, f"errno={errno.EPIPE} (EPIPE) is not an error accept() gives"),
+])
+def test_accept_errors_refuse_what_accept_cannot_do(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(sockshock.InvalidArgument) as raised:
+        F.AcceptErrors(**kwargs)
+    assert str(raised.value).startswith(message)
+    assert str(raised.value).endswith("(from AcceptErrors)")
+
+
+def test_accept_errors_take_every_errno_accept_gives_and_their_scopes() -> None:
+    from sockshock._faults._lifecycle import ACCEPT_ERRNOS
+
+    assert {"EMFILE", "ENFILE", "ENOBUFS", "ENOMEM", "ECONNABORTED", "EPROTO"} <= set(ACCEPT_ERRNOS)
+    for name in ACCEPT_ERRNOS:
+        assert F.AcceptErrors(name).errno == getattr(errno, name)
+    model = F.AcceptErrors("EMFILE", connections=[1], every=1, probability=0.5, per="connection")
+    assert model.errno == errno.EMFILE
+
+
 def test_unseeded_plans_get_a_printable_seed() -> None:
     assert isinstance(FaultPlan().seed, int)
 

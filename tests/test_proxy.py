@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import errno
 import json
+import math
 import os
 import queue
 import random
@@ -20,6 +21,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -855,6 +857,45 @@ def test_start_once_stop_any_number_of_times() -> None:
     assert not proxy.running
 
 
+def test_a_stopped_proxy_cannot_be_entered_again() -> None:
+    proxy = FaultProxy(("127.0.0.1", 9))
+    with proxy:
+        pass
+    with pytest.raises(ProxyError, match="started before"), proxy:
+        raise AssertionError("entered a stopped proxy")
+    assert not proxy.running
+    started = FaultProxy(("127.0.0.1", 9)).start()
+    with started as entered:  # started by hand: used as it is, stopped at the end
+        assert entered is started
+        assert started.running
+    assert not started.running
+
+
+@pytest.mark.parametrize(("timeout", "error", "message"), [
+    ("x", sockshock.InvalidType, r"timeout='x' \(type=str\) \(from FaultProxy.stop\(\)\)"),
+    (math.nan, sockshock.InvalidArgument, r"timeout=nan must be a finite number"),
+    (-1, sockshock.InvalidArgument, r"timeout=-1 must be in \(0, 3600\] \(from FaultProxy"),
+    (0, sockshock.InvalidArgument, r"timeout=0 must be in \(0, 3600\]"),
+])
+def test_stop_checks_its_timeout_first_and_leaves_the_proxy_running(
+        timeout: Any, error: type[Exception], message: str) -> None:
+    with sockshock.audit():  # nothing left behind once the real stop() ran
+        proxy = FaultProxy(("127.0.0.1", 9)).start()
+        try:
+            with pytest.raises(error, match=message):
+                proxy.stop(timeout=timeout)
+            assert proxy.running
+        finally:
+            proxy.stop()
+        assert not proxy.running
+
+
+def test_a_unix_path_with_a_nul_byte_is_refused_before_anything_exists(tmp_path: Path) -> None:
+    with sockshock.audit(), pytest.raises(sockshock.InvalidArgument, match="NUL byte"):
+        FaultProxy(str(tmp_path / "up.sock"), listen=f"{tmp_path}/a\0b", transport="unix")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_body_exception_wins_over_a_failed_stop() -> None:
     proxy = FaultProxy(("127.0.0.1", 9))
     with pytest.raises(KeyError, match="body"), proxy:
@@ -888,7 +929,17 @@ def test_the_body_exception_wins_over_a_failed_stop() -> None:
      sockshock.InvalidArgument, r"seed=2 conflicts with the plan's own seed=1"),
     ({"upstream": ("127.0.0.1", 80), "faults": "PartialReads(3)"}, sockshock.InvalidType,
      r"expected a FaultPlan or a list of fault models \(sockshock.faults\) but got "
-     r"faults='PartialReads\(3\)'"),
+     r"faults='PartialReads\(3\)' \(type=str\) \(from FaultProxy\)"),
+    ({"upstream": ("127.0.0.1", 80), "faults": ["PartialReads(3)"]}, sockshock.InvalidType,
+     r"got 'PartialReads\(3\)' \(type=str\) \(from FaultProxy\)"),
+    ({"upstream": "/tmp/s.sock", "listen": "/tmp/a\0b", "transport": "unix"},
+     sockshock.InvalidArgument,
+     r"listen='/tmp/a\\x00b': a Unix socket path cannot contain a NUL byte \(from FaultProxy\)"),
+    ({"upstream": "127.0.0.1:80", "transport": "unix"}, sockshock.InvalidArgument,
+     r"upstream='127.0.0.1:80' looks like HOST:PORT, but transport='unix' needs a Unix "
+     r"socket path"),
+    ({"upstream": "/tmp/s.sock", "listen": "[::1]:0", "transport": "unix"},
+     sockshock.InvalidArgument, r"listen='\[::1\]:0' looks like HOST:PORT"),
     ({"upstream": ("127.0.0.1", 80), "faults": [F.DropDatagrams(0.5)]}, sockshock.InvalidArgument,
      r"DropDatagrams\(probability=0.5\) cannot apply to a tcp proxy \(it acts on datagrams\)"),
     ({"upstream": ("127.0.0.1", 80), "transport": "udp", "faults": [F.AcceptErrors()]},
@@ -913,6 +964,11 @@ def test_bad_arguments_get_one_clear_error(kwargs: dict[str, Any], error: type[E
     (["--upstream", "127.0.0.1:80", "--listen", "0.0.0.0:0"], "listen=('0.0.0.0', 0)"),
     (["--upstream", "127.0.0.1:80", "--udp", "--unix"], "not allowed with argument"),
     (["--upstream", "127.0.0.1:80", "--seed", "x"], "invalid int value: 'x'"),
+    (["--upstream", "/tmp/nope.sock", "--unix", "--listen", "127.0.0.1:0"],
+     "--listen='127.0.0.1:0' looks like HOST:PORT, but --unix expects a Unix socket path"),
+    (["--upstream", "127.0.0.1:8000", "--unix"],
+     "--upstream='127.0.0.1:8000' looks like HOST:PORT, but --unix expects a Unix socket path"),
+    (["--upstream", "localhost:8000", "--unix"], "looks like HOST:PORT"),
     (["--upstream", "127.0.0.1:80", "--fault", "PartialRead(3)"],
      "unknown fault model 'PartialRead'; did you mean 'PartialReads'?"),
     (["--upstream", "127.0.0.1:80", "--fault", "PartialReads(0)"],
@@ -922,7 +978,7 @@ def test_bad_arguments_get_one_clear_error(kwargs: dict[str, Any], error: type[E
     (["--upstream", "127.0.0.1:80", "--fault", "Latency(seconds=x)"],
      "arguments must be literals"),
     (["--upstream", "127.0.0.1:80", "--fault", "Latency(1, 2, 3, 4)"],
-     "takes from 2 to 4 positional arguments"),
+     "Latency() takes at most 3 positional argument(s) (seconds, jitter, direction), not 4"),
 ])
 def test_command_line_usage_errors_exit_2_with_one_line(
         argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

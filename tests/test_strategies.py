@@ -204,6 +204,20 @@ def test_client_scripts_shrink_to_the_polite_client() -> None:
     (lambda: datagram_schedules([1, 2]), "expected a list of byte strings"),
     (lambda: client_scripts(endings=("slam",)), "endings='slam' must be one of"),
     (lambda: client_scripts(endings=()), "leaves no way to end a script"),
+    (lambda: client_scripts(endings="read"),
+     "expected a list of endings ('half_close', 'close', 'reset', 'stop_midway') but got "
+     "endings='read' (type=str) (from client_scripts())"),
+    (lambda: client_scripts(endings="close"), "for this one alone, endings=['close']"),
+    (lambda: datagram_schedules([b"x"], max_window=0),
+     "max_window=0 must be in [1, 1000] (from datagram_schedules())"),
+    (lambda: datagram_schedules([b"x"], drop="no"), "drop='no' (type=str)"),
+    (lambda: fault_models("PartialReads"),
+     "expected a fault model class such as sockshock.faults.PartialReads but got "
+     "model='PartialReads' (type=str) (the class itself: sockshock.faults.PartialReads) "
+     "(from fault_models())"),
+    (lambda: fault_models(int), "got model=<class 'int'> (type=type) (from fault_models())"),
+    (lambda: fault_models(F.FaultModel), "(from fault_models())"),
+    (lambda: fault_models(F.PartialReads, max_bytes=0), "max_bytes=0 must be in [1, 65536]"),
 ])
 def test_bad_strategy_arguments_get_one_clear_error(make: Any, message: str) -> None:
     with pytest.raises(sockshock.ConfigurationError, match=re.escape(message)):
@@ -445,3 +459,10 @@ def test_importing_sockshock_and_driving_a_handler_does_not_import_hypothesis() 
             "assert sockshock.drive(LineEcho, b'x\\n').received == b'x\\n'\n"
             "assert 'hypothesis' not in sys.modules, 'hypothesis was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@settings(max_examples=30, deadline=None)
+@given(fault_models(F.AcceptErrors, scopes=True))
+def test_accept_errors_are_drawn_with_the_scopes_an_accept_has(model: F.AcceptErrors) -> None:
+    assert model.after_bytes == 0
+    assert model.first_ops is None

@@ -246,6 +246,45 @@ def test_attributes_before_and_after_the_handshake(pair: Any, contexts: Any) -> 
     assert "TLSSocket server version=TLSv1.3" in repr(server)
 
 
+def test_versions_by_name_and_a_tuple_of_alpn_protocols(pair: Any) -> None:
+    server_ctx = _certs.server_context(maximum_version="TLSv1.2", alpn_protocols=("h2",))
+    client_ctx = _certs.client_context(minimum_version="TLSv1_2", alpn_protocols=["h2"])
+    assert server_ctx.maximum_version is ssl.TLSVersion.TLSv1_2
+    assert client_ctx.minimum_version is ssl.TLSVersion.TLSv1_2
+    server = TLSSocket(pair[0], server_ctx, server_side=True)
+    client = TLSSocket(pair[1], client_ctx, server_side=False, server_hostname=SERVER_HOSTNAME)
+    handshake_both(server, client)
+    assert (server.version(), client.selected_alpn_protocol()) == ("TLSv1.2", "h2")
+
+
+@pytest.mark.parametrize("make", [_certs.client_context, _certs.server_context],
+                         ids=["client_context", "server_context"])
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"minimum_version": "TLSv9"}, sockshock.InvalidArgument,
+     "minimum_version='TLSv9' is not a TLS version; give an ssl.TLSVersion or one of "
+     "'MINIMUM_SUPPORTED', "),
+    ({"maximum_version": 772}, sockshock.InvalidType,
+     "expected an ssl.TLSVersion (or its name, such as 'TLSv1_3') but got maximum_version=772 "
+     "(type=int)"),
+    ({"minimum_version": "TLSv1.3", "maximum_version": ssl.TLSVersion.TLSv1_2},
+     sockshock.InvalidArgument,
+     "minimum_version=TLSv1_3 is above maximum_version=TLSv1_2: no TLS version is left"),
+    ({"alpn_protocols": "h2"}, sockshock.InvalidType,
+     "expected a list of protocol names such as ['h2', 'http/1.1'] but got "
+     "alpn_protocols='h2' (type=str); for this one alone, ['h2']"),
+    ({"alpn_protocols": [1]}, sockshock.InvalidType,
+     "expected protocol names (str) in alpn_protocols but got 1 (type=int)"),
+    ({"alpn_protocols": ["x" * 256]}, sockshock.InvalidArgument,
+     "a protocol name is 1 to 255 bytes"),
+])
+def test_context_arguments_get_one_clear_error(make: Any, kwargs: dict[str, Any],
+                                               error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as raised:
+        make(**kwargs)
+    assert message in str(raised.value)
+    assert str(raised.value).endswith(f"(from {make.__name__}())")
+
+
 def test_constructor_refuses_what_sslsocket_refuses(pair: Any, contexts: Any) -> None:
     server_ctx, client_ctx = contexts
     with pytest.raises(ValueError, match="check_hostname requires server_hostname"):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sockshock._errors import InvalidArgument, InvalidType, check_number
+from sockshock._proxy._addresses import host_port_form
 
 __all__ = [
     "Address",
@@ -90,6 +91,15 @@ def resolve_address(address: Any, *, source: str) -> Target:
                               f"(type={type(address).__name__}) (from {source})")
         if not path:
             raise _refuse(address, "is an empty Unix socket path", source)
+        if "\0" in path:
+            raise InvalidArgument(f"address={address!r}: a Unix socket path cannot contain a "
+                                  f"NUL byte (from {source})")
+        if host_port_form(path):
+            host, _, port = path.rpartition(":")
+            raise InvalidArgument(
+                f"address={address!r} looks like HOST:PORT, not a Unix socket path; pass a "
+                f"(host, port) tuple: address=({host.strip('[]')!r}, {int(port)}) "
+                f"(from {source})")
         if not hasattr(socket, "AF_UNIX"):
             raise _refuse(address, "is a Unix socket path, which this platform lacks", source)
         return Target(socket.AF_UNIX, path)
@@ -102,6 +112,11 @@ def resolve_address(address: Any, *, source: str) -> Target:
         raise InvalidType(f"expected a str host but got address={address!r} (from {source})")
     check_number("port", port, low=1, high=65535, integer=True,
                  source=f"address={address!r}, {source}")
+    if len(address) == 4:
+        check_number("flowinfo", address[2], low=0, high=2**20 - 1, integer=True,
+                     source=f"address={address!r}, {source}")
+        check_number("scope_id", address[3], low=0, high=2**32 - 1, integer=True,
+                     source=f"address={address!r}, {source}")
     if host.lower() == "localhost":
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -120,6 +135,9 @@ def resolve_address(address: Any, *, source: str) -> Target:
         why = ("is not a loopback address" if _host_is_literal(host)
                else "names a host; only 'localhost' is resolved")
         raise _refuse(address, why, source)
+    if len(address) == 4 and ":" not in host:
+        raise InvalidArgument(f"address={address!r}: a 4-tuple (host, port, flowinfo, "
+                              f"scope_id) is for IPv6; {host!r} is IPv4 (from {source})")
     if ":" in host:
         sockaddr = (host, port, *address[2:]) if len(address) == 4 else (host, port, 0, 0)
         return Target(socket.AF_INET6, sockaddr)

@@ -26,9 +26,11 @@ __all__ = ["RUNNERS"]
 
 
 def _stream_result(kind: str, control: Control, conns: list[Conn],
-                   unread: int | None = None, unread_since: float | None = None) -> StreamResult:
+                   unread: int | None = None, unread_since: float | None = None, *,
+                   requested: int = 1) -> StreamResult:
     return StreamResult(kind, control.target.sockaddr, tuple(c.summary() for c in conns),
-                        control.elapsed(), control.stop.is_set(), unread, unread_since)
+                        control.elapsed(), control.stop.is_set(), unread, unread_since,
+                        requested=requested)
 
 
 def _connect_all(control: Control, count: int, request: bytes = b"") -> list[Conn]:
@@ -59,14 +61,14 @@ def _run_slowloris(control: Control, *, count: int, interval: float,
         next_at += interval
         if next_at < time.monotonic():  # fell behind: one line per interval, no catching up
             next_at = time.monotonic() + interval
-    return _stream_result("slowloris", control, conns)
+    return _stream_result("slowloris", control, conns, requested=count)
 
 
 def _run_connect_and_idle(control: Control, *, count: int) -> StreamResult:
     conns = _connect_all(control, count)
     control.sent.set()
     watch(conns, control.deadline, control)
-    return _stream_result("connect_and_idle", control, conns)
+    return _stream_result("connect_and_idle", control, conns, requested=count)
 
 
 def _run_drip_feed(control: Control, *, payload: bytes, chunk: int, pause: float,
@@ -174,7 +176,7 @@ def _run_connection_flood(control: Control, *, count: int, concurrency: int,
     if failures:
         raise failures[0]
     with lock:
-        return _stream_result("connection_flood", control, list(conns))
+        return _stream_result("connection_flood", control, list(conns), requested=count)
 
 
 def _run_datagram_burst(control: Control, *, count: int, payload: bytes) -> DatagramResult:

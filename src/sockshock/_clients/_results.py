@@ -23,7 +23,8 @@ class StreamResult:
         kind: the client (``"slowloris"``...).
         address: where it connected (``"localhost"`` resolved).
         connections: one :class:`Connection` per connection attempted, in order
-            (fewer than asked for if the run was stopped or ran out of time).
+            (fewer than ``requested`` if the run was stopped or ran out of time:
+            see :attr:`not_attempted`).
         elapsed: seconds the run took.
         stopped: whether ``stop()`` (or the end of a ``with`` block) cut it short.
         unread: ``never_reads`` only: bytes the server wrote that were still
@@ -33,6 +34,8 @@ class StreamResult:
             ``unread`` last changed. Well before ``elapsed`` with the connection
             still open means the server stopped getting data through: its writes
             were blocked (or it had nothing more to send).
+        requested: the connections the client was asked to make (``count``; 1
+            for the clients that make one).
     """
 
     kind: str
@@ -42,6 +45,21 @@ class StreamResult:
     stopped: bool
     unread: int | None = None
     unread_since: float | None = None
+    requested: int = 1
+
+    @property
+    def not_attempted(self) -> int:
+        """Connections asked for but never attempted: the run was stopped, or its
+        ``duration`` ran out first (``connection_flood(count=200)`` whose
+        connections each wait ``timeout`` for a reply gets through about
+        ``concurrency * duration / timeout`` of them)."""
+        return max(0, self.requested - len(self.connections))
+
+    @property
+    def out_of_time(self) -> bool:
+        """Whether the run's ``duration`` ran out before every connection asked for
+        was attempted (not stopped: see :attr:`stopped`)."""
+        return self.not_attempted > 0 and not self.stopped
 
     @property
     def sent(self) -> int:

@@ -152,7 +152,7 @@ class Decision(NamedTuple):
 NOTHING = Decision()
 
 
-def _check_connections(value: Any, source: str) -> tuple[int, ...] | None:
+def _check_connections(value: Any, source: str) -> Sequence[int] | None:
     if value is None:
         return None
     items = (value,) if isinstance(value, int) and not isinstance(value, bool) else value
@@ -163,6 +163,10 @@ def _check_connections(value: Any, source: str) -> tuple[int, ...] | None:
     if not items:
         raise InvalidArgument(f"connections={value!r} selects no connection at all; leave it "
                               f"out to mean every connection (from {source})")
+    if isinstance(items, range):  # checked and kept as it is: O(1), however long
+        check_number("connections", min(items[0], items[-1]), low=0, integer=True,
+                     source=source)
+        return items
     for item in items:
         check_number("connections", item, low=0, integer=True, source=source)
     return tuple(items)
@@ -213,6 +217,24 @@ class FaultModel:
     after_bytes: int = 0
     first_ops: int | None = None
     layer: str = "wire"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """Refuse arguments the model does not take with an error naming the model
+        and what it takes (before the generated ``__init__`` can name a private base)."""
+        positional, every = _init_names(cls)
+        unknown = [k for k in kwargs if k not in every]
+        if unknown or len(args) > len(positional):
+            own = [n for n in every if n not in _SCOPE_NAMES]
+            if unknown:
+                what = f"no argument {unknown[0]}={kwargs[unknown[0]]!r}"
+            else:
+                what = (f"at most {len(positional)} positional argument(s) "
+                        f"({', '.join(positional) or 'none'}), not {len(args)}")
+            raise InvalidType(
+                f"{cls.__name__}() takes {what}; its arguments: "
+                f"{', '.join(own) or 'none of its own'}, and the scope arguments "
+                f"{', '.join(_SCOPE_NAMES)} (from {cls.__name__})")
+        return super().__new__(cls)
 
     def __post_init__(self) -> None:
         source = type(self).__name__
@@ -312,6 +334,21 @@ class FaultModel:
             if value != f.default:
                 args.append(f"{f.name}={value!r}")
         return f"{type(self).__name__}({', '.join(args)})"
+
+
+_INIT_NAMES: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_SCOPE_NAMES = ("probability", "per", "connections", "every", "address", "after_bytes",
+                "first_ops", "layer")
+
+
+def _init_names(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A model's positional parameters and all its parameters, by name (cached)."""
+    names = _INIT_NAMES.get(cls)
+    if names is None:
+        every = [f for f in fields(cls) if f.init and f.name != "_"]
+        positional = tuple(f.name for f in every if not f.kw_only)
+        names = _INIT_NAMES[cls] = (positional, tuple(f.name for f in every))
+    return names
 
 
 def check_direction(model: FaultModel, direction: str, allowed: tuple[str, ...]) -> None:

@@ -27,9 +27,23 @@ from sockshock._faults._core import (
 )
 from sockshock._faults._stream import DIRECTIONS
 
-__all__ = ["MAX_TIMES", "AbruptShutdown", "AcceptErrors"]
+__all__ = ["ACCEPT_ERRNOS", "MAX_TIMES", "AbruptShutdown", "AcceptErrors"]
 
 MAX_TIMES = 1_000_000  # accept errors
+
+#: The errors accept(2) can report to a Python program (EINTR is retried by Python
+#: itself, EFAULT cannot happen from it), by name, in the order the manual lists
+#: them; Linux also passes on the new connection's pending network errors (the last
+#: six). Only the names this platform defines count.
+ACCEPT_ERRNOS: tuple[str, ...] = tuple(name for name in (
+    "EAGAIN", "EWOULDBLOCK", "EBADF", "ECONNABORTED", "EINVAL", "EMFILE", "ENFILE",
+    "ENOBUFS", "ENOMEM", "ENOTSOCK", "EOPNOTSUPP", "EPROTO", "EPERM",
+    "ENETDOWN", "ENOPROTOOPT", "EHOSTDOWN", "ENONET", "EHOSTUNREACH", "ENETUNREACH",
+) if hasattr(_errno, name))
+
+#: Scope arguments that can never select an accept() (it has no peer address yet,
+#: moves no bytes, is never the n-th operation of a connection, and happens below TLS).
+_NOT_FOR_ACCEPT = {"address": None, "after_bytes": 0, "first_ops": None, "layer": "wire"}
 
 
 def _errno_value(value: Any, source: str) -> int:
@@ -38,11 +52,18 @@ def _errno_value(value: Any, source: str) -> int:
         if not isinstance(number, int):
             raise InvalidArgument(f"errno={value!r} is not an errno name such as 'EMFILE' "
                                   f"(from {source})")
-        return number
-    check_number("errno", value, low=1, integer=True, source=source)
-    if value not in _errno.errorcode:
-        raise InvalidArgument(f"errno={value!r} is not a known error number (from {source})")
-    return int(value)
+    else:
+        check_number("errno", value, low=1, integer=True, source=source)
+        if value not in _errno.errorcode:
+            raise InvalidArgument(f"errno={value!r} is not a known error number "
+                                  f"(from {source})")
+        number = int(value)
+    if number not in {getattr(_errno, name) for name in ACCEPT_ERRNOS}:
+        raise InvalidArgument(
+            f"errno={value!r}{'' if isinstance(value, str) else f' ({_errno.errorcode[number]})'}"
+            " is not an error "
+            f"accept() gives; it can give {', '.join(ACCEPT_ERRNOS)} (from {source})")
+    return number
 
 
 @dataclass(frozen=True, repr=False)
@@ -59,6 +80,13 @@ class AcceptErrors(FaultModel):
     def validate(self) -> None:
         object.__setattr__(self, "errno", _errno_value(self.errno, "AcceptErrors"))
         check_positive(self, "times", self.times, integer=True, high=MAX_TIMES)
+        for name, default in _NOT_FOR_ACCEPT.items():
+            value = getattr(self, name)
+            if value != default:
+                raise InvalidArgument(
+                    f"{name}={value!r} cannot scope accept() (no peer address, no bytes, "
+                    "no operations of a connection yet, below TLS); AcceptErrors takes "
+                    "probability, per, connections and every (from AcceptErrors)")
 
     def new_state(self) -> dict[str, int]:
         return {"injected": 0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,18 +55,34 @@ def _address(address: Any) -> str:
     return repr(address)
 
 
-def _flatten(models: Iterable[Any]) -> list[FaultModel]:
+def _flatten(models: Iterable[Any], where: str = "FaultPlan(...)") -> list[FaultModel]:
     flat: list[FaultModel] = []
     for model in models:
         if isinstance(model, (list, tuple)):
-            flat.extend(_flatten(model))
+            flat.extend(_flatten(model, where))
         elif isinstance(model, FaultModel):
             flat.append(model)
         else:
             raise InvalidType(
                 f"expected a fault model (e.g. sockshock.faults.PartialReads(3)) but got "
-                f"{model!r} (type={type(model).__name__}) (from FaultPlan(...))")
+                f"{model!r} (type={type(model).__name__}) (from {where})")
     return flat
+
+
+def _snapshot(rng: random.Random) -> random.Random | None:
+    """A copy of ``rng`` in its present state, from which :meth:`FaultPlan.replay`
+    starts again; None when sockshock cannot copy it faithfully (a subclass with a
+    state of its own and no ``__copy__``)."""
+    if isinstance(rng, Draws):
+        return rng.fresh()
+    if type(rng) is random.Random or getattr(type(rng), "__copy__", None) is not None:
+        return copy.copy(rng)
+    return None
+
+
+def _restart(snapshot: random.Random) -> random.Random:
+    """A generator in the snapshot's state (the snapshot itself stays as it is)."""
+    return snapshot.fresh() if isinstance(snapshot, Draws) else copy.copy(snapshot)
 
 
 def _changes_nothing(decision: Decision, op: Operation) -> bool:
@@ -75,7 +92,8 @@ def _changes_nothing(decision: Decision, op: Operation) -> bool:
     return limit is not None and 0 < op.size <= limit and decision.only_limits()
 
 
-def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults") -> FaultPlan:
+def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults",
+              where: str | None = None) -> FaultPlan:
     """The one place where what a user wrote for ``faults=`` becomes a plan.
 
     Args:
@@ -84,19 +102,22 @@ def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults") -
         seed: the seed of a new plan (default: random); with a ready plan it must be
             ``None`` or the plan's own seed.
         source: where ``faults`` came from, for error messages.
+        where: the caller, named in error messages as "(from ...)".
     """
+    origin = f" (from {where})" if where else ""
     if isinstance(faults, FaultPlan):
         if seed is not None and seed != faults.seed:
             raise InvalidArgument(f"seed={seed!r} conflicts with the plan's own "
-                                  f"seed={faults.seed} (from {source}); give one or the other")
+                                  f"seed={faults.seed} (from {where or source}); give one or "
+                                  "the other")
         return faults
     if isinstance(faults, FaultModel):
         faults = [faults]
     if isinstance(faults, (list, tuple)):
-        return FaultPlan(*faults, seed=seed)
+        return FaultPlan(*_flatten(faults, where or "FaultPlan(...)"), seed=seed)
     raise InvalidType(
         f"expected a FaultPlan or a list of fault models (sockshock.faults) but got "
-        f"{source}={faults!r} (type={type(faults).__name__})")
+        f"{source}={faults!r} (type={type(faults).__name__}){origin}")
 
 
 class FaultPlan:
@@ -115,7 +136,9 @@ class FaultPlan:
         *models: fault models (lists are flattened).
         seed: an int; default: a random one, always printable as ``plan.seed``.
         rng: a ``random.Random`` to draw from instead of per-connection streams, or
-            a list of them, one per model.
+            a list of them, one per model (not with ``seed``: the generators
+            decide, not the seed). :meth:`replay` starts them again from the state
+            they had here.
         log_limit: how many events :attr:`log` keeps (default :data:`LOG_LIMIT`);
             later ones are only counted, in :attr:`unlogged`.
 
@@ -128,6 +151,11 @@ class FaultPlan:
                  rng: random.Random | Sequence[random.Random] | None = None,
                  log_limit: int = LOG_LIMIT) -> None:
         self.models: tuple[FaultModel, ...] = tuple(_flatten(models))
+        if seed is not None and rng is not None:
+            raise InvalidArgument(
+                f"seed={seed!r} and rng={rng!r} both given: with rng= the generators make "
+                "every decision and the seed would be ignored; give one or the other "
+                "(from FaultPlan(...))")
         if seed is None:
             seed = random.SystemRandom().randrange(2**32)
         check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source="FaultPlan(...)")
@@ -144,6 +172,12 @@ class FaultPlan:
                               f"(type={type(rng).__name__}) (from FaultPlan(...))")
         self.seed: int = seed
         self._shared_rng = rng
+        # What replay() starts from: each generator as it is now (None: cannot be copied).
+        self._replay_rngs: tuple[random.Random | None, ...] | None = None
+        if self._model_rngs is not None:
+            self._replay_rngs = tuple(_snapshot(r) for r in self._model_rngs)
+        elif rng is not None:
+            self._replay_rngs = (_snapshot(rng),)
         self._rngs: dict[tuple[int, int], random.Random] = {}
         self._states: dict[tuple[int, int], Any] = {}
         self._affected: dict[tuple[int, int], bool] = {}
@@ -261,8 +295,12 @@ class FaultPlan:
             grouped.setdefault(event.connection, []).append(event)
         return {k: grouped[k] for k in sorted(grouped)}
 
-    def describe(self, limit: int = 200) -> str:
-        """The plan and its log, for a human reading a failed test."""
+    def describe(self, limit: int | None = 200) -> str:
+        """The plan and its log, for a human reading a failed test (at most ``limit``
+        events; ``None``: all of them)."""
+        if limit is None:
+            limit = len(self._log)
+        check_number("limit", limit, low=0, integer=True, source="FaultPlan.describe()")
         events = self.log
         lines = [f"FaultPlan({self._source()}): {len(events) + self.unlogged} fault(s) injected",
                  "  models: " + (", ".join(self._descriptions) or "(none)")]
@@ -294,13 +332,42 @@ class FaultPlan:
         return f"seed={self.seed}"
 
     def replay(self) -> FaultPlan:
-        """A fresh plan with the same models and seed (an empty log); with
-        :class:`~sockshock.faults.Draws` per model, the same numbers from the start."""
-        rngs = self._model_rngs
-        if rngs is not None and all(isinstance(r, Draws) for r in rngs):
-            return FaultPlan(*self.models, rng=[r.fresh() for r in rngs if isinstance(r, Draws)],
-                             seed=self.seed, log_limit=self._log_limit)
-        return FaultPlan(*self.models, seed=self.seed, log_limit=self._log_limit)
+        """A fresh plan (an empty log) that makes the same decisions for the same
+        operations: the same models and seed; with ``rng=``, each generator again
+        from the state it had when this plan was made (:class:`~sockshock.faults.Draws`:
+        the same numbers from the start).
+
+        Raises:
+            InvalidArgument: for a generator that cannot be copied (a subclass of
+                ``random.Random`` without ``__copy__``); the message says how to
+                replay instead.
+        """
+        plan = FaultPlan(*self.models, log_limit=self._log_limit)
+        plan.seed = self.seed
+        if self._replay_rngs is None:
+            return plan
+        if any(r is None for r in self._replay_rngs):
+            culprit = next(r for r, snap in zip(self._given_rngs(), self._replay_rngs,
+                                                strict=True)
+                           if snap is None)
+            raise InvalidArgument(
+                f"replay() cannot reproduce {self!r}: its generator {culprit!r} "
+                f"(type={type(culprit).__name__}) cannot be copied (it has no __copy__), so "
+                "the state it started in is lost; replay with FaultPlan(*models, rng=...) "
+                "given a generator in that state again, or use seed= or "
+                "sockshock.faults.Draws, which replay exactly (from FaultPlan.replay())")
+        fresh = tuple(_restart(r) for r in self._replay_rngs if r is not None)
+        if self._model_rngs is not None:
+            plan._model_rngs = fresh
+        else:
+            plan._shared_rng = fresh[0]
+        plan._replay_rngs = self._replay_rngs
+        return plan
+
+    def _given_rngs(self) -> tuple[random.Random, ...]:
+        if self._model_rngs is not None:
+            return self._model_rngs
+        return () if self._shared_rng is None else (self._shared_rng,)
 
     def __bool__(self) -> bool:
         return bool(self.models)

@@ -214,12 +214,14 @@ class _ReadsEndAfter(FaultModel):
         return _after(self.nbytes, op, self.action)
 
 
+@dataclass(frozen=True, repr=False)  # (its own __init__: errors name EOFAfter)
 class EOFAfter(_ReadsEndAfter):
     """The peer closes its side early: reads return ``b""`` after ``nbytes``."""
 
     action = EOF
 
 
+@dataclass(frozen=True, repr=False)
 class Stall(_ReadsEndAfter):
     """The peer goes silent after ``nbytes``: reads block until the socket's timeout
     (``TimeoutError``), or until the server closes or shuts down the socket, or the

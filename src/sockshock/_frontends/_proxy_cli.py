@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from sockshock import faults
 from sockshock._errors import ConfigurationError, InvalidArgument, ProxyError, did_you_mean
 from sockshock._faults._core import FaultModel
-from sockshock._proxy._addresses import format_address
+from sockshock._proxy._addresses import format_address, host_port_form
 from sockshock._proxy._fault_proxy import FaultProxy
 
 __all__ = ["parse_fault", "proxy_main"]
@@ -85,6 +85,10 @@ def _parse_address(text: str, transport: str, option: str) -> Any:
     if transport == "unix":
         if not text:
             raise InvalidArgument(f"{option}={text!r}: expected a Unix socket path")
+        if host_port_form(text):
+            raise InvalidArgument(
+                f"{option}={text!r} looks like HOST:PORT, but --unix expects a Unix socket "
+                f"path here; give a path, or leave out --unix to proxy TCP")
         return text
     host, sep, port = text.rpartition(":")
     if host.startswith("[") and host.endswith("]"):

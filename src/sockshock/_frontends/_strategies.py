@@ -18,7 +18,13 @@ from typing import Any
 from hypothesis import strategies as st
 
 from sockshock import faults as F
-from sockshock._errors import InvalidArgument, InvalidType, check_choice, check_number
+from sockshock._errors import (
+    InvalidArgument,
+    InvalidType,
+    check_choice,
+    check_number,
+    check_type,
+)
 from sockshock._faults._core import MAX_DELAY, FaultModel
 from sockshock._faults._datagram import MAX_COPIES
 from sockshock._harness._script import (
@@ -64,8 +70,8 @@ def _seconds(high: float) -> st.SearchStrategy[float]:
         st.just(0.0)
 
 
-def _parameters(model: type[FaultModel], max_bytes: int,
-                max_delay: float) -> st.SearchStrategy[dict[str, Any]]:
+def _parameters(model: type[FaultModel], max_bytes: int, max_delay: float,
+                source: str) -> st.SearchStrategy[dict[str, Any]]:
     """The keyword arguments of ``model``, each shrinking towards its gentlest value."""
     chunk = _largest_first(1, max_bytes)
     nbytes = st.integers(0, max_bytes)
@@ -102,27 +108,47 @@ def _parameters(model: type[FaultModel], max_bytes: int,
     for cls in model.__mro__:
         if cls in table:
             return st.fixed_dictionaries(table[cls])
-    raise InvalidArgument(f"{model.__name__} (from fault_plans(models=...)) has no known "
+    raise InvalidArgument(f"{model.__name__} (from {source}) has no known "
                           "parameters: give an instance, or a strategy of instances")
 
 
-def _scopes(max_bytes: int) -> st.SearchStrategy[dict[str, Any]]:
-    """Scope arguments; each shrinks towards leaving it out."""
-    return st.fixed_dictionaries({}, optional={
+def _scopes(max_bytes: int, model: type[FaultModel]) -> st.SearchStrategy[dict[str, Any]]:
+    """Scope arguments; each shrinks towards leaving it out (for accept errors only
+    those that can select an accept())."""
+    optional: dict[str, st.SearchStrategy[Any]] = {
         "after_bytes": st.integers(0, max_bytes),
         "first_ops": st.integers(1, 8),
         "probability": st.sampled_from(_PROBABILITIES),
         "per": st.just("connection"),
         "connections": st.integers(0, 3),
-    })
+    }
+    if issubclass(model, F.AcceptErrors):
+        del optional["after_bytes"], optional["first_ops"]
+    return st.fixed_dictionaries({}, optional=optional)
 
 
 def fault_models(model: type[FaultModel], *, scopes: bool = False, max_bytes: int = 64,
                  max_delay: float = 1.0) -> st.SearchStrategy[FaultModel]:
-    """Instances of ``model`` with drawn parameters (and, with ``scopes``, scope
-    arguments), shrinking towards its gentlest form."""
-    return _model(model, _parameters(model, max_bytes, max_delay),
-                  _scopes(max_bytes) if scopes else st.just({}))
+    """Instances of ``model`` (a fault model class, such as ``faults.PartialReads``)
+    with drawn parameters (and, with ``scopes``, scope arguments), shrinking towards
+    its gentlest form."""
+    source = "fault_models()"
+    if not (isinstance(model, type) and issubclass(model, FaultModel)) or model is FaultModel:
+        hint = (f" (the class itself: sockshock.faults.{model})"
+                if isinstance(model, str) and isinstance(getattr(F, model, None), type) else "")
+        raise InvalidType(f"expected a fault model class such as sockshock.faults.PartialReads "
+                          f"but got model={model!r} (type={type(model).__name__}){hint} "
+                          f"(from {source})")
+    check_type("scopes", scopes, bool, source=source)
+    check_number("max_bytes", max_bytes, low=1, high=65536, integer=True, source=source)
+    check_number("max_delay", max_delay, low=0, high=MAX_DELAY, source=source)
+    return _fault_models(model, scopes, max_bytes, max_delay, source)
+
+
+def _fault_models(model: type[FaultModel], scopes: bool, max_bytes: int, max_delay: float,
+                  source: str) -> st.SearchStrategy[FaultModel]:
+    return _model(model, _parameters(model, max_bytes, max_delay, source),
+                  _scopes(max_bytes, model) if scopes else st.just({}))
 
 
 # Composite strategies: a failing example prints each value's repr.
@@ -153,8 +179,8 @@ def _models_strategy(items: Sequence[Any], *, scopes: bool, max_bytes: int,
         if isinstance(item, FaultModel):
             choices.append(st.just(item))
         elif isinstance(item, type) and issubclass(item, FaultModel):
-            choices.append(fault_models(item, scopes=scopes, max_bytes=max_bytes,
-                                        max_delay=max_delay))
+            choices.append(_fault_models(item, scopes, max_bytes, max_delay,
+                                         "fault_plans(models=...)"))
         elif isinstance(item, st.SearchStrategy):
             choices.append(item)
         else:
@@ -264,8 +290,10 @@ def datagram_schedules(datagrams: Sequence[bytes] | st.SearchStrategy[Sequence[b
     -- to test a handler against exactly that delivery."""
     check_number("max_copies", max_copies, low=1, high=MAX_COPIES, integer=True,
                  source="datagram_schedules()")
-    check_number("max_window", max_window, low=0, high=1000, integer=True,
+    check_number("max_window", max_window, low=1, high=1000, integer=True,
                  source="datagram_schedules()")
+    for name, flag in (("drop", drop), ("duplicate", duplicate), ("reorder", reorder)):
+        check_type(name, flag, bool, source="datagram_schedules()")
     fates = st.integers(0, (max_copies if duplicate else 1) if drop or duplicate else 0)
     delays = st.integers(0, max_window) if reorder else st.just(0)
     if isinstance(datagrams, st.SearchStrategy):
@@ -332,6 +360,12 @@ def client_scripts(request: bytes | st.SearchStrategy[bytes] | None = None, *,
     check_number("max_chunks", max_chunks, low=1, integer=True, source="client_scripts()")
     check_number("max_pause", max_pause, low=0, high=3600, source="client_scripts()")
     check_number("timeout", timeout, low=0, low_open=True, high=3600, source="client_scripts()")
+    if isinstance(endings, (str, bytes)) or not isinstance(endings, Sequence):
+        raise InvalidType(
+            f"expected a list of endings ({', '.join(map(repr, _ENDINGS))}) but got "
+            f"endings={endings!r} (type={type(endings).__name__})"
+            f"{f'; for this one alone, endings=[{endings!r}]' if endings in _ENDINGS else ''}"
+            " (from client_scripts())")
     endings = tuple(endings)
     for ending in endings:
         check_choice("endings", ending, _ENDINGS, source="client_scripts()")

@@ -25,7 +25,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sockshock._errors import TLSUnavailable, check_choice
+from sockshock._errors import InvalidArgument, InvalidType, TLSUnavailable, check_choice
 
 if TYPE_CHECKING:
     import trustme
@@ -141,6 +141,63 @@ def _leaf(kind: str, role: str) -> trustme.LeafCert:
         return leaf
 
 
+_VERSION_NAMES = tuple(v.name for v in ssl.TLSVersion)
+
+
+def _version(name: str, value: Any, source: str) -> ssl.TLSVersion | None:
+    """A TLS version: ``None``, an ``ssl.TLSVersion`` or its name (``"TLSv1_3"``, also
+    spelled ``"TLSv1.3"``)."""
+    if value is None or isinstance(value, ssl.TLSVersion):
+        return value
+    if isinstance(value, str):
+        version = getattr(ssl.TLSVersion, value.replace(".", "_"), None)
+        if isinstance(version, ssl.TLSVersion):
+            return version
+        raise InvalidArgument(f"{name}={value!r} is not a TLS version; give an ssl.TLSVersion "
+                              f"or one of {', '.join(map(repr, _VERSION_NAMES))} "
+                              f"(from {source})")
+    raise InvalidType(f"expected an ssl.TLSVersion (or its name, such as 'TLSv1_3') but got "
+                      f"{name}={value!r} (type={type(value).__name__}) (from {source})")
+
+
+def _rank(version: ssl.TLSVersion) -> int:
+    """The order of versions, with the two placeholders at the ends."""
+    if version is ssl.TLSVersion.MINIMUM_SUPPORTED:
+        return -(2**31)
+    if version is ssl.TLSVersion.MAXIMUM_SUPPORTED:
+        return 2**31
+    return int(version)
+
+
+def _alpn(value: Any, source: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise InvalidType(f"expected a list of protocol names such as ['h2', 'http/1.1'] but "
+                          f"got alpn_protocols={value!r} (type={type(value).__name__})"
+                          f"{f'; for this one alone, [{value!r}]' if isinstance(value, str) else ''}"
+                          f" (from {source})")
+    for item in value:
+        if not isinstance(item, str):
+            raise InvalidType(f"expected protocol names (str) in alpn_protocols but got "
+                              f"{item!r} (type={type(item).__name__}) (from {source})")
+        if not 0 < len(item.encode()) < 256:
+            raise InvalidArgument(f"alpn_protocols holds {item!r}: a protocol name is 1 to "
+                                  f"255 bytes (from {source})")
+    return list(value)
+
+
+def _checked(source: str, minimum: Any, maximum: Any,
+             alpn: Any) -> tuple[ssl.TLSVersion | None, ssl.TLSVersion | None, list[str] | None]:
+    """The version range and ALPN list, checked before any context is made."""
+    low = _version("minimum_version", minimum, source)
+    high = _version("maximum_version", maximum, source)
+    if low is not None and high is not None and _rank(low) > _rank(high):
+        raise InvalidArgument(f"minimum_version={low.name} is above maximum_version={high.name}: "
+                              f"no TLS version is left (from {source})")
+    return low, high, _alpn(alpn, source)
+
+
 def _versions(context: ssl.SSLContext, minimum: ssl.TLSVersion | None,
               maximum: ssl.TLSVersion | None) -> None:
     if minimum is not None:
@@ -150,8 +207,8 @@ def _versions(context: ssl.SSLContext, minimum: ssl.TLSVersion | None,
 
 
 def server_context(*, certificate: str = "valid", require_client_cert: bool = False,
-                   minimum_version: ssl.TLSVersion | None = None,
-                   maximum_version: ssl.TLSVersion | None = None,
+                   minimum_version: ssl.TLSVersion | str | None = None,
+                   maximum_version: ssl.TLSVersion | str | None = None,
                    alpn_protocols: list[str] | None = None) -> ssl.SSLContext:
     """A new server-side context presenting a certificate of the process's CA.
 
@@ -160,8 +217,9 @@ def server_context(*, certificate: str = "valid", require_client_cert: bool = Fa
             ``localhost``, ``127.0.0.1`` and ``::1``.
         require_client_cert: mutual TLS: ``verify_mode = CERT_REQUIRED``, trusting
             the CA that issues :func:`client_context`'s certificates.
-        minimum_version: the lowest TLS version to accept (``ssl.TLSVersion``).
-        maximum_version: the highest TLS version to accept.
+        minimum_version: the lowest TLS version to accept (``ssl.TLSVersion``, or
+            its name: ``"TLSv1_3"``, ``"TLSv1.3"``).
+        maximum_version: the highest TLS version to accept (not below the minimum).
         alpn_protocols: ALPN protocols to offer, e.g. ``["h2", "http/1.1"]``.
 
     Raises:
@@ -169,6 +227,8 @@ def server_context(*, certificate: str = "valid", require_client_cert: bool = Fa
         TLSUnavailable: trustme is not installed.
     """
     check_choice("certificate", certificate, CERTIFICATES, source="server_context()")
+    minimum_version, maximum_version, alpn_protocols = _checked(
+        "server_context()", minimum_version, maximum_version, alpn_protocols)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _leaf(certificate, "server").configure_cert(context)
     if require_client_cert:
@@ -181,8 +241,8 @@ def server_context(*, certificate: str = "valid", require_client_cert: bool = Fa
 
 
 def client_context(*, client_certificate: str | None = None,
-                   minimum_version: ssl.TLSVersion | None = None,
-                   maximum_version: ssl.TLSVersion | None = None,
+                   minimum_version: ssl.TLSVersion | str | None = None,
+                   maximum_version: ssl.TLSVersion | str | None = None,
                    alpn_protocols: list[str] | None = None) -> ssl.SSLContext:
     """A new client-side context that trusts the process's CA and verifies the
     server (certificate and host name, as ``ssl.create_default_context()`` does,
@@ -191,8 +251,9 @@ def client_context(*, client_certificate: str | None = None,
     Args:
         client_certificate: ``None`` (present none) or one of
             :data:`CLIENT_CERTIFICATES`, for servers that require one.
-        minimum_version: the lowest TLS version to offer (``ssl.TLSVersion``).
-        maximum_version: the highest TLS version to offer.
+        minimum_version: the lowest TLS version to offer (``ssl.TLSVersion``, or its
+            name: ``"TLSv1_3"``, ``"TLSv1.3"``).
+        maximum_version: the highest TLS version to offer (not below the minimum).
         alpn_protocols: ALPN protocols to ask for.
 
     Raises:
@@ -203,6 +264,8 @@ def client_context(*, client_certificate: str | None = None,
     if client_certificate is not None:
         check_choice("client_certificate", client_certificate, CLIENT_CERTIFICATES,
                      source="client_context()")
+    minimum_version, maximum_version, alpn_protocols = _checked(
+        "client_context()", minimum_version, maximum_version, alpn_protocols)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, checks host names
     certificate_authority().configure_trust(context)
     if client_certificate is not None:

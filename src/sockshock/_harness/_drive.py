@@ -30,6 +30,7 @@ from typing import Any
 
 from sockshock import socketserver as ours
 from sockshock._errors import InvalidArgument, InvalidType, check_choice, check_number
+from sockshock._faults._core import ACCEPT, PLAINTEXT
 from sockshock._faults._plan import FaultEvent, FaultPlan, make_plan
 from sockshock._harness._memclient import MemoryClient
 from sockshock._harness._resolve import check_transport, resolve_handler_class, split_server_attrs
@@ -191,6 +192,10 @@ def drive(handler_class: Any, client: Any, *, faults: Any = None, seed: int | No
     if not isinstance(server_attrs, dict):
         raise InvalidType(f"expected a dict but got server_attrs={server_attrs!r} "
                           f"(type={type(server_attrs).__name__}) (from drive())")
+    for name in server_attrs:
+        if not isinstance(name, str):
+            raise InvalidType(f"expected attribute names (str) as the keys of server_attrs but "
+                              f"got {name!r} (type={type(name).__name__}) (from drive())")
     if server_attrs:
         split_server_attrs(base, server_attrs, adopting=True, source="drive(server_attrs=...)")
     if faults is None:
@@ -202,11 +207,29 @@ def drive(handler_class: Any, client: Any, *, faults: Any = None, seed: int | No
             check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source="drive()")
         plan = make_plan(faults, seed=seed, source="drive(faults=...)")
         check_transport(plan, base, source="drive(faults=...)")
+        _check_drivable(plan)
     layer = MemoryLayer(plan, VirtualClock())
     run = _run_stream if kind == "stream" else _run_datagram
     transcript = run(handler_class, script, layer, server_attrs)
     _note(transcript)
     return transcript
+
+
+def _check_drivable(plan: FaultPlan) -> None:
+    """Models drive() can never carry out are mistakes, as serving() says for those
+    that cannot apply to its server: no accept() happens (the handler gets a
+    connection already accepted), and there is no TLS for plaintext faults to sit on."""
+    for model in plan.models:
+        if model.applies_to_kind(ACCEPT):
+            raise InvalidArgument(
+                f"{model!r} (from drive(faults=...)) cannot apply in drive(): it runs a handler "
+                "on a connection already accepted, so there is no accept() to fail; test "
+                "accept errors with serving()")
+        if model.layer == PLAINTEXT:
+            raise InvalidArgument(
+                f"{model!r} (from drive(faults=...)): layer='plaintext' faults act above "
+                "TLS, and drive() runs without TLS; give layer='wire' (the default), or use "
+                "serving(tls=True)")
 
 
 def _note(transcript: Transcript) -> None:

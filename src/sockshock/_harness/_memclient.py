@@ -69,7 +69,7 @@ class MemoryClient:
                     if ready():
                         break
                     if deadline is not None and self._resume_at > deadline:
-                        clock.sleep(deadline - now)
+                        clock.sleep(max(0.0, deadline - now))
                         break
                     clock.sleep(self._resume_at - now)
                     now = self._resume_at
@@ -143,7 +143,7 @@ class MemoryClient:
                 return False
             # ... and the server waits for us too: the first deadline ends it
             if deadline is not None and deadline < self._read_deadline:
-                self.clock.sleep(deadline - now)
+                self.clock.sleep(max(0.0, deadline - now))
                 return False
             self.clock.sleep(max(0.0, self._read_deadline - now))
             outcome = "timeout"

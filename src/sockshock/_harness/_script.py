@@ -227,6 +227,20 @@ class ScriptRun:
 
     def __init__(self, script: ClientScript, sock: socket.socket, *,
                  sleep: Callable[[float], object] = time.sleep) -> None:
+        if not isinstance(script, ClientScript):
+            raise InvalidType(
+                f"expected a ClientScript (e.g. ClientScript((Send(b'hi\\n'), Read()))) but got "
+                f"script={script!r} (type={type(script).__name__}) (from ScriptRun())")
+        missing = [name for name in ("type", "settimeout", "recv", "sendall", "close")
+                   if not hasattr(sock, name)]
+        if missing:
+            raise InvalidType(
+                f"expected a connected socket (srv.connect(), say) but got sock={sock!r} "
+                f"(type={type(sock).__name__}), which has no {', '.join(missing)} "
+                "(from ScriptRun())")
+        if not callable(sleep):
+            raise InvalidType(f"expected a function of seconds but got sleep={sleep!r} "
+                              f"(type={type(sleep).__name__}) (from ScriptRun())")
         self.script = script
         self.sock = sock
         self.results: list[StepResult] = []

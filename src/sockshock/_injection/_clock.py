@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Protocol, runtime_checkable
@@ -9,6 +10,15 @@ from typing import Protocol, runtime_checkable
 from sockshock._errors import InvalidType, check_number
 
 __all__ = ["Clock", "RealClock", "VirtualClock", "resolve_clock"]
+
+
+def _check_seconds(seconds: object, source: str) -> None:
+    """A time to sleep: a finite number >= 0 (checked on every sleep: the common
+    case costs one type test and one comparison)."""
+    if (type(seconds) is float or type(seconds) is int) and \
+            0 <= seconds < math.inf:
+        return
+    check_number("seconds", seconds, low=0, source=source)
 
 
 @runtime_checkable
@@ -31,6 +41,9 @@ class RealClock:
         return time.monotonic()
 
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> bool:
+        """Wait ``seconds`` (a finite number >= 0), or until ``wake`` is set; True
+        if it was."""
+        _check_seconds(seconds, "RealClock.sleep()")
         if seconds <= 0:
             return bool(wake and wake.is_set())
         if wake is None:
@@ -61,10 +74,13 @@ class VirtualClock:
         return self._now  # one float read is atomic; advancing it takes the lock
 
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> bool:
+        """Advance the clock by ``seconds`` (a finite number >= 0) unless ``wake``
+        is already set (then True)."""
+        _check_seconds(seconds, "VirtualClock.sleep()")
         if wake is not None and wake.is_set():
             return True
         with self._lock:
-            self._now += max(0.0, seconds)
+            self._now += seconds
         return False
 
     def __repr__(self) -> str:

@@ -4,6 +4,7 @@ only), the plan checked against the transport, and addresses as the CLI prints t
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from typing import Any
@@ -12,7 +13,15 @@ from sockshock._errors import InvalidArgument, InvalidType, check_number
 from sockshock._faults._plan import FaultPlan, make_plan
 from sockshock._harness._resolve import is_loopback
 
-__all__ = ["SOURCE", "TRANSPORTS", "format_address", "inet_address", "plan_for", "unix_path"]
+__all__ = [
+    "SOURCE",
+    "TRANSPORTS",
+    "format_address",
+    "host_port_form",
+    "inet_address",
+    "plan_for",
+    "unix_path",
+]
 
 TRANSPORTS = ("tcp", "udp", "unix")
 SOURCE = "FaultProxy"  # what the argument errors name as their source
@@ -43,8 +52,31 @@ def inet_address(name: str, value: Any, transport: str, lowest_port: int,
     return family, (host, port, *value[2:])
 
 
+def host_port_form(text: str) -> bool:
+    """Whether ``text`` reads as ``HOST:PORT`` (``127.0.0.1:8000``, ``[::1]:80``,
+    ``localhost:80``, ``example.com:80``) rather than as a Unix socket path: no
+    ``/``, digits after the last ``:``, and an IP literal or a host name before it."""
+    if "/" in text:
+        return False
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host.lower() == "localhost" or (
+            "." in host and all(part and part.replace("-", "").isalnum()
+                                for part in host.split(".")))
+    return True
+
+
 def unix_path(name: str, value: Any, source: str) -> str:
-    """Check a Unix socket path (a str or an os.PathLike); return it as a str."""
+    """Check a Unix socket path (a str or an os.PathLike); return it as a str.
+
+    Refused: an empty path, a NUL byte (the kernel would cut the path there), and a
+    ``HOST:PORT`` string (a TCP address given where a path is expected)."""
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str):
@@ -53,6 +85,14 @@ def unix_path(name: str, value: Any, source: str) -> str:
             f"(type={type(value).__name__}) for transport='unix' (from {source})")
     if not value:
         raise InvalidArgument(f"{name}={value!r}: the Unix socket path is empty (from {source})")
+    if "\0" in value:
+        raise InvalidArgument(f"{name}={value!r}: a Unix socket path cannot contain a NUL "
+                              f"byte (from {source})")
+    if host_port_form(value):
+        raise InvalidArgument(
+            f"{name}={value!r} looks like HOST:PORT, but transport='unix' needs a Unix socket "
+            f"path; give a path (./{value.replace(':', '-')}.sock, say), or a (host, port) "
+            f"tuple with transport='tcp' (from {source})")
     return value
 
 
@@ -61,7 +101,8 @@ def plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
     transport (a model that can never fire here is a mistake, as for ``serving()``)."""
     if seed is not None:
         check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=SOURCE)
-    plan = make_plan([] if faults is None else faults, seed=seed, source="faults")
+    plan = make_plan([] if faults is None else faults, seed=seed, source="faults",
+                     where=SOURCE)
     kind = "datagram" if transport == "udp" else "stream"
     for model in plan.models:
         if not model.applies_to_transport(kind):

@@ -59,7 +59,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sockshock._errors import ProxyError, check_choice
+from sockshock._errors import ProxyError, check_choice, check_number
 from sockshock._faults._core import (
     ACCEPT,
     DATAGRAM_IN,
@@ -235,7 +235,11 @@ class FaultProxy:
         Raises:
             ProxyError: if the I/O thread had failed (the cause chained), or did
                 not stop within ``timeout`` (its sockets are closed anyway).
+            InvalidArgument, InvalidType: for a ``timeout`` that is not a number in
+                (0, 3600] (checked first: the proxy is left as it was).
         """
+        check_number("timeout", timeout, low=0, low_open=True, high=3600,
+                     source="FaultProxy.stop()")
         with self._lock:
             state, self._state = self._state, "stopped"
         if state == "stopped":
@@ -292,7 +296,9 @@ class FaultProxy:
         return self._address
 
     def __enter__(self) -> FaultProxy:
-        if self._state == "new":
+        """Start the proxy (one already started and still running is used as it is);
+        a stopped proxy raises :class:`ProxyError`, as :meth:`start` does."""
+        if self._state != "running":
             self.start()
         return self
 
