@@ -157,6 +157,18 @@ def test_xmlrpc_under_partial_reads_and_writes_with_constructor_arguments() -> N
         assert call(srv, "nothing") is None  # allow_none=True reached the constructor
 
 
+def test_xmlrpc_without_a_handler_takes_its_constructors_default() -> None:
+    """SimpleXMLRPCServer(addr, requestHandler=SimpleXMLRPCRequestHandler...): the
+    class's own default handler, as the class itself would take it."""
+    with sockshock.serving(xmlrpc.server.SimpleXMLRPCServer, faults=[F.PartialReads(2)],
+                           seed=1, server_kwargs={"logRequests": False}) as srv:
+        assert srv.server.RequestHandlerClass is xmlrpc.server.SimpleXMLRPCRequestHandler
+        assert call(srv, "reverse", "abc") == "cba"
+    with pytest.raises(sockshock.InvalidType, match="whose constructor has no default one"), \
+            sockshock.serving(http.server.HTTPServer):
+        pass
+
+
 def test_xmlrpc_under_early_end_of_file_answers_a_fault() -> None:
     with xmlrpc_server(faults=[F.EOFAfter(200)]) as srv, \
             pytest.raises(xmlrpc.client.Fault, match="ExpatError"):

@@ -122,6 +122,19 @@ def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any
     return cls
 
 
+def default_handler(cls: type[Any]) -> Any:
+    """The request handler class ``cls``'s constructor takes by default as its
+    second argument (``SimpleXMLRPCServer(addr, requestHandler=...)``), or None."""
+    try:
+        parameters = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if len(parameters) < 2:
+        return None
+    default = parameters[1].default
+    return default if is_handler_class(default) else None
+
+
 def transport_of(cls: type[Any]) -> str:
     return "datagram" if cls.socket_type == socket.SOCK_DGRAM else "stream"
 
@@ -518,9 +531,12 @@ def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults:
     else:
         cls = resolve_server_class(server_class)
         if handler_class is None:
+            handler_class = default_handler(cls)
+        if handler_class is None:
             raise InvalidType(f"expected a request handler class (a subclass of "
                               f"socketserver.BaseRequestHandler) but got handler_class=None "
-                              f"for {cls.__name__} (from {source})")
+                              f"for {cls.__name__}, whose constructor has no default one "
+                              f"(from {source})")
         handler = resolve_handler_class(handler_class, cls)
         if address is not None:
             address = check_address(cls, address)
