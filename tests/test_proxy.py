@@ -37,6 +37,8 @@ from sockshock._proxy._fault_proxy import FaultProxy
 from sockshock.handlers import DatagramEcho, LineEcho
 from tests._support import ipv6_loopback, read_line
 
+pytest_plugins = ["pytester"]
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 STREAM_SERVERS = {"tcp": "ThreadingTCPServer", "unix": "ThreadingUnixStreamServer"}
 WAIT = 5.0  # the bound of every wait on something that should happen at once
@@ -988,3 +990,37 @@ def test_command_line_usage_errors_exit_2_with_one_line(
     assert err.count("\n") == 1
     assert err.startswith("sockshock proxy: ")
     assert message in err
+
+
+PROXY_ONLY_TEST = '''
+import socket
+from sockshock import faults as F
+from sockshock.handlers import LineEcho
+import sockshock
+
+def test_through_the_proxy(sockshock_proxy):
+    with sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
+        proxy = sockshock_proxy(srv.address, faults=[F.PartialWrites(1)])
+        with socket.create_connection(proxy.address, timeout=5) as client:
+            client.sendall(b"ab\\n")
+            reply = b""
+            while not reply.endswith(b"\\n"):
+                reply += client.recv(10)
+    assert reply == b"wrong"
+'''
+
+
+def test_a_proxy_only_failure_report_says_how_to_re_run(pytester: pytest.Pytester) -> None:
+    """Without the sockshock fixture, the proxies' section carries the seed and the
+    re-run line itself."""
+    pytester.makepyfile(test_proxied=PROXY_ONLY_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
+                                           "--sockshock-seed=77", timeout=60)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*- sockshock proxies (call) -*",
+        "fault seed: 77 (session seed *)",
+        "re-run this test with the same faults:",
+        "  pytest test_proxied.py::test_through_the_proxy --sockshock-seed=77",
+        "FaultProxy(tcp *, FaultPlan(PartialWrites(max_chunk=1), seed=77)):",
+        "FaultPlan(seed=77): 2 fault(s) injected"])

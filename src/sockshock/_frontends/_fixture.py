@@ -28,7 +28,7 @@ from sockshock._harness._resolve import (
 from sockshock._harness._serving import serve_spec
 
 __all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "check_markers",
-           "load_scenario", "marker_faults", "seed_for_test", "shutdown_bound",
+           "load_scenario", "marker_faults", "rerun_lines", "seed_for_test", "shutdown_bound",
            "sockshock", "sockshock_audit", "sockshock_ca", "sockshock_client_context",
            "sockshock_proxy"]
 
@@ -78,6 +78,13 @@ def _server_and_handler(server: Any, handler_class: Any,
     if keyword_handler is not _UNSET:
         handler_class = keyword_handler
     return ("ThreadingTCPServer" if server is _UNSET else server), handler_class
+
+
+def rerun_lines(config: pytest.Config, item: pytest.Item, seed: int) -> list[str]:
+    """The head of a failing test's sockshock section: its seed and how to re-run it."""
+    return [f"fault seed: {seed} (session seed {config.stash[SESSION_SEED]})",
+            "re-run this test with the same faults:",
+            f"  pytest {shlex.quote(item.nodeid)} --sockshock-seed={seed}"]
 
 
 class SockshockFixture:
@@ -186,11 +193,7 @@ class SockshockFixture:
 
     def report(self) -> str:
         """The section a failing test's report gets."""
-        item = self._request.node
-        lines = [f"fault seed: {self.seed} (session seed "
-                 f"{self._request.config.stash[SESSION_SEED]})",
-                 "re-run this test with the same faults:",
-                 f"  pytest {shlex.quote(item.nodeid)} --sockshock-seed={self.seed}"]
+        lines = rerun_lines(self._request.config, self._request.node, self.seed)
         if self.hypothesis_seeded:
             lines.append("  (the seed also seeds hypothesis: the same examples, in the same order)")
         for handle in self.handles:

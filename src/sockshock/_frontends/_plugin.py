@@ -17,6 +17,8 @@ from sockshock._frontends._fixture import (
     SESSION_SEED,
     check_markers,
     load_scenario,
+    rerun_lines,
+    seed_for_test,
 )
 from sockshock._frontends._settings import MARKER_KEYS, SETTINGS, add_options, setting
 from sockshock._harness._install import Installation, install
@@ -168,4 +170,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append((f"sockshock ({report.when})", fixture.report()))
         proxies = item.stash.get(PROXIES, None)
         if proxies is not None and proxies.proxies:
-            report.sections.append((f"sockshock proxies ({report.when})", proxies.report()))
+            text = proxies.report()
+            if fixture is None:  # else the fixture's section has these lines
+                text = "\n".join([*rerun_lines(item.config, item,
+                                                  seed_for_test(item.config, item)), text])
+            report.sections.append((f"sockshock proxies ({report.when})", text))

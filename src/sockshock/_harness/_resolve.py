@@ -227,7 +227,8 @@ def check_address(cls: type[Any], address: Any, *, source: str = "address",
     if not is_loopback(host):
         raise InvalidArgument(
             f"{source}={address!r}: sockshock serves on loopback addresses only "
-            "(127.0.0.0/8, ::1, localhost); use port 0 to let the kernel choose")
+            f"(127.0.0.0/8, ::1, localhost), not {host!r}: build the server on "
+            "('127.0.0.1', 0) -- port 0 lets the kernel choose")
     if host != "localhost":
         v6 = ":" in host
         if v6 != v6_family:
