@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,12 @@ def test_run_finds_a_broken_handler_and_exits_non_zero(tmp_path: Path) -> None:
     assert ("FAIL ThreadingTCPServer x partial reads: ValueError: incomplete message b'p': "
             "expected a whole line") in result.stdout
     assert "5 checks in" in result.stdout
+    seed = int(re.search(r"\(fault seed (\d+): add --seed \1 to re-run it with the same "
+                         r"faults\)", result.stdout).group(1))  # type: ignore[union-attr]
+    again = sockshock("run", "--handler", "sockshock.handlers:NaiveRecvEcho",
+                      "--server", "ThreadingTCPServer", "--seed", str(seed), cwd=tmp_path)
+    assert again.returncode == 1
+    assert f"(fault seed {seed}: add --seed {seed}" in again.stdout
 
 
 def test_a_synchronous_server_is_expected_to_starve(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ class Result:
     outcome: str  # "pass", "FAIL", "expected", "skip"
     seconds: float = 0.0
     reason: str = ""
+    seed: int | None = None  # the check's fault seed, for a failure's re-run line
 
 
 @dataclass(eq=False)
@@ -113,7 +114,8 @@ class RunTarget:
             elif outcome == "skip":
                 reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
                 reason = reason.removeprefix("Skipped: ")
-            self.results.append(Result(server, check, outcome, report.duration, reason))
+            self.results.append(Result(server, check, outcome, report.duration, reason,
+                                       _seed(report) if outcome == "FAIL" else None))
             done = len(self.results)
             self.out.write(f"[{done:3}/{self.total}] {server:<30} {check:<16} {outcome:<8} "
                            f"{report.duration * 1000:7.1f} ms\n")
@@ -126,7 +128,18 @@ class RunTarget:
                 for result in reversed(self.results):
                     if result.server == server and result.check == check:
                         result.outcome, result.reason = "FAIL", reason
+                        result.seed = _seed(report)
                         break
+
+
+def _seed(report: Any) -> int | None:
+    """The fault seed the plugin put in a failing check's report section."""
+    for title, text in report.sections:
+        if title.startswith("sockshock"):
+            found = re.search(r"^fault seed: (\d+)", text, re.MULTILINE)
+            if found:
+                return int(found.group(1))
+    return None
 
 
 def _reason(report: Any) -> str:
@@ -307,7 +320,9 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + _matrix(target))
     failures = [r for r in target.results if r.outcome == "FAIL"]
     for r in failures:
-        print(f"FAIL {r.server} x {r.check}: {r.reason}")
+        again = "" if r.seed is None else \
+            f" (fault seed {r.seed}: add --seed {r.seed} to re-run it with the same faults)"
+        print(f"FAIL {r.server} x {r.check}: {r.reason}{again}")
     for server, reason in target.audit_failures.items():
         print(f"FAIL {server} x {AUDIT}: {reason}")
     skipped: dict[str, list[str]] = {}
