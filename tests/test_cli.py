@@ -38,6 +38,12 @@ def test_run_finds_a_broken_handler_and_exits_non_zero(tmp_path: Path) -> None:
     assert ("FAIL ThreadingTCPServer x partial reads: ValueError: incomplete message b'p': "
             "expected a whole line") in result.stdout
     assert "5 checks in" in result.stdout
+    # A check its progress line called "expected" that failed at teardown says so
+    # there too: the progress and the summary never disagree.
+    for line in result.stderr.splitlines():
+        if " slow client " in line and line.startswith("[") and " expected " in line:
+            assert "slow client      FAIL     (was expected: at teardown, ValueError" \
+                in result.stderr
     seed = int(re.search(r"\(fault seed (\d+): add --seed \1 to re-run it with the same "
                          r"faults\)", result.stdout).group(1))  # type: ignore[union-attr]
     again = sockshock("run", "--handler", "sockshock.handlers:NaiveRecvEcho",

@@ -380,6 +380,12 @@ def test_a_flood_cut_short_by_its_duration_says_how_many_it_never_tried() -> Non
     assert whole.requested == len(whole.connections) == 4
     assert whole.not_attempted == 0
     assert not whole.out_of_time
+    made = len(result.connections)
+    assert str(result).startswith(f"connection_flood to {srv.address!r}: {made} of 50 "
+                                  "connection(s) in ")
+    assert f", {50 - made} never attempted (out of time: its duration ran out); " \
+           f"outcomes: open={made}" in str(result)
+    assert "never attempted" not in str(whole)
 
 
 def test_refused_and_failed_connections_are_counted() -> None:

@@ -1024,3 +1024,14 @@ def test_a_proxy_only_failure_report_says_how_to_re_run(pytester: pytest.Pyteste
         "  pytest test_proxied.py::test_through_the_proxy --sockshock-seed=77",
         "FaultProxy(tcp *, FaultPlan(PartialWrites(max_chunk=1), seed=77)):",
         "FaultPlan(seed=77): 2 fault(s) injected"])
+
+
+def test_start_after_stop_says_what_happened() -> None:
+    never = FaultProxy(("127.0.0.1", 9))
+    never.stop()
+    with pytest.raises(ProxyError, match="was stopped before it started; a proxy starts once"):
+        never.start()
+    used = FaultProxy(("127.0.0.1", 9)).start()
+    used.stop()
+    with pytest.raises(ProxyError, match="was started before; a proxy starts once"):
+        used.start()

@@ -55,6 +55,18 @@ class StreamResult:
         ``concurrency * duration / timeout`` of them)."""
         return max(0, self.requested - len(self.connections))
 
+    def __str__(self) -> str:
+        """One line: what was asked, what ran, how it ended (``repr`` has it all)."""
+        made = f"{len(self.connections)} of {self.requested} connection(s)"
+        cut = ""
+        if self.not_attempted:
+            why = "stopped" if self.stopped else "out of time: its duration ran out"
+            cut = f", {self.not_attempted} never attempted ({why})"
+        ends = ", ".join(f"{k}={v}" for k, v in sorted(self.outcomes.items())) or "none"
+        return (f"{self.kind} to {self.address!r}: {made} in {self.elapsed:.2f} s{cut}; "
+                f"outcomes: {ends}" + (f"; errors: {', '.join(self.errors)}"
+                                       if self.errors else ""))
+
     @property
     def out_of_time(self) -> bool:
         """Whether the run's ``duration`` ran out before every connection asked for

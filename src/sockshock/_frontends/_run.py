@@ -127,6 +127,11 @@ class RunTarget:
             else:  # handler errors, shutdown bounds: the check failed after all
                 for result in reversed(self.results):
                     if result.server == server and result.check == check:
+                        if result.outcome != "FAIL":  # its progress line said otherwise
+                            self.out.write(f"{'':8}{server:<30} {check:<16} FAIL     "
+                                           f"(was {result.outcome}: at teardown, "
+                                           f"{reason})\n")
+                            self.out.flush()
                         result.outcome, result.reason = "FAIL", reason
                         result.seed = _seed(report)
                         break

@@ -147,6 +147,7 @@ class FaultProxy:
         self._done = threading.Event()
         self._failure: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._started = False  # start() was called (and got past the state check)
         self._loop = Loop()
         self._listener: socket.socket | None = None  # stream listener or datagram socket
         self._acceptor: Acceptor | None = None  # the stream side
@@ -166,9 +167,12 @@ class FaultProxy:
         """
         with self._lock:
             if self._state != "new":
-                raise ProxyError(f"{self!r} was started before; a proxy starts once "
+                what = "was started before" if self._started else \
+                    "was stopped before it started"
+                raise ProxyError(f"{self!r} {what}; a proxy starts once "
                                  "(make a new FaultProxy)")
             self._state = "running"
+            self._started = True
         try:
             self._loop.open()
             self._open_listener()
