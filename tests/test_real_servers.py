@@ -27,6 +27,7 @@ import pytest
 
 import sockshock
 from sockshock import faults as F
+from sockshock import socketserver as ss
 
 SCRIPTS = Path(__file__).with_name("scripts")
 
@@ -164,6 +165,11 @@ def test_xmlrpc_without_a_handler_takes_its_constructors_default() -> None:
                            seed=1, server_kwargs={"logRequests": False}) as srv:
         assert srv.server.RequestHandlerClass is xmlrpc.server.SimpleXMLRPCRequestHandler
         assert call(srv, "reverse", "abc") == "cba"
+    class Pooled(ss.ThreadPoolMixIn, xmlrpc.server.SimpleXMLRPCServer):
+        """A pass-through __init__ first in the MRO: the default is found past it."""
+
+    with sockshock.serving(Pooled, server_kwargs={"logRequests": False}) as srv:
+        assert call(srv, "reverse", "xyz") == "zyx"
     with pytest.raises(sockshock.InvalidType, match="whose constructor has no default one"), \
             sockshock.serving(http.server.HTTPServer):
         pass

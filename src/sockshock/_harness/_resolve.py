@@ -125,11 +125,8 @@ def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any
 def default_handler(cls: type[Any]) -> Any:
     """The request handler class ``cls``'s constructor takes by default as its
     second argument (``SimpleXMLRPCServer(addr, requestHandler=...)``), or None."""
-    try:
-        parameters = list(inspect.signature(cls).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    if len(parameters) < 2:
+    parameters = _constructor_parameters(cls)
+    if parameters is None or len(parameters) < 2:
         return None
     default = parameters[1].default
     return default if is_handler_class(default) else None
