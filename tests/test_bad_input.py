@@ -311,7 +311,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
      "expected True, False or an ssl.SSLContext but got tls='yes' (type=str) (from connect())"),
     ("connect()", "tls=True on a server without TLS",
      _on_handle(lambda srv: srv.connect(tls=True)),
-     "tls=True (from connect()): TCPServer was not served with tls=, so it speaks no TLS"),
+     "tls=True (from connect()): TCPServer was not served with tls=, so sockshock runs no TLS"),
     ("connect()", "timeout=-1", _on_handle(lambda srv: srv.connect(timeout=-1)),
      "timeout=-1 must be in (0, 3600] (from connect())"),
     ("connect()", "timeout='x'", _on_handle(lambda srv: srv.connect(timeout="x")),

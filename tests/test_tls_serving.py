@@ -260,3 +260,20 @@ def test_tls_arguments_are_checked() -> None:
     with pytest.raises(sockshock.InvalidArgument, match="client context"), \
             sockshock.serving("TCPServer", LineEcho, tls=T.client_context()):
         pass
+
+
+def test_a_handler_that_does_tls_itself_takes_a_client_context_of_your_own() -> None:
+    """connect(tls=<a client SSLContext>) on a server sockshock runs no TLS on: the
+    handler wraps the connection itself (STARTTLS-style code does)."""
+    server_context, client_context = T.contexts("valid")
+
+    class OwnTLS(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            with server_context.wrap_socket(self.request, server_side=True) as tls:
+                tls.sendall(tls.recv(100).upper())
+
+    with sockshock.serving("ThreadingTCPServer", OwnTLS) as srv, \
+            srv.connect(tls=client_context) as client:
+        client.sendall(b"hello")
+        assert client.recv(100) == b"HELLO"
+        assert client.version() is not None

@@ -185,10 +185,12 @@ class ServerHandle:
         if not isinstance(tls, (bool, ssl.SSLContext)):
             raise InvalidType(f"expected True, False or an ssl.SSLContext but got tls={tls!r} "
                               f"(type={type(tls).__name__}) (from connect())")
-        if tls is not False and self._tls is None:
-            raise InvalidArgument(f"tls={tls!r} (from connect()): "
+        if tls is True and self._tls is None:  # (a context of your own is yours to give:
+            # a handler may do TLS itself)
+            raise InvalidArgument(f"tls=True (from connect()): "
                                   f"{type(self.server).__name__} was not served with tls=, "
-                                  "so it speaks no TLS; connect() without tls=")
+                                  "so sockshock runs no TLS on it; connect() without tls=, or "
+                                  "with a client SSLContext of your own")
         if tls is False:
             return self._connect(timeout)
         context = self.client_context() if tls is True else tls
