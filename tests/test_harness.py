@@ -423,7 +423,8 @@ def test_a_model_whose_scope_missed_everything_warns_at_the_users_with(server_cl
             sockshock.serving(server_class, LineEcho,
                               faults=[F.PartialReads(2, connections=[5])], seed=7) as srv:
         _echo_through(srv, b"missed")
-    (warning,) = caught
+    # (3.12+ also warns that ForkingTCPServer forks a multi-threaded process)
+    (warning,) = [w for w in caught if issubclass(w.category, sockshock.FaultNeverFired)]
     assert str(warning.message) == (
         f"PartialReads(connections=(5,), max_chunk=2) never fired while {server_class} ran "
         "(plan seed 7): its scope took in no operation, so it could not have fired "
