@@ -169,9 +169,14 @@ class SockshockFixture:
         handle = stack.enter_context(serve_spec(spec))
         self.handles.append(handle)
         datagram = handle.type == socket.SOCK_DGRAM
-        for client in clients:  # a scenario's misbehaving clients, until teardown
-            if (client.kind == "datagram_burst") == datagram:
-                self._stack.enter_context(client.run(handle.address))
+        runs = [self._stack.enter_context(client.run(handle.address))
+                for client in clients  # a scenario's misbehaving clients, until teardown
+                if (client.kind == "datagram_burst") == datagram]
+        if runs:
+            from sockshock._scenarios._run import CLIENTS_CONNECT_WAIT
+
+            for run in runs:  # in place before the test's own traffic, as in sockshock run
+                run.wait_connected(CLIENTS_CONNECT_WAIT)
         if departures is not None:
             departures.handle = handle
             self._stack.callback(departures.clients_leave)  # before they are stopped

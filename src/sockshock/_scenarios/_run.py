@@ -39,7 +39,7 @@ from sockshock._harness._resolve import (
 from sockshock._harness._serving import serving
 from sockshock._scenarios._model import Scenario
 
-__all__ = ["Check", "Resolved", "ScenarioResult", "check_transport", "resolve", "run",
+__all__ = ["CLIENTS_CONNECT_WAIT", "Check", "Resolved", "ScenarioResult", "check_transport", "resolve", "run",
            "run_against"]
 
 
@@ -229,14 +229,20 @@ def _load(scenario: Scenario, address: Any, family: int, kind: int,
     return answered, load.clients
 
 
+#: Seconds the load waits at most for a scenario's misbehaving clients to connect.
+CLIENTS_CONNECT_WAIT = 1.0
+
+
 @contextlib.contextmanager
 def _clients(scenario: Scenario, address: Any, transport: str) -> Iterator[None]:
-    """The scenario's misbehaving clients, in the background for the block."""
+    """The scenario's misbehaving clients, in the background for the block -- which
+    starts once they made their connections (at most :data:`CLIENTS_CONNECT_WAIT`
+    seconds later): the load comes to a server they already occupy."""
     with contextlib.ExitStack() as stack:
-        for spec in scenario.clients:
-            datagram = spec.kind == "datagram_burst"
-            if datagram == (transport == "datagram"):
-                stack.enter_context(spec.run(address))
+        runs = [stack.enter_context(spec.run(address)) for spec in scenario.clients
+                if (spec.kind == "datagram_burst") == (transport == "datagram")]
+        for run in runs:
+            run.wait_connected(CLIENTS_CONNECT_WAIT)
         yield
 
 
