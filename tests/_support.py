@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import http.server
 import socket
+from typing import Any
 
 
 @functools.cache
@@ -26,3 +28,16 @@ def read_line(client: socket.socket) -> bytes:
             break
         data += chunk
     return data
+
+
+class HelloHTTP(http.server.BaseHTTPRequestHandler):
+    """An HTTP handler answering every GET with ``hi`` (and logging nothing)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"hi")
+
+    def log_message(self, *args: Any) -> None:
+        pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import http.server
 import math
 import re
 import socket
@@ -20,6 +19,7 @@ import sockshock.socketserver as ss
 from sockshock import faults as F
 from sockshock.handlers import DatagramEcho, LineEcho, NaiveRecvEcho
 from sockshock.scripts import ClientScript, Close, HalfClose, Pause, Read, Reset, ScriptRun, Send
+from tests._support import HelloHTTP
 
 
 class Recorder(ss.BaseRequestHandler):
@@ -121,17 +121,7 @@ def test_server_attrs_shutdown_and_the_handler_closing_its_socket() -> None:
 
 
 def test_an_http_server_handler_runs_in_memory() -> None:
-    class Hello(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"hi")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    transcript = sockshock.drive(Hello, b"GET / HTTP/1.0\r\n\r\n", faults=[F.PartialReads(3)],
+    transcript = sockshock.drive(HelloHTTP, b"GET / HTTP/1.0\r\n\r\n", faults=[F.PartialReads(3)],
                                  seed=1)
     assert transcript.received.startswith(b"HTTP/1.0 200 OK\r\n")
     assert transcript.received.endswith(b"\r\n\r\nhi")

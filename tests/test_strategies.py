@@ -30,6 +30,7 @@ from sockshock.strategies import (
     fault_models,
     fault_plans,
 )
+from tests._support import HelloHTTP
 
 pytest_plugins = ["pytester"]
 
@@ -328,20 +329,9 @@ TestEchoMachine.settings = settings(max_examples=6, stateful_step_count=8, deadl
                                     database=None)
 
 
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"hi")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 class SyncHTTPMachine(ServerMachine):
     server_class = http.server.HTTPServer
-    handler_class = Hello
+    handler_class = HelloHTTP
     max_clients = 2
     scripts = st.just(ClientScript([Send(b"GET / HTTP/1.0\r\n\r\n"), HalfClose(), Read()],
                                    timeout=0.5))
