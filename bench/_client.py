@@ -68,8 +68,13 @@ def tls_round_trips(address: tuple[str, int], count: int) -> float:
         return time.perf_counter() - start
 
 
-COMMANDS = {"connections": connections, "round_trips": round_trips, "datagrams": datagrams,
-            "tls_handshakes": tls_handshakes, "tls_round_trips": tls_round_trips}
+COMMANDS = {
+    "connections": connections,
+    "round_trips": round_trips,
+    "datagrams": datagrams,
+    "tls_handshakes": tls_handshakes,
+    "tls_round_trips": tls_round_trips,
+}
 
 for line in sys.stdin:
     command = json.loads(line)

@@ -47,8 +47,9 @@ class LoadClient:
 
     def __init__(self) -> None:
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_client.py")
-        self.proc = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def rate(self, name: str, server: Any, count: int, **extra: Any) -> float:
         with Running(server):
@@ -59,8 +60,9 @@ class LoadClient:
         (a server someone else runs)."""
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps({"name": name, "count": count,
-                                          "address": address, **extra}) + "\n")
+        self.proc.stdin.write(
+            json.dumps({"name": name, "count": count, "address": address, **extra}) + "\n"
+        )
         self.proc.stdin.flush()
         seconds = json.loads(self.proc.stdout.readline())
         return count / seconds
@@ -69,8 +71,6 @@ class LoadClient:
         assert self.proc.stdin is not None
         self.proc.stdin.close()
         self.proc.wait(10)
-
-
 
 
 #: How much these machines vary from run to run: +-25%.

@@ -69,9 +69,16 @@ def virtual_slow_client() -> tuple[float, Any]:
                 outcome.append(self.server.socket_layer.clock.now())
 
     start = time.perf_counter()
-    with sockshock.serving("ThreadingTCPServer", Line, clock="virtual", seed=0,
-                           faults=[F.SlowClient(chunk=1, pause=60.0)]) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving(
+            "ThreadingTCPServer",
+            Line,
+            clock="virtual",
+            seed=0,
+            faults=[F.SlowClient(chunk=1, pause=60.0)],
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"a request that never completes in time\n")
         client.recv(1)
     return time.perf_counter() - start, outcome
@@ -92,21 +99,27 @@ def main() -> int:
         "EOFAfter(2**60): never fires": lambda: sockshock.FaultLayer([F.EOFAfter(2**60)]),
         "PartialReads(1000): decides": lambda: sockshock.FaultLayer([F.PartialReads(1000)]),
     }
-    results = alternate({name: (lambda make=make: round_trips(client, make(), n))
-                         for name, make in layers.items()}, rounds)
+    results = alternate(
+        {name: (lambda make=make: round_trips(client, make(), n)) for name, make in layers.items()},
+        rounds,
+    )
     client.close()
     print("round trips/s on one connection, ThreadingTCPServer (median of per-round ratios):")
-    goals = {"FaultLayer() (empty plan)": ("default layer", 0.9),
-             "Latency(0): never fires": ("FaultLayer() (empty plan)", 0.85),
-             "EOFAfter(2**60): never fires": ("FaultLayer() (empty plan)", 0.85),
-             "PartialReads(1000): decides": ("FaultLayer() (empty plan)", 0.6)}
+    goals = {
+        "FaultLayer() (empty plan)": ("default layer", 0.9),
+        "Latency(0): never fires": ("FaultLayer() (empty plan)", 0.85),
+        "EOFAfter(2**60): never fires": ("FaultLayer() (empty plan)", 0.85),
+        "PartialReads(1000): decides": ("FaultLayer() (empty plan)", 0.6),
+    }
     print(f"  {'default layer':<30} {statistics.median(results['default layer']):>9,.0f}/s")
     for name, (anchor, goal) in goals.items():
         ratio = statistics.median(ratios(results, name, anchor))
         text, met = verdict(ratio, goal)
         ok &= met
-        print(f"  {name:<30} {statistics.median(results[name]):>9,.0f}/s  {ratio:.2f}x of "
-              f"{anchor} (goal >= {goal}x): {text}")
+        print(
+            f"  {name:<30} {statistics.median(results[name]):>9,.0f}/s  {ratio:.2f}x of "
+            f"{anchor} (goal >= {goal}x): {text}"
+        )
 
     count = 2000 if args.quick else 50000
     in_process = {
@@ -115,8 +128,10 @@ def main() -> int:
         "active model, never fires": sockshock.FaultLayer([F.Latency(0.0)]),
         "PartialReads(1000), decides": sockshock.FaultLayer([F.PartialReads(1000)]),
     }
-    costs = {name: min(recv_cost_ns(layer, count) for _ in range(3))
-             for name, layer in in_process.items()}
+    costs = {
+        name: min(recv_cost_ns(layer, count) for _ in range(3))
+        for name, layer in in_process.items()
+    }
     plain = costs["plain socket"]
     print("\ncost of one 1-byte send+recv round on a loopback connection:")
     for name, cost in costs.items():
@@ -125,9 +140,11 @@ def main() -> int:
 
     seconds, outcome = virtual_slow_client()
     ok &= seconds < 0.1 and outcome == [5.0]
-    print(f"\nvirtual clock: 60 s slow client vs 5 s timeout -> TimeoutError at virtual "
-          f"t={outcome[0] if outcome else '?'} s in {seconds * 1000:.1f} ms wall "
-          f"(target < 100 ms) {'yes' if seconds < 0.1 else 'NO'}")
+    print(
+        f"\nvirtual clock: 60 s slow client vs 5 s timeout -> TimeoutError at virtual "
+        f"t={outcome[0] if outcome else '?'} s in {seconds * 1000:.1f} ms wall "
+        f"(target < 100 ms) {'yes' if seconds < 0.1 else 'NO'}"
+    )
     print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus")
     return 0 if ok else 1
 

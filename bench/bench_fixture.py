@@ -37,27 +37,29 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import verdict
 
-ROUND_TRIP = '''
+ROUND_TRIP = """
 def round_trip(address):
     with socket.create_connection(address, timeout=5) as client:
         client.sendall(b"ping\\n")
         assert client.recv(100) == b"ping\\n"
-'''
+"""
 
 FILES = {
-    "empty": '''
+    "empty": """
 import pytest
 
 @pytest.mark.parametrize("n", range({n}))
 def test_nothing(n):
     pass
-''',
-    "hand": '''
+""",
+    "hand": """
 import socket, threading
 import pytest
 from sockshock import socketserver
 from sockshock.handlers import LineEcho
-''' + ROUND_TRIP + '''
+"""
+    + ROUND_TRIP
+    + """
 @pytest.fixture
 def server():
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), LineEcho)
@@ -71,22 +73,24 @@ def server():
 @pytest.mark.parametrize("n", range({n}))
 def test_echo(server, n):
     round_trip(server.server_address)
-''',
-    "sockshock": '''
+""",
+    "sockshock": """
 import socket
 import pytest
 from sockshock.handlers import LineEcho
-''' + ROUND_TRIP + '''
+"""
+    + ROUND_TRIP
+    + """
 @pytest.mark.parametrize("n", range({n}))
 def test_echo(sockshock, n):
     srv = sockshock.serve("ThreadingTCPServer", LineEcho)
     round_trip(srv.address)
-''',
+""",
 }
 
 
 # Loaded into the controller: under xdist it receives every worker's reports.
-DURATIONS = '''
+DURATIONS = """
 import os
 TOTAL = [0.0]
 def pytest_runtest_logreport(report):
@@ -95,21 +99,37 @@ def pytest_unconfigure(config):
     if not hasattr(config, "workerinput"):
         with open(os.environ["BENCH_DURATIONS"], "w") as f:
             f.write(repr(TOTAL[0]))
-'''
+"""
 
 
 def run(path: Path, xdist: bool) -> tuple[float, float]:
     """(wall seconds of the whole run, seconds pytest measured in its tests)."""
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
-            "-p", "no:hypothesispytest", "-p", "bench_durations", str(path)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "bench_durations",
+        str(path),
+    ]
     argv += ["-n", "2"] if xdist else ["-p", "no:xdist"]
     out = path.parent / "durations.txt"
-    env = dict(os.environ, BENCH_DURATIONS=str(out),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(path.parent),
-                                                        os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        BENCH_DURATIONS=str(out),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(path.parent), os.environ.get("PYTHONPATH")])),
+    )
     start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=path.parent, timeout=600,
-                          env=env)
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, cwd=path.parent, timeout=600, env=env
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{path.name} failed:\n{proc.stdout[-2000:]}")
@@ -146,14 +166,18 @@ def main() -> int:
             ratio = statistics.median(ratios)
             text, met = verdict(ratio, 1.5, higher_is_better=False)
             ok &= met
-            print(f"{label:>6}: {n} tests, net of pytest's own cost per test: hand-written "
-                  f"fixture {hand:.2f} ms, sockshock fixture {ours:.2f} ms; median of "
-                  f"{rounds} per-round ratios {ratio:.2f}x (goal <= 1.5x): {text}")
-            print(f"{'':>6}  whole-run wall time, net of the empty file's, per test: hand "
-                  f"{statistics.median(wall['hand']):.2f} ms, sockshock "
-                  f"{statistics.median(wall['sockshock']):.2f} ms, median ratio "
-                  + (f"{statistics.median(wall_ratios):.2f}x" if wall_ratios else "n/a")
-                  + " (start-up noise included)")
+            print(
+                f"{label:>6}: {n} tests, net of pytest's own cost per test: hand-written "
+                f"fixture {hand:.2f} ms, sockshock fixture {ours:.2f} ms; median of "
+                f"{rounds} per-round ratios {ratio:.2f}x (goal <= 1.5x): {text}"
+            )
+            print(
+                f"{'':>6}  whole-run wall time, net of the empty file's, per test: hand "
+                f"{statistics.median(wall['hand']):.2f} ms, sockshock "
+                f"{statistics.median(wall['sockshock']):.2f} ms, median ratio "
+                + (f"{statistics.median(wall_ratios):.2f}x" if wall_ratios else "n/a")
+                + " (start-up noise included)"
+            )
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     return 0 if ok else 1
 

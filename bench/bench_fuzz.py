@@ -52,8 +52,9 @@ from sockshock import faults as F
 from sockshock.handlers import LineEcho
 from sockshock.strategies import fault_plans
 
-LINES = st.lists(st.binary(max_size=16).map(lambda b: b.replace(b"\n", b"") + b"\n"),
-                 min_size=1, max_size=4).map(b"".join)
+LINES = st.lists(
+    st.binary(max_size=16).map(lambda b: b.replace(b"\n", b"") + b"\n"), min_size=1, max_size=4
+).map(b"".join)
 PLANS = fault_plans(models=[F.PartialReads, F.PartialWrites], min_models=1, max_models=2)
 NO_PLAN = st.none()
 
@@ -112,8 +113,14 @@ def rate(body: Callable[[bytes, Any], None], plans: Any, examples: int) -> float
     """Examples per second of ``body`` as a hypothesis property."""
     count = 0
 
-    @settings(max_examples=examples, database=None, deadline=None, derandomize=True,
-              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(payload=LINES, plan=plans)
     def prop(payload: bytes, plan: Any) -> None:
         nonlocal count
@@ -131,8 +138,13 @@ def per_call(body: Callable[[bytes, Any], None], faults: bool, count: int) -> fl
     payload = b"hello\nworld\n"
     start = time.perf_counter()
     for _ in range(count):
-        plan = F.FaultPlan(F.PartialReads(4), F.PartialWrites(3),
-                           rng=[F.Draws([0.5, 0.7]), F.Draws([0.9])]) if faults else None
+        plan = (
+            F.FaultPlan(
+                F.PartialReads(4), F.PartialWrites(3), rng=[F.Draws([0.5, 0.7]), F.Draws([0.9])]
+            )
+            if faults
+            else None
+        )
         body(payload, plan)
     return (time.perf_counter() - start) / count * 1e6
 
@@ -142,41 +154,53 @@ def measure_calls(count: int, rounds: int) -> None:
     with sockshock.serving("ThreadingTCPServer", LineEcho, faults=[]) as srv:
         shared.srv = srv
         for faults in (False, True):
-            results = alternate({
-                "ceiling": lambda: per_call(on_socketpair, False, count),
-                "drive": lambda f=faults: per_call(in_memory, f, count),
-                "shared server": lambda f=faults: per_call(shared, f, count),
-                "fresh serving()": lambda f=faults: per_call(fresh, f, max(10, count // 20)),
-            }, rounds)
+            results = alternate(
+                {
+                    "ceiling": lambda: per_call(on_socketpair, False, count),
+                    "drive": lambda f=faults: per_call(in_memory, f, count),
+                    "shared server": lambda f=faults: per_call(shared, f, count),
+                    "fresh serving()": lambda f=faults: per_call(fresh, f, max(10, count // 20)),
+                },
+                rounds,
+            )
             label = "PartialReads(4), PartialWrites(3)" if faults else "no faults"
-            print(f"\nwithout hypothesis, {label} (the ceiling without): us per call, "
-                  f"median of {rounds} rounds")
+            print(
+                f"\nwithout hypothesis, {label} (the ceiling without): us per call, "
+                f"median of {rounds} rounds"
+            )
             for name, values in results.items():
                 ratio = statistics.median(ratios(results, name, "drive"))
-                print(f"  {name:<16} {statistics.median(values):>9,.1f} us   "
-                      f"{ratio:5.2f}x drive's")
+                print(f"  {name:<16} {statistics.median(values):>9,.1f} us   {ratio:5.2f}x drive's")
 
 
 def measure(label: str, plans: Any, examples: int, rounds: int) -> bool:
     shared = Shared()
     with sockshock.serving("ThreadingTCPServer", LineEcho, faults=[]) as srv:
         shared.srv = srv
-        results = alternate({
-            "hypothesis alone": lambda: rate(nothing, plans, examples),
-            "ceiling": lambda: rate(on_socketpair, plans, examples),
-            "drive": lambda: rate(in_memory, plans, examples),
-            "shared server": lambda: rate(shared, plans, examples),
-            "fresh serving()": lambda: rate(fresh, plans, max(10, examples // 10)),
-        }, rounds)
+        results = alternate(
+            {
+                "hypothesis alone": lambda: rate(nothing, plans, examples),
+                "ceiling": lambda: rate(on_socketpair, plans, examples),
+                "drive": lambda: rate(in_memory, plans, examples),
+                "shared server": lambda: rate(shared, plans, examples),
+                "fresh serving()": lambda: rate(fresh, plans, max(10, examples // 10)),
+            },
+            rounds,
+        )
     medians = {name: statistics.median(values) for name, values in results.items()}
-    print(f"\n{label}: examples/s, median of {rounds} rounds; net: per example, beyond "
-          "hypothesis' own cost")
+    print(
+        f"\n{label}: examples/s, median of {rounds} rounds; net: per example, beyond "
+        "hypothesis' own cost"
+    )
     alone = results["hypothesis alone"]
     for name, value in medians.items():
-        net = statistics.median(1e6 / r - 1e6 / a for r, a in zip(results[name], alone,
-                                                                   strict=True))
-        print(f"  {name:<16} {value:>9,.0f} /s" + (f"   net {net:>8,.0f} us"
-                                                    if name != "hypothesis alone" else ""))
+        net = statistics.median(
+            1e6 / r - 1e6 / a for r, a in zip(results[name], alone, strict=True)
+        )
+        print(
+            f"  {name:<16} {value:>9,.0f} /s"
+            + (f"   net {net:>8,.0f} us" if name != "hypothesis alone" else "")
+        )
     ok = True
     for other, goal in (("ceiling", 0.9), ("shared server", 3.0), ("fresh serving()", None)):
         ratio = statistics.median(ratios(results, "drive", other))
@@ -196,8 +220,7 @@ def main() -> int:
     examples, rounds = (100, 1) if args.quick else (400, 7)
     warnings.simplefilter("ignore", sockshock.FaultNeverFired)
     ok = measure("echo, no faults", NO_PLAN, examples, rounds)
-    ok &= measure("echo under a drawn plan (PartialReads, PartialWrites)", PLANS, examples,
-                  rounds)
+    ok &= measure("echo under a drawn plan (PartialReads, PartialWrites)", PLANS, examples, rounds)
     measure_calls(examples * 5, rounds)
     print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus")
     return 0 if ok else 1

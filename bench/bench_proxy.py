@@ -61,8 +61,9 @@ def cpu_seconds(pids: list[int]) -> list[float] | None:
 
 class Peer:
     def __init__(self, role: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, PEER, role], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, PEER, role], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def ask(self, **command: Any) -> Any:
         assert self.proc.stdin is not None
@@ -123,8 +124,7 @@ def main() -> int:
                         cpu[name].append([u / (nbytes / 2**30) for u in used])
                         busy[name].append(sum(used) / wall)
                 for name in order:
-                    rtt[name].append(client.ask(name="latency", address=targets[name],
-                                                count=count))
+                    rtt[name].append(client.ask(name="latency", address=targets[name], count=count))
             assert not proxy.plan.log
     finally:
         client.close()
@@ -136,22 +136,32 @@ def main() -> int:
     extra = statistics.median(added)
     throughput_text, throughput_met = verdict(ratio, THROUGHPUT_GOAL)
     latency_text, latency_met = verdict(extra, LATENCY_GOAL, higher_is_better=False)
-    print(f"{rounds} rounds, alternating; {nbytes // (1024 * 1024)} MB per bulk transfer, "
-          f"{count} round trips per latency run; medians of per-round figures")
-    print(f"throughput   direct {statistics.median(speed['direct']):9,.0f} MB/s   "
-          f"proxy {statistics.median(speed['proxy']):9,.0f} MB/s   ratio {ratio:.2f}x "
-          f"(goal >= {THROUGHPUT_GOAL}x): {throughput_text}")
-    print(f"round trip   direct {statistics.median(rtt['direct']) * 1e6:9,.1f} us     "
-          f"proxy {statistics.median(rtt['proxy']) * 1e6:9,.1f} us     added "
-          f"{extra * 1e6:.1f} us (goal <= {LATENCY_GOAL * 1e6:.0f} us): {latency_text}")
+    print(
+        f"{rounds} rounds, alternating; {nbytes // (1024 * 1024)} MB per bulk transfer, "
+        f"{count} round trips per latency run; medians of per-round figures"
+    )
+    print(
+        f"throughput   direct {statistics.median(speed['direct']):9,.0f} MB/s   "
+        f"proxy {statistics.median(speed['proxy']):9,.0f} MB/s   ratio {ratio:.2f}x "
+        f"(goal >= {THROUGHPUT_GOAL}x): {throughput_text}"
+    )
+    print(
+        f"round trip   direct {statistics.median(rtt['direct']) * 1e6:9,.1f} us     "
+        f"proxy {statistics.median(rtt['proxy']) * 1e6:9,.1f} us     added "
+        f"{extra * 1e6:.1f} us (goal <= {LATENCY_GOAL * 1e6:.0f} us): {latency_text}"
+    )
     if cpu["direct"] and cpu["proxy"]:
-        per_gib = {name: [statistics.median(column) for column in zip(*rows, strict=True)]
-                   for name, rows in cpu.items()}
-        print(f"CPU s per GiB (client + server + proxy process): direct "
-              f"{sum(per_gib['direct']):.2f}, proxied {sum(per_gib['proxy']):.2f} "
-              f"(the proxy itself {per_gib['proxy'][2]:.2f}); CPUs kept busy: direct "
-              f"{statistics.median(busy['direct']):.2f}, proxied "
-              f"{statistics.median(busy['proxy']):.2f}, of {os.cpu_count()}")
+        per_gib = {
+            name: [statistics.median(column) for column in zip(*rows, strict=True)]
+            for name, rows in cpu.items()
+        }
+        print(
+            f"CPU s per GiB (client + server + proxy process): direct "
+            f"{sum(per_gib['direct']):.2f}, proxied {sum(per_gib['proxy']):.2f} "
+            f"(the proxy itself {per_gib['proxy'][2]:.2f}); CPUs kept busy: direct "
+            f"{statistics.median(busy['direct']):.2f}, proxied "
+            f"{statistics.median(busy['proxy']):.2f}, of {os.cpu_count()}"
+        )
     print(f"per-round throughput ratios: {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"per-round added latency (us): {', '.join(f'{a * 1e6:.0f}' for a in added)}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")

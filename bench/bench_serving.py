@@ -63,6 +63,7 @@ def ms_per_cycle(cycle: Callable[[], None], count: int) -> Callable[[], float]:
         for _ in range(count):
             cycle()
         return (time.perf_counter() - start) / count * 1000
+
     return measure
 
 
@@ -70,8 +71,13 @@ def examples_per_second(cycle: Callable[[bytes], None], examples: int) -> Callab
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    @settings(max_examples=examples, database=None, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(st.binary(max_size=200).map(lambda b: b.replace(b"\n", b"") + b"\n"))
     def property_(line: bytes) -> None:
         cycle(line)
@@ -80,6 +86,7 @@ def examples_per_second(cycle: Callable[[bytes], None], examples: int) -> Callab
         start = time.perf_counter()
         property_()
         return examples / (time.perf_counter() - start)
+
     return measure
 
 
@@ -92,25 +99,38 @@ def main() -> int:
     for cycle in (by_hand, through_serving):  # warm up
         ms_per_cycle(cycle, 20)()
 
-    results = alternate({"by hand": ms_per_cycle(by_hand, count),
-                         "serving()": ms_per_cycle(through_serving, count)}, rounds)
+    results = alternate(
+        {
+            "by hand": ms_per_cycle(by_hand, count),
+            "serving()": ms_per_cycle(through_serving, count),
+        },
+        rounds,
+    )
     ratio = statistics.median(ratios(results, "serving()", "by hand"))
     text, met = verdict(ratio, 1.3, higher_is_better=False)
     ok &= met
-    print(f"start + round trip + stop: by hand {statistics.median(results['by hand']):.3f} ms, "
-          f"serving() {statistics.median(results['serving()']):.3f} ms; median of per-round "
-          f"ratios {ratio:.2f}x (goal <= 1.3x): {text}")
+    print(
+        f"start + round trip + stop: by hand {statistics.median(results['by hand']):.3f} ms, "
+        f"serving() {statistics.median(results['serving()']):.3f} ms; median of per-round "
+        f"ratios {ratio:.2f}x (goal <= 1.3x): {text}"
+    )
 
-    results = alternate({"by hand": examples_per_second(by_hand, examples),
-                         "serving()": examples_per_second(through_serving, examples)},
-                        max(3, rounds // 3))
+    results = alternate(
+        {
+            "by hand": examples_per_second(by_hand, examples),
+            "serving()": examples_per_second(through_serving, examples),
+        },
+        max(3, rounds // 3),
+    )
     rate = statistics.median(results["serving()"])
     hand = statistics.median(results["by hand"])
     met = rate >= 500 * 0.75
     ok &= met
-    print(f"a fresh server per hypothesis example: serving() {rate:,.0f} examples/s, by hand "
-          f"{hand:,.0f} examples/s (ratio {statistics.median(ratios(results, 'serving()', 'by hand')):.2f}x); "
-          f"goal >= 500 examples/s: {'met' if rate >= 500 else 'within noise' if met else 'MISSED'}")
+    print(
+        f"a fresh server per hypothesis example: serving() {rate:,.0f} examples/s, by hand "
+        f"{hand:,.0f} examples/s (ratio {statistics.median(ratios(results, 'serving()', 'by hand')):.2f}x); "
+        f"goal >= 500 examples/s: {'met' if rate >= 500 else 'within noise' if met else 'MISSED'}"
+    )
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     return 0 if ok else 1
 

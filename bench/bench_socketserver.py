@@ -50,8 +50,11 @@ def wait_until_waiting(thread: threading.Thread, bound: float = 2.0) -> None:
     deadline = time.perf_counter() + bound
     while time.perf_counter() < deadline:
         frame = sys._current_frames().get(thread.ident or -1)
-        if frame is not None and frame.f_code.co_name == "select" \
-                and frame.f_code.co_filename.endswith("selectors.py"):
+        if (
+            frame is not None
+            and frame.f_code.co_name == "select"
+            and frame.f_code.co_filename.endswith("selectors.py")
+        ):
             return
         time.sleep(0.0002)
 
@@ -130,8 +133,9 @@ def burst(module: Any, count: int, timeout: float) -> tuple[float, int]:
 def per_round(measure: Callable[[Any], float], rounds: int) -> dict[str, list[float]]:
     """Each module's figure per round, alternating which module goes first
     (stdlib-ours, ours-stdlib, ...)."""
-    return alternate({name: (lambda module=module: measure(module))
-                      for name, module in MODULES.items()}, rounds)
+    return alternate(
+        {name: (lambda module=module: measure(module)) for name, module in MODULES.items()}, rounds
+    )
 
 
 def main() -> int:
@@ -143,9 +147,15 @@ def main() -> int:
     client = LoadClient()
     rows: list[tuple[str, str, str, str, str, str]] = []
 
-    def row(name: str, unit: str, values: dict[str, float], target: float,
-            higher: bool = True, key: tuple[str, str] = ("sockshock", "stdlib"),
-            per_round: dict[str, list[float]] | None = None) -> None:
+    def row(
+        name: str,
+        unit: str,
+        values: dict[str, float],
+        target: float,
+        higher: bool = True,
+        key: tuple[str, str] = ("sockshock", "stdlib"),
+        per_round: dict[str, list[float]] | None = None,
+    ) -> None:
         """A figure; with ``per_round`` (rows where both modules run the same code
         path) judged by the median of per-round ratios within the noise band."""
         a, b = values[key[0]], values[key[1]]
@@ -156,14 +166,27 @@ def main() -> int:
         else:
             ratio = a / b if higher else b / a
             ok_text = "yes" if ratio >= target else "NO"
-        rows.append((name, f"{a:,.1f} {unit}", f"{b:,.1f} {unit}", f"{ratio:,.2f}x",
-                     f">= {target:g}x", ok_text))
+        rows.append(
+            (
+                name,
+                f"{a:,.1f} {unit}",
+                f"{b:,.1f} {unit}",
+                f"{ratio:,.2f}x",
+                f">= {target:g}x",
+                ok_text,
+            )
+        )
         print(f"  measured {name}", file=sys.stderr)
 
     def equal_path_row(name: str, measure: Callable[[Any], float]) -> None:
         results = per_round(measure, rounds)
-        row(name, "/s", {k: statistics.median(v) for k, v in results.items()}, 1.0,
-            per_round=results)
+        row(
+            name,
+            "/s",
+            {k: statistics.median(v) for k, v in results.items()},
+            1.0,
+            per_round=results,
+        )
 
     cycles: dict[str, list[float]] = {name: [] for name in MODULES}
     for _ in range(rounds):
@@ -171,42 +194,52 @@ def main() -> int:
             cycles[name] += cycle_ms(module, 3)
     cycle = {name: statistics.median(values) for name, values in cycles.items()}
     row("start/request/shutdown cycle (median)", "ms", cycle, 100, higher=False)
-    equal_path_row("new connections/s (ThreadingTCPServer)",
-                   lambda m: connections_per_second(client, m.ThreadingTCPServer, m, n))
-    equal_path_row("round trips/s (ThreadingTCPServer)",
-                   lambda m: round_trips_per_second(client, m, n * 3))
-    equal_path_row("datagram round trips/s (UDPServer)",
-                   lambda m: datagrams_per_second(client, m, n * 3))
+    equal_path_row(
+        "new connections/s (ThreadingTCPServer)",
+        lambda m: connections_per_second(client, m.ThreadingTCPServer, m, n),
+    )
+    equal_path_row(
+        "round trips/s (ThreadingTCPServer)", lambda m: round_trips_per_second(client, m, n * 3)
+    )
+    equal_path_row(
+        "datagram round trips/s (UDPServer)", lambda m: datagrams_per_second(client, m, n * 3)
+    )
     pool_rates: dict[str, list[float]] = {"pool": [], "threading": []}
     for _ in range(rounds):
-        pool_rates["pool"].append(connections_per_second(client, ours.ThreadPoolTCPServer,
-                                                         ours, n))
-        pool_rates["threading"].append(connections_per_second(client, ours.ThreadingTCPServer,
-                                                              ours, n))
+        pool_rates["pool"].append(connections_per_second(client, ours.ThreadPoolTCPServer, ours, n))
+        pool_rates["threading"].append(
+            connections_per_second(client, ours.ThreadingTCPServer, ours, n)
+        )
     client.close()
     pool = {name: statistics.median(values) for name, values in pool_rates.items()}
-    row("pool vs ThreadingTCPServer, connections/s", "/s", pool, 1.5,
-        key=("pool", "threading"))
+    row("pool vs ThreadingTCPServer, connections/s", "/s", pool, 1.5, key=("pool", "threading"))
 
     burst_count = 100 if args.quick else 200
-    bursts = {name: burst(module, burst_count, 3.0 if args.quick else 10.0)
-              for name, module in MODULES.items()}
+    bursts = {
+        name: burst(module, burst_count, 3.0 if args.quick else 10.0)
+        for name, module in MODULES.items()
+    }
     p99 = {name: value[0] for name, value in bursts.items()}
     row(f"burst of {burst_count} connects: p99 latency", "ms", p99, 1.0, higher=False)
 
     width = max(len(r[0]) for r in rows)
-    print(f"\n{'figure':<{width}}  {'sockshock':>16}  {'stdlib':>16}  {'ratio':>9}  "
-          f"{'target':>8}  ok")
+    print(
+        f"\n{'figure':<{width}}  {'sockshock':>16}  {'stdlib':>16}  {'ratio':>9}  {'target':>8}  ok"
+    )
     for name, a, b, ratio, target, ok in rows:
         if name.startswith("pool vs"):
             a, b = f"{a} pool", f"{b} thr"
         print(f"{name:<{width}}  {a:>16}  {b:>16}  {ratio:>9}  {target:>8}  {ok}")
-    print(f"burst failures (not connected within the bound): "
-          f"sockshock {bursts['sockshock'][1]}, stdlib {bursts['stdlib'][1]} "
-          f"of {burst_count}")
+    print(
+        f"burst failures (not connected within the bound): "
+        f"sockshock {bursts['sockshock'][1]}, stdlib {bursts['stdlib'][1]} "
+        f"of {burst_count}"
+    )
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    print(f"ok: 'noise' = the median of per-round ratios is short of the target by less "
-          f"than the machine's +-{NOISE:.0%} noise (the same code path in both modules)")
+    print(
+        f"ok: 'noise' = the median of per-round ratios is short of the target by less "
+        f"than the machine's +-{NOISE:.0%} noise (the same code path in both modules)"
+    )
     return 0 if all(r[5] != "NO" for r in rows) and bursts["sockshock"][1] == 0 else 1
 
 

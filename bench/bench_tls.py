@@ -44,8 +44,9 @@ from sockshock._injection._tls import TLSSocket
 NOISE = 0.25
 SERVER_CTX = server_context()
 WRAPPERS: dict[str, Callable[[socket.socket], Any]] = {
-    "SSLSocket": lambda sock: SERVER_CTX.wrap_socket(sock, server_side=True,
-                                                     do_handshake_on_connect=False),
+    "SSLSocket": lambda sock: SERVER_CTX.wrap_socket(
+        sock, server_side=True, do_handshake_on_connect=False
+    ),
     "TLSSocket": lambda sock: TLSSocket(sock, SERVER_CTX, server_side=True),
 }
 
@@ -61,8 +62,9 @@ def client_process(control: socket.socket, ca_pem: str) -> None:
         kind, count = json.loads(message)
         sock = socket.socket(fileno=fds[0])
         sock.settimeout(10)
-        with context.wrap_socket(sock, server_hostname=SERVER_HOSTNAME,
-                                 do_handshake_on_connect=False) as client:
+        with context.wrap_socket(
+            sock, server_hostname=SERVER_HOSTNAME, do_handshake_on_connect=False
+        ) as client:
             client.do_handshake()
             start = time.perf_counter()
             if kind == "handshake":
@@ -81,7 +83,10 @@ class Client:
         self.control.settimeout(60)
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--client", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], stdin=subprocess.PIPE, text=True)
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdin is not None
         self.proc.stdin.write(certificate_authority().cert_pem.bytes().decode())
         self.proc.stdin.close()
@@ -126,23 +131,34 @@ def round_trips(client: Client, wrap: Callable[[socket.socket], Any], count: int
     return count / client.result()
 
 
-def compare(name: str, measure: Callable[[Client, Callable[[socket.socket], Any], int], float],
-            client: Client, rounds: int, count: int) -> str:
+def compare(
+    name: str,
+    measure: Callable[[Client, Callable[[socket.socket], Any], int], float],
+    client: Client,
+    rounds: int,
+    count: int,
+) -> str:
     rates: dict[str, list[float]] = {"SSLSocket": [], "TLSSocket": []}
     ratios = []
     for round_number in range(rounds):
         order = list(WRAPPERS) if round_number % 2 == 0 else list(reversed(WRAPPERS))
-        this_round = {contender: measure(client, WRAPPERS[contender], count)
-                      for contender in order}
+        this_round = {contender: measure(client, WRAPPERS[contender], count) for contender in order}
         for contender, rate in this_round.items():
             rates[contender].append(rate)
         ratios.append(this_round["TLSSocket"] / this_round["SSLSocket"])
     ratio = statistics.median(ratios)
-    verdict = ("parity (within the noise band)" if abs(ratio - 1) <= NOISE
-               else "faster" if ratio > 1 else "slower")
-    return (f"{name:<14} SSLSocket {statistics.median(rates['SSLSocket']):>9,.1f}/s   "
-            f"TLSSocket {statistics.median(rates['TLSSocket']):>9,.1f}/s   "
-            f"ratio {ratio:.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]  {verdict}")
+    verdict = (
+        "parity (within the noise band)"
+        if abs(ratio - 1) <= NOISE
+        else "faster"
+        if ratio > 1
+        else "slower"
+    )
+    return (
+        f"{name:<14} SSLSocket {statistics.median(rates['SSLSocket']):>9,.1f}/s   "
+        f"TLSSocket {statistics.median(rates['TLSSocket']):>9,.1f}/s   "
+        f"ratio {ratio:.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]  {verdict}"
+    )
 
 
 def main() -> int:
@@ -154,9 +170,11 @@ def main() -> int:
         client_process(socket.socket(fileno=args.client), sys.stdin.read())
         return 0
     rounds, handshake_count, trip_count = (2, 20, 500) if args.quick else (9, 150, 5000)
-    print(f"Python {sys.version.split()[0]}, {ssl.OPENSSL_VERSION}, {os.cpu_count()} CPUs; "
-          f"{rounds} rounds, contenders alternating; ratio = TLSSocket/SSLSocket, "
-          f"median [min-max] of per-round ratios, noise band +-{NOISE:.0%}")
+    print(
+        f"Python {sys.version.split()[0]}, {ssl.OPENSSL_VERSION}, {os.cpu_count()} CPUs; "
+        f"{rounds} rounds, contenders alternating; ratio = TLSSocket/SSLSocket, "
+        f"median [min-max] of per-round ratios, noise band +-{NOISE:.0%}"
+    )
     client = Client()
     try:
         compare("warm-up", handshakes, client, 1, 5)

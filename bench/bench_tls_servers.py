@@ -55,8 +55,9 @@ def hand_written(client: LoadClient, name: str, count: int) -> float:
 
 
 def through_serving(client: LoadClient, name: str, count: int, faults: Any = None) -> float:
-    with sockshock.serving("ThreadingTCPServer", echo_handler(sockshock.socketserver),
-                           tls=CONTEXT, faults=faults) as srv:
+    with sockshock.serving(
+        "ThreadingTCPServer", echo_handler(sockshock.socketserver), tls=CONTEXT, faults=faults
+    ) as srv:
         return client.rate_at(name, srv.address, count, ca=CA)
 
 
@@ -72,13 +73,18 @@ def main() -> int:
             "stdlib": lambda name=name, count=count: hand_written(client, name, count),
             "sockshock": lambda name=name, count=count: through_serving(client, name, count),
             "sockshock, empty plan": lambda name=name, count=count: through_serving(
-                client, name, count, faults=F.FaultPlan(seed=0)),
+                client, name, count, faults=F.FaultPlan(seed=0)
+            ),
         }
         results = alternate(contenders, rounds)
         label = name.replace("tls_", "").replace("_", " ") + "/s"
-        print(f"{label}: " + ", ".join(f"{k} {statistics.median(v):,.0f}"
-                                       for k, v in results.items()))
-        for a, b, goal in (("sockshock", "stdlib", 1.0), ("sockshock, empty plan", "sockshock", 0.8)):
+        print(
+            f"{label}: " + ", ".join(f"{k} {statistics.median(v):,.0f}" for k, v in results.items())
+        )
+        for a, b, goal in (
+            ("sockshock", "stdlib", 1.0),
+            ("sockshock, empty plan", "sockshock", 0.8),
+        ):
             ratio = statistics.median(ratios(results, a, b))
             text, met = verdict(ratio, goal)
             ok &= met

@@ -54,8 +54,7 @@ class Counting(module.TCPServer):  # type: ignore[name-defined,misc]
 server = Counting(("127.0.0.1", 0), Echo)
 client = socket.socket()  # made now: it needs a descriptor
 client.settimeout(2)
-thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                          daemon=True)
+thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
 thread.start()
 assert Counting.looping.wait(5), "serve_forever() never ran"
 

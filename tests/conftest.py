@@ -30,8 +30,11 @@ def stdlib_defect(reason: str) -> Any:
     return pytest.mark.parametrize(
         "module",
         [
-            pytest.param(stdlib_socketserver, id="stdlib",
-                         marks=pytest.mark.xfail(strict=True, reason=reason)),
+            pytest.param(
+                stdlib_socketserver,
+                id="stdlib",
+                marks=pytest.mark.xfail(strict=True, reason=reason),
+            ),
             pytest.param(ours, id="sockshock"),
         ],
     )

@@ -14,8 +14,11 @@ from sockshock.handlers import DatagramEcho, LineEcho
 
 
 def test_a_clean_block_passes() -> None:
-    with sockshock.audit(), sockshock.serving("ThreadingTCPServer", LineEcho) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.audit(),
+        sockshock.serving("ThreadingTCPServer", LineEcho) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"x\n")
         assert client.recv(10) == b"x\n"
 
@@ -66,8 +69,11 @@ def test_an_unreaped_child_is_named() -> None:
 
 def test_a_unix_socket_file_left_behind_is_named(tmp_path: Path) -> None:
     path = str(tmp_path / "left.sock")
-    with pytest.raises(sockshock.LeakError) as info, sockshock.audit(grace=0.01), \
-            sockshock.serving("UnixStreamServer", LineEcho, address=path):
+    with (
+        pytest.raises(sockshock.LeakError) as info,
+        sockshock.audit(grace=0.01),
+        sockshock.serving("UnixStreamServer", LineEcho, address=path),
+    ):
         pass  # like the stdlib, server_close() does not unlink the path
     assert info.value.report.socket_files == [path]
     assert str(info.value).splitlines()[-1] == f"    {path}"

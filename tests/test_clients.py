@@ -82,8 +82,10 @@ def test_slowloris_holds_a_synchronous_server_so_other_clients_starve() -> None:
 
 def test_slowloris_does_not_starve_a_threading_server() -> None:
     entered = threading.Event()
-    with sockshock.serving("ThreadingTCPServer", header_reader(entered)) as srv, \
-            clients.slowloris(srv.address, count=3, interval=0.01, duration=10) as run:
+    with (
+        sockshock.serving("ThreadingTCPServer", header_reader(entered)) as srv,
+        clients.slowloris(srv.address, count=3, interval=0.01, duration=10) as run,
+    ):
         assert run.wait_connected(2)
         assert entered.wait(2)
         with srv.connect(timeout=2) as other:
@@ -93,8 +95,9 @@ def test_slowloris_does_not_starve_a_threading_server() -> None:
     assert run.result().outcomes == {"open": 3}
 
 
-def test_http_server_lets_slowloris_outlast_its_timeout_then_serves_the_unfinished_request(
-        ) -> None:
+def test_http_server_lets_slowloris_outlast_its_timeout_then_serves_the_unfinished_request() -> (
+    None
+):
     # http.server's handler timeout applies to each read: a header line every 0.02 s
     # keeps a 0.2 s timeout from ever firing. When the client finally gives up,
     # http.server takes end of file for the end of the headers and serves the
@@ -210,8 +213,7 @@ def test_rst_on_close_makes_the_handler_see_connection_reset() -> None:
             finally:
                 done.set()
 
-    with pytest.raises(ConnectionResetError), \
-            sockshock.serving("ThreadingTCPServer", Reads) as srv:
+    with pytest.raises(ConnectionResetError), sockshock.serving("ThreadingTCPServer", Reads) as srv:
         result = clients.rst_on_close(srv.address, request=b"GET / HT").result()
         assert done.wait(2)
     assert b"".join(got) == b"GET / HT"  # what was sent arrives, then the reset
@@ -253,9 +255,12 @@ def test_never_reads_blocks_the_servers_sendall_until_its_timeout() -> None:
                 written.append(total)
                 blocked.set()
 
-    with sockshock.serving("ThreadingTCPServer", Streams) as srv, \
-            clients.never_reads(srv.address, request=b"everything, please\n", rcvbuf=4096,
-                                duration=10) as run:
+    with (
+        sockshock.serving("ThreadingTCPServer", Streams) as srv,
+        clients.never_reads(
+            srv.address, request=b"everything, please\n", rcvbuf=4096, duration=10
+        ) as run,
+    ):
         assert blocked.wait(2)  # the server's sendall timed out
     result = run.result()
     (conn,) = result.connections
@@ -301,18 +306,22 @@ def test_half_close_lets_a_read_to_end_handler_answer_on_a_unix_socket() -> None
 
 
 def test_drip_feed_breaks_a_handler_that_takes_one_recv_for_one_message() -> None:
-    with pytest.raises(ValueError, match="incomplete message"), \
-            sockshock.serving("ThreadingTCPServer", NaiveRecvEcho) as srv:
-        result = clients.drip_feed(srv.address, payload=b"a whole line\n", chunk=3,
-                                   pause=0.005).result()
+    with (
+        pytest.raises(ValueError, match="incomplete message"),
+        sockshock.serving("ThreadingTCPServer", NaiveRecvEcho) as srv,
+    ):
+        result = clients.drip_feed(
+            srv.address, payload=b"a whole line\n", chunk=3, pause=0.005
+        ).result()
     assert result.outcomes == {"eof": 1}  # the handler failed and the server closed
 
 
 @pytest.mark.parametrize("server_class", ["ThreadingTCPServer", "ThreadingUnixStreamServer"])
 def test_drip_feed_through_a_correct_handler(server_class: str) -> None:
     with sockshock.serving(server_class, LineEcho) as srv:
-        result = clients.drip_feed(srv.address, payload=b"one byte at a time\n",
-                                   pause=0.001, until=b"\n").result()
+        result = clients.drip_feed(
+            srv.address, payload=b"one byte at a time\n", pause=0.001, until=b"\n"
+        ).result()
     assert result.reply == b"one byte at a time\n"
     assert result.outcomes == {"open": 1}
 
@@ -329,8 +338,9 @@ def test_http_server_copes_with_a_dripped_request() -> None:
 
 def test_a_flood_is_served_completely_by_a_threading_server() -> None:
     with sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
-        result = clients.connection_flood(srv.address, count=100, concurrency=8,
-                                          request=b"ping\n", until=b"\n").result()
+        result = clients.connection_flood(
+            srv.address, count=100, concurrency=8, request=b"ping\n", until=b"\n"
+        ).result()
     assert len(result.connections) == result.established == 100
     assert {c.reply for c in result.connections} == {b"ping\n"}
     assert result.refused == result.failed == 0
@@ -350,8 +360,9 @@ def test_a_flood_overflows_the_stdlib_backlog_of_a_busy_synchronous_server(modul
         try:
             srv.connect()
             assert entered.wait(2)  # the server is busy: new connections queue up
-            result = clients.connection_flood(srv.address, count=30, concurrency=30,
-                                              timeout=0.2).result()
+            result = clients.connection_flood(
+                srv.address, count=30, concurrency=30, timeout=0.2
+            ).result()
         finally:
             release.set()
     if module is stdlib_socketserver:
@@ -368,10 +379,10 @@ def test_a_flood_overflows_the_stdlib_backlog_of_a_busy_synchronous_server(modul
 def test_a_flood_cut_short_by_its_duration_says_how_many_it_never_tried() -> None:
     with sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
         # no until=: each connection waits its whole timeout for the server to close
-        result = clients.connection_flood(srv.address, count=50, concurrency=2,
-                                          request=b"x\n", duration=0.3, timeout=0.2).result()
-        whole = clients.connection_flood(srv.address, count=4, request=b"x\n",
-                                         until=b"\n").result()
+        result = clients.connection_flood(
+            srv.address, count=50, concurrency=2, request=b"x\n", duration=0.3, timeout=0.2
+        ).result()
+        whole = clients.connection_flood(srv.address, count=4, request=b"x\n", until=b"\n").result()
     assert 0 < len(result.connections) < 50
     assert result.requested == 50
     assert result.not_attempted == 50 - len(result.connections)
@@ -381,10 +392,13 @@ def test_a_flood_cut_short_by_its_duration_says_how_many_it_never_tried() -> Non
     assert whole.not_attempted == 0
     assert not whole.out_of_time
     made = len(result.connections)
-    assert str(result).startswith(f"connection_flood to {srv.address!r}: {made} of 50 "
-                                  "connection(s) in ")
-    assert f", {50 - made} never attempted (out of time: its duration ran out); " \
-           f"outcomes: open={made}" in str(result)
+    assert str(result).startswith(
+        f"connection_flood to {srv.address!r}: {made} of 50 connection(s) in "
+    )
+    assert (
+        f", {50 - made} never attempted (out of time: its duration ran out); "
+        f"outcomes: open={made}" in str(result)
+    )
     assert "never attempted" not in str(whole)
 
 
@@ -426,8 +440,10 @@ def test_a_udp_burst_loses_what_a_busy_server_has_no_room_for() -> None:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             super().server_bind()
 
-    with sockshock.serving(SmallBuffer, Gated) as srv, \
-            clients.datagram_burst(srv.address, count=200, timeout=0.3) as run:
+    with (
+        sockshock.serving(SmallBuffer, Gated) as srv,
+        clients.datagram_burst(srv.address, count=200, timeout=0.3) as run,
+    ):
         try:
             assert run.wait_sent(2)  # all 200 sent while the server was busy
         finally:
@@ -451,29 +467,50 @@ def test_a_udp_burst_to_nobody_sees_connection_refused() -> None:
 # -- addresses -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("address", "match"), [
-    (("10.1.2.3", 80), r"address=\('10\.1\.2\.3', 80\) is not a loopback address"),
-    (("0.0.0.0", 80), r"is not a loopback address"),
-    (("example.com", 80), r"names a host; only 'localhost' is resolved"),
-    (("2001:db8::1", 80), r"is not a loopback address"),
-    ("", r"address='' is an empty Unix socket path"),
-    (("127.0.0.1", 0), r"port=0 must be in \[1, 65535\] \(from address=\('127\.0\.0\.1', 0\), slowloris\(\)\)"),
-    ("127.0.0.1:80", r"address='127.0.0.1:80' looks like HOST:PORT, not a Unix socket path; pass "
-                     r"a \(host, port\) tuple: address=\('127.0.0.1', 80\) \(from slowloris\(\)\)"),
-    ("localhost:8080", r"pass a \(host, port\) tuple: address=\('localhost', 8080\)"),
-    ("[::1]:80", r"address=\('::1', 80\)"),
-    ("/tmp/a\0b.sock", r"address='/tmp/a\\x00b.sock': a Unix socket path cannot contain a NUL "
-                       r"byte \(from slowloris\(\)\)"),
-    (("127.0.0.1", 80, 0, 0), r"a 4-tuple \(host, port, flowinfo, scope_id\) is for IPv6"),
-    (("::1", 80, -1, 0), r"flowinfo=-1 must be in \[0, 1048575\]"),
-])
+@pytest.mark.parametrize(
+    ("address", "match"),
+    [
+        (("10.1.2.3", 80), r"address=\('10\.1\.2\.3', 80\) is not a loopback address"),
+        (("0.0.0.0", 80), r"is not a loopback address"),
+        (("example.com", 80), r"names a host; only 'localhost' is resolved"),
+        (("2001:db8::1", 80), r"is not a loopback address"),
+        ("", r"address='' is an empty Unix socket path"),
+        (
+            ("127.0.0.1", 0),
+            r"port=0 must be in \[1, 65535\] \(from address=\('127\.0\.0\.1', 0\), slowloris\(\)\)",
+        ),
+        (
+            "127.0.0.1:80",
+            r"address='127.0.0.1:80' looks like HOST:PORT, not a Unix socket path; pass "
+            r"a \(host, port\) tuple: address=\('127.0.0.1', 80\) \(from slowloris\(\)\)",
+        ),
+        ("localhost:8080", r"pass a \(host, port\) tuple: address=\('localhost', 8080\)"),
+        ("[::1]:80", r"address=\('::1', 80\)"),
+        (
+            "/tmp/a\0b.sock",
+            r"address='/tmp/a\\x00b.sock': a Unix socket path cannot contain a NUL "
+            r"byte \(from slowloris\(\)\)",
+        ),
+        (("127.0.0.1", 80, 0, 0), r"a 4-tuple \(host, port, flowinfo, scope_id\) is for IPv6"),
+        (("::1", 80, -1, 0), r"flowinfo=-1 must be in \[0, 1048575\]"),
+    ],
+)
 def test_only_loopback_and_unix_addresses_are_accepted(address: Any, match: str) -> None:
     with pytest.raises(sockshock.InvalidArgument, match=match):
         clients.slowloris(address)
 
 
-@pytest.mark.parametrize("address", [8080, ["127.0.0.1", 80], ("127.0.0.1",), b"/tmp/x.sock",
-                                     ("::1", 80, "x", 0), ("::1", 80, 0, None)])
+@pytest.mark.parametrize(
+    "address",
+    [
+        8080,
+        ["127.0.0.1", 80],
+        ("127.0.0.1",),
+        b"/tmp/x.sock",
+        ("::1", 80, "x", 0),
+        ("::1", 80, 0, None),
+    ],
+)
 def test_addresses_of_the_wrong_type_are_refused(address: Any) -> None:
     with pytest.raises(sockshock.InvalidType, match="address="):
         clients.half_close(address)
@@ -492,7 +529,8 @@ def test_the_refusal_says_what_is_allowed_and_where_the_address_came_from() -> N
     assert str(info.value) == (
         "address=('192.168.0.1', 8080) is not a loopback address: sockshock's clients only "
         "connect to loopback addresses (127.0.0.0/8, ::1, 'localhost' resolved to loopback "
-        "only) and Unix socket paths (from connection_flood())")
+        "only) and Unix socket paths (from connection_flood())"
+    )
 
 
 def test_localhost_is_resolved_to_loopback() -> None:
@@ -520,27 +558,56 @@ def test_ipv6_servers_are_reached_at_their_four_tuple_address() -> None:
 # -- bounds and argument checks ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("make", "error", "match"), [
-    (lambda a: clients.connection_flood(a, count=10_001), sockshock.InvalidArgument,
-     r"count=10001 must be in \[1, 10000\] \(from connection_flood\(\)\)"),
-    (lambda a: clients.slowloris(a, interval=0), sockshock.InvalidArgument,
-     r"interval=0 must be in \[0\.001, 60\] \(from slowloris\(\)\)"),
-    (lambda a: clients.connect_and_idle(a, duration=0), sockshock.InvalidArgument,
-     r"duration=0 must be in \(0, 300\]"),
-    (lambda a: clients.half_close(a, timeout=float("inf")), sockshock.InvalidArgument,
-     r"timeout=inf must be a finite number"),
-    (lambda a: clients.datagram_burst(a, payload=b"x" * 70_000), sockshock.InvalidArgument,
-     r"len\(payload\)=70000 must be in \[0, 65507\]"),
-    (lambda a: clients.never_reads(a, request=b"x" * 1000, repeat=100_000),
-     sockshock.InvalidArgument, r"len\(request\) \* repeat=100000000 must be in \[0, "),
-    (lambda a: clients.drip_feed(a, payload="text"),  # type: ignore[arg-type]
-     sockshock.InvalidType,
-     r"expected bytes but got payload='text' \(type=str\)"),
-    (lambda a: clients.slowloris(a, count=True), sockshock.InvalidType,
-     r"expected int but got count=True"),
-    (lambda a: clients.connection_flood(a, until=b"\n"), sockshock.InvalidArgument,
-     r"until=b'\\n' needs a request="),
-])
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (
+            lambda a: clients.connection_flood(a, count=10_001),
+            sockshock.InvalidArgument,
+            r"count=10001 must be in \[1, 10000\] \(from connection_flood\(\)\)",
+        ),
+        (
+            lambda a: clients.slowloris(a, interval=0),
+            sockshock.InvalidArgument,
+            r"interval=0 must be in \[0\.001, 60\] \(from slowloris\(\)\)",
+        ),
+        (
+            lambda a: clients.connect_and_idle(a, duration=0),
+            sockshock.InvalidArgument,
+            r"duration=0 must be in \(0, 300\]",
+        ),
+        (
+            lambda a: clients.half_close(a, timeout=float("inf")),
+            sockshock.InvalidArgument,
+            r"timeout=inf must be a finite number",
+        ),
+        (
+            lambda a: clients.datagram_burst(a, payload=b"x" * 70_000),
+            sockshock.InvalidArgument,
+            r"len\(payload\)=70000 must be in \[0, 65507\]",
+        ),
+        (
+            lambda a: clients.never_reads(a, request=b"x" * 1000, repeat=100_000),
+            sockshock.InvalidArgument,
+            r"len\(request\) \* repeat=100000000 must be in \[0, ",
+        ),
+        (
+            lambda a: clients.drip_feed(a, payload="text"),  # type: ignore[arg-type]
+            sockshock.InvalidType,
+            r"expected bytes but got payload='text' \(type=str\)",
+        ),
+        (
+            lambda a: clients.slowloris(a, count=True),
+            sockshock.InvalidType,
+            r"expected int but got count=True",
+        ),
+        (
+            lambda a: clients.connection_flood(a, until=b"\n"),
+            sockshock.InvalidArgument,
+            r"until=b'\\n' needs a request=",
+        ),
+    ],
+)
 def test_bad_values_raise_one_clear_error(make: Any, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         make(("127.0.0.1", 9))
@@ -560,8 +627,10 @@ def test_every_option_has_a_limit_and_every_default_is_within_it() -> None:
 
 
 def test_leaving_the_block_stops_the_client_at_once_and_leaves_nothing_behind() -> None:
-    with sockshock.audit(), \
-            sockshock.serving("ThreadingTCPServer", header_reader(threading.Event())) as srv:
+    with (
+        sockshock.audit(),
+        sockshock.serving("ThreadingTCPServer", header_reader(threading.Event())) as srv,
+    ):
         with clients.slowloris(srv.address, count=5, duration=60) as run:
             assert run.wait_connected(2)
             assert run.wait_sent(2)
@@ -576,8 +645,10 @@ def test_leaving_the_block_stops_the_client_at_once_and_leaves_nothing_behind() 
 
 def test_the_block_raising_still_stops_joins_and_closes() -> None:
     with sockshock.audit(), sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
-        with pytest.raises(KeyError, match="the test's own error"), \
-                clients.connect_and_idle(srv.address, count=3, duration=60) as run:
+        with (
+            pytest.raises(KeyError, match="the test's own error"),
+            clients.connect_and_idle(srv.address, count=3, duration=60) as run,
+        ):
             assert run.wait_connected(2)
             raise KeyError("the test's own error")
         assert not run.running
@@ -585,9 +656,12 @@ def test_the_block_raising_still_stops_joins_and_closes() -> None:
 
 
 def test_a_stopped_flood_stays_within_its_count() -> None:
-    with sockshock.serving("ThreadingTCPServer", LineEcho) as srv, \
-            clients.connection_flood(srv.address, count=10_000, concurrency=4,
-                                     request=b"x\n", until=b"\n") as run:
+    with (
+        sockshock.serving("ThreadingTCPServer", LineEcho) as srv,
+        clients.connection_flood(
+            srv.address, count=10_000, concurrency=4, request=b"x\n", until=b"\n"
+        ) as run,
+    ):
         run.stop()
     result = run.result()
     assert result.stopped
@@ -619,19 +693,28 @@ def test_a_client_that_is_never_started_does_nothing() -> None:
 
 
 def test_a_spec_from_a_scenario_names_its_source_in_errors() -> None:
-    with pytest.raises(sockshock.InvalidArgument,
-                       match=r"count=0 must be in \[1, 1000\] \(from scenarios/x.toml:12\)"):
-        clients.ClientSpec.from_mapping({"kind": "slowloris", "count": 0},
-                                        source="scenarios/x.toml:12")
+    with pytest.raises(
+        sockshock.InvalidArgument,
+        match=r"count=0 must be in \[1, 1000\] \(from scenarios/x.toml:12\)",
+    ):
+        clients.ClientSpec.from_mapping(
+            {"kind": "slowloris", "count": 0}, source="scenarios/x.toml:12"
+        )
 
 
-@pytest.mark.parametrize(("data", "match"), [
-    ({"kind": "slowlorris"}, r"kind='slowlorris' is not a client; did you mean 'slowloris'\?"),
-    ({"kind": "slowloris", "intervall": 1}, r"intervall=1 is not an option of slowloris; "
-                                            r"did you mean 'interval'\?"),
-    ({"count": 5}, r"a client spec needs a 'kind'"),
-    ({"kind": "datagram_burst", "payload": "x" * 70_000}, r"len\(payload\)=70000"),
-])
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"kind": "slowlorris"}, r"kind='slowlorris' is not a client; did you mean 'slowloris'\?"),
+        (
+            {"kind": "slowloris", "intervall": 1},
+            r"intervall=1 is not an option of slowloris; "
+            r"did you mean 'interval'\?",
+        ),
+        ({"count": 5}, r"a client spec needs a 'kind'"),
+        ({"kind": "datagram_burst", "payload": "x" * 70_000}, r"len\(payload\)=70000"),
+    ],
+)
 def test_bad_specs_are_refused_with_their_source(data: dict[str, Any], match: str) -> None:
     with pytest.raises(sockshock.InvalidArgument, match=match + r".*\(from s.toml:3\)"):
         clients.ClientSpec.from_mapping(data, source="s.toml:3")
@@ -640,9 +723,9 @@ def test_bad_specs_are_refused_with_their_source(data: dict[str, Any], match: st
 def test_a_spec_takes_text_for_bytes_round_trips_and_runs() -> None:
     spec = clients.ClientSpec.from_mapping(
         {"kind": "drip_feed", "payload": "hi\n", "chunk": 1, "pause": 0, "until": "\n"},
-        source="scenarios/echo.toml:4")
-    assert spec == clients.ClientSpec("drip_feed", payload=b"hi\n", chunk=1, pause=0,
-                                      until=b"\n")
+        source="scenarios/echo.toml:4",
+    )
+    assert spec == clients.ClientSpec("drip_feed", payload=b"hi\n", chunk=1, pause=0, until=b"\n")
     assert clients.ClientSpec.from_mapping(spec.to_mapping()) == spec
     with sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
         result = spec.run(srv.address).result()
@@ -662,10 +745,14 @@ def test_a_spec_is_not_a_mapping_of_anything() -> None:
 
 def test_the_public_module_reexports_each_name_once_and_only_there() -> None:
     assert len(set(clients.__all__)) == len(clients.__all__)
-    others = ["sockshock", "sockshock.faults", "sockshock.layer", "sockshock.handlers",
-              "sockshock.socketserver"]
-    elsewhere = {id(getattr(m, n)) for m in map(importlib.import_module, others)
-                 for n in m.__all__}
+    others = [
+        "sockshock",
+        "sockshock.faults",
+        "sockshock.layer",
+        "sockshock.handlers",
+        "sockshock.socketserver",
+    ]
+    elsewhere = {id(getattr(m, n)) for m in map(importlib.import_module, others) for n in m.__all__}
     for name in clients.__all__:
         obj = getattr(clients, name)
         if isinstance(obj, (type, type(clients.slowloris))):

@@ -31,8 +31,10 @@ def _candidates(version: str) -> list[str]:
     found = [p for p in os.environ.get("SOCKSHOCK_PYTHONS", "").split(os.pathsep) if p]
     roots = [os.environ.get("PYENV_ROOT", ""), os.path.expanduser("~/.pyenv")]
     for root in filter(None, roots):
-        found += sorted(glob.glob(os.path.join(root, "versions", f"{version}.*", "bin",
-                                               f"python{version}")), reverse=True)
+        found += sorted(
+            glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")),
+            reverse=True,
+        )
     if sys.version_info[:2] == tuple(map(int, version.split("."))):
         found.append(sys.executable)
     on_path = shutil.which(f"python{version}")
@@ -46,9 +48,14 @@ def find_interpreter(version: str) -> str | None:
     for candidate in _candidates(version):
         try:
             probe = subprocess.run(
-                [candidate, "-c", "import sys, test.test_socketserver; "
-                 "print('%d.%d' % sys.version_info[:2])"],
-                capture_output=True, text=True, timeout=60,
+                [
+                    candidate,
+                    "-c",
+                    "import sys, test.test_socketserver; print('%d.%d' % sys.version_info[:2])",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
                 env={**os.environ, "PYENV_VERSION": ""},
             )
         except (OSError, subprocess.TimeoutExpired):
@@ -62,28 +69,39 @@ def find_interpreter(version: str) -> str | None:
 def package_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """sockshock's sources alone on a path, importable by any interpreter."""
     root = tmp_path_factory.mktemp("pythonpath")
-    shutil.copytree(Path(sockshock.__file__).parent, root / "sockshock",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(sockshock.__file__).parent,
+        root / "sockshock",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     return root
 
 
-def run_suite(python: str, which: str, pythonpath: Path, workdir: Path,
-              suite: str = "test_socketserver") -> dict[str, str]:
+def run_suite(
+    python: str, which: str, pythonpath: Path, workdir: Path, suite: str = "test_socketserver"
+) -> dict[str, str]:
     workdir.mkdir()
     result_file = workdir / "result.json"
     env = {**os.environ, "PYTHONPATH": str(pythonpath), "PYENV_VERSION": ""}
     env.pop("PYTHONHOME", None)
     proc = subprocess.run(
         [python, "-m", "sockshock._servers._cpython_suite", which, str(result_file), suite],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert proc.returncode == 0, f"{python} ({which}) exited {proc.returncode}\n{proc.stderr[-5000:]}"
+    assert proc.returncode == 0, (
+        f"{python} ({which}) exited {proc.returncode}\n{proc.stderr[-5000:]}"
+    )
     outcomes: dict[str, str] = json.loads(result_file.read_text())["outcomes"]
     return outcomes
 
 
-def assert_passes_on_ours(python: str, suite: str, pythonpath: Path, tmp_path: Path,
-                          minimum: int) -> None:
+def assert_passes_on_ours(
+    python: str, suite: str, pythonpath: Path, tmp_path: Path, minimum: int
+) -> None:
     """Every test of ``suite`` passes on ours, skipped only where the stdlib skips."""
     stdlib = run_suite(python, "stdlib", pythonpath, tmp_path / "stdlib", suite)
     ours = run_suite(python, "ours", pythonpath, tmp_path / "ours", suite)
@@ -97,8 +115,9 @@ def assert_passes_on_ours(python: str, suite: str, pythonpath: Path, tmp_path: P
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_cpython_test_socketserver_passes_on_ours(version: str, package_copy: Path,
-                                                  tmp_path: Path) -> None:
+def test_cpython_test_socketserver_passes_on_ours(
+    version: str, package_copy: Path, tmp_path: Path
+) -> None:
     python = find_interpreter(version)
     if python is None:
         message = f"no Python {version} with its test package (set SOCKSHOCK_PYTHONS)"
@@ -112,6 +131,7 @@ def test_cpython_test_socketserver_passes_on_ours(version: str, package_copy: Pa
 # here, on this interpreter; test_xmlrpc and test_logging (about 25 s each) pass too
 # and can be run by hand: python -m sockshock._servers._cpython_suite ours result.json test_xmlrpc
 @pytest.mark.parametrize("suite", ["test_httpservers", "test_wsgiref"])
-def test_stdlib_consumer_suites_pass_on_ours(suite: str, package_copy: Path,
-                                            tmp_path: Path) -> None:
+def test_stdlib_consumer_suites_pass_on_ours(
+    suite: str, package_copy: Path, tmp_path: Path
+) -> None:
     assert_passes_on_ours(sys.executable, suite, package_copy, tmp_path, minimum=30)

@@ -58,7 +58,10 @@ def test_bytes_are_sent_then_half_closed_and_the_reply_read_to_the_end() -> None
     transcript = sockshock.drive(LineEcho, b"hello\nworld\n")
     assert transcript.output == transcript.received == b"hello\nworld\n"
     assert [(r.step, r.outcome) for r in transcript.steps] == [
-        (Send(b"hello\nworld\n"), "ok"), (HalfClose(), "ok"), (Read(), "eof")]
+        (Send(b"hello\nworld\n"), "ok"),
+        (HalfClose(), "ok"),
+        (Read(), "eof"),
+    ]
     assert transcript.error is None
     assert transcript.errors == []
     assert transcript.requests == 1
@@ -81,8 +84,12 @@ def test_partial_reads_split_a_send_further_and_are_logged() -> None:
     assert all(len(chunk) <= 2 for chunk in seen[:-1])
     limits = [e.decision.limit for e in transcript.log]  # the last one: for end of file
     assert len(limits) == len(seen)
-    assert all(len(chunk) == min(limit, 6 - offset) for chunk, limit, offset in zip(
-        seen[:-1], limits, [e.offset for e in transcript.log], strict=False))
+    assert all(
+        len(chunk) == min(limit, 6 - offset)
+        for chunk, limit, offset in zip(
+            seen[:-1], limits, [e.offset for e in transcript.log], strict=False
+        )
+    )
     assert transcript.plan.seed == 7
 
 
@@ -121,8 +128,9 @@ def test_server_attrs_shutdown_and_the_handler_closing_its_socket() -> None:
 
 
 def test_an_http_server_handler_runs_in_memory() -> None:
-    transcript = sockshock.drive(HelloHTTP, b"GET / HTTP/1.0\r\n\r\n", faults=[F.PartialReads(3)],
-                                 seed=1)
+    transcript = sockshock.drive(
+        HelloHTTP, b"GET / HTTP/1.0\r\n\r\n", faults=[F.PartialReads(3)], seed=1
+    )
     assert transcript.received.startswith(b"HTTP/1.0 200 OK\r\n")
     assert transcript.received.endswith(b"\r\n\r\nhi")
     assert len(transcript.log) > 5
@@ -167,8 +175,7 @@ def test_a_reset_after_a_half_close_reads_as_end_of_file_and_breaks_the_pipe() -
 
 def test_timeouts_are_virtual() -> None:
     started = time.monotonic()
-    seen, transcript = record([Send(b"a"), Pause(60.0), Send(b"b")],
-                              server_attrs={}, kind="stream")
+    seen, transcript = record([Send(b"a"), Pause(60.0), Send(b"b")], server_attrs={}, kind="stream")
     assert seen == [b"a", b"b", "eof"]
     assert transcript.elapsed == 60.0
 
@@ -176,8 +183,9 @@ def test_timeouts_are_virtual() -> None:
         timeout = 5.0
 
     seen = []
-    transcript = sockshock.drive(Impatient, [Send(b"a"), Pause(60.0), Send(b"b")],
-                                 server_attrs={"seen": seen})
+    transcript = sockshock.drive(
+        Impatient, [Send(b"a"), Pause(60.0), Send(b"b")], server_attrs={"seen": seen}
+    )
     assert seen[0] == b"a"
     assert isinstance(seen[1], TimeoutError)
     assert str(seen[1]) == "timed out"
@@ -186,8 +194,9 @@ def test_timeouts_are_virtual() -> None:
 
 
 def test_a_read_with_nothing_to_come_times_out_at_the_client_s_bound() -> None:
-    transcript = sockshock.drive(LineEcho, ClientScript([Send(b"no end"), Read(size=1)],
-                                                        timeout=2.5))
+    transcript = sockshock.drive(
+        LineEcho, ClientScript([Send(b"no end"), Read(size=1)], timeout=2.5)
+    )
     assert transcript.steps[1].outcome == "timeout"
     assert transcript.elapsed == 2.5
     assert transcript.received == b""
@@ -201,8 +210,9 @@ def test_stalls_end_at_the_timeout_or_when_the_client_hangs_up() -> None:
         timeout = 3.0
 
     seen = []
-    transcript = sockshock.drive(Impatient, b"abcdef", faults=[F.Stall(2)], seed=0,
-                                 server_attrs={"seen": seen})
+    transcript = sockshock.drive(
+        Impatient, b"abcdef", faults=[F.Stall(2)], seed=0, server_attrs={"seen": seen}
+    )
     assert seen[0] == b"ab"
     assert isinstance(seen[1], TimeoutError)
     assert transcript.elapsed == 3.0
@@ -231,16 +241,23 @@ def test_datagrams_each_get_a_handler_and_a_reply() -> None:
 
 
 def test_datagram_faults_in_memory() -> None:
-    lost = sockshock.drive(DatagramEcho, [b"a", b"b"], kind="datagram",
-                           faults=[F.DropDatagrams()], seed=0)
+    lost = sockshock.drive(
+        DatagramEcho, [b"a", b"b"], kind="datagram", faults=[F.DropDatagrams()], seed=0
+    )
     assert lost.requests == 0
     assert lost.received == b""
     assert [r.outcome for r in lost.steps] == ["ok", "ok", "timeout", "timeout"]
-    twice = sockshock.drive(DatagramEcho, [b"a"], kind="datagram",
-                            faults=[F.DuplicateDatagrams(copies=2)], seed=0)
+    twice = sockshock.drive(
+        DatagramEcho, [b"a"], kind="datagram", faults=[F.DuplicateDatagrams(copies=2)], seed=0
+    )
     assert twice.replies == [b"a", b"a", b"a"]
-    cut = sockshock.drive(DatagramEcho, [b"abcdef"], kind="datagram",
-                          faults=[F.TruncateDatagrams(2, direction="out")], seed=0)
+    cut = sockshock.drive(
+        DatagramEcho,
+        [b"abcdef"],
+        kind="datagram",
+        faults=[F.TruncateDatagrams(2, direction="out")],
+        seed=0,
+    )
     assert cut.replies == [b"abcdef"]
     assert cut.received == b"ab"
 
@@ -249,50 +266,85 @@ def test_datagrams_are_reordered_within_bursts_only() -> None:
     burst = [b"0", b"1", b"2", b"3"]
     orders = set()
     for seed in range(30):
-        transcript = sockshock.drive(DatagramEcho, burst, kind="datagram", seed=seed,
-                                     faults=[F.ReorderDatagrams(probability=0.5, window=2)])
+        transcript = sockshock.drive(
+            DatagramEcho,
+            burst,
+            kind="datagram",
+            seed=seed,
+            faults=[F.ReorderDatagrams(probability=0.5, window=2)],
+        )
         assert sorted(transcript.replies) == burst
         orders.add(tuple(transcript.replies))
     assert len(orders) > 1
     apart = [Send(b"0"), Pause(1.0), Send(b"1"), Pause(1.0), Send(b"2")]
     for seed in range(10):
-        transcript = sockshock.drive(DatagramEcho, apart, kind="datagram", seed=seed,
-                                     faults=[F.ReorderDatagrams(probability=0.5, window=2)])
+        transcript = sockshock.drive(
+            DatagramEcho,
+            apart,
+            kind="datagram",
+            seed=seed,
+            faults=[F.ReorderDatagrams(probability=0.5, window=2)],
+        )
         assert transcript.replies == [b"0", b"1", b"2"]
 
 
 # -- bad input -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("arguments", "error", "message"), [
-    ({"kind": "streem"}, sockshock.InvalidArgument, "kind='streem' must be one of"),
-    ({"handler_class": None}, sockshock.InvalidType, "drive(handler_class=...)=None"),
-    ({"handler_class": DatagramEcho}, sockshock.InvalidArgument,
-     "DatagramEcho is a DatagramRequestHandler, but TCPServer is a stream server"),
-    ({"faults": [F.PartialReads(3)], "kind": "datagram", "handler_class": DatagramEcho},
-     sockshock.InvalidArgument, "drive(faults=...): PartialReads(max_chunk=3) cannot apply"),
-    ({"faults": sockshock.FaultLayer()}, sockshock.InvalidType, "not a FaultLayer"),
-    ({"seed": 3}, sockshock.InvalidArgument, "seed= only applies with faults="),
-    ({"faults": [], "seed": -1}, sockshock.InvalidArgument, "seed=-1 must be in"),
-    ({"server_attrs": [1]}, sockshock.InvalidType, "server_attrs=[1]"),
-    ({"server_attrs": {1: 2}}, sockshock.InvalidType,
-     "expected attribute names (str) as the keys of server_attrs but got 1 (type=int) "
-     "(from drive())"),
-    ({"faults": [F.AcceptErrors()]}, sockshock.InvalidArgument,
-     "AcceptErrors() (from drive(faults=...)) cannot apply in drive(): it runs a handler on "
-     "a connection already accepted"),
-    ({"faults": [F.PartialReads(3, layer="plaintext")]}, sockshock.InvalidArgument,
-     "PartialReads(layer='plaintext', max_chunk=3) (from drive(faults=...)): "
-     "layer='plaintext' faults act above TLS, and drive() runs without TLS"),
-    ({"server_attrs": {"request_queue": 1}}, sockshock.InvalidArgument,
-     "did you mean request_queue_size"),
-    ({"client": 42}, sockshock.InvalidType, "client=...)=42"),
-    ({"client": [Send(b"x"), "read"]}, sockshock.InvalidType, "expected a step"),
-    ({"client": [HalfClose()], "kind": "datagram", "handler_class": DatagramEcho},
-     sockshock.InvalidArgument, "HalfClose() (from drive(client=...)) is a stream step"),
-])
-def test_bad_arguments_get_one_clear_error(arguments: dict[str, Any], error: type[Exception],
-                                           message: str) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"kind": "streem"}, sockshock.InvalidArgument, "kind='streem' must be one of"),
+        ({"handler_class": None}, sockshock.InvalidType, "drive(handler_class=...)=None"),
+        (
+            {"handler_class": DatagramEcho},
+            sockshock.InvalidArgument,
+            "DatagramEcho is a DatagramRequestHandler, but TCPServer is a stream server",
+        ),
+        (
+            {"faults": [F.PartialReads(3)], "kind": "datagram", "handler_class": DatagramEcho},
+            sockshock.InvalidArgument,
+            "drive(faults=...): PartialReads(max_chunk=3) cannot apply",
+        ),
+        ({"faults": sockshock.FaultLayer()}, sockshock.InvalidType, "not a FaultLayer"),
+        ({"seed": 3}, sockshock.InvalidArgument, "seed= only applies with faults="),
+        ({"faults": [], "seed": -1}, sockshock.InvalidArgument, "seed=-1 must be in"),
+        ({"server_attrs": [1]}, sockshock.InvalidType, "server_attrs=[1]"),
+        (
+            {"server_attrs": {1: 2}},
+            sockshock.InvalidType,
+            "expected attribute names (str) as the keys of server_attrs but got 1 (type=int) "
+            "(from drive())",
+        ),
+        (
+            {"faults": [F.AcceptErrors()]},
+            sockshock.InvalidArgument,
+            "AcceptErrors() (from drive(faults=...)) cannot apply in drive(): it runs a handler on "
+            "a connection already accepted",
+        ),
+        (
+            {"faults": [F.PartialReads(3, layer="plaintext")]},
+            sockshock.InvalidArgument,
+            "PartialReads(layer='plaintext', max_chunk=3) (from drive(faults=...)): "
+            "layer='plaintext' faults act above TLS, and drive() runs without TLS",
+        ),
+        (
+            {"server_attrs": {"request_queue": 1}},
+            sockshock.InvalidArgument,
+            "did you mean request_queue_size",
+        ),
+        ({"client": 42}, sockshock.InvalidType, "client=...)=42"),
+        ({"client": [Send(b"x"), "read"]}, sockshock.InvalidType, "expected a step"),
+        (
+            {"client": [HalfClose()], "kind": "datagram", "handler_class": DatagramEcho},
+            sockshock.InvalidArgument,
+            "HalfClose() (from drive(client=...)) is a stream step",
+        ),
+    ],
+)
+def test_bad_arguments_get_one_clear_error(
+    arguments: dict[str, Any], error: type[Exception], message: str
+) -> None:
     call = {"handler_class": LineEcho, "client": b"x", **arguments}
     with pytest.raises(error, match=re.escape(message)):
         sockshock.drive(call.pop("handler_class"), call.pop("client"), **call)
@@ -310,26 +362,37 @@ def test_a_clock_refuses_a_bad_sleep_and_keeps_its_time(seconds: Any) -> None:
         sockshock.RealClock().sleep(seconds)
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda: Send("text"), "expected bytes but got data='text'"),
-    (lambda: Pause(-1), "seconds=-1 must be in [0, 3600]"),
-    (lambda: Read(size=0), "size=0 must be in [1, inf]"),
-    (lambda: Read(until=b""), "until=b'' (from Read()) would end the read at once"),
-    (lambda: ClientScript([Send(b"x")], timeout=0), "timeout=0 must be in (0, 3600]"),
-    (lambda: ClientScript("steps"), "expected a list of steps"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Send("text"), "expected bytes but got data='text'"),
+        (lambda: Pause(-1), "seconds=-1 must be in [0, 3600]"),
+        (lambda: Read(size=0), "size=0 must be in [1, inf]"),
+        (lambda: Read(until=b""), "until=b'' (from Read()) would end the read at once"),
+        (lambda: ClientScript([Send(b"x")], timeout=0), "timeout=0 must be in (0, 3600]"),
+        (lambda: ClientScript("steps"), "expected a list of steps"),
+    ],
+)
 def test_bad_steps_get_one_clear_error(make: Any, message: str) -> None:
     with pytest.raises(sockshock.ConfigurationError, match=re.escape(message)):
         make()
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    ((ClientScript([Send(b"x")]), None),
-     "expected a connected socket (srv.connect(), say) but got sock=None (type=NoneType), "
-     "which has no type, settimeout, recv, sendall, close (from ScriptRun())"),
-    ((b"x\n", "sock"), "expected a ClientScript (e.g. ClientScript((Send(b'hi\\n'), Read()))) "
-                       "but got script=b'x\\n' (type=bytes) (from ScriptRun())"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            (ClientScript([Send(b"x")]), None),
+            "expected a connected socket (srv.connect(), say) but got sock=None (type=NoneType), "
+            "which has no type, settimeout, recv, sendall, close (from ScriptRun())",
+        ),
+        (
+            (b"x\n", "sock"),
+            "expected a ClientScript (e.g. ClientScript((Send(b'hi\\n'), Read()))) "
+            "but got script=b'x\\n' (type=bytes) (from ScriptRun())",
+        ),
+    ],
+)
 def test_script_run_checks_its_arguments(arguments: tuple[Any, Any], message: str) -> None:
     with pytest.raises(sockshock.InvalidType, match=re.escape(message)):
         ScriptRun(*arguments)
@@ -345,23 +408,29 @@ class Impatient(LineEcho):
     timeout = 0.05
 
 
-def on_real_sockets(handler: Any, script: ClientScript, plan: F.FaultPlan,
-                    kind: str) -> dict[str, Any]:
+def on_real_sockets(
+    handler: Any, script: ClientScript, plan: F.FaultPlan, kind: str
+) -> dict[str, Any]:
     server = "TCPServer" if kind == "stream" else "UDPServer"
-    with sockshock.serving(server, handler, faults=plan, clock="virtual",
-                           expect_errors=(Exception,)) as srv:
+    with sockshock.serving(
+        server, handler, faults=plan, clock="virtual", expect_errors=(Exception,)
+    ) as srv:
         run = ScriptRun(script, srv.connect(timeout=script.timeout))
         run.run()
-    return {"errors": [type(f.exception) for f in srv.errors],
-            "reads": [(r.outcome, r.data) for r in run.results if isinstance(r.step, Read)],
-            "log": plan.log_by_connection().get(0, [])}
+    return {
+        "errors": [type(f.exception) for f in srv.errors],
+        "reads": [(r.outcome, r.data) for r in run.results if isinstance(r.step, Read)],
+        "log": plan.log_by_connection().get(0, []),
+    }
 
 
 def in_memory(handler: Any, script: ClientScript, plan: F.FaultPlan, kind: str) -> dict[str, Any]:
     transcript = sockshock.drive(handler, script, faults=plan, kind=kind)
-    return {"errors": [type(e) for e in transcript.errors],
-            "reads": [(r.outcome, r.data) for r in transcript.steps if isinstance(r.step, Read)],
-            "log": transcript.plan.log_by_connection().get(0, [])}
+    return {
+        "errors": [type(e) for e in transcript.errors],
+        "reads": [(r.outcome, r.data) for r in transcript.steps if isinstance(r.step, Read)],
+        "log": transcript.plan.log_by_connection().get(0, []),
+    }
 
 
 TWO_LINES = ClientScript([Send(b"hello\nworld\n"), HalfClose(), Read()])
@@ -377,36 +446,57 @@ CONFORMANCE = [
     (NaiveRecvEcho, ClientScript([Send(b"hello\n"), Read(until=b"\n")]), [F.PartialReads(3)], 2),
     (LineEcho, ClientScript([Send(b"hello\n"), Read(until=b"\n"), Reset()]), [], 0),
     (LineEcho, ClientScript([Send(b"hello\n"), Read(until=b"\n"), HalfClose(), Reset()]), [], 0),
-    (DatagramEcho, ClientScript([Send(b"a"), Read(), Send(b"bb"), Read(), Send(b"ccc"), Read()],
-                                timeout=0.1),
-     [F.DropDatagrams(0.5), F.CorruptDatagrams(0.5, direction="out")], 5),
-    (DatagramEcho, ClientScript([Send(b"a"), Read(), Send(b"bb"), Read()], timeout=0.1),
-     [F.DuplicateDatagrams(0.5), F.TruncateDatagrams(1)], 5),
+    (
+        DatagramEcho,
+        ClientScript([Send(b"a"), Read(), Send(b"bb"), Read(), Send(b"ccc"), Read()], timeout=0.1),
+        [F.DropDatagrams(0.5), F.CorruptDatagrams(0.5, direction="out")],
+        5,
+    ),
+    (
+        DatagramEcho,
+        ClientScript([Send(b"a"), Read(), Send(b"bb"), Read()], timeout=0.1),
+        [F.DuplicateDatagrams(0.5), F.TruncateDatagrams(1)],
+        5,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("handler", "script", "models", "seed"), CONFORMANCE,
-                         ids=[f"{h.__name__}-{m}" for h, _, m, _ in CONFORMANCE])
+@pytest.mark.parametrize(
+    ("handler", "script", "models", "seed"),
+    CONFORMANCE,
+    ids=[f"{h.__name__}-{m}" for h, _, m, _ in CONFORMANCE],
+)
 def test_drive_conforms_to_the_fault_layer_on_real_sockets(
-        handler: Any, script: ClientScript, models: list[Any], seed: int) -> None:
+    handler: Any, script: ClientScript, models: list[Any], seed: int
+) -> None:
     kind = "datagram" if handler is DatagramEcho else "stream"
     real = on_real_sockets(handler, script, F.FaultPlan(*models, seed=seed), kind)
     memory = in_memory(handler, script, F.FaultPlan(*models, seed=seed), kind)
     assert memory == real
 
 
-lines = st.lists(st.binary(max_size=6).map(lambda b: b.replace(b"\n", b"") + b"\n"),
-                 min_size=1, max_size=3).map(b"".join)
-stream_models = st.lists(st.sampled_from([
-    F.PartialReads(2), F.PartialWrites(3), F.ResetAfter(5), F.ResetAfter(3, direction="out"),
-    F.EOFAfter(4), F.Latency(0.5, jitter=0.5)]), max_size=2)
+lines = st.lists(
+    st.binary(max_size=6).map(lambda b: b.replace(b"\n", b"") + b"\n"), min_size=1, max_size=3
+).map(b"".join)
+stream_models = st.lists(
+    st.sampled_from(
+        [
+            F.PartialReads(2),
+            F.PartialWrites(3),
+            F.ResetAfter(5),
+            F.ResetAfter(3, direction="out"),
+            F.EOFAfter(4),
+            F.Latency(0.5, jitter=0.5),
+        ]
+    ),
+    max_size=2,
+)
 
 
 @pytest.mark.filterwarnings("ignore::sockshock.FaultNeverFired")
 @settings(max_examples=15)
 @given(payload=lines, models=stream_models, seed=st.integers(0, 2**32 - 1))
-def test_drawn_plans_conform_on_real_sockets(payload: bytes, models: list[Any],
-                                             seed: int) -> None:
+def test_drawn_plans_conform_on_real_sockets(payload: bytes, models: list[Any], seed: int) -> None:
     script = ClientScript([Send(payload), HalfClose(), Read()])
     real = on_real_sockets(LineEcho, script, F.FaultPlan(*models, seed=seed), "stream")
     memory = in_memory(LineEcho, script, F.FaultPlan(*models, seed=seed), "stream")

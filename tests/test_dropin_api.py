@@ -14,14 +14,26 @@ import pytest
 import sockshock.socketserver as ours
 
 # socketserver.__all__ of CPython 3.13, with its platform conditions.
-NAMES_313 = ["BaseServer", "TCPServer", "UDPServer", "ThreadingUDPServer",
-             "ThreadingTCPServer", "BaseRequestHandler", "StreamRequestHandler",
-             "DatagramRequestHandler", "ThreadingMixIn"]
+NAMES_313 = [
+    "BaseServer",
+    "TCPServer",
+    "UDPServer",
+    "ThreadingUDPServer",
+    "ThreadingTCPServer",
+    "BaseRequestHandler",
+    "StreamRequestHandler",
+    "DatagramRequestHandler",
+    "ThreadingMixIn",
+]
 if hasattr(os, "fork"):
     NAMES_313 += ["ForkingUDPServer", "ForkingTCPServer", "ForkingMixIn"]
 if hasattr(socket, "AF_UNIX"):
-    NAMES_313 += ["UnixStreamServer", "UnixDatagramServer", "ThreadingUnixStreamServer",
-                  "ThreadingUnixDatagramServer"]
+    NAMES_313 += [
+        "UnixStreamServer",
+        "UnixDatagramServer",
+        "ThreadingUnixStreamServer",
+        "ThreadingUnixDatagramServer",
+    ]
     if hasattr(os, "fork"):
         NAMES_313 += ["ForkingUnixStreamServer", "ForkingUnixDatagramServer"]
 
@@ -39,9 +51,13 @@ def test_all_is_the_313_list_plus_the_pool() -> None:
 
 
 def test_every_public_class_is_in_all() -> None:
-    defined_here = [name for name, value in vars(ours).items()
-                    if not name.startswith("_") and isinstance(value, type)
-                    and value.__module__ == ours.__name__]
+    defined_here = [
+        name
+        for name, value in vars(ours).items()
+        if not name.startswith("_")
+        and isinstance(value, type)
+        and value.__module__ == ours.__name__
+    ]
     assert sorted(defined_here) == sorted(ours.__all__)
 
 
@@ -64,18 +80,34 @@ def test_methods_and_signatures_match_the_stdlib(name: str) -> None:
         if attr == "__init__":
             # Ours adds one keyword-only parameter; the positional ones are the same.
             their_params = list(inspect.signature(value).parameters.values())
-            my_params = [p for p in inspect.signature(getattr(mine, attr)).parameters.values()
-                         if p.kind is not p.KEYWORD_ONLY]
-            assert [(p.name, p.default) for p in my_params] == \
-                [(p.name, p.default) for p in their_params]
+            my_params = [
+                p
+                for p in inspect.signature(getattr(mine, attr)).parameters.values()
+                if p.kind is not p.KEYWORD_ONLY
+            ]
+            assert [(p.name, p.default) for p in my_params] == [
+                (p.name, p.default) for p in their_params
+            ]
         elif inspect.isfunction(value):
-            assert list(inspect.signature(getattr(mine, attr)).parameters) == \
-                list(inspect.signature(value).parameters), f"{name}.{attr}"
+            assert list(inspect.signature(getattr(mine, attr)).parameters) == list(
+                inspect.signature(value).parameters
+            ), f"{name}.{attr}"
 
 
-CLASS_ATTRIBUTES = ["address_family", "socket_type", "allow_reuse_address", "allow_reuse_port",
-                    "max_packet_size", "timeout", "daemon_threads", "block_on_close",
-                    "max_children", "rbufsize", "wbufsize", "disable_nagle_algorithm"]
+CLASS_ATTRIBUTES = [
+    "address_family",
+    "socket_type",
+    "allow_reuse_address",
+    "allow_reuse_port",
+    "max_packet_size",
+    "timeout",
+    "daemon_threads",
+    "block_on_close",
+    "max_children",
+    "rbufsize",
+    "wbufsize",
+    "disable_nagle_algorithm",
+]
 
 
 @pytest.mark.parametrize("name", SHARED)

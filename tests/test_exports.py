@@ -6,9 +6,17 @@ import importlib
 
 import pytest
 
-PUBLIC = ["sockshock", "sockshock.faults", "sockshock.layer", "sockshock.handlers",
-          "sockshock.socketserver", "sockshock.clients", "sockshock.tls", "sockshock.scripts",
-          "sockshock.strategies"]
+PUBLIC = [
+    "sockshock",
+    "sockshock.faults",
+    "sockshock.layer",
+    "sockshock.handlers",
+    "sockshock.socketserver",
+    "sockshock.clients",
+    "sockshock.tls",
+    "sockshock.scripts",
+    "sockshock.strategies",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC)
@@ -26,5 +34,6 @@ def test_each_object_has_one_public_home() -> None:
         for export in module.__all__:
             obj = getattr(module, export)
             where = f"{name}.{export}"
-            assert homes.setdefault(id(obj), where) == where, \
+            assert homes.setdefault(id(obj), where) == where, (
                 f"{where} is also exported as {homes[id(obj)]}"
+            )

@@ -32,8 +32,14 @@ def test_the_faults_package_does_no_io(path: Path) -> None:
         assert not forbidden & set(names), f"{path.name} imports {names}"
 
 
-def recv(connection: int, offset: int, index: int, size: int = 4096, kind: str = "recv",
-         address: Any = ("127.0.0.1", 1000)) -> Operation:
+def recv(
+    connection: int,
+    offset: int,
+    index: int,
+    size: int = 4096,
+    kind: str = "recv",
+    address: Any = ("127.0.0.1", 1000),
+) -> Operation:
     return Operation(kind, connection, address, size, offset, index)
 
 
@@ -87,15 +93,15 @@ def test_a_connection_does_not_depend_on_the_others() -> None:
 @given(probability=st.floats(0, 1), seed=st.integers(0, 2**32))
 def test_probability_is_respected_for_any_seed(probability: float, seed: int) -> None:
     plan = FaultPlan(F.DuplicateDatagrams(probability), seed=seed)
-    hits = sum(plan.decide(recv(0, i, i, 10, "datagram_in")).duplicate == 1
-               for i in range(1000))
+    hits = sum(plan.decide(recv(0, i, i, 10, "datagram_in")).duplicate == 1 for i in range(1000))
     assert abs(hits / 1000 - probability) <= 0.08  # more than 5 standard deviations
 
 
 def test_probability_is_respected_per_operation() -> None:
     plan = FaultPlan(F.DropDatagrams(0.3), seed=11)
-    drops = sum(plan.decide(recv(0, i, i, 10, "datagram_in")).action == "drop"
-                for i in range(10_000))
+    drops = sum(
+        plan.decide(recv(0, i, i, 10, "datagram_in")).action == "drop" for i in range(10_000)
+    )
     assert 2700 <= drops <= 3300
 
 
@@ -110,9 +116,14 @@ def test_probability_per_connection_is_all_or_nothing() -> None:
 
 
 def test_scope_connections_every_address_window() -> None:
-    plan = FaultPlan(F.PartialReads(1, connections=[1, 3]), F.Latency(1.0, every=2),
-                     F.Latency(10.0, address="10.9.9.9"), F.Latency(100.0, after_bytes=5),
-                     F.Latency(1000.0, first_ops=1), seed=1)
+    plan = FaultPlan(
+        F.PartialReads(1, connections=[1, 3]),
+        F.Latency(1.0, every=2),
+        F.Latency(10.0, address="10.9.9.9"),
+        F.Latency(100.0, after_bytes=5),
+        F.Latency(1000.0, first_ops=1),
+        seed=1,
+    )
     # The read that would cross after_bytes=5 stops there: the window opens exactly.
     assert plan.decide(recv(0, 0, 0)) == Decision(delay=1001.0, limit=5)
     assert plan.decide(recv(1, 0, 0)) == Decision(limit=1, delay=1000.0)
@@ -151,8 +162,7 @@ def test_bandwidth_meters_each_direction() -> None:
 
 def test_burst_loss_losses_come_in_bursts() -> None:
     plan = FaultPlan(F.BurstLoss(p=0.02, r=0.25), seed=9)
-    lost = [plan.decide(recv(0, i, i, 10, "datagram_in")).action == "drop"
-            for i in range(20_000)]
+    lost = [plan.decide(recv(0, i, i, 10, "datagram_in")).action == "drop" for i in range(20_000)]
     runs, run = [], 0
     for was_lost in lost:
         if was_lost:
@@ -203,7 +213,8 @@ def test_abrupt_shutdown_happens_once() -> None:
 
 def test_merge_combines_decisions() -> None:
     merged = Decision(delay=1, limit=5, action="eof").merge(
-        Decision(delay=2, limit=3, action="reset", errno=104, duplicate=1, hold=2))
+        Decision(delay=2, limit=3, action="reset", errno=104, duplicate=1, hold=2)
+    )
     assert merged == Decision(delay=3, limit=3, action="eof", errno=None, duplicate=1, hold=2)
 
 
@@ -232,9 +243,11 @@ def _two_connections(plan: FaultPlan) -> list[int]:
 @pytest.mark.parametrize("kind", ["shared", "per model", "mixed"])
 def test_replay_of_a_plan_with_generators_makes_the_same_decisions(kind: str) -> None:
     models = [F.PartialReads(9), F.Latency(0, jitter=0.5)]
-    rng: Any = {"shared": random.Random(5),
-                "per model": [random.Random(5), random.Random(6)],
-                "mixed": [random.Random(5), F.Draws([0.3, 0.7, 0.1])]}[kind]
+    rng: Any = {
+        "shared": random.Random(5),
+        "per model": [random.Random(5), random.Random(6)],
+        "mixed": [random.Random(5), F.Draws([0.3, 0.7, 0.1])],
+    }[kind]
     plan = FaultPlan(*models, rng=rng)
     first = _two_connections(plan)
     again = plan.replay()
@@ -250,7 +263,8 @@ def test_replay_of_a_plan_with_generators_makes_the_same_decisions(kind: str) ->
 @settings(max_examples=10)
 @given(rng=st.randoms())
 def test_replay_of_a_plan_with_hypothesis_randoms_makes_the_same_decisions(
-        rng: random.Random) -> None:
+    rng: random.Random,
+) -> None:
     plan = FaultPlan(F.PartialReads(9), F.Latency(0, jitter=0.5), rng=rng)
     first = read_all(plan, 30, connection=0) + read_all(plan, 20, connection=1)
     again = plan.replay()
@@ -269,16 +283,20 @@ def test_replay_refuses_a_generator_it_cannot_copy() -> None:
             return (self.calls * 0.37) % 1
 
     plan = FaultPlan(F.PartialReads(9), rng=Counter())
-    with pytest.raises(sockshock.InvalidArgument,
-                       match=r"replay\(\) cannot reproduce .* cannot be copied .* use seed= or "
-                             r"sockshock.faults.Draws, which replay exactly"):
+    with pytest.raises(
+        sockshock.InvalidArgument,
+        match=r"replay\(\) cannot reproduce .* cannot be copied .* use seed= or "
+        r"sockshock.faults.Draws, which replay exactly",
+    ):
         plan.replay()
 
 
 def test_a_seed_next_to_generators_is_refused() -> None:
     for rng in (random.Random(1), [random.Random(1)]):
-        with pytest.raises(sockshock.InvalidArgument,
-                           match=r"seed=3 and rng=.* both given: .* give one or the other"):
+        with pytest.raises(
+            sockshock.InvalidArgument,
+            match=r"seed=3 and rng=.* both given: .* give one or the other",
+        ):
             FaultPlan(F.PartialReads(3), seed=3, rng=rng)
 
 
@@ -287,8 +305,11 @@ def test_describe_shows_every_event_with_limit_none_and_checks_the_limit() -> No
     read_all(plan, 50)
     assert plan.describe(limit=None).count(" -> limit=") == len(plan.log)
     assert plan.describe(limit=3).count(" -> limit=") == 3
-    with pytest.raises(sockshock.InvalidType, match=r"limit='x' \(type=str\) \(from "
-                                                   r"FaultPlan.describe\(\)\)"):
+    with pytest.raises(
+        sockshock.InvalidType,
+        match=r"limit='x' \(type=str\) \(from "
+        r"FaultPlan.describe\(\)\)",
+    ):
         plan.describe(limit="x")  # type: ignore[arg-type]
     with pytest.raises(sockshock.InvalidArgument, match=r"limit=-1 must be in \[0, inf\]"):
         plan.describe(limit=-1)
@@ -308,34 +329,50 @@ def test_a_range_of_connections_is_checked_and_matched_in_constant_time() -> Non
         F.PartialReads(3, connections=range(5, 5))
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda: F.EOFAfter(0, direction="out"),
-     "EOFAfter() takes no argument direction='out'; its arguments: nbytes, and the scope "
-     "arguments probability, per, connections, every, address, after_bytes, first_ops, layer "
-     "(from EOFAfter)"),
-    (lambda: F.Stall(1, bogus=2), "Stall() takes no argument bogus=2; its arguments: nbytes"),
-    (lambda: F.PartialReads(1, 2), "PartialReads() takes at most 1 positional argument(s) "
-                                   "(max_chunk), not 2"),
-    (lambda: F.AbruptShutdown(direction="in", nbytes=3), "AbruptShutdown() takes no argument "
-                                                         "nbytes=3; its arguments: direction"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: F.EOFAfter(0, direction="out"),
+            "EOFAfter() takes no argument direction='out'; its arguments: nbytes, and the scope "
+            "arguments probability, per, connections, every, address, after_bytes, first_ops, layer "
+            "(from EOFAfter)",
+        ),
+        (lambda: F.Stall(1, bogus=2), "Stall() takes no argument bogus=2; its arguments: nbytes"),
+        (
+            lambda: F.PartialReads(1, 2),
+            "PartialReads() takes at most 1 positional argument(s) (max_chunk), not 2",
+        ),
+        (
+            lambda: F.AbruptShutdown(direction="in", nbytes=3),
+            "AbruptShutdown() takes no argument nbytes=3; its arguments: direction",
+        ),
+    ],
+)
 def test_an_unknown_argument_names_the_public_model_and_what_it_takes(
-        make: Any, message: str) -> None:
+    make: Any, message: str
+) -> None:
     with pytest.raises(sockshock.InvalidType) as raised:
         make()
     assert str(raised.value).startswith(message)
     assert "_ReadsEndAfter" not in str(raised.value)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"after_bytes": 5}, "after_bytes=5 cannot scope accept()"),
-    ({"first_ops": 2}, "first_ops=2 cannot scope accept()"),
-    ({"address": "127.0.0.1"}, "address='127.0.0.1' cannot scope accept()"),
-    ({"layer": "plaintext"}, "layer='plaintext' cannot scope accept()"),
-    ({"errno": "ENOENT"}, "errno='ENOENT' is not an error accept() gives; it can give EAGAIN, "
-                          "EWOULDBLOCK, EBADF, ECONNABORTED, EINVAL, EMFILE, ENFILE"),
-    ({"errno": errno.EPIPE}, f"errno={errno.EPIPE} (EPIPE) is not an error accept() gives"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"after_bytes": 5}, "after_bytes=5 cannot scope accept()"),
+        ({"first_ops": 2}, "first_ops=2 cannot scope accept()"),
+        ({"address": "127.0.0.1"}, "address='127.0.0.1' cannot scope accept()"),
+        ({"layer": "plaintext"}, "layer='plaintext' cannot scope accept()"),
+        (
+            {"errno": "ENOENT"},
+            "errno='ENOENT' is not an error accept() gives; it can give EAGAIN, "
+            "EWOULDBLOCK, EBADF, ECONNABORTED, EINVAL, EMFILE, ENFILE",
+        ),
+        ({"errno": errno.EPIPE}, f"errno={errno.EPIPE} (EPIPE) is not an error accept() gives"),
+    ],
+)
 def test_accept_errors_refuse_what_accept_cannot_do(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(sockshock.InvalidArgument) as raised:
         F.AcceptErrors(**kwargs)
@@ -360,35 +397,72 @@ def test_unseeded_plans_get_a_printable_seed() -> None:
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
-        (lambda: F.PartialReads(0), sockshock.InvalidArgument,
-         "max_chunk=0 must be in [1, inf] (from PartialReads)"),
-        (lambda: F.PartialWrites("3"), sockshock.InvalidType,
-         "expected int but got max_chunk='3' (type=str) (from PartialWrites)"),
-        (lambda: F.DropDatagrams(1.5), sockshock.InvalidArgument,
-         "probability=1.5 must be in [0, 1] (from DropDatagrams)"),
-        (lambda: F.Latency(-1), sockshock.InvalidArgument,
-         "seconds=-1 must be in [0, 3600] (from Latency)"),
-        (lambda: F.Latency(0.1, direction="sideways"), sockshock.InvalidArgument,
-         "direction='sideways' must be one of 'in', 'out', 'both' (from Latency)"),
-        (lambda: F.SlowClient(per="request"), sockshock.InvalidArgument,
-         "per='request' must be one of 'operation', 'connection' (from SlowClient)"),
-        (lambda: F.AcceptErrors("EWHAT"), sockshock.InvalidArgument,
-         "errno='EWHAT' is not an errno name such as 'EMFILE' (from AcceptErrors)"),
-        (lambda: F.Stall(connections="all"), sockshock.InvalidType,
-         "expected an int or a sequence of ints but got connections='all' (type=str) "
-         "(from Stall)"),
-        (lambda: F.BurstLoss(p=2), sockshock.InvalidArgument,
-         "p=2 must be in [0, 1] (from BurstLoss)"),
-        (lambda: FaultPlan(F.PartialReads(1), "Latency"), sockshock.InvalidType,
-         "expected a fault model (e.g. sockshock.faults.PartialReads(3)) but got 'Latency'"),
-        (lambda: FaultPlan(seed="x"), sockshock.InvalidType,
-         "expected int but got seed='x' (type=str) (from FaultPlan(...))"),
-        (lambda: F.Bandwidth(float("nan")), sockshock.InvalidArgument,
-         "bytes_per_second=nan must be a finite number (from Bandwidth)"),
+        (
+            lambda: F.PartialReads(0),
+            sockshock.InvalidArgument,
+            "max_chunk=0 must be in [1, inf] (from PartialReads)",
+        ),
+        (
+            lambda: F.PartialWrites("3"),
+            sockshock.InvalidType,
+            "expected int but got max_chunk='3' (type=str) (from PartialWrites)",
+        ),
+        (
+            lambda: F.DropDatagrams(1.5),
+            sockshock.InvalidArgument,
+            "probability=1.5 must be in [0, 1] (from DropDatagrams)",
+        ),
+        (
+            lambda: F.Latency(-1),
+            sockshock.InvalidArgument,
+            "seconds=-1 must be in [0, 3600] (from Latency)",
+        ),
+        (
+            lambda: F.Latency(0.1, direction="sideways"),
+            sockshock.InvalidArgument,
+            "direction='sideways' must be one of 'in', 'out', 'both' (from Latency)",
+        ),
+        (
+            lambda: F.SlowClient(per="request"),
+            sockshock.InvalidArgument,
+            "per='request' must be one of 'operation', 'connection' (from SlowClient)",
+        ),
+        (
+            lambda: F.AcceptErrors("EWHAT"),
+            sockshock.InvalidArgument,
+            "errno='EWHAT' is not an errno name such as 'EMFILE' (from AcceptErrors)",
+        ),
+        (
+            lambda: F.Stall(connections="all"),
+            sockshock.InvalidType,
+            "expected an int or a sequence of ints but got connections='all' (type=str) "
+            "(from Stall)",
+        ),
+        (
+            lambda: F.BurstLoss(p=2),
+            sockshock.InvalidArgument,
+            "p=2 must be in [0, 1] (from BurstLoss)",
+        ),
+        (
+            lambda: FaultPlan(F.PartialReads(1), "Latency"),
+            sockshock.InvalidType,
+            "expected a fault model (e.g. sockshock.faults.PartialReads(3)) but got 'Latency'",
+        ),
+        (
+            lambda: FaultPlan(seed="x"),
+            sockshock.InvalidType,
+            "expected int but got seed='x' (type=str) (from FaultPlan(...))",
+        ),
+        (
+            lambda: F.Bandwidth(float("nan")),
+            sockshock.InvalidArgument,
+            "bytes_per_second=nan must be a finite number (from Bandwidth)",
+        ),
     ],
 )
-def test_bad_parameters_get_one_clear_error(make: Any, error: type[Exception],
-                                            message: str) -> None:
+def test_bad_parameters_get_one_clear_error(
+    make: Any, error: type[Exception], message: str
+) -> None:
     with pytest.raises(error) as info:
         make()
     assert str(info.value).startswith(message)

@@ -27,8 +27,12 @@ def test_sendall_timeout_bounds_the_whole_call_as_cpython_does() -> None:
             except TimeoutError as exc:
                 outcome.append((exc, clock.now()))
 
-    with sockshock.serving("TCPServer", Writer, faults=[F.SlowReader(chunk=1, pause=0.2)],
-                           clock="virtual", seed=0) as srv, srv.connect() as client:
+    with (
+        sockshock.serving(
+            "TCPServer", Writer, faults=[F.SlowReader(chunk=1, pause=0.2)], clock="virtual", seed=0
+        ) as srv,
+        srv.connect() as client,
+    ):
         while client.recv(1000):  # to the end: the handler has given up by then
             pass
     ((error, at),) = outcome
@@ -46,8 +50,7 @@ def test_a_stall_ends_when_the_real_peer_closes() -> None:
             seen.append(self.request.recv(100))  # no timeout: only the peer can end it
             returned.set()
 
-    with sockshock.serving("ThreadingTCPServer", Reader, faults=[F.Stall(0)],
-                           seed=0) as srv:
+    with sockshock.serving("ThreadingTCPServer", Reader, faults=[F.Stall(0)], seed=0) as srv:
         client = srv.connect()
         client.sendall(b"never delivered")
         assert entered.wait(5)
@@ -64,9 +67,12 @@ def test_abrupt_shutdown_fires_at_its_byte_even_when_the_request_comes_in_one_re
             reads.append(self.request.recv(4096))
             reads.append(self.request.recv(4096))
 
-    with sockshock.serving("ThreadingTCPServer", Reader, seed=0,
-                           faults=[F.AbruptShutdown(after_bytes=5)]) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving(
+            "ThreadingTCPServer", Reader, seed=0, faults=[F.AbruptShutdown(after_bytes=5)]
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"0123456789")  # one segment: one read could take it all
         assert srv.layer.shutdown_triggered.wait(5)
         assert srv.wait_stopped(5)
@@ -74,7 +80,8 @@ def test_abrupt_shutdown_fires_at_its_byte_even_when_the_request_comes_in_one_re
 
 
 def test_expected_errors_and_module_names_through_the_fixture(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_fixture='''
+    pytester.makepyfile(
+        test_fixture="""
 import pytest
 from sockshock import socketserver, faults as F
 
@@ -99,9 +106,12 @@ def test_undeclared(sockshock):
     with srv.connect() as client:
         client.sendall(b"abcdef")
         client.recv(10)
-''')
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                           "-p", "no:hypothesispytest", timeout=60)
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", timeout=60
+    )
     result.assert_outcomes(passed=2, errors=1)  # the undeclared one errs at teardown
-    result.stdout.fnmatch_lines(["*ERROR at teardown of test_undeclared*",
-                                 "*ConnectionResetError*"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR at teardown of test_undeclared*", "*ConnectionResetError*"]
+    )

@@ -29,8 +29,7 @@ def test_unix_servers_live_in_a_private_directory_that_is_removed() -> None:
 
 
 def test_unix_datagram_clients_get_a_path_to_be_answered_on() -> None:
-    with sockshock.serving("UnixDatagramServer", DatagramEcho) as srv, \
-            srv.connect() as client:
+    with sockshock.serving("UnixDatagramServer", DatagramEcho) as srv, srv.connect() as client:
         assert client.getsockname()
         client.send(b"dgram")
         assert client.recv(10) == b"dgram"
@@ -41,8 +40,11 @@ def test_handler_exceptions_are_reraised_after_the_server_stopped() -> None:
         def handle(self) -> None:
             raise LookupError("the handler's own error")
 
-    with pytest.raises(LookupError, match="the handler's own error"), \
-            sockshock.serving("ThreadingTCPServer", Broken) as srv, srv.connect() as client:
+    with (
+        pytest.raises(LookupError, match="the handler's own error"),
+        sockshock.serving("ThreadingTCPServer", Broken) as srv,
+        srv.connect() as client,
+    ):
         assert client.recv(10) == b""
     assert not srv.thread.is_alive()
 
@@ -53,8 +55,11 @@ def test_forked_children_report_their_handler_exceptions() -> None:
         def handle(self) -> None:
             raise KeyError("in the child")
 
-    with pytest.raises(KeyError) as info, \
-            sockshock.serving("ForkingTCPServer", Broken) as srv, srv.connect() as client:
+    with (
+        pytest.raises(KeyError) as info,
+        sockshock.serving("ForkingTCPServer", Broken) as srv,
+        srv.connect() as client,
+    ):
         assert client.recv(10) == b""
     notes = getattr(info.value, "__notes__", [])
     assert any("raised in forked child pid" in note for note in notes)
@@ -83,8 +88,11 @@ def test_a_server_that_will_not_stop_is_reported_and_unstuck() -> None:
             self.rfile.read()  # until end of file, which the client never sends
 
     # A client of the test's own (the harness ends the ones connect() made).
-    with socket.socket() as client, pytest.raises(sockshock.ShutdownTimeout) as info, \
-            sockshock.serving("TCPServer", Stuck, shutdown_timeout=0.1) as srv:
+    with (
+        socket.socket() as client,
+        pytest.raises(sockshock.ShutdownTimeout) as info,
+        sockshock.serving("TCPServer", Stuck, shutdown_timeout=0.1) as srv,
+    ):
         client.connect(srv.address)
         client.sendall(b"x")
         assert entered.wait(5)
@@ -100,8 +108,11 @@ def test_the_body_error_wins_and_handler_errors_become_notes() -> None:
         def handle(self) -> None:
             raise ValueError("handler")
 
-    with pytest.raises(AssertionError) as info, \
-            sockshock.serving("TCPServer", Broken) as srv, srv.connect() as client:
+    with (
+        pytest.raises(AssertionError) as info,
+        sockshock.serving("TCPServer", Broken) as srv,
+        srv.connect() as client,
+    ):
         client.recv(10)
         srv.errors  # collected before the body fails  # noqa: B018
         raise AssertionError("the test's own failure")
@@ -109,8 +120,9 @@ def test_the_body_error_wins_and_handler_errors_become_notes() -> None:
 
 
 def test_server_attrs_become_class_attributes() -> None:
-    with sockshock.serving("ThreadPoolTCPServer", LineEcho, max_workers=3,
-                           request_queue_size=7) as srv:
+    with sockshock.serving(
+        "ThreadPoolTCPServer", LineEcho, max_workers=3, request_queue_size=7
+    ) as srv:
         assert srv.server.max_workers == 3
         assert srv.server.request_queue_size == 7
         assert type(srv.server).__name__ == "ThreadPoolTCPServer"
@@ -119,24 +131,39 @@ def test_server_attrs_become_class_attributes() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"server_class": "ThreadingTCPServr"}, sockshock.InvalidArgument,
-         "server_class='ThreadingTCPServr' is not a server class of sockshock.socketserver; "
-         "did you mean 'ThreadingTCPServer'?"),
-        ({"server_class": 42}, sockshock.InvalidType,
-         "expected a server class or its name but got server_class=42 (type=int)"),
-        ({"server_class": "os:path"}, sockshock.InvalidType,
-         "server_class='os:path' is <module"),
-        ({"server_class": "no_such_module:X"}, sockshock.InvalidArgument,
-         "server_class='no_such_module:X': cannot import 'X' from 'no_such_module'"),
-        ({"server_class": "ThreadingTCPServer", "request_queue": 4}, sockshock.InvalidArgument,
-         "ThreadingTCPServer has no setting 'request_queue' (server attribute request_queue=4 "
-         "from serving()); did you mean request_queue_size?"),
-        ({"server_class": "TCPServer", "address": ("0.0.0.0", 0)}, sockshock.InvalidArgument,
-         "address=('0.0.0.0', 0): sockshock serves on loopback addresses only"),
+        (
+            {"server_class": "ThreadingTCPServr"},
+            sockshock.InvalidArgument,
+            "server_class='ThreadingTCPServr' is not a server class of sockshock.socketserver; "
+            "did you mean 'ThreadingTCPServer'?",
+        ),
+        (
+            {"server_class": 42},
+            sockshock.InvalidType,
+            "expected a server class or its name but got server_class=42 (type=int)",
+        ),
+        ({"server_class": "os:path"}, sockshock.InvalidType, "server_class='os:path' is <module"),
+        (
+            {"server_class": "no_such_module:X"},
+            sockshock.InvalidArgument,
+            "server_class='no_such_module:X': cannot import 'X' from 'no_such_module'",
+        ),
+        (
+            {"server_class": "ThreadingTCPServer", "request_queue": 4},
+            sockshock.InvalidArgument,
+            "ThreadingTCPServer has no setting 'request_queue' (server attribute request_queue=4 "
+            "from serving()); did you mean request_queue_size?",
+        ),
+        (
+            {"server_class": "TCPServer", "address": ("0.0.0.0", 0)},
+            sockshock.InvalidArgument,
+            "address=('0.0.0.0', 0): sockshock serves on loopback addresses only",
+        ),
     ],
 )
-def test_bad_arguments_get_one_clear_error(kwargs: dict[str, Any], error: type[Exception],
-                                           message: str) -> None:
+def test_bad_arguments_get_one_clear_error(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
     cls = kwargs.pop("server_class")
     with pytest.raises(error) as info, sockshock.serving(cls, LineEcho, **kwargs):
         pass
@@ -146,15 +173,19 @@ def test_bad_arguments_get_one_clear_error(kwargs: dict[str, Any], error: type[E
 def test_stdlib_and_subclassed_servers_run_too() -> None:
     import socketserver
 
-    with sockshock.serving(socketserver.ThreadingTCPServer, LineEcho, poll_interval=0.01) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving(socketserver.ThreadingTCPServer, LineEcho, poll_interval=0.01) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"stdlib\n")
         assert client.recv(10) == b"stdlib\n"
 
 
 def test_a_name_like_module_attr_is_imported() -> None:
-    with sockshock.serving("sockshock.socketserver:UDPServer", DatagramEcho) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving("sockshock.socketserver:UDPServer", DatagramEcho) as srv,
+        srv.connect() as client,
+    ):
         client.send(b"x")
         assert client.recv(10) == b"x"
         assert srv.type == socket.SOCK_DGRAM
@@ -167,8 +198,10 @@ def test_many_forked_failures_are_all_collected() -> None:
         def handle(self) -> None:
             raise KeyError(self.request.recv(10).decode())
 
-    with pytest.raises(KeyError) as info, \
-            sockshock.serving("ForkingTCPServer", Broken, shutdown_timeout=2) as srv:
+    with (
+        pytest.raises(KeyError) as info,
+        sockshock.serving("ForkingTCPServer", Broken, shutdown_timeout=2) as srv,
+    ):
         for i in range(15):
             with srv.connect() as client:
                 client.sendall(b"%d" % i)
@@ -188,13 +221,24 @@ class _Replies(ss.StreamRequestHandler):
         _Replies.ended.append("end of file")
 
 
-@pytest.mark.parametrize(("server_class", "tls"), [
-    ("TCPServer", False), ("ThreadingTCPServer", False), ("ThreadPoolTCPServer", False),
-    ("ThreadingUnixStreamServer", False), ("ThreadingTCPServer", True),
-    pytest.param("ForkingTCPServer", False,
-                 marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"))])
+@pytest.mark.parametrize(
+    ("server_class", "tls"),
+    [
+        ("TCPServer", False),
+        ("ThreadingTCPServer", False),
+        ("ThreadPoolTCPServer", False),
+        ("ThreadingUnixStreamServer", False),
+        ("ThreadingTCPServer", True),
+        pytest.param(
+            "ForkingTCPServer",
+            False,
+            marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"),
+        ),
+    ],
+)
 def test_clients_left_open_end_the_conversation_instead_of_the_stop_timing_out(
-        server_class: str, tls: bool) -> None:
+    server_class: str, tls: bool
+) -> None:
     """A client from connect() left open when the block ends (by mistake, or because
     the block raised) gets end of file after what it sent: the handler answers it,
     ends normally and the server stops at once -- no ShutdownTimeout."""
@@ -215,8 +259,10 @@ def test_clients_left_open_end_the_conversation_instead_of_the_stop_timing_out(
 
 
 def test_a_block_that_raises_with_a_client_open_stops_at_once() -> None:
-    with pytest.raises(KeyError, match="boom"), \
-            sockshock.serving("ThreadingTCPServer", LineEcho, shutdown_timeout=3) as srv:
+    with (
+        pytest.raises(KeyError, match="boom"),
+        sockshock.serving("ThreadingTCPServer", LineEcho, shutdown_timeout=3) as srv,
+    ):
         client = srv.connect()
         client.sendall(b"x\n")
         assert client.recv(10) == b"x\n"
@@ -252,28 +298,32 @@ def test_an_instance_something_already_serves_is_refused_up_front() -> None:
     werkzeug server run in a thread): two loops on one server cannot be stopped
     properly, so adopting it is refused, naming the thread -- nothing is left."""
     server = ss.ThreadingTCPServer(("127.0.0.1", 0), LineEcho)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True,
-                              name="library loop")
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.01,), daemon=True, name="library loop"
+    )
     thread.start()
     try:
         # One round trip: the loop is running (its wake-up pair made) before the audit.
         with socket.create_connection(server.server_address, timeout=5) as client:
             client.sendall(b"x\n")
             assert client.recv(10) == b"x\n"
-        with sockshock.audit(), pytest.raises(sockshock.InvalidArgument,
-                                              match="'library loop' is already running"), \
-                sockshock.serving(server):
+        with (
+            sockshock.audit(),
+            pytest.raises(sockshock.InvalidArgument, match="'library loop' is already running"),
+            sockshock.serving(server),
+        ):
             raise AssertionError("adopted anyway")
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
-    with sockshock.serving(server_copy := ss.ThreadingTCPServer(("127.0.0.1", 0), LineEcho)) \
-            as srv, srv.connect() as client:  # a server nothing serves yet: adopted
+    with (
+        sockshock.serving(server_copy := ss.ThreadingTCPServer(("127.0.0.1", 0), LineEcho)) as srv,
+        srv.connect() as client,
+    ):  # a server nothing serves yet: adopted
         client.sendall(b"x\n")
         assert client.recv(10) == b"x\n"
     assert server_copy.socket.fileno() == -1
-
 
 
 class _ReadsALine(ss.StreamRequestHandler):
@@ -287,18 +337,21 @@ def test_stopping_is_timed_as_the_server_closes(attrs: dict[str, Any]) -> None:
     not join its handler threads (daemon_threads, block_on_close=False -- werkzeug's
     threaded server) stops at once with busy and stalled clients; those handlers end
     when the block does (the harness ends its clients), and nothing is left."""
-    with sockshock.audit(), sockshock.serving("ThreadingTCPServer", _ReadsALine,
-                                              **attrs) as srv:
+    with sockshock.audit(), sockshock.serving("ThreadingTCPServer", _ReadsALine, **attrs) as srv:
         srv.assert_stops_within(0.2, busy=3, stalled=1)  # before: the handlers' 0.5 s
-    with pytest.raises(sockshock.ShutdownTooSlow, match="3 busy and 1 stalled"), \
-            sockshock.serving("ThreadingTCPServer", _ReadsALine, shutdown_timeout=0.5) as srv:
+    with (
+        pytest.raises(sockshock.ShutdownTooSlow, match="3 busy and 1 stalled"),
+        sockshock.serving("ThreadingTCPServer", _ReadsALine, shutdown_timeout=0.5) as srv,
+    ):
         srv.assert_stops_within(0.05, busy=3, stalled=1, tolerance=1, slack=0)
 
 
 def test_a_unix_path_may_be_a_pathlib_path(tmp_path: Path) -> None:
     path = tmp_path / "p.sock"
-    with sockshock.serving("UnixStreamServer", LineEcho, address=path) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving("UnixStreamServer", LineEcho, address=path) as srv,
+        srv.connect() as client,
+    ):
         assert srv.address == str(path)
         client.sendall(b"path\n")
         assert client.recv(10) == b"path\n"
@@ -306,9 +359,18 @@ def test_a_unix_path_may_be_a_pathlib_path(tmp_path: Path) -> None:
 
 
 def test_valid_standard_settings_are_accepted() -> None:
-    with sockshock.serving("ThreadingTCPServer", LineEcho, timeout=None, daemon_threads=True,
-                           block_on_close=False, allow_reuse_address=True,
-                           request_queue_size=0) as srv, srv.connect() as client:
+    with (
+        sockshock.serving(
+            "ThreadingTCPServer",
+            LineEcho,
+            timeout=None,
+            daemon_threads=True,
+            block_on_close=False,
+            allow_reuse_address=True,
+            request_queue_size=0,
+        ) as srv,
+        srv.connect() as client,
+    ):
         assert srv.server.daemon_threads is True
         client.sendall(b"ok\n")
         assert client.recv(10) == b"ok\n"
@@ -327,9 +389,12 @@ def test_a_serving_loop_stuck_in_collect_children_is_ended_not_abandoned() -> No
     class NoChildren(ss.ForkingTCPServer):
         max_children = 0  # collect_children() loops on waitpid() for good
 
-    with sockshock.audit(), pytest.raises(sockshock.ShutdownTimeout) as info, \
-            sockshock.serving(NoChildren, LineEcho, shutdown_timeout=0.3) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.audit(),
+        pytest.raises(sockshock.ShutdownTimeout) as info,
+        sockshock.serving(NoChildren, LineEcho, shutdown_timeout=0.3) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"x\n")
         assert client.recv(10) == b"x\n"
     assert "in collect_children" in str(info.value)
@@ -364,10 +429,12 @@ def test_temporary_paths_stay_in_the_private_directory() -> None:
 def test_the_fixture_takes_server_and_handler_class_as_keywords(sockshock: Any) -> None:
     """As the README documents: serve(server="ThreadingTCPServer", handler_class=None,
     *, faults=None, **options) -- by keyword too, not as server attributes."""
-    for srv in (sockshock.serve(LineEcho, server="ThreadPoolTCPServer"),
-                sockshock.serve(server="ThreadPoolTCPServer", handler_class=LineEcho),
-                sockshock.serve("ThreadPoolTCPServer", handler_class=LineEcho),
-                sockshock.serve(LineEcho, server_class="ThreadPoolTCPServer")):
+    for srv in (
+        sockshock.serve(LineEcho, server="ThreadPoolTCPServer"),
+        sockshock.serve(server="ThreadPoolTCPServer", handler_class=LineEcho),
+        sockshock.serve("ThreadPoolTCPServer", handler_class=LineEcho),
+        sockshock.serve(LineEcho, server_class="ThreadPoolTCPServer"),
+    ):
         assert isinstance(srv.server, ss.ThreadPoolTCPServer)
         assert not hasattr(srv.server, "server")
     srv = sockshock.serve(handler_class=LineEcho)
@@ -395,14 +462,22 @@ def _echo_through(srv: sockshock.ServerHandle, payload: bytes) -> None:
             assert client.recv(100) == payload + b"\n"
 
 
-@pytest.mark.parametrize(("server_class", "handler", "model"), [
-    ("ThreadingTCPServer", LineEcho, F.PartialReads(2, probability=1e-9)),
-    ("UDPServer", DatagramEcho, F.DropDatagrams(1e-9)),
-    pytest.param("ForkingTCPServer", LineEcho, F.PartialReads(2, probability=1e-9),
-                 marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")),
-])
-def test_a_model_reached_but_not_drawn_is_no_warning(server_class: str, handler: Any,
-                                                     model: Any) -> None:
+@pytest.mark.parametrize(
+    ("server_class", "handler", "model"),
+    [
+        ("ThreadingTCPServer", LineEcho, F.PartialReads(2, probability=1e-9)),
+        ("UDPServer", DatagramEcho, F.DropDatagrams(1e-9)),
+        pytest.param(
+            "ForkingTCPServer",
+            LineEcho,
+            F.PartialReads(2, probability=1e-9),
+            marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"),
+        ),
+    ],
+)
+def test_a_model_reached_but_not_drawn_is_no_warning(
+    server_class: str, handler: Any, model: Any
+) -> None:
     """Whether a probabilistic model fires is the draw's business: its silence is
     never a warning (under filterwarnings = error it would fail tests at random)."""
     with warnings.catch_warnings(record=True) as caught:
@@ -414,19 +489,29 @@ def test_a_model_reached_but_not_drawn_is_no_warning(server_class: str, handler:
     assert [w for w in caught if issubclass(w.category, sockshock.FaultNeverFired)] == []
 
 
-@pytest.mark.parametrize("server_class", [
-    "ThreadingTCPServer",
-    pytest.param("ForkingTCPServer",
-                 marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"))])
+@pytest.mark.parametrize(
+    "server_class",
+    [
+        "ThreadingTCPServer",
+        pytest.param(
+            "ForkingTCPServer",
+            marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"),
+        ),
+    ],
+)
 def test_a_model_whose_scope_missed_everything_warns_at_the_users_with(server_class: str) -> None:
-    with pytest.warns(sockshock.FaultNeverFired) as caught, \
-            sockshock.serving(server_class, LineEcho,
-                              faults=[F.PartialReads(2, connections=[5])], seed=7) as srv:
+    with (
+        pytest.warns(sockshock.FaultNeverFired) as caught,
+        sockshock.serving(
+            server_class, LineEcho, faults=[F.PartialReads(2, connections=[5])], seed=7
+        ) as srv,
+    ):
         _echo_through(srv, b"missed")
     # (3.12+ also warns that ForkingTCPServer forks a multi-threaded process)
     (warning,) = [w for w in caught if issubclass(w.category, sockshock.FaultNeverFired)]
     assert str(warning.message) == (
         f"PartialReads(connections=(5,), max_chunk=2) never fired while {server_class} ran "
         "(plan seed 7): its scope took in no operation, so it could not have fired "
-        "whatever the seed")
+        "whatever the seed"
+    )
     assert warning.filename == __file__

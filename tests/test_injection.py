@@ -58,8 +58,10 @@ def test_wrapped_sockets_are_sockets() -> None:
 
 def test_partial_reads_reach_the_server() -> None:
     handler = recorder()
-    with sockshock.serving("ThreadingTCPServer", handler, faults=[F.PartialReads(3)],
-                           seed=1) as srv, srv.connect() as client:
+    with (
+        sockshock.serving("ThreadingTCPServer", handler, faults=[F.PartialReads(3)], seed=1) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"x" * 100)
     sizes = handler.seen[:-1]
     assert handler.seen[-1] == "eof"
@@ -76,23 +78,37 @@ def test_partial_writes_shorten_send_and_sendall_still_delivers() -> None:
             sent.append(self.request.send(b"abcdef"))
             self.request.sendall(b"0123456789" * 10)
 
-    with sockshock.serving("TCPServer", Handler, faults=[F.PartialWrites(2)], seed=4) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving("TCPServer", Handler, faults=[F.PartialWrites(2)], seed=4) as srv,
+        srv.connect() as client,
+    ):
         data = b""
         while chunk := client.recv(4096):
             data += chunk
     assert 1 <= sent[0] <= 2
-    assert data == b"abcdef"[:sent[0]] + b"0123456789" * 10
+    assert data == b"abcdef"[: sent[0]] + b"0123456789" * 10
 
 
 def test_latency_and_bandwidth_advance_a_virtual_clock() -> None:
-    with sockshock.serving("TCPServer", LineEcho, faults=[F.Latency(0.25)],
-                           clock="virtual", seed=0) as srv, srv.connect() as client:
+    with (
+        sockshock.serving(
+            "TCPServer", LineEcho, faults=[F.Latency(0.25)], clock="virtual", seed=0
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"one\n")
         assert read_line(client) == b"one\n"
         assert srv.layer.clock.now() >= 0.25
-    with sockshock.serving("TCPServer", LineEcho, faults=[F.Bandwidth(1000, direction="out")],
-                           clock="virtual", seed=0) as srv, srv.connect() as client:
+    with (
+        sockshock.serving(
+            "TCPServer",
+            LineEcho,
+            faults=[F.Bandwidth(1000, direction="out")],
+            clock="virtual",
+            seed=0,
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"y" * 499 + b"\n")
         assert read_line(client) == b"y" * 499 + b"\n"
         assert srv.layer.clock.now() == pytest.approx(0.45)  # 10 sends of 50 bytes
@@ -114,8 +130,12 @@ class TimedLine(ss.StreamRequestHandler):
 
 def test_a_slow_client_times_out_in_virtual_time() -> None:
     handler = type("H", (TimedLine,), {"outcome": []})
-    with sockshock.serving("TCPServer", handler, faults=[F.SlowClient(chunk=1, pause=60)],
-                           clock="virtual", seed=0) as srv, srv.connect() as client:
+    with (
+        sockshock.serving(
+            "TCPServer", handler, faults=[F.SlowClient(chunk=1, pause=60)], clock="virtual", seed=0
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"request\n")
         assert client.recv(10) == b""
     ((error, at),) = handler.outcome
@@ -126,8 +146,12 @@ def test_a_slow_client_times_out_in_virtual_time() -> None:
 
 def test_a_slow_client_within_the_timeout_is_served_byte_by_byte() -> None:
     handler = type("H", (TimedLine,), {"outcome": []})
-    with sockshock.serving("TCPServer", handler, faults=[F.SlowClient(chunk=1, pause=1)],
-                           clock="virtual", seed=0) as srv, srv.connect() as client:
+    with (
+        sockshock.serving(
+            "TCPServer", handler, faults=[F.SlowClient(chunk=1, pause=1)], clock="virtual", seed=0
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"abc\n")
         assert client.recv(4) == b"abc\n"
     assert handler.outcome[0] == 4.0  # one second per byte, each within the timeout
@@ -135,8 +159,12 @@ def test_a_slow_client_within_the_timeout_is_served_byte_by_byte() -> None:
 
 def test_a_slow_reader_makes_the_write_timeout_fire() -> None:
     handler = type("H", (TimedLine,), {"outcome": []})
-    with sockshock.serving("TCPServer", handler, faults=[F.SlowReader(chunk=10, pause=30)],
-                           clock="virtual", seed=0) as srv, srv.connect() as client:
+    with (
+        sockshock.serving(
+            "TCPServer", handler, faults=[F.SlowReader(chunk=10, pause=30)], clock="virtual", seed=0
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"abc\n")
         assert client.recv(100) == b""
     read_at, (error, at) = handler.outcome
@@ -162,8 +190,10 @@ def test_reset_after_looks_like_a_reset() -> None:
                     outcome.append(exc)
             outcome.append(self.request.recv(10))
 
-    with sockshock.serving("ThreadingTCPServer", Handler, faults=[F.ResetAfter(5)],
-                           seed=0) as srv, srv.connect() as client:
+    with (
+        sockshock.serving("ThreadingTCPServer", Handler, faults=[F.ResetAfter(5)], seed=0) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"0123456789")
         assert client.recv(10) == b""
     (data, reset), first_write, second_write, later_read = outcome
@@ -184,8 +214,10 @@ def test_eof_after_cuts_the_request_short() -> None:
         def handle(self) -> None:
             lines.extend(self.rfile.readlines())
 
-    with sockshock.serving("TCPServer", Handler, faults=[F.EOFAfter(6)], seed=0) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving("TCPServer", Handler, faults=[F.EOFAfter(6)], seed=0) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"first\nsecond\n")
         # The server closes with "second\n" unread: the kernel may send RST.
         with contextlib.suppress(ConnectionResetError):
@@ -195,8 +227,12 @@ def test_eof_after_cuts_the_request_short() -> None:
 
 def test_stall_blocks_until_the_timeout() -> None:
     handler = type("H", (TimedLine,), {"outcome": []})
-    with sockshock.serving("TCPServer", handler, faults=[F.Stall(2)], clock="virtual",
-                           seed=0) as srv, srv.connect() as client:
+    with (
+        sockshock.serving(
+            "TCPServer", handler, faults=[F.Stall(2)], clock="virtual", seed=0
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"complete line\n")
         assert client.recv(10) == b""
     ((error, at),) = handler.outcome
@@ -208,10 +244,13 @@ def test_stall_without_timeout_is_found_by_the_shutdown_bound() -> None:
     handler = recorder()
     # A client of the test's own: the harness ends the sending side of the ones
     # connect() made, and a Stall ends when its peer does.
-    with socket.socket() as client, \
-            pytest.raises(sockshock.ShutdownTimeout, match=r"Recorder|recv"), \
-            sockshock.serving("ThreadingTCPServer", handler, faults=[F.Stall(0)], seed=0,
-                              shutdown_timeout=0.1) as srv:
+    with (
+        socket.socket() as client,
+        pytest.raises(sockshock.ShutdownTimeout, match=r"Recorder|recv"),
+        sockshock.serving(
+            "ThreadingTCPServer", handler, faults=[F.Stall(0)], seed=0, shutdown_timeout=0.1
+        ) as srv,
+    ):
         client.connect(srv.address)
         client.sendall(b"never seen")
     assert handler.seen == ["eof"]  # unstuck by the harness: shutdown reads as EOF
@@ -230,8 +269,10 @@ def test_non_blocking_sockets_see_delays_as_would_block() -> None:
             self.request.settimeout(5)
             outcome.append(self.request.recv(10))
 
-    with sockshock.serving("TCPServer", Handler, faults=[F.Latency(0.001)], seed=0) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving("TCPServer", Handler, faults=[F.Latency(0.001)], seed=0) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"data")
         assert client.recv(10) == b""
     assert outcome == [errno.EAGAIN, b"data"]
@@ -249,16 +290,19 @@ def test_makefile_recv_into_and_sendfile_work_under_faults(tmp_path: Any) -> Non
             with open(source, "rb") as f:
                 self.connection.sendfile(f)
 
-    with sockshock.serving("TCPServer", Handler,
-                           faults=[F.PartialReads(2), F.PartialWrites(7)], seed=2) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving(
+            "TCPServer", Handler, faults=[F.PartialReads(2), F.PartialWrites(7)], seed=2
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"ab rest of line\n")
         data = b""
         while chunk := client.recv(4096):
             data += chunk
     head, _, rest = data.partition(b"|")
     assert 1 <= len(head) <= 2
-    assert rest == b"ab rest of line\n"[len(head):] + source.read_bytes()
+    assert rest == b"ab rest of line\n"[len(head) :] + source.read_bytes()
 
 
 # -- datagrams -------------------------------------------------------------------------
@@ -268,8 +312,10 @@ UDP_KINDS = ["UDPServer", "UnixDatagramServer"]
 
 @pytest.mark.parametrize("name", UDP_KINDS)
 def test_dropped_datagrams_are_silence(name: str) -> None:
-    with sockshock.serving(name, DatagramEcho, faults=[F.DropDatagrams(0.5)], seed=7) as srv, \
-            srv.connect(timeout=0.02) as client:
+    with (
+        sockshock.serving(name, DatagramEcho, faults=[F.DropDatagrams(0.5)], seed=7) as srv,
+        srv.connect(timeout=0.02) as client,
+    ):
         answered = 0
         for i in range(12):
             client.send(b"%d" % i)
@@ -292,9 +338,12 @@ def test_duplicated_datagrams_are_answered_twice(direction: str) -> None:
             handled.append(self.packet)
             self.wfile.write(self.packet)
 
-    with sockshock.serving("UDPServer", Echo, seed=0,
-                           faults=[F.DuplicateDatagrams(direction=direction)]) as srv, \
-            srv.connect(timeout=2) as client:
+    with (
+        sockshock.serving(
+            "UDPServer", Echo, seed=0, faults=[F.DuplicateDatagrams(direction=direction)]
+        ) as srv,
+        srv.connect(timeout=2) as client,
+    ):
         client.send(b"twice")
         assert client.recv(10) == b"twice"
         assert client.recv(10) == b"twice"
@@ -305,10 +354,18 @@ def test_duplicated_datagrams_are_answered_twice(direction: str) -> None:
 @pytest.mark.parametrize("direction", ["in", "out"])
 def test_corrupted_and_truncated_datagrams(direction: str) -> None:
     payload = bytes(range(100))
-    with sockshock.serving("UDPServer", DatagramEcho, seed=3,
-                           faults=[F.CorruptDatagrams(bits=1, direction=direction),
-                                   F.TruncateDatagrams(60, direction=direction)]) as srv, \
-            srv.connect(timeout=2) as client:
+    with (
+        sockshock.serving(
+            "UDPServer",
+            DatagramEcho,
+            seed=3,
+            faults=[
+                F.CorruptDatagrams(bits=1, direction=direction),
+                F.TruncateDatagrams(60, direction=direction),
+            ],
+        ) as srv,
+        srv.connect(timeout=2) as client,
+    ):
         client.send(payload)
         reply = client.recv(200)
     assert len(reply) == 60
@@ -331,9 +388,12 @@ def test_reordered_datagrams_arrive_in_another_order() -> None:
             if len(order) == len(sent):
                 all_handled.set()
 
-    with sockshock.serving("UDPServer", Slow, seed=2,
-                           faults=[F.ReorderDatagrams(3, probability=0.5)]) as srv, \
-            srv.connect(timeout=2) as client:
+    with (
+        sockshock.serving(
+            "UDPServer", Slow, seed=2, faults=[F.ReorderDatagrams(3, probability=0.5)]
+        ) as srv,
+        srv.connect(timeout=2) as client,
+    ):
         for packet in sent:
             client.send(packet)
         release.set()
@@ -344,9 +404,12 @@ def test_reordered_datagrams_arrive_in_another_order() -> None:
 
 
 def test_accept_errors_are_survived_and_the_client_is_served() -> None:
-    with sockshock.serving("ThreadingTCPServer", LineEcho, seed=0,
-                           faults=[F.AcceptErrors("EMFILE", times=3)]) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving(
+            "ThreadingTCPServer", LineEcho, seed=0, faults=[F.AcceptErrors("EMFILE", times=3)]
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"served\n")
         assert read_line(client) == b"served\n"
     errors = [e for e in srv.plan.log if e.kind == "accept"]
@@ -364,8 +427,12 @@ def test_abrupt_shutdown_at_a_precise_moment() -> None:
             finished.append(first + self.rfile.readline())
             self.wfile.write(b"done\n")
 
-    with sockshock.serving("ThreadingTCPServer", Handler, seed=0,
-                           faults=[F.AbruptShutdown(connections=1, after_bytes=5)]) as srv:
+    with sockshock.serving(
+        "ThreadingTCPServer",
+        Handler,
+        seed=0,
+        faults=[F.AbruptShutdown(connections=1, after_bytes=5)],
+    ) as srv:
         with srv.connect() as first:
             first.sendall(b"first request\n")
             assert read_line(first) == b"done\n"
@@ -378,8 +445,10 @@ def test_abrupt_shutdown_at_a_precise_moment() -> None:
             assert read_line(second) == b"done\n"
         assert srv.wait_stopped(5)
         assert srv.server.socket.fileno() == -1
-        with pytest.raises(ConnectionRefusedError), \
-                socket.create_connection(srv.address, timeout=2):
+        with (
+            pytest.raises(ConnectionRefusedError),
+            socket.create_connection(srv.address, timeout=2),
+        ):
             pass
     assert finished == [b"first request\n", b"second request\n"]
     assert [e.decision.action for e in srv.plan.log] == ["shutdown"]
@@ -390,9 +459,12 @@ def test_abrupt_shutdown_at_a_precise_moment() -> None:
 
 @pytest.mark.parametrize("kind", sockshock.server_kinds(kind="stream"), ids=lambda k: k.name)
 def test_every_stream_server_under_partial_io(kind: sockshock.ServerKind) -> None:
-    with sockshock.serving(kind.server_class, LineEcho, seed=5,
-                           faults=[F.PartialReads(2), F.PartialWrites(3)]) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving(
+            kind.server_class, LineEcho, seed=5, faults=[F.PartialReads(2), F.PartialWrites(3)]
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"through the faults\n")
         assert read_line(client) == b"through the faults\n"
     kinds = {e.kind for e in srv.plan.log}
@@ -403,9 +475,12 @@ def test_every_stream_server_under_partial_io(kind: sockshock.ServerKind) -> Non
 
 @pytest.mark.parametrize("kind", sockshock.server_kinds(kind="datagram"), ids=lambda k: k.name)
 def test_every_datagram_server_under_duplication(kind: sockshock.ServerKind) -> None:
-    with sockshock.serving(kind.server_class, DatagramEcho, seed=5,
-                           faults=[F.DuplicateDatagrams(direction="out")]) as srv, \
-            srv.connect(timeout=2) as client:
+    with (
+        sockshock.serving(
+            kind.server_class, DatagramEcho, seed=5, faults=[F.DuplicateDatagrams(direction="out")]
+        ) as srv,
+        srv.connect(timeout=2) as client,
+    ):
         client.send(b"dup")
         assert [client.recv(10), client.recv(10)] == [b"dup", b"dup"]
 
@@ -413,8 +488,9 @@ def test_every_datagram_server_under_duplication(kind: sockshock.ServerKind) -> 
 def test_a_forking_server_logs_what_a_threading_one_logs() -> None:
     logs = []
     for name in ("ThreadingTCPServer", "ForkingTCPServer"):
-        with sockshock.serving(name, LineEcho, seed=99,
-                               faults=[F.PartialReads(4), F.Latency(0.0, jitter=0.001)]) as srv:
+        with sockshock.serving(
+            name, LineEcho, seed=99, faults=[F.PartialReads(4), F.Latency(0.0, jitter=0.001)]
+        ) as srv:
             for line in (b"alpha beta\n", b"gamma delta epsilon\n"):
                 with srv.connect() as client:
                     client.sendall(line)
@@ -427,16 +503,24 @@ def test_a_forking_server_logs_what_a_threading_one_logs() -> None:
 
 
 def test_partial_reads_expose_one_recv_one_message() -> None:
-    with pytest.raises(ValueError, match="incomplete message"), \
-            sockshock.serving("ThreadingTCPServer", NaiveRecvEcho, seed=1,
-                              faults=[F.PartialReads(3)]) as srv, srv.connect() as client:
+    with (
+        pytest.raises(ValueError, match="incomplete message"),
+        sockshock.serving(
+            "ThreadingTCPServer", NaiveRecvEcho, seed=1, faults=[F.PartialReads(3)]
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"a whole line\n")
         client.recv(100)
 
 
 def test_partial_writes_expose_send_instead_of_sendall() -> None:
-    with sockshock.serving("ThreadingTCPServer", NaiveSendEcho, seed=1,
-                           faults=[F.PartialWrites(4)]) as srv, srv.connect() as client:
+    with (
+        sockshock.serving(
+            "ThreadingTCPServer", NaiveSendEcho, seed=1, faults=[F.PartialWrites(4)]
+        ) as srv,
+        srv.connect() as client,
+    ):
         client.sendall(b"a whole line\n")
         client.shutdown(socket.SHUT_WR)
         reply = b""
@@ -446,8 +530,7 @@ def test_partial_writes_expose_send_instead_of_sendall() -> None:
     assert b"a whole line\n".startswith(reply)
 
 
-@pytest.mark.parametrize(("name", "order"), [("TCPServer", [0, 1]),
-                                              ("ThreadingTCPServer", [1, 0])])
+@pytest.mark.parametrize(("name", "order"), [("TCPServer", [0, 1]), ("ThreadingTCPServer", [1, 0])])
 def test_a_slow_client_starves_a_synchronous_server_only(name: str, order: list[int]) -> None:
     started = threading.Event()
     done: list[int] = []
@@ -459,9 +542,13 @@ def test_a_slow_client_starves_a_synchronous_server_only(name: str, order: list[
             done.append(int(line))
             self.wfile.write(line)
 
-    with sockshock.serving(name, Handler, seed=0,
-                           faults=[F.SlowClient(chunk=1, pause=0.05, connections=0)]) as srv, \
-            srv.connect() as slow, srv.connect() as quick:
+    with (
+        sockshock.serving(
+            name, Handler, seed=0, faults=[F.SlowClient(chunk=1, pause=0.05, connections=0)]
+        ) as srv,
+        srv.connect() as slow,
+        srv.connect() as quick,
+    ):
         slow.sendall(b"0\n")
         assert started.wait(5)
         quick.sendall(b"1\n")
@@ -506,8 +593,9 @@ def test_http_and_xmlrpc_serve_correctly_under_faults(ours_as_socketserver: Any)
             super().__init__(addr, handler, logRequests=False)
             self.register_function(lambda s: s[::-1], "reverse")
 
-    with sockshock.serving(RPC, xmlrpc.server.SimpleXMLRPCRequestHandler, faults=faults,
-                           seed=8) as srv:
+    with sockshock.serving(
+        RPC, xmlrpc.server.SimpleXMLRPCRequestHandler, faults=faults, seed=8
+    ) as srv:
         host, port = srv.address
         with xmlrpc.client.ServerProxy(f"http://{host}:{port}/") as proxy:
             assert proxy.reverse("sockshock") == "kcohskcos"
@@ -517,8 +605,12 @@ def test_faults_reach_a_server_built_on_the_standard_library() -> None:
     import socketserver
 
     handler = recorder()
-    with sockshock.serving(socketserver.TCPServer, handler, faults=[F.PartialReads(2)],
-                           seed=3) as srv, srv.connect() as client:
+    with (
+        sockshock.serving(
+            socketserver.TCPServer, handler, faults=[F.PartialReads(2)], seed=3
+        ) as srv,
+        srv.connect() as client,
+    ):
         assert isinstance(srv.server.socket, sockshock.FaultySocket)
         client.sendall(b"x" * 10)
     assert handler.seen[-1] == "eof"

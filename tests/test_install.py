@@ -17,12 +17,13 @@ pytest_plugins = ["pytester"]
 
 
 def python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_install_builds_later_imports_on_ours_and_undoes_itself() -> None:
-    proc = python('''
+    proc = python("""
         import sys, sockshock
         assert "socketserver" not in sys.modules  # sockshock never imports it itself
         with sockshock.install():
@@ -33,26 +34,27 @@ def test_install_builds_later_imports_on_ours_and_undoes_itself() -> None:
         assert socketserver is not sockshock.socketserver  # the standard one again
         assert not issubclass(http.server.HTTPServer, sockshock.socketserver.TCPServer)
         print("ok")
-    ''')
+    """)
     assert proc.stdout == "ok\n", proc.stderr
 
 
 def test_install_after_a_consumer_was_imported_names_it() -> None:
-    proc = python('''
+    proc = python("""
         import xmlrpc.server, sockshock
         try:
             sockshock.install()
         except sockshock.ConfigurationError as exc:
             print(exc)
-    ''')
+    """)
     assert proc.stdout.startswith(
         "socketserver was imported before sockshock.install(): 'http.server' is built on "
-        "the standard library's (and 'xmlrpc.server')"), proc.stderr
+        "the standard library's (and 'xmlrpc.server')"
+    ), proc.stderr
     assert "pytest --sockshock-install" in proc.stdout
 
 
 def test_the_install_error_is_a_value_error_with_sensible_advice_for_a_script() -> None:
-    proc = python('''
+    proc = python("""
         import socketserver
 
         class Mine(socketserver.TCPServer):
@@ -64,16 +66,18 @@ def test_the_install_error_is_a_value_error_with_sensible_advice_for_a_script() 
         except ValueError as exc:
             assert isinstance(exc, sockshock.ConfigurationError)
             print(exc)
-    ''')
+    """)
     assert proc.stdout.startswith(
         "socketserver was imported before sockshock.install(): your script ('__main__') is "
-        "built on the standard library's"), proc.stderr
+        "built on the standard library's"
+    ), proc.stderr
     assert proc.stdout.rstrip().endswith(
         "otherwise call sockshock.install() at the top of your script, before it imports "
-        "socketserver or a module built on it."), proc.stdout
+        "socketserver or a module built on it."
+    ), proc.stdout
 
 
-INSTALLED_TEST = '''
+INSTALLED_TEST = """
 import http.server
 import socketserver
 import sockshock
@@ -81,12 +85,20 @@ import sockshock
 def test_built_on_ours(sockshock):
     assert socketserver is sockshock.socketserver
     assert issubclass(http.server.ThreadingHTTPServer, sockshock.socketserver.TCPServer)
-'''
+"""
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                         "-p", "no:hypothesispytest", *args, timeout=60)
+    return pytester.runpytest_subprocess(
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        *args,
+        timeout=60,
+    )
 
 
 def test_the_plugin_installs_before_conftest_and_test_modules(pytester: pytest.Pytester) -> None:
@@ -102,12 +114,24 @@ def test_the_plugin_installs_before_conftest_and_test_modules(pytester: pytest.P
 def test_the_plugin_says_who_imported_socketserver_first(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="def test_x(): pass")
     result = pytester.runpytest_subprocess(
-        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-        "-p", "tests_helper_imports_http", "--sockshock-install=on", timeout=60)
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "tests_helper_imports_http",
+        "--sockshock-install=on",
+        timeout=60,
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: sockshock: --sockshock-install: socketserver was imported before "
-        "sockshock.install(): 'http.server' is built on the standard library's*"])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: sockshock: --sockshock-install: socketserver was imported before "
+            "sockshock.install(): 'http.server' is built on the standard library's*"
+        ]
+    )
 
 
 @pytest.fixture
@@ -115,8 +139,9 @@ def _helper_plugin(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(tests_helper_imports_http="import http.server")
 
 
-test_the_plugin_says_who_imported_socketserver_first = pytest.mark.usefixtures(
-    "_helper_plugin")(test_the_plugin_says_who_imported_socketserver_first)
+test_the_plugin_says_who_imported_socketserver_first = pytest.mark.usefixtures("_helper_plugin")(
+    test_the_plugin_says_who_imported_socketserver_first
+)
 
 
 def test_inject_reaches_a_server_built_by_other_code() -> None:
@@ -172,15 +197,19 @@ def test_inject_re_raises_handler_errors_after_the_block() -> None:
 
 
 def test_inject_checks_its_arguments() -> None:
-    with pytest.raises(sockshock.InvalidType, match="faults='PartialReads'"), \
-            sockshock.inject("PartialReads"):
+    with (
+        pytest.raises(sockshock.InvalidType, match="faults='PartialReads'"),
+        sockshock.inject("PartialReads"),
+    ):
         pass
-    with pytest.raises(sockshock.InvalidArgument, match="shutdown_timeout=0"), \
-            sockshock.inject(shutdown_timeout=0):
+    with (
+        pytest.raises(sockshock.InvalidArgument, match="shutdown_timeout=0"),
+        sockshock.inject(shutdown_timeout=0),
+    ):
         pass
 
 
-INJECT_IN_A_TEST = '''
+INJECT_IN_A_TEST = """
 import socket, threading
 import pytest
 from sockshock import faults as F
@@ -206,11 +235,12 @@ def test_library_server(sockshock):
             server.server_close()
             thread.join(5)
     assert reply == b"wrong"  # fails: the report shows the injected server's log
-'''
+"""
 
 
 def test_inject_through_the_fixture_takes_the_tests_seed_and_reports_the_log(
-        pytester: pytest.Pytester) -> None:
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makepyfile(test_inject=INJECT_IN_A_TEST)
     result = run(pytester, "--sockshock-seed=1234")
     result.assert_outcomes(failed=1)
@@ -221,14 +251,17 @@ def test_inject_through_the_fixture_takes_the_tests_seed_and_reports_the_log(
     assert "PartialWrites(max_chunk=1) -> limit=1" in text
     assert "AssertionError: assert b'abc\\n' == b'wrong'" in text  # the seed check held
 
-
-    with pytest.raises(sockshock.InvalidType, match=r"give an instance: clock=VirtualClock\(\)"), \
-            sockshock.inject(clock=sockshock.VirtualClock):
+    with (
+        pytest.raises(sockshock.InvalidType, match=r"give an instance: clock=VirtualClock\(\)"),
+        sockshock.inject(clock=sockshock.VirtualClock),
+    ):
         pass
 
 
 @pytest.mark.parametrize("address", [("0.0.0.0", 0), ("", 0)])
-def test_inject_refuses_a_server_on_all_interfaces_before_it_binds(address: tuple[str, int]) -> None:
+def test_inject_refuses_a_server_on_all_interfaces_before_it_binds(
+    address: tuple[str, int],
+) -> None:
     import http.server
     import socket
 
@@ -239,16 +272,22 @@ def test_inject_refuses_a_server_on_all_interfaces_before_it_binds(address: tupl
             bound.append(self.server_address)
             super().server_bind()
 
-    with sockshock.audit(), sockshock.inject() as servers, \
-            pytest.raises(sockshock.InvalidArgument) as info:
+    with (
+        sockshock.audit(),
+        sockshock.inject() as servers,
+        pytest.raises(sockshock.InvalidArgument) as info,
+    ):
         Watched(address, http.server.BaseHTTPRequestHandler)
     assert str(info.value).startswith(
         f"Watched built inside sockshock.inject() would bind {address!r}, refused before "
-        f"binding: server_address={address!r}: sockshock serves on loopback addresses only")
+        f"binding: server_address={address!r}: sockshock serves on loopback addresses only"
+    )
     assert bound == []
     assert list(servers) == []
     with sockshock.inject() as servers:  # IPv6's wildcard too
+
         class Six(http.server.HTTPServer):
             address_family = socket.AF_INET6
+
         with pytest.raises(sockshock.InvalidArgument, match="loopback addresses only"):
             Six(("::", 0), http.server.BaseHTTPRequestHandler)

@@ -36,8 +36,9 @@ class RecordingLayer:
         self.sockets: list[socket.socket] = []
         self.backlogs: list[int] = []
 
-    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM,
-               proto: int = 0) -> socket.socket:
+    def socket(
+        self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
+    ) -> socket.socket:
         sock = RecordingSocket(family, type, proto)
         sock.layer = self
         self.sockets.append(sock)
@@ -55,8 +56,10 @@ def test_a_recording_layer_conforms() -> None:
 
 def test_servers_take_every_socket_from_the_keyword_layer() -> None:
     layer = RecordingLayer()
-    with ss.TCPServer(("127.0.0.1", 0), ss.BaseRequestHandler, socket_layer=layer) as server, \
-            socket.create_connection(server.server_address, timeout=5):
+    with (
+        ss.TCPServer(("127.0.0.1", 0), ss.BaseRequestHandler, socket_layer=layer) as server,
+        socket.create_connection(server.server_address, timeout=5),
+    ):
         server.handle_request()
     assert [type(s) for s in layer.sockets] == [RecordingSocket, RecordingSocket]
     assert layer.sockets[0] is server.socket
@@ -90,8 +93,7 @@ def test_datagram_handlers_get_the_layer_socket() -> None:
             seen.append(type(self.socket))
             self.wfile.write(self.rfile.read())
 
-    with sockshock.serving("UDPServer", Echo, socket_layer=layer) as srv, \
-            srv.connect() as client:
+    with sockshock.serving("UDPServer", Echo, socket_layer=layer) as srv, srv.connect() as client:
         client.send(b"d")
         assert client.recv(10) == b"d"
     assert seen == [RecordingSocket]
@@ -102,7 +104,8 @@ def test_a_bad_layer_is_refused_with_a_clear_error() -> None:
         ss.TCPServer(("127.0.0.1", 0), ss.BaseRequestHandler, socket_layer="tcp")
     assert str(info.value).startswith(
         "socket_layer='tcp' (type=str) from TCPServer(socket_layer=...) has no callable "
-        "socket(family, type, proto) method")
+        "socket(family, type, proto) method"
+    )
     assert isinstance(info.value, TypeError)
 
 
@@ -119,8 +122,9 @@ def test_positional_arguments_are_unchanged() -> None:
 class ForeignAcceptLayer(RecordingLayer):
     """Broken: accept() hands out plain sockets, escaping the layer."""
 
-    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM,
-               proto: int = 0) -> socket.socket:
+    def socket(
+        self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
+    ) -> socket.socket:
         sock = super().socket(family, type, proto)
         sock.accept = lambda: socket.socket.accept(sock)  # type: ignore[method-assign]
         return sock
@@ -135,8 +139,9 @@ class LossyRecvSocket(RecordingSocket):
 class LossyLayer(RecordingLayer):
     """Broken: loses the last byte of every receive."""
 
-    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM,
-               proto: int = 0) -> socket.socket:
+    def socket(
+        self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
+    ) -> socket.socket:
         sock = LossyRecvSocket(family, type, proto)
         sock.layer = self
         return sock
@@ -145,8 +150,9 @@ class LossyLayer(RecordingLayer):
 class BlockingDontwaitLayer(RecordingLayer):
     """Broken: ignores MSG_DONTWAIT, so a spurious wake-up would block."""
 
-    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM,
-               proto: int = 0) -> socket.socket:
+    def socket(
+        self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
+    ) -> socket.socket:
         sock = super().socket(family, type, proto)
         real = sock.recvfrom
 

@@ -36,21 +36,31 @@ SLACK = 0.5
 
 def run_stuck(server_class: str, how: str, *extra: str) -> dict[str, Any]:
     """The stuck-handler script in a subprocess; it must exit on its own."""
-    proc = subprocess.run([sys.executable, str(SCRIPTS / "stuck_handler.py"), server_class,
-                           how, *extra], capture_output=True, text=True, timeout=20)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "stuck_handler.py"), server_class, how, *extra],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
 
 
-@pytest.mark.parametrize(("server_class", "how"), [
-    ("TCPServer", "sleep"),
-    ("ThreadingTCPServer", "sleep"),
-    ("ThreadingTCPServer", "swallow"),
-    ("ThreadPoolTCPServer", "sleep"),
-    pytest.param("ForkingTCPServer", "sleep",
-                 marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")),
-])
+@pytest.mark.parametrize(
+    ("server_class", "how"),
+    [
+        ("TCPServer", "sleep"),
+        ("ThreadingTCPServer", "sleep"),
+        ("ThreadingTCPServer", "swallow"),
+        ("ThreadPoolTCPServer", "sleep"),
+        pytest.param(
+            "ForkingTCPServer",
+            "sleep",
+            marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"),
+        ),
+    ],
+)
 def test_a_stuck_handler_cannot_keep_the_process_alive(server_class: str, how: str) -> None:
     result = run_stuck(server_class, how)  # returned: the process exited by itself
     error = result["error"]
@@ -73,7 +83,8 @@ def test_a_stuck_daemon_handler_is_reported_too() -> None:
 
 
 def test_a_stuck_handler_under_pytest_ends_the_run(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_stuck='''
+    pytester.makepyfile(
+        test_stuck="""
 import time
 from sockshock import socketserver as ss
 
@@ -85,11 +96,12 @@ def test_stuck(sockshock):
     srv = sockshock.serve(Stuck, "ThreadingTCPServer", shutdown_timeout=0.1)
     srv.connect().sendall(b"x")
     assert srv.server.RequestHandlerClass is Stuck
-''')
+"""
+    )
     started = time.monotonic()
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                           "-p", "no:hypothesispytest",
-                                           timeout=60)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", timeout=60
+    )
     assert time.monotonic() - started < 30
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*ShutdownTimeout: ThreadingTCPServer *did not finish*"])
@@ -114,12 +126,21 @@ def waiting() -> Any:
     Waiting.release.set()  # whatever happened, the handler ends
 
 
-@pytest.mark.parametrize("server_class", ["TCPServer", "ThreadingTCPServer",
-                                          "ThreadPoolTCPServer", "ThreadingUDPServer",
-                                          "ThreadPoolUnixDatagramServer"])
+@pytest.mark.parametrize(
+    "server_class",
+    [
+        "TCPServer",
+        "ThreadingTCPServer",
+        "ThreadPoolTCPServer",
+        "ThreadingUDPServer",
+        "ThreadPoolUnixDatagramServer",
+    ],
+)
 def test_the_whole_stop_shares_one_bound(server_class: str, waiting: Any) -> None:
-    with pytest.raises(sockshock.ShutdownTimeout) as info, \
-            sockshock.serving(server_class, waiting, shutdown_timeout=0.2) as srv:
+    with (
+        pytest.raises(sockshock.ShutdownTimeout) as info,
+        sockshock.serving(server_class, waiting, shutdown_timeout=0.2) as srv,
+    ):
         client = srv.connect()
         client.send(b"x")
         assert waiting.entered.wait(5)
@@ -137,9 +158,11 @@ def test_a_forked_child_that_never_exits_is_named_and_killed() -> None:
             self.request.sendall(b"in the child\n")
             time.sleep(10**6)
 
-    with pytest.raises(sockshock.ShutdownTimeout) as info, \
-            sockshock.serving("ForkingTCPServer", Forever, shutdown_timeout=0.2) as srv, \
-            srv.connect() as client:
+    with (
+        pytest.raises(sockshock.ShutdownTimeout) as info,
+        sockshock.serving("ForkingTCPServer", Forever, shutdown_timeout=0.2) as srv,
+        srv.connect() as client,
+    ):
         assert client.recv(100) == b"in the child\n"
         # The child can answer before the parent's fork() returned and noted it.
         deadline = time.monotonic() + 5
@@ -155,24 +178,32 @@ def test_a_forked_child_that_never_exits_is_named_and_killed() -> None:
 
 def test_a_bad_argument_starts_nothing() -> None:
     with sockshock.audit():
-        with pytest.raises(sockshock.InvalidType, match="shutdown_timeout='5'"), \
-                sockshock.serving("ThreadingTCPServer", LineEcho, shutdown_timeout="5"):
+        with (
+            pytest.raises(sockshock.InvalidType, match="shutdown_timeout='5'"),
+            sockshock.serving("ThreadingTCPServer", LineEcho, shutdown_timeout="5"),
+        ):
             pass
-        with pytest.raises(sockshock.InvalidArgument, match="cannot apply to UDPServer"), \
-                sockshock.serving("UDPServer", DatagramEcho, faults=[F.PartialReads(3)]):
+        with (
+            pytest.raises(sockshock.InvalidArgument, match="cannot apply to UDPServer"),
+            sockshock.serving("UDPServer", DatagramEcho, faults=[F.PartialReads(3)]),
+        ):
             pass
 
 
-def test_a_failure_after_start_still_cleans_everything(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_after_start_still_cleans_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
     class FailsToActivate(ss.UnixStreamServer):
         def server_activate(self) -> None:
             raise OSError("activation failed")
 
-    with sockshock.audit(), pytest.raises(OSError, match="activation failed"), \
-            sockshock.serving(FailsToActivate, LineEcho):
+    with (
+        sockshock.audit(),
+        pytest.raises(OSError, match="activation failed"),
+        sockshock.serving(FailsToActivate, LineEcho),
+    ):
         pass
     assert list(tmp_path.iterdir()) == []
 
@@ -183,25 +214,34 @@ def _outcomes() -> list[Any]:
             raise KeyError("broken")
 
     def ok() -> None:
-        with sockshock.serving("ThreadingUnixStreamServer", LineEcho) as srv, \
-                srv.connect() as client:
+        with (
+            sockshock.serving("ThreadingUnixStreamServer", LineEcho) as srv,
+            srv.connect() as client,
+        ):
             client.sendall(b"x\n")
             assert client.recv(10) == b"x\n"
 
     def handler_error(server_class: str = "ThreadingUnixStreamServer") -> None:
-        with pytest.raises(KeyError), sockshock.serving(server_class, Broken) as srv, \
-                srv.connect() as client:
+        with (
+            pytest.raises(KeyError),
+            sockshock.serving(server_class, Broken) as srv,
+            srv.connect() as client,
+        ):
             client.recv(10)
 
     def body_error() -> None:
-        with pytest.raises(ZeroDivisionError), \
-                sockshock.serving("UnixDatagramServer", DatagramEcho) as srv:
+        with (
+            pytest.raises(ZeroDivisionError),
+            sockshock.serving("UnixDatagramServer", DatagramEcho) as srv,
+        ):
             srv.connect().send(b"x")
             1 / 0  # noqa: B018
 
     def bad_argument() -> None:
-        with pytest.raises(sockshock.InvalidArgument), \
-                sockshock.serving("UnixStreamServer", LineEcho, poll_interval=-1):
+        with (
+            pytest.raises(sockshock.InvalidArgument),
+            sockshock.serving("UnixStreamServer", LineEcho, poll_interval=-1),
+        ):
             pass
 
     outcomes = [ok, handler_error, body_error, bad_argument]
@@ -210,8 +250,9 @@ def _outcomes() -> list[Any]:
     return outcomes
 
 
-def test_nothing_is_left_behind_whatever_the_outcome(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nothing_is_left_behind_whatever_the_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     registered = len(_audit._UNIX_PATHS)
     with sockshock.audit():

@@ -55,8 +55,10 @@ def test_datagram_echo(ssmod: Any, server_class: Any) -> None:
         def handle(self) -> None:
             self.wfile.write(self.rfile.read()[::-1])
 
-    with sockshock.serving(server_class, Echo, poll_interval=FAST_POLL) as srv, \
-            srv.connect() as client:
+    with (
+        sockshock.serving(server_class, Echo, poll_interval=FAST_POLL) as srv,
+        srv.connect() as client,
+    ):
         for payload in (b"abc", b"hello"):
             client.send(payload)
             assert client.recv(100) == payload[::-1]
@@ -83,8 +85,10 @@ def test_handle_request_serves_one_client(ssmod: Any) -> None:
         def handle(self) -> None:
             seen.append(self.request.recv(10))
 
-    with ssmod.TCPServer(("127.0.0.1", 0), Handler) as server, \
-            socket.create_connection(server.server_address, timeout=5) as client:
+    with (
+        ssmod.TCPServer(("127.0.0.1", 0), Handler) as server,
+        socket.create_connection(server.server_address, timeout=5) as client,
+    ):
         client.sendall(b"hi")
         server.handle_request()
     assert seen == [b"hi"]
@@ -101,8 +105,10 @@ def test_verify_request_false_shuts_the_request_down(ssmod: Any) -> None:
         def handle(self) -> None:
             handled.append(True)
 
-    with Server(("127.0.0.1", 0), Handler) as server, \
-            socket.create_connection(server.server_address, timeout=5) as client:
+    with (
+        Server(("127.0.0.1", 0), Handler) as server,
+        socket.create_connection(server.server_address, timeout=5) as client,
+    ):
         server.handle_request()
         assert client.recv(10) == b""  # closed without being handled
     assert handled == []
@@ -121,8 +127,10 @@ def test_handle_error_gets_handler_exceptions(ssmod: Any) -> None:
         def handle(self) -> None:
             raise KeyError("x")
 
-    with Server(("127.0.0.1", 0), Handler) as server, \
-            socket.create_connection(server.server_address, timeout=5):
+    with (
+        Server(("127.0.0.1", 0), Handler) as server,
+        socket.create_connection(server.server_address, timeout=5),
+    ):
         server.handle_request()
     assert errors == [KeyError]
 
@@ -144,8 +152,9 @@ def test_with_statement_closes(ssmod: Any) -> None:
 
 def test_shutdown_called_before_serve_forever_starts(ssmod: Any) -> None:
     server = ssmod.TCPServer(("127.0.0.1", 0), ssmod.BaseRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": FAST_POLL},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": FAST_POLL}, daemon=True
+    )
     try:
         thread.start()
         # May run before serve_forever() is entered: must still return.
@@ -163,8 +172,9 @@ def test_serve_forever_can_run_again_after_shutdown(ssmod: Any) -> None:
 
     with ssmod.TCPServer(("127.0.0.1", 0), Echo) as server:
         for _ in range(2):
-            thread = threading.Thread(target=server.serve_forever,
-                                      kwargs={"poll_interval": FAST_POLL}, daemon=True)
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": FAST_POLL}, daemon=True
+            )
             thread.start()
             try:
                 with socket.create_connection(server.server_address, timeout=5) as client:

@@ -72,8 +72,9 @@ class CountingPool(ss.ThreadPoolTCPServer):
 
 def test_a_flood_neither_spawns_unbounded_threads_nor_drops_requests() -> None:
     gate = Gate()
-    with sockshock.serving(CountingPool, gated_echo(gate), max_workers=2,
-                           max_queued_requests=3) as srv:
+    with sockshock.serving(
+        CountingPool, gated_echo(gate), max_workers=2, max_queued_requests=3
+    ) as srv:
         clients = [srv.connect() for _ in range(20)]
         for i, client in enumerate(clients):
             client.sendall(b"%d\n" % i)

@@ -64,7 +64,6 @@ def connect(proxy: FaultProxy, *, timeout: float = WAIT) -> socket.socket:
     return client
 
 
-
 def read_all(client: socket.socket) -> tuple[bytes, list[int]]:
     """Everything until end of file, and the size of each recv()."""
     data = b""
@@ -84,8 +83,10 @@ class Record:
     outcome: Any  # "eof" or the exception that ended reading
 
 
-def recorder(reply: bytes = b"ok\n", timeout: float = WAIT,
-             ) -> tuple[type[ss.BaseRequestHandler], queue.Queue[Any]]:
+def recorder(
+    reply: bytes = b"ok\n",
+    timeout: float = WAIT,
+) -> tuple[type[ss.BaseRequestHandler], queue.Queue[Any]]:
     """A handler that reads until end of file or an error -- putting each read's
     total so far, then a :class:`Record`, on the queue -- then sends ``reply``."""
     events: queue.Queue[Any] = queue.Queue()
@@ -170,8 +171,13 @@ def read_line_within(proc: subprocess.Popen[str], seconds: float = WAIT) -> str:
 @contextlib.contextmanager
 def child(*args: str) -> Iterator[subprocess.Popen[str]]:
     """A child process with pipes, stopped (and reaped) however the block ends."""
-    proc = subprocess.Popen([sys.executable, *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         yield proc
     finally:
@@ -199,8 +205,11 @@ def stream(request: pytest.FixtureRequest) -> str:
 
 def test_an_empty_plan_forwards_everything_both_ways(stream: str) -> None:
     payload = b"".join(b"%07d\n" % i for i in range(30_000))  # 240 kB of lines
-    with sockshock.serving(STREAM_SERVERS[stream], LineEcho) as srv, \
-            proxy_for(srv.address, transport=stream) as proxy, connect(proxy) as client:
+    with (
+        sockshock.serving(STREAM_SERVERS[stream], LineEcho) as srv,
+        proxy_for(srv.address, transport=stream) as proxy,
+        connect(proxy) as client,
+    ):
 
         def send() -> None:
             client.sendall(payload)
@@ -219,10 +228,13 @@ def test_an_empty_plan_forwards_everything_both_ways(stream: str) -> None:
 def test_partial_reads_forward_one_chunk_per_decision(stream: str) -> None:
     handler, events = recorder()
     payload = b"twenty bytes of data"
-    with sockshock.serving(STREAM_SERVERS[stream], handler) as srv, \
-            proxy_for(srv.address, transport=stream, seed=4,
-                      faults=[F.PartialReads(3), F.Latency(0.01)]) as proxy, \
-            connect(proxy) as client:
+    with (
+        sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
+        proxy_for(
+            srv.address, transport=stream, seed=4, faults=[F.PartialReads(3), F.Latency(0.01)]
+        ) as proxy,
+        connect(proxy) as client,
+    ):
         client.sendall(payload)
         client.shutdown(socket.SHUT_WR)
         record = next_record(events)
@@ -238,10 +250,16 @@ def test_partial_reads_forward_one_chunk_per_decision(stream: str) -> None:
 def test_partial_writes_reach_the_client_in_pieces(stream: str) -> None:
     reply = b"a reply of thirty-two bytes....\n"
     handler, _ = recorder(reply=reply)
-    with sockshock.serving(STREAM_SERVERS[stream], handler) as srv, \
-            proxy_for(srv.address, transport=stream, seed=5,
-                      faults=[F.PartialWrites(4), F.Latency(0.01, direction="out")]) as proxy, \
-            connect(proxy) as client:
+    with (
+        sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
+        proxy_for(
+            srv.address,
+            transport=stream,
+            seed=5,
+            faults=[F.PartialWrites(4), F.Latency(0.01, direction="out")],
+        ) as proxy,
+        connect(proxy) as client,
+    ):
         client.shutdown(socket.SHUT_WR)
         data, sizes = read_all(client)
     assert data == reply
@@ -259,10 +277,14 @@ def test_a_delay_holds_one_connection_while_others_go_on(stream: str) -> None:
                 arrived.append(line)
                 self.wfile.write(line)
 
-    with sockshock.serving(STREAM_SERVERS[stream], Echo) as srv, \
-            proxy_for(srv.address, transport=stream, seed=0,
-                      faults=[F.Latency(0.3, connections=0)]) as proxy, \
-            connect(proxy) as slow, connect(proxy) as fast:
+    with (
+        sockshock.serving(STREAM_SERVERS[stream], Echo) as srv,
+        proxy_for(
+            srv.address, transport=stream, seed=0, faults=[F.Latency(0.3, connections=0)]
+        ) as proxy,
+        connect(proxy) as slow,
+        connect(proxy) as fast,
+    ):
         start = time.monotonic()
         slow.sendall(b"slow\n")
         fast.sendall(b"fast\n")
@@ -274,10 +296,13 @@ def test_a_delay_holds_one_connection_while_others_go_on(stream: str) -> None:
 
 def test_a_slow_client_trickles_in(stream: str) -> None:
     handler, events = recorder()
-    with sockshock.serving(STREAM_SERVERS[stream], handler) as srv, \
-            proxy_for(srv.address, transport=stream, seed=0,
-                      faults=[F.SlowClient(chunk=2, pause=0.02)]) as proxy, \
-            connect(proxy) as client:
+    with (
+        sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
+        proxy_for(
+            srv.address, transport=stream, seed=0, faults=[F.SlowClient(chunk=2, pause=0.02)]
+        ) as proxy,
+        connect(proxy) as client,
+    ):
         start = time.monotonic()
         client.sendall(b"0123456789")
         client.shutdown(socket.SHUT_WR)
@@ -290,9 +315,11 @@ def test_a_slow_client_trickles_in(stream: str) -> None:
 
 def test_reset_after_resets_both_sides_over_tcp() -> None:
     handler, events = recorder()
-    with sockshock.serving("ThreadingTCPServer", handler) as srv, \
-            proxy_for(srv.address, seed=0, faults=[F.ResetAfter(5)]) as proxy, \
-            connect(proxy) as client:
+    with (
+        sockshock.serving("ThreadingTCPServer", handler) as srv,
+        proxy_for(srv.address, seed=0, faults=[F.ResetAfter(5)]) as proxy,
+        connect(proxy) as client,
+    ):
         client.sendall(b"0123456789")
         record = next_record(events)
         with pytest.raises(ConnectionResetError):
@@ -305,9 +332,11 @@ def test_reset_after_resets_both_sides_over_tcp() -> None:
 
 def test_reset_after_in_the_out_direction_cuts_the_reply() -> None:
     handler, _ = recorder(reply=b"hello world\n")
-    with sockshock.serving("ThreadingTCPServer", handler) as srv, \
-            proxy_for(srv.address, seed=0, faults=[F.ResetAfter(3, direction="out")]) as proxy, \
-            connect(proxy) as client:
+    with (
+        sockshock.serving("ThreadingTCPServer", handler) as srv,
+        proxy_for(srv.address, seed=0, faults=[F.ResetAfter(3, direction="out")]) as proxy,
+        connect(proxy) as client,
+    ):
         client.shutdown(socket.SHUT_WR)
         assert client.recv(100) == b"hel"
         with pytest.raises(ConnectionResetError):
@@ -317,9 +346,11 @@ def test_reset_after_in_the_out_direction_cuts_the_reply() -> None:
 def test_a_reset_over_a_unix_socket_is_a_close() -> None:
     # Unix stream sockets have no RST: both sides see end of file.
     handler, events = recorder()
-    with sockshock.serving("ThreadingUnixStreamServer", handler) as srv, \
-            proxy_for(srv.address, transport="unix", seed=0,
-                      faults=[F.ResetAfter(5)]) as proxy, connect(proxy) as client:
+    with (
+        sockshock.serving("ThreadingUnixStreamServer", handler) as srv,
+        proxy_for(srv.address, transport="unix", seed=0, faults=[F.ResetAfter(5)]) as proxy,
+        connect(proxy) as client,
+    ):
         client.sendall(b"0123456789")
         record = next_record(events)
         assert client.recv(10) == b""
@@ -334,9 +365,11 @@ def test_eof_after_half_closes_towards_the_server(stream: str) -> None:
             lines.extend(self.rfile.readlines())
             self.wfile.write(b"%d line(s)\n" % len(lines))
 
-    with sockshock.serving(STREAM_SERVERS[stream], Handler) as srv, \
-            proxy_for(srv.address, transport=stream, seed=0,
-                      faults=[F.EOFAfter(6)]) as proxy, connect(proxy) as client:
+    with (
+        sockshock.serving(STREAM_SERVERS[stream], Handler) as srv,
+        proxy_for(srv.address, transport=stream, seed=0, faults=[F.EOFAfter(6)]) as proxy,
+        connect(proxy) as client,
+    ):
         client.sendall(b"first\nsecond\n")
         assert read_line(client) == b"1 line(s)\n"  # the server can still answer
         client.sendall(b"discarded\n")
@@ -347,9 +380,11 @@ def test_eof_after_half_closes_towards_the_server(stream: str) -> None:
 
 def test_stall_stops_forwarding_until_the_server_gives_up(stream: str) -> None:
     handler, events = recorder(reply=b"timed out\n", timeout=0.2)
-    with sockshock.serving(STREAM_SERVERS[stream], handler) as srv, \
-            proxy_for(srv.address, transport=stream, seed=0,
-                      faults=[F.Stall(2)]) as proxy, connect(proxy) as client:
+    with (
+        sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
+        proxy_for(srv.address, transport=stream, seed=0, faults=[F.Stall(2)]) as proxy,
+        connect(proxy) as client,
+    ):
         client.sendall(b"abcdef\n")
         record = next_record(events)
         assert read_line(client) == b"timed out\n"  # the other direction still works
@@ -367,9 +402,12 @@ def test_accept_errors_turn_clients_away_without_connecting_upstream(stream: str
             served.append(1)
             super().handle()
 
-    with sockshock.serving(STREAM_SERVERS[stream], Echo) as srv, \
-            proxy_for(srv.address, transport=stream, seed=0,
-                      faults=[F.AcceptErrors("EMFILE", times=2)]) as proxy:
+    with (
+        sockshock.serving(STREAM_SERVERS[stream], Echo) as srv,
+        proxy_for(
+            srv.address, transport=stream, seed=0, faults=[F.AcceptErrors("EMFILE", times=2)]
+        ) as proxy,
+    ):
         for _ in range(2):
             if stream == "tcp":  # the RST may come before connect() has returned
                 with pytest.raises(ConnectionResetError), connect(proxy) as refused:
@@ -381,16 +419,24 @@ def test_accept_errors_turn_clients_away_without_connecting_upstream(stream: str
             client.sendall(b"served\n")
             assert read_line(client) == b"served\n"
     assert served == [1]
-    assert [(e.kind, e.connection, e.decision.errno) for e in proxy.plan.log] == \
-        [("accept", 0, errno.EMFILE)] * 2  # refused clients use no connection index
+    assert [(e.kind, e.connection, e.decision.errno) for e in proxy.plan.log] == [
+        ("accept", 0, errno.EMFILE)
+    ] * 2  # refused clients use no connection index
 
 
 def test_abrupt_shutdown_resets_everything_and_stops_listening(stream: str) -> None:
     handler, events = recorder()
-    with sockshock.serving(STREAM_SERVERS[stream], handler) as srv, \
-            proxy_for(srv.address, transport=stream, seed=0,
-                      faults=[F.AbruptShutdown(connections=1, after_bytes=5)]) as proxy, \
-            connect(proxy) as idle, connect(proxy) as second:
+    with (
+        sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
+        proxy_for(
+            srv.address,
+            transport=stream,
+            seed=0,
+            faults=[F.AbruptShutdown(connections=1, after_bytes=5)],
+        ) as proxy,
+        connect(proxy) as idle,
+        connect(proxy) as second,
+    ):
         hooked = threading.Event()
         proxy.on_abrupt_shutdown = hooked.set
         second.sendall(b"0123456789")  # after_bytes is exact: 5 bytes go, then the cut
@@ -413,8 +459,10 @@ def test_abrupt_shutdown_resets_everything_and_stops_listening(stream: str) -> N
 
 
 def test_many_connections_share_one_thread() -> None:
-    with sockshock.serving("ThreadingTCPServer", LineEcho) as srv, \
-            proxy_for(srv.address, seed=0, faults=[F.PartialReads(7)]) as proxy:
+    with (
+        sockshock.serving("ThreadingTCPServer", LineEcho) as srv,
+        proxy_for(srv.address, seed=0, faults=[F.PartialReads(7)]) as proxy,
+    ):
         threads = threading.active_count()
         clients = [connect(proxy) for _ in range(64)]
         try:
@@ -438,12 +486,16 @@ def thread_cpu_seconds(native_id: int) -> float:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc")
 def test_an_idle_proxy_does_not_spin() -> None:
-    with sockshock.serving("ThreadingTCPServer", LineEcho) as srv, \
-            sockshock.serving("UDPServer", DatagramEcho) as udp, \
-            proxy_for(srv.address, seed=0, faults=[
-                F.Stall(0, connections=0), F.SlowReader(pause=30, connections=1)]) as proxy, \
-            proxy_for(udp.address, transport="udp", seed=0,
-                      faults=[DelayDatagrams(30)]) as datagrams:
+    with (
+        sockshock.serving("ThreadingTCPServer", LineEcho) as srv,
+        sockshock.serving("UDPServer", DatagramEcho) as udp,
+        proxy_for(
+            srv.address,
+            seed=0,
+            faults=[F.Stall(0, connections=0), F.SlowReader(pause=30, connections=1)],
+        ) as proxy,
+        proxy_for(udp.address, transport="udp", seed=0, faults=[DelayDatagrams(30)]) as datagrams,
+    ):
         stalled = connect(proxy)  # half-closed, its request stalled
         stalled.sendall(b"never forwarded\n")
         stalled.shutdown(socket.SHUT_WR)
@@ -470,11 +522,13 @@ def test_ipv6_and_localhost_addresses() -> None:
     class Echo6(ss.ThreadingTCPServer):
         address_family = socket.AF_INET6
 
-    with sockshock.serving(Echo6, LineEcho) as srv6, \
-            sockshock.serving("ThreadingTCPServer", LineEcho) as srv4, \
-            proxy_for(srv6.address, listen=("::1", 0)) as v6_to_v6, \
-            proxy_for(srv6.address) as v4_to_v6, \
-            proxy_for(("localhost", srv4.address[1]), listen=("localhost", 0)) as by_name:
+    with (
+        sockshock.serving(Echo6, LineEcho) as srv6,
+        sockshock.serving("ThreadingTCPServer", LineEcho) as srv4,
+        proxy_for(srv6.address, listen=("::1", 0)) as v6_to_v6,
+        proxy_for(srv6.address) as v4_to_v6,
+        proxy_for(("localhost", srv4.address[1]), listen=("localhost", 0)) as by_name,
+    ):
         assert v6_to_v6.address[0] == "::1"
         assert by_name.address[0] == "127.0.0.1"
         for proxy in (v6_to_v6, v4_to_v6, by_name):
@@ -488,8 +542,11 @@ def test_an_upstream_that_refuses_resets_the_client() -> None:
     with socket.socket() as placeholder:
         placeholder.bind(("127.0.0.1", 0))
         port = placeholder.getsockname()[1]  # nobody listens there
-    with proxy_for(("127.0.0.1", port)) as proxy, pytest.raises(ConnectionResetError), \
-            connect(proxy) as client:  # the RST may come before connect() has returned
+    with (
+        proxy_for(("127.0.0.1", port)) as proxy,
+        pytest.raises(ConnectionResetError),
+        connect(proxy) as client,
+    ):  # the RST may come before connect() has returned
         client.recv(10)
 
 
@@ -501,8 +558,10 @@ def test_a_server_that_does_not_read_stops_the_proxy_reading(faults: list[Any]) 
         def handle(self) -> None:
             release.wait(WAIT)
 
-    with sockshock.serving("ThreadingTCPServer", Sleeper) as srv, \
-            proxy_for(srv.address, faults=faults, seed=0) as proxy:
+    with (
+        sockshock.serving("ThreadingTCPServer", Sleeper) as srv,
+        proxy_for(srv.address, faults=faults, seed=0) as proxy,
+    ):
         try:
             with connect(proxy, timeout=0.3) as client, pytest.raises(TimeoutError):
                 client.sendall(b"x" * (64 * 1024 * 1024))
@@ -520,10 +579,14 @@ def test_a_server_that_does_not_read_stops_the_proxy_reading(faults: list[Any]) 
 
 def test_dropped_datagrams_never_reach_the_server() -> None:
     handler, seen = datagram_recorder()
-    with sockshock.serving("UDPServer", handler) as srv, \
-            proxy_for(srv.address, transport="udp", seed=0,
-                      faults=[F.DropDatagrams(connections=0)]) as proxy, \
-            connect(proxy) as lost, connect(proxy) as kept:
+    with (
+        sockshock.serving("UDPServer", handler) as srv,
+        proxy_for(
+            srv.address, transport="udp", seed=0, faults=[F.DropDatagrams(connections=0)]
+        ) as proxy,
+        connect(proxy) as lost,
+        connect(proxy) as kept,
+    ):
         lost.send(b"lost")
         kept.send(b"kept")
         assert kept.recv(10) == b"kept"  # peer 0's datagram came first, and went nowhere
@@ -534,10 +597,13 @@ def test_dropped_datagrams_never_reach_the_server() -> None:
 @pytest.mark.parametrize("direction", ["in", "out"])
 def test_duplicated_datagrams(direction: str) -> None:
     handler, seen = datagram_recorder()
-    with sockshock.serving("UDPServer", handler) as srv, \
-            proxy_for(srv.address, transport="udp", seed=0,
-                      faults=[F.DuplicateDatagrams(direction=direction)]) as proxy, \
-            connect(proxy) as client:
+    with (
+        sockshock.serving("UDPServer", handler) as srv,
+        proxy_for(
+            srv.address, transport="udp", seed=0, faults=[F.DuplicateDatagrams(direction=direction)]
+        ) as proxy,
+        connect(proxy) as client,
+    ):
         client.send(b"twice")
         assert [client.recv(10), client.recv(10)] == [b"twice", b"twice"]
         assert seen == ([b"twice", b"twice"] if direction == "in" else [b"twice"])
@@ -546,11 +612,19 @@ def test_duplicated_datagrams(direction: str) -> None:
 @pytest.mark.parametrize("direction", ["in", "out"])
 def test_corrupted_and_truncated_datagrams(direction: str) -> None:
     payload = bytes(range(100))
-    with sockshock.serving("UDPServer", DatagramEcho) as srv, \
-            proxy_for(srv.address, transport="udp", seed=3,
-                      faults=[F.CorruptDatagrams(bits=1, direction=direction),
-                              F.TruncateDatagrams(60, direction=direction)]) as proxy, \
-            connect(proxy) as client:
+    with (
+        sockshock.serving("UDPServer", DatagramEcho) as srv,
+        proxy_for(
+            srv.address,
+            transport="udp",
+            seed=3,
+            faults=[
+                F.CorruptDatagrams(bits=1, direction=direction),
+                F.TruncateDatagrams(60, direction=direction),
+            ],
+        ) as proxy,
+        connect(proxy) as client,
+    ):
         client.send(payload)
         reply = client.recv(200)
     assert len(reply) == 60
@@ -561,10 +635,13 @@ def test_corrupted_and_truncated_datagrams(direction: str) -> None:
 
 def test_a_held_datagram_arrives_behind_a_later_one() -> None:
     handler, seen = datagram_recorder()
-    with sockshock.serving("UDPServer", handler) as srv, \
-            proxy_for(srv.address, transport="udp", seed=0,
-                      faults=[F.ReorderDatagrams(1, first_ops=1)]) as proxy, \
-            connect(proxy) as client:
+    with (
+        sockshock.serving("UDPServer", handler) as srv,
+        proxy_for(
+            srv.address, transport="udp", seed=0, faults=[F.ReorderDatagrams(1, first_ops=1)]
+        ) as proxy,
+        connect(proxy) as client,
+    ):
         client.send(b"first")
         client.send(b"second")
         assert {client.recv(10), client.recv(10)} == {b"first", b"second"}
@@ -573,9 +650,11 @@ def test_a_held_datagram_arrives_behind_a_later_one() -> None:
 
 
 def test_a_held_datagram_with_nothing_behind_it_goes_after_the_hold_window() -> None:
-    with sockshock.serving("UDPServer", DatagramEcho) as srv, \
-            proxy_for(srv.address, transport="udp", seed=0,
-                      faults=[F.ReorderDatagrams(3)]) as proxy, connect(proxy) as client:
+    with (
+        sockshock.serving("UDPServer", DatagramEcho) as srv,
+        proxy_for(srv.address, transport="udp", seed=0, faults=[F.ReorderDatagrams(3)]) as proxy,
+        connect(proxy) as client,
+    ):
         start = time.monotonic()
         client.send(b"alone")
         assert client.recv(10) == b"alone"
@@ -584,10 +663,14 @@ def test_a_held_datagram_with_nothing_behind_it_goes_after_the_hold_window() -> 
 
 def test_a_datagram_delay_holds_one_peer_only() -> None:
     handler, seen = datagram_recorder()
-    with sockshock.serving("UDPServer", handler) as srv, \
-            proxy_for(srv.address, transport="udp", seed=0,
-                      faults=[DelayDatagrams(0.3, connections=0)]) as proxy, \
-            connect(proxy) as slow, connect(proxy) as fast:
+    with (
+        sockshock.serving("UDPServer", handler) as srv,
+        proxy_for(
+            srv.address, transport="udp", seed=0, faults=[DelayDatagrams(0.3, connections=0)]
+        ) as proxy,
+        connect(proxy) as slow,
+        connect(proxy) as fast,
+    ):
         start = time.monotonic()
         slow.send(b"slow")
         fast.send(b"fast")
@@ -598,10 +681,14 @@ def test_a_datagram_delay_holds_one_peer_only() -> None:
 
 
 def test_an_abrupt_shutdown_of_a_datagram_proxy() -> None:
-    with sockshock.serving("UDPServer", DatagramEcho) as srv, \
-            proxy_for(srv.address, transport="udp", seed=0,
-                      faults=[F.AbruptShutdown(connections=1)]) as proxy, \
-            connect(proxy) as first, connect(proxy) as second:
+    with (
+        sockshock.serving("UDPServer", DatagramEcho) as srv,
+        proxy_for(
+            srv.address, transport="udp", seed=0, faults=[F.AbruptShutdown(connections=1)]
+        ) as proxy,
+        connect(proxy) as first,
+        connect(proxy) as second,
+    ):
         first.send(b"one")
         assert first.recv(10) == b"one"
         second.send(b"two")
@@ -615,14 +702,21 @@ def test_an_abrupt_shutdown_of_a_datagram_proxy() -> None:
 def test_http_server_in_a_subprocess_through_the_proxy(tmp_path: Any) -> None:
     body = b"served through the fault proxy\n" * 200
     (tmp_path / "page.txt").write_bytes(body)
-    with child("-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory",
-               str(tmp_path), "0") as server:
+    with child(
+        "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(tmp_path), "0"
+    ) as server:
         match = re.search(r"port (\d+)", read_line_within(server))
         assert match, "http.server did not say where it listens"
         upstream = ("127.0.0.1", int(match.group(1)))
-        with proxy_for(upstream, seed=11,
-                       faults=[F.PartialReads(5), F.PartialWrites(700),
-                               F.Latency(0.0, jitter=0.002, direction="out")]) as proxy:
+        with proxy_for(
+            upstream,
+            seed=11,
+            faults=[
+                F.PartialReads(5),
+                F.PartialWrites(700),
+                F.Latency(0.0, jitter=0.002, direction="out"),
+            ],
+        ) as proxy:
             url = f"http://127.0.0.1:{proxy.address[1]}/page.txt"
             with urllib.request.urlopen(url, timeout=WAIT) as response:
                 assert response.read() == body
@@ -635,14 +729,18 @@ def test_an_echo_server_in_a_subprocess(transport: str, tmp_path: Any) -> None:
     args = [os.path.join(HERE, "_echo_peer.py"), transport]
     if transport == "unix":
         args.append(str(tmp_path / "echo.sock"))
-    faults = {"tcp": [F.PartialReads(2), F.PartialWrites(3)],
-              "unix": [F.PartialReads(2), F.Latency(0.001, direction="out")],
-              "udp": [F.DuplicateDatagrams(direction="out")]}[transport]
+    faults = {
+        "tcp": [F.PartialReads(2), F.PartialWrites(3)],
+        "unix": [F.PartialReads(2), F.Latency(0.001, direction="out")],
+        "udp": [F.DuplicateDatagrams(direction="out")],
+    }[transport]
     with child(*args) as server:
         address = json.loads(read_line_within(server))
         upstream = address if transport == "unix" else tuple(address)
-        with proxy_for(upstream, transport=transport, faults=faults, seed=2) as proxy, \
-                connect(proxy) as client:
+        with (
+            proxy_for(upstream, transport=transport, faults=faults, seed=2) as proxy,
+            connect(proxy) as client,
+        ):
             if transport == "udp":
                 client.send(b"datagram")
                 assert [client.recv(20), client.recv(20)] == [b"datagram", b"datagram"]
@@ -653,8 +751,11 @@ def test_an_echo_server_in_a_subprocess(transport: str, tmp_path: Any) -> None:
 
 
 CLI_CASES = {  # transport: (signal, server class, faults)
-    "tcp": (signal.SIGTERM, "ThreadingTCPServer",
-            ["PartialReads(2)", "Latency(0.001, direction='out')"]),
+    "tcp": (
+        signal.SIGTERM,
+        "ThreadingTCPServer",
+        ["PartialReads(2)", "Latency(0.001, direction='out')"],
+    ),
     "unix": (signal.SIGINT, "ThreadingUnixStreamServer", ["PartialWrites(3)"]),
     "udp": (signal.SIGTERM, "UDPServer", ["DuplicateDatagrams(direction='out')"]),
 }
@@ -668,8 +769,16 @@ def test_the_command_line_proxies_until_a_signal(transport: str) -> None:
         upstream = srv.address if transport == "unix" else f"127.0.0.1:{srv.address[1]}"
         flags = [] if transport == "tcp" else [f"--{transport}"]
         faults = [arg for model in models for arg in ("--fault", model)]
-        with child("-m", "sockshock._frontends._proxy_cli", "--upstream", upstream, *flags,
-                   "--seed", "7", *faults) as proc:
+        with child(
+            "-m",
+            "sockshock._frontends._proxy_cli",
+            "--upstream",
+            upstream,
+            *flags,
+            "--seed",
+            "7",
+            *faults,
+        ) as proc:
             printed = read_line_within(proc).strip()
             if transport == "unix":
                 proxy_address: Any = printed
@@ -678,8 +787,9 @@ def test_the_command_line_proxies_until_a_signal(transport: str) -> None:
                 host, _, port = printed.rpartition(":")
                 assert host == "127.0.0.1"
                 proxy_address = (host, int(port))
-                client = socket.socket(type=socket.SOCK_DGRAM if transport == "udp"
-                                       else socket.SOCK_STREAM)
+                client = socket.socket(
+                    type=socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+                )
             with client:
                 client.settimeout(WAIT)
                 client.connect(proxy_address)
@@ -700,8 +810,7 @@ def test_the_command_line_proxies_until_a_signal(transport: str) -> None:
         assert not os.path.exists(printed)  # its private directory is gone
 
 
-def test_the_command_line_says_when_it_cannot_listen(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_line_says_when_it_cannot_listen(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         assert proxy_main(["--upstream", "127.0.0.1:9", "--listen", f"127.0.0.1:{port}"]) == 1
@@ -736,9 +845,13 @@ DETERMINISM_PLANS = {
     "ResetAfter(5)": [F.ResetAfter(5)],
     "PartialReads(3)": [F.PartialReads(3)],
     "PartialWrites(4)": [F.PartialWrites(4)],
-    "one per connection": [F.PartialReads(3, connections=0), F.EOFAfter(10, connections=1),
-                           F.ResetAfter(5, connections=2), F.PartialWrites(4, connections=3),
-                           F.Latency(0.0, jitter=0.002, direction="out")],
+    "one per connection": [
+        F.PartialReads(3, connections=0),
+        F.EOFAfter(10, connections=1),
+        F.ResetAfter(5, connections=2),
+        F.PartialWrites(4, connections=3),
+        F.Latency(0.0, jitter=0.002, direction="out"),
+    ],
 }
 
 
@@ -760,8 +873,10 @@ def test_the_proxy_decides_what_the_fault_layer_decides(models: list[Any]) -> No
     def effective(event: F.FaultEvent) -> bool:
         only_a_limit = event.decision == F.Decision(limit=event.decision.limit)
         rest = len(payload) - event.offset
-        return not (event.kind == "recv" and only_a_limit and 0 < rest <= (
-            event.decision.limit or 0))
+        return not (
+            event.kind == "recv" and only_a_limit and 0 < rest <= (event.decision.limit or 0)
+        )
+
     connections = 4 if len(models) > 1 else 2
 
     def run(through_proxy: bool) -> dict[int, list[F.FaultEvent]]:
@@ -773,7 +888,8 @@ def test_the_proxy_decides_what_the_fault_layer_decides(models: list[Any]) -> No
                 address = stack.enter_context(proxy_for(srv.address, faults=plan)).address
             else:
                 srv = stack.enter_context(
-                    sockshock.serving("ThreadingTCPServer", handler, faults=plan))
+                    sockshock.serving("ThreadingTCPServer", handler, faults=plan)
+                )
                 address = srv.address
             for _ in range(connections):  # one after the other: accept order is fixed
                 with socket.create_connection(address, timeout=WAIT) as client:
@@ -785,8 +901,10 @@ def test_the_proxy_decides_what_the_fault_layer_decides(models: list[Any]) -> No
                     next_record(events)
                     with contextlib.suppress(OSError):
                         read_all(client)
-        return {connection: [dataclasses.replace(e, size=0) for e in group if effective(e)]
-                for connection, group in plan.log_by_connection().items()}
+        return {
+            connection: [dataclasses.replace(e, size=0) for e in group if effective(e)]
+            for connection, group in plan.log_by_connection().items()
+        }
 
     layer, proxied = run(through_proxy=False), run(through_proxy=True)
     assert layer, "the plan decided nothing: the comparison would prove nothing"
@@ -806,17 +924,29 @@ class CutEcho(LineEcho):
 
 
 def test_stop_leaves_no_thread_descriptor_or_socket_file_behind() -> None:
-    with sockshock.audit(), sockshock.serving("ThreadingTCPServer", CutEcho) as tcp, \
-            sockshock.serving("ThreadingUnixStreamServer", CutEcho) as unix, \
-            sockshock.serving("UDPServer", DatagramEcho) as udp:
+    with (
+        sockshock.audit(),
+        sockshock.serving("ThreadingTCPServer", CutEcho) as tcp,
+        sockshock.serving("ThreadingUnixStreamServer", CutEcho) as unix,
+        sockshock.serving("UDPServer", DatagramEcho) as udp,
+    ):
         proxies = [
-            FaultProxy(tcp.address, seed=0, faults=[
-                F.Stall(0, connections=0), F.Latency(30, connections=1),
-                F.SlowReader(pause=30, connections=2)]),
+            FaultProxy(
+                tcp.address,
+                seed=0,
+                faults=[
+                    F.Stall(0, connections=0),
+                    F.Latency(30, connections=1),
+                    F.SlowReader(pause=30, connections=2),
+                ],
+            ),
             FaultProxy(unix.address, transport="unix", seed=0),
-            FaultProxy(udp.address, transport="udp", seed=0,
-                       faults=[DelayDatagrams(30, connections=0),
-                               F.ReorderDatagrams(1, connections=1)]),
+            FaultProxy(
+                udp.address,
+                transport="udp",
+                seed=0,
+                faults=[DelayDatagrams(30, connections=0), F.ReorderDatagrams(1, connections=1)],
+            ),
         ]
         clients = []
         try:
@@ -873,14 +1003,18 @@ def test_a_stopped_proxy_cannot_be_entered_again() -> None:
     assert not started.running
 
 
-@pytest.mark.parametrize(("timeout", "error", "message"), [
-    ("x", sockshock.InvalidType, r"timeout='x' \(type=str\) \(from FaultProxy.stop\(\)\)"),
-    (math.nan, sockshock.InvalidArgument, r"timeout=nan must be a finite number"),
-    (-1, sockshock.InvalidArgument, r"timeout=-1 must be in \(0, 3600\] \(from FaultProxy"),
-    (0, sockshock.InvalidArgument, r"timeout=0 must be in \(0, 3600\]"),
-])
+@pytest.mark.parametrize(
+    ("timeout", "error", "message"),
+    [
+        ("x", sockshock.InvalidType, r"timeout='x' \(type=str\) \(from FaultProxy.stop\(\)\)"),
+        (math.nan, sockshock.InvalidArgument, r"timeout=nan must be a finite number"),
+        (-1, sockshock.InvalidArgument, r"timeout=-1 must be in \(0, 3600\] \(from FaultProxy"),
+        (0, sockshock.InvalidArgument, r"timeout=0 must be in \(0, 3600\]"),
+    ],
+)
 def test_stop_checks_its_timeout_first_and_leaves_the_proxy_running(
-        timeout: Any, error: type[Exception], message: str) -> None:
+    timeout: Any, error: type[Exception], message: str
+) -> None:
     with sockshock.audit():  # nothing left behind once the real stop() ran
         proxy = FaultProxy(("127.0.0.1", 9)).start()
         try:
@@ -912,46 +1046,97 @@ def test_the_body_exception_wins_over_a_failed_stop() -> None:
 # -- bad arguments ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"upstream": ("10.0.0.1", 80)}, sockshock.InvalidArgument,
-     r"upstream=\('10.0.0.1', 80\): the proxy only uses loopback addresses"),
-    ({"upstream": ("127.0.0.1", 80), "listen": ("0.0.0.0", 0)}, sockshock.InvalidArgument,
-     r"listen=\('0.0.0.0', 0\): the proxy only uses loopback"),
-    ({"upstream": ("example.com", 80)}, sockshock.InvalidArgument,
-     r"upstream=\('example.com', 80\): the proxy only uses loopback"),
-    ({"upstream": ("127.0.0.1", 0)}, sockshock.InvalidArgument,
-     r"port=0 must be in \[1, 65535\] \(from upstream=\('127.0.0.1', 0\) of FaultProxy\)"),
-    ({"upstream": "127.0.0.1:80"}, sockshock.InvalidType,
-     r"upstream='127.0.0.1:80' is a string, but transport='tcp' needs a \(host, port\)"),
-    ({"upstream": ("127.0.0.1", 80), "transport": "unix"}, sockshock.InvalidType,
-     r"expected a Unix socket path \(str\) but got upstream=\('127.0.0.1', 80\)"),
-    ({"upstream": ("127.0.0.1", 80), "transport": "sctp"}, sockshock.InvalidArgument,
-     r"transport='sctp' must be one of 'tcp', 'udp', 'unix' \(from FaultProxy\)"),
-    ({"upstream": ("127.0.0.1", 80), "faults": F.FaultPlan(seed=1), "seed": 2},
-     sockshock.InvalidArgument, r"seed=2 conflicts with the plan's own seed=1"),
-    ({"upstream": ("127.0.0.1", 80), "faults": "PartialReads(3)"}, sockshock.InvalidType,
-     r"expected a FaultPlan or a list of fault models \(sockshock.faults\) but got "
-     r"faults='PartialReads\(3\)' \(type=str\) \(from FaultProxy\)"),
-    ({"upstream": ("127.0.0.1", 80), "faults": ["PartialReads(3)"]}, sockshock.InvalidType,
-     r"got 'PartialReads\(3\)' \(type=str\) \(from FaultProxy\)"),
-    ({"upstream": "/tmp/s.sock", "listen": "/tmp/a\0b", "transport": "unix"},
-     sockshock.InvalidArgument,
-     r"listen='/tmp/a\\x00b': a Unix socket path cannot contain a NUL byte \(from FaultProxy\)"),
-    ({"upstream": "127.0.0.1:80", "transport": "unix"}, sockshock.InvalidArgument,
-     r"upstream='127.0.0.1:80' looks like HOST:PORT, but transport='unix' needs a Unix "
-     r"socket path"),
-    ({"upstream": "/tmp/s.sock", "listen": "[::1]:0", "transport": "unix"},
-     sockshock.InvalidArgument, r"listen='\[::1\]:0' looks like HOST:PORT"),
-    ({"upstream": ("127.0.0.1", 80), "faults": [F.DropDatagrams(0.5)]}, sockshock.InvalidArgument,
-     r"DropDatagrams\(probability=0.5\) cannot apply to a tcp proxy \(it acts on datagrams\)"),
-    ({"upstream": ("127.0.0.1", 80), "transport": "udp", "faults": [F.AcceptErrors()]},
-     sockshock.InvalidArgument, r"AcceptErrors\(\) cannot apply to a udp proxy \(it acts on "
-     r"stream connections\)"),
-    ({"upstream": ("127.0.0.1", 80), "seed": -1}, sockshock.InvalidArgument,
-     r"seed=-1 must be in \[0, 18446744073709551615\] \(from FaultProxy\)"),
-])
-def test_bad_arguments_get_one_clear_error(kwargs: dict[str, Any], error: type[Exception],
-                                           message: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"upstream": ("10.0.0.1", 80)},
+            sockshock.InvalidArgument,
+            r"upstream=\('10.0.0.1', 80\): the proxy only uses loopback addresses",
+        ),
+        (
+            {"upstream": ("127.0.0.1", 80), "listen": ("0.0.0.0", 0)},
+            sockshock.InvalidArgument,
+            r"listen=\('0.0.0.0', 0\): the proxy only uses loopback",
+        ),
+        (
+            {"upstream": ("example.com", 80)},
+            sockshock.InvalidArgument,
+            r"upstream=\('example.com', 80\): the proxy only uses loopback",
+        ),
+        (
+            {"upstream": ("127.0.0.1", 0)},
+            sockshock.InvalidArgument,
+            r"port=0 must be in \[1, 65535\] \(from upstream=\('127.0.0.1', 0\) of FaultProxy\)",
+        ),
+        (
+            {"upstream": "127.0.0.1:80"},
+            sockshock.InvalidType,
+            r"upstream='127.0.0.1:80' is a string, but transport='tcp' needs a \(host, port\)",
+        ),
+        (
+            {"upstream": ("127.0.0.1", 80), "transport": "unix"},
+            sockshock.InvalidType,
+            r"expected a Unix socket path \(str\) but got upstream=\('127.0.0.1', 80\)",
+        ),
+        (
+            {"upstream": ("127.0.0.1", 80), "transport": "sctp"},
+            sockshock.InvalidArgument,
+            r"transport='sctp' must be one of 'tcp', 'udp', 'unix' \(from FaultProxy\)",
+        ),
+        (
+            {"upstream": ("127.0.0.1", 80), "faults": F.FaultPlan(seed=1), "seed": 2},
+            sockshock.InvalidArgument,
+            r"seed=2 conflicts with the plan's own seed=1",
+        ),
+        (
+            {"upstream": ("127.0.0.1", 80), "faults": "PartialReads(3)"},
+            sockshock.InvalidType,
+            r"expected a FaultPlan or a list of fault models \(sockshock.faults\) but got "
+            r"faults='PartialReads\(3\)' \(type=str\) \(from FaultProxy\)",
+        ),
+        (
+            {"upstream": ("127.0.0.1", 80), "faults": ["PartialReads(3)"]},
+            sockshock.InvalidType,
+            r"got 'PartialReads\(3\)' \(type=str\) \(from FaultProxy\)",
+        ),
+        (
+            {"upstream": "/tmp/s.sock", "listen": "/tmp/a\0b", "transport": "unix"},
+            sockshock.InvalidArgument,
+            r"listen='/tmp/a\\x00b': a Unix socket path cannot contain a NUL byte \(from FaultProxy\)",
+        ),
+        (
+            {"upstream": "127.0.0.1:80", "transport": "unix"},
+            sockshock.InvalidArgument,
+            r"upstream='127.0.0.1:80' looks like HOST:PORT, but transport='unix' needs a Unix "
+            r"socket path",
+        ),
+        (
+            {"upstream": "/tmp/s.sock", "listen": "[::1]:0", "transport": "unix"},
+            sockshock.InvalidArgument,
+            r"listen='\[::1\]:0' looks like HOST:PORT",
+        ),
+        (
+            {"upstream": ("127.0.0.1", 80), "faults": [F.DropDatagrams(0.5)]},
+            sockshock.InvalidArgument,
+            r"DropDatagrams\(probability=0.5\) cannot apply to a tcp proxy \(it acts on datagrams\)",
+        ),
+        (
+            {"upstream": ("127.0.0.1", 80), "transport": "udp", "faults": [F.AcceptErrors()]},
+            sockshock.InvalidArgument,
+            r"AcceptErrors\(\) cannot apply to a udp proxy \(it acts on "
+            r"stream connections\)",
+        ),
+        (
+            {"upstream": ("127.0.0.1", 80), "seed": -1},
+            sockshock.InvalidArgument,
+            r"seed=-1 must be in \[0, 18446744073709551615\] \(from FaultProxy\)",
+        ),
+    ],
+)
+def test_bad_arguments_get_one_clear_error(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
     upstream = kwargs.pop("upstream")
     with pytest.raises(error, match=message) as raised:
         FaultProxy(upstream, **kwargs)
@@ -959,31 +1144,49 @@ def test_bad_arguments_get_one_clear_error(kwargs: dict[str, Any], error: type[E
     assert "\n" not in str(raised.value)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    ([], "the following arguments are required: --upstream"),
-    (["--upstream", "127.0.0.1"], "--upstream='127.0.0.1': expected HOST:PORT"),
-    (["--upstream", "10.1.2.3:80"], "the proxy only uses loopback addresses"),
-    (["--upstream", "127.0.0.1:80", "--listen", "0.0.0.0:0"], "listen=('0.0.0.0', 0)"),
-    (["--upstream", "127.0.0.1:80", "--udp", "--unix"], "not allowed with argument"),
-    (["--upstream", "127.0.0.1:80", "--seed", "x"], "invalid int value: 'x'"),
-    (["--upstream", "/tmp/nope.sock", "--unix", "--listen", "127.0.0.1:0"],
-     "--listen='127.0.0.1:0' looks like HOST:PORT, but --unix expects a Unix socket path"),
-    (["--upstream", "127.0.0.1:8000", "--unix"],
-     "--upstream='127.0.0.1:8000' looks like HOST:PORT, but --unix expects a Unix socket path"),
-    (["--upstream", "localhost:8000", "--unix"], "looks like HOST:PORT"),
-    (["--upstream", "127.0.0.1:80", "--fault", "PartialRead(3)"],
-     "unknown fault model 'PartialRead'; did you mean 'PartialReads'?"),
-    (["--upstream", "127.0.0.1:80", "--fault", "PartialReads(0)"],
-     "--fault 'PartialReads(0)': max_chunk=0 must be in [1, inf] (from PartialReads)"),
-    (["--upstream", "127.0.0.1:80", "--fault", "__import__('os').getpid()"],
-     "expected a fault model call such as 'PartialReads(3)'"),
-    (["--upstream", "127.0.0.1:80", "--fault", "Latency(seconds=x)"],
-     "arguments must be literals"),
-    (["--upstream", "127.0.0.1:80", "--fault", "Latency(1, 2, 3, 4)"],
-     "Latency() takes at most 3 positional argument(s) (seconds, jitter, direction), not 4"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: --upstream"),
+        (["--upstream", "127.0.0.1"], "--upstream='127.0.0.1': expected HOST:PORT"),
+        (["--upstream", "10.1.2.3:80"], "the proxy only uses loopback addresses"),
+        (["--upstream", "127.0.0.1:80", "--listen", "0.0.0.0:0"], "listen=('0.0.0.0', 0)"),
+        (["--upstream", "127.0.0.1:80", "--udp", "--unix"], "not allowed with argument"),
+        (["--upstream", "127.0.0.1:80", "--seed", "x"], "invalid int value: 'x'"),
+        (
+            ["--upstream", "/tmp/nope.sock", "--unix", "--listen", "127.0.0.1:0"],
+            "--listen='127.0.0.1:0' looks like HOST:PORT, but --unix expects a Unix socket path",
+        ),
+        (
+            ["--upstream", "127.0.0.1:8000", "--unix"],
+            "--upstream='127.0.0.1:8000' looks like HOST:PORT, but --unix expects a Unix socket path",
+        ),
+        (["--upstream", "localhost:8000", "--unix"], "looks like HOST:PORT"),
+        (
+            ["--upstream", "127.0.0.1:80", "--fault", "PartialRead(3)"],
+            "unknown fault model 'PartialRead'; did you mean 'PartialReads'?",
+        ),
+        (
+            ["--upstream", "127.0.0.1:80", "--fault", "PartialReads(0)"],
+            "--fault 'PartialReads(0)': max_chunk=0 must be in [1, inf] (from PartialReads)",
+        ),
+        (
+            ["--upstream", "127.0.0.1:80", "--fault", "__import__('os').getpid()"],
+            "expected a fault model call such as 'PartialReads(3)'",
+        ),
+        (
+            ["--upstream", "127.0.0.1:80", "--fault", "Latency(seconds=x)"],
+            "arguments must be literals",
+        ),
+        (
+            ["--upstream", "127.0.0.1:80", "--fault", "Latency(1, 2, 3, 4)"],
+            "Latency() takes at most 3 positional argument(s) (seconds, jitter, direction), not 4",
+        ),
+    ],
+)
 def test_command_line_usage_errors_exit_2_with_one_line(
-        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert proxy_main(argv) == 2
     out, err = capsys.readouterr()
     assert out == ""
@@ -992,7 +1195,7 @@ def test_command_line_usage_errors_exit_2_with_one_line(
     assert message in err
 
 
-PROXY_ONLY_TEST = '''
+PROXY_ONLY_TEST = """
 import socket
 from sockshock import faults as F
 from sockshock.handlers import LineEcho
@@ -1007,23 +1210,27 @@ def test_through_the_proxy(sockshock_proxy):
             while not reply.endswith(b"\\n"):
                 reply += client.recv(10)
     assert reply == b"wrong"
-'''
+"""
 
 
 def test_a_proxy_only_failure_report_says_how_to_re_run(pytester: pytest.Pytester) -> None:
     """Without the sockshock fixture, the proxies' section carries the seed and the
     re-run line itself."""
     pytester.makepyfile(test_proxied=PROXY_ONLY_TEST)
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                           "--sockshock-seed=77", timeout=60)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "--sockshock-seed=77", timeout=60
+    )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*- sockshock proxies (call) -*",
-        "fault seed: 77 (session seed *)",
-        "re-run this test with the same faults:",
-        "  pytest test_proxied.py::test_through_the_proxy --sockshock-seed=77",
-        "FaultProxy(tcp *, FaultPlan(PartialWrites(max_chunk=1), seed=77)):",
-        "FaultPlan(seed=77): 2 fault(s) injected"])
+    result.stdout.fnmatch_lines(
+        [
+            "*- sockshock proxies (call) -*",
+            "fault seed: 77 (session seed *)",
+            "re-run this test with the same faults:",
+            "  pytest test_proxied.py::test_through_the_proxy --sockshock-seed=77",
+            "FaultProxy(tcp *, FaultPlan(PartialWrites(max_chunk=1), seed=77)):",
+            "FaultPlan(seed=77): 2 fault(s) injected",
+        ]
+    )
 
 
 def test_start_after_stop_says_what_happened() -> None:

@@ -37,15 +37,25 @@ settings.load_profile("docs")
 """
 
 
-@pytest.mark.parametrize("code", [code for _, code in BLOCKS],
-                         ids=[where for where, _ in BLOCKS])
+@pytest.mark.parametrize("code", [code for _, code in BLOCKS], ids=[where for where, _ in BLOCKS])
 def test_documented_example_runs(code: str, tmp_path: Path) -> None:
     if "def test_" in code:  # a test module: run it with pytest and the plugin
         (tmp_path / "test_example.py").write_text(code, encoding="utf-8")
         (tmp_path / "conftest.py").write_text(HYPOTHESIS_CONFTEST, encoding="utf-8")
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
-                   "-p", "no:cacheprovider", "--strict-markers", "-W", "error",
-                   "test_example.py"]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            "--strict-markers",
+            "-W",
+            "error",
+            "test_example.py",
+        ]
     else:
         command = [sys.executable, "-W", "error", "-c", code]
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)

@@ -69,8 +69,9 @@ GET = b"GET /hello HTTP/1.1\r\nHost: test\r\n\r\n"
 
 
 def http_server(**kwargs: Any) -> Any:
-    return sockshock.serving(http.server.ThreadingHTTPServer, Hello, seed=1, paths=[],
-                             logged=[], **kwargs)
+    return sockshock.serving(
+        http.server.ThreadingHTTPServer, Hello, seed=1, paths=[], logged=[], **kwargs
+    )
 
 
 def test_http_server_under_partial_reads_and_writes() -> None:
@@ -136,11 +137,14 @@ class Slow(xmlrpc.server.SimpleXMLRPCRequestHandler):
         self.server.logged.append(format % args)
 
 
-def xmlrpc_server(handler: Any = xmlrpc.server.SimpleXMLRPCRequestHandler,
-                  **kwargs: Any) -> Any:
-    return sockshock.serving(xmlrpc.server.SimpleXMLRPCServer, handler, seed=2,
-                             server_kwargs={"logRequests": False, "allow_none": True},
-                             **kwargs)
+def xmlrpc_server(handler: Any = xmlrpc.server.SimpleXMLRPCRequestHandler, **kwargs: Any) -> Any:
+    return sockshock.serving(
+        xmlrpc.server.SimpleXMLRPCServer,
+        handler,
+        seed=2,
+        server_kwargs={"logRequests": False, "allow_none": True},
+        **kwargs,
+    )
 
 
 def call(srv: Any, method: str, *args: Any) -> Any:
@@ -161,37 +165,46 @@ def test_xmlrpc_under_partial_reads_and_writes_with_constructor_arguments() -> N
 def test_xmlrpc_without_a_handler_takes_its_constructors_default() -> None:
     """SimpleXMLRPCServer(addr, requestHandler=SimpleXMLRPCRequestHandler...): the
     class's own default handler, as the class itself would take it."""
-    with sockshock.serving(xmlrpc.server.SimpleXMLRPCServer, faults=[F.PartialReads(2)],
-                           seed=1, server_kwargs={"logRequests": False}) as srv:
+    with sockshock.serving(
+        xmlrpc.server.SimpleXMLRPCServer,
+        faults=[F.PartialReads(2)],
+        seed=1,
+        server_kwargs={"logRequests": False},
+    ) as srv:
         assert srv.server.RequestHandlerClass is xmlrpc.server.SimpleXMLRPCRequestHandler
         assert call(srv, "reverse", "abc") == "cba"
+
     class Pooled(ss.ThreadPoolMixIn, xmlrpc.server.SimpleXMLRPCServer):
         """A pass-through __init__ first in the MRO: the default is found past it."""
 
     with sockshock.serving(Pooled, server_kwargs={"logRequests": False}) as srv:
         assert call(srv, "reverse", "xyz") == "zyx"
-    with pytest.raises(sockshock.InvalidType, match="whose constructor has no default one"), \
-            sockshock.serving(http.server.HTTPServer):
+    with (
+        pytest.raises(sockshock.InvalidType, match="whose constructor has no default one"),
+        sockshock.serving(http.server.HTTPServer),
+    ):
         pass
 
 
 def test_xmlrpc_under_early_end_of_file_answers_a_fault() -> None:
-    with xmlrpc_server(faults=[F.EOFAfter(200)]) as srv, \
-            pytest.raises(xmlrpc.client.Fault, match="ExpatError"):
+    with (
+        xmlrpc_server(faults=[F.EOFAfter(200)]) as srv,
+        pytest.raises(xmlrpc.client.Fault, match="ExpatError"),
+    ):
         call(srv, "reverse", "x" * 1000)  # the body was cut: a parse error comes back
 
 
 def test_xmlrpc_under_a_reset() -> None:
-    with xmlrpc_server(faults=[F.ResetAfter(100)],
-                       expect_errors=ConnectionResetError) as srv:
+    with xmlrpc_server(faults=[F.ResetAfter(100)], expect_errors=ConnectionResetError) as srv:
         with pytest.raises((ConnectionError, xmlrpc.client.ProtocolError, OSError)):
             call(srv, "reverse", "x" * 1000)  # (http.client tries twice)
         assert {type(f.exception) for f in srv.errors} == {ConnectionResetError}
 
 
 def test_xmlrpc_times_out_a_slow_client() -> None:
-    with xmlrpc_server(Slow, faults=[F.SlowClient(chunk=10, pause=60)], clock="virtual",
-                       logged=[]) as srv:
+    with xmlrpc_server(
+        Slow, faults=[F.SlowClient(chunk=10, pause=60)], clock="virtual", logged=[]
+    ) as srv:
         with pytest.raises((ConnectionError, xmlrpc.client.ProtocolError, OSError)):
             call(srv, "reverse", "slow")
         assert "Request timed out: TimeoutError('timed out')" in srv.server.logged
@@ -201,8 +214,10 @@ def test_xmlrpc_stopped_abruptly_mid_request() -> None:
     with xmlrpc_server(faults=[F.AbruptShutdown(after_bytes=20)]) as srv:
         srv.server.register_function(lambda text: text[::-1], "reverse")
         body = xmlrpc.client.dumps(("abc",), "reverse").encode()
-        request = (b"POST /RPC2 HTTP/1.0\r\nContent-Type: text/xml\r\n"
-                   b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        request = (
+            b"POST /RPC2 HTTP/1.0\r\nContent-Type: text/xml\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        ) + body
         assert b"<string>cba</string>" in abrupt_shutdown(srv, request, 30)
 
 
@@ -223,12 +238,13 @@ def count_body(environ: dict[str, Any], start_response: Callable[..., Any]) -> l
     return [b"got %d of %d bytes" % (len(body), length)]
 
 
-POST = (b"POST / HTTP/1.0\r\nContent-Length: 10240\r\n\r\n" + b"x" * 10240)
+POST = b"POST / HTTP/1.0\r\nContent-Length: 10240\r\n\r\n" + b"x" * 10240
 
 
 def wsgi(**kwargs: Any) -> Any:
-    return sockshock.serving(make_server("127.0.0.1", 0, count_body, handler_class=QuietWSGI),
-                             seed=3, **kwargs)
+    return sockshock.serving(
+        make_server("127.0.0.1", 0, count_body, handler_class=QuietWSGI), seed=3, **kwargs
+    )
 
 
 def test_wsgiref_ready_made_server_under_partial_reads() -> None:
@@ -252,8 +268,9 @@ def test_wsgiref_under_a_reset() -> None:
 
 
 def test_wsgiref_times_out_a_slow_client() -> None:
-    with wsgi(faults=[F.SlowClient(chunk=100, pause=60)], clock="virtual",
-              expect_errors=TimeoutError) as srv:
+    with wsgi(
+        faults=[F.SlowClient(chunk=100, pause=60)], clock="virtual", expect_errors=TimeoutError
+    ) as srv:
         assert exchange(srv, POST) == b""
         assert [type(f.exception) for f in srv.errors] == [TimeoutError]
 
@@ -266,8 +283,9 @@ def test_wsgiref_stopped_abruptly_mid_request() -> None:
 # -- logging.config.listen: built and served by library code --------------------------
 
 
-CONFIG = json.dumps({"version": 1, "incremental": True,
-                     "loggers": {"sockshock.demo": {"level": "DEBUG"}}}).encode()
+CONFIG = json.dumps(
+    {"version": 1, "incremental": True, "loggers": {"sockshock.demo": {"level": "DEBUG"}}}
+).encode()
 
 
 def configure_through_listen(faults: list[Any]) -> tuple[int, Any]:
@@ -307,8 +325,12 @@ def test_logging_config_listen_spins_forever_when_the_peer_closes_mid_config() -
     # A real bug (CPython 3.10-3.13): `while len(chunk) < slen: chunk += conn.recv(...)`
     # never ends once recv() returns b"". The spinning thread is abandoned (a daemon
     # thread under sockshock), so this runs in a subprocess that must end on its own.
-    proc = subprocess.run([sys.executable, str(SCRIPTS / "logging_listen.py"), "eof"],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "logging_listen.py"), "eof"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "ShutdownTimeout: ConfigSocketReceiver server_close() gave up" in proc.stdout
     assert "logging/config.py" in proc.stdout
@@ -317,8 +339,12 @@ def test_logging_config_listen_spins_forever_when_the_peer_closes_mid_config() -
 
 def test_logging_config_listen_shrugs_off_a_reset() -> None:
     # Its handler catches ECONNRESET on purpose: nothing raised, nothing stuck.
-    proc = subprocess.run([sys.executable, str(SCRIPTS / "logging_listen.py"), "reset"],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "logging_listen.py"), "reset"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "no error\n"
 
@@ -339,8 +365,9 @@ def werkzeug_server(**kwargs: Any) -> Any:
     def app(request: Request) -> Response:
         return Response(f"got {len(request.get_data())} bytes")
 
-    return sockshock.serving(werkzeug_make_server("127.0.0.1", 0, app, request_handler=Quiet),
-                             seed=5, **kwargs)
+    return sockshock.serving(
+        werkzeug_make_server("127.0.0.1", 0, app, request_handler=Quiet), seed=5, **kwargs
+    )
 
 
 def post(srv: Any, body: bytes) -> bytes:
@@ -357,14 +384,14 @@ def test_werkzeug_under_partial_reads_and_writes() -> None:
 
 def test_werkzeug_refuses_a_truncated_body() -> None:
     with werkzeug_server(faults=[F.EOFAfter(150)]) as srv:
-        reply = exchange(srv, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n"
-                         + b"x" * 1000)
+        reply = exchange(
+            srv, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000
+        )
         assert b" 400 BAD REQUEST" in reply.split(b"\r\n")[0]  # werkzeug gets this right
 
 
 def test_werkzeug_under_a_reset_and_an_abrupt_shutdown() -> None:
-    with werkzeug_server(faults=[F.ResetAfter(10)],
-                         expect_errors=ConnectionResetError) as srv:
+    with werkzeug_server(faults=[F.ResetAfter(10)], expect_errors=ConnectionResetError) as srv:
         assert exchange(srv, b"POST / HTTP/1.1\r\nHost: t\r\n\r\n") == b""
     with werkzeug_server(faults=[F.AbruptShutdown(after_bytes=5)]) as srv:
         request = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
@@ -401,11 +428,17 @@ def test_dnslib_udp_with_state_on_the_server_under_lost_and_duplicated_datagrams
     from dnslib.server import DNSHandler, UDPServer
 
     # resolver= and logger= are what dnslib's handler reads as self.server.<name>.
-    with sockshock.serving(UDPServer, DNSHandler, resolver=dns_resolver(),
-                           logger=dns_logger(), seed=6,
-                           faults=[F.DuplicateDatagrams(copies=1),
-                                   F.DropDatagrams(connections=0, first_ops=1)]) as srv, \
-            srv.connect(timeout=0.2) as client:
+    with (
+        sockshock.serving(
+            UDPServer,
+            DNSHandler,
+            resolver=dns_resolver(),
+            logger=dns_logger(),
+            seed=6,
+            faults=[F.DuplicateDatagrams(copies=1), F.DropDatagrams(connections=0, first_ops=1)],
+        ) as srv,
+        srv.connect(timeout=0.2) as client,
+    ):
         question = DNSRecord.question("example.test")
         client.send(question.pack())  # lost
         with pytest.raises(TimeoutError):
@@ -440,8 +473,9 @@ def test_dnslib_tcp_under_a_reset_and_an_abrupt_shutdown() -> None:
     question = DNSRecord.question("example.test").pack()
     request = struct.pack("!H", len(question)) + question
     dns = DNSServer(dns_resolver(), port=0, address="127.0.0.1", logger=dns_logger(), tcp=True)
-    with sockshock.serving(dns.server, faults=[F.ResetAfter(4)], seed=8,
-                           expect_errors=ConnectionResetError) as srv:
+    with sockshock.serving(
+        dns.server, faults=[F.ResetAfter(4)], seed=8, expect_errors=ConnectionResetError
+    ) as srv:
         assert exchange(srv, request) == b""
     dns = DNSServer(dns_resolver(), port=0, address="127.0.0.1", logger=dns_logger(), tcp=True)
     with sockshock.serving(dns.server, faults=[F.AbruptShutdown(after_bytes=2)], seed=8) as srv:
@@ -452,10 +486,17 @@ def test_dnslib_tcp_under_a_reset_and_an_abrupt_shutdown() -> None:
 # -- any class, under every concurrency ----------------------------------------------
 
 
-@pytest.mark.parametrize("kind", sockshock.server_kinds(base=http.server.ThreadingHTTPServer),
-                         ids=lambda k: k.name)
+@pytest.mark.parametrize(
+    "kind", sockshock.server_kinds(base=http.server.ThreadingHTTPServer), ids=lambda k: k.name
+)
 def test_a_stdlib_class_under_each_concurrency(kind: Any) -> None:
-    with sockshock.serving(kind.server_class, Hello, seed=9, paths=[], logged=[],
-                           faults=[F.PartialReads(2), F.PartialWrites(3)]) as srv:
+    with sockshock.serving(
+        kind.server_class,
+        Hello,
+        seed=9,
+        paths=[],
+        logged=[],
+        faults=[F.PartialReads(2), F.PartialWrites(3)],
+    ) as srv:
         assert exchange(srv, GET).endswith(b"hello")
     assert srv.wait_stopped(0)

@@ -56,8 +56,12 @@ def test_the_library_ships_at_least_a_dozen_scenarios_each_with_a_culprit() -> N
 def test_a_shipped_scenario_passes_against_its_reference_server(name: str) -> None:
     result = S.run(S.find(name))
     assert result.passed, [f"{c.name}: {c.detail}" for c in result.failures()]
-    assert {c.name for c in result.checks} >= {"answered", "stops within", "handler errors",
-                                                "no leaks"}
+    assert {c.name for c in result.checks} >= {
+        "answered",
+        "stops within",
+        "handler errors",
+        "no leaks",
+    }
 
 
 @pytest.mark.usefixtures("released")
@@ -73,37 +77,58 @@ def test_a_shipped_scenario_catches_the_bug_it_is_meant_to_catch(name: str) -> N
 
 BROKEN = [
     ("duration = 0\n", "broken.toml:1: duration=0.0 must be in (0, 60]"),
-    ("durations = 1\n", "broken.toml:1: unknown key 'durations' in the scenario (value 1); "
-                        "did you mean 'duration'? allowed: name, description, duration, seed"),
+    (
+        "durations = 1\n",
+        "broken.toml:1: unknown key 'durations' in the scenario (value 1); "
+        "did you mean 'duration'? allowed: name, description, duration, seed",
+    ),
     ("duration = nan\n", "broken.toml:1: duration=nan must be a finite number in (0, 60]"),
     ("seed = -1\n", "broken.toml:1: seed=-1 must be in [0, 18446744073709551615]"),
-    ("name = \"\"\n", "broken.toml:1: name='' is empty"),
-    ("duration = \"long\"\n", "broken.toml:1: duration='long' in the scenario must be a float"),
+    ('name = ""\n', "broken.toml:1: name='' is empty"),
+    ('duration = "long"\n', "broken.toml:1: duration='long' in the scenario must be a float"),
     ("[load]\nclients = 5000\n", "broken.toml:2: clients=5000 must be in [0, 1000]"),
-    ("[load]\nrequest = \"\\\\x\"\n", "broken.toml:2: request='\\\\x' is not a valid escaped"),
-    ("[[faults]]\nmodel = \"PartialRead\"\n",
-     "broken.toml:2: model='PartialRead' in [[faults]] is not a fault model; did you mean "
-     "'PartialReads'? allowed: AbruptShutdown"),
-    ("[[faults]]\nmodel = \"Latency\"\nseconds = 0.1\n\n[[faults]]\nmodel = \"Latency\"\n"
-     "seconds = -1\n",
-     "broken.toml:7: seconds=-1 must be in [0, 3600] (from Latency)"),
-    ("[[faults]]\nmodel = \"PartialReads\"\n\nmax_chnk = 3\n",
-     "broken.toml:4: unknown parameter 'max_chnk' of PartialReads (max_chnk = 3); did you mean "
-     "'max_chunk'?"),
-    ("[[faults]]\n\nmodel = \"PartialReads\"\n", "broken.toml:3: PartialReads needs 'max_chunk'"),
-    ("\n[[clients]]\nkind = \"slowlaris\"\n",
-     "broken.toml:3: kind='slowlaris' is not a client; did you mean 'slowloris'?"),
-    ("\n[[clients]]\nkind = \"slowloris\"\ncuont = 3\n",
-     "broken.toml:4: cuont=3 is not an option of slowloris; did you mean 'count'?"),
-    ("[[clients]]\nkind = \"slowloris\"\ncount = 100000\n", "broken.toml:3"),
-    ("[expect]\nanswered = \"most\"\n",
-     "broken.toml:2: answered='most' must be \"all\" or a fraction in [0, 1]"),
-    ("[expect]\nhandler_errors = [\"Not An Exception\"]\n",
-     "broken.toml:2: handler_errors=['Not An Exception'] must be \"none\", \"any\" or a list"),
-    ("[expect]\nhandler_errors = [\"NoSuchError\"]\n",
-     "broken.toml:2: handler_errors: 'NoSuchError' is not an exception class"),
-    ("[expect]\nhandler_errors = [\"int\"]\n",
-     "broken.toml:2: handler_errors: 'int' is not an exception class"),
+    ('[load]\nrequest = "\\\\x"\n', "broken.toml:2: request='\\\\x' is not a valid escaped"),
+    (
+        '[[faults]]\nmodel = "PartialRead"\n',
+        "broken.toml:2: model='PartialRead' in [[faults]] is not a fault model; did you mean "
+        "'PartialReads'? allowed: AbruptShutdown",
+    ),
+    (
+        '[[faults]]\nmodel = "Latency"\nseconds = 0.1\n\n[[faults]]\nmodel = "Latency"\n'
+        "seconds = -1\n",
+        "broken.toml:7: seconds=-1 must be in [0, 3600] (from Latency)",
+    ),
+    (
+        '[[faults]]\nmodel = "PartialReads"\n\nmax_chnk = 3\n',
+        "broken.toml:4: unknown parameter 'max_chnk' of PartialReads (max_chnk = 3); did you mean "
+        "'max_chunk'?",
+    ),
+    ('[[faults]]\n\nmodel = "PartialReads"\n', "broken.toml:3: PartialReads needs 'max_chunk'"),
+    (
+        '\n[[clients]]\nkind = "slowlaris"\n',
+        "broken.toml:3: kind='slowlaris' is not a client; did you mean 'slowloris'?",
+    ),
+    (
+        '\n[[clients]]\nkind = "slowloris"\ncuont = 3\n',
+        "broken.toml:4: cuont=3 is not an option of slowloris; did you mean 'count'?",
+    ),
+    ('[[clients]]\nkind = "slowloris"\ncount = 100000\n', "broken.toml:3"),
+    (
+        '[expect]\nanswered = "most"\n',
+        "broken.toml:2: answered='most' must be \"all\" or a fraction in [0, 1]",
+    ),
+    (
+        '[expect]\nhandler_errors = ["Not An Exception"]\n',
+        'broken.toml:2: handler_errors=[\'Not An Exception\'] must be "none", "any" or a list',
+    ),
+    (
+        '[expect]\nhandler_errors = ["NoSuchError"]\n',
+        "broken.toml:2: handler_errors: 'NoSuchError' is not an exception class",
+    ),
+    (
+        '[expect]\nhandler_errors = ["int"]\n',
+        "broken.toml:2: handler_errors: 'int' is not an exception class",
+    ),
     ("[server]\nclass = 3\n", "broken.toml:2: class=3 in [server] must be a str"),
     ("[server\n", "broken.toml: not valid TOML"),
 ]
@@ -117,50 +142,81 @@ def test_a_bom_is_not_a_mistake(tmp_path: Path) -> None:
 
 def test_exception_names_are_checked_and_kept(tmp_path: Path) -> None:
     path = tmp_path / "names.toml"
-    path.write_text('[expect]\nhandler_errors = ["ConnectionResetError", "SSLEOFError", '
-                    '"sockshock:InvalidArgument"]\n')
-    assert S.load(path).expect.handler_errors == ("ConnectionResetError", "SSLEOFError",
-                                                  "InvalidArgument")
+    path.write_text(
+        '[expect]\nhandler_errors = ["ConnectionResetError", "SSLEOFError", '
+        '"sockshock:InvalidArgument"]\n'
+    )
+    assert S.load(path).expect.handler_errors == (
+        "ConnectionResetError",
+        "SSLEOFError",
+        "InvalidArgument",
+    )
 
 
 # -- scenarios that read well but cannot run: `check` says so as `run` does, at the
 # line of the key (content, expected message)
 UNRUNNABLE = [
-    ("[server]\nclass = \"ThreadingTCPServr\"\n",
-     "bad.toml:2: class='ThreadingTCPServr' is not a server class of sockshock.socketserver; "
-     "did you mean 'ThreadingTCPServer'?"),
-    ("[server]\nclass = \".x:Y\"\n",
-     "bad.toml:2: class='.x:Y': cannot import 'Y' from '.x': a relative module name"),
-    ("[server]\nhandler = \"nosuch:X\"\n",
-     "bad.toml:2: handler='nosuch:X': cannot import 'X' from 'nosuch'"),
-    ("[server]\nhandler = \"os:path\"\n",
-     "bad.toml:2: handler='os:path' is the module 'posixpath', not a request handler class"),
-    ("[server]\nclass = \"UDPServer\"\nhandler = \"sockshock.handlers:LineEcho\"\n",
-     "bad.toml:3: handler=LineEcho is a StreamRequestHandler, but UDPServer is a datagram "
-     "server"),
-    ("[server]\nclass = \"UDPServer\"\ntls = true\n",
-     "bad.toml:3: tls=true: UDPServer is a datagram server"),
-    ("[server]\nattrs = { request_queue = 4 }\n",
-     "bad.toml:2: ThreadingTCPServer has no setting 'request_queue'"),
-    ("[server]\nattrs = { verify_request = 1 }\n",
-     "bad.toml:2: verify_request=1 (from [server] attrs): verify_request is a method"),
-    ("[[faults]]\nmodel = \"DropDatagrams\"\n",
-     "bad.toml:2: DropDatagrams() cannot apply to ThreadingTCPServer, a stream server"),
-    ("[[faults]]\nmodel = \"PartialReads\"\nmax_chunk = 2\nlayer = \"plaintext\"\n",
-     "bad.toml:4: layer='plaintext' (PartialReads(layer='plaintext', max_chunk=2)) acts above "
-     "TLS, but ThreadingTCPServer is served without it"),
-    ("[[clients]]\nkind = \"datagram_burst\"\n",
-     "bad.toml:2: kind='datagram_burst' is a datagram client, but ThreadingTCPServer is a "
-     "stream server"),
-    ("[server]\nclass = \"UDPServer\"\n[[clients]]\nkind = \"slowloris\"\n",
-     "bad.toml:4: kind='slowloris' is a stream client, but UDPServer is a datagram server"),
+    (
+        '[server]\nclass = "ThreadingTCPServr"\n',
+        "bad.toml:2: class='ThreadingTCPServr' is not a server class of sockshock.socketserver; "
+        "did you mean 'ThreadingTCPServer'?",
+    ),
+    (
+        '[server]\nclass = ".x:Y"\n',
+        "bad.toml:2: class='.x:Y': cannot import 'Y' from '.x': a relative module name",
+    ),
+    (
+        '[server]\nhandler = "nosuch:X"\n',
+        "bad.toml:2: handler='nosuch:X': cannot import 'X' from 'nosuch'",
+    ),
+    (
+        '[server]\nhandler = "os:path"\n',
+        "bad.toml:2: handler='os:path' is the module 'posixpath', not a request handler class",
+    ),
+    (
+        '[server]\nclass = "UDPServer"\nhandler = "sockshock.handlers:LineEcho"\n',
+        "bad.toml:3: handler=LineEcho is a StreamRequestHandler, but UDPServer is a datagram "
+        "server",
+    ),
+    (
+        '[server]\nclass = "UDPServer"\ntls = true\n',
+        "bad.toml:3: tls=true: UDPServer is a datagram server",
+    ),
+    (
+        "[server]\nattrs = { request_queue = 4 }\n",
+        "bad.toml:2: ThreadingTCPServer has no setting 'request_queue'",
+    ),
+    (
+        "[server]\nattrs = { verify_request = 1 }\n",
+        "bad.toml:2: verify_request=1 (from [server] attrs): verify_request is a method",
+    ),
+    (
+        '[[faults]]\nmodel = "DropDatagrams"\n',
+        "bad.toml:2: DropDatagrams() cannot apply to ThreadingTCPServer, a stream server",
+    ),
+    (
+        '[[faults]]\nmodel = "PartialReads"\nmax_chunk = 2\nlayer = "plaintext"\n',
+        "bad.toml:4: layer='plaintext' (PartialReads(layer='plaintext', max_chunk=2)) acts above "
+        "TLS, but ThreadingTCPServer is served without it",
+    ),
+    (
+        '[[clients]]\nkind = "datagram_burst"\n',
+        "bad.toml:2: kind='datagram_burst' is a datagram client, but ThreadingTCPServer is a "
+        "stream server",
+    ),
+    (
+        '[server]\nclass = "UDPServer"\n[[clients]]\nkind = "slowloris"\n',
+        "bad.toml:4: kind='slowloris' is a stream client, but UDPServer is a datagram server",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("content", "message"), UNRUNNABLE,
-                         ids=[c.replace("\n", " ")[:40] for c, _ in UNRUNNABLE])
+@pytest.mark.parametrize(
+    ("content", "message"), UNRUNNABLE, ids=[c.replace("\n", " ")[:40] for c, _ in UNRUNNABLE]
+)
 def test_check_rejects_what_run_rejects_at_the_line_of_the_key(
-        tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sockshock.cli import main
 
     path = tmp_path / "bad.toml"
@@ -175,10 +231,12 @@ def test_check_rejects_what_run_rejects_at_the_line_of_the_key(
     assert len(err.splitlines()) == 1, err
 
 
-@pytest.mark.parametrize(("content", "message"), BROKEN,
-                         ids=[c.splitlines()[-1][:30] for c, _ in BROKEN])
-def test_a_broken_scenario_file_gets_one_clear_error(tmp_path: Path, content: str,
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"), BROKEN, ids=[c.splitlines()[-1][:30] for c, _ in BROKEN]
+)
+def test_a_broken_scenario_file_gets_one_clear_error(
+    tmp_path: Path, content: str, message: str
+) -> None:
     path = tmp_path / "broken.toml"
     path.write_text(content)
     with pytest.raises(sockshock.ConfigurationError) as info:
@@ -192,8 +250,9 @@ def test_an_unknown_name_lists_the_library() -> None:
         S.find("no-such-scenario")
 
 
-def test_sockshock_check_validates_a_folder(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_sockshock_check_validates_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sockshock.cli import main
 
     assert main(["check", str(Path(__file__).parent.parent / "scenarios")]) == 0
@@ -211,9 +270,12 @@ def test_sockshock_check_validates_a_folder(tmp_path: Path,
 def echo_peer(transport: str) -> Iterator[Any]:
     """The standard-library echo server of tests/_echo_peer.py, in a subprocess, for
     the block; its address."""
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("_echo_peer.py")),
-                             transport], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("_echo_peer.py")), transport],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdin is not None
     assert proc.stdout is not None
     try:
@@ -233,7 +295,10 @@ def test_a_scenario_against_a_server_in_another_process(name: str, transport: st
         result = run_against(S.find(name), address, transport=transport)
     assert result.passed, [f"{c.name}: {c.detail}" for c in result.failures()]
     assert [c.name for c in result.checks if c.passed is None] == [
-        "stops within", "handler errors", "no leaks"]  # not visible from outside
+        "stops within",
+        "handler errors",
+        "no leaks",
+    ]  # not visible from outside
     assert "fault(s) injected" in result.log
 
 
@@ -241,9 +306,22 @@ def test_sockshock_run_scenarios_through_the_command_line(tmp_path: Path) -> Non
     out = tmp_path / "results.json"
     with echo_peer("tcp") as address:
         result = subprocess.run(
-            [sys.executable, "-m", "sockshock.cli", "run", "partial-io", "reset-storm",
-             "--target", f"{address[0]}:{address[1]}", "--json", str(out)],
-            capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "sockshock.cli",
+                "run",
+                "partial-io",
+                "reset-storm",
+                "--target",
+                f"{address[0]}:{address[1]}",
+                "--json",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[  2/2] reset-storm" in result.stderr
     assert result.stdout.splitlines()[0].split()[:2] == ["scenario", "server"]
@@ -255,7 +333,8 @@ pytest_plugins = ["pytester"]
 
 
 def test_a_scenario_named_from_pytest(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_under='''
+    pytester.makepyfile(
+        test_under="""
 import pytest
 from sockshock.handlers import LineEcho
 
@@ -277,17 +356,25 @@ def test_option(sockshock):
     srv = sockshock.serve("ThreadingTCPServer", LineEcho)
     assert round_trip(srv) == b"hello\\n"
     assert [type(m).__name__ for m in srv.plan.models] == ["SlowClient"]
-''')
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                           "-p", "no:hypothesispytest",
-                                           "--sockshock-scenario=slow-clients", timeout=60)
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "--sockshock-scenario=slow-clients",
+        timeout=60,
+    )
     result.assert_outcomes(passed=2)
 
 
 # A handler that notices a slowloris connection's end as an error -- as a correct
 # handler does in some runs, when the client leaves mid-exchange (a reset or a broken
 # pipe, by microseconds); deterministic here.
-NOTICES_LEAVING = '''
+NOTICES_LEAVING = """
 from sockshock.handlers import LineEcho
 
 
@@ -301,13 +388,13 @@ class NoticesLeaving(LineEcho):
                 raise ConnectionResetError(104, "a handler's own mistake")
         if b"X-Slowloris" in seen or b"GET /" in seen:  # a misbehaving client left
             raise ConnectionResetError(104, "the slowloris client left")
-'''
+"""
 
 
-def test_clients_leaving_are_judged_alike_in_pytest_and_in_run(
-        pytester: pytest.Pytester) -> None:
+def test_clients_leaving_are_judged_alike_in_pytest_and_in_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(leaving=NOTICES_LEAVING)
-    pytester.makepyfile(test_leaving='''
+    pytester.makepyfile(
+        test_leaving="""
 import time
 
 import pytest
@@ -339,12 +426,18 @@ def test_an_error_before_they_leave_still_fails(sockshock):
     while not srv.errors:
         assert time.monotonic() < deadline, "the handler never failed"
         time.sleep(0.001)
-''')
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                           "-p", "no:hypothesispytest", timeout=60)
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", timeout=60
+    )
     result.assert_outcomes(passed=7, errors=1)
-    result.stdout.fnmatch_lines(["*ConnectionResetError: [[]Errno 104[]] a handler's own mistake",
-                                 "*ERROR test_leaving.py::test_an_error_before_they_leave_still_fails*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ConnectionResetError: [[]Errno 104[]] a handler's own mistake",
+            "*ERROR test_leaving.py::test_an_error_before_they_leave_still_fails*",
+        ]
+    )
     # `sockshock run slowloris` says the same of the same handler
     import importlib.util
 

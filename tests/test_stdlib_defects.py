@@ -86,12 +86,14 @@ class _WaitingSelector(selectors.PollSelector):
 
 @stdlib_defect("serve_forever() polls: shutdown() waits out poll_interval (gh-88932)")
 def test_shutdown_wakes_the_loop_instead_of_waiting_for_poll_interval(
-        module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    module: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(_WaitingSelector, "waits", 0)
     monkeypatch.setattr(module, "_ServerSelector", _WaitingSelector)
     server = module.TCPServer(("127.0.0.1", 0), one_line_handler(module))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 30},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 30}, daemon=True
+    )
     thread.start()
     stopper = threading.Thread(target=server.shutdown, daemon=True)
     try:
@@ -143,8 +145,10 @@ def test_accept_resource_errors_back_off_and_the_waiting_client_is_served(module
         pass
 
     server = Server(("127.0.0.1", 0), one_line_handler(module))
-    with serve_in_thread(server, poll_interval=0.001), \
-            socket.create_connection(server.server_address, timeout=5) as client:
+    with (
+        serve_in_thread(server, poll_interval=0.001),
+        socket.create_connection(server.server_address, timeout=5) as client,
+    ):
         assert server.five_failures.wait(5)
         first, fifth = server.failures[0], server.failures[4]
         # Back-off 5 + 10 + 20 + 40 ms between five attempts: at least 50 ms.
@@ -158,10 +162,20 @@ def test_accept_resource_errors_back_off_and_the_waiting_client_is_served(module
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux-like rlimits")
-@pytest.mark.parametrize("module", [
-    pytest.param("stdlib", marks=pytest.mark.xfail(raises=AssertionError,
-        strict=True, reason="accept() failing with EMFILE spins the loop at 100% CPU")),
-    "sockshock"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        pytest.param(
+            "stdlib",
+            marks=pytest.mark.xfail(
+                raises=AssertionError,
+                strict=True,
+                reason="accept() failing with EMFILE spins the loop at 100% CPU",
+            ),
+        ),
+        "sockshock",
+    ],
+)
 def test_a_process_out_of_descriptors_does_not_spin(module: str) -> None:
     """The real thing: RLIMIT_NOFILE exhausted in a child process. Judged by the
     accept() attempts in a 0.3 s window (the stdlib's run to thousands even when a
@@ -172,17 +186,20 @@ def test_a_process_out_of_descriptors_does_not_spin(module: str) -> None:
     from pathlib import Path
 
     probe = Path(__file__).with_name("_emfile_probe.py")
-    proc = subprocess.run([sys.executable, str(probe), module], capture_output=True, text=True,
-                          timeout=30)
+    proc = subprocess.run(
+        [sys.executable, str(probe), module], capture_output=True, text=True, timeout=30
+    )
     if proc.returncode != 0:  # not an AssertionError: never taken for the stdlib's defect
         raise RuntimeError(f"the probe failed: {proc.stderr}")
     result = json.loads(proc.stdout)
     if result["emfile"] < 1:
-        raise RuntimeError(f"accept() never failed with EMFILE: the probe tested nothing "
-                           f"({result})")
+        raise RuntimeError(
+            f"accept() never failed with EMFILE: the probe tested nothing ({result})"
+        )
     assert result["attempts"] < 20, (
         f"{result['attempts']} failed accepts and {result['cpu']:.3f} s of CPU in a 0.3 s "
-        "window: spinning")
+        "window: spinning"
+    )
     assert result["served"] == "served\n"
 
 
@@ -209,8 +226,9 @@ def test_udp_loop_survives_spurious_readiness(module: Any, monkeypatch: pytest.M
     monkeypatch.setattr(_LyingSelector, "lied", False)
     monkeypatch.setattr(module, "_ServerSelector", _LyingSelector)
     server = module.UDPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 30},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 30}, daemon=True
+    )
     thread.start()
     stopper = threading.Thread(target=server.shutdown, daemon=True)
     try:
@@ -242,8 +260,9 @@ def test_shutdown_from_the_serving_thread_raises(module: Any) -> None:
                 returned.set()
 
     server = module.TCPServer(("127.0.0.1", 0), Stopper)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     try:
         with socket.create_connection(server.server_address, timeout=5):
@@ -370,7 +389,8 @@ def test_threading_udp_handlers_can_still_reply_during_server_close(module: Any)
 
 
 def test_serve_forever_without_descriptors_for_its_wake_up_still_serves(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Started while the process is out of descriptors, the loop falls back to
     polling for shutdown (the stdlib's behaviour) instead of failing."""
 

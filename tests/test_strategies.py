@@ -65,21 +65,23 @@ def test_draws_are_oriented_so_that_zero_is_the_gentlest() -> None:
 
 
 def test_a_plan_with_draws_per_model_is_its_own_replay() -> None:
-    plan = FaultPlan(F.PartialReads(100), F.Latency(0.0, jitter=1.0),
-                     rng=[Draws([0.5, 0.99]), Draws([0.25])])
+    plan = FaultPlan(
+        F.PartialReads(100), F.Latency(0.0, jitter=1.0), rng=[Draws([0.5, 0.99]), Draws([0.25])]
+    )
     decisions = [plan.decide(Operation("recv", 0, None, 4096, 0, i)) for i in range(3)]
     assert [d.limit for d in decisions] == [50, 1, 100]
     assert [d.delay for d in decisions] == [0.25, 0.0, 0.0]
     text = plan.describe()
     assert "FaultPlan(rng=[...]): 4 fault(s) injected" in text
     assert "replay: FaultPlan(*models, rng=[Draws([0.5, 0.99]), Draws([0.25])])" in text
-    assert repr(plan) == ("FaultPlan(PartialReads(max_chunk=100), Latency(seconds=0.0, "
-                          "jitter=1.0), rng=[Draws([0.5, 0.99]), Draws([0.25])])")
+    assert repr(plan) == (
+        "FaultPlan(PartialReads(max_chunk=100), Latency(seconds=0.0, "
+        "jitter=1.0), rng=[Draws([0.5, 0.99]), Draws([0.25])])"
+    )
     again = eval(repr(plan), {**vars(F)})
     assert [again.decide(Operation("recv", 0, None, 4096, 0, i)) for i in range(3)] == decisions
     replayed = plan.replay()
-    assert [replayed.decide(Operation("recv", 0, None, 4096, 0, i))
-            for i in range(3)] == decisions
+    assert [replayed.decide(Operation("recv", 0, None, 4096, 0, i)) for i in range(3)] == decisions
 
 
 def test_draws_are_checked() -> None:
@@ -87,7 +89,9 @@ def test_draws_are_checked() -> None:
         Draws([1.0])
     with pytest.raises(sockshock.InvalidType, match="expected numbers in"):
         Draws("0.5")
-    with pytest.raises(sockshock.InvalidArgument, match=re.escape("one random.Random per model, 1 here")):
+    with pytest.raises(
+        sockshock.InvalidArgument, match=re.escape("one random.Random per model, 1 here")
+    ):
         FaultPlan(F.PartialReads(1), rng=[Draws(), Draws()])
 
 
@@ -122,13 +126,17 @@ def test_plans_shrink_towards_fewer_and_gentler_faults() -> None:
     assert plan._model_rngs[0].units == ()  # type: ignore[attr-defined]
     assert find(fault_plans(models=[F.PartialReads]), bool).models == (F.PartialReads(64),)
     assert find(fault_models(F.TruncateDatagrams), lambda m: True) == F.TruncateDatagrams(64)
-    assert find(fault_plans(models=[F.PartialReads(5), F.EOFAfter]), bool).models == \
-        (F.PartialReads(5),)
+    assert find(fault_plans(models=[F.PartialReads(5), F.EOFAfter]), bool).models == (
+        F.PartialReads(5),
+    )
 
 
 @QUICK
-@given(plan=st.from_type(FaultPlan), script=st.from_type(ClientScript),
-       model=st.from_type(F.ResetAfter))
+@given(
+    plan=st.from_type(FaultPlan),
+    script=st.from_type(ClientScript),
+    model=st.from_type(F.ResetAfter),
+)
 def test_from_type_knows_plans_scripts_and_models(plan: Any, script: Any, model: Any) -> None:
     assert isinstance(plan, FaultPlan)
     assert isinstance(script, ClientScript)
@@ -157,18 +165,18 @@ def test_schedules_lose_duplicate_and_reorder(arrivals: list[bytes]) -> None:
 
 
 def inversions(order: list[bytes]) -> int:
-    return sum(a > b for i, a in enumerate(order) for b in order[i + 1:])
+    return sum(a > b for i, a in enumerate(order) for b in order[i + 1 :])
 
 
 def test_schedules_shrink_towards_everything_once_in_order() -> None:
     datagrams = [b"a", b"b", b"c"]
     assert find(datagram_schedules(datagrams), lambda s: True) == datagrams
-    reordered = find(datagram_schedules(datagrams, drop=False, duplicate=False),
-                     lambda s: s != datagrams)
+    reordered = find(
+        datagram_schedules(datagrams, drop=False, duplicate=False), lambda s: s != datagrams
+    )
     assert sorted(reordered) == datagrams
     assert inversions(reordered) == 1
-    lost = find(datagram_schedules(datagrams, reorder=False, duplicate=False),
-                lambda s: len(s) < 3)
+    lost = find(datagram_schedules(datagrams, reorder=False, duplicate=False), lambda s: len(s) < 3)
     assert len(lost) == 2
     assert lost == sorted(lost)
 
@@ -189,37 +197,47 @@ def test_client_scripts_send_the_request_and_end_somehow(script: ClientScript) -
 
 
 def test_client_scripts_shrink_to_the_polite_client() -> None:
-    assert find(client_scripts(b"ping\n"), lambda s: True) == \
-        ClientScript([Send(b"ping\n"), HalfClose(), Read()])
+    assert find(client_scripts(b"ping\n"), lambda s: True) == ClientScript(
+        [Send(b"ping\n"), HalfClose(), Read()]
+    )
     script = find(client_scripts(st.just(b"ab"), kind="datagram"), lambda s: True)
     assert script == ClientScript([Send(b"ab"), Read()])
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda: fault_plans("streem"), "kind='streem' must be one of"),
-    (lambda: fault_plans(max_models=1, min_models=2), "max_models=1 must be in [2, 20]"),
-    (lambda: find(fault_plans(models=[42]), bool), "expected a fault model class"),
-    (lambda: fault_plans(models="PartialReads"), "expected a list of model classes"),
-    (lambda: find(fault_plans(models=[ss.TCPServer]), bool), "expected a fault model class"),
-    (lambda: chunkings("text"), "expected bytes or a strategy of bytes"),
-    (lambda: datagram_schedules([1, 2]), "expected a list of byte strings"),
-    (lambda: client_scripts(endings=("slam",)), "endings='slam' must be one of"),
-    (lambda: client_scripts(endings=()), "leaves no way to end a script"),
-    (lambda: client_scripts(endings="read"),
-     "expected a list of endings ('half_close', 'close', 'reset', 'stop_midway') but got "
-     "endings='read' (type=str) (from client_scripts())"),
-    (lambda: client_scripts(endings="close"), "for this one alone, endings=['close']"),
-    (lambda: datagram_schedules([b"x"], max_window=0),
-     "max_window=0 must be in [1, 1000] (from datagram_schedules())"),
-    (lambda: datagram_schedules([b"x"], drop="no"), "drop='no' (type=str)"),
-    (lambda: fault_models("PartialReads"),
-     "expected a fault model class such as sockshock.faults.PartialReads but got "
-     "model='PartialReads' (type=str) (the class itself: sockshock.faults.PartialReads) "
-     "(from fault_models())"),
-    (lambda: fault_models(int), "got model=<class 'int'> (type=type) (from fault_models())"),
-    (lambda: fault_models(F.FaultModel), "(from fault_models())"),
-    (lambda: fault_models(F.PartialReads, max_bytes=0), "max_bytes=0 must be in [1, 65536]"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: fault_plans("streem"), "kind='streem' must be one of"),
+        (lambda: fault_plans(max_models=1, min_models=2), "max_models=1 must be in [2, 20]"),
+        (lambda: find(fault_plans(models=[42]), bool), "expected a fault model class"),
+        (lambda: fault_plans(models="PartialReads"), "expected a list of model classes"),
+        (lambda: find(fault_plans(models=[ss.TCPServer]), bool), "expected a fault model class"),
+        (lambda: chunkings("text"), "expected bytes or a strategy of bytes"),
+        (lambda: datagram_schedules([1, 2]), "expected a list of byte strings"),
+        (lambda: client_scripts(endings=("slam",)), "endings='slam' must be one of"),
+        (lambda: client_scripts(endings=()), "leaves no way to end a script"),
+        (
+            lambda: client_scripts(endings="read"),
+            "expected a list of endings ('half_close', 'close', 'reset', 'stop_midway') but got "
+            "endings='read' (type=str) (from client_scripts())",
+        ),
+        (lambda: client_scripts(endings="close"), "for this one alone, endings=['close']"),
+        (
+            lambda: datagram_schedules([b"x"], max_window=0),
+            "max_window=0 must be in [1, 1000] (from datagram_schedules())",
+        ),
+        (lambda: datagram_schedules([b"x"], drop="no"), "drop='no' (type=str)"),
+        (
+            lambda: fault_models("PartialReads"),
+            "expected a fault model class such as sockshock.faults.PartialReads but got "
+            "model='PartialReads' (type=str) (the class itself: sockshock.faults.PartialReads) "
+            "(from fault_models())",
+        ),
+        (lambda: fault_models(int), "got model=<class 'int'> (type=type) (from fault_models())"),
+        (lambda: fault_models(F.FaultModel), "(from fault_models())"),
+        (lambda: fault_models(F.PartialReads, max_bytes=0), "max_bytes=0 must be in [1, 65536]"),
+    ],
+)
 def test_bad_strategy_arguments_get_one_clear_error(make: Any, message: str) -> None:
     with pytest.raises(sockshock.ConfigurationError, match=re.escape(message)):
         make()
@@ -261,24 +279,29 @@ class Sequenced(ss.DatagramRequestHandler):
         self.server.expected += 1
 
 
-LINES = st.lists(st.binary(min_size=1, max_size=8).filter(lambda b: b"\n" not in b),
-                 min_size=1, max_size=4).map(lambda ls: b"".join(line + b"\n" for line in ls))
+LINES = st.lists(
+    st.binary(min_size=1, max_size=8).filter(lambda b: b"\n" not in b), min_size=1, max_size=4
+).map(lambda ls: b"".join(line + b"\n" for line in ls))
 
 
 def test_a_line_handler_that_breaks_on_split_reads_is_found_and_shrunk() -> None:
-    chunks = find(chunkings(LINES),
-                  lambda c: sockshock.drive(Upper, c).received != b"".join(c).upper())
+    chunks = find(
+        chunkings(LINES), lambda c: sockshock.drive(Upper, c).received != b"".join(c).upper()
+    )
     assert chunks == [b"\x00", b"\n"]
 
 
 def test_a_partial_header_is_found_shrunk_and_replayed() -> None:
     def broken(case: tuple[FaultPlan, bytes]) -> bool:
         plan, body = case
-        return sockshock.drive(Reverse, struct.pack("!I", len(body)) + body,
-                               faults=plan).error is not None
+        return (
+            sockshock.drive(Reverse, struct.pack("!I", len(body)) + body, faults=plan).error
+            is not None
+        )
 
-    plan, body = find(st.tuples(fault_plans(models=[F.PartialReads]), st.binary(max_size=32)),
-                      broken)
+    plan, body = find(
+        st.tuples(fault_plans(models=[F.PartialReads]), st.binary(max_size=32)), broken
+    )
     assert body == b""
     assert type(plan.models[0]) is F.PartialReads
     assert [e.decision.limit for e in plan.log] == [3]  # the gentlest cut that breaks it
@@ -289,9 +312,13 @@ def test_a_partial_header_is_found_shrunk_and_replayed() -> None:
 
 def test_a_datagram_handler_that_assumes_order_is_found_and_shrunk() -> None:
     datagrams = [b"0:a", b"1:b", b"2:c"]
-    arrivals = find(datagram_schedules(datagrams, drop=False, duplicate=False),
-                    lambda a: sockshock.drive(Sequenced, a, kind="datagram",
-                                              server_attrs={"expected": 0}).errors != [])
+    arrivals = find(
+        datagram_schedules(datagrams, drop=False, duplicate=False),
+        lambda a: (
+            sockshock.drive(Sequenced, a, kind="datagram", server_attrs={"expected": 0}).errors
+            != []
+        ),
+    )
     assert sorted(arrivals) == datagrams
     assert inversions(arrivals) == 1
 
@@ -300,8 +327,9 @@ def test_a_failing_property_prints_the_transcript_and_a_replay(capsys: Any) -> N
     @settings(database=None, max_examples=200)
     @given(plan=fault_plans(models=[F.PartialReads]), body=st.binary(max_size=8))
     def check(plan: FaultPlan, body: bytes) -> None:
-        assert sockshock.drive(Reverse, struct.pack("!I", len(body)) + body,
-                               faults=plan).error is None
+        assert (
+            sockshock.drive(Reverse, struct.pack("!I", len(body)) + body, faults=plan).error is None
+        )
 
     with pytest.raises(AssertionError) as failure:
         check()
@@ -325,16 +353,18 @@ class EchoMachine(ServerMachine):
 
 
 TestEchoMachine = EchoMachine.TestCase
-TestEchoMachine.settings = settings(max_examples=6, stateful_step_count=8, deadline=None,
-                                    database=None)
+TestEchoMachine.settings = settings(
+    max_examples=6, stateful_step_count=8, deadline=None, database=None
+)
 
 
 class SyncHTTPMachine(ServerMachine):
     server_class = http.server.HTTPServer
     handler_class = HelloHTTP
     max_clients = 2
-    scripts = st.just(ClientScript([Send(b"GET / HTTP/1.0\r\n\r\n"), HalfClose(), Read()],
-                                   timeout=0.5))
+    scripts = st.just(
+        ClientScript([Send(b"GET / HTTP/1.0\r\n\r\n"), HalfClose(), Read()], timeout=0.5)
+    )
 
     def check_client(self, run: Any) -> None:
         assert run.received.startswith(b"HTTP/1.0 200"), f"no reply: {run.received!r}"
@@ -342,8 +372,14 @@ class SyncHTTPMachine(ServerMachine):
 
 def test_the_machine_finds_a_synchronous_http_server_held_by_a_silent_client() -> None:
     run = SyncHTTPMachine.TestCase("runTest")
-    run.settings = settings(max_examples=50, stateful_step_count=6, deadline=None,
-                            database=None, derandomize=True, phases=[Phase.generate])
+    run.settings = settings(
+        max_examples=50,
+        stateful_step_count=6,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+    )
     with pytest.raises(AssertionError, match=r"no reply: b''"):
         run.runTest()
 
@@ -353,15 +389,14 @@ def test_a_live_server_takes_seeded_plans_only() -> None:
         faults = fault_plans()
 
     run = Unseeded.TestCase("runTest")
-    run.settings = settings(max_examples=1, database=None, deadline=None,
-                            phases=[Phase.generate])
+    run.settings = settings(max_examples=1, database=None, deadline=None, phases=[Phase.generate])
     with pytest.raises(sockshock.InvalidArgument, match=r"fault_plans\(\.\.\., seeded=True\)"):
         run.runTest()
 
 
 # -- pytest, hypothesis and the sockshock fixture ---------------------------------------------
 
-FIXTURE_TESTS = '''
+FIXTURE_TESTS = """
 import socket, threading
 from hypothesis import given, settings, strategies as st
 from sockshock import faults as F
@@ -391,29 +426,39 @@ def test_a_handler_error_fails_its_example(sockshock, line):
     srv = sockshock.serve(NaiveRecvEcho, faults=[F.PartialReads(2)])
     with srv.connect() as client:
         client.sendall(line)
-'''
+"""
 
 
 def test_the_fixture_is_per_example_and_one_seed_replays_everything(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Under CI hypothesis loads its "ci" profile, which derandomizes every test: no
     # seed to share then. This test is about the seed.
     monkeypatch.delenv("CI", raising=False)
     pytester.makepyfile(test_fuzz=FIXTURE_TESTS)
     pytester.makeconftest(DOCS_CONFTEST)
-    args = ("-p", "no:randomly", "-p", "no:cacheprovider", "-W", "error",
-            "--sockshock-session-seed=1234")
+    args = (
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "error",
+        "--sockshock-session-seed=1234",
+    )
     first = pytester.runpytest_subprocess(*args, timeout=120)
     first.assert_outcomes(passed=1, failed=1)
     assert "FailedHealthCheck" not in first.stdout.str()
     (seed,) = re.findall(r"--sockshock-seed=(\d+)", first.stdout.str())
-    first.stdout.fnmatch_lines([
-        "*ValueError: incomplete message b'*': expected a whole line*",
-        "*Failing test case: test_a_handler_error_fails_its_example(*",
-        "*re-run this test with the same faults:*",
-        "*(the seed also seeds hypothesis: the same examples, in the same order)*",
-        "*recv #0 @0 (65536 bytes): PartialReads(max_chunk=2) -> limit=*",
-    ])
+    first.stdout.fnmatch_lines(
+        [
+            "*ValueError: incomplete message b'*': expected a whole line*",
+            "*Failing test case: test_a_handler_error_fails_its_example(*",
+            "*re-run this test with the same faults:*",
+            "*(the seed also seeds hypothesis: the same examples, in the same order)*",
+            "*recv #0 @0 (65536 bytes): PartialReads(max_chunk=2) -> limit=*",
+        ]
+    )
     drawn = pytester.path.joinpath("drawn.txt")
     examples = drawn.read_text().splitlines()
     assert len(examples) == 8
@@ -428,26 +473,32 @@ def test_the_fixture_is_per_example_and_one_seed_replays_everything(
 
 
 def test_other_function_scoped_fixtures_still_get_the_health_check(
-        pytester: pytest.Pytester) -> None:
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makeconftest(DOCS_CONFTEST)
-    pytester.makepyfile(test_fuzz='''
+    pytester.makepyfile(
+        test_fuzz="""
 from hypothesis import given, strategies as st
 
 @given(st.integers())
 def test_two_fixtures(sockshock, tmp_path, x):
     pass
-''')
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                           timeout=120)
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:cacheprovider", timeout=120
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*FailedHealthCheck*function-scoped fixture*"])
 
 
 def test_importing_sockshock_and_driving_a_handler_does_not_import_hypothesis() -> None:
-    code = ("import sys, sockshock, sockshock.scripts\n"
-            "from sockshock.handlers import LineEcho\n"
-            "assert sockshock.drive(LineEcho, b'x\\n').received == b'x\\n'\n"
-            "assert 'hypothesis' not in sys.modules, 'hypothesis was imported'\n")
+    code = (
+        "import sys, sockshock, sockshock.scripts\n"
+        "from sockshock.handlers import LineEcho\n"
+        "assert sockshock.drive(LineEcho, b'x\\n').received == b'x\\n'\n"
+        "assert 'hypothesis' not in sys.modules, 'hypothesis was imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

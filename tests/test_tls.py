@@ -45,16 +45,23 @@ def wrap() -> Iterator[Callable[..., Any]]:
     implementation over ``sock``, handshake not done; closed at teardown."""
     made: list[Any] = []
 
-    def make(impl: str, sock: Any, context: ssl.SSLContext, *, server_side: bool,
-             **kwargs: Any) -> Any:
+    def make(
+        impl: str, sock: Any, context: ssl.SSLContext, *, server_side: bool, **kwargs: Any
+    ) -> Any:
         hostname = None if server_side else SERVER_HOSTNAME
         tls: Any
         if impl == "ssl":
-            tls = context.wrap_socket(sock, server_side=server_side, server_hostname=hostname,
-                                      do_handshake_on_connect=False, **kwargs)
+            tls = context.wrap_socket(
+                sock,
+                server_side=server_side,
+                server_hostname=hostname,
+                do_handshake_on_connect=False,
+                **kwargs,
+            )
         else:
-            tls = TLSSocket(sock, context, server_side=server_side, server_hostname=hostname,
-                            **kwargs)
+            tls = TLSSocket(
+                sock, context, server_side=server_side, server_hostname=hostname, **kwargs
+            )
         made.append(tls)
         return tls
 
@@ -181,11 +188,14 @@ class RecordingWire(OneByteReads):
 # -- round trips ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("server_impl", "client_impl"),
-                         [("sockshock", "sockshock"), ("sockshock", "ssl"), ("ssl", "sockshock")])
+@pytest.mark.parametrize(
+    ("server_impl", "client_impl"),
+    [("sockshock", "sockshock"), ("sockshock", "ssl"), ("ssl", "sockshock")],
+)
 @pytest.mark.parametrize("size", [1, 16384 + 1, 1 << 20])
-def test_round_trip(wrap: Any, pair: Any, contexts: Any, server_impl: str, client_impl: str,
-                    size: int) -> None:
+def test_round_trip(
+    wrap: Any, pair: Any, contexts: Any, server_impl: str, client_impl: str, size: int
+) -> None:
     server_ctx, client_ctx = contexts
     server = wrap(server_impl, pair[0], server_ctx, server_side=True)
     client = wrap(client_impl, pair[1], client_ctx, server_side=False)
@@ -203,7 +213,7 @@ def test_round_trip(wrap: Any, pair: Any, contexts: Any, server_impl: str, clien
     with peer(echo) as done:
         echoed = bytearray()
         for start in range(0, size, 65536):  # one thread: SSLSocket wants no more
-            chunk = payload[start:start + 65536]
+            chunk = payload[start : start + 65536]
             client.sendall(chunk)
             end = len(echoed) + len(chunk)
             while len(echoed) < end:
@@ -215,7 +225,10 @@ def test_round_trip(wrap: Any, pair: Any, contexts: Any, server_impl: str, clien
         assert sock.cipher() is not None
         assert sock.pending() == 0
     assert client.getpeercert()["subjectAltName"] == (
-        ("DNS", "localhost"), ("IP Address", "127.0.0.1"), ("IP Address", "0:0:0:0:0:0:0:1"))
+        ("DNS", "localhost"),
+        ("IP Address", "127.0.0.1"),
+        ("IP Address", "0:0:0:0:0:0:0:1"),
+    )
     assert server.getpeercert() is None  # no client certificate asked for
     assert isinstance(client.getpeercert(binary_form=True), bytes)
 
@@ -226,13 +239,21 @@ def test_attributes_before_and_after_the_handshake(pair: Any, contexts: Any) -> 
     client_ctx = _certs.client_context(alpn_protocols=["http/1.1"])
     server = TLSSocket(pair[0], server_ctx, server_side=True)
     client = TLSSocket(pair[1], client_ctx, server_side=False, server_hostname=SERVER_HOSTNAME)
-    assert (server.version(), server.cipher(), server.selected_alpn_protocol()) == (None, None, None)
+    assert (server.version(), server.cipher(), server.selected_alpn_protocol()) == (
+        None,
+        None,
+        None,
+    )
     with pytest.raises(ValueError, match="handshake not done yet"):
         client.getpeercert()
     assert (server.server_side, client.server_side) == (True, False)
     assert (server.server_hostname, client.server_hostname) == (None, SERVER_HOSTNAME)
     assert server.context is server_ctx
-    assert (server.family, server.type, server.proto) == (pair[0].family, pair[0].type, pair[0].proto)
+    assert (server.family, server.type, server.proto) == (
+        pair[0].family,
+        pair[0].type,
+        pair[0].proto,
+    )
     assert server.fileno() == pair[0].fileno()
     assert server.getsockname() == pair[0].getsockname()
     assert server.getpeername() == pair[0].getpeername()
@@ -257,28 +278,50 @@ def test_versions_by_name_and_a_tuple_of_alpn_protocols(pair: Any) -> None:
     assert (server.version(), client.selected_alpn_protocol()) == ("TLSv1.2", "h2")
 
 
-@pytest.mark.parametrize("make", [_certs.client_context, _certs.server_context],
-                         ids=["client_context", "server_context"])
-@pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"minimum_version": "TLSv9"}, sockshock.InvalidArgument,
-     "minimum_version='TLSv9' is not a TLS version; give an ssl.TLSVersion or one of "
-     "'MINIMUM_SUPPORTED', "),
-    ({"maximum_version": 772}, sockshock.InvalidType,
-     "expected an ssl.TLSVersion (or its name, such as 'TLSv1_3') but got maximum_version=772 "
-     "(type=int)"),
-    ({"minimum_version": "TLSv1.3", "maximum_version": ssl.TLSVersion.TLSv1_2},
-     sockshock.InvalidArgument,
-     "minimum_version=TLSv1_3 is above maximum_version=TLSv1_2: no TLS version is left"),
-    ({"alpn_protocols": "h2"}, sockshock.InvalidType,
-     "expected a list of protocol names such as ['h2', 'http/1.1'] but got "
-     "alpn_protocols='h2' (type=str); for this one alone, ['h2']"),
-    ({"alpn_protocols": [1]}, sockshock.InvalidType,
-     "expected protocol names (str) in alpn_protocols but got 1 (type=int)"),
-    ({"alpn_protocols": ["x" * 256]}, sockshock.InvalidArgument,
-     "a protocol name is 1 to 255 bytes"),
-])
-def test_context_arguments_get_one_clear_error(make: Any, kwargs: dict[str, Any],
-                                               error: type[Exception], message: str) -> None:
+@pytest.mark.parametrize(
+    "make", [_certs.client_context, _certs.server_context], ids=["client_context", "server_context"]
+)
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"minimum_version": "TLSv9"},
+            sockshock.InvalidArgument,
+            "minimum_version='TLSv9' is not a TLS version; give an ssl.TLSVersion or one of "
+            "'MINIMUM_SUPPORTED', ",
+        ),
+        (
+            {"maximum_version": 772},
+            sockshock.InvalidType,
+            "expected an ssl.TLSVersion (or its name, such as 'TLSv1_3') but got maximum_version=772 "
+            "(type=int)",
+        ),
+        (
+            {"minimum_version": "TLSv1.3", "maximum_version": ssl.TLSVersion.TLSv1_2},
+            sockshock.InvalidArgument,
+            "minimum_version=TLSv1_3 is above maximum_version=TLSv1_2: no TLS version is left",
+        ),
+        (
+            {"alpn_protocols": "h2"},
+            sockshock.InvalidType,
+            "expected a list of protocol names such as ['h2', 'http/1.1'] but got "
+            "alpn_protocols='h2' (type=str); for this one alone, ['h2']",
+        ),
+        (
+            {"alpn_protocols": [1]},
+            sockshock.InvalidType,
+            "expected protocol names (str) in alpn_protocols but got 1 (type=int)",
+        ),
+        (
+            {"alpn_protocols": ["x" * 256]},
+            sockshock.InvalidArgument,
+            "a protocol name is 1 to 255 bytes",
+        ),
+    ],
+)
+def test_context_arguments_get_one_clear_error(
+    make: Any, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
     with pytest.raises(error) as raised:
         make(**kwargs)
     assert message in str(raised.value)
@@ -291,8 +334,10 @@ def test_constructor_refuses_what_sslsocket_refuses(pair: Any, contexts: Any) ->
         TLSSocket(pair[1], client_ctx, server_side=False)
     with pytest.raises(ValueError, match="only be specified in client mode"):
         TLSSocket(pair[0], server_ctx, server_side=True, server_hostname="localhost")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as datagram, \
-            pytest.raises(NotImplementedError, match="only stream sockets"):
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as datagram,
+        pytest.raises(NotImplementedError, match="only stream sockets"),
+    ):
         TLSSocket(datagram, server_ctx, server_side=True)
 
 
@@ -310,8 +355,9 @@ class LineEcho(socketserver.StreamRequestHandler):
 def test_stream_request_handler_over_tls(pair: Any, contexts: Any, wbufsize: int) -> None:
     server_ctx, client_ctx = contexts
     request = TLSSocket(pair[0], server_ctx, server_side=True)
-    client = client_ctx.wrap_socket(pair[1].dup(), server_hostname=SERVER_HOSTNAME,
-                                    do_handshake_on_connect=False)
+    client = client_ctx.wrap_socket(
+        pair[1].dup(), server_hostname=SERVER_HOSTNAME, do_handshake_on_connect=False
+    )
 
     class Handler(LineEcho):
         timeout = WAIT
@@ -320,8 +366,7 @@ def test_stream_request_handler_over_tls(pair: Any, contexts: Any, wbufsize: int
 
     def serve() -> None:
         # TCPServer's own request cycle: handler, then shutdown(SHUT_WR) and close().
-        with socketserver.TCPServer(("127.0.0.1", 0), Handler,
-                                    bind_and_activate=False) as server:
+        with socketserver.TCPServer(("127.0.0.1", 0), Handler, bind_and_activate=False) as server:
             server.finish_request(request, "peer")  # type: ignore[arg-type]
             server.shutdown_request(request)  # type: ignore[arg-type]
 
@@ -378,14 +423,14 @@ def test_http_server_over_tls(contexts: Any) -> None:
             conn, address = listener.accept()
             conn.settimeout(WAIT)
             request = TLSSocket(conn, server_ctx, server_side=True)
-            with socketserver.TCPServer(("127.0.0.1", 0), Hello,
-                                        bind_and_activate=False) as server:
+            with socketserver.TCPServer(("127.0.0.1", 0), Hello, bind_and_activate=False) as server:
                 server.finish_request(request, address)  # type: ignore[arg-type]
                 server.shutdown_request(request)  # type: ignore[arg-type]
 
         with peer(serve) as done:
             connection = http.client.HTTPSConnection(
-                SERVER_HOSTNAME, listener.getsockname()[1], timeout=WAIT, context=client_ctx)
+                SERVER_HOSTNAME, listener.getsockname()[1], timeout=WAIT, context=client_ctx
+            )
             try:
                 for path in ("/a", "/b"):  # keep-alive: two requests, one connection
                     connection.request("GET", path)
@@ -403,8 +448,9 @@ def test_xmlrpc_server_over_tls(contexts: Any) -> None:
         listener.settimeout(WAIT)
 
         def serve() -> None:
-            with xmlrpc.server.SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False,
-                                                  bind_and_activate=False) as server:
+            with xmlrpc.server.SimpleXMLRPCServer(
+                ("127.0.0.1", 0), logRequests=False, bind_and_activate=False
+            ) as server:
                 server.register_function(lambda a, b: a + b, "add")
                 conn, address = listener.accept()
                 conn.settimeout(WAIT)
@@ -448,8 +494,7 @@ def test_one_byte_wire_reads(pair: Any, contexts: Any) -> None:
     server_ctx, client_ctx = contexts
     server_wire, client_wire = OneByteReads(pair[0]), OneByteReads(pair[1])
     server = TLSSocket(server_wire, server_ctx, server_side=True)
-    client = TLSSocket(client_wire, client_ctx, server_side=False,
-                       server_hostname=SERVER_HOSTNAME)
+    client = TLSSocket(client_wire, client_ctx, server_side=False, server_hostname=SERVER_HOSTNAME)
     messages = [b"a", bytes(range(256)) * 6, b"c" * 3000]  # one record each
     total = sum(map(len, messages))
 
@@ -484,8 +529,9 @@ def test_over_a_faulty_socket() -> None:
             assert isinstance(conn, sockshock.FaultySocket)
             conn.settimeout(WAIT)
             with TLSSocket(conn, server_ctx, server_side=True) as server:
-                client = client_ctx.wrap_socket(raw_client.dup(), server_hostname=SERVER_HOSTNAME,
-                                                do_handshake_on_connect=False)
+                client = client_ctx.wrap_socket(
+                    raw_client.dup(), server_hostname=SERVER_HOSTNAME, do_handshake_on_connect=False
+                )
 
                 def echo() -> None:
                     with server.makefile("rb") as reader:
@@ -581,8 +627,9 @@ def test_plaintext_hook_exceptions_reach_the_caller(pair: Any, contexts: Any) ->
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("where", ["between records", "mid-record"])
-def test_truncation_without_close_notify(wrap: Any, pair: Any, contexts: Any, impl: str,
-                                         where: str) -> None:
+def test_truncation_without_close_notify(
+    wrap: Any, pair: Any, contexts: Any, impl: str, where: str
+) -> None:
     server_ctx, client_ctx = contexts
     raw = pair[1].dup()  # SSLSocket takes its socket's descriptor over
     reader = wrap(impl, pair[0], server_ctx, server_side=True)
@@ -637,8 +684,9 @@ def test_close_notify_and_unwrap(wrap: Any, pair: Any, contexts: Any, impl: str)
 
 
 @pytest.mark.parametrize("peer_does", ["a bare FIN", "more data"])
-def test_unwrap_meets_a_peer_that_does_not_close_notify(wrap: Any, contexts: Any,
-                                                        peer_does: str) -> None:
+def test_unwrap_meets_a_peer_that_does_not_close_notify(
+    wrap: Any, contexts: Any, peer_does: str
+) -> None:
     server_ctx, client_ctx = contexts
     outcomes = []
     for impl in IMPLEMENTATIONS:
@@ -661,8 +709,9 @@ def test_unwrap_meets_a_peer_that_does_not_close_notify(wrap: Any, contexts: Any
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-def test_zero_return_after_an_unwrap_that_timed_out(wrap: Any, pair: Any, contexts: Any,
-                                                    impl: str) -> None:
+def test_zero_return_after_an_unwrap_that_timed_out(
+    wrap: Any, pair: Any, contexts: Any, impl: str
+) -> None:
     server_ctx, client_ctx = contexts
     server = wrap(impl, pair[0], server_ctx, server_side=True)
     client = wrap(impl, pair[1], client_ctx, server_side=False)
@@ -734,7 +783,9 @@ def test_plaintext_to_a_tls_server(wrap: Any, pair: Any, contexts: Any, impl: st
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-def test_shutdown_and_close_send_no_close_notify(wrap: Any, pair: Any, contexts: Any, impl: str) -> None:
+def test_shutdown_and_close_send_no_close_notify(
+    wrap: Any, pair: Any, contexts: Any, impl: str
+) -> None:
     server_ctx, client_ctx = contexts
     server = wrap(impl, pair[0], server_ctx, server_side=True)
     client = wrap(impl, pair[1], client_ctx, server_side=False, suppress_ragged_eofs=False)
@@ -756,7 +807,9 @@ def test_shutdown_and_close_send_no_close_notify(wrap: Any, pair: Any, contexts:
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("how", ["do_handshake", "recv"])
-def test_stalled_handshake_times_out(wrap: Any, pair: Any, contexts: Any, impl: str, how: str) -> None:
+def test_stalled_handshake_times_out(
+    wrap: Any, pair: Any, contexts: Any, impl: str, how: str
+) -> None:
     server = wrap(impl, pair[0], contexts[0], server_side=True)
     server.settimeout(0.1)
     start = time.monotonic()
@@ -868,22 +921,38 @@ def test_non_blocking_write_is_retried_like_openssl(pair: Any, contexts: Any) ->
 # rejected client certificate reaches the client at its first read.
 VERIFY, ERROR = ssl.SSLCertVerificationError, ssl.SSLError
 FAILURES: dict[str, tuple[tuple[str, type[Exception], str], tuple[str, type[Exception], str]]] = {
-    "wrong-hostname": (("handshake", VERIFY, "Hostname mismatch"),
-                       ("handshake", ERROR, "SSLV3_ALERT_BAD_CERTIFICATE")),
-    "untrusted-ca": (("handshake", VERIFY, "unable to get local issuer certificate"),
-                     ("handshake", ERROR, "TLSV1_ALERT_UNKNOWN_CA")),
-    "expired": (("handshake", VERIFY, "certificate has expired"),
-                ("handshake", ERROR, "SSLV3_ALERT_CERTIFICATE_EXPIRED")),
-    "not-yet-valid": (("handshake", VERIFY, "certificate is not yet valid"),
-                      ("handshake", ERROR, "SSLV3_ALERT_BAD_CERTIFICATE")),
-    "client-cert-missing": (("read", ERROR, "TLSV13_ALERT_CERTIFICATE_REQUIRED"),
-                            ("handshake", ERROR, "PEER_DID_NOT_RETURN_A_CERTIFICATE")),
-    "client-cert-untrusted": (("read", ERROR, "TLSV1_ALERT_UNKNOWN_CA"),
-                              ("handshake", VERIFY, "unable to get local issuer certificate")),
-    "client-cert-expired": (("read", ERROR, "SSLV3_ALERT_CERTIFICATE_EXPIRED"),
-                            ("handshake", VERIFY, "certificate has expired")),
-    "version-mismatch": (("handshake", ERROR, "TLSV1_ALERT_PROTOCOL_VERSION"),
-                         ("handshake", ERROR, "UNSUPPORTED_PROTOCOL")),
+    "wrong-hostname": (
+        ("handshake", VERIFY, "Hostname mismatch"),
+        ("handshake", ERROR, "SSLV3_ALERT_BAD_CERTIFICATE"),
+    ),
+    "untrusted-ca": (
+        ("handshake", VERIFY, "unable to get local issuer certificate"),
+        ("handshake", ERROR, "TLSV1_ALERT_UNKNOWN_CA"),
+    ),
+    "expired": (
+        ("handshake", VERIFY, "certificate has expired"),
+        ("handshake", ERROR, "SSLV3_ALERT_CERTIFICATE_EXPIRED"),
+    ),
+    "not-yet-valid": (
+        ("handshake", VERIFY, "certificate is not yet valid"),
+        ("handshake", ERROR, "SSLV3_ALERT_BAD_CERTIFICATE"),
+    ),
+    "client-cert-missing": (
+        ("read", ERROR, "TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+        ("handshake", ERROR, "PEER_DID_NOT_RETURN_A_CERTIFICATE"),
+    ),
+    "client-cert-untrusted": (
+        ("read", ERROR, "TLSV1_ALERT_UNKNOWN_CA"),
+        ("handshake", VERIFY, "unable to get local issuer certificate"),
+    ),
+    "client-cert-expired": (
+        ("read", ERROR, "SSLV3_ALERT_CERTIFICATE_EXPIRED"),
+        ("handshake", VERIFY, "certificate has expired"),
+    ),
+    "version-mismatch": (
+        ("handshake", ERROR, "TLSV1_ALERT_PROTOCOL_VERSION"),
+        ("handshake", ERROR, "UNSUPPORTED_PROTOCOL"),
+    ),
 }
 
 
@@ -915,7 +984,9 @@ def test_certificate_failures(wrap: Any, pair: Any, case: str, impl: str) -> Non
         client_outcome = _attempt(client)
         server_outcome = server_side.result()
     for (where, error), (expected_where, kind, reason) in (
-            (client_outcome, FAILURES[case][0]), (server_outcome, FAILURES[case][1])):
+        (client_outcome, FAILURES[case][0]),
+        (server_outcome, FAILURES[case][1]),
+    ):
         assert (where, type(error)) == (expected_where, kind), (case, error)
         assert reason in _describe(error), (case, error)
 
@@ -959,8 +1030,11 @@ def test_leaves_are_cached_and_contexts_are_new() -> None:
 
 
 def test_bad_names_are_refused() -> None:
-    with pytest.raises(InvalidArgument, match=r"certificate='self-signed' must be one of "
-                       r"'valid', .* \(from server_context\(\)\)"):
+    with pytest.raises(
+        InvalidArgument,
+        match=r"certificate='self-signed' must be one of "
+        r"'valid', .* \(from server_context\(\)\)",
+    ):
         _certs.server_context(certificate="self-signed")
     with pytest.raises(InvalidArgument, match=r"client_certificate='none' must be one of"):
         _certs.client_context(client_certificate="none")
@@ -969,15 +1043,17 @@ def test_bad_names_are_refused() -> None:
 
 
 def _run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_importing_tls_loads_no_certificate_machinery() -> None:
     result = _run_python(
         "import sys\n"
         "import sockshock._injection._tls, sockshock._harness._certs\n"
-        "print(sorted(m for m in ('trustme', 'cryptography') if m in sys.modules))\n")
+        "print(sorted(m for m in ('trustme', 'cryptography') if m in sys.modules))\n"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -993,8 +1069,10 @@ def test_missing_trustme_says_what_to_install() -> None:
         "    import sockshock\n"
         "    assert isinstance(error, ImportError)\n"
         "    assert isinstance(error, sockshock.SockshockError)\n"
-        "    print(error)\n")
+        "    print(error)\n"
+    )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ("TLS certificates need trustme, which is not installed: "
-                                     "pip install 'sockshock[tls]'")
+    assert result.stdout.strip() == (
+        "TLS certificates need trustme, which is not installed: pip install 'sockshock[tls]'"
+    )
     assert issubclass(TLSUnavailable, SockshockError)

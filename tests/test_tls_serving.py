@@ -31,12 +31,13 @@ FAULTS = {
 }
 
 
-
 @pytest.mark.parametrize("faults", list(FAULTS), ids=list(FAULTS))
 @pytest.mark.parametrize("server_class", STREAM_KINDS)
 def test_every_stream_server_under_tls(server_class: str, faults: str) -> None:
-    with sockshock.serving(server_class, LineEcho, tls=True, faults=FAULTS[faults],
-                           seed=1) as srv, srv.connect(tls=True) as client:
+    with (
+        sockshock.serving(server_class, LineEcho, tls=True, faults=FAULTS[faults], seed=1) as srv,
+        srv.connect(tls=True) as client,
+    ):
         assert isinstance(client, ssl.SSLSocket)
         client.sendall(b"hello over tls\n")
         assert read_line(client) == b"hello over tls\n"
@@ -51,15 +52,19 @@ class Report(ss.StreamRequestHandler):
     def handle(self) -> None:
         tls = self.request
         self.rfile.readline()
-        self.wfile.write(f"{tls.version()} {tls.cipher()[0]} "
-                         f"{tls.selected_alpn_protocol()} {tls.getpeercert()}\n".encode())
+        self.wfile.write(
+            f"{tls.version()} {tls.cipher()[0]} "
+            f"{tls.selected_alpn_protocol()} {tls.getpeercert()}\n".encode()
+        )
 
 
 def test_the_handler_sees_what_sslsocket_offers() -> None:
     context = T.server_context(alpn_protocols=["h2", "echo/1"])
     client_context = T.client_context(alpn_protocols=["echo/1"])
-    with sockshock.serving("ThreadingTCPServer", Report, tls=context) as srv, \
-            srv.connect(tls=client_context) as client:
+    with (
+        sockshock.serving("ThreadingTCPServer", Report, tls=context) as srv,
+        srv.connect(tls=client_context) as client,
+    ):
         client.sendall(b"who am i\n")
         version, cipher, alpn, peer = read_line(client).decode().split(" ", 3)
         assert version == client.version()
@@ -69,8 +74,9 @@ def test_the_handler_sees_what_sslsocket_offers() -> None:
 
 
 def test_a_stalled_handshake_does_not_delay_other_clients() -> None:
-    with sockshock.serving("ThreadingTCPServer", LineEcho, tls=True,
-                           expect_errors=ssl.SSLEOFError) as srv:
+    with sockshock.serving(
+        "ThreadingTCPServer", LineEcho, tls=True, expect_errors=ssl.SSLEOFError
+    ) as srv:
         stalled = srv.connect()  # TCP only: the server waits for its ClientHello
         served = threading.Event()
 
@@ -94,8 +100,15 @@ def test_a_stalled_handshake_under_a_fault_times_out_in_the_handler() -> None:
         def handle(self) -> None:
             self.rfile.readline()
 
-    with sockshock.serving("ThreadingTCPServer", Timed, tls=True, clock="virtual", seed=2,
-                           faults=[F.Stall(0)], expect_errors=TimeoutError) as srv:
+    with sockshock.serving(
+        "ThreadingTCPServer",
+        Timed,
+        tls=True,
+        clock="virtual",
+        seed=2,
+        faults=[F.Stall(0)],
+        expect_errors=TimeoutError,
+    ) as srv:
         with srv.connect() as raw:
             context = srv.client_context()
             with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
@@ -118,9 +131,13 @@ def test_a_reset_mid_record_reaches_the_handler_as_a_reset() -> None:
 
     # The client's handshake and a first record move a few hundred bytes; the reset
     # comes in the middle of the second record.
-    with sockshock.serving("ThreadingTCPServer", Reader, tls=True, seed=3,
-                           faults=[F.ResetAfter(600)]) as srv, \
-            srv.connect(tls=True) as client, contextlib.suppress(OSError):
+    with (
+        sockshock.serving(
+            "ThreadingTCPServer", Reader, tls=True, seed=3, faults=[F.ResetAfter(600)]
+        ) as srv,
+        srv.connect(tls=True) as client,
+        contextlib.suppress(OSError),
+    ):
         client.sendall(b"x" * 100)
         client.sendall(b"y" * 1000)  # the server resets meanwhile: this may fail
         while client.recv(100):
@@ -143,17 +160,26 @@ def test_truncation_without_close_notify_as_sslsocket_shows_it() -> None:
 
     # After the handshake (cut mid-stream): recv() reads b"" -- SSLSocket's default
     # suppress_ragged_eofs, as a real server sees it.
-    with sockshock.serving("ThreadingTCPServer", Reader, tls=True, seed=4,
-                           faults=[F.EOFAfter(700)]) as srv, \
-            srv.connect(tls=True) as client:
+    with (
+        sockshock.serving(
+            "ThreadingTCPServer", Reader, tls=True, seed=4, faults=[F.EOFAfter(700)]
+        ) as srv,
+        srv.connect(tls=True) as client,
+    ):
         client.sendall(b"z" * 2000)
     assert len(seen) == 1
     assert isinstance(seen[0], bytes)
     assert len(seen[0]) < 2000
     # During the handshake: SSLEOFError, as a server that wraps accepted sockets
     # sees it -- before its handler runs.
-    with sockshock.serving("ThreadingTCPServer", Reader, tls=True, seed=4,
-                           faults=[F.EOFAfter(10)], expect_errors=ssl.SSLError) as srv:
+    with sockshock.serving(
+        "ThreadingTCPServer",
+        Reader,
+        tls=True,
+        seed=4,
+        faults=[F.EOFAfter(10)],
+        expect_errors=ssl.SSLError,
+    ) as srv:
         with srv.connect() as raw, contextlib.suppress(OSError):
             srv.client_context().wrap_socket(raw, server_hostname="localhost").close()
         assert srv.wait_stopped(0) is False
@@ -174,24 +200,35 @@ class Hello(http.server.BaseHTTPRequestHandler):
 
 
 def test_http_server_runs_unchanged_over_tls_with_faults() -> None:
-    with sockshock.serving(http.server.ThreadingHTTPServer, Hello, tls=True, seed=5,
-                           faults=[F.PartialReads(3), F.PartialWrites(7)]) as srv:
+    with sockshock.serving(
+        http.server.ThreadingHTTPServer,
+        Hello,
+        tls=True,
+        seed=5,
+        faults=[F.PartialReads(3), F.PartialWrites(7)],
+    ) as srv:
         host, port = srv.address
-        with urllib.request.urlopen(f"https://localhost:{port}/",
-                                    context=srv.client_context(), timeout=5) as response:
+        with urllib.request.urlopen(
+            f"https://localhost:{port}/", context=srv.client_context(), timeout=5
+        ) as response:
             assert response.read().startswith(b"TLSv1.")
         assert host == "127.0.0.1"
 
 
 def test_xmlrpc_server_runs_unchanged_over_tls() -> None:
-    with sockshock.serving(xmlrpc.server.SimpleXMLRPCServer,
-                           xmlrpc.server.SimpleXMLRPCRequestHandler, tls=True,
-                           server_kwargs={"logRequests": False},
-                           faults=[F.PartialReads(5, layer="plaintext")], seed=6) as srv:
+    with sockshock.serving(
+        xmlrpc.server.SimpleXMLRPCServer,
+        xmlrpc.server.SimpleXMLRPCRequestHandler,
+        tls=True,
+        server_kwargs={"logRequests": False},
+        faults=[F.PartialReads(5, layer="plaintext")],
+        seed=6,
+    ) as srv:
         srv.server.register_function(lambda text: text.upper(), "shout")
         _, port = srv.address
-        with xmlrpc.client.ServerProxy(f"https://localhost:{port}/",
-                                       context=srv.client_context()) as proxy:
+        with xmlrpc.client.ServerProxy(
+            f"https://localhost:{port}/", context=srv.client_context()
+        ) as proxy:
             assert proxy.shout("tls") == "TLS"
 
 
@@ -200,8 +237,10 @@ FAILURES = [case for case in T.TLS_CASES if case not in ("valid", "client-cert")
 
 def test_mutual_tls_gives_the_handler_the_client_certificate() -> None:
     server_context, client_context = T.contexts("client-cert")
-    with sockshock.serving("ThreadingTCPServer", Report, tls=server_context) as srv, \
-            srv.connect(tls=client_context) as client:
+    with (
+        sockshock.serving("ThreadingTCPServer", Report, tls=server_context) as srv,
+        srv.connect(tls=client_context) as client,
+    ):
         client.sendall(b"who am i\n")
         peer = read_line(client).decode().split(" ", 3)[3]
     assert "subject" in peer
@@ -216,11 +255,20 @@ def test_certificate_failures_end_in_the_right_ssl_error_on_each_side(case: str)
             self.request.do_handshake()
             self.request.recv(10)
 
-    with sockshock.audit(), \
-            sockshock.serving("ThreadingTCPServer", Handshake, tls=server_context,
-                              expect_errors=(ssl.SSLError, OSError)) as srv:
-        with srv.connect() as raw, pytest.raises(ssl.SSLError) as client_side, \
-                client_context.wrap_socket(raw, server_hostname="localhost") as client:
+    with (
+        sockshock.audit(),
+        sockshock.serving(
+            "ThreadingTCPServer",
+            Handshake,
+            tls=server_context,
+            expect_errors=(ssl.SSLError, OSError),
+        ) as srv,
+    ):
+        with (
+            srv.connect() as raw,
+            pytest.raises(ssl.SSLError) as client_side,
+            client_context.wrap_socket(raw, server_hostname="localhost") as client,
+        ):
             client.sendall(b"x")
             client.recv(10)  # a rejected client certificate shows at the first read
         client_error = client_side.value
@@ -236,10 +284,19 @@ def test_certificate_failures_end_in_the_right_ssl_error_on_each_side(case: str)
 
 def test_the_same_plan_gives_the_same_plaintext_decisions() -> None:
     def run() -> list[Any]:
-        with sockshock.serving("ThreadingTCPServer", LineEcho, tls=True, seed=7,
-                               faults=[F.PartialReads(4, layer="plaintext"),
-                                       F.PartialWrites(3, layer="plaintext")]) as srv, \
-                srv.connect(tls=True) as client:
+        with (
+            sockshock.serving(
+                "ThreadingTCPServer",
+                LineEcho,
+                tls=True,
+                seed=7,
+                faults=[
+                    F.PartialReads(4, layer="plaintext"),
+                    F.PartialWrites(3, layer="plaintext"),
+                ],
+            ) as srv,
+            srv.connect(tls=True) as client,
+        ):
             client.sendall(b"the same plan, the same decisions\n")
             assert read_line(client) == b"the same plan, the same decisions\n"
         return [(e.kind, e.offset, e.decision) for e in srv.plan.log]
@@ -248,17 +305,25 @@ def test_the_same_plan_gives_the_same_plaintext_decisions() -> None:
 
 
 def test_tls_arguments_are_checked() -> None:
-    with pytest.raises(sockshock.InvalidArgument, match="datagram server"), \
-            sockshock.serving("UDPServer", sockshock.handlers.DatagramEcho, tls=True):
+    with (
+        pytest.raises(sockshock.InvalidArgument, match="datagram server"),
+        sockshock.serving("UDPServer", sockshock.handlers.DatagramEcho, tls=True),
+    ):
         pass
-    with pytest.raises(sockshock.InvalidArgument, match="act above TLS"), \
-            sockshock.serving("TCPServer", LineEcho, faults=[F.PartialReads(1, layer="plaintext")]):
+    with (
+        pytest.raises(sockshock.InvalidArgument, match="act above TLS"),
+        sockshock.serving("TCPServer", LineEcho, faults=[F.PartialReads(1, layer="plaintext")]),
+    ):
         pass
-    with pytest.raises(sockshock.InvalidType, match="tls='yes'"), \
-            sockshock.serving("TCPServer", LineEcho, tls="yes"):
+    with (
+        pytest.raises(sockshock.InvalidType, match="tls='yes'"),
+        sockshock.serving("TCPServer", LineEcho, tls="yes"),
+    ):
         pass
-    with pytest.raises(sockshock.InvalidArgument, match="client context"), \
-            sockshock.serving("TCPServer", LineEcho, tls=T.client_context()):
+    with (
+        pytest.raises(sockshock.InvalidArgument, match="client context"),
+        sockshock.serving("TCPServer", LineEcho, tls=T.client_context()),
+    ):
         pass
 
 
@@ -272,8 +337,10 @@ def test_a_handler_that_does_tls_itself_takes_a_client_context_of_your_own() -> 
             with server_context.wrap_socket(self.request, server_side=True) as tls:
                 tls.sendall(tls.recv(100).upper())
 
-    with sockshock.serving("ThreadingTCPServer", OwnTLS) as srv, \
-            srv.connect(tls=client_context) as client:
+    with (
+        sockshock.serving("ThreadingTCPServer", OwnTLS) as srv,
+        srv.connect(tls=client_context) as client,
+    ):
         client.sendall(b"hello")
         assert client.recv(100) == b"HELLO"
         assert client.version() is not None

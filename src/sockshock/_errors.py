@@ -171,9 +171,11 @@ def check_number(
     ``probability=1.5 must be in [0, 1]``.
     """
     kind = type(value)
-    if (kind is int or (kind is float and not integer and math.isfinite(value))) and \
-            (low is None or (value > low if low_open else value >= low)) and \
-            (high is None or (value < high if high_open else value <= high)):
+    if (
+        (kind is int or (kind is float and not integer and math.isfinite(value)))
+        and (low is None or (value > low if low_open else value >= low))
+        and (high is None or (value < high if high_open else value <= high))
+    ):
         return  # the common case, fast
     check_type(name, value, int if integer else (int, float), source=source)
     if not integer and not math.isfinite(value):
@@ -185,10 +187,14 @@ def check_number(
         right = ")" if high_open else "]"
         lo = "-inf" if low is None else _bound(low)
         hi = "inf" if high is None else _bound(high)
-        raise InvalidArgument(f"{name}={value!r} must be in {left}{lo}, {hi}{right}{_where(source)}")
+        raise InvalidArgument(
+            f"{name}={value!r} must be in {left}{lo}, {hi}{right}{_where(source)}"
+        )
 
 
-def check_choice(name: str, value: Any, choices: tuple[Any, ...], *, source: str | None = None) -> None:
+def check_choice(
+    name: str, value: Any, choices: tuple[Any, ...], *, source: str | None = None
+) -> None:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:
         listed = ", ".join(repr(c) for c in choices)

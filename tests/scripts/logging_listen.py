@@ -15,8 +15,9 @@ import sys
 import sockshock
 from sockshock import faults as F
 
-CONFIG = json.dumps({"version": 1, "incremental": True,
-                     "loggers": {"sockshock.demo": {"level": "DEBUG"}}}).encode()
+CONFIG = json.dumps(
+    {"version": 1, "incremental": True, "loggers": {"sockshock.demo": {"level": "DEBUG"}}}
+).encode()
 fault = F.EOFAfter(4 + 10) if sys.argv[1] == "eof" else F.ResetAfter(4 + 10)
 try:
     with sockshock.inject([fault], seed=1, shutdown_timeout=0.3) as servers:

@@ -64,7 +64,8 @@ def _refuse(address: Any, why: str, source: str) -> InvalidArgument:
     return InvalidArgument(
         f"address={address!r} {why}: sockshock's clients only connect to loopback "
         "addresses (127.0.0.0/8, ::1, 'localhost' resolved to loopback only) and Unix "
-        f"socket paths (from {source})")
+        f"socket paths (from {source})"
+    )
 
 
 def resolve_address(address: Any, *, source: str) -> Target:
@@ -87,57 +88,81 @@ def resolve_address(address: Any, *, source: str) -> Target:
     if isinstance(address, (str, os.PathLike)):
         path = os.fspath(address)
         if not isinstance(path, str):
-            raise InvalidType(f"expected a str Unix socket path but got address={address!r} "
-                              f"(type={type(address).__name__}) (from {source})")
+            raise InvalidType(
+                f"expected a str Unix socket path but got address={address!r} "
+                f"(type={type(address).__name__}) (from {source})"
+            )
         if not path:
             raise _refuse(address, "is an empty Unix socket path", source)
         if "\0" in path:
-            raise InvalidArgument(f"address={address!r}: a Unix socket path cannot contain a "
-                                  f"NUL byte (from {source})")
+            raise InvalidArgument(
+                f"address={address!r}: a Unix socket path cannot contain a NUL byte (from {source})"
+            )
         if host_port_form(path):
             host, _, port = path.rpartition(":")
             raise InvalidArgument(
                 f"address={address!r} looks like HOST:PORT, not a Unix socket path; pass a "
                 f"(host, port) tuple: address=({host.strip('[]')!r}, {int(port)}) "
-                f"(from {source})")
+                f"(from {source})"
+            )
         if not hasattr(socket, "AF_UNIX"):
             raise _refuse(address, "is a Unix socket path, which this platform lacks", source)
         return Target(socket.AF_UNIX, path)
     if not (isinstance(address, tuple) and len(address) in (2, 4)):
         raise InvalidType(
             "expected a (host, port) tuple or a Unix socket path but got "
-            f"address={address!r} (type={type(address).__name__}) (from {source})")
+            f"address={address!r} (type={type(address).__name__}) (from {source})"
+        )
     host, port = address[0], address[1]
     if not isinstance(host, str):
         raise InvalidType(f"expected a str host but got address={address!r} (from {source})")
-    check_number("port", port, low=1, high=65535, integer=True,
-                 source=f"address={address!r}, {source}")
+    check_number(
+        "port", port, low=1, high=65535, integer=True, source=f"address={address!r}, {source}"
+    )
     if len(address) == 4:
-        check_number("flowinfo", address[2], low=0, high=2**20 - 1, integer=True,
-                     source=f"address={address!r}, {source}")
-        check_number("scope_id", address[3], low=0, high=2**32 - 1, integer=True,
-                     source=f"address={address!r}, {source}")
+        check_number(
+            "flowinfo",
+            address[2],
+            low=0,
+            high=2**20 - 1,
+            integer=True,
+            source=f"address={address!r}, {source}",
+        )
+        check_number(
+            "scope_id",
+            address[3],
+            low=0,
+            high=2**32 - 1,
+            integer=True,
+            source=f"address={address!r}, {source}",
+        )
     if host.lower() == "localhost":
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise _refuse(address, f"cannot be resolved ({describe_error(exc)})", source) from exc
-        loopback = [(int(family), sockaddr) for family, _, _, _, sockaddr in infos
-                    if family in (socket.AF_INET, socket.AF_INET6)
-                    and _is_loopback(str(sockaddr[0]))]
+        loopback = [
+            (int(family), sockaddr)
+            for family, _, _, _, sockaddr in infos
+            if family in (socket.AF_INET, socket.AF_INET6) and _is_loopback(str(sockaddr[0]))
+        ]
         if not loopback:
             found = sorted({str(info[4][0]) for info in infos})
-            raise _refuse(address, f"resolves to {', '.join(found)}, none of them loopback",
-                          source)
+            raise _refuse(address, f"resolves to {', '.join(found)}, none of them loopback", source)
         loopback.sort(key=lambda pair: pair[0] != socket.AF_INET)
         return Target(*loopback[0])
     if not _is_loopback(host):
-        why = ("is not a loopback address" if _host_is_literal(host)
-               else "names a host; only 'localhost' is resolved")
+        why = (
+            "is not a loopback address"
+            if _host_is_literal(host)
+            else "names a host; only 'localhost' is resolved"
+        )
         raise _refuse(address, why, source)
     if len(address) == 4 and ":" not in host:
-        raise InvalidArgument(f"address={address!r}: a 4-tuple (host, port, flowinfo, "
-                              f"scope_id) is for IPv6; {host!r} is IPv4 (from {source})")
+        raise InvalidArgument(
+            f"address={address!r}: a 4-tuple (host, port, flowinfo, "
+            f"scope_id) is for IPv6; {host!r} is IPv4 (from {source})"
+        )
     if ":" in host:
         sockaddr = (host, port, *address[2:]) if len(address) == 4 else (host, port, 0, 0)
         return Target(socket.AF_INET6, sockaddr)
@@ -150,5 +175,3 @@ def _host_is_literal(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-

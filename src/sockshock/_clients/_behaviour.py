@@ -25,12 +25,25 @@ from sockshock._clients._results import DatagramResult, StreamResult
 __all__ = ["RUNNERS"]
 
 
-def _stream_result(kind: str, control: Control, conns: list[Conn],
-                   unread: int | None = None, unread_since: float | None = None, *,
-                   requested: int = 1) -> StreamResult:
-    return StreamResult(kind, control.target.sockaddr, tuple(c.summary() for c in conns),
-                        control.elapsed(), control.stop.is_set(), unread, unread_since,
-                        requested=requested)
+def _stream_result(
+    kind: str,
+    control: Control,
+    conns: list[Conn],
+    unread: int | None = None,
+    unread_since: float | None = None,
+    *,
+    requested: int = 1,
+) -> StreamResult:
+    return StreamResult(
+        kind,
+        control.target.sockaddr,
+        tuple(c.summary() for c in conns),
+        control.elapsed(),
+        control.stop.is_set(),
+        unread,
+        unread_since,
+        requested=requested,
+    )
 
 
 def _connect_all(control: Control, count: int, request: bytes = b"") -> list[Conn]:
@@ -46,8 +59,9 @@ def _connect_all(control: Control, count: int, request: bytes = b"") -> list[Con
     return conns
 
 
-def _run_slowloris(control: Control, *, count: int, interval: float,
-                   request: bytes) -> StreamResult:
+def _run_slowloris(
+    control: Control, *, count: int, interval: float, request: bytes
+) -> StreamResult:
     conns = _connect_all(control, count, request)
     control.sent.set()
     line = 0
@@ -71,23 +85,25 @@ def _run_connect_and_idle(control: Control, *, count: int) -> StreamResult:
     return _stream_result("connect_and_idle", control, conns, requested=count)
 
 
-def _run_drip_feed(control: Control, *, payload: bytes, chunk: int, pause: float,
-                   until: bytes | None) -> StreamResult:
+def _run_drip_feed(
+    control: Control, *, payload: bytes, chunk: int, pause: float, until: bytes | None
+) -> StreamResult:
     conn = Conn(0, control)
     if conn.connect():
         control.connected.set()
         for start in range(0, len(payload), chunk):
             if start and not watch([conn], time.monotonic() + pause, control):
                 break
-            if not conn.send_all(payload[start:start + chunk], control.bound()):
+            if not conn.send_all(payload[start : start + chunk], control.bound()):
                 break
         control.sent.set()
         conn.read_reply(control.bound(), until)
     return _stream_result("drip_feed", control, [conn])
 
 
-def _run_never_reads(control: Control, *, request: bytes, repeat: int,
-                     rcvbuf: int | None) -> StreamResult:
+def _run_never_reads(
+    control: Control, *, request: bytes, repeat: int, rcvbuf: int | None
+) -> StreamResult:
     conn = Conn(0, control)
     unread: int | None = None
     since: float | None = None
@@ -131,8 +147,9 @@ def _run_rst_on_close(control: Control, *, request: bytes, hold: float) -> Strea
     return _stream_result("rst_on_close", control, [conn])
 
 
-def _run_connection_flood(control: Control, *, count: int, concurrency: int,
-                          request: bytes | None, until: bytes | None) -> StreamResult:
+def _run_connection_flood(
+    control: Control, *, count: int, concurrency: int, request: bytes | None, until: bytes | None
+) -> StreamResult:
     conns: list[Conn] = []
     failures: list[BaseException] = []
     lock = threading.Lock()
@@ -164,9 +181,10 @@ def _run_connection_flood(control: Control, *, count: int, concurrency: int,
         except BaseException as exc:  # re-raised by the run
             failures.append(exc)
 
-    workers = [threading.Thread(target=worker, daemon=True,
-                                name=f"sockshock client connection_flood {n}")
-               for n in range(min(concurrency, count))]
+    workers = [
+        threading.Thread(target=worker, daemon=True, name=f"sockshock client connection_flood {n}")
+        for n in range(min(concurrency, count))
+    ]
     for thread in workers:
         thread.start()
     for thread in workers:
@@ -199,7 +217,7 @@ def _run_datagram_burst(control: Control, *, count: int, payload: bytes) -> Data
             replies += 1
             received += len(data)
             if replies == 1:
-                first = data[:control.max_reply]
+                first = data[: control.max_reply]
 
     try:
         if control.target.unix:  # a path of its own, so that the server can answer
@@ -226,7 +244,8 @@ def _run_datagram_burst(control: Control, *, count: int, payload: bytes) -> Data
                         errors[f"EAGAIN: no room to send within {control.timeout:g} s"] = None
                         break
                     if READ & wait([(sock, READ | WRITE)], min(SLICE, end - time.monotonic())).get(
-                            sock.fileno(), 0):
+                        sock.fileno(), 0
+                    ):
                         drain()
                     continue
                 except OSError as exc:
@@ -245,9 +264,19 @@ def _run_datagram_burst(control: Control, *, count: int, payload: bytes) -> Data
         sock.close()
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
-    return DatagramResult("datagram_burst", control.target.sockaddr, datagrams, failed,
-                          replies, datagrams * len(payload), received, first,
-                          tuple(errors), control.elapsed(), control.stop.is_set())
+    return DatagramResult(
+        "datagram_burst",
+        control.target.sockaddr,
+        datagrams,
+        failed,
+        replies,
+        datagrams * len(payload),
+        received,
+        first,
+        tuple(errors),
+        control.elapsed(),
+        control.stop.is_set(),
+    )
 
 
 RUNNERS: dict[str, Callable[..., Any]] = {  # kind -> behaviour(control, **options)

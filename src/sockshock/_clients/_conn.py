@@ -106,8 +106,9 @@ class Conn:
     @property
     def alive(self) -> bool:
         """Connected, not ended by either side, and not closed."""
-        return (self.connected and self.outcome == "open" and self.sock is not None
-                and not self.closed)
+        return (
+            self.connected and self.outcome == "open" and self.sock is not None and not self.closed
+        )
 
     def _fail(self, outcome: Outcome, error: str) -> bool:
         self.outcome = outcome
@@ -157,8 +158,10 @@ class Conn:
     def _timed_out(self, end: float) -> bool:
         if self.control.stop.is_set():
             return self._fail("failed", "stopped before the connection was established")
-        return self._fail("failed", f"connect() did not complete within "
-                                    f"{self.control.timeout:g} s (or the run's duration)")
+        return self._fail(
+            "failed",
+            f"connect() did not complete within {self.control.timeout:g} s (or the run's duration)",
+        )
 
     def _lost(self, exc: OSError) -> None:
         if self.outcome == "open":
@@ -272,8 +275,15 @@ class Conn:
 
     def summary(self) -> Connection:
         """The frozen record of this connection."""
-        return Connection(self.index, self.outcome, self.sent, self.received,
-                          bytes(self.reply), self.closed_at, self.error)
+        return Connection(
+            self.index,
+            self.outcome,
+            self.sent,
+            self.received,
+            bytes(self.reply),
+            self.closed_at,
+            self.error,
+        )
 
 
 def watch(conns: Iterable[Conn], until: float, control: Control) -> bool:
@@ -295,7 +305,9 @@ def watch(conns: Iterable[Conn], until: float, control: Control) -> bool:
         if now >= until:
             return True
         by_fd = {c.sock.fileno(): c for c in live if c.sock is not None}
-        ready = wait([(c.sock, READ) for c in live if c.sock is not None],
-                     min(SLICE, until - now, control.deadline - now))
+        ready = wait(
+            [(c.sock, READ) for c in live if c.sock is not None],
+            min(SLICE, until - now, control.deadline - now),
+        )
         for fd in ready:
             by_fd[fd].pump()

@@ -65,9 +65,11 @@ def wait(socks: Sequence[tuple[socket.socket, int]], timeout: float) -> dict[int
     if _HAS_POLL:
         poller = select.poll()
         for sock, flags in socks:
-            events = ((select.POLLIN if flags & READ else 0)
-                      | (select.POLLOUT if flags & WRITE else 0)
-                      | (_RDHUP if flags & CLOSED else 0))
+            events = (
+                (select.POLLIN if flags & READ else 0)
+                | (select.POLLOUT if flags & WRITE else 0)
+                | (_RDHUP if flags & CLOSED else 0)
+            )
             poller.register(sock.fileno(), events)
         ready: dict[int, int] = {}
         trouble = select.POLLHUP | select.POLLERR | select.POLLNVAL
@@ -109,8 +111,7 @@ class Control:
         sent: set once the client sent what it sends up front.
     """
 
-    def __init__(self, target: Target, *, duration: float, timeout: float,
-                 max_reply: int) -> None:
+    def __init__(self, target: Target, *, duration: float, timeout: float, max_reply: int) -> None:
         self.target = target
         self.duration = duration
         self.timeout = timeout
@@ -174,4 +175,3 @@ class Control:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
             sock.close()
-

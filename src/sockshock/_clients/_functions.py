@@ -52,8 +52,7 @@ def defaults(kind: str) -> dict[str, Any]:
     return {p.name: p.default for p in params}
 
 
-def prepare(kind: str, address: Any, source: str | None,
-            options: dict[str, Any]) -> ClientRun[Any]:
+def prepare(kind: str, address: Any, source: str | None, options: dict[str, Any]) -> ClientRun[Any]:
     """Check ``options`` and ``address`` and make client ``kind``'s run, not started.
 
     Errors name ``source``, or the function (``"slowloris()"``) if it is ``None``.
@@ -62,8 +61,12 @@ def prepare(kind: str, address: Any, source: str | None,
     base = defaults(kind)
     values = {**base, **validate(kind, options, where, base)}
     target = resolve_address(address, source=where)
-    control = Control(target, duration=values.pop("duration"), timeout=values.pop("timeout"),
-                      max_reply=values.pop("max_reply"))
+    control = Control(
+        target,
+        duration=values.pop("duration"),
+        timeout=values.pop("timeout"),
+        max_reply=values.pop("max_reply"),
+    )
     runner = RUNNERS[kind]
     return ClientRun(kind, control, lambda c: runner(c, **values))
 
@@ -71,9 +74,16 @@ def prepare(kind: str, address: Any, source: str | None,
 # -- the clients -----------------------------------------------------------------
 
 
-def slowloris(address: Address, *, count: int = 1, interval: float = 0.05,
-              request: bytes = HTTP_REQUEST_HEAD, duration: float = 0.25,
-              timeout: float = 1.0, max_reply: int = 65536) -> ClientRun[StreamResult]:
+def slowloris(
+    address: Address,
+    *,
+    count: int = 1,
+    interval: float = 0.05,
+    request: bytes = HTTP_REQUEST_HEAD,
+    duration: float = 0.25,
+    timeout: float = 1.0,
+    max_reply: int = 65536,
+) -> ClientRun[StreamResult]:
     """Headers dripped forever: the request's start, then one header line per ``interval``.
 
     The request never ends (no blank line), so a server that reads the whole
@@ -98,14 +108,32 @@ def slowloris(address: Address, *, count: int = 1, interval: float = 0.05,
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return prepare("slowloris", address, None, dict(
-        count=count, interval=interval, request=request, duration=duration,
-        timeout=timeout, max_reply=max_reply))
+    return prepare(
+        "slowloris",
+        address,
+        None,
+        dict(
+            count=count,
+            interval=interval,
+            request=request,
+            duration=duration,
+            timeout=timeout,
+            max_reply=max_reply,
+        ),
+    )
 
 
-def drip_feed(address: Address, *, payload: bytes = HTTP_REQUEST, chunk: int = 1,
-              pause: float = 0.01, until: bytes | None = None, duration: float = 2.0,
-              timeout: float = 1.0, max_reply: int = 65536) -> ClientRun[StreamResult]:
+def drip_feed(
+    address: Address,
+    *,
+    payload: bytes = HTTP_REQUEST,
+    chunk: int = 1,
+    pause: float = 0.01,
+    until: bytes | None = None,
+    duration: float = 2.0,
+    timeout: float = 1.0,
+    max_reply: int = 65536,
+) -> ClientRun[StreamResult]:
     """Send ``payload`` ``chunk`` bytes at a time, ``pause`` seconds apart, then read the reply.
 
     Each chunk leaves as its own segment (``TCP_NODELAY``), so the server's
@@ -129,14 +157,32 @@ def drip_feed(address: Address, *, payload: bytes = HTTP_REQUEST, chunk: int = 1
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return prepare("drip_feed", address, None, dict(
-        payload=payload, chunk=chunk, pause=pause, until=until, duration=duration,
-        timeout=timeout, max_reply=max_reply))
+    return prepare(
+        "drip_feed",
+        address,
+        None,
+        dict(
+            payload=payload,
+            chunk=chunk,
+            pause=pause,
+            until=until,
+            duration=duration,
+            timeout=timeout,
+            max_reply=max_reply,
+        ),
+    )
 
 
-def never_reads(address: Address, *, request: bytes = HTTP_REQUEST, repeat: int = 1,
-                rcvbuf: int | None = None, duration: float = 0.25, timeout: float = 1.0,
-                max_reply: int = 65536) -> ClientRun[StreamResult]:
+def never_reads(
+    address: Address,
+    *,
+    request: bytes = HTTP_REQUEST,
+    repeat: int = 1,
+    rcvbuf: int | None = None,
+    duration: float = 0.25,
+    timeout: float = 1.0,
+    max_reply: int = 65536,
+) -> ClientRun[StreamResult]:
     """Send requests and never read the replies, so that the server's writes back up.
 
     The client's receive queue fills, then the server's send buffer, then the
@@ -165,13 +211,29 @@ def never_reads(address: Address, *, request: bytes = HTTP_REQUEST, repeat: int 
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return prepare("never_reads", address, None, dict(
-        request=request, repeat=repeat, rcvbuf=rcvbuf, duration=duration, timeout=timeout,
-        max_reply=max_reply))
+    return prepare(
+        "never_reads",
+        address,
+        None,
+        dict(
+            request=request,
+            repeat=repeat,
+            rcvbuf=rcvbuf,
+            duration=duration,
+            timeout=timeout,
+            max_reply=max_reply,
+        ),
+    )
 
 
-def half_close(address: Address, *, request: bytes = HTTP_REQUEST, duration: float = 2.0,
-               timeout: float = 1.0, max_reply: int = 65536) -> ClientRun[StreamResult]:
+def half_close(
+    address: Address,
+    *,
+    request: bytes = HTTP_REQUEST,
+    duration: float = 2.0,
+    timeout: float = 1.0,
+    max_reply: int = 65536,
+) -> ClientRun[StreamResult]:
     """Send ``request``, ``shutdown(SHUT_WR)``, then read the reply to end of file.
 
     The server reads end of file after the request while it can still answer:
@@ -192,13 +254,23 @@ def half_close(address: Address, *, request: bytes = HTTP_REQUEST, duration: flo
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return prepare("half_close", address, None, dict(
-        request=request, duration=duration, timeout=timeout, max_reply=max_reply))
+    return prepare(
+        "half_close",
+        address,
+        None,
+        dict(request=request, duration=duration, timeout=timeout, max_reply=max_reply),
+    )
 
 
-def rst_on_close(address: Address, *, request: bytes = HTTP_REQUEST_PART, hold: float = 0.0,
-                 duration: float = 2.0, timeout: float = 1.0,
-                 max_reply: int = 65536) -> ClientRun[StreamResult]:
+def rst_on_close(
+    address: Address,
+    *,
+    request: bytes = HTTP_REQUEST_PART,
+    hold: float = 0.0,
+    duration: float = 2.0,
+    timeout: float = 1.0,
+    max_reply: int = 65536,
+) -> ClientRun[StreamResult]:
     """Send ``request`` (part or all of one), then close with a reset instead of a FIN.
 
     ``SO_LINGER`` {1, 0} makes ``close()`` send a TCP RST: the server's next
@@ -223,12 +295,22 @@ def rst_on_close(address: Address, *, request: bytes = HTTP_REQUEST_PART, hold: 
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return prepare("rst_on_close", address, None, dict(
-        request=request, hold=hold, duration=duration, timeout=timeout, max_reply=max_reply))
+    return prepare(
+        "rst_on_close",
+        address,
+        None,
+        dict(request=request, hold=hold, duration=duration, timeout=timeout, max_reply=max_reply),
+    )
 
 
-def connect_and_idle(address: Address, *, count: int = 1, duration: float = 0.25,
-                     timeout: float = 1.0, max_reply: int = 65536) -> ClientRun[StreamResult]:
+def connect_and_idle(
+    address: Address,
+    *,
+    count: int = 1,
+    duration: float = 0.25,
+    timeout: float = 1.0,
+    max_reply: int = 65536,
+) -> ClientRun[StreamResult]:
     """Connect and send nothing, for ``duration`` seconds.
 
     A handler that reads without a timeout waits for as long as the client
@@ -249,14 +331,25 @@ def connect_and_idle(address: Address, *, count: int = 1, duration: float = 0.25
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return prepare("connect_and_idle", address, None, dict(
-        count=count, duration=duration, timeout=timeout, max_reply=max_reply))
+    return prepare(
+        "connect_and_idle",
+        address,
+        None,
+        dict(count=count, duration=duration, timeout=timeout, max_reply=max_reply),
+    )
 
 
-def connection_flood(address: Address, *, count: int = 100, concurrency: int = 16,
-                     request: bytes | None = None, until: bytes | None = None,
-                     duration: float = 2.0, timeout: float = 1.0,
-                     max_reply: int = 1024) -> ClientRun[StreamResult]:
+def connection_flood(
+    address: Address,
+    *,
+    count: int = 100,
+    concurrency: int = 16,
+    request: bytes | None = None,
+    until: bytes | None = None,
+    duration: float = 2.0,
+    timeout: float = 1.0,
+    max_reply: int = 1024,
+) -> ClientRun[StreamResult]:
     """Open ``count`` connections as fast as possible, ``concurrency`` at a time.
 
     Each connection connects, sends ``request`` if one is given and reads the
@@ -281,14 +374,31 @@ def connection_flood(address: Address, *, count: int = 100, concurrency: int = 1
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return prepare("connection_flood", address, None, dict(
-        count=count, concurrency=concurrency, request=request, until=until,
-        duration=duration, timeout=timeout, max_reply=max_reply))
+    return prepare(
+        "connection_flood",
+        address,
+        None,
+        dict(
+            count=count,
+            concurrency=concurrency,
+            request=request,
+            until=until,
+            duration=duration,
+            timeout=timeout,
+            max_reply=max_reply,
+        ),
+    )
 
 
-def datagram_burst(address: Address, *, count: int = 100, payload: bytes = b"ping",
-                   duration: float = 2.0, timeout: float = 0.25,
-                   max_reply: int = 65536) -> ClientRun[DatagramResult]:
+def datagram_burst(
+    address: Address,
+    *,
+    count: int = 100,
+    payload: bytes = b"ping",
+    duration: float = 2.0,
+    timeout: float = 0.25,
+    max_reply: int = 65536,
+) -> ClientRun[DatagramResult]:
     """Send ``count`` datagrams as fast as possible and count the replies.
 
     The client reads replies while it sends and then waits up to ``timeout``
@@ -313,9 +423,12 @@ def datagram_burst(address: Address, *, count: int = 100, payload: bytes = b"pin
     Raises:
         InvalidArgument: a value out of bounds, or an address that is not loopback.
     """
-    return prepare("datagram_burst", address, None, dict(
-        count=count, payload=payload, duration=duration, timeout=timeout,
-        max_reply=max_reply))
+    return prepare(
+        "datagram_burst",
+        address,
+        None,
+        dict(count=count, payload=payload, duration=duration, timeout=timeout, max_reply=max_reply),
+    )
 
 
 _FUNCTIONS: dict[str, Callable[..., ClientRun[Any]]] = {

@@ -57,11 +57,24 @@ class Limit:
             if text and isinstance(value, str):
                 value = value.encode()
             check_type(name, value, bytes, source=source)
-            check_number(f"len({name})", len(value), low=self.low, high=self.high,
-                         integer=True, source=source)
+            check_number(
+                f"len({name})",
+                len(value),
+                low=self.low,
+                high=self.high,
+                integer=True,
+                source=source,
+            )
             return value
-        check_number(name, value, low=self.low, high=self.high, low_open=self.low_open,
-                     integer=self.what == "int", source=source)
+        check_number(
+            name,
+            value,
+            low=self.low,
+            high=self.high,
+            low_open=self.low_open,
+            integer=self.what == "int",
+            source=source,
+        )
         return value
 
 
@@ -75,23 +88,36 @@ _COMMON: dict[str, Limit] = {
 }
 
 _LIMITS: dict[str, dict[str, Limit]] = {
-    "slowloris": {"count": Limit("int", 1, 1000), "interval": Limit("seconds", 0.001, 60),
-                  "request": Limit("bytes", 0, 64 * _KiB)},
-    "drip_feed": {"payload": Limit("bytes", 1, 16 * _MiB), "chunk": Limit("int", 1, 64 * _KiB),
-                  "pause": Limit("seconds", 0, 60),
-                  "until": Limit("bytes", 1, 64 * _KiB, optional=True)},
-    "never_reads": {"request": Limit("bytes", 0, 16 * _MiB), "repeat": Limit("int", 1, 100_000),
-                    "rcvbuf": Limit("int", 1, 16 * _MiB, optional=True)},
+    "slowloris": {
+        "count": Limit("int", 1, 1000),
+        "interval": Limit("seconds", 0.001, 60),
+        "request": Limit("bytes", 0, 64 * _KiB),
+    },
+    "drip_feed": {
+        "payload": Limit("bytes", 1, 16 * _MiB),
+        "chunk": Limit("int", 1, 64 * _KiB),
+        "pause": Limit("seconds", 0, 60),
+        "until": Limit("bytes", 1, 64 * _KiB, optional=True),
+    },
+    "never_reads": {
+        "request": Limit("bytes", 0, 16 * _MiB),
+        "repeat": Limit("int", 1, 100_000),
+        "rcvbuf": Limit("int", 1, 16 * _MiB, optional=True),
+    },
     "half_close": {"request": Limit("bytes", 0, 16 * _MiB)},
     "rst_on_close": {"request": Limit("bytes", 0, 16 * _MiB), "hold": Limit("seconds", 0, 60)},
     "connect_and_idle": {"count": Limit("int", 1, 1000)},
-    "connection_flood": {"count": Limit("int", 1, 10_000), "concurrency": Limit("int", 1, 256),
-                         "request": Limit("bytes", 0, 64 * _KiB, optional=True),
-                         "until": Limit("bytes", 1, 64 * _KiB, optional=True)},
+    "connection_flood": {
+        "count": Limit("int", 1, 10_000),
+        "concurrency": Limit("int", 1, 256),
+        "request": Limit("bytes", 0, 64 * _KiB, optional=True),
+        "until": Limit("bytes", 1, 64 * _KiB, optional=True),
+    },
     "datagram_burst": {"count": Limit("int", 1, 10_000), "payload": Limit("bytes", 0, 65507)},
 }
 LIMITS: Mapping[str, Mapping[str, Limit]] = MappingProxyType(
-    {kind: MappingProxyType(limits) for kind, limits in _LIMITS.items()})
+    {kind: MappingProxyType(limits) for kind, limits in _LIMITS.items()}
+)
 """Each client's options and their bounds, read-only (besides ``duration`` in (0, 300]
 s, ``timeout`` in (0, 60] s and ``max_reply`` in [0, 16 MiB], which every client takes)."""
 
@@ -107,13 +133,20 @@ def check_kind(kind: Any, source: str) -> str:
     if kind not in LIMITS:
         close = difflib.get_close_matches(kind, KINDS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise InvalidArgument(f"kind={kind!r} is not a client; {hint}known: "
-                              f"{', '.join(KINDS)} (from {source})")
+        raise InvalidArgument(
+            f"kind={kind!r} is not a client; {hint}known: {', '.join(KINDS)} (from {source})"
+        )
     return str(kind)
 
 
-def validate(kind: str, options: Mapping[str, Any], source: str,
-             defaults: Mapping[str, Any], *, text: bool = False) -> dict[str, Any]:
+def validate(
+    kind: str,
+    options: Mapping[str, Any],
+    source: str,
+    defaults: Mapping[str, Any],
+    *,
+    text: bool = False,
+) -> dict[str, Any]:
     """Check a client's options against its limits, or raise one clear error.
 
     Args:
@@ -133,15 +166,23 @@ def validate(kind: str, options: Mapping[str, Any], source: str,
         if name not in limits:
             close = difflib.get_close_matches(name, limits, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise InvalidArgument(f"{name}={value!r} is not an option of {kind}; {hint}"
-                                  f"options: {', '.join(sorted(limits))} (from {source})")
+            raise InvalidArgument(
+                f"{name}={value!r} is not an option of {kind}; {hint}"
+                f"options: {', '.join(sorted(limits))} (from {source})"
+            )
         checked[name] = limits[name].check(name, value, source=source, text=text)
     full = {**defaults, **checked}
     if kind == "never_reads":
-        check_number("len(request) * repeat", len(full["request"]) * full["repeat"], low=0,
-                     high=_NEVER_READS_TOTAL, integer=True, source=source)
+        check_number(
+            "len(request) * repeat",
+            len(full["request"]) * full["repeat"],
+            low=0,
+            high=_NEVER_READS_TOTAL,
+            integer=True,
+            source=source,
+        )
     if kind == "connection_flood" and full["until"] is not None and full["request"] is None:
-        raise InvalidArgument(f"until={full['until']!r} needs a request= to be the reply's "
-                              f"end marker (from {source})")
+        raise InvalidArgument(
+            f"until={full['until']!r} needs a request= to be the reply's end marker (from {source})"
+        )
     return checked
-

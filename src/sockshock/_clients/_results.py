@@ -63,9 +63,10 @@ class StreamResult:
             why = "stopped" if self.stopped else "out of time: its duration ran out"
             cut = f", {self.not_attempted} never attempted ({why})"
         ends = ", ".join(f"{k}={v}" for k, v in sorted(self.outcomes.items())) or "none"
-        return (f"{self.kind} to {self.address!r}: {made} in {self.elapsed:.2f} s{cut}; "
-                f"outcomes: {ends}" + (f"; errors: {', '.join(self.errors)}"
-                                       if self.errors else ""))
+        return (
+            f"{self.kind} to {self.address!r}: {made} in {self.elapsed:.2f} s{cut}; "
+            f"outcomes: {ends}" + (f"; errors: {', '.join(self.errors)}" if self.errors else "")
+        )
 
     @property
     def out_of_time(self) -> bool:

@@ -40,8 +40,7 @@ class ClientRun(Generic[R]):
         self._error: BaseException | None = None
 
     def __repr__(self) -> str:
-        state = ("done" if self._done.is_set() else "running" if self._claimed
-                 else "not started")
+        state = "done" if self._done.is_set() else "running" if self._claimed else "not started"
         return f"<ClientRun {self.kind} to {self._control.target.sockaddr!r}: {state}>"
 
     @property
@@ -79,10 +78,13 @@ class ClientRun(Generic[R]):
             SockshockError: the run was already started (each runs once).
         """
         if not self._claim():
-            raise SockshockError(f"this {self.kind} client was already started; "
-                                 "make a new one (each client runs once)")
-        self._thread = threading.Thread(target=self._execute, daemon=True,
-                                        name=f"sockshock client {self.kind}")
+            raise SockshockError(
+                f"this {self.kind} client was already started; "
+                "make a new one (each client runs once)"
+            )
+        self._thread = threading.Thread(
+            target=self._execute, daemon=True, name=f"sockshock client {self.kind}"
+        )
         self._thread.start()
         return self
 
@@ -139,16 +141,22 @@ class ClientRun(Generic[R]):
         if not self._done.wait(bound):
             self._control.shutdown_all()  # wake whatever it waits on
             if not self._done.wait(1.0):
-                raise SockshockError(f"the {self.kind} client did not finish within "
-                                     f"{bound + 1:g} s (its duration plus a grace period)")
+                raise SockshockError(
+                    f"the {self.kind} client did not finish within "
+                    f"{bound + 1:g} s (its duration plus a grace period)"
+                )
         if self._thread is not None:
             self._thread.join(1.0)
 
     def __enter__(self) -> ClientRun[R]:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
         try:
             self._join()

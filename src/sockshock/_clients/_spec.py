@@ -56,11 +56,14 @@ class ClientSpec:
         """
         where = source or "ClientSpec.from_mapping()"
         if not isinstance(data, Mapping):
-            raise InvalidType(f"expected a mapping but got {data!r} "
-                              f"(type={type(data).__name__}) (from {where})")
+            raise InvalidType(
+                f"expected a mapping but got {data!r} (type={type(data).__name__}) (from {where})"
+            )
         if "kind" not in data:
-            raise InvalidArgument(f"a client spec needs a 'kind', one of {', '.join(KINDS)}; "
-                                  f"got keys {sorted(map(str, data))} (from {where})")
+            raise InvalidArgument(
+                f"a client spec needs a 'kind', one of {', '.join(KINDS)}; "
+                f"got keys {sorted(map(str, data))} (from {where})"
+            )
         options = {str(k): v for k, v in data.items() if k != "kind"}
         return cls(check_kind(data["kind"], where), source=source, **options)
 

@@ -137,8 +137,14 @@ class Decision(NamedTuple):
 
     def only_limits(self) -> bool:
         """Whether the decision does nothing but (perhaps) limit the bytes moved."""
-        return (self.delay == 0 and self.action is None and not self.duplicate
-                and not self.corrupt and self.truncate is None and not self.hold)
+        return (
+            self.delay == 0
+            and self.action is None
+            and not self.duplicate
+            and not self.corrupt
+            and self.truncate is None
+            and not self.hold
+        )
 
     def __str__(self) -> str:
         parts = []
@@ -159,13 +165,15 @@ def _check_connections(value: Any, source: str) -> Sequence[int] | None:
     if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
         raise InvalidType(
             f"expected an int or a sequence of ints but got connections={value!r} "
-            f"(type={type(value).__name__}) (from {source})")
+            f"(type={type(value).__name__}) (from {source})"
+        )
     if not items:
-        raise InvalidArgument(f"connections={value!r} selects no connection at all; leave it "
-                              f"out to mean every connection (from {source})")
+        raise InvalidArgument(
+            f"connections={value!r} selects no connection at all; leave it "
+            f"out to mean every connection (from {source})"
+        )
     if isinstance(items, range):  # checked and kept as it is: O(1), however long
-        check_number("connections", min(items[0], items[-1]), low=0, integer=True,
-                     source=source)
+        check_number("connections", min(items[0], items[-1]), low=0, integer=True, source=source)
         return items
     for item in items:
         check_number("connections", item, low=0, integer=True, source=source)
@@ -177,7 +185,8 @@ def _check_address(value: Any, source: str) -> None:
     if value is not None and not isinstance(host, str):
         raise InvalidType(
             f"expected a host string (e.g. '127.0.0.1'), a (host, port) tuple or a Unix path "
-            f"but got address={value!r} (type={type(value).__name__}) (from {source})")
+            f"but got address={value!r} (type={type(value).__name__}) (from {source})"
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -228,12 +237,15 @@ class FaultModel:
             if unknown:
                 what = f"no argument {unknown[0]}={kwargs[unknown[0]]!r}"
             else:
-                what = (f"at most {len(positional)} positional argument(s) "
-                        f"({', '.join(positional) or 'none'}), not {len(args)}")
+                what = (
+                    f"at most {len(positional)} positional argument(s) "
+                    f"({', '.join(positional) or 'none'}), not {len(args)}"
+                )
             raise InvalidType(
                 f"{cls.__name__}() takes {what}; its arguments: "
                 f"{', '.join(own) or 'none of its own'}, and the scope arguments "
-                f"{', '.join(_SCOPE_NAMES)} (from {cls.__name__})")
+                f"{', '.join(_SCOPE_NAMES)} (from {cls.__name__})"
+            )
         return super().__new__(cls)
 
     def __post_init__(self) -> None:
@@ -249,8 +261,10 @@ class FaultModel:
             check_number("first_ops", self.first_ops, low=1, integer=True, source=source)
         check_choice("layer", self.layer, LAYERS, source=source)
         if self.layer == PLAINTEXT and not self.applies_to_transport("stream"):
-            raise InvalidArgument(f"layer='plaintext' (from {source}): TLS runs over stream "
-                                  "connections only; this model acts on datagrams")
+            raise InvalidArgument(
+                f"layer='plaintext' (from {source}): TLS runs over stream "
+                "connections only; this model acts on datagrams"
+            )
         self.validate()
 
     def validate(self) -> None:
@@ -271,9 +285,13 @@ class FaultModel:
         asks for every operation)."""
         cached = self.__dict__.get("_scoped")
         if cached is None:
-            cached = (self.connections is not None or self.every is not None
-                      or self.address is not None or self.first_ops is not None
-                      or self.after_bytes > 0)  # (the layer is chosen with the kind)
+            cached = (
+                self.connections is not None
+                or self.every is not None
+                or self.address is not None
+                or self.first_ops is not None
+                or self.after_bytes > 0
+            )  # (the layer is chosen with the kind)
             object.__setattr__(self, "_scoped", cached)
         return bool(cached)
 
@@ -337,8 +355,16 @@ class FaultModel:
 
 
 _INIT_NAMES: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-_SCOPE_NAMES = ("probability", "per", "connections", "every", "address", "after_bytes",
-                "first_ops", "layer")
+_SCOPE_NAMES = (
+    "probability",
+    "per",
+    "connections",
+    "every",
+    "address",
+    "after_bytes",
+    "first_ops",
+    "layer",
+)
 
 
 def _init_names(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -355,17 +381,30 @@ def check_direction(model: FaultModel, direction: str, allowed: tuple[str, ...])
     check_choice("direction", direction, allowed, source=type(model).__name__)
 
 
-def check_positive(model: FaultModel, name: str, value: Any, *, integer: bool = False,
-                   allow_zero: bool = False, high: float | None = None) -> None:
+def check_positive(
+    model: FaultModel,
+    name: str,
+    value: Any,
+    *,
+    integer: bool = False,
+    allow_zero: bool = False,
+    high: float | None = None,
+) -> None:
     if integer:
-        check_number(name, value, low=0 if allow_zero else 1, high=high, integer=True,
-                     source=type(model).__name__)
+        check_number(
+            name,
+            value,
+            low=0 if allow_zero else 1,
+            high=high,
+            integer=True,
+            source=type(model).__name__,
+        )
     else:
-        check_number(name, value, low=0, low_open=not allow_zero, high=high,
-                     source=type(model).__name__)
+        check_number(
+            name, value, low=0, low_open=not allow_zero, high=high, source=type(model).__name__
+        )
 
 
 def check_delay(model: FaultModel, name: str, value: Any) -> None:
     """A delay in seconds: 0 to :data:`MAX_DELAY`."""
     check_positive(model, name, value, allow_zero=True, high=MAX_DELAY)
-

@@ -118,8 +118,9 @@ class TruncateDatagrams(_DatagramModel):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "max_size", self.max_size, integer=True, allow_zero=True,
-                       high=MAX_DATAGRAM)
+        check_positive(
+            self, "max_size", self.max_size, integer=True, allow_zero=True, high=MAX_DATAGRAM
+        )
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         if op.size <= self.max_size:

@@ -43,8 +43,10 @@ class Draws(random.Random):
     def __init__(self, units: Iterable[float] = ()) -> None:
         super().__init__(0)
         if isinstance(units, (str, bytes)) or not isinstance(units, Iterable):
-            raise InvalidType(f"expected numbers in [0, 1) but got units={units!r} "
-                              f"(type={type(units).__name__}) (from Draws())")
+            raise InvalidType(
+                f"expected numbers in [0, 1) but got units={units!r} "
+                f"(type={type(units).__name__}) (from Draws())"
+            )
         values = tuple(units)
         for value in values:
             check_number("units", value, low=0, high=1, high_open=True, source="Draws()")

@@ -35,11 +35,31 @@ MAX_TIMES = 1_000_000  # accept errors
 #: itself, EFAULT cannot happen from it), by name, in the order the manual lists
 #: them; Linux also passes on the new connection's pending network errors (the last
 #: six). Only the names this platform defines count.
-ACCEPT_ERRNOS: tuple[str, ...] = tuple(name for name in (
-    "EAGAIN", "EWOULDBLOCK", "EBADF", "ECONNABORTED", "EINVAL", "EMFILE", "ENFILE",
-    "ENOBUFS", "ENOMEM", "ENOTSOCK", "EOPNOTSUPP", "EPROTO", "EPERM",
-    "ENETDOWN", "ENOPROTOOPT", "EHOSTDOWN", "ENONET", "EHOSTUNREACH", "ENETUNREACH",
-) if hasattr(_errno, name))
+ACCEPT_ERRNOS: tuple[str, ...] = tuple(
+    name
+    for name in (
+        "EAGAIN",
+        "EWOULDBLOCK",
+        "EBADF",
+        "ECONNABORTED",
+        "EINVAL",
+        "EMFILE",
+        "ENFILE",
+        "ENOBUFS",
+        "ENOMEM",
+        "ENOTSOCK",
+        "EOPNOTSUPP",
+        "EPROTO",
+        "EPERM",
+        "ENETDOWN",
+        "ENOPROTOOPT",
+        "EHOSTDOWN",
+        "ENONET",
+        "EHOSTUNREACH",
+        "ENETUNREACH",
+    )
+    if hasattr(_errno, name)
+)
 
 #: Scope arguments that can never select an accept() (it has no peer address yet,
 #: moves no bytes, is never the n-th operation of a connection, and happens below TLS).
@@ -50,19 +70,20 @@ def _errno_value(value: Any, source: str) -> int:
     if isinstance(value, str):
         number = getattr(_errno, value, None)
         if not isinstance(number, int):
-            raise InvalidArgument(f"errno={value!r} is not an errno name such as 'EMFILE' "
-                                  f"(from {source})")
+            raise InvalidArgument(
+                f"errno={value!r} is not an errno name such as 'EMFILE' (from {source})"
+            )
     else:
         check_number("errno", value, low=1, integer=True, source=source)
         if value not in _errno.errorcode:
-            raise InvalidArgument(f"errno={value!r} is not a known error number "
-                                  f"(from {source})")
+            raise InvalidArgument(f"errno={value!r} is not a known error number (from {source})")
         number = int(value)
     if number not in {getattr(_errno, name) for name in ACCEPT_ERRNOS}:
         raise InvalidArgument(
             f"errno={value!r}{'' if isinstance(value, str) else f' ({_errno.errorcode[number]})'}"
             " is not an error "
-            f"accept() gives; it can give {', '.join(ACCEPT_ERRNOS)} (from {source})")
+            f"accept() gives; it can give {', '.join(ACCEPT_ERRNOS)} (from {source})"
+        )
     return number
 
 
@@ -86,7 +107,8 @@ class AcceptErrors(FaultModel):
                 raise InvalidArgument(
                     f"{name}={value!r} cannot scope accept() (no peer address, no bytes, "
                     "no operations of a connection yet, below TLS); AcceptErrors takes "
-                    "probability, per, connections and every (from AcceptErrors)")
+                    "probability, per, connections and every (from AcceptErrors)"
+                )
 
     def new_state(self) -> dict[str, int]:
         return {"injected": 0}
@@ -117,8 +139,11 @@ class AbruptShutdown(FaultModel):
         check_direction(self, self.direction, DIRECTIONS)
 
     def applies_to_kind(self, kind: str) -> bool:
-        table = {"in": (RECV, DATAGRAM_IN), "out": (SEND, DATAGRAM_OUT),
-                 "both": (RECV, SEND, DATAGRAM_IN, DATAGRAM_OUT)}
+        table = {
+            "in": (RECV, DATAGRAM_IN),
+            "out": (SEND, DATAGRAM_OUT),
+            "both": (RECV, SEND, DATAGRAM_IN, DATAGRAM_OUT),
+        }
         return kind in table[self.direction]
 
     def new_state(self) -> dict[str, bool]:

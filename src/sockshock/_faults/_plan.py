@@ -44,8 +44,10 @@ class FaultEvent:
     def __str__(self) -> str:
         where = f" @{self.offset}" if self.kind != "accept" else ""
         child = f" [child pid {self.pid}]" if self.pid else ""
-        return (f"{self.kind} #{self.index}{where} ({self.size} bytes): "
-                f"{self.model} -> {self.decision}{child}")
+        return (
+            f"{self.kind} #{self.index}{where} ({self.size} bytes): "
+            f"{self.model} -> {self.decision}{child}"
+        )
 
 
 def _address(address: Any) -> str:
@@ -65,7 +67,8 @@ def _flatten(models: Iterable[Any], where: str = "FaultPlan(...)") -> list[Fault
         else:
             raise InvalidType(
                 f"expected a fault model (e.g. sockshock.faults.PartialReads(3)) but got "
-                f"{model!r} (type={type(model).__name__}) (from {where})")
+                f"{model!r} (type={type(model).__name__}) (from {where})"
+            )
     return flat
 
 
@@ -92,8 +95,9 @@ def _changes_nothing(decision: Decision, op: Operation) -> bool:
     return limit is not None and 0 < op.size <= limit and decision.only_limits()
 
 
-def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults",
-              where: str | None = None) -> FaultPlan:
+def make_plan(
+    faults: Any, *, seed: int | None = None, source: str = "faults", where: str | None = None
+) -> FaultPlan:
     """The one place where what a user wrote for ``faults=`` becomes a plan.
 
     Args:
@@ -107,9 +111,11 @@ def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults",
     origin = f" (from {where})" if where else ""
     if isinstance(faults, FaultPlan):
         if seed is not None and seed != faults.seed:
-            raise InvalidArgument(f"seed={seed!r} conflicts with the plan's own "
-                                  f"seed={faults.seed} (from {where or source}); give one or "
-                                  "the other")
+            raise InvalidArgument(
+                f"seed={seed!r} conflicts with the plan's own "
+                f"seed={faults.seed} (from {where or source}); give one or "
+                "the other"
+            )
         return faults
     if isinstance(faults, FaultModel):
         faults = [faults]
@@ -117,7 +123,8 @@ def make_plan(faults: Any, *, seed: int | None = None, source: str = "faults",
         return FaultPlan(*_flatten(faults, where or "FaultPlan(...)"), seed=seed)
     raise InvalidType(
         f"expected a FaultPlan or a list of fault models (sockshock.faults) but got "
-        f"{source}={faults!r} (type={type(faults).__name__}){origin}")
+        f"{source}={faults!r} (type={type(faults).__name__}){origin}"
+    )
 
 
 class FaultPlan:
@@ -147,29 +154,37 @@ class FaultPlan:
     serialises calls.
     """
 
-    def __init__(self, *models: Any, seed: int | None = None,
-                 rng: random.Random | Sequence[random.Random] | None = None,
-                 log_limit: int = LOG_LIMIT) -> None:
+    def __init__(
+        self,
+        *models: Any,
+        seed: int | None = None,
+        rng: random.Random | Sequence[random.Random] | None = None,
+        log_limit: int = LOG_LIMIT,
+    ) -> None:
         self.models: tuple[FaultModel, ...] = tuple(_flatten(models))
         if seed is not None and rng is not None:
             raise InvalidArgument(
                 f"seed={seed!r} and rng={rng!r} both given: with rng= the generators make "
                 "every decision and the seed would be ignored; give one or the other "
-                "(from FaultPlan(...))")
+                "(from FaultPlan(...))"
+            )
         if seed is None:
             seed = random.SystemRandom().randrange(2**32)
         check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source="FaultPlan(...)")
         check_number("log_limit", log_limit, low=0, integer=True, source="FaultPlan(...)")
         self._model_rngs: tuple[random.Random, ...] | None = None
         if isinstance(rng, (list, tuple)):
-            if len(rng) != len(self.models) or not all(
-                    isinstance(r, random.Random) for r in rng):
-                raise InvalidArgument(f"rng= takes one random.Random per model, "
-                                      f"{len(self.models)} here, not {rng!r} (from FaultPlan(...))")
+            if len(rng) != len(self.models) or not all(isinstance(r, random.Random) for r in rng):
+                raise InvalidArgument(
+                    f"rng= takes one random.Random per model, "
+                    f"{len(self.models)} here, not {rng!r} (from FaultPlan(...))"
+                )
             self._model_rngs, rng = tuple(rng), None
         if rng is not None and not isinstance(rng, random.Random):
-            raise InvalidType(f"expected random.Random but got rng={rng!r} "
-                              f"(type={type(rng).__name__}) (from FaultPlan(...))")
+            raise InvalidType(
+                f"expected random.Random but got rng={rng!r} "
+                f"(type={type(rng).__name__}) (from FaultPlan(...))"
+            )
         self.seed: int = seed
         self._shared_rng = rng
         # What replay() starts from: each generator as it is now (None: cannot be copied).
@@ -219,8 +234,10 @@ class FaultPlan:
         candidates = self._by_kind.get(key)
         if candidates is None:
             candidates = self._by_kind[key] = [
-                (i, m) for i, m in enumerate(self.models)
-                if m.layer == layer and m.applies_to_kind(kind)]
+                (i, m)
+                for i, m in enumerate(self.models)
+                if m.layer == layer and m.applies_to_kind(kind)
+            ]
         return candidates
 
     def concerns(self, kind: str, layer: str = WIRE) -> bool:
@@ -231,8 +248,9 @@ class FaultPlan:
         """Ask every model about ``op``; log and return the combined decision."""
         return self.decide_logged(op)[0]
 
-    def decide_logged(self, op: Operation, *,
-                      pid: int | None = None) -> tuple[Decision, list[FaultEvent]]:
+    def decide_logged(
+        self, op: Operation, *, pid: int | None = None
+    ) -> tuple[Decision, list[FaultEvent]]:
         """Like :meth:`decide`, and also return the events it logged (``pid``: the
         forked child that decided, recorded in them)."""
         merged = NOTHING
@@ -267,8 +285,18 @@ class FaultPlan:
         return merged, events
 
     def _event(self, op: Operation, i: int, decision: Decision, pid: int | None) -> FaultEvent:
-        return FaultEvent(op.connection, op.kind, op.index, op.offset, op.size,
-                          self._descriptions[i], decision, op.address, op.now, pid)
+        return FaultEvent(
+            op.connection,
+            op.kind,
+            op.index,
+            op.offset,
+            op.size,
+            self._descriptions[i],
+            decision,
+            op.address,
+            op.now,
+            pid,
+        )
 
     def record(self, events: Iterable[FaultEvent]) -> None:
         """Add events to the log (a forked child's, decided in another process)."""
@@ -302,14 +330,17 @@ class FaultPlan:
             limit = len(self._log)
         check_number("limit", limit, low=0, integer=True, source="FaultPlan.describe()")
         events = self.log
-        lines = [f"FaultPlan({self._source()}): {len(events) + self.unlogged} fault(s) injected",
-                 "  models: " + (", ".join(self._descriptions) or "(none)")]
+        lines = [
+            f"FaultPlan({self._source()}): {len(events) + self.unlogged} fault(s) injected",
+            "  models: " + (", ".join(self._descriptions) or "(none)"),
+        ]
         shown = 0
         for connection, group in self.log_by_connection().items():
             name = "listener" if connection == _LISTENER else f"connection {connection}"
             address = next((e.address for e in group if e.address is not None), None)
-            lines.append(f"  {name}" + (f" from {_address(address)}" if address is not None
-                                        else "") + ":")
+            lines.append(
+                f"  {name}" + (f" from {_address(address)}" if address is not None else "") + ":"
+            )
             for event in group:
                 if shown >= limit:
                     break
@@ -318,8 +349,10 @@ class FaultPlan:
         if len(events) > shown:
             lines.append(f"  ... and {len(events) - shown} more")
         if self.unlogged:
-            lines.append(f"  ... and {self.unlogged} more not kept (the log keeps "
-                         f"{self._log_limit}: FaultPlan(log_limit=...))")
+            lines.append(
+                f"  ... and {self.unlogged} more not kept (the log keeps "
+                f"{self._log_limit}: FaultPlan(log_limit=...))"
+            )
         lines.append(f"  replay: FaultPlan(*models, {self._source(full=True)})")
         return "\n".join(lines)
 
@@ -347,15 +380,18 @@ class FaultPlan:
         if self._replay_rngs is None:
             return plan
         if any(r is None for r in self._replay_rngs):
-            culprit = next(r for r, snap in zip(self._given_rngs(), self._replay_rngs,
-                                                strict=True)
-                           if snap is None)
+            culprit = next(
+                r
+                for r, snap in zip(self._given_rngs(), self._replay_rngs, strict=True)
+                if snap is None
+            )
             raise InvalidArgument(
                 f"replay() cannot reproduce {self!r}: its generator {culprit!r} "
                 f"(type={type(culprit).__name__}) cannot be copied (it has no __copy__), so "
                 "the state it started in is lost; replay with FaultPlan(*models, rng=...) "
                 "given a generator in that state again, or use seed= or "
-                "sockshock.faults.Draws, which replay exactly (from FaultPlan.replay())")
+                "sockshock.faults.Draws, which replay exactly (from FaultPlan.replay())"
+            )
         fresh = tuple(_restart(r) for r in self._replay_rngs if r is not None)
         if self._model_rngs is not None:
             plan._model_rngs = fresh

@@ -119,8 +119,9 @@ class Bandwidth(Directed):
 
     def validate(self) -> None:
         super().validate()
-        check_number("bytes_per_second", self.bytes_per_second, low=1, high=MAX_BANDWIDTH,
-                     source="Bandwidth")
+        check_number(
+            "bytes_per_second", self.bytes_per_second, low=1, high=MAX_BANDWIDTH, source="Bandwidth"
+        )
 
     def new_state(self) -> dict[str, float]:
         return {}

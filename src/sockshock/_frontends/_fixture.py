@@ -27,10 +27,23 @@ from sockshock._harness._resolve import (
 )
 from sockshock._harness._serving import serve_spec
 
-__all__ = ["CALL_FAILED", "FIXTURE", "SESSION_SEED", "SockshockFixture", "check_markers",
-           "load_scenario", "marker_faults", "rerun_lines", "seed_for_test", "shutdown_bound",
-           "sockshock", "sockshock_audit", "sockshock_ca", "sockshock_client_context",
-           "sockshock_proxy"]
+__all__ = [
+    "CALL_FAILED",
+    "FIXTURE",
+    "SESSION_SEED",
+    "SockshockFixture",
+    "check_markers",
+    "load_scenario",
+    "marker_faults",
+    "rerun_lines",
+    "seed_for_test",
+    "shutdown_bound",
+    "sockshock",
+    "sockshock_audit",
+    "sockshock_ca",
+    "sockshock_client_context",
+    "sockshock_proxy",
+]
 
 SESSION_SEED = pytest.StashKey[int]()
 FIXTURE = pytest.StashKey["SockshockFixture"]()
@@ -49,8 +62,9 @@ def seed_for_test(config: pytest.Config, item: pytest.Item) -> int:
 _UNSET: Any = object()
 
 
-def _server_and_handler(server: Any, handler_class: Any,
-                        options: dict[str, Any]) -> tuple[Any, Any]:
+def _server_and_handler(
+    server: Any, handler_class: Any, options: dict[str, Any]
+) -> tuple[Any, Any]:
     """``serve()``'s server and handler class, from its two positional parameters and
     the keywords ``server=``, ``handler_class=`` and 0.1's ``server_class=`` (taken out
     of ``options``); one clear error when one of them is given twice."""
@@ -58,21 +72,29 @@ def _server_and_handler(server: Any, handler_class: Any,
     keyword_handler = options.pop("handler_class", _UNSET)
     if "server_class" in options:  # 0.1's keyword
         if keyword_server is not _UNSET:
-            raise InvalidArgument(f"serve(): server={keyword_server!r} and server_class="
-                                  f"{options['server_class']!r}; give one server")
+            raise InvalidArgument(
+                f"serve(): server={keyword_server!r} and server_class="
+                f"{options['server_class']!r}; give one server"
+            )
         keyword_server = options.pop("server_class")
     if server is not _UNSET and is_handler_class(server):  # 0.1's order
         server, handler_class = handler_class, server
         if server is None:
             server = _UNSET
-    given = [(name, value) for name, value, positional in (
-        ("server", keyword_server, server), ("handler_class", keyword_handler, handler_class))
-        if value is not _UNSET and positional not in (_UNSET, None)]
+    given = [
+        (name, value)
+        for name, value, positional in (
+            ("server", keyword_server, server),
+            ("handler_class", keyword_handler, handler_class),
+        )
+        if value is not _UNSET and positional not in (_UNSET, None)
+    ]
     if given:
         name, value = given[0]
         first = server if name == "server" else handler_class
-        raise InvalidArgument(f"serve(): {name} given twice, {first!r} and {name}={value!r}; "
-                              "give it once")
+        raise InvalidArgument(
+            f"serve(): {name} given twice, {first!r} and {name}={value!r}; give it once"
+        )
     if keyword_server is not _UNSET:
         server = keyword_server
     if keyword_handler is not _UNSET:
@@ -82,9 +104,11 @@ def _server_and_handler(server: Any, handler_class: Any,
 
 def rerun_lines(config: pytest.Config, item: pytest.Item, seed: int) -> list[str]:
     """The head of a failing test's sockshock section: its seed and how to re-run it."""
-    return [f"fault seed: {seed} (session seed {config.stash[SESSION_SEED]})",
-            "re-run this test with the same faults:",
-            f"  pytest {shlex.quote(item.nodeid)} --sockshock-seed={seed}"]
+    return [
+        f"fault seed: {seed} (session seed {config.stash[SESSION_SEED]})",
+        "re-run this test with the same faults:",
+        f"  pytest {shlex.quote(item.nodeid)} --sockshock-seed={seed}",
+    ]
 
 
 class SockshockFixture:
@@ -115,16 +139,27 @@ class SockshockFixture:
         import sockshock
 
         if name in sockshock.__all__ or name in ("faults", "socketserver", "layer", "handlers"):
-            return getattr(sockshock, name) if name in sockshock.__all__ else \
-                __import__(f"sockshock.{name}", fromlist=["_"])
-        raise AttributeError(f"the sockshock fixture has no attribute {name!r} (nor has "
-                             "the sockshock module)")
+            return (
+                getattr(sockshock, name)
+                if name in sockshock.__all__
+                else __import__(f"sockshock.{name}", fromlist=["_"])
+            )
+        raise AttributeError(
+            f"the sockshock fixture has no attribute {name!r} (nor has the sockshock module)"
+        )
 
     def _marker_faults(self) -> tuple[list[FaultModel], list[Any]]:
         return marker_faults(self._request.config, self._request.node)
 
-    def serve(self, server: Any = _UNSET, handler_class: Any = None, /, *,
-              faults: Any = None, **options: Any) -> ServerHandle:
+    def serve(
+        self,
+        server: Any = _UNSET,
+        handler_class: Any = None,
+        /,
+        *,
+        faults: Any = None,
+        **options: Any,
+    ) -> ServerHandle:
         """Start a server for this test, as :func:`sockshock.serving` does; it is
         stopped at teardown -- or, called inside a hypothesis example, when that
         example ends (its handler errors then fail the example).
@@ -153,25 +188,39 @@ class SockshockFixture:
             models, clients = self._marker_faults()
             faults = models or None
         arguments: dict[str, Any] = {
-            "address": None, "clock": None, "seed": None, "server_kwargs": None,
-            "shutdown_timeout": self.shutdown_timeout, "poll_interval": DEFAULT_POLL_INTERVAL,
+            "address": None,
+            "clock": None,
+            "seed": None,
+            "server_kwargs": None,
+            "shutdown_timeout": self.shutdown_timeout,
+            "poll_interval": DEFAULT_POLL_INTERVAL,
             "expect_errors": setting(self._request.config, self._request.node, "expect_errors"),
-            "tls": None}
+            "tls": None,
+        }
         for name in list(options):
             if name in arguments:
                 arguments[name] = options.pop(name)
         stack = example_stack(self) or self._stack  # inside @given: until the example ends
         departures = _Departures.of(arguments, clients) if stack is self._stack else None
-        spec = resolve_spec(server, handler_class, faults=faults, server_attrs=options,
-                            default_seed=self.seed, default_clock=self.clock, **arguments)
+        spec = resolve_spec(
+            server,
+            handler_class,
+            faults=faults,
+            server_attrs=options,
+            default_seed=self.seed,
+            default_clock=self.clock,
+            **arguments,
+        )
         if departures is not None:
             stack.push(departures.judge)  # after the server stopped
         handle = stack.enter_context(serve_spec(spec))
         self.handles.append(handle)
         datagram = handle.type == socket.SOCK_DGRAM
-        runs = [self._stack.enter_context(client.run(handle.address))
-                for client in clients  # a scenario's misbehaving clients, until teardown
-                if (client.kind == "datagram_burst") == datagram]
+        runs = [
+            self._stack.enter_context(client.run(handle.address))
+            for client in clients  # a scenario's misbehaving clients, until teardown
+            if (client.kind == "datagram_burst") == datagram
+        ]
         if runs:
             from sockshock._scenarios._run import CLIENTS_CONNECT_WAIT
 
@@ -190,8 +239,9 @@ class SockshockFixture:
         if faults is None:
             faults = self._marker_faults()[0] or None
         options.setdefault("seed", self.seed)
-        options.setdefault("expect_errors", setting(self._request.config, self._request.node,
-                                                    "expect_errors"))
+        options.setdefault(
+            "expect_errors", setting(self._request.config, self._request.node, "expect_errors")
+        )
         with inject(faults, **options) as servers:
             self.injected.append(servers)
             yield servers
@@ -206,8 +256,9 @@ class SockshockFixture:
                 lines.append(f"{type(handle.server).__name__} at {handle.address!r}:")
                 lines.append(handle.plan.describe())
         for injected in (server for servers in self.injected for server in servers):
-            lines.append(f"{type(injected.server).__name__} at {injected.address!r} "
-                         "(built inside inject()):")
+            lines.append(
+                f"{type(injected.server).__name__} at {injected.address!r} (built inside inject()):"
+            )
             lines.append(injected.plan.describe())
         return "\n".join(lines)
 
@@ -229,8 +280,9 @@ class _Departures:
     def of(cls, arguments: dict[str, Any], clients: list[Any]) -> _Departures | None:
         given = arguments["expect_errors"]
         expected = given if isinstance(given, tuple) else (given,)
-        if not clients or not all(isinstance(e, type) and issubclass(e, BaseException)
-                                  for e in expected):
+        if not clients or not all(
+            isinstance(e, type) and issubclass(e, BaseException) for e in expected
+        ):
             return None  # (a bad expect_errors= gets serving()'s own error)
         arguments["expect_errors"] = (*expected, ConnectionError)
         return cls(expected)
@@ -244,10 +296,12 @@ class _Departures:
             return False
         failures = self.handle.errors
         early: list[BaseException] = [
-            f.exception for index, f in enumerate(failures)
+            f.exception
+            for index, f in enumerate(failures)
             if isinstance(f.exception, ConnectionError)
             and not isinstance(f.exception, self.expected)
-            and (self.cutoff is None or index < self.cutoff)]
+            and (self.cutoff is None or index < self.cutoff)
+        ]
         if exc is not None:
             for failure in early:
                 add_note(exc, f"also, a request handler raised {failure!r}")
@@ -272,8 +326,7 @@ def load_scenario(config: pytest.Config, spec: str, source: str) -> Any:
     return cache[spec]
 
 
-def marker_faults(config: pytest.Config,
-                  item: pytest.Item) -> tuple[list[FaultModel], list[Any]]:
+def marker_faults(config: pytest.Config, item: pytest.Item) -> tuple[list[FaultModel], list[Any]]:
     """The models and a scenario's misbehaving clients of the test's
     ``@pytest.mark.faults`` -- models, or names of scenarios -- or of
     ``--sockshock-scenario``; one usage error for a bad marker."""
@@ -284,10 +337,15 @@ def marker_faults(config: pytest.Config,
     for marker in item.iter_markers("faults"):
         if marker.kwargs:
             given = ", ".join(f"{key}={value!r}" for key, value in marker.kwargs.items())
-            hint = " (the fault seed is @pytest.mark.sockshock(seed=...))" \
-                if "seed" in marker.kwargs else ""
-            raise pytest.UsageError(f"sockshock: {where}: takes fault models and scenario "
-                                    f"names only, no keywords: {given}{hint}")
+            hint = (
+                " (the fault seed is @pytest.mark.sockshock(seed=...))"
+                if "seed" in marker.kwargs
+                else ""
+            )
+            raise pytest.UsageError(
+                f"sockshock: {where}: takes fault models and scenario "
+                f"names only, no keywords: {given}{hint}"
+            )
         specs.extend((arg, where) for arg in marker.args)
     if not specs:
         scenario = setting(config, item, "scenario")
@@ -303,12 +361,12 @@ def marker_faults(config: pytest.Config,
         else:
             raise pytest.UsageError(
                 f"{source}: {spec!r} (type={type(spec).__name__}) is not a fault model "
-                "(sockshock.faults.PartialReads(3), ...) or a scenario's name")
+                "(sockshock.faults.PartialReads(3), ...) or a scenario's name"
+            )
     return models, clients
 
 
-def shutdown_bound(config: pytest.Config,
-                   item: pytest.Item) -> tuple[float, dict[str, Any]] | None:
+def shutdown_bound(config: pytest.Config, item: pytest.Item) -> tuple[float, dict[str, Any]] | None:
     """The test's ``@pytest.mark.shutdown_within(seconds, busy=, stalled=)``, checked;
     None without one."""
     marker = item.get_closest_marker("shutdown_within")

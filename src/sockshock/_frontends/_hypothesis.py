@@ -49,7 +49,8 @@ def _seed(test: Any, seed: int, config: pytest.Config) -> bool:
         return False  # the test's own @seed
     settings = getattr(test, "_hypothesis_internal_use_settings", None)
     if config.getoption("hypothesis_seed", None) is not None or (
-            settings is not None and settings.derandomize):
+        settings is not None and settings.derandomize
+    ):
         return False
     test._hypothesis_internal_use_seed = seed
     test._sockshock_seeded = True
@@ -71,8 +72,8 @@ def _allow_fixture_reuse(item: Any, test: Any) -> None:
             return  # hypothesis' check names that one
     test._hypothesis_internal_use_settings = settings(
         parent=current,
-        suppress_health_check=[*current.suppress_health_check,
-                               HealthCheck.function_scoped_fixture])
+        suppress_health_check=[*current.suppress_health_check, HealthCheck.function_scoped_fixture],
+    )
 
 
 def example_stack(fixture: SockshockFixture) -> contextlib.ExitStack | None:

@@ -72,8 +72,9 @@ class ServerMachine(RuleBasedStateMachine):
     max_clients: ClassVar[int] = 4
     stop_within: ClassVar[float] = 2.0
     audit: ClassVar[bool] = True
-    expect_errors: ClassVar[type[BaseException] | tuple[type[BaseException], ...]] = \
-        (ConnectionError,)
+    expect_errors: ClassVar[type[BaseException] | tuple[type[BaseException], ...]] = (
+        ConnectionError,
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -95,14 +96,20 @@ class ServerMachine(RuleBasedStateMachine):
         if isinstance(faults, Sequence) and not isinstance(faults, (str, bytes)):
             if all(isinstance(m, FaultModel) for m in faults):
                 return st.integers(0, 2**32 - 1).map(lambda seed: FaultPlan(*faults, seed=seed))
-            return fault_plans(models=list(faults), min_models=1, max_models=len(faults),
-                               seeded=True)
-        raise InvalidType(f"expected None, a list of fault models or a strategy of plans but "
-                          f"got faults={faults!r} (from {type(self).__name__})")
+            return fault_plans(
+                models=list(faults), min_models=1, max_models=len(faults), seeded=True
+            )
+        raise InvalidType(
+            f"expected None, a list of fault models or a strategy of plans but "
+            f"got faults={faults!r} (from {type(self).__name__})"
+        )
 
     def _scripts(self) -> st.SearchStrategy[ClientScript]:
-        return self.scripts if self.scripts is not None else \
-            client_scripts(max_pause=0.02, timeout=1.0)
+        return (
+            self.scripts
+            if self.scripts is not None
+            else client_scripts(max_pause=0.02, timeout=1.0)
+        )
 
     # -- rules ---------------------------------------------------------------------
 
@@ -115,12 +122,20 @@ class ServerMachine(RuleBasedStateMachine):
             raise InvalidArgument(
                 f"{type(self).__name__}.faults draws plans whose decisions all connections "
                 "share, in an order up to the server's threads; use "
-                "fault_plans(..., seeded=True): decisions per connection, from a seed")
-        self.srv = self.stack.enter_context(serving(
-            self.server_class, self.handler_class, faults=plan,
-            clock=self.clock if plan is not None else None,
-            server_kwargs=self.server_kwargs, expect_errors=self.expect_errors,
-            shutdown_timeout=max(self.stop_within * 2 + 0.1, 1.0), **self.server_attrs))
+                "fault_plans(..., seeded=True): decisions per connection, from a seed"
+            )
+        self.srv = self.stack.enter_context(
+            serving(
+                self.server_class,
+                self.handler_class,
+                faults=plan,
+                clock=self.clock if plan is not None else None,
+                server_kwargs=self.server_kwargs,
+                expect_errors=self.expect_errors,
+                shutdown_timeout=max(self.stop_within * 2 + 0.1, 1.0),
+                **self.server_attrs,
+            )
+        )
 
     @precondition(lambda self: len(self.clients) < self.max_clients)
     @rule(data=st.data())
@@ -159,16 +174,22 @@ class ServerMachine(RuleBasedStateMachine):
         ``None``). Override to check replies you cannot spell out."""
         expected = self.expected_reply(request)
         if expected is not None:
-            assert reply == expected, (f"a client sent {request!r} and half-closed; it got "
-                                       f"{reply!r} instead of {expected!r}")
+            assert reply == expected, (
+                f"a client sent {request!r} and half-closed; it got "
+                f"{reply!r} instead of {expected!r}"
+            )
 
     def check_client(self, run: ScriptRun) -> None:
         """Called when a client's script has ended; by default, for a client that
         sent its request, half-closed and read to end of file (as
         :func:`client_scripts`' ``"half_close"`` ending does), :meth:`check_reply`."""
         steps = run.script.steps
-        if len(steps) >= 2 and isinstance(steps[-2], HalfClose) and steps[-1] == Read() \
-                and run.results[-1].outcome != "closed":
+        if (
+            len(steps) >= 2
+            and isinstance(steps[-2], HalfClose)
+            and steps[-1] == Read()
+            and run.results[-1].outcome != "closed"
+        ):
             self.check_reply(run.script.request, run.received)
 
     def teardown(self) -> None:

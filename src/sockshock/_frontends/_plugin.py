@@ -62,12 +62,16 @@ INSTALLATION = pytest.StashKey[Installation]()
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
-                                  args: list[str]) -> None:
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
     """``--sockshock-install``: before conftest files and test modules are imported."""
     option = getattr(early_config.known_args_namespace, "sockshock_install", None)
-    value, source = (option, "--sockshock-install") if option is not None else \
-        (early_config.getini("sockshock_install"), "ini setting sockshock_install")
+    value, source = (
+        (option, "--sockshock-install")
+        if option is not None
+        else (early_config.getini("sockshock_install"), "ini setting sockshock_install")
+    )
     if value in ("", None):
         return
     try:
@@ -95,15 +99,16 @@ def pytest_configure(config: pytest.Config) -> None:
     # path re-initialises its locks in the child. Under -W error the warning is
     # cleared by CPython itself; this keeps it out of everyone else's output.
     config.addinivalue_line(
-        "filterwarnings",
-        "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")
+        "filterwarnings", "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"
+    )
     for name in SETTINGS:  # a bad option or ini value stops the run at once
         setting(config, None, name)
     scenario = setting(config, None, "scenario")
     if scenario is not None:  # so does a scenario that is not there, or broken
         given = config.getoption(SETTINGS["scenario"].dest, None) is not None
-        load_scenario(config, scenario, "--sockshock-scenario" if given
-                      else "ini setting sockshock_scenario")
+        load_scenario(
+            config, scenario, "--sockshock-scenario" if given else "ini setting sockshock_scenario"
+        )
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and _WORKER_KEY in workerinput:
         seed = int(workerinput[_WORKER_KEY])
@@ -124,8 +129,10 @@ def pytest_report_header(config: pytest.Config) -> str:
     fixed = setting(config, None, "seed")
     if fixed is not None:
         return f"sockshock: every test's fault seed is {fixed} (--sockshock-seed)"
-    return (f"sockshock: session seed {config.stash[SESSION_SEED]} (test seeds derive from "
-            "it and the node id; --sockshock-session-seed replays them)")
+    return (
+        f"sockshock: session seed {config.stash[SESSION_SEED]} (test seeds derive from "
+        "it and the node id; --sockshock-session-seed replays them)"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -146,8 +153,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(str(exc)) from None
     if not kinds:
         raise pytest.UsageError(f"{where}: no server class matches {marker.kwargs}")
-    metafunc.parametrize("server_class", [k.server_class for k in kinds],
-                         ids=[k.name for k in kinds])
+    metafunc.parametrize(
+        "server_class", [k.server_class for k in kinds], ids=[k.name for k in kinds]
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -172,6 +180,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if proxies is not None and proxies.proxies:
             text = proxies.report()
             if fixture is None:  # else the fixture's section has these lines
-                text = "\n".join([*rerun_lines(item.config, item,
-                                                  seed_for_test(item.config, item)), text])
+                text = "\n".join(
+                    [*rerun_lines(item.config, item, seed_for_test(item.config, item)), text]
+                )
             report.sections.append((f"sockshock proxies ({report.when})", text))

@@ -28,9 +28,12 @@ from sockshock._proxy._fault_proxy import FaultProxy
 __all__ = ["parse_fault", "proxy_main"]
 
 _MODELS: dict[str, type[FaultModel]] = {
-    name: getattr(faults, name) for name in faults.__all__
-    if isinstance(getattr(faults, name), type) and issubclass(getattr(faults, name), FaultModel)
-    and getattr(faults, name) is not FaultModel}
+    name: getattr(faults, name)
+    for name in faults.__all__
+    if isinstance(getattr(faults, name), type)
+    and issubclass(getattr(faults, name), FaultModel)
+    and getattr(faults, name) is not FaultModel
+}
 
 
 class _UsageError(Exception):
@@ -61,8 +64,10 @@ def parse_fault(text: str, *, source: str = "--fault") -> FaultModel:
     cls = _MODELS.get(call.func.id)
     if cls is None:
         hint = did_you_mean(call.func.id, _MODELS)
-        raise InvalidArgument(f"{where}: unknown fault model {call.func.id!r}; {hint}"
-                              f"known: {', '.join(sorted(_MODELS))}")
+        raise InvalidArgument(
+            f"{where}: unknown fault model {call.func.id!r}; {hint}"
+            f"known: {', '.join(sorted(_MODELS))}"
+        )
     try:
         args = [ast.literal_eval(arg) for arg in call.args]
         kwargs = {}
@@ -71,8 +76,10 @@ def parse_fault(text: str, *, source: str = "--fault") -> FaultModel:
                 raise ValueError("**")
             kwargs[keyword.arg] = ast.literal_eval(keyword.value)
     except ValueError:
-        raise InvalidArgument(f"{where}: arguments must be literals (numbers, strings, "
-                              "lists), given by position or name") from None
+        raise InvalidArgument(
+            f"{where}: arguments must be literals (numbers, strings, "
+            "lists), given by position or name"
+        ) from None
     try:
         return cls(*args, **kwargs)
     except ConfigurationError as exc:
@@ -88,14 +95,16 @@ def _parse_address(text: str, transport: str, option: str) -> Any:
         if host_port_form(text):
             raise InvalidArgument(
                 f"{option}={text!r} looks like HOST:PORT, but --unix expects a Unix socket "
-                f"path here; give a path, or leave out --unix to proxy TCP")
+                f"path here; give a path, or leave out --unix to proxy TCP"
+            )
         return text
     host, sep, port = text.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not sep or not host or not port.isdigit():
-        raise InvalidArgument(f"{option}={text!r}: expected HOST:PORT such as "
-                              "127.0.0.1:8000 ([::1]:8000 for IPv6)")
+        raise InvalidArgument(
+            f"{option}={text!r}: expected HOST:PORT such as 127.0.0.1:8000 ([::1]:8000 for IPv6)"
+        )
     return (host, int(port))
 
 
@@ -103,24 +112,47 @@ def _proxy_parser() -> _Parser:
     parser = _Parser(
         prog="sockshock proxy",
         description="Forward clients to a server on loopback (or a Unix socket) and "
-                    "inject faults on the way. Prints the address to connect to, then "
-                    "runs until SIGINT or SIGTERM and prints the fault log.")
-    parser.add_argument("--listen", metavar="HOST:PORT|PATH", default=None,
-                        help="where clients connect (default 127.0.0.1:0, or with --unix a "
-                             "path in a private temporary directory)")
-    parser.add_argument("--upstream", metavar="HOST:PORT|PATH", required=True,
-                        help="the server (loopback, or a Unix socket path with --unix)")
+        "inject faults on the way. Prints the address to connect to, then "
+        "runs until SIGINT or SIGTERM and prints the fault log.",
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="HOST:PORT|PATH",
+        default=None,
+        help="where clients connect (default 127.0.0.1:0, or with --unix a "
+        "path in a private temporary directory)",
+    )
+    parser.add_argument(
+        "--upstream",
+        metavar="HOST:PORT|PATH",
+        required=True,
+        help="the server (loopback, or a Unix socket path with --unix)",
+    )
     transports = parser.add_mutually_exclusive_group()
     transports.add_argument("--udp", action="store_true", help="proxy datagrams (UDP)")
     transports.add_argument("--unix", action="store_true", help="proxy a Unix stream socket")
-    parser.add_argument("--seed", type=int, default=None, metavar="N",
-                        help="the fault seed (default: random, printed)")
-    parser.add_argument("--fault", action="append", default=[], metavar="MODEL",
-                        help="a fault model as in Python, e.g. 'PartialReads(3)' or "
-                             "\"Latency(0.01, direction='out')\"; repeatable")
-    parser.add_argument("--scenario", metavar="NAME|FILE", default=None,
-                        help="the fault models (and seed) of a scenario: a name from the "
-                             "library or a .toml file; --fault adds to them")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the fault seed (default: random, printed)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="a fault model as in Python, e.g. 'PartialReads(3)' or "
+        "\"Latency(0.01, direction='out')\"; repeatable",
+    )
+    parser.add_argument(
+        "--scenario",
+        metavar="NAME|FILE",
+        default=None,
+        help="the fault models (and seed) of a scenario: a name from the "
+        "library or a .toml file; --fault adds to them",
+    )
     return parser
 
 
@@ -142,8 +174,7 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         args = _proxy_parser().parse_args(argv)
         transport = "udp" if args.udp else "unix" if args.unix else "tcp"
         upstream = _parse_address(args.upstream, transport, "--upstream")
-        listen = None if args.listen is None else _parse_address(args.listen, transport,
-                                                                 "--listen")
+        listen = None if args.listen is None else _parse_address(args.listen, transport, "--listen")
         models = [parse_fault(text) for text in args.fault]
         seed = args.seed
         if args.scenario is not None:
@@ -152,8 +183,7 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
             scenario = find(args.scenario, source="--scenario")
             models = [*scenario.faults, *models]
             seed = scenario.seed if seed is None else seed
-        proxy = FaultProxy(upstream, listen=listen, faults=models, seed=seed,
-                           transport=transport)
+        proxy = FaultProxy(upstream, listen=listen, faults=models, seed=seed, transport=transport)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except (_UsageError, ConfigurationError) as exc:
@@ -162,13 +192,16 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
     try:
         proxy.start()
     except OSError as exc:
-        print(f"sockshock proxy: cannot listen on "
-              f"{args.listen or 'the default address'}: {exc}", file=sys.stderr)
+        print(
+            f"sockshock proxy: cannot listen on {args.listen or 'the default address'}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     code = 0
     restore: dict[signal.Signals, Any] = {}
     try:
         if threading.current_thread() is threading.main_thread():
+
             def on_signal(signum: int, frame: FrameType | None) -> None:
                 proxy.request_stop()
 
@@ -176,9 +209,13 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
                 restore[signum] = signal.signal(signum, on_signal)
         print(format_address(proxy.address), flush=True)
         models_text = ", ".join(m.describe() for m in proxy.plan.models) or "none"
-        print(f"sockshock proxy: {transport} {format_address(proxy.address)} -> "
-              f"{format_address(proxy.upstream)}, seed {proxy.plan.seed}, faults: "
-              f"{models_text}", file=sys.stderr, flush=True)
+        print(
+            f"sockshock proxy: {transport} {format_address(proxy.address)} -> "
+            f"{format_address(proxy.upstream)}, seed {proxy.plan.seed}, faults: "
+            f"{models_text}",
+            file=sys.stderr,
+            flush=True,
+        )
         proxy.wait_stopped()
     finally:
         for signum, handler in restore.items():

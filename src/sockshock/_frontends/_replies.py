@@ -21,11 +21,15 @@ _CONTEXT = 24  # bytes shown on each side of the first difference
 
 def difference(got: bytes, wanted: bytes) -> str:
     """Where ``got`` first differs from ``wanted``, with both sides around it."""
-    at = next((i for i, (a, b) in enumerate(zip(got, wanted, strict=False)) if a != b),
-              min(len(got), len(wanted)))
+    at = next(
+        (i for i, (a, b) in enumerate(zip(got, wanted, strict=False)) if a != b),
+        min(len(got), len(wanted)),
+    )
     start = max(0, at - _CONTEXT)
-    return (f"differs at byte {at} of {len(got)} (expected {len(wanted)} bytes): "
-            f"got ...{got[start:at + _CONTEXT]!r}..., expected ...{wanted[start:at + _CONTEXT]!r}...")
+    return (
+        f"differs at byte {at} of {len(got)} (expected {len(wanted)} bytes): "
+        f"got ...{got[start : at + _CONTEXT]!r}..., expected ...{wanted[start : at + _CONTEXT]!r}..."
+    )
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,15 @@ class Expectation:
         if self.kind == "prefix":
             if reply.startswith(self.value):
                 return None
-            return "the reply's start " + difference(reply[:len(self.value)], self.value)
+            return "the reply's start " + difference(reply[: len(self.value)], self.value)
         if self.kind == "regex":
             if re.search(self.value, reply, re.S):
                 return None
-            return f"the reply {reply[:2 * _CONTEXT]!r}... does not match {self.value!r}"
+            return f"the reply {reply[: 2 * _CONTEXT]!r}... does not match {self.value!r}"
         if reply == baseline or _DIGITS.sub(b"0", reply) == _DIGITS.sub(b"0", baseline):
             return None
-        return ("the reply " + difference(reply, baseline)
-                + " -- the reply without faults; digits may differ")
+        return (
+            "the reply "
+            + difference(reply, baseline)
+            + " -- the reply without faults; digits may differ"
+        )

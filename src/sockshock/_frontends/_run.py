@@ -86,9 +86,13 @@ class RunTarget:
 
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
         # Checks of a transport none of the servers has: not applicable, not shown.
-        kept = [item for item in items
-                if isinstance(getattr(item, "callspec", None) and
-                              item.callspec.params.get("server"), ServerKind)]
+        kept = [
+            item
+            for item in items
+            if isinstance(
+                getattr(item, "callspec", None) and item.callspec.params.get("server"), ServerKind
+            )
+        ]
         dropped = [item for item in items if item not in kept]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
@@ -114,11 +118,21 @@ class RunTarget:
             elif outcome == "skip":
                 reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
                 reason = reason.removeprefix("Skipped: ")
-            self.results.append(Result(server, check, outcome, report.duration, reason,
-                                       _seed(report) if outcome == "FAIL" else None))
+            self.results.append(
+                Result(
+                    server,
+                    check,
+                    outcome,
+                    report.duration,
+                    reason,
+                    _seed(report) if outcome == "FAIL" else None,
+                )
+            )
             done = len(self.results)
-            self.out.write(f"[{done:3}/{self.total}] {server:<30} {check:<16} {outcome:<8} "
-                           f"{report.duration * 1000:7.1f} ms\n")
+            self.out.write(
+                f"[{done:3}/{self.total}] {server:<30} {check:<16} {outcome:<8} "
+                f"{report.duration * 1000:7.1f} ms\n"
+            )
             self.out.flush()
         elif report.when == "teardown" and report.failed:
             reason = _reason(report)
@@ -128,9 +142,11 @@ class RunTarget:
                 for result in reversed(self.results):
                     if result.server == server and result.check == check:
                         if result.outcome != "FAIL":  # its progress line said otherwise
-                            self.out.write(f"{'':8}{server:<30} {check:<16} FAIL     "
-                                           f"(was {result.outcome}: at teardown, "
-                                           f"{reason})\n")
+                            self.out.write(
+                                f"{'':8}{server:<30} {check:<16} FAIL     "
+                                f"(was {result.outcome}: at teardown, "
+                                f"{reason})\n"
+                            )
                             self.out.flush()
                         result.outcome, result.reason = "FAIL", reason
                         result.seed = _seed(report)
@@ -162,16 +178,22 @@ def _servers(args: argparse.Namespace, handler: Any) -> list[ServerKind]:
         return [kind_of(cls)]
     if handler is not None:
         datagram = isinstance(handler, type) and issubclass(
-            handler, classes("DatagramRequestHandler"))
+            handler, classes("DatagramRequestHandler")
+        )
         return server_kinds("datagram" if datagram else "stream")
     return server_kinds()
 
 
 def _expectation(args: argparse.Namespace) -> Expectation:
-    given = [(kind, value) for kind, value in (("exact", args.expect),
-                                                ("prefix", args.expect_prefix),
-                                                ("regex", args.expect_regex))
-             if value is not None]
+    given = [
+        (kind, value)
+        for kind, value in (
+            ("exact", args.expect),
+            ("prefix", args.expect_prefix),
+            ("regex", args.expect_regex),
+        )
+        if value is not None
+    ]
     if len(given) > 1:
         raise InvalidArgument("give one of --expect, --expect-prefix, --expect-regex")
     if not given:
@@ -193,17 +215,19 @@ def _matrix(target: RunTarget) -> str:
     cells: dict[tuple[str, str], str] = {}
     for r in target.results:
         timed = r.outcome in ("pass", "FAIL")
-        cells[(r.server, r.check)] = (f"{r.outcome} {r.seconds * 1000:.0f}ms" if timed
-                                      else r.outcome)
+        cells[(r.server, r.check)] = f"{r.outcome} {r.seconds * 1000:.0f}ms" if timed else r.outcome
     for server in servers:
         cells[(server, AUDIT)] = "FAIL" if server in target.audit_failures else "pass"
-    widths = {c: max([len(c)] + [len(cells.get((s, c), "-")) for s in servers])
-              for c in columns}
+    widths = {c: max([len(c)] + [len(cells.get((s, c), "-")) for s in servers]) for c in columns}
     name_width = max([len("server class")] + [len(s) for s in servers])
     lines = ["  ".join(["server class".ljust(name_width)] + [c.ljust(widths[c]) for c in columns])]
     for server in servers:
-        lines.append("  ".join([server.ljust(name_width)] +
-                               [cells.get((server, c), "-").ljust(widths[c]) for c in columns]))
+        lines.append(
+            "  ".join(
+                [server.ljust(name_width)]
+                + [cells.get((server, c), "-").ljust(widths[c]) for c in columns]
+            )
+        )
     return "\n".join(lines)
 
 
@@ -212,8 +236,9 @@ def _escaped(text: str, source: str) -> bytes:
     try:
         value: bytes = codecs.escape_decode(text.encode())[0]
     except ValueError as exc:
-        raise InvalidArgument(f"{source}={text!r}: not a valid escaped byte string ({exc}); "
-                              "write a backslash as \\\\") from None
+        raise InvalidArgument(
+            f"{source}={text!r}: not a valid escaped byte string ({exc}); write a backslash as \\\\"
+        ) from None
     if not value:
         raise InvalidArgument(f"{source}={text!r} is empty")
     return value
@@ -234,8 +259,9 @@ def check_writable(path: str, source: str) -> None:
         with open(path, "a", encoding="utf-8"):
             pass
     except OSError as exc:
-        raise InvalidArgument(f"{source}={path!r}: cannot write it ({exc.strerror or exc})") \
-            from None
+        raise InvalidArgument(
+            f"{source}={path!r}: cannot write it ({exc.strerror or exc})"
+        ) from None
     if not existed:
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -247,8 +273,10 @@ def write_json(path: str, data: Any, source: str = "--json") -> bool:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2)
     except OSError as exc:
-        print(f"sockshock run: {source}={path!r}: cannot write the results "
-              f"({exc.strerror or exc})", file=sys.stderr)
+        print(
+            f"sockshock run: {source}={path!r}: cannot write the results ({exc.strerror or exc})",
+            file=sys.stderr,
+        )
         return False
     return True
 
@@ -261,22 +289,32 @@ def check_common(args: argparse.Namespace) -> None:
         check_writable(args.json, "--json")
     if not args.scenarios:
         if args.target is not None:
-            raise InvalidArgument(f"--target={args.target!r} applies to scenarios only (a "
-                                  "server in another process): give the scenarios to run, "
-                                  "e.g. sockshock run partial-io --target HOST:PORT")
+            raise InvalidArgument(
+                f"--target={args.target!r} applies to scenarios only (a "
+                "server in another process): give the scenarios to run, "
+                "e.g. sockshock run partial-io --target HOST:PORT"
+            )
         if args.udp:
-            raise InvalidArgument("--udp applies to scenarios with --target HOST:PORT only (a "
-                                  "UDP server in another process)")
+            raise InvalidArgument(
+                "--udp applies to scenarios with --target HOST:PORT only (a "
+                "UDP server in another process)"
+            )
         return
-    for flag, value in (("--request", args.request), ("--expect", args.expect),
-                        ("--expect-prefix", args.expect_prefix),
-                        ("--expect-regex", args.expect_regex)):
+    for flag, value in (
+        ("--request", args.request),
+        ("--expect", args.expect),
+        ("--expect-prefix", args.expect_prefix),
+        ("--expect-regex", args.expect_regex),
+    ):
         if value is not None:
-            raise InvalidArgument(f"{flag}={value!r} applies to the built-in checks only; a "
-                                  "scenario's requests are its [load] request")
+            raise InvalidArgument(
+                f"{flag}={value!r} applies to the built-in checks only; a "
+                "scenario's requests are its [load] request"
+            )
     if args.udp and args.target is None:
-        raise InvalidArgument("--udp applies with --target HOST:PORT only (a UDP server in "
-                              "another process)")
+        raise InvalidArgument(
+            "--udp applies with --target HOST:PORT only (a UDP server in another process)"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -289,11 +327,11 @@ def run(args: argparse.Namespace) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         check_common(args)
-        request = _escaped(DEFAULT_REQUEST if args.request is None else args.request,
-                           "--request")
+        request = _escaped(DEFAULT_REQUEST if args.request is None else args.request, "--request")
         expectation = _expectation(args)
-        handler = None if args.handler is None else \
-            import_handler_class(args.handler, source="--handler")
+        handler = (
+            None if args.handler is None else import_handler_class(args.handler, source="--handler")
+        )
         servers = _servers(args, handler)
     except ConfigurationError as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
@@ -309,10 +347,25 @@ def run(args: argparse.Namespace) -> int:
         ini = os.path.join(workdir, "pytest.ini")
         with open(ini, "w", encoding="utf-8") as f:
             f.write("[pytest]\n")
-        argv = [checks, "-c", ini, "--rootdir", workdir, "-p", "no:cacheprovider",
-                "-p", "no:randomly", "-p", "no:terminal", "-p", "no:xdist",
-                "-p", "no:hypothesispytest",  # its import alone costs 0.5-2 s
-                "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+        argv = [
+            checks,
+            "-c",
+            ini,
+            "--rootdir",
+            workdir,
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:terminal",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:hypothesispytest",  # its import alone costs 0.5-2 s
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",
+        ]
         plugins: list[Any] = [target]
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
             from sockshock import pytest_plugin
@@ -325,8 +378,11 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + _matrix(target))
     failures = [r for r in target.results if r.outcome == "FAIL"]
     for r in failures:
-        again = "" if r.seed is None else \
-            f" (fault seed {r.seed}: add --seed {r.seed} to re-run it with the same faults)"
+        again = (
+            ""
+            if r.seed is None
+            else f" (fault seed {r.seed}: add --seed {r.seed} to re-run it with the same faults)"
+        )
         print(f"FAIL {r.server} x {r.check}: {r.reason}{again}")
     for server, reason in target.audit_failures.items():
         print(f"FAIL {server} x {AUDIT}: {reason}")
@@ -339,13 +395,19 @@ def run(args: argparse.Namespace) -> int:
     for reason, names in skipped.items():  # one line per cause
         print(f"skipped on {', '.join(names)}: {reason}")
     ok = not failures and not target.audit_failures and code in (0, 1) and target.results
-    print(f"\n{len(target.results)} checks in {elapsed:.1f} s: "
-          f"{'all passed' if ok else f'{len(failures) + len(target.audit_failures)} failed'}")
-    if args.json is not None and not write_json(args.json, {
-            "sockshock": __version__, "seconds": round(elapsed, 3), "passed": bool(ok),
+    print(
+        f"\n{len(target.results)} checks in {elapsed:.1f} s: "
+        f"{'all passed' if ok else f'{len(failures) + len(target.audit_failures)} failed'}"
+    )
+    if args.json is not None and not write_json(
+        args.json,
+        {
+            "sockshock": __version__,
+            "seconds": round(elapsed, 3),
+            "passed": bool(ok),
             "results": [r.__dict__ for r in target.results],
-            "leak_audit": {s.name: target.audit_failures.get(s.name, "pass") for s in servers}}):
+            "leak_audit": {s.name: target.audit_failures.get(s.name, "pass") for s in servers},
+        },
+    ):
         return 2
     return 0 if ok else 1
-
-

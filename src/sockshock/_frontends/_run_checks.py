@@ -34,9 +34,11 @@ _F = TypeVar("_F", bound=Callable[..., None])
 
 def check(column: str) -> Callable[[_F], _F]:
     """Declare a test function as a check shown in ``column``."""
+
     def register(function: _F) -> _F:
         CHECKS[function.__name__] = column
         return function
+
     return register
 
 
@@ -93,8 +95,9 @@ def baseline(target: Any, server: Any) -> bytes:
             target.baselines[key] = exc
     value = target.baselines[key]
     if isinstance(value, Exception):
-        pytest.skip(f"unsupported: the handler fails even without faults "
-                    f"({type(value).__name__}: {value})")
+        pytest.skip(
+            f"unsupported: the handler fails even without faults ({type(value).__name__}: {value})"
+        )
     return value  # type: ignore[no-any-return]
 
 
@@ -116,8 +119,9 @@ def test_echo_round_trip(sockshock: Any, server: Any, request: pytest.FixtureReq
     judge(target, server, reply)
 
 
-def _same_reply_under(sockshock: Any, server: Any, request: pytest.FixtureRequest,
-                      fault: F.FaultModel) -> None:
+def _same_reply_under(
+    sockshock: Any, server: Any, request: pytest.FixtureRequest, fault: F.FaultModel
+) -> None:
     """Under ``fault`` the handler answers as it does without faults."""
     target = _target(request.config)
     baseline(target, server)
@@ -139,16 +143,23 @@ def test_partial_writes(sockshock: Any, server: Any, request: pytest.FixtureRequ
 
 @check("slow client")
 @pytest.mark.transport("stream")
-def test_slow_client_while_others_are_served(sockshock: Any, server: Any,
-                                             request: pytest.FixtureRequest) -> None:
+def test_slow_client_while_others_are_served(
+    sockshock: Any, server: Any, request: pytest.FixtureRequest
+) -> None:
     target = _target(request.config)
     expected = baseline(target, server)
     if server.concurrency == "sync":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="a synchronous server serves one client at a time"))
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True, reason="a synchronous server serves one client at a time"
+            )
+        )
     pause = max(0.002, 0.05 / max(1, len(target.request)))  # 50 ms of slowness
-    srv = sockshock.serve(server.server_class, target.handler_for(server),
-                          faults=[F.SlowClient(chunk=1, pause=pause, connections=0)])
+    srv = sockshock.serve(
+        server.server_class,
+        target.handler_for(server),
+        faults=[F.SlowClient(chunk=1, pause=pause, connections=0)],
+    )
     errors: list[BaseException] = []
     slow_reply: list[bytes] = []
 
@@ -181,17 +192,26 @@ def test_slow_client_while_others_are_served(sockshock: Any, server: Any,
 
 @check("lost datagrams")
 @pytest.mark.transport("datagram")
-def test_lost_datagrams_with_client_retry(sockshock: Any, server: Any,
-                                          request: pytest.FixtureRequest) -> None:
+def test_lost_datagrams_with_client_retry(
+    sockshock: Any, server: Any, request: pytest.FixtureRequest
+) -> None:
     target = _target(request.config)
     baseline(target, server)
     # Half of the datagrams lost, and surely the first one.
-    srv = sockshock.serve(server.server_class, target.handler_for(server),
-                          faults=[F.DropDatagrams(0.5), F.DropDatagrams(first_ops=1)])
+    srv = sockshock.serve(
+        server.server_class,
+        target.handler_for(server),
+        faults=[F.DropDatagrams(0.5), F.DropDatagrams(first_ops=1)],
+    )
 
     def drops() -> int:  # datagrams lost (one may be dropped by both models)
-        return len({(event.connection, event.index) for event in srv.plan.log
-                    if event.decision.action == "drop"})
+        return len(
+            {
+                (event.connection, event.index)
+                for event in srv.plan.log
+                if event.decision.action == "drop"
+            }
+        )
 
     retries = 0
     deadline = time.monotonic() + TIMEOUT
@@ -200,8 +220,7 @@ def test_lost_datagrams_with_client_retry(sockshock: Any, server: Any,
             while True:  # until answered; resent when the server's log says it was lost
                 lost_before = drops()
                 client.send(target.request)
-                while not select.select([client], [], [], 0.001)[0] \
-                        and drops() == lost_before:
+                while not select.select([client], [], [], 0.001)[0] and drops() == lost_before:
                     assert time.monotonic() < deadline, f"no answer within {TIMEOUT} s"
                 if drops() == lost_before:
                     break
@@ -212,13 +231,15 @@ def test_lost_datagrams_with_client_retry(sockshock: Any, server: Any,
 
 
 @check("abrupt shutdown")
-def test_abrupt_shutdown_mid_request(sockshock: Any, server: Any,
-                                     request: pytest.FixtureRequest) -> None:
+def test_abrupt_shutdown_mid_request(
+    sockshock: Any, server: Any, request: pytest.FixtureRequest
+) -> None:
     target = _target(request.config)
     # Mid-request: as the handler starts reading the first client's request.
     baseline(target, server)
-    srv = sockshock.serve(server.server_class, target.handler_for(server),
-                          faults=[F.AbruptShutdown(connections=0)])
+    srv = sockshock.serve(
+        server.server_class, target.handler_for(server), faults=[F.AbruptShutdown(connections=0)]
+    )
     with contextlib.suppress(TimeoutError, ConnectionError):
         exchange(srv, target.request)  # answered, cut off or refused: but never hung
     assert srv.layer.shutdown_triggered.wait(TIMEOUT), "the shutdown never came"

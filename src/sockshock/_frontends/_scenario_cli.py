@@ -47,10 +47,14 @@ def check(args: argparse.Namespace) -> int:
             invalid += 1
             print(f"INVALID {exc}")
         else:
-            print(f"ok      {path} ({scenario.name}: {len(scenario.faults)} fault model(s), "
-                  f"{len(scenario.clients)} client(s))")
-    print(f"\n{len(paths)} scenario(s) checked: "
-          + ("all valid" if not invalid else f"{invalid} invalid"))
+            print(
+                f"ok      {path} ({scenario.name}: {len(scenario.faults)} fault model(s), "
+                f"{len(scenario.clients)} client(s))"
+            )
+    print(
+        f"\n{len(paths)} scenario(s) checked: "
+        + ("all valid" if not invalid else f"{invalid} invalid")
+    )
     return 1 if invalid or not paths else 0
 
 
@@ -62,11 +66,14 @@ def _matrix(results: list[ScenarioResult]) -> str:
         return "pass" if found[0].passed else "FAIL"
 
     rows = [["scenario", "server", *_COLUMNS, "time"]]
-    rows += [[r.scenario, r.server, *(cell(r, c) for c in _COLUMNS), f"{r.seconds:.2f}s"]
-             for r in results]
+    rows += [
+        [r.scenario, r.server, *(cell(r, c) for c in _COLUMNS), f"{r.seconds:.2f}s"]
+        for r in results
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def _target(args: argparse.Namespace) -> tuple[Any, str]:
@@ -74,25 +81,30 @@ def _target(args: argparse.Namespace) -> tuple[Any, str]:
     stream socket)."""
     text: str = args.target
     if args.server is not None or args.handler is not None:
-        raise InvalidArgument("--target runs against a server in another process: "
-                              "--server and --handler do not apply")
+        raise InvalidArgument(
+            "--target runs against a server in another process: --server and --handler do not apply"
+        )
     host, sep, port = text.rpartition(":")
     if sep and port.isdigit():
         host = host.strip("[]")
         if not 0 < int(port) <= 65535:
             raise InvalidArgument(f"--target={text!r}: port {port} must be in [1, 65535]")
         if not is_loopback(host):
-            raise InvalidArgument(f"--target={text!r}: the fault proxy forwards to loopback "
-                                  "addresses only (127.0.0.0/8, ::1, localhost) or a Unix "
-                                  "socket path")
+            raise InvalidArgument(
+                f"--target={text!r}: the fault proxy forwards to loopback "
+                "addresses only (127.0.0.0/8, ::1, localhost) or a Unix "
+                "socket path"
+            )
         return (host, int(port)), "udp" if args.udp else "tcp"
     if "/" in text:
         if args.udp:
-            raise InvalidArgument(f"--target={text!r} is a Unix socket path: --udp applies "
-                                  "to HOST:PORT only")
+            raise InvalidArgument(
+                f"--target={text!r} is a Unix socket path: --udp applies to HOST:PORT only"
+            )
         return text, "unix"
-    raise InvalidArgument(f"--target={text!r}: expected HOST:PORT (such as 127.0.0.1:8000) "
-                          "or a Unix socket path")
+    raise InvalidArgument(
+        f"--target={text!r}: expected HOST:PORT (such as 127.0.0.1:8000) or a Unix socket path"
+    )
 
 
 def run_scenarios(args: argparse.Namespace) -> int:
@@ -101,19 +113,29 @@ def run_scenarios(args: argparse.Namespace) -> int:
         check_common(args)
         scenarios = [find(spec, source="SCENARIO") for spec in args.scenarios]
         target = _target(args) if args.target is not None else None
-        server: Any = None if args.server is None else \
-            resolve_server_class(args.server, source="--server")
-        handler = None if args.handler is None else \
-            import_handler_class(args.handler, source="--handler")
+        server: Any = (
+            None if args.server is None else resolve_server_class(args.server, source="--server")
+        )
+        handler = (
+            None if args.handler is None else import_handler_class(args.handler, source="--handler")
+        )
         for scenario in scenarios:  # every one checked before any runs
             if target is not None:
                 kind = "datagram" if target[1] == "udp" else "stream"
-                check_transport(scenario, kind, tls=scenario.server.tls,
-                                server=f"--target={args.target!r}"
-                                       f"{' --udp' if args.udp else ''}")
+                check_transport(
+                    scenario,
+                    kind,
+                    tls=scenario.server.tls,
+                    server=f"--target={args.target!r}{' --udp' if args.udp else ''}",
+                )
             else:
-                resolve(scenario, server_class=server, handler=handler,
-                        server_source="--server", handler_source="--handler")
+                resolve(
+                    scenario,
+                    server_class=server,
+                    handler=handler,
+                    server_source="--server",
+                    handler_source="--handler",
+                )
     except ConfigurationError as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
         return 2
@@ -131,23 +153,43 @@ def run_scenarios(args: argparse.Namespace) -> int:
             print(f"sockshock run: {scenario.name}: {exc}", file=sys.stderr)
             return 2
         results.append(result)
-        out.write(f"[{number:3}/{len(scenarios)}] {scenario.name:<28} "
-                  f"{'pass' if result.passed else 'FAIL':<5} {result.seconds * 1000:7.1f} ms\n")
+        out.write(
+            f"[{number:3}/{len(scenarios)}] {scenario.name:<28} "
+            f"{'pass' if result.passed else 'FAIL':<5} {result.seconds * 1000:7.1f} ms\n"
+        )
         out.flush()
     print(_matrix(results))
     for result in results:
         for failed in result.failures():
-            print(f"FAIL {result.scenario} x {failed.name}: {failed.detail} "
-                  f"(seed {result.seed}: --seed {result.seed} replays it)")
+            print(
+                f"FAIL {result.scenario} x {failed.name}: {failed.detail} "
+                f"(seed {result.seed}: --seed {result.seed} replays it)"
+            )
         for note in result.notes:
             print(f"note {result.scenario}: {note}")
     passed = all(r.passed for r in results)
-    print(f"\n{len(results)} scenario(s) in {time.monotonic() - started:.1f} s: "
-          + ("all passed" if passed else f"{sum(not r.passed for r in results)} failed"))
-    if args.json is not None and not write_json(args.json, {
-            "sockshock": __version__, "passed": passed, "scenarios": [
-                {"scenario": r.scenario, "server": r.server, "seed": r.seed,
-                 "passed": r.passed, "seconds": round(r.seconds, 3), "notes": r.notes,
-                 "checks": [c.__dict__ for c in r.checks]} for r in results]}):
+    print(
+        f"\n{len(results)} scenario(s) in {time.monotonic() - started:.1f} s: "
+        + ("all passed" if passed else f"{sum(not r.passed for r in results)} failed")
+    )
+    if args.json is not None and not write_json(
+        args.json,
+        {
+            "sockshock": __version__,
+            "passed": passed,
+            "scenarios": [
+                {
+                    "scenario": r.scenario,
+                    "server": r.server,
+                    "seed": r.seed,
+                    "passed": r.passed,
+                    "seconds": round(r.seconds, 3),
+                    "notes": r.notes,
+                    "checks": [c.__dict__ for c in r.checks],
+                }
+                for r in results
+            ],
+        },
+    ):
         return 2
     return 0 if passed else 1

@@ -31,6 +31,7 @@ def _integer(low: int, high: int) -> Callable[[Any], int]:
         if not low <= number <= high:
             raise ValueError(f"expected an integer in [{low}, {high}]")
         return number
+
     return parse
 
 
@@ -44,10 +45,15 @@ def _number(low: float, high: float, *, low_open: bool) -> Callable[[Any], float
             number = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"expected {wanted}") from None
-        if not math.isfinite(number) or number > high or number < low or (
-                low_open and number == low):
+        if (
+            not math.isfinite(number)
+            or number > high
+            or number < low
+            or (low_open and number == low)
+        ):
             raise ValueError(f"expected {wanted}")
         return number
+
     return parse
 
 
@@ -80,6 +86,7 @@ def _choice(*choices: str) -> Callable[[Any], str]:
         if value not in choices:
             raise ValueError("expected " + " or ".join(repr(c) for c in choices))
         return str(value)
+
     return parse
 
 
@@ -106,38 +113,88 @@ class Setting:
         return "sockshock_" + self.name
 
 
-SETTINGS = {s.name: s for s in (
-    Setting("seed", None, _integer(0, 2**64 - 1),
+SETTINGS = {
+    s.name: s
+    for s in (
+        Setting(
+            "seed",
+            None,
+            _integer(0, 2**64 - 1),
             "fix the fault seed of every test to N (default: derived from a session seed "
-            "and each test's node id, the same on every xdist worker)", metavar="N"),
-    Setting("session_seed", None, _integer(0, 2**64 - 1),
+            "and each test's node id, the same on every xdist worker)",
+            metavar="N",
+        ),
+        Setting(
+            "session_seed",
+            None,
+            _integer(0, 2**64 - 1),
             "the session seed that test seeds derive from (default: random, shown in the "
-            "header): replays a whole run's faults", metavar="N", marker=False, ini=False),
-    Setting("audit", True, _on_off,
+            "header): replays a whole run's faults",
+            metavar="N",
+            marker=False,
+            ini=False,
+        ),
+        Setting(
+            "audit",
+            True,
+            _on_off,
             "'on' (default) or 'off': the leak audit after each sockshock test (threads, "
-            "descriptors, child processes, Unix socket files)", metavar="on|off"),
-    Setting("shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT, _number(0, MAX_SECONDS, low_open=True),
+            "descriptors, child processes, Unix socket files)",
+            metavar="on|off",
+        ),
+        Setting(
+            "shutdown_timeout",
+            DEFAULT_SHUTDOWN_TIMEOUT,
+            _number(0, MAX_SECONDS, low_open=True),
             f"seconds (at most {MAX_SECONDS:g}) a served server may take to stop before the "
             f"test fails with the stuck threads' stacks (default {DEFAULT_SHUTDOWN_TIMEOUT:g})",
-            metavar="SECONDS"),
-    Setting("shutdown_tolerance", DEFAULT_TOLERANCE, _number(1, 100, low_open=False),
+            metavar="SECONDS",
+        ),
+        Setting(
+            "shutdown_tolerance",
+            DEFAULT_TOLERANCE,
+            _number(1, 100, low_open=False),
             "factor (1 to 100) applied to @pytest.mark.shutdown_within bounds, for noisy CI "
-            f"machines (default {DEFAULT_TOLERANCE:g})", metavar="FACTOR", marker=False),
-    Setting("clock", "real", _choice("real", "virtual"),
+            f"machines (default {DEFAULT_TOLERANCE:g})",
+            metavar="FACTOR",
+            marker=False,
+        ),
+        Setting(
+            "clock",
+            "real",
+            _choice("real", "virtual"),
             "'real' (default) or 'virtual': the clock of fault plans' delays",
-            metavar="real|virtual"),
-    Setting("expect_errors", (), _exception_classes,
+            metavar="real|virtual",
+        ),
+        Setting(
+            "expect_errors",
+            (),
+            _exception_classes,
             "exception classes the test's request handlers are expected to raise (kept in "
-            "srv.errors, not re-raised)", option=False, ini=False),
-    Setting("scenario", None, _scenario,
+            "srv.errors, not re-raised)",
+            option=False,
+            ini=False,
+        ),
+        Setting(
+            "scenario",
+            None,
+            _scenario,
             "a scenario (a name from the library or a .toml file) whose faults and clients "
-            "every sockshock test without faults of its own runs under", metavar="NAME",
-            marker=False),
-    Setting("install", False, _on_off,
+            "every sockshock test without faults of its own runs under",
+            metavar="NAME",
+            marker=False,
+        ),
+        Setting(
+            "install",
+            False,
+            _on_off,
             "'on' or 'off' (default): put sockshock.socketserver in place of socketserver "
-            "before conftest files and test modules are imported", metavar="on|off",
-            marker=False),
-)}
+            "before conftest files and test modules are imported",
+            metavar="on|off",
+            marker=False,
+        ),
+    )
+}
 
 #: The keys ``@pytest.mark.sockshock(...)`` takes.
 MARKER_KEYS = tuple(name for name, s in SETTINGS.items() if s.marker)
@@ -161,7 +218,8 @@ def check_marker(item: pytest.Item) -> None:
             raise pytest.UsageError(
                 f"@pytest.mark.sockshock on {item.nodeid}: unknown "
                 f"{sorted(unknown) or list(marker.args)}; it takes "
-                + ", ".join(f"{key}=" for key in MARKER_KEYS))
+                + ", ".join(f"{key}=" for key in MARKER_KEYS)
+            )
 
 
 _CONFIGURED = pytest.StashKey[dict[str, Any]]()  # on the config: command line > ini, parsed

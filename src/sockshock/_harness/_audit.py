@@ -105,7 +105,7 @@ def _state(pid: int) -> str | None:
     except OSError:
         return None
     # pid (comm) state ppid ...; comm may contain spaces and parentheses.
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[stat.rfind(")") + 2 :].split()
     if len(fields) >= 2 and int(fields[1]) == os.getpid():
         return fields[0]
     return None
@@ -153,9 +153,12 @@ class LeakReport:
 
     def __str__(self) -> str:
         parts = ["leaked:"]
-        for title, items in (("threads", self.threads), ("descriptors", self.descriptors),
-                             ("child processes", self.children),
-                             ("Unix socket files", self.socket_files)):
+        for title, items in (
+            ("threads", self.threads),
+            ("descriptors", self.descriptors),
+            ("child processes", self.children),
+            ("Unix socket files", self.socket_files),
+        ):
             if items:
                 parts.append(f"  {len(items)} {title}:")
                 parts.extend("    " + line for item in items for line in item.splitlines())
@@ -177,17 +180,23 @@ def _check(before: _Snapshot, grace: float, descriptors: bool) -> LeakReport:
     for thread in new_threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     report = LeakReport()
-    report.threads = [describe_thread(t, title="", note=", started by this block")
-                      for t in new_threads if t.is_alive()]
+    report.threads = [
+        describe_thread(t, title="", note=", started by this block")
+        for t in new_threads
+        if t.is_alive()
+    ]
     new_children = {}
     while True:
-        new_children = {pid: state for pid, state in _children().items()
-                        if pid not in before.children}
+        new_children = {
+            pid: state for pid, state in _children().items() if pid not in before.children
+        }
         if not new_children or time.monotonic() >= deadline:
             break
         time.sleep(0.005)  # children exiting; the audit itself never reaps them
-    report.children = [f"pid {pid} ({'zombie, never reaped' if state == 'Z' else 'running'})"
-                       for pid, state in sorted(new_children.items())]
+    report.children = [
+        f"pid {pid} ({'zombie, never reaped' if state == 'Z' else 'running'})"
+        for pid, state in sorted(new_children.items())
+    ]
     if descriptors:
         report.descriptors = _new_descriptors(before.fds)
         if report.descriptors:  # a socket held only by a reference cycle is no leak

@@ -65,18 +65,18 @@ TLS_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "not-yet-valid": ({"certificate": "not-yet-valid"}, {}),
     "client-cert": ({"require_client_cert": True}, {"client_certificate": "valid"}),
     "client-cert-missing": ({"require_client_cert": True}, {}),
-    "client-cert-untrusted": ({"require_client_cert": True},
-                              {"client_certificate": "untrusted"}),
+    "client-cert-untrusted": ({"require_client_cert": True}, {"client_certificate": "untrusted"}),
     "client-cert-expired": ({"require_client_cert": True}, {"client_certificate": "expired"}),
-    "version-mismatch": ({"minimum_version": ssl.TLSVersion.TLSv1_3},
-                         {"maximum_version": ssl.TLSVersion.TLSv1_2}),
+    "version-mismatch": (
+        {"minimum_version": ssl.TLSVersion.TLSv1_3},
+        {"maximum_version": ssl.TLSVersion.TLSv1_2},
+    ),
 }
 
 
 _lock = threading.Lock()
 _authorities: dict[str, trustme.CA] = {}
 _leaves: dict[tuple[str, str], trustme.LeafCert] = {}
-
 
 
 def _reset_lock() -> None:
@@ -93,8 +93,8 @@ def _trustme() -> ModuleType:
         import trustme
     except ImportError as error:
         raise TLSUnavailable(
-            "TLS certificates need trustme, which is not installed: "
-            "pip install 'sockshock[tls]'") from error
+            "TLS certificates need trustme, which is not installed: pip install 'sockshock[tls]'"
+        ) from error
     return trustme
 
 
@@ -103,7 +103,8 @@ def _authority(name: str) -> trustme.CA:
     authority = _authorities.get(name)
     if authority is None:
         authority = _authorities[name] = _trustme().CA(
-            organization_name="sockshock", organization_unit_name=f"{name} test CA")
+            organization_name="sockshock", organization_unit_name=f"{name} test CA"
+        )
     return authority
 
 
@@ -127,8 +128,9 @@ def _leaf(kind: str, role: str) -> trustme.LeafCert:
             return leaf
         now = datetime.datetime.now(datetime.timezone.utc)
         day = datetime.timedelta(days=1)
-        names: tuple[str, ...] = LOOPBACK_NAMES if role == "server" else (
-            "client.sockshock.invalid",)
+        names: tuple[str, ...] = (
+            LOOPBACK_NAMES if role == "server" else ("client.sockshock.invalid",)
+        )
         issue: dict[str, Any] = {"common_name": f"sockshock {role} ({kind})"}
         if kind == "wrong-hostname":
             names = ("wrong.invalid",)
@@ -153,11 +155,15 @@ def _version(name: str, value: Any, source: str) -> ssl.TLSVersion | None:
         version = getattr(ssl.TLSVersion, value.replace(".", "_"), None)
         if isinstance(version, ssl.TLSVersion):
             return version
-        raise InvalidArgument(f"{name}={value!r} is not a TLS version; give an ssl.TLSVersion "
-                              f"or one of {', '.join(map(repr, _VERSION_NAMES))} "
-                              f"(from {source})")
-    raise InvalidType(f"expected an ssl.TLSVersion (or its name, such as 'TLSv1_3') but got "
-                      f"{name}={value!r} (type={type(value).__name__}) (from {source})")
+        raise InvalidArgument(
+            f"{name}={value!r} is not a TLS version; give an ssl.TLSVersion "
+            f"or one of {', '.join(map(repr, _VERSION_NAMES))} "
+            f"(from {source})"
+        )
+    raise InvalidType(
+        f"expected an ssl.TLSVersion (or its name, such as 'TLSv1_3') but got "
+        f"{name}={value!r} (type={type(value).__name__}) (from {source})"
+    )
 
 
 def _rank(version: ssl.TLSVersion) -> int:
@@ -173,43 +179,56 @@ def _alpn(value: Any, source: str) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise InvalidType(f"expected a list of protocol names such as ['h2', 'http/1.1'] but "
-                          f"got alpn_protocols={value!r} (type={type(value).__name__})"
-                          f"{f'; for this one alone, [{value!r}]' if isinstance(value, str) else ''}"
-                          f" (from {source})")
+        raise InvalidType(
+            f"expected a list of protocol names such as ['h2', 'http/1.1'] but "
+            f"got alpn_protocols={value!r} (type={type(value).__name__})"
+            f"{f'; for this one alone, [{value!r}]' if isinstance(value, str) else ''}"
+            f" (from {source})"
+        )
     for item in value:
         if not isinstance(item, str):
-            raise InvalidType(f"expected protocol names (str) in alpn_protocols but got "
-                              f"{item!r} (type={type(item).__name__}) (from {source})")
+            raise InvalidType(
+                f"expected protocol names (str) in alpn_protocols but got "
+                f"{item!r} (type={type(item).__name__}) (from {source})"
+            )
         if not 0 < len(item.encode()) < 256:
-            raise InvalidArgument(f"alpn_protocols holds {item!r}: a protocol name is 1 to "
-                                  f"255 bytes (from {source})")
+            raise InvalidArgument(
+                f"alpn_protocols holds {item!r}: a protocol name is 1 to 255 bytes (from {source})"
+            )
     return list(value)
 
 
-def _checked(source: str, minimum: Any, maximum: Any,
-             alpn: Any) -> tuple[ssl.TLSVersion | None, ssl.TLSVersion | None, list[str] | None]:
+def _checked(
+    source: str, minimum: Any, maximum: Any, alpn: Any
+) -> tuple[ssl.TLSVersion | None, ssl.TLSVersion | None, list[str] | None]:
     """The version range and ALPN list, checked before any context is made."""
     low = _version("minimum_version", minimum, source)
     high = _version("maximum_version", maximum, source)
     if low is not None and high is not None and _rank(low) > _rank(high):
-        raise InvalidArgument(f"minimum_version={low.name} is above maximum_version={high.name}: "
-                              f"no TLS version is left (from {source})")
+        raise InvalidArgument(
+            f"minimum_version={low.name} is above maximum_version={high.name}: "
+            f"no TLS version is left (from {source})"
+        )
     return low, high, _alpn(alpn, source)
 
 
-def _versions(context: ssl.SSLContext, minimum: ssl.TLSVersion | None,
-              maximum: ssl.TLSVersion | None) -> None:
+def _versions(
+    context: ssl.SSLContext, minimum: ssl.TLSVersion | None, maximum: ssl.TLSVersion | None
+) -> None:
     if minimum is not None:
         context.minimum_version = minimum
     if maximum is not None:
         context.maximum_version = maximum
 
 
-def server_context(*, certificate: str = "valid", require_client_cert: bool = False,
-                   minimum_version: ssl.TLSVersion | str | None = None,
-                   maximum_version: ssl.TLSVersion | str | None = None,
-                   alpn_protocols: list[str] | None = None) -> ssl.SSLContext:
+def server_context(
+    *,
+    certificate: str = "valid",
+    require_client_cert: bool = False,
+    minimum_version: ssl.TLSVersion | str | None = None,
+    maximum_version: ssl.TLSVersion | str | None = None,
+    alpn_protocols: list[str] | None = None,
+) -> ssl.SSLContext:
     """A new server-side context presenting a certificate of the process's CA.
 
     Args:
@@ -228,7 +247,8 @@ def server_context(*, certificate: str = "valid", require_client_cert: bool = Fa
     """
     check_choice("certificate", certificate, CERTIFICATES, source="server_context()")
     minimum_version, maximum_version, alpn_protocols = _checked(
-        "server_context()", minimum_version, maximum_version, alpn_protocols)
+        "server_context()", minimum_version, maximum_version, alpn_protocols
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _leaf(certificate, "server").configure_cert(context)
     if require_client_cert:
@@ -240,10 +260,13 @@ def server_context(*, certificate: str = "valid", require_client_cert: bool = Fa
     return context
 
 
-def client_context(*, client_certificate: str | None = None,
-                   minimum_version: ssl.TLSVersion | str | None = None,
-                   maximum_version: ssl.TLSVersion | str | None = None,
-                   alpn_protocols: list[str] | None = None) -> ssl.SSLContext:
+def client_context(
+    *,
+    client_certificate: str | None = None,
+    minimum_version: ssl.TLSVersion | str | None = None,
+    maximum_version: ssl.TLSVersion | str | None = None,
+    alpn_protocols: list[str] | None = None,
+) -> ssl.SSLContext:
     """A new client-side context that trusts the process's CA and verifies the
     server (certificate and host name, as ``ssl.create_default_context()`` does,
     but without loading the system's CAs).
@@ -262,10 +285,12 @@ def client_context(*, client_certificate: str | None = None,
         TLSUnavailable: trustme is not installed.
     """
     if client_certificate is not None:
-        check_choice("client_certificate", client_certificate, CLIENT_CERTIFICATES,
-                     source="client_context()")
+        check_choice(
+            "client_certificate", client_certificate, CLIENT_CERTIFICATES, source="client_context()"
+        )
     minimum_version, maximum_version, alpn_protocols = _checked(
-        "client_context()", minimum_version, maximum_version, alpn_protocols)
+        "client_context()", minimum_version, maximum_version, alpn_protocols
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, checks host names
     certificate_authority().configure_trust(context)
     if client_certificate is not None:

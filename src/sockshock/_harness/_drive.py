@@ -55,8 +55,14 @@ class DriveServer:
     attributes ``TCPServer``/``UDPServer`` have, the ones given to ``drive()``, and
     ``shutdown()``, which only records that it was asked for."""
 
-    def __init__(self, transport: str, handler_class: Any, sock: MemorySocket,
-                 layer: FaultLayer, attrs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        transport: str,
+        handler_class: Any,
+        sock: MemorySocket,
+        layer: FaultLayer,
+        attrs: dict[str, Any],
+    ) -> None:
         base = ours.TCPServer if transport == "stream" else ours.UDPServer
         self.server_address = SERVER_ADDRESS
         self.RequestHandlerClass = handler_class
@@ -122,21 +128,26 @@ class Transcript:
 
     def __repr__(self) -> str:
         error = "" if self.error is None else f", error={self.error!r}"
-        return (f"<Transcript {self.kind}: output={self.output!r}, "
-                f"received={self.received!r}{error}>")
+        return (
+            f"<Transcript {self.kind}: output={self.output!r}, received={self.received!r}{error}>"
+        )
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """How hypothesis (and IPython) print a transcript: in full."""
         printer.text(str(self))
 
     def __str__(self) -> str:
-        lines = [f"drive() transcript ({self.kind}, {self.elapsed:g} virtual s, "
-                 f"{self.requests} handler run(s)):",
-                 f"  handler wrote {self.output!r}" + (
-                     f" in {len(self.replies)} replies" if self.kind == "datagram" else ""),
-                 f"  client received {self.received!r}"]
-        lines += [f"  client {r.step!r} -> {r.outcome}" + (f" {r.data!r}" if r.data else "")
-                  for r in self.steps]
+        lines = [
+            f"drive() transcript ({self.kind}, {self.elapsed:g} virtual s, "
+            f"{self.requests} handler run(s)):",
+            f"  handler wrote {self.output!r}"
+            + (f" in {len(self.replies)} replies" if self.kind == "datagram" else ""),
+            f"  client received {self.received!r}",
+        ]
+        lines += [
+            f"  client {r.step!r} -> {r.outcome}" + (f" {r.data!r}" if r.data else "")
+            for r in self.steps
+        ]
         if self.closed or self.half_closed:
             lines.append(f"  handler {'closed' if self.closed else 'half-closed'} its socket")
         if self.error is not None:
@@ -146,8 +157,15 @@ class Transcript:
         return "\n".join(lines)
 
 
-def drive(handler_class: Any, client: Any, *, faults: Any = None, seed: int | None = None,
-          server_attrs: dict[str, Any] | None = None, kind: str = "stream") -> Transcript:
+def drive(
+    handler_class: Any,
+    client: Any,
+    *,
+    faults: Any = None,
+    seed: int | None = None,
+    server_attrs: dict[str, Any] | None = None,
+    kind: str = "stream",
+) -> Transcript:
     """Run ``handler_class`` against a scripted client, in memory, and say what happened.
 
     Args:
@@ -185,17 +203,23 @@ def drive(handler_class: Any, client: Any, *, faults: Any = None, seed: int | No
     script = as_script(client, kind, source="drive(client=...)")
     check_steps(script.steps, kind, source="drive(client=...)")
     if isinstance(faults, FaultLayer):
-        raise InvalidType("drive(faults=...) takes a FaultPlan or a list of fault models, not a "
-                          "FaultLayer: drive() makes its own, in virtual time")
+        raise InvalidType(
+            "drive(faults=...) takes a FaultPlan or a list of fault models, not a "
+            "FaultLayer: drive() makes its own, in virtual time"
+        )
     if server_attrs is None:
         server_attrs = {}
     if not isinstance(server_attrs, dict):
-        raise InvalidType(f"expected a dict but got server_attrs={server_attrs!r} "
-                          f"(type={type(server_attrs).__name__}) (from drive())")
+        raise InvalidType(
+            f"expected a dict but got server_attrs={server_attrs!r} "
+            f"(type={type(server_attrs).__name__}) (from drive())"
+        )
     for name in server_attrs:
         if not isinstance(name, str):
-            raise InvalidType(f"expected attribute names (str) as the keys of server_attrs but "
-                              f"got {name!r} (type={type(name).__name__}) (from drive())")
+            raise InvalidType(
+                f"expected attribute names (str) as the keys of server_attrs but "
+                f"got {name!r} (type={type(name).__name__}) (from drive())"
+            )
     if server_attrs:
         split_server_attrs(base, server_attrs, adopting=True, source="drive(server_attrs=...)")
     if faults is None:
@@ -224,12 +248,14 @@ def _check_drivable(plan: FaultPlan) -> None:
             raise InvalidArgument(
                 f"{model!r} (from drive(faults=...)) cannot apply in drive(): it runs a handler "
                 "on a connection already accepted, so there is no accept() to fail; test "
-                "accept errors with serving()")
+                "accept errors with serving()"
+            )
         if model.layer == PLAINTEXT:
             raise InvalidArgument(
                 f"{model!r} (from drive(faults=...)): layer='plaintext' faults act above "
                 "TLS, and drive() runs without TLS; give layer='wire' (the default), or use "
-                "serving(tls=True)")
+                "serving(tls=True)"
+            )
 
 
 def _note(transcript: Transcript) -> None:
@@ -239,22 +265,44 @@ def _note(transcript: Transcript) -> None:
         hypothesis.note(transcript)  # rendered (_repr_pretty_) only if it is reported
 
 
-def _transcript(kind: str, sock: MemorySocket, client: MemoryClient, server: DriveServer,
-                layer: FaultLayer, errors: list[BaseException], requests: int,
-                closed: bool, half_closed: bool) -> Transcript:
+def _transcript(
+    kind: str,
+    sock: MemorySocket,
+    client: MemoryClient,
+    server: DriveServer,
+    layer: FaultLayer,
+    errors: list[BaseException],
+    requests: int,
+    closed: bool,
+    half_closed: bool,
+) -> Transcript:
     replies = sock.sent_datagrams
     output = bytes(sock.written) if kind == "stream" else b"".join(replies)
-    return Transcript(kind, output, replies, client.received, client.results, closed,
-                      half_closed, errors[0] if errors else None, errors, requests,
-                      layer.plan.log, layer.plan, layer.clock.now(),
-                      server.shutdown_requested or layer.shutdown_triggered.is_set())
+    return Transcript(
+        kind,
+        output,
+        replies,
+        client.received,
+        client.results,
+        closed,
+        half_closed,
+        errors[0] if errors else None,
+        errors,
+        requests,
+        layer.plan.log,
+        layer.plan,
+        layer.clock.now(),
+        server.shutdown_requested or layer.shutdown_triggered.is_set(),
+    )
 
 
-def _run_stream(handler_class: Any, script: ClientScript, layer: FaultLayer,
-                attrs: dict[str, Any]) -> Transcript:
+def _run_stream(
+    handler_class: Any, script: ClientScript, layer: FaultLayer, attrs: dict[str, Any]
+) -> Transcript:
     clock = layer.clock
-    sock = MemorySocket(layer, socket.SOCK_STREAM, SERVER_ADDRESS,
-                        layer.new_connection(CLIENT_ADDRESS))
+    sock = MemorySocket(
+        layer, socket.SOCK_STREAM, SERVER_ADDRESS, layer.new_connection(CLIENT_ADDRESS)
+    )
     peer = MemoryEndpoint(socket.SOCK_STREAM, clock, CLIENT_ADDRESS)
     sock.connect_pair(peer)
     client = MemoryClient(script, peer, clock)
@@ -274,8 +322,9 @@ def _run_stream(handler_class: Any, script: ClientScript, layer: FaultLayer,
     return _transcript("stream", sock, client, server, layer, errors, 1, closed, half_closed)
 
 
-def _run_datagram(handler_class: Any, script: ClientScript, layer: FaultLayer,
-                  attrs: dict[str, Any]) -> Transcript:
+def _run_datagram(
+    handler_class: Any, script: ClientScript, layer: FaultLayer, attrs: dict[str, Any]
+) -> Transcript:
     clock = layer.clock
     network: dict[Any, MemoryEndpoint] = {}
     sock = MemorySocket(layer, socket.SOCK_DGRAM, SERVER_ADDRESS)

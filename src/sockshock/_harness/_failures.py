@@ -95,9 +95,14 @@ class Reporter:
         try:
             payload = pickle.dumps(failure)
         except Exception:
-            payload = pickle.dumps(HandlerFailure(
-                HandlerError(f"{type(exc).__name__}: {exc}"), repr(client_address), text,
-                os.getpid()))
+            payload = pickle.dumps(
+                HandlerFailure(
+                    HandlerError(f"{type(exc).__name__}: {exc}"),
+                    repr(client_address),
+                    text,
+                    os.getpid(),
+                )
+            )
         self.count += 1
         name = os.path.join(self.directory, f"{os.getpid()}-{self.count}")
         with contextlib.suppress(OSError):
@@ -121,11 +126,14 @@ class Reporter:
                         failure = pickle.load(f)
                 except Exception as exc:  # an exception class that cannot be rebuilt
                     failure = HandlerFailure(
-                        HandlerError(f"unreadable report from a child: {exc!r}"), None, "", -1)
+                        HandlerError(f"unreadable report from a child: {exc!r}"), None, "", -1
+                    )
                 with contextlib.suppress(OSError):
                     os.unlink(path)
-                add_note(failure.exception,
-                         f"raised in forked child pid {failure.pid}:\n{failure.traceback}")
+                add_note(
+                    failure.exception,
+                    f"raised in forked child pid {failure.pid}:\n{failure.traceback}",
+                )
                 self.errors.append(failure)
 
     def close(self) -> None:

@@ -37,8 +37,9 @@ class ServerHandle:
         layer: the :class:`~sockshock.FaultLayer`, or ``None`` without faults.
     """
 
-    def __init__(self, run: Run, layer: FaultLayer | None, directory: str | None,
-                 tls: Any = None) -> None:
+    def __init__(
+        self, run: Run, layer: FaultLayer | None, directory: str | None, tls: Any = None
+    ) -> None:
         self._run = run
         self._tls = tls
         self.server: Any = run.server
@@ -85,21 +86,36 @@ class ServerHandle:
         """A path inside this handle's private temporary directory; ``name`` is a
         plain file name (no directory part)."""
         if not isinstance(name, str):
-            raise InvalidType(f"expected a file name (str) but got name={name!r} "
-                              f"(type={type(name).__name__}) (from temporary_path())")
-        if not name or name in (".", "..") or "\0" in name or os.sep in name \
-                or (os.altsep is not None and os.altsep in name):
-            raise InvalidArgument(f"name={name!r} (from temporary_path()) must be a plain file "
-                                  "name, without a directory part: the path stays inside the "
-                                  "handle's private directory")
+            raise InvalidType(
+                f"expected a file name (str) but got name={name!r} "
+                f"(type={type(name).__name__}) (from temporary_path())"
+            )
+        if (
+            not name
+            or name in (".", "..")
+            or "\0" in name
+            or os.sep in name
+            or (os.altsep is not None and os.altsep in name)
+        ):
+            raise InvalidArgument(
+                f"name={name!r} (from temporary_path()) must be a plain file "
+                "name, without a directory part: the path stays inside the "
+                "handle's private directory"
+            )
         if self._directory is None:
             self._directory = tempfile.mkdtemp(prefix="sockshock-")
         return os.path.join(self._directory, name)
 
-    def assert_stops_within(self, seconds: float, *, busy: int = 0, stalled: int = 0,
-                            request: bytes = b"an unfinished request",
-                            tolerance: float = DEFAULT_TOLERANCE,
-                            slack: float = DEFAULT_SLACK) -> float:
+    def assert_stops_within(
+        self,
+        seconds: float,
+        *,
+        busy: int = 0,
+        stalled: int = 0,
+        request: bytes = b"an unfinished request",
+        tolerance: float = DEFAULT_TOLERANCE,
+        slack: float = DEFAULT_SLACK,
+    ) -> float:
         """Stop the server now, under load, and fail if that takes too long.
 
         Opens ``busy`` clients that sent part of a request (``request``, with no
@@ -123,13 +139,16 @@ class ServerHandle:
         check_number("tolerance", tolerance, low=1, high=100, source=source)
         check_number("slack", slack, low=0, high=60, source=source)
         if not isinstance(request, (bytes, bytearray, memoryview)):
-            raise InvalidType(f"expected bytes but got request={request!r} "
-                              f"(type={type(request).__name__}) (from {source})")
+            raise InvalidType(
+                f"expected bytes but got request={request!r} "
+                f"(type={type(request).__name__}) (from {source})"
+            )
         if self._run.stopped.is_set() and not self.thread.is_alive():
             raise InvalidArgument(
                 f"{source}: {type(self.server).__name__} has stopped already, so there is "
                 "no stop left to measure; call it inside the serving() block, before "
-                "anything else stops the server")
+                "anything else stops the server"
+            )
         stream = self.type == socket.SOCK_STREAM
         for _ in range(busy if stream else 0):
             self.connect().sendall(request)
@@ -144,7 +163,8 @@ class ServerHandle:
             raise ShutdownTooSlow(
                 f"{type(self.server).__name__} took {elapsed:.3f} s to shut down and close "
                 f"with {load}; the bound is {seconds:g} s (x{tolerance:g} + {slack:g} s for "
-                f"a noisy machine: {allowed:.3f} s)" + (f"\n{stuck}" if stuck else ""))
+                f"a noisy machine: {allowed:.3f} s)" + (f"\n{stuck}" if stuck else "")
+            )
         return elapsed
 
     @property
@@ -159,13 +179,15 @@ class ServerHandle:
         if self._tls is None or not self._tls.ours:
             raise InvalidArgument(
                 "client_context(): this server was not served with tls=True; with your "
-                "own context, make the client context that trusts it yourself")
+                "own context, make the client context that trusts it yourself"
+            )
         from sockshock._harness._certs import client_context
 
         return client_context(**options)
 
-    def connect(self, *, timeout: float | None = 5.0,
-                tls: bool | ssl.SSLContext = False) -> socket.socket:
+    def connect(
+        self, *, timeout: float | None = 5.0, tls: bool | ssl.SSLContext = False
+    ) -> socket.socket:
         """A client socket of the server's family and type, connected to it.
 
         Datagram clients are connected too (``send``/``recv`` work); Unix datagram
@@ -180,17 +202,20 @@ class ServerHandle:
         file).
         """
         if timeout is not None:
-            check_number("timeout", timeout, low=0, low_open=True, high=3600,
-                         source="connect()")
+            check_number("timeout", timeout, low=0, low_open=True, high=3600, source="connect()")
         if not isinstance(tls, (bool, ssl.SSLContext)):
-            raise InvalidType(f"expected True, False or an ssl.SSLContext but got tls={tls!r} "
-                              f"(type={type(tls).__name__}) (from connect())")
+            raise InvalidType(
+                f"expected True, False or an ssl.SSLContext but got tls={tls!r} "
+                f"(type={type(tls).__name__}) (from connect())"
+            )
         if tls is True and self._tls is None:  # (a context of your own is yours to give:
             # a handler may do TLS itself)
-            raise InvalidArgument(f"tls=True (from connect()): "
-                                  f"{type(self.server).__name__} was not served with tls=, "
-                                  "so sockshock runs no TLS on it; connect() without tls=, or "
-                                  "with a client SSLContext of your own")
+            raise InvalidArgument(
+                f"tls=True (from connect()): "
+                f"{type(self.server).__name__} was not served with tls=, "
+                "so sockshock runs no TLS on it; connect() without tls=, or "
+                "with a client SSLContext of your own"
+            )
         if tls is False:
             return self._connect(timeout)
         context = self.client_context() if tls is True else tls

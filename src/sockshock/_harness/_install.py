@@ -44,8 +44,9 @@ def _uses(module: ModuleType, server_module: ModuleType) -> bool:
     """Whether ``module`` holds ``server_module`` (a socketserver) or a class defined
     there."""
     for value in list(vars(module).values()):
-        if value is server_module or (isinstance(value, type)
-                                      and value.__module__ == server_module.__name__):
+        if value is server_module or (
+            isinstance(value, type) and value.__module__ == server_module.__name__
+        ):
             return True
     return False
 
@@ -53,9 +54,14 @@ def _uses(module: ModuleType, server_module: ModuleType) -> bool:
 def _importers(stdlib: ModuleType) -> list[str]:
     """The modules built on the standard ``socketserver``, in the order they were
     imported (sockshock's own excluded)."""
-    return [name for name, module in list(sys.modules.items())
-            if isinstance(module, ModuleType) and name != "socketserver"
-            and not name.startswith("sockshock") and _uses(module, stdlib)]
+    return [
+        name
+        for name, module in list(sys.modules.items())
+        if isinstance(module, ModuleType)
+        and name != "socketserver"
+        and not name.startswith("sockshock")
+        and _uses(module, stdlib)
+    ]
 
 
 class Installation:
@@ -73,8 +79,10 @@ class Installation:
             if users:
                 first = users[0]
                 if first == "__main__":
-                    advice = ("otherwise call sockshock.install() at the top of your script, "
-                              "before it imports socketserver or a module built on it.")
+                    advice = (
+                        "otherwise call sockshock.install() at the top of your script, "
+                        "before it imports socketserver or a module built on it."
+                    )
                 else:
                     advice = f"otherwise call sockshock.install() before importing {first!r}."
                 raise InvalidArgument(
@@ -84,8 +92,8 @@ class Installation:
                     + (f" (and {', '.join(map(repr, users[1:]))})" if users[1:] else "")
                     + " and would keep its classes. Install first: with pytest, "
                     "`pytest --sockshock-install` (or `sockshock_install = true` in the ini "
-                    "file) installs before conftest files and test modules are imported; "
-                    + advice)
+                    "file) installs before conftest files and test modules are imported; " + advice
+                )
             _stdlib.saved = current
         self._before = set(sys.modules)
         sys.modules["socketserver"] = ours
@@ -98,8 +106,11 @@ class Installation:
         self._active = False
         for name in set(sys.modules) - self._before:
             module = sys.modules.get(name)
-            if isinstance(module, ModuleType) and not name.startswith("sockshock") \
-                    and _uses(module, ours):
+            if (
+                isinstance(module, ModuleType)
+                and not name.startswith("sockshock")
+                and _uses(module, ours)
+            ):
                 del sys.modules[name]  # built on ours: imported afresh next time
         if _stdlib.saved is not None:
             sys.modules["socketserver"] = _stdlib.saved
@@ -131,8 +142,9 @@ class InjectedServer:
     """A server built inside :func:`inject`: ``server``, ``address``, ``layer``,
     ``plan`` (``plan.log``, ``plan.describe()``) and ``errors``."""
 
-    def __init__(self, server: Any, layer: FaultLayer, reporter: Reporter,
-                 tracker: ThreadTracker) -> None:
+    def __init__(
+        self, server: Any, layer: FaultLayer, reporter: Reporter, tracker: ThreadTracker
+    ) -> None:
         self.server = server
         self.layer = layer
         self._reporter = reporter
@@ -170,8 +182,9 @@ class InjectedServers(list[InjectedServer]):
         check_number("timeout", timeout, low=0, high=3600, source="servers.wait()")
         with self._added:
             if not self._added.wait_for(lambda: len(self) >= count, timeout):
-                raise TimeoutError(f"{len(self)} of {count} server(s) were built within "
-                                   f"{timeout:g} s")
+                raise TimeoutError(
+                    f"{len(self)} of {count} server(s) were built within {timeout:g} s"
+                )
         return self
 
     def _add(self, server: InjectedServer) -> None:
@@ -195,14 +208,21 @@ def _check_injected_address(cls: type[Any], address: Any) -> None:
         try:
             check_address(cls, address, source="server_address", new=False)
         except ConfigurationError as exc:
-            raise type(exc)(f"{cls.__name__} built inside sockshock.inject() would bind "
-                             f"{address!r}, refused before binding: {exc}") from None
+            raise type(exc)(
+                f"{cls.__name__} built inside sockshock.inject() would bind "
+                f"{address!r}, refused before binding: {exc}"
+            ) from None
 
 
 @contextlib.contextmanager
-def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
-           shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
-           expect_errors: Any = ()) -> Iterator[InjectedServers]:
+def inject(
+    faults: Any = None,
+    *,
+    seed: int | None = None,
+    clock: Any = None,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    expect_errors: Any = (),
+) -> Iterator[InjectedServers]:
     """Give every server built inside the block a fault layer.
 
     Each server -- sockshock's or one built on the standard library's module, made
@@ -250,6 +270,7 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
                 _check_injected_address(type(self), address)
             original(self, *args, **kwargs)
             adopt(self)
+
         return __init__
 
     for cls, original in originals.items():
@@ -262,14 +283,25 @@ def inject(faults: Any = None, *, seed: int | None = None, clock: Any = None,
         for injected in servers:
             injected.layer.close()  # takes in what forked children sent
             injected._reporter.collect()
-    failures = [f.exception for s in servers for f in s._reporter.errors
-                if not isinstance(f.exception, expected)]
+    failures = [
+        f.exception
+        for s in servers
+        for f in s._reporter.errors
+        if not isinstance(f.exception, expected)
+    ]
     for injected in servers:
         injected._reporter.close()
     stuck = [s for s in servers if s._tracker.gave_up]
-    raise_outcome(ShutdownTimeout("\n".join(
-        f"{type(s.server).__name__} server_close() gave up after {shutdown_timeout:g} s "
-        f"on handler threads that did not finish (abandoned: daemon threads, they cannot "
-        f"keep the process alive). Stacks:\n{s._tracker.gave_up}" for s in stuck))
-        if stuck else None, failures)
-
+    raise_outcome(
+        ShutdownTimeout(
+            "\n".join(
+                f"{type(s.server).__name__} server_close() gave up after {shutdown_timeout:g} s "
+                f"on handler threads that did not finish (abandoned: daemon threads, they cannot "
+                f"keep the process alive). Stacks:\n{s._tracker.gave_up}"
+                for s in stuck
+            )
+        )
+        if stuck
+        else None,
+        failures,
+    )

@@ -80,8 +80,9 @@ class ThreadTracker:
             if server is not None and not getattr(server, "block_on_close", True):
                 return []
         with self._lock:
-            return [t for t, joinable in self._threads
-                    if t.is_alive() and (joinable or not joined_only)]
+            return [
+                t for t, joinable in self._threads if t.is_alive() and (joinable or not joined_only)
+            ]
 
 
 def _get_request_noting(base_get_request: Any) -> Any:

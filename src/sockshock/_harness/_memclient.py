@@ -30,12 +30,18 @@ from sockshock._injection._memory import MemoryEndpoint
 
 __all__ = ["MemoryClient"]
 
+
 class MemoryClient:
     """A script carried out on an in-memory endpoint, in virtual time, as far as it
     can go each time it is asked (see the module's docstring)."""
 
-    def __init__(self, script: ClientScript, endpoint: MemoryEndpoint, clock: Clock,
-                 serve: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        script: ClientScript,
+        endpoint: MemoryEndpoint,
+        clock: Clock,
+        serve: Callable[[], None] | None = None,
+    ) -> None:
         self.steps = script.steps
         self.timeout = script.timeout
         self.endpoint = endpoint
@@ -130,8 +136,9 @@ class MemoryClient:
         self._done(StepResult(step, "ok"))
         return True
 
-    def _read(self, step: Read, now: float, deadline: float | None,
-              ready: Callable[[], bool]) -> bool:
+    def _read(
+        self, step: Read, now: float, deadline: float | None, ready: Callable[[], bool]
+    ) -> bool:
         if self._read_deadline is None:
             self._read_deadline = now + self.timeout
             self._got = bytearray()

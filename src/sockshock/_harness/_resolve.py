@@ -65,18 +65,21 @@ def import_object(spec: str, *, source: str) -> Any:
         raise InvalidArgument(
             f"{source}={spec!r}: cannot import {attr!r} from {module_name!r}: a relative "
             "module name has no package to be relative to; give the full name, such as "
-            f"'package{module_name}:{attr}'")
+            f"'package{module_name}:{attr}'"
+        )
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or whatever the module raised as it ran
         raise InvalidArgument(
             f"{source}={spec!r}: cannot import {attr!r} from {module_name!r} "
-            f"({type(exc).__name__}: {exc})") from None
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     try:
         return getattr(module, attr)
     except AttributeError as exc:
         raise InvalidArgument(
-            f"{source}={spec!r}: cannot import {attr!r} from {module_name!r} ({exc})") from None
+            f"{source}={spec!r}: cannot import {attr!r} from {module_name!r} ({exc})"
+        ) from None
 
 
 def import_handler_class(spec: str, *, source: str) -> type[Any]:
@@ -84,10 +87,15 @@ def import_handler_class(spec: str, *, source: str) -> type[Any]:
     the value (a module, a function or any other object is not a handler class)."""
     handler = import_object(spec, source=source)
     if not is_handler_class(handler):
-        what = f"the module {handler.__name__!r}" if inspect.ismodule(handler) else \
-            f"{handler!r} (type={type(handler).__name__})"
-        raise InvalidType(f"{source}={spec!r} is {what}, not a request handler class (a "
-                          "subclass of socketserver.BaseRequestHandler)")
+        what = (
+            f"the module {handler.__name__!r}"
+            if inspect.ismodule(handler)
+            else f"{handler!r} (type={type(handler).__name__})"
+        )
+        raise InvalidType(
+            f"{source}={spec!r} is {what}, not a request handler class (a "
+            "subclass of socketserver.BaseRequestHandler)"
+        )
     return handler  # type: ignore[no-any-return]
 
 
@@ -106,19 +114,24 @@ def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise InvalidArgument(
                     f"{source}={spec!r} is not a server class of sockshock.socketserver; "
-                    f"{hint}known: {', '.join(names)}; or give 'module:attr'")
+                    f"{hint}known: {', '.join(names)}; or give 'module:attr'"
+                )
             cls = getattr(ours, spec)
     else:
         raise InvalidType(
             f"expected a server class or its name but got {source}={spec!r} "
-            f"(type={type(spec).__name__})")
+            f"(type={type(spec).__name__})"
+        )
     bases = classes("BaseServer")
     if not (isinstance(cls, type) and issubclass(cls, bases)):
-        raise InvalidType(f"{source}={spec!r} is {cls!r}, not a subclass of socketserver.BaseServer")
+        raise InvalidType(
+            f"{source}={spec!r} is {cls!r}, not a subclass of socketserver.BaseServer"
+        )
     if cls in bases or not hasattr(cls, "socket_type"):
         raise InvalidArgument(
             f"{source}={spec!r} is {cls.__name__}, which has no socket: pick a concrete "
-            "server class such as TCPServer, UDPServer or a subclass of them")
+            "server class such as TCPServer, UDPServer or a subclass of them"
+        )
     return cls
 
 
@@ -136,14 +149,16 @@ def transport_of(cls: type[Any]) -> str:
     return "datagram" if cls.socket_type == socket.SOCK_DGRAM else "stream"
 
 
-def resolve_handler_class(handler: Any, server_class: type[Any], *,
-                          source: str = "handler_class") -> Any:
+def resolve_handler_class(
+    handler: Any, server_class: type[Any], *, source: str = "handler_class"
+) -> Any:
     """Check that ``handler`` is a request handler class that fits the server."""
     if not callable(handler):
         raise InvalidType(
             f"expected a request handler class (a subclass of "
             f"socketserver.BaseRequestHandler) but got {source}={handler!r} "
-            f"(type={type(handler).__name__})")
+            f"(type={type(handler).__name__})"
+        )
     if isinstance(handler, type):
         stream = issubclass(handler, classes("StreamRequestHandler"))
         datagram = issubclass(handler, classes("DatagramRequestHandler"))
@@ -153,7 +168,8 @@ def resolve_handler_class(handler: Any, server_class: type[Any], *,
             raise InvalidArgument(
                 f"{source}={handler.__name__} is a {kind}, but {server_class.__name__} is a "
                 f"{transport} server; give a {'DatagramRequestHandler' if stream else 'StreamRequestHandler'}"
-                f" (or a BaseRequestHandler) or a {'datagram' if stream else 'stream'} server")
+                f" (or a BaseRequestHandler) or a {'datagram' if stream else 'stream'} server"
+            )
     return handler
 
 
@@ -173,36 +189,45 @@ UNIX_PATH_MAX = 108 if sys.platform.startswith("linux") else 104
 
 def _check_unix_path(name: str, address: Any, *, source: str, new: bool) -> str:
     if not isinstance(address, (str, bytes, os.PathLike)):
-        raise InvalidType(f"{source}={address!r} for {name} must be a Unix socket path "
-                          f"(str, bytes or os.PathLike; type={type(address).__name__})")
+        raise InvalidType(
+            f"{source}={address!r} for {name} must be a Unix socket path "
+            f"(str, bytes or os.PathLike; type={type(address).__name__})"
+        )
     path = os.fsdecode(address)
     if not isinstance(path, str):  # a PathLike whose __fspath__ is neither
         raise InvalidType(f"{source}={address!r} for {name} must be a Unix socket path")
     if not path or "\0" in path:
-        raise InvalidArgument(f"{source}={address!r} for {name}: "
-                              + ("an empty path" if not path else "a path containing NUL")
-                              + " (sockshock binds file system paths only, not the abstract "
-                              "namespace); give a file name in an existing directory")
+        raise InvalidArgument(
+            f"{source}={address!r} for {name}: "
+            + ("an empty path" if not path else "a path containing NUL")
+            + " (sockshock binds file system paths only, not the abstract "
+            "namespace); give a file name in an existing directory"
+        )
     size = len(os.fsencode(path))
     if size > UNIX_PATH_MAX:
         raise InvalidArgument(
             f"{source}={address!r} for {name} is {size} bytes long; Unix socket paths are "
             f"at most {UNIX_PATH_MAX} bytes here: use a shorter directory (say "
-            "tempfile.mkdtemp(dir='/tmp')) or leave address= out for a private one")
+            "tempfile.mkdtemp(dir='/tmp')) or leave address= out for a private one"
+        )
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
-        raise InvalidArgument(f"{source}={address!r} for {name}: the directory "
-                              f"{directory!r} does not exist")
+        raise InvalidArgument(
+            f"{source}={address!r} for {name}: the directory {directory!r} does not exist"
+        )
     if new and os.path.lexists(path):
         what = "a directory" if os.path.isdir(path) else "a file"
-        raise InvalidArgument(f"{source}={address!r} for {name}: {path!r} is {what} that "
-                              "exists already; give a path that does not exist yet (the "
-                              "server creates its socket file there)")
+        raise InvalidArgument(
+            f"{source}={address!r} for {name}: {path!r} is {what} that "
+            "exists already; give a path that does not exist yet (the "
+            "server creates its socket file there)"
+        )
     return path
 
 
-def check_address(cls: type[Any], address: Any, *, source: str = "address",
-                  new: bool = True) -> Any:
+def check_address(
+    cls: type[Any], address: Any, *, source: str = "address", new: bool = True
+) -> Any:
     """A loopback (host, port) of the server's family, or a Unix path whose
     directory exists (and, ``new``, that does not exist yet); returns the address to
     bind (a Unix path as ``str``)."""
@@ -211,21 +236,26 @@ def check_address(cls: type[Any], address: Any, *, source: str = "address",
     if _AF_UNIX is not None and family == _AF_UNIX:
         return _check_unix_path(name, address, source=source, new=new)
     v6_family = family == socket.AF_INET6
-    if not (isinstance(address, tuple) and isinstance(address[:1], tuple)
-            and len(address) in ((2, 3, 4) if v6_family else (2,))
-            and isinstance(address[0], str)):
+    if not (
+        isinstance(address, tuple)
+        and isinstance(address[:1], tuple)
+        and len(address) in ((2, 3, 4) if v6_family else (2,))
+        and isinstance(address[0], str)
+    ):
         shape = "(host, port[, flowinfo[, scope_id]])" if v6_family else "(host, port)"
         raise InvalidArgument(f"{source}={address!r} for {name} must be a {shape} tuple")
     host, port = address[0], address[1]
     check_number("port", port, low=0, high=65535, integer=True, source=f"{source}={address!r}")
     for extra, value in zip(("flowinfo", "scope_id"), address[2:], strict=False):
-        check_number(extra, value, low=0, high=2**32 - 1, integer=True,
-                     source=f"{source}={address!r}")
+        check_number(
+            extra, value, low=0, high=2**32 - 1, integer=True, source=f"{source}={address!r}"
+        )
     if not is_loopback(host):
         raise InvalidArgument(
             f"{source}={address!r}: sockshock serves on loopback addresses only "
             f"(127.0.0.0/8, ::1, localhost), not {host!r}: build the server on "
-            "('127.0.0.1', 0) -- port 0 lets the kernel choose")
+            "('127.0.0.1', 0) -- port 0 lets the kernel choose"
+        )
     if host != "localhost":
         v6 = ":" in host
         if v6 != v6_family:
@@ -233,13 +263,21 @@ def check_address(cls: type[Any], address: Any, *, source: str = "address",
             raise InvalidArgument(
                 f"{source}={address!r} is an IPv{6 if v6 else 4} address but {name} listens "
                 f"on IPv{6 if v6_family else 4}; use {wanted}, or a server "
-                f"class with address_family = socket.AF_INET{'6' if v6 else ''}")
+                f"class with address_family = socket.AF_INET{'6' if v6 else ''}"
+            )
     return address
 
 
-def resolve_faults(faults: Any, *, clock: Any, seed: Any, server_class: type[Any] | None,
-                   default_seed: int | None = None, default_clock: Any = None,
-                   source: str = "faults") -> FaultLayer | None:
+def resolve_faults(
+    faults: Any,
+    *,
+    clock: Any,
+    seed: Any,
+    server_class: type[Any] | None,
+    default_seed: int | None = None,
+    default_clock: Any = None,
+    source: str = "faults",
+) -> FaultLayer | None:
     """The one place where ``faults``/``seed``/``clock`` become a fault layer.
 
     ``default_seed`` and ``default_clock`` (the pytest plugin's) apply where the
@@ -247,12 +285,17 @@ def resolve_faults(faults: Any, *, clock: Any, seed: Any, server_class: type[Any
     but a ready FaultLayer.
     """
     if faults is None:
-        given = [f"{name}={value!r}" for name, value in (("clock", clock), ("seed", seed))
-                 if value is not None]
+        given = [
+            f"{name}={value!r}"
+            for name, value in (("clock", clock), ("seed", seed))
+            if value is not None
+        ]
         if given:
-            raise InvalidArgument(f"{' and '.join(given)} (from serving()): clock= "
-                                  "and seed= only apply with faults=; pass faults=[...] (an "
-                                  "empty list for none)")
+            raise InvalidArgument(
+                f"{' and '.join(given)} (from serving()): clock= "
+                "and seed= only apply with faults=; pass faults=[...] (an "
+                "empty list for none)"
+            )
         return None
     check_clock(clock, source="serving()")
     if seed is not None:
@@ -265,8 +308,9 @@ def resolve_faults(faults: Any, *, clock: Any, seed: Any, server_class: type[Any
         if seed is None and not isinstance(faults, FaultPlan):
             seed = default_seed
         plan = make_plan(faults, seed=seed, source=source)
-        layer = FaultLayer(plan, resolve_clock(clock if clock is not None else default_clock,
-                                               source="clock"))
+        layer = FaultLayer(
+            plan, resolve_clock(clock if clock is not None else default_clock, source="clock")
+        )
     if server_class is not None:
         try:
             check_transport(layer.plan, server_class, source=source)
@@ -279,9 +323,11 @@ def resolve_faults(faults: Any, *, clock: Any, seed: Any, server_class: type[Any
 def check_clock(clock: Any, *, source: str) -> None:
     """A clock class where its instance was meant (``clock=sockshock.VirtualClock``)."""
     if isinstance(clock, type):
-        raise InvalidType(f"expected 'real', 'virtual' or a Clock instance but got "
-                          f"clock={clock!r}, a class (from {source}); give an instance: "
-                          f"clock={clock.__name__}()")
+        raise InvalidType(
+            f"expected 'real', 'virtual' or a Clock instance but got "
+            f"clock={clock!r}, a class (from {source}); give an instance: "
+            f"clock={clock.__name__}()"
+        )
 
 
 def check_transport(plan: FaultPlan, server_class: type[Any], *, source: str) -> None:
@@ -293,7 +339,8 @@ def check_transport(plan: FaultPlan, server_class: type[Any], *, source: str) ->
                 f"{source}: {model!r} cannot apply to {server_class.__name__}, a "
                 f"{transport} server (it acts on "
                 f"{'datagrams' if transport == 'stream' else 'stream connections'}); "
-                "leave it out or serve a server of the other kind")
+                "leave it out or serve a server of the other kind"
+            )
 
 
 def check_seconds(name: str, value: Any, *, source: str, allow_none: bool = False) -> None:
@@ -321,16 +368,14 @@ MAX_PACKET_SIZE = 2**24
 #: Attributes a server sets for itself, and what to give ``serving()`` instead.
 _NOT_SETTINGS = {
     "socket": "the server makes its own socket (pass a ready-made server instance "
-              "to serve one you built)",
+    "to serve one you built)",
     "server_address": "give address=",
     "RequestHandlerClass": "give handler_class=",
-    "address_family": "give a server class of that family (a subclass with "
-                      "address_family = ...)",
+    "address_family": "give a server class of that family (a subclass with address_family = ...)",
     "socket_type": "give a server class of that type (TCP or UDP, stream or datagram)",
     "active_children": "ForkingMixIn keeps it itself",
 }
-_BOOL_SETTINGS = ("daemon_threads", "block_on_close", "allow_reuse_address",
-                  "allow_reuse_port")
+_BOOL_SETTINGS = ("daemon_threads", "block_on_close", "allow_reuse_address", "allow_reuse_port")
 
 
 def check_setting(name: str, value: Any, *, source: str) -> None:
@@ -339,12 +384,15 @@ def check_setting(name: str, value: Any, *, source: str) -> None:
     ``listen()`` or a hang in ``collect_children()``."""
     where = f"{name}={value!r} (from {source})"
     if name in _NOT_SETTINGS:
-        raise InvalidArgument(f"{where}: {name} is not a setting, the server sets it itself; "
-                              f"{_NOT_SETTINGS[name]}")
+        raise InvalidArgument(
+            f"{where}: {name} is not a setting, the server sets it itself; {_NOT_SETTINGS[name]}"
+        )
     if name in _BOOL_SETTINGS:
         if not isinstance(value, bool):
-            raise InvalidType(f"expected True or False but got {name}={value!r} "
-                              f"(type={type(value).__name__}) (from {source})")
+            raise InvalidType(
+                f"expected True or False but got {name}={value!r} "
+                f"(type={type(value).__name__}) (from {source})"
+            )
     elif name == "request_queue_size":
         check_number(name, value, low=0, high=MAX_BACKLOG, integer=True, source=source)
     elif name in ("max_children", "max_workers", "max_queued_requests"):
@@ -358,8 +406,9 @@ def check_setting(name: str, value: Any, *, source: str) -> None:
         validate_layer(value, source=source)
 
 
-def split_server_attrs(cls: type[Any], attrs: dict[str, Any], *, adopting: bool,
-                       source: str = "serving()") -> tuple[dict[str, Any], dict[str, Any]]:
+def split_server_attrs(
+    cls: type[Any], attrs: dict[str, Any], *, adopting: bool, source: str = "serving()"
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Server attributes -> (class attributes of the per-run subclass, instance
     attributes). A setting the class has is both (in force during ``__init__``, and
     over what ``__init__`` assigned); a new name is instance state (a resolver, an
@@ -369,27 +418,33 @@ def split_server_attrs(cls: type[Any], attrs: dict[str, Any], *, adopting: bool,
     class_attrs: dict[str, Any] = {}
     for name, value in attrs.items():
         if not name.isidentifier() or name.startswith("__"):
-            raise InvalidArgument(f"server attribute {name!r} (from {source}) is not a plain "
-                                  "attribute name")
+            raise InvalidArgument(
+                f"server attribute {name!r} (from {source}) is not a plain attribute name"
+            )
         existing = getattr(cls, name, None)
         if callable(existing) and not isinstance(existing, type):
             raise InvalidArgument(
                 f"{name}={value!r} (from {source}): {name} is a method of {cls.__name__}; "
-                "subclass the server to change it")
+                "subclass the server to change it"
+            )
         check_setting(name, value, source=source)
         if hasattr(cls, name):
             if not adopting:
                 class_attrs[name] = value
             continue
-        settings = [setting for setting in dir(cls) if not setting.startswith("_")
-                    and not callable(getattr(cls, setting, None))]
+        settings = [
+            setting
+            for setting in dir(cls)
+            if not setting.startswith("_") and not callable(getattr(cls, setting, None))
+        ]
         close = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
         if close:
             raise InvalidArgument(
                 f"{cls.__name__} has no setting {name!r} (server attribute {name}={value!r} "
                 f"from {source}); did you mean {close[0]}? (To give it an attribute of "
                 f"that name all the same, subclass it: class My{cls.__name__}"
-                f"({cls.__name__}): {name} = ...)")
+                f"({cls.__name__}): {name} = ...)"
+            )
     return class_attrs, dict(attrs)
 
 
@@ -418,17 +473,22 @@ def check_server_kwargs(cls: type[Any], kwargs: dict[str, Any], *, source: str) 
     parameters = _constructor_parameters(cls)
     if parameters is None:
         return  # no signature to check against
-    positional = [p for p in parameters
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:2]
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][
+        :2
+    ]
     for p, instead in zip(positional, ("address=", "handler_class="), strict=False):
         if p.name in kwargs:
             raise InvalidArgument(
                 f"server_kwargs={kwargs!r} (from {source}): serving() passes {cls.__name__}'s "
-                f"{p.name!r} itself; give {instead} instead")
+                f"{p.name!r} itself; give {instead} instead"
+            )
     if any(p.kind == p.VAR_KEYWORD for p in parameters):
         return
-    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-             and p not in positional]
+    names = [
+        p.name
+        for p in parameters
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p not in positional
+    ]
     for key in kwargs:
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
@@ -436,7 +496,8 @@ def check_server_kwargs(cls: type[Any], kwargs: dict[str, Any], *, source: str) 
             raise InvalidArgument(
                 f"server_kwargs={kwargs!r} (from {source}): {cls.__name__}() takes no "
                 f"keyword argument {key!r}; {hint}it takes "
-                + (", ".join(names) if names else "none besides the address and handler"))
+                + (", ".join(names) if names else "none besides the address and handler")
+            )
 
 
 def check_expected_errors(expect_errors: Any, *, source: str) -> tuple[type[BaseException], ...]:
@@ -446,7 +507,8 @@ def check_expected_errors(expect_errors: Any, *, source: str) -> tuple[type[Base
         if not (isinstance(item, type) and issubclass(item, BaseException)):
             raise InvalidType(
                 f"expected an exception class or a tuple of them but got "
-                f"expect_errors={expect_errors!r} (from {source})")
+                f"expect_errors={expect_errors!r} (from {source})"
+            )
     return items
 
 
@@ -468,28 +530,32 @@ class ServeSpec:
     tls: ServerTLS | None = None
 
 
-def _adoptable(server: Any, handler_class: Any, address: Any,
-               server_kwargs: dict[str, Any]) -> type[Any]:
+def _adoptable(
+    server: Any, handler_class: Any, address: Any, server_kwargs: dict[str, Any]
+) -> type[Any]:
     cls = type(server)
     name = cls.__name__
     if handler_class is not None:
         raise InvalidArgument(
             f"serving({name} instance, {handler_class!r}): a ready-made server already has "
-            f"its handler ({server.RequestHandlerClass!r}); give the server alone")
+            f"its handler ({server.RequestHandlerClass!r}); give the server alone"
+        )
     if address is not None or server_kwargs:
-        raise InvalidArgument(f"serving({name} instance): address= and server_kwargs= only "
-                              "apply to a server class; the instance is already bound")
+        raise InvalidArgument(
+            f"serving({name} instance): address= and server_kwargs= only "
+            "apply to a server class; the instance is already bound"
+        )
     sock = getattr(server, "socket", None)
     if not isinstance(sock, socket.socket) or sock.fileno() < 0:
-        raise InvalidArgument(f"serving({name} instance): it has no open socket (closed "
-                              "already?)")
+        raise InvalidArgument(f"serving({name} instance): it has no open socket (closed already?)")
     check_address(cls, server.server_address, source=f"{name}.server_address", new=False)
     serving = _serving_thread(server)
     if serving is not None:
         raise InvalidArgument(
             f"serving({name} instance): thread {serving.name!r} is already running its "
             "serve_forever(); sockshock must run the loop itself -- give it the server "
-            "before anything starts serving it (or stop that loop first: shutdown())")
+            "before anything starts serving it (or stop that loop first: shutdown())"
+        )
     return cls
 
 
@@ -506,11 +572,23 @@ def _serving_thread(server: Any) -> threading.Thread | None:
     return None
 
 
-def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults: Any,
-                 clock: Any, seed: Any, shutdown_timeout: Any, poll_interval: Any,
-                 server_attrs: dict[str, Any], server_kwargs: Any = None,
-                 expect_errors: Any = (), tls: Any = None, default_seed: int | None = None,
-                 default_clock: Any = None) -> ServeSpec:
+def resolve_spec(
+    server_class: Any,
+    handler_class: Any,
+    *,
+    address: Any,
+    faults: Any,
+    clock: Any,
+    seed: Any,
+    shutdown_timeout: Any,
+    poll_interval: Any,
+    server_attrs: dict[str, Any],
+    server_kwargs: Any = None,
+    expect_errors: Any = (),
+    tls: Any = None,
+    default_seed: int | None = None,
+    default_clock: Any = None,
+) -> ServeSpec:
     """Check every argument of ``serving()``; build the fault layer last."""
     source = "serving()"
     check_seconds("shutdown_timeout", shutdown_timeout, source=source)
@@ -518,8 +596,10 @@ def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults:
     if server_kwargs is None:
         server_kwargs = {}
     if not isinstance(server_kwargs, dict) or not all(isinstance(k, str) for k in server_kwargs):
-        raise InvalidType(f"expected a dict of keyword arguments but got "
-                          f"server_kwargs={server_kwargs!r} (from {source})")
+        raise InvalidType(
+            f"expected a dict of keyword arguments but got "
+            f"server_kwargs={server_kwargs!r} (from {source})"
+        )
     expected = check_expected_errors(expect_errors, source=source)
     instance = None
     if is_server(server_class):
@@ -531,25 +611,44 @@ def resolve_spec(server_class: Any, handler_class: Any, *, address: Any, faults:
         if handler_class is None:
             handler_class = default_handler(cls)
         if handler_class is None:
-            raise InvalidType(f"expected a request handler class (a subclass of "
-                              f"socketserver.BaseRequestHandler) but got handler_class=None "
-                              f"for {cls.__name__}, whose constructor has no default one "
-                              f"(from {source})")
+            raise InvalidType(
+                f"expected a request handler class (a subclass of "
+                f"socketserver.BaseRequestHandler) but got handler_class=None "
+                f"for {cls.__name__}, whose constructor has no default one "
+                f"(from {source})"
+            )
         handler = resolve_handler_class(handler_class, cls)
         if address is not None:
             address = check_address(cls, address)
         check_server_kwargs(cls, server_kwargs, source=source)
-    class_attrs, instance_attrs = split_server_attrs(cls, server_attrs,
-                                                     adopting=instance is not None)
-    layer = resolve_faults(faults, clock=clock, seed=seed, server_class=cls,
-                           default_seed=default_seed, default_clock=default_clock)
+    class_attrs, instance_attrs = split_server_attrs(
+        cls, server_attrs, adopting=instance is not None
+    )
+    layer = resolve_faults(
+        faults,
+        clock=clock,
+        seed=seed,
+        server_class=cls,
+        default_seed=default_seed,
+        default_clock=default_clock,
+    )
     try:
         server_tls = resolve_tls(tls, server_class=cls, layer=layer)
     except BaseException:
         if layer is not None:
             layer.close()
         raise
-    return ServeSpec(cls, instance, handler, address, dict(server_kwargs), layer,
-                     float(shutdown_timeout),
-                     None if poll_interval is None else float(poll_interval),
-                     class_attrs, instance_attrs, expected, server_tls)
+    return ServeSpec(
+        cls,
+        instance,
+        handler,
+        address,
+        dict(server_kwargs),
+        layer,
+        float(shutdown_timeout),
+        None if poll_interval is None else float(poll_interval),
+        class_attrs,
+        instance_attrs,
+        expected,
+        server_tls,
+    )

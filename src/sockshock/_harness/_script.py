@@ -89,8 +89,10 @@ class Read:
         if self.until is not None:
             check_type("until", self.until, bytes, source="Read()")
             if not self.until:
-                raise InvalidArgument("until=b'' (from Read()) would end the read at once; "
-                                      "give a marker such as b'\\n', or leave it out")
+                raise InvalidArgument(
+                    "until=b'' (from Read()) would end the read at once; "
+                    "give a marker such as b'\\n', or leave it out"
+                )
 
     def __repr__(self) -> str:
         args = [f"size={self.size!r}"] if self.size is not None else []
@@ -153,16 +155,25 @@ class ClientScript:
     def __post_init__(self) -> None:
         steps = tuple(self.steps) if isinstance(self.steps, (list, tuple)) else None
         if steps is None:
-            raise InvalidType(f"expected a list of steps but got steps={self.steps!r} "
-                              f"(type={type(self.steps).__name__}) (from ClientScript())")
+            raise InvalidType(
+                f"expected a list of steps but got steps={self.steps!r} "
+                f"(type={type(self.steps).__name__}) (from ClientScript())"
+            )
         for step in steps:
             if type(step) not in _STEPS and not isinstance(step, _STEPS):
                 raise InvalidType(
                     f"expected a step (Send, Pause, Read, HalfClose, Reset, Close) but got "
-                    f"{step!r} (type={type(step).__name__}) (from ClientScript())")
+                    f"{step!r} (type={type(step).__name__}) (from ClientScript())"
+                )
         object.__setattr__(self, "steps", steps)
-        check_number("timeout", self.timeout, low=0, low_open=True, high=_MAX_SECONDS,
-                     source="ClientScript()")
+        check_number(
+            "timeout",
+            self.timeout,
+            low=0,
+            low_open=True,
+            high=_MAX_SECONDS,
+            source="ClientScript()",
+        )
 
     @property
     def request(self) -> bytes:
@@ -197,8 +208,10 @@ def as_script(value: Any, transport: str, *, source: str) -> ClientScript:
                 return ClientScript((*sends, _HALF_CLOSE, _READ))
             return ClientScript((*sends, *[_READ for _ in value]))
         return ClientScript(tuple(value))
-    raise InvalidType(f"expected bytes, a list of byte strings, a list of steps or a "
-                      f"ClientScript but got {source}={value!r} (type={type(value).__name__})")
+    raise InvalidType(
+        f"expected bytes, a list of byte strings, a list of steps or a "
+        f"ClientScript but got {source}={value!r} (type={type(value).__name__})"
+    )
 
 
 def wanted(step: Read, got: bytes | bytearray, chunk: bytes) -> tuple[int, bool]:
@@ -225,22 +238,34 @@ class ScriptRun:
         sleep: how a :class:`Pause` waits (default ``time.sleep``).
     """
 
-    def __init__(self, script: ClientScript, sock: socket.socket, *,
-                 sleep: Callable[[float], object] = time.sleep) -> None:
+    def __init__(
+        self,
+        script: ClientScript,
+        sock: socket.socket,
+        *,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
         if not isinstance(script, ClientScript):
             raise InvalidType(
                 f"expected a ClientScript (e.g. ClientScript((Send(b'hi\\n'), Read()))) but got "
-                f"script={script!r} (type={type(script).__name__}) (from ScriptRun())")
-        missing = [name for name in ("type", "settimeout", "recv", "sendall", "close")
-                   if not hasattr(sock, name)]
+                f"script={script!r} (type={type(script).__name__}) (from ScriptRun())"
+            )
+        missing = [
+            name
+            for name in ("type", "settimeout", "recv", "sendall", "close")
+            if not hasattr(sock, name)
+        ]
         if missing:
             raise InvalidType(
                 f"expected a connected socket (srv.connect(), say) but got sock={sock!r} "
                 f"(type={type(sock).__name__}), which has no {', '.join(missing)} "
-                "(from ScriptRun())")
+                "(from ScriptRun())"
+            )
         if not callable(sleep):
-            raise InvalidType(f"expected a function of seconds but got sleep={sleep!r} "
-                              f"(type={type(sleep).__name__}) (from ScriptRun())")
+            raise InvalidType(
+                f"expected a function of seconds but got sleep={sleep!r} "
+                f"(type={type(sleep).__name__}) (from ScriptRun())"
+            )
         self.script = script
         self.sock = sock
         self.results: list[StepResult] = []
@@ -335,5 +360,7 @@ def check_steps(steps: Iterable[Step], transport: str, *, source: str) -> None:
     if transport == "datagram":
         for step in steps:
             if isinstance(step, (HalfClose, Reset)):
-                raise InvalidArgument(f"{step!r} (from {source}) is a stream step; a datagram "
-                                      "client can send, read, pause and close")
+                raise InvalidArgument(
+                    f"{step!r} (from {source}) is a stream step; a datagram "
+                    "client can send, read, pause and close"
+                )

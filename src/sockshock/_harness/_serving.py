@@ -147,10 +147,20 @@ def serving(
         The first exception a request handler raised (with the others in its notes),
         after the server has stopped; :class:`ShutdownTimeout` if it would not stop.
     """
-    spec = resolve_spec(server_class, handler_class, address=address, faults=faults,
-                        clock=clock, seed=seed, shutdown_timeout=shutdown_timeout,
-                        poll_interval=poll_interval, server_attrs=server_attrs,
-                        server_kwargs=server_kwargs, expect_errors=expect_errors, tls=tls)
+    spec = resolve_spec(
+        server_class,
+        handler_class,
+        address=address,
+        faults=faults,
+        clock=clock,
+        seed=seed,
+        shutdown_timeout=shutdown_timeout,
+        poll_interval=poll_interval,
+        server_attrs=server_attrs,
+        server_kwargs=server_kwargs,
+        expect_errors=expect_errors,
+        tls=tls,
+    )
     with serve_spec(spec) as handle:
         yield handle
 
@@ -168,8 +178,9 @@ def _build(spec: ServeSpec, server_type: type[Any], directory: list[str]) -> Any
         server = spec.instance
         server.__class__ = server_type  # same layout: the per-run subclass adds no slots
         return server
-    address = spec.address if spec.address is not None \
-        else _default_address(spec.server_class, directory)
+    address = (
+        spec.address if spec.address is not None else _default_address(spec.server_class, directory)
+    )
     return server_type(address, spec.handler_class, **spec.server_kwargs)
 
 
@@ -186,12 +197,14 @@ def _prepare(server: Any, spec: ServeSpec) -> None:
         # A server that wrapped its listening socket itself (werkzeug's ssl_context):
         # its TLS moves to the handler's thread, over the fault layer.
         if tls is not None:
-            raise InvalidArgument(f"tls={tls.context!r}: {type(server).__name__}'s socket is "
-                                  "under TLS already")
+            raise InvalidArgument(
+                f"tls={tls.context!r}: {type(server).__name__}'s socket is under TLS already"
+            )
         listening = server.socket
         tls = ServerTLS(listening.context, layer, ours=False)
-        server.socket = socket.socket(listening.family, listening.type, listening.proto,
-                                      fileno=listening.detach())
+        server.socket = socket.socket(
+            listening.family, listening.type, listening.proto, fileno=listening.detach()
+        )
     if layer is not None:  # the layer takes over the socket the server made
         server.socket = layer.wrap(server.socket)
         server.socket_layer = layer  # so that handlers find the layer (and its clock)
@@ -216,8 +229,9 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
         run = Run(server, track_threads(server), reporter, live, spec.poll_interval)
         if layer is not None:
             layer.on_abrupt_shutdown = lambda: request_shutdown(run)
-        handle = ServerHandle(run, layer, directory[0] if directory else None,
-                              server._sockshock_tls)
+        handle = ServerHandle(
+            run, layer, directory[0] if directory else None, server._sockshock_tls
+        )
         _LIVE.add(handle)
         run.thread.start()
     except BaseException:
@@ -252,8 +266,9 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
         _raise_outcome(body_error, stuck, run.loop_errors, reporter, cls, spec.expect_errors)
 
 
-def _cleanup(spec: ServeSpec, reporter: Reporter | None, directories: list[str],
-             server: Any) -> None:
+def _cleanup(
+    spec: ServeSpec, reporter: Reporter | None, directories: list[str], server: Any
+) -> None:
     layer = spec.layer
     if layer is not None:
         layer.on_abrupt_shutdown = None
@@ -269,8 +284,10 @@ def _cleanup(spec: ServeSpec, reporter: Reporter | None, directories: list[str],
         spec.instance.__class__ = spec.server_class  # as it was given
 
 
-_OWN_FILES = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
-              os.path.abspath(contextlib.__file__))
+_OWN_FILES = (
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+    os.path.abspath(contextlib.__file__),
+)
 
 
 def _user_stacklevel() -> int:
@@ -299,17 +316,27 @@ def _warn_silent_models(plan: FaultPlan, cls: type[Any]) -> None:
     for i, model in enumerate(plan.models):
         if i not in plan.reached and model.describe() not in fired:
             stacklevel = stacklevel or _user_stacklevel()
-            warnings.warn(FaultNeverFired(
-                f"{model!r} never fired while {cls.__name__} ran (plan seed {plan.seed}): "
-                "its scope took in no operation, so it could not have fired whatever the "
-                "seed"), stacklevel=stacklevel)
+            warnings.warn(
+                FaultNeverFired(
+                    f"{model!r} never fired while {cls.__name__} ran (plan seed {plan.seed}): "
+                    "its scope took in no operation, so it could not have fired whatever the "
+                    "seed"
+                ),
+                stacklevel=stacklevel,
+            )
 
 
-def _raise_outcome(body_error: BaseException | None, stuck: Stuck | None,
-                   loop_errors: list[BaseException], reporter: Reporter,
-                   cls: type[Any], expected: tuple[type[BaseException], ...]) -> None:
-    failures = [f.exception for f in reporter.errors
-                if not isinstance(f.exception, expected)] + loop_errors
+def _raise_outcome(
+    body_error: BaseException | None,
+    stuck: Stuck | None,
+    loop_errors: list[BaseException],
+    reporter: Reporter,
+    cls: type[Any],
+    expected: tuple[type[BaseException], ...],
+) -> None:
+    failures = [
+        f.exception for f in reporter.errors if not isinstance(f.exception, expected)
+    ] + loop_errors
     if body_error is not None:
         if stuck:
             add_note(body_error, f"also, {cls.__name__} did not stop: {stuck}")

@@ -61,8 +61,14 @@ class Run:
     """A server the harness runs, the thread that serves it, and what the harness
     knows about it."""
 
-    def __init__(self, server: Any, tracker: ThreadTracker, reporter: Reporter, live: Any,
-                 poll_interval: float | None) -> None:
+    def __init__(
+        self,
+        server: Any,
+        tracker: ThreadTracker,
+        reporter: Reporter,
+        live: Any,
+        poll_interval: float | None,
+    ) -> None:
         self.server = server
         self.tracker = tracker
         self.reporter = reporter
@@ -74,8 +80,11 @@ class Run:
         self.loop_errors: list[BaseException] = []
         self.interrupted = False  # ended by the harness after the forced stop
         self.thread = threading.Thread(
-            target=self._serve, args=(poll_interval,), daemon=True,
-            name=f"sockshock serving {type(server).__name__}")
+            target=self._serve,
+            args=(poll_interval,),
+            daemon=True,
+            name=f"sockshock serving {type(server).__name__}",
+        )
 
     def _serve(self, poll_interval: float | None) -> None:
         """Serve until asked to stop, then close the server."""
@@ -131,8 +140,10 @@ def request_shutdown(run: Run) -> None:
 
 
 def _poke(server: Any) -> None:
-    with contextlib.suppress(OSError, AttributeError), \
-            socket.socket(server.address_family, server.socket_type) as poke:
+    with (
+        contextlib.suppress(OSError, AttributeError),
+        socket.socket(server.address_family, server.socket_type) as poke,
+    ):
         poke.setblocking(False)
         address = server.server_address
         if server.socket_type == socket.SOCK_DGRAM:
@@ -146,8 +157,7 @@ def serve_waiting(run: Run, bound: float) -> None:
     the backlog, datagrams in the queue -- before it is stopped: a client that
     connected and sent its request inside the ``with`` block gets served."""
     end = time.monotonic() + bound
-    while run.thread.is_alive() and not run.stop_requested.is_set() \
-            and time.monotonic() < end:
+    while run.thread.is_alive() and not run.stop_requested.is_set() and time.monotonic() < end:
         try:
             readable, _, _ = select.select([run.server], [], [], 0)
         except (OSError, ValueError):  # closed already
@@ -171,21 +181,23 @@ class Stuck:
     def __str__(self) -> str:
         text = f"{self.phase} did not finish within {self.timeout:g} s. Stacks:\n{self.stacks}"
         if self.interrupted:
-            text += ("\nThe serving thread was still running after the connections were "
-                     "forced closed: the harness ended it (an exception raised in it; "
-                     "server_close() did not run, the harness closed the listening socket)")
+            text += (
+                "\nThe serving thread was still running after the connections were "
+                "forced closed: the harness ended it (an exception raised in it; "
+                "server_close() did not run, the harness closed the listening socket)"
+            )
         if self.children:
             text += "\nForked children:\n" + "\n".join(self.children)
         if self.abandoned:
-            text += ("\nStill running after the connections were forced closed, abandoned "
-                     "(daemon threads: they cannot keep the process alive): "
-                     + ", ".join(self.abandoned))
+            text += (
+                "\nStill running after the connections were forced closed, abandoned "
+                "(daemon threads: they cannot keep the process alive): " + ", ".join(self.abandoned)
+            )
         return text
 
 
 def _pending(run: Run, joined_only: bool = False) -> list[threading.Thread]:
-    return [t for t in (run.thread, *run.tracker.alive(joined_only=joined_only))
-            if t.is_alive()]
+    return [t for t in (run.thread, *run.tracker.alive(joined_only=joined_only)) if t.is_alive()]
 
 
 def _children(run: Run) -> list[int]:
@@ -201,8 +213,9 @@ def _kill_children(run: Run, pids: list[int]) -> list[str]:
                 os.kill(pid, _DUMP_SIGNAL)
     end = time.monotonic() + _DUMP_WAIT
     while time.monotonic() < end and not all(
-            path is None or (os.path.exists(path) and os.path.getsize(path) > 0)
-            for path in dumps.values()):
+        path is None or (os.path.exists(path) and os.path.getsize(path) > 0)
+        for path in dumps.values()
+    ):
         time.sleep(0.005)
     described = []
     for pid, path in dumps.items():
@@ -213,11 +226,12 @@ def _kill_children(run: Run, pids: list[int]) -> list[str]:
             fate = "had exited"
         stack = ""
         if path is not None:
-            with contextlib.suppress(OSError), open(path, encoding="utf-8",
-                                                     errors="replace") as f:
+            with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as f:
                 stack = f.read().strip()
-        described.append(f"  pid {pid} {fate}; it was in:\n    "
-                         + ("\n    ".join(stack.splitlines()) if stack else "(no stack)"))
+        described.append(
+            f"  pid {pid} {fate}; it was in:\n    "
+            + ("\n    ".join(stack.splitlines()) if stack else "(no stack)")
+        )
     return described
 
 
@@ -249,7 +263,8 @@ def stop(run: Run, timeout: float, *, joined_only: bool = False) -> Stuck | None
         return None
 
     phase = {"serving": "shutdown()", "closing": "server_close()"}.get(
-        run.phase, "the handler threads")
+        run.phase, "the handler threads"
+    )
     ignored = {threading.current_thread(), *run.before}
     stacks = describe_threads(t for t in threading.enumerate() if t not in ignored)
     for sock in list(run.live):

@@ -42,12 +42,11 @@ class ServerTLS:
         tls = TLSSocket(request, self.context, server_side=True)
         layer = self.layer
         if layer is not None:
-            connection = layer.plaintext_connection(getattr(request, "_sockshock_conn", None),
-                                                    None)
-            tls.plaintext_hook = PlaintextFaults(layer, connection, tls.gettimeout,
-                                                 getattr(request, "_sockshock_closing", None))
+            connection = layer.plaintext_connection(getattr(request, "_sockshock_conn", None), None)
+            tls.plaintext_hook = PlaintextFaults(
+                layer, connection, tls.gettimeout, getattr(request, "_sockshock_closing", None)
+            )
         return tls
-
 
     @staticmethod
     def handshake(tls: Any, timeout: float | None) -> None:
@@ -66,27 +65,36 @@ class ServerTLS:
             tls.settimeout(previous)
 
 
-def resolve_tls(tls: Any, *, server_class: type[Any], layer: FaultLayer | None,
-                source: str = "serving()") -> ServerTLS | None:
+def resolve_tls(
+    tls: Any, *, server_class: type[Any], layer: FaultLayer | None, source: str = "serving()"
+) -> ServerTLS | None:
     """``tls=None/False`` -> no TLS; ``True`` -> a certificate from sockshock's CA;
     an ``ssl.SSLContext`` -> that (a server-side one)."""
     plaintext = layer is not None and layer.has_plaintext_faults
     if tls is None or tls is False:
         if plaintext:
-            raise InvalidArgument(f"layer='plaintext' faults (from {source}) act above TLS; "
-                                  "serve with tls=True (or your ssl.SSLContext)")
+            raise InvalidArgument(
+                f"layer='plaintext' faults (from {source}) act above TLS; "
+                "serve with tls=True (or your ssl.SSLContext)"
+            )
         return None
     if server_class.socket_type != socket.SOCK_STREAM:
-        raise InvalidArgument(f"tls={tls!r} (from {source}): {server_class.__name__} is a "
-                              "datagram server; TLS runs over stream connections")
+        raise InvalidArgument(
+            f"tls={tls!r} (from {source}): {server_class.__name__} is a "
+            "datagram server; TLS runs over stream connections"
+        )
     if tls is True:
         from sockshock._harness._certs import server_context
 
         return ServerTLS(server_context(), layer, ours=True)
     if isinstance(tls, ssl.SSLContext):
         if getattr(tls, "protocol", None) == ssl.PROTOCOL_TLS_CLIENT:
-            raise InvalidArgument(f"tls={tls!r} (from {source}) is a client context "
-                                  "(PROTOCOL_TLS_CLIENT); give a server-side one")
+            raise InvalidArgument(
+                f"tls={tls!r} (from {source}) is a client context "
+                "(PROTOCOL_TLS_CLIENT); give a server-side one"
+            )
         return ServerTLS(tls, layer, ours=False)
-    raise InvalidType(f"expected True, False or an ssl.SSLContext but got tls={tls!r} "
-                      f"(type={type(tls).__name__}) (from {source})")
+    raise InvalidType(
+        f"expected True, False or an ssl.SSLContext but got tls={tls!r} "
+        f"(type={type(tls).__name__}) (from {source})"
+    )

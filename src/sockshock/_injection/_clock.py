@@ -15,8 +15,7 @@ __all__ = ["Clock", "RealClock", "VirtualClock", "resolve_clock"]
 def _check_seconds(seconds: object, source: str) -> None:
     """A time to sleep: a finite number >= 0 (checked on every sleep: the common
     case costs one type test and one comparison)."""
-    if (type(seconds) is float or type(seconds) is int) and \
-            0 <= seconds < math.inf:
+    if (type(seconds) is float or type(seconds) is int) and 0 <= seconds < math.inf:
         return
     check_number("seconds", seconds, low=0, source=source)
 
@@ -99,4 +98,5 @@ def resolve_clock(clock: object, *, source: str) -> Clock:
         return clock
     raise InvalidType(
         f"expected 'real', 'virtual' or a Clock (now(), sleep()) but got clock={clock!r} "
-        f"(type={type(clock).__name__}) (from {source})")
+        f"(type={type(clock).__name__}) (from {source})"
+    )

@@ -26,8 +26,17 @@ def timed_out() -> TimeoutError:
 class Connection:
     """What the layer knows about one connection (or one datagram peer)."""
 
-    __slots__ = ("address", "count", "eof", "index", "layer", "offset", "reset",
-                 "reset_read_reported", "reset_write_reported")
+    __slots__ = (
+        "address",
+        "count",
+        "eof",
+        "index",
+        "layer",
+        "offset",
+        "reset",
+        "reset_read_reported",
+        "reset_write_reported",
+    )
 
     def __init__(self, index: int, address: Any, layer: str = "wire") -> None:
         self.index = index

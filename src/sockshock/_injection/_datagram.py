@@ -31,7 +31,7 @@ __all__ = ["DatagramFaults"]
 def mangle(data: bytes, decision: Decision) -> bytes:
     """Cut and corrupt a datagram as ``decision`` says."""
     if decision.truncate is not None:
-        data = data[:decision.truncate]
+        data = data[: decision.truncate]
     if decision.corrupt and data:
         flipped = bytearray(data)
         for bit in decision.corrupt:
@@ -55,13 +55,15 @@ class DatagramFaults:
         @property
         def family(self) -> socket.AddressFamily: ...
         def _raw_recvfrom(self, bufsize: int, flags: int = 0, /) -> tuple[bytes, Any]: ...
-        def _raw_recvfrom_into(self, buffer: Any, nbytes: int = 0,
-                               flags: int = 0, /) -> tuple[int, Any]: ...
+        def _raw_recvfrom_into(
+            self, buffer: Any, nbytes: int = 0, flags: int = 0, /
+        ) -> tuple[int, Any]: ...
         def _raw_sendto(self, data: Any, *args: Any) -> int: ...
         def getsockname(self) -> Any: ...
         def gettimeout(self) -> float | None: ...
-        def _sockshock_delay(self, kind: str, decision: Decision,
-                             timeout: float | None) -> Decision: ...
+        def _sockshock_delay(
+            self, kind: str, decision: Decision, timeout: float | None
+        ) -> Decision: ...
 
     def _sockshock_datagram_init(self) -> None:
         self._sockshock_helper: socket.socket | None = None
@@ -163,7 +165,7 @@ class DatagramFaults:
         view = memoryview(buffer).cast("B")
         size = nbytes or view.nbytes
         data, address = self._sockshock_recvfrom(size, flags)
-        view[:len(data)] = data
+        view[: len(data)] = data
         return len(data), address
 
     # -- sending ---------------------------------------------------------------------

@@ -54,8 +54,9 @@ class ForkChannel:
             return
         self._reader, self._writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._reader.setblocking(False)
-        self._thread = threading.Thread(target=self._read, daemon=True,
-                                        name="sockshock fork channel")
+        self._thread = threading.Thread(
+            target=self._read, daemon=True, name="sockshock fork channel"
+        )
         self._thread.start()
 
     def after_fork_in_child(self) -> None:

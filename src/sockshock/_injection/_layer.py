@@ -71,11 +71,14 @@ class FaultLayer:
             e.g. ``lambda: threading.Thread(target=server.shutdown).start()``.
     """
 
-    def __init__(self, plan: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
-                 clock: Any = None) -> None:
-        self.plan: FaultPlan = make_plan([] if plan is None else plan,
-                                         seed=0 if plan is None else None,
-                                         source="FaultLayer(plan=...)")
+    def __init__(
+        self, plan: FaultPlan | list[Any] | tuple[Any, ...] | None = None, clock: Any = None
+    ) -> None:
+        self.plan: FaultPlan = make_plan(
+            [] if plan is None else plan,
+            seed=0 if plan is None else None,
+            source="FaultLayer(plan=...)",
+        )
         self.clock: Clock = resolve_clock(clock, source="FaultLayer(clock=...)")
         self.active = bool(self.plan.models)
         self._lock = threading.Lock()
@@ -89,8 +92,9 @@ class FaultLayer:
 
     # -- the SocketLayer protocol ------------------------------------------------
 
-    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM,
-               proto: int = 0) -> FaultySocket:
+    def socket(
+        self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
+    ) -> FaultySocket:
         sock = FaultySocket(family, type, proto)
         sock._sockshock_attach(self, None)
         return sock
@@ -151,9 +155,16 @@ class FaultLayer:
             if connection is None:  # accept: the connection it would create
                 op = Operation(kind, self._next_connection, None, 0, 0, 0, self.clock.now())
             else:
-                op = Operation(kind, connection.index, connection.address, size,
-                               connection.offset[direction], connection.count[direction],
-                               self.clock.now(), layer)
+                op = Operation(
+                    kind,
+                    connection.index,
+                    connection.address,
+                    size,
+                    connection.offset[direction],
+                    connection.count[direction],
+                    self.clock.now(),
+                    layer,
+                )
                 connection.count[direction] += 1
             in_child = self._channel.in_child
             reached = len(self.plan.reached)

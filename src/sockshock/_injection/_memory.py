@@ -54,7 +54,6 @@ def never() -> bool:
     return False
 
 
-
 class MemoryEndpoint:
     """One end of an in-memory stream connection, or an in-memory datagram socket:
     the raw operations, with the kernel's semantics (see the module's docstring).
@@ -65,8 +64,9 @@ class MemoryEndpoint:
         address: this end's address (``getsockname()``).
     """
 
-    def __init__(self, type: int, clock: Clock, address: Any,
-                 family: socket.AddressFamily = socket.AF_INET) -> None:
+    def __init__(
+        self, type: int, clock: Clock, address: Any, family: socket.AddressFamily = socket.AF_INET
+    ) -> None:
         self._family = family
         self._type = type
         self.proto = 0
@@ -145,8 +145,9 @@ class MemoryEndpoint:
     def fileno(self) -> int:
         if self._closed:
             return -1
-        raise io.UnsupportedOperation("an in-memory socket has no file descriptor: "
-                                      "select() and poll() need real sockets")
+        raise io.UnsupportedOperation(
+            "an in-memory socket has no file descriptor: select() and poll() need real sockets"
+        )
 
     makefile = socket.socket.makefile
 
@@ -176,9 +177,11 @@ class MemoryEndpoint:
         if ready():
             return
         if deadline is None:
-            raise HandlerHangs("a read on a socket without a timeout whose peer can never "
-                               "send, close or reset again: on a real socket it would wait "
-                               "forever")
+            raise HandlerHangs(
+                "a read on a socket without a timeout whose peer can never "
+                "send, close or reset again: on a real socket it would wait "
+                "forever"
+            )
         remaining = deadline - clock.now()
         if remaining > 0:
             clock.sleep(remaining)
@@ -191,7 +194,7 @@ class MemoryEndpoint:
         ``b""`` at end of file, ``None`` while nothing is there (a pending error is
         raised, once) -- what a non-blocking peek would say, without exceptions."""
         if self._rx:
-            return bytes(self._rx[:self._chunks[0]])
+            return bytes(self._rx[: self._chunks[0]])
         if self._fin or self._done or self._read_shut:
             if self._error and not self._fin:
                 code, self._error = self._error, 0
@@ -239,7 +242,7 @@ class MemoryEndpoint:
     def _raw_recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0, /) -> int:
         view = memoryview(buffer).cast("B")
         data = self._take(nbytes or view.nbytes, flags)
-        view[:len(data)] = data
+        view[: len(data)] = data
         return len(data)
 
     def _raw_send(self, data: Any, flags: int = 0, /) -> int:
@@ -334,11 +337,12 @@ class MemoryEndpoint:
         data, address = queue[0] if flags & PEEK else queue.popleft()
         return data[:bufsize], address
 
-    def _raw_recvfrom_into(self, buffer: Any, nbytes: int = 0,
-                           flags: int = 0, /) -> tuple[int, Any]:
+    def _raw_recvfrom_into(
+        self, buffer: Any, nbytes: int = 0, flags: int = 0, /
+    ) -> tuple[int, Any]:
         view = memoryview(buffer).cast("B")
         data, address = self._raw_recvfrom(nbytes or view.nbytes, flags)
-        view[:len(data)] = data
+        view[: len(data)] = data
         return len(data), address
 
     def _raw_sendto(self, data: Any, *args: Any) -> int:

@@ -81,13 +81,15 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
             (datagram: each peer gets one as it appears).
     """
 
-    def __init__(self, layer: FaultLayer, type: int, address: Any,
-                 connection: Connection | None = None) -> None:
+    def __init__(
+        self, layer: FaultLayer, type: int, address: Any, connection: Connection | None = None
+    ) -> None:
         MemoryEndpoint.__init__(self, type, layer.clock, address)
         self._sockshock_layer = layer
         self._sockshock_conn = connection
-        self._sockshock_stream = layer.active and connection is not None \
-            and type == socket.SOCK_STREAM
+        self._sockshock_stream = (
+            layer.active and connection is not None and type == socket.SOCK_STREAM
+        )
         self._sockshock_datagram = layer.active and type == socket.SOCK_DGRAM
         self._sockshock_closing = _Flag()  # type: ignore[assignment]
         self._sockshock_read_shut = False
@@ -145,9 +147,11 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
         """Count a read that gave nothing and never will (end of file is final)."""
         self._fruitless += 1
         if self._fruitless > _SPIN_LIMIT:
-            raise HandlerHangs(f"the handler read {_SPIN_LIMIT} times in a row after its peer "
-                               "had finished (end of file, a reset or a timeout each time): "
-                               "on a real socket it would spin forever")
+            raise HandlerHangs(
+                f"the handler read {_SPIN_LIMIT} times in a row after its peer "
+                "had finished (end of file, a reset or a timeout each time): "
+                "on a real socket it would spin forever"
+            )
 
     # Datagrams put back into the queue (duplicates, held ones) go straight in.
     def _sockshock_reinject(self, data: bytes, address: Any) -> None:

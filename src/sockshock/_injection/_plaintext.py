@@ -35,9 +35,13 @@ class PlaintextFaults:
             without a timeout waits for it).
     """
 
-    def __init__(self, layer: FaultLayer, connection: Connection,
-                 timeout: Callable[[], float | None],
-                 closing: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        layer: FaultLayer,
+        connection: Connection,
+        timeout: Callable[[], float | None],
+        closing: threading.Event | None = None,
+    ) -> None:
         self._layer = layer
         self._conn = connection
         self._timeout = timeout

@@ -44,8 +44,9 @@ class FaultySocket(StreamFaults, DatagramFaults, socket.socket):
         kind = self.type  # a property that builds an enum: read it once
         # The data-path overrides test these two flags first: a layer whose plan
         # is empty costs one attribute check per call.
-        self._sockshock_stream = (layer.active and connection is not None
-                                  and kind == socket.SOCK_STREAM)
+        self._sockshock_stream = (
+            layer.active and connection is not None and kind == socket.SOCK_STREAM
+        )
         self._sockshock_datagram = layer.active and kind == socket.SOCK_DGRAM
         self._sockshock_closing = threading.Event()
         self._sockshock_read_shut = False

@@ -46,15 +46,18 @@ class StreamFaults:
     _sockshock_pending: dict[str, tuple[Decision, float]]
 
     if TYPE_CHECKING:
+
         def _raw_recv(self, bufsize: int, flags: int = 0, /) -> bytes: ...
         def _raw_recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0, /) -> int: ...
         def _raw_send(self, data: Any, flags: int = 0, /) -> int: ...
         def gettimeout(self) -> float | None: ...
         def fileno(self) -> int: ...
         def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]: ...
-        def recvfrom_into(self, buffer: Any, nbytes: int = 0,
-                          flags: int = 0) -> tuple[int, Any]: ...
+        def recvfrom_into(
+            self, buffer: Any, nbytes: int = 0, flags: int = 0
+        ) -> tuple[int, Any]: ...
         def _sendfile_use_send(self, file: Any, offset: int, count: int | None) -> int: ...
+
         _closed: bool
 
     # -- waiting -----------------------------------------------------------------
@@ -86,8 +89,7 @@ class StreamFaults:
             if closing.wait(step):
                 return True
 
-    def _sockshock_delay(self, kind: str, decision: Decision,
-                         timeout: float | None) -> Decision:
+    def _sockshock_delay(self, kind: str, decision: Decision, timeout: float | None) -> Decision:
         """Wait out ``decision.delay`` as the OS would show it against ``timeout``;
         return the decision to apply (for a non-blocking socket, one deferred from
         an earlier call)."""
@@ -195,7 +197,7 @@ class StreamFaults:
             conn.reset = conn.reset_write_reported = True
             raise os_error(errno.ECONNRESET)
         if decision.limit is not None:
-            view = view[:max(1, decision.limit)]
+            view = view[: max(1, decision.limit)]
         n = self._raw_send(view, flags)
         conn.offset["out"] += n
         return n

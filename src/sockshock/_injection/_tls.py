@@ -112,18 +112,23 @@ class TLSSocket(TLSEngine):
     writes or calls :meth:`do_handshake`.
     """
 
-    def __init__(self, wire: Wire, context: ssl.SSLContext, *, server_side: bool,
-                 server_hostname: str | None = None,
-                 plaintext_hook: PlaintextHook | None = None,
-                 suppress_ragged_eofs: bool = True) -> None:
+    def __init__(
+        self,
+        wire: Wire,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool,
+        server_hostname: str | None = None,
+        plaintext_hook: PlaintextHook | None = None,
+        suppress_ragged_eofs: bool = True,
+    ) -> None:
         if wire.type != socket.SOCK_STREAM:
             raise NotImplementedError("only stream sockets are supported")
         if server_side and server_hostname:
             raise ValueError("server_hostname can only be specified in client mode")
         if context.check_hostname and not server_side and not server_hostname:
             raise ValueError("check_hostname requires server_hostname")
-        super().__init__(wire, context, server_side=server_side,
-                         server_hostname=server_hostname)
+        super().__init__(wire, context, server_side=server_side, server_hostname=server_hostname)
         self._context = context
         self.server_side = server_side
         self.suppress_ragged_eofs = suppress_ragged_eofs
@@ -186,7 +191,7 @@ class TLSSocket(TLSEngine):
             if hook is not None:
                 limit = hook.before_write(memoryview(data).nbytes)
                 if limit is not None:
-                    data = memoryview(data).cast("B")[:max(1, limit)]
+                    data = memoryview(data).cast("B")[: max(1, limit)]
             count = self._run(op, sslobj.write, data, flush=False)
             after = getattr(hook, "after_write", None)
             if after is not None:
@@ -215,7 +220,8 @@ class TLSSocket(TLSEngine):
             return self._wire.recv_into(buffer, nbytes, flags)  # type: ignore[attr-defined,no-any-return]
         if flags != 0:
             raise ValueError(
-                f"non-zero flags not allowed in calls to recv_into() on {self.__class__}")
+                f"non-zero flags not allowed in calls to recv_into() on {self.__class__}"
+            )
         return self.read(nbytes, buffer)  # type: ignore[no-any-return]
 
     def send(self, data: Any, flags: int = 0) -> int:
@@ -231,19 +237,32 @@ class TLSSocket(TLSEngine):
             return
         if flags != 0:
             raise ValueError(
-                f"non-zero flags not allowed in calls to sendall() on {self.__class__}")
+                f"non-zero flags not allowed in calls to sendall() on {self.__class__}"
+            )
         with memoryview(data) as view, view.cast("B") as byte_view:
             count = 0
             while count < len(byte_view):
                 count += self.send(byte_view[count:])
 
-    def makefile(self, mode: str = "r", buffering: int | None = None, *,
-                 encoding: str | None = None, errors: str | None = None,
-                 newline: str | None = None) -> Any:
+    def makefile(
+        self,
+        mode: str = "r",
+        buffering: int | None = None,
+        *,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+    ) -> Any:
         """A file object over this socket, exactly ``socket.socket.makefile()``
         (``socket.SocketIO`` over :meth:`recv_into` and :meth:`send`)."""
-        return socket.socket.makefile(self, mode, buffering, encoding=encoding,  # type: ignore[call-overload]
-                                      errors=errors, newline=newline)
+        return socket.socket.makefile(
+            self,
+            mode,
+            buffering,
+            encoding=encoding,  # type: ignore[call-overload]
+            errors=errors,
+            newline=newline,
+        )
 
     def _decref_socketios(self) -> None:
         if self._io_refs > 0:

@@ -76,18 +76,21 @@ class Op:
 
     def timed_out(self, direction: str) -> TimeoutError:
         # SSLSocket names the operation; its unwrap() names what it waited for.
-        return TimeoutError(f"The {direction if self.name == 'shutdown' else self.name}"
-                            " operation timed out")
+        return TimeoutError(
+            f"The {direction if self.name == 'shutdown' else self.name} operation timed out"
+        )
 
 
 def _would_block(direction: str) -> ssl.SSLError:
     """The exception a non-blocking SSLSocket raises when the wire is not ready."""
     if direction == "read":
         error: ssl.SSLError = ssl.SSLWantReadError(
-            ssl.SSL_ERROR_WANT_READ, "The operation did not complete (read)")
+            ssl.SSL_ERROR_WANT_READ, "The operation did not complete (read)"
+        )
     else:
         error = ssl.SSLWantWriteError(
-            ssl.SSL_ERROR_WANT_WRITE, "The operation did not complete (write)")
+            ssl.SSL_ERROR_WANT_WRITE, "The operation did not complete (write)"
+        )
     error.library = error.reason = None  # type: ignore[assignment]  # as _ssl.c sets them
     return error
 
@@ -100,13 +103,15 @@ class TLSEngine:
     calls it needs, in the calling thread.
     """
 
-    def __init__(self, wire: Wire, context: ssl.SSLContext, *, server_side: bool,
-                 server_hostname: str | None) -> None:
+    def __init__(
+        self, wire: Wire, context: ssl.SSLContext, *, server_side: bool, server_hostname: str | None
+    ) -> None:
         self._wire = wire
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
         self._sslobj: ssl.SSLObject | None = context.wrap_bio(
-            self._in, self._out, server_side=server_side, server_hostname=server_hostname)
+            self._in, self._out, server_side=server_side, server_hostname=server_hostname
+        )
         self._lock = threading.Lock()  # the SSLObject, the BIOs, the framing, the queue
         self._changed = threading.Condition(self._lock)  # a chunk left, or data came in
         self._reading = False  # a thread is reading the wire
@@ -125,8 +130,9 @@ class TLSEngine:
 
     # -- moving ciphertext ---------------------------------------------------------
 
-    def _run(self, op: Op, call: Callable[..., _T], *args: Any, flush: bool = True,
-             reading: bool = False) -> _T:
+    def _run(
+        self, op: Op, call: Callable[..., _T], *args: Any, flush: bool = True, reading: bool = False
+    ) -> _T:
         """Run one SSLObject call to completion, feeding it from the wire.
 
         The ciphertext a call produces is queued at once, keeping its place, and
@@ -141,9 +147,14 @@ class TLSEngine:
             while True:
                 with self._lock:
                     fed = self._fed
-                    starving = (reading and self._established and not self._ending
-                                and not self._in.pending and self._sslobj is not None
-                                and not self._sslobj.pending())
+                    starving = (
+                        reading
+                        and self._established
+                        and not self._ending
+                        and not self._in.pending
+                        and self._sslobj is not None
+                        and not self._sslobj.pending()
+                    )
                     if not starving:
                         try:
                             result = call(*args)
@@ -209,7 +220,7 @@ class TLSEngine:
             while True:
                 try:
                     while view:
-                        view = view[self._wire_call(op, "write", self._wire.send, view):]
+                        view = view[self._wire_call(op, "write", self._wire.send, view) :]
                 finally:
                     if view:
                         with self._lock:
@@ -291,8 +302,11 @@ class TLSEngine:
                     # OpenSSL judges the header; garbage must reach it before we
                     # wait for a body that may never come.
                     self._body = int.from_bytes(self._head[3:], "big")
-                    self._plausible = (20 <= self._head[0] <= 24 and self._head[1] == 3
-                                       and self._body <= _MAX_RECORD)
+                    self._plausible = (
+                        20 <= self._head[0] <= 24
+                        and self._head[1] == 3
+                        and self._body <= _MAX_RECORD
+                    )
                     self._head = b""
             data = data[taken:]
 

@@ -27,25 +27,36 @@ TRANSPORTS = ("tcp", "udp", "unix")
 SOURCE = "FaultProxy"  # what the argument errors name as their source
 
 
-def inet_address(name: str, value: Any, transport: str, lowest_port: int,
-                 source: str) -> tuple[int, tuple[Any, ...]]:
+def inet_address(
+    name: str, value: Any, transport: str, lowest_port: int, source: str
+) -> tuple[int, tuple[Any, ...]]:
     """Check a (host, port) address; return its family and the address to use."""
     if isinstance(value, (str, bytes, os.PathLike)):
         what = "a path" if isinstance(value, os.PathLike) else "a string"
         raise InvalidType(
             f"{name}={value!r} is {what}, but transport={transport!r} needs a (host, port) "
             f"tuple such as ('127.0.0.1', 8000); give transport='unix' for a Unix socket "
-            f"path (from {source})")
+            f"path (from {source})"
+        )
     if not (isinstance(value, tuple) and len(value) in (2, 4) and isinstance(value[0], str)):
-        raise InvalidType(f"expected a (host, port) tuple but got {name}={value!r} "
-                          f"(type={type(value).__name__}) (from {source})")
+        raise InvalidType(
+            f"expected a (host, port) tuple but got {name}={value!r} "
+            f"(type={type(value).__name__}) (from {source})"
+        )
     host, port = value[0], value[1]
     if not is_loopback(host):
         raise InvalidArgument(
             f"{name}={value!r}: the proxy only uses loopback addresses (127.0.0.0/8, ::1, "
-            f"localhost) and Unix paths (from {source})")
-    check_number("port", port, low=lowest_port, high=65535, integer=True,
-                 source=f"{name}={value!r} of {source}")
+            f"localhost) and Unix paths (from {source})"
+        )
+    check_number(
+        "port",
+        port,
+        low=lowest_port,
+        high=65535,
+        integer=True,
+        source=f"{name}={value!r} of {source}",
+    )
     if host == "localhost":
         host = "127.0.0.1"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -67,8 +78,9 @@ def host_port_form(text: str) -> bool:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return host.lower() == "localhost" or (
-            "." in host and all(part and part.replace("-", "").isalnum()
-                                for part in host.split(".")))
+            "." in host
+            and all(part and part.replace("-", "").isalnum() for part in host.split("."))
+        )
     return True
 
 
@@ -82,17 +94,20 @@ def unix_path(name: str, value: Any, source: str) -> str:
     if not isinstance(value, str):
         raise InvalidType(
             f"expected a Unix socket path (str) but got {name}={value!r} "
-            f"(type={type(value).__name__}) for transport='unix' (from {source})")
+            f"(type={type(value).__name__}) for transport='unix' (from {source})"
+        )
     if not value:
         raise InvalidArgument(f"{name}={value!r}: the Unix socket path is empty (from {source})")
     if "\0" in value:
-        raise InvalidArgument(f"{name}={value!r}: a Unix socket path cannot contain a NUL "
-                              f"byte (from {source})")
+        raise InvalidArgument(
+            f"{name}={value!r}: a Unix socket path cannot contain a NUL byte (from {source})"
+        )
     if host_port_form(value):
         raise InvalidArgument(
             f"{name}={value!r} looks like HOST:PORT, but transport='unix' needs a Unix socket "
             f"path; give a path (./{value.replace(':', '-')}.sock, say), or a (host, port) "
-            f"tuple with transport='tcp' (from {source})")
+            f"tuple with transport='tcp' (from {source})"
+        )
     return value
 
 
@@ -101,15 +116,15 @@ def plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
     transport (a model that can never fire here is a mistake, as for ``serving()``)."""
     if seed is not None:
         check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=SOURCE)
-    plan = make_plan([] if faults is None else faults, seed=seed, source="faults",
-                     where=SOURCE)
+    plan = make_plan([] if faults is None else faults, seed=seed, source="faults", where=SOURCE)
     kind = "datagram" if transport == "udp" else "stream"
     for model in plan.models:
         if not model.applies_to_transport(kind):
             raise InvalidArgument(
                 f"{model!r} cannot apply to a {transport} proxy (it acts on "
                 f"{'datagrams' if kind == 'stream' else 'stream connections'}); leave it "
-                f"out, or proxy the other transport (from {SOURCE})")
+                f"out, or proxy the other transport (from {SOURCE})"
+            )
     return plan
 
 

@@ -35,8 +35,9 @@ class _Peer:
 
     __slots__ = ("address", "closed", "count", "index", "offset", "relay", "upstream")
 
-    def __init__(self, relay: DatagramRelay, index: int, address: Any,
-                 upstream: socket.socket) -> None:
+    def __init__(
+        self, relay: DatagramRelay, index: int, address: Any, upstream: socket.socket
+    ) -> None:
         self.relay = relay
         self.index = index
         self.address = address
@@ -146,8 +147,9 @@ class DatagramRelay:
         side = 0 if kind == DATAGRAM_IN else 1
         decision = NOTHING
         if self.hub._concerns[kind]:
-            decision = self.hub._ask(kind, peer.index, peer.address, len(data),
-                                     peer.offset[side], peer.count[side])
+            decision = self.hub._ask(
+                kind, peer.index, peer.address, len(data), peer.offset[side], peer.count[side]
+            )
         peer.count[side] += 1
         peer.offset[side] += len(data)
         if decision is NOTHING:
@@ -162,8 +164,9 @@ class DatagramRelay:
         copies = 1 + decision.duplicate
         hold = decision.hold
         if decision.delay > 0:
-            self.hub._loop.call_later(decision.delay,
-                                      lambda: self._deliver(peer, kind, data, copies, hold))
+            self.hub._loop.call_later(
+                decision.delay, lambda: self._deliver(peer, kind, data, copies, hold)
+            )
         else:
             self._deliver(peer, kind, data, copies, hold)
 

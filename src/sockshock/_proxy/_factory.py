@@ -18,9 +18,14 @@ __all__ = ["ProxyFactory", "proxy_for", "sockshock_proxy"]
 
 
 @contextlib.contextmanager
-def proxy_for(upstream: Any, *, listen: Any = None,
-              faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
-              seed: int | None = None, transport: str = "tcp") -> Iterator[FaultProxy]:
+def proxy_for(
+    upstream: Any,
+    *,
+    listen: Any = None,
+    faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
+    seed: int | None = None,
+    transport: str = "tcp",
+) -> Iterator[FaultProxy]:
     """A :class:`FaultProxy` in front of ``upstream`` for the length of a ``with``
     block (any server: in this process, in a subprocess, in another language).
 
@@ -36,8 +41,9 @@ def proxy_for(upstream: Any, *, listen: Any = None,
         The running proxy: give clients ``proxy.address``; ``proxy.plan.log`` is
         what was injected.
     """
-    with FaultProxy(upstream, listen=listen, faults=faults, seed=seed,
-                    transport=transport) as proxy:
+    with FaultProxy(
+        upstream, listen=listen, faults=faults, seed=seed, transport=transport
+    ) as proxy:
         yield proxy
 
 
@@ -55,15 +61,19 @@ class ProxyFactory:
         #: The proxies started so far, in order.
         self.proxies: list[FaultProxy] = []
 
-    def __call__(self, upstream: Any, *,
-                 faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
-                 seed: int | None = None, transport: str = "tcp",
-                 listen: Any = None) -> FaultProxy:
+    def __call__(
+        self,
+        upstream: Any,
+        *,
+        faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
+        seed: int | None = None,
+        transport: str = "tcp",
+        listen: Any = None,
+    ) -> FaultProxy:
         """Start a proxy in front of ``upstream``; clients connect to its ``.address``."""
         if seed is None and not isinstance(faults, FaultPlan):
             seed = self.seed
-        proxy = FaultProxy(upstream, listen=listen, faults=faults, seed=seed,
-                           transport=transport)
+        proxy = FaultProxy(upstream, listen=listen, faults=faults, seed=seed, transport=transport)
         proxy.start()
         self.proxies.append(proxy)
         return proxy

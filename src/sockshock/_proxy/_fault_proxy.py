@@ -114,8 +114,15 @@ class FaultProxy:
         InvalidType: for arguments of the wrong type.
     """
 
-    def __init__(self, upstream: Any, *, listen: Any = None, faults: Any = None,
-                 seed: int | None = None, transport: str = "tcp") -> None:
+    def __init__(
+        self,
+        upstream: Any,
+        *,
+        listen: Any = None,
+        faults: Any = None,
+        seed: int | None = None,
+        transport: str = "tcp",
+    ) -> None:
         check_choice("transport", transport, TRANSPORTS, source=SOURCE)
         self.transport: str = transport
         self._listen_path: str | None = None
@@ -130,7 +137,8 @@ class FaultProxy:
             family, self.upstream = inet_address("upstream", upstream, transport, 1, SOURCE)
             self._upstream_family = int(family)
             family, self._listen = inet_address(
-                "listen", ("127.0.0.1", 0) if listen is None else listen, transport, 0, SOURCE)
+                "listen", ("127.0.0.1", 0) if listen is None else listen, transport, 0, SOURCE
+            )
             self._listen_family = int(family)
         #: The plan in force: ``plan.seed``, ``plan.log``, ``plan.describe()``.
         self.plan: FaultPlan = plan_for(transport, faults, seed)
@@ -140,8 +148,10 @@ class FaultProxy:
         #: Called once when an AbruptShutdown fired, on the I/O thread, after the
         #: proxy cut everything (it must not block): stop the server behind it, say.
         self.on_abrupt_shutdown: Callable[[], None] | None = None
-        self._concerns = {kind: self.plan.concerns(kind)
-                          for kind in (RECV, SEND, DATAGRAM_IN, DATAGRAM_OUT, ACCEPT)}
+        self._concerns = {
+            kind: self.plan.concerns(kind)
+            for kind in (RECV, SEND, DATAGRAM_IN, DATAGRAM_OUT, ACCEPT)
+        }
         self._lock = threading.Lock()
         self._state = "new"
         self._done = threading.Event()
@@ -167,10 +177,8 @@ class FaultProxy:
         """
         with self._lock:
             if self._state != "new":
-                what = "was started before" if self._started else \
-                    "was stopped before it started"
-                raise ProxyError(f"{self!r} {what}; a proxy starts once "
-                                 "(make a new FaultProxy)")
+                what = "was started before" if self._started else "was stopped before it started"
+                raise ProxyError(f"{self!r} {what}; a proxy starts once (make a new FaultProxy)")
             self._state = "running"
             self._started = True
         try:
@@ -184,9 +192,11 @@ class FaultProxy:
             self._done.set()
             raise
         self._thread = threading.Thread(
-            target=self._run, daemon=True,
+            target=self._run,
+            daemon=True,
             name=f"sockshock proxy {format_address(self._address)} -> "
-                 f"{format_address(self.upstream)}")
+            f"{format_address(self.upstream)}",
+        )
         self._thread.start()
         return self
 
@@ -214,8 +224,9 @@ class FaultProxy:
             self._relay = DatagramRelay(self, sock, self._upstream_family)
         else:
             sock.listen(socket.SOMAXCONN)
-            self._acceptor = Acceptor(self, sock, self._upstream_family,
-                                      nodelay=self.transport == "tcp")
+            self._acceptor = Acceptor(
+                self, sock, self._upstream_family, nodelay=self.transport == "tcp"
+            )
         sock.setblocking(False)
         if self._loop.stopping:  # asked to stop before it started
             return
@@ -242,8 +253,9 @@ class FaultProxy:
             InvalidArgument, InvalidType: for a ``timeout`` that is not a number in
                 (0, 3600] (checked first: the proxy is left as it was).
         """
-        check_number("timeout", timeout, low=0, low_open=True, high=3600,
-                     source="FaultProxy.stop()")
+        check_number(
+            "timeout", timeout, low=0, low_open=True, high=3600, source="FaultProxy.stop()"
+        )
         with self._lock:
             state, self._state = self._state, "stopped"
         if state == "stopped":
@@ -259,11 +271,14 @@ class FaultProxy:
         self._release()
         self._done.set()
         if self._failure is not None:
-            raise ProxyError(f"the I/O thread of {self!r} failed: {self._failure!r}") \
-                from self._failure
+            raise ProxyError(
+                f"the I/O thread of {self!r} failed: {self._failure!r}"
+            ) from self._failure
         if stuck:
-            raise ProxyError(f"the I/O thread of {self!r} did not stop within {timeout:g} s; "
-                             "its sockets were closed")
+            raise ProxyError(
+                f"the I/O thread of {self!r} did not stop within {timeout:g} s; "
+                "its sockets were closed"
+            )
 
     def _release(self) -> None:
         self._loop.release()
@@ -295,8 +310,9 @@ class FaultProxy:
     def address(self) -> Any:
         """The address to give clients: ``(host, port)``, or the Unix socket path."""
         if self._address is None:
-            raise ProxyError(f"{self!r} has no address yet: call start() first "
-                             "(or use it as a context manager)")
+            raise ProxyError(
+                f"{self!r} has no address yet: call start() first (or use it as a context manager)"
+            )
         return self._address
 
     def __enter__(self) -> FaultProxy:
@@ -316,10 +332,11 @@ class FaultProxy:
             add_note(exc, f"also, stopping the proxy failed: {error}")
 
     def __repr__(self) -> str:
-        listen = self._address if self._address is not None else (
-            self._listen_path or self._listen)
-        return (f"FaultProxy({self.transport} {format_address(listen)} -> "
-                f"{format_address(self.upstream)}, {self.plan!r})")
+        listen = self._address if self._address is not None else (self._listen_path or self._listen)
+        return (
+            f"FaultProxy({self.transport} {format_address(listen)} -> "
+            f"{format_address(self.upstream)}, {self.plan!r})"
+        )
 
     # -- the I/O thread ---------------------------------------------------------------------------
 
@@ -332,10 +349,12 @@ class FaultProxy:
             self._close_everything(reset=False)
             self._done.set()
 
-    def _ask(self, kind: str, index: int, address: Any, size: int, offset: int,
-             count: int) -> Decision:
-        return self.plan.decide(Operation(kind, index, address, size, offset, count,
-                                          time.monotonic()))
+    def _ask(
+        self, kind: str, index: int, address: Any, size: int, offset: int, count: int
+    ) -> Decision:
+        return self.plan.decide(
+            Operation(kind, index, address, size, offset, count, time.monotonic())
+        )
 
     def _abrupt_shutdown(self) -> None:
         """AbruptShutdown: reset every connection, stop listening, end the loop."""

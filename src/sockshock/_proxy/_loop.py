@@ -82,8 +82,9 @@ class Loop:
                 while timers and timers[0][0] <= now and not self.stopping:
                     heapq.heappop(timers)[2]()
 
-    def watch(self, sock: socket.socket, old: int, new: int,
-              callback: Callable[[int], None]) -> None:
+    def watch(
+        self, sock: socket.socket, old: int, new: int, callback: Callable[[int], None]
+    ) -> None:
         """Poll ``sock`` for ``new`` (poll bits; 0: not at all) instead of ``old``."""
         fd = sock.fileno()
         if not old:
@@ -135,8 +136,9 @@ class Hub(Protocol):
     _concerns: dict[str, bool]
     _loop: Loop
 
-    def _ask(self, kind: str, index: int, address: Any, size: int, offset: int,
-             count: int) -> Decision:
+    def _ask(
+        self, kind: str, index: int, address: Any, size: int, offset: int, count: int
+    ) -> Decision:
         """The plan's decision for one forwarding step or datagram (logged)."""
         ...
 

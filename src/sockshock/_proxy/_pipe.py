@@ -62,13 +62,35 @@ class Pipe:
     not yet decided (``queue``), what was decided and not yet written to ``dst``
     (``out``)."""
 
-    __slots__ = ("blocked", "concerned", "conn", "count", "dst", "dst_fd", "eof_asked",
-                 "fin_next", "inpipe", "kind", "offset", "out", "outlen", "pipe",
-                 "pipe_size", "queue", "queued", "splice", "src", "src_eof", "src_fd",
-                 "state", "waiting")
+    __slots__ = (
+        "blocked",
+        "concerned",
+        "conn",
+        "count",
+        "dst",
+        "dst_fd",
+        "eof_asked",
+        "fin_next",
+        "inpipe",
+        "kind",
+        "offset",
+        "out",
+        "outlen",
+        "pipe",
+        "pipe_size",
+        "queue",
+        "queued",
+        "splice",
+        "src",
+        "src_eof",
+        "src_fd",
+        "state",
+        "waiting",
+    )
 
-    def __init__(self, conn: Ends, kind: str, src: socket.socket,
-                 dst: socket.socket, concerned: bool) -> None:
+    def __init__(
+        self, conn: Ends, kind: str, src: socket.socket, dst: socket.socket, concerned: bool
+    ) -> None:
         self.conn = conn
         self.kind = kind
         self.src = src
@@ -103,8 +125,13 @@ class Pipe:
     @property
     def finished(self) -> bool:
         """Nothing more will ever move this way (and nothing is left to write)."""
-        return (self.src_eof and self.state != _OPEN and not self.fin_next
-                and not self.outlen and not self.inpipe)
+        return (
+            self.src_eof
+            and self.state != _OPEN
+            and not self.fin_next
+            and not self.outlen
+            and not self.inpipe
+        )
 
     def read(self) -> None:
         if self.splice:
@@ -131,8 +158,9 @@ class Pipe:
             return
         assert self.pipe is not None
         try:
-            n = os.splice(self.src_fd, self.pipe[1], self.pipe_size - self.inpipe,
-                          flags=_SPLICE_FLAGS)
+            n = os.splice(
+                self.src_fd, self.pipe[1], self.pipe_size - self.inpipe, flags=_SPLICE_FLAGS
+            )
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -217,8 +245,9 @@ class Pipe:
         conn = self.conn
         decision = NOTHING
         if self.concerned:
-            decision = conn.proxy._ask(self.kind, conn.index, conn.address, size,
-                                       self.offset, self.count)
+            decision = conn.proxy._ask(
+                self.kind, conn.index, conn.address, size, self.offset, self.count
+            )
         self.count += 1
         action = decision.action
         if action in (RESET, SHUTDOWN):

@@ -40,12 +40,31 @@ def reset_socket(sock: socket.socket) -> None:
 class StreamConnection:
     """A client connection and the proxy's connection to the server for it."""
 
-    __slots__ = ("acceptor", "address", "client", "client_events", "closed", "connected",
-                 "connecting", "index", "inward", "outward", "proxy", "tries", "upstream",
-                 "upstream_events")
+    __slots__ = (
+        "acceptor",
+        "address",
+        "client",
+        "client_events",
+        "closed",
+        "connected",
+        "connecting",
+        "index",
+        "inward",
+        "outward",
+        "proxy",
+        "tries",
+        "upstream",
+        "upstream_events",
+    )
 
-    def __init__(self, acceptor: Acceptor, index: int, address: Any, client: socket.socket,
-                 upstream: socket.socket) -> None:
+    def __init__(
+        self,
+        acceptor: Acceptor,
+        index: int,
+        address: Any,
+        client: socket.socket,
+        upstream: socket.socket,
+    ) -> None:
         self.acceptor = acceptor
         self.proxy: Hub = acceptor.hub
         self.index = index
@@ -149,8 +168,10 @@ class StreamConnection:
         if self.closed:
             return
         self.closed = True
-        for sock, events, callback in ((self.client, self.client_events, self.on_client),
-                                       (self.upstream, self.upstream_events, self.on_upstream)):
+        for sock, events, callback in (
+            (self.client, self.client_events, self.on_client),
+            (self.upstream, self.upstream_events, self.on_upstream),
+        ):
             if events:
                 self.proxy._loop.watch(sock, events, 0, callback)
             if reset:
@@ -174,8 +195,7 @@ class Acceptor:
         nodelay: set ``TCP_NODELAY`` on both sockets of a connection (TCP).
     """
 
-    def __init__(self, hub: Hub, listener: socket.socket, family: int, *,
-                 nodelay: bool) -> None:
+    def __init__(self, hub: Hub, listener: socket.socket, family: int, *, nodelay: bool) -> None:
         self.hub = hub
         self.listener = listener
         self.family = family

@@ -44,5 +44,7 @@ def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
         candidate = folder / f"{spec}.toml"
         if candidate.is_file():
             return load(candidate)
-    raise InvalidArgument(f"{source}={str(spec)!r} is neither a scenario file nor a name in "
-                          f"the library; known: {', '.join(names()) or '(none found)'}")
+    raise InvalidArgument(
+        f"{source}={str(spec)!r} is neither a scenario file nor a name in "
+        f"the library; known: {', '.join(names()) or '(none found)'}"
+    )

@@ -53,16 +53,33 @@ from sockshock.clients import ClientSpec
 __all__ = ["MODELS", "Expectations", "Load", "Scenario", "ServerSection", "load"]
 
 #: The fault models of ``sockshock.faults``, by name.
-MODELS = _MODELS = {name: getattr(F, name) for name in F.__all__
-           if isinstance(getattr(F, name), type) and issubclass(getattr(F, name), F.FaultModel)
-           and getattr(F, name) is not F.FaultModel}
+MODELS = _MODELS = {
+    name: getattr(F, name)
+    for name in F.__all__
+    if isinstance(getattr(F, name), type)
+    and issubclass(getattr(F, name), F.FaultModel)
+    and getattr(F, name) is not F.FaultModel
+}
 
-_TOP = {"name": str, "description": str, "duration": float, "seed": int, "server": dict,
-        "faults": list, "clients": list, "load": dict, "expect": dict}
+_TOP = {
+    "name": str,
+    "description": str,
+    "duration": float,
+    "seed": int,
+    "server": dict,
+    "faults": list,
+    "clients": list,
+    "load": dict,
+    "expect": dict,
+}
 _SERVER = {"class": str, "handler": str, "tls": bool, "attrs": dict}
 _LOAD = {"clients": int, "concurrency": int, "request": str, "timeout": float}
-_EXPECT = {"answered": (str, float, int), "stops_within": (float, int), "no_leaks": bool,
-           "handler_errors": (str, list)}
+_EXPECT = {
+    "answered": (str, float, int),
+    "stops_within": (float, int),
+    "no_leaks": bool,
+    "handler_errors": (str, list),
+}
 
 
 @dataclass(frozen=True)
@@ -125,25 +142,30 @@ def _types(wanted: Any) -> tuple[type, ...]:
     return wanted if isinstance(wanted, tuple) else (wanted,)
 
 
-def _check_table(located: Located, table: Any, allowed: dict[str, Any],
-                 key: tuple[Any, ...], name: str) -> dict[str, Any]:
+def _check_table(
+    located: Located, table: Any, allowed: dict[str, Any], key: tuple[Any, ...], name: str
+) -> dict[str, Any]:
     """Unknown keys and wrong types, each named with its line."""
     if not isinstance(table, dict):
-        raise InvalidType(f"{located.where(*key)}: {name} must be a table, not "
-                          f"{type(table).__name__} {table!r}")
+        raise InvalidType(
+            f"{located.where(*key)}: {name} must be a table, not {type(table).__name__} {table!r}"
+        )
     for item, value in table.items():
         if item not in allowed:
             raise InvalidArgument(
                 f"{located.where(*key, item)}: unknown key {item!r} in {name} "
-                f"(value {value!r}); {did_you_mean(item, allowed)}allowed: {', '.join(allowed)}")
+                f"(value {value!r}); {did_you_mean(item, allowed)}allowed: {', '.join(allowed)}"
+            )
         types = _types(allowed[item])
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             continue  # an int where a float is wanted
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            wanted = " or ".join("table" if t is dict else "array" if t is list else t.__name__
-                                 for t in types)
-            raise InvalidType(f"{located.where(*key, item)}: {item}={value!r} in {name} "
-                              f"must be a {wanted}")
+            wanted = " or ".join(
+                "table" if t is dict else "array" if t is list else t.__name__ for t in types
+            )
+            raise InvalidType(
+                f"{located.where(*key, item)}: {item}={value!r} in {name} must be a {wanted}"
+            )
     return table
 
 
@@ -151,32 +173,42 @@ def _bound(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:g}"
 
 
-def _number(located: Located, key: tuple[Any, ...], value: Any, low: float, high: float,
-            *, low_open: bool = False) -> None:
+def _number(
+    located: Located,
+    key: tuple[Any, ...],
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+) -> None:
     bracket = "(" if low_open else "["
     allowed = f"{bracket}{_bound(low)}, {_bound(high)}]"
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidArgument(f"{located.where(*key)}: {key[-1]}={value!r} must be a finite "
-                              f"number in {allowed}")
+        raise InvalidArgument(
+            f"{located.where(*key)}: {key[-1]}={value!r} must be a finite number in {allowed}"
+        )
     if value < low or value > high or (low_open and value == low):
         raise InvalidArgument(f"{located.where(*key)}: {key[-1]}={value!r} must be in {allowed}")
 
 
-def _located(located: Located, key: tuple[Any, ...], table: dict[str, Any],
-             exc: ConfigurationError) -> ConfigurationError:
+def _located(
+    located: Located, key: tuple[Any, ...], table: dict[str, Any], exc: ConfigurationError
+) -> ConfigurationError:
     """The error a model or client gave, with the line of the key it names."""
     message = str(exc)
-    culprit = next((k for k in table if message.startswith(f"{k}=") or f" {k}=" in message),
-                   None)
+    culprit = next((k for k in table if message.startswith(f"{k}=") or f" {k}=" in message), None)
     where = located.where(*key, culprit) if culprit else located.where(*key)
     return type(exc)(f"{where}: {message}")
 
 
 def _parameters(cls: type[F.FaultModel]) -> dict[str, bool]:
     """A model's parameters: name -> whether it must be given."""
-    return {name: param.default is inspect.Parameter.empty
-            for name, param in inspect.signature(cls).parameters.items()
-            if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)}
+    return {
+        name: param.default is inspect.Parameter.empty
+        for name, param in inspect.signature(cls).parameters.items()
+        if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+    }
 
 
 def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
@@ -184,13 +216,16 @@ def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
     if not isinstance(table, dict):
         raise InvalidType(f"{located.where(*key)}: each [[faults]] entry must be a table")
     if "model" not in table:
-        raise InvalidArgument(f"{located.where(*key)}: a [[faults]] entry needs a model = "
-                              f"\"...\"; one of {', '.join(sorted(_MODELS))}")
+        raise InvalidArgument(
+            f"{located.where(*key)}: a [[faults]] entry needs a model = "
+            f'"..."; one of {", ".join(sorted(_MODELS))}'
+        )
     name = table["model"]
     if name not in _MODELS:
         raise InvalidArgument(
             f"{located.where(*key, 'model')}: model={name!r} in [[faults]] is not a fault "
-            f"model; {did_you_mean(name, _MODELS)}allowed: {', '.join(sorted(_MODELS))}")
+            f"model; {did_you_mean(name, _MODELS)}allowed: {', '.join(sorted(_MODELS))}"
+        )
     cls = _MODELS[name]
     params = {k: v for k, v in table.items() if k != "model"}
     known = _parameters(cls)
@@ -199,12 +234,15 @@ def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
             raise InvalidArgument(
                 f"{located.where(*key, param)}: unknown parameter {param!r} of {name} "
                 f"({param} = {value!r}); {did_you_mean(param, known)}parameters: "
-                f"{', '.join(known)}")
+                f"{', '.join(known)}"
+            )
     missing = [param for param, required in known.items() if required and param not in params]
     if missing:
-        raise InvalidArgument(f"{located.where(*key, 'model')}: {name} needs "
-                              f"{', '.join(repr(m) for m in missing)} (parameters: "
-                              f"{', '.join(known)})")
+        raise InvalidArgument(
+            f"{located.where(*key, 'model')}: {name} needs "
+            f"{', '.join(repr(m) for m in missing)} (parameters: "
+            f"{', '.join(known)})"
+        )
     try:
         return cls(**params)  # type: ignore[no-any-return]
     except ConfigurationError as exc:
@@ -222,8 +260,14 @@ def _client(located: Located, index: int, table: dict[str, Any]) -> ClientSpec:
         return ClientSpec.from_mapping(table, source=source)
     except ConfigurationError as exc:
         message = str(exc)
-        culprit = next((k for k in table if message.startswith(f"{k}=")
-                        or f" {k}=" in message or f"({k}=" in message), None)
+        culprit = next(
+            (
+                k
+                for k in table
+                if message.startswith(f"{k}=") or f" {k}=" in message or f"({k}=" in message
+            ),
+            None,
+        )
         # "file:line: what is wrong", as every other scenario error reads
         message = message.replace(f" (from {source})", "").replace(source, "").rstrip()
         where = located.where(*key, culprit) if culprit is not None else source
@@ -234,8 +278,9 @@ def _escaped(located: Located, key: tuple[Any, ...], text: str) -> bytes:
     try:
         value: bytes = codecs.escape_decode(text.encode())[0]
     except ValueError as exc:
-        raise InvalidArgument(f"{located.where(*key)}: {key[-1]}={text!r} is not a valid "
-                              f"escaped string ({exc})") from None
+        raise InvalidArgument(
+            f"{located.where(*key)}: {key[-1]}={text!r} is not a valid escaped string ({exc})"
+        ) from None
     if not value:
         raise InvalidArgument(f"{located.where(*key)}: {key[-1]} is empty")
     return value
@@ -243,8 +288,12 @@ def _escaped(located: Located, key: tuple[Any, ...], text: str) -> bytes:
 
 def _server(located: Located, table: dict[str, Any]) -> ServerSection:
     table = _check_table(located, table, _SERVER, ("server",), "[server]")
-    return ServerSection(table.get("class", "ThreadingTCPServer"), table.get("handler"),
-                         table.get("tls", False), dict(table.get("attrs", {})))
+    return ServerSection(
+        table.get("class", "ThreadingTCPServer"),
+        table.get("handler"),
+        table.get("tls", False),
+        dict(table.get("attrs", {})),
+    )
 
 
 def _load(located: Located, table: dict[str, Any]) -> Load:
@@ -256,8 +305,11 @@ def _load(located: Located, table: dict[str, Any]) -> Load:
     _number(located, ("load", "concurrency"), concurrency, 1, 64)
     timeout = float(table.get("timeout", load.timeout))
     _number(located, ("load", "timeout"), timeout, 0, 60, low_open=True)
-    request = _escaped(located, ("load", "request"), table["request"]) \
-        if "request" in table else load.request
+    request = (
+        _escaped(located, ("load", "request"), table["request"])
+        if "request" in table
+        else load.request
+    )
     return Load(clients, concurrency, request, timeout)
 
 
@@ -267,8 +319,10 @@ def _expect(located: Located, table: dict[str, Any]) -> Expectations:
     if answered == "all":
         answered = 1.0
     elif isinstance(answered, str):
-        raise InvalidArgument(f"{located.where('expect', 'answered')}: answered={answered!r} "
-                              "must be \"all\" or a fraction in [0, 1]")
+        raise InvalidArgument(
+            f"{located.where('expect', 'answered')}: answered={answered!r} "
+            'must be "all" or a fraction in [0, 1]'
+        )
     _number(located, ("expect", "answered"), answered, 0, 1)
     stops = float(table.get("stops_within", 1.0))
     _number(located, ("expect", "stops_within"), stops, 0, 60, low_open=True)
@@ -278,12 +332,13 @@ def _expect(located: Located, table: dict[str, Any]) -> Expectations:
         allowed: tuple[str, ...] | None = ()
     elif errors == "any":
         allowed = None
-    elif isinstance(errors, list) and all(isinstance(e, str) and _NAME.match(e)
-                                          for e in errors):
+    elif isinstance(errors, list) and all(isinstance(e, str) and _NAME.match(e) for e in errors):
         allowed = tuple(_exception_name(where, name) for name in errors)
     else:
-        raise InvalidArgument(f"{where}: handler_errors={errors!r} must be \"none\", \"any\" "
-                              "or a list of exception class names")
+        raise InvalidArgument(
+            f'{where}: handler_errors={errors!r} must be "none", "any" '
+            "or a list of exception class names"
+        )
     return Expectations(float(answered), stops, table.get("no_leaks", True), allowed)
 
 
@@ -305,16 +360,23 @@ def _exception_name(where: str, name: str) -> str:
         import socket
         import ssl
 
-        found = next((getattr(module, name) for module in (builtins, ssl, socket)
-                      if hasattr(module, name)), None)
+        found = next(
+            (getattr(module, name) for module in (builtins, ssl, socket) if hasattr(module, name)),
+            None,
+        )
     if isinstance(found, type) and issubclass(found, BaseException):
         return found.__name__
-    known = [n for module in (builtins, ) for n in dir(module)
-             if isinstance(getattr(module, n), type) and issubclass(getattr(module, n), BaseException)]
+    known = [
+        n
+        for module in (builtins,)
+        for n in dir(module)
+        if isinstance(getattr(module, n), type) and issubclass(getattr(module, n), BaseException)
+    ]
     raise InvalidArgument(
         f"{where}: handler_errors: {name!r} is not an exception class; "
         f"{did_you_mean(name, known)}give built-in ones (ConnectionResetError), ssl's or "
-        "socket's (SSLEOFError), or 'module:Class'")
+        "socket's (SSLEOFError), or 'module:Class'"
+    )
 
 
 def parse(located: Located) -> Scenario:
@@ -329,13 +391,23 @@ def parse(located: Located) -> Scenario:
     clients = tuple(_client(located, i, t) for i, t in enumerate(data.get("clients", [])))
     name = data.get("name", located.path.stem)
     if not name.strip():
-        raise InvalidArgument(f"{located.where('name')}: name={name!r} is empty; give the "
-                              "scenario a name (default: the file's name)")
+        raise InvalidArgument(
+            f"{located.where('name')}: name={name!r} is empty; give the "
+            "scenario a name (default: the file's name)"
+        )
     return Scenario(
-        name=name, path=located.path, located=located,
-        description=data.get("description", ""), duration=duration, seed=seed,
-        server=_server(located, data.get("server", {})), faults=faults, clients=clients,
-        load=_load(located, data.get("load", {})), expect=_expect(located, data.get("expect", {})))
+        name=name,
+        path=located.path,
+        located=located,
+        description=data.get("description", ""),
+        duration=duration,
+        seed=seed,
+        server=_server(located, data.get("server", {})),
+        faults=faults,
+        clients=clients,
+        load=_load(located, data.get("load", {})),
+        expect=_expect(located, data.get("expect", {})),
+    )
 
 
 def load(path: str | Path) -> Scenario:

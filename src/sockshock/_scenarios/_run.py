@@ -39,8 +39,16 @@ from sockshock._harness._resolve import (
 from sockshock._harness._serving import serving
 from sockshock._scenarios._model import Scenario
 
-__all__ = ["CLIENTS_CONNECT_WAIT", "Check", "Resolved", "ScenarioResult", "check_transport", "resolve", "run",
-           "run_against"]
+__all__ = [
+    "CLIENTS_CONNECT_WAIT",
+    "Check",
+    "Resolved",
+    "ScenarioResult",
+    "check_transport",
+    "resolve",
+    "run",
+    "run_against",
+]
 
 
 @contextlib.contextmanager
@@ -59,20 +67,24 @@ def check_transport(scenario: Scenario, transport: str, *, tls: bool, server: st
     ``server``: ``"UDPServer"``, ``"--target='127.0.0.1:53' --udp"``), TLS included;
     otherwise one error at the line of the key that cannot."""
     if tls and transport == "datagram":
-        raise InvalidArgument(f"{scenario.where('server', 'tls') or scenario.name}: tls=true: "
-                              f"{server} is a datagram server; TLS runs over stream connections")
+        raise InvalidArgument(
+            f"{scenario.where('server', 'tls') or scenario.name}: tls=true: "
+            f"{server} is a datagram server; TLS runs over stream connections"
+        )
     for index, model in enumerate(scenario.faults):
         if not model.applies_to_transport(transport):
             raise InvalidArgument(
                 f"{scenario.where('faults', index, 'model') or scenario.name}: {model!r} "
                 f"cannot apply to {server}, a {transport} server (it acts on "
                 f"{'datagrams' if transport == 'stream' else 'stream connections'}); leave "
-                "it out or serve a server of the other kind")
+                "it out or serve a server of the other kind"
+            )
         if model.layer == PLAINTEXT and not tls:
             raise InvalidArgument(
                 f"{scenario.where('faults', index, 'layer') or scenario.name}: "
                 f"layer='plaintext' ({model!r}) acts above TLS, but {server} is served "
-                "without it; set tls = true in [server]")
+                "without it; set tls = true in [server]"
+            )
     for index, client in enumerate(scenario.clients):
         datagram = client.kind == "datagram_burst"
         if datagram != (transport == "datagram"):
@@ -80,7 +92,8 @@ def check_transport(scenario: Scenario, transport: str, *, tls: bool, server: st
                 f"{scenario.where('clients', index, 'kind') or scenario.name}: "
                 f"kind={client.kind!r} is a {'datagram' if datagram else 'stream'} client, "
                 f"but {server} is a {transport} server; leave it out or serve a server of "
-                "the other kind")
+                "the other kind"
+            )
 
 
 @dataclass(frozen=True)
@@ -92,8 +105,14 @@ class Resolved:
     transport: str
 
 
-def resolve(scenario: Scenario, *, server_class: Any = None, handler: Any = None,
-            server_source: str = "server_class", handler_source: str = "handler") -> Resolved:
+def resolve(
+    scenario: Scenario,
+    *,
+    server_class: Any = None,
+    handler: Any = None,
+    server_source: str = "server_class",
+    handler_source: str = "handler",
+) -> Resolved:
     """Everything :func:`run` needs, resolved and checked as ``serving()`` would --
     the server class, the handler, TLS, the server attributes, the faults and the
     clients against the server's transport -- without starting anything.
@@ -108,10 +127,10 @@ def resolve(scenario: Scenario, *, server_class: Any = None, handler: Any = None
 
     section = scenario.server
     with _blame(None if server_class is not None else scenario.where("server", "class")):
-        cls = resolve_server_class(server_class if server_class is not None
-                                   else section.server_class,
-                                   source=server_source if server_class is not None
-                                   else "class")
+        cls = resolve_server_class(
+            server_class if server_class is not None else section.server_class,
+            source=server_source if server_class is not None else "class",
+        )
     transport = transport_of(cls)
     chosen = handler if handler is not None else section.handler
     handler_where = None if handler is not None else scenario.where("server", "handler")
@@ -119,19 +138,20 @@ def resolve(scenario: Scenario, *, server_class: Any = None, handler: Any = None
         chosen = DatagramEcho if transport == "datagram" else LineEcho
     elif isinstance(chosen, str):
         with _blame(handler_where):
-            chosen = import_handler_class(chosen, source=handler_source if handler is not None
-                                          else "handler")
+            chosen = import_handler_class(
+                chosen, source=handler_source if handler is not None else "handler"
+            )
     # A pair that does not fit: blamed on the handler's line if the file gave it, else
     # on the class's line if the file gave that (the default handler always fits).
     class_where = None if server_class is not None else scenario.where("server", "class")
     with _blame(handler_where if handler is None else class_where):
-        resolve_handler_class(chosen, cls, source=handler_source if handler is not None
-                              else "handler")
+        resolve_handler_class(
+            chosen, cls, source=handler_source if handler is not None else "handler"
+        )
     with _blame(scenario.where("server", "attrs")):
         split_server_attrs(cls, section.attrs, adopting=False, source="[server] attrs")
     origin = f" (from {server_source})" if server_class is not None else ""
-    check_transport(scenario, transport, tls=section.tls,
-                    server=f"{cls.__name__}{origin}")
+    check_transport(scenario, transport, tls=section.tls, server=f"{cls.__name__}{origin}")
     return Resolved(cls, chosen, transport)
 
 
@@ -164,8 +184,14 @@ class ScenarioResult:
         return [check for check in self.checks if check.passed is False]
 
 
-def _exchange(address: Any, family: int, kind: int, request: bytes, timeout: float,
-              context: ssl.SSLContext | None) -> bool:
+def _exchange(
+    address: Any,
+    family: int,
+    kind: int,
+    request: bytes,
+    timeout: float,
+    context: ssl.SSLContext | None,
+) -> bool:
     """One well-behaved client: its request, and a reply within ``timeout``."""
     deadline = time.monotonic() + timeout
     try:
@@ -197,8 +223,9 @@ def _exchange(address: Any, family: int, kind: int, request: bytes, timeout: flo
         return False
 
 
-def _load(scenario: Scenario, address: Any, family: int, kind: int,
-          context: ssl.SSLContext | None) -> tuple[int, int]:
+def _load(
+    scenario: Scenario, address: Any, family: int, kind: int, context: ssl.SSLContext | None
+) -> tuple[int, int]:
     """(answered, sent) for the scenario's well-behaved clients."""
     load = scenario.load
     answered = failed = 0
@@ -220,8 +247,10 @@ def _load(scenario: Scenario, address: Any, family: int, kind: int,
                 answered += ok
                 failed += not ok
 
-    threads = [threading.Thread(target=worker, name="sockshock scenario load")
-               for _ in range(min(load.concurrency, max(1, load.clients)))]
+    threads = [
+        threading.Thread(target=worker, name="sockshock scenario load")
+        for _ in range(min(load.concurrency, max(1, load.clients)))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -239,8 +268,11 @@ def _clients(scenario: Scenario, address: Any, transport: str) -> Iterator[None]
     starts once they made their connections (at most :data:`CLIENTS_CONNECT_WAIT`
     seconds later): the load comes to a server they already occupy."""
     with contextlib.ExitStack() as stack:
-        runs = [stack.enter_context(spec.run(address)) for spec in scenario.clients
-                if (spec.kind == "datagram_burst") == (transport == "datagram")]
+        runs = [
+            stack.enter_context(spec.run(address))
+            for spec in scenario.clients
+            if (spec.kind == "datagram_burst") == (transport == "datagram")
+        ]
         for run in runs:
             run.wait_connected(CLIENTS_CONNECT_WAIT)
         yield
@@ -249,21 +281,31 @@ def _clients(scenario: Scenario, address: Any, transport: str) -> Iterator[None]
 def _judge_answered(scenario: Scenario, answered: int, sent: int) -> Check:
     wanted = scenario.expect.answered
     ratio = answered / sent if sent else 1.0
-    return Check("answered", ratio >= wanted,
-                 f"{answered} of {sent} requests answered (wanted {wanted:.0%})")
+    return Check(
+        "answered", ratio >= wanted, f"{answered} of {sent} requests answered (wanted {wanted:.0%})"
+    )
 
 
 def _judge_errors(scenario: Scenario, errors: list[Any]) -> Check:
     allowed = scenario.expect.handler_errors
     names = [type(f.exception).__name__ for f in errors]
-    unexpected = names if allowed == () else [] if allowed is None \
+    unexpected = (
+        names
+        if allowed == ()
+        else []
+        if allowed is None
         else [n for n in names if n not in allowed]
-    return Check("handler errors", not unexpected,
-                 "none" if not names else f"{len(names)}: " + ", ".join(sorted(set(names))))
+    )
+    return Check(
+        "handler errors",
+        not unexpected,
+        "none" if not names else f"{len(names)}: " + ", ".join(sorted(set(names))),
+    )
 
 
-def run(scenario: Scenario, *, server_class: Any = None, handler: Any = None,
-        seed: int | None = None) -> ScenarioResult:
+def run(
+    scenario: Scenario, *, server_class: Any = None, handler: Any = None, seed: int | None = None
+) -> ScenarioResult:
     """Run ``scenario`` against a server in this process (its ``[server]`` unless
     ``server_class``/``handler`` say otherwise) and judge its ``[expect]``."""
     resolved = resolve(scenario, server_class=server_class, handler=handler)
@@ -279,22 +321,34 @@ def run(scenario: Scenario, *, server_class: Any = None, handler: Any = None,
     result.checks.append(_judge_errors(scenario, errors))
     if leak_audit is not None:
         report = leak_audit.report()
-        result.checks.append(Check("no leaks", not report,
-                                   "none" if not report else str(report).splitlines()[1]))
+        result.checks.append(
+            Check("no leaks", not report, "none" if not report else str(report).splitlines()[1])
+        )
     result.seconds = time.monotonic() - started
     result.log = plan.describe(limit=40)
     return result
 
 
-def _serve(scenario: Scenario, result: ScenarioResult, cls: type[Any], handler: Any,
-           plan: Any, transport: str) -> list[Any]:
+def _serve(
+    scenario: Scenario,
+    result: ScenarioResult,
+    cls: type[Any],
+    handler: Any,
+    plan: Any,
+    transport: str,
+) -> list[Any]:
     """Serve, run the clients and the load, stop; the handler failures."""
     errors: list[Any] = []
     try:
-        with serving(cls, handler, faults=plan, tls=scenario.server.tls or None,
-                     expect_errors=BaseException, shutdown_timeout=max(
-                         5.0, scenario.expect.stops_within * 4),
-                     **scenario.server.attrs) as srv:
+        with serving(
+            cls,
+            handler,
+            faults=plan,
+            tls=scenario.server.tls or None,
+            expect_errors=BaseException,
+            shutdown_timeout=max(5.0, scenario.expect.stops_within * 4),
+            **scenario.server.attrs,
+        ) as srv:
             context = srv.client_context() if srv.tls else None
             ends = time.monotonic() + scenario.duration
             with _clients(scenario, srv.address, transport):
@@ -306,8 +360,7 @@ def _serve(scenario: Scenario, result: ScenarioResult, cls: type[Any], handler: 
                 seconds = srv.assert_stops_within(scenario.expect.stops_within, tolerance=1.0)
                 result.checks.append(Check("stops within", True, f"{seconds:.3f} s"))
             except ShutdownTooSlow as exc:
-                result.checks.append(Check("stops within", False,
-                                           str(exc).splitlines()[0]))
+                result.checks.append(Check("stops within", False, str(exc).splitlines()[0]))
             except InvalidArgument:
                 if not srv.wait_stopped(0):
                     raise
@@ -316,19 +369,25 @@ def _serve(scenario: Scenario, result: ScenarioResult, cls: type[Any], handler: 
             # A handler that finds a misbehaving client gone as it leaves (mid-exchange:
             # a reset or a broken pipe, or not, by microseconds) is not failing; the
             # pytest fixture judges the same way.
-            errors = [f for index, f in enumerate(srv.errors)
-                      if index < cutoff or not isinstance(f.exception, ConnectionError)]
+            errors = [
+                f
+                for index, f in enumerate(srv.errors)
+                if index < cutoff or not isinstance(f.exception, ConnectionError)
+            ]
             left = len(srv.errors) - len(errors)
             if left:
-                result.notes.append(f"{left} handler error(s) as the misbehaving clients "
-                                    "left, at the end (not judged)")
+                result.notes.append(
+                    f"{left} handler error(s) as the misbehaving clients "
+                    "left, at the end (not judged)"
+                )
     except ShutdownTimeout as exc:
         result.checks.append(Check("stops within", False, str(exc).splitlines()[0]))
     return errors
 
 
-def run_against(scenario: Scenario, target: Any, *, transport: str = "tcp",
-                seed: int | None = None) -> ScenarioResult:
+def run_against(
+    scenario: Scenario, target: Any, *, transport: str = "tcp", seed: int | None = None
+) -> ScenarioResult:
     """Run ``scenario`` against a server in another process at ``target`` (loopback
     ``(host, port)``, or a Unix path with ``transport="unix"``): its faults go
     through a :class:`~sockshock.FaultProxy`, its clients and load to the proxy.
@@ -337,16 +396,22 @@ def run_against(scenario: Scenario, target: Any, *, transport: str = "tcp",
     from sockshock._proxy._fault_proxy import FaultProxy
 
     kind_name = "datagram" if transport == "udp" else "stream"
-    check_transport(scenario, kind_name, tls=scenario.server.tls,
-                    server=f"the target {transport}:{target!r}")
+    check_transport(
+        scenario, kind_name, tls=scenario.server.tls, server=f"the target {transport}:{target!r}"
+    )
     plan = scenario.plan(seed)
-    family = socket.AF_UNIX if transport == "unix" else (
-        socket.AF_INET6 if isinstance(target, tuple) and ":" in target[0] else socket.AF_INET)
+    family = (
+        socket.AF_UNIX
+        if transport == "unix"
+        else (socket.AF_INET6 if isinstance(target, tuple) and ":" in target[0] else socket.AF_INET)
+    )
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     result = ScenarioResult(scenario.name, f"{transport}:{target}", plan.seed)
     started = time.monotonic()
-    with warnings.catch_warnings(record=True) as caught, \
-            FaultProxy(target, faults=plan, transport=transport) as proxy:
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        FaultProxy(target, faults=plan, transport=transport) as proxy,
+    ):
         warnings.simplefilter("always", FaultNeverFired)
         ends = time.monotonic() + scenario.duration
         context = None
@@ -354,8 +419,9 @@ def run_against(scenario: Scenario, target: Any, *, transport: str = "tcp",
             from sockshock._harness._certs import client_context
 
             context = client_context()
-        with _clients(scenario, proxy.address, "datagram" if kind == socket.SOCK_DGRAM
-                      else "stream"):
+        with _clients(
+            scenario, proxy.address, "datagram" if kind == socket.SOCK_DGRAM else "stream"
+        ):
             answered, sent = _load(scenario, proxy.address, family, kind, context)
             time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
     result.notes = [str(w.message) for w in caught]

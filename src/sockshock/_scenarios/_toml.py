@@ -19,7 +19,9 @@ from sockshock._errors import ConfigurationError, InvalidArgument
 __all__ = ["Located", "read"]
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_KEY = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
 
 
 def _parts(dotted: str) -> tuple[str, ...]:
@@ -35,7 +37,8 @@ def _loads(text: str, source: str) -> dict[str, Any]:
         except ImportError:
             raise ConfigurationError(
                 f"{source}: reading scenario files on Python 3.10 needs tomli: "
-                "pip install 'sockshock[pytest]' (or pip install tomli)") from None
+                "pip install 'sockshock[pytest]' (or pip install tomli)"
+            ) from None
     try:
         data: dict[str, Any] = tomllib.loads(text)
         return data

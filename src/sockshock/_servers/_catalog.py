@@ -62,8 +62,16 @@ _ALL: tuple[ServerKind, ...] = tuple(
     if name.endswith("Server") and name != "BaseServer"
 )
 _ORDER = {c: i for i, c in enumerate(CONCURRENCY)}
-_ALL = tuple(sorted(_ALL, key=lambda k: (TRANSPORTS.index(k.transport),
-                                         FAMILIES.index(k.family), _ORDER[k.concurrency])))
+_ALL = tuple(
+    sorted(
+        _ALL,
+        key=lambda k: (
+            TRANSPORTS.index(k.transport),
+            FAMILIES.index(k.family),
+            _ORDER[k.concurrency],
+        ),
+    )
+)
 
 
 _NAMES = sorted(k.name for k in _ALL)
@@ -79,8 +87,9 @@ _PREFIX = {"sync": "", "threading": "Threading", "forking": "Forking", "pool": "
 
 # Settings of the concurrency mix-ins a class may set beside its mix-in
 # (ThreadingHTTPServer: daemon_threads = True); its variants keep them.
-_MIXIN_SETTINGS = frozenset({"daemon_threads", "block_on_close", "max_children", "max_workers",
-                             "max_queued_requests"})
+_MIXIN_SETTINGS = frozenset(
+    {"daemon_threads", "block_on_close", "max_children", "max_workers", "max_queued_requests"}
+)
 
 
 def _core(base: type[Any], source: str) -> tuple[type[Any], dict[str, Any]]:
@@ -90,16 +99,21 @@ def _core(base: type[Any], source: str) -> tuple[type[Any], dict[str, Any]]:
     if kind_of(base).concurrency == "sync":
         return base, {}
     own = {name: value for name, value in vars(base).items() if not name.startswith("__")}
-    if len(base.__bases__) == 2 and set(own) <= _MIXIN_SETTINGS \
-            and kind_of(base.__bases__[1]).concurrency == "sync":
+    if (
+        len(base.__bases__) == 2
+        and set(own) <= _MIXIN_SETTINGS
+        and kind_of(base.__bases__[1]).concurrency == "sync"
+    ):
         return base.__bases__[1], own
     raise InvalidArgument(
         f"base={base.__name__} (from {source}) mixes its concurrency with its own code; "
-        "give its synchronous class (the one without a ThreadingMixIn/ForkingMixIn)")
+        "give its synchronous class (the one without a ThreadingMixIn/ForkingMixIn)"
+    )
 
 
-def variants(base: type[Any], concurrency: tuple[str, ...] = CONCURRENCY, *,
-             source: str = "server_kinds()") -> list[ServerKind]:
+def variants(
+    base: type[Any], concurrency: tuple[str, ...] = CONCURRENCY, *, source: str = "server_kinds()"
+) -> list[ServerKind]:
     """``base`` under each concurrency: ``HTTPServer`` -> ``HTTPServer``,
     ``ThreadingHTTPServer`` (ThreadingMixIn), ``ForkingHTTPServer`` (ForkingMixIn),
     ``ThreadPoolHTTPServer`` (sockshock's pool). Mix-ins come from the module the
@@ -116,8 +130,11 @@ def variants(base: type[Any], concurrency: tuple[str, ...] = CONCURRENCY, *,
         if concurrency_name == "sync":
             cls = core
         elif concurrency_name == "pool":
-            bases = (_ss.ThreadPoolMixIn, loop_mixin(), core) if stdlib_based \
+            bases = (
+                (_ss.ThreadPoolMixIn, loop_mixin(), core)
+                if stdlib_based
                 else (_ss.ThreadPoolMixIn, core)
+            )
             cls = type(name, bases, namespace)
         else:
             mixin = getattr(module, f"{_PREFIX[concurrency_name]}MixIn")
@@ -147,12 +164,13 @@ def server_kinds(
     """
     if kind is not None:
         if transport is not None:
-            raise InvalidArgument(f"transport={transport!r} and kind={kind!r} (from {source}) "
-                                  "are the same filter; give transport= only")
+            raise InvalidArgument(
+                f"transport={transport!r} and kind={kind!r} (from {source}) "
+                "are the same filter; give transport= only"
+            )
         transport = kind
     if transport is not None:
-        check_choice("transport" if kind is None else "kind", transport, TRANSPORTS,
-                     source=source)
+        check_choice("transport" if kind is None else "kind", transport, TRANSPORTS, source=source)
     if family is not None:
         check_choice("family", family, FAMILIES, source=source)
     wanted: tuple[str, ...] | None = None
@@ -165,18 +183,23 @@ def server_kinds(
             raise InvalidType(
                 f"expected one of {', '.join(map(repr, CONCURRENCY))} or a non-empty tuple of "
                 f"them but got concurrency={concurrency!r} (type={type(concurrency).__name__}) "
-                f"(from {source})")
+                f"(from {source})"
+            )
         for value in wanted:
             check_choice("concurrency", value, CONCURRENCY, source=source)
     if base is not None:
-        if not (isinstance(base, type) and issubclass(base, classes("BaseServer"))
-                and hasattr(base, "socket_type")):
+        if not (
+            isinstance(base, type)
+            and issubclass(base, classes("BaseServer"))
+            and hasattr(base, "socket_type")
+        ):
             raise InvalidType(f"expected a server class but got base={base!r} (from {source})")
         candidates: Any = variants(base, CONCURRENCY, source=source)
     else:
         candidates = _ALL
     return [
-        k for k in candidates
+        k
+        for k in candidates
         if (transport is None or k.transport == transport)
         and (family is None or k.family == family)
         and (wanted is None or k.concurrency in wanted)

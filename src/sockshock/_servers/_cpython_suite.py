@@ -31,7 +31,9 @@ from typing import Any
 
 
 def _install_ours() -> object:
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "socketserver.py")
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "socketserver.py"
+    )
     spec = importlib.util.spec_from_file_location("socketserver", path)
     assert spec is not None
     assert spec.loader is not None
@@ -65,8 +67,9 @@ class _Recorder(unittest.TextTestResult):
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (3, 4) or argv[1] not in ("ours", "stdlib"):
-        print(f"usage: {argv[0]} ours|stdlib RESULT.json [SUITE]; got {argv[1:]!r}",
-              file=sys.stderr)
+        print(
+            f"usage: {argv[0]} ours|stdlib RESULT.json [SUITE]; got {argv[1:]!r}", file=sys.stderr
+        )
         return 2
     which, result_path = argv[1], argv[2]
     suite_name = argv[3] if len(argv) == 4 else "test_socketserver"
@@ -85,8 +88,9 @@ def main(argv: list[str]) -> int:
     result = runner.run(suite)
     assert isinstance(result, _Recorder)
     with open(result_path, "w", encoding="utf-8") as out:
-        json.dump({"python": sys.version.split()[0], "module": which,
-                   "outcomes": result.outcomes}, out)
+        json.dump(
+            {"python": sys.version.split()[0], "module": which, "outcomes": result.outcomes}, out
+        )
     return 0
 
 

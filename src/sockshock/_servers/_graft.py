@@ -31,13 +31,15 @@ def grafts(cls: type[Any]) -> dict[str, Any]:
     """The methods of sockshock's module a per-run subclass of ``cls`` takes (none
     for a class built on sockshock's own module)."""
     stdlib = stdlib_socketserver()
-    if stdlib is None or issubclass(cls, ours.BaseServer) \
-            or not issubclass(cls, stdlib.BaseServer):
+    if stdlib is None or issubclass(cls, ours.BaseServer) or not issubclass(cls, stdlib.BaseServer):
         return {}
     methods: dict[str, Any] = {}
     if cls.serve_forever is stdlib.BaseServer.serve_forever:  # the rest needs its helpers
-        methods.update((name, getattr(ours.BaseServer, name)) for name in _LOOP
-                       if getattr(cls, name) is getattr(stdlib.BaseServer, name))
+        methods.update(
+            (name, getattr(ours.BaseServer, name))
+            for name in _LOOP
+            if getattr(cls, name) is getattr(stdlib.BaseServer, name)
+        )
         methods.update((name, getattr(ours.BaseServer, name)) for name in _HELPERS)
     if issubclass(cls, stdlib.UDPServer) and cls.get_request is stdlib.UDPServer.get_request:
         methods["get_request"] = ours.UDPServer.get_request
@@ -50,9 +52,15 @@ def loop_mixin() -> type[Any]:
     global _LOOP_MIXIN
     if _LOOP_MIXIN is None:
         methods = {name: getattr(ours.BaseServer, name) for name in (*_LOOP, *_HELPERS)}
-        _LOOP_MIXIN = type("SockshockLoop", (), {
-            "__doc__": "sockshock's serving loop, for a standard-library server class.",
-            "__module__": __name__, **methods})
+        _LOOP_MIXIN = type(
+            "SockshockLoop",
+            (),
+            {
+                "__doc__": "sockshock's serving loop, for a standard-library server class.",
+                "__module__": __name__,
+                **methods,
+            },
+        )
     return _LOOP_MIXIN
 
 
