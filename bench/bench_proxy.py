@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import verdict
-from sockshock._proxy._fault_proxy import FaultProxy
+from sockshock._proxy import FaultProxy
 
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_proxy_peer.py")
 THROUGHPUT_GOAL = 0.8  # proxied / direct, at least

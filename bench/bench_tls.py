@@ -38,8 +38,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
-from sockshock._harness._certs import SERVER_HOSTNAME, certificate_authority, server_context
-from sockshock._injection._tls import TLSSocket
+from sockshock._tls import SERVER_HOSTNAME, TLSSocket, certificate_authority, server_context
 
 NOISE = 0.25
 SERVER_CTX = server_context()

@@ -346,7 +346,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "serving()",
         "a Unix path with NUL",
         serve("UnixStreamServer", address="/tmp/a\0b"),
-        "a path containing NUL",
+        "cannot contain a NUL byte",
     ),
     (
         "serving()",
@@ -476,7 +476,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "FaultProxy",
         "upstream='127.0.0.1:80' with transport='unix'",
         lambda: sockshock.FaultProxy("127.0.0.1:80", transport="unix"),
-        "upstream='127.0.0.1:80' looks like HOST:PORT, but transport='unix' needs a Unix socket path",
+        "upstream='127.0.0.1:80' looks like HOST:PORT, not a Unix socket path",
     ),
     (
         "FaultProxy.stop()",
@@ -561,7 +561,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "clients",
         "slowloris('127.0.0.1:80')",
         lambda: _clients().slowloris("127.0.0.1:80"),
-        "looks like HOST:PORT, not a Unix socket path; pass a (host, port) tuple: "
+        "looks like HOST:PORT, not a Unix socket path; for TCP pass a (host, port) tuple: "
         "address=('127.0.0.1', 80)",
     ),
     (

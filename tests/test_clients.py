@@ -474,14 +474,14 @@ def test_a_udp_burst_to_nobody_sees_connection_refused() -> None:
         (("0.0.0.0", 80), r"is not a loopback address"),
         (("example.com", 80), r"names a host; only 'localhost' is resolved"),
         (("2001:db8::1", 80), r"is not a loopback address"),
-        ("", r"address='' is an empty Unix socket path"),
+        ("", r"address='': the Unix socket path is empty"),
         (
             ("127.0.0.1", 0),
             r"port=0 must be in \[1, 65535\] \(from address=\('127\.0\.0\.1', 0\), slowloris\(\)\)",
         ),
         (
             "127.0.0.1:80",
-            r"address='127.0.0.1:80' looks like HOST:PORT, not a Unix socket path; pass "
+            r"address='127.0.0.1:80' looks like HOST:PORT, not a Unix socket path; for TCP pass "
             r"a \(host, port\) tuple: address=\('127.0.0.1', 80\) \(from slowloris\(\)\)",
         ),
         ("localhost:8080", r"pass a \(host, port\) tuple: address=\('localhost', 8080\)"),

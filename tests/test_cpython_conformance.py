@@ -85,7 +85,7 @@ def run_suite(
     env = {**os.environ, "PYTHONPATH": str(pythonpath), "PYENV_VERSION": ""}
     env.pop("PYTHONHOME", None)
     proc = subprocess.run(
-        [python, "-m", "sockshock._servers._cpython_suite", which, str(result_file), suite],
+        [python, "-m", "sockshock._stdlib._cpython_suite", which, str(result_file), suite],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -129,7 +129,7 @@ def test_cpython_test_socketserver_passes_on_ours(
 
 # The stdlib's own servers built on ours, under their own suites. The quick ones run
 # here, on this interpreter; test_xmlrpc and test_logging (about 25 s each) pass too
-# and can be run by hand: python -m sockshock._servers._cpython_suite ours result.json test_xmlrpc
+# and can be run by hand: python -m sockshock._stdlib._cpython_suite ours result.json test_xmlrpc
 @pytest.mark.parametrize("suite", ["test_httpservers", "test_wsgiref"])
 def test_stdlib_consumer_suites_pass_on_ours(
     suite: str, package_copy: Path, tmp_path: Path

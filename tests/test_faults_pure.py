@@ -381,7 +381,7 @@ def test_accept_errors_refuse_what_accept_cannot_do(kwargs: dict[str, Any], mess
 
 
 def test_accept_errors_take_every_errno_accept_gives_and_their_scopes() -> None:
-    from sockshock._faults._lifecycle import ACCEPT_ERRNOS
+    from sockshock._faults import ACCEPT_ERRNOS
 
     assert {"EMFILE", "ENFILE", "ENOBUFS", "ENOMEM", "ECONNABORTED", "EPROTO"} <= set(ACCEPT_ERRNOS)
     for name in ACCEPT_ERRNOS:

@@ -22,8 +22,7 @@ import pytest
 import sockshock
 import sockshock.socketserver as ss
 from sockshock import faults as F
-from sockshock._harness import _audit
-from sockshock._harness._stop import MARGIN
+from sockshock._harness import MARGIN, _audit
 from sockshock.handlers import DatagramEcho, LineEcho
 
 pytest_plugins = ["pytester"]

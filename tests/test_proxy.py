@@ -29,11 +29,17 @@ import pytest
 import sockshock
 import sockshock.socketserver as ss
 from sockshock import faults as F
-from sockshock._errors import ProxyError
-from sockshock._frontends._proxy_cli import proxy_main
-from sockshock._proxy import _addresses, _datagrams, _pipe
-from sockshock._proxy._factory import ProxyFactory, proxy_for, sockshock_proxy
-from sockshock._proxy._fault_proxy import FaultProxy
+from sockshock._cli import proxy_main
+from sockshock._proxy import (
+    FaultProxy,
+    ProxyFactory,
+    _addresses,
+    _datagrams,
+    _pipe,
+    proxy_for,
+    sockshock_proxy,
+)
+from sockshock._util import ProxyError
 from sockshock.handlers import DatagramEcho, LineEcho
 from tests._support import ipv6_loopback, read_line
 
@@ -771,7 +777,7 @@ def test_the_command_line_proxies_until_a_signal(transport: str) -> None:
         faults = [arg for model in models for arg in ("--fault", model)]
         with child(
             "-m",
-            "sockshock._frontends._proxy_cli",
+            "sockshock._cli._proxy",
             "--upstream",
             upstream,
             *flags,
@@ -1077,7 +1083,7 @@ def test_the_body_exception_wins_over_a_failed_stop() -> None:
         (
             {"upstream": ("127.0.0.1", 80), "transport": "unix"},
             sockshock.InvalidType,
-            r"expected a Unix socket path \(str\) but got upstream=\('127.0.0.1', 80\)",
+            r"expected a Unix socket path \(str or os.PathLike\) but got upstream=\('127.0.0.1', 80\)",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "transport": "sctp"},
@@ -1108,8 +1114,7 @@ def test_the_body_exception_wins_over_a_failed_stop() -> None:
         (
             {"upstream": "127.0.0.1:80", "transport": "unix"},
             sockshock.InvalidArgument,
-            r"upstream='127.0.0.1:80' looks like HOST:PORT, but transport='unix' needs a Unix "
-            r"socket path",
+            r"upstream='127.0.0.1:80' looks like HOST:PORT, not a Unix socket path",
         ),
         (
             {"upstream": "/tmp/s.sock", "listen": "[::1]:0", "transport": "unix"},

@@ -289,7 +289,7 @@ def echo_peer(transport: str) -> Iterator[Any]:
 
 @pytest.mark.parametrize(("name", "transport"), [("partial-io", "tcp"), ("lossy-udp", "udp")])
 def test_a_scenario_against_a_server_in_another_process(name: str, transport: str) -> None:
-    from sockshock._scenarios._run import run_against
+    from sockshock._scenarios import run_against
 
     with echo_peer(transport) as address:
         result = run_against(S.find(name), address, transport=transport)

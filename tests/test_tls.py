@@ -30,10 +30,8 @@ import pytest
 
 import sockshock
 from sockshock import faults as F
-from sockshock._errors import InvalidArgument, SockshockError
-from sockshock._harness import _certs
-from sockshock._harness._certs import SERVER_HOSTNAME, TLS_CASES, TLSUnavailable
-from sockshock._injection._tls import TLSSocket
+from sockshock._tls import SERVER_HOSTNAME, TLS_CASES, TLSSocket, TLSUnavailable, _certs
+from sockshock._util import InvalidArgument, SockshockError
 
 WAIT = 5.0  # the bound on every wait; tests take milliseconds
 IMPLEMENTATIONS = ("ssl", "sockshock")
@@ -1051,7 +1049,7 @@ def _run_python(code: str) -> subprocess.CompletedProcess[str]:
 def test_importing_tls_loads_no_certificate_machinery() -> None:
     result = _run_python(
         "import sys\n"
-        "import sockshock._injection._tls, sockshock._harness._certs\n"
+        "import sockshock._tls._socket, sockshock._tls._certs\n"
         "print(sorted(m for m in ('trustme', 'cryptography') if m in sys.modules))\n"
     )
     assert result.returncode == 0, result.stderr
@@ -1062,7 +1060,7 @@ def test_missing_trustme_says_what_to_install() -> None:
     result = _run_python(
         "import sys\n"
         "sys.modules['trustme'] = None  # as if it were not installed\n"
-        "from sockshock._harness import _certs\n"
+        "from sockshock._tls import _certs\n"
         "try:\n"
         "    _certs.server_context()\n"
         "except _certs.TLSUnavailable as error:\n"

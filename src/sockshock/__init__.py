@@ -53,7 +53,25 @@ the code lives in ``_private`` modules of a few hundred lines):
 * ``handlers`` -- small request handlers for demonstrations and checks.
 """
 
-from sockshock._errors import (
+from sockshock._harness import (
+    HandlerFailure,
+    InjectedServer,
+    InjectedServers,
+    Installation,
+    LeakAudit,
+    LeakReport,
+    ServerHandle,
+    Transcript,
+    audit,
+    drive,
+    inject,
+    install,
+    serving,
+)
+from sockshock._proxy import FaultProxy, proxy_for
+from sockshock._stdlib import ServerKind, server_kinds
+from sockshock._util import (
+    Clock,
     ConfigurationError,
     FaultNeverFired,
     HandlerError,
@@ -62,30 +80,15 @@ from sockshock._errors import (
     InvalidType,
     LeakError,
     ProxyError,
+    RealClock,
     ShutdownDeadlockError,
     ShutdownTimeout,
     ShutdownTooSlow,
     SockshockError,
     SockshockWarning,
+    VirtualClock,
 )
-from sockshock._harness._audit import LeakAudit, LeakReport, audit
-from sockshock._harness._drive import Transcript, drive
-from sockshock._harness._failures import HandlerFailure
-from sockshock._harness._handle import ServerHandle
-from sockshock._harness._install import (
-    InjectedServer,
-    InjectedServers,
-    Installation,
-    inject,
-    install,
-)
-from sockshock._harness._serving import serving
-from sockshock._injection._clock import Clock, RealClock, VirtualClock
-from sockshock._injection._layer import FaultLayer
-from sockshock._injection._socket import FaultySocket
-from sockshock._proxy._factory import proxy_for
-from sockshock._proxy._fault_proxy import FaultProxy
-from sockshock._servers._catalog import ServerKind, server_kinds
+from sockshock._wire import FaultLayer, FaultySocket
 
 __all__ = [
     "Clock",
@@ -125,4 +128,4 @@ __all__ = [
     "serving",
 ]
 
-__version__ = "0.1.0"
+from sockshock._util import __version__ as __version__

@@ -4,7 +4,7 @@
 
 import sys
 
-from sockshock._frontends._cli import main
+from sockshock._cli import main
 
 __all__ = ["main"]
 

@@ -23,12 +23,21 @@ Datagram client (UDP, Unix datagram), giving a :class:`DatagramResult`:
 :class:`ClientSpec` is the same clients as plain data, for scenario files.
 """
 
-from sockshock._clients._address import Address
-from sockshock._clients._conn import Connection, Outcome
-from sockshock._clients._functions import (
+from sockshock._clients import (
     HTTP_REQUEST,
     HTTP_REQUEST_HEAD,
     HTTP_REQUEST_PART,
+    KINDS,
+    LIMITS,
+    Address,
+    ClientResult,
+    ClientRun,
+    ClientSpec,
+    Connection,
+    DatagramResult,
+    Limit,
+    Outcome,
+    StreamResult,
     connect_and_idle,
     connection_flood,
     datagram_burst,
@@ -38,10 +47,6 @@ from sockshock._clients._functions import (
     rst_on_close,
     slowloris,
 )
-from sockshock._clients._limits import KINDS, LIMITS, Limit
-from sockshock._clients._results import ClientResult, DatagramResult, StreamResult
-from sockshock._clients._run import ClientRun
-from sockshock._clients._spec import ClientSpec
 
 __all__ = [
     "HTTP_REQUEST",

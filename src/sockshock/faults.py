@@ -18,28 +18,30 @@ the models are pure (this module imports no socket, clock or thread) and are
 carried out by :class:`sockshock.FaultLayer`.
 """
 
-from sockshock._faults._core import Decision, FaultModel, Operation
-from sockshock._faults._datagram import (
+from sockshock._faults import (
+    AbruptShutdown,
+    AcceptErrors,
+    Bandwidth,
     BurstLoss,
     CorruptDatagrams,
+    Decision,
+    Draws,
     DropDatagrams,
     DuplicateDatagrams,
-    ReorderDatagrams,
-    TruncateDatagrams,
-)
-from sockshock._faults._draws import Draws
-from sockshock._faults._lifecycle import AbruptShutdown, AcceptErrors
-from sockshock._faults._plan import FaultEvent, FaultPlan
-from sockshock._faults._stream import (
-    Bandwidth,
     EOFAfter,
+    FaultEvent,
+    FaultModel,
+    FaultPlan,
     Latency,
+    Operation,
     PartialReads,
     PartialWrites,
+    ReorderDatagrams,
     ResetAfter,
     SlowClient,
     SlowReader,
     Stall,
+    TruncateDatagrams,
 )
 
 __all__ = [

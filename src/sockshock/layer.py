@@ -5,8 +5,13 @@ See :class:`SocketLayer` for the protocol, :data:`SYSTEM_LAYER` for the default
 conformance kit any implementation can run.
 """
 
-from sockshock._servers._layer import SYSTEM_LAYER, SocketLayer, SystemSocketLayer
-from sockshock._servers._layerkit import LayerConformanceError, check_socket_layer
+from sockshock._layer import (
+    SYSTEM_LAYER,
+    LayerConformanceError,
+    SocketLayer,
+    SystemSocketLayer,
+    check_socket_layer,
+)
 
 __all__ = [
     "SYSTEM_LAYER",

@@ -17,14 +17,14 @@ of the same name with underscores): ``--sockshock-seed``,
 ``--sockshock-session-seed``, ``--sockshock-audit``,
 ``--sockshock-shutdown-timeout``, ``--sockshock-shutdown-tolerance``,
 ``--sockshock-clock``. Precedence: marker > command line > ini. The settings are
-stated once, in ``sockshock._frontends._settings``; the code lives in
+stated once, in ``sockshock._pytest._settings``; the code lives in
 ``sockshock._frontends`` (``_plugin``: hooks, ``_fixture``: fixtures).
 
 Importing this module is cheap: it loads neither hypothesis nor trustme.
 """
 
-from sockshock._frontends import _fixture, _plugin
-from sockshock._frontends._fixture import *  # noqa: F403 (fixtures, SESSION_SEED)
-from sockshock._frontends._plugin import *  # noqa: F403 (the hooks)
+from sockshock._pytest import _fixture, _plugin
+from sockshock._pytest._fixture import *  # noqa: F403 (fixtures, SESSION_SEED)
+from sockshock._pytest._plugin import *  # noqa: F403 (the hooks)
 
 __all__ = [*_fixture.__all__, *_plugin.__all__]

@@ -14,9 +14,19 @@ The command line: ``sockshock run SCENARIO...``, ``sockshock check [PATH...]``;
 pytest: ``@pytest.mark.faults("slowloris")``, ``--sockshock-scenario=NAME``.
 """
 
-from sockshock._scenarios._library import find, library, names
-from sockshock._scenarios._model import Expectations, Load, Scenario, ServerSection, load
-from sockshock._scenarios._run import Check, ScenarioResult, run
+from sockshock._scenarios import (
+    Check,
+    Expectations,
+    Load,
+    Scenario,
+    ScenarioResult,
+    ServerSection,
+    find,
+    library,
+    load,
+    names,
+    run,
+)
 
 __all__ = [
     "Check",

@@ -11,7 +11,7 @@ if you like. Each step ends in a :class:`StepResult`: ``"ok"``, ``"eof"``,
 ``sockshock.strategies.client_scripts()`` draws scripts.
 """
 
-from sockshock._harness._script import (
+from sockshock._clients import (
     ClientScript,
     Close,
     HalfClose,

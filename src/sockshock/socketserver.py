@@ -61,8 +61,8 @@ from time import monotonic as time
 from time import sleep
 from typing import TYPE_CHECKING, Any, Callable
 
-from sockshock._errors import ShutdownDeadlockError, check_number
-from sockshock._servers._layer import SYSTEM_LAYER, SocketLayer, validate_layer
+from sockshock._layer import SYSTEM_LAYER, SocketLayer, validate_layer
+from sockshock._util import ShutdownDeadlockError, check_number
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -17,10 +17,10 @@ hypothesis (``pip install 'sockshock[hypothesis]'``); ``import sockshock`` and t
 pytest plugin do not.
 """
 
-from sockshock._frontends._machine import ServerMachine
-from sockshock._frontends._strategies import (
+from sockshock._strategies import (
     DATAGRAM_MODELS,
     STREAM_MODELS,
+    ServerMachine,
     chunkings,
     client_scripts,
     datagram_schedules,

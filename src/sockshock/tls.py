@@ -12,18 +12,19 @@
 trustme is imported on first use (``pip install 'sockshock[tls]'``).
 """
 
-from sockshock._harness._certs import (
+from sockshock._tls import (
     CERTIFICATES,
     CLIENT_CERTIFICATES,
     SERVER_HOSTNAME,
     TLS_CASES,
+    PlaintextHook,
+    TLSSocket,
     TLSUnavailable,
     certificate_authority,
     client_context,
     contexts,
     server_context,
 )
-from sockshock._injection._tls import PlaintextHook, TLSSocket
 
 __all__ = [
     "CERTIFICATES",

@@ -6,5 +6,81 @@ sockets only; socket errors as text), ``_control`` (bounded waiting, and
 ``Connection``, and watching several), ``_results`` (``StreamResult``,
 ``DatagramResult``), ``_run`` (``ClientRun``), ``_behaviour`` (what each client
 does), ``_limits`` (the options' bounds and their checks), ``_functions`` (the
-public client functions), ``_spec`` (``ClientSpec``).
-"""
+public client functions), ``_spec`` (``ClientSpec``)."""
+
+from sockshock._clients._address import Address
+from sockshock._clients._conn import Connection, Outcome
+from sockshock._clients._functions import (
+    HTTP_REQUEST,
+    HTTP_REQUEST_HEAD,
+    HTTP_REQUEST_PART,
+    connect_and_idle,
+    connection_flood,
+    datagram_burst,
+    drip_feed,
+    half_close,
+    never_reads,
+    rst_on_close,
+    slowloris,
+)
+from sockshock._clients._limits import KINDS, LIMITS, Limit
+from sockshock._clients._results import ClientResult, DatagramResult, StreamResult
+from sockshock._clients._run import ClientRun
+from sockshock._clients._script import (
+    MAX_READ,
+    ClientScript,
+    Close,
+    HalfClose,
+    Pause,
+    Read,
+    Reset,
+    ScriptRun,
+    Send,
+    Step,
+    StepResult,
+    as_script,
+    check_steps,
+    outcome_of,
+    wanted,
+)
+from sockshock._clients._spec import ClientSpec
+
+__all__ = [
+    "HTTP_REQUEST",
+    "HTTP_REQUEST_HEAD",
+    "HTTP_REQUEST_PART",
+    "KINDS",
+    "LIMITS",
+    "MAX_READ",
+    "Address",
+    "ClientResult",
+    "ClientRun",
+    "ClientScript",
+    "ClientSpec",
+    "Close",
+    "Connection",
+    "DatagramResult",
+    "HalfClose",
+    "Limit",
+    "Outcome",
+    "Pause",
+    "Read",
+    "Reset",
+    "ScriptRun",
+    "Send",
+    "Step",
+    "StepResult",
+    "StreamResult",
+    "as_script",
+    "check_steps",
+    "connect_and_idle",
+    "connection_flood",
+    "datagram_burst",
+    "drip_feed",
+    "half_close",
+    "never_reads",
+    "outcome_of",
+    "rst_on_close",
+    "slowloris",
+    "wanted",
+]

@@ -9,14 +9,13 @@ into the text the results carry (``"ECONNRESET: Connection reset by peer"``).
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import socket
 from dataclasses import dataclass
 from typing import Any
 
-from sockshock._errors import InvalidArgument, InvalidType, check_number
-from sockshock._proxy._addresses import host_port_form
+from sockshock._util import InvalidArgument, InvalidType, check_number
+from sockshock._util._address import ip_literal, is_loopback, unix_path
 
 __all__ = [
     "Address",
@@ -50,16 +49,6 @@ class Target:
         return self.family == getattr(socket, "AF_UNIX", None)
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
-
-
 def _refuse(address: Any, why: str, source: str) -> InvalidArgument:
     return InvalidArgument(
         f"address={address!r} {why}: sockshock's clients only connect to loopback "
@@ -86,25 +75,7 @@ def resolve_address(address: Any, *, source: str) -> Target:
         InvalidType: neither a tuple nor a path.
     """
     if isinstance(address, (str, os.PathLike)):
-        path = os.fspath(address)
-        if not isinstance(path, str):
-            raise InvalidType(
-                f"expected a str Unix socket path but got address={address!r} "
-                f"(type={type(address).__name__}) (from {source})"
-            )
-        if not path:
-            raise _refuse(address, "is an empty Unix socket path", source)
-        if "\0" in path:
-            raise InvalidArgument(
-                f"address={address!r}: a Unix socket path cannot contain a NUL byte (from {source})"
-            )
-        if host_port_form(path):
-            host, _, port = path.rpartition(":")
-            raise InvalidArgument(
-                f"address={address!r} looks like HOST:PORT, not a Unix socket path; pass a "
-                f"(host, port) tuple: address=({host.strip('[]')!r}, {int(port)}) "
-                f"(from {source})"
-            )
+        path = unix_path("address", address, source=source, accept_bytes=False)
         if not hasattr(socket, "AF_UNIX"):
             raise _refuse(address, "is a Unix socket path, which this platform lacks", source)
         return Target(socket.AF_UNIX, path)
@@ -144,17 +115,17 @@ def resolve_address(address: Any, *, source: str) -> Target:
         loopback = [
             (int(family), sockaddr)
             for family, _, _, _, sockaddr in infos
-            if family in (socket.AF_INET, socket.AF_INET6) and _is_loopback(str(sockaddr[0]))
+            if family in (socket.AF_INET, socket.AF_INET6) and is_loopback(str(sockaddr[0]))
         ]
         if not loopback:
             found = sorted({str(info[4][0]) for info in infos})
             raise _refuse(address, f"resolves to {', '.join(found)}, none of them loopback", source)
         loopback.sort(key=lambda pair: pair[0] != socket.AF_INET)
         return Target(*loopback[0])
-    if not _is_loopback(host):
+    if not is_loopback(host):
         why = (
             "is not a loopback address"
-            if _host_is_literal(host)
+            if ip_literal(host) is not None
             else "names a host; only 'localhost' is resolved"
         )
         raise _refuse(address, why, source)
@@ -167,11 +138,3 @@ def resolve_address(address: Any, *, source: str) -> Target:
         sockaddr = (host, port, *address[2:]) if len(address) == 4 else (host, port, 0, 0)
         return Target(socket.AF_INET6, sockaddr)
     return Target(socket.AF_INET, (host, port))
-
-
-def _host_is_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from sockshock._errors import InvalidArgument, check_number, check_type
+from sockshock._util import InvalidArgument, check_number, check_type
 
 __all__ = [
     "KINDS",

@@ -9,7 +9,7 @@ from typing import Generic
 
 from sockshock._clients._control import JOIN_GRACE, Control
 from sockshock._clients._results import R
-from sockshock._errors import SockshockError, check_number
+from sockshock._util import SockshockError, check_number
 
 __all__ = ["ClientRun"]
 

@@ -10,7 +10,7 @@ from sockshock._clients._address import Address
 from sockshock._clients._functions import defaults, prepare
 from sockshock._clients._limits import KINDS, check_kind, validate
 from sockshock._clients._run import ClientRun
-from sockshock._errors import InvalidArgument, InvalidType
+from sockshock._util import InvalidArgument, InvalidType
 
 __all__ = ["ClientSpec"]
 

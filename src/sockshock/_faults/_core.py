@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
-from sockshock._errors import InvalidArgument, InvalidType, check_choice, check_number
+from sockshock._util import InvalidArgument, InvalidType, check_choice, check_number
 
 __all__ = [
     "ACCEPT",

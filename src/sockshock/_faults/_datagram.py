@@ -10,7 +10,6 @@ import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sockshock._errors import check_number
 from sockshock._faults._core import (
     DATAGRAM_IN,
     DATAGRAM_OUT,
@@ -20,6 +19,7 @@ from sockshock._faults._core import (
     check_positive,
 )
 from sockshock._faults._stream import Directed
+from sockshock._util import check_number
 
 __all__ = [
     "MAX_BITS",

@@ -20,7 +20,7 @@ import math
 import random
 from collections.abc import Iterable
 
-from sockshock._errors import InvalidType, check_number
+from sockshock._util import InvalidType, check_number
 
 __all__ = ["Draws"]
 

@@ -10,7 +10,6 @@ import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sockshock._errors import InvalidArgument, check_number
 from sockshock._faults._core import (
     ACCEPT,
     DATAGRAM_IN,
@@ -26,6 +25,7 @@ from sockshock._faults._core import (
     check_positive,
 )
 from sockshock._faults._stream import DIRECTIONS
+from sockshock._util import InvalidArgument, check_number
 
 __all__ = ["ACCEPT_ERRNOS", "MAX_TIMES", "AbruptShutdown", "AcceptErrors"]
 

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sockshock._errors import InvalidArgument, InvalidType, check_number
 from sockshock._faults._core import NOTHING, WIRE, Decision, FaultModel, Operation
 from sockshock._faults._draws import Draws
+from sockshock._util import InvalidArgument, InvalidType, check_number
 
 __all__ = ["LOG_LIMIT", "FaultEvent", "FaultPlan", "make_plan"]
 

@@ -10,7 +10,6 @@ import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sockshock._errors import check_number
 from sockshock._faults._core import (
     EOF,
     RECV,
@@ -24,6 +23,7 @@ from sockshock._faults._core import (
     check_direction,
     check_positive,
 )
+from sockshock._util import check_number
 
 __all__ = [
     "MAX_BANDWIDTH",

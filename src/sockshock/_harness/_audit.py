@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sockshock._errors import LeakError, check_number
 from sockshock._harness._stacks import describe_thread
+from sockshock._util import LeakError, check_number
 
 __all__ = ["LeakAudit", "LeakReport", "audit", "forget_unix_path", "register_unix_path"]
 

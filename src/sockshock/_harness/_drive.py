@@ -1,7 +1,7 @@
 """``drive()``: run a request handler against a scripted client, in memory.
 
 No descriptor, no serving loop, no thread: the handler runs in the caller's
-thread on a :class:`~sockshock._injection._memory_socket.MemorySocket`, which carries a
+thread on a :class:`~sockshock._memory._socket.MemorySocket`, which carries a
 fault plan out through the fault layer's own code, in virtual time. The handler is
 called as ``TCPServer`` (``kind="stream"``) or ``UDPServer`` (``"datagram"``)
 would call it, on a stand-in server with the given attributes.
@@ -29,17 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock import socketserver as ours
-from sockshock._errors import InvalidArgument, InvalidType, check_choice, check_number
-from sockshock._faults._core import ACCEPT, PLAINTEXT
-from sockshock._faults._plan import FaultEvent, FaultPlan, make_plan
-from sockshock._harness._memclient import MemoryClient
+from sockshock._clients import ClientScript, StepResult, as_script, check_steps
+from sockshock._faults import ACCEPT, PLAINTEXT, FaultEvent, FaultPlan, make_plan
 from sockshock._harness._resolve import check_transport, resolve_handler_class, split_server_attrs
-from sockshock._harness._script import ClientScript, StepResult, as_script, check_steps
-from sockshock._injection._clock import VirtualClock
-from sockshock._injection._common import DONTWAIT
-from sockshock._injection._layer import FaultLayer
-from sockshock._injection._memory import MemoryEndpoint, never
-from sockshock._injection._memory_socket import MemoryLayer, MemorySocket
+from sockshock._memory import MemoryClient, MemoryEndpoint, MemoryLayer, MemorySocket, never
+from sockshock._util import InvalidArgument, InvalidType, VirtualClock, check_choice, check_number
+from sockshock._wire import DONTWAIT, FaultLayer
 
 __all__ = ["DriveServer", "Transcript", "drive"]
 

@@ -21,7 +21,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from sockshock._errors import HandlerError
+from sockshock._util import HandlerError
 
 __all__ = ["HandlerFailure", "Reporter", "add_note", "raise_outcome"]
 

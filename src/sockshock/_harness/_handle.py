@@ -11,11 +11,11 @@ import threading
 import time
 from typing import Any
 
-from sockshock._errors import InvalidArgument, InvalidType, ShutdownTooSlow, check_number
-from sockshock._faults._plan import FaultPlan
+from sockshock._faults import FaultPlan
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._stop import Run, stop
-from sockshock._injection._layer import FaultLayer
+from sockshock._util import InvalidArgument, InvalidType, ShutdownTooSlow, check_number
+from sockshock._wire import FaultLayer
 
 __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "ServerHandle"]
 
@@ -181,7 +181,7 @@ class ServerHandle:
                 "client_context(): this server was not served with tls=True; with your "
                 "own context, make the client context that trusts it yourself"
             )
-        from sockshock._harness._certs import client_context
+        from sockshock._tls import client_context
 
         return client_context(**options)
 

@@ -21,8 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from sockshock import socketserver as ours
-from sockshock._errors import ConfigurationError, InvalidArgument, ShutdownTimeout, check_number
-from sockshock._faults._plan import FaultPlan, make_plan
+from sockshock._faults import FaultPlan, make_plan
 from sockshock._harness._failures import HandlerFailure, Reporter, raise_outcome
 from sockshock._harness._instrument import ThreadTracker, attach, instrument, track_threads
 from sockshock._harness._resolve import (
@@ -32,10 +31,16 @@ from sockshock._harness._resolve import (
     check_expected_errors,
     check_seconds,
 )
-from sockshock._injection._clock import resolve_clock
-from sockshock._injection._layer import FaultLayer
-from sockshock._servers import _stdlib
-from sockshock._servers._graft import init_loop_state, needs_loop_state
+from sockshock._stdlib import _lookup as _stdlib
+from sockshock._stdlib import init_loop_state, needs_loop_state
+from sockshock._util import (
+    ConfigurationError,
+    InvalidArgument,
+    ShutdownTimeout,
+    check_number,
+    resolve_clock,
+)
+from sockshock._wire import FaultLayer
 
 __all__ = ["InjectedServer", "InjectedServers", "Installation", "inject", "install"]
 

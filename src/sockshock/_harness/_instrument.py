@@ -20,8 +20,7 @@ from typing import Any
 
 from sockshock._harness._failures import Reporter
 from sockshock._harness._stacks import describe_threads
-from sockshock._servers._graft import grafts
-from sockshock._servers._stdlib import classes
+from sockshock._stdlib import classes, grafts
 
 __all__ = ["ThreadTracker", "attach", "instrument", "track_threads"]
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-import ipaddress
-import os
 import socket
 import sys
 import threading
@@ -20,14 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sockshock import socketserver as ours
-from sockshock._errors import InvalidArgument, InvalidType, check_number
-from sockshock._faults._plan import FaultPlan, make_plan
+from sockshock._faults import FaultPlan, make_plan
 from sockshock._harness._tls import ServerTLS, resolve_tls
-from sockshock._injection._clock import resolve_clock
-from sockshock._injection._layer import FaultLayer
-from sockshock._servers._catalog import server_names
-from sockshock._servers._layer import validate_layer
-from sockshock._servers._stdlib import classes
+from sockshock._layer import validate_layer
+from sockshock._stdlib import classes, server_names
+from sockshock._util import InvalidArgument, InvalidType, check_number, resolve_clock
+from sockshock._util._address import is_loopback, unix_path
+from sockshock._wire import FaultLayer
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
@@ -173,56 +170,8 @@ def resolve_handler_class(
     return handler
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names the loopback interface (``localhost`` included)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
-#: The longest Unix socket path the platform takes, in bytes (``sun_path``).
-UNIX_PATH_MAX = 108 if sys.platform.startswith("linux") else 104
-
-
 def _check_unix_path(name: str, address: Any, *, source: str, new: bool) -> str:
-    if not isinstance(address, (str, bytes, os.PathLike)):
-        raise InvalidType(
-            f"{source}={address!r} for {name} must be a Unix socket path "
-            f"(str, bytes or os.PathLike; type={type(address).__name__})"
-        )
-    path = os.fsdecode(address)
-    if not isinstance(path, str):  # a PathLike whose __fspath__ is neither
-        raise InvalidType(f"{source}={address!r} for {name} must be a Unix socket path")
-    if not path or "\0" in path:
-        raise InvalidArgument(
-            f"{source}={address!r} for {name}: "
-            + ("an empty path" if not path else "a path containing NUL")
-            + " (sockshock binds file system paths only, not the abstract "
-            "namespace); give a file name in an existing directory"
-        )
-    size = len(os.fsencode(path))
-    if size > UNIX_PATH_MAX:
-        raise InvalidArgument(
-            f"{source}={address!r} for {name} is {size} bytes long; Unix socket paths are "
-            f"at most {UNIX_PATH_MAX} bytes here: use a shorter directory (say "
-            "tempfile.mkdtemp(dir='/tmp')) or leave address= out for a private one"
-        )
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        raise InvalidArgument(
-            f"{source}={address!r} for {name}: the directory {directory!r} does not exist"
-        )
-    if new and os.path.lexists(path):
-        what = "a directory" if os.path.isdir(path) else "a file"
-        raise InvalidArgument(
-            f"{source}={address!r} for {name}: {path!r} is {what} that "
-            "exists already; give a path that does not exist yet (the "
-            "server creates its socket file there)"
-        )
-    return path
+    return unix_path(source, address, source=name, new=new, bind=True)
 
 
 def check_address(

@@ -27,8 +27,7 @@ import weakref
 from collections.abc import Iterator
 from typing import IO, Any
 
-from sockshock._errors import FaultNeverFired, InvalidArgument, ShutdownTimeout
-from sockshock._faults._plan import FaultPlan
+from sockshock._faults import FaultPlan
 from sockshock._harness._audit import forget_unix_path, register_unix_path
 from sockshock._harness._failures import Reporter, add_note, raise_outcome
 from sockshock._harness._handle import ServerHandle
@@ -41,8 +40,9 @@ from sockshock._harness._resolve import (
 )
 from sockshock._harness._stop import Run, Stuck, request_shutdown, stop
 from sockshock._harness._tls import ServerTLS
-from sockshock._injection._layer import FaultLayer
-from sockshock._servers._graft import init_loop_state, needs_loop_state
+from sockshock._stdlib import init_loop_state, needs_loop_state
+from sockshock._util import FaultNeverFired, InvalidArgument, ShutdownTimeout
+from sockshock._wire import FaultLayer
 
 __all__ = ["serve_spec", "serving"]
 

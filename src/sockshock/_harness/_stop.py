@@ -25,7 +25,7 @@ from typing import Any
 from sockshock._harness._failures import Reporter
 from sockshock._harness._instrument import ThreadTracker
 from sockshock._harness._stacks import describe_threads
-from sockshock._servers._stdlib import stdlib_socketserver
+from sockshock._stdlib import stdlib_socketserver
 
 __all__ = ["MARGIN", "SERVE_WAITING_MAX", "Run", "Stuck", "request_shutdown", "stop"]
 

@@ -3,12 +3,12 @@ and above it.
 
 ``serving(..., tls=True)`` (a server certificate from sockshock's per-process
 trustme CA) or ``tls=<your ssl.SSLContext>``: each accepted connection is wrapped
-in a :class:`~sockshock._injection._tls.TLSSocket` when its request is handed to
+in a :class:`~sockshock._tls._socket.TLSSocket` when its request is handed to
 the handler -- in the handler's thread, forked child or pool worker, never in the
 serving loop, so one client stalling its handshake delays nobody else. The TLS
 runs over the connection the fault layer handed out: ``layer="wire"`` models act
 on the encrypted records, ``layer="plaintext"`` ones on what the handler reads and
-writes (:class:`~sockshock._injection._plaintext.PlaintextFaults`).
+writes (:class:`~sockshock._tls._plaintext.PlaintextFaults`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import socket
 import ssl
 from typing import Any
 
-from sockshock._errors import InvalidArgument, InvalidType
-from sockshock._injection._layer import FaultLayer
-from sockshock._injection._plaintext import PlaintextFaults
-from sockshock._injection._tls import TLSSocket
+from sockshock._tls import PlaintextFaults, TLSSocket
+from sockshock._util import InvalidArgument, InvalidType
+from sockshock._wire import FaultLayer
 
 __all__ = ["ServerTLS", "resolve_tls"]
 
@@ -84,7 +83,7 @@ def resolve_tls(
             "datagram server; TLS runs over stream connections"
         )
     if tls is True:
-        from sockshock._harness._certs import server_context
+        from sockshock._tls import server_context
 
         return ServerTLS(server_context(), layer, ours=True)
     if isinstance(tls, ssl.SSLContext):

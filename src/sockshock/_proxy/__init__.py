@@ -6,5 +6,17 @@ poll, timers, waking; ``Hub``, what forwarding asks of the proxy), ``_pipe`` (on
 direction of a stream connection: decisions, splice, back-pressure), ``_streams``
 (accepting, and a stream connection's life cycle), ``_datagrams`` (relaying UDP
 datagrams), ``_fault_proxy`` (``FaultProxy``), ``_factory`` (``proxy_for``,
-``ProxyFactory``, the fixture function).
-"""
+``ProxyFactory``, the fixture function)."""
+
+from sockshock._proxy._addresses import format_address, host_port_form
+from sockshock._proxy._factory import ProxyFactory, proxy_for, sockshock_proxy
+from sockshock._proxy._fault_proxy import FaultProxy
+
+__all__ = [
+    "FaultProxy",
+    "ProxyFactory",
+    "format_address",
+    "host_port_form",
+    "proxy_for",
+    "sockshock_proxy",
+]

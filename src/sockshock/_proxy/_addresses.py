@@ -4,14 +4,14 @@ only), the plan checked against the transport, and addresses as the CLI prints t
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from typing import Any
 
-from sockshock._errors import InvalidArgument, InvalidType, check_number
-from sockshock._faults._plan import FaultPlan, make_plan
-from sockshock._harness._resolve import is_loopback
+from sockshock._faults import FaultPlan, make_plan
+from sockshock._util import InvalidArgument, InvalidType, check_number
+from sockshock._util._address import format_address, host_port_form, is_loopback
+from sockshock._util._address import unix_path as _unix_path
 
 __all__ = [
     "SOURCE",
@@ -63,52 +63,9 @@ def inet_address(
     return family, (host, port, *value[2:])
 
 
-def host_port_form(text: str) -> bool:
-    """Whether ``text`` reads as ``HOST:PORT`` (``127.0.0.1:8000``, ``[::1]:80``,
-    ``localhost:80``, ``example.com:80``) rather than as a Unix socket path: no
-    ``/``, digits after the last ``:``, and an IP literal or a host name before it."""
-    if "/" in text:
-        return False
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        return False
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return host.lower() == "localhost" or (
-            "." in host
-            and all(part and part.replace("-", "").isalnum() for part in host.split("."))
-        )
-    return True
-
-
 def unix_path(name: str, value: Any, source: str) -> str:
-    """Check a Unix socket path (a str or an os.PathLike); return it as a str.
-
-    Refused: an empty path, a NUL byte (the kernel would cut the path there), and a
-    ``HOST:PORT`` string (a TCP address given where a path is expected)."""
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str):
-        raise InvalidType(
-            f"expected a Unix socket path (str) but got {name}={value!r} "
-            f"(type={type(value).__name__}) for transport='unix' (from {source})"
-        )
-    if not value:
-        raise InvalidArgument(f"{name}={value!r}: the Unix socket path is empty (from {source})")
-    if "\0" in value:
-        raise InvalidArgument(
-            f"{name}={value!r}: a Unix socket path cannot contain a NUL byte (from {source})"
-        )
-    if host_port_form(value):
-        raise InvalidArgument(
-            f"{name}={value!r} looks like HOST:PORT, but transport='unix' needs a Unix socket "
-            f"path; give a path (./{value.replace(':', '-')}.sock, say), or a (host, port) "
-            f"tuple with transport='tcp' (from {source})"
-        )
-    return value
+    """Check a Unix socket path (a str or an os.PathLike); return it as a str."""
+    return _unix_path(name, value, source=source, accept_bytes=False)
 
 
 def plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
@@ -126,11 +83,3 @@ def plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
                 f"out, or proxy the other transport (from {SOURCE})"
             )
     return plan
-
-
-def format_address(address: Any) -> str:
-    """``127.0.0.1:8000``, ``[::1]:8000`` or a Unix path, as the CLI prints them."""
-    if isinstance(address, tuple):
-        host, port = address[0], address[1]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return str(address)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from sockshock._faults._core import DATAGRAM_IN, DATAGRAM_OUT, DROP, NOTHING, SHUTDOWN
-from sockshock._injection._datagram import mangle
+from sockshock._faults import DATAGRAM_IN, DATAGRAM_OUT, DROP, NOTHING, SHUTDOWN
 from sockshock._proxy._loop import BATCH, READ, Hub
+from sockshock._wire import mangle
 
 __all__ = ["HOLD_WINDOW", "DatagramRelay"]
 

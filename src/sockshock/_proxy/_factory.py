@@ -9,10 +9,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from sockshock._errors import ProxyError
-from sockshock._faults._plan import FaultPlan
-from sockshock._harness._failures import add_note
+from sockshock._faults import FaultPlan
+from sockshock._harness import add_note
 from sockshock._proxy._fault_proxy import FaultProxy
+from sockshock._util import ProxyError
 
 __all__ = ["ProxyFactory", "proxy_for", "sockshock_proxy"]
 

@@ -44,7 +44,7 @@ This module holds the proxy's life cycle. Its arguments are checked in
 ``_streams`` (each direction a ``_pipe``), datagram relaying in ``_datagrams``;
 :func:`~sockshock._proxy._factory.proxy_for` and the fixture function in
 ``_factory``; the command line (``sockshock proxy``) in
-``sockshock._frontends._proxy_cli``.
+``sockshock._cli._proxy``.
 """
 
 from __future__ import annotations
@@ -59,19 +59,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sockshock._errors import ProxyError, check_choice, check_number
-from sockshock._faults._core import (
+from sockshock._faults import (
     ACCEPT,
     DATAGRAM_IN,
     DATAGRAM_OUT,
     RECV,
     SEND,
     Decision,
+    FaultPlan,
     Operation,
 )
-from sockshock._faults._plan import FaultPlan
-from sockshock._harness._audit import forget_unix_path, register_unix_path
-from sockshock._harness._failures import add_note
+from sockshock._harness import add_note, forget_unix_path, register_unix_path
 from sockshock._proxy._addresses import (
     SOURCE,
     TRANSPORTS,
@@ -83,6 +81,7 @@ from sockshock._proxy._addresses import (
 from sockshock._proxy._datagrams import DatagramRelay
 from sockshock._proxy._loop import Loop
 from sockshock._proxy._streams import Acceptor
+from sockshock._util import ProxyError, check_choice, check_number
 
 __all__ = ["FaultProxy"]
 

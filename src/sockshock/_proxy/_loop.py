@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sockshock._faults._core import Decision
+from sockshock._faults import Decision
 
 __all__ = ["BATCH", "CHUNK", "EPOLL", "READ", "WRITE", "Hub", "Loop"]
 

@@ -19,7 +19,7 @@ import os
 import socket
 from typing import Any, Protocol
 
-from sockshock._faults._core import EOF, NOTHING, RECV, RESET, SHUTDOWN, STALL
+from sockshock._faults import EOF, NOTHING, RECV, RESET, SHUTDOWN, STALL
 from sockshock._proxy._loop import Hub
 
 __all__ = ["BUFFER", "Ends", "Pipe"]

@@ -16,7 +16,7 @@ import socket
 import struct
 from typing import Any
 
-from sockshock._faults._core import ACCEPT, ERROR, RECV, SEND
+from sockshock._faults import ACCEPT, ERROR, RECV, SEND
 from sockshock._proxy._loop import BATCH, READ, WRITE, Hub
 from sockshock._proxy._pipe import Pipe
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sockshock._errors import InvalidArgument
 from sockshock._scenarios._model import Scenario, load
+from sockshock._util import InvalidArgument
 
 __all__ = ["find", "library", "names"]
 

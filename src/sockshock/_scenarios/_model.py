@@ -10,7 +10,7 @@ The format (``scenarios/README.md`` has it in full)::
 
     [server]                           # what `sockshock run SCENARIO` serves by default
     class = "ThreadingTCPServer"       # a name from sockshock.socketserver or module:attr
-    handler = "sockshock.handlers:LineEcho"
+    handler = "sockshock._harness._handlers:LineEcho"
     tls = false
     attrs = { daemon_threads = true }  # server attributes (serving()'s **server_attrs)
 
@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sockshock import faults as F
-from sockshock._errors import ConfigurationError, InvalidArgument, InvalidType, did_you_mean
+from sockshock import _faults as F
+from sockshock._clients import ClientSpec
 from sockshock._scenarios._toml import Located, read
-from sockshock.clients import ClientSpec
+from sockshock._util import ConfigurationError, InvalidArgument, InvalidType, did_you_mean
 
 __all__ = ["MODELS", "Expectations", "Load", "Scenario", "ServerSection", "load"]
 
@@ -87,7 +87,7 @@ class ServerSection:
     """``[server]``: what ``sockshock run SCENARIO`` serves unless told otherwise."""
 
     server_class: str = "ThreadingTCPServer"
-    handler: str | None = None  # default: sockshock.handlers' echo for the transport
+    handler: str | None = None  # default: sockshock._harness._handlers' echo for the transport
     tls: bool = False
     attrs: dict[str, Any] = field(default_factory=dict)
 
@@ -350,7 +350,7 @@ def _exception_name(where: str, name: str) -> str:
     or ``socket`` (``SSLEOFError``), or ``module:Class`` -- as handler failures are
     judged by it; one error for anything else."""
     if ":" in name:
-        from sockshock._harness._resolve import import_object
+        from sockshock._harness import import_object
 
         try:
             found = import_object(name, source="handler_errors")

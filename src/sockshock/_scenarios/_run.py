@@ -20,24 +20,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sockshock._errors import (
+from sockshock._faults import PLAINTEXT
+from sockshock._harness import (
+    LeakAudit,
+    import_handler_class,
+    resolve_handler_class,
+    resolve_server_class,
+    serving,
+    split_server_attrs,
+    transport_of,
+)
+from sockshock._scenarios._model import Scenario
+from sockshock._util import (
     ConfigurationError,
     FaultNeverFired,
     InvalidArgument,
     ShutdownTimeout,
     ShutdownTooSlow,
 )
-from sockshock._faults._core import PLAINTEXT
-from sockshock._harness._audit import LeakAudit
-from sockshock._harness._resolve import (
-    import_handler_class,
-    resolve_handler_class,
-    resolve_server_class,
-    split_server_attrs,
-    transport_of,
-)
-from sockshock._harness._serving import serving
-from sockshock._scenarios._model import Scenario
 
 __all__ = [
     "CLIENTS_CONNECT_WAIT",
@@ -123,7 +123,7 @@ def resolve(
     Raises:
         ConfigurationError: the first mistake.
     """
-    from sockshock.handlers import DatagramEcho, LineEcho
+    from sockshock._harness import DatagramEcho, LineEcho
 
     section = scenario.server
     with _blame(None if server_class is not None else scenario.where("server", "class")):
@@ -393,7 +393,7 @@ def run_against(
     through a :class:`~sockshock.FaultProxy`, its clients and load to the proxy.
     Only the answers are judged: the server's stop, its handler errors and its
     leaks are not visible from here."""
-    from sockshock._proxy._fault_proxy import FaultProxy
+    from sockshock._proxy import FaultProxy
 
     kind_name = "datagram" if transport == "udp" else "stream"
     check_transport(
@@ -416,7 +416,7 @@ def run_against(
         ends = time.monotonic() + scenario.duration
         context = None
         if scenario.server.tls:
-            from sockshock._harness._certs import client_context
+            from sockshock._tls import client_context
 
             context = client_context()
         with _clients(

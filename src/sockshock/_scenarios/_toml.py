@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sockshock._errors import ConfigurationError, InvalidArgument
+from sockshock._util import ConfigurationError, InvalidArgument
 
 __all__ = ["Located", "read"]
 

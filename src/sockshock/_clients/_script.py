@@ -1,0 +1,366 @@
+"""Client scripts: what a client does, as data that real sockets and ``drive()`` run alike.
+
+A :class:`ClientScript` is a sequence of steps -- :class:`Send`, :class:`Pause`,
+:class:`Read`, :class:`HalfClose`, :class:`Reset`, :class:`Close` -- with one
+bound for every read. :class:`ScriptRun` carries it out on a real socket, step
+by step (the stateful machine interleaves several); ``drive()`` carries it out
+in memory, in virtual time. Each step ends in a :class:`StepResult`: what the step
+met (``"ok"``, ``"eof"``, ``"timeout"``, ``"closed"``, or the name of the error
+the socket raised, such as ``"ECONNRESET"``) and, for a read, the bytes it got.
+A script that ends with its socket open closes it.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Union
+
+from sockshock._util import InvalidArgument, InvalidType, check_number, check_type
+
+__all__ = [
+    "MAX_READ",
+    "ClientScript",
+    "Close",
+    "HalfClose",
+    "Pause",
+    "Read",
+    "Reset",
+    "ScriptRun",
+    "Send",
+    "Step",
+    "StepResult",
+    "as_script",
+    "check_steps",
+    "outcome_of",
+    "wanted",
+]
+
+#: The most a read takes in one go (a datagram read: the largest datagram).
+MAX_READ = 65536
+_MAX_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``data``, all of it (a datagram, on a datagram socket)."""
+
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if type(self.data) is not bytes:
+            check_type("data", self.data, bytes, source="Send()")
+
+    def __repr__(self) -> str:
+        return f"Send({self.data!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Do nothing for ``seconds`` (real seconds on a real socket, virtual ones in
+    ``drive()``, where the server takes the datagrams sent so far meanwhile)."""
+
+    seconds: float
+
+    def __post_init__(self) -> None:
+        check_number("seconds", self.seconds, low=0, high=_MAX_SECONDS, source="Pause()")
+
+    def __repr__(self) -> str:
+        return f"Pause({self.seconds!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """Receive until ``size`` bytes came in this step, or until what came ends with
+    ``until`` (exactly: nothing past it is taken), or end of file, an error, or the
+    script's timeout. Neither: until end of file. On a datagram socket: one
+    datagram, cut to ``size`` (default 65536)."""
+
+    size: int | None = None
+    until: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if self.size is not None:
+            check_number("size", self.size, low=1, integer=True, source="Read()")
+        if self.until is not None:
+            check_type("until", self.until, bytes, source="Read()")
+            if not self.until:
+                raise InvalidArgument(
+                    "until=b'' (from Read()) would end the read at once; "
+                    "give a marker such as b'\\n', or leave it out"
+                )
+
+    def __repr__(self) -> str:
+        args = [f"size={self.size!r}"] if self.size is not None else []
+        args += [f"until={self.until!r}"] if self.until is not None else []
+        return f"Read({', '.join(args)})"
+
+
+@dataclass(frozen=True, slots=True)
+class HalfClose:
+    """Shut the writing side down (``shutdown(SHUT_WR)``): the server reads end of
+    file; the client can still read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Close with an RST instead of a FIN (``SO_LINGER`` zero): the server's next
+    read fails with ``ECONNRESET``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the socket (a FIN; an RST if data the server sent is still unread)."""
+
+
+Step = Union[Send, Pause, Read, HalfClose, Reset, Close]
+_STEPS = (Send, Pause, Read, HalfClose, Reset, Close)
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What one step met: ``"ok"``, ``"eof"`` (a read reached end of file),
+    ``"timeout"``, ``"closed"`` (the socket was closed by an earlier step), or an
+    errno name (``"ECONNRESET"``, ``"EPIPE"``...); ``data``: what a read got."""
+
+    step: Step
+    outcome: str
+    data: bytes = b""
+
+
+def outcome_of(exc: OSError) -> str:
+    """A socket error as a step's outcome: ``"timeout"`` or its errno name."""
+    if isinstance(exc, TimeoutError) and exc.errno is None:
+        return "timeout"
+    return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class ClientScript:
+    """What one client does, step by step.
+
+    Args:
+        steps: the steps, in order.
+        timeout: how long each :class:`Read` (and each send on a real socket) may
+            wait, in seconds.
+    """
+
+    steps: tuple[Step, ...]
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        steps = tuple(self.steps) if isinstance(self.steps, (list, tuple)) else None
+        if steps is None:
+            raise InvalidType(
+                f"expected a list of steps but got steps={self.steps!r} "
+                f"(type={type(self.steps).__name__}) (from ClientScript())"
+            )
+        for step in steps:
+            if type(step) not in _STEPS and not isinstance(step, _STEPS):
+                raise InvalidType(
+                    f"expected a step (Send, Pause, Read, HalfClose, Reset, Close) but got "
+                    f"{step!r} (type={type(step).__name__}) (from ClientScript())"
+                )
+        object.__setattr__(self, "steps", steps)
+        check_number(
+            "timeout",
+            self.timeout,
+            low=0,
+            low_open=True,
+            high=_MAX_SECONDS,
+            source="ClientScript()",
+        )
+
+    @property
+    def request(self) -> bytes:
+        """Everything the script sends, joined."""
+        return b"".join(step.data for step in self.steps if isinstance(step, Send))
+
+    def __repr__(self) -> str:
+        timeout = "" if self.timeout == 5.0 else f", timeout={self.timeout!r}"
+        return f"ClientScript([{', '.join(map(repr, self.steps))}]{timeout})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How hypothesis (and IPython) print a script: as its repr."""
+        printer.text(repr(self))
+
+
+_HALF_CLOSE, _READ = HalfClose(), Read()  # steps are values: one of each will do
+
+
+def as_script(value: Any, transport: str, *, source: str) -> ClientScript:
+    """What a user gave as a client -> a script. Bytes: send them, then (stream)
+    half-close and read to end of file, or (datagram) read one reply. A list of
+    bytes: each one sent on its own (one read each, in ``drive()``; one datagram
+    each), then the same. A list of steps: those."""
+    if isinstance(value, ClientScript):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = [bytes(value)]
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(item, (bytes, bytearray)) for item in value):
+            sends: list[Step] = [Send(bytes(item)) for item in value]
+            if transport == "stream":
+                return ClientScript((*sends, _HALF_CLOSE, _READ))
+            return ClientScript((*sends, *[_READ for _ in value]))
+        return ClientScript(tuple(value))
+    raise InvalidType(
+        f"expected bytes, a list of byte strings, a list of steps or a "
+        f"ClientScript but got {source}={value!r} (type={type(value).__name__})"
+    )
+
+
+def wanted(step: Read, got: bytes | bytearray, chunk: bytes) -> tuple[int, bool]:
+    """How many bytes of ``chunk`` (waiting to be read) a read that has ``got`` so
+    far takes, and whether it is then complete."""
+    take, complete = len(chunk), False
+    if step.until is not None:
+        start = max(0, len(got) - len(step.until) + 1)
+        found = (bytes(got[start:]) + chunk).find(step.until)
+        if found >= 0:
+            take = min(take, start + found + len(step.until) - len(got))
+            complete = True
+    if step.size is not None and len(got) + take >= step.size:
+        take, complete = step.size - len(got), True
+    return take, complete
+
+
+class ScriptRun:
+    """A :class:`ClientScript` carried out on a real, connected socket.
+
+    Args:
+        script: the script.
+        sock: a connected socket (stream or datagram); the run closes it.
+        sleep: how a :class:`Pause` waits (default ``time.sleep``).
+    """
+
+    def __init__(
+        self,
+        script: ClientScript,
+        sock: socket.socket,
+        *,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        if not isinstance(script, ClientScript):
+            raise InvalidType(
+                f"expected a ClientScript (e.g. ClientScript((Send(b'hi\\n'), Read()))) but got "
+                f"script={script!r} (type={type(script).__name__}) (from ScriptRun())"
+            )
+        missing = [
+            name
+            for name in ("type", "settimeout", "recv", "sendall", "close")
+            if not hasattr(sock, name)
+        ]
+        if missing:
+            raise InvalidType(
+                f"expected a connected socket (srv.connect(), say) but got sock={sock!r} "
+                f"(type={type(sock).__name__}), which has no {', '.join(missing)} "
+                "(from ScriptRun())"
+            )
+        if not callable(sleep):
+            raise InvalidType(
+                f"expected a function of seconds but got sleep={sleep!r} "
+                f"(type={type(sleep).__name__}) (from ScriptRun())"
+            )
+        self.script = script
+        self.sock = sock
+        self.results: list[StepResult] = []
+        self._sleep = sleep
+        self._next = 0
+        self._closed = False
+        self._stream = sock.type == socket.SOCK_STREAM
+        sock.settimeout(script.timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._next >= len(self.script.steps)
+
+    @property
+    def received(self) -> bytes:
+        """Everything the script's reads got, joined."""
+        return b"".join(result.data for result in self.results)
+
+    def step(self) -> StepResult | None:
+        """Carry out the next step (``None`` once there is none; the socket is then
+        closed)."""
+        if self.done:
+            self.close()
+            return None
+        step = self.script.steps[self._next]
+        self._next += 1
+        result = self._carry_out(step)
+        self.results.append(result)
+        if self.done:
+            self.close()
+        return result
+
+    def run(self) -> list[StepResult]:
+        """Carry out every step left; return all the results."""
+        while self.step() is not None:
+            pass
+        return self.results
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.sock.close()
+
+    def _carry_out(self, step: Step) -> StepResult:
+        if isinstance(step, Pause):
+            self._sleep(step.seconds)
+            return StepResult(step, "ok")
+        if self._closed:
+            return StepResult(step, "closed")
+        sock = self.sock
+        got = bytearray()
+        try:
+            if isinstance(step, Send):
+                sock.settimeout(self.script.timeout)
+                sock.sendall(step.data)
+            elif isinstance(step, Read):
+                return StepResult(step, self._read(step, got), bytes(got))
+            elif isinstance(step, HalfClose):
+                sock.shutdown(socket.SHUT_WR)
+            elif isinstance(step, Reset):
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close()
+            else:
+                self.close()
+        except OSError as exc:
+            return StepResult(step, outcome_of(exc), bytes(got))
+        return StepResult(step, "ok")
+
+    def _read(self, step: Read, got: bytearray) -> str:
+        sock = self.sock
+        if not self._stream:
+            got += sock.recv(step.size or MAX_READ)
+            return "ok"
+        deadline = time.monotonic() + self.script.timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            sock.settimeout(remaining)
+            chunk = sock.recv(MAX_READ, socket.MSG_PEEK)
+            if not chunk:
+                return "eof"
+            take, complete = wanted(step, got, chunk)
+            got += sock.recv(take)
+            if complete:
+                return "ok"
+
+
+def check_steps(steps: Iterable[Step], transport: str, *, source: str) -> None:
+    """Half-closes and resets are stream steps."""
+    if transport == "datagram":
+        for step in steps:
+            if isinstance(step, (HalfClose, Reset)):
+                raise InvalidArgument(
+                    f"{step!r} (from {source}) is a stream step; a datagram "
+                    "client can send, read, pause and close"
+                )

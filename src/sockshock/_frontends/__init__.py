@@ -1,2 +1,0 @@
-"""The front ends: the pytest plugin, the command line, hypothesis strategies and
-scenario files. They only compose the harness."""

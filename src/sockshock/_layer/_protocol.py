@@ -1,0 +1,76 @@
+"""The socket layer: the one seam through which sockshock servers get sockets.
+
+A *socket layer* is any object with a ``socket(family, type, proto)`` method that
+returns a socket-like object (normally a ``socket.socket`` or a subclass of it).
+Sockets returned by ``accept()`` on a layer's socket must come from the same layer,
+so that a layer sees every connection a server handles.
+
+The default, :data:`SYSTEM_LAYER`, hands out plain ``socket.socket`` objects: the
+servers then run exactly the code path of the standard library, with no wrapper and
+no per-call overhead. Prior art: ``trio.socket.set_custom_socket_factory``.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, Protocol, runtime_checkable
+
+from sockshock._util import InvalidType
+
+__all__ = ["SYSTEM_LAYER", "SocketLayer", "SystemSocketLayer", "validate_layer"]
+
+
+@runtime_checkable
+class SocketLayer(Protocol):
+    """Where servers get their sockets.
+
+    Implementations must return objects that behave like ``socket.socket``
+    (``bind``, ``listen``, ``accept``, ``recv``/``send`` and friends, ``fileno`` for
+    selectors, ``makefile``, ``close``...). ``accept()`` on a returned socket must
+    return a connection socket that comes from the same layer.
+    :func:`sockshock.layer.check_socket_layer` checks an implementation.
+    """
+
+    def socket(
+        self,
+        family: int = socket.AF_INET,
+        type: int = socket.SOCK_STREAM,
+        proto: int = 0,
+    ) -> socket.socket:
+        """Return a new, unbound socket of the given family, type and protocol."""
+        ...
+
+
+class SystemSocketLayer:
+    """The default layer: the operating system's sockets, unwrapped."""
+
+    __slots__ = ()
+
+    def socket(
+        self,
+        family: int = socket.AF_INET,
+        type: int = socket.SOCK_STREAM,
+        proto: int = 0,
+    ) -> socket.socket:
+        return socket.socket(family, type, proto)
+
+    def __repr__(self) -> str:
+        return "SYSTEM_LAYER"
+
+    def __reduce__(self) -> str:
+        return "SYSTEM_LAYER"
+
+
+#: The default socket layer of every sockshock server.
+SYSTEM_LAYER = SystemSocketLayer()
+
+
+def validate_layer(layer: Any, *, source: str) -> SocketLayer:
+    """Return ``layer`` if it looks like a socket layer, else raise :class:`InvalidType`."""
+    if not callable(getattr(layer, "socket", None)):
+        raise InvalidType(
+            f"socket_layer={layer!r} (type={type(layer).__name__}) from {source} has no "
+            "callable socket(family, type, proto) method; pass an object implementing "
+            "sockshock.layer.SocketLayer, e.g. sockshock.layer.SYSTEM_LAYER"
+        )
+    return layer  # type: ignore[no-any-return]

@@ -1,0 +1,474 @@
+"""The ``sockshock`` fixture: servers for one test, stopped and audited at teardown."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shlex
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sockshock._faults import FaultModel
+from sockshock._harness import (
+    DEFAULT_POLL_INTERVAL,
+    LeakAudit,
+    ServerHandle,
+    add_note,
+    audit,
+    check_seconds,
+    inject,
+    is_handler_class,
+    raise_outcome,
+    resolve_spec,
+    serve_spec,
+)
+from sockshock._pytest._hypothesis import adopt_hypothesis_test, example_stack
+from sockshock._pytest._settings import MARKER_KEYS, check_marker, setting
+from sockshock._util import ConfigurationError, InvalidArgument, check_number
+
+__all__ = [
+    "CALL_FAILED",
+    "FIXTURE",
+    "SESSION_SEED",
+    "SockshockFixture",
+    "check_markers",
+    "load_scenario",
+    "marker_faults",
+    "rerun_lines",
+    "seed_for_test",
+    "shutdown_bound",
+    "sockshock",
+    "sockshock_audit",
+    "sockshock_ca",
+    "sockshock_client_context",
+    "sockshock_proxy",
+]
+
+SESSION_SEED = pytest.StashKey[int]()
+FIXTURE = pytest.StashKey["SockshockFixture"]()
+CALL_FAILED = pytest.StashKey[bool]()
+
+
+def seed_for_test(config: pytest.Config, item: pytest.Item) -> int:
+    """The fault seed of ``item``: fixed, or derived from the session seed and node id."""
+    fixed = setting(config, item, "seed")
+    if fixed is not None:
+        return int(fixed)
+    digest = hashlib.sha256(f"{config.stash[SESSION_SEED]}/{item.nodeid}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+_UNSET: Any = object()
+
+
+def _server_and_handler(
+    server: Any, handler_class: Any, options: dict[str, Any]
+) -> tuple[Any, Any]:
+    """``serve()``'s server and handler class, from its two positional parameters and
+    the keywords ``server=``, ``handler_class=`` and 0.1's ``server_class=`` (taken out
+    of ``options``); one clear error when one of them is given twice."""
+    keyword_server = options.pop("server", _UNSET)
+    keyword_handler = options.pop("handler_class", _UNSET)
+    if "server_class" in options:  # 0.1's keyword
+        if keyword_server is not _UNSET:
+            raise InvalidArgument(
+                f"serve(): server={keyword_server!r} and server_class="
+                f"{options['server_class']!r}; give one server"
+            )
+        keyword_server = options.pop("server_class")
+    if server is not _UNSET and is_handler_class(server):  # 0.1's order
+        server, handler_class = handler_class, server
+        if server is None:
+            server = _UNSET
+    given = [
+        (name, value)
+        for name, value, positional in (
+            ("server", keyword_server, server),
+            ("handler_class", keyword_handler, handler_class),
+        )
+        if value is not _UNSET and positional not in (_UNSET, None)
+    ]
+    if given:
+        name, value = given[0]
+        first = server if name == "server" else handler_class
+        raise InvalidArgument(
+            f"serve(): {name} given twice, {first!r} and {name}={value!r}; give it once"
+        )
+    if keyword_server is not _UNSET:
+        server = keyword_server
+    if keyword_handler is not _UNSET:
+        handler_class = keyword_handler
+    return ("ThreadingTCPServer" if server is _UNSET else server), handler_class
+
+
+def rerun_lines(config: pytest.Config, item: pytest.Item, seed: int) -> list[str]:
+    """The head of a failing test's sockshock section: its seed and how to re-run it."""
+    return [
+        f"fault seed: {seed} (session seed {config.stash[SESSION_SEED]})",
+        "re-run this test with the same faults:",
+        f"  pytest {shlex.quote(item.nodeid)} --sockshock-seed={seed}",
+    ]
+
+
+class SockshockFixture:
+    """What the ``sockshock`` fixture gives a test.
+
+    The fixture's name shadows the ``sockshock`` module inside a test, so the
+    module's public names are reachable through it too (``sockshock.ShutdownTooSlow``,
+    ``sockshock.serving``...).
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, stack: contextlib.ExitStack) -> None:
+        self._request = request
+        self._stack = stack
+        item = request.node
+        config = request.config
+        self.seed: int = seed_for_test(config, item)
+        self.shutdown_timeout: float = setting(config, item, "shutdown_timeout")
+        self.clock: str = setting(config, item, "clock")
+        self.handles: list[ServerHandle] = []
+        self.injected: list[Any] = []  # inject()'s server lists
+        self.hypothesis_seeded = False  # the seed also seeds the test's @given examples
+        self._example: tuple[Any, contextlib.ExitStack] | None = None  # hypothesis' current
+
+    def __repr__(self) -> str:
+        return f"<sockshock fixture: seed {self.seed}, {len(self.handles)} server(s)>"
+
+    def __getattr__(self, name: str) -> Any:
+        import sockshock
+
+        if name in sockshock.__all__ or name in ("faults", "socketserver", "layer", "handlers"):
+            return (
+                getattr(sockshock, name)
+                if name in sockshock.__all__
+                else __import__(f"sockshock.{name}", fromlist=["_"])
+            )
+        raise AttributeError(
+            f"the sockshock fixture has no attribute {name!r} (nor has the sockshock module)"
+        )
+
+    def _marker_faults(self) -> tuple[list[FaultModel], list[Any]]:
+        return marker_faults(self._request.config, self._request.node)
+
+    def serve(
+        self,
+        server: Any = _UNSET,
+        handler_class: Any = None,
+        /,
+        *,
+        faults: Any = None,
+        **options: Any,
+    ) -> ServerHandle:
+        """Start a server for this test, as :func:`sockshock.serving` does; it is
+        stopped at teardown -- or, called inside a hypothesis example, when that
+        example ends (its handler errors then fail the example).
+
+        ``serve(server, handler_class)``: the order of ``serving()`` -- a server
+        class, its name in ``sockshock.socketserver`` or ``"module:attr"`` (default
+        ``"ThreadingTCPServer"``), or a ready-made server instance with no handler;
+        both may be given by keyword too (``server=``, ``handler_class=``).
+        ``serve(handler_class, server_class)`` -- sockshock 0.1's order, with
+        ``"ThreadingTCPServer"`` as the default server -- is still accepted: a
+        request handler class first means that order (its server may be given as
+        ``server=`` or ``server_class=``).
+
+        Args:
+            faults: a FaultPlan or a list of models; default: the models of the
+                test's ``@pytest.mark.faults`` (none: no fault layer). A list
+                gets the test's seed.
+            **options: ``serving()``'s keyword arguments (``address=``,
+                ``server_kwargs=``, ``poll_interval=``, ``expect_errors=`` -- default
+                the test's ``@pytest.mark.sockshock(expect_errors=...)``...) and
+                server attributes (``max_workers=4``, ``app=...``).
+        """
+        server, handler_class = _server_and_handler(server, handler_class, options)
+        clients: list[Any] = []
+        if faults is None:
+            models, clients = self._marker_faults()
+            faults = models or None
+        arguments: dict[str, Any] = {
+            "address": None,
+            "clock": None,
+            "seed": None,
+            "server_kwargs": None,
+            "shutdown_timeout": self.shutdown_timeout,
+            "poll_interval": DEFAULT_POLL_INTERVAL,
+            "expect_errors": setting(self._request.config, self._request.node, "expect_errors"),
+            "tls": None,
+        }
+        for name in list(options):
+            if name in arguments:
+                arguments[name] = options.pop(name)
+        stack = example_stack(self) or self._stack  # inside @given: until the example ends
+        departures = _Departures.of(arguments, clients) if stack is self._stack else None
+        spec = resolve_spec(
+            server,
+            handler_class,
+            faults=faults,
+            server_attrs=options,
+            default_seed=self.seed,
+            default_clock=self.clock,
+            **arguments,
+        )
+        if departures is not None:
+            stack.push(departures.judge)  # after the server stopped
+        handle = stack.enter_context(serve_spec(spec))
+        self.handles.append(handle)
+        datagram = handle.type == socket.SOCK_DGRAM
+        runs = [
+            self._stack.enter_context(client.run(handle.address))
+            for client in clients  # a scenario's misbehaving clients, until teardown
+            if (client.kind == "datagram_burst") == datagram
+        ]
+        if runs:
+            from sockshock._scenarios import CLIENTS_CONNECT_WAIT
+
+            for run in runs:  # in place before the test's own traffic, as in sockshock run
+                run.wait_connected(CLIENTS_CONNECT_WAIT)
+        if departures is not None:
+            departures.handle = handle
+            self._stack.callback(departures.clients_leave)  # before they are stopped
+        return handle
+
+    @contextlib.contextmanager
+    def inject(self, faults: Any = None, **options: Any) -> Iterator[Any]:
+        """:func:`sockshock.inject` with this test's seed (``seed=`` overrides it) and,
+        when ``faults`` is None, the models of the test's ``@pytest.mark.faults``; the
+        injected servers' fault logs go into a failing test's report."""
+        if faults is None:
+            faults = self._marker_faults()[0] or None
+        options.setdefault("seed", self.seed)
+        options.setdefault(
+            "expect_errors", setting(self._request.config, self._request.node, "expect_errors")
+        )
+        with inject(faults, **options) as servers:
+            self.injected.append(servers)
+            yield servers
+
+    def report(self) -> str:
+        """The section a failing test's report gets."""
+        lines = rerun_lines(self._request.config, self._request.node, self.seed)
+        if self.hypothesis_seeded:
+            lines.append("  (the seed also seeds hypothesis: the same examples, in the same order)")
+        for handle in self.handles:
+            if handle.plan is not None:
+                lines.append(f"{type(handle.server).__name__} at {handle.address!r}:")
+                lines.append(handle.plan.describe())
+        for injected in (server for servers in self.injected for server in servers):
+            lines.append(
+                f"{type(injected.server).__name__} at {injected.address!r} (built inside inject()):"
+            )
+            lines.append(injected.plan.describe())
+        return "\n".join(lines)
+
+
+class _Departures:
+    """A scenario's misbehaving clients are stopped at teardown, before the server:
+    they leave mid-exchange, and a handler then writing to or reading from their
+    connection gets a reset or a broken pipe -- or not, by a few microseconds. As
+    in ``sockshock run SCENARIO``, such errors (``ConnectionError``) raised once the
+    clients were stopped are the clients' leaving, not the handler's failure: kept
+    in ``srv.errors``, not raised. Those raised before still fail the test."""
+
+    def __init__(self, expected: tuple[type[BaseException], ...]) -> None:
+        self.expected = expected  # the test's own expect_errors
+        self.handle: ServerHandle | None = None
+        self.cutoff: int | None = None
+
+    @classmethod
+    def of(cls, arguments: dict[str, Any], clients: list[Any]) -> _Departures | None:
+        given = arguments["expect_errors"]
+        expected = given if isinstance(given, tuple) else (given,)
+        if not clients or not all(
+            isinstance(e, type) and issubclass(e, BaseException) for e in expected
+        ):
+            return None  # (a bad expect_errors= gets serving()'s own error)
+        arguments["expect_errors"] = (*expected, ConnectionError)
+        return cls(expected)
+
+    def clients_leave(self) -> None:
+        if self.handle is not None:
+            self.cutoff = len(self.handle.errors)
+
+    def judge(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if self.handle is None:
+            return False
+        failures = self.handle.errors
+        early: list[BaseException] = [
+            f.exception
+            for index, f in enumerate(failures)
+            if isinstance(f.exception, ConnectionError)
+            and not isinstance(f.exception, self.expected)
+            and (self.cutoff is None or index < self.cutoff)
+        ]
+        if exc is not None:
+            for failure in early:
+                add_note(exc, f"also, a request handler raised {failure!r}")
+            return False
+        raise_outcome(None, early)
+        return False
+
+
+_SCENARIOS = pytest.StashKey[dict[str, Any]]()  # on the config: scenarios by name, loaded
+
+
+def load_scenario(config: pytest.Config, spec: str, source: str) -> Any:
+    """The scenario ``spec`` names (loaded once per run), or one usage error."""
+    from sockshock._scenarios import find
+
+    cache = config.stash.setdefault(_SCENARIOS, {})
+    if spec not in cache:
+        try:
+            cache[spec] = find(spec, source=source)
+        except ConfigurationError as exc:
+            raise pytest.UsageError(f"sockshock: {exc}") from None
+    return cache[spec]
+
+
+def marker_faults(config: pytest.Config, item: pytest.Item) -> tuple[list[FaultModel], list[Any]]:
+    """The models and a scenario's misbehaving clients of the test's
+    ``@pytest.mark.faults`` -- models, or names of scenarios -- or of
+    ``--sockshock-scenario``; one usage error for a bad marker."""
+    models: list[FaultModel] = []
+    clients: list[Any] = []
+    where = f"@pytest.mark.faults on {item.nodeid}"
+    specs: list[tuple[Any, str]] = []
+    for marker in item.iter_markers("faults"):
+        if marker.kwargs:
+            given = ", ".join(f"{key}={value!r}" for key, value in marker.kwargs.items())
+            hint = (
+                " (the fault seed is @pytest.mark.sockshock(seed=...))"
+                if "seed" in marker.kwargs
+                else ""
+            )
+            raise pytest.UsageError(
+                f"sockshock: {where}: takes fault models and scenario "
+                f"names only, no keywords: {given}{hint}"
+            )
+        specs.extend((arg, where) for arg in marker.args)
+    if not specs:
+        scenario = setting(config, item, "scenario")
+        if scenario is not None:
+            specs = [(scenario, "--sockshock-scenario")]
+    for spec, source in specs:
+        if isinstance(spec, FaultModel):
+            models.append(spec)
+        elif isinstance(spec, str):
+            scenario = load_scenario(config, spec, source)
+            models.extend(scenario.faults)
+            clients.extend(scenario.clients)
+        else:
+            raise pytest.UsageError(
+                f"{source}: {spec!r} (type={type(spec).__name__}) is not a fault model "
+                "(sockshock.faults.PartialReads(3), ...) or a scenario's name"
+            )
+    return models, clients
+
+
+def shutdown_bound(config: pytest.Config, item: pytest.Item) -> tuple[float, dict[str, Any]] | None:
+    """The test's ``@pytest.mark.shutdown_within(seconds, busy=, stalled=)``, checked;
+    None without one."""
+    marker = item.get_closest_marker("shutdown_within")
+    if marker is None:
+        return None
+    where = f"@pytest.mark.shutdown_within on {item.nodeid}"
+    if len(marker.args) != 1 or set(marker.kwargs) - {"busy", "stalled"}:
+        raise pytest.UsageError(f"{where}: use shutdown_within(seconds, busy=0, stalled=0)")
+    try:
+        check_seconds("seconds", marker.args[0], source=where)
+        for name, value in marker.kwargs.items():
+            check_number(name, value, low=0, high=1000, integer=True, source=where)
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"sockshock: {exc}") from None
+    return marker.args[0], dict(marker.kwargs)
+
+
+def check_markers(config: pytest.Config, item: pytest.Item) -> None:
+    """Every sockshock marker of ``item``, checked (at collection: a test that does
+    not use the fixture would never look at them)."""
+    check_marker(item)
+    for name in MARKER_KEYS:
+        setting(config, item, name)
+    shutdown_bound(config, item)
+    marker_faults(config, item)
+
+
+def _check_shutdown_bounds(request: pytest.FixtureRequest, fixture: SockshockFixture) -> None:
+    bound = shutdown_bound(request.config, request.node)
+    if bound is None:
+        return
+    seconds, kwargs = bound
+    tolerance = setting(request.config, request.node, "shutdown_tolerance")
+    for handle in fixture.handles:
+        if handle.thread.is_alive():
+            handle.assert_stops_within(seconds, tolerance=tolerance, **kwargs)
+
+
+@pytest.fixture
+def sockshock(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
+    """Start servers with ``sockshock.serve(handler, server_class, faults=...)``; they
+    are stopped, their handler errors re-raised and leaks audited at teardown."""
+    check_marker(request.node)
+    leak_audit = LeakAudit() if setting(request.config, request.node, "audit") else None
+    with contextlib.ExitStack() as stack:
+        fixture = SockshockFixture(request, stack)
+        request.node.stash[FIXTURE] = fixture
+        fixture.hypothesis_seeded = adopt_hypothesis_test(request, fixture.seed)
+        yield fixture
+        _check_shutdown_bounds(request, fixture)
+    # Servers stopped without error. A failed test reports its failure, not the
+    # mess it may have left.
+    if leak_audit is not None and not request.node.stash.get(CALL_FAILED, False):
+        leak_audit.check()
+
+
+@pytest.fixture
+def sockshock_audit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if it leaves threads, descriptors, child processes or Unix socket
+    files behind (the sockshock fixture does this too)."""
+    if not setting(request.config, request.node, "audit"):
+        yield
+        return
+    with audit():
+        yield
+
+
+@pytest.fixture(scope="session")
+def sockshock_ca() -> Any:
+    """sockshock's certificate authority (a trustme ``CA``, one per process, so one per
+    xdist worker): the issuer of the certificates ``serve(..., tls=True)`` presents."""
+    from sockshock._tls import certificate_authority
+
+    return certificate_authority()
+
+
+@pytest.fixture
+def sockshock_client_context() -> Any:
+    """A new client ``ssl.SSLContext`` that trusts :func:`sockshock_ca` and verifies
+    the server's certificate and host name (``localhost``)."""
+    from sockshock._tls import client_context
+
+    return client_context()
+
+
+PROXIES = pytest.StashKey[Any]()
+
+
+@pytest.fixture
+def sockshock_proxy(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``sockshock_proxy(upstream, faults=[...], transport="tcp")`` starts a
+    :class:`~sockshock.FaultProxy` in front of any address -- a server in a
+    subprocess included -- seeded with the test's seed, and returns it (give clients
+    its ``.address``). Every proxy is stopped at teardown; a failing test's report
+    shows their fault logs."""
+    from sockshock._proxy import _factory
+
+    factory_run = _factory.sockshock_proxy(seed=seed_for_test(request.config, request.node))
+    factory = next(factory_run)
+    request.node.stash[PROXIES] = factory
+    yield factory
+    with contextlib.suppress(StopIteration):
+        next(factory_run)

@@ -1,0 +1,186 @@
+"""The plugin's hooks: options, markers, session seeds (xdist-stable), the server
+matrix, and the failure report."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sockshock._harness import Installation, install
+from sockshock._pytest._fixture import (
+    CALL_FAILED,
+    FIXTURE,
+    PROXIES,
+    SESSION_SEED,
+    check_markers,
+    load_scenario,
+    rerun_lines,
+    seed_for_test,
+)
+from sockshock._pytest._settings import MARKER_KEYS, SETTINGS, add_options, setting
+from sockshock._stdlib import server_kinds
+from sockshock._util import ConfigurationError
+
+__all__ = [
+    "pytest_addoption",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_configure_node",
+    "pytest_generate_tests",
+    "pytest_load_initial_conftests",
+    "pytest_report_header",
+    "pytest_runtest_makereport",
+    "pytest_unconfigure",
+]
+
+_WORKER_KEY = "sockshock_session_seed"
+
+_MARKERS = [
+    f"sockshock({', '.join(f'{key}=None' for key in MARKER_KEYS)}): sockshock settings for "
+    "this test; they win over command-line options and ini settings",
+    "faults(*models): fault models (sockshock.faults), or names of scenarios (their faults "
+    "and misbehaving clients), for the servers sockshock.serve() starts in this test",
+    "sockshock_servers(transport=None, family=None, concurrency=None, base=None): run the "
+    "test once per matching server class, given as the server_class argument (transport: "
+    "stream/datagram -- kind= is still accepted; family: inet/unix; concurrency: "
+    "sync/threading/forking/pool or a tuple of them; base: your server class, under each "
+    "concurrency)",
+    "shutdown_within(seconds, busy=0, stalled=0): every server this test serves must shut "
+    "down and close within seconds (x --sockshock-shutdown-tolerance) with busy clients "
+    "mid-request and stalled clients connected",
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+INSTALLATION = pytest.StashKey[Installation]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """``--sockshock-install``: before conftest files and test modules are imported."""
+    option = getattr(early_config.known_args_namespace, "sockshock_install", None)
+    value, source = (
+        (option, "--sockshock-install")
+        if option is not None
+        else (early_config.getini("sockshock_install"), "ini setting sockshock_install")
+    )
+    if value in ("", None):
+        return
+    try:
+        wanted = SETTINGS["install"].parse(value)
+    except ValueError as exc:
+        raise pytest.UsageError(f"sockshock: install={value!r} from {source}: {exc}") from None
+    if wanted:
+        try:
+            early_config.stash[INSTALLATION] = install()
+        except ConfigurationError as exc:
+            raise pytest.UsageError(f"sockshock: {source}: {exc}") from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    installation = config.stash.get(INSTALLATION, None)
+    if installation is not None:
+        installation.undo()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in _MARKERS:
+        config.addinivalue_line("markers", line)
+    # Forking servers fork from the harness's serving thread, which Python 3.12+
+    # warns about (as CPython's own test_socketserver does); sockshock's forking
+    # path re-initialises its locks in the child. Under -W error the warning is
+    # cleared by CPython itself; this keeps it out of everyone else's output.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"
+    )
+    for name in SETTINGS:  # a bad option or ini value stops the run at once
+        setting(config, None, name)
+    scenario = setting(config, None, "scenario")
+    if scenario is not None:  # so does a scenario that is not there, or broken
+        given = config.getoption(SETTINGS["scenario"].dest, None) is not None
+        load_scenario(
+            config, scenario, "--sockshock-scenario" if given else "ini setting sockshock_scenario"
+        )
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and _WORKER_KEY in workerinput:
+        seed = int(workerinput[_WORKER_KEY])
+    else:
+        seed = setting(config, None, "session_seed")
+        if seed is None:
+            seed = random.SystemRandom().randrange(2**32)
+    config.stash[SESSION_SEED] = seed
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker derives test seeds from the controller's seed."""
+    node.workerinput[_WORKER_KEY] = node.config.stash[SESSION_SEED]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    fixed = setting(config, None, "seed")
+    if fixed is not None:
+        return f"sockshock: every test's fault seed is {fixed} (--sockshock-seed)"
+    return (
+        f"sockshock: session seed {config.stash[SESSION_SEED]} (test seeds derive from "
+        "it and the node id; --sockshock-session-seed replays them)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``@pytest.mark.sockshock_servers(...)``: one test per matching server class."""
+    marker = metafunc.definition.get_closest_marker("sockshock_servers")
+    if marker is None:
+        return
+    where = f"@pytest.mark.sockshock_servers on {metafunc.definition.nodeid}"
+    if "server_class" not in metafunc.fixturenames:
+        raise pytest.UsageError(f"{where}: the test takes no server_class argument")
+    if marker.args:
+        raise pytest.UsageError(f"{where}: give transport=, family=, concurrency= by keyword")
+    try:
+        kinds = server_kinds(**marker.kwargs, source=where)
+    except TypeError as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+    except ConfigurationError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if not kinds:
+        raise pytest.UsageError(f"{where}: no server class matches {marker.kwargs}")
+    metafunc.parametrize(
+        "server_class", [k.server_class for k in kinds], ids=[k.name for k in kinds]
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """sockshock's markers, checked on every test -- those that do not use the fixture
+    too: a bad marker there would be ignored, and the test pass."""
+    for item in items:
+        check_markers(config, item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome: Any = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    if report.failed:
+        fixture = item.stash.get(FIXTURE, None)
+        if fixture is not None:
+            report.sections.append((f"sockshock ({report.when})", fixture.report()))
+        proxies = item.stash.get(PROXIES, None)
+        if proxies is not None and proxies.proxies:
+            text = proxies.report()
+            if fixture is None:  # else the fixture's section has these lines
+                text = "\n".join(
+                    [*rerun_lines(item.config, item, seed_for_test(item.config, item)), text]
+                )
+            report.sections.append((f"sockshock proxies ({report.when})", text))

@@ -1,0 +1,52 @@
+"""Leaves every layer uses: the exceptions and the argument checks (``_errors``), the address rules (``_address``), clocks (``_clock``), the version."""
+
+from sockshock._util._clock import Clock, RealClock, VirtualClock, resolve_clock
+from sockshock._util._errors import (
+    ConfigurationError,
+    FaultNeverFired,
+    HandlerError,
+    HandlerHangs,
+    InvalidArgument,
+    InvalidType,
+    LayerConformanceError,
+    LeakError,
+    ProxyError,
+    ShutdownDeadlockError,
+    ShutdownTimeout,
+    ShutdownTooSlow,
+    SockshockError,
+    SockshockWarning,
+    TLSUnavailable,
+    check_choice,
+    check_number,
+    check_type,
+    did_you_mean,
+)
+from sockshock._util._version import __version__
+
+__all__ = [
+    "Clock",
+    "ConfigurationError",
+    "FaultNeverFired",
+    "HandlerError",
+    "HandlerHangs",
+    "InvalidArgument",
+    "InvalidType",
+    "LayerConformanceError",
+    "LeakError",
+    "ProxyError",
+    "RealClock",
+    "ShutdownDeadlockError",
+    "ShutdownTimeout",
+    "ShutdownTooSlow",
+    "SockshockError",
+    "SockshockWarning",
+    "TLSUnavailable",
+    "VirtualClock",
+    "__version__",
+    "check_choice",
+    "check_number",
+    "check_type",
+    "did_you_mean",
+    "resolve_clock",
+]
