@@ -28,7 +28,7 @@ from sockshock._harness import (
     resolve_server_class,
 )
 from sockshock._stdlib import ServerKind, classes, kind_of, server_kinds
-from sockshock._util import ConfigurationError, InvalidArgument, __version__
+from sockshock._util import InvalidArgument, __version__
 
 __all__ = ["DEFAULT_REQUEST", "RunTarget", "check_common", "check_writable", "run", "write_json"]
 
@@ -331,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
             None if args.handler is None else import_handler_class(args.handler, source="--handler")
         )
         servers = _servers(args, handler)
-    except ConfigurationError as exc:
+    except InvalidArgument as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
         return 2
     if handler is None and expectation.kind == "baseline":

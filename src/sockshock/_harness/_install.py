@@ -34,7 +34,6 @@ from sockshock._harness._resolve import (
 from sockshock._stdlib import _lookup as _stdlib
 from sockshock._stdlib import init_loop_state, needs_loop_state
 from sockshock._util import (
-    ConfigurationError,
     InvalidArgument,
     ShutdownTimeout,
     check_number,
@@ -136,7 +135,7 @@ def install() -> Installation:
     packages built on ``socketserver``); as a context manager, only for the block.
 
     Raises:
-        InvalidArgument: (a ``ConfigurationError`` and a ``ValueError``) a module
+        InvalidArgument: (a ``InvalidArgument`` and a ``ValueError``) a module
             built on the standard ``socketserver`` was imported already (named in the
             message, with what to do).
     """
@@ -212,7 +211,7 @@ def _check_injected_address(cls: type[Any], address: Any) -> None:
     if getattr(cls, "address_family", None) in (socket.AF_INET, socket.AF_INET6):
         try:
             check_address(cls, address, source="server_address", new=False)
-        except ConfigurationError as exc:
+        except InvalidArgument as exc:
             raise type(exc)(
                 f"{cls.__name__} built inside sockshock.inject() would bind "
                 f"{address!r}, refused before binding: {exc}"

@@ -9,7 +9,7 @@ import socket
 from typing import Any
 
 from sockshock._faults import FaultPlan, make_plan
-from sockshock._util import InvalidArgument, InvalidType, check_number
+from sockshock._util import InvalidArgument, check_number
 from sockshock._util._address import format_address, host_port_form, is_loopback
 from sockshock._util._address import unix_path as _unix_path
 
@@ -33,13 +33,13 @@ def inet_address(
     """Check a (host, port) address; return its family and the address to use."""
     if isinstance(value, (str, bytes, os.PathLike)):
         what = "a path" if isinstance(value, os.PathLike) else "a string"
-        raise InvalidType(
+        raise InvalidArgument(
             f"{name}={value!r} is {what}, but transport={transport!r} needs a (host, port) "
             f"tuple such as ('127.0.0.1', 8000); give transport='unix' for a Unix socket "
             f"path (from {source})"
         )
     if not (isinstance(value, tuple) and len(value) in (2, 4) and isinstance(value[0], str)):
-        raise InvalidType(
+        raise InvalidArgument(
             f"expected a (host, port) tuple but got {name}={value!r} "
             f"(type={type(value).__name__}) (from {source})"
         )

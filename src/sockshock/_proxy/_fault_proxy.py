@@ -110,7 +110,7 @@ class FaultProxy:
         InvalidArgument: for an address other than loopback or a Unix path, a bad
             transport, a seed next to a ready plan, a model that cannot apply to the
             transport.
-        InvalidType: for arguments of the wrong type.
+        InvalidArgument: for arguments of the wrong type.
     """
 
     def __init__(
@@ -249,7 +249,7 @@ class FaultProxy:
         Raises:
             ProxyError: if the I/O thread had failed (the cause chained), or did
                 not stop within ``timeout`` (its sockets are closed anyway).
-            InvalidArgument, InvalidType: for a ``timeout`` that is not a number in
+            InvalidArgument: for a ``timeout`` that is not a number in
                 (0, 3600] (checked first: the proxy is left as it was).
         """
         check_number(

@@ -2,12 +2,10 @@
 
 from sockshock._util._clock import Clock, RealClock, VirtualClock, resolve_clock
 from sockshock._util._errors import (
-    ConfigurationError,
     FaultNeverFired,
     HandlerError,
     HandlerHangs,
     InvalidArgument,
-    InvalidType,
     LayerConformanceError,
     LeakError,
     ProxyError,
@@ -15,7 +13,6 @@ from sockshock._util._errors import (
     ShutdownTimeout,
     ShutdownTooSlow,
     SockshockError,
-    SockshockWarning,
     TLSUnavailable,
     check_choice,
     check_number,
@@ -26,12 +23,10 @@ from sockshock._util._version import __version__
 
 __all__ = [
     "Clock",
-    "ConfigurationError",
     "FaultNeverFired",
     "HandlerError",
     "HandlerHangs",
     "InvalidArgument",
-    "InvalidType",
     "LayerConformanceError",
     "LeakError",
     "ProxyError",
@@ -40,7 +35,6 @@ __all__ = [
     "ShutdownTimeout",
     "ShutdownTooSlow",
     "SockshockError",
-    "SockshockWarning",
     "TLSUnavailable",
     "VirtualClock",
     "__version__",
