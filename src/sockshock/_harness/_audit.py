@@ -13,6 +13,7 @@ import contextlib
 import gc
 import itertools
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -25,24 +26,42 @@ __all__ = ["LeakAudit", "LeakReport", "audit", "forget_unix_path", "register_uni
 
 _GRACE = 1.0  # seconds for ending threads and exiting children to finish
 
-# Unix socket paths bound by servers the harness ran, numbered in order: an audit
-# reports the ones registered after its snapshot that still exist. The harness
-# forgets a path once it is gone, so the registry only holds leaked ones.
-_UNIX_PATHS: dict[str, int] = {}
+# Unix socket paths bound by servers the harness ran: {path: (order, inode)}, the
+# order numbered as they come. An audit reports the ones registered after its
+# snapshot that still exist. The harness removes a path it bound when it stops the
+# server (the standard library's server_close() leaves it: a second run would find
+# the path taken) and forgets it, so the registry only holds leaked ones.
+_UNIX_PATHS: dict[str, tuple[int, int | None]] = {}
 _UNIX_LOCK = threading.Lock()
 _UNIX_COUNTER = itertools.count(1)
 
 
+def _socket_inode(path: str) -> int | None:
+    """The inode of the socket file at ``path``, or None (gone, or not a socket)."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return None
+    return status.st_ino if stat.S_ISSOCK(status.st_mode) else None
+
+
 def register_unix_path(path: str) -> None:
-    """Note a Unix socket path a server bound (the harness calls this)."""
+    """Note a Unix socket path a server bound (the harness calls this right after
+    the bind)."""
     with _UNIX_LOCK:
-        _UNIX_PATHS[path] = next(_UNIX_COUNTER)
+        _UNIX_PATHS[path] = (next(_UNIX_COUNTER), _socket_inode(path))
 
 
 def forget_unix_path(path: str) -> None:
-    """The harness saw ``path`` removed: nothing to report."""
-    if not os.path.exists(path):
-        with _UNIX_LOCK:
+    """The server that bound ``path`` has stopped: remove the socket file if it is
+    still the one that server bound (the same inode: a file someone put there since
+    is left alone), and forget it once it is gone."""
+    with _UNIX_LOCK:
+        entry = _UNIX_PATHS.get(path)
+        if entry is not None and entry[1] is not None and _socket_inode(path) == entry[1]:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        if not os.path.lexists(path):
             _UNIX_PATHS.pop(path, None)
 
 
@@ -171,7 +190,7 @@ class _Snapshot:
         self.fds = _fds() if descriptors else {}
         self.children = _children()
         with _UNIX_LOCK:
-            self.unix_paths = max(_UNIX_PATHS.values(), default=0)
+            self.unix_paths = max((order for order, _ in _UNIX_PATHS.values()), default=0)
 
 
 def _check(before: _Snapshot, grace: float, descriptors: bool) -> LeakReport:
@@ -203,7 +222,7 @@ def _check(before: _Snapshot, grace: float, descriptors: bool) -> LeakReport:
             gc.collect()  # (costly: only when something looks leaked)
             report.descriptors = _new_descriptors(before.fds)
     with _UNIX_LOCK:
-        paths = [path for path, number in _UNIX_PATHS.items() if number > before.unix_paths]
+        paths = [path for path, (order, _) in _UNIX_PATHS.items() if order > before.unix_paths]
     report.socket_files = [path for path in paths if os.path.exists(path)]
     return report
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sockshock._util import HandlerError
 
-__all__ = ["HandlerFailure", "Reporter", "add_note", "raise_outcome"]
+__all__ = ["HandlerFailure", "Reporter", "add_note", "forget_frames", "raise_outcome"]
 
 
 def add_note(exc: BaseException, note: str) -> None:
@@ -44,6 +44,26 @@ def raise_outcome(error: BaseException | None, failures: list[BaseException]) ->
     for failure in failures:
         add_note(error, f"also, a request handler raised {failure!r}")
     raise error
+
+
+def forget_frames(exc: BaseException) -> None:
+    """Let the frames of ``exc``'s traceback (and of the exceptions it chains) go:
+    their local variables -- the handler, its files, its socket -- would otherwise
+    live as long as the kept exception, and the leak audit would blame the handler
+    for a socket only sockshock keeps open. The traceback itself stays (file, line,
+    function of each frame): the exception re-raises and prints as before, without
+    locals. Frames still running (the thread's own, the one that caught it) are left
+    as they are: they end soon."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        pending += [current.__cause__, current.__context__]
+        pending += getattr(current, "exceptions", ())  # an ExceptionGroup's
 
 
 @dataclass
@@ -85,6 +105,7 @@ class Reporter:
         if exc is None:
             return
         text = traceback.format_exc()
+        forget_frames(exc)
         failure = HandlerFailure(exc, client_address, text, os.getpid())
         if os.getpid() == self.pid:
             with self.lock:

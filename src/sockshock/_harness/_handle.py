@@ -17,7 +17,7 @@ from sockshock._harness._stop import Run, stop
 from sockshock._util import InvalidArgument, ShutdownTooSlow, check_number
 from sockshock._wire import FaultLayer
 
-__all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "ServerHandle"]
+__all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "DEFAULT_WAIT", "ServerHandle"]
 
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 
@@ -25,6 +25,8 @@ _AF_UNIX = getattr(socket, "AF_UNIX", None)
 #: by default, for noisy CI machines.
 DEFAULT_TOLERANCE = 2.0
 DEFAULT_SLACK = 0.1
+#: ``wait_stopped()`` waits at most this many seconds by default.
+DEFAULT_WAIT = 30.0
 
 
 class ServerHandle:
@@ -75,13 +77,14 @@ class ServerHandle:
         """The server's socket type (``SOCK_STREAM`` or ``SOCK_DGRAM``)."""
         return int(self.server.socket_type)
 
-    def wait_stopped(self, timeout: float | None = None) -> bool:
+    def wait_stopped(self, timeout: float = DEFAULT_WAIT) -> bool:
         """Wait until the server has stopped -- ``serve_forever()`` returned and
         ``server_close()`` finished -- however it was asked to (an
         ``AbruptShutdown``, a handler calling ``shutdown()``, the end of the block);
-        ``timeout``: ``None`` (no bound) or seconds in [0, 3600]. Whether it has."""
-        if timeout is not None:
-            check_number("timeout", timeout, low=0, high=3600, source="wait_stopped()")
+        ``timeout``: seconds in [0, 3600], default :data:`DEFAULT_WAIT` (30 s: a
+        server nothing asks to stop never stops, and the wait must end). Whether it
+        has."""
+        check_number("timeout", timeout, low=0, high=3600, source="wait_stopped()")
         return self._run.stopped.wait(timeout)
 
     def temporary_path(self, name: str) -> str:

@@ -1,0 +1,110 @@
+"""Nothing left behind, no false verdicts (issue 19): forked children that keep the
+test's clients open, socket files, stray threads, signals, bounded waits, frames the
+harness kept alive, failed TLS handshakes, descriptors made non-blocking with fcntl,
+plugins that import ``http.server`` before ``--sockshock-install``."""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sockshock
+from sockshock import socketserver as ss
+from sockshock.errors import InvalidArgument
+from sockshock.handlers import DatagramEcho, LineEcho
+
+HAS_UNIX = hasattr(socket, "AF_UNIX")
+
+
+# -- item 2: an explicit Unix address= leaves no socket file behind -----------------
+
+
+@pytest.mark.skipif(not HAS_UNIX, reason="needs Unix sockets")
+@pytest.mark.parametrize(
+    ("server_class", "handler"),
+    [("UnixStreamServer", LineEcho), ("ThreadingUnixDatagramServer", DatagramEcho)],
+)
+def test_an_explicit_unix_address_is_removed_at_stop(
+    tmp_path: Path, server_class: str, handler: type[Any]
+) -> None:
+    path = str(tmp_path / "server.sock")
+    for _ in range(2):  # the second run finds the path free again
+        with sockshock.audit(), sockshock.serving(server_class, handler, address=path) as srv:
+            assert os.path.exists(path)
+            assert srv.address == path
+        assert not os.path.exists(path)
+
+
+@pytest.mark.skipif(not HAS_UNIX, reason="needs Unix sockets")
+def test_a_file_that_replaced_the_socket_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "server.sock"
+    with sockshock.serving("UnixStreamServer", LineEcho, address=str(path)):
+        path.unlink()
+        path.write_text("not a socket: someone else's")
+    assert path.read_text() == "not a socket: someone else's"
+
+
+# -- item 7: wait_stopped() has a bounded default ----------------------------------
+
+
+def test_wait_stopped_has_a_bounded_default() -> None:
+    default = inspect.signature(sockshock.ServerHandle.wait_stopped).parameters["timeout"].default
+    assert isinstance(default, float)
+    assert 0 < default <= 60
+    with sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
+        assert srv.wait_stopped(0.01) is False  # nothing stops it
+    assert srv.wait_stopped() is True
+
+
+def test_wait_stopped_refuses_no_bound() -> None:
+    with sockshock.serving("TCPServer", LineEcho) as srv, pytest.raises(InvalidArgument) as info:
+        srv.wait_stopped(None)  # type: ignore[arg-type]
+    assert "timeout=None" in str(info.value)
+
+
+# -- item 8: a kept handler error holds no frames (and so no sockets) ----------------
+
+
+class _FinishFails(ss.StreamRequestHandler):
+    """finish() raises before closing its files, as xmlrpc's on EPIPE can."""
+
+    def handle(self) -> None:
+        self.wfile.write(self.rfile.readline())
+
+    def finish(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("server_class", ["TCPServer", "ThreadingTCPServer"])
+def test_an_expected_error_keeps_no_sockets_alive(server_class: str) -> None:
+    gc.collect()
+    with (
+        sockshock.audit(),
+        sockshock.serving(server_class, _FinishFails, expect_errors=BrokenPipeError) as srv,
+    ):
+        with srv.connect() as client:
+            client.sendall(b"x\n")
+            assert client.recv(10) == b"x\n"
+            assert client.recv(10) == b""  # the server closed its end
+        kept = srv.errors
+    # What users need is still there: type, message, where, the formatted traceback.
+    (failure,) = kept
+    assert isinstance(failure.exception, BrokenPipeError)
+    assert "in finish" in failure.traceback
+    assert failure.exception.__traceback__ is not None  # re-raisable with its frames' lines
+    frames = []
+    tb = failure.exception.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    assert not any(
+        isinstance(value, socket.socket) and value.fileno() != -1
+        for frame in frames
+        for value in frame.f_locals.values()
+    )
