@@ -9,12 +9,14 @@ import gc
 import inspect
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import sockshock
+from sockshock import clients, scenarios
 from sockshock import socketserver as ss
 from sockshock.errors import InvalidArgument
 from sockshock.handlers import DatagramEcho, LineEcho
@@ -108,3 +110,84 @@ def test_an_expected_error_keeps_no_sockets_alive(server_class: str) -> None:
         for frame in frames
         for value in frame.f_locals.values()
     )
+
+
+# -- item 1: a forked child keeps none of the test's client sockets open ------------
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+
+
+class _MarksEOF(ss.BaseRequestHandler):
+    """Reads until end of file, then leaves a file named after what it read."""
+
+    def handle(self) -> None:
+        data = b""
+        while chunk := self.request.recv(100):
+            data += chunk
+        Path(self.server.marks, data.decode() or "nothing").touch()
+
+
+def _wait_for(path: Path, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+@needs_fork
+@pytest.mark.parametrize("make", ["plain", "connect", "clients"])
+def test_closing_a_client_reaches_a_forked_handler(tmp_path: Path, make: str) -> None:
+    """Client A connects, then B (whose child inherits A's socket): closing A must
+    reach A's handler as end of file while B is still connected."""
+    with sockshock.serving("ForkingTCPServer", _MarksEOF, marks=str(tmp_path)) as srv:
+        a: Any
+        if make == "plain":
+            a = socket.create_connection(srv.address, timeout=5)
+        elif make == "connect":
+            a = srv.connect()
+        else:  # a sockshock client: connects, sends nothing, stays until stopped
+            a = clients.connect_and_idle(srv.address, duration=30).start()
+            assert a.wait_connected(5)
+        b = socket.create_connection(srv.address, timeout=5)
+        try:
+            b.sendall(b"b")
+            if make == "clients":
+                a.stop()
+                mark = tmp_path / "nothing"
+            else:
+                a.sendall(b"a")
+                a.close()
+                mark = tmp_path / "a"
+            assert _wait_for(mark, 5), "A's handler never saw end of file"
+            assert not (tmp_path / "b").exists()
+        finally:
+            b.close()
+        assert _wait_for(tmp_path / "b", 5)
+
+
+@needs_fork
+def test_a_flood_against_a_forking_server_stops_in_time() -> None:
+    with sockshock.serving("ForkingTCPServer", LineEcho, shutdown_timeout=5) as srv:
+        result = clients.connection_flood(
+            srv.address, count=40, concurrency=8, request=b"x\n", until=b"\n", timeout=5
+        ).result()
+        assert result.established == 40
+        # Every child ends as its client leaves: none waits for the stop.
+        deadline = time.monotonic() + 5
+        while srv.server.active_children and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not srv.server.active_children
+
+
+@needs_fork
+@pytest.mark.parametrize(
+    ("scenario", "server_class"),
+    [("partial-io", "ForkingTCPServer"), ("slowloris", "ForkingUnixStreamServer")],
+)
+def test_scenarios_against_forking_servers_stop_within_their_bound(
+    scenario: str, server_class: str
+) -> None:
+    result = scenarios.run(scenarios.load(scenario), server_class=server_class)
+    assert next(c for c in result.checks if c.name == "stops within").passed, result.checks

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 
 from sockshock._clients._address import Target
+from sockshock._wire import note_client_socket
 
 __all__ = [
     "CLOSED",
@@ -152,6 +153,7 @@ class Control:
     def open_socket(self, kind: int) -> socket.socket:
         """A new non-blocking socket of the target's family, closed by :meth:`close_all`."""
         sock = socket.socket(self.target.family, kind)
+        note_client_socket(sock)  # a forked server's child must not keep it open
         with self._lock:
             self._sockets.append(sock)
         try:

@@ -15,7 +15,7 @@ from sockshock._faults import FaultPlan
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._stop import Run, stop
 from sockshock._util import InvalidArgument, ShutdownTooSlow, check_number
-from sockshock._wire import FaultLayer
+from sockshock._wire import FaultLayer, note_client_socket
 
 __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "DEFAULT_WAIT", "ServerHandle"]
 
@@ -50,9 +50,6 @@ class ServerHandle:
         self.layer = layer
         self._directory = directory
         self._clients: list[socket.socket] = []
-        # (descriptor, inode) of each client: a forked child closes its copies by
-        # these, whatever object holds the descriptor by then (an SSLSocket, say).
-        self._client_fds: list[tuple[int, int]] = []
 
     @property
     def errors(self) -> list[HandlerFailure]:
@@ -238,7 +235,7 @@ class ServerHandle:
         # Registered before connect(): a forking server may fork as soon as the
         # kernel completes the handshake, and its child must close its copy.
         self._clients.append(client)
-        self._client_fds.append((client.fileno(), os.fstat(client.fileno()).st_ino))
+        note_client_socket(client)
         try:
             client.settimeout(timeout)
             if self.type == socket.SOCK_DGRAM and self.family == _AF_UNIX:
@@ -249,15 +246,6 @@ class ServerHandle:
             client.close()
             raise
         return client
-
-    def close_client_copies(self) -> None:
-        """In a forked child: close the inherited copies of the test's clients."""
-        for fd, inode in self._client_fds:
-            try:
-                if os.fstat(fd).st_ino == inode:
-                    os.close(fd)
-            except OSError:
-                pass
 
     def end_clients(self) -> None:
         """Before the stop: end the sending side of every stream client still open

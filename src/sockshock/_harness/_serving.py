@@ -42,7 +42,7 @@ from sockshock._harness._stop import Run, Stuck, request_shutdown, stop
 from sockshock._harness._tls import ServerTLS
 from sockshock._stdlib import init_loop_state, needs_loop_state
 from sockshock._util import FaultNeverFired, InvalidArgument, ShutdownTimeout
-from sockshock._wire import FaultLayer
+from sockshock._wire import FaultLayer, release_inherited_clients
 
 __all__ = ["serve_spec", "serving"]
 
@@ -51,13 +51,21 @@ _LIVE: weakref.WeakSet[ServerHandle] = weakref.WeakSet()
 _CHILD_DUMP: list[IO[str]] = []  # keeps a forked child's stack-dump file open
 
 
+def _forked_by(handle: ServerHandle, thread: int) -> bool:
+    """Whether ``thread`` serves ``handle``'s server or runs one of its handlers."""
+    run = handle._run
+    return run.thread.ident == thread or any(t.ident == thread for t in run.tracker.alive())
+
+
 def _in_forked_child() -> None:
-    """In a child forked by a served server: close the test's client sockets (were
-    they left open here, closing a client in the test would never reach the server
-    as end of file), and be ready to dump this child's stack if it gets stuck."""
+    """In a forked child: release the test's client sockets (were they left open
+    here, closing a client in the test would never reach the server as end of
+    file), and, in a child of a served server, be ready to dump this child's stack
+    if it gets stuck."""
     me = threading.get_ident()
-    for handle in list(_LIVE):
-        handle.close_client_copies()
+    handles = [h for h in list(_LIVE) if _forked_by(h, me)]
+    release_inherited_clients(h.address for h in handles)
+    for handle in handles:
         if handle.thread.ident == me and handle._run.reporter.directory is not None:
             path = handle._run.reporter.child_file(f"stack-{os.getpid()}")
             if path is not None and hasattr(signal, "SIGUSR1"):

@@ -37,6 +37,7 @@ from sockshock._util import (
     ShutdownTimeout,
     ShutdownTooSlow,
 )
+from sockshock._wire import note_client_socket
 
 __all__ = [
     "CLIENTS_CONNECT_WAIT",
@@ -195,6 +196,7 @@ def _exchange(
     deadline = time.monotonic() + timeout
     try:
         with socket.socket(family, kind) as raw:
+            note_client_socket(raw)  # a forked server's child must not keep it open
             raw.settimeout(timeout)
             if kind == socket.SOCK_DGRAM:
                 if family == getattr(socket, "AF_UNIX", None):

@@ -1,4 +1,5 @@
-"""The channel through which forked children report to the parent process.
+"""Forked children: the channel through which they report to the parent process,
+and the test's sockets they must not keep open.
 
 A forking server's handlers run in children. Their fault decisions (and a request
 for an abrupt shutdown) must reach the parent, where the plan's log lives. A
@@ -7,6 +8,25 @@ messages; a reader thread in the parent drains it as they come, so that a child
 never blocks on a full queue. :meth:`ForkChannel.collect` drains what is waiting
 now, for callers that need the log complete at a known moment (the harness, when
 it stops a server).
+
+A child inherits every descriptor of the test process, the test's client sockets
+included: while a child holds a copy of a client's socket, closing that client in
+the test never reaches the server as end of file, and a handler waiting for it
+waits until the stop kills it. So, in a child:
+
+* every socket a sockshock client made (:func:`note_client_socket`, called as the
+  socket is made, before it connects: a server may fork as soon as the kernel
+  completes the handshake) is released;
+* when the child was forked by a server sockshock serves (its serving thread, or
+  one of its handler threads), so is every other inherited socket connected *to
+  that server's address* -- the client end of a connection to the server, which
+  no handler has any use for: plain sockets the test opened.
+
+Nothing else is touched: a handler's files, logs and connections to other
+servers (a backend the server connected to before forking) stay usable, as with
+the standard library. "Released" means the descriptor number is pointed at
+``/dev/null`` (``dup2``), not closed: the socket object that still holds the
+number in the child closes that, never a descriptor that took the number since.
 """
 
 from __future__ import annotations
@@ -16,11 +36,104 @@ import os
 import pickle
 import selectors
 import socket
+import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["ForkChannel"]
+__all__ = ["ForkChannel", "note_client_socket", "release_inherited_clients"]
+
+_FD_DIRECTORY = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+
+# Client sockets made by sockshock (the handle's connect(), sockshock.clients, the
+# scenario load): {descriptor: (st_dev, st_ino)} -- the inode tells the socket from
+# whatever takes the number after it is closed. Pruned as it grows.
+_CLIENTS: dict[int, tuple[int, int]] = {}
+_CLIENTS_LOCK = threading.Lock()
+_PRUNE_AT = 256
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    try:
+        status = os.fstat(fd)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino)
+
+
+def note_client_socket(sock: socket.socket) -> None:
+    """``sock`` is the test side of a connection (a client sockshock made): a child
+    forked from now on releases its copy. Call it before ``connect()``."""
+    fd = sock.fileno()
+    identity = _identity(fd)
+    if identity is None:
+        return
+    with _CLIENTS_LOCK:
+        if len(_CLIENTS) >= _PRUNE_AT:  # forget the ones closed since
+            for old, known in list(_CLIENTS.items()):
+                if _identity(old) != known:
+                    del _CLIENTS[old]
+        _CLIENTS[fd] = identity
+
+
+def _release(fd: int, placeholder: int) -> None:
+    with contextlib.suppress(OSError):
+        os.dup2(placeholder, fd)
+
+
+def _same_address(peer: Any, addresses: list[Any]) -> bool:
+    if isinstance(peer, tuple):
+        return any(isinstance(a, tuple) and tuple(a[:2]) == tuple(peer[:2]) for a in addresses)
+    return bool(peer) and peer in addresses
+
+
+def _connected_to(fd: int, addresses: list[Any]) -> bool:
+    """Whether the socket ``fd`` is connected to one of ``addresses``."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return False
+    try:
+        peer = sock.getpeername()
+    except OSError:
+        return False  # not connected: a listening socket, an unbound one
+    finally:
+        sock.detach()
+    return _same_address(peer, addresses)
+
+
+def release_inherited_clients(server_addresses: Iterable[Any] = ()) -> None:
+    """In a freshly forked child: release the copies of sockshock's client sockets
+    (:func:`note_client_socket`) and of every socket connected to one of
+    ``server_addresses`` (the forking server's: the test's own client sockets)."""
+    addresses = [a for a in server_addresses if a]
+    try:
+        placeholder = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        for fd, identity in list(_CLIENTS.items()):
+            if _identity(fd) == identity:
+                _release(fd, placeholder)
+        if not addresses:
+            return
+        try:
+            names = os.listdir(_FD_DIRECTORY)
+        except OSError:
+            return
+        for name in names:
+            fd = int(name) if name.isdigit() else -1
+            if fd <= 2 or fd == placeholder:
+                continue
+            try:
+                is_socket = stat.S_ISSOCK(os.fstat(fd).st_mode)
+            except OSError:
+                continue  # the listing's own descriptor
+            if is_socket and _connected_to(fd, addresses):
+                _release(fd, placeholder)
+    finally:
+        os.close(placeholder)
+
 
 _MAX_MESSAGE = 60_000  # bytes; a larger message is not sent (datagram limits)
 _STOP = "stop"
