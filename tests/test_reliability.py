@@ -9,6 +9,7 @@ import gc
 import inspect
 import os
 import socket
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,57 @@ def test_scenarios_against_forking_servers_stop_within_their_bound(
 ) -> None:
     result = scenarios.run(scenarios.load(scenario), server_class=server_class)
     assert next(c for c in result.checks if c.name == "stops within").passed, result.checks
+
+
+# -- item 9: a failed TLS handshake is dropped and recorded, not a handler error ----
+
+
+def _reject_certificate(srv: Any) -> None:
+    """A client that does not trust sockshock's CA: it rejects the certificate."""
+    with srv.connect() as raw, pytest.raises(ssl.SSLCertVerificationError):
+        ssl.create_default_context().wrap_socket(raw, server_hostname="localhost")
+
+
+def _leave_before_hello(srv: Any) -> None:
+    srv.connect().close()
+
+
+@pytest.mark.parametrize("client", [_reject_certificate, _leave_before_hello])
+@pytest.mark.parametrize(
+    "server_class",
+    ["ThreadingTCPServer", pytest.param("ForkingTCPServer", marks=needs_fork)],
+)
+def test_a_failed_handshake_does_not_fail_the_block(client: Any, server_class: str) -> None:
+    pytest.importorskip("trustme")
+    with sockshock.serving(server_class, LineEcho, tls=True) as srv:
+        client(srv)
+        with srv.connect(tls=True) as good:  # the next client is served
+            good.sendall(b"fine\n")
+            assert good.recv(10) == b"fine\n"
+        deadline = time.monotonic() + 5
+        while not srv.failed_handshakes and time.monotonic() < deadline:
+            time.sleep(0.005)  # (a forked child reports when its handshake ends)
+    (failed,) = srv.failed_handshakes
+    assert isinstance(failed.exception, (ssl.SSLError, ConnectionError))
+    assert type(failed.exception).__name__ in failed.traceback  # one line, for reports
+    assert srv.errors == []
+    from sockshock._pytest._fixture import failed_handshake_lines
+
+    assert "1 failed TLS handshake(s), dropped" in failed_handshake_lines(srv)[0]
+
+
+def test_tls_strict_makes_a_failed_handshake_a_handler_error() -> None:
+    pytest.importorskip("trustme")
+    with (
+        pytest.raises(ssl.SSLError),
+        sockshock.serving("ThreadingTCPServer", LineEcho, tls=True, tls_strict=True) as srv,
+    ):
+        _reject_certificate(srv)
+    assert len(srv.failed_handshakes) == 1
+
+
+def test_tls_strict_is_checked() -> None:
+    with pytest.raises(InvalidArgument, match=r"tls_strict=True .* only applies with tls="):
+        sockshock.serving("TCPServer", LineEcho, tls_strict=True).__enter__()
+    with pytest.raises(InvalidArgument, match="tls_strict='yes'"):
+        sockshock.serving("TCPServer", LineEcho, tls=True, tls_strict="yes").__enter__()  # type: ignore[arg-type]

@@ -25,6 +25,9 @@ from sockshock._util import HandlerError
 
 __all__ = ["HandlerFailure", "Reporter", "add_note", "forget_frames", "raise_outcome"]
 
+_FAILURE = ".failure"  # a forked child's report of a handler error...
+_HANDSHAKE = ".handshake"  # ...and of a failed TLS handshake
+
 
 def add_note(exc: BaseException, note: str) -> None:
     """``exc.add_note(note)``, also on Python 3.10."""
@@ -90,6 +93,8 @@ class Reporter:
 
     def __init__(self, *, forks: bool) -> None:
         self.errors: list[HandlerFailure] = []
+        #: Failed TLS handshakes (:meth:`record_handshake`).
+        self.handshakes: list[HandlerFailure] = []
         self.pid = os.getpid()
         self.lock = threading.Lock()
         self.directory = tempfile.mkdtemp(prefix="sockshock-children-") if forks else None
@@ -106,38 +111,52 @@ class Reporter:
             return
         text = traceback.format_exc()
         forget_frames(exc)
-        failure = HandlerFailure(exc, client_address, text, os.getpid())
+        self._keep(HandlerFailure(exc, client_address, text, os.getpid()), self.errors)
+
+    def record_handshake(self, exc: BaseException, client_address: Any) -> None:
+        """A TLS handshake failed (a client that rejected the certificate, left
+        before its ClientHello, stalled past the handler's timeout): kept in
+        :attr:`handshakes`, apart from handler errors."""
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        forget_frames(exc)
+        self._keep(HandlerFailure(exc, client_address, text, os.getpid()), self.handshakes)
+
+    def _keep(self, failure: HandlerFailure, kept: list[HandlerFailure]) -> None:
         if os.getpid() == self.pid:
             with self.lock:
-                self.errors.append(failure)
+                kept.append(failure)
             return
         if self.directory is None:
             return  # a child of a server that was not expected to fork
+        exc = failure.exception
         try:
             payload = pickle.dumps(failure)
         except Exception:
             payload = pickle.dumps(
                 HandlerFailure(
                     HandlerError(f"{type(exc).__name__}: {exc}"),
-                    repr(client_address),
-                    text,
-                    os.getpid(),
+                    repr(failure.client_address),
+                    failure.traceback,
+                    failure.pid,
                 )
             )
         self.count += 1
+        suffix = _HANDSHAKE if kept is self.handshakes else _FAILURE
         name = os.path.join(self.directory, f"{os.getpid()}-{self.count}")
         with contextlib.suppress(OSError):
             with open(name + ".tmp", "wb") as f:
                 f.write(payload)
-            os.rename(name + ".tmp", name + ".failure")  # whole, or not at all
+            os.rename(name + ".tmp", name + suffix)  # whole, or not at all
 
     def collect(self) -> None:
-        """Take in the failures forked children reported so far."""
+        """Take in the failures (and failed handshakes) forked children reported so far."""
         if self.directory is None:
             return
         with self.lock:
             try:
-                names = sorted(n for n in os.listdir(self.directory) if n.endswith(".failure"))
+                names = sorted(
+                    n for n in os.listdir(self.directory) if n.endswith((_FAILURE, _HANDSHAKE))
+                )
             except OSError:
                 return
             for name in names:
@@ -151,6 +170,9 @@ class Reporter:
                     )
                 with contextlib.suppress(OSError):
                     os.unlink(path)
+                if name.endswith(_HANDSHAKE):
+                    self.handshakes.append(failure)
+                    continue
                 add_note(
                     failure.exception,
                     f"raised in forked child pid {failure.pid}:\n{failure.traceback}",

@@ -59,6 +59,15 @@ class ServerHandle:
         return self._run.reporter.errors
 
     @property
+    def failed_handshakes(self) -> list[HandlerFailure]:
+        """TLS handshakes that failed so far (forked children's included): the
+        exception each connection's handshake raised, its client address, the
+        error in one line (``.traceback``) and the pid. Dropped, as the standard
+        library's servers drop them; errors only with ``tls_strict=True``."""
+        self._run.reporter.collect()
+        return self._run.reporter.handshakes
+
+    @property
     def plan(self) -> FaultPlan | None:
         """The fault plan in force (``None`` without faults): ``plan.seed``,
         ``plan.log``, ``plan.describe()``."""

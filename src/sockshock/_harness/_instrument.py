@@ -99,7 +99,9 @@ def _finish_request_under_tls(base_finish_request: Any) -> Any:
         tls = self._sockshock_tls
         if tls is not None:  # in the handler's thread or child: the handshake too
             request = tls.wrap(request)
-            tls.handshake(request, getattr(self.RequestHandlerClass, "timeout", None))
+            timeout = getattr(self.RequestHandlerClass, "timeout", None)
+            if not tls.handshake(request, timeout, self._sockshock_reporter, client_address):
+                return  # failed: dropped, as the standard library's servers do
         base_finish_request(self, request, client_address)
 
     return finish_request

@@ -477,6 +477,7 @@ class ServeSpec:
     instance_attrs: dict[str, Any]
     expect_errors: tuple[type[BaseException], ...] = ()
     tls: ServerTLS | None = None
+    tls_strict: bool = False  # a failed TLS handshake is a handler error too
 
 
 def _adoptable(
@@ -535,6 +536,7 @@ def resolve_spec(
     server_kwargs: Any = None,
     expect_errors: Any = (),
     tls: Any = None,
+    tls_strict: Any = False,
     default_seed: int | None = None,
     default_clock: Any = None,
 ) -> ServeSpec:
@@ -582,7 +584,7 @@ def resolve_spec(
         default_clock=default_clock,
     )
     try:
-        server_tls = resolve_tls(tls, server_class=cls, layer=layer)
+        server_tls = resolve_tls(tls, server_class=cls, layer=layer, strict=tls_strict)
     except BaseException:
         if layer is not None:
             layer.close()
@@ -600,4 +602,5 @@ def resolve_spec(
         instance_attrs,
         expected,
         server_tls,
+        tls_strict is True,
     )

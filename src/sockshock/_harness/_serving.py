@@ -97,6 +97,7 @@ def serving(
     poll_interval: float | None = DEFAULT_POLL_INTERVAL,
     expect_errors: type[BaseException] | tuple[type[BaseException], ...] = (),
     tls: bool | ssl.SSLContext | None = None,
+    tls_strict: bool = False,
     **server_attrs: Any,
 ) -> Iterator[ServerHandle]:
     """Run a server for the length of a ``with`` block.
@@ -139,6 +140,12 @@ def serving(
             own server-side ``ssl.SSLContext``: every connection runs TLS, its
             handshake in the handler's thread (or child), faults beneath it
             (``layer="wire"``, the default) and above it (``layer="plaintext"``).
+            A failed handshake (a client that rejects the certificate, or leaves
+            before its ClientHello) is dropped, as the standard library's servers
+            drop it: the handler does not run; it is kept in
+            ``handle.failed_handshakes``, not in ``handle.errors``.
+        tls_strict: with ``tls``: a failed handshake is a handler error too
+            (re-raised when the block ends, unless ``expect_errors`` lists it).
         **server_attrs: attributes to set on the server before the first request:
             settings the class has (``request_queue_size=16``,
             ``daemon_threads=True``, ``max_workers=4``; in force during
@@ -168,6 +175,7 @@ def serving(
         server_kwargs=server_kwargs,
         expect_errors=expect_errors,
         tls=tls,
+        tls_strict=tls_strict,
     )
     with serve_spec(spec) as handle:
         yield handle
@@ -209,7 +217,7 @@ def _prepare(server: Any, spec: ServeSpec) -> None:
                 f"tls={tls.context!r}: {type(server).__name__}'s socket is under TLS already"
             )
         listening = server.socket
-        tls = ServerTLS(listening.context, layer, ours=False)
+        tls = ServerTLS(listening.context, layer, ours=False, strict=spec.tls_strict)
         server.socket = socket.socket(
             listening.family, listening.type, listening.proto, fileno=listening.detach()
         )

@@ -196,6 +196,7 @@ class SockshockFixture:
             "poll_interval": DEFAULT_POLL_INTERVAL,
             "expect_errors": setting(self._request.config, self._request.node, "expect_errors"),
             "tls": None,
+            "tls_strict": False,
         }
         for name in list(options):
             if name in arguments:
@@ -255,12 +256,25 @@ class SockshockFixture:
             if handle.plan is not None:
                 lines.append(f"{type(handle.server).__name__} at {handle.address!r}:")
                 lines.append(handle.plan.describe())
+            lines.extend(failed_handshake_lines(handle))
         for injected in (server for servers in self.injected for server in servers):
             lines.append(
                 f"{type(injected.server).__name__} at {injected.address!r} (built inside inject()):"
             )
             lines.append(injected.plan.describe())
         return "\n".join(lines)
+
+
+def failed_handshake_lines(handle: ServerHandle) -> list[str]:
+    """A failing test's report: the TLS handshakes its server dropped."""
+    failed = handle.failed_handshakes
+    if not failed:
+        return []
+    return [
+        f"{type(handle.server).__name__} at {handle.address!r}: {len(failed)} failed TLS "
+        "handshake(s), dropped (tls_strict=True makes them handler errors):",
+        *(f"  from {f.client_address!r}: {f.traceback}" for f in failed),
+    ]
 
 
 class _Departures:
