@@ -10,6 +10,7 @@ import inspect
 import os
 import socket
 import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 import sockshock
 from sockshock import clients, scenarios
+from sockshock import faults as F
 from sockshock import socketserver as ss
 from sockshock.errors import InvalidArgument
 from sockshock.handlers import DatagramEcho, LineEcho
@@ -246,3 +248,41 @@ def test_tls_strict_is_checked() -> None:
         sockshock.serving("TCPServer", LineEcho, tls_strict=True).__enter__()
     with pytest.raises(InvalidArgument, match="tls_strict='yes'"):
         sockshock.serving("TCPServer", LineEcho, tls=True, tls_strict="yes").__enter__()  # type: ignore[arg-type]
+
+
+# -- item 10a: a descriptor made non-blocking with fcntl is non-blocking to the layer --
+
+
+@pytest.mark.skipif(not hasattr(os, "O_NONBLOCK"), reason="needs fcntl")
+@pytest.mark.parametrize(
+    "faults",
+    [[], [F.Stall(0)], [F.Latency(30, direction="both")]],
+    ids=["no faults", "stall", "latency"],
+)
+def test_o_nonblock_set_with_fcntl_gets_eagain_as_from_the_kernel(faults: Any) -> None:
+    import fcntl
+
+    seen: list[Any] = []
+    done = threading.Event()
+
+    class NonBlocking(ss.BaseRequestHandler):  # as a Redis fake does
+        def handle(self) -> None:
+            fd = self.request.fileno()
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+            assert self.request.gettimeout() is None  # Python does not know
+            for operation in (lambda: self.request.recv(10), lambda: self.request.send(b"x")):
+                try:
+                    seen.append(operation())
+                except OSError as exc:
+                    seen.append(type(exc))
+            done.set()
+
+    with (
+        sockshock.serving("ThreadingTCPServer", NonBlocking, faults=faults, seed=1) as srv,
+        srv.connect(),
+    ):
+        assert done.wait(5), "the handler blocked where the kernel answers EAGAIN"
+    # Nothing to read yet: EAGAIN; a send goes out (the kernel's buffer has room)
+    # -- or, delayed by Latency, EAGAIN as a non-blocking send that cannot go yet.
+    assert seen[0] is BlockingIOError
+    assert seen[1] == (BlockingIOError if "Latency" in repr(faults) else 1)

@@ -11,7 +11,20 @@ if TYPE_CHECKING:
     from sockshock._faults import Decision
     from sockshock._util import Clock
 
-__all__ = ["DONTWAIT", "PEEK", "Connection", "LayerView", "os_error", "timed_out"]
+try:
+    import fcntl as _fcntl
+except ImportError:  # Windows
+    _fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "DONTWAIT",
+    "PEEK",
+    "Connection",
+    "LayerView",
+    "effective_timeout",
+    "os_error",
+    "timed_out",
+]
 
 DONTWAIT = int(getattr(socket, "MSG_DONTWAIT", 0))  # ints: enum flags are slow to combine
 PEEK = int(getattr(socket, "MSG_PEEK", 0))
@@ -21,6 +34,29 @@ def os_error(code: int) -> OSError:
     """The exception the kernel's ``code`` becomes in Python (OSError picks the
     subclass: ConnectionResetError, BrokenPipeError, BlockingIOError...)."""
     return OSError(code, os.strerror(code))
+
+
+class _Timed(Protocol):
+    def gettimeout(self) -> float | None: ...
+    def fileno(self) -> int: ...
+
+
+def effective_timeout(sock: _Timed, flags: int = 0) -> float | None:
+    """How an operation on ``sock`` waits, as the kernel will treat it: ``0.0`` (not
+    at all) for ``MSG_DONTWAIT`` and for a descriptor a handler made non-blocking
+    itself with ``fcntl(fd, F_SETFL, O_NONBLOCK)`` -- Python's ``gettimeout()``
+    still says ``None`` then, but the kernel answers EAGAIN --, else
+    ``gettimeout()`` (a timeout Python emulates on a non-blocking descriptor)."""
+    timeout = sock.gettimeout()
+    if flags & DONTWAIT:
+        return 0.0
+    if timeout is None and _fcntl is not None:
+        try:
+            if _fcntl.fcntl(sock.fileno(), _fcntl.F_GETFL) & os.O_NONBLOCK:
+                return 0.0
+        except (OSError, ValueError):
+            pass
+    return timeout
 
 
 def timed_out() -> TimeoutError:

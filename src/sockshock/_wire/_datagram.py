@@ -20,7 +20,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from sockshock._faults import DATAGRAM_IN, DATAGRAM_OUT, DROP, Decision
-from sockshock._wire._common import DONTWAIT, PEEK, LayerView, os_error
+from sockshock._wire._common import DONTWAIT, PEEK, LayerView, effective_timeout, os_error
 
 __all__ = ["DatagramFaults"]
 
@@ -58,6 +58,7 @@ class DatagramFaults:
         def _raw_sendto(self, data: Any, *args: Any) -> int: ...
         def getsockname(self) -> Any: ...
         def gettimeout(self) -> float | None: ...
+        def fileno(self) -> int: ...
         def _sockshock_delay(
             self, kind: str, decision: Decision, timeout: float | None
         ) -> Decision: ...
@@ -135,13 +136,13 @@ class DatagramFaults:
             decision = layer.ask(DATAGRAM_IN, peer, len(data))
             peer.offset["in"] += len(data)
             if decision.delay:
-                self._sockshock_delay(DATAGRAM_IN, decision, self.gettimeout())
+                self._sockshock_delay(DATAGRAM_IN, decision, effective_timeout(self, flags))
             if decision.action == DROP or decision.hold:
                 if decision.hold and decision.action != DROP:
                     self._sockshock_held_in.append([decision.hold, data, address])
                     if self._sockshock_queue_empty():
                         self._sockshock_release_held(everything=True)
-                if flags & DONTWAIT or self.gettimeout() == 0.0:
+                if effective_timeout(self, flags) == 0.0:
                     raise os_error(errno.EAGAIN)  # what a spurious wake-up looks like
                 continue  # a blocking receive waits for the next datagram
             data = mangle(data, decision)
@@ -176,7 +177,7 @@ class DatagramFaults:
         decision = self._sockshock_layer.ask(DATAGRAM_OUT, peer, len(payload))
         peer.offset["out"] += len(payload)
         if decision.delay:
-            self._sockshock_delay(DATAGRAM_OUT, decision, self.gettimeout())
+            self._sockshock_delay(DATAGRAM_OUT, decision, effective_timeout(self, flags))
         if decision.action != DROP:
             payload = mangle(payload, decision)
             if decision.hold:

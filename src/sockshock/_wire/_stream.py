@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from sockshock._faults import EOF, RECV, RESET, SEND, STALL, Decision
 from sockshock._util import RealClock
-from sockshock._wire._common import PEEK, Connection, LayerView, os_error, timed_out
+from sockshock._wire._common import (
+    PEEK,
+    Connection,
+    LayerView,
+    effective_timeout,
+    os_error,
+    timed_out,
+)
 
 __all__ = ["StreamFaults"]
 
@@ -114,10 +121,10 @@ class StreamFaults:
         decision = self._sockshock_layer.ask(kind, self._sockshock_conn, size)
         return self._sockshock_delay(kind, decision, timeout)
 
-    def _sockshock_stall(self) -> None:
+    def _sockshock_stall(self, flags: int = 0) -> None:
         """The peer is silent: block until the timeout, a shutdown, a close, or the
         real peer hanging up (then: end of file)."""
-        timeout = self.gettimeout()
+        timeout = effective_timeout(self, flags)
         if timeout == 0.0:
             raise os_error(errno.EAGAIN)
         if not self._sockshock_wait(timeout, _CLOSED) and timeout is not None:
@@ -125,7 +132,7 @@ class StreamFaults:
 
     # -- reads -----------------------------------------------------------------------
 
-    def _sockshock_read_limit(self, size: int) -> int | None:
+    def _sockshock_read_limit(self, size: int, flags: int = 0) -> int | None:
         """Decide a read; return how many bytes to read, or None for end of file."""
         conn = self._sockshock_conn
         assert conn is not None
@@ -136,7 +143,7 @@ class StreamFaults:
             return None
         if conn.eof or self._sockshock_read_shut:
             return None
-        decision = self._sockshock_decide(RECV, size, self.gettimeout())
+        decision = self._sockshock_decide(RECV, size, effective_timeout(self, flags))
         action = decision.action
         if action == RESET:
             conn.reset = conn.reset_read_reported = True
@@ -145,7 +152,7 @@ class StreamFaults:
             conn.eof = True
             return None
         if action == STALL:
-            self._sockshock_stall()
+            self._sockshock_stall(flags)
             return None  # woken by a shutdown, a close or the peer: end of file
         return size if decision.limit is None else max(1, min(size, decision.limit))
 
@@ -154,7 +161,7 @@ class StreamFaults:
             if self._sockshock_datagram:
                 return self.recvfrom(bufsize, flags)[0]
             return self._raw_recv(bufsize, flags)
-        limit = self._sockshock_read_limit(bufsize)
+        limit = self._sockshock_read_limit(bufsize, flags)
         if limit is None:
             return b""
         data = self._raw_recv(limit, flags)
@@ -169,7 +176,7 @@ class StreamFaults:
         size = nbytes or memoryview(buffer).nbytes
         if size <= 0:
             return self._raw_recv_into(buffer, nbytes, flags)
-        limit = self._sockshock_read_limit(size)
+        limit = self._sockshock_read_limit(size, flags)
         if limit is None:
             return 0
         n = self._raw_recv_into(buffer, limit, flags)
@@ -202,16 +209,20 @@ class StreamFaults:
     def send(self, data: Any, flags: int = 0) -> int:
         if not self._sockshock_stream or self._closed:
             return self._raw_send(data, flags)
-        return self._sockshock_send(data, flags, self.gettimeout())
+        return self._sockshock_send(data, flags, effective_timeout(self, flags))
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         if not self._sockshock_stream or self._closed:
             return super().sendall(data, flags)  # type: ignore[misc,no-any-return]
         view = memoryview(data).cast("B")
-        timeout = self.gettimeout()
+        timeout = effective_timeout(self, flags)
         clock = self._sockshock_layer.clock
         deadline = None if not timeout else clock.now() + timeout
         sent = 0
+        if timeout == 0.0:  # non-blocking: as much as goes now, then EAGAIN
+            while sent < view.nbytes:
+                sent += self._sockshock_send(view[sent:], flags, 0.0)
+            return None
         while sent < view.nbytes:
             # As CPython's: the timeout bounds the whole call, not each send.
             remaining = timeout if deadline is None else deadline - clock.now()
