@@ -24,6 +24,7 @@ from sockshock._harness._install import (
     Installation,
     inject,
     install,
+    modules_built_on,
 )
 from sockshock._harness._resolve import (
     DEFAULT_POLL_INTERVAL,
@@ -72,6 +73,7 @@ __all__ = [
     "install",
     "is_handler_class",
     "is_loopback",
+    "modules_built_on",
     "raise_outcome",
     "register_unix_path",
     "resolve_handler_class",

@@ -41,7 +41,14 @@ from sockshock._util import (
 )
 from sockshock._wire import FaultLayer
 
-__all__ = ["InjectedServer", "InjectedServers", "Installation", "inject", "install"]
+__all__ = [
+    "InjectedServer",
+    "InjectedServers",
+    "Installation",
+    "inject",
+    "install",
+    "modules_built_on",
+]
 
 
 def _uses(module: ModuleType, server_module: ModuleType) -> bool:
@@ -55,7 +62,7 @@ def _uses(module: ModuleType, server_module: ModuleType) -> bool:
     return False
 
 
-def _importers(stdlib: ModuleType) -> list[str]:
+def modules_built_on(stdlib: ModuleType) -> list[str]:
     """The modules built on the standard ``socketserver``, in the order they were
     imported (sockshock's own excluded)."""
     return [
@@ -79,7 +86,7 @@ class Installation:
         if current is ours:
             return  # installed already: nothing to undo here
         if current is not None:
-            users = _importers(current)
+            users = modules_built_on(current)
             if users:
                 first = users[0]
                 if first == "__main__":

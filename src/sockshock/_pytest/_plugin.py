@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from sockshock._harness import Installation, install
 from sockshock._pytest._fixture import (
     CALL_FAILED,
     FIXTURE,
@@ -20,6 +19,7 @@ from sockshock._pytest._fixture import (
     rerun_lines,
     seed_for_test,
 )
+from sockshock._pytest._install import SessionInstall, install_for_session
 from sockshock._pytest._settings import MARKER_KEYS, SETTINGS, add_options, setting
 from sockshock._stdlib import server_kinds
 from sockshock._util import InvalidArgument
@@ -58,7 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
-INSTALLATION = pytest.StashKey[Installation]()
+INSTALLATION = pytest.StashKey[SessionInstall]()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -80,7 +80,7 @@ def pytest_load_initial_conftests(
         raise pytest.UsageError(f"sockshock: install={value!r} from {source}: {exc}") from None
     if wanted:
         try:
-            early_config.stash[INSTALLATION] = install()
+            early_config.stash[INSTALLATION] = install_for_session(early_config)
         except InvalidArgument as exc:
             raise pytest.UsageError(f"sockshock: {source}: {exc}") from None
 
@@ -125,14 +125,17 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput[_WORKER_KEY] = node.config.stash[SESSION_SEED]
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    installation = config.stash.get(INSTALLATION, None)
+    lines = [installation.note] if installation is not None and installation.note else []
     fixed = setting(config, None, "seed")
     if fixed is not None:
-        return f"sockshock: every test's fault seed is {fixed} (--sockshock-seed)"
-    return (
+        return [f"sockshock: every test's fault seed is {fixed} (--sockshock-seed)", *lines]
+    return [
         f"sockshock: session seed {config.stash[SESSION_SEED]} (test seeds derive from "
-        "it and the node id; --sockshock-session-seed replays them)"
-    )
+        "it and the node id; --sockshock-session-seed replays them)",
+        *lines,
+    ]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
