@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -64,8 +67,32 @@ def test_an_unreaped_child_is_named() -> None:
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
     finally:
         if pid:
-            os.waitpid(pid, 0)
-    assert info.value.report.children == [f"pid {pid} (zombie, never reaped)"]
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)  # (the audit reaped it: nothing left behind)
+    assert info.value.report.children == [f"pid {pid} (zombie, never reaped; reaped now)"]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_running_child_is_named_and_killed() -> None:
+    """A child a handler forked must not outlive the run: the audit reports it and
+    kills it (and reaps it)."""
+    pid = 0
+    try:
+        with pytest.raises(sockshock.errors.LeakError) as info, sockshock.audit(grace=0.05):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover (the child)
+                time.sleep(60)
+                os._exit(0)
+    finally:
+        if pid:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+    assert info.value.report.children == [f"pid {pid} (running; killed (SIGKILL) by the audit)"]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped: no zombie either
 
 
 def test_a_unix_socket_file_left_behind_is_named(tmp_path: Path) -> None:

@@ -5,13 +5,20 @@ plugins that import ``http.server`` before ``--sockshock-install``."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import inspect
+import json
 import os
+import select
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,8 @@ from sockshock import faults as F
 from sockshock import socketserver as ss
 from sockshock.errors import InvalidArgument
 from sockshock.handlers import DatagramEcho, LineEcho
+
+pytest_plugins = ["pytester"]
 
 HAS_UNIX = hasattr(socket, "AF_UNIX")
 
@@ -286,3 +295,251 @@ def test_o_nonblock_set_with_fcntl_gets_eagain_as_from_the_kernel(faults: Any) -
     # -- or, delayed by Latency, EAGAIN as a non-blocking send that cannot go yet.
     assert seen[0] is BlockingIOError
     assert seen[1] == (BlockingIOError if "Latency" in repr(faults) else 1)
+
+
+# -- item 12: --sockshock-install with pytest-httpserver installed -------------------
+
+
+HTTPSERVER_TEST = """
+import http.server
+import socketserver
+import sys
+
+import sockshock.socketserver as ours
+
+def test_built_on_ours(sockshock, httpserver):
+    assert socketserver is ours
+    assert issubclass(http.server.ThreadingHTTPServer, ours.TCPServer)
+    # pytest-httpserver's own server keeps the standard library's, and works.
+    assert "pytest_httpserver" in sys.modules
+    httpserver.expect_request("/").respond_with_data("plugin ok")
+    import urllib.request
+    with urllib.request.urlopen(httpserver.url_for("/"), timeout=5) as reply:
+        assert reply.read() == b"plugin ok"
+    # A server of the test's own, on http.server built on ours, under sockshock.
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+        def log_message(self, *args):
+            pass
+    srv = sockshock.serve(http.server.ThreadingHTTPServer, Hello)
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.address[1]}/", timeout=5) as reply:
+        assert reply.read() == b"ok"
+"""
+
+
+def test_install_works_with_pytest_httpserver_loaded(pytester: pytest.Pytester) -> None:
+    """pytest-httpserver imports werkzeug, so http.server, when pytest loads it --
+    before sockshock can install: the install used to be refused."""
+    pytest.importorskip("pytest_httpserver")
+    pytester.makepyfile(test_http=HTTPSERVER_TEST)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "--sockshock-install=on", timeout=120
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "sockshock: installed; http.server, werkzeug.serving had been imported by "
+            "plugin(s) pytest_httpserver before --sockshock-install*"
+        ]
+    )
+    assert result.ret == 0
+
+
+# -- items 4 and 5: stray threads and signals cannot keep anything alive or behind ----
+
+SCRIPTS = Path(__file__).with_name("scripts")
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie of another parent counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@contextlib.contextmanager
+def _ending_script(how: str) -> Iterator[tuple[subprocess.Popen[str], int, list[str]]]:
+    """``scripts/ending.py HOW`` running, once it printed its forked child's pid and
+    its directories; killed (and the child too) whatever happens."""
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "ending.py"), how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    child = 0
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, f"ending.py {how} never said it was ready"
+        state = json.loads(proc.stdout.readline())
+        child = state["child"]
+        yield proc, child, state["directories"]
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        if child:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+
+
+@needs_fork
+@needs_proc
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_leaves_no_forked_child_and_no_directory(signame: str) -> None:
+    with _ending_script("forking") as (proc, child, directories):
+        assert _alive(child)
+        assert all(os.path.isdir(d) for d in directories)
+        proc.send_signal(getattr(signal, signame))
+        status = proc.wait(timeout=30)
+        if signame != "SIGINT":  # ended by the signal itself, as without sockshock
+            assert status == -getattr(signal, signame)
+        assert _gone_within(child, 5), f"the forked child outlived the run ({signame})"
+        assert not [d for d in directories if os.path.exists(d)]
+
+
+@needs_fork
+@needs_proc
+def test_sigkill_leaves_no_forked_child_sleeping() -> None:
+    """Nothing can clean up after SIGKILL; a forking server's child still dies with
+    the process that forked it (PR_SET_PDEATHSIG) instead of sleeping on."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    with _ending_script("forking") as (proc, child, _):
+        proc.kill()
+        proc.wait(timeout=30)
+        assert _gone_within(child, 5), "the forked child outlived its parent"
+
+
+@needs_fork
+@needs_proc
+def test_sigterm_ends_a_child_a_handler_forked() -> None:
+    with _ending_script("handler-fork") as (proc, child, _):
+        proc.terminate()
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+        assert _gone_within(child, 5), "the handler's child outlived the run"
+
+
+def test_a_stray_non_daemon_thread_cannot_keep_a_script_alive() -> None:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "ending.py"), "stray-thread"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr  # the uncaught LeakError's status
+    assert "LeakError" in proc.stderr
+    assert "'stray worker'" in proc.stderr
+    assert "non-daemon thread(s) started by request handlers were still running" in proc.stderr
+    assert time.monotonic() - started < 30
+
+
+STRAY_THREAD_TEST = """
+import threading, time
+import sockshock._util._ending as ending
+from sockshock import socketserver as ss
+
+ending.EXIT_GRACE = 0.5
+
+class StartsAThread(ss.BaseRequestHandler):
+    def handle(self):
+        threading.Thread(target=time.sleep, args=(10**6,), name="stray worker", daemon=False).start()
+        self.request.sendall(b"started")
+
+def test_stray(sockshock):
+    srv = sockshock.serve(StartsAThread, "ThreadingTCPServer")
+    with srv.connect() as client:
+        assert client.recv(10) == b"started"
+    assert {MODE}
+"""
+
+
+@pytest.mark.parametrize("mode", ["passes", "fails"])
+@pytest.mark.parametrize("workers", [None, "1"])
+def test_a_stray_non_daemon_thread_cannot_keep_pytest_alive(
+    pytester: pytest.Pytester, mode: str, workers: str | None
+) -> None:
+    """Passing (the audit fails it at teardown) or failing (the audit does not run),
+    in the main process or in an xdist worker: the run ends, with pytest's status."""
+    pytester.makepyfile(test_stray=STRAY_THREAD_TEST.replace("{MODE}", str(mode == "passes")))
+    started = time.monotonic()
+    args = ["-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
+    result = pytester.runpytest_subprocess(
+        *args, *(["-n", workers] if workers else []), timeout=120
+    )
+    assert result.ret == 1  # a failure (the test's, or the audit's): status 1
+    assert time.monotonic() - started < 60
+    if workers is None:
+        result.stderr.fnmatch_lines(["*non-daemon thread(s) started by request handlers*"])
+
+
+TIMED_OUT_TEST = """
+import json, os, time
+from sockshock import socketserver as ss
+
+class SleepsInChild(ss.BaseRequestHandler):
+    def handle(self):
+        with open("child.pid", "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(10**6)
+
+def test_times_out(sockshock):
+    srv = sockshock.serve(SleepsInChild, "ForkingTCPServer")
+    unix = sockshock.serve(SleepsInChild, "ThreadingUnixStreamServer")
+    with open("directories.json", "w") as f:
+        json.dump([srv._run.reporter.directory, os.path.dirname(unix.address)], f)
+    srv.connect().sendall(b"x")
+    time.sleep(60)
+"""
+
+
+@needs_fork
+@needs_proc
+def test_pytest_timeouts_thread_method_leaves_nothing_behind(pytester: pytest.Pytester) -> None:
+    """pytest-timeout's thread method ends the process with os._exit(1): no teardown
+    runs. sockshock's cleanup runs first."""
+    pytest.importorskip("pytest_timeout")
+    pytester.makepyfile(test_timeout=TIMED_OUT_TEST)
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "--timeout=3",
+        "--timeout-method=thread",
+        timeout=120,
+    )
+    child = int((pytester.path / "child.pid").read_text())
+    try:
+        assert result.ret == 1
+        result.stdout.fnmatch_lines(["*Timeout*"])
+        assert _gone_within(child, 5), "the forked child outlived the run"
+        directories = json.loads((pytester.path / "directories.json").read_text())
+        assert not [d for d in directories if os.path.exists(d)]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)

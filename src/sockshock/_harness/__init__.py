@@ -13,6 +13,7 @@ from sockshock._harness._audit import (
     audit,
     forget_unix_path,
     register_unix_path,
+    watch_stray_threads,
 )
 from sockshock._harness._drive import Transcript, drive
 from sockshock._harness._failures import HandlerFailure, add_note, raise_outcome
@@ -83,4 +84,5 @@ __all__ = [
     "serving",
     "split_server_attrs",
     "transport_of",
+    "watch_stray_threads",
 ]

@@ -13,16 +13,26 @@ import contextlib
 import gc
 import itertools
 import os
+import signal
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sockshock._harness._stacks import describe_thread
-from sockshock._util import LeakError, check_number
+from sockshock._util import LeakError, check_number, watch_at_exit
 
-__all__ = ["LeakAudit", "LeakReport", "audit", "forget_unix_path", "register_unix_path"]
+__all__ = [
+    "LeakAudit",
+    "LeakReport",
+    "audit",
+    "forget_unix_path",
+    "forked_children",
+    "kill_children",
+    "register_unix_path",
+    "watch_stray_threads",
+]
 
 _GRACE = 1.0  # seconds for ending threads and exiting children to finish
 
@@ -158,6 +168,60 @@ def _children() -> dict[int, str]:
     return children
 
 
+def _cmdline(pid: int | str) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def forked_children(before: Iterable[int] = ()) -> list[int]:
+    """This process's live children, not in ``before``, that are forks of it that
+    did not exec another program (the same command line): a forking server's
+    children, a child a handler forked -- not a program the test ran."""
+    own = _cmdline("self")
+    return sorted(
+        pid
+        for pid, state in _children().items()
+        if pid not in before and state != "Z" and own is not None and _cmdline(pid) == own
+    )
+
+
+def kill_children(pids: Iterable[int], reap_within: float = 0.5) -> list[str]:
+    """SIGKILL each child and reap it (waiting at most ``reap_within`` seconds in
+    all); how each ended, for a report."""
+    fates: dict[int, str] = {}
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            fates[pid] = "killed (SIGKILL)"
+        except ProcessLookupError:
+            fates[pid] = "had exited"
+    deadline = time.monotonic() + reap_within
+    for pid in fates:
+        while True:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+            except ChildProcessError:
+                break  # reaped by its owner meanwhile
+            if time.monotonic() >= deadline:
+                fates[pid] += ", not reaped yet"
+                break
+            time.sleep(0.002)
+    return [f"pid {pid}: {fate}" for pid, fate in fates.items()]
+
+
+def watch_stray_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """Non-daemon threads started since ``before`` that still run: handed to
+    :func:`sockshock._util.watch_at_exit`, so that they cannot keep the process
+    alive at exit (after a failed test too); returned."""
+    stray = [t for t in threading.enumerate() if t not in before and not t.daemon and t.is_alive()]
+    watch_at_exit(stray)
+    return stray
+
+
 @dataclass
 class LeakReport:
     """What outlived an audited block."""
@@ -204,6 +268,7 @@ def _check(before: _Snapshot, grace: float, descriptors: bool) -> LeakReport:
         for t in new_threads
         if t.is_alive()
     ]
+    watch_stray_threads(before.threads)  # a non-daemon one must not hold the exit
     new_children = {}
     while True:
         new_children = {
@@ -212,8 +277,14 @@ def _check(before: _Snapshot, grace: float, descriptors: bool) -> LeakReport:
         if not new_children or time.monotonic() >= deadline:
             break
         time.sleep(0.005)  # children exiting; the audit itself never reaps them
+    # Reported, and nothing left behind: a running child is killed, each reaped.
+    running = [pid for pid, state in new_children.items() if state != "Z"]
+    fates = dict(zip(running, kill_children(running), strict=True))
+    kill_children([pid for pid, state in new_children.items() if state == "Z"])  # reaps
     report.children = [
-        f"pid {pid} ({'zombie, never reaped' if state == 'Z' else 'running'})"
+        f"pid {pid} (zombie, never reaped; reaped now)"
+        if state == "Z"
+        else f"pid {pid} (running; {fates[pid].split(': ', 1)[1]} by the audit)"
         for pid, state in sorted(new_children.items())
     ]
     if descriptors:

@@ -13,15 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import shutil
 import sys
-import tempfile
 import threading
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from sockshock._util import HandlerError
+from sockshock._util import HandlerError, make_temporary_directory, remove_temporary_directory
 
 __all__ = ["HandlerFailure", "Reporter", "add_note", "forget_frames", "raise_outcome"]
 
@@ -97,7 +95,7 @@ class Reporter:
         self.handshakes: list[HandlerFailure] = []
         self.pid = os.getpid()
         self.lock = threading.Lock()
-        self.directory = tempfile.mkdtemp(prefix="sockshock-children-") if forks else None
+        self.directory = make_temporary_directory("sockshock-children-") if forks else None
         self.count = 0
 
     def child_file(self, name: str) -> str | None:
@@ -181,4 +179,4 @@ class Reporter:
 
     def close(self) -> None:
         if self.directory is not None and os.getpid() == self.pid:
-            shutil.rmtree(self.directory, ignore_errors=True)
+            remove_temporary_directory(self.directory)

@@ -6,7 +6,6 @@ import contextlib
 import os
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from typing import Any
@@ -14,7 +13,12 @@ from typing import Any
 from sockshock._faults import FaultPlan
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._stop import Run, stop
-from sockshock._util import InvalidArgument, ShutdownTooSlow, check_number
+from sockshock._util import (
+    InvalidArgument,
+    ShutdownTooSlow,
+    check_number,
+    make_temporary_directory,
+)
 from sockshock._wire import FaultLayer, note_client_socket
 
 __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "DEFAULT_WAIT", "ServerHandle"]
@@ -114,7 +118,7 @@ class ServerHandle:
                 "handle's private directory"
             )
         if self._directory is None:
-            self._directory = tempfile.mkdtemp(prefix="sockshock-")
+            self._directory = make_temporary_directory("sockshock-")
         return os.path.join(self._directory, name)
 
     def assert_stops_within(

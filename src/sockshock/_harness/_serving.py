@@ -15,12 +15,10 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import os
-import shutil
 import signal
 import socket
 import ssl
 import sys
-import tempfile
 import threading
 import warnings
 import weakref
@@ -28,7 +26,13 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from sockshock._faults import FaultPlan
-from sockshock._harness._audit import forget_unix_path, register_unix_path
+from sockshock._harness._audit import (
+    forget_unix_path,
+    forked_children,
+    kill_children,
+    register_unix_path,
+    watch_stray_threads,
+)
 from sockshock._harness._failures import Reporter, add_note, raise_outcome
 from sockshock._harness._handle import ServerHandle
 from sockshock._harness._instrument import attach, instrument, track_threads
@@ -41,8 +45,16 @@ from sockshock._harness._resolve import (
 from sockshock._harness._stop import Run, Stuck, request_shutdown, stop
 from sockshock._harness._tls import ServerTLS
 from sockshock._stdlib import init_loop_state, needs_loop_state
-from sockshock._util import FaultNeverFired, InvalidArgument, ShutdownTimeout
-from sockshock._wire import FaultLayer, release_inherited_clients
+from sockshock._util import (
+    FaultNeverFired,
+    InvalidArgument,
+    ShutdownTimeout,
+    install_signal_handlers,
+    make_temporary_directory,
+    on_emergency,
+    remove_temporary_directory,
+)
+from sockshock._wire import FaultLayer, die_with_parent, release_inherited_clients
 
 __all__ = ["serve_spec", "serving"]
 
@@ -65,6 +77,8 @@ def _in_forked_child() -> None:
     me = threading.get_ident()
     handles = [h for h in list(_LIVE) if _forked_by(h, me)]
     release_inherited_clients(h.address for h in handles)
+    if any(h.thread.ident == me and getattr(h.server, "block_on_close", True) for h in handles):
+        die_with_parent(_PARENT[0])  # a forking server's child: never outlives the run
     for handle in handles:
         if handle.thread.ident == me and handle._run.reporter.directory is not None:
             path = handle._run.reporter.child_file(f"stack-{os.getpid()}")
@@ -75,8 +89,30 @@ def _in_forked_child() -> None:
                     faulthandler.register(signal.SIGUSR1, file=dump, all_threads=True)
 
 
+_PARENT = [os.getpid()]  # the pid a child was forked from (set before each fork)
+
+
+def _before_fork() -> None:
+    _PARENT[0] = os.getpid()
+
+
+def _end_forked_children() -> None:
+    """The process is ending abruptly (a signal): end the children of the servers
+    it runs, and the children handlers forked, rather than leave them to sleep on."""
+    pids = {
+        pid for h in list(_LIVE) for pid in list(getattr(h.server, "active_children", ()) or ())
+    }
+    if _BASELINE:
+        pids.update(forked_children(_BASELINE[0]))
+    kill_children(sorted(pids), reap_within=0.2)
+
+
+_BASELINE: list[set[int]] = []  # children that were there before the first server
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_in_forked_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_in_forked_child)
+on_emergency(_end_forked_children)
 
 
 def _forks(cls: type[Any]) -> bool:
@@ -183,7 +219,7 @@ def serving(
 
 def _default_address(cls: type[Any], directory: list[str]) -> Any:
     if cls.address_family == _AF_UNIX:
-        directory.append(tempfile.mkdtemp(prefix="sockshock-"))
+        directory.append(make_temporary_directory("sockshock-"))
         return os.path.join(directory[0], "server.sock")
     return ("::1", 0) if cls.address_family == socket.AF_INET6 else ("127.0.0.1", 0)
 
@@ -234,6 +270,9 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
     reporter: Reporter | None = None
     directory: list[str] = []
     server: Any = None
+    install_signal_handlers()  # nothing left behind on SIGTERM/SIGHUP either
+    if not _BASELINE:  # (a handler of any server may fork)
+        _BASELINE.append(set(forked_children()))
     try:
         reporter = Reporter(forks=_forks(cls))
         live: weakref.WeakSet[socket.socket] = weakref.WeakSet()
@@ -277,6 +316,7 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
             if handle._directory:
                 directory.append(handle._directory)
             _cleanup(spec, reporter, directory, server)
+            watch_stray_threads(run.before)  # a handler's thread must not hold the exit
         if layer is not None and body_error is None:
             _warn_silent_models(layer.plan, cls)
         _raise_outcome(body_error, stuck, run.loop_errors, reporter, cls, spec.expect_errors)
@@ -292,7 +332,7 @@ def _cleanup(
     if reporter is not None:
         reporter.close()
     for path in directories:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_temporary_directory(path)
     address = getattr(server, "server_address", None)
     if isinstance(address, str) and address:
         forget_unix_path(address)

@@ -7,6 +7,7 @@ import hashlib
 import shlex
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from sockshock._harness import (
     raise_outcome,
     resolve_spec,
     serve_spec,
+    watch_stray_threads,
 )
 from sockshock._pytest._hypothesis import adopt_hypothesis_test
 from sockshock._pytest._settings import MARKER_KEYS, check_marker, setting
@@ -425,7 +427,9 @@ def sockshock(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
     are stopped, their handler errors re-raised and leaks audited at teardown."""
     check_marker(request.node)
     leak_audit = LeakAudit() if setting(request.config, request.node, "audit") else None
+    threads = set(threading.enumerate())
     with contextlib.ExitStack() as stack:
+        stack.callback(watch_stray_threads, threads)  # whatever the outcome
         fixture = SockshockFixture(request, stack)
         request.node.stash[FIXTURE] = fixture
         fixture.hypothesis_seeded = adopt_hypothesis_test(request, fixture.seed)

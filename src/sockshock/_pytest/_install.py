@@ -115,4 +115,3 @@ def install_for_session(config: pytest.Config) -> SessionInstall:
             "standard library's"
         )
     return SessionInstall(installation, moved, note)
-

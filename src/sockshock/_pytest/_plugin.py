@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sockshock._pytest._ending import configure_ending, session_finished, unconfigure_ending
 from sockshock._pytest._fixture import (
     CALL_FAILED,
     FIXTURE,
@@ -33,6 +34,7 @@ __all__ = [
     "pytest_load_initial_conftests",
     "pytest_report_header",
     "pytest_runtest_makereport",
+    "pytest_sessionfinish",
     "pytest_unconfigure",
 ]
 
@@ -85,13 +87,20 @@ def pytest_load_initial_conftests(
             raise pytest.UsageError(f"sockshock: {source}: {exc}") from None
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    session_finished(session)  # the exit status, should stray threads hold the exit
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    unconfigure_ending(config)
     installation = config.stash.get(INSTALLATION, None)
     if installation is not None:
         installation.undo()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    configure_ending(config)  # signals, pytest-timeout's thread method
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
     # Forking servers fork from the harness's serving thread, which Python 3.12+

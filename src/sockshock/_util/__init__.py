@@ -1,6 +1,16 @@
-"""Leaves every layer uses: the exceptions and the argument checks (``_errors``), the address rules (``_address``), clocks (``_clock``), the version."""
+"""Leaves every layer uses: the exceptions and the argument checks (``_errors``), the address rules (``_address``), clocks (``_clock``), how the process ends (``_ending``: temporary directories, signals, stray threads at exit), the version."""
 
 from sockshock._util._clock import Clock, RealClock, VirtualClock, resolve_clock
+from sockshock._util._ending import (
+    EXIT_GRACE,
+    emergency_cleanup,
+    install_signal_handlers,
+    make_temporary_directory,
+    on_emergency,
+    remove_temporary_directory,
+    set_exit_status,
+    watch_at_exit,
+)
 from sockshock._util._errors import (
     FaultNeverFired,
     HandlerError,
@@ -22,6 +32,7 @@ from sockshock._util._errors import (
 from sockshock._util._version import __version__
 
 __all__ = [
+    "EXIT_GRACE",
     "Clock",
     "FaultNeverFired",
     "HandlerError",
@@ -42,5 +53,12 @@ __all__ = [
     "check_number",
     "check_type",
     "did_you_mean",
+    "emergency_cleanup",
+    "install_signal_handlers",
+    "make_temporary_directory",
+    "on_emergency",
+    "remove_temporary_directory",
     "resolve_clock",
+    "set_exit_status",
+    "watch_at_exit",
 ]

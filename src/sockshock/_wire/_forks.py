@@ -37,11 +37,12 @@ import pickle
 import selectors
 import socket
 import stat
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["ForkChannel", "note_client_socket", "release_inherited_clients"]
+__all__ = ["ForkChannel", "die_with_parent", "note_client_socket", "release_inherited_clients"]
 
 _FD_DIRECTORY = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
 
@@ -100,6 +101,27 @@ def _connected_to(fd: int, addresses: list[Any]) -> bool:
     finally:
         sock.detach()
     return _same_address(peer, addresses)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """In a freshly forked child (Linux): be killed (SIGKILL) when the thread that
+    forked it ends -- with its process, however abruptly (SIGKILL, ``os._exit()``,
+    pytest-timeout), so that the child never sleeps on with parent pid 1. Only for a
+    forking server's children, forked by its serving thread, which outlives them."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)  # 9: SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before prctl(): end now
+        os._exit(1)
 
 
 def release_inherited_clients(server_addresses: Iterable[Any] = ()) -> None:
