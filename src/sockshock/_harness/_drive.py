@@ -33,7 +33,7 @@ from sockshock._clients import ClientScript, StepResult, as_script, check_steps
 from sockshock._faults import ACCEPT, PLAINTEXT, FaultEvent, FaultPlan, make_plan
 from sockshock._harness._resolve import check_transport, resolve_handler_class, split_server_attrs
 from sockshock._memory import MemoryClient, MemoryEndpoint, MemoryLayer, MemorySocket, never
-from sockshock._util import InvalidArgument, VirtualClock, check_choice, check_number
+from sockshock._util import InvalidArgument, VirtualClock, check_choice, check_seed
 from sockshock._wire import DONTWAIT, FaultLayer
 
 __all__ = ["DriveServer", "Transcript", "drive"]
@@ -223,7 +223,7 @@ def drive(
         plan = _NO_FAULTS  # never asked: it stays empty
     else:
         if seed is not None:
-            check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source="drive()")
+            check_seed(seed, source="drive()")
         plan = make_plan(faults, seed=seed, source="drive(faults=...)")
         check_transport(plan, base, source="drive(faults=...)")
         _check_drivable(plan)

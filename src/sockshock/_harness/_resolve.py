@@ -22,14 +22,20 @@ from sockshock._faults import FaultPlan, make_plan
 from sockshock._harness._tls import ServerTLS, resolve_tls
 from sockshock._layer import validate_layer
 from sockshock._stdlib import classes, server_names
-from sockshock._util import InvalidArgument, check_number, resolve_clock
-from sockshock._util._address import is_loopback, unix_path
+from sockshock._util import (
+    InvalidArgument,
+    check_number,
+    check_seconds,
+    check_seed,
+    is_loopback,
+    resolve_clock,
+    unix_path,
+)
 from sockshock._wire import FaultLayer
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_SHUTDOWN_TIMEOUT",
-    "MAX_SECONDS",
     "ServeSpec",
     "check_address",
     "check_transport",
@@ -44,7 +50,6 @@ __all__ = [
 ]
 
 #: The longest bound any harness wait accepts, in seconds (one hour).
-MAX_SECONDS = 3600.0
 #: How long stopping a served server may take by default, in seconds.
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 #: How often ``serve_forever()`` runs ``service_actions()`` by default, in seconds.
@@ -248,7 +253,7 @@ def resolve_faults(
         return None
     check_clock(clock, source="serving()")
     if seed is not None:
-        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=source)
+        check_seed(seed, source=source)
     if isinstance(faults, FaultLayer):
         if clock is not None or seed is not None:
             raise InvalidArgument("clock= and seed= cannot change a ready FaultLayer")
@@ -290,13 +295,6 @@ def check_transport(plan: FaultPlan, server_class: type[Any], *, source: str) ->
                 f"{'datagrams' if transport == 'stream' else 'stream connections'}); "
                 "leave it out or serve a server of the other kind"
             )
-
-
-def check_seconds(name: str, value: Any, *, source: str, allow_none: bool = False) -> None:
-    """A bound in seconds: a finite number in (0, MAX_SECONDS]."""
-    if value is None and allow_none:
-        return
-    check_number(name, value, low=0, low_open=True, high=MAX_SECONDS, source=source)
 
 
 def is_server(value: Any) -> bool:
@@ -350,7 +348,7 @@ def check_setting(name: str, value: Any, *, source: str) -> None:
         check_number(name, value, low=1, high=MAX_PACKET_SIZE, integer=True, source=source)
     elif name == "timeout":
         if value is not None:
-            check_number(name, value, low=0, high=MAX_SECONDS, source=source)
+            check_seconds(name, value, source=source, allow_zero=True)
     elif name == "socket_layer":
         validate_layer(value, source=source)
 

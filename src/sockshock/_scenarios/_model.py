@@ -48,7 +48,7 @@ from typing import Any
 from sockshock import _faults as F
 from sockshock._clients import ClientSpec
 from sockshock._scenarios._toml import Located, read
-from sockshock._util import InvalidArgument, did_you_mean
+from sockshock._util import SEED_MAX, InvalidArgument, did_you_mean
 
 __all__ = ["MODELS", "Expectations", "Load", "Scenario", "ServerSection", "load"]
 
@@ -386,7 +386,7 @@ def parse(located: Located) -> Scenario:
     _number(located, ("duration",), duration, 0, 60, low_open=True)
     seed = data.get("seed")
     if seed is not None:
-        _number(located, ("seed",), seed, 0, 2**64 - 1)
+        _number(located, ("seed",), seed, 0, SEED_MAX)
     faults = tuple(_model(located, i, t) for i, t in enumerate(data.get("faults", [])))
     clients = tuple(_client(located, i, t) for i, t in enumerate(data.get("clients", [])))
     name = data.get("name", located.path.stem)
