@@ -17,6 +17,7 @@ from sockshock._util import (
     InvalidArgument,
     ShutdownTooSlow,
     check_number,
+    check_seconds,
     make_temporary_directory,
 )
 from sockshock._wire import FaultLayer, note_client_socket
@@ -94,7 +95,7 @@ class ServerHandle:
         ``timeout``: seconds in [0, 3600], default :data:`DEFAULT_WAIT` (30 s: a
         server nothing asks to stop never stops, and the wait must end). Whether it
         has."""
-        check_number("timeout", timeout, low=0, high=3600, source="wait_stopped()")
+        check_seconds("timeout", timeout, allow_zero=True, source="wait_stopped()")
         return self._run.stopped.wait(timeout)
 
     def temporary_path(self, name: str) -> str:
@@ -148,7 +149,7 @@ class ServerHandle:
                 stacks; the harness then forces the stuck connections closed.
         """
         source = "assert_stops_within()"
-        check_number("seconds", seconds, low=0, low_open=True, high=3600, source=source)
+        check_seconds("seconds", seconds, source=source)
         for name, value in (("busy", busy), ("stalled", stalled)):
             check_number(name, value, low=0, high=1000, integer=True, source=source)
         check_number("tolerance", tolerance, low=1, high=100, source=source)
@@ -217,7 +218,7 @@ class ServerHandle:
         file).
         """
         if timeout is not None:
-            check_number("timeout", timeout, low=0, low_open=True, high=3600, source="connect()")
+            check_seconds("timeout", timeout, source="connect()")
         if not isinstance(tls, (bool, ssl.SSLContext)):
             raise InvalidArgument(
                 f"expected True, False or an ssl.SSLContext but got tls={tls!r} "

@@ -24,6 +24,7 @@ import socket
 import ssl
 from typing import Any
 
+from sockshock._faults import check_fit
 from sockshock._tls import PlaintextFaults, TLSSocket
 from sockshock._util import InvalidArgument
 from sockshock._wire import FaultLayer
@@ -101,17 +102,22 @@ def resolve_tls(
             f"expected True or False but got tls_strict={strict!r} "
             f"(type={type(strict).__name__}) (from {source})"
         )
-    plaintext = layer is not None and layer.has_plaintext_faults
     if (tls is None or tls is False) and strict:
         raise InvalidArgument(
             f"tls_strict=True (from {source}) only applies with tls=True or a server "
             "ssl.SSLContext: without TLS there is no handshake to fail"
         )
     if tls is None or tls is False:
-        if plaintext:
-            raise InvalidArgument(
-                f"layer='plaintext' faults (from {source}) act above TLS; "
-                "serve with tls=True (or your ssl.SSLContext)"
+        if layer is not None:
+            check_fit(
+                layer.plan.models,
+                transport="stream"
+                if server_class.socket_type == socket.SOCK_STREAM
+                else "datagram",
+                tls=False,
+                target=server_class.__name__,
+                where=source,
+                fix="serve with tls=True (or your ssl.SSLContext)",
             )
         return None
     if server_class.socket_type != socket.SOCK_STREAM:

@@ -1,5 +1,14 @@
 """Leaves every layer uses: the exceptions and the argument checks (``_errors``), the address rules (``_address``), clocks (``_clock``), how the process ends (``_ending``: temporary directories, signals, stray threads at exit), the version."""
 
+from sockshock._util._address import (
+    UNIX_PATH_MAX,
+    format_address,
+    host_port_form,
+    ip_literal,
+    is_loopback,
+    unix_path,
+)
+from sockshock._util._bounds import MAX_SECONDS, SEED_MAX, check_seconds, check_seed
 from sockshock._util._clock import Clock, RealClock, VirtualClock, resolve_clock
 from sockshock._util._ending import (
     EXIT_GRACE,
@@ -33,6 +42,9 @@ from sockshock._util._version import __version__
 
 __all__ = [
     "EXIT_GRACE",
+    "MAX_SECONDS",
+    "SEED_MAX",
+    "UNIX_PATH_MAX",
     "Clock",
     "FaultNeverFired",
     "HandlerError",
@@ -51,14 +63,21 @@ __all__ = [
     "__version__",
     "check_choice",
     "check_number",
+    "check_seconds",
+    "check_seed",
     "check_type",
     "did_you_mean",
     "emergency_cleanup",
+    "format_address",
+    "host_port_form",
     "install_signal_handlers",
+    "ip_literal",
+    "is_loopback",
     "make_temporary_directory",
     "on_emergency",
     "remove_temporary_directory",
     "resolve_clock",
     "set_exit_status",
+    "unix_path",
     "watch_at_exit",
 ]
