@@ -7,6 +7,11 @@ import http.server
 import socket
 from typing import Any
 
+#: The bound on a subprocess or a pytester run: it only guards against a hang. Runs
+#: take seconds on a quiet machine and ten times as long on a loaded one (a busy
+#: loop on each core); no test may depend on a quiet machine (issue 19).
+SUBPROCESS_TIMEOUT = 600.0
+
 
 @functools.cache
 def ipv6_loopback() -> bool:

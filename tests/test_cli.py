@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests._support import SUBPROCESS_TIMEOUT
+
 
 def sockshock(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -15,7 +17,7 @@ def sockshock(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=SUBPROCESS_TIMEOUT,
     )
 
 

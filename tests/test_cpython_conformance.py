@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import sockshock
+from tests._support import SUBPROCESS_TIMEOUT
 
 VERSIONS = ["3.10", "3.11", "3.12", "3.13"]
 
@@ -55,7 +56,7 @@ def find_interpreter(version: str) -> str | None:
                 ],
                 capture_output=True,
                 text=True,
-                timeout=60,
+                timeout=SUBPROCESS_TIMEOUT,
                 env={**os.environ, "PYENV_VERSION": ""},
             )
         except (OSError, subprocess.TimeoutExpired):
@@ -90,7 +91,7 @@ def run_suite(
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     assert proc.returncode == 0, (
         f"{python} ({which}) exited {proc.returncode}\n{proc.stderr[-5000:]}"

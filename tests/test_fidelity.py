@@ -11,6 +11,7 @@ import pytest
 import sockshock
 from sockshock import faults as F
 from sockshock import socketserver as ss
+from tests._support import SUBPROCESS_TIMEOUT
 
 pytest_plugins = ["pytester"]
 
@@ -109,7 +110,13 @@ def test_undeclared(sockshock):
 """
     )
     result = pytester.runpytest_subprocess(
-        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", timeout=60
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        timeout=SUBPROCESS_TIMEOUT,
     )
     result.assert_outcomes(passed=2, errors=1)  # the undeclared one errs at teardown
     result.stdout.fnmatch_lines(

@@ -12,13 +12,17 @@ import pytest
 
 import sockshock
 from sockshock import faults as F
+from tests._support import SUBPROCESS_TIMEOUT
 
 pytest_plugins = ["pytester"]
 
 
 def python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
     )
 
 
@@ -97,7 +101,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
         "-p",
         "no:hypothesispytest",
         *args,
-        timeout=60,
+        timeout=SUBPROCESS_TIMEOUT,
     )
 
 

@@ -24,6 +24,7 @@ import sockshock.socketserver as ss
 from sockshock import faults as F
 from sockshock._harness import MARGIN, _audit
 from sockshock.handlers import DatagramEcho, LineEcho
+from tests._support import SUBPROCESS_TIMEOUT
 
 pytest_plugins = ["pytester"]
 
@@ -39,7 +40,7 @@ def run_stuck(server_class: str, how: str, *extra: str) -> dict[str, Any]:
         [sys.executable, str(SCRIPTS / "stuck_handler.py"), server_class, how, *extra],
         capture_output=True,
         text=True,
-        timeout=20,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout)
@@ -99,7 +100,13 @@ def test_stuck(sockshock):
     )
     started = time.monotonic()
     result = pytester.runpytest_subprocess(
-        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", timeout=60
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        timeout=SUBPROCESS_TIMEOUT,
     )
     assert time.monotonic() - started < 30
     result.assert_outcomes(passed=1, errors=1)

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests._support import SUBPROCESS_TIMEOUT
+
 pytest_plugins = ["pytester"]
 
 ECHO_TESTS = """
@@ -51,7 +53,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
         "-W",
         "error",
         *args,
-        timeout=120,
+        timeout=SUBPROCESS_TIMEOUT,
     )
 
 

@@ -41,7 +41,7 @@ from sockshock._proxy import (
 )
 from sockshock._util import ProxyError
 from sockshock.handlers import DatagramEcho, LineEcho
-from tests._support import ipv6_loopback, read_line
+from tests._support import SUBPROCESS_TIMEOUT, ipv6_loopback, read_line
 
 pytest_plugins = ["pytester"]
 
@@ -1242,7 +1242,12 @@ def test_a_proxy_only_failure_report_says_how_to_re_run(pytester: pytest.Pyteste
     re-run line itself."""
     pytester.makepyfile(test_proxied=PROXY_ONLY_TEST)
     result = pytester.runpytest_subprocess(
-        "-p", "no:randomly", "-p", "no:cacheprovider", "--sockshock-seed=77", timeout=60
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "--sockshock-seed=77",
+        timeout=SUBPROCESS_TIMEOUT,
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(

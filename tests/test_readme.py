@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._support import SUBPROCESS_TIMEOUT
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -58,7 +60,9 @@ def test_documented_example_runs(code: str, tmp_path: Path) -> None:
         ]
     else:
         command = [sys.executable, "-W", "error", "-c", code]
-    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

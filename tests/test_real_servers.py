@@ -28,6 +28,7 @@ import pytest
 import sockshock
 from sockshock import faults as F
 from sockshock import socketserver as ss
+from tests._support import SUBPROCESS_TIMEOUT
 
 SCRIPTS = Path(__file__).with_name("scripts")
 
@@ -331,7 +332,7 @@ def test_logging_config_listen_spins_forever_when_the_peer_closes_mid_config() -
         [sys.executable, str(SCRIPTS / "logging_listen.py"), "eof"],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     assert proc.returncode == 0, proc.stderr
     assert "ShutdownTimeout: ConfigSocketReceiver server_close() gave up" in proc.stdout
@@ -345,7 +346,7 @@ def test_logging_config_listen_shrugs_off_a_reset() -> None:
         [sys.executable, str(SCRIPTS / "logging_listen.py"), "reset"],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "no error\n"

@@ -30,6 +30,7 @@ from sockshock import faults as F
 from sockshock import socketserver as ss
 from sockshock.errors import InvalidArgument
 from sockshock.handlers import DatagramEcho, LineEcho
+from tests._support import SUBPROCESS_TIMEOUT
 
 pytest_plugins = ["pytester"]
 
@@ -337,7 +338,12 @@ def test_install_works_with_pytest_httpserver_loaded(pytester: pytest.Pytester) 
     pytest.importorskip("pytest_httpserver")
     pytester.makepyfile(test_http=HTTPSERVER_TEST)
     result = pytester.runpytest_subprocess(
-        "-p", "no:randomly", "-p", "no:cacheprovider", "--sockshock-install=on", timeout=120
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "--sockshock-install=on",
+        timeout=SUBPROCESS_TIMEOUT,
     )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
@@ -392,7 +398,7 @@ def _ending_script(how: str) -> Iterator[tuple[subprocess.Popen[str], int, list[
         yield proc, child, state["directories"]
     finally:
         proc.kill()
-        proc.wait(timeout=30)
+        proc.wait(timeout=SUBPROCESS_TIMEOUT)
         if child:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
@@ -412,7 +418,7 @@ def test_a_signal_leaves_no_forked_child_and_no_directory(signame: str) -> None:
         assert _alive(child)
         assert all(os.path.isdir(d) for d in directories)
         proc.send_signal(getattr(signal, signame))
-        status = proc.wait(timeout=30)
+        status = proc.wait(timeout=SUBPROCESS_TIMEOUT)
         if signame != "SIGINT":  # ended by the signal itself, as without sockshock
             assert status == -getattr(signal, signame)
         assert _gone_within(child, 5), f"the forked child outlived the run ({signame})"
@@ -428,7 +434,7 @@ def test_sigkill_leaves_no_forked_child_sleeping() -> None:
         pytest.skip("PR_SET_PDEATHSIG is Linux's")
     with _ending_script("forking") as (proc, child, _):
         proc.kill()
-        proc.wait(timeout=30)
+        proc.wait(timeout=SUBPROCESS_TIMEOUT)
         assert _gone_within(child, 5), "the forked child outlived its parent"
 
 
@@ -437,7 +443,7 @@ def test_sigkill_leaves_no_forked_child_sleeping() -> None:
 def test_sigterm_ends_a_child_a_handler_forked() -> None:
     with _ending_script("handler-fork") as (proc, child, _):
         proc.terminate()
-        assert proc.wait(timeout=30) == -signal.SIGTERM
+        assert proc.wait(timeout=SUBPROCESS_TIMEOUT) == -signal.SIGTERM
         assert _gone_within(child, 5), "the handler's child outlived the run"
 
 
@@ -447,7 +453,7 @@ def test_a_stray_non_daemon_thread_cannot_keep_a_script_alive() -> None:
         [sys.executable, str(SCRIPTS / "ending.py"), "stray-thread"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     assert proc.returncode == 1, proc.stderr  # the uncaught LeakError's status
     assert "LeakError" in proc.stderr
@@ -487,7 +493,7 @@ def test_a_stray_non_daemon_thread_cannot_keep_pytest_alive(
     started = time.monotonic()
     args = ["-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
     result = pytester.runpytest_subprocess(
-        *args, *(["-n", workers] if workers else []), timeout=120
+        *args, *(["-n", workers] if workers else []), timeout=SUBPROCESS_TIMEOUT
     )
     assert result.ret == 1  # a failure (the test's, or the audit's): status 1
     assert time.monotonic() - started < 60
@@ -531,7 +537,7 @@ def test_pytest_timeouts_thread_method_leaves_nothing_behind(pytester: pytest.Py
         "no:hypothesispytest",
         "--timeout=3",
         "--timeout-method=thread",
-        timeout=120,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     child = int((pytester.path / "child.pid").read_text())
     try:

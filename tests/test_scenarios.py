@@ -19,6 +19,7 @@ import sockshock
 from sockshock import scenarios as S
 from sockshock.handlers import NaiveRecvEcho
 from tests import scenario_culprits as culprits
+from tests._support import SUBPROCESS_TIMEOUT
 
 SHIPPED = S.names()
 
@@ -320,7 +321,7 @@ def test_sockshock_run_scenarios_through_the_command_line(tmp_path: Path) -> Non
             ],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=SUBPROCESS_TIMEOUT,
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[  2/2] reset-storm" in result.stderr
@@ -366,7 +367,7 @@ def test_option(sockshock):
         "-p",
         "no:hypothesispytest",
         "--sockshock-scenario=slow-clients",
-        timeout=60,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     result.assert_outcomes(passed=2)
 
@@ -429,7 +430,13 @@ def test_an_error_before_they_leave_still_fails(sockshock):
 """
     )
     result = pytester.runpytest_subprocess(
-        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", timeout=60
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        timeout=SUBPROCESS_TIMEOUT,
     )
     result.assert_outcomes(passed=7, errors=1)
     result.stdout.fnmatch_lines(

@@ -22,6 +22,7 @@ import pytest
 
 import sockshock
 import sockshock.socketserver as ours
+from tests._support import SUBPROCESS_TIMEOUT
 from tests.conftest import stdlib_defect
 
 BOUND = 0.5  # seconds; what we fix takes microseconds, the stdlib takes 0.5 s to forever
@@ -187,7 +188,10 @@ def test_a_process_out_of_descriptors_does_not_spin(module: str) -> None:
 
     probe = Path(__file__).with_name("_emfile_probe.py")
     proc = subprocess.run(
-        [sys.executable, str(probe), module], capture_output=True, text=True, timeout=30
+        [sys.executable, str(probe), module],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     if proc.returncode != 0:  # not an AssertionError: never taken for the stdlib's defect
         raise RuntimeError(f"the probe failed: {proc.stderr}")

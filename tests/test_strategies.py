@@ -31,7 +31,7 @@ from sockshock.strategies import (
     fault_models,
     fault_plans,
 )
-from tests._support import HelloHTTP
+from tests._support import SUBPROCESS_TIMEOUT, HelloHTTP
 
 pytest_plugins = ["pytester"]
 
@@ -451,7 +451,7 @@ def test_the_fixture_is_per_example_and_one_seed_replays_everything(
         "error",
         "--sockshock-session-seed=1234",
     )
-    first = pytester.runpytest_subprocess(*args, timeout=120)
+    first = pytester.runpytest_subprocess(*args, timeout=SUBPROCESS_TIMEOUT)
     first.assert_outcomes(passed=1, failed=1)
     assert "FailedHealthCheck" not in first.stdout.str()
     (seed,) = re.findall(r"--sockshock-seed=(\d+)", first.stdout.str())
@@ -469,7 +469,7 @@ def test_the_fixture_is_per_example_and_one_seed_replays_everything(
     assert len(examples) == 8
     drawn.unlink()
     # The same session seed under xdist: the same test seeds, so the same examples.
-    again = pytester.runpytest_subprocess(*args, "-n", "2", timeout=120)
+    again = pytester.runpytest_subprocess(*args, "-n", "2", timeout=SUBPROCESS_TIMEOUT)
     again.assert_outcomes(passed=1, failed=1)
     assert drawn.read_text().splitlines() == examples
     assert f"--sockshock-seed={seed}" in again.stdout.str()
@@ -491,7 +491,7 @@ def test_two_fixtures(sockshock, tmp_path, x):
 """
     )
     result = pytester.runpytest_subprocess(
-        "-p", "no:randomly", "-p", "no:cacheprovider", timeout=120
+        "-p", "no:randomly", "-p", "no:cacheprovider", timeout=SUBPROCESS_TIMEOUT
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*FailedHealthCheck*function-scoped fixture*"])
@@ -504,7 +504,7 @@ def test_importing_sockshock_and_driving_a_handler_does_not_import_hypothesis() 
         "assert sockshock.drive(LineEcho, b'x\\n').received == b'x\\n'\n"
         "assert 'hypothesis' not in sys.modules, 'hypothesis was imported'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=SUBPROCESS_TIMEOUT)
 
 
 @settings(max_examples=30, deadline=None)

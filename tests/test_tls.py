@@ -33,6 +33,7 @@ from sockshock import _wire
 from sockshock import faults as F
 from sockshock._tls import SERVER_HOSTNAME, TLS_CASES, TLSSocket, TLSUnavailable, _certs
 from sockshock._util import InvalidArgument, SockshockError
+from tests._support import SUBPROCESS_TIMEOUT
 
 WAIT = 5.0  # the bound on every wait; tests take milliseconds
 IMPLEMENTATIONS = ("ssl", "sockshock")
@@ -1043,7 +1044,11 @@ def test_bad_names_are_refused() -> None:
 
 def _run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
     )
 
 
