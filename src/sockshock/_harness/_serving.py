@@ -54,7 +54,12 @@ from sockshock._util import (
     on_emergency,
     remove_temporary_directory,
 )
-from sockshock._wire import FaultLayer, die_with_parent, release_inherited_clients
+from sockshock._wire import (
+    FaultLayer,
+    die_with_parent,
+    prepare_die_with_parent,
+    release_inherited_clients,
+)
 
 __all__ = ["serve_spec", "serving"]
 
@@ -66,7 +71,10 @@ _CHILD_DUMP: list[IO[str]] = []  # keeps a forked child's stack-dump file open
 def _forked_by(handle: ServerHandle, thread: int) -> bool:
     """Whether ``thread`` serves ``handle``'s server or runs one of its handlers."""
     run = handle._run
-    return run.thread.ident == thread or any(t.ident == thread for t in run.tracker.alive())
+    # (No lock here: in a freshly forked child, one another thread held at the fork
+    # would never be released. A list's copy is atomic.)
+    threads = list(getattr(run.tracker, "_threads", ()))
+    return run.thread.ident == thread or any(t.ident == thread for t, _ in threads)
 
 
 def _in_forked_child() -> None:
@@ -273,6 +281,8 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
     install_signal_handlers()  # nothing left behind on SIGTERM/SIGHUP either
     if not _BASELINE:  # (a handler of any server may fork)
         _BASELINE.append(set(forked_children()))
+    if _forks(cls):
+        prepare_die_with_parent()
     try:
         reporter = Reporter(forks=_forks(cls))
         live: weakref.WeakSet[socket.socket] = weakref.WeakSet()

@@ -2,7 +2,12 @@
 
 from sockshock._wire._common import DONTWAIT, PEEK, Connection, os_error, timed_out
 from sockshock._wire._datagram import DatagramFaults, mangle
-from sockshock._wire._forks import die_with_parent, note_client_socket, release_inherited_clients
+from sockshock._wire._forks import (
+    die_with_parent,
+    note_client_socket,
+    prepare_die_with_parent,
+    release_inherited_clients,
+)
 from sockshock._wire._layer import FaultLayer
 from sockshock._wire._socket import FaultySocket
 from sockshock._wire._stream import StreamFaults
@@ -19,6 +24,7 @@ __all__ = [
     "mangle",
     "note_client_socket",
     "os_error",
+    "prepare_die_with_parent",
     "release_inherited_clients",
     "timed_out",
 ]

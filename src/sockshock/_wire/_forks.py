@@ -42,7 +42,13 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["ForkChannel", "die_with_parent", "note_client_socket", "release_inherited_clients"]
+__all__ = [
+    "ForkChannel",
+    "die_with_parent",
+    "note_client_socket",
+    "prepare_die_with_parent",
+    "release_inherited_clients",
+]
 
 _FD_DIRECTORY = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
 
@@ -92,7 +98,7 @@ def _connected_to(fd: int, addresses: list[Any]) -> bool:
     """Whether the socket ``fd`` is connected to one of ``addresses``."""
     try:
         sock = socket.socket(fileno=fd)
-    except OSError:
+    except (OSError, ValueError):  # a family or type Python does not know
         return False
     try:
         peer = sock.getpeername()
@@ -104,6 +110,21 @@ def _connected_to(fd: int, addresses: list[Any]) -> bool:
 
 
 _PR_SET_PDEATHSIG = 1
+_PRCTL: list[Any] = []  # libc's prctl(), looked up in the parent (never in a child)
+
+
+def prepare_die_with_parent() -> None:
+    """In the parent, before a forking server starts: look ``prctl()`` up now (a
+    child must not load libraries: another thread may have held the loader's lock
+    at the fork)."""
+    if _PRCTL or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
+    except (OSError, AttributeError):
+        pass
 
 
 def die_with_parent(parent: int) -> None:
@@ -111,15 +132,9 @@ def die_with_parent(parent: int) -> None:
     forked it ends -- with its process, however abruptly (SIGKILL, ``os._exit()``,
     pytest-timeout), so that the child never sleeps on with parent pid 1. Only for a
     forking server's children, forked by its serving thread, which outlives them."""
-    if not sys.platform.startswith("linux"):
+    if not _PRCTL:
         return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)  # 9: SIGKILL
-    except (OSError, AttributeError):
-        return
+    _PRCTL[0](_PR_SET_PDEATHSIG, 9, 0, 0, 0)  # 9: SIGKILL
     if os.getppid() != parent:  # the parent ended before prctl(): end now
         os._exit(1)
 
