@@ -35,6 +35,9 @@ from tests._support import SUBPROCESS_TIMEOUT
 pytest_plugins = ["pytester"]
 
 HAS_UNIX = hasattr(socket, "AF_UNIX")
+#: The bound on waits for what takes milliseconds on a quiet machine (a loaded one
+#: may be a hundred times slower; a hang still ends the test).
+WAIT = 30.0
 
 
 # -- item 2: an explicit Unix address= leaves no socket file behind -----------------
@@ -157,13 +160,13 @@ def test_closing_a_client_reaches_a_forked_handler(tmp_path: Path, make: str) ->
     with sockshock.serving("ForkingTCPServer", _MarksEOF, marks=str(tmp_path)) as srv:
         a: Any
         if make == "plain":
-            a = socket.create_connection(srv.address, timeout=5)
+            a = socket.create_connection(srv.address, timeout=WAIT)
         elif make == "connect":
             a = srv.connect()
         else:  # a sockshock client: connects, sends nothing, stays until stopped
             a = clients.connect_and_idle(srv.address, duration=30).start()
-            assert a.wait_connected(5)
-        b = socket.create_connection(srv.address, timeout=5)
+            assert a.wait_connected(WAIT)
+        b = socket.create_connection(srv.address, timeout=WAIT)
         try:
             b.sendall(b"b")
             if make == "clients":
@@ -173,22 +176,28 @@ def test_closing_a_client_reaches_a_forked_handler(tmp_path: Path, make: str) ->
                 a.sendall(b"a")
                 a.close()
                 mark = tmp_path / "a"
-            assert _wait_for(mark, 5), "A's handler never saw end of file"
+            assert _wait_for(mark, WAIT), "A's handler never saw end of file"
             assert not (tmp_path / "b").exists()
         finally:
             b.close()
-        assert _wait_for(tmp_path / "b", 5)
+        assert _wait_for(tmp_path / "b", WAIT)
 
 
 @needs_fork
 def test_a_flood_against_a_forking_server_stops_in_time() -> None:
-    with sockshock.serving("ForkingTCPServer", LineEcho, shutdown_timeout=5) as srv:
+    with sockshock.serving("ForkingTCPServer", LineEcho, shutdown_timeout=30) as srv:
         result = clients.connection_flood(
-            srv.address, count=40, concurrency=8, request=b"x\n", until=b"\n", timeout=5
+            srv.address,
+            count=40,
+            concurrency=8,
+            request=b"x\n",
+            until=b"\n",
+            timeout=WAIT,
+            duration=300,
         ).result()
         assert result.established == 40
         # Every child ends as its client leaves: none waits for the stop.
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + WAIT
         while srv.server.active_children and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not srv.server.active_children
@@ -231,7 +240,7 @@ def test_a_failed_handshake_does_not_fail_the_block(client: Any, server_class: s
         with srv.connect(tls=True) as good:  # the next client is served
             good.sendall(b"fine\n")
             assert good.recv(10) == b"fine\n"
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + WAIT
         while not srv.failed_handshakes and time.monotonic() < deadline:
             time.sleep(0.005)  # (a forked child reports when its handshake ends)
     (failed,) = srv.failed_handshakes
@@ -291,7 +300,7 @@ def test_o_nonblock_set_with_fcntl_gets_eagain_as_from_the_kernel(faults: Any) -
         sockshock.serving("ThreadingTCPServer", NonBlocking, faults=faults, seed=1) as srv,
         srv.connect(),
     ):
-        assert done.wait(5), "the handler blocked where the kernel answers EAGAIN"
+        assert done.wait(WAIT), "the handler blocked where the kernel answers EAGAIN"
     # Nothing to read yet: EAGAIN; a send goes out (the kernel's buffer has room)
     # -- or, delayed by Latency, EAGAIN as a non-blocking send that cannot go yet.
     assert seen[0] is BlockingIOError
@@ -315,7 +324,7 @@ def test_built_on_ours(sockshock, httpserver):
     assert "pytest_httpserver" in sys.modules
     httpserver.expect_request("/").respond_with_data("plugin ok")
     import urllib.request
-    with urllib.request.urlopen(httpserver.url_for("/"), timeout=5) as reply:
+    with urllib.request.urlopen(httpserver.url_for("/"), timeout=30) as reply:
         assert reply.read() == b"plugin ok"
     # A server of the test's own, on http.server built on ours, under sockshock.
     class Hello(http.server.BaseHTTPRequestHandler):
@@ -327,7 +336,7 @@ def test_built_on_ours(sockshock, httpserver):
         def log_message(self, *args):
             pass
     srv = sockshock.serve(http.server.ThreadingHTTPServer, Hello)
-    with urllib.request.urlopen(f"http://127.0.0.1:{srv.address[1]}/", timeout=5) as reply:
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.address[1]}/", timeout=30) as reply:
         assert reply.read() == b"ok"
 """
 
@@ -421,7 +430,7 @@ def test_a_signal_leaves_no_forked_child_and_no_directory(signame: str) -> None:
         status = proc.wait(timeout=SUBPROCESS_TIMEOUT)
         if signame != "SIGINT":  # ended by the signal itself, as without sockshock
             assert status == -getattr(signal, signame)
-        assert _gone_within(child, 5), f"the forked child outlived the run ({signame})"
+        assert _gone_within(child, WAIT), f"the forked child outlived the run ({signame})"
         assert not [d for d in directories if os.path.exists(d)]
 
 
@@ -435,7 +444,7 @@ def test_sigkill_leaves_no_forked_child_sleeping() -> None:
     with _ending_script("forking") as (proc, child, _):
         proc.kill()
         proc.wait(timeout=SUBPROCESS_TIMEOUT)
-        assert _gone_within(child, 5), "the forked child outlived its parent"
+        assert _gone_within(child, WAIT), "the forked child outlived its parent"
 
 
 @needs_fork
@@ -444,11 +453,10 @@ def test_sigterm_ends_a_child_a_handler_forked() -> None:
     with _ending_script("handler-fork") as (proc, child, _):
         proc.terminate()
         assert proc.wait(timeout=SUBPROCESS_TIMEOUT) == -signal.SIGTERM
-        assert _gone_within(child, 5), "the handler's child outlived the run"
+        assert _gone_within(child, WAIT), "the handler's child outlived the run"
 
 
 def test_a_stray_non_daemon_thread_cannot_keep_a_script_alive() -> None:
-    started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, str(SCRIPTS / "ending.py"), "stray-thread"],
         capture_output=True,
@@ -459,7 +467,6 @@ def test_a_stray_non_daemon_thread_cannot_keep_a_script_alive() -> None:
     assert "LeakError" in proc.stderr
     assert "'stray worker'" in proc.stderr
     assert "non-daemon thread(s) started by request handlers were still running" in proc.stderr
-    assert time.monotonic() - started < 30
 
 
 STRAY_THREAD_TEST = """
@@ -490,13 +497,11 @@ def test_a_stray_non_daemon_thread_cannot_keep_pytest_alive(
     """Passing (the audit fails it at teardown) or failing (the audit does not run),
     in the main process or in an xdist worker: the run ends, with pytest's status."""
     pytester.makepyfile(test_stray=STRAY_THREAD_TEST.replace("{MODE}", str(mode == "passes")))
-    started = time.monotonic()
     args = ["-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
     result = pytester.runpytest_subprocess(
         *args, *(["-n", workers] if workers else []), timeout=SUBPROCESS_TIMEOUT
     )
     assert result.ret == 1  # a failure (the test's, or the audit's): status 1
-    assert time.monotonic() - started < 60
     if workers is None:
         result.stderr.fnmatch_lines(["*non-daemon thread(s) started by request handlers*"])
 
@@ -543,7 +548,7 @@ def test_pytest_timeouts_thread_method_leaves_nothing_behind(pytester: pytest.Py
     try:
         assert result.ret == 1
         result.stdout.fnmatch_lines(["*Timeout*"])
-        assert _gone_within(child, 5), "the forked child outlived the run"
+        assert _gone_within(child, WAIT), "the forked child outlived the run"
         directories = json.loads((pytester.path / "directories.json").read_text())
         assert not [d for d in directories if os.path.exists(d)]
     finally:
