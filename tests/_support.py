@@ -11,6 +11,9 @@ from typing import Any
 #: take seconds on a quiet machine and ten times as long on a loaded one (a busy
 #: loop on each core); no test may depend on a quiet machine (issue 19).
 SUBPROCESS_TIMEOUT = 600.0
+#: The bound on an in-process wait for what takes milliseconds on a quiet machine
+#: (a handler starting, a reply, a stop that is already under way).
+WAIT = 30.0
 
 
 @functools.cache

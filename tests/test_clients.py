@@ -20,7 +20,7 @@ import sockshock
 import sockshock.socketserver as ss
 from sockshock import _clients, clients
 from sockshock.handlers import DatagramEcho, LineEcho, NaiveRecvEcho
-from tests._support import ipv6_loopback
+from tests._support import WAIT, ipv6_loopback
 
 # -- handlers for the findings ------------------------------------------------------
 
@@ -65,7 +65,7 @@ def test_slowloris_holds_a_synchronous_server_so_other_clients_starve() -> None:
     entered = threading.Event()
     with sockshock.serving("TCPServer", header_reader(entered)) as srv:
         with clients.slowloris(srv.address, interval=0.01, duration=10) as run:
-            assert entered.wait(2)
+            assert entered.wait(WAIT)
             other = srv.connect(timeout=0.15)
             other.sendall(b"GET / HTTP/1.0\r\n\r\n")
             with pytest.raises(TimeoutError):
@@ -86,9 +86,9 @@ def test_slowloris_does_not_starve_a_threading_server() -> None:
         sockshock.serving("ThreadingTCPServer", header_reader(entered)) as srv,
         clients.slowloris(srv.address, count=3, interval=0.01, duration=10) as run,
     ):
-        assert run.wait_connected(2)
-        assert entered.wait(2)
-        with srv.connect(timeout=2) as other:
+        assert run.wait_connected(WAIT)
+        assert entered.wait(WAIT)
+        with srv.connect(timeout=WAIT) as other:
             other.sendall(b"GET / HTTP/1.0\r\n\r\n")
             assert other.recv(10) == b"ok\n"
         assert run.running
@@ -119,7 +119,7 @@ def test_http_server_lets_slowloris_outlast_its_timeout_then_serves_the_unfinish
     with sockshock.serving(http.server.ThreadingHTTPServer, Records, poll_interval=0.05) as srv:
         start = time.monotonic()
         result = clients.slowloris(srv.address, interval=0.02, duration=0.35).result()
-        assert served.wait(2)
+        assert served.wait(WAIT)
     assert served_at[0] - start >= 0.35  # held for the whole run, then answered unfinished
     (conn,) = result.connections
     assert conn.outcome == "open"
@@ -172,9 +172,9 @@ def test_a_handler_without_a_timeout_is_held_by_an_idle_client() -> None:
 
     with sockshock.serving("ThreadingTCPServer", WaitsForALine) as srv:
         with clients.connect_and_idle(srv.address, duration=10) as run:
-            assert entered.wait(2)
+            assert entered.wait(WAIT)
             assert not finished.wait(0.1)  # silence: the handler just waits
-        assert finished.wait(2)  # only the client leaving frees it
+        assert finished.wait(WAIT)  # only the client leaving frees it
     result = run.result()
     assert result.stopped
     assert result.outcomes == {"open": 1}
@@ -215,7 +215,7 @@ def test_rst_on_close_makes_the_handler_see_connection_reset() -> None:
 
     with pytest.raises(ConnectionResetError), sockshock.serving("ThreadingTCPServer", Reads) as srv:
         result = clients.rst_on_close(srv.address, request=b"GET / HT").result()
-        assert done.wait(2)
+        assert done.wait(WAIT)
     assert b"".join(got) == b"GET / HT"  # what was sent arrives, then the reset
     assert result.sent == 8
     assert result.outcomes == {"open": 1}
@@ -232,7 +232,7 @@ def test_a_client_reset_escapes_http_servers_handler() -> None:
 
     with pytest.raises(ConnectionResetError), stdlib_http(handle=handle) as srv:
         clients.rst_on_close(srv.address).result()  # cut off in its Host header
-        assert done.wait(2)
+        assert done.wait(WAIT)
 
 
 # -- never_reads ----------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_never_reads_blocks_the_servers_sendall_until_its_timeout() -> None:
             srv.address, request=b"everything, please\n", rcvbuf=4096, duration=10
         ) as run,
     ):
-        assert blocked.wait(2)  # the server's sendall timed out
+        assert blocked.wait(WAIT)  # the server's sendall timed out
     result = run.result()
     (conn,) = result.connections
     assert conn.received == 0
@@ -354,12 +354,12 @@ def test_a_flood_overflows_the_stdlib_backlog_of_a_busy_synchronous_server(modul
     class Held(module.BaseRequestHandler):  # type: ignore[misc]
         def handle(self) -> None:
             entered.set()
-            release.wait(2)
+            release.wait(WAIT)
 
     with sockshock.serving(module.TCPServer, Held, poll_interval=0.05) as srv:
         try:
             srv.connect()
-            assert entered.wait(2)  # the server is busy: new connections queue up
+            assert entered.wait(WAIT)  # the server is busy: new connections queue up
             result = clients.connection_flood(
                 srv.address, count=30, concurrency=30, timeout=0.2
             ).result()
@@ -432,7 +432,7 @@ def test_a_udp_burst_loses_what_a_busy_server_has_no_room_for() -> None:
 
     class Gated(ss.DatagramRequestHandler):
         def handle(self) -> None:
-            release.wait(2)
+            release.wait(WAIT)
             self.wfile.write(self.rfile.read())
 
     class SmallBuffer(ss.UDPServer):
@@ -632,7 +632,7 @@ def test_leaving_the_block_stops_the_client_at_once_and_leaves_nothing_behind() 
         sockshock.serving("ThreadingTCPServer", header_reader(threading.Event())) as srv,
     ):
         with clients.slowloris(srv.address, count=5, duration=60) as run:
-            assert run.wait_connected(2)
+            assert run.wait_connected(WAIT)
             assert run.wait_sent(2)
             start = time.monotonic()
         assert time.monotonic() - start < 1.0
@@ -649,7 +649,7 @@ def test_the_block_raising_still_stops_joins_and_closes() -> None:
             pytest.raises(KeyError, match="the test's own error"),
             clients.connect_and_idle(srv.address, count=3, duration=60) as run,
         ):
-            assert run.wait_connected(2)
+            assert run.wait_connected(WAIT)
             raise KeyError("the test's own error")
         assert not run.running
     assert run.result().outcomes == {"open": 3}

@@ -11,7 +11,7 @@ import pytest
 import sockshock
 from sockshock import faults as F
 from sockshock import socketserver as ss
-from tests._support import SUBPROCESS_TIMEOUT
+from tests._support import SUBPROCESS_TIMEOUT, WAIT
 
 pytest_plugins = ["pytester"]
 
@@ -76,7 +76,7 @@ def test_abrupt_shutdown_fires_at_its_byte_even_when_the_request_comes_in_one_re
     ):
         client.sendall(b"0123456789")  # one segment: one read could take it all
         assert srv.layer.shutdown_triggered.wait(5)
-        assert srv.wait_stopped(5)
+        assert srv.wait_stopped(WAIT)
     assert reads == [b"01234", b"56789"]
 
 

@@ -17,7 +17,7 @@ from sockshock import _stdlib, _wire
 from sockshock import faults as F
 from sockshock.handlers import DatagramEcho, LineEcho, NaiveRecvEcho, NaiveSendEcho
 from sockshock.layer import check_socket_layer
-from tests._support import read_line
+from tests._support import WAIT, read_line
 
 
 class Recorder(ss.BaseRequestHandler):
@@ -343,7 +343,7 @@ def test_duplicated_datagrams_are_answered_twice(direction: str) -> None:
         sockshock.serving(
             "UDPServer", Echo, seed=0, faults=[F.DuplicateDatagrams(direction=direction)]
         ) as srv,
-        srv.connect(timeout=2) as client,
+        srv.connect(timeout=WAIT) as client,
     ):
         client.send(b"twice")
         assert client.recv(10) == b"twice"
@@ -365,7 +365,7 @@ def test_corrupted_and_truncated_datagrams(direction: str) -> None:
                 F.TruncateDatagrams(60, direction=direction),
             ],
         ) as srv,
-        srv.connect(timeout=2) as client,
+        srv.connect(timeout=WAIT) as client,
     ):
         client.send(payload)
         reply = client.recv(200)
@@ -393,7 +393,7 @@ def test_reordered_datagrams_arrive_in_another_order() -> None:
         sockshock.serving(
             "UDPServer", Slow, seed=2, faults=[F.ReorderDatagrams(3, probability=0.5)]
         ) as srv,
-        srv.connect(timeout=2) as client,
+        srv.connect(timeout=WAIT) as client,
     ):
         for packet in sent:
             client.send(packet)
@@ -444,11 +444,11 @@ def test_abrupt_shutdown_at_a_precise_moment() -> None:
             assert srv.layer.shutdown_triggered.wait(5)
             second.sendall(b"d request\n")  # ...and the in-flight request completes
             assert read_line(second) == b"done\n"
-        assert srv.wait_stopped(5)
+        assert srv.wait_stopped(WAIT)
         assert srv.server.socket.fileno() == -1
         with (
             pytest.raises(ConnectionRefusedError),
-            socket.create_connection(srv.address, timeout=2),
+            socket.create_connection(srv.address, timeout=WAIT),
         ):
             pass
     assert finished == [b"first request\n", b"second request\n"]
@@ -480,7 +480,7 @@ def test_every_datagram_server_under_duplication(kind: _stdlib.ServerKind) -> No
         sockshock.serving(
             kind.server_class, DatagramEcho, seed=5, faults=[F.DuplicateDatagrams(direction="out")]
         ) as srv,
-        srv.connect(timeout=2) as client,
+        srv.connect(timeout=WAIT) as client,
     ):
         client.send(b"dup")
         assert [client.recv(10), client.recv(10)] == [b"dup", b"dup"]

@@ -12,7 +12,7 @@ import pytest
 
 import sockshock
 from sockshock import faults as F
-from tests._support import SUBPROCESS_TIMEOUT
+from tests._support import SUBPROCESS_TIMEOUT, WAIT
 
 pytest_plugins = ["pytester"]
 
@@ -150,7 +150,7 @@ def test_inject_reaches_a_server_built_by_other_code() -> None:
         thread = threading.Thread(target=server.serve_forever)
         thread.start()
         try:
-            (injected,) = servers.wait(1)
+            (injected,) = servers.wait(1, timeout=WAIT)
             assert injected.server is server
             import socket
 
@@ -215,7 +215,7 @@ def test_library_server(sockshock):
         thread = threading.Thread(target=server.serve_forever)
         thread.start()
         try:
-            (injected,) = servers.wait(1)
+            (injected,) = servers.wait(1, timeout=30)
             assert injected.plan.seed == sockshock.seed
             with socket.create_connection(injected.address, timeout=5) as client:
                 client.sendall(b"abc\\n")

@@ -47,7 +47,8 @@ pytest_plugins = ["pytester"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STREAM_SERVERS = {"tcp": "ThreadingTCPServer", "unix": "ThreadingUnixStreamServer"}
-WAIT = 5.0  # the bound of every wait on something that should happen at once
+WAIT = 30.0  # the bound of every wait on something that should happen at once (generous:
+# a loaded machine may take seconds to start a Python child)
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import pytest
 import sockshock
 from sockshock import faults as F
 from sockshock import socketserver as ss
-from tests._support import SUBPROCESS_TIMEOUT
+from tests._support import SUBPROCESS_TIMEOUT, WAIT
 
 SCRIPTS = Path(__file__).with_name("scripts")
 
@@ -117,9 +117,9 @@ def abrupt_shutdown(srv: Any, request: bytes, first: int) -> bytes:
         reply = b""
         while chunk := client.recv(65536):
             reply += chunk
-    assert srv.wait_stopped(5)
+    assert srv.wait_stopped(WAIT)
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(srv.address[:2], timeout=2).close()
+        socket.create_connection(srv.address[:2], timeout=WAIT).close()
     return reply
 
 
@@ -299,7 +299,7 @@ def configure_through_listen(faults: list[Any]) -> tuple[int, Any]:
         listener = logging.config.listen(0)
         listener.start()
         try:
-            (server,) = servers.wait(1)
+            (server,) = servers.wait(1, timeout=WAIT)
             with socket.create_connection(server.address[:2], timeout=5) as client:
                 client.sendall(struct.pack(">L", len(CONFIG)) + CONFIG)
                 assert client.recv(1) == b""  # the handler is done and closed
