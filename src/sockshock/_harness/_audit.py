@@ -3,7 +3,8 @@
 ``with sockshock.audit():`` snapshots the process, runs the block, then waits a
 bounded grace period for what is already ending (threads finishing their last
 lines, children exiting) and raises :class:`LeakError` naming everything that is
-still there: thread names with their stacks, descriptors with what they point at,
+still there: thread names with their stacks, descriptors with what they are (a
+socket with its local and peer addresses and its TCP state),
 child pids with their state, socket files with their paths.
 """
 
@@ -13,15 +14,25 @@ import contextlib
 import gc
 import itertools
 import os
+import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sockshock._harness._stacks import describe_thread
-from sockshock._util import LeakError, check_number
+from sockshock._util import LeakError, check_number, format_address
 
-__all__ = ["LeakAudit", "LeakReport", "audit", "forget_unix_path", "register_unix_path"]
+__all__ = [
+    "LeakAudit",
+    "LeakReport",
+    "audit",
+    "describe_socket",
+    "forget_unix_path",
+    "register_unix_path",
+]
 
 _GRACE = 1.0  # seconds for ending threads and exiting children to finish
 
@@ -67,7 +78,84 @@ def _fds() -> dict[int, tuple[int, int]]:
     return fds
 
 
+# The kernel's TCP states (``tcpi_state`` of ``TCP_INFO``, include/net/tcp_states.h).
+_TCP_STATES = {
+    1: "ESTABLISHED",
+    2: "SYN_SENT",
+    3: "SYN_RECV",
+    4: "FIN_WAIT1",
+    5: "FIN_WAIT2",
+    6: "TIME_WAIT",
+    7: "CLOSE",
+    8: "CLOSE_WAIT: the peer has closed its side",
+    9: "LAST_ACK",
+    10: "LISTEN",
+    11: "CLOSING",
+}
+_AF_UNIX = getattr(socket, "AF_UNIX", None)
+
+
+def _endpoint(address: Any) -> str:
+    if address in ("", b"", None):
+        return "(unnamed)"
+    if isinstance(address, bytes) and address.startswith(b"\0"):
+        return f"@{address[1:].decode(errors='replace')} (abstract)"
+    return format_address(address)
+
+
+def describe_socket(sock: socket.socket) -> str:
+    """What a socket is, as a leak report shows it: ``TCP 127.0.0.1:40312 ->
+    127.0.0.1:35587 (ESTABLISHED)``, ``TCP listening on 127.0.0.1:35587``, ``UDP
+    [::1]:59632``, ``Unix stream listening on /tmp/x/server.sock``."""
+    stream = sock.type == socket.SOCK_STREAM
+    if sock.family == _AF_UNIX:
+        kind = f"Unix {'stream' if stream else 'datagram'}"
+    elif sock.family in (socket.AF_INET, socket.AF_INET6):
+        kind = "TCP" if stream else "UDP" if sock.type == socket.SOCK_DGRAM else f"type {sock.type}"
+    else:
+        kind = f"family {sock.family}, type {sock.type}"
+    try:
+        local = _endpoint(sock.getsockname())
+    except OSError:
+        local = "(unknown)"
+    try:
+        listening = stream and bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except OSError:
+        listening = False
+    if listening:
+        return f"{kind} listening on {local}"
+    try:
+        text = f"{kind} {local} -> {_endpoint(sock.getpeername())}"
+    except OSError:  # not connected
+        text = f"{kind} {local}" + (", not connected" if stream else "")
+    if stream and kind == "TCP" and hasattr(socket, "TCP_INFO"):
+        try:
+            state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+        except OSError:
+            pass
+        else:
+            text += f" ({_TCP_STATES.get(state, f'state {state}')})"
+    return text
+
+
 def _describe_fd(fd: int) -> str:
+    """``fd 16: TCP 127.0.0.1:40312 -> 127.0.0.1:35587 (ESTABLISHED)`` for a
+    socket (its addresses read from the descriptor itself), ``fd 9 -> /tmp/f`` (what
+    ``/proc/self/fd`` says) for anything else."""
+    try:
+        is_socket = stat.S_ISSOCK(os.fstat(fd).st_mode)
+    except OSError:
+        return f"fd {fd} (closed meanwhile)"
+    if is_socket:
+        try:
+            sock = socket.socket(fileno=fd)  # borrowed: detached below, never closed
+        except OSError:
+            pass
+        else:
+            try:
+                return f"fd {fd}: {describe_socket(sock)}"
+            finally:
+                sock.detach()
     try:
         return f"fd {fd} -> {os.readlink(os.path.join(_FD_DIRECTORY, str(fd)))}"
     except OSError:
