@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sockshock._checks._details import describe_error
 from sockshock._checks._replies import Expectation
 from sockshock._faults import (
     AbruptShutdown,
@@ -215,8 +216,11 @@ def baseline(target: Target) -> bytes:
         with serving(target, bounded=False) as srv:
             return exchange(srv, target.request)
     except Exception as exc:  # the handler's own failure, or no reply in time
+        detail = describe_error(exc)
+        place = detail.caller or detail.where
+        at = f", at {place}" if place is not None else ""
         raise Unsupported(
-            f"unsupported: the handler fails even without faults ({type(exc).__name__}: {exc})"
+            f"unsupported: the handler fails even without faults ({detail.headline}{at})"
         ) from exc
 
 

@@ -15,7 +15,6 @@ import re
 import sysconfig
 import traceback
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 __all__ = ["ErrorDetail", "Where", "describe_error"]
@@ -23,10 +22,14 @@ __all__ = ["ErrorDetail", "Where", "describe_error"]
 #: How the harness notes a forked child's traceback (``_harness._failures``).
 _CHILD_NOTE = "raised in forked child pid"
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$', re.M)
-_LIBRARY = tuple(
+_STDLIB = tuple(
     os.path.normcase(os.path.realpath(path)) + os.sep
     for path in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
 )
+_SOCKSHOCK = os.path.normcase(os.path.realpath(os.path.dirname(os.path.dirname(__file__)))) + os.sep
+# Where sockshock carries out injected faults: an error raised there is the fault
+# the OS would have raised.
+_FAULT_LAYERS = tuple(_SOCKSHOCK + name + os.sep for name in ("_wire", "_tls", "_memory"))
 
 
 @dataclass(frozen=True)
@@ -38,16 +41,26 @@ class Where:
     function: str
 
     def __str__(self) -> str:
-        return f"{_shown(self.file)}:{self.line}, in {self.function}()"
+        text = f"{_shown(self.file)}:{self.line}, in {self.function}()"
+        if self._real.startswith(_FAULT_LAYERS):
+            text += " (an injected fault, as the OS raises it)"
+        return text
+
+    @property
+    def _real(self) -> str:
+        return os.path.normcase(os.path.realpath(self.file))
 
     def to_json(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "function": self.function}
 
     @property
     def in_library(self) -> bool:
-        """Whether this is the standard library's code (the caller is more telling)."""
-        real = os.path.normcase(os.path.realpath(self.file))
-        return real.startswith(_LIBRARY) and "site-packages" not in real
+        """Whether this is the standard library's code or sockshock's (the caller is
+        more telling)."""
+        real = self._real
+        return real.startswith(_SOCKSHOCK) or (
+            real.startswith(_STDLIB) and "site-packages" not in real
+        )
 
 
 def _shown(path: str) -> str:
@@ -67,9 +80,10 @@ class ErrorDetail:
         type: the exception class's name (``ValueError``).
         message: its message (``str(exc)``).
         where: where it was raised: the innermost frame.
-        caller: when that frame is in the standard library (a ``recv()`` that
-            raised ``ConnectionResetError``), the innermost frame outside it --
-            the line of yours that called it; else None.
+        caller: when that frame is the standard library's or sockshock's (a
+            ``recv()`` that raised ``ConnectionResetError``, an injected fault),
+            the innermost frame outside them -- the line of yours that called
+            it; else None.
         notes: the exception's notes (other handler errors, the check's verdict).
         traceback: the whole traceback, as Python prints it.
     """
@@ -115,24 +129,19 @@ class ErrorDetail:
 
 
 def _frames(exc: BaseException) -> list[Where]:
-    tb: TracebackType | None = exc.__traceback__
-    if tb is not None:
-        return [
-            # Python 3.11+ knows the qualified name (``NaiveRecvEcho.handle``).
-            Where(
-                frame.f_code.co_filename,
-                line,
-                getattr(frame.f_code, "co_qualname", None) or frame.f_code.co_name,
-            )
-            for frame, line in traceback.walk_tb(tb)
-        ]
-    for note in getattr(exc, "__notes__", ()):  # a forked child's, as text
+    """The frames ``exc`` was raised through, innermost last: from the traceback
+    text the harness noted for one raised in a forked child (the one it carries
+    here is that of its re-raising), else from its traceback."""
+    for note in getattr(exc, "__notes__", ()):
         if isinstance(note, str) and note.startswith(_CHILD_NOTE):
             return [
                 Where(m["file"], int(m["line"]), m["function"].strip())
                 for m in _FRAME.finditer(note)
             ]
-    return []
+    return [  # the function's plain name, as a traceback's text has it
+        Where(frame.f_code.co_filename, line, frame.f_code.co_name)
+        for frame, line in traceback.walk_tb(exc.__traceback__)
+    ]
 
 
 def describe_error(exc: BaseException, *, name: str | None = None) -> ErrorDetail:

@@ -45,7 +45,7 @@ __all__ = [
     "check_seed_for",
     "check_server",
     "leak_lines",
-    "leak_summary",
+    "leaks_json",
     "planned",
     "run_check",
     "run_matrix",
@@ -109,12 +109,13 @@ class CheckResult:
             "reason": self.reason,
             "seed": self.seed,
             "error": None if self.error is None else self.error.to_json(),
-            "leaks": None if self.leaks is None else _leaks_json(self.leaks),
+            "leaks": None if self.leaks is None else leaks_json(self.leaks),
             "notes": list(self.notes),
         }
 
 
-def _leaks_json(report: LeakReport) -> dict[str, list[str]]:
+def leaks_json(report: LeakReport) -> dict[str, list[str]]:
+    """A leak report as ``--json`` writes it."""
     return {
         "threads": list(report.threads),
         "descriptors": list(report.descriptors),
@@ -124,25 +125,9 @@ def _leaks_json(report: LeakReport) -> dict[str, list[str]]:
 
 
 def leak_lines(report: LeakReport) -> list[str]:
-    """A leak report as indented lines, without its ``leaked:`` heading."""
-    return str(report).splitlines()[1:]
-
-
-def leak_summary(report: LeakReport) -> str:
-    """``1 descriptor (TCP 127.0.0.1:40312 -> ...), 1 thread ('x')`` in one line."""
-    parts = []
-    for title, items in (
-        ("thread", report.threads),
-        ("descriptor", report.descriptors),
-        ("child process", report.children),
-        ("Unix socket file", report.socket_files),
-    ):
-        if items:
-            first = items[0].splitlines()[0].rstrip(":")
-            more = f" and {len(items) - 1} more" if len(items) > 1 else ""
-            plural = "es" if title.endswith("ss") else "s"
-            parts.append(f"{len(items)} {title}{plural if len(items) > 1 else ''} ({first}{more})")
-    return ", ".join(parts)
+    """A leak report as lines, without its ``leaked:`` heading: ``1 descriptors:``
+    and, indented, each descriptor."""
+    return [line.removeprefix("  ") for line in str(report).splitlines()[1:]]
 
 
 def session_seed() -> int:
@@ -331,6 +316,6 @@ def _failure_message(problems: list[CheckResult], total: int) -> str:
         elif r.outcome == "skip":
             lines.append(f"{r.server} x {r.check}: {r.reason}")
         if r.leaks:
-            lines.append(f"FAIL {r.server} x {r.check}: leaked {leak_summary(r.leaks)}")
+            lines.append(f"FAIL {r.server} x {r.check}: leaked {r.leaks.summary()}")
             lines.extend("    " + line for line in leak_lines(r.leaks))
     return "\n".join(lines)

@@ -26,7 +26,6 @@ from sockshock._checks import (
     Expectation,
     Target,
     leak_lines,
-    leak_summary,
     planned,
     run_matrix,
 )
@@ -249,9 +248,7 @@ def report_lines(results: list[CheckResult]) -> list[str]:
             lines.extend(_indented(r.failure_lines()))
     for r in results:
         if r.leaks:
-            lines.append(
-                f"FAIL {r.server} x {AUDIT}: {r.check} left {leak_summary(r.leaks)} behind"
-            )
+            lines.append(f"FAIL {r.server} x {AUDIT}: {r.check} left {r.leaks.summary()} behind")
             lines.extend(_indented(leak_lines(r.leaks)))
     skipped: dict[str, list[str]] = {}
     for r in results:
@@ -321,4 +318,4 @@ def _audit_cell(server: str, results: list[CheckResult]) -> str:
     leaks = [r for r in results if r.server == server and r.leaks]
     if not leaks:
         return "pass"
-    return "; ".join(f"{r.check} left {leak_summary(r.leaks)}" for r in leaks if r.leaks)
+    return "; ".join(f"{r.check} left {r.leaks.summary()}" for r in leaks if r.leaks)

@@ -31,6 +31,7 @@ __all__ = [
     "audit",
     "describe_socket",
     "forget_unix_path",
+    "note_connection",
     "register_unix_path",
 ]
 
@@ -92,6 +93,7 @@ _TCP_STATES = {
     10: "LISTEN",
     11: "CLOSING",
 }
+_TCP_CLOSE = 7
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 
 
@@ -101,6 +103,26 @@ def _endpoint(address: Any) -> str:
     if isinstance(address, bytes) and address.startswith(b"\0"):
         return f"@{address[1:].decode(errors='replace')} (abstract)"
     return format_address(address)
+
+
+# Connections servers run by the harness accepted: (st_dev, st_ino) -> the client's
+# address. Once a connection is over the kernel forgets its peer; a leaked
+# descriptor of it is then described with the address noted here. Bounded: the
+# latest _CONNECTIONS_KEPT connections.
+_CONNECTIONS: dict[tuple[int, int], str] = {}
+_CONNECTIONS_KEPT = 4096
+
+
+def note_connection(sock: socket.socket, client_address: Any) -> None:
+    """Note an accepted connection's client address (the harness calls this)."""
+    try:
+        stat_ = os.fstat(sock.fileno())
+    except (OSError, ValueError):
+        return
+    with _UNIX_LOCK:
+        if len(_CONNECTIONS) >= _CONNECTIONS_KEPT:
+            del _CONNECTIONS[next(iter(_CONNECTIONS))]
+        _CONNECTIONS[(stat_.st_dev, stat_.st_ino)] = _endpoint(client_address)
 
 
 def describe_socket(sock: socket.socket) -> str:
@@ -124,17 +146,26 @@ def describe_socket(sock: socket.socket) -> str:
         listening = False
     if listening:
         return f"{kind} listening on {local}"
+    state = None
+    if stream and kind == "TCP" and hasattr(socket, "TCP_INFO"):
+        with contextlib.suppress(OSError):
+            state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
     try:
         text = f"{kind} {local} -> {_endpoint(sock.getpeername())}"
-    except OSError:  # not connected
-        text = f"{kind} {local}" + (", not connected" if stream else "")
-    if stream and kind == "TCP" and hasattr(socket, "TCP_INFO"):
-        try:
-            state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
-        except OSError:
-            pass
-        else:
-            text += f" ({_TCP_STATES.get(state, f'state {state}')})"
+    except OSError:  # not connected, or no longer
+        if not stream:
+            return f"{kind} {local}"
+        stat_ = os.fstat(sock.fileno())
+        with _UNIX_LOCK:
+            peer = _CONNECTIONS.get((stat_.st_dev, stat_.st_ino))
+        if peer is not None:  # a connection the harness accepted, over by now
+            over = "CLOSE" if state == _TCP_CLOSE else "not connected"
+            return f"{kind} {local} -> {peer} ({over}: the connection is over)"
+        if state == _TCP_CLOSE:  # the kernel has forgotten the peer
+            return f"{kind} {local}, no peer (CLOSE: never connected, or its connection is over)"
+        text = f"{kind} {local}, not connected"
+    if state is not None:
+        text += f" ({_TCP_STATES.get(state, f'state {state}')})"
     return text
 
 
@@ -239,14 +270,28 @@ class LeakReport:
     def __bool__(self) -> bool:
         return bool(self.threads or self.descriptors or self.children or self.socket_files)
 
+    def _kinds(self) -> list[tuple[str, str, list[str]]]:
+        return [
+            ("thread", "threads", self.threads),
+            ("descriptor", "descriptors", self.descriptors),
+            ("child process", "child processes", self.children),
+            ("Unix socket file", "Unix socket files", self.socket_files),
+        ]
+
+    def summary(self) -> str:
+        """One line: ``1 descriptor (fd 16: TCP 127.0.0.1:40312 -> 127.0.0.1:35587
+        (ESTABLISHED)), 2 threads ('a' and 1 more)``; ``nothing`` when nothing."""
+        parts = []
+        for one, many, items in self._kinds():
+            if items:
+                first = items[0].splitlines()[0].rstrip(":")
+                more = f" and {len(items) - 1} more" if len(items) > 1 else ""
+                parts.append(f"{len(items)} {one if len(items) == 1 else many} ({first}{more})")
+        return ", ".join(parts) or "nothing"
+
     def __str__(self) -> str:
         parts = ["leaked:"]
-        for title, items in (
-            ("threads", self.threads),
-            ("descriptors", self.descriptors),
-            ("child processes", self.children),
-            ("Unix socket files", self.socket_files),
-        ):
+        for _, title, items in self._kinds():
             if items:
                 parts.append(f"  {len(items)} {title}:")
                 parts.extend("    " + line for item in items for line in item.splitlines())
