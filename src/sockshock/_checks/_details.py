@@ -144,10 +144,14 @@ def _frames(exc: BaseException) -> list[Where]:
     ]
 
 
-def describe_error(exc: BaseException, *, name: str | None = None) -> ErrorDetail:
+def describe_error(
+    exc: BaseException, *, name: str | None = None, located: bool = True
+) -> ErrorDetail:
     """The details of ``exc``; ``name`` overrides the type's name (a check's own
-    verdict reads as the ``AssertionError`` it is)."""
-    frames = _frames(exc)
+    verdict reads as the ``AssertionError`` it is); ``located=False`` leaves out
+    where it was raised (a check's verdict: its line says nothing about the
+    server)."""
+    frames = _frames(exc) if located else []
     where = frames[-1] if frames else None
     caller = None
     if where is not None and where.in_library:

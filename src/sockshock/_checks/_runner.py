@@ -160,7 +160,8 @@ def run_check(check: Check, kind: ServerKind, target: Target, *, seed: int) -> C
             if expected_failure is not None:
                 result.outcome, result.reason = "expected", expected_failure
             else:
-                result.outcome, result.error = "FAIL", describe_error(exc, name=name_of(exc))
+                result.outcome = "FAIL"
+                result.error = describe_error(exc, name=name_of(exc), located=False)
         except Exception as exc:  # the handler's error, a client's, a slow stop
             result.outcome, result.error = "FAIL", describe_error(exc, name=name_of(exc))
         else:
@@ -311,7 +312,8 @@ def _failure_message(problems: list[CheckResult], total: int) -> str:
     lines = [f"{len(problems)} of {total} checks failed:"]
     for r in problems:
         if r.outcome == "FAIL":
-            lines.append(f"FAIL {r.server} x {r.check}: {r.reason} (fault seed {r.seed})")
+            again = "" if r.seed is None else f" (fault seed {r.seed}: seed={r.seed} re-runs it)"
+            lines.append(f"FAIL {r.server} x {r.check}: {r.reason}{again}")
             lines.extend("    " + line for line in r.failure_lines())
         elif r.outcome == "skip":
             lines.append(f"{r.server} x {r.check}: {r.reason}")

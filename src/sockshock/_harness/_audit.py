@@ -128,7 +128,8 @@ def note_connection(sock: socket.socket, client_address: Any) -> None:
 def describe_socket(sock: socket.socket) -> str:
     """What a socket is, as a leak report shows it: ``TCP 127.0.0.1:40312 ->
     127.0.0.1:35587 (ESTABLISHED)``, ``TCP listening on 127.0.0.1:35587``, ``UDP
-    [::1]:59632``, ``Unix stream listening on /tmp/x/server.sock``."""
+    [::1]:59632``, ``Unix stream listening on /tmp/x/server.sock``, ``TCP, never
+    bound or connected``."""
     stream = sock.type == socket.SOCK_STREAM
     if sock.family == _AF_UNIX:
         kind = f"Unix {'stream' if stream else 'datagram'}"
@@ -137,9 +138,12 @@ def describe_socket(sock: socket.socket) -> str:
     else:
         kind = f"family {sock.family}, type {sock.type}"
     try:
-        local = _endpoint(sock.getsockname())
+        address = sock.getsockname()
     except OSError:
-        local = "(unknown)"
+        address = None
+    # Port 0, or no path: never bound (nor connected, which binds).
+    unbound = address in ("", b"") or (isinstance(address, tuple) and address[1] == 0)
+    local = "(unknown)" if address is None else _endpoint(address)
     try:
         listening = stream and bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
     except OSError:
@@ -153,6 +157,8 @@ def describe_socket(sock: socket.socket) -> str:
     try:
         text = f"{kind} {local} -> {_endpoint(sock.getpeername())}"
     except OSError:  # not connected, or no longer
+        if unbound:
+            return f"{kind}, never bound or connected"
         if not stream:
             return f"{kind} {local}"
         stat_ = os.fstat(sock.fileno())
