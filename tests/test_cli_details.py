@@ -175,3 +175,28 @@ def test_a_scenarios_handler_errors_and_leaks_in_full(tmp_path: Path) -> None:
     (leaks,) = [c for c in scenario["checks"] if c["name"] == "no leaks"]
     assert leaks["leaks"]["descriptors"]
     assert all(" -> 127.0.0.1:" in d for d in leaks["leaks"]["descriptors"])
+
+
+def test_a_server_class_with_a_default_handler_is_checked_with_it(tmp_path: Path) -> None:
+    # SimpleXMLRPCServer's constructor defaults to SimpleXMLRPCRequestHandler: that
+    # handler answers "ping\n" with an HTTP error page; the demo echo handler, which
+    # sockshock run used to swap in, would have echoed it.
+    out = tmp_path / "out.json"
+    result = sockshock(
+        tmp_path,
+        "--server",
+        "xmlrpc.server:SimpleXMLRPCServer",
+        "--expect-regex",
+        "Bad request syntax",
+        "--json",
+        str(out),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    outcomes = {r["check"]: r["outcome"] for r in _results(out)}
+    assert outcomes == {
+        "echo": "pass",
+        "partial reads": "pass",
+        "partial writes": "pass",
+        "slow client": "expected",  # a synchronous server
+        "abrupt shutdown": "pass",
+    }

@@ -287,6 +287,8 @@ def check_slow_client(target: Target, *, seed: int | None = None) -> None:
             read_meanwhile = slow_reads()
         finally:
             slow_client.join(TIMEOUT * 5)
+        if slow_client.is_alive():  # (its reads are bounded: this is a server holding on)
+            raise Verdict(f"the slow client got no end of its reply within {TIMEOUT * 5:g} s")
         if errors or target.expectation.judge(slow_reply[0], expected) is not None:
             dropped = repr(errors[0]) if errors else f"its reply was {slow_reply[0][:40]!r}"
             raise Expected(f"the server dropped the slow client ({dropped})")
