@@ -79,7 +79,12 @@ def test_a_handler_error_says_where_it_was_raised_and_which_line_of_yours_called
         r"    raised at \S*json\S*decoder\.py:\d+, in raw_decode\(\)", lines[at + 1]
     )
     assert lines[at + 2] == "    called from myhandlers.py:11, in handle()"
+    # The faults it ran under, connection by connection.
+    log = lines[lines.index("    faults injected:", at) :]
+    assert log[1].startswith("      ThreadingTCPServer at 127.0.0.1:")
+    assert any("PartialReads(max_chunk=1) -> limit=1" in line for line in log[:14])
     (failed,) = [r for r in _results(out) if r["check"] == "partial reads"]
+    assert "recv #0 @0" in failed["fault_log"]
     error = failed["error"]
     assert error["type"] == "JSONDecodeError"
     assert error["message"].startswith("Expecting")

@@ -23,6 +23,7 @@ returns -- or raises:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import select
 import socket
 import threading
@@ -54,6 +55,7 @@ from sockshock._stdlib import ServerKind
 
 __all__ = [
     "CHECKS",
+    "SERVED",
     "SHUTDOWN_WITHIN",
     "TIMEOUT",
     "Check",
@@ -125,6 +127,13 @@ class Target:
         return bool(self.server_class.socket_type == socket.SOCK_STREAM)
 
 
+#: Where :func:`serving` tells a runner which servers a check ran (for the fault
+#: log of a failure): a list to append to, or None.
+SERVED: contextvars.ContextVar[list[ServerHandle] | None] = contextvars.ContextVar(
+    "sockshock_checks_served", default=None
+)
+
+
 @contextlib.contextmanager
 def serving(
     target: Target,
@@ -156,8 +165,11 @@ def serving(
     verdict: BaseException | None = None
     stop_error: BaseException | None = None
     handle: ServerHandle | None = None
+    served = SERVED.get()
     try:
         with serve_spec(spec) as handle:
+            if served is not None:
+                served.append(handle)
             try:
                 yield handle
             except Exception as exc:  # judged once the handler errors are in

@@ -20,6 +20,7 @@ from typing import Any
 
 from sockshock._checks._checks import (
     CHECKS,
+    SERVED,
     Check,
     Expected,
     Target,
@@ -35,10 +36,11 @@ from sockshock._harness import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     LeakAudit,
     LeakReport,
+    ServerHandle,
     resolve_spec,
 )
 from sockshock._stdlib import ServerKind, kind_of
-from sockshock._util import InvalidArgument, check_seed, check_type
+from sockshock._util import InvalidArgument, check_seed, check_type, format_address
 
 __all__ = [
     "CheckResult",
@@ -78,6 +80,8 @@ class CheckResult:
             their addresses), child processes, socket files --; empty when
             nothing, None when not audited (a failed check's mess is not judged).
         notes: warnings the check raised, such as a fault that never fired.
+        fault_log: for a failure, the faults its servers injected, connection by
+            connection (``FaultPlan.describe()``).
     """
 
     server: str
@@ -89,6 +93,7 @@ class CheckResult:
     error: ErrorDetail | None = None
     leaks: LeakReport | None = None
     notes: list[str] = field(default_factory=list)
+    fault_log: str = ""
 
     @property
     def leaked(self) -> bool:
@@ -111,6 +116,7 @@ class CheckResult:
             "error": None if self.error is None else self.error.to_json(),
             "leaks": None if self.leaks is None else leaks_json(self.leaks),
             "notes": list(self.notes),
+            "fault_log": self.fault_log,
         }
 
 
@@ -148,29 +154,40 @@ def run_check(check: Check, kind: ServerKind, target: Target, *, seed: int) -> C
     result = CheckResult(kind.name, check.name, "pass", seed=seed if check.faults else None)
     leak_audit = LeakAudit()
     started = time.monotonic()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            check.function(target, seed=seed)
-        except Unsupported as exc:
-            result.outcome, result.reason = "skip", str(exc)
-        except Expected as exc:
-            result.outcome, result.reason = "expected", str(exc)
-        except Verdict as exc:
-            if expected_failure is not None:
-                result.outcome, result.reason = "expected", expected_failure
+    served: list[ServerHandle] = []
+    token = SERVED.set(served)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                check.function(target, seed=seed)
+            except Unsupported as exc:
+                result.outcome, result.reason = "skip", str(exc)
+            except Expected as exc:
+                result.outcome, result.reason = "expected", str(exc)
+            except Verdict as exc:
+                if expected_failure is not None:
+                    result.outcome, result.reason = "expected", expected_failure
+                else:
+                    result.outcome = "FAIL"
+                    result.error = describe_error(exc, name=name_of(exc), located=False)
+            except Exception as exc:  # the handler's error, a client's, a slow stop
+                result.outcome, result.error = "FAIL", describe_error(exc, name=name_of(exc))
             else:
-                result.outcome = "FAIL"
-                result.error = describe_error(exc, name=name_of(exc), located=False)
-        except Exception as exc:  # the handler's error, a client's, a slow stop
-            result.outcome, result.error = "FAIL", describe_error(exc, name=name_of(exc))
-        else:
-            if expected_failure is not None:
-                result.outcome = "FAIL"
-                result.reason = f"passed, though it was expected not to: {expected_failure}"
+                if expected_failure is not None:
+                    result.outcome = "FAIL"
+                    result.reason = f"passed, though it was expected not to: {expected_failure}"
+    finally:
+        SERVED.reset(token)
     result.seconds = time.monotonic() - started
     if result.error is not None:
         result.reason = result.error.headline
+    if result.outcome == "FAIL":
+        result.fault_log = "\n".join(
+            f"{type(h.server).__name__} at {format_address(h.address)}: {h.plan.describe(limit=40)}"
+            for h in served
+            if h.plan is not None
+        )
     result.notes = [
         str(w.message)
         for w in caught

@@ -43,6 +43,7 @@ from sockshock._util import InvalidArgument, __version__, check_seed
 __all__ = ["DEFAULT_REQUEST", "check_common", "check_writable", "run", "write_json"]
 
 AUDIT = "leak audit"
+_LOG_LINES = 12  # of a failure's fault log, in the text (--json has it all)
 #: What the built-in checks send unless --request says otherwise.
 DEFAULT_REQUEST = "ping\\n"
 
@@ -246,6 +247,14 @@ def report_lines(results: list[CheckResult]) -> list[str]:
             )
             lines.append(f"FAIL {r.server} x {r.check}: {r.reason}{again}")
             lines.extend(_indented(r.failure_lines()))
+            log = r.fault_log.splitlines()
+            if log:
+                shown = log[:_LOG_LINES] + (
+                    [f"  ... ({len(log) - _LOG_LINES} more lines in --json)"]
+                    if len(log) > _LOG_LINES
+                    else []
+                )
+                lines.extend(_indented(["faults injected:", *("  " + line for line in shown)]))
     for r in results:
         if r.leaks:
             lines.append(f"FAIL {r.server} x {AUDIT}: {r.check} left {r.leaks.summary()} behind")
