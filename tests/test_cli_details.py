@@ -127,7 +127,7 @@ def test_leaked_sockets_show_their_local_and_peer_addresses(tmp_path: Path) -> N
         str(out),
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    tcp = r"TCP 127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:\d+ \([A-Z_0-9]+[^)]*\)"
+    tcp = r"TCP 127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:\d+ \([^()]+\)"
     headline = re.search(
         rf"^FAIL ThreadingTCPServer x leak audit: echo left 1 descriptor \(fd \d+: {tcp}\) behind$",
         result.stdout,

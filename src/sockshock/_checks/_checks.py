@@ -122,10 +122,6 @@ class Target:
     expectation: Expectation = field(default_factory=Expectation)
     reply: bytes | None = None
 
-    @property
-    def stream(self) -> bool:
-        return bool(self.server_class.socket_type == socket.SOCK_STREAM)
-
 
 #: Where :func:`serving` tells a runner which servers a check ran (for the fault
 #: log of a failure): a list to append to, or None.
