@@ -287,8 +287,10 @@ def check_server(
         seed: every check's fault seed (default: random, shown in the failure).
 
     Returns:
-        A :class:`~sockshock._checks.CheckResult` per check (``.check``,
-        ``.outcome``, ``.reason``, ``.seed``, ``.error``, ``.leaks``).
+        A result per check, in the matrix's order: ``.check`` (its name),
+        ``.outcome`` (``"pass"``, or ``"expected"`` for a known property such as a
+        synchronous server starved by a slow client), ``.seconds``, ``.seed``,
+        ``.leaks`` (what it left behind: nothing), ``.notes``.
 
     Raises:
         InvalidArgument: for a bad argument, before anything runs.
