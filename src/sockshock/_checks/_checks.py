@@ -3,9 +3,9 @@
 In the spirit of ``trio.testing.check_one_way_stream``: each check takes what to
 check -- a :class:`Target`: a server class, its request handler, the request to
 send and what the reply must be -- and a fault seed; it starts the server through
-the harness's one entry (``resolve_spec`` / ``serve_spec``) with the check's
-faults, talks to it as a client, stops it within :data:`SHUTDOWN_WITHIN`, and
-returns -- or raises:
+the harness's one entry (``serving()``: ``resolve_spec`` / ``serve_spec``) with
+the check's faults, talks to it through the handle's client, stops it within
+:data:`SHUTDOWN_WITHIN`, and returns -- or raises:
 
 * :class:`Verdict` (an ``AssertionError``) when the server did not hold up: a
   wrong reply, a client kept waiting, a shutdown that never came;
@@ -42,15 +42,8 @@ from sockshock._faults import (
     PartialWrites,
     SlowClient,
 )
-from sockshock._harness import (
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_SHUTDOWN_TIMEOUT,
-    ServerHandle,
-    add_note,
-    raise_outcome,
-    resolve_spec,
-    serve_spec,
-)
+from sockshock._harness import ServerHandle, add_note, raise_outcome
+from sockshock._harness import serving as harness_serving
 from sockshock._stdlib import ServerKind
 
 __all__ = [
@@ -146,16 +139,11 @@ def serving(
     its notes. With ``bounded``, a block that passed is followed by the shutdown
     bound: the server must stop within :data:`SHUTDOWN_WITHIN`.
     """
-    spec = resolve_spec(
+    started = harness_serving(
         target.server_class,
         target.handler,
-        address=None,
         faults=faults or None,
-        clock=None,
         seed=seed if faults else None,
-        shutdown_timeout=DEFAULT_SHUTDOWN_TIMEOUT,
-        poll_interval=DEFAULT_POLL_INTERVAL,
-        server_attrs={},
         expect_errors=BaseException,  # kept in handle.errors: judged below, first
     )
     verdict: BaseException | None = None
@@ -163,7 +151,7 @@ def serving(
     handle: ServerHandle | None = None
     served = SERVED.get()
     try:
-        with serve_spec(spec) as handle:
+        with started as handle:
             if served is not None:
                 served.append(handle)
             try:
