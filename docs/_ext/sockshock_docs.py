@@ -1,0 +1,216 @@
+"""Directives that render reference tables from sockshock's own definitions, so the
+site cannot drift from the code:
+
+* ``sockshock-fault-models`` -- every registered fault model, its signature, the
+  transports it acts on (asked of the model itself) and whether it works above TLS;
+* ``sockshock-pytest-settings`` -- the plugin's options, ini settings and marker keys
+  (``sockshock._pytest._settings.SETTINGS``);
+* ``sockshock-pytest-markers`` -- the markers as the plugin registers them;
+* ``sockshock-pytest-fixtures`` -- the plugin's fixtures and their docstrings;
+* ``sockshock-bench-results`` -- the recorded benchmark runs in ``bench/results/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split())
+
+
+def list_table(header: list[str], rows: list[list[str]], widths: str | None = None) -> list[str]:
+    """An RST list-table: each cell is RST source on one line."""
+    lines = [".. list-table::", "   :header-rows: 1"]
+    if widths:
+        lines.append(f"   :widths: {widths}")
+    lines.append("")
+    for row in [header, *rows]:
+        first, *rest = row
+        lines.append(f"   * - {first}")
+        lines.extend(f"     - {cell}" for cell in rest)
+    return lines
+
+
+class _RstDirective(SphinxDirective):
+    has_content = False
+
+    def rst(self) -> list[str]:
+        raise NotImplementedError
+
+    def run(self) -> list[nodes.Node]:
+        container = nodes.container()
+        source = self.get_source_info()[0]
+        self.state.nested_parse(StringList(self.rst(), source=source), self.content_offset, container)
+        return container.children
+
+
+def _sample(cls: type) -> Any:
+    """An instance of a fault model with its required fields at small valid values and
+    its direction at "both", to ask what it can act on."""
+    kwargs: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
+        if field.name == "direction":
+            kwargs["direction"] = "both"
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            kwargs[field.name] = 1 if "probab" not in field.name else 0.5
+    return cls(**kwargs)
+
+
+def _signature(cls: type) -> str:
+    parameters = [
+        p
+        for p in inspect.signature(cls).parameters.values()
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY
+    ]
+    return f"{cls.__name__}({', '.join(str(p) for p in parameters)})"
+
+
+class FaultModels(_RstDirective):
+    def rst(self) -> list[str]:
+        from sockshock._faults._registry import MODELS
+        from sockshock._util import InvalidArgument
+
+        rows = []
+        for name, cls in MODELS.items():
+            model = _sample(cls)
+            transports = [t for t in ("stream", "datagram") if model.applies_to_transport(t)]
+            try:
+                above_tls = _sample(cls).__class__(**{**dataclasses.asdict(model), "layer": "plaintext"})
+            except (InvalidArgument, TypeError):
+                above_tls = None
+            doc = inspect.getdoc(cls) or ""
+            rows.append(
+                [
+                    f":class:`{_signature(cls)} <sockshock.faults.{name}>`",
+                    " and ".join(transports),
+                    "yes" if above_tls is not None else "no",
+                    _cell(doc.split("\n\n")[0]),
+                ]
+            )
+        self.env.note_dependency(str(ROOT / "src/sockshock/_faults/_registry.py"))
+        return list_table(
+            ["model", "transport", "above TLS", "what the server sees"], rows, "30 12 8 50"
+        )
+
+
+def _default(value: Any) -> str:
+    if value is None:
+        return "no"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value == ():
+        return "no"
+    return f"``{value}``"
+
+
+class PytestSettings(_RstDirective):
+    def rst(self) -> list[str]:
+        from sockshock._pytest._settings import SETTINGS
+
+        rows = []
+        for s in SETTINGS.values():
+            option = f"``{s.flag}={s.metavar}``" if s.option else "no"
+            ini = f"``{s.dest}``" if s.ini else "no"
+            marker = f"``{s.name}=``" if s.marker else "no"
+            rows.append([option, ini, marker, _default(s.default), _cell(s.help)])
+        return list_table(
+            ["command line", "ini setting", "``@pytest.mark.sockshock``", "default", "what"],
+            rows,
+            "22 20 14 8 36",
+        )
+
+
+class PytestMarkers(_RstDirective):
+    def rst(self) -> list[str]:
+        from sockshock._pytest._plugin import _MARKERS
+
+        rows = []
+        for line in _MARKERS:
+            signature, _, text = line.partition(": ")
+            rows.append([f"``@pytest.mark.{signature}``", _cell(text)])
+        return list_table(["marker", "what"], rows, "40 60")
+
+
+def _fixtures() -> list[tuple[str, str, str]]:
+    """(name, scope, docstring) of every fixture the plugin module defines."""
+    import sockshock.pytest_plugin as plugin
+
+    found = []
+    for name, value in vars(plugin).items():
+        definition = getattr(value, "_fixture_function_marker", None) or getattr(
+            value, "_pytestfixturefunction", None
+        )
+        if definition is None:
+            continue
+        function = getattr(value, "_fixture_function", None) or getattr(
+            value, "__wrapped__", value
+        )
+        found.append((name, definition.scope, inspect.getdoc(function) or ""))
+    return sorted(found)
+
+
+class PytestFixtures(_RstDirective):
+    def rst(self) -> list[str]:
+        rows = [[f"``{name}``", scope, _cell(doc)] for name, scope, doc in _fixtures()]
+        rows.append(
+            [
+                "``server_class``",
+                "function",
+                "A server class, one per test: given by ``@pytest.mark.sockshock_servers(...)``.",
+            ]
+        )
+        return list_table(["fixture", "scope", "what"], rows, "20 10 70")
+
+
+class BenchResults(_RstDirective):
+    """Each recorded run, newest first per benchmark."""
+
+    def rst(self) -> list[str]:
+        results = ROOT / "bench" / "results"
+        records = []
+        for path in sorted(results.glob("*.json"), reverse=True):
+            self.env.note_dependency(str(path))
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        lines: list[str] = []
+        for record in sorted(records, key=lambda r: (r["benchmark"], r["date"]), reverse=False):
+            title = f"``{record['command']}``"
+            load = record["load_average"]
+            lines += [
+                title,
+                "^" * len(title),
+                "",
+                f"Run {record['date']} on {record['machine']}, Python {record['python']}, "
+                f"commit ``{record['commit']}``; load average (1, 5, 15 min) "
+                f"{load[0]}, {load[1]}, {load[2]} before and {load[3]}, {load[4]}, {load[5]} after.",
+                "",
+                ".. code-block:: text",
+                "",
+                *("   " + line for line in record["output"].rstrip("\n").splitlines()),
+                "",
+            ]
+        if not lines:
+            lines = ["No benchmark run is recorded yet."]
+        return lines
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("sockshock-fault-models", FaultModels)
+    app.add_directive("sockshock-pytest-settings", PytestSettings)
+    app.add_directive("sockshock-pytest-markers", PytestMarkers)
+    app.add_directive("sockshock-pytest-fixtures", PytestFixtures)
+    app.add_directive("sockshock-bench-results", BenchResults)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
