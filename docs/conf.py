@@ -17,7 +17,7 @@ from sockshock import __version__  # noqa: E402 (after the path is set)
 
 project = "sockshock"
 author = "The sockshock developers"
-copyright = "the sockshock developers"  # noqa: A001 (Sphinx's name)
+copyright = "the sockshock developers"
 release = __version__
 version = __version__
 

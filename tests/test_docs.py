@@ -11,7 +11,6 @@ import inspect
 import pkgutil
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -175,10 +174,7 @@ def test_local_links_lead_to_files(page: Path) -> None:
     broken = []
     for target in _local_links(page):
         path = target.split("#", 1)[0]
-        if path.startswith("/"):
-            resolved = DOCS / path.lstrip("/")
-        else:
-            resolved = page.parent / path
+        resolved = DOCS / path.lstrip("/") if path.startswith("/") else page.parent / path
         if not resolved.exists():
             broken.append(target)
     assert not broken, f"{page.relative_to(ROOT)} links to missing files: {broken}"
@@ -199,7 +195,9 @@ def test_every_page_is_in_the_site() -> None:
     for page in DOCS.rglob("*.md"):
         if "_build" in page.parts:
             continue
-        for block in re.findall(r"```\{toctree\}\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+        for block in re.findall(
+            r"```\{toctree\}\n(.*?)```", page.read_text(encoding="utf-8"), re.S
+        ):
             for entry in block.splitlines():
                 entry = entry.strip()
                 if entry and not entry.startswith(":"):
@@ -208,5 +206,3 @@ def test_every_page_is_in_the_site() -> None:
     pages = {p.resolve() for p in DOCS.rglob("*.md") if "_build" not in p.parts}
     unlisted = sorted(str(p.relative_to(DOCS)) for p in pages - listed if p != DOCS / "index.md")
     assert not unlisted, f"pages in no toctree: {unlisted}"
-
-

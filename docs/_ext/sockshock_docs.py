@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,33 +27,39 @@ from sphinx.util.docutils import SphinxDirective
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _cell(text: str) -> str:
-    return " ".join(text.split())
+def literal(text: str) -> str:
+    """``text`` as inline code in Markdown."""
+    return "`" + text.replace("`", "") + "`"
 
 
-def list_table(header: list[str], rows: list[list[str]], widths: str | None = None) -> list[str]:
-    """An RST list-table: each cell is RST source on one line."""
-    lines = [".. list-table::", "   :header-rows: 1"]
-    if widths:
-        lines.append(f"   :widths: {widths}")
-    lines.append("")
-    for row in [header, *rows]:
-        first, *rest = row
-        lines.append(f"   * - {first}")
-        lines.extend(f"     - {cell}" for cell in rest)
+def markdown(text: str) -> str:
+    """A docstring's reStructuredText inline markup, as Markdown, on one line."""
+    text = " ".join(text.split())
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text)  # roles: as code
+    return text.replace("``", "`").replace("|", "\\|")
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown pipe table; each cell is Markdown on one line."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
     return lines
 
 
-class _RstDirective(SphinxDirective):
+class _MarkdownDirective(SphinxDirective):
+    """Renders the Markdown its ``markdown()`` returns, as if written on the page."""
+
     has_content = False
 
-    def rst(self) -> list[str]:
+    def markdown(self) -> list[str]:
         raise NotImplementedError
 
     def run(self) -> list[nodes.Node]:
         container = nodes.container()
         source = self.get_source_info()[0]
-        self.state.nested_parse(StringList(self.rst(), source=source), self.content_offset, container)
+        self.state.nested_parse(
+            StringList(self.markdown(), source=source), self.content_offset, container
+        )
         return container.children
 
 
@@ -71,16 +78,17 @@ def _sample(cls: type) -> Any:
 
 
 def _signature(cls: type) -> str:
+    """``Name(arg, arg=default)``: the model's own arguments, not the scope ones."""
     parameters = [
-        p
+        p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
         for p in inspect.signature(cls).parameters.values()
         if p.kind is not inspect.Parameter.KEYWORD_ONLY
     ]
-    return f"{cls.__name__}({', '.join(str(p) for p in parameters)})"
+    return f"{cls.__name__}({', '.join(parameters)})"
 
 
-class FaultModels(_RstDirective):
-    def rst(self) -> list[str]:
+class FaultModels(_MarkdownDirective):
+    def markdown(self) -> list[str]:
         from sockshock._faults._registry import MODELS
         from sockshock._util import InvalidArgument
 
@@ -89,60 +97,56 @@ class FaultModels(_RstDirective):
             model = _sample(cls)
             transports = [t for t in ("stream", "datagram") if model.applies_to_transport(t)]
             try:
-                above_tls = _sample(cls).__class__(**{**dataclasses.asdict(model), "layer": "plaintext"})
+                above_tls = _sample(cls).__class__(
+                    **{**dataclasses.asdict(model), "layer": "plaintext"}
+                )
             except (InvalidArgument, TypeError):
                 above_tls = None
             doc = inspect.getdoc(cls) or ""
             rows.append(
                 [
-                    f":class:`{_signature(cls)} <sockshock.faults.{name}>`",
+                    f"{{py:class}}`{_signature(cls)} <sockshock.faults.{name}>`",
                     " and ".join(transports),
                     "yes" if above_tls is not None else "no",
-                    _cell(doc.split("\n\n")[0]),
+                    markdown(doc.split("\n\n")[0]),
                 ]
             )
         self.env.note_dependency(str(ROOT / "src/sockshock/_faults/_registry.py"))
-        return list_table(
-            ["model", "transport", "above TLS", "what the server sees"], rows, "30 12 8 50"
-        )
+        return table(["model", "transport", "above TLS", "what the server sees"], rows)
 
 
 def _default(value: Any) -> str:
-    if value is None:
-        return "no"
+    if value is None or value == ():
+        return "none"
     if isinstance(value, bool):
         return "on" if value else "off"
-    if value == ():
-        return "no"
-    return f"``{value}``"
+    return literal(str(value))
 
 
-class PytestSettings(_RstDirective):
-    def rst(self) -> list[str]:
+class PytestSettings(_MarkdownDirective):
+    def markdown(self) -> list[str]:
         from sockshock._pytest._settings import SETTINGS
 
         rows = []
         for s in SETTINGS.values():
-            option = f"``{s.flag}={s.metavar}``" if s.option else "no"
-            ini = f"``{s.dest}``" if s.ini else "no"
-            marker = f"``{s.name}=``" if s.marker else "no"
-            rows.append([option, ini, marker, _default(s.default), _cell(s.help)])
-        return list_table(
-            ["command line", "ini setting", "``@pytest.mark.sockshock``", "default", "what"],
-            rows,
-            "22 20 14 8 36",
+            option = literal(f"{s.flag}={s.metavar}") if s.option else "no"
+            ini = literal(s.dest) if s.ini else "no"
+            marker = literal(f"{s.name}=") if s.marker else "no"
+            rows.append([option, ini, marker, _default(s.default), markdown(s.help)])
+        return table(
+            ["command line", "ini setting", "`@pytest.mark.sockshock`", "default", "what"], rows
         )
 
 
-class PytestMarkers(_RstDirective):
-    def rst(self) -> list[str]:
+class PytestMarkers(_MarkdownDirective):
+    def markdown(self) -> list[str]:
         from sockshock._pytest._plugin import _MARKERS
 
         rows = []
         for line in _MARKERS:
             signature, _, text = line.partition(": ")
-            rows.append([f"``@pytest.mark.{signature}``", _cell(text)])
-        return list_table(["marker", "what"], rows, "40 60")
+            rows.append([literal(f"@pytest.mark.{signature}"), markdown(text)])
+        return table(["marker", "what"], rows)
 
 
 def _fixtures() -> list[tuple[str, str, str]]:
@@ -156,30 +160,28 @@ def _fixtures() -> list[tuple[str, str, str]]:
         )
         if definition is None:
             continue
-        function = getattr(value, "_fixture_function", None) or getattr(
-            value, "__wrapped__", value
-        )
+        function = getattr(value, "_fixture_function", None) or getattr(value, "__wrapped__", value)
         found.append((name, definition.scope, inspect.getdoc(function) or ""))
     return sorted(found)
 
 
-class PytestFixtures(_RstDirective):
-    def rst(self) -> list[str]:
-        rows = [[f"``{name}``", scope, _cell(doc)] for name, scope, doc in _fixtures()]
+class PytestFixtures(_MarkdownDirective):
+    def markdown(self) -> list[str]:
+        rows = [[literal(name), scope, markdown(doc)] for name, scope, doc in _fixtures()]
         rows.append(
             [
-                "``server_class``",
+                "`server_class`",
                 "function",
-                "A server class, one per test: given by ``@pytest.mark.sockshock_servers(...)``.",
+                "A server class, one per test: given by `@pytest.mark.sockshock_servers(...)`.",
             ]
         )
-        return list_table(["fixture", "scope", "what"], rows, "20 10 70")
+        return table(["fixture", "scope", "what"], rows)
 
 
-class BenchResults(_RstDirective):
-    """Each recorded run, newest first per benchmark."""
+class BenchResults(_MarkdownDirective):
+    """Each recorded run, by benchmark, oldest first."""
 
-    def rst(self) -> list[str]:
+    def markdown(self) -> list[str]:
         results = ROOT / "bench" / "results"
         records = []
         for path in sorted(results.glob("*.json"), reverse=True):
@@ -187,19 +189,18 @@ class BenchResults(_RstDirective):
             records.append(json.loads(path.read_text(encoding="utf-8")))
         lines: list[str] = []
         for record in sorted(records, key=lambda r: (r["benchmark"], r["date"]), reverse=False):
-            title = f"``{record['command']}``"
             load = record["load_average"]
             lines += [
-                title,
-                "^" * len(title),
+                f"**`{record['command']}`**",
                 "",
                 f"Run {record['date']} on {record['machine']}, Python {record['python']}, "
-                f"commit ``{record['commit']}``; load average (1, 5, 15 min) "
-                f"{load[0]}, {load[1]}, {load[2]} before and {load[3]}, {load[4]}, {load[5]} after.",
+                f"commit `{record['commit']}`; load average (1, 5, 15 min) "
+                f"{load[0]}, {load[1]}, {load[2]} before and {load[3]}, {load[4]}, {load[5]} after; "
+                f"goals: {record.get('goals', 'met')}.",
                 "",
-                ".. code-block:: text",
-                "",
-                *("   " + line for line in record["output"].rstrip("\n").splitlines()),
+                "````text",
+                *record["output"].rstrip("\n").splitlines(),
+                "````",
                 "",
             ]
         if not lines:

@@ -46,7 +46,11 @@ MAX_READ = 65536
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``data``, all of it (a datagram, on a datagram socket)."""
+    """Send ``data``, all of it (a datagram, on a datagram socket).
+
+    Args:
+        data: the bytes to send.
+    """
 
     data: bytes
 
@@ -61,7 +65,11 @@ class Send:
 @dataclass(frozen=True, slots=True)
 class Pause:
     """Do nothing for ``seconds`` (real seconds on a real socket, virtual ones in
-    ``drive()``, where the server takes the datagrams sent so far meanwhile)."""
+    ``drive()``, where the server takes the datagrams sent so far meanwhile).
+
+    Args:
+        seconds: how long, at most 3600.
+    """
 
     seconds: float
 
@@ -77,7 +85,12 @@ class Read:
     """Receive until ``size`` bytes came in this step, or until what came ends with
     ``until`` (exactly: nothing past it is taken), or end of file, an error, or the
     script's timeout. Neither: until end of file. On a datagram socket: one
-    datagram, cut to ``size`` (default 65536)."""
+    datagram, cut to ``size`` (default 65536).
+
+    Args:
+        size: the most bytes to receive in this step (None: no limit).
+        until: stop once what came ends with these bytes.
+    """
 
     size: int | None = None
     until: bytes | None = None

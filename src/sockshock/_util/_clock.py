@@ -63,6 +63,9 @@ class VirtualClock:
     all connections and each delay advances it, so concurrent delays add up
     instead of overlapping; outcomes compare each delay with its socket's
     timeout and do not depend on that.
+
+    Args:
+        start: the virtual time the clock starts at, in seconds.
     """
 
     def __init__(self, start: float = 0.0) -> None:
