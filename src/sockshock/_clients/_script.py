@@ -299,7 +299,12 @@ class ScriptRun:
 
     def step(self) -> StepResult | None:
         """Carry out the next step (``None`` once there is none; the socket is then
-        closed)."""
+        closed).
+
+        Returns:
+            The step's StepResult (the step, what it met, the bytes it received),
+            or None when no step is left.
+        """
         if self.done:
             self.close()
             return None
@@ -312,7 +317,11 @@ class ScriptRun:
         return result
 
     def run(self) -> list[StepResult]:
-        """Carry out every step left; return all the results."""
+        """Carry out every step left; return all the results.
+
+        Returns:
+            The StepResults of every step carried out, this call's and earlier ones'.
+        """
         while self.step() is not None:
             pass
         return self.results

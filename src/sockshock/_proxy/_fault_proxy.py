@@ -170,6 +170,9 @@ class FaultProxy:
     def start(self) -> FaultProxy:
         """Listen and start forwarding (in one daemon I/O thread); returns the proxy.
 
+        Returns:
+            The proxy itself, so that ``proxy = FaultProxy(...).start()`` reads well.
+
         Raises:
             ProxyError: if the proxy was started before.
             OSError: if the listening address cannot be bound.
@@ -297,7 +300,14 @@ class FaultProxy:
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until the proxy has stopped forwarding (``stop()``, a signal through
-        :meth:`request_stop`, or an ``AbruptShutdown``); True if it has."""
+        :meth:`request_stop`, or an ``AbruptShutdown``); True if it has.
+
+        Args:
+            timeout: seconds to wait at most (``None``: no bound).
+
+        Returns:
+            True if the proxy has stopped, False if ``timeout`` ran out first.
+        """
         return self._done.wait(timeout)
 
     @property
