@@ -49,7 +49,8 @@ class _DatagramModel(Directed):
 
 @dataclass(frozen=True, repr=False)
 class DropDatagrams(_DatagramModel):
-    """Datagrams are lost with ``probability``.
+    """Datagrams are lost with ``probability`` (a lost request is a spurious
+    wake-up for the serving loop: readable, then nothing to read).
 
     Args:
         probability: the chance that each datagram is lost.
