@@ -12,6 +12,7 @@ site cannot drift from the code:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import inspect
 import json
@@ -215,3 +216,32 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("sockshock-pytest-fixtures", PytestFixtures)
     app.add_directive("sockshock-bench-results", BenchResults)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def _escaped(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``parser`` with every help text's backslashes doubled, since sphinx-argparse
+    reads help texts as reStructuredText (``'ping\\n'`` would lose its backslash)."""
+    for action in parser._actions:
+        if action.help and action.help is not argparse.SUPPRESS:
+            action.help = action.help.replace("\\", "\\\\")
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if choice.help:
+                    choice.help = choice.help.replace("\\", "\\\\")
+            for sub in action.choices.values():
+                _escaped(sub)
+    return parser
+
+
+def cli_parser() -> argparse.ArgumentParser:
+    """``sockshock``'s parser, for the command-line reference."""
+    from sockshock._cli._main import _parser
+
+    return _escaped(_parser())
+
+
+def proxy_parser() -> argparse.ArgumentParser:
+    """``sockshock proxy``'s parser, for the command-line reference."""
+    from sockshock._cli._proxy import _proxy_parser
+
+    return _escaped(_proxy_parser())

@@ -61,7 +61,7 @@ class ServerHandle:
 
     @property
     def plan(self) -> FaultPlan | None:
-        """The fault plan in force (``None`` without faults): ``plan.seed``,
+        """The fault plan in force (``None`` without faults) -- ``plan.seed``,
         ``plan.log``, ``plan.describe()``."""
         return self.layer.plan if self.layer is not None else None
 

@@ -52,7 +52,7 @@ class SocketLayer(Protocol):
 
 
 class SystemSocketLayer:
-    """The default layer: the operating system's sockets, unwrapped."""
+    """The default layer -- the operating system's sockets, unwrapped."""
 
     __slots__ = ()
 

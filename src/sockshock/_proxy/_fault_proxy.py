@@ -139,9 +139,9 @@ class FaultProxy:
                 "listen", ("127.0.0.1", 0) if listen is None else listen, transport, 0, SOURCE
             )
             self._listen_family = int(family)
-        #: The plan in force: ``plan.seed``, ``plan.log``, ``plan.describe()``.
+        #: The plan in force -- ``plan.seed``, ``plan.log``, ``plan.describe()``.
         self.plan: FaultPlan = plan_for(transport, faults, seed)
-        #: Set when an AbruptShutdown fired: every connection was reset and the proxy
+        #: Set when an AbruptShutdown fired -- every connection was reset and the proxy
         #: stopped listening.
         self.shutdown_triggered = threading.Event()
         #: Called once when an AbruptShutdown fired, on the I/O thread, after the
@@ -317,7 +317,7 @@ class FaultProxy:
 
     @property
     def address(self) -> Any:
-        """The address to give clients: ``(host, port)``, or the Unix socket path."""
+        """The address to give clients -- ``(host, port)``, or the Unix socket path."""
         if self._address is None:
             raise ProxyError(
                 f"{self!r} has no address yet: call start() first (or use it as a context manager)"
