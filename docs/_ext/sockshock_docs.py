@@ -180,19 +180,24 @@ class PytestFixtures(_MarkdownDirective):
 
 
 class BenchResults(_MarkdownDirective):
-    """Each recorded run, by benchmark, oldest first."""
+    """The newest recorded run of each benchmark, in full; older runs by file name."""
 
     def markdown(self) -> list[str]:
         results = ROOT / "bench" / "results"
-        records = []
-        for path in sorted(results.glob("*.json"), reverse=True):
+        newest: dict[str, tuple[str, dict[str, Any]]] = {}
+        older: list[str] = []
+        for path in sorted(results.glob("*.json")):  # dated names: oldest first
             self.env.note_dependency(str(path))
-            records.append(json.loads(path.read_text(encoding="utf-8")))
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if record["benchmark"] in newest:
+                older.append(newest[record["benchmark"]][0])
+            newest[record["benchmark"]] = (path.name, record)
         lines: list[str] = []
-        for record in sorted(records, key=lambda r: (r["benchmark"], r["date"]), reverse=False):
+        for name in sorted(newest):
+            filename, record = newest[name]
             load = record["load_average"]
             lines += [
-                f"**`{record['command']}`**",
+                f"**`{record['command']}`** (`bench/results/{filename}`)",
                 "",
                 f"Run {record['date']} on {record['machine']}, Python {record['python']}, "
                 f"commit `{record['commit']}`; load average (1, 5, 15 min) "
@@ -204,18 +209,13 @@ class BenchResults(_MarkdownDirective):
                 "````",
                 "",
             ]
+        if older:
+            lines += [
+                "Earlier runs, in `bench/results/`: " + ", ".join(f"`{n}`" for n in older) + "."
+            ]
         if not lines:
             lines = ["No benchmark run is recorded yet."]
         return lines
-
-
-def setup(app: Sphinx) -> dict[str, Any]:
-    app.add_directive("sockshock-fault-models", FaultModels)
-    app.add_directive("sockshock-pytest-settings", PytestSettings)
-    app.add_directive("sockshock-pytest-markers", PytestMarkers)
-    app.add_directive("sockshock-pytest-fixtures", PytestFixtures)
-    app.add_directive("sockshock-bench-results", BenchResults)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 def _escaped(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -245,3 +245,12 @@ def proxy_parser() -> argparse.ArgumentParser:
     from sockshock._cli._proxy import _proxy_parser
 
     return _escaped(_proxy_parser())
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("sockshock-fault-models", FaultModels)
+    app.add_directive("sockshock-pytest-settings", PytestSettings)
+    app.add_directive("sockshock-pytest-markers", PytestMarkers)
+    app.add_directive("sockshock-pytest-fixtures", PytestFixtures)
+    app.add_directive("sockshock-bench-results", BenchResults)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
