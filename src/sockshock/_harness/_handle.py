@@ -14,6 +14,7 @@ from sockshock._faults import FaultPlan
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._stop import Run, stop
 from sockshock._util import (
+    DEFAULT_TOLERANCE,
     InvalidArgument,
     ShutdownTooSlow,
     check_number,
@@ -27,8 +28,7 @@ __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "DEFAULT_WAIT", "ServerHandle"]
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 
 #: ``assert_stops_within()`` allows ``seconds * DEFAULT_TOLERANCE + DEFAULT_SLACK``
-#: by default, for noisy CI machines.
-DEFAULT_TOLERANCE = 2.0
+#: by default, for noisy CI machines (DEFAULT_TOLERANCE: ``_util``'s).
 DEFAULT_SLACK = 0.1
 #: ``wait_stopped()`` waits at most this many seconds by default.
 DEFAULT_WAIT = 30.0
@@ -74,7 +74,7 @@ class ServerHandle:
 
     @property
     def plan(self) -> FaultPlan | None:
-        """The fault plan in force (``None`` without faults): ``plan.seed``,
+        """The fault plan in force (``None`` without faults) -- ``plan.seed``,
         ``plan.log``, ``plan.describe()``."""
         return self.layer.plan if self.layer is not None else None
 
@@ -91,16 +91,28 @@ class ServerHandle:
     def wait_stopped(self, timeout: float = DEFAULT_WAIT) -> bool:
         """Wait until the server has stopped -- ``serve_forever()`` returned and
         ``server_close()`` finished -- however it was asked to (an
-        ``AbruptShutdown``, a handler calling ``shutdown()``, the end of the block);
-        ``timeout``: seconds in [0, 3600], default :data:`DEFAULT_WAIT` (30 s: a
-        server nothing asks to stop never stops, and the wait must end). Whether it
-        has."""
+        ``AbruptShutdown``, a handler calling ``shutdown()``, the end of the block).
+
+        Args:
+            timeout: seconds in [0, 3600]; default :data:`DEFAULT_WAIT` (30 s: a
+                server nothing asks to stop never stops, and the wait must end).
+
+        Returns:
+            True if the server has stopped, False if ``timeout`` ran out first.
+        """
         check_seconds("timeout", timeout, allow_zero=True, source="wait_stopped()")
         return self._run.stopped.wait(timeout)
 
     def temporary_path(self, name: str) -> str:
         """A path inside this handle's private temporary directory; ``name`` is a
-        plain file name (no directory part)."""
+        plain file name (no directory part).
+
+        Args:
+            name: a plain file name.
+
+        Returns:
+            The path, as a string; the directory goes when the handle's block ends.
+        """
         if not isinstance(name, str):
             raise InvalidArgument(
                 f"expected a file name (str) but got name={name!r} "
@@ -140,6 +152,14 @@ class ServerHandle:
         ``server_close()`` joins (not daemon ones, ``daemon_threads = True``: those
         end, or are reported, when the ``with`` block ends). A noisy CI machine is
         allowed ``seconds * tolerance + slack``.
+
+        Args:
+            seconds: the bound, before ``tolerance`` and ``slack``.
+            busy: clients that sent part of a request.
+            stalled: clients that sent nothing.
+            request: what the busy clients send (no end, so the handler waits).
+            tolerance: the factor for a noisy machine.
+            slack: seconds added to the bound.
 
         Returns:
             The seconds stopping took.
@@ -191,7 +211,14 @@ class ServerHandle:
     def client_context(self, **options: Any) -> ssl.SSLContext:
         """A client context that trusts this server's certificate (``tls=True``:
         sockshock's CA) and verifies it and the host name; ``options`` as for
-        :func:`sockshock.tls.client_context` (``client_certificate=``...)."""
+        :func:`sockshock.tls.client_context` (``client_certificate=``...).
+
+        Args:
+            **options: keyword arguments of :func:`sockshock.tls.client_context`.
+
+        Returns:
+            A new client ``ssl.SSLContext``.
+        """
         if self._tls is None or not self._tls.ours:
             raise InvalidArgument(
                 "client_context(): this server was not served with tls=True; with your "
@@ -216,6 +243,14 @@ class ServerHandle:
         server, then closes them all (and, for forking servers, closes the copies a
         forked child inherits, so that closing a client reaches the server as end of
         file).
+
+        Args:
+            timeout: the client socket's timeout in seconds (``None``: blocking).
+            tls: ``True`` to run TLS with :meth:`client_context`, or your own client
+                ``ssl.SSLContext``; ``False`` (default): plain.
+
+        Returns:
+            A connected ``socket.socket`` (an ``ssl.SSLSocket`` with ``tls``).
         """
         if timeout is not None:
             check_seconds("timeout", timeout, source="connect()")

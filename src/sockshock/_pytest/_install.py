@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
 
-from sockshock import socketserver as ours
-from sockshock._harness import Installation, install, modules_built_on
+if TYPE_CHECKING:
+    from sockshock._harness import Installation
 
 __all__ = ["SessionInstall", "install_for_session"]
 
@@ -73,6 +74,9 @@ class SessionInstall:
 
 def install_for_session(config: pytest.Config) -> SessionInstall:
     """Install, setting aside what plugins made import first (see above)."""
+    from sockshock import socketserver as ours  # (imported when asked: a lazy plugin)
+    from sockshock._harness import install, modules_built_on
+
     current = sys.modules.get("socketserver")
     users = [] if current is None or current is ours else modules_built_on(current)
     moved: dict[str, ModuleType] = {}
