@@ -522,6 +522,9 @@ def test_times_out(sockshock):
     with open("directories.json", "w") as f:
         json.dump([srv._run.reporter.directory, os.path.dirname(unix.address)], f)
     srv.connect().sendall(b"x")
+    deadline = time.monotonic() + 30
+    while not os.path.exists("child.pid") and time.monotonic() < deadline:
+        time.sleep(0.01)  # (the child runs before pytest-timeout fires, at 10 s)
     time.sleep(60)
 """
 
@@ -540,7 +543,7 @@ def test_pytest_timeouts_thread_method_leaves_nothing_behind(pytester: pytest.Py
         "no:cacheprovider",
         "-p",
         "no:hypothesispytest",
-        "--timeout=3",
+        "--timeout=10",
         "--timeout-method=thread",
         timeout=SUBPROCESS_TIMEOUT,
     )
