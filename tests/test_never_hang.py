@@ -31,7 +31,8 @@ pytest_plugins = ["pytester"]
 SCRIPTS = Path(__file__).with_name("scripts")
 # A loaded CI machine may take this much longer than the documented bound
 # (shutdown_timeout + MARGIN); the bug this guards against overran it by 2-3 s.
-SLACK = 0.5
+# (0.5 s was overrun on a machine with load average 15: issue 19's stress runs.)
+SLACK = 1.5
 
 
 def run_stuck(server_class: str, how: str, *extra: str) -> dict[str, Any]:

@@ -4,8 +4,10 @@ the leak audit.
 Modules, bottom-up: ``_stacks`` (thread stacks for reports), ``_failures``
 (handler failures, forked children's included), ``_instrument`` (what the harness
 adds to a server it runs), ``_stop`` (one bounded stop), ``_resolve`` (checking
-``serving()``'s arguments), ``_handle`` (``ServerHandle``), ``_serving``
-(``serving()``), ``_audit`` (the leak audit)."""
+``serving()``'s arguments), ``_handle`` (``ServerHandle``), ``_audit`` (the leak
+audit; children killed, stray threads watched at exit), ``_children`` (the servers
+running now: what forked children and an abrupt end need), ``_serving``
+(``serving()``)."""
 
 from sockshock._harness._audit import (
     LeakAudit,

@@ -13,26 +13,18 @@ threads, descriptors, children, temporary directories, socket files.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import os
-import signal
 import socket
 import ssl
 import sys
-import threading
 import warnings
 import weakref
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 from sockshock._faults import FaultPlan
-from sockshock._harness._audit import (
-    forget_unix_path,
-    forked_children,
-    kill_children,
-    register_unix_path,
-    watch_stray_threads,
-)
+from sockshock._harness._audit import forget_unix_path, register_unix_path
+from sockshock._harness._children import running, starting, stopped
 from sockshock._harness._failures import Reporter, add_note, raise_outcome
 from sockshock._harness._handle import ServerHandle
 from sockshock._harness._instrument import attach, instrument, track_threads
@@ -49,78 +41,14 @@ from sockshock._util import (
     FaultNeverFired,
     InvalidArgument,
     ShutdownTimeout,
-    install_signal_handlers,
     make_temporary_directory,
-    on_emergency,
     remove_temporary_directory,
 )
-from sockshock._wire import (
-    FaultLayer,
-    die_with_parent,
-    prepare_die_with_parent,
-    release_inherited_clients,
-)
+from sockshock._wire import FaultLayer
 
 __all__ = ["serve_spec", "serving"]
 
 _AF_UNIX = getattr(socket, "AF_UNIX", object())
-_LIVE: weakref.WeakSet[ServerHandle] = weakref.WeakSet()
-_CHILD_DUMP: list[IO[str]] = []  # keeps a forked child's stack-dump file open
-
-
-def _forked_by(handle: ServerHandle, thread: int) -> bool:
-    """Whether ``thread`` serves ``handle``'s server or runs one of its handlers."""
-    run = handle._run
-    # (No lock here: in a freshly forked child, one another thread held at the fork
-    # would never be released. A list's copy is atomic.)
-    threads = list(getattr(run.tracker, "_threads", ()))
-    return run.thread.ident == thread or any(t.ident == thread for t, _ in threads)
-
-
-def _in_forked_child() -> None:
-    """In a forked child: release the test's client sockets (were they left open
-    here, closing a client in the test would never reach the server as end of
-    file), and, in a child of a served server, be ready to dump this child's stack
-    if it gets stuck."""
-    me = threading.get_ident()
-    handles = [h for h in list(_LIVE) if _forked_by(h, me)]
-    release_inherited_clients(h.address for h in handles)
-    if any(h.thread.ident == me and getattr(h.server, "block_on_close", True) for h in handles):
-        die_with_parent(_PARENT[0])  # a forking server's child: never outlives the run
-    for handle in handles:
-        if handle.thread.ident == me and handle._run.reporter.directory is not None:
-            path = handle._run.reporter.child_file(f"stack-{os.getpid()}")
-            if path is not None and hasattr(signal, "SIGUSR1"):
-                with contextlib.suppress(OSError, ValueError, RuntimeError):
-                    dump = open(path, "w", encoding="utf-8")  # noqa: SIM115 (kept open)
-                    _CHILD_DUMP.append(dump)
-                    faulthandler.register(signal.SIGUSR1, file=dump, all_threads=True)
-
-
-_PARENT = [os.getpid()]  # the pid a child was forked from (set before each fork)
-
-
-def _before_fork() -> None:
-    _PARENT[0] = os.getpid()
-
-
-def _end_forked_children() -> None:
-    """The process is ending abruptly (a signal): end the children of the servers
-    it runs, and the children handlers forked, rather than leave them to sleep on."""
-    pids = {
-        pid for h in list(_LIVE) for pid in list(getattr(h.server, "active_children", ()) or ())
-    }
-    if _BASELINE:
-        pids.update(forked_children(_BASELINE[0]))
-    kill_children(sorted(pids), reap_within=0.2)
-
-
-_BASELINE: list[set[int]] = []  # children that were there before the first server
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_child=_in_forked_child)
-on_emergency(_end_forked_children)
 
 
 def _forks(cls: type[Any]) -> bool:
@@ -288,11 +216,7 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
     reporter: Reporter | None = None
     directory: list[str] = []
     server: Any = None
-    install_signal_handlers()  # nothing left behind on SIGTERM/SIGHUP either
-    if not _BASELINE:  # (a handler of any server may fork)
-        _BASELINE.append(set(forked_children()))
-    if _forks(cls):
-        prepare_die_with_parent()
+    starting(_forks(cls))  # signals, children, forks: nothing left behind (_children)
     try:
         reporter = Reporter(forks=_forks(cls))
         live: weakref.WeakSet[socket.socket] = weakref.WeakSet()
@@ -307,7 +231,7 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
         handle = ServerHandle(
             run, layer, directory[0] if directory else None, server._sockshock_tls
         )
-        _LIVE.add(handle)
+        running(handle)
         run.thread.start()
     except BaseException:
         if server is not None:
@@ -329,14 +253,13 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
             stuck = stop(run, spec.shutdown_timeout)
         finally:
             handle.close_clients()
-            _LIVE.discard(handle)
+            stopped(handle, run.before)
             if layer is not None:
                 layer.collect()
             reporter.collect()
             if handle._directory:
                 directory.append(handle._directory)
             _cleanup(spec, reporter, directory, server)
-            watch_stray_threads(run.before)  # a handler's thread must not hold the exit
         if layer is not None and body_error is None:
             _warn_silent_models(layer.plan, cls)
         _raise_outcome(body_error, stuck, run.loop_errors, reporter, cls, spec.expect_errors)
