@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests._support import SUBPROCESS_TIMEOUT
+
 pytest_plugins = ["pytester"]
 
 # What loading the plugin may import of sockshock: the package, its leaves and the
@@ -17,6 +19,7 @@ LIGHT = {
     "sockshock",
     "sockshock.pytest_plugin",
     "sockshock._pytest",
+    "sockshock._pytest._ending",
     "sockshock._pytest._markers",
     "sockshock._pytest._plugin",
     "sockshock._pytest._settings",
@@ -33,7 +36,7 @@ def _imported(code: str) -> set[str]:
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=SUBPROCESS_TIMEOUT,
         check=True,
     )
     return set(proc.stdout.split())
