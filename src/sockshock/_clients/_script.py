@@ -13,6 +13,7 @@ A script that ends with its socket open closes it.
 from __future__ import annotations
 
 import errno
+import hashlib
 import socket
 import struct
 import time
@@ -23,6 +24,7 @@ from typing import Any, Union
 from sockshock._util import InvalidArgument, check_number, check_type
 
 __all__ = [
+    "ABBREVIATE_OVER",
     "MAX_READ",
     "ClientScript",
     "Close",
@@ -34,6 +36,7 @@ __all__ = [
     "Send",
     "Step",
     "StepResult",
+    "abbreviate",
     "as_script",
     "check_steps",
     "outcome_of",
@@ -43,6 +46,26 @@ __all__ = [
 #: The most a read takes in one go (a datagram read: the largest datagram).
 MAX_READ = 65536
 _MAX_SECONDS = 3600.0
+#: Payloads longer than this are abbreviated in reprs and reports (:func:`abbreviate`).
+ABBREVIATE_OVER = 100
+_SHOWN = 32  # the bytes (or characters) an abbreviation keeps from the start
+
+
+def abbreviate(value: bytes | bytearray | memoryview | str, limit: int = ABBREVIATE_OVER) -> str:
+    """The repr of ``value`` -- bytes, or a string (a repr already) -- or, past
+    ``limit``, its start, its length and a digest: ``b'GET / HTTP/1.1\\r\\nHost: '...
+    (8388608 bytes, sha256 3b1f0c2a9e7d)``. Two payloads that differ show
+    different digests; a report of an 8 MB payload stays one line."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        digest = hashlib.sha256(value.encode("utf-8", "backslashreplace")).hexdigest()[:12]
+        return f"{value[:_SHOWN]}...({len(value)} characters, sha256 {digest})"
+    data = bytes(value)
+    if len(data) <= limit:
+        return repr(data)
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    return f"{data[:_SHOWN]!r}...({len(data)} bytes, sha256 {digest})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +79,7 @@ class Send:
             check_type("data", self.data, bytes, source="Send()")
 
     def __repr__(self) -> str:
-        return f"Send({self.data!r})"
+        return f"Send({abbreviate(self.data)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +153,10 @@ class StepResult:
     step: Step
     outcome: str
     data: bytes = b""
+
+    def __repr__(self) -> str:
+        data = f", {abbreviate(self.data)}" if self.data else ""
+        return f"StepResult({self.step!r}, {self.outcome!r}{data})"
 
 
 def outcome_of(exc: OSError) -> str:

@@ -8,25 +8,104 @@ its reply; at the end of a run it finishes every script, stops the server within
 a bound, re-raises what handlers raised, and audits leaks. Everything hypothesis
 draws is drawn in the test's thread: fault decisions come from a drawn seed, so
 that the server's threads never draw.
+
+No failure is lost. Hypothesis aborts an example whose data runs out (``StopTest``)
+and runs ``teardown()`` all the same; a check that fails there -- the teardown
+finishes every script and checks it -- would be taken for part of the abort and
+dropped. The machine keeps it instead: ``MyMachine.TestCase`` raises it when the
+run ends (after hypothesis' own failure, if any, as a note on it), and a machine
+run any other way (``run_state_machine_as_test``) fails at once with
+:class:`AbortedExampleFailure`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
+import unittest
 import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from hypothesis import strategies as st
+from hypothesis.errors import StopTest
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
-from sockshock._clients import ClientScript, HalfClose, Read, ScriptRun
+from sockshock._clients import ClientScript, HalfClose, Read, ScriptRun, abbreviate
 from sockshock._faults import FaultModel, FaultPlan
-from sockshock._harness import LeakAudit, ServerHandle, serving
+from sockshock._harness import LeakAudit, ServerHandle, add_note, serving
 from sockshock._strategies._strategies import client_scripts, fault_plans
 from sockshock._util import FaultNeverFired, InvalidArgument
 
-__all__ = ["ServerMachine"]
+__all__ = ["AbortedExampleFailure", "ServerMachine"]
+
+
+class AbortedExampleFailure(BaseException):
+    """A check failed in the teardown of an example hypothesis had aborted, in a
+    machine run without ``MyMachine.TestCase`` (which reports the check's own
+    error at the end of the run instead). A ``BaseException``: hypothesis takes
+    any ``Exception`` raised while it aborts an example for part of the abort.
+    The check's error is the ``__cause__``."""
+
+
+#: While ``MyMachine.TestCase`` runs: the failures kept from aborted examples.
+_KEEPERS: list[list[BaseException]] = []
+
+
+def _aborting() -> bool:
+    """Whether hypothesis is aborting the example: ``teardown()`` runs in the
+    ``finally`` of its state machine runner while a ``StopTest`` propagates."""
+    return isinstance(sys.exc_info()[1], StopTest)
+
+
+class _KeepingTestCase:
+    """``MyMachine.TestCase``: hypothesis' test case, which also reports the
+    failures kept from aborted examples when the run ends."""
+
+    def __get__(self, obj: object, owner: type[Any] | None = None) -> type[unittest.TestCase]:
+        cls = type(obj) if obj is not None else owner
+        assert cls is not None
+        case: type[unittest.TestCase] | None = cls.__dict__.get("_sockshock_test_case")
+        if case is not None:
+            return case
+        base: type[unittest.TestCase] = RuleBasedStateMachine.__dict__["TestCase"].__get__(
+            None, cls
+        )
+
+        class KeepingTestCase(base):  # type: ignore[valid-type,misc]
+            def runTest(self) -> None:
+                kept: list[BaseException] = []
+                _KEEPERS.append(kept)
+                try:
+                    base.runTest(self)  # type: ignore[attr-defined]
+                except BaseException as exc:
+                    if kept:
+                        add_note(exc, _kept_note(kept, "also, "))
+                    raise
+                finally:
+                    _KEEPERS.remove(kept)
+                if kept:
+                    first = kept[0]
+                    if len(kept) > 1:
+                        add_note(first, _kept_note(kept[1:], "and "))
+                    raise first
+
+        KeepingTestCase.__name__ = base.__name__
+        KeepingTestCase.__qualname__ = base.__qualname__
+        KeepingTestCase.__module__ = cls.__module__
+        type.__setattr__(cls, "_sockshock_test_case", KeepingTestCase)
+        return KeepingTestCase
+
+    def __set__(self, obj: object, value: object) -> None:
+        raise AttributeError("Cannot set TestCase")
+
+
+def _kept_note(kept: list[BaseException], prefix: str) -> str:
+    count = "1 check" if len(kept) == 1 else f"{len(kept)} checks"
+    return (
+        f"{prefix}{count} failed in examples hypothesis aborted (kept by ServerMachine); "
+        f"the first: {abbreviate(repr(kept[0]))}"
+    )
 
 
 class ServerMachine(RuleBasedStateMachine):
@@ -72,6 +151,8 @@ class ServerMachine(RuleBasedStateMachine):
     expect_errors: ClassVar[type[BaseException] | tuple[type[BaseException], ...]] = (
         ConnectionError,
     )
+
+    TestCase = _KeepingTestCase()  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()
@@ -191,7 +272,41 @@ class ServerMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         """Finish every script, stop the server within the bound, re-raise handler
-        errors, audit leaks."""
+        errors, audit leaks. In an example hypothesis is aborting, a failure here is
+        kept and reported when the run ends (see the module's docstring)."""
+        if not _aborting():
+            self._teardown()
+            return
+        try:
+            self._teardown()
+        except Exception as exc:
+            if isinstance(exc.__context__, StopTest):  # hypothesis' abort, not the failure's
+                exc.__context__ = None
+            add_note(
+                exc,
+                "ServerMachine: this check failed in the teardown of an example hypothesis "
+                "had aborted (its data ran out), so hypothesis could neither shrink nor "
+                "replay it; what the clients did:\n" + self._describe_clients(),
+            )
+            if not _KEEPERS:
+                raise AbortedExampleFailure(
+                    f"a check failed in an example hypothesis aborted: {exc!r}; run the "
+                    f"machine as {type(self).__name__}.TestCase to have it reported with "
+                    "the rest of the run"
+                ) from exc
+            _KEEPERS[-1].append(exc)
+
+    def _describe_clients(self) -> str:
+        """Each client's script and what its steps met, for a failure report."""
+        lines = []
+        for i, run in enumerate([*self.finished, *self.clients]):
+            met = ", ".join(
+                r.outcome + (f" {abbreviate(r.data)}" if r.data else "") for r in run.results
+            )
+            lines.append(f"  client {i}: {run.script!r} -> [{met}]")
+        return "\n".join(lines) or "  (no client)"
+
+    def _teardown(self) -> None:
         with warnings.catch_warnings(), self.stack:  # serving() notes or raises handler errors
             # A drawn model whose scope missed every operation is no mistake here.
             warnings.simplefilter("ignore", FaultNeverFired)
