@@ -53,14 +53,14 @@ _SHOWN = 32  # the bytes (or characters) an abbreviation keeps from the start
 
 def abbreviate(value: bytes | bytearray | memoryview | str, limit: int = ABBREVIATE_OVER) -> str:
     """The repr of ``value`` -- bytes, or a string (a repr already) -- or, past
-    ``limit``, its start, its length and a digest: ``b'GET / HTTP/1.1\\r\\nHost: '...
+    ``limit``, its start (a string: ``limit`` characters), its length and a digest: ``b'GET / HTTP/1.1\\r\\nHost: '...
     (8388608 bytes, sha256 3b1f0c2a9e7d)``. Two payloads that differ show
     different digests; a report of an 8 MB payload stays one line."""
     if isinstance(value, str):
         if len(value) <= limit:
             return value
         digest = hashlib.sha256(value.encode("utf-8", "backslashreplace")).hexdigest()[:12]
-        return f"{value[:_SHOWN]}...({len(value)} characters, sha256 {digest})"
+        return f"{value[:limit]}...({len(value)} characters, sha256 {digest})"
     data = bytes(value)
     if len(data) <= limit:
         return repr(data)

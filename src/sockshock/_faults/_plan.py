@@ -27,7 +27,8 @@ class FaultEvent:
 
     Two runs with the same seed and the same socket operations give equal events
     (the peer's address and the clock's time are shown but not compared: the
-    kernel picks ephemeral ports).
+    kernel picks ephemeral ports). ``model`` is the model that decided (filter
+    with ``isinstance(event.model, PartialReads)`` or ``event.name``).
     """
 
     connection: int
@@ -35,18 +36,23 @@ class FaultEvent:
     index: int
     offset: int
     size: int
-    model: str
+    model: FaultModel
     decision: Decision
     address: Any = field(default=None, compare=False)
     now: float = field(default=0.0, compare=False)
     pid: int | None = field(default=None, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The model's class name (``"PartialReads"``)."""
+        return type(self.model).__name__
 
     def __str__(self) -> str:
         where = f" @{self.offset}" if self.kind != "accept" else ""
         child = f" [child pid {self.pid}]" if self.pid else ""
         return (
             f"{self.kind} #{self.index}{where} ({self.size} bytes): "
-            f"{self.model} -> {self.decision}{child}"
+            f"{self.model.describe()} -> {self.decision}{child}"
         )
 
 
@@ -278,6 +284,10 @@ class FaultPlan:
             decision = model.decide(op, rng, self._state(model, connection, i))
             if decision is None or decision == NOTHING or _changes_nothing(decision, op):
                 continue
+            if model.limits_position and decision.only_limits():
+                # stop where the fault begins (not logged: the fault is, once reached)
+                merged = merged.merge(decision)
+                continue
             merged = decision if merged is NOTHING else merged.merge(decision)
             events.append(self._event(op, i, decision, pid))
         if events:
@@ -291,7 +301,7 @@ class FaultPlan:
             op.index,
             op.offset,
             op.size,
-            self._descriptions[i],
+            self.models[i],
             decision,
             op.address,
             op.now,

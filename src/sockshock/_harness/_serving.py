@@ -314,7 +314,7 @@ def _warn_silent_models(plan: FaultPlan, cls: type[Any]) -> None:
     fired = {event.model for event in plan.log}
     stacklevel = 0
     for i, model in enumerate(plan.models):
-        if i not in plan.reached and model.describe() not in fired:
+        if i not in plan.reached and model not in fired:
             stacklevel = stacklevel or _user_stacklevel()
             warnings.warn(
                 FaultNeverFired(
