@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
-from sockshock._util import InvalidArgument, check_number, check_type
+from sockshock._util import MAX_SECONDS, InvalidArgument, check_number, check_type
 
 __all__ = [
     "ABBREVIATE_OVER",
@@ -45,7 +45,6 @@ __all__ = [
 
 #: The most a read takes in one go (a datagram read: the largest datagram).
 MAX_READ = 65536
-_MAX_SECONDS = 3600.0
 #: Payloads longer than this are abbreviated in reprs and reports (:func:`abbreviate`).
 ABBREVIATE_OVER = 100
 _SHOWN = 32  # the bytes (or characters) an abbreviation keeps from the start
@@ -90,7 +89,7 @@ class Pause:
     seconds: float
 
     def __post_init__(self) -> None:
-        check_number("seconds", self.seconds, low=0, high=_MAX_SECONDS, source="Pause()")
+        check_number("seconds", self.seconds, low=0, high=MAX_SECONDS, source="Pause()")
 
     def __repr__(self) -> str:
         return f"Pause({self.seconds!r})"
@@ -198,7 +197,7 @@ class ClientScript:
             self.timeout,
             low=0,
             low_open=True,
-            high=_MAX_SECONDS,
+            high=MAX_SECONDS,
             source="ClientScript()",
         )
 
