@@ -18,7 +18,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 from sockshock._util import MAX_SECONDS, InvalidArgument, check_number, check_type
@@ -173,10 +173,15 @@ class ClientScript:
         steps: the steps, in order.
         timeout: how long each :class:`Read` (and each send on a real socket) may
             wait, in seconds.
+        intended: the whole request the client means to send (default: what its
+            sends send, :attr:`request`); more for a client that stops midway.
+            Not compared: scripts with the same steps are equal.
     """
 
     steps: tuple[Step, ...]
     timeout: float = 5.0
+    # Not compared: two scripts with the same steps do the same on the wire.
+    intended: bytes | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         steps = tuple(self.steps) if isinstance(self.steps, (list, tuple)) else None
@@ -192,6 +197,10 @@ class ClientScript:
                     f"{step!r} (type={type(step).__name__}) (from ClientScript())"
                 )
         object.__setattr__(self, "steps", steps)
+        if self.intended is not None:
+            if isinstance(self.intended, (bytearray, memoryview)):
+                object.__setattr__(self, "intended", bytes(self.intended))
+            check_type("intended", self.intended, bytes, source="ClientScript()")
         check_number(
             "timeout",
             self.timeout,
@@ -206,9 +215,31 @@ class ClientScript:
         """Everything the script sends, joined."""
         return b"".join(step.data for step in self.steps if isinstance(step, Send))
 
+    @property
+    def complete(self) -> bool:
+        """Whether the script sends the whole request it means to (:attr:`intended`)."""
+        return self.intended is None or self.request == self.intended
+
+    @property
+    def ending(self) -> str:
+        """How the script ends: ``"reset"`` (its last step that is not a read or a
+        pause is a :class:`Reset`), ``"half_close"`` (a :class:`HalfClose`, then
+        reads), ``"stop_midway"`` (it closes without sending all it means to), or
+        ``"close"`` (a :class:`Close`, or the end of the script)."""
+        last = next(
+            (step for step in reversed(self.steps) if not isinstance(step, (Read, Pause))),
+            None,
+        )
+        if isinstance(last, Reset):
+            return "reset"
+        if isinstance(last, HalfClose):
+            return "half_close"
+        return "close" if self.complete else "stop_midway"
+
     def __repr__(self) -> str:
         timeout = "" if self.timeout == 5.0 else f", timeout={self.timeout!r}"
-        return f"ClientScript([{', '.join(map(repr, self.steps))}]{timeout})"
+        intended = "" if self.complete else f", intended={abbreviate(self.intended or b'')}"
+        return f"ClientScript([{', '.join(map(repr, self.steps))}]{timeout}{intended})"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """How hypothesis (and IPython) print a script: as its repr."""

@@ -211,6 +211,7 @@ class FaultPlan:
         #: have fired whatever the seed, which ``serving()`` warns about.
         self.reached: set[int] = set()
         self._by_kind: dict[tuple[str, str], list[tuple[int, FaultModel]]] = {}
+        self._claimed: str | None = None  # the run using it (``claim()``)
         self._descriptions = [m.describe() for m in self.models]
 
     # -- deciding --------------------------------------------------------------
@@ -414,6 +415,28 @@ class FaultPlan:
         if self._model_rngs is not None:
             return self._model_rngs
         return () if self._shared_rng is None else (self._shared_rng,)
+
+    @property
+    def seeded(self) -> bool:
+        """Whether the seed makes the decisions (not generators given as ``rng=``)."""
+        return self._model_rngs is None and self._shared_rng is None
+
+    def claim(self, user: str) -> None:
+        """Mark the plan as in use by one run (``user``: which, for the error); a
+        second run would replay nothing -- its decisions are spent -- and add to
+        the same log, so it is refused (use :meth:`replay`).
+
+        Raises:
+            InvalidArgument: the plan was claimed before.
+        """
+        if self._claimed is not None:
+            raise InvalidArgument(
+                f"{user} got {self!r}, a plan an earlier {self._claimed} used: its decisions "
+                "are spent (a drawn plan's Draws are used up; a seeded plan's streams go "
+                "on), so this run would replay nothing and add to the same log; pass "
+                "plan.replay() for a fresh plan that makes the same decisions"
+            )
+        self._claimed = user
 
     def __bool__(self) -> bool:
         return bool(self.models)

@@ -261,14 +261,16 @@ class ServerMachine(RuleBasedStateMachine):
         """Called when a client's script has ended; by default, for a client that
         sent its request, half-closed and read to end of file (as
         :func:`client_scripts`' ``"half_close"`` ending does), :meth:`check_reply`."""
-        steps = run.script.steps
+        script = run.script
+        steps = script.steps
         if (
-            len(steps) >= 2
+            script.complete
+            and len(steps) >= 2
             and isinstance(steps[-2], HalfClose)
             and steps[-1] == Read()
             and run.results[-1].outcome != "closed"
         ):
-            self.check_reply(run.script.request, run.received)
+            self.check_reply(script.request, run.received)
 
     def teardown(self) -> None:
         """Finish every script, stop the server within the bound, re-raise handler
