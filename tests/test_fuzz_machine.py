@@ -104,3 +104,66 @@ Poised.TestCase.settings = FAST
 def test_aborted_examples_whose_checks_pass_report_nothing() -> None:
     result = run_case(Poised.TestCase)
     assert result.wasSuccessful(), result.failures + result.errors
+
+
+# -- a failure that depends on the interleaving: retried before it is called flaky ----------
+
+HANDLED = [0]
+
+
+class Racy(LineEcho):
+    """Loses a race on every other connection (counted over the process): the
+    replay of an example that failed passes."""
+
+    def handle(self) -> None:
+        line = self.rfile.readline()
+        HANDLED[0] += 1
+        if HANDLED[0] % 2:
+            raise RuntimeError("lost the race")
+        self.wfile.write(line)
+
+
+class RacyMachine(ServerMachine):
+    server_class = "TCPServer"
+    handler_class = Racy
+    audit = False
+    max_clients = 1
+    scripts = st.just(ClientScript([Send(b"hi\n"), HalfClose(), Read()], timeout=1.0))
+
+
+class RetryingMachine(RacyMachine):
+    retries = 1
+
+
+def run_example(machine_class: type[RacyMachine]) -> str:
+    """One example as hypothesis runs it: the rules, then the teardown."""
+    machine = machine_class()
+    machine._start(None)
+    machine._open(ClientScript([Send(b"hi\n"), HalfClose(), Read()], timeout=1.0))
+    try:
+        machine.teardown()
+    except RuntimeError as error:
+        return "failed" + (
+            ", on retry" if "failed again on retry 1 of 1" in str(getattr(error, "__notes__", "")) else ""
+        )
+    return "passed"
+
+
+def test_an_example_that_failed_is_retried_before_it_passes() -> None:
+    # Before: no retries; hypothesis' replay of a race-dependent failure passed and
+    # the run ended as FlakyFailure without a shrunk example.
+    HANDLED[0] = 0
+    assert [run_example(RacyMachine) for _ in range(2)] == ["failed", "passed"]
+    HANDLED[0] = 0
+    assert [run_example(RetryingMachine) for _ in range(2)] == ["failed", "failed, on retry"]
+
+
+RACY = settings(FAST, max_examples=20, stateful_step_count=2)
+RetryingMachine.TestCase.settings = RACY
+
+
+def test_with_retries_a_race_is_reported_as_the_failure_it_is() -> None:
+    result = run_case(RetryingMachine.TestCase)
+    (text,) = [text for _, text in result.failures + result.errors]
+    assert "Flaky" not in text
+    assert "RuntimeError: lost the race" in text

@@ -50,6 +50,16 @@ class AbortedExampleFailure(BaseException):
 
 #: While ``MyMachine.TestCase`` runs: the failures kept from aborted examples.
 _KEEPERS: list[list[BaseException]] = []
+#: Examples (``ServerMachine._key()``) that failed in this process: one that
+#: passes later is retried (``ServerMachine.retries``).
+_FAILED: dict[str, None] = {}
+_FAILED_KEPT = 1000
+
+
+def _remember_failure(key: str) -> None:
+    _FAILED[key] = None
+    while len(_FAILED) > _FAILED_KEPT:
+        del _FAILED[next(iter(_FAILED))]
 
 
 def _aborting() -> bool:
@@ -136,6 +146,11 @@ class ServerMachine(RuleBasedStateMachine):
         expect_errors: exception classes handlers may raise (kept in
             ``srv.errors``, not re-raised); default ``ConnectionError``: what a
             client that resets or goes away mid-reply makes a handler raise.
+        retries: how many times to run an example again -- its clients, their
+            scripts and steps, against a fresh server with the same plan -- when
+            it passes although it failed before in this run (hypothesis replaying
+            a failure), before letting hypothesis call it flaky: a failure that
+            depends on how threads interleave then replays, and shrinks.
     """
 
     server_class: ClassVar[Any] = "ThreadingTCPServer"
@@ -151,6 +166,7 @@ class ServerMachine(RuleBasedStateMachine):
     expect_errors: ClassVar[type[BaseException] | tuple[type[BaseException], ...]] = (
         ConnectionError,
     )
+    retries: ClassVar[int] = 0
 
     TestCase = _KeepingTestCase()  # type: ignore[assignment]
 
@@ -162,6 +178,8 @@ class ServerMachine(RuleBasedStateMachine):
         #: Clients whose scripts are under way, and those that finished.
         self.clients: list[ScriptRun] = []
         self.finished: list[ScriptRun] = []
+        self.plan: FaultPlan | None = None
+        self._actions: list[tuple[str, Any]] = []  # what the rules did, for retries
 
     # -- what a run draws ----------------------------------------------------------
 
@@ -196,12 +214,16 @@ class ServerMachine(RuleBasedStateMachine):
         """Start the server, with a drawn fault plan."""
         strategy = self._plan_strategy()
         plan = None if strategy is None else data.draw(strategy, label="faults")
-        if plan is not None and (plan._shared_rng or plan._model_rngs) is not None:
+        if plan is not None and not plan.seeded:
             raise InvalidArgument(
                 f"{type(self).__name__}.faults draws plans whose decisions all connections "
                 "share, in an order up to the server's threads; use "
                 "fault_plans(..., seeded=True): decisions per connection, from a seed"
             )
+        self._start(plan)
+
+    def _start(self, plan: FaultPlan | None) -> None:
+        self.plan = plan
         self.srv = self.stack.enter_context(
             serving(
                 self.server_class,
@@ -219,15 +241,21 @@ class ServerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def open_client(self, data: st.DataObject) -> None:
         """Connect a client that will follow a drawn script."""
+        self._open(data.draw(self._scripts(), label="script"))
+
+    def _open(self, script: ClientScript) -> None:
         assert self.srv is not None
-        script = data.draw(self._scripts(), label="script")
+        self._actions.append(("_open", script))
         self.clients.append(ScriptRun(script, self.srv.connect(timeout=script.timeout)))
 
     @precondition(lambda self: bool(self.clients))
     @rule(data=st.data())
     def step_client(self, data: st.DataObject) -> None:
         """One step of one connected client's script."""
-        index = data.draw(st.integers(0, len(self.clients) - 1), label="client")
+        self._step(data.draw(st.integers(0, len(self.clients) - 1), label="client"))
+
+    def _step(self, index: int) -> None:
+        self._actions.append(("_step", index))
         run = self.clients[index]
         run.step()
         if run.done:
@@ -275,9 +303,20 @@ class ServerMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         """Finish every script, stop the server within the bound, re-raise handler
         errors, audit leaks. In an example hypothesis is aborting, a failure here is
-        kept and reported when the run ends (see the module's docstring)."""
+        kept and reported when the run ends (see the module's docstring); an
+        example that failed before and passes now is run again (``retries``)."""
         if not _aborting():
-            self._teardown()
+            failing = sys.exc_info()[1] is not None  # a rule or an invariant failed
+            key = self._key()
+            try:
+                self._teardown()
+            except Exception:
+                _remember_failure(key)
+                raise
+            if failing:
+                _remember_failure(key)
+            elif self.retries and key in _FAILED:
+                self._retry()
             return
         try:
             self._teardown()
@@ -297,6 +336,32 @@ class ServerMachine(RuleBasedStateMachine):
                     "the rest of the run"
                 ) from exc
             _KEEPERS[-1].append(exc)
+
+    def _key(self) -> str:
+        """What identifies this example's run: the class, the plan, the actions."""
+        return repr((type(self).__qualname__, self.plan, self._actions))
+
+    def _retry(self) -> None:
+        """Run this example's actions again, up to ``retries`` times, each against a
+        fresh server with the same plan; raise the first failure."""
+        for attempt in range(1, self.retries + 1):
+            again = type(self)()
+            try:
+                again._start(None if self.plan is None else self.plan.replay())
+                for name, argument in self._actions:
+                    getattr(again, name)(argument)
+                again._teardown()
+            except Exception as exc:
+                add_note(
+                    exc,
+                    f"ServerMachine: this example failed before in this run, passed when "
+                    f"hypothesis replayed it, and failed again on retry {attempt} of "
+                    f"{self.retries} ({type(self).__name__}.retries): it depends on how "
+                    "threads interleave",
+                )
+                raise
+            finally:
+                again.stack.close()
 
     def _describe_clients(self) -> str:
         """Each client's script and what its steps met, for a failure report."""
