@@ -144,7 +144,9 @@ def run_example(machine_class: type[RacyMachine]) -> str:
         machine.teardown()
     except RuntimeError as error:
         return "failed" + (
-            ", on retry" if "failed again on retry 1 of 1" in str(getattr(error, "__notes__", "")) else ""
+            ", on retry"
+            if "failed again on retry 1 of 1" in str(getattr(error, "__notes__", ""))
+            else ""
         )
     return "passed"
 
