@@ -211,7 +211,7 @@ class FaultPlan:
         #: have fired whatever the seed, which ``serving()`` warns about.
         self.reached: set[int] = set()
         self._by_kind: dict[tuple[str, str], list[tuple[int, FaultModel]]] = {}
-        self._claimed: str | None = None  # the run using it (``claim()``)
+        self._claimed: str | None = None  # the run using it (``_claim()``)
         self._descriptions = [m.describe() for m in self.models]
 
     # -- deciding --------------------------------------------------------------
@@ -421,7 +421,7 @@ class FaultPlan:
         """Whether the seed makes the decisions (not generators given as ``rng=``)."""
         return self._model_rngs is None and self._shared_rng is None
 
-    def claim(self, user: str) -> None:
+    def _claim(self, user: str) -> None:
         """Mark the plan as in use by one run (``user``: which, for the error); a
         second run would replay nothing -- its decisions are spent -- and add to
         the same log, so it is refused (use :meth:`replay`).

@@ -297,7 +297,7 @@ def drive(
             fix="test accept errors and TLS with serving()",
         )
     if plan is not _NO_FAULTS:
-        plan.claim("drive()")  # a second drive() of it would replay nothing
+        plan._claim("drive()")  # a second drive() of it would replay nothing
     if kind == "datagram":
         transcript = _run_datagram(
             handler_class, script, MemoryLayer(plan, VirtualClock()), server_attrs
