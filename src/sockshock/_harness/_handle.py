@@ -121,6 +121,8 @@ class ServerHandle:
             with contextlib.suppress(OSError, ValueError):
                 if select.select([listening], [], [], 0)[0]:
                     return True  # a connection (a datagram) waits to be taken
+        if getattr(server, "_sockshock_taking", 0):
+            return True  # between the accept and the handler (or its thread) starting
         if any(sock.fileno() != -1 for sock in list(self._run.live)):
             return True  # accepted, not yet closed by shutdown_request()
         pool = getattr(server, "_pool", None)
