@@ -275,7 +275,7 @@ def test_tls_strict_is_checked() -> None:
 @pytest.mark.skipif(not hasattr(os, "O_NONBLOCK"), reason="needs fcntl")
 @pytest.mark.parametrize(
     "faults",
-    [[], [F.Stall(0)], [F.Latency(30, direction="both")]],
+    [[], [F.Stall(0)], [F.Latency(600)]],
     ids=["no faults", "stall", "latency"],
 )
 def test_o_nonblock_set_with_fcntl_gets_eagain_as_from_the_kernel(faults: Any) -> None:
@@ -301,10 +301,9 @@ def test_o_nonblock_set_with_fcntl_gets_eagain_as_from_the_kernel(faults: Any) -
         srv.connect(),
     ):
         assert done.wait(WAIT), "the handler blocked where the kernel answers EAGAIN"
-    # Nothing to read yet: EAGAIN; a send goes out (the kernel's buffer has room)
-    # -- or, delayed by Latency, EAGAIN as a non-blocking send that cannot go yet.
-    assert seen[0] is BlockingIOError
-    assert seen[1] == (BlockingIOError if "Latency" in repr(faults) else 1)
+    # Nothing to read yet (or, under Latency, not yet): EAGAIN; a send goes out
+    # (the kernel's buffer has room).
+    assert seen == [BlockingIOError, 1]
 
 
 # -- item 12: --sockshock-install with pytest-httpserver installed -------------------

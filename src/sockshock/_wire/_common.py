@@ -42,11 +42,15 @@ class _Timed(Protocol):
 
 
 def effective_timeout(sock: _Timed, flags: int = 0) -> float | None:
-    """How an operation on ``sock`` waits, as the kernel will treat it: ``0.0`` (not
-    at all) for ``MSG_DONTWAIT`` and for a descriptor a handler made non-blocking
-    itself with ``fcntl(fd, F_SETFL, O_NONBLOCK)`` -- Python's ``gettimeout()``
-    still says ``None`` then, but the kernel answers EAGAIN --, else
-    ``gettimeout()`` (a timeout Python emulates on a non-blocking descriptor)."""
+    """How a *read* on ``sock`` waits, as the kernel will treat it: ``0.0`` (not at
+    all: EAGAIN when nothing has come) for ``MSG_DONTWAIT`` and for a descriptor a
+    handler made non-blocking itself with ``fcntl(fd, F_SETFL, O_NONBLOCK)`` --
+    Python's ``gettimeout()`` still says ``None`` then, but the kernel answers
+    EAGAIN --, else ``gettimeout()`` (a timeout Python emulates on a non-blocking
+    descriptor). Sends keep ``gettimeout()``: the kernel takes a non-blocking
+    send while its buffer has room, however late the bytes arrive, so a delay on
+    the way out is no reason for EAGAIN (only a socket Python itself made
+    non-blocking gets that, as before)."""
     timeout = sock.gettimeout()
     if flags & DONTWAIT:
         return 0.0

@@ -177,7 +177,7 @@ class DatagramFaults:
         decision = self._sockshock_layer.ask(DATAGRAM_OUT, peer, len(payload))
         peer.offset["out"] += len(payload)
         if decision.delay:
-            self._sockshock_delay(DATAGRAM_OUT, decision, effective_timeout(self, flags))
+            self._sockshock_delay(DATAGRAM_OUT, decision, self.gettimeout())
         if decision.action != DROP:
             payload = mangle(payload, decision)
             if decision.hold:

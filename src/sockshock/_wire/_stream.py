@@ -114,9 +114,15 @@ class StreamFaults:
         pending = self._sockshock_pending.pop(kind, None)
         if pending is not None:
             decision, ready_at = pending
-            if self._sockshock_layer.clock.now() < ready_at and timeout == 0.0:
-                self._sockshock_pending[kind] = pending
-                raise os_error(errno.EAGAIN)
+            clock = self._sockshock_layer.clock
+            early = ready_at - clock.now()
+            if early > 0 and timeout == 0.0:
+                if isinstance(clock, RealClock):  # not there yet: EAGAIN again
+                    self._sockshock_pending[kind] = pending
+                    raise os_error(errno.EAGAIN)
+                # Virtual time passes only when someone waits: the poll or select
+                # that woke this retry would have waited until the data came.
+                clock.sleep(early)
             return Decision(limit=decision.limit, action=decision.action, errno=decision.errno)
         decision = self._sockshock_layer.ask(kind, self._sockshock_conn, size)
         return self._sockshock_delay(kind, decision, timeout)
@@ -209,13 +215,13 @@ class StreamFaults:
     def send(self, data: Any, flags: int = 0) -> int:
         if not self._sockshock_stream or self._closed:
             return self._raw_send(data, flags)
-        return self._sockshock_send(data, flags, effective_timeout(self, flags))
+        return self._sockshock_send(data, flags, self.gettimeout())
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         if not self._sockshock_stream or self._closed:
             return super().sendall(data, flags)  # type: ignore[misc,no-any-return]
         view = memoryview(data).cast("B")
-        timeout = effective_timeout(self, flags)
+        timeout = self.gettimeout()
         clock = self._sockshock_layer.clock
         deadline = None if not timeout else clock.now() + timeout
         sent = 0
