@@ -21,7 +21,7 @@ from sockshock import faults as F
 from sockshock import socketserver as ss
 from sockshock import tls as T
 from sockshock.handlers import LineEcho
-from tests._support import read_line
+from tests._support import WAIT, read_line
 
 STREAM_KINDS = [k.name for k in sockshock.server_kinds("stream")]
 FAULTS = {
@@ -36,7 +36,9 @@ FAULTS = {
 def test_every_stream_server_under_tls(server_class: str, faults: str) -> None:
     with (
         sockshock.serving(server_class, LineEcho, tls=True, faults=FAULTS[faults], seed=1) as srv,
-        srv.connect(tls=True) as client,
+        # (a handshake in 1-byte records through a forked child: seconds on a loaded
+        # machine, past connect()'s default 5 s)
+        srv.connect(tls=True, timeout=WAIT) as client,
     ):
         assert isinstance(client, ssl.SSLSocket)
         client.sendall(b"hello over tls\n")
