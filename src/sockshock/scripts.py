@@ -9,6 +9,12 @@ if you like. Each step ends in a :class:`StepResult`: ``"ok"``, ``"eof"``,
 ``"timeout"``, ``"closed"`` or the name of the error the socket raised
 (``"ECONNRESET"``, ``"EPIPE"``...), and for a read the bytes it got.
 ``sockshock.strategies.client_scripts()`` draws scripts.
+
+Several clients at once: ``drive(handler, [script, script], server="ThreadingTCPServer",
+schedule=SEED)`` runs them and the server's own threads under a controlled
+scheduler, one thread at a time; a :class:`Schedule` says how it chooses who runs
+next and, once used, what it chose -- ``print()`` it, pass it back to replay the run
+exactly, or let :meth:`Schedule.explore` try many (docs/interleavings.md).
 """
 
 from sockshock._clients import (
@@ -21,6 +27,7 @@ from sockshock._clients import (
     ScriptRun,
     Send,
 )
+from sockshock._sched import Schedule
 
 __all__ = [
     "ClientScript",
@@ -29,6 +36,7 @@ __all__ = [
     "Pause",
     "Read",
     "Reset",
+    "Schedule",
     "ScriptRun",
     "Send",
 ]

@@ -22,17 +22,20 @@ as on a real network.
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import sys
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from sockshock import socketserver as ours
 from sockshock._clients import ClientScript, StepResult, as_script, check_steps
 from sockshock._faults import ACCEPT, PLAINTEXT, FaultEvent, FaultPlan, make_plan
 from sockshock._harness._resolve import check_transport, resolve_handler_class, split_server_attrs
+from sockshock._harness._sched_drive import drive_scheduled
 from sockshock._memory import MemoryClient, MemoryEndpoint, MemoryLayer, MemorySocket, never
+from sockshock._sched import Schedule
 from sockshock._util import InvalidArgument, VirtualClock, check_choice, check_number
 from sockshock._wire import DONTWAIT, FaultLayer
 
@@ -104,6 +107,9 @@ class Transcript:
         elapsed: virtual seconds the exchange took.
         shutdown_requested: the handler called ``self.server.shutdown()``, or an
             ``AbruptShutdown`` fired.
+        schedule: a scheduled run's recorded :class:`~sockshock.scripts.Schedule`
+            (``print()`` it to read the interleaving; pass it back as ``schedule=`` to
+            replay the run); ``None`` without ``schedule=``.
     """
 
     kind: str
@@ -120,6 +126,7 @@ class Transcript:
     plan: FaultPlan = field(repr=False)
     elapsed: float = 0.0
     shutdown_requested: bool = False
+    schedule: Schedule | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         error = "" if self.error is None else f", error={self.error!r}"
@@ -152,6 +159,7 @@ class Transcript:
         return "\n".join(lines)
 
 
+@overload
 def drive(
     handler_class: Any,
     client: Any,
@@ -160,7 +168,42 @@ def drive(
     seed: int | None = None,
     server_attrs: dict[str, Any] | None = None,
     kind: str = "stream",
-) -> Transcript:
+    server: None = None,
+    schedule: None = None,
+    uncontrolled: str = "fail",
+    uncontrolled_after: float = 1.0,
+) -> Transcript: ...
+
+
+@overload
+def drive(
+    handler_class: Any,
+    client: Any,
+    *,
+    faults: Any = None,
+    seed: int | None = None,
+    server_attrs: dict[str, Any] | None = None,
+    kind: str = "stream",
+    server: Any = None,
+    schedule: int | Schedule | random.Random,
+    uncontrolled: str = "fail",
+    uncontrolled_after: float = 1.0,
+) -> list[Transcript]: ...
+
+
+def drive(
+    handler_class: Any,
+    client: Any,
+    *,
+    faults: Any = None,
+    seed: int | None = None,
+    server_attrs: dict[str, Any] | None = None,
+    kind: str = "stream",
+    server: Any = None,
+    schedule: int | Schedule | random.Random | None = None,
+    uncontrolled: str = "fail",
+    uncontrolled_after: float = 1.0,
+) -> Transcript | list[Transcript]:
     """Run ``handler_class`` against a scripted client, in memory, and say what happened.
 
     Args:
@@ -177,14 +220,51 @@ def drive(
             reads, or settings such as ``max_packet_size``).
         kind: ``"stream"`` (as ``TCPServer`` runs a handler) or ``"datagram"`` (as
             ``UDPServer`` does, once per datagram).
+        server: with ``schedule=``: the server class (or its name in
+            ``sockshock.socketserver``) whose own serving code and threads run the
+            handler (default: ``ThreadingTCPServer``, ``ThreadingUDPServer``).
+        schedule: run the server's threads and several clients under the
+            controlled scheduler (see docs/interleavings.md): a seed (PCT), a
+            :class:`~sockshock.scripts.Schedule` (a recorded one replays its run
+            exactly), or a ``random.Random`` whose draws make the decisions
+            (hypothesis' ``randoms()``: a failure shrinks to fewer preemptions).
+            ``client`` is then a list of clients, each in any form above.
+        uncontrolled: with ``schedule=``: what to do when a thread reaches no switch
+            point for ``uncontrolled_after`` real seconds (it blocks where the
+            scheduler cannot see): ``"fail"`` (raise HandlerHangs with its stack)
+            or ``"continue"`` (the run goes on without control over it; the
+            schedule then says it is not exact).
+        uncontrolled_after: that bound, in real seconds.
 
     Returns:
         A :class:`Transcript`. Exceptions the handler raises are in it, not raised.
         Inside a hypothesis test it is also noted, so that a failing example shows it.
+        With ``schedule=``: a list of them, one per client, in order, each with the
+        run's recorded ``.schedule``.
 
     Raises:
         InvalidArgument: for a bad argument.
+        HandlerHangs: with ``schedule=``: a thread blocked where the scheduler cannot
+            see (``uncontrolled="fail"``), or the run spun without end.
     """
+    if schedule is not None or server is not None:
+        results = drive_scheduled(
+            handler_class,
+            client,
+            server=server,
+            schedule=schedule,
+            faults=faults,
+            seed=seed,
+            server_attrs=server_attrs,
+            kind=kind,
+            uncontrolled=uncontrolled,
+            uncontrolled_after=uncontrolled_after,
+            check_plan=_check_drivable,
+        )
+        transcripts = [Transcript(**fields) for fields in results]
+        for transcript in transcripts:
+            _note(transcript)
+        return transcripts
     check_choice("kind", kind, ("stream", "datagram"), source="drive()")
     base = ours.TCPServer if kind == "stream" else ours.UDPServer
     try:

@@ -1,0 +1,466 @@
+"""Schedules: how a scheduled run chooses the next thread, and what it chose.
+
+A decision is recorded only where more than one thread could run, as an index
+into the enabled threads listed with the thread that was running first (when it
+could go on) and the others in the order they were made. So ``0`` means "no
+preemption", a recorded schedule replays by feeding the same indices back, and a
+hypothesis-drawn schedule shrinks towards fewer preemptions.
+
+Strategies:
+
+* random walk: each decision uniformly at random;
+* PCT (Burckhardt, Kothari, Musuvathi, Nagarakatte: "A randomized scheduler with
+  probabilistic guarantees of finding bugs", ASPLOS 2010): random priorities and
+  ``depth - 1`` priority change points placed uniformly over the first
+  ``length`` steps; the highest-priority enabled thread always runs. For a run of
+  at most ``n`` threads and ``k <= length`` steps, a bug of depth ``d`` is found
+  with probability at least ``1 / (n * k**(d - 1))`` per run;
+* replay: the recorded indices.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sockshock._util import InvalidArgument, check_choice, check_number, check_type
+
+if TYPE_CHECKING:
+    from sockshock._sched._core import Event, Scheduler, Task
+
+__all__ = ["DEFAULT_DEPTH", "DEFAULT_LENGTH", "Schedule", "Strategy", "last_schedule"]
+
+#: PCT's default depth (``depth - 1`` change points): bugs needing two preemptions.
+DEFAULT_DEPTH = 3
+#: PCT's default estimate of a run's length in steps (``explore()`` measures it).
+DEFAULT_LENGTH = 100
+_STRATEGIES = ("pct", "random", "replay", "drawn")
+_SHOWN = 48  # bytes of an operation's data shown per step
+_last = threading.local()
+
+
+def last_schedule() -> Schedule | None:
+    """The recorded schedule of the latest scheduled run in this thread."""
+    return getattr(_last, "schedule", None)
+
+
+class Strategy:
+    """Chooses at each decision; records what it chose."""
+
+    def __init__(self) -> None:
+        self.choices: list[int] = []
+        self.preemptions = 0
+        self.diverged: int | None = None
+
+    def new_task(self, task: Task) -> None:
+        """A thread was made."""
+
+    def forced(self, sched: Scheduler, me: Task | None, chosen: Task) -> None:
+        """A step where only ``chosen`` could run."""
+
+    def choose(self, sched: Scheduler, me: Task | None, ordered: list[Task]) -> int:
+        index = self._pick(sched, me, ordered)
+        self.choices.append(index)
+        if index and ordered[0] is me:
+            self.preemptions += 1
+        return index
+
+    def _pick(self, sched: Scheduler, me: Task | None, ordered: list[Task]) -> int:
+        raise NotImplementedError
+
+
+class RandomWalk(Strategy):
+    """Every decision uniformly at random (``rng``: a ``random.Random``, or
+    hypothesis' own, whose draws shrink towards 0: no preemption)."""
+
+    def __init__(self, rng: Any) -> None:
+        super().__init__()
+        self.rng = rng
+
+    def _pick(self, sched: Scheduler, me: Task | None, ordered: list[Task]) -> int:
+        return int(self.rng.randrange(len(ordered)))
+
+
+class PCT(Strategy):
+    """Probabilistic concurrency testing (see the module's docstring)."""
+
+    def __init__(self, seed: int, depth: int, length: int) -> None:
+        super().__init__()
+        self.rng = random.Random(seed)
+        self.depth = depth
+        count = min(depth - 1, length)
+        points = sorted(self.rng.sample(range(1, length + 1), count))
+        #: step number -> the priority the running thread drops to there
+        self.change_points = {step: depth - 1 - i for i, step in enumerate(points)}
+
+    def new_task(self, task: Task) -> None:
+        task.priority = self.depth + self.rng.random()
+
+    def _change(self, sched: Scheduler, me: Task | None) -> None:
+        low = self.change_points.pop(sched.steps, None)
+        if low is not None and me is not None:
+            me.priority = low
+
+    def forced(self, sched: Scheduler, me: Task | None, chosen: Task) -> None:
+        if self.change_points:
+            self._change(sched, me)
+
+    def _pick(self, sched: Scheduler, me: Task | None, ordered: list[Task]) -> int:
+        if self.change_points:
+            self._change(sched, me)
+        best = 0
+        for i in range(1, len(ordered)):
+            if ordered[i].priority > ordered[best].priority:
+                best = i
+        return best
+
+
+class Replay(Strategy):
+    """The recorded indices, in order; past their end (or where one no longer
+    fits) the run has diverged: it goes on without preemptions."""
+
+    def __init__(self, recorded: Sequence[int]) -> None:
+        super().__init__()
+        self.recorded = recorded
+
+    def _pick(self, sched: Scheduler, me: Task | None, ordered: list[Task]) -> int:
+        i = len(self.choices)
+        if i < len(self.recorded) and self.recorded[i] < len(ordered):
+            return self.recorded[i]
+        if self.diverged is None:
+            self.diverged = i
+        return 0
+
+
+def _encode(choices: Sequence[int]) -> str:
+    if all(c < 10 for c in choices):
+        return "".join(map(str, choices))
+    return ",".join(map(str, choices))
+
+
+def _decode(text: str) -> tuple[int, ...]:
+    if "," in text:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    return tuple(int(ch) for ch in text)
+
+
+def _shown(detail: Any) -> str:
+    if detail is None:
+        return ""
+    if isinstance(detail, tuple):
+        return " ".join(_shown(part) for part in detail if part not in (b"", None))
+    if isinstance(detail, (bytes, bytearray)):
+        data = bytes(detail)
+        text = repr(data[:_SHOWN])
+        return text + (f"... ({len(data)} bytes)" if len(data) > _SHOWN else "")
+    return str(detail)
+
+
+class Schedule:
+    """How a scheduled run chooses who runs at each switch point -- and, once a run
+    has used it, what it chose.
+
+    Make one with :meth:`pct`, :meth:`random` or :meth:`replay`, or pass an int
+    to ``drive(schedule=...)`` (``Schedule.pct(seed)``). A transcript's
+    ``.schedule`` is a recorded one: ``print()`` shows the interleaving (thread,
+    operation, bytes), and passing it back as ``schedule=`` replays the run exactly.
+
+    Attributes:
+        strategy: ``"pct"``, ``"random"``, ``"replay"`` or ``"drawn"`` (hypothesis).
+        seed: the strategy's seed (``None`` for replay and drawn).
+        depth: PCT's depth: ``depth - 1`` priority change points.
+        length: PCT's estimate of a run's length in steps.
+        choices: the recorded decisions (``None`` until a run used the schedule).
+        events: every step of the run: thread, operation, data, virtual time.
+        preemptions: decisions that switched away from a thread that could go on.
+        exact: no thread ran uncontrolled and a replay did not diverge.
+        notes: why a run was not exact.
+    """
+
+    def __init__(
+        self,
+        strategy: str = "pct",
+        seed: int | None = None,
+        *,
+        depth: int = DEFAULT_DEPTH,
+        length: int = DEFAULT_LENGTH,
+        choices: Sequence[int] | None = None,
+        _rng: Any = None,
+    ) -> None:
+        self.strategy = strategy
+        self.seed = seed
+        self.depth = depth
+        self.length = length
+        self.choices: tuple[int, ...] | None = None if choices is None else tuple(choices)
+        self.events: tuple[Event, ...] = ()
+        self.preemptions = 0
+        self.exact = True
+        self.notes: tuple[str, ...] = ()
+        self.steps = 0
+        self._rng = _rng
+
+    # -- making one ----------------------------------------------------------------
+
+    @classmethod
+    def pct(
+        cls, seed: int, *, depth: int = DEFAULT_DEPTH, length: int = DEFAULT_LENGTH
+    ) -> Schedule:
+        """PCT from ``seed``: ``depth - 1`` change points over ``length`` steps."""
+        _check_seed(seed, "Schedule.pct()")
+        check_number("depth", depth, low=1, high=64, integer=True, source="Schedule.pct()")
+        check_number("length", length, low=1, high=10**7, integer=True, source="Schedule.pct()")
+        return cls("pct", seed, depth=depth, length=length)
+
+    @classmethod
+    def random(cls, seed: int) -> Schedule:
+        """A random walk from ``seed``: each decision uniformly at random."""
+        _check_seed(seed, "Schedule.random()")
+        return cls("random", seed)
+
+    @classmethod
+    def replay(cls, choices: str | Sequence[int]) -> Schedule:
+        """The recorded decisions (a schedule's ``choices``, or the string its
+        replay line shows)."""
+        if isinstance(choices, str):
+            try:
+                decoded = _decode(choices)
+            except ValueError:
+                raise InvalidArgument(
+                    f"Schedule.replay() takes the digits of a recorded schedule (such as "
+                    f"'0102'), or numbers separated by commas; got {choices!r}"
+                ) from None
+        else:
+            check_type("choices", choices, (list, tuple), source="Schedule.replay()")
+            decoded = tuple(choices)
+            for c in decoded:
+                check_number("a choice", c, low=0, integer=True, source="Schedule.replay()")
+        return cls("replay", None, choices=decoded)
+
+    @classmethod
+    def _drawn(cls, rng: Any) -> Schedule:
+        """Decisions drawn from ``rng`` (hypothesis' ``randoms()``: they shrink)."""
+        return cls("drawn", None, _rng=rng)
+
+    # -- using one -----------------------------------------------------------------
+
+    @property
+    def recorded(self) -> bool:
+        return self.choices is not None
+
+    def strategy_for_run(self) -> Strategy:
+        if self.choices is not None:
+            return Replay(self.choices)
+        if self.strategy == "pct":
+            assert self.seed is not None
+            return PCT(self.seed, self.depth, self.length)
+        if self.strategy == "random":
+            return RandomWalk(random.Random(self.seed))
+        if self.strategy == "drawn":
+            return RandomWalk(self._rng)
+        raise InvalidArgument(f"Schedule(strategy={self.strategy!r}): not one of {_STRATEGIES}")
+
+    def record(
+        self, strategy: Strategy, events: list[Event], steps: int, notes: list[str]
+    ) -> Schedule:
+        """The recorded schedule of a run that used this one."""
+        done = Schedule(
+            self.strategy,
+            self.seed,
+            depth=self.depth,
+            length=self.length,
+            choices=strategy.choices,
+        )
+        done.events = tuple(events)
+        done.steps = steps
+        done.preemptions = strategy.preemptions
+        notes = list(notes)
+        if strategy.diverged is not None:
+            notes.append(
+                f"the replay diverged at decision {strategy.diverged}: the run did not "
+                "make the decisions it recorded (the handler or the clients changed, or "
+                "something outside the schedule decides, such as real time or shared "
+                "state left over from an earlier run)"
+            )
+        done.notes = tuple(notes)
+        done.exact = not notes
+        _last.schedule = done
+        return done
+
+    # -- many runs -----------------------------------------------------------------
+
+    @classmethod
+    def explore(
+        cls,
+        check: Callable[[Schedule], Any],
+        *,
+        runs: int = 100,
+        strategy: str = "pct",
+        seed: int = 0,
+        depth: int = DEFAULT_DEPTH,
+        length: int | None = None,
+    ) -> list[Schedule]:
+        """Run ``check`` under ``runs`` schedules, stopping at the first that fails.
+
+        ``check(schedule)`` runs ``drive(..., schedule=schedule)`` and asserts. Run
+        ``i`` gets ``Schedule.pct(seed + i, depth=depth, length=...)`` (or
+        ``Schedule.random(seed + i)``); PCT's ``length`` is measured unless given:
+        the default for the first run, the longest run so far after that. The
+        first exception gets a note -- the seed, the recorded schedule step by step,
+        and the one-line replay -- and is raised again.
+
+        Args:
+            check: a function of a schedule.
+            runs: how many schedules at most.
+            strategy: ``"pct"`` or ``"random"``.
+            seed: the first run's seed.
+            depth: PCT's depth (``depth - 1`` priority change points).
+            length: PCT's estimate of a run's steps (default: measured).
+
+        Returns:
+            The recorded schedules of the runs, all of which passed.
+        """
+        source = "Schedule.explore()"
+        if not callable(check):
+            raise InvalidArgument(
+                f"expected a function of a schedule but got check={check!r} "
+                f"(type={type(check).__name__}) (from {source})"
+            )
+        check_number("runs", runs, low=1, high=10**7, integer=True, source=source)
+        check_choice("strategy", strategy, ("pct", "random"), source=source)
+        _check_seed(seed, source)
+        check_number("depth", depth, low=1, high=64, integer=True, source=source)
+        if length is not None:
+            check_number("length", length, low=1, high=10**7, integer=True, source=source)
+        measured = length or DEFAULT_LENGTH
+        done: list[Schedule] = []
+        for i in range(runs):
+            if strategy == "pct":
+                spec = cls.pct(seed + i, depth=depth, length=measured)
+            else:
+                spec = cls.random(seed + i)
+            before = last_schedule()
+            try:
+                check(spec)
+            except Exception as exc:
+                recorded = last_schedule()
+                _add_note(
+                    exc,
+                    _failure_report(spec, None if recorded is before else recorded, i + 1, runs),
+                )
+                raise
+            recorded = last_schedule()
+            if recorded is before or recorded is None:
+                raise InvalidArgument(
+                    f"the check given to {source} never ran drive(..., schedule=schedule) "
+                    "with the schedule it was given"
+                )
+            done.append(recorded)
+            if length is None:
+                measured = max(recorded.steps, 1) if i == 0 else max(measured, recorded.steps)
+        return done
+
+    # -- showing one ---------------------------------------------------------------
+
+    def spec(self) -> str:
+        """The one-line expression that makes this schedule's decisions again."""
+        if self.strategy == "pct":
+            return f"Schedule.pct({self.seed}, depth={self.depth}, length={self.length})"
+        if self.strategy == "random":
+            return f"Schedule.random({self.seed})"
+        return f"Schedule.replay({_encode(self.choices or ())!r})"
+
+    def replay_line(self) -> str:
+        """``schedule=...`` that replays the run exactly: the recorded decisions."""
+        return f"schedule=Schedule.replay({_encode(self.choices or ())!r})"
+
+    def __repr__(self) -> str:
+        if self.choices is None:
+            return self.spec()
+        return (
+            f"<Schedule {self.spec()}: {self.steps} steps, {len(self.choices)} decisions, "
+            f"{self.preemptions} preemptions>"
+        )
+
+    def __str__(self) -> str:
+        if self.choices is None:
+            return f"{self.spec()} (not run yet)"
+        lines = [
+            f"schedule {self.spec()}: {self.steps} steps, {len(self.choices)} decisions, "
+            f"{self.preemptions} preemption(s)"
+        ]
+        width = max((len(e.task) for e in self.events), default=6)
+        previous = None
+        for e in self.events:
+            mark = " " if e.task == previous else ">"
+            previous = e.task
+            detail = _shown(e.detail)
+            lines.append(
+                f" {mark} t={e.time:<7g} {e.task:<{width}}  {e.op}"
+                + (f" {detail}" if detail else "")
+            )
+        lines.extend(f"  not exact: {note}" for note in self.notes)
+        lines.append(f"  replay: {self.replay_line()}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Schedule):
+            return NotImplemented
+        return (
+            self.choices == other.choices
+            and [e.key() for e in self.events] == [e.key() for e in other.events]
+            and (self.choices is not None or self.spec() == other.spec())
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _failure_report(spec: Schedule, recorded: Schedule | None, run: int, runs: int) -> str:
+    """What a failing run's exception gets as a note."""
+    if recorded is None:
+        return (
+            f"sockshock: the check failed under schedule {spec.spec()} (run {run} of {runs}) "
+            "before its drive(schedule=...) recorded anything"
+        )
+    return (
+        f"sockshock: the check failed under schedule {spec.spec()} (run {run} of {runs}, "
+        f"seed {spec.seed}).\n{recorded}\n"
+        f"Replay exactly: drive(..., {recorded.replay_line()}); "
+        f"or the same seed: drive(..., schedule={spec.spec()})"
+    )
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``; on Python 3.10, which shows no notes, also in its message."""
+    if sys.version_info >= (3, 11):
+        exc.add_note(note)
+        return
+    exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
+    if exc.args and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]}\n{note}", *exc.args[1:])
+    else:
+        exc.args = (*exc.args, note)
+
+
+def _check_seed(seed: Any, source: str) -> None:
+    check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=source)
+
+
+def as_schedule(value: Any, *, source: str) -> Schedule:
+    """What ``schedule=`` accepts: a seed (PCT), a Schedule, or a ``random.Random``
+    whose draws make the decisions (hypothesis' ``randoms()``)."""
+    if isinstance(value, Schedule):
+        return value
+    if isinstance(value, random.Random):
+        return Schedule._drawn(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(
+            f"expected a seed (int), a Schedule or a random.Random but got schedule={value!r} "
+            f"(type={type(value).__name__}) (from {source})"
+        )
+    return Schedule.pct(value)
