@@ -55,6 +55,9 @@ TASKS: dict[int, Task] = {}
 
 #: Switch points in one run before it is called a livelock (a handler spinning).
 MAX_STEPS = 200_000
+#: While every controlled thread waits for a detached (uncontrolled) one, virtual
+#: time stands still for this many bounds; then it moves on without it.
+DETACHED_PATIENCE = 3
 _SCHED_DIR = os.path.dirname(os.path.abspath(__file__))
 _THREADING_FILE = os.path.abspath(threading.__file__)
 
@@ -232,7 +235,6 @@ class Scheduler:
             with self.lock:
                 event.time = self.now
                 self.events.append(event)
-            event = Event(task.name, op, detail, 0.0)  # not recorded
         with self.lock:
             if self.ending:
                 raise Aborted
@@ -241,8 +243,9 @@ class Scheduler:
                 task.state = RUNNABLE
                 if self.current is None:
                     self.current = task
-                    event.time = self.now
-                    self.events.append(event)
+                    if not done:
+                        event.time = self.now
+                        self.events.append(event)
                     return event
             else:
                 self.steps += 1
@@ -250,16 +253,18 @@ class Scheduler:
                     self._livelock(task)
                 nxt = self._next(task)
                 if nxt is task:
-                    event.time = self.now
-                    self.events.append(event)
+                    if not done:
+                        event.time = self.now
+                        self.events.append(event)
                     return event
                 self._give(nxt)
         task.baton.acquire()
         if self.ending:
             raise Aborted
-        with self.lock:
-            event.time = self.now
-            self.events.append(event)
+        if not done:
+            with self.lock:
+                event.time = self.now
+                self.events.append(event)
         return event
 
     def block(
@@ -298,7 +303,8 @@ class Scheduler:
             woke.detail = "-> deadlock"
             raise HandlerHangs(message)
         if task.timed_out:
-            woke.detail = "-> timed out"
+            if op != "sleep":
+                woke.detail = "-> timed out"
             return False
         return True
 
@@ -328,9 +334,10 @@ class Scheduler:
                     enabled.append(task)
         return enabled
 
-    def _next(self, me: Task | None) -> Task | None:
+    def _next(self, me: Task | None, *, past_detached: bool = False) -> Task | None:
         """The task to run next (the caller holds the lock); None: nothing can run
-        under control now (everything is done, or waits for a detached thread)."""
+        under control now (everything is done, or waits for a detached thread:
+        virtual time stands still while one runs, unless ``past_detached``)."""
         while True:
             enabled = self._enabled()
             if enabled:
@@ -349,11 +356,12 @@ class Scheduler:
                     chosen.deadline = None
                 return chosen
             blocked = [t for t in self.tasks if t.state == BLOCKED]
-            if any(t.state == DETACHED for t in self.tasks):
+            timed = [t.deadline for t in blocked if t.deadline is not None]
+            detached = any(t.state == DETACHED for t in self.tasks)
+            if detached and not (past_detached and timed):
                 return None  # the detached thread takes over when it comes back
             if not blocked:
                 return None  # all done
-            timed = [t.deadline for t in blocked if t.deadline is not None]
             if timed:
                 self.now = max(self.now, min(timed))
                 for t in blocked:
@@ -434,9 +442,8 @@ class Scheduler:
             steps = self.steps
             if steps != last_steps:
                 last_steps, last_change = steps, now
-            elif now - last_change >= bound:
+            elif now - last_change >= bound and self._stuck(now - last_change):
                 last_change = now
-                self._stuck()
             if now - started > limit and not self.ending:
                 with self.lock:
                     self.failure = UncontrolledBlocking(
@@ -445,18 +452,26 @@ class Scheduler:
                     )
                     self._abort_locked()
 
-    def _stuck(self) -> None:
-        """No switch point for ``bound`` seconds: report the thread that runs (or
-        the uncontrolled one everything waits for), then fail or go on."""
+    def _stuck(self, waited: float) -> bool:
+        """No switch point for ``waited`` (>= bound) seconds: report the thread that
+        runs (or the uncontrolled one everything waits for), then fail or go on.
+        False: nothing done yet (a detached thread gets more time)."""
         with self.lock:
             if self.ending:
-                return
+                return True
             task = self.current
             if task is None:
                 detached = [t for t in self.tasks if t.state == DETACHED]
                 if not detached:
-                    return
+                    return True
+                if waited < DETACHED_PATIENCE * self.bound:
+                    return False  # it may still come back by itself
                 task = detached[0]
+            if task.state == DETACHED:  # still out: let virtual time move without it
+                nxt = self._next(None, past_detached=True)
+                if nxt is not None:
+                    self._give(nxt)
+                    return True
             report = describe(task, self.bound)
             if task.state == DETACHED or self.uncontrolled == "fail":
                 if task.state == DETACHED:  # nothing else can run: the run cannot go on
@@ -464,11 +479,12 @@ class Scheduler:
                 self.uncontrolled_reports.append(report)
                 self.failure = UncontrolledBlocking(report)
                 self._abort_locked()
-                return
+                return True
             self.uncontrolled_reports.append(report)
             task.state = DETACHED
             self.current = None
             self._give(self._next(None))
+            return True
 
     def _where_everyone(self) -> str:
         return "; ".join(f"{t.name} in {t.op}" for t in self.tasks if t.state != DONE) or "-"

@@ -276,7 +276,7 @@ class Schedule:
         done.events = tuple(events)
         done.steps = steps
         done.preemptions = strategy.preemptions
-        notes = list(notes)
+        notes = [note.split("\n", 1)[0] for note in notes]
         if strategy.diverged is not None:
             notes.append(
                 f"the replay diverged at decision {strategy.diverged}: the run did not "
