@@ -30,12 +30,9 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sockshock._util import HandlerHangs, UncontrolledBlocking
-
-if TYPE_CHECKING:
-    from sockshock._sched._strategy import Strategy
 
 __all__ = [
     "Aborted",
@@ -68,6 +65,14 @@ def current_task() -> Task | None:
     if task is None or task.sched.ending:
         return None
     return task
+
+
+class Strategy(Protocol):
+    """What the scheduler asks of a strategy (``_strategy`` has them)."""
+
+    def new_task(self, task: Task) -> None: ...
+    def forced(self, sched: Scheduler, me: Task | None, chosen: Task) -> None: ...
+    def choose(self, sched: Scheduler, me: Task | None, ordered: list[Task]) -> int: ...
 
 
 class Aborted(BaseException):

@@ -248,9 +248,12 @@ class Schedule:
 
     @property
     def recorded(self) -> bool:
+        """Whether a run used this schedule (then it replays that run)."""
         return self.choices is not None
 
     def strategy_for_run(self) -> Strategy:
+        """The strategy a run uses: a replay of the recorded decisions, or a fresh
+        one from the seed (or the drawing ``random.Random``)."""
         if self.choices is not None:
             return Replay(self.choices)
         if self.strategy == "pct":
