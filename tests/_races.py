@@ -113,7 +113,9 @@ class SharedJournal(socketserver.StreamRequestHandler):
         server: Any = self.server
         with server.lock:  # in: the first opens
             server.active += 1
-            mine = server.journal = Journal() if server.active == 1 else None
+            mine = None
+            if server.active == 1:
+                mine = server.journal = Journal()
         with server.lock:
             server.journal.entries.append(entry)
         with server.lock:  # out: the last closes

@@ -7,10 +7,14 @@ Fixtures:
     runs the leak audit.
     ``sockshock_audit`` -- the leak audit alone.
     ``server_class`` -- parametrized by ``@pytest.mark.sockshock_servers(...)``.
+    ``sockshock_schedule`` -- a schedule for ``drive(..., schedule=...)``: PCT from
+    the test's seed, or each schedule of ``@pytest.mark.sockshock_schedules``.
 
 Markers: ``sockshock(seed=, audit=, shutdown_timeout=, clock=)``,
 ``faults(*models)``, ``sockshock_servers(kind=, family=, concurrency=)``,
-``shutdown_within(seconds, busy=0, stalled=0)``.
+``shutdown_within(seconds, busy=0, stalled=0)``,
+``sockshock_schedules(runs=100, strategy="pct", seed=None, depth=3)`` (the test
+body once per schedule, stopping at the first failure; docs/interleavings.md).
 
 Options (group ``sockshock``; each but the session seed mirrored by an ini setting
 of the same name with underscores): ``--sockshock-seed``,
@@ -25,6 +29,7 @@ Importing this module is cheap: it loads neither hypothesis nor trustme.
 
 from sockshock._pytest._fixture import *  # noqa: F403 (fixtures, SESSION_SEED)
 from sockshock._pytest._plugin import *  # noqa: F403 (the hooks)
+from sockshock._pytest._schedules import *  # noqa: F403 (sockshock_schedule, the marker's hook)
 
 # The fixtures and hooks are found by pytest as attributes; nothing here is API
 # to import (the fixtures are documented in the docs' reference).

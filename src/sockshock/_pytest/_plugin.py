@@ -20,6 +20,7 @@ from sockshock._pytest._fixture import (
     rerun_lines,
     seed_for_test,
 )
+from sockshock._pytest._schedules import SCHEDULES_MARKER, check_schedules_marker
 from sockshock._pytest._settings import MARKER_KEYS, SETTINGS, add_options, setting
 from sockshock._stdlib import server_kinds
 from sockshock._util import InvalidArgument
@@ -51,6 +52,7 @@ _MARKERS = [
     "shutdown_within(seconds, busy=0, stalled=0): every server this test serves must shut "
     "down and close within seconds (x --sockshock-shutdown-tolerance) with busy clients "
     "mid-request and stalled clients connected",
+    SCHEDULES_MARKER,
 ]
 
 
@@ -164,6 +166,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     too: a bad marker there would be ignored, and the test pass."""
     for item in items:
         check_markers(config, item)
+        check_schedules_marker(item)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -190,6 +190,9 @@ class Scheduler:
         task.baton.acquire()
         if self.ending:
             TASKS.pop(task.ident, None)
+            with self.lock:
+                task.state = DONE
+                self._end_if_done()
             return False
         return True
 
@@ -346,15 +349,20 @@ class Scheduler:
         while True:
             enabled = self._enabled()
             if enabled:
-                if len(enabled) == 1:
-                    chosen = enabled[0]
-                    self.strategy.forced(self, me, chosen)
-                else:
-                    if me is not None and me in enabled:
-                        ordered = [me, *(t for t in enabled if t is not me)]
+                try:
+                    if len(enabled) == 1:
+                        chosen = enabled[0]
+                        self.strategy.forced(self, me, chosen)
                     else:
-                        ordered = enabled
-                    chosen = ordered[self.strategy.choose(self, me, ordered)]
+                        if me is not None and me in enabled:
+                            ordered = [me, *(t for t in enabled if t is not me)]
+                        else:
+                            ordered = enabled
+                        chosen = ordered[self.strategy.choose(self, me, ordered)]
+                except BaseException as exc:  # hypothesis' StopTest, when its data runs out
+                    self.failure = exc
+                    self._abort_locked()
+                    return None
                 if chosen.state == BLOCKED:
                     chosen.state = RUNNABLE
                     chosen.ready = None

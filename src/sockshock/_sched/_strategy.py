@@ -38,6 +38,10 @@ DEFAULT_DEPTH = 3
 #: PCT's default estimate of a run's length in steps (``explore()`` measures it).
 DEFAULT_LENGTH = 100
 _STRATEGIES = ("pct", "random", "replay", "drawn")
+#: Drawn schedules: at most this many preemptions, among the first DRAWN_HORIZON
+#: decisions where the running thread could go on.
+DRAWN_PREEMPTIONS = 6
+DRAWN_HORIZON = 48
 _SHOWN = 48  # bytes of an operation's data shown per step
 _last = threading.local()
 
@@ -82,6 +86,34 @@ class RandomWalk(Strategy):
 
     def _pick(self, sched: Scheduler, me: Task | None, ordered: list[Task]) -> int:
         return int(self.rng.randrange(len(ordered)))
+
+
+class Drawn(Strategy):
+    """Decisions drawn from hypothesis (``randoms()``), shaped for its shrinker: at
+    the first decision, how many preemptions (at most :data:`DRAWN_PREEMPTIONS`),
+    and for each, at which of the decisions where the running thread could go on
+    (the first :data:`DRAWN_HORIZON`) and to which other thread; every other
+    decision (the running thread waits: who goes next) is drawn as it comes.
+    Shrinking removes preemptions first, then moves them earlier."""
+
+    def __init__(self, rng: Any) -> None:
+        super().__init__()
+        self.rng = rng
+        self.plan: dict[int, int] | None = None
+        self.preemptible = 0
+
+    def _pick(self, sched: Scheduler, me: Task | None, ordered: list[Task]) -> int:
+        rng = self.rng
+        if self.plan is None:
+            self.plan = {}
+            for _ in range(int(rng.randrange(DRAWN_PREEMPTIONS + 1))):
+                at = int(rng.randrange(DRAWN_HORIZON))
+                self.plan.setdefault(at, int(rng.randrange(4)))
+        if ordered[0] is me:
+            target = self.plan.get(self.preemptible)
+            self.preemptible += 1
+            return 0 if target is None else 1 + target % (len(ordered) - 1)
+        return int(rng.randrange(len(ordered)))
 
 
 class PCT(Strategy):
@@ -262,7 +294,7 @@ class Schedule:
         if self.strategy == "random":
             return RandomWalk(random.Random(self.seed))
         if self.strategy == "drawn":
-            return RandomWalk(self._rng)
+            return Drawn(self._rng)
         raise InvalidArgument(f"Schedule(strategy={self.strategy!r}): not one of {_STRATEGIES}")
 
     def record(
