@@ -23,10 +23,9 @@ from typing import Any
 
 from sockshock import socketserver as ours
 from sockshock._clients import ClientScript, as_script, check_steps
-from sockshock._faults import FaultPlan, make_plan
+from sockshock._faults import FaultPlan, check_fit, make_plan
 from sockshock._harness._failures import add_note
 from sockshock._harness._resolve import (
-    check_transport,
     resolve_handler_class,
     resolve_server_class,
     split_server_attrs,
@@ -48,7 +47,7 @@ from sockshock._sched import (
     uninstall,
 )
 from sockshock._stdlib import classes
-from sockshock._util import InvalidArgument, check_choice, check_number, check_type
+from sockshock._util import InvalidArgument, check_choice, check_number, check_seed, check_type
 
 __all__ = ["drive_scheduled"]
 
@@ -188,7 +187,6 @@ def drive_scheduled(
     kind: str,
     uncontrolled: str,
     uncontrolled_after: float,
-    check_plan: Callable[[FaultPlan], None],
 ) -> list[dict[str, Any]]:
     """``drive()`` with ``server=``/``schedule=`` (see the module's docstring): each
     client's transcript, as the keyword arguments of a Transcript."""
@@ -225,7 +223,7 @@ def drive_scheduled(
         cls, server_attrs, adopting=False, source="drive(server_attrs=...)"
     )
     if seed is not None:
-        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=source)
+        check_seed(seed, source=source)
     if faults is None:
         if seed is not None:
             raise InvalidArgument("drive(): seed= only applies with faults=")
@@ -235,8 +233,15 @@ def drive_scheduled(
         plan = make_plan(
             faults, seed=seed if seed is not None else spec.seed, source="drive(faults=...)"
         )
-        check_transport(plan, cls, source="drive(faults=...)")
-        check_plan(plan)
+        check_fit(
+            plan.models,
+            transport=transport,
+            tls=False,
+            accepts=False,
+            target=f"a scheduled drive() of {cls.__name__} (in memory: no accept() to fail, no TLS)",
+            where="drive(faults=...)",
+            fix="test accept errors and TLS with serving()",
+        )
     transcripts, failure = _run(
         server_attrs,
         handler_class,
