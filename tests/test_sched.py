@@ -466,7 +466,7 @@ def test_primitives_made_in_a_run_work_normally_afterwards() -> None:
         ({"schedule": 1, "uncontrolled_after": 0}, r"uncontrolled_after"),
         (
             {"schedule": 1, "server_attrs": {"max_worker": 2}, "server": "ThreadPoolTCPServer"},
-            r"did you mean max_workers",
+            r"did you mean .max_workers.",
         ),
         ({"schedule": 1, "seed": 3}, r"seed= only applies with faults="),
     ],
