@@ -18,6 +18,7 @@ from sockshock.errors import HandlerHangs, InvalidArgument
 from sockshock.faults import Latency, PartialReads
 from sockshock.scripts import ClientScript, Close, HalfClose, Pause, Read, Schedule, Send
 from tests._races import BUYER, Checkout
+from tests._support import HelloHTTP
 
 STREAM_SERVERS = ["ThreadingTCPServer", "ThreadPoolTCPServer", "TCPServer"]
 DATAGRAM_SERVERS = ["ThreadingUDPServer", "ThreadPoolUDPServer", "UDPServer"]
@@ -519,3 +520,28 @@ def test_schedule_strings_round_trip() -> None:
     assert str(Schedule.pct(4)) == "Schedule.pct(4, depth=3, length=100) (not run yet)"
     assert repr(Schedule.random(4)) == "Schedule.random(4)"
     _ = Close, HalfClose  # steps any client may use
+
+
+def test_an_http_handler_under_a_schedule() -> None:
+    request = [Send(b"GET / HTTP/1.0\r\n\r\n"), Read()]
+    ts = sockshock.drive(HelloHTTP, [request, request], server="ThreadingTCPServer", schedule=3)
+    assert all(t.received.startswith(b"HTTP/1.0 200 OK") for t in ts)
+    assert all(t.received.endswith(b"\r\n\r\nhi") for t in ts)
+
+
+def test_a_full_pool_queue_stops_accepting_until_a_worker_takes_one() -> None:
+    clients = [[Send(b"%d\n" % i), Read(until=b"\n")] for i in range(4)]
+    waited = False
+    for seed in range(10):
+        ts = sockshock.drive(
+            Upper,
+            clients,
+            server="ThreadPoolTCPServer",
+            schedule=seed,
+            server_attrs={"max_workers": 1, "max_queued_requests": 1},
+        )
+        assert [t.received for t in ts] == [b"0\n", b"1\n", b"2\n", b"3\n"]
+        tasks = {e.task for e in ts[0].schedule.events}
+        assert "worker 2" not in tasks  # one worker, as set
+        waited = waited or any(e.op.startswith("wait for room") for e in ts[0].schedule.events)
+    assert waited

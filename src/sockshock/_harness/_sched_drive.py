@@ -303,29 +303,15 @@ def _run(
             if not stream:
                 endpoint.join(network, server.server_address)
                 target = server.server_address
-            clients.append(
-                ScheduledClient(sched, f"client {i + 1}", script, endpoint, address, target)
-            )
+            clients.append(ScheduledClient(sched, i, script, endpoint, address, target))
 
         def all_done() -> bool:
             return all(client.finished for client in clients)
 
         if stream:
-            connections: dict[int, int] = {}
 
             def client_of(request: Any, address: Any) -> int | None:
-                if not connections:
-                    for i, client in enumerate(clients):
-                        if client.connection is not None:
-                            connections[id(client.connection)] = i
-                index = connections.get(id(request))
-                if index is None:  # made since: look again
-                    connections.clear()
-                    for i, client in enumerate(clients):
-                        if client.connection is not None:
-                            connections[id(client.connection)] = i
-                    index = connections.get(id(request))
-                return index
+                return getattr(request, "client_index", None)
 
             def pending() -> bool:
                 return bool(listener.backlog)
@@ -350,7 +336,9 @@ def _run(
             try:
                 while not stopping():
                     if server._accept_pause() is None:  # a pool's queue is full
-                        sched.block(loop_task, lambda: run.woken or stopping(), None, "wait")
+                        sched.block(
+                            loop_task, lambda: run.woken or stopping(), None, "wait for room"
+                        )
                         run.woken = False
                         continue
                     sched.block(

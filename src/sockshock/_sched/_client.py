@@ -49,7 +49,7 @@ class ScheduledClient:
     """One client of a scheduled run (see the module's docstring).
 
     Args:
-        name: how steps show it (``"client 1"``).
+        index: its place among the run's clients (steps show ``"client <index + 1>"``).
         script: what it does.
         endpoint: its in-memory socket.
         server: the listening socket (stream) or the server's address (datagram).
@@ -58,14 +58,15 @@ class ScheduledClient:
     def __init__(
         self,
         sched: Scheduler,
-        name: str,
+        index: int,
         script: ClientScript,
         endpoint: MemoryEndpoint,
         address: Any,
         server: SchedListener | Any,
     ) -> None:
         self.sched = sched
-        self.name = name
+        self.index = index
+        self.name = f"client {index + 1}"
         self.script = script
         self.endpoint = endpoint
         self.address = address
@@ -116,6 +117,7 @@ class ScheduledClient:
             event.detail = outcome(exc)
             self._closed = True
             return outcome_of(exc)
+        self.connection.client_index = self.index
         return None
 
     def _act(self, task: Task, step: Any) -> StepResult:

@@ -103,7 +103,6 @@ class Task:
 
     __slots__ = (
         "baton",
-        "daemon",
         "deadline",
         "event",
         "hang",
@@ -134,7 +133,6 @@ class Task:
         self.thread: threading.Thread | None = None
         self.op = "start"
         self.priority = 0.0
-        self.daemon = True
         #: The step of the operation in progress (a wait starts a new one).
         self.event: Event | None = None
 

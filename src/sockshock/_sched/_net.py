@@ -140,6 +140,8 @@ class SchedSocket(MemorySocket):
         self.handler_half_closed = False
         #: Datagram: client address -> name, for the steps.
         self.names: dict[Any, str] = {}
+        #: Stream: the index of the client at the other end.
+        self.client_index: int | None = None
 
     def _block(self, deadline: float | None, ready: Callable[[], bool]) -> bool:
         if ready is never:  # a question: may the peer still act?

@@ -264,7 +264,6 @@ def _start(self: threading.Thread) -> None:
     name, numbered = _task_name(self)
     child = sched.add(name, numbered=numbered)
     child.thread = self
-    child.daemon = self.daemon
     run = self.run
 
     def controlled_run() -> None:
