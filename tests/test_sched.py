@@ -8,6 +8,7 @@ from __future__ import annotations
 import queue
 import socket
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -545,3 +546,28 @@ def test_a_full_pool_queue_stops_accepting_until_a_worker_takes_one() -> None:
         assert "worker 2" not in tasks  # one worker, as set
         waited = waited or any(e.op.startswith("wait for room") for e in ts[0].schedule.events)
     assert waited
+
+
+def test_standard_library_timeouts_are_measured_in_virtual_time() -> None:
+    seen: dict[str, Any] = {}
+
+    class Times(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            inbox: queue.Queue[int] = queue.Queue()
+            try:
+                inbox.get(timeout=2)
+            except queue.Empty:
+                seen["queue"] = "empty"
+            seen["semaphore"] = threading.Semaphore(0).acquire(timeout=3)
+            condition = threading.Condition()
+            with condition:
+                seen["wait_for"] = condition.wait_for(lambda: False, timeout=4)
+            self.wfile.write(b"done\n")
+
+    patient = ClientScript((Read(until=b"\n"),), timeout=60)
+    started = time.monotonic()
+    ts = sockshock.drive(Times, [patient], server="ThreadingTCPServer", schedule=0)
+    assert seen == {"queue": "empty", "semaphore": False, "wait_for": False}
+    assert ts[0].elapsed == 9.0  # 2 + 3 + 4 virtual seconds
+    assert ts[0].received == b"done\n"
+    assert time.monotonic() - started < 2  # and nothing like 9 real ones

@@ -52,6 +52,9 @@ TASKS: dict[int, Task] = {}
 
 #: Switch points in one run before it is called a livelock (a handler spinning).
 MAX_STEPS = 200_000
+#: A running thread that the kernel reports runnable (computing, or waiting for a
+#: CPU on a loaded machine) gets this many bounds before it counts as blocked.
+STARVED_PATIENCE = 10
 #: While every controlled thread waits for a detached (uncontrolled) one, virtual
 #: time stands still for this many bounds; then it moves on without it.
 DETACHED_PATIENCE = 3
@@ -109,6 +112,7 @@ class Task:
         "ident",
         "index",
         "name",
+        "native_id",
         "op",
         "priority",
         "ready",
@@ -130,6 +134,7 @@ class Task:
         self.timed_out = False
         self.hang: str | None = None
         self.ident: int | None = None
+        self.native_id: int | None = None
         self.thread: threading.Thread | None = None
         self.op = "start"
         self.priority = 0.0
@@ -184,6 +189,7 @@ class Scheduler:
         """Called first by a task's own thread: wait for the first turn. False if
         the run ended before this task ever ran."""
         task.ident = _get_ident()
+        task.native_id = threading.get_native_id()
         TASKS[task.ident] = task
         task.baton.acquire()
         if self.ending:
@@ -483,6 +489,8 @@ class Scheduler:
                 if nxt is not None:
                     self._give(nxt)
                     return True
+            if _runnable(task) and waited < STARVED_PATIENCE * self.bound:
+                return False  # it runs (or waits for a CPU on a loaded machine): not blocked
             report = describe(task, self.bound)
             if task.state == DETACHED or self.uncontrolled == "fail":
                 if task.state == DETACHED:  # nothing else can run: the run cannot go on
@@ -503,6 +511,17 @@ class Scheduler:
 
 def _never() -> bool:
     return False
+
+
+def _runnable(task: Task) -> bool:
+    """Whether the kernel has ``task``'s thread running or ready to run (Linux's
+    ``/proc``: state ``R``); False where that cannot be told."""
+    try:
+        with open(f"/proc/self/task/{task.native_id}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return bool(fields) and fields[0] == b"R"
 
 
 def describe(task: Task, bound: float) -> str:

@@ -2,7 +2,9 @@
 
 :func:`install` puts :class:`ControlledLock`, :class:`ControlledRLock` and
 :class:`ControlledCondition` in the place of ``threading.Lock``, ``RLock`` and
-``Condition``, and wraps ``Thread.start``, ``join`` and ``is_alive``. Every
+``Condition``, and wraps ``Thread.start``, ``join`` and ``is_alive``; the clock
+that ``threading`` and ``queue`` measure timeouts on reads virtual time in a
+controlled thread. Every
 ``threading.Event``, ``Semaphore``, ``BoundedSemaphore``, ``Barrier`` and
 ``queue.Queue`` made meanwhile is built on them (the standard library makes them
 from those names), so all of them are controlled; those made before the run are
@@ -19,7 +21,9 @@ virtual time bounds the timeouts.
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -40,6 +44,7 @@ __all__ = [
 _allocate_lock = threading._allocate_lock  # type: ignore[attr-defined]
 _get_ident = threading.get_ident
 _RealCondition = threading.Condition
+_real_monotonic = time.monotonic
 _real_start = threading.Thread.start
 _real_join = threading.Thread.join
 _real_is_alive = threading.Thread.is_alive
@@ -317,7 +322,19 @@ def task_of_thread(thread: threading.Thread) -> Task | None:
     return _thread_tasks.get(thread)
 
 
+def _monotonic() -> float:
+    """``time.monotonic`` for the standard library's timeouts (``Condition.wait_for``,
+    ``Semaphore.acquire``, ``Barrier``, ``queue.Queue``): virtual time for a
+    controlled thread, so that their deadlines agree with their virtual waits."""
+    task = current_task()
+    if task is None:
+        return _real_monotonic()
+    return task.sched.now
+
+
 _PATCHES: list[tuple[Any, str, Callable[..., Any] | type]] = [
+    (threading, "_time", _monotonic),
+    (queue, "time", _monotonic),
     (threading, "Lock", ControlledLock),
     (threading, "RLock", ControlledRLock),
     (threading, "Condition", ControlledCondition),
