@@ -172,6 +172,7 @@ def drive(
     schedule: None = None,
     uncontrolled: str = "fail",
     uncontrolled_after: float = 1.0,
+    sockets: str = "memory",
 ) -> Transcript: ...
 
 
@@ -188,6 +189,7 @@ def drive(
     schedule: int | Schedule | random.Random,
     uncontrolled: str = "fail",
     uncontrolled_after: float = 1.0,
+    sockets: str = "memory",
 ) -> list[Transcript]: ...
 
 
@@ -203,6 +205,7 @@ def drive(
     schedule: int | Schedule | random.Random | None = None,
     uncontrolled: str = "fail",
     uncontrolled_after: float = 1.0,
+    sockets: str = "memory",
 ) -> Transcript | list[Transcript]:
     """Run ``handler_class`` against a scripted client, in memory, and say what happened.
 
@@ -235,6 +238,9 @@ def drive(
             or ``"continue"`` (the run goes on without control over it; the
             schedule then says it is not exact).
         uncontrolled_after: that bound, in real seconds.
+        sockets: with ``schedule=``: ``"memory"`` (in-memory sockets with the
+            kernel's semantics; faults apply) or ``"real"`` (real loopback or Unix
+            sockets, non-blocking, every wait the scheduler's; no faults).
 
     Returns:
         A :class:`Transcript`. Exceptions the handler raises are in it, not raised.
@@ -259,6 +265,7 @@ def drive(
             kind=kind,
             uncontrolled=uncontrolled,
             uncontrolled_after=uncontrolled_after,
+            sockets=sockets,
         )
         transcripts = [Transcript(**fields) for fields in results]
         for transcript in transcripts:

@@ -36,14 +36,16 @@ from sockshock._sched import (
     REAL_LOCK_TYPES,
     ControlledLock,
     ControlledRLock,
+    RealClient,
+    RealLayer,
     SchedClock,
     SchedLayer,
-    SchedSocket,
     Schedule,
     ScheduledClient,
     Scheduler,
     as_schedule,
     install,
+    readable,
     uninstall,
 )
 from sockshock._stdlib import classes
@@ -67,6 +69,16 @@ def _addresses(family: int, count: int, transport: str) -> tuple[Any, list[Any]]
     if family == socket.AF_INET6:
         return ("::1", 8000, 0, 0), [("::1", 50000 + i, 0, 0) for i in range(1, count + 1)]
     return ("127.0.0.1", 8000), [("127.0.0.1", 50000 + i) for i in range(1, count + 1)]
+
+
+def _real_address(family: int, layer: RealLayer) -> Any:
+    """Where a scheduled run's server listens on real sockets: loopback, port 0, or a
+    path in the run's own temporary directory."""
+    if family == getattr(socket, "AF_UNIX", None):
+        return layer.path("server.sock")
+    if family == socket.AF_INET6:
+        return ("::1", 0, 0, 0)
+    return ("127.0.0.1", 0)
 
 
 def _as_clients(clients: Any, transport: str) -> list[ClientScript]:
@@ -153,7 +165,7 @@ def _subclass(cls: type[Any], run: _Run, class_attrs: dict[str, Any]) -> type[An
         try:
             cls.finish_request(self, request, client_address)
         finally:
-            if isinstance(request, SchedSocket):
+            if hasattr(request, "handler_closed"):  # a stream connection
                 request.handler_closed = request._closed
                 request.handler_half_closed = request._write_shut
 
@@ -187,6 +199,7 @@ def drive_scheduled(
     kind: str,
     uncontrolled: str,
     uncontrolled_after: float,
+    sockets: str = "memory",
 ) -> list[dict[str, Any]]:
     """``drive()`` with ``server=``/``schedule=`` (see the module's docstring): each
     client's transcript, as the keyword arguments of a Transcript."""
@@ -199,6 +212,12 @@ def drive_scheduled(
     spec = as_schedule(schedule, source=source)
     check_choice("kind", kind, ("stream", "datagram"), source=source)
     check_choice("uncontrolled", uncontrolled, ("fail", "continue"), source=source)
+    check_choice("sockets", sockets, ("memory", "real"), source=source)
+    if sockets == "real" and faults is not None:
+        raise InvalidArgument(
+            "drive(sockets='real', faults=...): under a schedule, faults are carried out on "
+            "in-memory sockets only; leave sockets= out, or faults="
+        )
     check_number(
         "uncontrolled_after", uncontrolled_after, low=0, low_open=True, high=3600, source=source
     )
@@ -253,6 +272,7 @@ def drive_scheduled(
         instance_attrs,
         uncontrolled,
         uncontrolled_after,
+        sockets == "real",
     )
     if failure is not None:
         raise failure
@@ -273,16 +293,20 @@ def _run(
     instance_attrs: dict[str, Any],
     uncontrolled: str,
     bound: float,
+    real: bool,
 ) -> tuple[list[dict[str, Any]], BaseException | None]:
     strategy = spec.strategy_for_run()
     sched = Scheduler(strategy, uncontrolled=uncontrolled, bound=bound)
     clock = SchedClock(sched)
     layer = MemoryLayer(plan, clock)  # before install(): its lock stays a real one
     network: dict[Any, MemoryEndpoint] = {}
-    sched_layer = SchedLayer(layer, sched, network)
+    real_layer = RealLayer(sched) if real else None
+    sched_layer: Any = real_layer if real_layer is not None else SchedLayer(layer, sched, network)
     transport = transport_of(cls)
     stream = transport == "stream"
     server_address, client_addresses = _addresses(cls.address_family, len(scripts), transport)
+    if real_layer is not None:
+        server_address = _real_address(cls.address_family, real_layer)
     run = _Run(len(scripts))
     install()
     try:
@@ -294,16 +318,23 @@ def _run(
             given[name] = _controlled(value)
             setattr(server, name, given[name])
         loop_task = sched.add("server", numbered=False)
-        clients: list[ScheduledClient] = []
+        clients: list[Any] = []
         sock_type = socket.SOCK_STREAM if stream else socket.SOCK_DGRAM
         listener = server.socket
         for i, (script, address) in enumerate(zip(scripts, client_addresses, strict=False)):
+            if real_layer is not None:
+                clients.append(
+                    RealClient(real_layer, i, script, cls.address_family, sock_type, listener)
+                )
+                continue
             endpoint = MemoryEndpoint(sock_type, clock, address, family=cls.address_family)
             target: Any = listener
             if not stream:
                 endpoint.join(network, server.server_address)
                 target = server.server_address
             clients.append(ScheduledClient(sched, i, script, endpoint, address, target))
+        if real_layer is not None:
+            client_addresses = [client.address for client in clients]
 
         def all_done() -> bool:
             return all(client.finished for client in clients)
@@ -314,7 +345,7 @@ def _run(
                 return getattr(request, "client_index", None)
 
             def pending() -> bool:
-                return bool(listener.backlog)
+                return readable(listener) if real else bool(listener.backlog)
 
         else:
             by_address = {address: i for i, address in enumerate(client_addresses)}
@@ -325,7 +356,7 @@ def _run(
                 return by_address.get(address)
 
             def pending() -> bool:
-                return bool(listener._queue)
+                return readable(listener) if real else bool(listener._queue)
 
         run.client_of = client_of
 
@@ -363,6 +394,8 @@ def _run(
         sched.watch(RUN_LIMIT)
     finally:
         uninstall()
+        if real_layer is not None:
+            real_layer.close()
     # The shared state's final values, back where the caller gave them (a
     # controlled lock put in the place of the caller's stays the caller's).
     for name, value in given.items():

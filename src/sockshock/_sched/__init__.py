@@ -6,7 +6,8 @@ virtual time, deadlocks, the watcher of uncontrolled blocking), ``_strategy``
 (``Schedule``; random walk, PCT, replay), ``_sync`` (controlled locks, conditions
 and threads, put in place while a run is active), ``_net`` (in-memory sockets whose
 operations are switch points, a listening socket, the layer and clock of a run),
-``_client`` (a scripted client as a controlled thread).
+``_client`` (a scripted client as a controlled thread), ``_real`` (the same on real
+loopback and Unix sockets).
 
 It sits above ``_memory`` (its sockets are memory sockets with switch points) and
 below ``socketserver``: it knows nothing of servers; ``_harness`` runs a server's
@@ -16,6 +17,7 @@ own serving code on it (``drive(schedule=...)``).
 from sockshock._sched._client import ScheduledClient
 from sockshock._sched._core import MAX_STEPS, Aborted, Event, Scheduler, Task, current_task
 from sockshock._sched._net import SchedClock, SchedLayer, SchedListener, SchedSocket
+from sockshock._sched._real import RealClient, RealLayer, RealSchedSocket, readable
 from sockshock._sched._strategy import (
     DEFAULT_DEPTH,
     DEFAULT_LENGTH,
@@ -42,6 +44,9 @@ __all__ = [
     "ControlledLock",
     "ControlledRLock",
     "Event",
+    "RealClient",
+    "RealLayer",
+    "RealSchedSocket",
     "SchedClock",
     "SchedLayer",
     "SchedListener",
@@ -55,6 +60,7 @@ __all__ = [
     "current_task",
     "install",
     "last_schedule",
+    "readable",
     "uncontrolled",
     "uninstall",
 ]
