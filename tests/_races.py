@@ -15,6 +15,23 @@ from typing import Any
 from sockshock import socketserver
 from sockshock.scripts import Read, Send
 
+# -- plain handlers, for the scheduler's other tests ---------------------------------------
+
+
+class Upper(socketserver.StreamRequestHandler):
+    """A line, upper-cased."""
+
+    def handle(self) -> None:
+        self.wfile.write(self.rfile.readline().upper())
+
+
+class DatagramUpper(socketserver.DatagramRequestHandler):
+    """A datagram, upper-cased."""
+
+    def handle(self) -> None:
+        self.wfile.write(self.rfile.read().upper())
+
+
 # -- 1. check-then-act across I/O: two buyers, one book ----------------------------------
 
 

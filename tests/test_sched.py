@@ -18,7 +18,7 @@ from sockshock import socketserver
 from sockshock.errors import HandlerHangs, InvalidArgument
 from sockshock.faults import Latency, PartialReads
 from sockshock.scripts import ClientScript, Close, HalfClose, Pause, Read, Schedule, Send
-from tests._races import BUYER, Checkout
+from tests._races import BUYER, Checkout, DatagramUpper, Upper
 from tests._support import HelloHTTP
 
 STREAM_SERVERS = ["ThreadingTCPServer", "ThreadPoolTCPServer", "TCPServer"]
@@ -34,16 +34,6 @@ UNIX_SERVERS = [
     )
     if hasattr(socket, "AF_UNIX")
 ]
-
-
-class Upper(socketserver.StreamRequestHandler):
-    def handle(self) -> None:
-        self.wfile.write(self.rfile.readline().upper())
-
-
-class DatagramUpper(socketserver.DatagramRequestHandler):
-    def handle(self) -> None:
-        self.wfile.write(self.rfile.read().upper())
 
 
 ASKER = [Send(b"hi\n"), Read(until=b"\n")]

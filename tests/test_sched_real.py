@@ -16,19 +16,9 @@ from sockshock import socketserver
 from sockshock.errors import InvalidArgument
 from sockshock.faults import PartialReads
 from sockshock.scripts import ClientScript, Pause, Read, Reset, Send
-from tests._races import RACES
+from tests._races import RACES, DatagramUpper, Upper
 
 UNIX = hasattr(socket, "AF_UNIX")
-
-
-class Upper(socketserver.StreamRequestHandler):
-    def handle(self) -> None:
-        self.wfile.write(self.rfile.readline().upper())
-
-
-class DatagramUpper(socketserver.DatagramRequestHandler):
-    def handle(self) -> None:
-        self.wfile.write(self.rfile.read().upper())
 
 
 ASKER = [Send(b"hi\n"), Read(until=b"\n")]

@@ -31,7 +31,7 @@ from sockshock._sched._core import Scheduler, Task
 from sockshock._sched._net import SchedListener, SchedSocket, outcome
 from sockshock._wire import DONTWAIT
 
-__all__ = ["ScheduledClient"]
+__all__ = ["ScheduledClient", "ScriptedClient"]
 
 
 def _show(task: Task, detail: Any) -> None:
@@ -45,8 +45,70 @@ def _show(task: Task, detail: Any) -> None:
             task.event.detail = (task.event.detail, detail)
 
 
-class ScheduledClient:
-    """One client of a scheduled run (see the module's docstring).
+class ScriptedClient:
+    """A client script carried out step by step as a controlled thread: what the
+    in-memory and the real-socket clients share. Subclasses connect, read, act and
+    close."""
+
+    sched: Scheduler
+    index: int
+    name: str
+    script: ClientScript
+    stream: bool
+
+    def __init__(self, sched: Scheduler, index: int, script: ClientScript, stream: bool) -> None:
+        self.sched = sched
+        self.index = index
+        self.name = f"client {index + 1}"
+        self.script = script
+        self.stream = stream
+        self.results: list[StepResult] = []
+        self.finished = False
+        self._closed = False
+
+    @property
+    def received(self) -> bytes:
+        return b"".join(result.data for result in self.results)
+
+    def run(self, task: Task) -> None:
+        """The thread's body: every step, then a close if the script left it open."""
+        try:
+            refused = self._connect(task) if self.stream else None
+            for step in self.script.steps:
+                if isinstance(step, Pause):
+                    self.sched.sleep(task, step.seconds)
+                    self.results.append(StepResult(step, "ok"))
+                elif refused is not None:
+                    self.results.append(StepResult(step, refused))
+                    refused = "closed"
+                elif self._closed:
+                    self.results.append(StepResult(step, "closed"))
+                elif isinstance(step, Read):
+                    self.results.append(self._read(task, step))
+                else:
+                    self.results.append(self._act(task, step))
+            if not self._closed and refused is None:
+                self._closed = True
+                self._close(task)
+        finally:
+            self.finished = True
+
+    def _connect(self, task: Task) -> str | None:
+        """Connect; the outcome of every step if that failed."""
+        raise NotImplementedError
+
+    def _read(self, task: Task, step: Read) -> StepResult:
+        raise NotImplementedError
+
+    def _act(self, task: Task, step: Any) -> StepResult:
+        raise NotImplementedError
+
+    def _close(self, task: Task) -> None:
+        raise NotImplementedError
+
+
+class ScheduledClient(ScriptedClient):
+    """One client of a scheduled run on in-memory sockets (see the module's docstring).
 
     Args:
         index: its place among the run's clients (steps show ``"client <index + 1>"``).
@@ -64,48 +126,15 @@ class ScheduledClient:
         address: Any,
         server: SchedListener | Any,
     ) -> None:
-        self.sched = sched
-        self.index = index
-        self.name = f"client {index + 1}"
-        self.script = script
+        super().__init__(sched, index, script, endpoint.type == socket.SOCK_STREAM)
         self.endpoint = endpoint
         self.address = address
         self.server = server
-        self.results: list[StepResult] = []
-        self.finished = False
         self.connection: SchedSocket | None = None  # stream: the server's end
-        self._closed = False
 
-    @property
-    def received(self) -> bytes:
-        return b"".join(result.data for result in self.results)
-
-    def run(self, task: Task) -> None:
-        """The thread's body: every step, then a close if the script left it open."""
-        try:
-            stream = self.endpoint.type == socket.SOCK_STREAM
-            refused = None
-            if stream:
-                refused = self._connect(task)
-            for step in self.script.steps:
-                if isinstance(step, Pause):
-                    self.sched.sleep(task, step.seconds)
-                    self.results.append(StepResult(step, "ok"))
-                elif refused is not None:
-                    self.results.append(StepResult(step, refused))
-                    refused = "closed"
-                elif self._closed:
-                    self.results.append(StepResult(step, "closed"))
-                elif isinstance(step, Read):
-                    self.results.append(self._read(task, step, stream))
-                else:
-                    self.results.append(self._act(task, step))
-            if not self._closed and refused is None:
-                self.sched.switch(task, "close")
-                self._closed = True
-                self.endpoint.close()
-        finally:
-            self.finished = True
+    def _close(self, task: Task) -> None:
+        self.sched.switch(task, "close")
+        self.endpoint.close()
 
     def _connect(self, task: Task) -> str | None:
         event = self.sched.switch(task, "connect")
@@ -147,8 +176,8 @@ class ScheduledClient:
             return StepResult(step, outcome_of(exc))
         return StepResult(step, "ok")
 
-    def _read(self, task: Task, step: Read, stream: bool) -> StepResult:
-        sched, endpoint = self.sched, self.endpoint
+    def _read(self, task: Task, step: Read) -> StepResult:
+        sched, endpoint, stream = self.sched, self.endpoint, self.stream
         sched.switch(task, "recv" if stream else "recvfrom")
         deadline = sched.now + self.script.timeout
         got = bytearray()

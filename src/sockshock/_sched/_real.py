@@ -32,7 +32,6 @@ from sockshock._clients import (
     ClientScript,
     Close,
     HalfClose,
-    Pause,
     Read,
     Reset,
     Send,
@@ -40,6 +39,7 @@ from sockshock._clients import (
     outcome_of,
     wanted,
 )
+from sockshock._sched._client import ScriptedClient
 from sockshock._sched._core import Scheduler, Task, current_task
 from sockshock._sched._net import outcome
 from sockshock._wire import timed_out
@@ -264,7 +264,7 @@ class RealLayer:
         return "RealLayer()"
 
 
-class RealClient:
+class RealClient(ScriptedClient):
     """A client script on a real socket, as a controlled thread (outcomes as in
     memory: ``"ok"``, ``"eof"``, ``"timeout"``, ``"closed"`` or the error's name)."""
 
@@ -277,13 +277,8 @@ class RealClient:
         type: int,
         server: RealSchedSocket,
     ) -> None:
-        self.sched = layer.sched
-        self.index = index
-        self.name = f"client {index + 1}"
-        self.script = script
+        super().__init__(layer.sched, index, script, type == socket.SOCK_STREAM)
         self.server = server
-        self.results: list[StepResult] = []
-        self.finished = False
         self.sock = layer.socket(family, type)
         if family == getattr(socket, "AF_UNIX", None):
             self.sock.bind(layer.path(f"client-{index + 1}.sock"))
@@ -293,39 +288,13 @@ class RealClient:
         self.sock.names[server.getsockname()] = "server"  # not its port or path: those vary
         server.clients[self.address] = (index, self.name)
         server.names[self.address] = self.name
-        self._closed = False
 
     @property
     def connection(self) -> RealSchedSocket | None:
         return self.server.accepted.get(self.index)
 
-    @property
-    def received(self) -> bytes:
-        return b"".join(result.data for result in self.results)
-
-    def run(self, task: Task) -> None:
-        sock = self.sock
-        stream = sock.type == socket.SOCK_STREAM
-        try:
-            refused = self._connect(task) if stream else None
-            for step in self.script.steps:
-                if isinstance(step, Pause):
-                    self.sched.sleep(task, step.seconds)
-                    self.results.append(StepResult(step, "ok"))
-                elif refused is not None:
-                    self.results.append(StepResult(step, refused))
-                    refused = "closed"
-                elif self._closed:
-                    self.results.append(StepResult(step, "closed"))
-                elif isinstance(step, Read):
-                    self.results.append(self._read(task, step, stream))
-                else:
-                    self.results.append(self._act(task, step, stream))
-            if not self._closed:
-                self._closed = True
-                sock.close()
-        finally:
-            self.finished = True
+    def _close(self, task: Task) -> None:
+        self.sock.close()
 
     def _connect(self, task: Task) -> str | None:
         event = self.sched.switch(task, "connect")
@@ -343,8 +312,8 @@ class RealClient:
                 _Socket.setblocking(sock, False)
         return None
 
-    def _act(self, task: Task, step: Any, stream: bool) -> StepResult:
-        sock = self.sock
+    def _act(self, task: Task, step: Any) -> StepResult:
+        sock, stream = self.sock, self.stream
         try:
             if isinstance(step, Send):
                 if stream:
@@ -365,8 +334,8 @@ class RealClient:
             return StepResult(step, outcome_of(exc))
         return StepResult(step, "ok")
 
-    def _read(self, task: Task, step: Read, stream: bool) -> StepResult:
-        sched, sock = self.sched, self.sock
+    def _read(self, task: Task, step: Read) -> StepResult:
+        sched, sock, stream = self.sched, self.sock, self.stream
         sched.switch(task, "recv" if stream else "recvfrom")
         deadline = sched.now + self.script.timeout
         fd = sock.fileno()
