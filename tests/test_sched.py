@@ -509,6 +509,7 @@ def test_schedule_strings_round_trip() -> None:
     assert Schedule.replay("0,12,3").choices == (0, 12, 3)
     assert Schedule.replay([3, 0]).choices == (3, 0)
     assert str(Schedule.pct(4)) == "Schedule.pct(4, depth=3, length=100) (not run yet)"
+    assert repr(Schedule.replay("01", seed=9)) == "Schedule.replay('01', seed=9)"
     assert repr(Schedule.random(4)) == "Schedule.random(4)"
     _ = Close, HalfClose  # steps any client may use
 
@@ -561,3 +562,26 @@ def test_standard_library_timeouts_are_measured_in_virtual_time() -> None:
     assert ts[0].elapsed == 9.0  # 2 + 3 + 4 virtual seconds
     assert ts[0].received == b"done\n"
     assert time.monotonic() - started < 2  # and nothing like 9 real ones
+
+
+def test_a_fault_plan_keeps_its_own_seed_and_a_replay_line_carries_the_run_seed() -> None:
+    from sockshock.faults import FaultPlan
+
+    ts = sockshock.drive(
+        Upper, [ASKER, ASKER], schedule=5, faults=FaultPlan(PartialReads(max_chunk=1), seed=3)
+    )
+    assert ts[0].plan.seed == 3
+    line = ts[0].schedule.replay_line()
+    assert line.endswith(", seed=5)")
+    replayed = eval(line.split("=", 1)[1], {"Schedule": Schedule})
+    assert replayed.seed == 5
+    again = sockshock.drive(
+        Upper, [ASKER, ASKER], schedule=replayed, faults=[PartialReads(max_chunk=1)]
+    )
+    assert again[0].plan.seed == 5  # a list of models takes the run's seed
+
+
+def test_a_datagram_handler_without_a_server_gets_the_threading_udp_server() -> None:
+    ts = sockshock.drive(DatagramUpper, [[b"x"]], schedule=0)
+    assert ts[0].kind == "datagram"
+    assert ts[0].replies == [b"X"]

@@ -222,6 +222,9 @@ def drive_scheduled(
         "uncontrolled_after", uncontrolled_after, low=0, low_open=True, high=3600, source=source
     )
     transport = kind
+    if server is None and isinstance(handler_class, type):
+        if issubclass(handler_class, classes("DatagramRequestHandler")):
+            transport = "datagram"  # the handler says which kind of server it wants
     if server is not None:
         probe = resolve_server_class(server, source="drive(server=...)")
         transport = transport_of(probe)
@@ -248,10 +251,11 @@ def drive_scheduled(
             raise InvalidArgument("drive(): seed= only applies with faults=")
         plan = FaultPlan(seed=0)
     else:
-        # One seed for both: the schedule's, unless the plan has its own.
-        plan = make_plan(
-            faults, seed=seed if seed is not None else spec.seed, source="drive(faults=...)"
-        )
+        # One seed for both: a plan made from a list of models takes the
+        # schedule's, unless seed= gives its own (a FaultPlan has its own).
+        if seed is None and not isinstance(faults, FaultPlan):
+            seed = spec.seed
+        plan = make_plan(faults, seed=seed, source="drive(faults=...)")
         check_fit(
             plan.models,
             transport=transport,

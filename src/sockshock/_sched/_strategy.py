@@ -232,6 +232,7 @@ class Schedule:
         self.exact = True
         self.notes: tuple[str, ...] = ()
         self.steps = 0
+        self._ran = False  # a run used it: it has events
         self._rng = _rng
 
     # -- making one ----------------------------------------------------------------
@@ -253,9 +254,12 @@ class Schedule:
         return cls("random", seed)
 
     @classmethod
-    def replay(cls, choices: str | Sequence[int]) -> Schedule:
+    def replay(cls, choices: str | Sequence[int], *, seed: int | None = None) -> Schedule:
         """The recorded decisions (a schedule's ``choices``, or the string its
-        replay line shows)."""
+        replay line shows); ``seed``: the run's seed, which a plan made from a list
+        of fault models takes (the replay line gives it)."""
+        if seed is not None:
+            _check_seed(seed, "Schedule.replay()")
         if isinstance(choices, str):
             try:
                 decoded = _decode(choices)
@@ -269,7 +273,7 @@ class Schedule:
             decoded = tuple(choices)
             for c in decoded:
                 check_number("a choice", c, low=0, integer=True, source="Schedule.replay()")
-        return cls("replay", None, choices=decoded)
+        return cls("replay", seed, choices=decoded)
 
     @classmethod
     def _drawn(cls, rng: Any) -> Schedule:
@@ -310,6 +314,7 @@ class Schedule:
         )
         done.events = tuple(events)
         done.steps = steps
+        done._ran = True
         done.preemptions = strategy.preemptions
         notes = [note.split("\n", 1)[0] for note in notes]
         if strategy.diverged is not None:
@@ -405,25 +410,28 @@ class Schedule:
             return f"Schedule.pct({self.seed}, depth={self.depth}, length={self.length})"
         if self.strategy == "random":
             return f"Schedule.random({self.seed})"
-        return f"Schedule.replay({_encode(self.choices or ())!r})"
+        seed = "" if self.seed is None else f", seed={self.seed}"
+        return f"Schedule.replay({_encode(self.choices or ())!r}{seed})"
 
     def replay_line(self) -> str:
-        """``schedule=...`` that replays the run exactly: the recorded decisions."""
-        return f"schedule=Schedule.replay({_encode(self.choices or ())!r})"
+        """``schedule=...`` that replays the run exactly: the recorded decisions (and
+        the seed, which faults given as a list of models take)."""
+        seed = "" if self.seed is None else f", seed={self.seed}"
+        return f"schedule=Schedule.replay({_encode(self.choices or ())!r}{seed})"
 
     def __repr__(self) -> str:
-        if self.choices is None:
+        if not self._ran:
             return self.spec()
         return (
-            f"<Schedule {self.spec()}: {self.steps} steps, {len(self.choices)} decisions, "
+            f"<Schedule {self.spec()}: {self.steps} steps, {len(self.choices or ())} decisions, "
             f"{self.preemptions} preemptions>"
         )
 
     def __str__(self) -> str:
-        if self.choices is None:
+        if not self._ran:
             return f"{self.spec()} (not run yet)"
         lines = [
-            f"schedule {self.spec()}: {self.steps} steps, {len(self.choices)} decisions, "
+            f"schedule {self.spec()}: {self.steps} steps, {len(self.choices or ())} decisions, "
             f"{self.preemptions} preemption(s)"
         ]
         width = max((len(e.task) for e in self.events), default=6)
