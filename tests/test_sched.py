@@ -585,3 +585,18 @@ def test_a_datagram_handler_without_a_server_gets_the_threading_udp_server() -> 
     ts = sockshock.drive(DatagramUpper, [[b"x"]], schedule=0)
     assert ts[0].kind == "datagram"
     assert ts[0].replies == [b"X"]
+
+
+def test_runs_in_two_threads_at_once_stay_deterministic() -> None:
+    expected = [outcome(run_checkout(seed)[0]) for seed in range(10)]
+    got: dict[int, list[Any]] = {}
+
+    def worker(k: int) -> None:
+        got[k] = [outcome(run_checkout(seed)[0]) for seed in range(10)]
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert got == {0: expected, 1: expected}
