@@ -33,6 +33,7 @@ from sockshock._harness._resolve import (
 )
 from sockshock._memory import MemoryEndpoint, MemoryLayer
 from sockshock._sched import (
+    REAL_LOCK,
     REAL_LOCK_TYPES,
     ControlledLock,
     ControlledRLock,
@@ -222,9 +223,12 @@ def drive_scheduled(
         "uncontrolled_after", uncontrolled_after, low=0, low_open=True, high=3600, source=source
     )
     transport = kind
-    if server is None and isinstance(handler_class, type):
-        if issubclass(handler_class, classes("DatagramRequestHandler")):
-            transport = "datagram"  # the handler says which kind of server it wants
+    if (
+        server is None
+        and isinstance(handler_class, type)
+        and issubclass(handler_class, classes("DatagramRequestHandler"))
+    ):
+        transport = "datagram"  # the handler says which kind of server it wants
     if server is not None:
         probe = resolve_server_class(server, source="drive(server=...)")
         transport = transport_of(probe)
@@ -302,7 +306,8 @@ def _run(
     strategy = spec.strategy_for_run()
     sched = Scheduler(strategy, uncontrolled=uncontrolled, bound=bound)
     clock = SchedClock(sched)
-    layer = MemoryLayer(plan, clock)  # before install(): its lock stays a real one
+    layer = MemoryLayer(plan, clock)
+    layer._lock = REAL_LOCK()  # the fault layer's own lock is no switch point, whatever runs
     network: dict[Any, MemoryEndpoint] = {}
     real_layer = RealLayer(sched) if real else None
     sched_layer: Any = real_layer if real_layer is not None else SchedLayer(layer, sched, network)

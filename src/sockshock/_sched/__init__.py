@@ -27,6 +27,7 @@ from sockshock._sched._strategy import (
     last_schedule,
 )
 from sockshock._sched._sync import (
+    REAL_LOCK,
     REAL_LOCK_TYPES,
     ControlledLock,
     ControlledRLock,
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_DEPTH",
     "DEFAULT_LENGTH",
     "MAX_STEPS",
+    "REAL_LOCK",
     "REAL_LOCK_TYPES",
     "Aborted",
     "ControlledLock",

@@ -164,7 +164,9 @@ class Scheduler:
         self.now = 0.0
         self.steps = 0
         self.events: list[Event] = []
-        self.finished = threading.Event()
+        # Not threading.Event(): made while another run is active, that would be a
+        # controlled one, and setting it (in a task, under self.lock) a switch point.
+        self.finished = _Done()
         self.failure: BaseException | None = None
         self.ending = False  # aborting: switch points no longer switch
         self.uncontrolled_reports: list[str] = []
@@ -511,6 +513,32 @@ class Scheduler:
 
 def _never() -> bool:
     return False
+
+
+class _Done:
+    """A one-shot event on a real lock: set once, waited on by the run's starter."""
+
+    __slots__ = ("_lock", "_set")
+
+    def __init__(self) -> None:
+        self._lock = _allocate_lock()
+        self._lock.acquire()
+        self._set = False
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            self._lock.release()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        if self._set:
+            return True
+        if self._lock.acquire(True, timeout):
+            self._lock.release()
+        return self._set
 
 
 def _runnable(task: Task) -> bool:

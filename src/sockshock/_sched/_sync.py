@@ -31,6 +31,7 @@ from typing import Any
 from sockshock._sched._core import DONE, TASKS, Aborted, Scheduler, Task, current_task
 
 __all__ = [
+    "REAL_LOCK",
     "REAL_LOCK_TYPES",
     "ControlledCondition",
     "ControlledLock",
@@ -48,6 +49,8 @@ _real_monotonic = time.monotonic
 _real_start = threading.Thread.start
 _real_join = threading.Thread.join
 _real_is_alive = threading.Thread.is_alive
+#: A real lock, whatever is installed.
+REAL_LOCK = _allocate_lock
 #: The types of locks made by the real ``threading.Lock()`` and ``RLock()``.
 REAL_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
