@@ -63,11 +63,33 @@ _THREADING_FILE = os.path.abspath(threading.__file__)
 
 
 def current_task() -> Task | None:
-    """The task the calling thread runs, if it runs under control of an active run."""
-    task = TASKS.get(_get_ident())
-    if task is None or task.sched.ending:
+    """The task the calling thread runs, if it runs under control of an active run
+    -- and is not inside the scheduler itself (a finalizer that the garbage
+    collector runs there must not reach a switch point)."""
+    ident = _get_ident()
+    task = TASKS.get(ident)
+    if task is None or task.sched.ending or task.sched.lock.holder == ident:
         return None
     return task
+
+
+class _Guard:
+    """The scheduler's lock (a real one), knowing which thread holds it."""
+
+    __slots__ = ("_lock", "holder")
+
+    def __init__(self) -> None:
+        self._lock = _allocate_lock()
+        self.holder: int | None = None
+
+    def __enter__(self) -> _Guard:
+        self._lock.acquire()
+        self.holder = _get_ident()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.holder = None
+        self._lock.release()
 
 
 class Strategy(Protocol):
@@ -158,7 +180,7 @@ class Scheduler:
         self.strategy = strategy
         self.uncontrolled = uncontrolled
         self.bound = bound
-        self.lock = _allocate_lock()  # the scheduler's state
+        self.lock = _Guard()  # the scheduler's state
         self.tasks: list[Task] = []
         self.current: Task | None = None
         self.now = 0.0
