@@ -13,7 +13,7 @@ of searching needs to find each example race of tests/_races.py.
    the figure is the median over rounds, and the ratio the median of per-round
    ratios. These machines vary by about +-25% from run to run: a median within
    that band below the goal is reported as such.
-2. Runs to find each race: ``Schedule.explore()`` with PCT (depth 3, length
+2. Runs to find each race: ``drive.explore()`` with PCT (depth 3, length
    measured) and with a random walk, from 20 different first seeds each (median
    and worst run that failed first); hypothesis-drawn schedules (examples until the
    first failure, 20 hypothesis seeds); and 1,000 plain, unscheduled runs of the
@@ -49,8 +49,8 @@ from tests._races import RACES, Race  # noqa: E402
 
 import sockshock  # noqa: E402
 from sockshock import socketserver  # noqa: E402
-from sockshock._sched import _strategy  # noqa: E402
-from sockshock.scripts import Read, Schedule, Send  # noqa: E402
+from sockshock._sched import Schedule, _strategy  # noqa: E402
+from sockshock.scripts import Read, Send  # noqa: E402
 
 NOISE = 0.25
 GOAL = 300.0
@@ -142,7 +142,7 @@ def first_failure(race: Race, strategy: str, first_seed: int, limit: int) -> int
         assert not broken_under(race, schedule)
 
     try:
-        Schedule.explore(check, runs=limit, strategy=strategy, seed=first_seed)
+        sockshock.drive.explore(check, runs=limit, strategy=strategy, seed=first_seed)
     except AssertionError:
         return runs
     return None

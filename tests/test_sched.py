@@ -15,9 +15,10 @@ import pytest
 
 import sockshock
 from sockshock import socketserver
+from sockshock._sched import Schedule
 from sockshock.errors import HandlerHangs, InvalidArgument
 from sockshock.faults import Latency, PartialReads
-from sockshock.scripts import ClientScript, Close, HalfClose, Pause, Read, Schedule, Send
+from sockshock.scripts import ClientScript, Close, HalfClose, Pause, Read, Send
 from tests._races import BUYER, Checkout, DatagramUpper, Upper
 from tests._support import HelloHTTP
 
@@ -101,18 +102,19 @@ def test_the_replay_line_and_the_seed_line_make_the_same_run() -> None:
     ts, _ = run_checkout(5)
     recorded = ts[0].schedule
     line = recorded.replay_line()
-    assert line.startswith("schedule=Schedule.replay(")
-    replayed = eval(line.split("=", 1)[1], {"Schedule": Schedule})
+    assert line.startswith("schedule='replay:")
+    replayed = eval(line.split("=", 1)[1])  # the string, as a user pastes it
+    assert isinstance(replayed, str)
     assert run_checkout(replayed)[0][0].schedule == recorded
-    respecified = eval(recorded.spec(), {"Schedule": Schedule})
-    assert run_checkout(respecified)[0][0].schedule == recorded
+    assert recorded.spec() == "pct:5:depth=3:length=100"
+    assert run_checkout(recorded.spec())[0][0].schedule == recorded
 
 
 def test_print_shows_who_did_what_with_which_bytes() -> None:
     ts, _ = run_checkout(2)
     text = str(ts[0].schedule)
     lines = text.splitlines()
-    assert lines[0].startswith("schedule Schedule.pct(2, depth=3, length=100): ")
+    assert lines[0].startswith("schedule 'pct:2:depth=3:length=100': ")
     for expected in (
         "client 1   connect",
         "client 2   send b'book\\n'",
@@ -120,10 +122,10 @@ def test_print_shows_who_did_what_with_which_bytes() -> None:
         "handler 1  recv from client",
         "send to client",
         "b'confirm?\\n'",
-        "replay: schedule=Schedule.replay(",
+        "replay: schedule='replay:",
     ):
         assert expected in text, expected
-    assert repr(ts[0].schedule).startswith("<Schedule Schedule.pct(2, depth=3, length=100): ")
+    assert repr(ts[0].schedule).startswith("<Schedule 'pct:2:depth=3:length=100': ")
 
 
 def test_the_schedule_records_preemptions_and_a_replay_keeps_the_count() -> None:
@@ -447,7 +449,7 @@ def test_primitives_made_in_a_run_work_normally_afterwards() -> None:
     [
         (
             {"schedule": "7"},
-            r"expected a seed \(int\), a Schedule or a random.Random but got schedule='7'",
+            r"schedule='7' \(from drive\(\)\) is not a schedule",
         ),
         ({"schedule": True}, "schedule=True"),
         ({"schedule": -1}, r"seed"),
@@ -489,28 +491,32 @@ def test_a_stream_handler_on_a_datagram_server_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "message"),
+    ("text", "message"),
     [
-        (lambda: Schedule.pct(-1), "seed"),
-        (lambda: Schedule.pct(1, depth=0), "depth"),
-        (lambda: Schedule.pct(1, length=0), "length"),
-        (lambda: Schedule.random(1.5), "seed"),
-        (lambda: Schedule.replay("01x"), "Schedule.replay"),
-        (lambda: Schedule.replay([0, -1]), "choice"),
+        ("pct:-1", "the seed '-1' is not a whole number"),
+        ("pct:1:depth=0", "depth"),
+        ("pct:1:length=0", "length"),
+        ("pct:1:width=3", "'width=3' is not one of depth=N, length=N that 'pct' takes"),
+        ("random:1.5", "the seed '1.5'"),
+        ("replay:01x", "the digits of a recorded schedule"),
+        ("replay:01:depth=2", "not one of seed=N"),
+        ("pcy:3", "did you mean 'pct'"),
+        ("pct:", "is not a schedule"),
     ],
 )
-def test_bad_schedules_are_refused(make: Any, message: str) -> None:
+def test_bad_schedule_strings_are_refused(text: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
-        make()
+        sockshock.drive(Upper, [ASKER], schedule=text)
 
 
 def test_schedule_strings_round_trip() -> None:
     assert Schedule.replay("0120").choices == (0, 1, 2, 0)
     assert Schedule.replay("0,12,3").choices == (0, 12, 3)
     assert Schedule.replay([3, 0]).choices == (3, 0)
-    assert str(Schedule.pct(4)) == "Schedule.pct(4, depth=3, length=100) (not run yet)"
-    assert repr(Schedule.replay("01", seed=9)) == "Schedule.replay('01', seed=9)"
-    assert repr(Schedule.random(4)) == "Schedule.random(4)"
+    assert Schedule.replay([12, 3]).spec() == "replay:12,3"
+    assert str(Schedule.pct(4)) == "schedule 'pct:4:depth=3:length=100' (not run yet)"
+    assert repr(Schedule.replay("01", seed=9)) == "<Schedule 'replay:01:seed=9'>"
+    assert repr(Schedule.random(4)) == "<Schedule 'random:4'>"
     _ = Close, HalfClose  # steps any client may use
 
 
@@ -572,9 +578,8 @@ def test_a_fault_plan_keeps_its_own_seed_and_a_replay_line_carries_the_run_seed(
     )
     assert ts[0].plan.seed == 3
     line = ts[0].schedule.replay_line()
-    assert line.endswith(", seed=5)")
-    replayed = eval(line.split("=", 1)[1], {"Schedule": Schedule})
-    assert replayed.seed == 5
+    assert line.endswith(":seed=5'")
+    replayed = eval(line.split("=", 1)[1])
     again = sockshock.drive(
         Upper, [ASKER, ASKER], schedule=replayed, faults=[PartialReads(max_chunk=1)]
     )

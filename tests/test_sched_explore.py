@@ -1,4 +1,4 @@
-"""Exploration: Schedule.explore(), the pytest marker and fixture, hypothesis-drawn
+"""Exploration: drive.explore(), the pytest marker and fixture, hypothesis-drawn
 schedules that shrink to the fewest preemptions -- and the evidence: the example
 races of tests/_races.py are found within a stated number of runs, their correct
 variants pass every schedule, and replays are exact 20 of 20."""
@@ -13,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sockshock
-from sockshock._sched import last_schedule
+from sockshock._sched import Schedule, last_schedule
 from sockshock.errors import InvalidArgument
-from sockshock.scripts import Schedule
 from tests._races import RACES, Race
 
 pytest_plugins = ["pytester"]
@@ -45,19 +44,19 @@ def check_for(race: Race, handler: Any) -> Any:
 @pytest.mark.parametrize("race", RACES, ids=[r.name for r in RACES])
 def test_each_race_is_found_within_the_stated_runs(race: Race, strategy: str) -> None:
     with pytest.raises(AssertionError) as caught:
-        Schedule.explore(
+        sockshock.drive.explore(
             check_for(race, race.handler), runs=FOUND_WITHIN[strategy], strategy=strategy
         )
     notes = "\n".join(getattr(caught.value, "__notes__", []))
-    assert "sockshock: the check failed under schedule Schedule." in notes
-    assert "replay: schedule=Schedule.replay(" in notes
-    assert "Replay exactly: drive(..., schedule=Schedule.replay(" in notes
+    assert f"sockshock: the check failed under schedule '{strategy}:" in notes
+    assert "replay: schedule='replay:" in notes
+    assert "Replay exactly: drive(..., schedule='replay:" in notes
 
 
 @pytest.mark.parametrize("race", RACES, ids=[r.name for r in RACES])
 def test_each_correct_variant_passes_every_schedule(race: Race) -> None:
     for strategy in ("pct", "random"):
-        done = Schedule.explore(check_for(race, race.correct), runs=60, strategy=strategy)
+        done = sockshock.drive.explore(check_for(race, race.correct), runs=60, strategy=strategy)
         assert len(done) == 60
         assert all(s.exact for s in done)
         assert len({s.choices for s in done}) > 10  # they did differ
@@ -66,7 +65,7 @@ def test_each_correct_variant_passes_every_schedule(race: Race) -> None:
 @pytest.mark.parametrize("race", RACES, ids=[r.name for r in RACES])
 def test_replays_are_exact_twenty_of_twenty(race: Race) -> None:
     with pytest.raises(AssertionError):
-        Schedule.explore(
+        sockshock.drive.explore(
             check_for(race, race.handler), runs=FOUND_WITHIN["random"], strategy="random"
         )
     failing = last_schedule()
@@ -80,7 +79,7 @@ def test_replays_are_exact_twenty_of_twenty(race: Race) -> None:
 
 def test_explore_returns_the_schedules_and_measures_pct_length() -> None:
     race = RACES[0]
-    done = Schedule.explore(check_for(race, race.correct), runs=5, seed=40)
+    done = sockshock.drive.explore(check_for(race, race.correct), runs=5, seed=40)
     assert [s.seed for s in done] == [40, 41, 42, 43, 44]
     assert done[0].length == 100  # the default, first
     assert done[1].length == done[0].steps  # then measured
@@ -89,7 +88,7 @@ def test_explore_returns_the_schedules_and_measures_pct_length() -> None:
 
 def test_explore_refuses_a_check_that_never_drives() -> None:
     with pytest.raises(InvalidArgument, match="never ran drive"):
-        Schedule.explore(lambda schedule: None, runs=2)
+        sockshock.drive.explore(lambda schedule: None, runs=2)
 
 
 @pytest.mark.parametrize(
@@ -104,9 +103,9 @@ def test_explore_refuses_a_check_that_never_drives() -> None:
 )
 def test_explore_bad_input(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
-        Schedule.explore(check_for(RACES[0], RACES[0].correct), **kwargs)
+        sockshock.drive.explore(check_for(RACES[0], RACES[0].correct), **kwargs)
     with pytest.raises(InvalidArgument, match="check"):
-        Schedule.explore("not callable")  # type: ignore[arg-type]
+        sockshock.drive.explore("not callable")  # type: ignore[arg-type]
 
 
 # -- hypothesis: schedules as drawn choices ---------------------------------------------------
@@ -188,9 +187,9 @@ def test_the_marker_runs_schedules_and_reports_the_failing_one(pytester: pytest.
     result.stdout.fnmatch_lines(
         [
             "*oversold*",
-            "*sockshock: the check failed under schedule Schedule.random(*) (run * of 200, seed *)*",
+            "*sockshock: the check failed under schedule 'random:*' (run * of 200, seed *)*",
             "*client 1*connect*",
-            "*replay: schedule=Schedule.replay(*",
+            "*replay: schedule='replay:*",
             "*Run that schedule alone: @pytest.mark.sockshock_schedules(seed=*, runs=1, strategy='random')*",
         ]
     )

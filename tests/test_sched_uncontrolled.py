@@ -62,7 +62,7 @@ def test_a_lock_made_before_the_run_is_reported_with_stack_and_location() -> Non
     assert "Its stack (most recent call last):" in message
     assert "uncontrolled='continue'" in message
     notes = "\n".join(getattr(error, "__notes__", []))
-    assert "replay: schedule=Schedule.replay(" in notes
+    assert "replay: schedule='replay:" in notes
     assert took < BOUND + 1.5
     assert not OldLock.lock.locked()  # the threads unwound
     assert not [t for t in threading.enumerate() if t.name.startswith("sockshock ")]

@@ -12,9 +12,9 @@ if you like. Each step ends in a :class:`StepResult`: ``"ok"``, ``"eof"``,
 
 Several clients at once: ``drive(handler, [script, script], server="ThreadingTCPServer",
 schedule=SEED)`` runs them and the server's own threads under a controlled
-scheduler, one thread at a time; a :class:`Schedule` says how it chooses who runs
-next and, once used, what it chose -- ``print()`` it, pass it back to replay the run
-exactly, or let :meth:`Schedule.explore` try many (docs/interleavings.md).
+scheduler, one thread at a time; each transcript's ``.schedule`` says what it
+chose -- ``print()`` it, pass it back to replay the run exactly, or let
+``sockshock.drive.explore()`` try many (docs/interleavings.md).
 """
 
 from sockshock._clients import (
@@ -27,7 +27,6 @@ from sockshock._clients import (
     ScriptRun,
     Send,
 )
-from sockshock._sched import Schedule
 
 __all__ = [
     "ClientScript",
@@ -36,7 +35,6 @@ __all__ = [
     "Pause",
     "Read",
     "Reset",
-    "Schedule",
     "ScriptRun",
     "Send",
 ]

@@ -35,7 +35,7 @@ from sockshock._faults import FaultEvent, FaultPlan, check_fit, make_plan
 from sockshock._harness._resolve import resolve_handler_class, split_server_attrs
 from sockshock._harness._sched_drive import drive_scheduled
 from sockshock._memory import MemoryClient, MemoryEndpoint, MemoryLayer, MemorySocket, never
-from sockshock._sched import Schedule
+from sockshock._sched import Schedule, explore
 from sockshock._util import InvalidArgument, VirtualClock, check_choice, check_seed
 from sockshock._wire import DONTWAIT, FaultLayer
 
@@ -107,9 +107,9 @@ class Transcript:
         elapsed: virtual seconds the exchange took.
         shutdown_requested: the handler called ``self.server.shutdown()``, or an
             ``AbruptShutdown`` fired.
-        schedule: a scheduled run's recorded :class:`~sockshock.scripts.Schedule`
-            (``print()`` it to read the interleaving; pass it back as ``schedule=`` to
-            replay the run); ``None`` without ``schedule=``.
+        schedule: a scheduled run's recorded schedule (``print()`` it to read the
+            interleaving; pass it back as ``schedule=`` to replay the run; ``.spec()``
+            is its one-line string); ``None`` without ``schedule=``.
     """
 
     kind: str
@@ -186,7 +186,7 @@ def drive(
     server_attrs: dict[str, Any] | None = None,
     kind: str = "stream",
     server: Any = None,
-    schedule: int | Schedule | random.Random,
+    schedule: int | str | Schedule | random.Random,
     uncontrolled: str = "fail",
     uncontrolled_after: float = 1.0,
     sockets: str = "memory",
@@ -202,7 +202,7 @@ def drive(
     server_attrs: dict[str, Any] | None = None,
     kind: str = "stream",
     server: Any = None,
-    schedule: int | Schedule | random.Random | None = None,
+    schedule: int | str | Schedule | random.Random | None = None,
     uncontrolled: str = "fail",
     uncontrolled_after: float = 1.0,
     sockets: str = "memory",
@@ -228,9 +228,11 @@ def drive(
             handler (default: ``ThreadingTCPServer``, ``ThreadingUDPServer``).
         schedule: run the server's threads and several clients under the
             controlled scheduler (see docs/interleavings.md): a seed (PCT), a
-            :class:`~sockshock.scripts.Schedule` (a recorded one replays its run
-            exactly), or a ``random.Random`` whose draws make the decisions
+            transcript's recorded ``.schedule`` (replays its run exactly), the
+            string a report prints (``"replay:0102:seed=7"``, ``"pct:7"``,
+            ``"random:7"``), or a ``random.Random`` whose draws make the decisions
             (hypothesis' ``randoms()``: a failure shrinks to fewer preemptions).
+            ``drive.explore(check, runs=...)`` runs a check under many.
             ``client`` is then a list of clients, each in any form above.
         uncontrolled: with ``schedule=``: what to do when a thread reaches no switch
             point for ``uncontrolled_after`` real seconds (it blocks where the
@@ -325,6 +327,12 @@ def drive(
     transcript = run(handler_class, script, layer, server_attrs)
     _note(transcript)
     return transcript
+
+
+#: ``sockshock.drive.explore(check, runs=100, strategy="pct", seed=0, depth=3)``: many
+#: schedules of a check that drives, stopping at the first that fails (as
+#: ``unittest.mock.patch.object`` hangs off ``patch``: no public name of its own).
+drive.explore = explore  # type: ignore[attr-defined]
 
 
 def _note(transcript: Transcript) -> None:

@@ -5,20 +5,25 @@ marker.
 Without the marker the fixture is one schedule, ``Schedule.pct(<the test's seed>)``
 (the seed that also seeds its faults). With it, the test body runs once per
 schedule -- seeds ``seed, seed + 1, ...`` (default: the test's seed) -- through
-:meth:`~sockshock.scripts.Schedule.explore`, and stops at the first that fails:
+``sockshock.drive.explore()``, and stops at the first that fails:
 its report shows the seed, the interleaving and the one-line replay, and how to
 run that schedule alone.
+
+Light, as the plugin's hooks must be: the scheduler is imported when a test uses
+the fixture or the marker.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sockshock._pytest._fixture import seed_for_test
-from sockshock._sched import DEFAULT_DEPTH, Schedule
+from sockshock._pytest._markers import seed_for_test
 from sockshock._util import InvalidArgument, check_choice, check_number
+
+if TYPE_CHECKING:
+    from sockshock._sched import Schedule
 
 __all__ = [
     "SCHEDULES_MARKER",
@@ -46,7 +51,7 @@ def check_schedules_marker(item: pytest.Item) -> dict[str, Any] | None:
     unknown = sorted(set(marker.kwargs) - set(_KEYS))
     if unknown:
         raise pytest.UsageError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {_KEYS}")
-    options = {"runs": 100, "strategy": "pct", "seed": None, "depth": DEFAULT_DEPTH}
+    options = {"runs": 100, "strategy": "pct", "seed": None, "depth": 3}
     options.update(marker.kwargs)
     try:
         check_number("runs", options["runs"], low=1, high=10**6, integer=True, source=where)
@@ -68,6 +73,8 @@ def check_schedules_marker(item: pytest.Item) -> dict[str, Any] | None:
 def sockshock_schedule(request: pytest.FixtureRequest) -> Schedule:
     """A schedule for ``drive(..., schedule=sockshock_schedule)``: PCT from the test's
     seed, or, under ``@pytest.mark.sockshock_schedules``, each of its schedules."""
+    from sockshock._sched import Schedule
+
     return Schedule.pct(seed_for_test(request.config, request.node))
 
 
@@ -77,6 +84,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     options = check_schedules_marker(pyfuncitem)
     if options is None:
         return None
+    from sockshock._sched import explore
+
     seed = options["seed"]
     if seed is None:
         seed = seed_for_test(pyfuncitem.config, pyfuncitem)
@@ -91,7 +100,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         function(**kwargs)
 
     try:
-        Schedule.explore(
+        explore(
             check,
             runs=options["runs"],
             strategy=options["strategy"],

@@ -24,6 +24,7 @@ from sockshock._sched._strategy import (
     Schedule,
     Strategy,
     as_schedule,
+    explore,
     last_schedule,
 )
 from sockshock._sched._sync import (
@@ -60,6 +61,7 @@ __all__ = [
     "Task",
     "as_schedule",
     "current_task",
+    "explore",
     "install",
     "last_schedule",
     "readable",
