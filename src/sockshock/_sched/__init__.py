@@ -3,7 +3,8 @@ its clients, in memory.
 
 Modules, bottom-up: ``_core`` (the scheduler: tasks, switch points, blocking,
 virtual time, deadlocks, the watcher of uncontrolled blocking), ``_strategy``
-(``Schedule``; random walk, PCT, replay), ``_sync`` (controlled locks, conditions
+(``Schedule``; random walk, PCT, replay), ``_explore`` (many schedules; schedules as
+text), ``_sync`` (controlled locks, conditions
 and threads, put in place while a run is active), ``_net`` (in-memory sockets whose
 operations are switch points, a listening socket, the layer and clock of a run),
 ``_client`` (a scripted client as a controlled thread), ``_real`` (the same on real
@@ -16,6 +17,7 @@ own serving code on it (``drive(schedule=...)``).
 
 from sockshock._sched._client import ScheduledClient
 from sockshock._sched._core import MAX_STEPS, Aborted, Event, Scheduler, Task, current_task
+from sockshock._sched._explore import as_schedule, explore, parse
 from sockshock._sched._net import SchedClock, SchedLayer, SchedListener, SchedSocket
 from sockshock._sched._real import RealClient, RealLayer, RealSchedSocket, readable
 from sockshock._sched._strategy import (
@@ -23,8 +25,6 @@ from sockshock._sched._strategy import (
     DEFAULT_LENGTH,
     Schedule,
     Strategy,
-    as_schedule,
-    explore,
     last_schedule,
 )
 from sockshock._sched._sync import (
@@ -64,6 +64,7 @@ __all__ = [
     "explore",
     "install",
     "last_schedule",
+    "parse",
     "readable",
     "uncontrolled",
     "uninstall",
