@@ -21,11 +21,14 @@ of searching needs to find each example race of tests/_races.py.
    ThreadingTCPServer, one thread per client): how many showed the race.
 3. The fewest preemptions each race needs: a preemption-bounded exhaustive search
    (CHESS's iterative context bounding, on replayed decision prefixes) with
-   bounds 0, 1, 2 (skipped with ``--quick``).
+   bounds 0, 1, 2; and each correct variant under every schedule with at most two
+   preemptions (none may fail or deadlock). Skipped with ``--quick``.
 4. frontrun (PyPI), where it can express the race: the handler's state logic as
    plain functions on shared state (no sockets, clients or server, which it does
    not model), DPOR and its random strategy; run in a subprocess under
    ``frontrun python`` if frontrun is installed.
+5. interleave-test (PyPI, Python >= 3.12) on the same state logic, random and PCT:
+   ``--interleave-python /path/to/python3.13`` (with interleave-test installed).
 """
 
 from __future__ import annotations
@@ -240,28 +243,50 @@ class _Probe(_strategy.Replay):
         return self.recorded[i] if i < len(self.recorded) else 0
 
 
+def bounded_search(
+    race: Race, handler: Any, bound: int, budget: int
+) -> tuple[tuple[int, ...] | None, int, bool]:
+    """Every schedule with at most ``bound`` preemptions (CHESS's context bounding,
+    on replayed decision prefixes), depth first: (a failing prefix or None, runs,
+    whether the search was exhaustive within ``budget``)."""
+    stack: list[tuple[tuple[int, ...], int]] = [((), 0)]
+    runs = 0
+    while stack and runs < budget:
+        prefix, used = stack.pop()
+        probe = _Probe(prefix)
+        spec = Schedule("replay", None, choices=prefix)
+        spec.strategy_for_run = lambda probe=probe: probe  # type: ignore[method-assign]
+        runs += 1
+        attrs = race.attrs()
+        ts = sockshock.drive(
+            handler, race.clients, server="ThreadingTCPServer", schedule=spec, server_attrs=attrs
+        )
+        if race.broken(attrs, ts) or any(t.error is not None for t in ts):
+            return prefix, runs, False
+        for i in range(len(probe.widths) - 1, len(prefix) - 1, -1):
+            width, preemptible = probe.widths[i]
+            for j in range(1, width):
+                cost = used + (1 if preemptible else 0)
+                if cost <= bound:
+                    stack.append(((*prefix, *(0,) * (i - len(prefix)), j), cost))
+    return None, runs, not stack
+
+
 def fewest_preemptions(race: Race, max_bound: int, budget: int) -> dict[str, Any]:
     """Iterative preemption bounding: the smallest bound with a failing schedule."""
     for bound in range(max_bound + 1):
-        stack: list[tuple[tuple[int, ...], int]] = [((), 0)]
-        runs = 0
-        while stack and runs < budget:
-            prefix, used = stack.pop()
-            probe = _Probe(prefix)
-            spec = Schedule("replay", None, choices=prefix)
-            spec.strategy_for_run = lambda probe=probe: probe  # type: ignore[method-assign]
-            runs += 1
-            if broken_under(race, spec):
-                return {"fewest": bound, "schedules_searched": runs}
-            for i in range(len(probe.widths) - 1, len(prefix) - 1, -1):
-                width, preemptible = probe.widths[i]
-                for j in range(1, width):
-                    cost = used + (1 if preemptible else 0)
-                    if cost <= bound:
-                        stack.append(((*prefix, *(0,) * (i - len(prefix)), j), cost))
-        if stack:
+        failing, runs, exhaustive = bounded_search(race, race.handler, bound, budget)
+        if failing is not None:
+            return {"fewest": bound, "schedules_searched": runs}
+        if not exhaustive:
             return {"fewest": None, "note": f"budget of {budget} runs spent at bound {bound}"}
     return {"fewest": None, "note": f"none with at most {max_bound} preemptions"}
+
+
+def correct_everywhere(race: Race, bound: int, budget: int) -> dict[str, Any]:
+    """The correct variant under every schedule with at most ``bound`` preemptions."""
+    failing, runs, exhaustive = bounded_search(race, race.correct, bound, budget)
+    return {"failing": failing, "schedules": runs, "exhaustive": exhaustive}
 
 
 # -- 4. frontrun ----------------------------------------------------------------------------------
@@ -327,6 +352,91 @@ print(json.dumps(out))
 """
 
 
+INTERLEAVE_SCRIPT = r"""
+import json, threading, time
+import interleave_test as it
+
+def confirm():  # the client's round trip: interleave-test has no sockets or clients
+    pass
+
+def checkout():
+    shop = {"book": 1}
+    def buy():
+        if shop["book"] > 0:
+            confirm()
+            shop["book"] -= 1
+    ts = [it.spawn(buy), it.spawn(buy)]
+    for t in ts: t.join()
+    assert shop["book"] >= 0
+
+def lost_update():
+    acct = {"balance": 0}
+    lock = threading.Lock()
+    def deposit():
+        with lock:
+            b = acct["balance"]
+        with lock:
+            acct["balance"] = b + 10
+    ts = [it.spawn(deposit), it.spawn(deposit)]
+    for t in ts: t.join()
+    assert acct["balance"] == 20
+
+def ordering():
+    class Journal:
+        closed = False
+        def close(self): self.closed = True
+    server = {"active": 0, "journal": None}
+    lock = threading.Lock()
+    def note():
+        with lock:
+            server["active"] += 1
+            mine = None
+            if server["active"] == 1:
+                mine = server["journal"] = Journal()
+        with lock:
+            pass
+        with lock:
+            server["active"] -= 1
+            if server["active"] == 0:
+                mine.close()
+    ts = [it.spawn(note), it.spawn(note)]
+    for t in ts: t.join()
+    assert server["journal"].closed
+
+out = {}
+for name, model in [("check-then-act", checkout), ("lost update", lost_update), ("ordering (two preemptions)", ordering)]:
+    for strategy in ("random", "pct"):
+        started = time.perf_counter()
+        try:
+            r = it.explore(model, iterations=1000, seed=1, strategy=strategy)
+            out[f"{name} / {strategy}"] = {"found": False, "schedules": getattr(r, "iterations", None), "seconds": round(time.perf_counter() - started, 3)}
+        except Exception as exc:
+            text = str(exc)
+            n = None
+            for line in text.splitlines():
+                if "found on schedule" in line:
+                    n = int(line.split("found on schedule")[1].split()[0])
+            out[f"{name} / {strategy}"] = {"found": True, "schedule": n, "seconds": round(time.perf_counter() - started, 3), "error": type(exc).__name__}
+print(json.dumps(out))
+"""
+
+
+def interleave_results(python: str | None) -> dict[str, Any] | str:
+    """interleave-test needs Python 3.12 or later: run with ``python`` (which has it)."""
+    if python is None:
+        return "interleave-test needs Python >= 3.12: give --interleave-python PATH; skipped"
+    path = os.path.join(ROOT, "bench", ".interleave_races.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(INTERLEAVE_SCRIPT)
+    try:
+        done = subprocess.run([python, path], capture_output=True, text=True, timeout=600)
+    finally:
+        os.unlink(path)
+    if done.returncode:
+        return f"interleave-test failed: {done.stderr.strip()[-500:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def frontrun_results() -> dict[str, Any] | str:
     exe = shutil.which("frontrun", path=os.path.dirname(sys.executable)) or shutil.which("frontrun")
     if exe is None:
@@ -349,6 +459,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--throughput", action="store_true", help="only part 1")
+    parser.add_argument(
+        "--interleave-python",
+        help="a Python >= 3.12 with interleave-test installed, for part 5",
+    )
     args = parser.parse_args()
     quick = args.quick
     report: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
@@ -417,6 +531,12 @@ def main() -> None:
             r = fewest_preemptions(race, max_bound=2, budget=40000)
             report["fewest_preemptions"][race.name] = r
             print(f"   {race.name}: {r}")
+        print("   the correct variants, every schedule with at most 2 preemptions:")
+        report["correct_variants"] = {}
+        for race in RACES:
+            r = correct_everywhere(race, bound=2, budget=100000)
+            report["correct_variants"][race.name] = r
+            print(f"   {race.correct.__name__}: {r}")
 
     print("\n4. frontrun on the same state logic (no sockets, clients or server)")
     fr = frontrun_results()
@@ -427,6 +547,16 @@ def main() -> None:
         for name, r in fr.items():
             print(
                 f"   {name:<40} found={r['found']} after {r['interleavings']} interleavings, {r['seconds']} s"
+            )
+    print("\n5. interleave-test on the same state logic (no sockets, clients or server)")
+    it = interleave_results(args.interleave_python)
+    report["interleave-test"] = it
+    if isinstance(it, str):
+        print("   " + it)
+    else:
+        for name, r in it.items():
+            print(
+                f"   {name:<40} found={r['found']} at schedule {r.get('schedule')}, {r['seconds']} s"
             )
     print("\n" + json.dumps(report, default=str))
 
