@@ -605,3 +605,15 @@ def test_runs_in_two_threads_at_once_stay_deterministic() -> None:
     for thread in threads:
         thread.join(60)
     assert got == {0: expected, 1: expected}
+
+
+def test_a_run_leaves_nothing_alive_behind_it() -> None:
+    import gc
+
+    from sockshock._sched import Scheduler, Task
+
+    for seed in range(5):
+        run_checkout(seed)
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, (Scheduler, Task))]
+    assert alive == []  # not kept by the threads they ran (a WeakKeyDictionary did once)

@@ -24,7 +24,6 @@ import contextlib
 import queue
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -54,7 +53,6 @@ REAL_LOCK = _allocate_lock
 #: The types of locks made by the real ``threading.Lock()`` and ``RLock()``.
 REAL_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
-_thread_tasks: weakref.WeakKeyDictionary[threading.Thread, Task] = weakref.WeakKeyDictionary()
 _install_lock = _allocate_lock()
 _installed = 0
 
@@ -285,7 +283,9 @@ def _start(self: threading.Thread) -> None:
             sched.exit(child)
 
     self.run = controlled_run  # type: ignore[method-assign]
-    _thread_tasks[self] = child
+    # On the thread itself (a cycle the collector takes), not in a WeakKeyDictionary,
+    # whose values (the task, which knows its thread) would keep its keys alive.
+    self._sockshock_task = child  # type: ignore[attr-defined]
     self.daemon = True  # a thread left stuck in C must not keep the process alive
     try:
         with uncontrolled(task):
@@ -299,7 +299,7 @@ def _start(self: threading.Thread) -> None:
 
 def _join(self: threading.Thread, timeout: float | None = None) -> None:
     task = current_task()
-    child = _thread_tasks.get(self)
+    child = task_of_thread(self)
     if task is None or child is None or child.sched is not task.sched:
         _real_join(self, timeout)
         return
@@ -315,14 +315,15 @@ def _join(self: threading.Thread, timeout: float | None = None) -> None:
 
 
 def _is_alive(self: threading.Thread) -> bool:
-    child = _thread_tasks.get(self)
+    child = task_of_thread(self)
     if child is not None and current_task() is not None:
         return child.state != DONE
     return _real_is_alive(self)
 
 
 def task_of_thread(thread: threading.Thread) -> Task | None:
-    return _thread_tasks.get(thread)
+    task: Task | None = getattr(thread, "_sockshock_task", None)
+    return task
 
 
 def _monotonic() -> float:
