@@ -213,7 +213,7 @@ def drive_scheduled(
     spec = as_schedule(schedule, source=source)
     check_choice("kind", kind, ("stream", "datagram"), source=source)
     check_choice("uncontrolled", uncontrolled, ("fail", "continue"), source=source)
-    check_choice("sockets", sockets, ("memory", "real"), source=source)
+    check_choice("sockets", sockets, ("auto", "memory", "real"), source=source)
     if sockets == "real" and faults is not None:
         raise InvalidArgument(
             "drive(sockets='real', faults=...): under a schedule, faults are carried out on "
@@ -446,6 +446,7 @@ def _run(
                 "elapsed": sched.now,
                 "shutdown_requested": run.shutdown_requested or layer.shutdown_triggered.is_set(),
                 "schedule": recorded,
+                "sockets": "real" if real else "memory",
             }
         )
     return transcripts, None
