@@ -617,3 +617,31 @@ def test_a_run_leaves_nothing_alive_behind_it() -> None:
     gc.collect()
     alive = [o for o in gc.get_objects() if isinstance(o, (Scheduler, Task))]
     assert alive == []  # not kept by the threads they ran (a WeakKeyDictionary did once)
+
+
+def test_the_handlers_writes_wait_for_the_client_to_read() -> None:
+    class Big(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.rfile.readline()
+            self.wfile.write(b"x" * 100_000)
+
+    reader = [Send(b"go\n"), Pause(1), Read(size=100_000)]
+    ts = sockshock.drive(Big, [reader], schedule=0, send_buffer=10_000)
+    assert ts[0].received == b"x" * 100_000
+    waits = [
+        e
+        for e in ts[0].schedule.events
+        if e.op.startswith("recv client") is False and "(woke)" in e.op
+    ]
+    assert any(e.task == "handler 1" for e in waits)  # it waited for room, in the scheduler
+
+
+def test_a_handler_that_never_stops_writing_is_stopped() -> None:
+    class Endless(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            while True:
+                self.wfile.write(b"y" * 1000)
+
+    ts = sockshock.drive(Endless, [[Read()]], schedule=0, max_output=50_000)
+    assert isinstance(ts[0].error, HandlerHangs)
+    assert "max_output=50000" in str(ts[0].error)

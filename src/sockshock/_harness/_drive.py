@@ -326,6 +326,8 @@ def drive(
             uncontrolled=uncontrolled,
             uncontrolled_after=uncontrolled_after,
             sockets=sockets,
+            send_buffer=send_buffer,
+            max_output=max_output,
         )
         transcripts = [Transcript(**fields) for fields in results]
         for transcript in transcripts:

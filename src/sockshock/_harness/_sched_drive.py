@@ -201,6 +201,8 @@ def drive_scheduled(
     uncontrolled: str,
     uncontrolled_after: float,
     sockets: str = "memory",
+    send_buffer: int | None = None,
+    max_output: int | None = None,
 ) -> list[dict[str, Any]]:
     """``drive()`` with ``server=``/``schedule=`` (see the module's docstring): each
     client's transcript, as the keyword arguments of a Transcript."""
@@ -214,6 +216,10 @@ def drive_scheduled(
     check_choice("kind", kind, ("stream", "datagram"), source=source)
     check_choice("uncontrolled", uncontrolled, ("fail", "continue"), source=source)
     check_choice("sockets", sockets, ("auto", "memory", "real"), source=source)
+    if send_buffer is not None:
+        check_number("send_buffer", send_buffer, low=1, high=2**31 - 1, integer=True, source=source)
+    if max_output is not None:
+        check_number("max_output", max_output, low=1, high=2**40, integer=True, source=source)
     if sockets == "real" and faults is not None:
         raise InvalidArgument(
             "drive(sockets='real', faults=...): under a schedule, faults are carried out on "
@@ -281,6 +287,8 @@ def drive_scheduled(
         uncontrolled,
         uncontrolled_after,
         sockets == "real",
+        send_buffer,
+        max_output,
     )
     if failure is not None:
         raise failure
@@ -302,6 +310,8 @@ def _run(
     uncontrolled: str,
     bound: float,
     real: bool,
+    send_buffer: int | None = None,
+    max_output: int | None = None,
 ) -> tuple[list[dict[str, Any]], BaseException | None]:
     strategy = spec.strategy_for_run()
     sched = Scheduler(strategy, uncontrolled=uncontrolled, bound=bound)
@@ -310,7 +320,11 @@ def _run(
     layer._lock = REAL_LOCK()  # the fault layer's own lock is no switch point, whatever runs
     network: dict[Any, MemoryEndpoint] = {}
     real_layer = RealLayer(sched) if real else None
-    sched_layer: Any = real_layer if real_layer is not None else SchedLayer(layer, sched, network)
+    sched_layer: Any = (
+        real_layer
+        if real_layer is not None
+        else SchedLayer(layer, sched, network, send_buffer, max_output)
+    )
     transport = transport_of(cls)
     stream = transport == "stream"
     server_address, client_addresses = _addresses(cls.address_family, len(scripts), transport)

@@ -88,7 +88,8 @@ def _switching(name: str, op: str, shown: Callable[[tuple[Any, ...], Any], Any])
         task = current_task()
         if task is None or self._in_op:
             return base(self, *args)
-        task.sched.switch(task, f"{op} {self.peer_name}")
+        self._op_name = f"{op} {self.peer_name}".strip()
+        task.sched.switch(task, self._op_name)
         self._in_op = True
         try:
             result = base(self, *args)
@@ -130,6 +131,7 @@ class SchedSocket(MemorySocket):
         self._family = family
         self._sched = sched
         self._in_op = False
+        self._op_name = ""  # the operation in progress, as its waits show it
         self.peer_name = peer_name
         self.peer_done = peer_done
         self.waiter = self._block
@@ -149,8 +151,8 @@ class SchedSocket(MemorySocket):
         task = current_task()
         if task is None:
             return False
-        what = "recv" if self._type == socket.SOCK_STREAM else "recvfrom"
-        return self._sched.block(task, ready, deadline, f"{what} {self.peer_name}".strip())
+        what = self._op_name or ("recv" if self._type == socket.SOCK_STREAM else "recvfrom")
+        return self._sched.block(task, ready, deadline, what)
 
     recv = _switching("recv", "recv from", _data)
     recv_into = _switching("recv_into", "recv from", _into)
@@ -202,9 +204,18 @@ class SchedSocket(MemorySocket):
 class SchedListener:
     """A listening stream socket in memory: a backlog of connections."""
 
-    def __init__(self, layer: FaultLayer, sched: Scheduler, family: int) -> None:
+    def __init__(
+        self,
+        layer: FaultLayer,
+        sched: Scheduler,
+        family: int,
+        send_buffer: int | None = None,
+        max_output: int | None = None,
+    ) -> None:
         self._layer = layer
         self._sched = sched
+        self._send_buffer = send_buffer
+        self._max_output = max_output
         self.family = socket.AddressFamily(family)
         self.type = socket.SOCK_STREAM
         self.proto = 0
@@ -255,6 +266,8 @@ class SchedListener:
             peer_done=done,
             family=self.family,
         )
+        sock.send_buffer = self._send_buffer  # the handler's writes wait for the client
+        sock.max_output = self._max_output
         sock.connect_pair(endpoint)
         self.backlog.append((sock, address))
         return sock
@@ -301,10 +314,19 @@ class SchedLayer:
     """The socket layer of a scheduled run's server: in-memory sockets whose
     operations are switch points."""
 
-    def __init__(self, layer: FaultLayer, sched: Scheduler, network: dict[Any, Any]) -> None:
+    def __init__(
+        self,
+        layer: FaultLayer,
+        sched: Scheduler,
+        network: dict[Any, Any],
+        send_buffer: int | None = None,
+        max_output: int | None = None,
+    ) -> None:
         self.fault_layer = layer
         self.sched = sched
         self.network = network
+        self.send_buffer = send_buffer
+        self.max_output = max_output
         self.sockets: list[Any] = []
 
     def socket(
@@ -312,7 +334,9 @@ class SchedLayer:
     ) -> Any:
         made: Any
         if type == socket.SOCK_STREAM:
-            made = SchedListener(self.fault_layer, self.sched, family)
+            made = SchedListener(
+                self.fault_layer, self.sched, family, self.send_buffer, self.max_output
+            )
         else:
             made = _DatagramServerSocket(
                 self.fault_layer,
