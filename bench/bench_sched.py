@@ -534,7 +534,7 @@ def main() -> None:
         print("   the correct variants, every schedule with at most 2 preemptions:")
         report["correct_variants"] = {}
         for race in RACES:
-            r = correct_everywhere(race, bound=2, budget=100000)
+            r = correct_everywhere(race, bound=2, budget=200000)
             report["correct_variants"][race.name] = r
             print(f"   {race.correct.__name__}: {r}")
 
