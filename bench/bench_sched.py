@@ -19,9 +19,9 @@ of searching needs to find each example race of tests/_races.py.
    first failure, 20 hypothesis seeds); and 1,000 plain, unscheduled runs of the
    same handler and clients over real loopback sockets (``serving()``,
    ThreadingTCPServer, one thread per client): how many showed the race.
-3. The fewest preemptions each race needs: a preemption-bounded exhaustive search
-   (CHESS's iterative context bounding, on replayed decision prefixes) with
-   bounds 0, 1, 2; and each correct variant under every schedule with at most two
+3. The fewest preemptions each race needs: ``drive.explore(strategy="bounded")``,
+   the preemption-bounded exhaustive search (CHESS's iterative context bounding, on
+   replayed decision prefixes) with bounds 0, 1, 2; and each correct variant under every schedule with at most two
    preemptions (none may fail or deadlock). Skipped with ``--quick``.
 4. frontrun (PyPI), where it can express the race: the handler's state logic as
    plain functions on shared state (no sockets, clients or server, which it does
@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -52,7 +53,7 @@ from tests._races import RACES, Race  # noqa: E402
 
 import sockshock  # noqa: E402
 from sockshock import socketserver  # noqa: E402
-from sockshock._sched import Schedule, _strategy  # noqa: E402
+from sockshock._sched import Schedule  # noqa: E402
 from sockshock.scripts import Read, Send  # noqa: E402
 
 NOISE = 0.25
@@ -232,61 +233,52 @@ class _Outcome:
 # -- 3. fewest preemptions ----------------------------------------------------------------------
 
 
-class _Probe(_strategy.Replay):
-    def __init__(self, prefix: tuple[int, ...]) -> None:
-        super().__init__(prefix)
-        self.widths: list[tuple[int, bool]] = []
-
-    def _pick(self, sched: Any, me: Any, ordered: list[Any]) -> int:
-        self.widths.append((len(ordered), ordered[0] is me))
-        i = len(self.choices)
-        return self.recorded[i] if i < len(self.recorded) else 0
-
-
-def bounded_search(
-    race: Race, handler: Any, bound: int, budget: int
-) -> tuple[tuple[int, ...] | None, int, bool]:
-    """Every schedule with at most ``bound`` preemptions (CHESS's context bounding,
-    on replayed decision prefixes), depth first: (a failing prefix or None, runs,
-    whether the search was exhaustive within ``budget``)."""
-    stack: list[tuple[tuple[int, ...], int]] = [((), 0)]
-    runs = 0
-    while stack and runs < budget:
-        prefix, used = stack.pop()
-        probe = _Probe(prefix)
-        spec = Schedule("replay", None, choices=prefix)
-        spec.strategy_for_run = lambda probe=probe: probe  # type: ignore[method-assign]
-        runs += 1
+def _checker(race: Race, handler: Any) -> Any:
+    def check(schedule: Any) -> None:
         attrs = race.attrs()
         ts = sockshock.drive(
-            handler, race.clients, server="ThreadingTCPServer", schedule=spec, server_attrs=attrs
+            handler,
+            race.clients,
+            server="ThreadingTCPServer",
+            schedule=schedule,
+            server_attrs=attrs,
         )
-        if race.broken(attrs, ts) or any(t.error is not None for t in ts):
-            return prefix, runs, False
-        for i in range(len(probe.widths) - 1, len(prefix) - 1, -1):
-            width, preemptible = probe.widths[i]
-            for j in range(1, width):
-                cost = used + (1 if preemptible else 0)
-                if cost <= bound:
-                    stack.append(((*prefix, *(0,) * (i - len(prefix)), j), cost))
-    return None, runs, not stack
+        assert not race.broken(attrs, ts)
+        assert not any(t.error is not None for t in ts)
+
+    return check
 
 
 def fewest_preemptions(race: Race, max_bound: int, budget: int) -> dict[str, Any]:
-    """Iterative preemption bounding: the smallest bound with a failing schedule."""
+    """Iterative preemption bounding (``drive.explore(strategy="bounded")``): the
+    smallest bound with a failing schedule."""
     for bound in range(max_bound + 1):
-        failing, runs, exhaustive = bounded_search(race, race.handler, bound, budget)
-        if failing is not None:
-            return {"fewest": bound, "schedules_searched": runs}
-        if not exhaustive:
+        try:
+            done = sockshock.drive.explore(
+                _checker(race, race.handler), strategy="bounded", preemptions=bound, runs=budget
+            )
+        except AssertionError as exc:
+            return {"fewest": bound, "schedules_searched": _run_number(exc)}
+        if not done.exhaustive:
             return {"fewest": None, "note": f"budget of {budget} runs spent at bound {bound}"}
     return {"fewest": None, "note": f"none with at most {max_bound} preemptions"}
 
 
+def _run_number(exc: BaseException) -> int | None:
+    """The failing run's number, from the report's first line ("... (run 370 of ...")."""
+    found = re.search(r"\(run (\d+) of", "\n".join(getattr(exc, "__notes__", [])))
+    return int(found.group(1)) if found else None
+
+
 def correct_everywhere(race: Race, bound: int, budget: int) -> dict[str, Any]:
     """The correct variant under every schedule with at most ``bound`` preemptions."""
-    failing, runs, exhaustive = bounded_search(race, race.correct, bound, budget)
-    return {"failing": failing, "schedules": runs, "exhaustive": exhaustive}
+    try:
+        done = sockshock.drive.explore(
+            _checker(race, race.correct), strategy="bounded", preemptions=bound, runs=budget
+        )
+    except AssertionError as exc:
+        return {"failing": getattr(exc, "__notes__", ["?"])[0].splitlines()[0]}
+    return {"failing": None, "schedules": len(done), "exhaustive": done.exhaustive}
 
 
 # -- 4. frontrun ----------------------------------------------------------------------------------

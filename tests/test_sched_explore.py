@@ -96,6 +96,7 @@ def test_explore_refuses_a_check_that_never_drives() -> None:
     [
         ({"runs": 0}, "runs"),
         ({"strategy": "dfs"}, "strategy"),
+        ({"strategy": "bounded", "preemptions": -1}, "preemptions"),
         ({"depth": 0}, "depth"),
         ({"length": 0}, "length"),
         ({"seed": -3}, "seed"),
@@ -224,3 +225,25 @@ def test_a():
     result = pytester.runpytest_subprocess("-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*takes no sockshock_schedule argument*"])
+
+
+def test_the_bounded_search_tries_every_schedule_within_its_bound() -> None:
+    race = RACES[1]  # the lost update: it needs one preemption
+    done = sockshock.drive.explore(check_for(race, race.handler), strategy="bounded", preemptions=0)
+    assert done.exhaustive is True
+    assert len(done) == len({s.choices for s in done})  # each a different schedule
+    assert all(s.preemptions == 0 for s in done)
+    with pytest.raises(AssertionError) as caught:
+        sockshock.drive.explore(
+            check_for(race, race.handler), strategy="bounded", preemptions=1, runs=2000
+        )
+    notes = "\n".join(caught.value.__notes__)
+    assert "under schedule 'replay:" in notes
+    assert last_schedule() is not None
+    assert last_schedule().preemptions == 1
+    partial = sockshock.drive.explore(
+        check_for(race, race.correct), strategy="bounded", preemptions=1, runs=10
+    )
+    assert len(partial) == 10
+    assert partial.exhaustive is False
+    assert sockshock.drive.explore(check_for(race, race.correct), runs=3).exhaustive is None

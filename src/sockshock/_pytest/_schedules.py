@@ -1,6 +1,6 @@
 """Schedules in pytest: the ``sockshock_schedule`` fixture and the
-``@pytest.mark.sockshock_schedules(runs=100, strategy="pct", seed=None, depth=3)``
-marker.
+``@pytest.mark.sockshock_schedules(runs=100, strategy="pct", seed=None, depth=3,
+preemptions=2)`` marker.
 
 Without the marker the fixture is one schedule, ``Schedule.pct(<the test's seed>)``
 (the seed that also seeds its faults). With it, the test body runs once per
@@ -33,11 +33,12 @@ __all__ = [
 ]
 
 SCHEDULES_MARKER = (
-    "sockshock_schedules(runs=100, strategy='pct', seed=None, depth=3): run the test once per "
-    "schedule (PCT or a random walk), giving each as the sockshock_schedule argument, and "
-    "stop at the first that fails (its seed, interleaving and replay are reported)"
+    "sockshock_schedules(runs=100, strategy='pct', seed=None, depth=3, preemptions=2): run the "
+    "test once per schedule (PCT, a random walk, or every schedule within a preemption bound: "
+    "'bounded'), giving each as the sockshock_schedule argument, and stop at the first that "
+    "fails (its seed, interleaving and replay are reported)"
 )
-_KEYS = ("runs", "strategy", "seed", "depth")
+_KEYS = ("runs", "strategy", "seed", "depth", "preemptions")
 
 
 def check_schedules_marker(item: pytest.Item) -> dict[str, Any] | None:
@@ -47,15 +48,20 @@ def check_schedules_marker(item: pytest.Item) -> dict[str, Any] | None:
         return None
     where = f"@pytest.mark.sockshock_schedules on {item.nodeid}"
     if marker.args:
-        raise pytest.UsageError(f"{where}: give runs=, strategy=, seed=, depth= by keyword")
+        raise pytest.UsageError(
+            f"{where}: give runs=, strategy=, seed=, depth=, preemptions= by keyword"
+        )
     unknown = sorted(set(marker.kwargs) - set(_KEYS))
     if unknown:
         raise pytest.UsageError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {_KEYS}")
-    options = {"runs": 100, "strategy": "pct", "seed": None, "depth": 3}
+    options = {"runs": 100, "strategy": "pct", "seed": None, "depth": 3, "preemptions": 2}
     options.update(marker.kwargs)
     try:
         check_number("runs", options["runs"], low=1, high=10**6, integer=True, source=where)
-        check_choice("strategy", options["strategy"], ("pct", "random"), source=where)
+        check_choice("strategy", options["strategy"], ("pct", "random", "bounded"), source=where)
+        check_number(
+            "preemptions", options["preemptions"], low=0, high=64, integer=True, source=where
+        )
         check_number("depth", options["depth"], low=1, high=64, integer=True, source=where)
         if options["seed"] is not None:
             check_number("seed", options["seed"], low=0, high=2**64 - 1, integer=True, source=where)
@@ -106,6 +112,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             strategy=options["strategy"],
             seed=seed,
             depth=options["depth"],
+            preemptions=options["preemptions"],
         )
     except Exception as exc:
         if tried:

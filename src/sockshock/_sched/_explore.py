@@ -21,7 +21,16 @@ from sockshock._sched._strategy import (
 )
 from sockshock._util import InvalidArgument, check_choice, check_number, did_you_mean
 
-__all__ = ["as_schedule", "explore", "parse"]
+__all__ = ["Exploration", "as_schedule", "explore", "parse"]
+
+
+class Exploration(list):  # type: ignore[type-arg]
+    """What ``drive.explore()`` returns: the schedules of the runs, all of which
+    passed (without their steps, to keep many runs small), and, for the bounded
+    search, whether it tried every schedule within its bound (``exhaustive``;
+    ``None`` for PCT and the random walk)."""
+
+    exhaustive: bool | None = None
 
 
 def explore(
@@ -32,27 +41,33 @@ def explore(
     seed: int = 0,
     depth: int = DEFAULT_DEPTH,
     length: int | None = None,
-) -> list[Schedule]:
+    preemptions: int = 2,
+) -> Exploration:
     """``sockshock.drive.explore()``: run ``check`` under ``runs`` schedules, stopping
     at the first that fails.
 
-    ``check(schedule)`` runs ``drive(..., schedule=schedule)`` and asserts. Run
-    ``i`` gets PCT from ``seed + i`` (``"pct:<seed + i>:depth=...:length=..."``), or
-    a random walk (``"random:<seed + i>"``); PCT's ``length`` is measured unless given:
-    the default for the first run, the longest run so far after that. The
-    first exception gets a note -- the seed, the recorded schedule step by step,
-    and the one-line replay -- and is raised again.
+    ``check(schedule)`` runs ``drive(..., schedule=schedule)`` and asserts. With
+    ``strategy="pct"``, run ``i`` gets PCT from ``seed + i``
+    (``"pct:<seed + i>:depth=...:length=..."``); PCT's ``length`` is measured unless
+    given: the default for the first run, the longest run so far after that. With
+    ``"random"``, a random walk from ``seed + i``. With ``"bounded"``, every schedule
+    with at most ``preemptions`` preemptions, one after the other (CHESS's
+    preemption bounding, depth first; ``seed`` seeds faults made from a list of
+    models): if none fails and the search ends within ``runs``, the result is
+    ``exhaustive``. The first exception gets a note -- the seed, the recorded
+    schedule step by step, and the one-line replay -- and is raised again.
 
     Args:
         check: a function of a schedule.
         runs: how many schedules at most.
-        strategy: ``"pct"`` or ``"random"``.
+        strategy: ``"pct"``, ``"random"`` or ``"bounded"``.
         seed: the first run's seed.
         depth: PCT's depth (``depth - 1`` priority change points).
         length: PCT's estimate of a run's steps (default: measured).
+        preemptions: the bounded search's bound.
 
     Returns:
-        The recorded schedules of the runs, all of which passed.
+        An :class:`Exploration`: the runs' schedules (all passed).
     """
     source = "drive.explore()"
     if not callable(check):
@@ -61,38 +76,73 @@ def explore(
             f"(type={type(check).__name__}) (from {source})"
         )
     check_number("runs", runs, low=1, high=10**7, integer=True, source=source)
-    check_choice("strategy", strategy, ("pct", "random"), source=source)
+    check_choice("strategy", strategy, ("pct", "random", "bounded"), source=source)
     _check_seed(seed, source)
     check_number("depth", depth, low=1, high=64, integer=True, source=source)
+    check_number("preemptions", preemptions, low=0, high=64, integer=True, source=source)
     if length is not None:
         check_number("length", length, low=1, high=10**7, integer=True, source=source)
     measured = length or DEFAULT_LENGTH
-    done: list[Schedule] = []
+    done = Exploration()
+    pending: list[tuple[tuple[int, ...], int]] = [((), 0)]  # the bounded search's
     for i in range(runs):
-        if strategy == "pct":
+        if strategy == "bounded":
+            if not pending:
+                break
+            prefix, used = pending.pop()
+            spec = Schedule._prefix_of(prefix, seed)
+        elif strategy == "pct":
             spec = Schedule.pct(seed + i, depth=depth, length=measured)
         else:
             spec = Schedule.random(seed + i)
-        before = last_schedule()
-        try:
-            check(spec)
-        except Exception as exc:
-            recorded = last_schedule()
-            _add_note(
-                exc,
-                _failure_report(spec, None if recorded is before else recorded, i + 1, runs),
-            )
-            raise
-        recorded = last_schedule()
-        if recorded is before or recorded is None:
-            raise InvalidArgument(
-                f"the check given to {source} never ran drive(..., schedule=schedule) "
-                "with the schedule it was given"
-            )
-        done.append(recorded)
-        if length is None:
+        recorded = _run(check, spec, i + 1, runs, source)
+        done.append(recorded._light())
+        if strategy == "bounded":
+            _branch(pending, prefix, used, recorded.widths, preemptions)
+        elif length is None:
             measured = max(recorded.steps, 1) if i == 0 else max(measured, recorded.steps)
+    if strategy == "bounded":
+        done.exhaustive = not pending
     return done
+
+
+def _run(
+    check: Callable[[Schedule], Any], spec: Schedule, run: int, runs: int, source: str
+) -> Schedule:
+    """One run of ``check``; its recorded schedule (a failure gets the report)."""
+    before = last_schedule()
+    try:
+        check(spec)
+    except Exception as exc:
+        recorded = last_schedule()
+        _add_note(exc, _failure_report(spec, None if recorded is before else recorded, run, runs))
+        raise
+    recorded = last_schedule()
+    if recorded is before or recorded is None:
+        raise InvalidArgument(
+            f"the check given to {source} never ran drive(..., schedule=schedule) "
+            "with the schedule it was given"
+        )
+    return recorded
+
+
+def _branch(
+    pending: list[tuple[tuple[int, ...], int]],
+    prefix: tuple[int, ...],
+    used: int,
+    widths: tuple[tuple[int, bool], ...],
+    bound: int,
+) -> None:
+    """The bounded search's next prefixes: at every decision past ``prefix``, every
+    other choice that keeps the preemptions within ``bound`` (depth first: the
+    earliest decisions are tried last)."""
+    for i in range(len(widths) - 1, len(prefix) - 1, -1):
+        width, preemptible = widths[i]
+        cost = used + (1 if preemptible else 0)
+        if cost > bound:
+            continue
+        for choice in range(1, width):
+            pending.append(((*prefix, *(0,) * (i - len(prefix)), choice), cost))
 
 
 def _failure_report(spec: Schedule, recorded: Schedule | None, run: int, runs: int) -> str:

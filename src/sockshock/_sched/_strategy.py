@@ -55,6 +55,9 @@ class Strategy:
 
     def __init__(self) -> None:
         self.choices: list[int] = []
+        #: Each decision: how many threads could run, and whether the running one
+        #: was among them (a choice other than 0 there is a preemption).
+        self.widths: list[tuple[int, bool]] = []
         self.preemptions = 0
         self.diverged: int | None = None
 
@@ -67,7 +70,9 @@ class Strategy:
     def choose(self, sched: Scheduler, me: Task | None, ordered: list[Task]) -> int:
         index = self._pick(sched, me, ordered)
         self.choices.append(index)
-        if index and ordered[0] is me:
+        preemptible = ordered[0] is me
+        self.widths.append((len(ordered), preemptible))
+        if index and preemptible:
             self.preemptions += 1
         return index
 
@@ -151,17 +156,20 @@ class PCT(Strategy):
 
 class Replay(Strategy):
     """The recorded indices, in order; past their end (or where one no longer
-    fits) the run has diverged: it goes on without preemptions."""
+    fits) the run has diverged: it goes on without preemptions. With ``prefix``,
+    running past the end is the point (a bounded search's prefix), not a
+    divergence."""
 
-    def __init__(self, recorded: Sequence[int]) -> None:
+    def __init__(self, recorded: Sequence[int], prefix: bool = False) -> None:
         super().__init__()
         self.recorded = recorded
+        self.prefix = prefix
 
     def _pick(self, sched: Scheduler, me: Task | None, ordered: list[Task]) -> int:
         i = len(self.choices)
         if i < len(self.recorded) and self.recorded[i] < len(ordered):
             return self.recorded[i]
-        if self.diverged is None:
+        if self.diverged is None and not (self.prefix and i >= len(self.recorded)):
             self.diverged = i
         return 0
 
@@ -234,6 +242,9 @@ class Schedule:
         self.steps = 0
         self._ran = False  # a run used it: it has events
         self._rng = _rng
+        self._prefix = False  # replay the choices, then no preemption (bounded search)
+        #: The run's decisions: (threads that could run, the running one among them).
+        self.widths: tuple[tuple[int, bool], ...] = ()
 
     # -- making one ----------------------------------------------------------------
 
@@ -276,6 +287,22 @@ class Schedule:
         return cls("replay", seed, choices=decoded)
 
     @classmethod
+    def _prefix_of(cls, choices: Sequence[int], seed: int) -> Schedule:
+        """A bounded search's run: ``choices``, then no preemption."""
+        made = cls("replay", seed, choices=choices)
+        made._prefix = True
+        return made
+
+    def _light(self) -> Schedule:
+        """This recorded schedule without its steps (what many runs keep)."""
+        light = Schedule(
+            self.strategy, self.seed, depth=self.depth, length=self.length, choices=self.choices
+        )
+        light.steps, light.preemptions = self.steps, self.preemptions
+        light.exact, light.notes, light._ran = self.exact, self.notes, self._ran
+        return light
+
+    @classmethod
     def _drawn(cls, rng: Any) -> Schedule:
         """Decisions drawn from ``rng`` (hypothesis' ``randoms()``: they shrink)."""
         return cls("drawn", None, _rng=rng)
@@ -291,7 +318,7 @@ class Schedule:
         """The strategy a run uses: a replay of the recorded decisions, or a fresh
         one from the seed (or the drawing ``random.Random``)."""
         if self.choices is not None:
-            return Replay(self.choices)
+            return Replay(self.choices, prefix=self._prefix)
         if self.strategy == "pct":
             assert self.seed is not None
             return PCT(self.seed, self.depth, self.length)
@@ -315,6 +342,7 @@ class Schedule:
         done.events = tuple(events)
         done.steps = steps
         done._ran = True
+        done.widths = tuple(strategy.widths)
         done.preemptions = strategy.preemptions
         notes = [note.split("\n", 1)[0] for note in notes]
         if strategy.diverged is not None:
