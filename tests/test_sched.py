@@ -340,7 +340,11 @@ def test_a_deadlock_wakes_the_waiters_with_handler_hangs() -> None:
     assert "acquire lock" in str(errors[0])
 
 
-def test_a_spinning_handler_is_stopped() -> None:
+def test_a_spinning_handler_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sockshock._sched import _core
+
+    monkeypatch.setattr(_core, "MAX_STEPS", 5000)  # 200,000 by default: seconds
+
     class Spin(socketserver.StreamRequestHandler):
         def handle(self) -> None:
             lock: Any = self.server.lock  # type: ignore[attr-defined]
@@ -348,7 +352,7 @@ def test_a_spinning_handler_is_stopped() -> None:
                 with lock:
                     pass
 
-    with pytest.raises(HandlerHangs, match="switch points without the run ending"):
+    with pytest.raises(HandlerHangs, match="5000 switch points without the run ending"):
         sockshock.drive(
             Spin,
             [ASKER],
