@@ -127,7 +127,7 @@ def test_hypothesis_shrinks_a_failing_schedule_to_the_fewest_preemptions(
     race: Race, fewest: int
 ) -> None:
     @settings(
-        max_examples=300,
+        max_examples=100,
         database=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.too_slow],
