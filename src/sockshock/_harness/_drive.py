@@ -348,4 +348,5 @@ def _run_datagram(
     serve()
     closed = sock._closed
     sock.close()
+    layer.forget_peers()  # the plan keeps nothing of this run but its log
     return _transcript("datagram", sock, client, server, layer, errors, requests, closed, False)

@@ -31,11 +31,13 @@ class Connection:
         "count",
         "eof",
         "index",
+        "last",
         "layer",
         "offset",
         "reset",
         "reset_read_reported",
         "reset_write_reported",
+        "users",
     )
 
     def __init__(self, index: int, address: Any, layer: str = "wire") -> None:
@@ -48,3 +50,5 @@ class Connection:
         self.reset_read_reported = False
         self.reset_write_reported = False
         self.eof = False
+        self.users = 0  # sockets open on it (a dup() is one more): it ends at 0
+        self.last = 0.0  # a datagram peer: when it was last seen (the layer's clock)
