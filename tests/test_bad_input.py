@@ -1,6 +1,6 @@
 """One clear error per bad input, up front, across the API, the plugin and the CLI.
 
-Every case gets a ``sockshock.ConfigurationError`` (a ``ValueError``/``TypeError``)
+Every case gets a ``sockshock.errors.InvalidArgument`` (a ``ValueError``/``TypeError``)
 -- or, from pytest and the command line, a usage error -- whose message names the
 value. ``python tests/test_bad_input.py`` prints the table kept in
 ``tests/README.md`` (a test checks that it is current).
@@ -18,6 +18,7 @@ import pytest
 
 import sockshock
 import sockshock.socketserver as ss
+from sockshock import _harness
 from sockshock import faults as F
 from sockshock.handlers import DatagramEcho, LineEcho
 
@@ -351,7 +352,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     (
         "serving()",
         "clock=VirtualClock (the class)",
-        serve(faults=[], clock=sockshock.VirtualClock),
+        serve(faults=[], clock=sockshock.layer.VirtualClock),
         "a class (from serving()); give an instance: clock=VirtualClock()",
     ),
     (
@@ -576,30 +577,35 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         lambda: _clients().half_close("/tmp/a\0b"),
         "a Unix socket path cannot contain a NUL byte (from half_close())",
     ),
-    ("FaultLayer", "clock='fast'", lambda: sockshock.FaultLayer(clock="fast"), "clock='fast'"),
+    (
+        "FaultLayer",
+        "clock='fast'",
+        lambda: sockshock.layer.FaultLayer(clock="fast"),
+        "clock='fast'",
+    ),
     (
         "FaultLayer",
         "plan='PartialReads'",
-        lambda: sockshock.FaultLayer("PartialReads"),
+        lambda: sockshock.layer.FaultLayer("PartialReads"),
         "'PartialReads' (type=str)",
     ),
-    ("VirtualClock", "start=-1", lambda: sockshock.VirtualClock(-1), "start=-1"),
+    ("VirtualClock", "start=-1", lambda: sockshock.layer.VirtualClock(-1), "start=-1"),
     (
         "VirtualClock",
         "sleep('x')",
-        lambda: sockshock.VirtualClock().sleep("x"),  # type: ignore[arg-type]
+        lambda: sockshock.layer.VirtualClock().sleep("x"),  # type: ignore[arg-type]
         "seconds='x' (type=str) (from VirtualClock.sleep())",
     ),
     (
         "VirtualClock",
         "sleep(inf)",
-        lambda: sockshock.VirtualClock().sleep(math.inf),
+        lambda: sockshock.layer.VirtualClock().sleep(math.inf),
         "seconds=inf must be a finite number (from VirtualClock.sleep())",
     ),
     (
         "VirtualClock",
         "sleep(-1)",
-        lambda: sockshock.VirtualClock().sleep(-1),
+        lambda: sockshock.layer.VirtualClock().sleep(-1),
         "seconds=-1 must be in [0, inf] (from VirtualClock.sleep())",
     ),
     (
@@ -688,7 +694,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         _on_handle(lambda srv: srv.temporary_path("../../etc/x")),
         "name='../../etc/x' (from temporary_path()) must be a plain file name",
     ),
-    ("audit()", "grace=-1", lambda: sockshock.LeakAudit(grace=-1), "grace=-1 must be in [0,"),
+    ("audit()", "grace=-1", lambda: _harness.LeakAudit(grace=-1), "grace=-1 must be in [0,"),
 ]
 
 
@@ -698,7 +704,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ids=[f"{where}: {given}" for where, given, _, _ in API_CASES],
 )
 def test_api_bad_input_gets_one_clear_error(call: Callable[[], Any], fragment: str) -> None:
-    with sockshock.audit(), pytest.raises(sockshock.ConfigurationError) as info:
+    with sockshock.audit(), pytest.raises(sockshock.errors.InvalidArgument) as info:
         call()
     assert isinstance(info.value, (ValueError, TypeError))
     assert fragment in str(info.value)
@@ -880,7 +886,7 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
         ["--json", "/no/such/dir/out.json"],
         "--json='/no/such/dir/out.json': the directory '/no/such/dir' does not exist",
     ),
-    ("--seed -1", ["--seed", "-1"], "--seed=-1: expected an integer in [0, 2**64)"),
+    ("--seed -1", ["--seed", "-1"], "--seed=-1 must be in [0, 18446744073709551615]"),
     (
         "--handler no_such_module:X",
         ["--handler", "no_such_module:X"],
@@ -945,7 +951,7 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
 def test_cli_bad_input_gets_one_clear_error(
     args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sockshock.cli import main
+    from sockshock._cli import main
 
     with pytest.raises(SystemExit) as info:
         sys.exit(main(["run", *args]))

@@ -306,22 +306,22 @@ def test_the_same_plan_gives_the_same_plaintext_decisions() -> None:
 
 def test_tls_arguments_are_checked() -> None:
     with (
-        pytest.raises(sockshock.InvalidArgument, match="datagram server"),
+        pytest.raises(sockshock.errors.InvalidArgument, match="datagram server"),
         sockshock.serving("UDPServer", sockshock.handlers.DatagramEcho, tls=True),
     ):
         pass
     with (
-        pytest.raises(sockshock.InvalidArgument, match="act above TLS"),
+        pytest.raises(sockshock.errors.InvalidArgument, match="act above TLS"),
         sockshock.serving("TCPServer", LineEcho, faults=[F.PartialReads(1, layer="plaintext")]),
     ):
         pass
     with (
-        pytest.raises(sockshock.InvalidType, match="tls='yes'"),
+        pytest.raises(sockshock.errors.InvalidArgument, match="tls='yes'"),
         sockshock.serving("TCPServer", LineEcho, tls="yes"),
     ):
         pass
     with (
-        pytest.raises(sockshock.InvalidArgument, match="client context"),
+        pytest.raises(sockshock.errors.InvalidArgument, match="client context"),
         sockshock.serving("TCPServer", LineEcho, tls=T.client_context()),
     ):
         pass

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from sockshock import _faults as faults
 from sockshock._faults import FaultModel
 from sockshock._proxy import FaultProxy, format_address, host_port_form
-from sockshock._util import ConfigurationError, InvalidArgument, ProxyError, did_you_mean
+from sockshock._util import InvalidArgument, ProxyError, did_you_mean
 
 __all__ = ["parse_fault", "proxy_main"]
 
@@ -81,7 +81,7 @@ def parse_fault(text: str, *, source: str = "--fault") -> FaultModel:
         ) from None
     try:
         return cls(*args, **kwargs)
-    except ConfigurationError as exc:
+    except InvalidArgument as exc:
         raise InvalidArgument(f"{where}: {exc}") from None
     except TypeError as exc:
         raise InvalidArgument(f"{where}: {exc}") from None
@@ -185,7 +185,7 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         proxy = FaultProxy(upstream, listen=listen, faults=models, seed=seed, transport=transport)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
-    except (_UsageError, ConfigurationError) as exc:
+    except (_UsageError, InvalidArgument) as exc:
         print(f"sockshock proxy: {exc}", file=sys.stderr)
         return 2
     try:

@@ -18,7 +18,7 @@ import ssl
 from typing import Any
 
 from sockshock._tls import PlaintextFaults, TLSSocket
-from sockshock._util import InvalidArgument, InvalidType
+from sockshock._util import InvalidArgument
 from sockshock._wire import FaultLayer
 
 __all__ = ["ServerTLS", "resolve_tls"]
@@ -93,7 +93,7 @@ def resolve_tls(
                 "(PROTOCOL_TLS_CLIENT); give a server-side one"
             )
         return ServerTLS(tls, layer, ours=False)
-    raise InvalidType(
+    raise InvalidArgument(
         f"expected True, False or an ssl.SSLContext but got tls={tls!r} "
         f"(type={type(tls).__name__}) (from {source})"
     )

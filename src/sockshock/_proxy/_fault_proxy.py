@@ -81,7 +81,7 @@ from sockshock._proxy._addresses import (
 from sockshock._proxy._datagrams import DatagramRelay
 from sockshock._proxy._loop import Loop
 from sockshock._proxy._streams import Acceptor
-from sockshock._util import ProxyError, check_choice, check_number
+from sockshock._util import MAX_SECONDS, ProxyError, check_choice, check_number
 
 __all__ = ["FaultProxy"]
 
@@ -110,7 +110,7 @@ class FaultProxy:
         InvalidArgument: for an address other than loopback or a Unix path, a bad
             transport, a seed next to a ready plan, a model that cannot apply to the
             transport.
-        InvalidType: for arguments of the wrong type.
+        InvalidArgument: for arguments of the wrong type.
     """
 
     def __init__(
@@ -249,11 +249,11 @@ class FaultProxy:
         Raises:
             ProxyError: if the I/O thread had failed (the cause chained), or did
                 not stop within ``timeout`` (its sockets are closed anyway).
-            InvalidArgument, InvalidType: for a ``timeout`` that is not a number in
+            InvalidArgument: for a ``timeout`` that is not a number in
                 (0, 3600] (checked first: the proxy is left as it was).
         """
         check_number(
-            "timeout", timeout, low=0, low_open=True, high=3600, source="FaultProxy.stop()"
+            "timeout", timeout, low=0, low_open=True, high=MAX_SECONDS, source="FaultProxy.stop()"
         )
         with self._lock:
             state, self._state = self._state, "stopped"

@@ -32,7 +32,6 @@ from sockshock._harness import (
 )
 from sockshock._scenarios._model import Scenario
 from sockshock._util import (
-    ConfigurationError,
     FaultNeverFired,
     InvalidArgument,
     ShutdownTimeout,
@@ -56,7 +55,7 @@ def _blame(where: str | None) -> Iterator[None]:
     """A configuration error raised in the block, as ``where: message``."""
     try:
         yield
-    except ConfigurationError as exc:
+    except InvalidArgument as exc:
         if where is None:
             raise
         raise type(exc)(f"{where}: {exc}") from None
@@ -121,7 +120,7 @@ def resolve(
     start with the ``file:line`` of the key.
 
     Raises:
-        ConfigurationError: the first mistake.
+        InvalidArgument: the first mistake.
     """
     from sockshock._harness import DatagramEcho, LineEcho
 

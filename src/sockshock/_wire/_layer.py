@@ -8,10 +8,11 @@ connection once it has ended -- a stream connection when the last socket on it
 closes, a datagram peer after :data:`DATAGRAM_PEER_IDLE` seconds of silence or when
 more than :data:`DATAGRAM_PEERS_KEPT` are known (the least recently seen goes; if
 it comes back, it is a new peer, numbered anew, as behind a NAT) -- and tells the
-plan (``FaultPlan.connection_ended``), so that a long run keeps its memory flat. Decisions taken in forked
-children reach the parent's log through a :class:`ForkChannel`. An
-``AbruptShutdown`` only *signals* (:attr:`FaultLayer.shutdown_triggered`, and the
-:attr:`FaultLayer.on_abrupt_shutdown` callback): whoever owns the server stops it.
+plan (``FaultPlan.connection_ended``), so that a long run keeps its memory flat.
+Decisions taken in forked children reach the parent's log through a
+:class:`ForkChannel`. An ``AbruptShutdown`` only *signals*
+(:attr:`FaultLayer.shutdown_triggered`, and the :attr:`FaultLayer.on_abrupt_shutdown`
+callback): whoever owns the server stops it.
 """
 
 from __future__ import annotations
@@ -34,18 +35,11 @@ from sockshock._faults import (
     Operation,
     make_plan,
 )
-from sockshock._util import Clock, resolve_clock
+from sockshock._util import DATAGRAM_PEER_IDLE, DATAGRAM_PEERS_KEPT, Clock, resolve_clock
 from sockshock._wire._forks import ForkChannel
 from sockshock._wire._socket import Connection, FaultySocket
 
-__all__ = ["DATAGRAM_PEERS_KEPT", "DATAGRAM_PEER_IDLE", "FaultLayer"]
-
-#: Seconds after which a silent datagram peer is forgotten: two minutes, the least
-#: RFC 4787 (REQ-5) lets a NAT keep a UDP mapping. It comes back as a new peer.
-DATAGRAM_PEER_IDLE = 120.0
-#: The most datagram peers a layer remembers; beyond, the least recently seen is
-#: forgotten (about 1 KB each, with the plan's part).
-DATAGRAM_PEERS_KEPT = 4096
+__all__ = ["FaultLayer"]
 
 _Socket = socket.socket  # the class: inside FaultLayer, "socket" is the method
 
@@ -115,6 +109,7 @@ class FaultLayer:
     def socket(
         self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
     ) -> FaultySocket:
+        """A new socket of the server's (the socket-layer protocol); faults apply to it and to every socket it accepts."""
         sock = FaultySocket(family, type, proto)
         sock._sockshock_attach(self, None)
         return sock
@@ -142,6 +137,7 @@ class FaultLayer:
         return connection
 
     def new_connection(self, address: Any) -> Connection:
+        """The record of a new connection from ``address``: its number, scope and fault state."""
         with self._lock:
             return self._numbered(address)
 
@@ -171,9 +167,9 @@ class FaultLayer:
         return any(model.layer == PLAINTEXT for model in self.plan.models)
 
     def datagram_peer(self, address: Any) -> Connection:
-        """The record of the datagram peer at ``address`` (a new one, numbered next,
-        for an address unseen or forgotten); forgets peers silent too long, or the
-        least recently seen beyond :data:`DATAGRAM_PEERS_KEPT`."""
+        """The record of the datagram peer at ``address``, made on its first datagram
+        (a new one, numbered next, for an address unseen or forgotten); forgets peers
+        silent too long, or the least recently seen beyond :data:`DATAGRAM_PEERS_KEPT`."""
         now = self.clock.now()
         with self._lock:
             peers = self._datagram_peers
