@@ -20,7 +20,7 @@ The function, so that it can be reproduced anywhere (all arithmetic modulo 2**64
     seed_key       = mix(seed + GAMMA)                   # GAMMA = 0x9E3779B97F4A7C15
     connection_key = mix(seed_key ^ connection)          # the listener is 2**64 - 1
     stream         = mix(connection_key ^ (index << 24 | model << 8 | kind_code))
-    draw n (0, 1, ...) = mix(stream + (n + 1) * GAMMA)   # 64 bits
+    draw 0 = stream;  draw n = mix(stream + n * GAMMA)   # 64 bits each
     random() = (draw >> 11) / 2**53;  getrandbits(k <= 64) = draw >> (64 - k)
 
 ``model`` is the model's position in the plan, ``index`` the operation's index in
@@ -46,6 +46,7 @@ MASK = (1 << 64) - 1
 GAMMA = 0x9E3779B97F4A7C15  # 2**64 / golden ratio, SplitMix64's increment
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
+_UNIT = 1.0 / 9007199254740992.0  # 2**-53
 
 #: The code of each operation kind in a stream's key.
 KIND_CODES = {RECV: 1, SEND: 2, DATAGRAM_IN: 3, DATAGRAM_OUT: 4, ACCEPT: 5}
@@ -68,52 +69,78 @@ def kind_code(kind: str) -> int:
 
 
 class CounterRandom(random.Random):
-    """The ``random.Random`` a seeded plan hands its models: :meth:`begin` names
-    the decision (connection, model, kind, index); each draw then takes the next
-    number of that decision's stream (see the module's docstring).
+    """The ``random.Random`` a seeded plan hands its models: the plan aims it at one
+    decision -- :attr:`connection`, then :attr:`word` (``index << 24 | model << 8 |
+    kind_code``) and :attr:`state` ``None`` -- and each draw takes the next number
+    of that decision's stream (see the module's docstring).
 
     One per plan, re-aimed before each model's decision (the plan is not
-    thread-safe by itself: the fault layer serialises calls). The stream key is
-    computed on the first draw only: a model that draws nothing costs nothing.
+    thread-safe by itself: the fault layer serialises calls). Keys are computed on
+    the first draw only: a model that draws nothing costs nothing. ``randint`` and
+    ``randrange`` are CPython's algorithm (rejection sampling on ``getrandbits``)
+    without its argument checks on the common path, so they give exactly what
+    ``random.Random``'s would from the same ``getrandbits``.
     """
 
     def __init__(self, seed: int) -> None:
         super().__init__(0)  # (the Mersenne Twister underneath is never used)
         self.seed_key = mix64((seed + GAMMA) & MASK)
-        self._connection: int | None = None
-        self._connection_key = 0
-        self._word = 0  # (index << 24 | model << 8 | kind_code) of the decision
-        self._state: int | None = None
+        #: The connection aimed at, and its key (``None``: not computed yet).
+        self.connection = -(2**80)  # (no connection has this number)
+        self.connection_key: int | None = None
+        #: The decision aimed at: ``index << 24 | model << 8 | kind_code``.
+        self.word = 0
+        #: The stream's counter (``None``: before the decision's first draw).
+        self.state: int | None = None
 
-    def begin(self, connection: int, model: int, code: int, index: int) -> None:
-        """Aim at the draws of one decision, from its first number."""
-        if connection != self._connection:  # one connection's operations come in runs
-            self._connection = connection
-            self._connection_key = mix64(self.seed_key ^ (connection & MASK))
-        self._word = (index << 24) | (model << 8) | code
-        self._state = None
+    def aim(self, connection: int, model: int, code: int, index: int) -> None:
+        """Aim at the draws of one decision, from its first number (the plan sets
+        the attributes itself, which is quicker)."""
+        if connection != self.connection:
+            self.connection, self.connection_key = connection, None
+        self.word = (index << 24) | (model << 8) | code
+        self.state = None
+
+    def _start(self) -> int:
+        """The decision's first number: its stream key (the counter starts there)."""
+        key = self.connection_key
+        if key is None:
+            key = self.connection_key = mix64(self.seed_key ^ (self.connection & MASK))
+        z = key ^ self.word
+        z = ((z ^ (z >> 30)) * _M1) & MASK
+        z = ((z ^ (z >> 27)) * _M2) & MASK
+        z ^= z >> 31
+        self.state = z
+        return z
 
     def next64(self) -> int:
         """The decision's next 64-bit number."""
-        state = self._state
+        state = self.state
         if state is None:
-            state = mix64(self._connection_key ^ self._word)
+            return self._start()
         state = (state + GAMMA) & MASK
-        self._state = state
+        self.state = state
         z = ((state ^ (state >> 30)) * _M1) & MASK
         z = ((z ^ (z >> 27)) * _M2) & MASK
         return z ^ (z >> 31)
 
     def random(self) -> float:
-        return (self.next64() >> 11) * (1.0 / 9007199254740992.0)  # 2**-53
+        state = self.state  # next64(), inline: the hot path
+        if state is None:
+            return (self._start() >> 11) * _UNIT
+        state = (state + GAMMA) & MASK
+        self.state = state
+        z = ((state ^ (state >> 30)) * _M1) & MASK
+        z = ((z ^ (z >> 27)) * _M2) & MASK
+        return ((z ^ (z >> 31)) >> 11) * _UNIT
 
     def getrandbits(self, k: int) -> int:
-        if k <= 64:
-            if k <= 0:
-                if k < 0:
-                    raise ValueError("number of bits must be non-negative")
-                return 0
+        if 0 < k <= 64:
             return self.next64() >> (64 - k)
+        if k == 0:
+            return 0
+        if k < 0:
+            raise ValueError("number of bits must be non-negative")
         words, extra = divmod(k, 64)
         value = 0
         for _ in range(words):
@@ -121,6 +148,33 @@ class CounterRandom(random.Random):
         if extra:
             value = (value << extra) | (self.next64() >> (64 - extra))
         return value
+
+    def _below(self, n: int) -> int:
+        """An int in ``[0, n)``, ``n > 0``: CPython's ``_randbelow_with_getrandbits``."""
+        k = n.bit_length()
+        if k > 64:
+            return super()._randbelow(n)  # type: ignore[misc,no-any-return]
+        shift = 64 - k
+        r = self.next64() >> shift
+        while r >= n:
+            r = self.next64() >> shift
+        return r
+
+    def randint(self, a: int, b: int) -> int:
+        if type(a) is int and type(b) is int and b >= a:
+            n = b - a + 1
+            k = n.bit_length()
+            if k <= 64:
+                r = self.next64() >> (64 - k)
+                while r >= n:
+                    r = self.next64() >> (64 - k)
+                return a + r
+        return super().randint(a, b)  # CPython's algorithm and errors
+
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
+        if stop is None and step == 1 and type(start) is int and start > 0:
+            return self._below(start)
+        return super().randrange(start, stop, step)
 
     def __repr__(self) -> str:
         return f"<CounterRandom seed_key={self.seed_key:#018x}>"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock._faults._core import ACCEPT, ERROR, NOTHING, WIRE, Decision, FaultModel, Operation
-from sockshock._faults._derive import AFFECTED, CounterRandom, kind_code
+from sockshock._faults._derive import AFFECTED, KIND_CODES, CounterRandom, kind_code
 from sockshock._faults._draws import Draws
 from sockshock._util import InvalidArgument, check_number, check_seed
 
@@ -203,6 +203,7 @@ class FaultPlan:
         # per="connection" models' draw, by (connection, model index).
         self._states: dict[tuple[int, int], Any] = {}
         self._affected: dict[tuple[int, int], bool] = {}
+        self._stateful = frozenset(i for i, m in enumerate(self.models) if m.stateful)
         #: The models whose entries connection_ended() forgets.
         self._per_connection = tuple(
             i
@@ -239,20 +240,14 @@ class FaultPlan:
 
     # -- deciding --------------------------------------------------------------
 
-    def _rng(self, op: Operation, i: int, code: int, index: int) -> random.Random:
-        """The generator model ``i`` draws from for ``op``."""
-        counter = self._counter
-        if counter is not None:
-            counter.begin(op.connection, i, code, index)
-            return counter
+    def _given_rng(self, i: int) -> random.Random:
+        """The generator given with ``rng=`` that model ``i`` draws from."""
         if self._model_rngs is not None:
             return self._model_rngs[i]
         assert self._shared_rng is not None
         return self._shared_rng
 
     def _state(self, model: FaultModel, connection: int, i: int) -> Any:
-        if not model.stateful:
-            return None
         key = (_LISTENER if model.state_scope == "plan" else connection, i)
         state = self._states.get(key)
         if state is None:
@@ -287,12 +282,16 @@ class FaultPlan:
         events: list[FaultEvent] = []
         connection = op.connection
         kind = op.kind
-        code = kind_code(kind)
         index = op.index
         if kind == ACCEPT:  # accept() has no index of its own: its retries count
             if connection != self._accepting:
                 self._accepting, self._accept_errors = connection, 0
             index = self._accept_errors
+        counter = self._counter
+        if counter is not None:  # aimed at this operation (see _derive)
+            if connection != counter.connection:
+                counter.connection, counter.connection_key = connection, None
+            word = (index << 24) | (KIND_CODES.get(kind) or kind_code(kind))
         for i, model in self._candidates(kind, op.layer):
             if model.scoped and not model.in_scope(op):
                 gap = model.bytes_until_window(op)
@@ -301,23 +300,28 @@ class FaultPlan:
                     merged = merged.merge(Decision(limit=gap))
                 continue
             self.reached.add(i)
+            rng: random.Random
+            if counter is not None:
+                rng = counter
+                counter.word, counter.state = word | (i << 8), None
+            else:
+                rng = self._given_rng(i)
             if model.probability < 1.0:
                 if model.per == "connection":
                     key = (connection, i)
                     affected = self._affected.get(key)
                     if affected is None:
-                        draw = self._rng(op, i, AFFECTED, 0).random()
-                        affected = self._affected[key] = draw < model.probability
+                        if counter is not None:  # its own draw, not the operation's
+                            counter.word, counter.state = (i << 8) | AFFECTED, None
+                        affected = self._affected[key] = rng.random() < model.probability
+                        if counter is not None:
+                            counter.word, counter.state = word | (i << 8), None
                     if not affected:
                         continue
-                    rng = self._rng(op, i, code, index)
-                else:
-                    rng = self._rng(op, i, code, index)
-                    if rng.random() >= model.probability:
-                        continue
-            else:
-                rng = self._rng(op, i, code, index)
-            decision = model.decide(op, rng, self._state(model, connection, i))
+                elif rng.random() >= model.probability:
+                    continue
+            state = self._state(model, connection, i) if i in self._stateful else None
+            decision = model.decide(op, rng, state)
             if decision is None or decision == NOTHING or _changes_nothing(decision, op):
                 continue
             merged = decision if merged is NOTHING else merged.merge(decision)

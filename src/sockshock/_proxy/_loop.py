@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sockshock._faults import Decision
+from sockshock._faults import Decision, FaultPlan
 
 __all__ = ["BATCH", "CHUNK", "EPOLL", "READ", "WRITE", "Hub", "Loop"]
 
@@ -133,6 +133,7 @@ class Hub(Protocol):
     """What stream connections and the datagram relay ask of the proxy that runs them."""
 
     upstream: Any
+    plan: FaultPlan
     _concerns: dict[str, bool]
     _loop: Loop
 

@@ -173,16 +173,18 @@ class FaultLayer:
         now = self.clock.now()
         with self._lock:
             peers = self._datagram_peers
+            # The least recently seen first: forget those silent too long (this one
+            # too, if it was: it comes back as a new peer, as behind a NAT).
+            while peers and next(iter(peers.values())).last < now - DATAGRAM_PEER_IDLE:
+                self._forget_peer()
             connection = peers.get(address)
             if connection is None:
                 connection = peers[address] = self._numbered(address)
+                if len(peers) > DATAGRAM_PEERS_KEPT:
+                    self._forget_peer()
             else:
                 peers.move_to_end(address)
             connection.last = now
-            while len(peers) > DATAGRAM_PEERS_KEPT:
-                self._forget_peer()
-            while next(iter(peers.values())).last < now - DATAGRAM_PEER_IDLE:
-                self._forget_peer()  # (never the peer just seen: it is last)
             return connection
 
     def _forget_peer(self) -> None:
