@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from typing import Any
 
 from sockshock._faults._core import ACCEPT, DATAGRAM_IN, DATAGRAM_OUT, RECV, SEND
 
@@ -69,44 +70,51 @@ def kind_code(kind: str) -> int:
 
 
 class CounterRandom(random.Random):
-    """The ``random.Random`` a seeded plan hands its models: the plan aims it at one
-    decision -- :attr:`connection`, then :attr:`word` (``index << 24 | model << 8 |
-    kind_code``) and :attr:`state` ``None`` -- and each draw takes the next number
-    of that decision's stream (see the module's docstring).
+    """The ``random.Random`` a seeded plan hands its models.
 
-    One per plan, re-aimed before each model's decision (the plan is not
-    thread-safe by itself: the fault layer serialises calls). Keys are computed on
-    the first draw only: a model that draws nothing costs nothing. ``randint`` and
-    ``randrange`` are CPython's algorithm (rejection sampling on ``getrandbits``)
-    without its argument checks on the common path, so they give exactly what
-    ``random.Random``'s would from the same ``getrandbits``.
+    The plan aims it at one decision -- :attr:`op` (the operation: its connection
+    and kind), :attr:`index` (its index), :attr:`model`, and :attr:`state`
+    ``None`` -- and each draw takes the next number of that decision's stream
+    (see the module's docstring). One per plan, re-aimed before each model's
+    decision (the plan is not thread-safe by itself: the fault layer serialises
+    calls). Keys are computed on the first draw only: a model that draws nothing
+    costs four attribute stores. ``randint`` and ``randrange`` are CPython's
+    algorithm (rejection sampling on ``getrandbits``) without its argument checks
+    on the common path: exactly what ``random.Random``'s give from the same
+    ``getrandbits``.
     """
 
     def __init__(self, seed: int) -> None:
         super().__init__(0)  # (the Mersenne Twister underneath is never used)
         self.seed_key = mix64((seed + GAMMA) & MASK)
-        #: The connection aimed at, and its key (``None``: not computed yet).
-        self.connection = -(2**80)  # (no connection has this number)
-        self.connection_key: int | None = None
-        #: The decision aimed at: ``index << 24 | model << 8 | kind_code``.
-        self.word = 0
+        #: The decision aimed at.
+        self.op: Any = None
+        self.index = 0
+        self.model = 0
+        #: The kind's code; ``None``: the code of ``op.kind``.
+        self.code: int | None = None
         #: The stream's counter (``None``: before the decision's first draw).
         self.state: int | None = None
+        # The last connection's key (one connection's operations come in runs).
+        self._connection = -(2**80)  # (no connection has this number)
+        self._connection_key = 0
 
-    def aim(self, connection: int, model: int, code: int, index: int) -> None:
+    def aim(self, op: Any, model: int, index: int, code: int | None = None) -> None:
         """Aim at the draws of one decision, from its first number (the plan sets
         the attributes itself, which is quicker)."""
-        if connection != self.connection:
-            self.connection, self.connection_key = connection, None
-        self.word = (index << 24) | (model << 8) | code
-        self.state = None
+        self.op, self.model, self.index, self.code, self.state = op, model, index, code, None
 
     def _start(self) -> int:
         """The decision's first number: its stream key (the counter starts there)."""
-        key = self.connection_key
-        if key is None:
-            key = self.connection_key = mix64(self.seed_key ^ (self.connection & MASK))
-        z = key ^ self.word
+        op = self.op
+        connection = op.connection
+        if connection != self._connection:
+            self._connection = connection
+            self._connection_key = mix64(self.seed_key ^ (connection & MASK))
+        code = self.code
+        if code is None:
+            code = KIND_CODES.get(op.kind) or kind_code(op.kind)
+        z = self._connection_key ^ ((self.index << 24) | (self.model << 8) | code)
         z = ((z ^ (z >> 30)) * _M1) & MASK
         z = ((z ^ (z >> 27)) * _M2) & MASK
         z ^= z >> 31

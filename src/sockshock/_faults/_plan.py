@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock._faults._core import ACCEPT, ERROR, NOTHING, WIRE, Decision, FaultModel, Operation
-from sockshock._faults._derive import AFFECTED, KIND_CODES, CounterRandom, kind_code
+from sockshock._faults._derive import AFFECTED, CounterRandom
 from sockshock._faults._draws import Draws
 from sockshock._util import InvalidArgument, check_number, check_seed
 
@@ -289,9 +289,7 @@ class FaultPlan:
             index = self._accept_errors
         counter = self._counter
         if counter is not None:  # aimed at this operation (see _derive)
-            if connection != counter.connection:
-                counter.connection, counter.connection_key = connection, None
-            word = (index << 24) | (KIND_CODES.get(kind) or kind_code(kind))
+            counter.op, counter.index = op, index
         for i, model in self._candidates(kind, op.layer):
             if model.scoped and not model.in_scope(op):
                 gap = model.bytes_until_window(op)
@@ -303,7 +301,7 @@ class FaultPlan:
             rng: random.Random
             if counter is not None:
                 rng = counter
-                counter.word, counter.state = word | (i << 8), None
+                counter.model, counter.state = i, None
             else:
                 rng = self._given_rng(i)
             if model.probability < 1.0:
@@ -312,10 +310,10 @@ class FaultPlan:
                     affected = self._affected.get(key)
                     if affected is None:
                         if counter is not None:  # its own draw, not the operation's
-                            counter.word, counter.state = (i << 8) | AFFECTED, None
+                            counter.aim(op, i, 0, AFFECTED)
                         affected = self._affected[key] = rng.random() < model.probability
                         if counter is not None:
-                            counter.word, counter.state = word | (i << 8), None
+                            counter.aim(op, i, index)
                     if not affected:
                         continue
                 elif rng.random() >= model.probability:
