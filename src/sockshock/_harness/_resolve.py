@@ -8,7 +8,6 @@ before all of them passed.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import socket
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sockshock import socketserver as ours
-from sockshock._faults import FaultPlan, make_plan
+from sockshock._faults import FaultPlan, check_fit, make_plan
 from sockshock._harness._tls import ServerTLS, resolve_tls
 from sockshock._layer import validate_layer
 from sockshock._stdlib import classes, server_names
@@ -27,6 +26,7 @@ from sockshock._util import (
     check_number,
     check_seconds,
     check_seed,
+    did_you_mean,
     is_loopback,
     resolve_clock,
     unix_path,
@@ -112,8 +112,7 @@ def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any
         else:
             names = server_names()
             if spec not in names:
-                close = difflib.get_close_matches(spec, names, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                hint = did_you_mean(spec, names)
                 raise InvalidArgument(
                     f"{source}={spec!r} is not a server class of sockshock.socketserver; "
                     f"{hint}known: {', '.join(names)}; or give 'module:attr'"
@@ -284,17 +283,19 @@ def check_clock(clock: Any, *, source: str) -> None:
         )
 
 
-def check_transport(plan: FaultPlan, server_class: type[Any], *, source: str) -> None:
-    """Every model of ``plan`` can apply to ``server_class``'s kind of socket."""
-    transport = transport_of(server_class)
-    for model in plan.models:
-        if not model.applies_to_transport(transport):
-            raise InvalidArgument(
-                f"{source}: {model!r} cannot apply to {server_class.__name__}, a "
-                f"{transport} server (it acts on "
-                f"{'datagrams' if transport == 'stream' else 'stream connections'}); "
-                "leave it out or serve a server of the other kind"
-            )
+def check_transport(
+    plan: FaultPlan, server_class: type[Any], *, source: str, tls: bool = True
+) -> None:
+    """Every model of ``plan`` can fire on ``server_class`` (plaintext-layer models
+    are checked against TLS where TLS is resolved: ``tls`` defaults to True here)."""
+    check_fit(
+        plan.models,
+        transport=transport_of(server_class),
+        tls=tls,
+        target=server_class.__name__,
+        where=source,
+        fix="leave it out or serve a server of the other kind",
+    )
 
 
 def is_server(value: Any) -> bool:
@@ -384,11 +385,11 @@ def split_server_attrs(
             for setting in dir(cls)
             if not setting.startswith("_") and not callable(getattr(cls, setting, None))
         ]
-        close = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
-        if close:
+        hint = did_you_mean(name, settings, cutoff=0.8)
+        if hint:
             raise InvalidArgument(
                 f"{cls.__name__} has no setting {name!r} (server attribute {name}={value!r} "
-                f"from {source}); did you mean {close[0]}? (To give it an attribute of "
+                f"from {source}); {hint}(To give it an attribute of "
                 f"that name all the same, subclass it: class My{cls.__name__}"
                 f"({cls.__name__}): {name} = ...)"
             )
@@ -438,8 +439,7 @@ def check_server_kwargs(cls: type[Any], kwargs: dict[str, Any], *, source: str) 
     ]
     for key in kwargs:
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(key, names)
             raise InvalidArgument(
                 f"server_kwargs={kwargs!r} (from {source}): {cls.__name__}() takes no "
                 f"keyword argument {key!r}; {hint}it takes "

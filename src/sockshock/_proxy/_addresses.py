@@ -8,7 +8,7 @@ import os
 import socket
 from typing import Any
 
-from sockshock._faults import FaultPlan, make_plan
+from sockshock._faults import FaultPlan, check_fit, make_plan
 from sockshock._util import (
     InvalidArgument,
     check_number,
@@ -80,12 +80,13 @@ def plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
     if seed is not None:
         check_seed(seed, source=SOURCE)
     plan = make_plan([] if faults is None else faults, seed=seed, source="faults", where=SOURCE)
-    kind = "datagram" if transport == "udp" else "stream"
-    for model in plan.models:
-        if not model.applies_to_transport(kind):
-            raise InvalidArgument(
-                f"{model!r} cannot apply to a {transport} proxy (it acts on "
-                f"{'datagrams' if kind == 'stream' else 'stream connections'}); leave it "
-                f"out, or proxy the other transport (from {SOURCE})"
-            )
+    check_fit(
+        plan.models,
+        transport="datagram" if transport == "udp" else "stream",
+        tls=False,
+        accepts=transport != "udp",
+        target=f"a {transport} proxy",
+        where=SOURCE,
+        fix="leave it out, or proxy the other transport",
+    )
     return plan
