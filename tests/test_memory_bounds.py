@@ -32,7 +32,6 @@ from sockshock._faults import (
     Decision,
     Operation,
 )
-from sockshock._proxy import proxy_for
 from sockshock._util import DATAGRAM_PEER_IDLE, DATAGRAM_PEERS_KEPT
 from sockshock.faults import FaultPlan
 from sockshock.handlers import DatagramEcho, LineEcho
@@ -258,7 +257,7 @@ def test_the_proxy_ends_each_connection_and_its_datagram_peers() -> None:
     plan = Spy(F.PartialReads(3), seed=6)
     with (
         sockshock.serving("ThreadingTCPServer", LineEcho) as srv,
-        proxy_for(srv.address, faults=plan) as proxy,
+        sockshock.FaultProxy(srv.address, faults=plan) as proxy,
     ):
         for _ in range(3):
             with socket.create_connection(proxy.address, timeout=WAIT) as client:
@@ -270,7 +269,7 @@ def test_the_proxy_ends_each_connection_and_its_datagram_peers() -> None:
     udp = Spy(F.DuplicateDatagrams(probability=0.0), seed=6)
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
-        proxy_for(srv.address, faults=udp, transport="udp") as proxy,
+        sockshock.FaultProxy(srv.address, faults=udp, transport="udp") as proxy,
     ):
         for _ in range(2):
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
