@@ -421,3 +421,16 @@ def test_accept_retries_draw_afresh_and_a_spurious_wake_up_changes_nothing() -> 
             n += 1
         replayed.append(n)
     assert replayed == errors_in_a_row
+
+
+def test_a_seeded_plan_pickles_and_copies_with_its_decisions() -> None:
+    import copy
+    import pickle
+
+    ops = operations(3, 4)
+    expected = [FaultPlan(*STATELESS, seed=15).decide(op) for op in ops]
+    for clone in (
+        pickle.loads(pickle.dumps(FaultPlan(*STATELESS, seed=15))),
+        copy.deepcopy(FaultPlan(*STATELESS, seed=15)),
+    ):
+        assert [clone.decide(op) for op in ops] == expected

@@ -26,9 +26,10 @@ The function, so that it can be reproduced anywhere (all arithmetic modulo 2**64
 ``model`` is the model's position in the plan, ``index`` the operation's index in
 its direction on the connection (for ``accept``: how many accept errors the
 plan has injected for the connection it would create), ``kind_code`` one of
-:data:`KIND_CODES`. The rest of ``random.Random``'s methods (``randint``,
-``uniform``, ``choice``...) are CPython's own, built on ``random()`` and
-``getrandbits()``, identical on every version sockshock supports.
+:data:`KIND_CODES`. The rest of ``random.Random``'s methods (``uniform``,
+``choice``...) are CPython's own, built on ``random()`` and ``getrandbits()``;
+``randint`` and ``randrange`` are CPython's algorithm too, written out for speed:
+the same numbers on every version sockshock supports.
 
 Pure: no I/O (see ``_core``).
 """
@@ -86,6 +87,7 @@ class CounterRandom(random.Random):
 
     def __init__(self, seed: int) -> None:
         super().__init__(0)  # (the Mersenne Twister underneath is never used)
+        self._seed = seed
         self.seed_key = mix64((seed + GAMMA) & MASK)
         #: The decision aimed at.
         self.op: Any = None
@@ -183,6 +185,10 @@ class CounterRandom(random.Random):
         if stop is None and step == 1 and type(start) is int and start > 0:
             return self._below(start)
         return super().randrange(start, stop, step)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled and copied as what it is made from (it keeps nothing else)."""
+        return (type(self), (self._seed,))
 
     def __repr__(self) -> str:
         return f"<CounterRandom seed_key={self.seed_key:#018x}>"
