@@ -91,7 +91,7 @@ class DatagramRelay:
         for peer in self.peers.values():
             peer.closed = True
             peer.upstream.close()
-            self.hub.plan.connection_ended(peer.index)  # the plan forgets it (issue 23)
+            self.hub._ended(peer.index)
         self.peers.clear()
         self.held = {DATAGRAM_IN: [], DATAGRAM_OUT: []}
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sockshock._faults import Decision, FaultPlan
+from sockshock._faults import Decision
 
 __all__ = ["BATCH", "CHUNK", "EPOLL", "READ", "WRITE", "Hub", "Loop"]
 
@@ -133,7 +133,6 @@ class Hub(Protocol):
     """What stream connections and the datagram relay ask of the proxy that runs them."""
 
     upstream: Any
-    plan: FaultPlan
     _concerns: dict[str, bool]
     _loop: Loop
 
@@ -145,4 +144,8 @@ class Hub(Protocol):
 
     def _abrupt_shutdown(self) -> None:
         """AbruptShutdown: reset everything, stop listening."""
+        ...
+
+    def _ended(self, index: int) -> None:
+        """A connection (or a datagram client) ended: what was kept for it can go."""
         ...

@@ -182,7 +182,7 @@ class StreamConnection:
         self.outward.close_pipe()
         self.client_events = self.upstream_events = 0
         self.acceptor.connections.pop(self.index, None)
-        self.proxy.plan.connection_ended(self.index)  # the plan forgets it (issue 23)
+        self.proxy._ended(self.index)
 
 
 class Acceptor:
