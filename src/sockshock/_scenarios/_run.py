@@ -23,6 +23,7 @@ from typing import Any
 from sockshock._faults import check_fit
 from sockshock._harness import (
     LeakAudit,
+    LeakReport,
     import_handler_class,
     resolve_handler_class,
     resolve_server_class,
@@ -156,6 +157,10 @@ class Check:
     name: str
     passed: bool | None  # None: not judged (not visible from outside the target)
     detail: str = ""
+    #: What lies behind the detail, for reports in full: the handler errors (or the
+    #: stop's error), and what leaked.
+    errors: list[BaseException] = field(default_factory=list)
+    leaks: LeakReport | None = None
 
 
 @dataclass
@@ -294,6 +299,7 @@ def _judge_errors(scenario: Scenario, errors: list[Any]) -> Check:
         "handler errors",
         not unexpected,
         "none" if not names else f"{len(names)}: " + ", ".join(sorted(set(names))),
+        errors=[f.exception for f in errors],
     )
 
 
@@ -301,7 +307,20 @@ def run(
     scenario: Scenario, *, server_class: Any = None, handler: Any = None, seed: int | None = None
 ) -> ScenarioResult:
     """Run ``scenario`` against a server in this process (its ``[server]`` unless
-    ``server_class``/``handler`` say otherwise) and judge its ``[expect]``."""
+    ``server_class``/``handler`` say otherwise) and judge its ``[expect]``.
+
+    Args:
+        scenario: a scenario from :func:`load`.
+        server_class: the server to run it against instead of its ``[server]``
+            (a class, a name in ``sockshock.socketserver`` or ``"module:attr"``).
+        handler: the request handler instead of its ``[server]``'s.
+        seed: the fault seed instead of the scenario's (default: its own, or random).
+
+    Returns:
+        The result: what was answered, how fast the server stopped, the handler
+        errors and leaks, each judged against ``[expect]``, with the seed that
+        replays it.
+    """
     resolved = resolve(scenario, server_class=server_class, handler=handler)
     cls, handler, transport = resolved.server_class, resolved.handler, resolved.transport
     plan = scenario.plan(seed)
@@ -316,7 +335,7 @@ def run(
     if leak_audit is not None:
         report = leak_audit.report()
         result.checks.append(
-            Check("no leaks", not report, "none" if not report else str(report).splitlines()[1])
+            Check("no leaks", not report, report.summary() if report else "none", leaks=report)
         )
     result.seconds = time.monotonic() - started
     result.log = plan.describe(limit=40)
@@ -354,7 +373,9 @@ def _serve(
                 seconds = srv.assert_stops_within(scenario.expect.stops_within, tolerance=1.0)
                 result.checks.append(Check("stops within", True, f"{seconds:.3f} s"))
             except ShutdownTooSlow as exc:
-                result.checks.append(Check("stops within", False, str(exc).splitlines()[0]))
+                result.checks.append(
+                    Check("stops within", False, str(exc).splitlines()[0], errors=[exc])
+                )
             except InvalidArgument:
                 if not srv.wait_stopped(0):
                     raise
@@ -375,7 +396,7 @@ def _serve(
                     "left, at the end (not judged)"
                 )
     except ShutdownTimeout as exc:
-        result.checks.append(Check("stops within", False, str(exc).splitlines()[0]))
+        result.checks.append(Check("stops within", False, str(exc).splitlines()[0], errors=[exc]))
     return errors
 
 

@@ -11,6 +11,8 @@ from sockshock._util._address import (
 from sockshock._util._bounds import (
     DATAGRAM_PEER_IDLE,
     DATAGRAM_PEERS_KEPT,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_TOLERANCE,
     MAX_SECONDS,
     SEED_MAX,
     check_seconds,
@@ -40,6 +42,8 @@ from sockshock._util._version import __version__
 __all__ = [
     "DATAGRAM_PEERS_KEPT",
     "DATAGRAM_PEER_IDLE",
+    "DEFAULT_SHUTDOWN_TIMEOUT",
+    "DEFAULT_TOLERANCE",
     "MAX_SECONDS",
     "SEED_MAX",
     "UNIX_PATH_MAX",

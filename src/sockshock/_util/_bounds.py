@@ -15,6 +15,8 @@ from sockshock._util._errors import check_number
 __all__ = [
     "DATAGRAM_PEERS_KEPT",
     "DATAGRAM_PEER_IDLE",
+    "DEFAULT_SHUTDOWN_TIMEOUT",
+    "DEFAULT_TOLERANCE",
     "MAX_SECONDS",
     "SEED_MAX",
     "check_seconds",
@@ -32,6 +34,11 @@ DATAGRAM_PEER_IDLE = 120.0
 #: The most datagram peers remembered at once; beyond, the least recently seen is
 #: forgotten (about 1 KB each): a flood of new source ports keeps memory bounded.
 DATAGRAM_PEERS_KEPT = 4096
+#: How long stopping a served server may take by default, in seconds.
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+#: ``assert_stops_within()`` allows ``seconds * DEFAULT_TOLERANCE + slack`` by
+#: default, for noisy CI machines.
+DEFAULT_TOLERANCE = 2.0
 
 
 def check_seconds(
