@@ -580,6 +580,7 @@ def _run_datagram(
     serve()
     closed = sock._closed
     sock.close()
+    layer.forget_peers()  # the plan keeps nothing of this run but its log
     replies = sock.sent_datagrams
     return _transcript(
         "datagram",
