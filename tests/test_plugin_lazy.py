@@ -22,6 +22,7 @@ LIGHT = {
     "sockshock._pytest._ending",
     "sockshock._pytest._markers",
     "sockshock._pytest._plugin",
+    "sockshock._pytest._schedules",  # the schedules marker and fixture: light as well
     "sockshock._pytest._settings",
 }
 

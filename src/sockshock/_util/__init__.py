@@ -9,6 +9,8 @@ from sockshock._util._address import (
     unix_path,
 )
 from sockshock._util._bounds import (
+    DATAGRAM_PEER_IDLE,
+    DATAGRAM_PEERS_KEPT,
     DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_TOLERANCE,
     MAX_SECONDS,
@@ -40,6 +42,7 @@ from sockshock._util._errors import (
     ShutdownTooSlow,
     SockshockError,
     TLSUnavailable,
+    UncontrolledBlocking,
     check_choice,
     check_number,
     check_type,
@@ -48,6 +51,8 @@ from sockshock._util._errors import (
 from sockshock._util._version import __version__
 
 __all__ = [
+    "DATAGRAM_PEERS_KEPT",
+    "DATAGRAM_PEER_IDLE",
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_TOLERANCE",
     "EXIT_GRACE",
@@ -68,6 +73,7 @@ __all__ = [
     "ShutdownTooSlow",
     "SockshockError",
     "TLSUnavailable",
+    "UncontrolledBlocking",
     "VirtualClock",
     "__version__",
     "check_choice",
