@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from sockshock._faults import FaultPlan
+from sockshock._harness._children import forks, wait_for_fork
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._stop import Run, stop
 from sockshock._util import (
@@ -333,7 +334,10 @@ class ServerHandle:
         if tls is False:
             return self._connect(timeout)
         context = self.client_context() if tls is True else tls
+        before = forks()
         client = self._connect(timeout)
+        if hasattr(self.server, "active_children"):  # no handshake while it forks
+            wait_for_fork(before, min(1.0, timeout or 1.0))
         try:
             wrapped = context.wrap_socket(client, server_hostname="localhost")
         except BaseException:
