@@ -28,7 +28,7 @@ import sockshock
 from sockshock import clients, scenarios
 from sockshock import faults as F
 from sockshock import socketserver as ss
-from sockshock._harness._children import forks, wait_for_fork
+from sockshock._wire import forks, wait_for_fork
 from sockshock.errors import InvalidArgument
 from sockshock.handlers import DatagramEcho, LineEcho
 from tests._support import SUBPROCESS_TIMEOUT
@@ -224,7 +224,7 @@ def _reject_certificate(srv: Any) -> None:
     before = forks()
     with srv.connect() as raw, pytest.raises(ssl.SSLCertVerificationError):
         if hasattr(srv.server, "active_children"):  # (no handshake while it forks:
-            wait_for_fork(before, WAIT)  # see _harness._children.wait_for_fork)
+            wait_for_fork(before, WAIT)  # see _wire._forks.wait_for_fork)
         ssl.create_default_context().wrap_socket(raw, server_hostname="localhost")
 
 

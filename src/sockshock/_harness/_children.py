@@ -20,7 +20,6 @@ import faulthandler
 import os
 import signal
 import threading
-import time
 import weakref
 from typing import IO, TYPE_CHECKING, Any
 
@@ -31,13 +30,12 @@ from sockshock._wire import die_with_parent, prepare_die_with_parent, release_in
 if TYPE_CHECKING:
     from sockshock._harness._handle import ServerHandle
 
-__all__ = ["forks", "running", "starting", "stopped", "wait_for_fork"]
+__all__ = ["running", "starting", "stopped"]
 
 _LIVE: weakref.WeakSet[ServerHandle] = weakref.WeakSet()
 _CHILD_DUMP: list[IO[str]] = []  # keeps a forked child's stack-dump file open
 _PARENT = [os.getpid()]  # the pid a child was forked from (set before each fork)
 _BASELINE: list[set[int]] = []  # children that were there before the first server
-_FORKS = [0]  # forks this process made (counted in the parent)
 
 
 def starting(forks: bool) -> None:
@@ -75,31 +73,6 @@ def _before_fork() -> None:
     _PARENT[0] = os.getpid()
 
 
-def _after_fork_in_parent() -> None:
-    _FORKS[0] += 1
-
-
-def forks() -> int:
-    """How many times this process has forked so far."""
-    return _FORKS[0]
-
-
-def wait_for_fork(before: int, bound: float) -> bool:
-    """Wait (at most ``bound`` seconds) until this process has forked since
-    :func:`forks` said ``before``; whether it has.
-
-    A TLS client in this process must not start its handshake while a forking
-    server forks the child for its connection: a child forked while another thread
-    holds one of OpenSSL's locks (they are held for a moment inside each handshake
-    step) waits for it for ever. ``connect(tls=...)`` waits for the fork first."""
-    deadline = time.monotonic() + bound
-    while _FORKS[0] <= before:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.0005)
-    return True
-
-
 def _in_forked_child() -> None:
     """In a forked child: release the test's client sockets (were they left open
     here, closing a client in the test would never reach the server as end of
@@ -133,11 +106,7 @@ def _end_forked_children() -> None:
 
 def _register() -> Any:
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(
-            before=_before_fork,
-            after_in_parent=_after_fork_in_parent,
-            after_in_child=_in_forked_child,
-        )
+        os.register_at_fork(before=_before_fork, after_in_child=_in_forked_child)
     on_emergency(_end_forked_children)
 
 

@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from sockshock._faults import FaultPlan
-from sockshock._harness._children import forks, wait_for_fork
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._stop import Run, stop
 from sockshock._util import (
@@ -24,7 +23,7 @@ from sockshock._util import (
     check_seconds,
     make_temporary_directory,
 )
-from sockshock._wire import FaultLayer, note_client_socket
+from sockshock._wire import FaultLayer, forks, note_client_socket, wait_for_fork
 
 __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "DEFAULT_WAIT", "ServerHandle"]
 

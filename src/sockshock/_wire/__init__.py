@@ -4,9 +4,11 @@ from sockshock._wire._common import DONTWAIT, PEEK, Connection, os_error, timed_
 from sockshock._wire._datagram import DatagramFaults, mangle
 from sockshock._wire._forks import (
     die_with_parent,
+    forks,
     note_client_socket,
     prepare_die_with_parent,
     release_inherited_clients,
+    wait_for_fork,
 )
 from sockshock._wire._layer import FaultLayer
 from sockshock._wire._socket import FaultySocket
@@ -21,10 +23,12 @@ __all__ = [
     "FaultySocket",
     "StreamFaults",
     "die_with_parent",
+    "forks",
     "mangle",
     "note_client_socket",
     "os_error",
     "prepare_die_with_parent",
     "release_inherited_clients",
     "timed_out",
+    "wait_for_fork",
 ]

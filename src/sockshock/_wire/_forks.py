@@ -39,15 +39,18 @@ import socket
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = [
     "ForkChannel",
     "die_with_parent",
+    "forks",
     "note_client_socket",
     "prepare_die_with_parent",
     "release_inherited_clients",
+    "wait_for_fork",
 ]
 
 _FD_DIRECTORY = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
@@ -107,6 +110,38 @@ def _connected_to(fd: int, addresses: list[Any]) -> bool:
     finally:
         sock.detach()
     return _same_address(peer, addresses)
+
+
+_FORKS = [0]  # forks this process made (counted in the parent, by the at-fork hook)
+
+
+def _count_fork() -> None:
+    _FORKS[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_parent=_count_fork)
+
+
+def forks() -> int:
+    """How many times this process has forked so far."""
+    return _FORKS[0]
+
+
+def wait_for_fork(before: int, bound: float) -> bool:
+    """Wait (at most ``bound`` seconds) until this process has forked since
+    :func:`forks` said ``before``; whether it has.
+
+    A TLS client in this process must not start its handshake while a forking
+    server forks the child for its connection: a child forked while another thread
+    holds one of OpenSSL's locks (they are held for a moment inside each handshake
+    step) waits for it for ever. ``connect(tls=...)`` waits for the fork first."""
+    deadline = time.monotonic() + bound
+    while _FORKS[0] <= before:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.0005)
+    return True
 
 
 _PR_SET_PDEATHSIG = 1
