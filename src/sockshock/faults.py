@@ -2,7 +2,7 @@
 
 Stream (TCP and Unix stream): :class:`PartialReads`, :class:`PartialWrites`,
 :class:`Latency`, :class:`Bandwidth`, :class:`SlowClient`, :class:`SlowReader`,
-:class:`ResetAfter`, :class:`EOFAfter`, :class:`Stall`.
+:class:`ResetAfter`, :class:`EOFAfter`, :class:`Stall`, :class:`SlowClose`.
 
 Datagram (UDP and Unix datagram): :class:`DropDatagrams`,
 :class:`DuplicateDatagrams`, :class:`ReorderDatagrams`, :class:`CorruptDatagrams`,
@@ -39,6 +39,7 @@ from sockshock._faults import (
     ReorderDatagrams,
     ResetAfter,
     SlowClient,
+    SlowClose,
     SlowReader,
     Stall,
     TruncateDatagrams,
@@ -65,6 +66,7 @@ __all__ = [
     "ReorderDatagrams",
     "ResetAfter",
     "SlowClient",
+    "SlowClose",
     "SlowReader",
     "Stall",
     "TruncateDatagrams",

@@ -40,6 +40,7 @@ from sockshock._faults._stream import (
     PartialWrites,
     ResetAfter,
     SlowClient,
+    SlowClose,
     SlowReader,
     Stall,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "ReorderDatagrams",
     "ResetAfter",
     "SlowClient",
+    "SlowClose",
     "SlowReader",
     "Stall",
     "TruncateDatagrams",

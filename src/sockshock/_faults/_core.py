@@ -108,6 +108,8 @@ class Decision(NamedTuple):
         corrupt: bit positions to flip in a datagram.
         truncate: a datagram is cut to this many bytes.
         hold: a datagram is held back behind this many later ones (reordering).
+        close_after: for ``"stall"``: seconds after which the stalled connection
+            is closed (``None``: it stays stalled; toxiproxy's ``timeout`` toxic).
     """
 
     delay: float = 0.0
@@ -118,6 +120,7 @@ class Decision(NamedTuple):
     corrupt: tuple[int, ...] = ()
     truncate: int | None = None
     hold: int = 0
+    close_after: float | None = None
 
     def merge(self, other: Decision) -> Decision:
         """Combine two decisions: delays add, limits take the smaller, the first
@@ -133,6 +136,7 @@ class Decision(NamedTuple):
             corrupt=self.corrupt + other.corrupt,
             truncate=min(truncates) if truncates else None,
             hold=max(self.hold, other.hold),
+            close_after=self.close_after if self.action else other.close_after,
         )
 
     def only_limits(self) -> bool:
@@ -216,6 +220,9 @@ class FaultModel:
     kinds: ClassVar[tuple[str, ...]] = ()
     #: Whether the model's state is kept per connection or once for the plan.
     state_scope: ClassVar[str] = "connection"
+    #: Whether the model looks at the server's end of file (a ``send`` of 0 bytes:
+    #: the fault proxy asks about the server closing its side only for these).
+    on_close: ClassVar[bool] = False
 
     _: KW_ONLY
     probability: float = 1.0

@@ -35,6 +35,7 @@ __all__ = [
     "PartialWrites",
     "ResetAfter",
     "SlowClient",
+    "SlowClose",
     "SlowReader",
     "Stall",
 ]
@@ -88,8 +89,14 @@ class PartialWrites(_Chunks):
 
 @dataclass(frozen=True, repr=False)
 class Latency(Directed):
-    """Each operation waits ``seconds`` (plus up to ``jitter``) before its data is
-    seen (``"in"``) or leaves (``"out"``)."""
+    """Each operation waits ``seconds``, plus or minus up to ``jitter`` (uniformly,
+    never below 0: toxiproxy's ``latency`` +- ``jitter``), before its data is seen
+    (``"in"``) or leaves (``"out"``).
+
+    In process, each ``recv``/``send`` waits. Through the fault proxy each chunk is
+    delayed from its arrival (toxiproxy's semantics): requests pipelined 20 ms apart
+    arrive 20 ms apart, each ``seconds`` late, and a bulk transfer keeps its rate.
+    """
 
     seconds: float
     jitter: float = 0.0
@@ -101,8 +108,9 @@ class Latency(Directed):
         check_delay(self, "jitter", self.jitter)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
-        jitter = rng.uniform(0, self.jitter) if self.jitter else 0.0
-        delay = self.seconds + jitter
+        delay = self.seconds
+        if self.jitter:
+            delay = max(0.0, delay + rng.uniform(-self.jitter, self.jitter))
         return Decision(delay=delay) if delay else None
 
 
@@ -187,45 +195,105 @@ def _after(nbytes: int, op: Operation, action: str, **extra: Any) -> Decision | 
 class ResetAfter(Directed):
     """The peer resets the connection once ``nbytes`` have moved in ``direction``:
     reads raise ECONNRESET (then return ``b""``), writes raise ECONNRESET then
-    EPIPE, exactly like Linux."""
+    EPIPE, exactly like Linux. ``delay``: seconds between reaching ``nbytes`` and
+    the reset (toxiproxy's ``reset_peer`` ``timeout``; the data waits meanwhile)."""
 
     nbytes: int = 0
     direction: str = "in"
+    delay: float = 0.0
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
+        check_delay(self, "delay", self.delay)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
+        if self.delay and op.offset >= self.nbytes:
+            return Decision(delay=self.delay, action=RESET, errno=_errno.ECONNRESET)
+        return _after(self.nbytes, op, RESET, errno=_errno.ECONNRESET)
+
+
+class _EndsAfter(Directed):
+    """Data moves normally for ``nbytes`` in ``direction``, then the peer does
+    :attr:`action`."""
+
+    nbytes: int
+    action: ClassVar[str]
 
     def validate(self) -> None:
         super().validate()
         check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
-        return _after(self.nbytes, op, RESET, errno=_errno.ECONNRESET)
-
-
-@dataclass(frozen=True, repr=False)
-class _ReadsEndAfter(FaultModel):
-    """Reads go on normally for ``nbytes``, then the peer does :attr:`action`."""
-
-    nbytes: int = 0
-    kinds: ClassVar[tuple[str, ...]] = (RECV,)
-    action: ClassVar[str]
-
-    def validate(self) -> None:
-        check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
-
-    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         return _after(self.nbytes, op, self.action)
 
 
-@dataclass(frozen=True, repr=False)  # (its own __init__: errors name EOFAfter)
-class EOFAfter(_ReadsEndAfter):
-    """The peer closes its side early: reads return ``b""`` after ``nbytes``."""
+@dataclass(frozen=True, repr=False)
+class EOFAfter(_EndsAfter):
+    """The peer closes early once ``nbytes`` have moved in ``direction``.
 
+    ``"in"`` (default): the client stops sending: the server's reads return ``b""``
+    after ``nbytes``. ``"out"`` (the fault proxy only): the server's reply is cut
+    after ``nbytes`` and the client gets end of file (toxiproxy's ``limit_data``
+    on the ``downstream`` stream); ``"both"``: whichever comes first.
+    """
+
+    nbytes: int = 0
+    direction: str = "in"
     action = EOF
 
 
 @dataclass(frozen=True, repr=False)
-class Stall(_ReadsEndAfter):
-    """The peer goes silent after ``nbytes``: reads block until the socket's timeout
+class Stall(_EndsAfter):
+    """The peer goes silent after ``nbytes`` have moved in ``direction``.
+
+    In process (``"in"``): reads block until the socket's timeout
     (``TimeoutError``), or until the server closes or shuts down the socket, or the
-    real peer closes (then: end of file)."""
+    real peer closes (then: end of file). Through the fault proxy, the stalled
+    direction forwards nothing more (what arrives is discarded); it ends when its
+    sender closes (the receiver then gets end of file: the same semantics), and
+    ``timeout`` seconds after it began the proxy closes the connection (toxiproxy's
+    ``timeout`` toxic; ``None``, the default: it never does).
+    """
+
+    nbytes: int = 0
+    direction: str = "in"
+    timeout: float | None = None
 
     action = STALL
+
+    def validate(self) -> None:
+        super().validate()
+        if self.timeout is not None:
+            check_delay(self, "timeout", self.timeout)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
+        decision = _after(self.nbytes, op, STALL)
+        if decision is not None and decision.action == STALL and self.timeout is not None:
+            return decision._replace(close_after=self.timeout)
+        return decision
+
+
+@dataclass(frozen=True, repr=False)
+class SlowClose(Directed):
+    """Closing is slow: a peer's end of file reaches the other side ``seconds``
+    late (toxiproxy's ``slow_close``; the data before it is not delayed).
+
+    ``"out"`` (default, the fault proxy only): the server closed, the client sees
+    end of file ``seconds`` later; ``"in"``: the client closed, the server's read
+    returns ``b""`` ``seconds`` later.
+    """
+
+    seconds: float
+    direction: str = "out"
+
+    on_close: ClassVar[bool] = True
+
+    def validate(self) -> None:
+        super().validate()
+        check_delay(self, "seconds", self.seconds)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
+        if op.size or not self.seconds:
+            return None
+        return Decision(delay=self.seconds)

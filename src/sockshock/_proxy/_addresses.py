@@ -8,7 +8,7 @@ import os
 import socket
 from typing import Any
 
-from sockshock._faults import FaultPlan, make_plan
+from sockshock._faults import PLAINTEXT, FaultPlan, make_plan
 from sockshock._util import InvalidArgument, InvalidType, check_number
 from sockshock._util._address import format_address, host_port_form, is_loopback
 from sockshock._util._address import unix_path as _unix_path
@@ -76,6 +76,13 @@ def plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
     plan = make_plan([] if faults is None else faults, seed=seed, source="faults", where=SOURCE)
     kind = "datagram" if transport == "udp" else "stream"
     for model in plan.models:
+        if model.layer == PLAINTEXT:
+            raise InvalidArgument(
+                f"{model!r}: layer='plaintext' faults act above TLS, in a server "
+                f"sockshock runs; the proxy sees only the bytes on the wire (under TLS, "
+                f"the encrypted records), so it would never fire; give layer='wire' "
+                f"(from {SOURCE})"
+            )
         if not model.applies_to_transport(kind):
             raise InvalidArgument(
                 f"{model!r} cannot apply to a {transport} proxy (it acts on "
