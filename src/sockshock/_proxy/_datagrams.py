@@ -104,6 +104,7 @@ class DatagramRelay:
         self.next_index = 0
         self.closed = False
         self.disabled = False  # (the proxy's switch): datagrams are dropped
+        self.address = front.getsockname()[:2]  # where clients send
         self._sweeping = False
 
     def watch(self) -> None:
@@ -123,7 +124,7 @@ class DatagramRelay:
 
     def _forget(self, peer: _Peer) -> None:
         if peer.local is not None:
-            OWN_UPSTREAMS.discard(peer.local)
+            OWN_UPSTREAMS.pop(peer.local, None)
         peer.closed = True
         self.hub._loop.watch(peer.upstream, READ, 0, peer.on_upstream)
         peer.upstream.close()
@@ -164,16 +165,20 @@ class DatagramRelay:
             if self.disabled:
                 continue
             peer = self.peers.get(address)
-            if peer is None and address in OWN_UPSTREAMS:  # this process, to itself
-                self.hub._loop_detected(address)
-                continue
             if peer is None:
-                peer = self._peer(address)
+                path = frozenset((id(self.hub),))
+                came = OWN_UPSTREAMS.get((address[:2], self.address))
+                if came is not None:
+                    if id(self.hub) in came:  # a proxy forwarding to itself
+                        self.hub._loop_detected(address)
+                        continue
+                    path |= came
+                peer = self._peer(address, path)
                 if peer is None:
                     continue  # out of descriptors: the datagram is lost
             self._datagram(peer, DATAGRAM_IN, data)
 
-    def _peer(self, address: Any) -> _Peer | None:
+    def _peer(self, address: Any, path: frozenset[int]) -> _Peer | None:
         try:
             upstream = socket.socket(self.family, socket.SOCK_DGRAM)
         except OSError:
@@ -186,8 +191,8 @@ class DatagramRelay:
             return None
         peer = _Peer(self, self.next_index, address, upstream)
         try:
-            peer.local = upstream.getsockname()[:2]
-            OWN_UPSTREAMS.add(peer.local)
+            peer.local = (upstream.getsockname()[:2], tuple(self.hub.upstream[:2]))
+            OWN_UPSTREAMS[peer.local] = path
         except OSError:
             pass
         self.next_index += 1

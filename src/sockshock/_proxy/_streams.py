@@ -10,9 +10,10 @@ bookkeeping. The :class:`Acceptor` is the stream side of a proxy: its listening
 socket, and the connections numbered in accept order.
 
 A proxy that would connect to itself is caught: the local address of every
-upstream connection any proxy of this process makes is remembered
-(:data:`OWN_UPSTREAMS`), and a client arriving from one of them is turned away
-with a reset, once, instead of looping until the descriptors run out.
+upstream connection the proxies of this process make is remembered with the
+proxies its client passed through (:data:`OWN_UPSTREAMS`); a client arriving at a
+proxy it already passed through is turned away with a reset, once, instead of
+looping until the descriptors run out (a chain of proxies is fine).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from sockshock._proxy._pipe import Pipe
 
 __all__ = ["OWN_UPSTREAMS", "Acceptor", "StreamConnection", "reset_socket"]
 
-#: The local (host, port) of every upstream TCP connection the proxies of this
-#: process have open: a client coming from one of them is a proxy connecting to
-#: itself (directly, or through other proxies).
-OWN_UPSTREAMS: set[Any] = set()
+#: Every upstream connection the proxies of this process have open, as (its local
+#: (host, port), the (host, port) it connected to), and the proxies (ids) its
+#: client passed through: a client coming from one of them to a proxy in that set
+#: is a proxy forwarding to itself (directly, or through other proxies).
+OWN_UPSTREAMS: dict[Any, frozenset[int]] = {}
 
 _UNIX_RETRY = 0.005  # a Unix listener's backlog was full (EAGAIN): connect again after this
 _UNIX_TRIES = 200
@@ -65,6 +67,7 @@ class StreamConnection:
         "index",
         "inward",
         "local",
+        "path",
         "outward",
         "proxy",
         "tries",
@@ -94,6 +97,7 @@ class StreamConnection:
         self.upstream_events = 0
         self.fast = False  # both directions only forward: readiness goes to the splice
         self.local: Any = None  # the upstream socket's own address (TCP)
+        self.path: frozenset[int] = frozenset()  # the proxies the client came through
         concerns = self.proxy._concerns
         self.inward = Pipe(self, RECV, client, upstream, concerns[RECV], True)
         self.outward = Pipe(self, SEND, upstream, client, concerns[SEND], concerns["close"])
@@ -108,8 +112,8 @@ class StreamConnection:
             code = exc.errno or errno.ECONNREFUSED
         if self.local is None and self.acceptor.nodelay:
             with contextlib.suppress(OSError):
-                self.local = self.upstream.getsockname()[:2]
-                OWN_UPSTREAMS.add(self.local)
+                self.local = (self.upstream.getsockname()[:2], tuple(self.proxy.upstream[:2]))
+                OWN_UPSTREAMS[self.local] = self.path
         if code == 0:
             self._connected()
         elif code == errno.EINPROGRESS:
@@ -212,7 +216,7 @@ class StreamConnection:
                 sock.close()
         self.fast = False
         if self.local is not None:
-            OWN_UPSTREAMS.discard(self.local)
+            OWN_UPSTREAMS.pop(self.local, None)
         self.client_events = self.upstream_events = 0
         self.acceptor.connections.pop(self.index, None)
         self.proxy._ended(self.index)
@@ -249,6 +253,8 @@ class Acceptor:
         self.next_index = 0
         self.events = 0  # what the listener is polled for
         self.disabled = False  # (the proxy's switch)
+        #: The (host, port) clients connect to (TCP; None for Unix).
+        self.address: Any = listener.getsockname()[:2] if nodelay else None
 
     def watch(self) -> None:
         """Poll the listener (again, after running out of descriptors)."""
@@ -291,10 +297,15 @@ class Acceptor:
     def _admit(self, client: socket.socket, address: Any) -> None:
         client.setblocking(False)
         hub = self.hub
-        if address and address[:2] in OWN_UPSTREAMS:  # (TCP) a proxy connecting to itself
-            reset_socket(client)
-            hub._loop_detected(address)
-            return
+        path = frozenset((id(hub),))
+        if address:  # (TCP) from a proxy of this process?
+            came = OWN_UPSTREAMS.get((address[:2], self.address))
+            if came is not None:
+                if id(hub) in came:  # a proxy forwarding to itself
+                    reset_socket(client)
+                    hub._loop_detected(address)
+                    return
+                path |= came
         if hub._concerns[ACCEPT]:
             decision = hub._ask(ACCEPT, self.next_index, None, 0, 0, 0, time.monotonic())
             if decision.action == ERROR:
@@ -313,6 +324,7 @@ class Acceptor:
         index = self.next_index
         self.next_index += 1
         conn = StreamConnection(self, index, address, client, upstream)
+        conn.path = path
         self.connections[index] = conn
         conn.connect()
 
