@@ -330,9 +330,7 @@ class FaultProxy:
                 if exc.errno == errno.EADDRINUSE
                 else exc.strerror or str(exc)
             )
-            raise OSError(
-                exc.errno, f"cannot listen on {format_address(where)}: {what}"
-            ) from None
+            raise OSError(exc.errno, f"cannot listen on {format_address(where)}: {what}") from None
 
     def _bind_unix(self) -> socket.socket:
         assert self._listen_path is not None

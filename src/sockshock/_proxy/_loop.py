@@ -204,3 +204,7 @@ class Hub(Protocol):
     def _ended(self, index: int) -> None:
         """A connection (or a datagram client) ended: what was kept for it can go."""
         ...
+
+    def _loop_detected(self, address: Any) -> None:
+        """A client came from this proxy's own upstream side (it forwards to itself)."""
+        ...

@@ -233,10 +233,14 @@ class Pipe:
         return False
 
     def read(self) -> None:
-        if self.splice and self.state == _OPEN and not (self.queued or self.outlen):
-            if self.conn.connected and not (self.blocked or self.waiting):
-                self.forward()
-                return
+        if (
+            self.splice
+            and self.state == _OPEN
+            and self.conn.connected
+            and not (self.queued or self.outlen or self.blocked or self.waiting)
+        ):
+            self.forward()
+            return
         scratch = self.loop.scratch
         try:
             n = self.src.recv_into(scratch)
@@ -339,10 +343,8 @@ class Pipe:
         if delay > 0:
             # Moving everything: delayed from its arrival (latency), in order. Moving
             # a part: paced, from now (the rest is decided when this part has gone).
-            if decision.limit is None:
-                release = max(self.released, arrival + delay)
-            else:
-                release = now + delay
+            paced = decision.limit is not None
+            release = now + delay if paced else max(self.released, arrival + delay)
             self.released = release
             if release > now:
                 self.waiting = True
