@@ -429,9 +429,9 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ),
     (
         "models",
-        "EOFAfter(0, direction='out')",
-        lambda: F.EOFAfter(0, direction="out"),
-        "EOFAfter() takes no argument direction='out'; its arguments: nbytes",
+        "EOFAfter(0, side='out')",
+        lambda: F.EOFAfter(0, side="out"),
+        "EOFAfter() takes no argument side='out'; its arguments: nbytes, direction",
     ),
     (
         "models",

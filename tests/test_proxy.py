@@ -1155,7 +1155,7 @@ def test_bad_arguments_get_one_clear_error(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "the following arguments are required: --upstream"),
+        ([], "--upstream is required"),
         (["--upstream", "127.0.0.1"], "--upstream='127.0.0.1': expected HOST:PORT"),
         (["--upstream", "10.1.2.3:80"], "the proxy only uses loopback addresses"),
         (["--upstream", "127.0.0.1:80", "--listen", "0.0.0.0:0"], "listen=('0.0.0.0', 0)"),

@@ -34,7 +34,6 @@ from sockshock._faults import FaultEvent
 from sockshock._proxy import (
     API_PORT,
     ApiError,
-    ApiServer,
     FaultProxy,
     Registry,
     event_json,
@@ -42,6 +41,7 @@ from sockshock._proxy import (
     host_port_form,
     parse_fault,
     raise_open_file_limit,
+    serve_api,
 )
 from sockshock._util import ConfigurationError, InvalidArgument, ProxyError
 
@@ -378,7 +378,7 @@ def _serve_api(args: argparse.Namespace, seed: int | None) -> int:
         return 1
     if log is not None:
         registry.on_event = lambda name, event: log.add(event, name)
-    api: ApiServer | None = None
+    api: Any = None
     done = threading.Event()
     try:
         if args.config is not None:
@@ -386,12 +386,11 @@ def _serve_api(args: argparse.Namespace, seed: int | None) -> int:
         if args.api is not None:
             host, port = _parse_address(args.api, "tcp", "--api")
             try:
-                api = ApiServer((host, port), registry)
+                api = serve_api((host, port), registry)
             except OSError as exc:
                 _note(f"cannot listen on --api {args.api}: {exc.strerror or exc}")
                 registry.close()
                 return 1
-            api.serve_in_thread()
     except ConfigurationError as exc:
         _note(str(exc))
         registry.close()

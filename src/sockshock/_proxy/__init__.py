@@ -8,10 +8,10 @@ direction of a stream connection: decisions, splice, back-pressure), ``_streams`
 datagrams), ``_fault_proxy`` (``FaultProxy``), ``_factory`` (``proxy_for``,
 ``ProxyFactory``, the fixture function), ``_toxics`` (toxiproxy's toxics as fault
 models; models from their Python spelling), ``_api`` (toxiproxy's HTTP API over
-many named proxies)."""
+many named proxies), ``_http`` (its routes on the standard library's HTTP handler)."""
 
 from sockshock._proxy._addresses import format_address, host_port_form
-from sockshock._proxy._api import API_PORT, ApiServer, Registry, event_json
+from sockshock._proxy._api import API_PORT, Registry, event_json, serve_api
 from sockshock._proxy._factory import ProxyFactory, proxy_for, sockshock_proxy
 from sockshock._proxy._fault_proxy import FaultProxy, raise_open_file_limit
 from sockshock._proxy._toxics import MODELS, ApiError, parse_fault
@@ -20,7 +20,6 @@ __all__ = [
     "API_PORT",
     "MODELS",
     "ApiError",
-    "ApiServer",
     "FaultProxy",
     "ProxyFactory",
     "Registry",
@@ -30,5 +29,6 @@ __all__ = [
     "parse_fault",
     "proxy_for",
     "raise_open_file_limit",
+    "serve_api",
     "sockshock_proxy",
 ]
