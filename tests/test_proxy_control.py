@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import sockshock
+import sockshock.socketserver as ss
 from sockshock import faults as F
 from sockshock._cli import proxy_main
 from sockshock._proxy import FaultProxy, _datagrams, _streams, proxy_for
@@ -474,3 +476,41 @@ def test_a_scenario_says_what_the_proxy_does_not_run(capsys: pytest.CaptureFixtu
         in err
     )
     assert "sockshock run slowloris --target HOST:PORT" in err
+
+
+# -- the new model parameters in process ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model",
+    [F.SlowClose(0.1), F.EOFAfter(3, direction="out"), F.Stall(0, direction="both")],
+    ids=repr,
+)
+def test_models_only_the_proxy_can_carry_out_are_refused_in_process(model: Any) -> None:
+    with (
+        pytest.raises(InvalidArgument, match="only the fault proxy sees"),
+        sockshock.serving("ThreadingTCPServer", Echo, faults=[model]),
+    ):
+        pass
+
+
+def test_a_stall_with_a_timeout_ends_in_end_of_file_in_process_too() -> None:
+    got: list[bytes] = []
+
+    class Read(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.settimeout(WAIT)
+            start = time.monotonic()
+            got.append(self.request.recv(100))
+            got.append(b"%.2f" % (time.monotonic() - start))
+
+    with (
+        sockshock.serving(
+            "ThreadingTCPServer", Read, faults=[F.Stall(0, timeout=0.2)], seed=0
+        ) as srv,
+        srv.connect() as client,
+    ):
+        client.sendall(b"unseen")
+        assert client.recv(10) == b""
+    assert got[0] == b""
+    assert 0.19 <= float(got[1]) < WAIT

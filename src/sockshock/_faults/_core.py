@@ -327,6 +327,14 @@ class FaultModel:
             return 0
         return gap if self.in_scope(op._replace(offset=self.after_bytes)) else 0
 
+    @property
+    def proxy_only(self) -> bool:
+        """Whether only the fault proxy can carry the model out: it acts on the
+        server's closing, or cuts or stalls what the server writes -- things a
+        server's own socket calls never see (in a server sockshock runs, it would
+        never fire)."""
+        return False
+
     def new_state(self) -> Any:
         """Per-connection state for stateful models (Bandwidth, BurstLoss...)."""
         return None

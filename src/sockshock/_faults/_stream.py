@@ -224,6 +224,10 @@ class _EndsAfter(Directed):
         super().validate()
         check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
 
+    @property
+    def proxy_only(self) -> bool:
+        return self.direction != "in"
+
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         return _after(self.nbytes, op, self.action)
 
@@ -288,6 +292,7 @@ class SlowClose(Directed):
     direction: str = "out"
 
     on_close: ClassVar[bool] = True
+    proxy_only = True  # (a socket's calls never see a close)
 
     def validate(self) -> None:
         super().validate()

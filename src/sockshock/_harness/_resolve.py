@@ -283,6 +283,13 @@ def check_transport(plan: FaultPlan, server_class: type[Any], *, source: str) ->
     """Every model of ``plan`` can apply to ``server_class``'s kind of socket."""
     transport = transport_of(server_class)
     for model in plan.models:
+        if model.proxy_only:
+            raise InvalidArgument(
+                f"{source}: {model!r} acts on what only the fault proxy sees (the "
+                "server's closing, or its writes cut or stalled on the way): in a server "
+                "sockshock runs it would never fire; put a FaultProxy in front of the "
+                "server (sockshock.proxy_for) or use direction='in'"
+            )
         if not model.applies_to_transport(transport):
             raise InvalidArgument(
                 f"{source}: {model!r} cannot apply to {server_class.__name__}, a "
