@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sockshock._cli._run import check_common, write_json
+from sockshock._cli._run import _escaped, _expectation, check_common, write_json
 from sockshock._harness import import_handler_class, is_loopback, resolve_server_class
 from sockshock._scenarios import (
     ScenarioResult,
@@ -119,6 +119,10 @@ def run_scenarios(args: argparse.Namespace) -> int:
         check_common(args)
         scenarios = [find(spec, source="SCENARIO") for spec in args.scenarios]
         target = _target(args) if args.target is not None else None
+        # --target: --request replaces the [load] request, --expect* judge the replies
+        # as the built-in checks do (default: the target's own reply without faults).
+        request = None if args.request is None else _escaped(args.request, "--request")
+        judge = _expectation(args).judge if target is not None else None
         server: Any = (
             None if args.server is None else resolve_server_class(args.server, source="--server")
         )
@@ -152,7 +156,14 @@ def run_scenarios(args: argparse.Namespace) -> int:
     for number, scenario in enumerate(scenarios, start=1):
         try:
             if target is not None:
-                result = run_against(scenario, target[0], transport=target[1], seed=args.seed)
+                result = run_against(
+                    scenario,
+                    target[0],
+                    transport=target[1],
+                    seed=args.seed,
+                    request=request,
+                    judge=judge,
+                )
             else:
                 result = run(scenario, server_class=server, handler=handler, seed=args.seed)
         except ConfigurationError as exc:  # checked above: should not happen

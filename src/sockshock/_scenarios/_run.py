@@ -11,12 +11,13 @@ only what can be seen from outside is judged.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,22 +192,23 @@ def _exchange(
     request: bytes,
     timeout: float,
     context: ssl.SSLContext | None,
-) -> bool:
-    """One well-behaved client: its request, and a reply within ``timeout``."""
+) -> bytes | None:
+    """One well-behaved client: its request, and the reply within ``timeout``
+    (None: none came)."""
     deadline = time.monotonic() + timeout
     try:
         with socket.socket(family, kind) as raw:
             raw.settimeout(timeout)
             if kind == socket.SOCK_DGRAM:
                 if family == getattr(socket, "AF_UNIX", None):
-                    return False  # a Unix datagram client needs a path of its own
+                    return None  # a Unix datagram client needs a path of its own
                 raw.connect(address)
                 while time.monotonic() < deadline:  # a lost datagram is sent again
                     raw.settimeout(min(0.05, max(0.001, deadline - time.monotonic())))
                     raw.send(request)
                     with contextlib.suppress(TimeoutError):
-                        return bool(raw.recv(65536))
-                return False
+                        return raw.recv(65536) or None
+                return None
             raw.connect(address)
             client = context.wrap_socket(raw, server_hostname="localhost") if context else raw
             with client:
@@ -218,17 +220,33 @@ def _exchange(
                     if not chunk:
                         break
                     reply += chunk
-                return bool(reply)
+                return reply or None
     except (OSError, ValueError):
-        return False
+        return None
+
+
+#: How a reply is judged: (reply, the reply without faults) -> None if as
+#: expected, else why not (``sockshock run``'s ``Expectation.judge``).
+Judge = Callable[[bytes, bytes], "str | None"]
 
 
 def _load(
-    scenario: Scenario, address: Any, family: int, kind: int, context: ssl.SSLContext | None
-) -> tuple[int, int]:
-    """(answered, sent) for the scenario's well-behaved clients."""
+    scenario: Scenario,
+    address: Any,
+    family: int,
+    kind: int,
+    context: ssl.SSLContext | None,
+    *,
+    request: bytes | None = None,
+    judge: Judge | None = None,
+    baseline: bytes = b"",
+) -> tuple[int, int, str | None]:
+    """(answered, sent, why the first wrong reply was wrong) for the scenario's
+    well-behaved clients; with ``judge``, a reply counts only if it is as expected."""
     load = scenario.load
+    request = load.request if request is None else request
     answered = failed = 0
+    wrong: list[str] = []
     lock = threading.Lock()
     queue = list(range(load.clients))
     # Once more requests went unanswered than the expectation allows, the verdict
@@ -242,7 +260,15 @@ def _load(
                 if not queue or failed > affordable:
                     return
                 queue.pop()
-            ok = _exchange(address, family, kind, load.request, load.timeout, context)
+            reply = _exchange(address, family, kind, request, load.timeout, context)
+            ok = reply is not None
+            if ok and judge is not None:
+                assert reply is not None
+                problem = judge(reply, baseline)
+                if problem is not None:
+                    ok = False
+                    with lock:
+                        wrong.append(problem)
             with lock:
                 answered += ok
                 failed += not ok
@@ -255,7 +281,7 @@ def _load(
         thread.start()
     for thread in threads:
         thread.join(load.timeout * load.clients + 5)
-    return answered, load.clients
+    return answered, load.clients, wrong[0] if wrong else None
 
 
 #: Seconds the load waits at most for a scenario's misbehaving clients to connect.
@@ -352,7 +378,7 @@ def _serve(
             context = srv.client_context() if srv.tls else None
             ends = time.monotonic() + scenario.duration
             with _clients(scenario, srv.address, transport):
-                answered, sent = _load(scenario, srv.address, srv.family, srv.type, context)
+                answered, sent, _ = _load(scenario, srv.address, srv.family, srv.type, context)
                 time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
                 cutoff = len(srv.errors)  # the misbehaving clients leave now
             result.checks.append(_judge_answered(scenario, answered, sent))
@@ -386,13 +412,26 @@ def _serve(
 
 
 def run_against(
-    scenario: Scenario, target: Any, *, transport: str = "tcp", seed: int | None = None
+    scenario: Scenario,
+    target: Any,
+    *,
+    transport: str = "tcp",
+    seed: int | None = None,
+    request: bytes | None = None,
+    judge: Judge | None = None,
 ) -> ScenarioResult:
     """Run ``scenario`` against a server in another process at ``target`` (loopback
     ``(host, port)``, or a Unix path with ``transport="unix"``): its faults go
     through a :class:`~sockshock.FaultProxy`, its clients and load to the proxy.
     Only the answers are judged: the server's stop, its handler errors and its
-    leaks are not visible from here."""
+    leaks are not visible from here.
+
+    A reply counts as answered when ``judge(reply, baseline)`` finds nothing wrong
+    with it, ``baseline`` being the target's reply to the same request without
+    faults (asked first, straight from the target); without ``judge``, when it is
+    the baseline, runs of digits aside (dates, counters) -- as ``sockshock run``'s
+    built-in checks judge. ``request`` replaces the scenario's ``[load] request``.
+    """
     from sockshock._proxy import FaultProxy
 
     kind_name = "datagram" if transport == "udp" else "stream"
@@ -406,28 +445,66 @@ def run_against(
         else (socket.AF_INET6 if isinstance(target, tuple) and ":" in target[0] else socket.AF_INET)
     )
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    request = scenario.load.request if request is None else request
     result = ScenarioResult(scenario.name, f"{transport}:{target}", plan.seed)
     started = time.monotonic()
+    context = None
+    if scenario.server.tls:
+        from sockshock._tls import client_context
+
+        context = client_context()
+    baseline = _exchange(target, family, kind, request, scenario.load.timeout, context)
+    if baseline is None:
+        result.checks.append(
+            Check(
+                "answered",
+                False,
+                f"the target did not answer {request!r} without faults (within "
+                f"{scenario.load.timeout:g} s): nothing to judge the replies under faults by",
+            )
+        )
+        result.seconds = time.monotonic() - started
+        return result
     with (
         warnings.catch_warnings(record=True) as caught,
         FaultProxy(target, faults=plan, transport=transport) as proxy,
     ):
         warnings.simplefilter("always", FaultNeverFired)
         ends = time.monotonic() + scenario.duration
-        context = None
-        if scenario.server.tls:
-            from sockshock._tls import client_context
-
-            context = client_context()
         with _clients(
             scenario, proxy.address, "datagram" if kind == socket.SOCK_DGRAM else "stream"
         ):
-            answered, sent = _load(scenario, proxy.address, family, kind, context)
+            answered, sent, wrong = _load(
+                scenario,
+                proxy.address,
+                family,
+                kind,
+                context,
+                request=request,
+                judge=_same_as_baseline if judge is None else judge,
+                baseline=baseline,
+            )
             time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
     result.notes = [str(w.message) for w in caught]
-    result.checks.append(_judge_answered(scenario, answered, sent))
+    answered_check = _judge_answered(scenario, answered, sent)
+    detail = f"; the reply without faults: {baseline[:60]!r}"
+    if wrong is not None:
+        detail += f"; first wrong reply: {wrong}"
+    result.checks.append(
+        Check(answered_check.name, answered_check.passed, answered_check.detail + detail)
+    )
     for name in ("stops within", "handler errors", "no leaks"):
         result.checks.append(Check(name, None, "not visible from outside the target"))
     result.seconds = time.monotonic() - started
     result.log = plan.describe(limit=40)
     return result
+
+
+_DIGITS = re.compile(rb"\d+")
+
+
+def _same_as_baseline(reply: bytes, baseline: bytes) -> str | None:
+    """The built-in checks' default: the reply without faults, digits aside."""
+    if reply == baseline or _DIGITS.sub(b"0", reply) == _DIGITS.sub(b"0", baseline):
+        return None
+    return f"{reply[:60]!r} is not the reply without faults (digits aside)"

@@ -1,0 +1,201 @@
+"""redis-benchmark against redis-server, direct and through ``sockshock proxy``.
+
+    python bench/bench_redis_proxy.py                     # about a minute
+    python bench/bench_redis_proxy.py --quick             # a smoke run
+    python bench/bench_redis_proxy.py --src /work/main/src   # the proxy of another tree ("before")
+
+Needs ``redis-server`` and ``redis-benchmark`` on PATH (Debian: ``apt-get install
+redis-server redis-tools``); without them it says so and exits 0. It starts its own
+redis-server on a free loopback port (no persistence) and the proxy as a separate
+process (``python -m sockshock proxy``), as a toxiproxy user would run it.
+
+Each round runs every workload direct and through each proxy configuration, the
+order alternating round by round; each figure is the median of the per-round
+ratios (proxied / direct requests per second), so that drift of the machine's
+speed cancels out. Machines vary by about +-25% (``_common.NOISE``): a figure
+within that band of its goal is "within noise", not a miss.
+
+Workloads (the issue's): ``GET -c 10`` and ``PING -c 1`` (``ping_mbulk``). Proxy
+configurations: ``empty`` (no faults; goal >= 0.6x direct) and ``idle model`` (a
+model that looks at every chunk both ways and never fires,
+``ResetAfter(1000000000000, direction='both')``; goal: at most 20% below ``empty``).
+It also reports the CPU time the proxy process and redis-server spent per
+request, from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import NOISE, verdict
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+WORKLOADS = {
+    "GET -c 10": ["-t", "get", "-c", "10"],
+    "PING -c 1": ["-t", "ping_mbulk", "-c", "1"],
+}
+CONFIGS = {
+    "empty": [],
+    "idle model": ["--fault", "ResetAfter(1000000000000, direction='both')"],
+}
+EMPTY_GOAL = 0.6  # proxied / direct, at least
+IDLE_GOAL = 0.8  # idle model / empty, at least (a further 20% at most)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for(port: int, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def benchmark(port: int, workload: list[str], requests: int) -> float:
+    """Requests per second of one redis-benchmark run."""
+    out = subprocess.run(
+        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(requests), "--csv",
+         *workload],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    line = [row for row in out.splitlines() if row.startswith('"') and not row.startswith('"test"')]
+    return float(line[-1].split(",")[1].strip('"'))
+
+
+def start_proxy(src: str, upstream: int, extra: list[str]) -> tuple[subprocess.Popen[str], int]:
+    env = {**os.environ, "PYTHONPATH": src}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sockshock", "proxy", "--upstream", f"127.0.0.1:{upstream}",
+         "--seed", "1", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline().strip().rsplit(":", 1)[1])
+    return proc, port
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--requests", type=int, default=None, help="per redis-benchmark run")
+    parser.add_argument(
+        "--src", default=os.path.join(ROOT, "src"), help="the sockshock source tree to run"
+    )
+    args = parser.parse_args()
+    if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
+        print("redis-server or redis-benchmark not installed (apt-get install redis-server "
+              "redis-tools): skipped")
+        return 0
+    rounds = args.rounds or (2 if args.quick else 7)
+    requests = args.requests or (5000 if args.quick else 30000)
+    redis_port = free_port()
+    workdir = tempfile.mkdtemp(prefix="sockshock-redis-")
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    proxies: dict[str, tuple[subprocess.Popen[str], int]] = {}
+    rps: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[tuple[float, float]]] = {}  # (proxy, redis) s/request
+    try:
+        wait_for(redis_port)
+        subprocess.run(["redis-cli", "-p", str(redis_port), "set", "key:__rand_int__", "x"],
+                       capture_output=True, timeout=10, check=False)
+        for name, extra in CONFIGS.items():
+            proxies[name] = start_proxy(args.src, redis_port, extra)
+        targets = {"direct": redis_port, **{n: p for n, (_, p) in proxies.items()}}
+        for workload in WORKLOADS.values():  # warm up
+            for port in targets.values():
+                benchmark(port, workload, requests // 10)
+        for i in range(rounds):
+            order = list(targets) if i % 2 == 0 else list(reversed(targets))
+            for wname, workload in WORKLOADS.items():
+                for target in order:
+                    pid = proxies[target][0].pid if target in proxies else None
+                    before = (cpu_seconds(pid) if pid else 0.0, cpu_seconds(redis.pid))
+                    rate = benchmark(targets[target], workload, requests)
+                    after = (cpu_seconds(pid) if pid else 0.0, cpu_seconds(redis.pid))
+                    rps.setdefault((wname, target), []).append(rate)
+                    cpu.setdefault((wname, target), []).append(
+                        ((after[0] - before[0]) / requests, (after[1] - before[1]) / requests)
+                    )
+    finally:
+        for proc, _ in proxies.values():
+            proc.terminate()
+            proc.communicate(timeout=10)
+        redis.terminate()
+        redis.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    met = True
+    print(
+        f"{rounds} rounds, alternating; {requests} requests per run; medians of per-round "
+        f"ratios; noise band +-{NOISE:.0%}; proxy from {os.path.abspath(args.src)}"
+    )
+    for wname in WORKLOADS:
+        direct = rps[(wname, "direct")]
+        print(f"\n{wname}: direct {statistics.median(direct):,.0f} req/s, redis-server "
+              f"{statistics.median(c[1] for c in cpu[(wname, 'direct')]) * 1e6:.1f} us CPU/request")
+        for name in CONFIGS:
+            mine = rps[(wname, name)]
+            ratios = [m / d for m, d in zip(mine, direct, strict=True)]
+            ratio = statistics.median(ratios)
+            text, ok = verdict(ratio, EMPTY_GOAL)
+            line = (
+                f"  {name:<11} {statistics.median(mine):9,.0f} req/s  {ratio:.2f}x direct"
+            )
+            if name == "empty":
+                line += f" (goal >= {EMPTY_GOAL}x): {text}"
+                met = met and ok
+            else:
+                empty = rps[(wname, "empty")]
+                vs = statistics.median(m / e for m, e in zip(mine, empty, strict=True))
+                text, ok = verdict(vs, IDLE_GOAL)
+                line += f", {vs:.2f}x empty (goal >= {IDLE_GOAL}x): {text}"
+                met = met and ok
+            proxy_cpu = statistics.median(c[0] for c in cpu[(wname, name)]) * 1e6
+            redis_cpu = statistics.median(c[1] for c in cpu[(wname, name)]) * 1e6
+            print(line)
+            print(f"              proxy {proxy_cpu:.1f} us CPU/request, redis-server "
+                  f"{redis_cpu:.1f}; per-round ratios {', '.join(f'{r:.2f}' for r in ratios)}")
+    print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus, load average "
+          f"{os.getloadavg()[0]:.1f}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
