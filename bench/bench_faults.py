@@ -94,10 +94,10 @@ def main() -> int:
     client = LoadClient()
     layers: dict[str, Callable[[], Any]] = {
         "default layer": lambda: None,
-        "FaultLayer() (empty plan)": sockshock.FaultLayer,
-        "Latency(0): never fires": lambda: sockshock.FaultLayer([F.Latency(0)]),
-        "EOFAfter(2**60): never fires": lambda: sockshock.FaultLayer([F.EOFAfter(2**60)]),
-        "PartialReads(1000): decides": lambda: sockshock.FaultLayer([F.PartialReads(1000)]),
+        "FaultLayer() (empty plan)": sockshock.layer.FaultLayer,
+        "Latency(0): never fires": lambda: sockshock.layer.FaultLayer([F.Latency(0)]),
+        "EOFAfter(2**60): never fires": lambda: sockshock.layer.FaultLayer([F.EOFAfter(2**60)]),
+        "PartialReads(1000): decides": lambda: sockshock.layer.FaultLayer([F.PartialReads(1000)]),
     }
     results = alternate(
         {name: (lambda make=make: round_trips(client, make(), n)) for name, make in layers.items()},
@@ -124,9 +124,9 @@ def main() -> int:
     count = 2000 if args.quick else 50000
     in_process = {
         "plain socket": None,
-        "FaultLayer() (empty plan)": sockshock.FaultLayer(),
-        "active model, never fires": sockshock.FaultLayer([F.Latency(0.0)]),
-        "PartialReads(1000), decides": sockshock.FaultLayer([F.PartialReads(1000)]),
+        "FaultLayer() (empty plan)": sockshock.layer.FaultLayer(),
+        "active model, never fires": sockshock.layer.FaultLayer([F.Latency(0.0)]),
+        "PartialReads(1000), decides": sockshock.layer.FaultLayer([F.PartialReads(1000)]),
     }
     costs = {
         name: min(recv_cost_ns(layer, count) for _ in range(3))

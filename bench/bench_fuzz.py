@@ -218,7 +218,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     examples, rounds = (100, 1) if args.quick else (400, 7)
-    warnings.simplefilter("ignore", sockshock.FaultNeverFired)
+    warnings.simplefilter("ignore", sockshock.errors.FaultNeverFired)
     ok = measure("echo, no faults", NO_PLAN, examples, rounds)
     ok &= measure("echo under a drawn plan (PartialReads, PartialWrites)", PLANS, examples, rounds)
     measure_calls(examples * 5, rounds)

@@ -79,8 +79,17 @@ def wait_for(port: int, seconds: float = 10.0) -> None:
 def benchmark(port: int, workload: list[str], requests: int) -> float:
     """Requests per second of one redis-benchmark run."""
     out = subprocess.run(
-        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(requests), "--csv",
-         *workload],
+        [
+            "redis-benchmark",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-n",
+            str(requests),
+            "--csv",
+            *workload,
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -93,8 +102,17 @@ def benchmark(port: int, workload: list[str], requests: int) -> float:
 def start_proxy(src: str, upstream: int, extra: list[str]) -> tuple[subprocess.Popen[str], int]:
     env = {**os.environ, "PYTHONPATH": src}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sockshock", "proxy", "--upstream", f"127.0.0.1:{upstream}",
-         "--seed", "1", *extra],
+        [
+            sys.executable,
+            "-m",
+            "sockshock",
+            "proxy",
+            "--upstream",
+            f"127.0.0.1:{upstream}",
+            "--seed",
+            "1",
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -115,16 +133,29 @@ def main() -> int:
     )
     args = parser.parse_args()
     if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
-        print("redis-server or redis-benchmark not installed (apt-get install redis-server "
-              "redis-tools): skipped")
+        print(
+            "redis-server or redis-benchmark not installed (apt-get install redis-server "
+            "redis-tools): skipped"
+        )
         return 0
     rounds = args.rounds or (2 if args.quick else 7)
     requests = args.requests or (5000 if args.quick else 30000)
     redis_port = free_port()
     workdir = tempfile.mkdtemp(prefix="sockshock-redis-")
     redis = subprocess.Popen(
-        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir],
+        [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -133,8 +164,12 @@ def main() -> int:
     cpu: dict[tuple[str, str], list[tuple[float, float]]] = {}  # (proxy, redis) s/request
     try:
         wait_for(redis_port)
-        subprocess.run(["redis-cli", "-p", str(redis_port), "set", "key:__rand_int__", "x"],
-                       capture_output=True, timeout=10, check=False)
+        subprocess.run(
+            ["redis-cli", "-p", str(redis_port), "set", "key:__rand_int__", "x"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
         for name, extra in CONFIGS.items():
             proxies[name] = start_proxy(args.src, redis_port, extra)
         targets = {"direct": redis_port, **{n: p for n, (_, p) in proxies.items()}}
@@ -168,16 +203,16 @@ def main() -> int:
     )
     for wname in WORKLOADS:
         direct = rps[(wname, "direct")]
-        print(f"\n{wname}: direct {statistics.median(direct):,.0f} req/s, redis-server "
-              f"{statistics.median(c[1] for c in cpu[(wname, 'direct')]) * 1e6:.1f} us CPU/request")
+        print(
+            f"\n{wname}: direct {statistics.median(direct):,.0f} req/s, redis-server "
+            f"{statistics.median(c[1] for c in cpu[(wname, 'direct')]) * 1e6:.1f} us CPU/request"
+        )
         for name in CONFIGS:
             mine = rps[(wname, name)]
             ratios = [m / d for m, d in zip(mine, direct, strict=True)]
             ratio = statistics.median(ratios)
             text, ok = verdict(ratio, EMPTY_GOAL)
-            line = (
-                f"  {name:<11} {statistics.median(mine):9,.0f} req/s  {ratio:.2f}x direct"
-            )
+            line = f"  {name:<11} {statistics.median(mine):9,.0f} req/s  {ratio:.2f}x direct"
             if name == "empty":
                 line += f" (goal >= {EMPTY_GOAL}x): {text}"
                 met = met and ok
@@ -190,10 +225,14 @@ def main() -> int:
             proxy_cpu = statistics.median(c[0] for c in cpu[(wname, name)]) * 1e6
             redis_cpu = statistics.median(c[1] for c in cpu[(wname, name)]) * 1e6
             print(line)
-            print(f"              proxy {proxy_cpu:.1f} us CPU/request, redis-server "
-                  f"{redis_cpu:.1f}; per-round ratios {', '.join(f'{r:.2f}' for r in ratios)}")
-    print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus, load average "
-          f"{os.getloadavg()[0]:.1f}")
+            print(
+                f"              proxy {proxy_cpu:.1f} us CPU/request, redis-server "
+                f"{redis_cpu:.1f}; per-round ratios {', '.join(f'{r:.2f}' for r in ratios)}"
+            )
+    print(
+        f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus, load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )
     return 0 if met else 1
 
 

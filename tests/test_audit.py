@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import sockshock
+from sockshock import _harness
 from sockshock.handlers import DatagramEcho, LineEcho
 
 
@@ -26,7 +27,7 @@ def test_a_clean_block_passes() -> None:
 def test_a_thread_left_running_is_named_with_its_stack() -> None:
     stop = threading.Event()
     try:
-        with pytest.raises(sockshock.LeakError) as info, sockshock.audit(grace=0.01):
+        with pytest.raises(sockshock.errors.LeakError) as info, sockshock.audit(grace=0.01):
             threading.Thread(target=stop.wait, name="forgotten worker", daemon=True).start()
     finally:
         stop.set()
@@ -40,7 +41,7 @@ def test_a_thread_left_running_is_named_with_its_stack() -> None:
 def test_an_open_descriptor_is_named_with_its_target(tmp_path: Path) -> None:
     leaked = []
     try:
-        with pytest.raises(sockshock.LeakError) as info, sockshock.audit(grace=0.01):
+        with pytest.raises(sockshock.errors.LeakError) as info, sockshock.audit(grace=0.01):
             leaked.append(socket.socket())
             leaked.append(open(tmp_path / "kept-open", "w"))  # noqa: SIM115
     finally:
@@ -55,7 +56,7 @@ def test_an_open_descriptor_is_named_with_its_target(tmp_path: Path) -> None:
 def test_an_unreaped_child_is_named() -> None:
     pid = 0
     try:
-        with pytest.raises(sockshock.LeakError) as info, sockshock.audit(grace=0.05):
+        with pytest.raises(sockshock.errors.LeakError) as info, sockshock.audit(grace=0.05):
             pid = os.fork()
             if pid == 0:
                 os._exit(0)
@@ -70,7 +71,7 @@ def test_an_unreaped_child_is_named() -> None:
 def test_a_unix_socket_file_left_behind_is_named(tmp_path: Path) -> None:
     path = str(tmp_path / "left.sock")
     with (
-        pytest.raises(sockshock.LeakError) as info,
+        pytest.raises(sockshock.errors.LeakError) as info,
         sockshock.audit(grace=0.01),
         sockshock.serving("UnixStreamServer", LineEcho, address=path),
     ):
@@ -88,11 +89,11 @@ def test_the_fixture_form(sockshock_audit: None) -> None:
 def test_a_report_is_a_plain_value() -> None:
     """LeakReport is public (LeakAudit.report() returns one): empty is falsy and
     prints nothing leaked; filled, it names what it holds."""
-    empty = sockshock.LeakReport()
+    empty = _harness.LeakReport()
     assert not empty
     assert empty.threads == []
     assert str(empty) == "leaked:"
-    report = sockshock.LeakReport(descriptors=["fd 9 -> socket:[1]"])
+    report = _harness.LeakReport(descriptors=["fd 9 -> socket:[1]"])
     assert report
     assert "1 descriptors:\n    fd 9 -> socket:[1]" in str(report)
-    assert report == sockshock.LeakReport(descriptors=["fd 9 -> socket:[1]"])
+    assert report == _harness.LeakReport(descriptors=["fd 9 -> socket:[1]"])

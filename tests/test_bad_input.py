@@ -1,6 +1,6 @@
 """One clear error per bad input, up front, across the API, the plugin and the CLI.
 
-Every case gets a ``sockshock.ConfigurationError`` (a ``ValueError``/``TypeError``)
+Every case gets a ``sockshock.errors.InvalidArgument`` (a ``ValueError``/``TypeError``)
 -- or, from pytest and the command line, a usage error -- whose message names the
 value. ``python tests/test_bad_input.py`` prints the table kept in
 ``tests/README.md`` (a test checks that it is current).
@@ -18,6 +18,7 @@ import pytest
 
 import sockshock
 import sockshock.socketserver as ss
+from sockshock import _harness
 from sockshock import faults as F
 from sockshock.handlers import DatagramEcho, LineEcho
 
@@ -207,13 +208,13 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "serving()",
         "faults=[PartialReads(3)] on a UDP server",
         serve("UDPServer", DatagramEcho, faults=[F.PartialReads(3)]),
-        "PartialReads(max_chunk=3) cannot apply to UDPServer, a datagram server",
+        "PartialReads(max_chunk=3) cannot fire on UDPServer: it acts on stream connections only",
     ),
     (
         "serving()",
         "faults=[DropDatagrams()] on a TCP server",
         serve(faults=[F.DropDatagrams()]),
-        "DropDatagrams() cannot apply to ThreadingTCPServer",
+        "DropDatagrams() cannot fire on ThreadingTCPServer: it acts on datagrams only",
     ),
     ("serving()", "seed=1.5", serve(faults=[], seed=1.5), "seed=1.5"),
     ("serving()", "seed=-1", serve(faults=[], seed=-1), "seed=-1 must be in [0,"),
@@ -229,7 +230,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "serving()",
         "request_queue=4 (a near miss)",
         serve(request_queue=4),
-        "did you mean request_queue_size?",
+        "did you mean 'request_queue_size'?",
     ),
     (
         "serving()",
@@ -308,7 +309,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "serving()",
         "timed_out=False (a near miss)",
         serve(timed_out=False),
-        "did you mean timeout? (To give it an attribute of that name all the same, subclass it: "
+        "did you mean 'timeout'? (To give it an attribute of that name all the same, subclass it: "
         "class MyThreadingTCPServer(ThreadingTCPServer): timed_out = ...)",
     ),
     (
@@ -351,7 +352,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     (
         "serving()",
         "clock=VirtualClock (the class)",
-        serve(faults=[], clock=sockshock.VirtualClock),
+        serve(faults=[], clock=sockshock.layer.VirtualClock),
         "a class (from serving()); give an instance: clock=VirtualClock()",
     ),
     (
@@ -506,13 +507,13 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "drive()",
         "faults=[AcceptErrors()]",
         lambda: sockshock.drive(LineEcho, b"x", faults=[F.AcceptErrors()]),
-        "AcceptErrors() (from drive(faults=...)) cannot apply in drive()",
+        "AcceptErrors() cannot fire on drive() of a TCPServer handler (a connection already accepted, no TLS): it fails accept() calls, and none happen here",
     ),
     (
         "drive()",
         "faults=[PartialReads(3, layer='plaintext')]",
         lambda: sockshock.drive(LineEcho, b"x", faults=[F.PartialReads(3, layer="plaintext")]),
-        "layer='plaintext' faults act above TLS, and drive() runs without TLS",
+        "layer='plaintext' faults act above TLS, and this runs without TLS",
     ),
     (
         "ScriptRun()",
@@ -576,30 +577,35 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         lambda: _clients().half_close("/tmp/a\0b"),
         "a Unix socket path cannot contain a NUL byte (from half_close())",
     ),
-    ("FaultLayer", "clock='fast'", lambda: sockshock.FaultLayer(clock="fast"), "clock='fast'"),
+    (
+        "FaultLayer",
+        "clock='fast'",
+        lambda: sockshock.layer.FaultLayer(clock="fast"),
+        "clock='fast'",
+    ),
     (
         "FaultLayer",
         "plan='PartialReads'",
-        lambda: sockshock.FaultLayer("PartialReads"),
+        lambda: sockshock.layer.FaultLayer("PartialReads"),
         "'PartialReads' (type=str)",
     ),
-    ("VirtualClock", "start=-1", lambda: sockshock.VirtualClock(-1), "start=-1"),
+    ("VirtualClock", "start=-1", lambda: sockshock.layer.VirtualClock(-1), "start=-1"),
     (
         "VirtualClock",
         "sleep('x')",
-        lambda: sockshock.VirtualClock().sleep("x"),  # type: ignore[arg-type]
+        lambda: sockshock.layer.VirtualClock().sleep("x"),  # type: ignore[arg-type]
         "seconds='x' (type=str) (from VirtualClock.sleep())",
     ),
     (
         "VirtualClock",
         "sleep(inf)",
-        lambda: sockshock.VirtualClock().sleep(math.inf),
+        lambda: sockshock.layer.VirtualClock().sleep(math.inf),
         "seconds=inf must be a finite number (from VirtualClock.sleep())",
     ),
     (
         "VirtualClock",
         "sleep(-1)",
-        lambda: sockshock.VirtualClock().sleep(-1),
+        lambda: sockshock.layer.VirtualClock().sleep(-1),
         "seconds=-1 must be in [0, inf] (from VirtualClock.sleep())",
     ),
     (
@@ -688,7 +694,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         _on_handle(lambda srv: srv.temporary_path("../../etc/x")),
         "name='../../etc/x' (from temporary_path()) must be a plain file name",
     ),
-    ("audit()", "grace=-1", lambda: sockshock.LeakAudit(grace=-1), "grace=-1 must be in [0,"),
+    ("audit()", "grace=-1", lambda: _harness.LeakAudit(grace=-1), "grace=-1 must be in [0,"),
 ]
 
 
@@ -698,7 +704,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ids=[f"{where}: {given}" for where, given, _, _ in API_CASES],
 )
 def test_api_bad_input_gets_one_clear_error(call: Callable[[], Any], fragment: str) -> None:
-    with sockshock.audit(), pytest.raises(sockshock.ConfigurationError) as info:
+    with sockshock.audit(), pytest.raises(sockshock.errors.InvalidArgument) as info:
         call()
     assert isinstance(info.value, (ValueError, TypeError))
     assert fragment in str(info.value)
@@ -880,7 +886,7 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
         ["--json", "/no/such/dir/out.json"],
         "--json='/no/such/dir/out.json': the directory '/no/such/dir' does not exist",
     ),
-    ("--seed -1", ["--seed", "-1"], "--seed=-1: expected an integer in [0, 2**64)"),
+    ("--seed -1", ["--seed", "-1"], "--seed=-1 must be in [0, 18446744073709551615]"),
     (
         "--handler no_such_module:X",
         ["--handler", "no_such_module:X"],
@@ -920,7 +926,7 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     (
         "partial-io --expect x",
         ["partial-io", "--expect", "x"],
-        "--expect='x' applies to the built-in checks only",
+        "--expect='x' applies to the built-in checks and to scenarios run with --target only",
     ),
     (
         "partial-io --json /proc/x.json",
@@ -930,8 +936,8 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     (
         "lossy-udp --target 127.0.0.1:9",
         ["lossy-udp", "--target", "127.0.0.1:9"],
-        "lossy-udp.toml:10: DropDatagrams(probability=0.3, direction='both') cannot apply to "
-        "--target='127.0.0.1:9', a stream server",
+        "lossy-udp.toml:10: DropDatagrams(probability=0.3, direction='both') cannot fire on "
+        "--target='127.0.0.1:9': it acts on datagrams only",
     ),
     ("--bogus", ["--bogus"], "unrecognized arguments: --bogus"),
 ]
@@ -945,7 +951,7 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
 def test_cli_bad_input_gets_one_clear_error(
     args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sockshock.cli import main
+    from sockshock._cli import main
 
     with pytest.raises(SystemExit) as info:
         sys.exit(main(["run", *args]))

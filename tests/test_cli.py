@@ -11,7 +11,7 @@ from pathlib import Path
 
 def sockshock(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sockshock.cli", *args],
+        [sys.executable, "-m", "sockshock", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -18,7 +18,7 @@ import pytest
 
 import sockshock
 import sockshock.socketserver as ss
-from sockshock import clients
+from sockshock import _clients, clients
 from sockshock.handlers import DatagramEcho, LineEcho, NaiveRecvEcho
 from tests._support import ipv6_loopback
 
@@ -77,7 +77,7 @@ def test_slowloris_holds_a_synchronous_server_so_other_clients_starve() -> None:
     result = run.result()
     assert result.stopped
     assert result.outcomes == {"open": 1}  # the server never ended it
-    assert result.sent > len(clients.HTTP_REQUEST_HEAD)  # header lines kept coming
+    assert result.sent > len(_clients.HTTP_REQUEST_HEAD)  # header lines kept coming
 
 
 def test_slowloris_does_not_starve_a_threading_server() -> None:
@@ -496,7 +496,7 @@ def test_a_udp_burst_to_nobody_sees_connection_refused() -> None:
     ],
 )
 def test_only_loopback_and_unix_addresses_are_accepted(address: Any, match: str) -> None:
-    with pytest.raises(sockshock.InvalidArgument, match=match):
+    with pytest.raises(sockshock.errors.InvalidArgument, match=match):
         clients.slowloris(address)
 
 
@@ -512,9 +512,9 @@ def test_only_loopback_and_unix_addresses_are_accepted(address: Any, match: str)
     ],
 )
 def test_addresses_of_the_wrong_type_are_refused(address: Any) -> None:
-    with pytest.raises(sockshock.InvalidType, match="address="):
+    with pytest.raises(sockshock.errors.InvalidArgument, match="address="):
         clients.half_close(address)
-    with pytest.raises(sockshock.InvalidType, match="address="):
+    with pytest.raises(sockshock.errors.InvalidArgument, match="address="):
         clients.drip_feed(address).result()
 
 
@@ -524,7 +524,7 @@ def test_a_relative_unix_path_is_still_a_path() -> None:
 
 
 def test_the_refusal_says_what_is_allowed_and_where_the_address_came_from() -> None:
-    with pytest.raises(sockshock.InvalidArgument) as info:
+    with pytest.raises(sockshock.errors.InvalidArgument) as info:
         clients.connection_flood(("192.168.0.1", 8080))
     assert str(info.value) == (
         "address=('192.168.0.1', 8080) is not a loopback address: sockshock's clients only "
@@ -563,47 +563,47 @@ def test_ipv6_servers_are_reached_at_their_four_tuple_address() -> None:
     [
         (
             lambda a: clients.connection_flood(a, count=10_001),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"count=10001 must be in \[1, 10000\] \(from connection_flood\(\)\)",
         ),
         (
             lambda a: clients.slowloris(a, interval=0),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"interval=0 must be in \[0\.001, 60\] \(from slowloris\(\)\)",
         ),
         (
             lambda a: clients.connect_and_idle(a, duration=0),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"duration=0 must be in \(0, 300\]",
         ),
         (
             lambda a: clients.half_close(a, timeout=float("inf")),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"timeout=inf must be a finite number",
         ),
         (
             lambda a: clients.datagram_burst(a, payload=b"x" * 70_000),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"len\(payload\)=70000 must be in \[0, 65507\]",
         ),
         (
             lambda a: clients.never_reads(a, request=b"x" * 1000, repeat=100_000),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"len\(request\) \* repeat=100000000 must be in \[0, ",
         ),
         (
             lambda a: clients.drip_feed(a, payload="text"),  # type: ignore[arg-type]
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             r"expected bytes but got payload='text' \(type=str\)",
         ),
         (
             lambda a: clients.slowloris(a, count=True),
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             r"expected int but got count=True",
         ),
         (
             lambda a: clients.connection_flood(a, until=b"\n"),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"until=b'\\n' needs a request=",
         ),
     ],
@@ -615,12 +615,12 @@ def test_bad_values_raise_one_clear_error(make: Any, error: type[Exception], mat
 
 def test_every_option_has_a_limit_and_every_default_is_within_it() -> None:
     common = {"duration", "timeout", "max_reply"}
-    for kind in clients.KINDS:
+    for kind in _clients.KINDS:
         function = getattr(clients, kind)
         names = list(inspect.signature(function).parameters)
         assert names[0] == "address"
-        assert set(names[1:]) == set(clients.LIMITS[kind]) | common, kind
-        assert clients.ClientSpec(kind).to_mapping() == {"kind": kind}
+        assert set(names[1:]) == set(_clients.LIMITS[kind]) | common, kind
+        assert _clients.ClientSpec(kind).to_mapping() == {"kind": kind}
 
 
 # -- running: foreground, background, stopping, cleaning up -----------------------------------
@@ -676,7 +676,7 @@ def test_a_run_runs_once() -> None:
         assert "not started" in repr(run)
         result = run.result()
         assert run.result() is result  # the same result again, not a second run
-        with pytest.raises(sockshock.SockshockError, match="already started"):
+        with pytest.raises(sockshock.errors.SockshockError, match="already started"):
             run.start()
     assert result.reply == b"once\n"
 
@@ -694,10 +694,10 @@ def test_a_client_that_is_never_started_does_nothing() -> None:
 
 def test_a_spec_from_a_scenario_names_its_source_in_errors() -> None:
     with pytest.raises(
-        sockshock.InvalidArgument,
+        sockshock.errors.InvalidArgument,
         match=r"count=0 must be in \[1, 1000\] \(from scenarios/x.toml:12\)",
     ):
-        clients.ClientSpec.from_mapping(
+        _clients.ClientSpec.from_mapping(
             {"kind": "slowloris", "count": 0}, source="scenarios/x.toml:12"
         )
 
@@ -716,28 +716,28 @@ def test_a_spec_from_a_scenario_names_its_source_in_errors() -> None:
     ],
 )
 def test_bad_specs_are_refused_with_their_source(data: dict[str, Any], match: str) -> None:
-    with pytest.raises(sockshock.InvalidArgument, match=match + r".*\(from s.toml:3\)"):
-        clients.ClientSpec.from_mapping(data, source="s.toml:3")
+    with pytest.raises(sockshock.errors.InvalidArgument, match=match + r".*\(from s.toml:3\)"):
+        _clients.ClientSpec.from_mapping(data, source="s.toml:3")
 
 
 def test_a_spec_takes_text_for_bytes_round_trips_and_runs() -> None:
-    spec = clients.ClientSpec.from_mapping(
+    spec = _clients.ClientSpec.from_mapping(
         {"kind": "drip_feed", "payload": "hi\n", "chunk": 1, "pause": 0, "until": "\n"},
         source="scenarios/echo.toml:4",
     )
-    assert spec == clients.ClientSpec("drip_feed", payload=b"hi\n", chunk=1, pause=0, until=b"\n")
-    assert clients.ClientSpec.from_mapping(spec.to_mapping()) == spec
+    assert spec == _clients.ClientSpec("drip_feed", payload=b"hi\n", chunk=1, pause=0, until=b"\n")
+    assert _clients.ClientSpec.from_mapping(spec.to_mapping()) == spec
     with sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
         result = spec.run(srv.address).result()
     assert result.kind == "drip_feed"
     assert result.reply == b"hi\n"
-    with pytest.raises(sockshock.InvalidArgument, match=r"\(from scenarios/echo.toml:4\)"):
+    with pytest.raises(sockshock.errors.InvalidArgument, match=r"\(from scenarios/echo.toml:4\)"):
         spec.run(("8.8.8.8", 53))
 
 
 def test_a_spec_is_not_a_mapping_of_anything() -> None:
-    with pytest.raises(sockshock.InvalidType, match="expected a mapping"):
-        clients.ClientSpec.from_mapping(["slowloris"])  # type: ignore[arg-type]
+    with pytest.raises(sockshock.errors.InvalidArgument, match="expected a mapping"):
+        _clients.ClientSpec.from_mapping(["slowloris"])  # type: ignore[arg-type]
 
 
 # -- the public module -----------------------------------------------------------------------
@@ -757,5 +757,5 @@ def test_the_public_module_reexports_each_name_once_and_only_there() -> None:
         obj = getattr(clients, name)
         if isinstance(obj, (type, type(clients.slowloris))):
             assert id(obj) not in elsewhere, name
-    for kind in clients.KINDS:
+    for kind in _clients.KINDS:
         assert f":func:`{kind}`" in (clients.__doc__ or ""), kind

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import sockshock
 import sockshock.socketserver as ss
+from sockshock import _util
 from sockshock import faults as F
 from sockshock.handlers import DatagramEcho, LineEcho, NaiveRecvEcho
 from sockshock.scripts import ClientScript, Close, HalfClose, Pause, Read, Reset, ScriptRun, Send
@@ -226,7 +227,7 @@ def test_a_handler_that_spins_on_end_of_file_is_stopped() -> None:
                 data += self.request.recv(100)
 
     transcript = sockshock.drive(Spinner, b"no newline")
-    assert isinstance(transcript.error, sockshock.HandlerHangs)
+    assert isinstance(transcript.error, sockshock.errors.HandlerHangs)
     assert "spin forever" in str(transcript.error)
 
 
@@ -294,50 +295,59 @@ def test_datagrams_are_reordered_within_bursts_only() -> None:
 @pytest.mark.parametrize(
     ("arguments", "error", "message"),
     [
-        ({"kind": "streem"}, sockshock.InvalidArgument, "kind='streem' must be one of"),
-        ({"handler_class": None}, sockshock.InvalidType, "drive(handler_class=...)=None"),
+        ({"kind": "streem"}, sockshock.errors.InvalidArgument, "kind='streem' must be one of"),
+        (
+            {"handler_class": None},
+            sockshock.errors.InvalidArgument,
+            "drive(handler_class=...)=None",
+        ),
         (
             {"handler_class": DatagramEcho},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "DatagramEcho is a DatagramRequestHandler, but TCPServer is a stream server",
         ),
         (
             {"faults": [F.PartialReads(3)], "kind": "datagram", "handler_class": DatagramEcho},
-            sockshock.InvalidArgument,
-            "drive(faults=...): PartialReads(max_chunk=3) cannot apply",
+            sockshock.errors.InvalidArgument,
+            "PartialReads(max_chunk=3) cannot fire on drive() of a UDPServer handler",
         ),
-        ({"faults": sockshock.FaultLayer()}, sockshock.InvalidType, "not a FaultLayer"),
-        ({"seed": 3}, sockshock.InvalidArgument, "seed= only applies with faults="),
-        ({"faults": [], "seed": -1}, sockshock.InvalidArgument, "seed=-1 must be in"),
-        ({"server_attrs": [1]}, sockshock.InvalidType, "server_attrs=[1]"),
+        (
+            {"faults": sockshock.layer.FaultLayer()},
+            sockshock.errors.InvalidArgument,
+            "not a FaultLayer",
+        ),
+        ({"seed": 3}, sockshock.errors.InvalidArgument, "seed= only applies with faults="),
+        ({"faults": [], "seed": -1}, sockshock.errors.InvalidArgument, "seed=-1 must be in"),
+        ({"server_attrs": [1]}, sockshock.errors.InvalidArgument, "server_attrs=[1]"),
         (
             {"server_attrs": {1: 2}},
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             "expected attribute names (str) as the keys of server_attrs but got 1 (type=int) "
             "(from drive())",
         ),
         (
             {"faults": [F.AcceptErrors()]},
-            sockshock.InvalidArgument,
-            "AcceptErrors() (from drive(faults=...)) cannot apply in drive(): it runs a handler on "
-            "a connection already accepted",
+            sockshock.errors.InvalidArgument,
+            "AcceptErrors() cannot fire on drive() of a TCPServer handler (a connection already "
+            "accepted, no TLS): it fails accept() calls, and none happen here",
         ),
         (
             {"faults": [F.PartialReads(3, layer="plaintext")]},
-            sockshock.InvalidArgument,
-            "PartialReads(layer='plaintext', max_chunk=3) (from drive(faults=...)): "
-            "layer='plaintext' faults act above TLS, and drive() runs without TLS",
+            sockshock.errors.InvalidArgument,
+            "PartialReads(layer='plaintext', max_chunk=3) cannot fire on drive() of a TCPServer "
+            "handler (a connection already accepted, no TLS): layer='plaintext' faults act above "
+            "TLS, and this runs without TLS",
         ),
         (
             {"server_attrs": {"request_queue": 1}},
-            sockshock.InvalidArgument,
-            "did you mean request_queue_size",
+            sockshock.errors.InvalidArgument,
+            "did you mean 'request_queue_size'",
         ),
-        ({"client": 42}, sockshock.InvalidType, "client=...)=42"),
-        ({"client": [Send(b"x"), "read"]}, sockshock.InvalidType, "expected a step"),
+        ({"client": 42}, sockshock.errors.InvalidArgument, "client=...)=42"),
+        ({"client": [Send(b"x"), "read"]}, sockshock.errors.InvalidArgument, "expected a step"),
         (
             {"client": [HalfClose()], "kind": "datagram", "handler_class": DatagramEcho},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "HalfClose() (from drive(client=...)) is a stream step",
         ),
     ],
@@ -352,14 +362,14 @@ def test_bad_arguments_get_one_clear_error(
 
 @pytest.mark.parametrize("seconds", ["x", math.inf, math.nan, -1, None])
 def test_a_clock_refuses_a_bad_sleep_and_keeps_its_time(seconds: Any) -> None:
-    clock = sockshock.VirtualClock(5)
-    with pytest.raises(sockshock.ConfigurationError, match=r"seconds=.* \(from VirtualClock"):
+    clock = sockshock.layer.VirtualClock(5)
+    with pytest.raises(sockshock.errors.InvalidArgument, match=r"seconds=.* \(from VirtualClock"):
         clock.sleep(seconds)
     assert clock.now() == 5
     assert clock.sleep(2.5) is False
     assert clock.now() == 7.5
-    with pytest.raises(sockshock.ConfigurationError, match=r"\(from RealClock.sleep\(\)\)"):
-        sockshock.RealClock().sleep(seconds)
+    with pytest.raises(sockshock.errors.InvalidArgument, match=r"\(from RealClock.sleep\(\)\)"):
+        _util.RealClock().sleep(seconds)
 
 
 @pytest.mark.parametrize(
@@ -374,7 +384,7 @@ def test_a_clock_refuses_a_bad_sleep_and_keeps_its_time(seconds: Any) -> None:
     ],
 )
 def test_bad_steps_get_one_clear_error(make: Any, message: str) -> None:
-    with pytest.raises(sockshock.ConfigurationError, match=re.escape(message)):
+    with pytest.raises(sockshock.errors.InvalidArgument, match=re.escape(message)):
         make()
 
 
@@ -394,10 +404,10 @@ def test_bad_steps_get_one_clear_error(make: Any, message: str) -> None:
     ],
 )
 def test_script_run_checks_its_arguments(arguments: tuple[Any, Any], message: str) -> None:
-    with pytest.raises(sockshock.InvalidType, match=re.escape(message)):
+    with pytest.raises(sockshock.errors.InvalidArgument, match=re.escape(message)):
         ScriptRun(*arguments)
     a, b = socket.socketpair()
-    with a, b, pytest.raises(sockshock.InvalidType, match="sleep=1"):
+    with a, b, pytest.raises(sockshock.errors.InvalidArgument, match="sleep=1"):
         ScriptRun(ClientScript([Send(b"x")]), a, sleep=1)  # type: ignore[arg-type]
 
 
@@ -493,7 +503,7 @@ stream_models = st.lists(
 )
 
 
-@pytest.mark.filterwarnings("ignore::sockshock.FaultNeverFired")
+@pytest.mark.filterwarnings("ignore::sockshock.errors.FaultNeverFired")
 @settings(max_examples=15)
 @given(payload=lines, models=stream_models, seed=st.integers(0, 2**32 - 1))
 def test_drawn_plans_conform_on_real_sockets(payload: bytes, models: list[Any], seed: int) -> None:

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import sockshock
 from sockshock import faults as F
-from sockshock.faults import Decision, FaultPlan, Operation
+from sockshock._faults import Decision, Operation
+from sockshock.faults import FaultPlan
 
 FAULTS_SOURCES = [Path(F.__file__), *Path(F.__file__).with_name("_faults").glob("*.py")]
 
@@ -284,7 +285,7 @@ def test_replay_refuses_a_generator_it_cannot_copy() -> None:
 
     plan = FaultPlan(F.PartialReads(9), rng=Counter())
     with pytest.raises(
-        sockshock.InvalidArgument,
+        sockshock.errors.InvalidArgument,
         match=r"replay\(\) cannot reproduce .* cannot be copied .* use seed= or "
         r"sockshock.faults.Draws, which replay exactly",
     ):
@@ -294,7 +295,7 @@ def test_replay_refuses_a_generator_it_cannot_copy() -> None:
 def test_a_seed_next_to_generators_is_refused() -> None:
     for rng in (random.Random(1), [random.Random(1)]):
         with pytest.raises(
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             match=r"seed=3 and rng=.* both given: .* give one or the other",
         ):
             FaultPlan(F.PartialReads(3), seed=3, rng=rng)
@@ -306,12 +307,12 @@ def test_describe_shows_every_event_with_limit_none_and_checks_the_limit() -> No
     assert plan.describe(limit=None).count(" -> limit=") == len(plan.log)
     assert plan.describe(limit=3).count(" -> limit=") == 3
     with pytest.raises(
-        sockshock.InvalidType,
+        sockshock.errors.InvalidArgument,
         match=r"limit='x' \(type=str\) \(from "
         r"FaultPlan.describe\(\)\)",
     ):
         plan.describe(limit="x")  # type: ignore[arg-type]
-    with pytest.raises(sockshock.InvalidArgument, match=r"limit=-1 must be in \[0, inf\]"):
+    with pytest.raises(sockshock.errors.InvalidArgument, match=r"limit=-1 must be in \[0, inf\]"):
         plan.describe(limit=-1)
 
 
@@ -323,9 +324,11 @@ def test_a_range_of_connections_is_checked_and_matched_in_constant_time() -> Non
     assert plan.decide(recv(3, 0, 0)).limit is None
     assert plan.decide(recv(0, 0, 0)).limit is None
     assert F.PartialReads(3, connections=range(10**18, -1, -1)).in_scope(recv(0, 0, 0))
-    with pytest.raises(sockshock.InvalidArgument, match=r"connections=-2 must be in \[0, inf\]"):
+    with pytest.raises(
+        sockshock.errors.InvalidArgument, match=r"connections=-2 must be in \[0, inf\]"
+    ):
         F.PartialReads(3, connections=range(10**18, -3, -1))
-    with pytest.raises(sockshock.InvalidArgument, match="selects no connection at all"):
+    with pytest.raises(sockshock.errors.InvalidArgument, match="selects no connection at all"):
         F.PartialReads(3, connections=range(5, 5))
 
 
@@ -352,7 +355,7 @@ def test_a_range_of_connections_is_checked_and_matched_in_constant_time() -> Non
 def test_an_unknown_argument_names_the_public_model_and_what_it_takes(
     make: Any, message: str
 ) -> None:
-    with pytest.raises(sockshock.InvalidType) as raised:
+    with pytest.raises(sockshock.errors.InvalidArgument) as raised:
         make()
     assert str(raised.value).startswith(message)
     assert "_EndsAfter" not in str(raised.value)
@@ -374,7 +377,7 @@ def test_an_unknown_argument_names_the_public_model_and_what_it_takes(
     ],
 )
 def test_accept_errors_refuse_what_accept_cannot_do(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(sockshock.InvalidArgument) as raised:
+    with pytest.raises(sockshock.errors.InvalidArgument) as raised:
         F.AcceptErrors(**kwargs)
     assert str(raised.value).startswith(message)
     assert str(raised.value).endswith("(from AcceptErrors)")
@@ -399,63 +402,63 @@ def test_unseeded_plans_get_a_printable_seed() -> None:
     [
         (
             lambda: F.PartialReads(0),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "max_chunk=0 must be in [1, inf] (from PartialReads)",
         ),
         (
             lambda: F.PartialWrites("3"),
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             "expected int but got max_chunk='3' (type=str) (from PartialWrites)",
         ),
         (
             lambda: F.DropDatagrams(1.5),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "probability=1.5 must be in [0, 1] (from DropDatagrams)",
         ),
         (
             lambda: F.Latency(-1),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "seconds=-1 must be in [0, 3600] (from Latency)",
         ),
         (
             lambda: F.Latency(0.1, direction="sideways"),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "direction='sideways' must be one of 'in', 'out', 'both' (from Latency)",
         ),
         (
             lambda: F.SlowClient(per="request"),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "per='request' must be one of 'operation', 'connection' (from SlowClient)",
         ),
         (
             lambda: F.AcceptErrors("EWHAT"),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "errno='EWHAT' is not an errno name such as 'EMFILE' (from AcceptErrors)",
         ),
         (
             lambda: F.Stall(connections="all"),
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             "expected an int or a sequence of ints but got connections='all' (type=str) "
             "(from Stall)",
         ),
         (
             lambda: F.BurstLoss(p=2),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "p=2 must be in [0, 1] (from BurstLoss)",
         ),
         (
             lambda: FaultPlan(F.PartialReads(1), "Latency"),
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             "expected a fault model (e.g. sockshock.faults.PartialReads(3)) but got 'Latency'",
         ),
         (
             lambda: FaultPlan(seed="x"),
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             "expected int but got seed='x' (type=str) (from FaultPlan(...))",
         ),
         (
             lambda: F.Bandwidth(float("nan")),
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "bytes_per_second=nan must be a finite number (from Bandwidth)",
         ),
     ],
@@ -466,7 +469,7 @@ def test_bad_parameters_get_one_clear_error(
     with pytest.raises(error) as info:
         make()
     assert str(info.value).startswith(message)
-    assert isinstance(info.value, sockshock.ConfigurationError)
+    assert isinstance(info.value, sockshock.errors.InvalidArgument)
 
 
 def test_decisions_that_change_nothing_are_not_logged() -> None:

@@ -90,7 +90,7 @@ def test_a_server_that_will_not_stop_is_reported_and_unstuck() -> None:
     # A client of the test's own (the harness ends the ones connect() made).
     with (
         socket.socket() as client,
-        pytest.raises(sockshock.ShutdownTimeout) as info,
+        pytest.raises(sockshock.errors.ShutdownTimeout) as info,
         sockshock.serving("TCPServer", Stuck, shutdown_timeout=0.1) as srv,
     ):
         client.connect(srv.address)
@@ -133,30 +133,34 @@ def test_server_attrs_become_class_attributes() -> None:
     [
         (
             {"server_class": "ThreadingTCPServr"},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "server_class='ThreadingTCPServr' is not a server class of sockshock.socketserver; "
             "did you mean 'ThreadingTCPServer'?",
         ),
         (
             {"server_class": 42},
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             "expected a server class or its name but got server_class=42 (type=int)",
         ),
-        ({"server_class": "os:path"}, sockshock.InvalidType, "server_class='os:path' is <module"),
+        (
+            {"server_class": "os:path"},
+            sockshock.errors.InvalidArgument,
+            "server_class='os:path' is <module",
+        ),
         (
             {"server_class": "no_such_module:X"},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "server_class='no_such_module:X': cannot import 'X' from 'no_such_module'",
         ),
         (
             {"server_class": "ThreadingTCPServer", "request_queue": 4},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "ThreadingTCPServer has no setting 'request_queue' (server attribute request_queue=4 "
-            "from serving()); did you mean request_queue_size?",
+            "from serving()); did you mean 'request_queue_size'?",
         ),
         (
             {"server_class": "TCPServer", "address": ("0.0.0.0", 0)},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "address=('0.0.0.0', 0): sockshock serves on loopback addresses only",
         ),
     ],
@@ -309,7 +313,9 @@ def test_an_instance_something_already_serves_is_refused_up_front() -> None:
             assert client.recv(10) == b"x\n"
         with (
             sockshock.audit(),
-            pytest.raises(sockshock.InvalidArgument, match="'library loop' is already running"),
+            pytest.raises(
+                sockshock.errors.InvalidArgument, match="'library loop' is already running"
+            ),
             sockshock.serving(server),
         ):
             raise AssertionError("adopted anyway")
@@ -340,7 +346,7 @@ def test_stopping_is_timed_as_the_server_closes(attrs: dict[str, Any]) -> None:
     with sockshock.audit(), sockshock.serving("ThreadingTCPServer", _ReadsALine, **attrs) as srv:
         srv.assert_stops_within(0.2, busy=3, stalled=1)  # before: the handlers' 0.5 s
     with (
-        pytest.raises(sockshock.ShutdownTooSlow, match="3 busy and 1 stalled"),
+        pytest.raises(sockshock.errors.ShutdownTooSlow, match="3 busy and 1 stalled"),
         sockshock.serving("ThreadingTCPServer", _ReadsALine, shutdown_timeout=0.5) as srv,
     ):
         srv.assert_stops_within(0.05, busy=3, stalled=1, tolerance=1, slack=0)
@@ -391,7 +397,7 @@ def test_a_serving_loop_stuck_in_collect_children_is_ended_not_abandoned() -> No
 
     with (
         sockshock.audit(),
-        pytest.raises(sockshock.ShutdownTimeout) as info,
+        pytest.raises(sockshock.errors.ShutdownTimeout) as info,
         sockshock.serving(NoChildren, LineEcho, shutdown_timeout=0.3) as srv,
         srv.connect() as client,
     ):
@@ -411,7 +417,7 @@ def test_connect_checks_its_arguments_before_connecting() -> None:
 
     with sockshock.serving("TCPServer", Notes) as srv:
         for bad in ({"tls": "yes"}, {"tls": True}, {"timeout": -1}):
-            with pytest.raises(sockshock.ConfigurationError):
+            with pytest.raises(sockshock.errors.InvalidArgument):
                 srv.connect(**bad)
         assert srv._clients == []
         with srv.connect() as client:  # the one connection the server ever saw
@@ -445,9 +451,11 @@ def test_the_fixture_takes_server_and_handler_class_as_keywords(sockshock: Any) 
 
 
 def test_the_fixture_refuses_a_server_given_twice(sockshock: Any) -> None:
-    with pytest.raises(sockshock.InvalidArgument, match="server given twice"):
+    from sockshock.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="server given twice"):
         sockshock.serve("TCPServer", LineEcho, server="ThreadingTCPServer")
-    with pytest.raises(sockshock.InvalidArgument, match="handler_class given twice"):
+    with pytest.raises(InvalidArgument, match="handler_class given twice"):
         sockshock.serve("TCPServer", LineEcho, handler_class=LineEcho)
     assert sockshock.handles == []
 
@@ -486,7 +494,7 @@ def test_a_model_reached_but_not_drawn_is_no_warning(
             _echo_through(srv, b"drawn")
         assert srv.plan is not None
         assert srv.plan.log == []
-    assert [w for w in caught if issubclass(w.category, sockshock.FaultNeverFired)] == []
+    assert [w for w in caught if issubclass(w.category, sockshock.errors.FaultNeverFired)] == []
 
 
 @pytest.mark.parametrize(
@@ -501,14 +509,14 @@ def test_a_model_reached_but_not_drawn_is_no_warning(
 )
 def test_a_model_whose_scope_missed_everything_warns_at_the_users_with(server_class: str) -> None:
     with (
-        pytest.warns(sockshock.FaultNeverFired) as caught,
+        pytest.warns(sockshock.errors.FaultNeverFired) as caught,
         sockshock.serving(
             server_class, LineEcho, faults=[F.PartialReads(2, connections=[5])], seed=7
         ) as srv,
     ):
         _echo_through(srv, b"missed")
     # (3.12+ also warns that ForkingTCPServer forks a multi-threaded process)
-    (warning,) = [w for w in caught if issubclass(w.category, sockshock.FaultNeverFired)]
+    (warning,) = [w for w in caught if issubclass(w.category, sockshock.errors.FaultNeverFired)]
     assert str(warning.message) == (
         f"PartialReads(connections=(5,), max_chunk=2) never fired while {server_class} ran "
         "(plan seed 7): its scope took in no operation, so it could not have fired "

@@ -13,6 +13,7 @@ import pytest
 
 import sockshock
 import sockshock.socketserver as ss
+from sockshock import _stdlib, _wire
 from sockshock import faults as F
 from sockshock.handlers import DatagramEcho, LineEcho, NaiveRecvEcho, NaiveSendEcho
 from sockshock.layer import check_socket_layer
@@ -39,19 +40,19 @@ def recorder() -> type[Recorder]:
 
 
 def test_the_fault_layer_passes_the_layer_conformance_kit() -> None:
-    check_socket_layer(sockshock.FaultLayer())
+    check_socket_layer(sockshock.layer.FaultLayer())
     # An active plan whose models never fire goes through every override.
-    layer = sockshock.FaultLayer([F.Latency(0.0)])
+    layer = sockshock.layer.FaultLayer([F.Latency(0.0)])
     check_socket_layer(layer)
     layer.close()
 
 
 def test_wrapped_sockets_are_sockets() -> None:
-    layer = sockshock.FaultLayer([F.PartialReads(1)])
+    layer = sockshock.layer.FaultLayer([F.PartialReads(1)])
     try:
         with layer.socket() as sock:
             assert isinstance(sock, socket.socket)
-            assert isinstance(sock, sockshock.FaultySocket)
+            assert isinstance(sock, _wire.FaultySocket)
     finally:
         layer.close()
 
@@ -246,7 +247,7 @@ def test_stall_without_timeout_is_found_by_the_shutdown_bound() -> None:
     # connect() made, and a Stall ends when its peer does.
     with (
         socket.socket() as client,
-        pytest.raises(sockshock.ShutdownTimeout, match=r"Recorder|recv"),
+        pytest.raises(sockshock.errors.ShutdownTimeout, match=r"Recorder|recv"),
         sockshock.serving(
             "ThreadingTCPServer", handler, faults=[F.Stall(0)], seed=0, shutdown_timeout=0.1
         ) as srv,
@@ -458,7 +459,7 @@ def test_abrupt_shutdown_at_a_precise_moment() -> None:
 
 
 @pytest.mark.parametrize("kind", sockshock.server_kinds(kind="stream"), ids=lambda k: k.name)
-def test_every_stream_server_under_partial_io(kind: sockshock.ServerKind) -> None:
+def test_every_stream_server_under_partial_io(kind: _stdlib.ServerKind) -> None:
     with (
         sockshock.serving(
             kind.server_class, LineEcho, seed=5, faults=[F.PartialReads(2), F.PartialWrites(3)]
@@ -474,7 +475,7 @@ def test_every_stream_server_under_partial_io(kind: sockshock.ServerKind) -> Non
 
 
 @pytest.mark.parametrize("kind", sockshock.server_kinds(kind="datagram"), ids=lambda k: k.name)
-def test_every_datagram_server_under_duplication(kind: sockshock.ServerKind) -> None:
+def test_every_datagram_server_under_duplication(kind: _stdlib.ServerKind) -> None:
     with (
         sockshock.serving(
             kind.server_class, DatagramEcho, seed=5, faults=[F.DuplicateDatagrams(direction="out")]
@@ -611,7 +612,7 @@ def test_faults_reach_a_server_built_on_the_standard_library() -> None:
         ) as srv,
         srv.connect() as client,
     ):
-        assert isinstance(srv.server.socket, sockshock.FaultySocket)
+        assert isinstance(srv.server.socket, _wire.FaultySocket)
         client.sendall(b"x" * 10)
     assert handler.seen[-1] == "eof"
     assert sum(handler.seen[:-1]) == 10

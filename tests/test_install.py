@@ -43,7 +43,7 @@ def test_install_after_a_consumer_was_imported_names_it() -> None:
         import xmlrpc.server, sockshock
         try:
             sockshock.install()
-        except sockshock.ConfigurationError as exc:
+        except sockshock.errors.InvalidArgument as exc:
             print(exc)
     """)
     assert proc.stdout.startswith(
@@ -64,7 +64,7 @@ def test_the_install_error_is_a_value_error_with_sensible_advice_for_a_script() 
         try:
             sockshock.install()
         except ValueError as exc:
-            assert isinstance(exc, sockshock.ConfigurationError)
+            assert isinstance(exc, sockshock.errors.InvalidArgument)
             print(exc)
     """)
     assert proc.stdout.startswith(
@@ -80,11 +80,11 @@ def test_the_install_error_is_a_value_error_with_sensible_advice_for_a_script() 
 INSTALLED_TEST = """
 import http.server
 import socketserver
-import sockshock
+import sockshock.socketserver as ours
 
 def test_built_on_ours(sockshock):
-    assert socketserver is sockshock.socketserver
-    assert issubclass(http.server.ThreadingHTTPServer, sockshock.socketserver.TCPServer)
+    assert socketserver is ours
+    assert issubclass(http.server.ThreadingHTTPServer, ours.TCPServer)
 """
 
 
@@ -198,12 +198,12 @@ def test_inject_re_raises_handler_errors_after_the_block() -> None:
 
 def test_inject_checks_its_arguments() -> None:
     with (
-        pytest.raises(sockshock.InvalidType, match="faults='PartialReads'"),
+        pytest.raises(sockshock.errors.InvalidArgument, match="faults='PartialReads'"),
         sockshock.inject("PartialReads"),
     ):
         pass
     with (
-        pytest.raises(sockshock.InvalidArgument, match="shutdown_timeout=0"),
+        pytest.raises(sockshock.errors.InvalidArgument, match="shutdown_timeout=0"),
         sockshock.inject(shutdown_timeout=0),
     ):
         pass
@@ -252,8 +252,10 @@ def test_inject_through_the_fixture_takes_the_tests_seed_and_reports_the_log(
     assert "AssertionError: assert b'abc\\n' == b'wrong'" in text  # the seed check held
 
     with (
-        pytest.raises(sockshock.InvalidType, match=r"give an instance: clock=VirtualClock\(\)"),
-        sockshock.inject(clock=sockshock.VirtualClock),
+        pytest.raises(
+            sockshock.errors.InvalidArgument, match=r"give an instance: clock=VirtualClock\(\)"
+        ),
+        sockshock.inject(clock=sockshock.layer.VirtualClock),
     ):
         pass
 
@@ -275,7 +277,7 @@ def test_inject_refuses_a_server_on_all_interfaces_before_it_binds(
     with (
         sockshock.audit(),
         sockshock.inject() as servers,
-        pytest.raises(sockshock.InvalidArgument) as info,
+        pytest.raises(sockshock.errors.InvalidArgument) as info,
     ):
         Watched(address, http.server.BaseHTTPRequestHandler)
     assert str(info.value).startswith(
@@ -289,5 +291,5 @@ def test_inject_refuses_a_server_on_all_interfaces_before_it_binds(
         class Six(http.server.HTTPServer):
             address_family = socket.AF_INET6
 
-        with pytest.raises(sockshock.InvalidArgument, match="loopback addresses only"):
+        with pytest.raises(sockshock.errors.InvalidArgument, match="loopback addresses only"):
             Six(("::", 0), http.server.BaseHTTPRequestHandler)

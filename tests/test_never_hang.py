@@ -137,7 +137,7 @@ def waiting() -> Any:
 )
 def test_the_whole_stop_shares_one_bound(server_class: str, waiting: Any) -> None:
     with (
-        pytest.raises(sockshock.ShutdownTimeout) as info,
+        pytest.raises(sockshock.errors.ShutdownTimeout) as info,
         sockshock.serving(server_class, waiting, shutdown_timeout=0.2) as srv,
     ):
         client = srv.connect()
@@ -158,7 +158,7 @@ def test_a_forked_child_that_never_exits_is_named_and_killed() -> None:
             time.sleep(10**6)
 
     with (
-        pytest.raises(sockshock.ShutdownTimeout) as info,
+        pytest.raises(sockshock.errors.ShutdownTimeout) as info,
         sockshock.serving("ForkingTCPServer", Forever, shutdown_timeout=0.2) as srv,
         srv.connect() as client,
     ):
@@ -178,12 +178,12 @@ def test_a_forked_child_that_never_exits_is_named_and_killed() -> None:
 def test_a_bad_argument_starts_nothing() -> None:
     with sockshock.audit():
         with (
-            pytest.raises(sockshock.InvalidType, match="shutdown_timeout='5'"),
+            pytest.raises(sockshock.errors.InvalidArgument, match="shutdown_timeout='5'"),
             sockshock.serving("ThreadingTCPServer", LineEcho, shutdown_timeout="5"),
         ):
             pass
         with (
-            pytest.raises(sockshock.InvalidArgument, match="cannot apply to UDPServer"),
+            pytest.raises(sockshock.errors.InvalidArgument, match="cannot fire on UDPServer"),
             sockshock.serving("UDPServer", DatagramEcho, faults=[F.PartialReads(3)]),
         ):
             pass
@@ -238,7 +238,7 @@ def _outcomes() -> list[Any]:
 
     def bad_argument() -> None:
         with (
-            pytest.raises(sockshock.InvalidArgument),
+            pytest.raises(sockshock.errors.InvalidArgument),
             sockshock.serving("UnixStreamServer", LineEcho, poll_interval=-1),
         ):
             pass
@@ -263,7 +263,7 @@ def test_nothing_is_left_behind_whatever_the_outcome(
 
 
 def test_a_closed_faulty_socket_fails_like_a_closed_socket() -> None:
-    layer = sockshock.FaultLayer([F.EOFAfter(10**6)])
+    layer = sockshock.layer.FaultLayer([F.EOFAfter(10**6)])
     with layer, socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()

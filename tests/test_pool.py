@@ -205,6 +205,6 @@ def test_a_pool_handler_may_call_shutdown() -> None:
 )
 def test_bad_pool_settings_are_refused_at_construction(attrs: dict[str, Any], message: str) -> None:
     Pool = type("Pool", (ss.ThreadPoolTCPServer,), attrs)
-    with pytest.raises(sockshock.ConfigurationError) as info:
+    with pytest.raises(sockshock.errors.InvalidArgument) as info:
         Pool(("127.0.0.1", 0), ss.BaseRequestHandler)
     assert str(info.value) == message

@@ -28,6 +28,7 @@ import pytest
 
 import sockshock
 import sockshock.socketserver as ss
+from sockshock import _faults as _F
 from sockshock import faults as F
 from sockshock._cli import proxy_main
 from sockshock._proxy import (
@@ -36,7 +37,6 @@ from sockshock._proxy import (
     _addresses,
     _datagrams,
     _pipe,
-    proxy_for,
     sockshock_proxy,
 )
 from sockshock._util import ProxyError
@@ -136,21 +136,21 @@ def datagram_recorder() -> tuple[type[ss.DatagramRequestHandler], list[bytes]]:
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class DelayDatagrams(F.FaultModel):
+class DelayDatagrams(_F.FaultModel):
     """No built-in model delays datagrams; a custom one may (the proxy honours it)."""
 
     seconds: float = 0.3
     kinds: ClassVar[tuple[str, ...]] = ("datagram_in",)
 
-    def decide(self, op: F.Operation, rng: random.Random, state: Any) -> F.Decision:
-        return F.Decision(delay=self.seconds)
+    def decide(self, op: _F.Operation, rng: random.Random, state: Any) -> _F.Decision:
+        return _F.Decision(delay=self.seconds)
 
 
-def decisions(plan: F.FaultPlan, model: str) -> list[F.FaultEvent]:
+def decisions(plan: F.FaultPlan, model: str) -> list[_F.FaultEvent]:
     return [e for e in plan.log if e.model.startswith(model)]
 
 
-def assert_steps(events: list[F.FaultEvent], total: int, max_chunk: int) -> None:
+def assert_steps(events: list[_F.FaultEvent], total: int, max_chunk: int) -> None:
     """Each step forwarded exactly what its decision allowed, from offset 0 on; a
     last step whose limit covered all that was waiting changed nothing and is not
     logged (the plan logs no decision without effect)."""
@@ -213,7 +213,7 @@ def test_an_empty_plan_forwards_everything_both_ways(stream: str) -> None:
     payload = b"".join(b"%07d\n" % i for i in range(30_000))  # 240 kB of lines
     with (
         sockshock.serving(STREAM_SERVERS[stream], LineEcho) as srv,
-        proxy_for(srv.address, transport=stream) as proxy,
+        sockshock.FaultProxy(srv.address, transport=stream) as proxy,
         connect(proxy) as client,
     ):
 
@@ -236,7 +236,7 @@ def test_partial_reads_forward_one_chunk_per_decision(stream: str) -> None:
     payload = b"twenty bytes of data"
     with (
         sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address, transport=stream, seed=4, faults=[F.PartialReads(3), F.Latency(0.01)]
         ) as proxy,
         connect(proxy) as client,
@@ -258,7 +258,7 @@ def test_partial_writes_reach_the_client_in_pieces(stream: str) -> None:
     handler, _ = recorder(reply=reply)
     with (
         sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address,
             transport=stream,
             seed=5,
@@ -285,7 +285,7 @@ def test_a_delay_holds_one_connection_while_others_go_on(stream: str) -> None:
 
     with (
         sockshock.serving(STREAM_SERVERS[stream], Echo) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address, transport=stream, seed=0, faults=[F.Latency(0.3, connections=0)]
         ) as proxy,
         connect(proxy) as slow,
@@ -304,7 +304,7 @@ def test_a_slow_client_trickles_in(stream: str) -> None:
     handler, events = recorder()
     with (
         sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address, transport=stream, seed=0, faults=[F.SlowClient(chunk=2, pause=0.02)]
         ) as proxy,
         connect(proxy) as client,
@@ -323,7 +323,7 @@ def test_reset_after_resets_both_sides_over_tcp() -> None:
     handler, events = recorder()
     with (
         sockshock.serving("ThreadingTCPServer", handler) as srv,
-        proxy_for(srv.address, seed=0, faults=[F.ResetAfter(5)]) as proxy,
+        sockshock.FaultProxy(srv.address, seed=0, faults=[F.ResetAfter(5)]) as proxy,
         connect(proxy) as client,
     ):
         client.sendall(b"0123456789")
@@ -340,7 +340,9 @@ def test_reset_after_in_the_out_direction_cuts_the_reply() -> None:
     handler, _ = recorder(reply=b"hello world\n")
     with (
         sockshock.serving("ThreadingTCPServer", handler) as srv,
-        proxy_for(srv.address, seed=0, faults=[F.ResetAfter(3, direction="out")]) as proxy,
+        sockshock.FaultProxy(
+            srv.address, seed=0, faults=[F.ResetAfter(3, direction="out")]
+        ) as proxy,
         connect(proxy) as client,
     ):
         client.shutdown(socket.SHUT_WR)
@@ -354,7 +356,9 @@ def test_a_reset_over_a_unix_socket_is_a_close() -> None:
     handler, events = recorder()
     with (
         sockshock.serving("ThreadingUnixStreamServer", handler) as srv,
-        proxy_for(srv.address, transport="unix", seed=0, faults=[F.ResetAfter(5)]) as proxy,
+        sockshock.FaultProxy(
+            srv.address, transport="unix", seed=0, faults=[F.ResetAfter(5)]
+        ) as proxy,
         connect(proxy) as client,
     ):
         client.sendall(b"0123456789")
@@ -373,7 +377,9 @@ def test_eof_after_half_closes_towards_the_server(stream: str) -> None:
 
     with (
         sockshock.serving(STREAM_SERVERS[stream], Handler) as srv,
-        proxy_for(srv.address, transport=stream, seed=0, faults=[F.EOFAfter(6)]) as proxy,
+        sockshock.FaultProxy(
+            srv.address, transport=stream, seed=0, faults=[F.EOFAfter(6)]
+        ) as proxy,
         connect(proxy) as client,
     ):
         client.sendall(b"first\nsecond\n")
@@ -388,7 +394,7 @@ def test_stall_stops_forwarding_until_the_server_gives_up(stream: str) -> None:
     handler, events = recorder(reply=b"timed out\n", timeout=0.2)
     with (
         sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
-        proxy_for(srv.address, transport=stream, seed=0, faults=[F.Stall(2)]) as proxy,
+        sockshock.FaultProxy(srv.address, transport=stream, seed=0, faults=[F.Stall(2)]) as proxy,
         connect(proxy) as client,
     ):
         client.sendall(b"abcdef\n")
@@ -410,7 +416,7 @@ def test_accept_errors_turn_clients_away_without_connecting_upstream(stream: str
 
     with (
         sockshock.serving(STREAM_SERVERS[stream], Echo) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address, transport=stream, seed=0, faults=[F.AcceptErrors("EMFILE", times=2)]
         ) as proxy,
     ):
@@ -434,7 +440,7 @@ def test_abrupt_shutdown_resets_everything_and_stops_listening(stream: str) -> N
     handler, events = recorder()
     with (
         sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address,
             transport=stream,
             seed=0,
@@ -467,7 +473,7 @@ def test_abrupt_shutdown_resets_everything_and_stops_listening(stream: str) -> N
 def test_many_connections_share_one_thread() -> None:
     with (
         sockshock.serving("ThreadingTCPServer", LineEcho) as srv,
-        proxy_for(srv.address, seed=0, faults=[F.PartialReads(7)]) as proxy,
+        sockshock.FaultProxy(srv.address, seed=0, faults=[F.PartialReads(7)]) as proxy,
     ):
         threads = threading.active_count()
         clients = [connect(proxy) for _ in range(64)]
@@ -495,12 +501,14 @@ def test_an_idle_proxy_does_not_spin() -> None:
     with (
         sockshock.serving("ThreadingTCPServer", LineEcho) as srv,
         sockshock.serving("UDPServer", DatagramEcho) as udp,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address,
             seed=0,
             faults=[F.Stall(0, connections=0), F.SlowReader(pause=30, connections=1)],
         ) as proxy,
-        proxy_for(udp.address, transport="udp", seed=0, faults=[DelayDatagrams(30)]) as datagrams,
+        sockshock.FaultProxy(
+            udp.address, transport="udp", seed=0, faults=[DelayDatagrams(30)]
+        ) as datagrams,
     ):
         stalled = connect(proxy)  # half-closed, its request stalled
         stalled.sendall(b"never forwarded\n")
@@ -531,9 +539,9 @@ def test_ipv6_and_localhost_addresses() -> None:
     with (
         sockshock.serving(Echo6, LineEcho) as srv6,
         sockshock.serving("ThreadingTCPServer", LineEcho) as srv4,
-        proxy_for(srv6.address, listen=("::1", 0)) as v6_to_v6,
-        proxy_for(srv6.address) as v4_to_v6,
-        proxy_for(("localhost", srv4.address[1]), listen=("localhost", 0)) as by_name,
+        sockshock.FaultProxy(srv6.address, listen=("::1", 0)) as v6_to_v6,
+        sockshock.FaultProxy(srv6.address) as v4_to_v6,
+        sockshock.FaultProxy(("localhost", srv4.address[1]), listen=("localhost", 0)) as by_name,
     ):
         assert v6_to_v6.address[0] == "::1"
         assert by_name.address[0] == "127.0.0.1"
@@ -549,7 +557,7 @@ def test_an_upstream_that_refuses_resets_the_client() -> None:
         placeholder.bind(("127.0.0.1", 0))
         port = placeholder.getsockname()[1]  # nobody listens there
     with (
-        proxy_for(("127.0.0.1", port)) as proxy,
+        sockshock.FaultProxy(("127.0.0.1", port)) as proxy,
         pytest.raises(ConnectionResetError),
         connect(proxy) as client,
     ):  # the RST may come before connect() has returned
@@ -566,7 +574,7 @@ def test_a_server_that_does_not_read_stops_the_proxy_reading(faults: list[Any]) 
 
     with (
         sockshock.serving("ThreadingTCPServer", Sleeper) as srv,
-        proxy_for(srv.address, faults=faults, seed=0) as proxy,
+        sockshock.FaultProxy(srv.address, faults=faults, seed=0) as proxy,
     ):
         try:
             with connect(proxy, timeout=0.3) as client, pytest.raises(TimeoutError):
@@ -587,7 +595,7 @@ def test_dropped_datagrams_never_reach_the_server() -> None:
     handler, seen = datagram_recorder()
     with (
         sockshock.serving("UDPServer", handler) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address, transport="udp", seed=0, faults=[F.DropDatagrams(connections=0)]
         ) as proxy,
         connect(proxy) as lost,
@@ -605,7 +613,7 @@ def test_duplicated_datagrams(direction: str) -> None:
     handler, seen = datagram_recorder()
     with (
         sockshock.serving("UDPServer", handler) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address, transport="udp", seed=0, faults=[F.DuplicateDatagrams(direction=direction)]
         ) as proxy,
         connect(proxy) as client,
@@ -620,7 +628,7 @@ def test_corrupted_and_truncated_datagrams(direction: str) -> None:
     payload = bytes(range(100))
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address,
             transport="udp",
             seed=3,
@@ -643,7 +651,7 @@ def test_a_held_datagram_arrives_behind_a_later_one() -> None:
     handler, seen = datagram_recorder()
     with (
         sockshock.serving("UDPServer", handler) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address, transport="udp", seed=0, faults=[F.ReorderDatagrams(1, first_ops=1)]
         ) as proxy,
         connect(proxy) as client,
@@ -661,7 +669,9 @@ def test_a_held_datagram_with_nothing_behind_it_goes_after_the_hold_window(
     monkeypatch.setattr(_datagrams, "HOLD_WINDOW", 0.05)
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
-        proxy_for(srv.address, transport="udp", seed=0, faults=[F.ReorderDatagrams(3)]) as proxy,
+        sockshock.FaultProxy(
+            srv.address, transport="udp", seed=0, faults=[F.ReorderDatagrams(3)]
+        ) as proxy,
         connect(proxy) as client,
     ):
         start = time.monotonic()
@@ -674,7 +684,7 @@ def test_a_datagram_delay_holds_one_peer_only() -> None:
     handler, seen = datagram_recorder()
     with (
         sockshock.serving("UDPServer", handler) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address, transport="udp", seed=0, faults=[DelayDatagrams(0.3, connections=0)]
         ) as proxy,
         connect(proxy) as slow,
@@ -692,7 +702,7 @@ def test_a_datagram_delay_holds_one_peer_only() -> None:
 def test_an_abrupt_shutdown_of_a_datagram_proxy() -> None:
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
-        proxy_for(
+        sockshock.FaultProxy(
             srv.address, transport="udp", seed=0, faults=[F.AbruptShutdown(connections=1)]
         ) as proxy,
         connect(proxy) as first,
@@ -717,7 +727,7 @@ def test_http_server_in_a_subprocess_through_the_proxy(tmp_path: Any) -> None:
         match = re.search(r"port (\d+)", read_line_within(server))
         assert match, "http.server did not say where it listens"
         upstream = ("127.0.0.1", int(match.group(1)))
-        with proxy_for(
+        with sockshock.FaultProxy(
             upstream,
             seed=11,
             faults=[
@@ -747,7 +757,7 @@ def test_an_echo_server_in_a_subprocess(transport: str, tmp_path: Any) -> None:
         address = json.loads(read_line_within(server))
         upstream = address if transport == "unix" else tuple(address)
         with (
-            proxy_for(upstream, transport=transport, faults=faults, seed=2) as proxy,
+            sockshock.FaultProxy(upstream, transport=transport, faults=faults, seed=2) as proxy,
             connect(proxy) as client,
         ):
             if transport == "udp":
@@ -879,8 +889,8 @@ def test_the_proxy_decides_what_the_fault_layer_decides(models: list[Any]) -> No
     """
     payload = b"a request of exactly 30 bytes\n"
 
-    def effective(event: F.FaultEvent) -> bool:
-        only_a_limit = event.decision == F.Decision(limit=event.decision.limit)
+    def effective(event: _F.FaultEvent) -> bool:
+        only_a_limit = event.decision == _F.Decision(limit=event.decision.limit)
         rest = len(payload) - event.offset
         return not (
             event.kind == "recv" and only_a_limit and 0 < rest <= (event.decision.limit or 0)
@@ -888,13 +898,15 @@ def test_the_proxy_decides_what_the_fault_layer_decides(models: list[Any]) -> No
 
     connections = 4 if len(models) > 1 else 2
 
-    def run(through_proxy: bool) -> dict[int, list[F.FaultEvent]]:
+    def run(through_proxy: bool) -> dict[int, list[_F.FaultEvent]]:
         handler, events = recorder(reply=b"r" * 20)
         plan = F.FaultPlan(*models, seed=20240611)
         with contextlib.ExitStack() as stack:
             if through_proxy:
                 srv = stack.enter_context(sockshock.serving("ThreadingTCPServer", handler))
-                address = stack.enter_context(proxy_for(srv.address, faults=plan)).address
+                address = stack.enter_context(
+                    sockshock.FaultProxy(srv.address, faults=plan)
+                ).address
             else:
                 srv = stack.enter_context(
                     sockshock.serving("ThreadingTCPServer", handler, faults=plan)
@@ -1015,10 +1027,18 @@ def test_a_stopped_proxy_cannot_be_entered_again() -> None:
 @pytest.mark.parametrize(
     ("timeout", "error", "message"),
     [
-        ("x", sockshock.InvalidType, r"timeout='x' \(type=str\) \(from FaultProxy.stop\(\)\)"),
-        (math.nan, sockshock.InvalidArgument, r"timeout=nan must be a finite number"),
-        (-1, sockshock.InvalidArgument, r"timeout=-1 must be in \(0, 3600\] \(from FaultProxy"),
-        (0, sockshock.InvalidArgument, r"timeout=0 must be in \(0, 3600\]"),
+        (
+            "x",
+            sockshock.errors.InvalidArgument,
+            r"timeout='x' \(type=str\) \(from FaultProxy.stop\(\)\)",
+        ),
+        (math.nan, sockshock.errors.InvalidArgument, r"timeout=nan must be a finite number"),
+        (
+            -1,
+            sockshock.errors.InvalidArgument,
+            r"timeout=-1 must be in \(0, 3600\] \(from FaultProxy",
+        ),
+        (0, sockshock.errors.InvalidArgument, r"timeout=0 must be in \(0, 3600\]"),
     ],
 )
 def test_stop_checks_its_timeout_first_and_leaves_the_proxy_running(
@@ -1036,7 +1056,7 @@ def test_stop_checks_its_timeout_first_and_leaves_the_proxy_running(
 
 
 def test_a_unix_path_with_a_nul_byte_is_refused_before_anything_exists(tmp_path: Path) -> None:
-    with sockshock.audit(), pytest.raises(sockshock.InvalidArgument, match="NUL byte"):
+    with sockshock.audit(), pytest.raises(sockshock.errors.InvalidArgument, match="NUL byte"):
         FaultProxy(str(tmp_path / "up.sock"), listen=f"{tmp_path}/a\0b", transport="unix")
     assert list(tmp_path.iterdir()) == []
 
@@ -1060,84 +1080,83 @@ def test_the_body_exception_wins_over_a_failed_stop() -> None:
     [
         (
             {"upstream": ("10.0.0.1", 80)},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"upstream=\('10.0.0.1', 80\): the proxy only uses loopback addresses",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "listen": ("0.0.0.0", 0)},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"listen=\('0.0.0.0', 0\): the proxy only uses loopback",
         ),
         (
             {"upstream": ("example.com", 80)},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"upstream=\('example.com', 80\): the proxy only uses loopback",
         ),
         (
             {"upstream": ("127.0.0.1", 0)},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"port=0 must be in \[1, 65535\] \(from upstream=\('127.0.0.1', 0\) of FaultProxy\)",
         ),
         (
             {"upstream": "127.0.0.1:80"},
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             r"upstream='127.0.0.1:80' is a string, but transport='tcp' needs a \(host, port\)",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "transport": "unix"},
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             r"expected a Unix socket path \(str or os.PathLike\) but got upstream=\('127.0.0.1', 80\)",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "transport": "sctp"},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"transport='sctp' must be one of 'tcp', 'udp', 'unix' \(from FaultProxy\)",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "faults": F.FaultPlan(seed=1), "seed": 2},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"seed=2 conflicts with the plan's own seed=1",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "faults": "PartialReads(3)"},
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             r"expected a FaultPlan or a list of fault models \(sockshock.faults\) but got "
             r"faults='PartialReads\(3\)' \(type=str\) \(from FaultProxy\)",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "faults": ["PartialReads(3)"]},
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             r"got 'PartialReads\(3\)' \(type=str\) \(from FaultProxy\)",
         ),
         (
             {"upstream": "/tmp/s.sock", "listen": "/tmp/a\0b", "transport": "unix"},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"listen='/tmp/a\\x00b': a Unix socket path cannot contain a NUL byte \(from FaultProxy\)",
         ),
         (
             {"upstream": "127.0.0.1:80", "transport": "unix"},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"upstream='127.0.0.1:80' looks like HOST:PORT, not a Unix socket path",
         ),
         (
             {"upstream": "/tmp/s.sock", "listen": "[::1]:0", "transport": "unix"},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"listen='\[::1\]:0' looks like HOST:PORT",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "faults": [F.DropDatagrams(0.5)]},
-            sockshock.InvalidArgument,
-            r"DropDatagrams\(probability=0.5\) cannot apply to a tcp proxy \(it acts on datagrams\)",
+            sockshock.errors.InvalidArgument,
+            r"DropDatagrams\(probability=0.5\) cannot fire on a tcp proxy: it acts on datagrams only",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "transport": "udp", "faults": [F.AcceptErrors()]},
-            sockshock.InvalidArgument,
-            r"AcceptErrors\(\) cannot apply to a udp proxy \(it acts on "
-            r"stream connections\)",
+            sockshock.errors.InvalidArgument,
+            r"AcceptErrors\(\) cannot fire on a udp proxy: it acts on stream connections only",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "seed": -1},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             r"seed=-1 must be in \[0, 18446744073709551615\] \(from FaultProxy\)",
         ),
     ],
@@ -1148,7 +1167,7 @@ def test_bad_arguments_get_one_clear_error(
     upstream = kwargs.pop("upstream")
     with pytest.raises(error, match=message) as raised:
         FaultProxy(upstream, **kwargs)
-    assert isinstance(raised.value, sockshock.ConfigurationError)
+    assert isinstance(raised.value, sockshock.errors.InvalidArgument)
     assert "\n" not in str(raised.value)
 
 
@@ -1172,7 +1191,7 @@ def test_bad_arguments_get_one_clear_error(
         (["--upstream", "localhost:8000", "--unix"], "looks like HOST:PORT"),
         (
             ["--upstream", "127.0.0.1:80", "--fault", "PartialRead(3)"],
-            "unknown fault model 'PartialRead'; did you mean 'PartialReads'?",
+            "'PartialRead' is not a fault model; did you mean 'PartialReads'?",
         ),
         (
             ["--upstream", "127.0.0.1:80", "--fault", "PartialReads(0)"],

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import sockshock
 import sockshock.socketserver as ss
-from sockshock.cli import main
+from sockshock._cli import main
 
 
 class AlwaysError(ss.StreamRequestHandler):
@@ -50,12 +51,34 @@ def run(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     return code, out + err
 
 
-def test_a_reply_that_differs_under_faults_fails(capsys: pytest.CaptureFixture[str]) -> None:
+PIECES = """
+description = "The request in pieces 30 ms apart (so that they cannot merge)."
+duration = 0.05
+
+[[faults]]
+model = "PartialReads"
+max_chunk = 2
+
+[[faults]]
+model = "Latency"
+seconds = 0.03
+
+[load]
+clients = 3
+request = "abcdef\\n"
+"""
+
+
+def test_a_reply_that_differs_under_faults_fails(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    scenario = tmp_path / "pieces.toml"
+    scenario.write_text(PIECES)
     with target(FirstRecvEcho) as address:
-        code, out = run("partial-io", "--target", address, "--seed", "1", capsys=capsys)
-    assert code == 1, out  # before: any reply line counted ("passes 10 of 10")
+        code, out = run(str(scenario), "--target", address, "--seed", "1", capsys=capsys)
+    assert code == 1, out  # before: any reply line counted as answered
     assert "first wrong reply: the reply differs at byte" in out
-    assert "the reply without faults: b'a whole line, in pieces\\n'" in out
+    assert "the reply without faults: b'abcdef\\n'" in out
 
 
 def test_the_expected_reply_is_what_counts(capsys: pytest.CaptureFixture[str]) -> None:

@@ -180,7 +180,9 @@ def test_xmlrpc_without_a_handler_takes_its_constructors_default() -> None:
     with sockshock.serving(Pooled, server_kwargs={"logRequests": False}) as srv:
         assert call(srv, "reverse", "xyz") == "zyx"
     with (
-        pytest.raises(sockshock.InvalidType, match="whose constructor has no default one"),
+        pytest.raises(
+            sockshock.errors.InvalidArgument, match="whose constructor has no default one"
+        ),
         sockshock.serving(http.server.HTTPServer),
     ):
         pass

@@ -54,7 +54,7 @@ def test_the_library_ships_at_least_a_dozen_scenarios_each_with_a_culprit() -> N
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_scenario_passes_against_its_reference_server(name: str) -> None:
-    result = S.run(S.find(name))
+    result = S.run(S.load(name))
     assert result.passed, [f"{c.name}: {c.detail}" for c in result.failures()]
     assert {c.name for c in result.checks} >= {
         "answered",
@@ -68,7 +68,7 @@ def test_a_shipped_scenario_passes_against_its_reference_server(name: str) -> No
 @pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_scenario_catches_the_bug_it_is_meant_to_catch(name: str) -> None:
     server_class, handler = CULPRITS[name]
-    result = S.run(S.find(name), server_class=server_class, handler=handler)
+    result = S.run(S.load(name), server_class=server_class, handler=handler)
     culprits.RELEASE.set()
     assert not result.passed, f"{name} did not catch {server_class or handler}"
 
@@ -90,7 +90,7 @@ BROKEN = [
     ('[load]\nrequest = "\\\\x"\n', "broken.toml:2: request='\\\\x' is not a valid escaped"),
     (
         '[[faults]]\nmodel = "PartialRead"\n',
-        "broken.toml:2: model='PartialRead' in [[faults]] is not a fault model; did you mean "
+        "broken.toml:2: [[faults]] model: 'PartialRead' is not a fault model; did you mean "
         "'PartialReads'? allowed: AbruptShutdown",
     ),
     (
@@ -144,7 +144,7 @@ def test_exception_names_are_checked_and_kept(tmp_path: Path) -> None:
     path = tmp_path / "names.toml"
     path.write_text(
         '[expect]\nhandler_errors = ["ConnectionResetError", "SSLEOFError", '
-        '"sockshock:InvalidArgument"]\n'
+        '"sockshock.errors:InvalidArgument"]\n'
     )
     assert S.load(path).expect.handler_errors == (
         "ConnectionResetError",
@@ -192,12 +192,12 @@ UNRUNNABLE = [
     ),
     (
         '[[faults]]\nmodel = "DropDatagrams"\n',
-        "bad.toml:2: DropDatagrams() cannot apply to ThreadingTCPServer, a stream server",
+        "bad.toml:2: DropDatagrams() cannot fire on ThreadingTCPServer: it acts on datagrams only",
     ),
     (
         '[[faults]]\nmodel = "PartialReads"\nmax_chunk = 2\nlayer = "plaintext"\n',
-        "bad.toml:4: layer='plaintext' (PartialReads(layer='plaintext', max_chunk=2)) acts above "
-        "TLS, but ThreadingTCPServer is served without it",
+        "bad.toml:4: PartialReads(layer='plaintext', max_chunk=2) cannot fire on "
+        "ThreadingTCPServer: layer='plaintext' faults act above TLS, and this runs without TLS",
     ),
     (
         '[[clients]]\nkind = "datagram_burst"\n',
@@ -217,7 +217,7 @@ UNRUNNABLE = [
 def test_check_rejects_what_run_rejects_at_the_line_of_the_key(
     tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sockshock.cli import main
+    from sockshock._cli import main
 
     path = tmp_path / "bad.toml"
     path.write_text(content)
@@ -239,21 +239,21 @@ def test_a_broken_scenario_file_gets_one_clear_error(
 ) -> None:
     path = tmp_path / "broken.toml"
     path.write_text(content)
-    with pytest.raises(sockshock.ConfigurationError) as info:
+    with pytest.raises(sockshock.errors.InvalidArgument) as info:
         S.load(path)
     assert message in str(info.value), str(info.value)
     assert str(path).split("/")[-1] in str(info.value)
 
 
 def test_an_unknown_name_lists_the_library() -> None:
-    with pytest.raises(sockshock.InvalidArgument, match="known: abrupt-shutdown, "):
-        S.find("no-such-scenario")
+    with pytest.raises(sockshock.errors.InvalidArgument, match="known: abrupt-shutdown, "):
+        S.load("no-such-scenario")
 
 
 def test_sockshock_check_validates_a_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sockshock.cli import main
+    from sockshock._cli import main
 
     assert main(["check", str(Path(__file__).parent.parent / "scenarios")]) == 0
     out = capsys.readouterr().out
@@ -292,7 +292,7 @@ def test_a_scenario_against_a_server_in_another_process(name: str, transport: st
     from sockshock._scenarios import run_against
 
     with echo_peer(transport) as address:
-        result = run_against(S.find(name), address, transport=transport)
+        result = run_against(S.load(name), address, transport=transport)
     assert result.passed, [f"{c.name}: {c.detail}" for c in result.failures()]
     assert [c.name for c in result.checks if c.passed is None] == [
         "stops within",
@@ -309,7 +309,7 @@ def test_sockshock_run_scenarios_through_the_command_line(tmp_path: Path) -> Non
             [
                 sys.executable,
                 "-m",
-                "sockshock.cli",
+                "sockshock",
                 "run",
                 "partial-io",
                 "reset-storm",
@@ -446,6 +446,6 @@ def test_an_error_before_they_leave_still_fails(sockshock):
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    outcome = S.run(S.find("slowloris"), handler=module.NoticesLeaving)
+    outcome = S.run(S.load("slowloris"), handler=module.NoticesLeaving)
     assert outcome.passed, [f"{c.name}: {c.detail}" for c in outcome.failures()]
     assert any("as the misbehaving clients left" in note for note in outcome.notes)

@@ -268,7 +268,7 @@ def test_shutdown_from_the_serving_thread_raises(module: Any) -> None:
         with socket.create_connection(server.server_address, timeout=5):
             assert returned.wait(BOUND), "shutdown() in the serving thread never returned"
         assert len(outcome) == 1
-        assert isinstance(outcome[0], sockshock.ShutdownDeadlockError)
+        assert isinstance(outcome[0], sockshock.errors.ShutdownDeadlockError)
         assert isinstance(outcome[0], RuntimeError)
         assert "threading.Thread(target=server.shutdown)" in str(outcome[0])
     finally:
@@ -289,7 +289,7 @@ def test_shutdown_from_a_forked_child_raises() -> None:
             try:
                 self.server.shutdown()
                 self.request.sendall(b"returned")
-            except sockshock.ShutdownDeadlockError as exc:
+            except sockshock.errors.ShutdownDeadlockError as exc:
                 self.request.sendall(f"raised: {exc}".encode())
 
     with sockshock.serving(ours.ForkingTCPServer, Stopper) as srv, srv.connect() as client:

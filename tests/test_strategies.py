@@ -15,14 +15,15 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 import sockshock
+from sockshock import _faults as _F
 from sockshock import faults as F
 from sockshock import socketserver as ss
-from sockshock.faults import Draws, FaultPlan, Operation
+from sockshock._faults import Operation
+from sockshock._strategies import DATAGRAM_MODELS, STREAM_MODELS
+from sockshock.faults import Draws, FaultPlan
 from sockshock.handlers import LineEcho
 from sockshock.scripts import ClientScript, Close, HalfClose, Pause, Read, Reset, Send
 from sockshock.strategies import (
-    DATAGRAM_MODELS,
-    STREAM_MODELS,
     ServerMachine,
     chunkings,
     client_scripts,
@@ -85,12 +86,14 @@ def test_a_plan_with_draws_per_model_is_its_own_replay() -> None:
 
 
 def test_draws_are_checked() -> None:
-    with pytest.raises(sockshock.InvalidArgument, match=re.escape("units=1.0 must be in [0, 1)")):
+    with pytest.raises(
+        sockshock.errors.InvalidArgument, match=re.escape("units=1.0 must be in [0, 1)")
+    ):
         Draws([1.0])
-    with pytest.raises(sockshock.InvalidType, match="expected numbers in"):
+    with pytest.raises(sockshock.errors.InvalidArgument, match="expected numbers in"):
         Draws("0.5")
     with pytest.raises(
-        sockshock.InvalidArgument, match=re.escape("one random.Random per model, 1 here")
+        sockshock.errors.InvalidArgument, match=re.escape("one random.Random per model, 1 here")
     ):
         FaultPlan(F.PartialReads(1), rng=[Draws(), Draws()])
 
@@ -234,12 +237,12 @@ def test_client_scripts_shrink_to_the_polite_client() -> None:
             "(from fault_models())",
         ),
         (lambda: fault_models(int), "got model=<class 'int'> (type=type) (from fault_models())"),
-        (lambda: fault_models(F.FaultModel), "(from fault_models())"),
+        (lambda: fault_models(_F.FaultModel), "(from fault_models())"),
         (lambda: fault_models(F.PartialReads, max_bytes=0), "max_bytes=0 must be in [1, 65536]"),
     ],
 )
 def test_bad_strategy_arguments_get_one_clear_error(make: Any, message: str) -> None:
-    with pytest.raises(sockshock.ConfigurationError, match=re.escape(message)):
+    with pytest.raises(sockshock.errors.InvalidArgument, match=re.escape(message)):
         make()
 
 
@@ -390,7 +393,9 @@ def test_a_live_server_takes_seeded_plans_only() -> None:
 
     run = Unseeded.TestCase("runTest")
     run.settings = settings(max_examples=1, database=None, deadline=None, phases=[Phase.generate])
-    with pytest.raises(sockshock.InvalidArgument, match=r"fault_plans\(\.\.\., seeded=True\)"):
+    with pytest.raises(
+        sockshock.errors.InvalidArgument, match=r"fault_plans\(\.\.\., seeded=True\)"
+    ):
         run.runTest()
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 import sockshock
+from sockshock import _wire
 from sockshock import faults as F
 from sockshock._tls import SERVER_HOSTNAME, TLS_CASES, TLSSocket, TLSUnavailable, _certs
 from sockshock._util import InvalidArgument, SockshockError
@@ -284,35 +285,35 @@ def test_versions_by_name_and_a_tuple_of_alpn_protocols(pair: Any) -> None:
     [
         (
             {"minimum_version": "TLSv9"},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "minimum_version='TLSv9' is not a TLS version; give an ssl.TLSVersion or one of "
             "'MINIMUM_SUPPORTED', ",
         ),
         (
             {"maximum_version": 772},
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             "expected an ssl.TLSVersion (or its name, such as 'TLSv1_3') but got maximum_version=772 "
             "(type=int)",
         ),
         (
             {"minimum_version": "TLSv1.3", "maximum_version": ssl.TLSVersion.TLSv1_2},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "minimum_version=TLSv1_3 is above maximum_version=TLSv1_2: no TLS version is left",
         ),
         (
             {"alpn_protocols": "h2"},
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             "expected a list of protocol names such as ['h2', 'http/1.1'] but got "
             "alpn_protocols='h2' (type=str); for this one alone, ['h2']",
         ),
         (
             {"alpn_protocols": [1]},
-            sockshock.InvalidType,
+            sockshock.errors.InvalidArgument,
             "expected protocol names (str) in alpn_protocols but got 1 (type=int)",
         ),
         (
             {"alpn_protocols": ["x" * 256]},
-            sockshock.InvalidArgument,
+            sockshock.errors.InvalidArgument,
             "a protocol name is 1 to 255 bytes",
         ),
     ],
@@ -519,12 +520,12 @@ def test_over_a_faulty_socket() -> None:
     """sockshock's own fault layer as the wire: partial reads and writes under TLS."""
     server_ctx, client_ctx = _certs.contexts()
     plan = F.FaultPlan(F.PartialReads(max_chunk=3), F.PartialWrites(max_chunk=2), seed=7)
-    with sockshock.FaultLayer(plan) as layer, layer.socket() as listener:
+    with sockshock.layer.FaultLayer(plan) as layer, layer.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         with socket.create_connection(listener.getsockname(), timeout=WAIT) as raw_client:
             conn, _ = listener.accept()
-            assert isinstance(conn, sockshock.FaultySocket)
+            assert isinstance(conn, _wire.FaultySocket)
             conn.settimeout(WAIT)
             with TLSSocket(conn, server_ctx, server_side=True) as server:
                 client = client_ctx.wrap_socket(
@@ -1066,7 +1067,7 @@ def test_missing_trustme_says_what_to_install() -> None:
         "except _certs.TLSUnavailable as error:\n"
         "    import sockshock\n"
         "    assert isinstance(error, ImportError)\n"
-        "    assert isinstance(error, sockshock.SockshockError)\n"
+        "    assert isinstance(error, sockshock.errors.SockshockError)\n"
         "    print(error)\n"
     )
     assert result.returncode == 0, result.stderr

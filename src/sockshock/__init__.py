@@ -53,79 +53,20 @@ the code lives in ``_private`` modules of a few hundred lines):
 * ``handlers`` -- small request handlers for demonstrations and checks.
 """
 
-from sockshock._harness import (
-    HandlerFailure,
-    InjectedServer,
-    InjectedServers,
-    Installation,
-    LeakAudit,
-    LeakReport,
-    ServerHandle,
-    Transcript,
-    audit,
-    drive,
-    inject,
-    install,
-    serving,
-)
-from sockshock._proxy import FaultProxy, proxy_for
-from sockshock._stdlib import ServerKind, server_kinds
-from sockshock._util import (
-    Clock,
-    ConfigurationError,
-    FaultNeverFired,
-    HandlerError,
-    HandlerHangs,
-    InvalidArgument,
-    InvalidType,
-    LeakError,
-    ProxyError,
-    RealClock,
-    ShutdownDeadlockError,
-    ShutdownTimeout,
-    ShutdownTooSlow,
-    SockshockError,
-    SockshockWarning,
-    VirtualClock,
-)
-from sockshock._wire import FaultLayer, FaultySocket
+from sockshock import errors, faults, layer  # noqa: F401 (``sockshock.errors.X`` after ``import sockshock``)
+from sockshock._harness import ServerHandle, Transcript, audit, drive, inject, install, serving
+from sockshock._proxy import FaultProxy
+from sockshock._stdlib import server_kinds
+from sockshock._util import __version__ as __version__
 
 __all__ = [
-    "Clock",
-    "ConfigurationError",
-    "FaultLayer",
-    "FaultNeverFired",
     "FaultProxy",
-    "FaultySocket",
-    "HandlerError",
-    "HandlerFailure",
-    "HandlerHangs",
-    "InjectedServer",
-    "InjectedServers",
-    "Installation",
-    "InvalidArgument",
-    "InvalidType",
-    "LeakAudit",
-    "LeakError",
-    "LeakReport",
-    "ProxyError",
-    "RealClock",
     "ServerHandle",
-    "ServerKind",
-    "ShutdownDeadlockError",
-    "ShutdownTimeout",
-    "ShutdownTooSlow",
-    "SockshockError",
-    "SockshockWarning",
     "Transcript",
-    "VirtualClock",
     "audit",
     "drive",
     "inject",
     "install",
-    "proxy_for",
     "server_kinds",
     "serving",
 ]
-
-from sockshock._util import __version__ as __version__

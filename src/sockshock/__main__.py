@@ -2,6 +2,6 @@
 
 import sys
 
-from sockshock.cli import main
+from sockshock._cli import main
 
 sys.exit(main())

@@ -24,20 +24,6 @@ Datagram client (UDP, Unix datagram), giving a :class:`DatagramResult`:
 """
 
 from sockshock._clients import (
-    HTTP_REQUEST,
-    HTTP_REQUEST_HEAD,
-    HTTP_REQUEST_PART,
-    KINDS,
-    LIMITS,
-    Address,
-    ClientResult,
-    ClientRun,
-    ClientSpec,
-    Connection,
-    DatagramResult,
-    Limit,
-    Outcome,
-    StreamResult,
     connect_and_idle,
     connection_flood,
     datagram_burst,
@@ -49,20 +35,6 @@ from sockshock._clients import (
 )
 
 __all__ = [
-    "HTTP_REQUEST",
-    "HTTP_REQUEST_HEAD",
-    "HTTP_REQUEST_PART",
-    "KINDS",
-    "LIMITS",
-    "Address",
-    "ClientResult",
-    "ClientRun",
-    "ClientSpec",
-    "Connection",
-    "DatagramResult",
-    "Limit",
-    "Outcome",
-    "StreamResult",
     "connect_and_idle",
     "connection_flood",
     "datagram_burst",

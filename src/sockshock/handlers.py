@@ -2,7 +2,8 @@
 
 ``LineEcho`` and ``DatagramEcho`` are correct; the ``Naive*`` handlers carry the
 classic bugs that sockshock's faults expose (one ``recv`` is not one message; one
-``send`` is not the whole buffer).
+``send`` is not the whole buffer): ``sockshock run --handler
+sockshock.handlers:NaiveRecvEcho`` shows what a failing check looks like.
 """
 
 from sockshock._harness import DatagramEcho, LineEcho, NaiveRecvEcho, NaiveSendEcho

@@ -23,8 +23,9 @@ stated once, in ``sockshock._pytest._settings``; the code lives in
 Importing this module is cheap: it loads neither hypothesis nor trustme.
 """
 
-from sockshock._pytest import _fixture, _plugin
 from sockshock._pytest._fixture import *  # noqa: F403 (fixtures, SESSION_SEED)
 from sockshock._pytest._plugin import *  # noqa: F403 (the hooks)
 
-__all__ = [*_fixture.__all__, *_plugin.__all__]
+# The fixtures and hooks are found by pytest as attributes; nothing here is API
+# to import (the fixtures are documented in the docs' reference).
+__all__: list[str] = []

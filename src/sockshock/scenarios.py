@@ -5,39 +5,16 @@ A scenario is a TOML file (the library: ``scenarios/*.toml``; the format in
 well-behaved load, a duration, and what must hold -- every complete request
 answered, a prompt stop, no leaks, the handler errors allowed.
 
-* :func:`find` -- a scenario by path or by name in the library; :func:`names`.
-* :func:`load` -- read and check a file: one error per mistake, ``file:line``,
-  the key, the value and what is allowed.
+* :func:`load` -- a scenario by path or by name in the library, read and checked:
+  one error per mistake, with ``file:line``, the key, the value and what is allowed.
+* :func:`names` -- the names the library has.
 * :func:`run` -- run one against a server in this process and judge it.
 
 The command line: ``sockshock run SCENARIO...``, ``sockshock check [PATH...]``;
 pytest: ``@pytest.mark.faults("slowloris")``, ``--sockshock-scenario=NAME``.
 """
 
-from sockshock._scenarios import (
-    Check,
-    Expectations,
-    Load,
-    Scenario,
-    ScenarioResult,
-    ServerSection,
-    find,
-    library,
-    load,
-    names,
-    run,
-)
+from sockshock._scenarios import find as load
+from sockshock._scenarios import names, run
 
-__all__ = [
-    "Check",
-    "Expectations",
-    "Load",
-    "Scenario",
-    "ScenarioResult",
-    "ServerSection",
-    "find",
-    "library",
-    "load",
-    "names",
-    "run",
-]
+__all__ = ["load", "names", "run"]

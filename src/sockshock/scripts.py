@@ -20,8 +20,6 @@ from sockshock._clients import (
     Reset,
     ScriptRun,
     Send,
-    Step,
-    StepResult,
 )
 
 __all__ = [
@@ -33,6 +31,4 @@ __all__ = [
     "Reset",
     "ScriptRun",
     "Send",
-    "Step",
-    "StepResult",
 ]

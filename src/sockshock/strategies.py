@@ -18,8 +18,6 @@ pytest plugin do not.
 """
 
 from sockshock._strategies import (
-    DATAGRAM_MODELS,
-    STREAM_MODELS,
     ServerMachine,
     chunkings,
     client_scripts,
@@ -29,8 +27,6 @@ from sockshock._strategies import (
 )
 
 __all__ = [
-    "DATAGRAM_MODELS",
-    "STREAM_MODELS",
     "ServerMachine",
     "chunkings",
     "client_scripts",

@@ -6,36 +6,15 @@
   server's tests should cover (:data:`TLS_CASES`: a wrong host name, an untrusted
   CA, an expired certificate, a client certificate required and missing, a
   protocol version mismatch).
-* :class:`TLSSocket` -- TLS over any socket (``ssl.SSLObject`` and memory BIOs),
-  so that sockshock's faults act beneath it; ``serving(..., tls=True)`` uses it.
 
 trustme is imported on first use (``pip install 'sockshock[tls]'``).
 """
 
 from sockshock._tls import (
-    CERTIFICATES,
-    CLIENT_CERTIFICATES,
-    SERVER_HOSTNAME,
     TLS_CASES,
-    PlaintextHook,
-    TLSSocket,
-    TLSUnavailable,
-    certificate_authority,
     client_context,
     contexts,
     server_context,
 )
 
-__all__ = [
-    "CERTIFICATES",
-    "CLIENT_CERTIFICATES",
-    "SERVER_HOSTNAME",
-    "TLS_CASES",
-    "PlaintextHook",
-    "TLSSocket",
-    "TLSUnavailable",
-    "certificate_authority",
-    "client_context",
-    "contexts",
-    "server_context",
-]
+__all__ = ["TLS_CASES", "client_context", "contexts", "server_context"]

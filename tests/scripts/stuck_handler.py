@@ -39,7 +39,7 @@ try:
         # The handler (in a thread, or in a forked child) says it has begun.
         assert select.select([entered_r], [], [], 5)[0], "the handler never ran"
         started = time.monotonic()
-except sockshock.ShutdownTimeout as exc:
+except sockshock.errors.ShutdownTimeout as exc:
     print(json.dumps({"stop": time.monotonic() - started, "error": str(exc)}), flush=True)
 else:
     print(json.dumps({"stop": time.monotonic() - started, "error": None}), flush=True)

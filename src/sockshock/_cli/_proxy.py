@@ -43,7 +43,7 @@ from sockshock._proxy import (
     raise_open_file_limit,
     serve_api,
 )
-from sockshock._util import ConfigurationError, InvalidArgument, ProxyError
+from sockshock._util import InvalidArgument, ProxyError
 
 __all__ = ["parse_fault", "proxy_main"]
 
@@ -289,7 +289,7 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         proxy = FaultProxy(upstream, listen=listen, faults=models, seed=seed, transport=transport)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
-    except (_UsageError, ConfigurationError) as exc:
+    except (_UsageError, InvalidArgument) as exc:
         _note(str(exc))
         return 2
     log = _open_log(args.log)
@@ -391,7 +391,7 @@ def _serve_api(args: argparse.Namespace, seed: int | None) -> int:
                 _note(f"cannot listen on --api {args.api}: {exc.strerror or exc}")
                 registry.close()
                 return 1
-    except ConfigurationError as exc:
+    except InvalidArgument as exc:
         _note(str(exc))
         registry.close()
         return 2

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sockshock._cli._run import _escaped, _expectation, check_common, write_json
-from sockshock._harness import import_handler_class, is_loopback, resolve_server_class
+from sockshock._harness import import_handler_class, resolve_server_class
 from sockshock._scenarios import (
     ScenarioResult,
     check_transport,
@@ -22,7 +22,7 @@ from sockshock._scenarios import (
     run,
     run_against,
 )
-from sockshock._util import ConfigurationError, InvalidArgument, __version__
+from sockshock._util import InvalidArgument, __version__, is_loopback
 
 __all__ = ["check", "run_scenarios"]
 
@@ -49,7 +49,7 @@ def check(args: argparse.Namespace) -> int:
         try:
             scenario = load(path)
             resolve(scenario)
-        except ConfigurationError as exc:
+        except InvalidArgument as exc:
             invalid += 1
             print(f"INVALID {exc}")
         else:
@@ -146,7 +146,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
                     server_source="--server",
                     handler_source="--handler",
                 )
-    except ConfigurationError as exc:
+    except InvalidArgument as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
         return 2
     out = sys.stderr
@@ -166,7 +166,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
                 )
             else:
                 result = run(scenario, server_class=server, handler=handler, seed=args.seed)
-        except ConfigurationError as exc:  # checked above: should not happen
+        except InvalidArgument as exc:  # checked above: should not happen
             print(f"sockshock run: {scenario.name}: {exc}", file=sys.stderr)
             return 2
         results.append(result)

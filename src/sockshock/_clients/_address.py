@@ -14,8 +14,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from sockshock._util import InvalidArgument, InvalidType, check_number
-from sockshock._util._address import ip_literal, is_loopback, unix_path
+from sockshock._util import InvalidArgument, check_number, ip_literal, is_loopback, unix_path
 
 __all__ = [
     "Address",
@@ -72,7 +71,7 @@ def resolve_address(address: Any, *, source: str) -> Target:
     Raises:
         InvalidArgument: a non-loopback address, another host name, a bad port
             or an empty path; the message names the address.
-        InvalidType: neither a tuple nor a path.
+        InvalidArgument: neither a tuple nor a path.
     """
     if isinstance(address, (str, os.PathLike)):
         path = unix_path("address", address, source=source, accept_bytes=False)
@@ -80,13 +79,13 @@ def resolve_address(address: Any, *, source: str) -> Target:
             raise _refuse(address, "is a Unix socket path, which this platform lacks", source)
         return Target(socket.AF_UNIX, path)
     if not (isinstance(address, tuple) and len(address) in (2, 4)):
-        raise InvalidType(
+        raise InvalidArgument(
             "expected a (host, port) tuple or a Unix socket path but got "
             f"address={address!r} (type={type(address).__name__}) (from {source})"
         )
     host, port = address[0], address[1]
     if not isinstance(host, str):
-        raise InvalidType(f"expected a str host but got address={address!r} (from {source})")
+        raise InvalidArgument(f"expected a str host but got address={address!r} (from {source})")
     check_number(
         "port", port, low=1, high=65535, integer=True, source=f"address={address!r}, {source}"
     )

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
-from sockshock._util import InvalidArgument, InvalidType, check_number, check_type
+from sockshock._util import MAX_SECONDS, InvalidArgument, check_number, check_type
 
 __all__ = [
     "MAX_READ",
@@ -42,7 +42,6 @@ __all__ = [
 
 #: The most a read takes in one go (a datagram read: the largest datagram).
 MAX_READ = 65536
-_MAX_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,7 @@ class Pause:
     seconds: float
 
     def __post_init__(self) -> None:
-        check_number("seconds", self.seconds, low=0, high=_MAX_SECONDS, source="Pause()")
+        check_number("seconds", self.seconds, low=0, high=MAX_SECONDS, source="Pause()")
 
     def __repr__(self) -> str:
         return f"Pause({self.seconds!r})"
@@ -155,13 +154,13 @@ class ClientScript:
     def __post_init__(self) -> None:
         steps = tuple(self.steps) if isinstance(self.steps, (list, tuple)) else None
         if steps is None:
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected a list of steps but got steps={self.steps!r} "
                 f"(type={type(self.steps).__name__}) (from ClientScript())"
             )
         for step in steps:
             if type(step) not in _STEPS and not isinstance(step, _STEPS):
-                raise InvalidType(
+                raise InvalidArgument(
                     f"expected a step (Send, Pause, Read, HalfClose, Reset, Close) but got "
                     f"{step!r} (type={type(step).__name__}) (from ClientScript())"
                 )
@@ -171,7 +170,7 @@ class ClientScript:
             self.timeout,
             low=0,
             low_open=True,
-            high=_MAX_SECONDS,
+            high=MAX_SECONDS,
             source="ClientScript()",
         )
 
@@ -208,7 +207,7 @@ def as_script(value: Any, transport: str, *, source: str) -> ClientScript:
                 return ClientScript((*sends, _HALF_CLOSE, _READ))
             return ClientScript((*sends, *[_READ for _ in value]))
         return ClientScript(tuple(value))
-    raise InvalidType(
+    raise InvalidArgument(
         f"expected bytes, a list of byte strings, a list of steps or a "
         f"ClientScript but got {source}={value!r} (type={type(value).__name__})"
     )
@@ -246,7 +245,7 @@ class ScriptRun:
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         if not isinstance(script, ClientScript):
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected a ClientScript (e.g. ClientScript((Send(b'hi\\n'), Read()))) but got "
                 f"script={script!r} (type={type(script).__name__}) (from ScriptRun())"
             )
@@ -256,13 +255,13 @@ class ScriptRun:
             if not hasattr(sock, name)
         ]
         if missing:
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected a connected socket (srv.connect(), say) but got sock={sock!r} "
                 f"(type={type(sock).__name__}), which has no {', '.join(missing)} "
                 "(from ScriptRun())"
             )
         if not callable(sleep):
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected a function of seconds but got sleep={sleep!r} "
                 f"(type={type(sleep).__name__}) (from ScriptRun())"
             )
@@ -277,6 +276,7 @@ class ScriptRun:
 
     @property
     def done(self) -> bool:
+        """Whether every step has run (or the run has ended early)."""
         return self._next >= len(self.script.steps)
 
     @property
@@ -305,6 +305,7 @@ class ScriptRun:
         return self.results
 
     def close(self) -> None:
+        """Close the socket the script runs on."""
         if not self._closed:
             self._closed = True
             self.sock.close()

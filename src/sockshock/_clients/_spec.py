@@ -10,7 +10,7 @@ from sockshock._clients._address import Address
 from sockshock._clients._functions import defaults, prepare
 from sockshock._clients._limits import KINDS, check_kind, validate
 from sockshock._clients._run import ClientRun
-from sockshock._util import InvalidArgument, InvalidType
+from sockshock._util import InvalidArgument
 
 __all__ = ["ClientSpec"]
 
@@ -25,7 +25,7 @@ class ClientSpec:
     arguments; options not given take the function's defaults. Byte options also
     accept text (encoded as UTF-8), since TOML and JSON have no bytes. A bad
     value raises one :class:`~sockshock.InvalidArgument` (or
-    :class:`~sockshock.InvalidType`) naming it and ``source``.
+    :class:`~sockshock.InvalidArgument`) naming it and ``source``.
 
     Attributes:
         kind: one of :data:`KINDS`.
@@ -52,11 +52,11 @@ class ClientSpec:
         Raises:
             InvalidArgument: no ``kind``, an unknown kind or option, a value out
                 of bounds; the message names ``source``.
-            InvalidType: ``data`` is not a mapping, or a value has the wrong type.
+            InvalidArgument: ``data`` is not a mapping, or a value has the wrong type.
         """
         where = source or "ClientSpec.from_mapping()"
         if not isinstance(data, Mapping):
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected a mapping but got {data!r} (type={type(data).__name__}) (from {where})"
             )
         if "kind" not in data:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
-from sockshock._util import InvalidArgument, InvalidType, check_choice, check_number
+from sockshock._util import MAX_SECONDS, InvalidArgument, check_choice, check_number
 
 __all__ = [
     "ACCEPT",
@@ -61,9 +61,8 @@ DROP = "drop"  # the datagram is lost
 ERROR = "error"  # the call fails with Decision.errno
 SHUTDOWN = "shutdown"  # the server is stopped
 
-#: The longest delay a model may ask for, in seconds (one hour): longer ones are a
-#: mistake, and beyond what clocks and timeouts can represent they overflow.
-MAX_DELAY = 3600.0
+#: The longest delay a model may ask for, in seconds (one hour: see _util._bounds).
+MAX_DELAY = MAX_SECONDS
 
 
 class Operation(NamedTuple):
@@ -167,7 +166,7 @@ def _check_connections(value: Any, source: str) -> Sequence[int] | None:
         return None
     items = (value,) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
-        raise InvalidType(
+        raise InvalidArgument(
             f"expected an int or a sequence of ints but got connections={value!r} "
             f"(type={type(value).__name__}) (from {source})"
         )
@@ -187,7 +186,7 @@ def _check_connections(value: Any, source: str) -> Sequence[int] | None:
 def _check_address(value: Any, source: str) -> None:
     host = value[0] if isinstance(value, tuple) and value else value
     if value is not None and not isinstance(host, str):
-        raise InvalidType(
+        raise InvalidArgument(
             f"expected a host string (e.g. '127.0.0.1'), a (host, port) tuple or a Unix path "
             f"but got address={value!r} (type={type(value).__name__}) (from {source})"
         )
@@ -248,7 +247,7 @@ class FaultModel:
                     f"at most {len(positional)} positional argument(s) "
                     f"({', '.join(positional) or 'none'}), not {len(args)}"
                 )
-            raise InvalidType(
+            raise InvalidArgument(
                 f"{cls.__name__}() takes {what}; its arguments: "
                 f"{', '.join(own) or 'none of its own'}, and the scope arguments "
                 f"{', '.join(_SCOPE_NAMES)} (from {cls.__name__})"
@@ -280,6 +279,7 @@ class FaultModel:
     # -- scope ---------------------------------------------------------------
 
     def applies_to_kind(self, kind: str) -> bool:
+        """Whether the model can act on operations of ``kind`` (``"recv"``, ``"send"``, ``"accept"``, ...)."""
         return kind in self.kinds
 
     def applies_to_transport(self, transport: str) -> bool:

@@ -20,7 +20,7 @@ import math
 import random
 from collections.abc import Iterable
 
-from sockshock._util import InvalidType, check_number
+from sockshock._util import InvalidArgument, check_number
 
 __all__ = ["Draws"]
 
@@ -43,7 +43,7 @@ class Draws(random.Random):
     def __init__(self, units: Iterable[float] = ()) -> None:
         super().__init__(0)
         if isinstance(units, (str, bytes)) or not isinstance(units, Iterable):
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected numbers in [0, 1) but got units={units!r} "
                 f"(type={type(units).__name__}) (from Draws())"
             )

@@ -10,7 +10,7 @@ from typing import Any
 
 from sockshock._faults._core import NOTHING, WIRE, Decision, FaultModel, Operation
 from sockshock._faults._draws import Draws
-from sockshock._util import InvalidArgument, InvalidType, check_number
+from sockshock._util import InvalidArgument, check_number, check_seed
 
 __all__ = ["LOG_LIMIT", "FaultEvent", "FaultPlan", "make_plan"]
 
@@ -65,7 +65,7 @@ def _flatten(models: Iterable[Any], where: str = "FaultPlan(...)") -> list[Fault
         elif isinstance(model, FaultModel):
             flat.append(model)
         else:
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected a fault model (e.g. sockshock.faults.PartialReads(3)) but got "
                 f"{model!r} (type={type(model).__name__}) (from {where})"
             )
@@ -121,7 +121,7 @@ def make_plan(
         faults = [faults]
     if isinstance(faults, (list, tuple)):
         return FaultPlan(*_flatten(faults, where or "FaultPlan(...)"), seed=seed)
-    raise InvalidType(
+    raise InvalidArgument(
         f"expected a FaultPlan or a list of fault models (sockshock.faults) but got "
         f"{source}={faults!r} (type={type(faults).__name__}){origin}"
     )
@@ -170,7 +170,7 @@ class FaultPlan:
             )
         if seed is None:
             seed = random.SystemRandom().randrange(2**32)
-        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source="FaultPlan(...)")
+        check_seed(seed, source="FaultPlan(...)")
         check_number("log_limit", log_limit, low=0, integer=True, source="FaultPlan(...)")
         self._model_rngs: tuple[random.Random, ...] | None = None
         if isinstance(rng, (list, tuple)):
@@ -181,7 +181,7 @@ class FaultPlan:
                 )
             self._model_rngs, rng = tuple(rng), None
         if rng is not None and not isinstance(rng, random.Random):
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected random.Random but got rng={rng!r} "
                 f"(type={type(rng).__name__}) (from FaultPlan(...))"
             )

@@ -56,6 +56,7 @@ class Directed(FaultModel):
         check_direction(self, self.direction, DIRECTIONS)
 
     def applies_to_kind(self, kind: str) -> bool:
+        """Whether the model can act on operations of ``kind``, in its direction."""
         return kind in self._table[self.direction]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sockshock._faults import FaultPlan
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._stop import Run, stop
-from sockshock._util import InvalidArgument, InvalidType, ShutdownTooSlow, check_number
+from sockshock._util import InvalidArgument, ShutdownTooSlow, check_number, check_seconds
 from sockshock._wire import FaultLayer
 
 __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "ServerHandle"]
@@ -67,10 +67,12 @@ class ServerHandle:
 
     @property
     def family(self) -> int:
+        """The server's address family (``AF_INET``, ``AF_INET6`` or ``AF_UNIX``)."""
         return int(self.server.address_family)
 
     @property
     def type(self) -> int:
+        """The server's socket type (``SOCK_STREAM`` or ``SOCK_DGRAM``)."""
         return int(self.server.socket_type)
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
@@ -79,14 +81,14 @@ class ServerHandle:
         ``AbruptShutdown``, a handler calling ``shutdown()``, the end of the block);
         ``timeout``: ``None`` (no bound) or seconds in [0, 3600]. Whether it has."""
         if timeout is not None:
-            check_number("timeout", timeout, low=0, high=3600, source="wait_stopped()")
+            check_seconds("timeout", timeout, allow_zero=True, source="wait_stopped()")
         return self._run.stopped.wait(timeout)
 
     def temporary_path(self, name: str) -> str:
         """A path inside this handle's private temporary directory; ``name`` is a
         plain file name (no directory part)."""
         if not isinstance(name, str):
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected a file name (str) but got name={name!r} "
                 f"(type={type(name).__name__}) (from temporary_path())"
             )
@@ -133,13 +135,13 @@ class ServerHandle:
                 stacks; the harness then forces the stuck connections closed.
         """
         source = "assert_stops_within()"
-        check_number("seconds", seconds, low=0, low_open=True, high=3600, source=source)
+        check_seconds("seconds", seconds, source=source)
         for name, value in (("busy", busy), ("stalled", stalled)):
             check_number(name, value, low=0, high=1000, integer=True, source=source)
         check_number("tolerance", tolerance, low=1, high=100, source=source)
         check_number("slack", slack, low=0, high=60, source=source)
         if not isinstance(request, (bytes, bytearray, memoryview)):
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected bytes but got request={request!r} "
                 f"(type={type(request).__name__}) (from {source})"
             )
@@ -202,9 +204,9 @@ class ServerHandle:
         file).
         """
         if timeout is not None:
-            check_number("timeout", timeout, low=0, low_open=True, high=3600, source="connect()")
+            check_seconds("timeout", timeout, source="connect()")
         if not isinstance(tls, (bool, ssl.SSLContext)):
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected True, False or an ssl.SSLContext but got tls={tls!r} "
                 f"(type={type(tls).__name__}) (from connect())"
             )
@@ -272,6 +274,7 @@ class ServerHandle:
                 socket.socket.shutdown(client, socket.SHUT_WR)
 
     def close_clients(self) -> None:
+        """End the sending side of every client ``connect()`` made that is still open (TLS clients send close_notify first), as the block's end does."""
         for client in self._clients:
             client.close()
 

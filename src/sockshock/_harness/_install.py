@@ -29,15 +29,19 @@ from sockshock._harness._resolve import (
     check_address,
     check_clock,
     check_expected_errors,
-    check_seconds,
 )
-from sockshock._stdlib import _lookup as _stdlib
-from sockshock._stdlib import init_loop_state, needs_loop_state
+from sockshock._stdlib import (
+    init_loop_state,
+    needs_loop_state,
+    put_back_stdlib,
+    set_aside_stdlib,
+    stdlib_socketserver,
+)
 from sockshock._util import (
-    ConfigurationError,
     InvalidArgument,
     ShutdownTimeout,
     check_number,
+    check_seconds,
     resolve_clock,
 )
 from sockshock._wire import FaultLayer
@@ -99,7 +103,7 @@ class Installation:
                     "`pytest --sockshock-install` (or `sockshock_install = true` in the ini "
                     "file) installs before conftest files and test modules are imported; " + advice
                 )
-            _stdlib.saved = current
+            set_aside_stdlib(current)
         self._before = set(sys.modules)
         sys.modules["socketserver"] = ours
         self._active = True
@@ -117,9 +121,9 @@ class Installation:
                 and _uses(module, ours)
             ):
                 del sys.modules[name]  # built on ours: imported afresh next time
-        if _stdlib.saved is not None:
-            sys.modules["socketserver"] = _stdlib.saved
-            _stdlib.saved = None
+        saved = put_back_stdlib()
+        if saved is not None:
+            sys.modules["socketserver"] = saved
         else:
             sys.modules.pop("socketserver", None)
 
@@ -136,7 +140,7 @@ def install() -> Installation:
     packages built on ``socketserver``); as a context manager, only for the block.
 
     Raises:
-        InvalidArgument: (a ``ConfigurationError`` and a ``ValueError``) a module
+        InvalidArgument: (a ``InvalidArgument`` and a ``ValueError``) a module
             built on the standard ``socketserver`` was imported already (named in the
             message, with what to do).
     """
@@ -184,7 +188,7 @@ class InjectedServers(list[InjectedServer]):
         """Wait until ``count`` servers exist (library code may build them in a
         thread of its own); raise ``TimeoutError`` after ``timeout`` seconds."""
         check_number("count", count, low=1, high=1000, integer=True, source="servers.wait()")
-        check_number("timeout", timeout, low=0, high=3600, source="servers.wait()")
+        check_seconds("timeout", timeout, allow_zero=True, source="servers.wait()")
         with self._added:
             if not self._added.wait_for(lambda: len(self) >= count, timeout):
                 raise TimeoutError(
@@ -200,7 +204,7 @@ class InjectedServers(list[InjectedServer]):
 
 def _server_classes() -> list[type[Any]]:
     found: list[type[Any]] = [ours.TCPServer]
-    stdlib = _stdlib.stdlib_socketserver()
+    stdlib = stdlib_socketserver()
     if stdlib is not None:
         found.append(stdlib.TCPServer)
     return found
@@ -212,7 +216,7 @@ def _check_injected_address(cls: type[Any], address: Any) -> None:
     if getattr(cls, "address_family", None) in (socket.AF_INET, socket.AF_INET6):
         try:
             check_address(cls, address, source="server_address", new=False)
-        except ConfigurationError as exc:
+        except InvalidArgument as exc:
             raise type(exc)(
                 f"{cls.__name__} built inside sockshock.inject() would bind "
                 f"{address!r}, refused before binding: {exc}"

@@ -143,7 +143,7 @@ def serving(
         ``.errors`` (handler failures so far; clear it to acknowledge them).
 
     Raises:
-        ConfigurationError: for a bad argument, before anything starts.
+        InvalidArgument: for a bad argument, before anything starts.
         The first exception a request handler raised (with the others in its notes),
         after the server has stopped; :class:`ShutdownTimeout` if it would not stop.
     """

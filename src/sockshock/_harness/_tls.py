@@ -17,8 +17,9 @@ import socket
 import ssl
 from typing import Any
 
+from sockshock._faults import check_fit
 from sockshock._tls import PlaintextFaults, TLSSocket
-from sockshock._util import InvalidArgument, InvalidType
+from sockshock._util import InvalidArgument
 from sockshock._wire import FaultLayer
 
 __all__ = ["ServerTLS", "resolve_tls"]
@@ -69,12 +70,17 @@ def resolve_tls(
 ) -> ServerTLS | None:
     """``tls=None/False`` -> no TLS; ``True`` -> a certificate from sockshock's CA;
     an ``ssl.SSLContext`` -> that (a server-side one)."""
-    plaintext = layer is not None and layer.has_plaintext_faults
     if tls is None or tls is False:
-        if plaintext:
-            raise InvalidArgument(
-                f"layer='plaintext' faults (from {source}) act above TLS; "
-                "serve with tls=True (or your ssl.SSLContext)"
+        if layer is not None:
+            check_fit(
+                layer.plan.models,
+                transport="stream"
+                if server_class.socket_type == socket.SOCK_STREAM
+                else "datagram",
+                tls=False,
+                target=server_class.__name__,
+                where=source,
+                fix="serve with tls=True (or your ssl.SSLContext)",
             )
         return None
     if server_class.socket_type != socket.SOCK_STREAM:
@@ -93,7 +99,7 @@ def resolve_tls(
                 "(PROTOCOL_TLS_CLIENT); give a server-side one"
             )
         return ServerTLS(tls, layer, ours=False)
-    raise InvalidType(
+    raise InvalidArgument(
         f"expected True, False or an ssl.SSLContext but got tls={tls!r} "
         f"(type={type(tls).__name__}) (from {source})"
     )

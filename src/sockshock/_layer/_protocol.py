@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 from typing import Any, Protocol, runtime_checkable
 
-from sockshock._util import InvalidType
+from sockshock._util import InvalidArgument
 
 __all__ = ["SYSTEM_LAYER", "SocketLayer", "SystemSocketLayer", "validate_layer"]
 
@@ -66,9 +66,9 @@ SYSTEM_LAYER = SystemSocketLayer()
 
 
 def validate_layer(layer: Any, *, source: str) -> SocketLayer:
-    """Return ``layer`` if it looks like a socket layer, else raise :class:`InvalidType`."""
+    """Return ``layer`` if it looks like a socket layer, else raise :class:`InvalidArgument`."""
     if not callable(getattr(layer, "socket", None)):
-        raise InvalidType(
+        raise InvalidArgument(
             f"socket_layer={layer!r} (type={type(layer).__name__}) from {source} has no "
             "callable socket(family, type, proto) method; pass an object implementing "
             "sockshock.layer.SocketLayer, e.g. sockshock.layer.SYSTEM_LAYER"

@@ -8,17 +8,18 @@ direction of a stream connection: decisions, splice, back-pressure), ``_streams`
 datagrams), ``_fault_proxy`` (``FaultProxy``), ``_factory`` (``proxy_for``,
 ``ProxyFactory``, the fixture function), ``_toxics`` (toxiproxy's toxics as fault
 models; models from their Python spelling), ``_api`` (toxiproxy's HTTP API over
-many named proxies), ``_http`` (its routes on the standard library's HTTP handler)."""
+many named proxies), ``_http`` (its routes on the standard library's HTTP handler), ``_serve``
+(serving it: the one place ``_http`` is imported)."""
 
 from sockshock._proxy._addresses import format_address, host_port_form
-from sockshock._proxy._api import API_PORT, Registry, event_json, serve_api
+from sockshock._proxy._api import API_PORT, Registry, event_json
 from sockshock._proxy._factory import ProxyFactory, proxy_for, sockshock_proxy
 from sockshock._proxy._fault_proxy import FaultProxy, raise_open_file_limit
-from sockshock._proxy._toxics import MODELS, ApiError, parse_fault
+from sockshock._proxy._serve import serve_api
+from sockshock._proxy._toxics import ApiError, parse_fault
 
 __all__ = [
     "API_PORT",
-    "MODELS",
     "ApiError",
     "FaultProxy",
     "ProxyFactory",

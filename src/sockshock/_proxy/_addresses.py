@@ -8,10 +8,16 @@ import os
 import socket
 from typing import Any
 
-from sockshock._faults import PLAINTEXT, FaultPlan, make_plan
-from sockshock._util import InvalidArgument, InvalidType, check_number
-from sockshock._util._address import format_address, host_port_form, is_loopback
-from sockshock._util._address import unix_path as _unix_path
+from sockshock._faults import FaultPlan, check_fit, make_plan
+from sockshock._util import (
+    InvalidArgument,
+    check_number,
+    check_seed,
+    format_address,
+    host_port_form,
+    is_loopback,
+)
+from sockshock._util import unix_path as _unix_path
 
 __all__ = [
     "SOURCE",
@@ -33,13 +39,13 @@ def inet_address(
     """Check a (host, port) address; return its family and the address to use."""
     if isinstance(value, (str, bytes, os.PathLike)):
         what = "a path" if isinstance(value, os.PathLike) else "a string"
-        raise InvalidType(
+        raise InvalidArgument(
             f"{name}={value!r} is {what}, but transport={transport!r} needs a (host, port) "
             f"tuple such as ('127.0.0.1', 8000); give transport='unix' for a Unix socket "
             f"path (from {source})"
         )
     if not (isinstance(value, tuple) and len(value) in (2, 4) and isinstance(value[0], str)):
-        raise InvalidType(
+        raise InvalidArgument(
             f"expected a (host, port) tuple but got {name}={value!r} "
             f"(type={type(value).__name__}) (from {source})"
         )
@@ -72,21 +78,16 @@ def plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
     """The plan: made by the one function that makes plans, and checked against the
     transport (a model that can never fire here is a mistake, as for ``serving()``)."""
     if seed is not None:
-        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=SOURCE)
+        check_seed(seed, source=SOURCE)
     plan = make_plan([] if faults is None else faults, seed=seed, source="faults", where=SOURCE)
-    kind = "datagram" if transport == "udp" else "stream"
-    for model in plan.models:
-        if model.layer == PLAINTEXT:
-            raise InvalidArgument(
-                f"{model!r}: layer='plaintext' faults act above TLS, in a server "
-                f"sockshock runs; the proxy sees only the bytes on the wire (under TLS, "
-                f"the encrypted records), so it would never fire; give layer='wire' "
-                f"(from {SOURCE})"
-            )
-        if not model.applies_to_transport(kind):
-            raise InvalidArgument(
-                f"{model!r} cannot apply to a {transport} proxy (it acts on "
-                f"{'datagrams' if kind == 'stream' else 'stream connections'}); leave it "
-                f"out, or proxy the other transport (from {SOURCE})"
-            )
+    check_fit(
+        plan.models,
+        transport="datagram" if transport == "udp" else "stream",
+        tls=False,
+        accepts=transport != "udp",
+        proxied=True,
+        target=f"a {transport} proxy",
+        where=SOURCE,
+        fix="leave it out, or proxy the other transport",
+    )
     return plan

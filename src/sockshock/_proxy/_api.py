@@ -5,8 +5,9 @@
 faults are its toxics' models (one plan, rebuilt with the same seed whenever a
 toxic changes); :class:`ApiServer` serves toxiproxy's endpoints with the standard
 library's HTTP request handler on sockshock's own ``ThreadingTCPServer`` -- no
-hand-written HTTP (in ``_http``, imported when an API is served: importing
-``http.server`` early would tie it to the standard ``socketserver``). The JSON shapes, defaults and status codes are toxiproxy's
+hand-written HTTP (in ``_http``, which ``_serve`` imports when an API is
+served: importing ``http.server`` early would tie it to the standard
+``socketserver``). The JSON shapes, defaults and status codes are toxiproxy's
 (``api.go``): 201 for a new proxy, 204 for deletes and ``/reset``, 409 for a name
 taken, 404 for one unknown, 400 for a bad body, stream or toxic type, 500 for an
 address that cannot be listened on. sockshock's extensions live under keys of
@@ -28,9 +29,9 @@ from sockshock._faults import FaultEvent
 from sockshock._proxy._addresses import format_address, inet_address, unix_path
 from sockshock._proxy._fault_proxy import FaultProxy
 from sockshock._proxy._toxics import ApiError, check_toxic, models_of, update_toxic
-from sockshock._util import ConfigurationError, ProxyError
+from sockshock._util import InvalidArgument, ProxyError
 
-__all__ = ["API_PORT", "Registry", "event_json", "parse_host_port", "serve_api"]
+__all__ = ["API_PORT", "Registry", "event_json", "parse_host_port"]
 
 #: Toxiproxy's API port, the documented convention.
 API_PORT = 8474
@@ -117,14 +118,14 @@ class Entry:
                     unix_path("listen", self.listen, "the API"),
                     unix_path("upstream", self.upstream, "the API"),
                 )
-            except ConfigurationError as exc:
+            except InvalidArgument as exc:
                 raise ApiError(f"bad request body: {exc}", 400) from None
         listen = parse_host_port(self.listen, "listen")
         upstream = parse_host_port(self.upstream, "upstream")
         try:
             inet_address("upstream", upstream, self.transport, 1, "the API")
             inet_address("listen", listen, self.transport, 0, "the API")
-        except ConfigurationError as exc:
+        except InvalidArgument as exc:
             raise ApiError(f"bad request body: {exc}", 400) from None
         return listen, upstream
 
@@ -138,7 +139,7 @@ class Entry:
                 seed=self.registry.seed if self.seed is None else self.seed,
                 transport=self.transport,
             )
-        except ConfigurationError as exc:
+        except InvalidArgument as exc:
             raise ApiError(f"bad request body: {exc}", 400) from None
         proxy.on_event = self._on_event
         return proxy
@@ -176,7 +177,7 @@ class Entry:
         """The toxics changed: the proxy takes the plan they make (same seed)."""
         try:
             self.proxy.set_faults(self.models(), seed=self.proxy.plan.seed)
-        except ConfigurationError as exc:
+        except InvalidArgument as exc:
             raise ApiError(f"bad request body: {exc}", 400) from None
 
     def update(self, body: dict[str, Any]) -> None:
@@ -384,18 +385,3 @@ class Registry:
     def __iter__(self) -> Iterator[Entry]:
         with self.lock:
             return iter(list(self.entries.values()))
-
-
-def serve_api(address: tuple[str, int], registry: Registry) -> Any:
-    """Serve toxiproxy's API for ``registry`` at ``address`` (loopback) on a daemon
-    thread; return the server (``server_address``; ``shutdown()``, ``server_close()``).
-
-    Raises:
-        InvalidArgument: for an address other than loopback.
-        OSError: if it cannot listen there.
-    """
-    from sockshock._proxy._http import ApiServer
-
-    server = ApiServer(address, registry)
-    server.serve_in_thread()
-    return server

@@ -97,7 +97,7 @@ from sockshock._proxy._addresses import (
 from sockshock._proxy._datagrams import DatagramRelay
 from sockshock._proxy._loop import Loop
 from sockshock._proxy._streams import Acceptor
-from sockshock._util import InvalidArgument, ProxyError, check_choice, check_number
+from sockshock._util import MAX_SECONDS, InvalidArgument, ProxyError, check_choice, check_number
 
 __all__ = ["FaultProxy", "raise_open_file_limit"]
 
@@ -148,7 +148,7 @@ class FaultProxy:
         InvalidArgument: for an address other than loopback or a Unix path, a bad
             transport, a seed next to a ready plan, a model that cannot apply to the
             transport.
-        InvalidType: for arguments of the wrong type.
+        InvalidArgument: for arguments of the wrong type.
     """
 
     def __init__(
@@ -372,7 +372,7 @@ class FaultProxy:
         discarded). The old plan keeps its log.
 
         Raises:
-            InvalidArgument, InvalidType: as for the constructor (the proxy is left
+            InvalidArgument: as for the constructor (the proxy is left
                 as it was).
             ProxyError: if the I/O thread did not take the plan within 5 s.
         """
@@ -502,11 +502,11 @@ class FaultProxy:
         Raises:
             ProxyError: if the I/O thread had failed (the cause chained), or did
                 not stop within ``timeout`` (its sockets are closed anyway).
-            InvalidArgument, InvalidType: for a ``timeout`` that is not a number in
+            InvalidArgument: for a ``timeout`` that is not a number in
                 (0, 3600] (checked first: the proxy is left as it was).
         """
         check_number(
-            "timeout", timeout, low=0, low_open=True, high=3600, source="FaultProxy.stop()"
+            "timeout", timeout, low=0, low_open=True, high=MAX_SECONDS, source="FaultProxy.stop()"
         )
         with self._lock:
             state, self._state = self._state, "stopped"

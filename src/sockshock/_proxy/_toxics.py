@@ -17,7 +17,6 @@ import dataclasses
 import math
 from typing import Any
 
-from sockshock import _faults as faults
 from sockshock._faults import (
     Bandwidth,
     EOFAfter,
@@ -30,11 +29,11 @@ from sockshock._faults import (
     SlowClose,
     SlowReader,
     Stall,
+    model_named,
 )
-from sockshock._util import ConfigurationError, InvalidArgument, did_you_mean
+from sockshock._util import InvalidArgument, did_you_mean
 
 __all__ = [
-    "MODELS",
     "STREAMS",
     "TOXIC_TYPES",
     "ApiError",
@@ -43,15 +42,6 @@ __all__ = [
     "parse_fault",
     "update_toxic",
 ]
-
-#: Every fault model class, by name (what ``--fault`` and the ``sockshock`` toxic take).
-MODELS: dict[str, type[FaultModel]] = {
-    name: getattr(faults, name)
-    for name in faults.__all__
-    if isinstance(getattr(faults, name), type)
-    and issubclass(getattr(faults, name), FaultModel)
-    and getattr(faults, name) is not FaultModel
-}
 
 #: Toxiproxy's streams, as sockshock's directions.
 STREAMS = {"upstream": "in", "downstream": "out"}
@@ -98,13 +88,7 @@ def parse_fault(text: str, *, source: str = "--fault") -> FaultModel:
     call = tree.body if tree is not None else None
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
         raise InvalidArgument(f"{where}: expected a fault model call such as 'PartialReads(3)'")
-    cls = MODELS.get(call.func.id)
-    if cls is None:
-        hint = did_you_mean(call.func.id, MODELS)
-        raise InvalidArgument(
-            f"{where}: unknown fault model {call.func.id!r}; {hint}"
-            f"known: {', '.join(sorted(MODELS))}"
-        )
+    cls = model_named(call.func.id, where=where)
     try:
         args = [ast.literal_eval(arg) for arg in call.args]
         kwargs = {}
@@ -119,7 +103,7 @@ def parse_fault(text: str, *, source: str = "--fault") -> FaultModel:
         ) from None
     try:
         return cls(*args, **kwargs)
-    except ConfigurationError as exc:
+    except InvalidArgument as exc:
         raise InvalidArgument(f"{where}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"{where}: {exc}") from None
@@ -212,7 +196,7 @@ def models_of(toxic: dict[str, Any]) -> list[FaultModel]:
         scope = {"probability": float(toxic["toxicity"]), "per": "connection"}
     try:
         models = _models(toxic, kind, direction, scope)
-    except ConfigurationError as exc:
+    except InvalidArgument as exc:
         raise _bad(f"toxic {toxic['name']!r}: {exc}") from None
     return models
 

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import shlex
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,16 +19,15 @@ from sockshock._harness import (
     ServerHandle,
     add_note,
     audit,
-    check_seconds,
     inject,
     is_handler_class,
     raise_outcome,
     resolve_spec,
     serve_spec,
 )
-from sockshock._pytest._hypothesis import adopt_hypothesis_test, example_stack
+from sockshock._pytest._hypothesis import adopt_hypothesis_test
 from sockshock._pytest._settings import MARKER_KEYS, check_marker, setting
-from sockshock._util import ConfigurationError, InvalidArgument, check_number
+from sockshock._util import InvalidArgument, check_number, check_seconds
 
 __all__ = [
     "CALL_FAILED",
@@ -138,16 +138,13 @@ class SockshockFixture:
         return f"<sockshock fixture: seed {self.seed}, {len(self.handles)} server(s)>"
 
     def __getattr__(self, name: str) -> Any:
-        import sockshock
-
-        if name in sockshock.__all__ or name in ("faults", "socketserver", "layer", "handlers"):
-            return (
-                getattr(sockshock, name)
-                if name in sockshock.__all__
-                else __import__(f"sockshock.{name}", fromlist=["_"])
-            )
+        # The fixture's name is the package's, so a test that takes it no longer sees
+        # the module under that name: say so instead of a bare AttributeError.
         raise AttributeError(
-            f"the sockshock fixture has no attribute {name!r} (nor has the sockshock module)"
+            f"the sockshock fixture has no attribute {name!r}; in a test that takes the "
+            f"fixture, the name 'sockshock' is the fixture, not the package: import what "
+            f"you need under another name (import sockshock as ss; from sockshock.errors "
+            f"import InvalidArgument)"
         )
 
     def _marker_faults(self) -> tuple[list[FaultModel], list[Any]]:
@@ -323,7 +320,7 @@ def load_scenario(config: pytest.Config, spec: str, source: str) -> Any:
     if spec not in cache:
         try:
             cache[spec] = find(spec, source=source)
-        except ConfigurationError as exc:
+        except InvalidArgument as exc:
             raise pytest.UsageError(f"sockshock: {exc}") from None
     return cache[spec]
 
@@ -381,7 +378,7 @@ def shutdown_bound(config: pytest.Config, item: pytest.Item) -> tuple[float, dic
         check_seconds("seconds", marker.args[0], source=where)
         for name, value in marker.kwargs.items():
             check_number(name, value, low=0, high=1000, integer=True, source=where)
-    except ConfigurationError as exc:
+    except InvalidArgument as exc:
         raise pytest.UsageError(f"sockshock: {exc}") from None
     return marker.args[0], dict(marker.kwargs)
 
@@ -464,11 +461,31 @@ def sockshock_proxy(request: pytest.FixtureRequest) -> Iterator[Any]:
     subprocess included -- seeded with the test's seed, and returns it (give clients
     its ``.address``). Every proxy is stopped at teardown; a failing test's report
     shows their fault logs."""
-    from sockshock._proxy import _factory
+    from sockshock._proxy import sockshock_proxy as proxies
 
-    factory_run = _factory.sockshock_proxy(seed=seed_for_test(request.config, request.node))
+    factory_run = proxies(seed=seed_for_test(request.config, request.node))
     factory = next(factory_run)
     request.node.stash[PROXIES] = factory
     yield factory
     with contextlib.suppress(StopIteration):
         next(factory_run)
+
+
+def example_stack(fixture: SockshockFixture) -> contextlib.ExitStack | None:
+    """Inside a hypothesis example: the stack of the servers this example starts,
+    closed when the example ends (``None`` outside examples). The fixture's
+    ``handles`` are then those of the latest example."""
+    hypothesis = sys.modules.get("hypothesis")
+    if hypothesis is None or not hypothesis.currently_in_test_context():
+        return None
+    from hypothesis.control import cleanup, current_build_context
+
+    context = current_build_context()
+    current = fixture._example
+    if current is not None and current[0] is context:
+        return current[1]
+    stack = contextlib.ExitStack()
+    fixture._example = (context, stack)
+    fixture.handles = []
+    cleanup(stack.close)
+    return stack

@@ -17,16 +17,11 @@ already: nothing here imports it before that.
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from sockshock._pytest._fixture import SockshockFixture
-
-__all__ = ["adopt_hypothesis_test", "example_stack"]
+__all__ = ["adopt_hypothesis_test"]
 
 _OURS = ("sockshock", "sockshock_audit")  # fixtures that are safe across examples
 
@@ -74,23 +69,3 @@ def _allow_fixture_reuse(item: Any, test: Any) -> None:
         parent=current,
         suppress_health_check=[*current.suppress_health_check, HealthCheck.function_scoped_fixture],
     )
-
-
-def example_stack(fixture: SockshockFixture) -> contextlib.ExitStack | None:
-    """Inside a hypothesis example: the stack of the servers this example starts,
-    closed when the example ends (``None`` outside examples). The fixture's
-    ``handles`` are then those of the latest example."""
-    hypothesis = sys.modules.get("hypothesis")
-    if hypothesis is None or not hypothesis.currently_in_test_context():
-        return None
-    from hypothesis.control import cleanup, current_build_context
-
-    context = current_build_context()
-    current = fixture._example
-    if current is not None and current[0] is context:
-        return current[1]
-    stack = contextlib.ExitStack()
-    fixture._example = (context, stack)
-    fixture.handles = []
-    cleanup(stack.close)
-    return stack

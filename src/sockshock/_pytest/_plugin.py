@@ -22,7 +22,7 @@ from sockshock._pytest._fixture import (
 )
 from sockshock._pytest._settings import MARKER_KEYS, SETTINGS, add_options, setting
 from sockshock._stdlib import server_kinds
-from sockshock._util import ConfigurationError
+from sockshock._util import InvalidArgument
 
 __all__ = [
     "pytest_addoption",
@@ -81,7 +81,7 @@ def pytest_load_initial_conftests(
     if wanted:
         try:
             early_config.stash[INSTALLATION] = install()
-        except ConfigurationError as exc:
+        except InvalidArgument as exc:
             raise pytest.UsageError(f"sockshock: {source}: {exc}") from None
 
 
@@ -149,7 +149,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         kinds = server_kinds(**marker.kwargs, source=where)
     except TypeError as exc:
         raise pytest.UsageError(f"{where}: {exc}") from None
-    except ConfigurationError as exc:
+    except InvalidArgument as exc:
         raise pytest.UsageError(str(exc)) from None
     if not kinds:
         raise pytest.UsageError(f"{where}: no server class matches {marker.kwargs}")

@@ -33,7 +33,7 @@ def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
 
     Raises:
         InvalidArgument: nothing by that path or name (the message lists the names
-            the library has); ConfigurationError for a broken file.
+            the library has); InvalidArgument for a broken file.
     """
     path = Path(spec)
     if path.suffix == ".toml" or path.exists():

@@ -48,18 +48,10 @@ from typing import Any
 from sockshock import _faults as F
 from sockshock._clients import ClientSpec
 from sockshock._scenarios._toml import Located, read
-from sockshock._util import ConfigurationError, InvalidArgument, InvalidType, did_you_mean
+from sockshock._util import SEED_MAX, InvalidArgument, did_you_mean
 
-__all__ = ["MODELS", "Expectations", "Load", "Scenario", "ServerSection", "load"]
+__all__ = ["Expectations", "Load", "Scenario", "ServerSection", "load"]
 
-#: The fault models of ``sockshock.faults``, by name.
-MODELS = _MODELS = {
-    name: getattr(F, name)
-    for name in F.__all__
-    if isinstance(getattr(F, name), type)
-    and issubclass(getattr(F, name), F.FaultModel)
-    and getattr(F, name) is not F.FaultModel
-}
 
 _TOP = {
     "name": str,
@@ -147,7 +139,7 @@ def _check_table(
 ) -> dict[str, Any]:
     """Unknown keys and wrong types, each named with its line."""
     if not isinstance(table, dict):
-        raise InvalidType(
+        raise InvalidArgument(
             f"{located.where(*key)}: {name} must be a table, not {type(table).__name__} {table!r}"
         )
     for item, value in table.items():
@@ -163,7 +155,7 @@ def _check_table(
             wanted = " or ".join(
                 "table" if t is dict else "array" if t is list else t.__name__ for t in types
             )
-            raise InvalidType(
+            raise InvalidArgument(
                 f"{located.where(*key, item)}: {item}={value!r} in {name} must be a {wanted}"
             )
     return table
@@ -193,8 +185,8 @@ def _number(
 
 
 def _located(
-    located: Located, key: tuple[Any, ...], table: dict[str, Any], exc: ConfigurationError
-) -> ConfigurationError:
+    located: Located, key: tuple[Any, ...], table: dict[str, Any], exc: InvalidArgument
+) -> InvalidArgument:
     """The error a model or client gave, with the line of the key it names."""
     message = str(exc)
     culprit = next((k for k in table if message.startswith(f"{k}=") or f" {k}=" in message), None)
@@ -214,19 +206,14 @@ def _parameters(cls: type[F.FaultModel]) -> dict[str, bool]:
 def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
     key = ("faults", index)
     if not isinstance(table, dict):
-        raise InvalidType(f"{located.where(*key)}: each [[faults]] entry must be a table")
+        raise InvalidArgument(f"{located.where(*key)}: each [[faults]] entry must be a table")
     if "model" not in table:
         raise InvalidArgument(
             f"{located.where(*key)}: a [[faults]] entry needs a model = "
-            f'"..."; one of {", ".join(sorted(_MODELS))}'
+            f'"..."; one of {", ".join(sorted(F.MODELS))}'
         )
     name = table["model"]
-    if name not in _MODELS:
-        raise InvalidArgument(
-            f"{located.where(*key, 'model')}: model={name!r} in [[faults]] is not a fault "
-            f"model; {did_you_mean(name, _MODELS)}allowed: {', '.join(sorted(_MODELS))}"
-        )
-    cls = _MODELS[name]
+    cls = F.model_named(name, where=f"{located.where(*key, 'model')}: [[faults]] model")
     params = {k: v for k, v in table.items() if k != "model"}
     known = _parameters(cls)
     for param, value in params.items():
@@ -244,8 +231,8 @@ def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
             f"{', '.join(known)})"
         )
     try:
-        return cls(**params)  # type: ignore[no-any-return]
-    except ConfigurationError as exc:
+        return cls(**params)
+    except InvalidArgument as exc:
         raise _located(located, key, params, exc) from None
     except TypeError as exc:  # pragma: no cover - the parameters were checked above
         raise InvalidArgument(f"{located.where(*key)}: {name}: {exc}") from None
@@ -254,11 +241,11 @@ def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
 def _client(located: Located, index: int, table: dict[str, Any]) -> ClientSpec:
     key = ("clients", index)
     if not isinstance(table, dict):
-        raise InvalidType(f"{located.where(*key)}: each [[clients]] entry must be a table")
+        raise InvalidArgument(f"{located.where(*key)}: each [[clients]] entry must be a table")
     source = located.where(*key)
     try:
         return ClientSpec.from_mapping(table, source=source)
-    except ConfigurationError as exc:
+    except InvalidArgument as exc:
         message = str(exc)
         culprit = next(
             (
@@ -354,7 +341,7 @@ def _exception_name(where: str, name: str) -> str:
 
         try:
             found = import_object(name, source="handler_errors")
-        except ConfigurationError as exc:
+        except InvalidArgument as exc:
             raise InvalidArgument(f"{where}: {exc}") from None
     else:
         import socket
@@ -386,7 +373,7 @@ def parse(located: Located) -> Scenario:
     _number(located, ("duration",), duration, 0, 60, low_open=True)
     seed = data.get("seed")
     if seed is not None:
-        _number(located, ("seed",), seed, 0, 2**64 - 1)
+        _number(located, ("seed",), seed, 0, SEED_MAX)
     faults = tuple(_model(located, i, t) for i, t in enumerate(data.get("faults", [])))
     clients = tuple(_client(located, i, t) for i, t in enumerate(data.get("clients", [])))
     name = data.get("name", located.path.stem)
@@ -414,6 +401,6 @@ def load(path: str | Path) -> Scenario:
     """Read and check the scenario file at ``path``.
 
     Raises:
-        ConfigurationError: the first mistake, as ``file:line: what is wrong``.
+        InvalidArgument: the first mistake, as ``file:line: what is wrong``.
     """
     return parse(read(Path(path)))

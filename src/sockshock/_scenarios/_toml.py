@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sockshock._util import ConfigurationError, InvalidArgument
+from sockshock._util import InvalidArgument
 
 __all__ = ["Located", "read"]
 
@@ -35,7 +35,7 @@ def _loads(text: str, source: str) -> dict[str, Any]:
         try:
             import tomli as tomllib
         except ImportError:
-            raise ConfigurationError(
+            raise InvalidArgument(
                 f"{source}: reading scenario files on Python 3.10 needs tomli: "
                 "pip install 'sockshock[pytest]' (or pip install tomli)"
             ) from None

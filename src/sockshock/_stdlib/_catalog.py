@@ -10,7 +10,7 @@ from typing import Any
 from sockshock import socketserver as _ss
 from sockshock._stdlib._graft import loop_mixin
 from sockshock._stdlib._lookup import classes, stdlib_socketserver
-from sockshock._util import InvalidArgument, InvalidType, check_choice
+from sockshock._util import InvalidArgument, check_choice
 
 __all__ = [
     "CONCURRENCY",
@@ -180,7 +180,7 @@ def server_kinds(
         elif isinstance(concurrency, (tuple, list)) and concurrency:
             wanted = tuple(concurrency)
         else:
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected one of {', '.join(map(repr, CONCURRENCY))} or a non-empty tuple of "
                 f"them but got concurrency={concurrency!r} (type={type(concurrency).__name__}) "
                 f"(from {source})"
@@ -193,7 +193,7 @@ def server_kinds(
             and issubclass(base, classes("BaseServer"))
             and hasattr(base, "socket_type")
         ):
-            raise InvalidType(f"expected a server class but got base={base!r} (from {source})")
+            raise InvalidArgument(f"expected a server class but got base={base!r} (from {source})")
         candidates: Any = variants(base, CONCURRENCY, source=source)
     else:
         candidates = _ALL

@@ -24,7 +24,7 @@ from sockshock._clients import ClientScript, HalfClose, Read, ScriptRun
 from sockshock._faults import FaultModel, FaultPlan
 from sockshock._harness import LeakAudit, ServerHandle, serving
 from sockshock._strategies._strategies import client_scripts, fault_plans
-from sockshock._util import FaultNeverFired, InvalidArgument, InvalidType
+from sockshock._util import FaultNeverFired, InvalidArgument
 
 __all__ = ["ServerMachine"]
 
@@ -96,7 +96,7 @@ class ServerMachine(RuleBasedStateMachine):
             return fault_plans(
                 models=list(faults), min_models=1, max_models=len(faults), seeded=True
             )
-        raise InvalidType(
+        raise InvalidArgument(
             f"expected None, a list of fault models or a strategy of plans but "
             f"got faults={faults!r} (from {type(self).__name__})"
         )

@@ -31,9 +31,9 @@ from sockshock._clients import (
 from sockshock._faults import MAX_COPIES, MAX_DELAY, FaultModel
 from sockshock._util import (
     InvalidArgument,
-    InvalidType,
     check_choice,
     check_number,
+    check_seconds,
     check_type,
 )
 
@@ -172,7 +172,7 @@ def fault_models(
             if isinstance(model, str) and isinstance(getattr(F, model, None), type)
             else ""
         )
-        raise InvalidType(
+        raise InvalidArgument(
             f"expected a fault model class such as sockshock.faults.PartialReads "
             f"but got model={model!r} (type={type(model).__name__}){hint} "
             f"(from {source})"
@@ -232,7 +232,7 @@ def _models_strategy(
         elif isinstance(item, st.SearchStrategy):
             choices.append(item)
         else:
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected a fault model class, a model or a strategy of models "
                 f"but got {item!r} (type={type(item).__name__}) "
                 "(from fault_plans(models=...))"
@@ -303,7 +303,7 @@ def fault_plans(
         models if models is not None else (STREAM_MODELS if kind == "stream" else DATAGRAM_MODELS)
     )
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
-        raise InvalidType(
+        raise InvalidArgument(
             f"expected a list of model classes, models or strategies but got "
             f"models={models!r} (from fault_plans())"
         )
@@ -322,7 +322,7 @@ def _payloads(payload: bytes | st.SearchStrategy[bytes], source: str) -> st.Sear
         return st.just(bytes(payload))
     if isinstance(payload, st.SearchStrategy):
         return payload
-    raise InvalidType(
+    raise InvalidArgument(
         f"expected bytes or a strategy of bytes but got payload={payload!r} "
         f"(type={type(payload).__name__}) (from {source})"
     )
@@ -390,7 +390,7 @@ def datagram_schedules(
     else:
         items = list(datagrams)
         if not all(isinstance(d, (bytes, bytearray)) for d in items):
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected a list of byte strings but got datagrams={datagrams!r} "
                 "(from datagram_schedules())"
             )
@@ -455,10 +455,10 @@ def client_scripts(
     """
     check_choice("kind", kind, ("stream", "datagram"), source="client_scripts()")
     check_number("max_chunks", max_chunks, low=1, integer=True, source="client_scripts()")
-    check_number("max_pause", max_pause, low=0, high=3600, source="client_scripts()")
-    check_number("timeout", timeout, low=0, low_open=True, high=3600, source="client_scripts()")
+    check_seconds("max_pause", max_pause, allow_zero=True, source="client_scripts()")
+    check_seconds("timeout", timeout, source="client_scripts()")
     if isinstance(endings, (str, bytes)) or not isinstance(endings, Sequence):
-        raise InvalidType(
+        raise InvalidArgument(
             f"expected a list of endings ({', '.join(map(repr, _ENDINGS))}) but got "
             f"endings={endings!r} (type={type(endings).__name__})"
             f"{f'; for this one alone, endings=[{endings!r}]' if endings in _ENDINGS else ''}"

@@ -25,7 +25,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sockshock._util import InvalidArgument, InvalidType, TLSUnavailable, check_choice
+from sockshock._util import InvalidArgument, TLSUnavailable, check_choice
 
 if TYPE_CHECKING:
     import trustme
@@ -160,7 +160,7 @@ def _version(name: str, value: Any, source: str) -> ssl.TLSVersion | None:
             f"or one of {', '.join(map(repr, _VERSION_NAMES))} "
             f"(from {source})"
         )
-    raise InvalidType(
+    raise InvalidArgument(
         f"expected an ssl.TLSVersion (or its name, such as 'TLSv1_3') but got "
         f"{name}={value!r} (type={type(value).__name__}) (from {source})"
     )
@@ -179,7 +179,7 @@ def _alpn(value: Any, source: str) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise InvalidType(
+        raise InvalidArgument(
             f"expected a list of protocol names such as ['h2', 'http/1.1'] but "
             f"got alpn_protocols={value!r} (type={type(value).__name__})"
             f"{f'; for this one alone, [{value!r}]' if isinstance(value, str) else ''}"
@@ -187,7 +187,7 @@ def _alpn(value: Any, source: str) -> list[str] | None:
         )
     for item in value:
         if not isinstance(item, str):
-            raise InvalidType(
+            raise InvalidArgument(
                 f"expected protocol names (str) in alpn_protocols but got "
                 f"{item!r} (type={type(item).__name__}) (from {source})"
             )

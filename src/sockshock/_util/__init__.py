@@ -1,13 +1,20 @@
 """Leaves every layer uses: the exceptions and the argument checks (``_errors``), the address rules (``_address``), clocks (``_clock``), the version."""
 
+from sockshock._util._address import (
+    UNIX_PATH_MAX,
+    format_address,
+    host_port_form,
+    ip_literal,
+    is_loopback,
+    unix_path,
+)
+from sockshock._util._bounds import MAX_SECONDS, SEED_MAX, check_seconds, check_seed
 from sockshock._util._clock import Clock, RealClock, VirtualClock, resolve_clock
 from sockshock._util._errors import (
-    ConfigurationError,
     FaultNeverFired,
     HandlerError,
     HandlerHangs,
     InvalidArgument,
-    InvalidType,
     LayerConformanceError,
     LeakError,
     ProxyError,
@@ -15,7 +22,6 @@ from sockshock._util._errors import (
     ShutdownTimeout,
     ShutdownTooSlow,
     SockshockError,
-    SockshockWarning,
     TLSUnavailable,
     check_choice,
     check_number,
@@ -25,13 +31,14 @@ from sockshock._util._errors import (
 from sockshock._util._version import __version__
 
 __all__ = [
+    "MAX_SECONDS",
+    "SEED_MAX",
+    "UNIX_PATH_MAX",
     "Clock",
-    "ConfigurationError",
     "FaultNeverFired",
     "HandlerError",
     "HandlerHangs",
     "InvalidArgument",
-    "InvalidType",
     "LayerConformanceError",
     "LeakError",
     "ProxyError",
@@ -40,13 +47,19 @@ __all__ = [
     "ShutdownTimeout",
     "ShutdownTooSlow",
     "SockshockError",
-    "SockshockWarning",
     "TLSUnavailable",
     "VirtualClock",
     "__version__",
     "check_choice",
     "check_number",
+    "check_seconds",
+    "check_seed",
     "check_type",
     "did_you_mean",
+    "format_address",
+    "host_port_form",
+    "ip_literal",
+    "is_loopback",
     "resolve_clock",
+    "unix_path",
 ]

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from sockshock._util._errors import InvalidArgument, InvalidType
+from sockshock._util._errors import InvalidArgument
 
 __all__ = [
     "LOOPBACK_RULE",
@@ -96,7 +96,7 @@ def unix_path(
         accept_bytes: whether ``bytes`` paths are taken.
 
     Raises:
-        InvalidType: not a path.
+        InvalidArgument: not a path.
         InvalidArgument: empty, a NUL byte (the abstract namespace is not used), a
             ``HOST:PORT`` string, longer than :data:`UNIX_PATH_MAX` bytes, or (with
             ``bind``/``new``) a missing directory or a path that exists already.
@@ -106,7 +106,7 @@ def unix_path(
     if isinstance(path, bytes):
         path = os.fsdecode(path) if accept_bytes else None
     if not isinstance(path, str):
-        raise InvalidType(
+        raise InvalidArgument(
             f"expected a Unix socket path ({'str, bytes' if accept_bytes else 'str'} or "
             f"os.PathLike) but got {name}={value!r} (type={type(value).__name__}) "
             f"(from {source})"

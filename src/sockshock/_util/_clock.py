@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-from sockshock._util._errors import InvalidType, check_number
+from sockshock._util._errors import InvalidArgument, check_number
 
 __all__ = ["Clock", "RealClock", "VirtualClock", "resolve_clock"]
 
@@ -37,6 +37,7 @@ class RealClock:
     """``time.monotonic``; sleeping waits on the socket's close event."""
 
     def now(self) -> float:
+        """``time.monotonic()``."""
         return time.monotonic()
 
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> bool:
@@ -70,6 +71,7 @@ class VirtualClock:
         self._lock = threading.Lock()
 
     def now(self) -> float:
+        """The virtual time: the start plus every sleep taken so far."""
         return self._now  # one float read is atomic; advancing it takes the lock
 
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> bool:
@@ -96,7 +98,7 @@ def resolve_clock(clock: object, *, source: str) -> Clock:
         return VirtualClock()
     if isinstance(clock, Clock):
         return clock
-    raise InvalidType(
+    raise InvalidArgument(
         f"expected 'real', 'virtual' or a Clock (now(), sleep()) but got clock={clock!r} "
         f"(type={type(clock).__name__}) (from {source})"
     )

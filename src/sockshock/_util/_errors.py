@@ -13,12 +13,10 @@ import math
 from typing import Any
 
 __all__ = [
-    "ConfigurationError",
     "FaultNeverFired",
     "HandlerError",
     "HandlerHangs",
     "InvalidArgument",
-    "InvalidType",
     "LayerConformanceError",
     "LeakError",
     "ProxyError",
@@ -26,7 +24,6 @@ __all__ = [
     "ShutdownTimeout",
     "ShutdownTooSlow",
     "SockshockError",
-    "SockshockWarning",
     "TLSUnavailable",
     "check_choice",
     "check_number",
@@ -39,16 +36,14 @@ class SockshockError(Exception):
     """Root of every exception sockshock raises deliberately."""
 
 
-class ConfigurationError(SockshockError):
-    """A parameter, a scenario or a server class was given a value it cannot use."""
+class InvalidArgument(SockshockError, ValueError, TypeError):
+    """A parameter, a scenario file, a server class or a command-line option was given
+    a value sockshock cannot use.
 
-
-class InvalidArgument(ConfigurationError, ValueError):
-    """A value has the right type but lies outside what is allowed."""
-
-
-class InvalidType(ConfigurationError, TypeError):
-    """A value has the wrong type."""
+    The message names the value, the problem, what is allowed and where the value
+    came from. It is both a ``ValueError`` and a ``TypeError``, so that code which
+    already catches either for a bad argument keeps working.
+    """
 
 
 class ShutdownDeadlockError(SockshockError, RuntimeError):
@@ -96,7 +91,8 @@ class LeakError(SockshockError, AssertionError):
 
 
 class LayerConformanceError(SockshockError, AssertionError):
-    """A socket layer does not behave like the operating system's sockets."""
+    """A socket layer does not behave like the operating system's sockets (raised by
+    ``sockshock.layer.check_socket_layer``; catch it as ``AssertionError``)."""
 
 
 class ProxyError(SockshockError):
@@ -106,14 +102,11 @@ class ProxyError(SockshockError):
 
 
 class TLSUnavailable(SockshockError, ImportError):
-    """TLS was asked for but trustme, which makes its certificates, is not installed."""
+    """TLS was asked for but trustme, which makes its certificates, is not installed
+    (catch it as ``ImportError``)."""
 
 
-class SockshockWarning(UserWarning):
-    """Root of every warning sockshock issues."""
-
-
-class FaultNeverFired(SockshockWarning):
+class FaultNeverFired(UserWarning):
     """A fault model never fired while a server ran: the test did not test what it
     says (the model's scope missed every operation, or it cannot apply there)."""
 
@@ -135,7 +128,7 @@ def _where(source: str | None) -> str:
 def check_type(
     name: str, value: Any, expected: type | tuple[type, ...], *, source: str | None = None
 ) -> None:
-    """Raise :class:`InvalidType` unless ``isinstance(value, expected)``.
+    """Raise :class:`InvalidArgument` unless ``isinstance(value, expected)``.
 
     ``bool`` is never accepted where a number is expected.
     """
@@ -144,7 +137,7 @@ def check_type(
     if isinstance(value, types) and not (numeric and isinstance(value, bool) and bool not in types):
         return
     wanted = " or ".join(t.__name__ for t in types)
-    raise InvalidType(
+    raise InvalidArgument(
         f"expected {wanted} but got {name}={value!r} (type={type(value).__name__}){_where(source)}"
     )
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["DONTWAIT", "PEEK", "Connection", "os_error", "timed_out"]
+if TYPE_CHECKING:
+    from sockshock._faults import Decision
+    from sockshock._util import Clock
+
+__all__ = ["DONTWAIT", "PEEK", "Connection", "LayerView", "os_error", "timed_out"]
 
 DONTWAIT = int(getattr(socket, "MSG_DONTWAIT", 0))  # ints: enum flags are slow to combine
 PEEK = int(getattr(socket, "MSG_PEEK", 0))
@@ -48,3 +52,23 @@ class Connection:
         self.reset_read_reported = False
         self.reset_write_reported = False
         self.eof = False
+
+
+class LayerView(Protocol):
+    """What a socket's stream and datagram paths ask of the layer that made it (the
+    ``FaultLayer``), stated here so that they need not import it."""
+
+    clock: Clock
+    active: bool
+
+    def ask(self, kind: str, connection: Connection | None, size: int = 0) -> Decision:
+        """The plan's decision for one operation, logged."""
+        ...
+
+    def new_connection(self, address: Any) -> Connection:
+        """The record of a new connection from ``address``."""
+        ...
+
+    def datagram_peer(self, address: Any) -> Connection:
+        """The record of the datagram peer at ``address``."""
+        ...

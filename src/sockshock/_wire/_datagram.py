@@ -20,10 +20,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from sockshock._faults import DATAGRAM_IN, DATAGRAM_OUT, DROP, Decision
-from sockshock._wire._common import DONTWAIT, PEEK, os_error
-
-if TYPE_CHECKING:
-    from sockshock._wire._layer import FaultLayer
+from sockshock._wire._common import DONTWAIT, PEEK, LayerView, os_error
 
 __all__ = ["DatagramFaults"]
 
@@ -45,7 +42,7 @@ class DatagramFaults:
     """Receives and sends of a datagram socket that obey a FaultLayer (a mix-in for
     :class:`~sockshock.FaultySocket`)."""
 
-    _sockshock_layer: FaultLayer
+    _sockshock_layer: LayerView
     _sockshock_datagram: bool
     _sockshock_closing: threading.Event
 

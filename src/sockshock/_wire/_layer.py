@@ -103,6 +103,7 @@ class FaultLayer:
     def socket(
         self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
     ) -> FaultySocket:
+        """A new socket of the server's (the socket-layer protocol); faults apply to it and to every socket it accepts."""
         sock = FaultySocket(family, type, proto)
         sock._sockshock_attach(self, None)
         return sock
@@ -125,6 +126,7 @@ class FaultLayer:
         return connection
 
     def new_connection(self, address: Any) -> Connection:
+        """The record of a new connection from ``address``: its number, scope and fault state."""
         with self._lock:
             return self._numbered(address)
 
@@ -141,6 +143,7 @@ class FaultLayer:
         return any(model.layer == PLAINTEXT for model in self.plan.models)
 
     def datagram_peer(self, address: Any) -> Connection:
+        """The record of the datagram peer at ``address``, made on its first datagram."""
         with self._lock:
             connection = self._datagram_peers.get(address)
             if connection is None:

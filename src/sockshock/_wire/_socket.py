@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sockshock._faults import ACCEPT, ERROR, Decision
-from sockshock._wire._common import Connection, os_error
+from sockshock._wire._common import Connection, LayerView, os_error
 from sockshock._wire._datagram import DatagramFaults
 from sockshock._wire._stream import StreamFaults
-
-if TYPE_CHECKING:
-    from sockshock._wire._layer import FaultLayer
 
 __all__ = ["Connection", "FaultySocket"]
 
 
 class FaultySocket(StreamFaults, DatagramFaults, socket.socket):
-    """A ``socket.socket`` whose data path obeys a :class:`~sockshock.FaultLayer`."""
+    """A ``socket.socket`` whose data path obeys a :class:`~sockshock.layer.FaultLayer`."""
 
     # The kernel's operations, for the fault paths.
     _raw_recv = socket.socket.recv
@@ -38,7 +35,7 @@ class FaultySocket(StreamFaults, DatagramFaults, socket.socket):
     _raw_recvfrom_into = socket.socket.recvfrom_into
     _raw_sendto = socket.socket.sendto  # type: ignore[assignment]
 
-    def _sockshock_attach(self, layer: FaultLayer, connection: Connection | None) -> None:
+    def _sockshock_attach(self, layer: LayerView, connection: Connection | None) -> None:
         self._sockshock_layer = layer
         self._sockshock_conn = connection
         kind = self.type  # a property that builds an enum: read it once

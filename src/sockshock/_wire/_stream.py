@@ -19,10 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sockshock._faults import EOF, RECV, RESET, SEND, STALL, Decision
 from sockshock._util import RealClock
-from sockshock._wire._common import PEEK, Connection, os_error, timed_out
-
-if TYPE_CHECKING:
-    from sockshock._wire._layer import FaultLayer
+from sockshock._wire._common import PEEK, Connection, LayerView, os_error, timed_out
 
 __all__ = ["StreamFaults"]
 
@@ -37,7 +34,7 @@ _WAIT_SLICE = 0.05  # seconds between looks at the real peer during a long wait
 class StreamFaults:
     """Reads and writes of a connected stream socket that obey a FaultLayer."""
 
-    _sockshock_layer: FaultLayer
+    _sockshock_layer: LayerView
     _sockshock_conn: Connection | None
     _sockshock_stream: bool  # faults apply to this socket's stream path
     _sockshock_datagram: bool
