@@ -137,6 +137,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
                     kind,
                     tls=scenario.server.tls,
                     server=f"--target={args.target!r}{' --udp' if args.udp else ''}",
+                    proxied=True,
                 )
             else:
                 resolve(

@@ -62,10 +62,13 @@ def _blame(where: str | None) -> Iterator[None]:
         raise type(exc)(f"{where}: {exc}") from None
 
 
-def check_transport(scenario: Scenario, transport: str, *, tls: bool, server: str) -> None:
+def check_transport(
+    scenario: Scenario, transport: str, *, tls: bool, server: str, proxied: bool = False
+) -> None:
     """The scenario's faults and clients can act on a ``transport`` server (named by
-    ``server``: ``"UDPServer"``, ``"--target='127.0.0.1:53' --udp"``), TLS included;
-    otherwise one error at the line of the key that cannot."""
+    ``server``: ``"UDPServer"``, ``"--target='127.0.0.1:53' --udp"``), TLS included,
+    through the fault proxy when ``proxied``; otherwise one error at the line of the
+    key that cannot."""
     if tls and transport == "datagram":
         raise InvalidArgument(
             f"{scenario.where('server', 'tls') or scenario.name}: tls=true: "
@@ -75,6 +78,7 @@ def check_transport(scenario: Scenario, transport: str, *, tls: bool, server: st
         scenario.faults,
         transport=transport,
         tls=tls,
+        proxied=proxied,
         target=server,
         where=lambda index, _, key: scenario.where("faults", index, key) or scenario.name,
         fix="leave it out, or serve a server it can act on (tls = true in [server] for "
@@ -430,7 +434,11 @@ def run_against(
 
     kind_name = "datagram" if transport == "udp" else "stream"
     check_transport(
-        scenario, kind_name, tls=scenario.server.tls, server=f"the target {transport}:{target!r}"
+        scenario,
+        kind_name,
+        tls=scenario.server.tls,
+        server=f"the target {transport}:{target!r}",
+        proxied=True,
     )
     plan = scenario.plan(seed)
     family = (
