@@ -14,8 +14,11 @@ what moves (``PartialReads``, ``SlowClient``, ``Bandwidth``) paces: the rest is
 decided when the part before it has gone.
 
 A direction no model looks at is spliced through the loop's kernel pipe
-(:attr:`~sockshock._proxy._loop.Loop.pipe`): its bytes never enter Python unless
-the destination is full, and then only what it could not take. A stalled
+(:attr:`~sockshock._proxy._loop.Loop.pipe`): its bytes never enter Python. When
+the destination is full, what it could not take moves (still in the kernel) to a
+pipe of the direction's own, which also takes what the source sends meanwhile,
+up to its size, and is closed once drained: an idle or keeping-up connection
+costs two descriptors, one whose reader lags four for as long as it lags. A stalled
 direction discards what it reads (the sender is not held back, as toxiproxy's
 ``timeout`` drops data); it ends when its sender closes: the receiver gets end of
 file, as the in-process layer's stall ends when the real peer closes.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import fcntl
 import itertools
 import os
 import socket
@@ -98,11 +102,14 @@ class Pipe:
         "eof_at",
         "fin_next",
         "generation",
+        "inpipe",
         "kind",
         "loop",
         "offset",
         "out",
         "outlen",
+        "own",
+        "own_size",
         "queue",
         "queued",
         "released",
@@ -149,6 +156,9 @@ class Pipe:
         self.blocked = False  # ``dst`` was full: wait until it is writable
         self.released = 0.0  # when the last decided step may leave
         self.generation = 0  # the plan's: a stall's timer outlives no plan change
+        self.own: tuple[int, int] | None = None  # this direction's pipe, while it lags
+        self.own_size = 0
+        self.inpipe = 0  # bytes in it (they go before ``out``)
 
     @property
     def wants_read(self) -> bool:
@@ -156,15 +166,22 @@ class Pipe:
             return False
         if self.state != _OPEN:
             return True  # discarded
-        return self.queued + self.outlen < BUFFER
+        if self.own is not None and self.splice and not (self.queued or self.outlen):
+            return self.inpipe < self.own_size  # read ahead, in the kernel
+        return self.queued + self.outlen + self.inpipe < BUFFER
 
     @property
     def plain(self) -> bool:
-        """Whether this direction only forwards (the connection's fast path)."""
-        return (
-            self.splice
-            and self.state == _OPEN
-            and not (self.src_eof or self.outlen or self.queued or self.blocked or self.waiting)
+        """Whether this direction has nothing held back (the connection's fast path:
+        what arrives is decided -- or, with no model concerned, spliced -- and
+        written at once)."""
+        return self.state == _OPEN and not (
+            self.src_eof
+            or self.outlen
+            or self.queued
+            or self.blocked
+            or self.waiting
+            or self.inpipe
         )
 
     @property
@@ -175,6 +192,7 @@ class Pipe:
             and self.state == _SHUT
             and not self.fin_next
             and not self.outlen
+            and not self.inpipe
             and not self.waiting
         )
 
@@ -194,12 +212,14 @@ class Pipe:
     # -- reading ------------------------------------------------------------------------
 
     def forward(self) -> bool:
-        """The fast path of a plain direction: splice what is there on to the
-        destination. True if nothing else needs doing (no re-registration)."""
+        """The fast path of a plain direction: move what is there on to the
+        destination at once. True if nothing else needs doing (no re-registration)."""
+        if not self.splice:
+            return self._forward_decided()
         pipe = self.loop.pipe
         if pipe is None:
             self.splice = False
-            return False
+            return self._forward_decided()
         try:
             n = os.splice(self.src_fd, pipe[1], self.loop.pipe_size, flags=_SPLICE_FLAGS)
         except (BlockingIOError, InterruptedError):
@@ -226,20 +246,122 @@ class Pipe:
             return True
         if sent == n:
             return True
-        rest = _drain(pipe[0], n - sent)
-        self.out.append(rest)
-        self.outlen += len(rest)
+        self._hold(pipe[0], n - sent)
+        self.blocked = True
+        return False
+
+    def _hold(self, shared: int, n: int) -> None:
+        """The destination is full: the ``n`` bytes left in the shared pipe move to
+        this direction's own pipe (made now), or, failing that, into memory."""
+        if self.own is None:
+            self._open_own()
+        if self.own is not None:
+            try:
+                moved = os.splice(shared, self.own[1], n, flags=_SPLICE_FLAGS)
+            except OSError:
+                moved = 0
+            self.inpipe += moved
+            n -= moved
+        if n:
+            rest = _drain(shared, n)
+            self.out.append(rest)
+            self.outlen += len(rest)
+
+    def _open_own(self) -> None:
+        try:
+            r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:  # out of descriptors: memory instead
+            return
+        self.own = (r, w)
+        try:
+            self.own_size = fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, self.loop.pipe_size)
+        except OSError:
+            self.own_size = fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)
+
+    def close_own(self) -> None:
+        """Close this direction's own pipe (drained, or the connection closed)."""
+        if self.own is not None:
+            for fd in self.own:
+                os.close(fd)
+            self.own = None
+            self.inpipe = 0
+
+    def _splice_own(self) -> bool:
+        """Write what this direction's own pipe holds; True if all of it went out
+        (the pipe is then closed)."""
+        assert self.own is not None
+        try:
+            sent = os.splice(self.own[0], self.dst_fd, self.inpipe, flags=_SPLICE_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            self.blocked = True
+            return False
+        except OSError:
+            self.conn.close(reset=True)
+            return False
+        self.inpipe -= sent
+        if self.inpipe:
+            self.blocked = True
+            return False
+        self.close_own()
+        return True
+
+    def _forward_decided(self) -> bool:
+        """The fast path of a direction a model looks at: read a chunk, decide it,
+        and when the decision lets it pass untouched write it from the scratch
+        buffer (no copy, no queue); anything else goes the slow way."""
+        scratch = self.loop.scratch
+        try:
+            n = self.src.recv_into(scratch)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:  # the peer reset: so does the proxy, towards the other side
+            self.conn.close(reset=True)
+            return True
+        now = time.monotonic()
+        if not n:
+            self.src_eof = True
+            self.eof_at = now
+            self.pump()
+            return False
+        decision = NOTHING
+        conn = self.conn
+        if self.concerned:
+            decision = conn.proxy._ask(
+                self.kind, conn.index, conn.address, n, self.offset, self.count, now
+            )
+        if decision is not NOTHING:
+            self.queue.append([now, bytes(scratch[:n])])
+            self.queued += n
+            self._decide(decision, now)
+            self.pump()
+            return False
+        self.count += 1
+        self.offset += n
+        try:
+            sent = self.dst.send(scratch[:n])
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # the destination is gone or reset: reset the other side
+            conn.close(reset=True)
+            return True
+        if sent == n:
+            return True
+        self.out.append(bytes(scratch[sent:n]))
+        self.outlen += n - sent
         self.blocked = True
         return False
 
     def read(self) -> None:
-        if (
-            self.splice
-            and self.state == _OPEN
-            and self.conn.connected
-            and not (self.queued or self.outlen or self.blocked or self.waiting)
-        ):
+        if self.conn.connected and self.plain:
             self.forward()
+            return
+        if (
+            self.own is not None
+            and self.splice
+            and self.state == _OPEN
+            and not (self.queued or self.outlen)
+        ):
+            self._read_ahead()
             return
         scratch = self.loop.scratch
         try:
@@ -256,6 +378,26 @@ class Pipe:
             self.queue.append([time.monotonic(), bytes(scratch[:n])])
             self.queued += n
         # (stalled, or after an injected end of file: discarded)
+        self.pump()
+
+    def _read_ahead(self) -> None:
+        """The destination lags: splice what the source sends into this direction's
+        own pipe, behind what waits there."""
+        assert self.own is not None
+        try:
+            n = os.splice(
+                self.src_fd, self.own[1], self.own_size - self.inpipe, flags=_SPLICE_FLAGS
+            )
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.conn.close(reset=True)
+            return
+        if not n:
+            self.src_eof = True
+            self.eof_at = time.monotonic()
+        else:
+            self.inpipe += n
         self.pump()
 
     # -- moving on ------------------------------------------------------------------------
@@ -278,7 +420,10 @@ class Pipe:
         while not conn.closed:
             if self.waiting or self.blocked or not conn.connected:
                 return
-            if self.outlen:
+            if self.inpipe:
+                if not self._splice_own():
+                    return
+            elif self.outlen:
                 if not self._flush():
                     return
             elif self.fin_next:
@@ -306,17 +451,19 @@ class Pipe:
             else:
                 return
 
-    def _decide(self) -> None:
-        """Decide the chunk at the head of the queue (or, with none, the end of file)."""
+    def _decide(self, decision: Decision | None = None, now: float = 0.0) -> None:
+        """Decide the chunk at the head of the queue (or, with none, the end of file);
+        ``decision``: already asked for, at ``now``."""
         conn = self.conn
         head = self.queue[0] if self.queued else None
         arrival, size = (head[0], len(head[1])) if head is not None else (self.eof_at, 0)
-        now = time.monotonic()
-        decision = NOTHING
-        if self.concerned:
-            decision = conn.proxy._ask(
-                self.kind, conn.index, conn.address, size, self.offset, self.count, now
-            )
+        if decision is None:
+            now = time.monotonic()
+            decision = NOTHING
+            if self.concerned:
+                decision = conn.proxy._ask(
+                    self.kind, conn.index, conn.address, size, self.offset, self.count, now
+                )
         self.count += 1
         action = decision.action
         if action in (RESET, SHUTDOWN):

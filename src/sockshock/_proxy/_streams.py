@@ -95,7 +95,7 @@ class StreamConnection:
         self.tries = 0
         self.client_events = 0
         self.upstream_events = 0
-        self.fast = False  # both directions only forward: readiness goes to the splice
+        self.fast = False  # nothing held back either way: readiness goes to Pipe.forward()
         self.local: Any = None  # the upstream socket's own address (TCP)
         self.path: frozenset[int] = frozenset()  # the proxies the client came through
         concerns = self.proxy._concerns
@@ -215,6 +215,8 @@ class StreamConnection:
             else:
                 sock.close()
         self.fast = False
+        self.inward.close_own()
+        self.outward.close_own()
         if self.local is not None:
             OWN_UPSTREAMS.pop(self.local, None)
         self.client_events = self.upstream_events = 0
