@@ -21,6 +21,12 @@ model that looks at every chunk both ways and never fires,
 ``ResetAfter(1000000000000, direction='both')``; goal: at most 20% below ``empty``).
 It also reports the CPU time the proxy process and redis-server spent per
 request, from /proc.
+
+Where a C compiler is installed it also runs an anchor: a forty-line C proxy that
+does nothing but epoll and splice (``--no-anchor`` leaves it out). It is what a
+user-space proxy costs at the least on this machine -- the two extra hops, their
+system calls and wake-ups -- so that the gap to direct can be split into the
+kernel's part and Python's.
 """
 
 from __future__ import annotations
@@ -50,6 +56,79 @@ CONFIGS = {
 }
 EMPTY_GOAL = 0.6  # proxied / direct, at least
 IDLE_GOAL = 0.8  # idle model / empty, at least (a further 20% at most)
+ANCHOR = "C splice (anchor)"
+ANCHOR_SOURCE = r"""
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+/* The physical limit of a user-space proxy: epoll, splice, nothing else. */
+#define MAXFD 65536
+static int peer[MAXFD], pr[MAXFD], pw[MAXFD];
+int main(int argc, char **argv) {
+    int up = atoi(argv[1]), one = 1;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bind(ls, (void *)&a, sizeof a); listen(ls, 512);
+    socklen_t l = sizeof a; getsockname(ls, (void *)&a, &l);
+    printf("127.0.0.1:%d\n", ntohs(a.sin_port)); fflush(stdout);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, evs[64];
+    epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+    for (;;) {
+        int n = epoll_wait(ep, evs, 64, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == ls) {
+                int c = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
+                int u = socket(AF_INET, SOCK_STREAM, 0);
+                struct sockaddr_in b = {.sin_family = AF_INET, .sin_port = htons(up)};
+                inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
+                connect(u, (void *)&b, sizeof b);
+                fcntl(u, F_SETFL, O_NONBLOCK);
+                setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                int p1[2], p2[2]; pipe2(p1, O_NONBLOCK); pipe2(p2, O_NONBLOCK);
+                peer[c] = u; peer[u] = c; pr[c] = p1[0]; pw[c] = p1[1]; pr[u] = p2[0]; pw[u] = p2[1];
+                ev.data.fd = c; epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
+                ev.data.fd = u; epoll_ctl(ep, EPOLL_CTL_ADD, u, &ev);
+                continue;
+            }
+            ssize_t got = splice(fd, NULL, pw[fd], NULL, 1 << 16, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (got <= 0) {
+                if (got == 0) { int p = peer[fd]; close(fd); close(p); close(pr[fd]); close(pw[fd]); close(pr[p]); close(pw[p]); }
+                continue;
+            }
+            while (got > 0) {
+                ssize_t put = splice(pr[fd], NULL, peer[fd], NULL, got, SPLICE_F_MOVE);
+                if (put <= 0) break;
+                got -= put;
+            }
+        }
+    }
+}
+"""
+
+
+def build_anchor(where: str) -> str | None:
+    """The C anchor proxy, compiled in ``where``; None without a compiler."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    source = os.path.join(where, "splice_proxy.c")
+    binary = os.path.join(where, "splice_proxy")
+    with open(source, "w", encoding="ascii") as f:
+        f.write(ANCHOR_SOURCE)
+    done = subprocess.run([compiler, "-O2", "-o", binary, source], capture_output=True, check=False)
+    return binary if done.returncode == 0 else None
 
 
 def free_port() -> int:
@@ -131,6 +210,7 @@ def main() -> int:
     parser.add_argument(
         "--src", default=os.path.join(ROOT, "src"), help="the sockshock source tree to run"
     )
+    parser.add_argument("--no-anchor", action="store_true", help="leave out the C anchor proxy")
     args = parser.parse_args()
     if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
         print(
@@ -172,6 +252,16 @@ def main() -> int:
         )
         for name, extra in CONFIGS.items():
             proxies[name] = start_proxy(args.src, redis_port, extra)
+        anchor = None if args.no_anchor else build_anchor(workdir)
+        if anchor is not None:
+            proc = subprocess.Popen(
+                [anchor, str(redis_port)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            assert proc.stdout is not None
+            proxies[ANCHOR] = (proc, int(proc.stdout.readline().strip().rsplit(":", 1)[1]))
         targets = {"direct": redis_port, **{n: p for n, (_, p) in proxies.items()}}
         for workload in WORKLOADS.values():  # warm up
             for port in targets.values():
@@ -207,15 +297,17 @@ def main() -> int:
             f"\n{wname}: direct {statistics.median(direct):,.0f} req/s, redis-server "
             f"{statistics.median(c[1] for c in cpu[(wname, 'direct')]) * 1e6:.1f} us CPU/request"
         )
-        for name in CONFIGS:
+        for name in [*CONFIGS, *([ANCHOR] if (wname, ANCHOR) in rps else [])]:
             mine = rps[(wname, name)]
             ratios = [m / d for m, d in zip(mine, direct, strict=True)]
             ratio = statistics.median(ratios)
             text, ok = verdict(ratio, EMPTY_GOAL)
-            line = f"  {name:<11} {statistics.median(mine):9,.0f} req/s  {ratio:.2f}x direct"
+            line = f"  {name:<17} {statistics.median(mine):9,.0f} req/s  {ratio:.2f}x direct"
             if name == "empty":
                 line += f" (goal >= {EMPTY_GOAL}x): {text}"
                 met = met and ok
+            elif name == ANCHOR:
+                line += " (the least a user-space proxy costs here)"
             else:
                 empty = rps[(wname, "empty")]
                 vs = statistics.median(m / e for m, e in zip(mine, empty, strict=True))
