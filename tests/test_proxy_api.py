@@ -641,6 +641,14 @@ def test_config_file_at_start_and_the_log_on_sighup(tmp_path: Path, echo: Any) -
     assert all(r["decision"] == {"delay": 0.001} for r in records)
 
 
+def test_a_browser_is_turned_away_as_toxiproxy_does(api: Api) -> None:
+    req = urllib.request.Request(api.url + "/proxies", headers={"User-Agent": "Mozilla/5.0"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=WAIT)
+    assert refused.value.code == 403
+    refused.value.close()
+
+
 def test_a_bad_config_is_one_error(tmp_path: Path) -> None:
     config = tmp_path / "proxies.json"
     config.write_text(json.dumps([{"name": "no-upstream"}]))

@@ -417,9 +417,16 @@ def _serve_api(args: argparse.Namespace, seed: int | None) -> int:
         if log is not None:
             log.close()
         lines = []
-        for entry in entries:
-            lines.append(f"proxy {entry.name!r} ({entry.listen} -> {entry.upstream}):")
-            lines.append(entry.proxy.plan.describe(limit=None))
+        for entry in entries:  # every event, whichever toxics made them
+            lines.append(
+                f"proxy {entry.name!r} ({entry.listen} -> {entry.upstream}): "
+                f"{entry.fired} fault(s) injected, seed {entry.proxy.plan.seed}"
+            )
+            lines.extend(f"  connection {e.connection}: {e}" for e in entry.events)
+            if entry.fired > len(entry.events):
+                lines.append(
+                    f"  ... and {entry.fired - len(entry.events)} more (--log FILE has all)"
+                )
         _say("\n".join(lines) or "no proxies")
     return code
 

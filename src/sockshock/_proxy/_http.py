@@ -55,6 +55,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise ApiError(f"bad request body: {exc}", 400) from None
 
     def _dispatch(self, method: str) -> None:
+        if self.headers.get("User-Agent", "").startswith("Mozilla/"):
+            # As toxiproxy: a web page must not drive the API through a browser.
+            self._reply(403, {"error": "User agent not allowed", "status": 403})
+            return
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.strip("/").split("/")] if url.path.strip("/") else []
         try:
