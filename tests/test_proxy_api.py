@@ -413,7 +413,8 @@ def test_latency_delays_each_request_from_its_arrival_not_behind_the_others(
     assert data == b"0\n1\n2\n3\n4\n"
     delays = [a - s for a, s in zip(arrived, sent, strict=True)]
     assert min(delays) >= 0.29
-    assert arrived[-1] - sent[0] < 2 * 0.3  # not 5 x 0.3: each from its own arrival
+    # Each from its own arrival: the last one is not 5 x 0.3 - 0.16 s late.
+    assert max(delays) < 2 * 0.3
 
 
 def test_latency_jitter_is_plus_or_minus(toxi: Toxiproxy, echo: Any, api: Api) -> None:
@@ -480,15 +481,15 @@ def test_slow_close_delays_the_end_of_file_only(toxi: Toxiproxy) -> None:
 
     with sockshock.serving("ThreadingTCPServer", ReplyAndClose) as srv:
         proxy = toxi.create(upstream=upstream_of(srv), name="slow_close")
-        proxy.add_toxic(type="slow_close", attributes={"delay": 300})
+        proxy.add_toxic(type="slow_close", attributes={"delay": 600})
         with connect(proxy) as client:
             start = time.monotonic()
             assert client.recv(100) == b"bye\n"
             data_at = time.monotonic() - start
             assert client.recv(100) == b""
             eof_at = time.monotonic() - start
-    assert data_at < 0.25
-    assert eof_at >= 0.29
+    assert data_at < 0.5  # the data is not held back
+    assert eof_at >= 0.59
 
 
 def test_timeout_stops_data_and_closes_after_the_timeout(toxi: Toxiproxy, echo: Any) -> None:
