@@ -75,7 +75,15 @@ class _Chunks(FaultModel):
 
 @dataclass(frozen=True, repr=False)
 class PartialReads(_Chunks):
-    """``recv``/``recv_into`` return 1 to ``max_chunk`` bytes even when more is waiting."""
+    """``recv``/``recv_into`` return 1 to ``max_chunk`` bytes even when more is waiting.
+
+    Args:
+        max_chunk: the most bytes one read returns (at least 1).
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     kinds: ClassVar[tuple[str, ...]] = (RECV,)
 
@@ -83,7 +91,15 @@ class PartialReads(_Chunks):
 @dataclass(frozen=True, repr=False)
 class PartialWrites(_Chunks):
     """``send`` accepts only 1 to ``max_chunk`` bytes of the buffer (``sendall``
-    still delivers everything, in pieces)."""
+    still delivers everything, in pieces).
+
+    Args:
+        max_chunk: the most bytes one send takes (at least 1).
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     kinds: ClassVar[tuple[str, ...]] = (SEND,)
 
@@ -97,6 +113,15 @@ class Latency(Directed):
     In process, each ``recv``/``send`` waits. Through the fault proxy each chunk is
     delayed from its arrival (toxiproxy's semantics): requests pipelined 20 ms apart
     arrive 20 ms apart, each ``seconds`` late, and a bulk transfer keeps its rate.
+
+    Args:
+        seconds: the delay of each operation (at most 3600).
+        jitter: plus or minus up to this many seconds, drawn per operation.
+        direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
     """
 
     seconds: float
@@ -121,6 +146,14 @@ class Bandwidth(Directed):
 
     Each operation moves at most 50 ms worth of bytes and waits until the bytes
     before it have "left" at that rate.
+
+    Args:
+        bytes_per_second: the rate, 1 to 1e12.
+        direction: ``"in"``, ``"out"`` or ``"both"`` (default).
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
     """
 
     bytes_per_second: float
@@ -147,7 +180,17 @@ class Bandwidth(Directed):
 @dataclass(frozen=True, repr=False)
 class SlowClient(FaultModel):
     """The client trickles its request: every read returns at most ``chunk`` bytes,
-    each after ``pause`` seconds (plus up to ``jitter``)."""
+    each after ``pause`` seconds (plus up to ``jitter``).
+
+    Args:
+        chunk: the most bytes one read returns.
+        pause: seconds before each read's data is seen.
+        jitter: up to this many seconds more per read.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     chunk: int = 1
     pause: float = 0.05
@@ -168,7 +211,16 @@ class SlowClient(FaultModel):
 class SlowReader(FaultModel):
     """The client reads its response slowly: every send takes at most ``chunk``
     bytes, each after ``pause`` seconds, so write timeouts fire when ``pause``
-    exceeds the socket's timeout."""
+    exceeds the socket's timeout.
+
+    Args:
+        chunk: the most bytes one send takes.
+        pause: seconds before each send completes.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     chunk: int = 1
     pause: float = 0.05
@@ -196,8 +248,18 @@ def _after(nbytes: int, op: Operation, action: str, **extra: Any) -> Decision | 
 class ResetAfter(Directed):
     """The peer resets the connection once ``nbytes`` have moved in ``direction``:
     reads raise ECONNRESET (then return ``b""``), writes raise ECONNRESET then
-    EPIPE, exactly like Linux. ``delay``: seconds between reaching ``nbytes`` and
-    the reset (toxiproxy's ``reset_peer`` ``timeout``; the data waits meanwhile)."""
+    EPIPE, exactly like Linux.
+
+    Args:
+        nbytes: bytes that move before the reset (0: at the first operation).
+        direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        delay: seconds between reaching ``nbytes`` and the reset (toxiproxy's
+            ``reset_peer`` ``timeout``; the data waits meanwhile).
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     nbytes: int = 0
     direction: str = "in"
@@ -241,6 +303,15 @@ class EOFAfter(_EndsAfter):
     after ``nbytes``. ``"out"`` (the fault proxy only): the server's reply is cut
     after ``nbytes`` and the client gets end of file (toxiproxy's ``limit_data``
     on the ``downstream`` stream); ``"both"``: whichever comes first.
+
+    Args:
+        nbytes: bytes that move before the end of file.
+        direction: ``"in"`` (default); ``"out"`` or ``"both"`` through the fault
+            proxy only.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
     """
 
     nbytes: int = 0
@@ -259,6 +330,16 @@ class Stall(_EndsAfter):
     sender closes (the receiver then gets end of file: the same semantics), and
     ``timeout`` seconds after it began the proxy closes the connection (toxiproxy's
     ``timeout`` toxic; ``None``, the default: it never does).
+
+    Args:
+        nbytes: bytes that move before the peer goes silent.
+        direction: ``"in"`` (default); ``"out"`` or ``"both"`` through the fault
+            proxy only.
+        timeout: seconds after which the stalled connection is closed (None: never).
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
     """
 
     nbytes: int = 0
@@ -284,9 +365,17 @@ class SlowClose(Directed):
     """Closing is slow: a peer's end of file reaches the other side ``seconds``
     late (toxiproxy's ``slow_close``; the data before it is not delayed).
 
-    ``"out"`` (default, the fault proxy only): the server closed, the client sees
-    end of file ``seconds`` later; ``"in"``: the client closed, the server's read
-    returns ``b""`` ``seconds`` later.
+    The fault proxy only: a server's own socket calls never see a close.
+    ``"out"`` (default): the server closed, the client sees end of file ``seconds``
+    later; ``"in"``: the client closed, the server reads ``b""`` ``seconds`` later.
+
+    Args:
+        seconds: how late the end of file arrives (at most 3600).
+        direction: ``"out"`` (default), ``"in"`` or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
     """
 
     seconds: float

@@ -61,7 +61,7 @@ class ServerHandle:
 
     @property
     def plan(self) -> FaultPlan | None:
-        """The fault plan in force (``None`` without faults): ``plan.seed``,
+        """The fault plan in force (``None`` without faults) -- ``plan.seed``,
         ``plan.log``, ``plan.describe()``."""
         return self.layer.plan if self.layer is not None else None
 
@@ -79,14 +79,28 @@ class ServerHandle:
         """Wait until the server has stopped -- ``serve_forever()`` returned and
         ``server_close()`` finished -- however it was asked to (an
         ``AbruptShutdown``, a handler calling ``shutdown()``, the end of the block);
-        ``timeout``: ``None`` (no bound) or seconds in [0, 3600]. Whether it has."""
+        ``timeout``: ``None`` (no bound) or seconds in [0, 3600]. Whether it has.
+
+        Args:
+            timeout: ``None`` (no bound) or seconds in [0, 3600].
+
+        Returns:
+            True if the server has stopped, False if ``timeout`` ran out first.
+        """
         if timeout is not None:
             check_seconds("timeout", timeout, allow_zero=True, source="wait_stopped()")
         return self._run.stopped.wait(timeout)
 
     def temporary_path(self, name: str) -> str:
         """A path inside this handle's private temporary directory; ``name`` is a
-        plain file name (no directory part)."""
+        plain file name (no directory part).
+
+        Args:
+            name: a plain file name.
+
+        Returns:
+            The path, as a string; the directory goes when the handle's block ends.
+        """
         if not isinstance(name, str):
             raise InvalidArgument(
                 f"expected a file name (str) but got name={name!r} "
@@ -126,6 +140,14 @@ class ServerHandle:
         ``server_close()`` joins (not daemon ones, ``daemon_threads = True``: those
         end, or are reported, when the ``with`` block ends). A noisy CI machine is
         allowed ``seconds * tolerance + slack``.
+
+        Args:
+            seconds: the bound, before ``tolerance`` and ``slack``.
+            busy: clients that sent part of a request.
+            stalled: clients that sent nothing.
+            request: what the busy clients send (no end, so the handler waits).
+            tolerance: the factor for a noisy machine.
+            slack: seconds added to the bound.
 
         Returns:
             The seconds stopping took.
@@ -177,7 +199,14 @@ class ServerHandle:
     def client_context(self, **options: Any) -> ssl.SSLContext:
         """A client context that trusts this server's certificate (``tls=True``:
         sockshock's CA) and verifies it and the host name; ``options`` as for
-        :func:`sockshock.tls.client_context` (``client_certificate=``...)."""
+        :func:`sockshock.tls.client_context` (``client_certificate=``...).
+
+        Args:
+            **options: keyword arguments of :func:`sockshock.tls.client_context`.
+
+        Returns:
+            A new client ``ssl.SSLContext``.
+        """
         if self._tls is None or not self._tls.ours:
             raise InvalidArgument(
                 "client_context(): this server was not served with tls=True; with your "
@@ -202,6 +231,14 @@ class ServerHandle:
         server, then closes them all (and, for forking servers, closes the copies a
         forked child inherits, so that closing a client reaches the server as end of
         file).
+
+        Args:
+            timeout: the client socket's timeout in seconds (``None``: blocking).
+            tls: ``True`` to run TLS with :meth:`client_context`, or your own client
+                ``ssl.SSLContext``; ``False`` (default): plain.
+
+        Returns:
+            A connected ``socket.socket`` (an ``ssl.SSLSocket`` with ``tls``).
         """
         if timeout is not None:
             check_seconds("timeout", timeout, source="connect()")

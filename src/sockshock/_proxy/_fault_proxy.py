@@ -191,7 +191,7 @@ class FaultProxy:
                 f"proxy would forward to itself (from {SOURCE})"
             )
         self._plan: FaultPlan = plan_for(transport, faults, seed)
-        #: Set when an AbruptShutdown fired: every connection was reset and the proxy
+        #: Set when an AbruptShutdown fired -- every connection was reset and the proxy
         #: stopped listening.
         self.shutdown_triggered = threading.Event()
         #: Called once when an AbruptShutdown fired, on the I/O thread, after the
@@ -225,6 +225,9 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         """Listen and start forwarding (in one daemon I/O thread); returns the proxy.
+
+        Returns:
+            The proxy itself, so that ``proxy = FaultProxy(...).start()`` reads well.
 
         Raises:
             ProxyError: if the proxy was started before.
@@ -370,6 +373,9 @@ class FaultProxy:
         their operations counted afresh (toxiproxy's toxics count from when they
         were added); a stall of the old plan ends (what arrived meanwhile was
         discarded). The old plan keeps its log.
+
+        Returns:
+            The new plan (also :attr:`plan` from now on).
 
         Raises:
             InvalidArgument: as for the constructor (the proxy is left
@@ -550,7 +556,14 @@ class FaultProxy:
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until the proxy has stopped forwarding (``stop()``, a signal through
-        :meth:`request_stop`, or an ``AbruptShutdown``); True if it has."""
+        :meth:`request_stop`, or an ``AbruptShutdown``); True if it has.
+
+        Args:
+            timeout: seconds to wait at most (``None``: no bound).
+
+        Returns:
+            True if the proxy has stopped, False if ``timeout`` ran out first.
+        """
         return self._done.wait(timeout)
 
     @property
@@ -560,7 +573,7 @@ class FaultProxy:
 
     @property
     def address(self) -> Any:
-        """The address to give clients: ``(host, port)``, or the Unix socket path."""
+        """The address to give clients -- ``(host, port)``, or the Unix socket path."""
         if self._address is None:
             raise ProxyError(
                 f"{self!r} has no address yet: call start() first (or use it as a context manager)"
