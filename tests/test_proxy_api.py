@@ -788,3 +788,52 @@ def test_toxiproxy_node_client_drives_the_api(api: Api, echo: Any, tmp_path: Pat
     assert out["all"] == ["node"]
     assert out["populated"] == ["node2"]
     assert out["left"] == []
+
+
+# -- the toxic-to-model table (docs/proxy.md) ---------------------------------------------
+
+TABLE = [
+    (
+        {"type": "latency", "attributes": {"latency": 100, "jitter": 20}},
+        "Latency(seconds=0.1, jitter=0.02, direction='out')",
+    ),
+    (
+        {"type": "latency", "stream": "upstream", "attributes": {"latency": 5}},
+        "Latency(seconds=0.005)",
+    ),
+    (
+        {"type": "bandwidth", "attributes": {"rate": 64}},
+        "Bandwidth(bytes_per_second=64000.0, direction='out')",
+    ),
+    ({"type": "slow_close", "attributes": {"delay": 250}}, "SlowClose(seconds=0.25)"),
+    ({"type": "timeout", "attributes": {"timeout": 300}}, "Stall(direction='out', timeout=0.3)"),
+    ({"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}}, "Stall()"),
+    (
+        {"type": "reset_peer", "attributes": {"timeout": 50}},
+        "ResetAfter(direction='out', delay=0.05)",
+    ),
+    (
+        {"type": "slicer", "attributes": {"average_size": 4, "size_variation": 2}},
+        "PartialWrites(max_chunk=6)",
+    ),
+    (
+        {"type": "slicer", "stream": "upstream", "attributes": {"average_size": 4, "delay": 1000}},
+        "SlowClient(chunk=4, pause=0.001)",
+    ),
+    ({"type": "limit_data", "attributes": {"bytes": 9}}, "EOFAfter(nbytes=9, direction='out')"),
+    (
+        {"type": "limit_data", "toxicity": 0.5, "stream": "upstream", "attributes": {"bytes": 9}},
+        "EOFAfter(probability=0.5, per='connection', nbytes=9)",
+    ),
+    (
+        {"type": "sockshock", "attributes": {"models": ["DropDatagrams(0.1)", "PartialReads(2)"]}},
+        "DropDatagrams(probability=0.1) PartialReads(max_chunk=2)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "models"), TABLE, ids=[repr(b) for b, _ in TABLE])
+def test_each_toxic_becomes_the_documented_models(body: dict[str, Any], models: str) -> None:
+    from sockshock._proxy._toxics import check_toxic, models_of
+
+    assert " ".join(repr(m) for m in models_of(check_toxic(body))) == models
