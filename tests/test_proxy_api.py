@@ -805,7 +805,10 @@ TABLE = [
         {"type": "bandwidth", "attributes": {"rate": 64}},
         "Bandwidth(bytes_per_second=64000.0, direction='out')",
     ),
-    ({"type": "slow_close", "attributes": {"delay": 250}}, "SlowClose(seconds=0.25)"),
+    (
+        {"type": "slow_close", "attributes": {"delay": 250}},
+        "Latency(seconds=0.25, direction='out', close_only=True)",
+    ),
     ({"type": "timeout", "attributes": {"timeout": 300}}, "Stall(direction='out', timeout=0.3)"),
     ({"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}}, "Stall()"),
     (

@@ -483,7 +483,7 @@ def test_a_scenario_says_what_the_proxy_does_not_run(capsys: pytest.CaptureFixtu
 
 @pytest.mark.parametrize(
     "model",
-    [F.SlowClose(0.1), F.EOFAfter(3, direction="out"), F.Stall(0, direction="both")],
+    [F.Latency(0.1, close_only=True), F.EOFAfter(3, direction="out"), F.Stall(0, direction="both")],
     ids=repr,
 )
 def test_models_only_the_proxy_can_carry_out_are_refused_in_process(model: Any) -> None:

@@ -2,7 +2,7 @@
 
 Stream (TCP and Unix stream): :class:`PartialReads`, :class:`PartialWrites`,
 :class:`Latency`, :class:`Bandwidth`, :class:`SlowClient`, :class:`SlowReader`,
-:class:`ResetAfter`, :class:`EOFAfter`, :class:`Stall`, :class:`SlowClose`.
+:class:`ResetAfter`, :class:`EOFAfter`, :class:`Stall`.
 
 Datagram (UDP and Unix datagram): :class:`DropDatagrams`,
 :class:`DuplicateDatagrams`, :class:`ReorderDatagrams`, :class:`CorruptDatagrams`,
@@ -35,7 +35,6 @@ from sockshock._faults import (
     ReorderDatagrams,
     ResetAfter,
     SlowClient,
-    SlowClose,
     SlowReader,
     Stall,
     TruncateDatagrams,
@@ -58,7 +57,6 @@ __all__ = [
     "ReorderDatagrams",
     "ResetAfter",
     "SlowClient",
-    "SlowClose",
     "SlowReader",
     "Stall",
     "TruncateDatagrams",

@@ -42,7 +42,6 @@ from sockshock._faults._stream import (
     PartialWrites,
     ResetAfter,
     SlowClient,
-    SlowClose,
     SlowReader,
     Stall,
 )
@@ -86,7 +85,6 @@ __all__ = [
     "ReorderDatagrams",
     "ResetAfter",
     "SlowClient",
-    "SlowClose",
     "SlowReader",
     "Stall",
     "TruncateDatagrams",

@@ -219,9 +219,6 @@ class FaultModel:
     kinds: ClassVar[tuple[str, ...]] = ()
     #: Whether the model's state is kept per connection or once for the plan.
     state_scope: ClassVar[str] = "connection"
-    #: Whether the model looks at the server's end of file (a ``send`` of 0 bytes:
-    #: the fault proxy asks about the server closing its side only for these).
-    on_close: ClassVar[bool] = False
 
     _: KW_ONLY
     probability: float = 1.0
@@ -326,6 +323,12 @@ class FaultModel:
         if gap <= 0 or gap >= op.size or op.kind not in (RECV, SEND):
             return 0
         return gap if self.in_scope(op._replace(offset=self.after_bytes)) else 0
+
+    @property
+    def on_close(self) -> bool:
+        """Whether the model looks at the server's end of file (a ``send`` of 0
+        bytes: the fault proxy asks about the server closing its side only then)."""
+        return False
 
     @property
     def proxy_only(self) -> bool:

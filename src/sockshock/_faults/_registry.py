@@ -21,7 +21,6 @@ from sockshock._faults._stream import (
     PartialWrites,
     ResetAfter,
     SlowClient,
-    SlowClose,
     SlowReader,
     Stall,
 )
@@ -42,7 +41,6 @@ MODELS: dict[str, type[FaultModel]] = {
         ResetAfter,
         EOFAfter,
         Stall,
-        SlowClose,
         DropDatagrams,
         DuplicateDatagrams,
         ReorderDatagrams,

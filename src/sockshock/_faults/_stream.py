@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import errno as _errno
 import random
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar
 
 from sockshock._faults._core import (
@@ -23,7 +23,7 @@ from sockshock._faults._core import (
     check_direction,
     check_positive,
 )
-from sockshock._util import check_number
+from sockshock._util import check_number, check_type
 
 __all__ = [
     "MAX_BANDWIDTH",
@@ -35,7 +35,6 @@ __all__ = [
     "PartialWrites",
     "ResetAfter",
     "SlowClient",
-    "SlowClose",
     "SlowReader",
     "Stall",
 ]
@@ -113,11 +112,15 @@ class Latency(Directed):
     In process, each ``recv``/``send`` waits. Through the fault proxy each chunk is
     delayed from its arrival (toxiproxy's semantics): requests pipelined 20 ms apart
     arrive 20 ms apart, each ``seconds`` late, and a bulk transfer keeps its rate.
+    With ``close_only=True`` (the fault proxy only) the data passes at once and only
+    the end of file is late: the sender closed, the receiver sees it ``seconds``
+    later (toxiproxy's ``slow_close``).
 
     Args:
         seconds: the delay of each operation (at most 3600).
         jitter: plus or minus up to this many seconds, drawn per operation.
         direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        close_only: keyword-only: delay the end of file only (the fault proxy only).
         **scope: keyword-only, as every model takes them: ``probability``, ``per``,
             ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
             ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
@@ -127,13 +130,26 @@ class Latency(Directed):
     seconds: float
     jitter: float = 0.0
     direction: str = "in"
+    _: KW_ONLY
+    close_only: bool = False
 
     def validate(self) -> None:
         super().validate()
         check_delay(self, "seconds", self.seconds)
         check_delay(self, "jitter", self.jitter)
+        check_type("close_only", self.close_only, bool, source="Latency")
+
+    @property
+    def on_close(self) -> bool:
+        return self.close_only
+
+    @property
+    def proxy_only(self) -> bool:
+        return self.close_only  # (a server's own socket calls never see a close)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
+        if self.close_only and op.size:
+            return None
         delay = self.seconds
         if self.jitter:
             delay = max(0.0, delay + rng.uniform(-self.jitter, self.jitter))
@@ -358,37 +374,3 @@ class Stall(_EndsAfter):
         if decision is not None and decision.action == STALL and self.timeout is not None:
             return decision._replace(close_after=self.timeout)
         return decision
-
-
-@dataclass(frozen=True, repr=False)
-class SlowClose(Directed):
-    """Closing is slow: a peer's end of file reaches the other side ``seconds``
-    late (toxiproxy's ``slow_close``; the data before it is not delayed).
-
-    The fault proxy only: a server's own socket calls never see a close.
-    ``"out"`` (default): the server closed, the client sees end of file ``seconds``
-    later; ``"in"``: the client closed, the server reads ``b""`` ``seconds`` later.
-
-    Args:
-        seconds: how late the end of file arrives (at most 3600).
-        direction: ``"out"`` (default), ``"in"`` or ``"both"``.
-        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
-            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
-            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
-            reference page).
-    """
-
-    seconds: float
-    direction: str = "out"
-
-    on_close: ClassVar[bool] = True
-    proxy_only = True  # (a socket's calls never see a close)
-
-    def validate(self) -> None:
-        super().validate()
-        check_delay(self, "seconds", self.seconds)
-
-    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
-        if op.size or not self.seconds:
-            return None
-        return Decision(delay=self.seconds)

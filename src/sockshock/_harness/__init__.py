@@ -28,6 +28,7 @@ from sockshock._harness._install import (
 from sockshock._harness._resolve import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_TIMEOUT,
+    default_handler,
     import_handler_class,
     import_object,
     is_handler_class,
@@ -60,6 +61,7 @@ __all__ = [
     "Transcript",
     "add_note",
     "audit",
+    "default_handler",
     "drive",
     "forget_unix_path",
     "import_handler_class",

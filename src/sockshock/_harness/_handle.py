@@ -14,7 +14,13 @@ from typing import Any
 from sockshock._faults import FaultPlan
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._stop import Run, stop
-from sockshock._util import InvalidArgument, ShutdownTooSlow, check_number, check_seconds
+from sockshock._util import (
+    DEFAULT_TOLERANCE,
+    InvalidArgument,
+    ShutdownTooSlow,
+    check_number,
+    check_seconds,
+)
 from sockshock._wire import FaultLayer
 
 __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "ServerHandle"]
@@ -22,8 +28,7 @@ __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "ServerHandle"]
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 
 #: ``assert_stops_within()`` allows ``seconds * DEFAULT_TOLERANCE + DEFAULT_SLACK``
-#: by default, for noisy CI machines.
-DEFAULT_TOLERANCE = 2.0
+#: by default, for noisy CI machines (DEFAULT_TOLERANCE: ``_util``'s).
 DEFAULT_SLACK = 0.1
 
 

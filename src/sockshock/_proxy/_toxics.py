@@ -26,7 +26,6 @@ from sockshock._faults import (
     PartialWrites,
     ResetAfter,
     SlowClient,
-    SlowClose,
     SlowReader,
     Stall,
     model_named,
@@ -213,7 +212,8 @@ def _models(
         rate = _number(toxic, "rate")
         return [Bandwidth(rate * 1000, direction, **scope)] if rate else []
     if kind == "slow_close":
-        return [SlowClose(_number(toxic, "delay") / 1000, direction, **scope)]
+        delay = _number(toxic, "delay") / 1000
+        return [Latency(delay, 0.0, direction, close_only=True, **scope)] if delay else []
     if kind == "timeout":
         timeout = _number(toxic, "timeout")
         return [Stall(0, direction, timeout / 1000 if timeout else None, **scope)]
