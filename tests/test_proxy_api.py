@@ -314,6 +314,17 @@ def test_status_codes_and_json_shapes(api: Api, echo: Any) -> None:
         assert api.request("PATCH", "/proxies/shapes", {"enabled": False})[1]["enabled"] is False
         assert api.request("DELETE", "/proxies/shapes/toxics/bandwidth_downstream") == (204, None)
         assert api.request("GET", "/nowhere")[0] == 404
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            status, body = api.request(
+                "POST",
+                "/proxies",
+                {"name": "busy", "upstream": upstream_of(echo), "listen": f"127.0.0.1:{port}"},
+            )
+        assert status == 500
+        assert f"cannot listen on 127.0.0.1:{port}: it is in use" in body["error"]
     finally:
         assert api.request("DELETE", "/proxies/shapes") == (204, None)
 

@@ -72,14 +72,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         if payload is not None:
             self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        if status != 204:  # (a 204 has no body and no Content-Length: RFC 9110)
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if data and self.command != "HEAD":
             self.wfile.write(data)
 
     def _route(self, method: str, parts: list[str], query: dict[str, list[str]]) -> Any:
         registry = self.server.registry
-        body = self._body() if method == "POST" else None
+        body = self._body()  # read whatever came, so that the connection stays usable
+        if method != "POST":
+            body = None
         route = (method, len(parts), parts[0] if parts else "")
         if route == ("GET", 1, "version"):
             return 200, {"version": f"sockshock {__version__} (toxiproxy API)"}
