@@ -169,7 +169,7 @@ class _EventLog:
             record = self.queue.get()
             try:
                 while record is not None:
-                    stream.write(json.dumps(record) + "\n")
+                    stream.write(json.dumps(record, default=str) + "\n")
                     try:
                         record = self.queue.get_nowait()
                     except queue.Empty:

@@ -27,6 +27,7 @@ from sockshock._clients._limits import KINDS, LIMITS, Limit
 from sockshock._clients._results import ClientResult, DatagramResult, StreamResult
 from sockshock._clients._run import ClientRun
 from sockshock._clients._script import (
+    ABBREVIATE_OVER,
     MAX_READ,
     ClientScript,
     Close,
@@ -38,6 +39,7 @@ from sockshock._clients._script import (
     Send,
     Step,
     StepResult,
+    abbreviate,
     as_script,
     check_steps,
     outcome_of,
@@ -46,6 +48,7 @@ from sockshock._clients._script import (
 from sockshock._clients._spec import ClientSpec
 
 __all__ = [
+    "ABBREVIATE_OVER",
     "HTTP_REQUEST",
     "HTTP_REQUEST_HEAD",
     "HTTP_REQUEST_PART",
@@ -71,6 +74,7 @@ __all__ = [
     "Step",
     "StepResult",
     "StreamResult",
+    "abbreviate",
     "as_script",
     "check_steps",
     "connect_and_idle",

@@ -27,7 +27,8 @@ class FaultEvent:
 
     Two runs with the same seed and the same socket operations give equal events
     (the peer's address and the clock's time are shown but not compared: the
-    kernel picks ephemeral ports).
+    kernel picks ephemeral ports). ``model`` is the model that decided (filter
+    with ``isinstance(event.model, PartialReads)`` or ``event.name``).
     """
 
     connection: int
@@ -35,18 +36,23 @@ class FaultEvent:
     index: int
     offset: int
     size: int
-    model: str
+    model: FaultModel
     decision: Decision
     address: Any = field(default=None, compare=False)
     now: float = field(default=0.0, compare=False)
     pid: int | None = field(default=None, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The model's class name (``"PartialReads"``)."""
+        return type(self.model).__name__
 
     def __str__(self) -> str:
         where = f" @{self.offset}" if self.kind != "accept" else ""
         child = f" [child pid {self.pid}]" if self.pid else ""
         return (
             f"{self.kind} #{self.index}{where} ({self.size} bytes): "
-            f"{self.model} -> {self.decision}{child}"
+            f"{self.model.describe()} -> {self.decision}{child}"
         )
 
 
@@ -205,6 +211,7 @@ class FaultPlan:
         #: have fired whatever the seed, which ``serving()`` warns about.
         self.reached: set[int] = set()
         self._by_kind: dict[tuple[str, str], list[tuple[int, FaultModel]]] = {}
+        self._claimed: str | None = None  # the run using it (``_claim()``)
         self._descriptions = [m.describe() for m in self.models]
 
     # -- deciding --------------------------------------------------------------
@@ -278,6 +285,10 @@ class FaultPlan:
             decision = model.decide(op, rng, self._state(model, connection, i))
             if decision is None or decision == NOTHING or _changes_nothing(decision, op):
                 continue
+            if model.limits_position and decision.only_limits():
+                # stop where the fault begins (not logged: the fault is, once reached)
+                merged = merged.merge(decision)
+                continue
             merged = decision if merged is NOTHING else merged.merge(decision)
             events.append(self._event(op, i, decision, pid))
         if events:
@@ -291,7 +302,7 @@ class FaultPlan:
             op.index,
             op.offset,
             op.size,
-            self._descriptions[i],
+            self.models[i],
             decision,
             op.address,
             op.now,
@@ -419,6 +430,28 @@ class FaultPlan:
         if self._model_rngs is not None:
             return self._model_rngs
         return () if self._shared_rng is None else (self._shared_rng,)
+
+    @property
+    def seeded(self) -> bool:
+        """Whether the seed makes the decisions (not generators given as ``rng=``)."""
+        return self._model_rngs is None and self._shared_rng is None
+
+    def _claim(self, user: str) -> None:
+        """Mark the plan as in use by one run (``user``: which, for the error); a
+        second run would replay nothing -- its decisions are spent -- and add to
+        the same log, so it is refused (use :meth:`replay`).
+
+        Raises:
+            InvalidArgument: the plan was claimed before.
+        """
+        if self._claimed is not None:
+            raise InvalidArgument(
+                f"{user} got {self!r}, a plan an earlier {self._claimed} used: its decisions "
+                "are spent (a drawn plan's Draws are used up; a seeded plan's streams go "
+                "on), so this run would replay nothing and add to the same log; pass "
+                "plan.replay() for a fresh plan that makes the same decisions"
+            )
+        self._claimed = user
 
     def __bool__(self) -> bool:
         return bool(self.models)

@@ -281,6 +281,8 @@ class ResetAfter(Directed):
     direction: str = "in"
     delay: float = 0.0
 
+    limits_position: ClassVar[bool] = True
+
     def validate(self) -> None:
         super().validate()
         check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
@@ -298,6 +300,7 @@ class _EndsAfter(Directed):
 
     nbytes: int
     action: ClassVar[str]
+    limits_position: ClassVar[bool] = True
 
     def validate(self) -> None:
         super().validate()

@@ -77,7 +77,7 @@ def event_json(event: FaultEvent, proxy: str | None = None) -> dict[str, Any]:
             "index": event.index,
             "offset": event.offset,
             "size": event.size,
-            "model": event.model,
+            "model": event.model.describe(),
             "decision": {
                 k: (list(v) if isinstance(v, tuple) else v)
                 for k, v in event.decision._asdict().items()
