@@ -12,21 +12,25 @@ client sends is what the server reads ("in": operations ``recv`` and
 ``datagram_out``). Connections are numbered in accept order, datagram peers (client
 addresses) in order of first appearance, as the layer numbers them.
 
-One forwarding step is one operation. For a stream the proxy holds the bytes it has
-read from one side and asks the plan about them (``size``: the bytes waiting,
-``offset``: the bytes already forwarded in that direction, ``index``: the steps
-before), then forwards what the decision allows: ``limit`` -> that many bytes now,
-the rest in later steps; ``delay`` -> the data is held that long (other
-connections go on); ``reset`` -> both sides get a TCP RST (``SO_LINGER`` {1, 0},
-then close); ``eof`` -> the proxy half-closes towards the server and discards what
-the client sends after; ``stall`` -> that direction is never forwarded again. A
-client's end of file is an "in" operation too (the server's ``recv`` that returns
-``b""``), so ``ResetAfter``, ``Stall`` and ``Latency`` apply to it; the server's end
-of file is passed on as it comes (a close is not a ``send``). A datagram is one
-operation: ``drop``, ``duplicate``, ``hold`` (reordering: released behind that many
-later datagrams of its direction, or after
-:data:`~sockshock._proxy._datagrams.HOLD_WINDOW` seconds), ``corrupt``
-and ``truncate``, after its ``delay``. ``AcceptErrors`` resets the accepted client
+One forwarding step is one operation, one chunk as it was read (toxiproxy's links
+take one chunk at a time): the proxy asks the plan about it (``size``: the chunk's
+bytes, ``offset``: the bytes already forwarded in that direction, ``index``: the
+steps before), then forwards what the decision allows: ``limit`` -> that many bytes
+now, the rest decided once they have gone; ``delay`` -> held that long, counted
+from the chunk's arrival when the whole chunk moves (latency: pipelined requests
+are not delayed behind each other), from the decision when only part of it does
+(pacing); ``reset`` -> both sides get a TCP RST (``SO_LINGER`` {1, 0}, then
+close); ``eof`` -> the proxy half-closes towards the receiver and discards what the
+sender sends after; ``stall`` -> nothing more goes that way (what arrives is
+discarded) until the sender closes -- the receiver then gets end of file -- or the
+decision's ``close_after`` closes the connection. A client's end of file is an
+"in" operation too (the server's ``recv`` that returns ``b""``), so ``ResetAfter``,
+``Stall`` and ``Latency`` apply to it; the server's end of file is a ``send`` of 0
+bytes only for a model that looks at closes (``Latency(close_only=True)``). A
+datagram is one operation: ``drop``, ``duplicate``, ``hold`` (reordering: released
+behind that many later datagrams of its direction, however far apart, or after
+:data:`~sockshock._proxy._datagrams.HOLD_WINDOW` seconds), ``corrupt`` and
+``truncate``, after its ``delay``. ``AcceptErrors`` resets the accepted client
 connection without connecting upstream; ``AbruptShutdown`` resets every connection,
 closes the listening socket and ends the proxy (:attr:`FaultProxy.shutdown_triggered`).
 
@@ -35,8 +39,10 @@ non-blocking sockets -- no thread per connection, no busy waiting. Delays are
 timers in a heap that bounds the wait. Each direction of a stream buffers at most
 :data:`~sockshock._proxy._pipe.BUFFER` bytes (plus one read); a full buffer stops
 the proxy reading its source, so back-pressure reaches the sender through the
-transport's own flow control. Directions no model looks at are spliced (the bytes
-never enter Python). :meth:`FaultProxy.stop` joins the thread within a bound and
+transport's own flow control. Directions no model looks at are spliced through
+the loop's one kernel pipe (the bytes never enter Python), and a connection with
+nothing held back takes a fast path straight from readiness to the splice (or, with
+a model, to one decision and one write from the scratch buffer). :meth:`FaultProxy.stop` joins the thread within a bound and
 closes every descriptor.
 
 Run-time control: :meth:`FaultProxy.set_faults` replaces the plan of a running
