@@ -148,7 +148,9 @@ class FaultProxy:
 
     Use it as a context manager (``with FaultProxy(...) as proxy:``) or call
     :meth:`start` and :meth:`stop`. Give clients :attr:`address`; read what was
-    injected in ``proxy.plan.log`` / ``proxy.plan.describe()``.
+    injected in ``proxy.plan.log`` / ``proxy.plan.describe()``. While it runs,
+    :meth:`set_faults` replaces its faults and :meth:`disable` / :meth:`enable`
+    switch it off and on, keeping the port (from any thread).
 
     Raises:
         InvalidArgument: for an address other than loopback or a Unix path, a bad
