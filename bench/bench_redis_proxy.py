@@ -27,6 +27,10 @@ does nothing but epoll and splice (``--no-anchor`` leaves it out). It is what a
 user-space proxy costs at the least on this machine -- the two extra hops, their
 system calls and wake-ups -- so that the gap to direct can be split into the
 kernel's part and Python's.
+
+``--threads`` adds another design as a contender: a Python proxy with a thread per
+direction blocking in splice (no faults, no control: a prototype, to measure what
+the design would give).
 """
 
 from __future__ import annotations
@@ -57,6 +61,41 @@ CONFIGS = {
 EMPTY_GOAL = 0.6  # proxied / direct, at least
 IDLE_GOAL = 0.8  # idle model / empty, at least (a further 20% at most)
 ANCHOR = "C splice (anchor)"
+THREADS = "threads (prototype)"
+THREADS_SOURCE = r"""
+import os, socket, sys, threading
+
+upstream = ("127.0.0.1", int(sys.argv[1]))
+listener = socket.create_server(("127.0.0.1", 0))
+print(f"127.0.0.1:{listener.getsockname()[1]}", flush=True)
+threading.stack_size(256 * 1024)
+
+
+def pump(src, dst):
+    r, w = os.pipe()
+    try:
+        while n := os.splice(src.fileno(), w, 1 << 20):
+            while n:
+                n -= os.splice(r, dst.fileno(), n)
+    except OSError:
+        pass
+    finally:
+        os.close(r)
+        os.close(w)
+    try:
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+while True:
+    client, _ = listener.accept()
+    server = socket.create_connection(upstream)
+    for sock in (client, server):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    threading.Thread(target=pump, args=(client, server), daemon=True).start()
+    threading.Thread(target=pump, args=(server, client), daemon=True).start()
+"""
 ANCHOR_SOURCE = r"""
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -211,6 +250,9 @@ def main() -> int:
         "--src", default=os.path.join(ROOT, "src"), help="the sockshock source tree to run"
     )
     parser.add_argument("--no-anchor", action="store_true", help="leave out the C anchor proxy")
+    parser.add_argument(
+        "--threads", action="store_true", help="add the thread-per-direction prototype"
+    )
     args = parser.parse_args()
     if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
         print(
@@ -262,6 +304,15 @@ def main() -> int:
             )
             assert proc.stdout is not None
             proxies[ANCHOR] = (proc, int(proc.stdout.readline().strip().rsplit(":", 1)[1]))
+        if args.threads:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", THREADS_SOURCE, str(redis_port)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            assert proc.stdout is not None
+            proxies[THREADS] = (proc, int(proc.stdout.readline().strip().rsplit(":", 1)[1]))
         targets = {"direct": redis_port, **{n: p for n, (_, p) in proxies.items()}}
         for workload in WORKLOADS.values():  # warm up
             for port in targets.values():
@@ -297,7 +348,8 @@ def main() -> int:
             f"\n{wname}: direct {statistics.median(direct):,.0f} req/s, redis-server "
             f"{statistics.median(c[1] for c in cpu[(wname, 'direct')]) * 1e6:.1f} us CPU/request"
         )
-        for name in [*CONFIGS, *([ANCHOR] if (wname, ANCHOR) in rps else [])]:
+        extra = [n for n in (ANCHOR, THREADS) if (wname, n) in rps]
+        for name in [*CONFIGS, *extra]:
             mine = rps[(wname, name)]
             ratios = [m / d for m, d in zip(mine, direct, strict=True)]
             ratio = statistics.median(ratios)
@@ -308,6 +360,8 @@ def main() -> int:
                 met = met and ok
             elif name == ANCHOR:
                 line += " (the least a user-space proxy costs here)"
+            elif name == THREADS:
+                line += " (another design, for comparison)"
             else:
                 empty = rps[(wname, "empty")]
                 vs = statistics.median(m / e for m, e in zip(mine, empty, strict=True))
