@@ -23,8 +23,8 @@ from typing import Any, TextIO
 
 from sockshock._checks import Expectation
 from sockshock._harness import (
+    choose_handler,
     import_handler_class,
-    resolve_handler_class,
     resolve_server_class,
 )
 from sockshock._stdlib import ServerKind, classes, kind_of, server_kinds
@@ -71,11 +71,12 @@ class RunTarget:
     total: int = 0
 
     def handler_for(self, server: ServerKind) -> Any:
-        if self.handler is not None:
-            return self.handler
-        from sockshock._harness import DatagramEcho, LineEcho
-
-        return DatagramEcho if server.transport == "datagram" else LineEcho
+        """The handler to serve ``server`` with (None: its constructor's own), as
+        the one resolver chooses it: --handler; else the class's default; else
+        sockshock's demo echo handler."""
+        return choose_handler(
+            server.server_class, self.handler, source="--handler", demo=True, where="sockshock run"
+        ).handler_class
 
     # -- pytest hooks ------------------------------------------------------------
 
@@ -171,8 +172,8 @@ def _reason(report: Any) -> str:
 def _servers(args: argparse.Namespace, handler: Any) -> list[ServerKind]:
     if args.server is not None:
         cls = resolve_server_class(args.server, source="--server")
-        if handler is not None:  # an incompatible pair, given explicitly: a usage error
-            resolve_handler_class(handler, cls, source="--handler")
+        # an incompatible pair, given explicitly: a usage error
+        choose_handler(cls, handler, source="--handler", demo=True, where="sockshock run")
         return [kind_of(cls)]
     if handler is not None:
         datagram = isinstance(handler, type) and issubclass(

@@ -7,16 +7,24 @@ import hashlib
 import shlex
 import socket
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, overload
 
 import pytest
 
 from sockshock._faults import FaultModel
 from sockshock._harness import (
     DEFAULT_POLL_INTERVAL,
+    AddressArg,
+    ClockArg,
+    ExpectedErrors,
+    FaultsArg,
+    HandlerClass,
     LeakAudit,
+    Server,
     ServerHandle,
+    ServerT,
+    TLSArg,
     add_note,
     audit,
     check_seconds,
@@ -130,7 +138,7 @@ class SockshockFixture:
         self.seed: int = seed_for_test(config, item)
         self.shutdown_timeout: float = setting(config, item, "shutdown_timeout")
         self.clock: str = setting(config, item, "clock")
-        self.handles: list[ServerHandle] = []
+        self.handles: list[ServerHandle[Any]] = []
         self.injected: list[Any] = []  # inject()'s server lists
         self.hypothesis_seeded = False  # the seed also seeds the test's @given examples
         self._example: tuple[Any, contextlib.ExitStack] | None = None  # hypothesis' current
@@ -151,6 +159,63 @@ class SockshockFixture:
     def _marker_faults(self) -> tuple[list[FaultModel], list[Any]]:
         return marker_faults(self._request.config, self._request.node)
 
+    @overload
+    def serve(
+        self,
+        server: type[ServerT],
+        handler_class: HandlerClass | str | None = None,
+        /,
+        *,
+        faults: FaultsArg | None = None,
+        address: AddressArg | None = None,
+        server_kwargs: Mapping[str, object] | None = None,
+        clock: ClockArg | None = None,
+        seed: int | None = None,
+        shutdown_timeout: float = ...,
+        poll_interval: float | None = ...,
+        expect_errors: ExpectedErrors = ...,
+        tls: TLSArg | None = None,
+        **server_attrs: object,
+    ) -> ServerHandle[ServerT]: ...
+
+    @overload
+    def serve(
+        self,
+        server: str = ...,
+        handler_class: HandlerClass | str | None = None,
+        /,
+        *,
+        faults: FaultsArg | None = None,
+        address: AddressArg | None = None,
+        server_kwargs: Mapping[str, object] | None = None,
+        clock: ClockArg | None = None,
+        seed: int | None = None,
+        shutdown_timeout: float = ...,
+        poll_interval: float | None = ...,
+        expect_errors: ExpectedErrors = ...,
+        tls: TLSArg | None = None,
+        **server_attrs: object,
+    ) -> ServerHandle[Server]: ...
+
+    @overload
+    def serve(
+        self,
+        server: ServerT,
+        handler_class: None = None,
+        /,
+        *,
+        faults: FaultsArg | None = None,
+        address: None = None,
+        server_kwargs: None = None,
+        clock: ClockArg | None = None,
+        seed: int | None = None,
+        shutdown_timeout: float = ...,
+        poll_interval: float | None = ...,
+        expect_errors: ExpectedErrors = ...,
+        tls: TLSArg | None = None,
+        **server_attrs: object,
+    ) -> ServerHandle[ServerT]: ...
+
     def serve(
         self,
         server: Any = _UNSET,
@@ -159,7 +224,7 @@ class SockshockFixture:
         *,
         faults: Any = None,
         **options: Any,
-    ) -> ServerHandle:
+    ) -> ServerHandle[Any]:
         """Start a server for this test, as :func:`sockshock.serving` does; it is
         stopped at teardown -- or, called inside a hypothesis example, when that
         example ends (its handler errors then fail the example).
@@ -273,7 +338,7 @@ class _Departures:
 
     def __init__(self, expected: tuple[type[BaseException], ...]) -> None:
         self.expected = expected  # the test's own expect_errors
-        self.handle: ServerHandle | None = None
+        self.handle: ServerHandle[Any] | None = None
         self.cutoff: int | None = None
 
     @classmethod
@@ -401,7 +466,7 @@ def _check_shutdown_bounds(request: pytest.FixtureRequest, fixture: SockshockFix
     seconds, kwargs = bound
     tolerance = setting(request.config, request.node, "shutdown_tolerance")
     for handle in fixture.handles:
-        if handle.thread.is_alive():
+        if not handle.wait_stopped(0):
             handle.assert_stops_within(seconds, tolerance=tolerance, **kwargs)
 
 

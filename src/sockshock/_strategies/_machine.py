@@ -22,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from sockshock._clients import ClientScript, HalfClose, Read, ScriptRun
 from sockshock._faults import FaultModel, FaultPlan
-from sockshock._harness import LeakAudit, ServerHandle, serving
+from sockshock._harness import ClockArg, LeakAudit, ServerHandle, serving
 from sockshock._strategies._strategies import client_scripts, fault_plans
 from sockshock._util import FaultNeverFired, InvalidArgument
 
@@ -64,7 +64,7 @@ class ServerMachine(RuleBasedStateMachine):
     server_attrs: ClassVar[dict[str, Any]] = {}
     server_kwargs: ClassVar[dict[str, Any] | None] = None
     faults: ClassVar[Any] = None
-    clock: ClassVar[str] = "virtual"
+    clock: ClassVar[ClockArg] = "virtual"
     scripts: ClassVar[st.SearchStrategy[ClientScript] | None] = None
     max_clients: ClassVar[int] = 4
     stop_within: ClassVar[float] = 2.0
@@ -77,7 +77,7 @@ class ServerMachine(RuleBasedStateMachine):
         super().__init__()
         self.leak_audit = LeakAudit() if self.audit else None
         self.stack = contextlib.ExitStack()
-        self.srv: ServerHandle | None = None
+        self.srv: ServerHandle[Any] | None = None
         #: Clients whose scripts are under way, and those that finished.
         self.clients: list[ScriptRun] = []
         self.finished: list[ScriptRun] = []

@@ -1,0 +1,366 @@
+"""One adoption path: every route in resolves a server through one resolver, starts
+and stops it through one runner and hands back one handle type.
+
+The servers here are shaped like real ones: a class with its own select loop and
+stop event behind an overriding ``shutdown()``, a ``serve_forever()`` without
+``poll_interval``, a constructor whose second parameter is not the handler and
+whose handler has a default. Each test failed before the one runner (see the
+commit that added this file)."""
+
+from __future__ import annotations
+
+import select
+import socketserver as stdlib_socketserver
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar
+
+import pytest
+
+import sockshock
+import sockshock.socketserver as ss
+from sockshock import faults as F
+from sockshock.errors import InvalidArgument, ShutdownTimeout
+from sockshock.handlers import LineEcho
+from tests._support import read_line
+
+MODULES = pytest.mark.parametrize("module", [ss, stdlib_socketserver], ids=["sockshock", "stdlib"])
+
+
+def own_loop_server(module: ModuleType) -> type[Any]:
+    """A server that runs its own select loop until its own stop event is set, and
+    whose ``shutdown()`` sets that event and waits for the loop to end -- the shape
+    of servers that never heard of ``BaseServer.__shutdown_request``."""
+
+    class OwnLoop(module.ThreadingTCPServer):  # type: ignore[name-defined,misc]
+        daemon_threads = True
+        shutdowns: ClassVar[list[float]] = []  # (a list: the harness runs a subclass)
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._stop = threading.Event()
+            self._loop_ended = threading.Event()
+
+        def serve_forever(self, poll_interval: float = 0.5) -> None:
+            self._loop_ended.clear()
+            try:
+                while not self._stop.is_set():
+                    readable, _, _ = select.select([self], [], [], 0.01)
+                    if readable:
+                        self._handle_request_noblock()
+            finally:
+                self._loop_ended.set()
+
+        def shutdown(self) -> None:
+            self.shutdowns.append(time.monotonic())
+            self._stop.set()
+            self._loop_ended.wait(5)
+
+    return OwnLoop
+
+
+@MODULES
+def test_a_class_with_its_own_loop_is_stopped_through_its_own_shutdown(
+    module: ModuleType,
+) -> None:
+    cls = own_loop_server(module)
+    started = time.monotonic()
+    with sockshock.serving(cls, LineEcho, shutdown_timeout=2) as srv, srv.connect() as client:
+        client.sendall(b"hi\n")
+        assert read_line(client) == b"hi\n"
+    assert time.monotonic() - started < 1.0  # not the 2 s bound: no ShutdownTimeout either
+    assert len(cls.shutdowns) == 1
+    assert srv.wait_stopped(0)
+    assert srv.server.socket.fileno() == -1  # server_close() ran after the loop ended
+
+
+@MODULES
+def test_an_abrupt_shutdown_goes_through_the_classs_own_shutdown_too(module: ModuleType) -> None:
+    cls = own_loop_server(module)
+    with sockshock.serving(cls, LineEcho, faults=[F.AbruptShutdown()], shutdown_timeout=2) as srv:
+        with srv.connect() as client:
+            client.sendall(b"hi\n")
+            read_line(client)  # answered or cut off: never hung
+        assert srv.wait_stopped(2)
+        assert len(cls.shutdowns) == 1
+    assert len(cls.shutdowns) == 1  # asked once: the block's end found it stopped
+
+
+class OwnShutdownThenSuper(stdlib_socketserver.ThreadingTCPServer):
+    """A standard-library server whose ``shutdown()`` does its own cleanup, then
+    calls the standard library's -- which raises the loop's flag without waking
+    sockshock's loop (it polls every 0.5 s by default)."""
+
+    daemon_threads = True
+    cleaned: ClassVar[list[float]] = []
+
+    def shutdown(self) -> None:
+        self.cleaned.append(time.monotonic())
+        super().shutdown()
+
+
+def test_an_overriding_shutdown_that_calls_the_standard_librarys_is_prompt() -> None:
+    with sockshock.serving(OwnShutdownThenSuper, LineEcho) as srv:
+        started = time.monotonic()
+        assert srv.assert_stops_within(0.2) < 0.3
+    assert time.monotonic() - started < 0.4  # not poll_interval: the loop was woken
+    assert len(OwnShutdownThenSuper.cleaned) == 1
+
+
+class NoPollInterval(ss.ThreadingTCPServer):
+    """``serve_forever()`` overridden without ``poll_interval``: it picks its own."""
+
+    daemon_threads = True
+
+    def serve_forever(self) -> None:  # type: ignore[override]
+        super().serve_forever(poll_interval=0.05)
+
+
+def test_a_serve_forever_without_poll_interval_serves_in_the_block() -> None:
+    with sockshock.serving(NoPollInterval, LineEcho) as srv, srv.connect() as client:
+        client.sendall(b"served\n")
+        assert read_line(client) == b"served\n"  # not refused: the loop runs
+    assert srv.wait_stopped(0)
+
+
+def test_a_serve_forever_that_cannot_take_what_it_is_given_is_refused_up_front() -> None:
+    with (
+        pytest.raises(InvalidArgument, match=r"poll_interval=0\.1 \(from serving\(\)\): "),
+        sockshock.serving(NoPollInterval, LineEcho, poll_interval=0.1),
+    ):
+        pass
+
+    class NeedsAnArgument(ss.TCPServer):
+        def serve_forever(self, stop_event: threading.Event) -> None:  # type: ignore[override]
+            raise AssertionError("never called")
+
+    with (
+        pytest.raises(InvalidArgument, match=r"requires 'stop_event', which sockshock cannot"),
+        sockshock.serving(NeedsAnArgument, LineEcho),
+    ):
+        pass
+
+
+class Greeting(ss.StreamRequestHandler):
+    def handle(self) -> None:
+        self.rfile.readline()
+        self.wfile.write(b"hello from the default handler\n")
+
+
+class Shout(ss.StreamRequestHandler):
+    def handle(self) -> None:
+        self.wfile.write(self.rfile.readline().upper())
+
+
+class HandlerLast(ss.ThreadingTCPServer):
+    """A constructor whose second parameter is not the handler, and whose handler
+    has a default (the shape of servers that pick their handler themselves)."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        server_address: Any,
+        bind_and_activate: bool = True,
+        handler: type[ss.BaseRequestHandler] = Greeting,
+    ) -> None:
+        super().__init__(server_address, handler, bind_and_activate)
+
+
+def exchange(srv: Any, line: bytes) -> bytes:
+    with srv.connect() as client:
+        client.sendall(line)
+        return read_line(client)
+
+
+def test_constructor_arguments_are_passed_by_name() -> None:
+    with sockshock.serving(HandlerLast, Shout) as srv:  # not bind_and_activate=Shout
+        assert srv.server.RequestHandlerClass is Shout
+        assert exchange(srv, b"quiet\n") == b"QUIET\n"
+
+
+def test_the_constructors_default_handler_is_taken_when_none_is_given() -> None:
+    with sockshock.serving(HandlerLast) as srv:
+        assert exchange(srv, b"hi\n") == b"hello from the default handler\n"
+
+
+def test_the_fixture_passes_constructor_arguments_by_name(sockshock: Any) -> None:
+    assert exchange(sockshock.serve(HandlerLast, Shout), b"x\n") == b"X\n"
+    assert exchange(sockshock.serve(HandlerLast), b"x\n") == b"hello from the default handler\n"
+
+
+class PicksItsOwn(ss.ThreadingTCPServer):
+    """A constructor that takes no handler class at all."""
+
+    daemon_threads = True
+
+    def __init__(self, server_address: Any, bind_and_activate: bool = True) -> None:
+        super().__init__(server_address, Greeting, bind_and_activate)
+
+
+def test_a_class_that_picks_its_own_handler_needs_none_and_refuses_one() -> None:
+    with sockshock.serving(PicksItsOwn) as srv:
+        assert exchange(srv, b"hi\n") == b"hello from the default handler\n"
+    with (
+        pytest.raises(InvalidArgument, match=r"PicksItsOwn\(\) takes no request handler class"),
+        sockshock.serving(PicksItsOwn, Shout),
+    ):
+        pass
+
+
+def test_one_resolver_says_which_handler_each_route_runs() -> None:
+    from sockshock._harness import resolve_server
+
+    given = resolve_server(HandlerLast, Shout, demo=True)
+    assert (given.handler_class, given.origin) == (Shout, "given")
+    default = resolve_server(HandlerLast, None, demo=True)
+    assert (default.handler_class, default.origin) == (None, "default")
+    assert default.describe_handler() == "Greeting (HandlerLast's default)"
+    own = resolve_server(PicksItsOwn, None, demo=True)
+    assert (own.handler_class, own.origin) == (None, "own")
+    demo = resolve_server("ThreadingUDPServer", None, demo=True)
+    assert demo.origin == "demo"
+    assert demo.describe_handler() == "DatagramEcho (sockshock's demo echo handler)"
+    with pytest.raises(InvalidArgument, match="whose constructor has no default one"):
+        resolve_server("ThreadingUDPServer")
+
+
+# -- inject(): the same handle, the same stop -------------------------------------
+
+
+def test_inject_yields_server_handles_and_an_abrupt_shutdown_stops_the_server() -> None:
+    with sockshock.inject([F.AbruptShutdown()]) as servers:
+        server = ss.ThreadingTCPServer(("127.0.0.1", 0), LineEcho)  # "library code"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            (handle,) = servers.wait(1)
+            assert type(handle) is sockshock.ServerHandle
+            with handle.connect() as client:
+                client.sendall(b"hi\n")
+                read_line(client)  # answered or cut off: never hung
+            assert handle.wait_stopped(2)  # the loop ended and server_close() ran
+            thread.join(2)
+            assert not thread.is_alive()
+            assert handle.thread is thread
+            assert server.socket.fileno() == -1
+        finally:
+            if thread.is_alive():
+                server.shutdown()
+                server.server_close()
+                thread.join(2)
+
+
+@MODULES
+def test_an_abrupt_shutdown_under_inject_uses_the_classs_own_shutdown(module: ModuleType) -> None:
+    cls = own_loop_server(module)
+    with sockshock.inject([F.AbruptShutdown()]) as servers:
+        server = cls(("127.0.0.1", 0), LineEcho)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            (handle,) = servers.wait(1)
+            with handle.connect() as client:
+                client.sendall(b"hi\n")
+                read_line(client)
+            assert handle.wait_stopped(2)
+            assert len(cls.shutdowns) == 1
+            thread.join(2)
+            assert not thread.is_alive()
+        finally:
+            server._stop.set()
+            thread.join(2)
+
+
+def test_an_injected_servers_stop_can_be_timed_as_a_served_ones() -> None:
+    with sockshock.inject() as servers:
+        server = ss.ThreadingTCPServer(("127.0.0.1", 0), LineEcho)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            (handle,) = servers.wait(1)
+            assert exchange(handle, b"before\n") == b"before\n"
+            assert handle.assert_stops_within(0.2) < 0.3
+            assert handle.wait_stopped(0)
+            thread.join(2)
+            assert not thread.is_alive()
+        finally:
+            if thread.is_alive():
+                server.shutdown()
+                thread.join(2)
+            server.server_close()
+
+
+def test_an_injected_stop_that_never_ends_is_a_shutdown_timeout() -> None:
+    release = threading.Event()
+
+    class Stubborn(ss.ThreadingTCPServer):
+        def shutdown(self) -> None:
+            release.wait(5)  # "its own shutdown()" that hangs
+
+    try:
+        with (
+            pytest.raises(ShutdownTimeout, match=r"Stubborn: the stop the harness began"),
+            sockshock.inject([F.AbruptShutdown()], shutdown_timeout=0.2) as servers,
+        ):
+            server = Stubborn(("127.0.0.1", 0), LineEcho)
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            (handle,) = servers.wait(1)
+            with handle.connect() as client:
+                client.sendall(b"hi\n")
+                read_line(client)
+            assert handle._run.stop_requested.wait(2)
+    finally:
+        release.set()
+        server._BaseServer__shutdown_request = True
+        server._wake()
+        thread.join(2)
+        server.server_close()
+
+
+# -- sockshock run --server: the same resolver ---------------------------------------
+
+SERVERS_MODULE = """
+import sockshock.socketserver as ss
+
+
+class Greeting(ss.StreamRequestHandler):
+    def handle(self):
+        self.rfile.readline()
+        self.wfile.write(b"hello from the default handler\\n")
+
+
+class Defaulted(ss.ThreadingTCPServer):  # SimpleXMLRPCServer's shape
+    daemon_threads = True
+
+    def __init__(self, server_address, requestHandler=Greeting, bind_and_activate=True):
+        super().__init__(server_address, requestHandler, bind_and_activate)
+"""
+
+
+def test_sockshock_run_serves_a_class_with_its_own_default_handler(tmp_path: Path) -> None:
+    (tmp_path / "adopted_servers.py").write_text(textwrap.dedent(SERVERS_MODULE))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sockshock",
+            "run",
+            "--server",
+            "adopted_servers:Defaulted",
+            "--expect",
+            "hello from the default handler\\n",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # Before: the demo echo handler answered "ping\n" in its place.
+    assert result.returncode == 0, result.stdout + result.stderr
