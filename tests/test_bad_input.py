@@ -208,13 +208,13 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "serving()",
         "faults=[PartialReads(3)] on a UDP server",
         serve("UDPServer", DatagramEcho, faults=[F.PartialReads(3)]),
-        "PartialReads(max_chunk=3) cannot apply to UDPServer, a datagram server",
+        "PartialReads(max_chunk=3) cannot fire on UDPServer: it acts on stream connections only",
     ),
     (
         "serving()",
         "faults=[DropDatagrams()] on a TCP server",
         serve(faults=[F.DropDatagrams()]),
-        "DropDatagrams() cannot apply to ThreadingTCPServer",
+        "DropDatagrams() cannot fire on ThreadingTCPServer: it acts on datagrams only",
     ),
     ("serving()", "seed=1.5", serve(faults=[], seed=1.5), "seed=1.5"),
     ("serving()", "seed=-1", serve(faults=[], seed=-1), "seed=-1 must be in [0,"),
@@ -230,7 +230,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "serving()",
         "request_queue=4 (a near miss)",
         serve(request_queue=4),
-        "did you mean request_queue_size?",
+        "did you mean 'request_queue_size'?",
     ),
     (
         "serving()",
@@ -309,7 +309,7 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "serving()",
         "timed_out=False (a near miss)",
         serve(timed_out=False),
-        "did you mean timeout? (To give it an attribute of that name all the same, subclass it: "
+        "did you mean 'timeout'? (To give it an attribute of that name all the same, subclass it: "
         "class MyThreadingTCPServer(ThreadingTCPServer): timed_out = ...)",
     ),
     (
@@ -507,13 +507,13 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
         "drive()",
         "faults=[AcceptErrors()]",
         lambda: sockshock.drive(LineEcho, b"x", faults=[F.AcceptErrors()]),
-        "AcceptErrors() (from drive(faults=...)) cannot apply in drive()",
+        "AcceptErrors() cannot fire on drive() of a TCPServer handler (a connection already accepted, no TLS): it fails accept() calls, and none happen here",
     ),
     (
         "drive()",
         "faults=[PartialReads(3, layer='plaintext')]",
         lambda: sockshock.drive(LineEcho, b"x", faults=[F.PartialReads(3, layer="plaintext")]),
-        "layer='plaintext' faults act above TLS, and drive() runs without TLS",
+        "layer='plaintext' faults act above TLS, and this runs without TLS",
     ),
     (
         "ScriptRun()",
@@ -886,7 +886,7 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
         ["--json", "/no/such/dir/out.json"],
         "--json='/no/such/dir/out.json': the directory '/no/such/dir' does not exist",
     ),
-    ("--seed -1", ["--seed", "-1"], "--seed=-1: expected an integer in [0, 2**64)"),
+    ("--seed -1", ["--seed", "-1"], "--seed=-1 must be in [0, 18446744073709551615]"),
     (
         "--handler no_such_module:X",
         ["--handler", "no_such_module:X"],
@@ -936,8 +936,8 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     (
         "lossy-udp --target 127.0.0.1:9",
         ["lossy-udp", "--target", "127.0.0.1:9"],
-        "lossy-udp.toml:10: DropDatagrams(probability=0.3, direction='both') cannot apply to "
-        "--target='127.0.0.1:9', a stream server",
+        "lossy-udp.toml:10: DropDatagrams(probability=0.3, direction='both') cannot fire on "
+        "--target='127.0.0.1:9': it acts on datagrams only",
     ),
     ("--bogus", ["--bogus"], "unrecognized arguments: --bogus"),
 ]

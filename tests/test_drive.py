@@ -309,7 +309,7 @@ def test_datagrams_are_reordered_within_bursts_only() -> None:
         (
             {"faults": [F.PartialReads(3)], "kind": "datagram", "handler_class": DatagramEcho},
             sockshock.errors.InvalidArgument,
-            "drive(faults=...): PartialReads(max_chunk=3) cannot apply",
+            "PartialReads(max_chunk=3) cannot fire on drive() of a UDPServer handler",
         ),
         (
             {"faults": sockshock.layer.FaultLayer()},
@@ -328,19 +328,20 @@ def test_datagrams_are_reordered_within_bursts_only() -> None:
         (
             {"faults": [F.AcceptErrors()]},
             sockshock.errors.InvalidArgument,
-            "AcceptErrors() (from drive(faults=...)) cannot apply in drive(): it runs a handler on "
-            "a connection already accepted",
+            "AcceptErrors() cannot fire on drive() of a TCPServer handler (a connection already "
+            "accepted, no TLS): it fails accept() calls, and none happen here",
         ),
         (
             {"faults": [F.PartialReads(3, layer="plaintext")]},
             sockshock.errors.InvalidArgument,
-            "PartialReads(layer='plaintext', max_chunk=3) (from drive(faults=...)): "
-            "layer='plaintext' faults act above TLS, and drive() runs without TLS",
+            "PartialReads(layer='plaintext', max_chunk=3) cannot fire on drive() of a TCPServer "
+            "handler (a connection already accepted, no TLS): layer='plaintext' faults act above "
+            "TLS, and this runs without TLS",
         ),
         (
             {"server_attrs": {"request_queue": 1}},
             sockshock.errors.InvalidArgument,
-            "did you mean request_queue_size",
+            "did you mean 'request_queue_size'",
         ),
         ({"client": 42}, sockshock.errors.InvalidArgument, "client=...)=42"),
         ({"client": [Send(b"x"), "read"]}, sockshock.errors.InvalidArgument, "expected a step"),

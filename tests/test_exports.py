@@ -145,6 +145,10 @@ def _imports(path: Path) -> list[tuple[int, str]]:
                 found.extend((node.lineno, f"sockshock.{a.name}") for a in node.names)
             else:
                 found.append((node.lineno, node.module))
+                package = SRC.joinpath(*node.module.split(".")[1:])
+                for alias in node.names:  # from sockshock._pkg import _module
+                    if (package / f"{alias.name}.py").exists():
+                        found.append((node.lineno, f"{node.module}.{alias.name}"))
     return found
 
 
@@ -212,3 +216,22 @@ def test_the_import_graph_has_no_cycles() -> None:
         if module not in order:
             visit(module)
     assert not cycles, cycles
+
+
+def test_packages_are_entered_through_their_doorway() -> None:
+    """A module outside ``sockshock._pkg`` imports ``sockshock._pkg`` (its
+    ``__init__``), never ``sockshock._pkg._module``."""
+    offences = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).parts
+        own = rel[0] if len(rel) > 1 else None
+        for line, module in _imports(path):
+            parts = module.split(".")
+            if (
+                len(parts) >= 3
+                and parts[0] == "sockshock"
+                and parts[1].startswith("_")
+                and parts[1] != own
+            ):
+                offences.append(f"{path.relative_to(SRC)}:{line} imports {module}")
+    assert not offences, offences

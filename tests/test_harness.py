@@ -156,7 +156,7 @@ def test_server_attrs_become_class_attributes() -> None:
             {"server_class": "ThreadingTCPServer", "request_queue": 4},
             sockshock.errors.InvalidArgument,
             "ThreadingTCPServer has no setting 'request_queue' (server attribute request_queue=4 "
-            "from serving()); did you mean request_queue_size?",
+            "from serving()); did you mean 'request_queue_size'?",
         ),
         (
             {"server_class": "TCPServer", "address": ("0.0.0.0", 0)},

@@ -183,7 +183,7 @@ def test_a_bad_argument_starts_nothing() -> None:
         ):
             pass
         with (
-            pytest.raises(sockshock.errors.InvalidArgument, match="cannot apply to UDPServer"),
+            pytest.raises(sockshock.errors.InvalidArgument, match="cannot fire on UDPServer"),
             sockshock.serving("UDPServer", DatagramEcho, faults=[F.PartialReads(3)]),
         ):
             pass

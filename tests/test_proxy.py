@@ -1144,13 +1144,12 @@ def test_the_body_exception_wins_over_a_failed_stop() -> None:
         (
             {"upstream": ("127.0.0.1", 80), "faults": [F.DropDatagrams(0.5)]},
             sockshock.errors.InvalidArgument,
-            r"DropDatagrams\(probability=0.5\) cannot apply to a tcp proxy \(it acts on datagrams\)",
+            r"DropDatagrams\(probability=0.5\) cannot fire on a tcp proxy: it acts on datagrams only",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "transport": "udp", "faults": [F.AcceptErrors()]},
             sockshock.errors.InvalidArgument,
-            r"AcceptErrors\(\) cannot apply to a udp proxy \(it acts on "
-            r"stream connections\)",
+            r"AcceptErrors\(\) cannot fire on a udp proxy: it acts on stream connections only",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "seed": -1},
@@ -1189,7 +1188,7 @@ def test_bad_arguments_get_one_clear_error(
         (["--upstream", "localhost:8000", "--unix"], "looks like HOST:PORT"),
         (
             ["--upstream", "127.0.0.1:80", "--fault", "PartialRead(3)"],
-            "unknown fault model 'PartialRead'; did you mean 'PartialReads'?",
+            "'PartialRead' is not a fault model; did you mean 'PartialReads'?",
         ),
         (
             ["--upstream", "127.0.0.1:80", "--fault", "PartialReads(0)"],

@@ -90,7 +90,7 @@ BROKEN = [
     ('[load]\nrequest = "\\\\x"\n', "broken.toml:2: request='\\\\x' is not a valid escaped"),
     (
         '[[faults]]\nmodel = "PartialRead"\n',
-        "broken.toml:2: model='PartialRead' in [[faults]] is not a fault model; did you mean "
+        "broken.toml:2: [[faults]] model: 'PartialRead' is not a fault model; did you mean "
         "'PartialReads'? allowed: AbruptShutdown",
     ),
     (
@@ -192,12 +192,12 @@ UNRUNNABLE = [
     ),
     (
         '[[faults]]\nmodel = "DropDatagrams"\n',
-        "bad.toml:2: DropDatagrams() cannot apply to ThreadingTCPServer, a stream server",
+        "bad.toml:2: DropDatagrams() cannot fire on ThreadingTCPServer: it acts on datagrams only",
     ),
     (
         '[[faults]]\nmodel = "PartialReads"\nmax_chunk = 2\nlayer = "plaintext"\n',
-        "bad.toml:4: layer='plaintext' (PartialReads(layer='plaintext', max_chunk=2)) acts above "
-        "TLS, but ThreadingTCPServer is served without it",
+        "bad.toml:4: PartialReads(layer='plaintext', max_chunk=2) cannot fire on "
+        "ThreadingTCPServer: layer='plaintext' faults act above TLS, and this runs without TLS",
     ),
     (
         '[[clients]]\nkind = "datagram_burst"\n',

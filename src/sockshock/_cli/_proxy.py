@@ -22,17 +22,9 @@ from typing import Any, NoReturn
 from sockshock import _faults as faults
 from sockshock._faults import FaultModel
 from sockshock._proxy import FaultProxy, format_address, host_port_form
-from sockshock._util import InvalidArgument, ProxyError, did_you_mean
+from sockshock._util import InvalidArgument, ProxyError
 
 __all__ = ["parse_fault", "proxy_main"]
-
-_MODELS: dict[str, type[FaultModel]] = {
-    name: getattr(faults, name)
-    for name in faults.__all__
-    if isinstance(getattr(faults, name), type)
-    and issubclass(getattr(faults, name), FaultModel)
-    and getattr(faults, name) is not FaultModel
-}
 
 
 class _UsageError(Exception):
@@ -60,13 +52,7 @@ def parse_fault(text: str, *, source: str = "--fault") -> FaultModel:
     call = tree.body if tree is not None else None
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
         raise InvalidArgument(f"{where}: expected a fault model call such as 'PartialReads(3)'")
-    cls = _MODELS.get(call.func.id)
-    if cls is None:
-        hint = did_you_mean(call.func.id, _MODELS)
-        raise InvalidArgument(
-            f"{where}: unknown fault model {call.func.id!r}; {hint}"
-            f"known: {', '.join(sorted(_MODELS))}"
-        )
+    cls = faults.model_named(call.func.id, where=where)
     try:
         args = [ast.literal_eval(arg) for arg in call.args]
         kwargs = {}

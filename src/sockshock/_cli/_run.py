@@ -28,7 +28,7 @@ from sockshock._harness import (
     resolve_server_class,
 )
 from sockshock._stdlib import ServerKind, classes, kind_of, server_kinds
-from sockshock._util import InvalidArgument, __version__
+from sockshock._util import InvalidArgument, __version__, check_seed
 
 __all__ = ["DEFAULT_REQUEST", "RunTarget", "check_common", "check_writable", "run", "write_json"]
 
@@ -282,8 +282,8 @@ def write_json(path: str, data: Any, source: str = "--json") -> bool:
 
 def check_common(args: argparse.Namespace) -> None:
     """The options both kinds of run share, and those that belong to one kind only."""
-    if args.seed is not None and not 0 <= args.seed < 2**64:
-        raise InvalidArgument(f"--seed={args.seed}: expected an integer in [0, 2**64)")
+    if args.seed is not None:
+        check_seed(args.seed, name="--seed", source="sockshock run")
     if args.json is not None:
         check_writable(args.json, "--json")
     if not args.scenarios:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sockshock._cli._run import check_common, write_json
-from sockshock._harness import import_handler_class, is_loopback, resolve_server_class
+from sockshock._harness import import_handler_class, resolve_server_class
 from sockshock._scenarios import (
     ScenarioResult,
     check_transport,
@@ -22,7 +22,7 @@ from sockshock._scenarios import (
     run,
     run_against,
 )
-from sockshock._util import InvalidArgument, __version__
+from sockshock._util import InvalidArgument, __version__, is_loopback
 
 __all__ = ["check", "run_scenarios"]
 

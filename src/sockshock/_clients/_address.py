@@ -14,8 +14,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from sockshock._util import InvalidArgument, check_number
-from sockshock._util._address import ip_literal, is_loopback, unix_path
+from sockshock._util import InvalidArgument, check_number, ip_literal, is_loopback, unix_path
 
 __all__ = [
     "Address",

@@ -23,8 +23,7 @@ import weakref
 from collections.abc import Callable
 
 from sockshock._clients._address import resolve_address
-from sockshock._util import InvalidArgument, check_choice, check_number
-from sockshock._util._address import UNIX_PATH_MAX
+from sockshock._util import UNIX_PATH_MAX, InvalidArgument, check_choice, check_seconds
 
 __all__ = ["TRANSPORTS", "ClientSocket", "connect", "open_socket", "request"]
 
@@ -34,7 +33,6 @@ TRANSPORTS = ("stream", "datagram")
 _KINDS = {"stream": socket.SOCK_STREAM, "datagram": socket.SOCK_DGRAM}
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 _MAX_DATAGRAM = 65536
-_LONGEST_BOUND = 3600.0
 
 
 class ClientSocket(socket.socket):
@@ -118,8 +116,7 @@ def connect(
     """
     target = resolve_address(address, source=source)
     check_choice("transport", transport, TRANSPORTS, source=source)
-    if timeout is not None:
-        check_number("timeout", timeout, low=0, low_open=True, high=_LONGEST_BOUND, source=source)
+    check_seconds("timeout", timeout, source=source, allow_none=True)
     if tls is not None:
         if not isinstance(tls, ssl.SSLContext):
             raise InvalidArgument(
@@ -174,7 +171,7 @@ def request(
             f"expected bytes but got data={data!r} (type={type(data).__name__}) (from request())"
         )
     if resend is not None:
-        check_number("resend", resend, low=0, low_open=True, high=60, source="request()")
+        check_seconds("resend", resend, source="request()")
     original = client.gettimeout()
     bound = timeout if timeout is not None else original
     deadline = None if bound is None else time.monotonic() + bound

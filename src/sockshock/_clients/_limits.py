@@ -8,13 +8,12 @@ the value, the range and where it came from.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from sockshock._util import InvalidArgument, check_number, check_type
+from sockshock._util import InvalidArgument, check_number, check_type, did_you_mean
 
 __all__ = [
     "KINDS",
@@ -131,8 +130,7 @@ def check_kind(kind: Any, source: str) -> str:
     """Return ``kind`` if it names a client, else raise one clear error naming ``source``."""
     check_type("kind", kind, str, source=source)
     if kind not in LIMITS:
-        close = difflib.get_close_matches(kind, KINDS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(kind, KINDS)
         raise InvalidArgument(
             f"kind={kind!r} is not a client; {hint}known: {', '.join(KINDS)} (from {source})"
         )
@@ -164,8 +162,7 @@ def validate(
     checked: dict[str, Any] = {}
     for name, value in options.items():
         if name not in limits:
-            close = difflib.get_close_matches(name, limits, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(name, limits)
             raise InvalidArgument(
                 f"{name}={value!r} is not an option of {kind}; {hint}"
                 f"options: {', '.join(sorted(limits))} (from {source})"

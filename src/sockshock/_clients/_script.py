@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
-from sockshock._util import InvalidArgument, check_number, check_type
+from sockshock._util import MAX_SECONDS, InvalidArgument, check_number, check_type
 
 __all__ = [
     "MAX_READ",
@@ -42,7 +42,6 @@ __all__ = [
 
 #: The most a read takes in one go (a datagram read: the largest datagram).
 MAX_READ = 65536
-_MAX_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,7 @@ class Pause:
     seconds: float
 
     def __post_init__(self) -> None:
-        check_number("seconds", self.seconds, low=0, high=_MAX_SECONDS, source="Pause()")
+        check_number("seconds", self.seconds, low=0, high=MAX_SECONDS, source="Pause()")
 
     def __repr__(self) -> str:
         return f"Pause({self.seconds!r})"
@@ -171,7 +170,7 @@ class ClientScript:
             self.timeout,
             low=0,
             low_open=True,
-            high=_MAX_SECONDS,
+            high=MAX_SECONDS,
             source="ClientScript()",
         )
 

@@ -30,8 +30,10 @@ from sockshock._faults._datagram import (
     TruncateDatagrams,
 )
 from sockshock._faults._draws import Draws
+from sockshock._faults._fit import check_fit, misfit
 from sockshock._faults._lifecycle import ACCEPT_ERRNOS, AbruptShutdown, AcceptErrors
 from sockshock._faults._plan import FaultEvent, FaultPlan, make_plan
+from sockshock._faults._registry import MODELS, model_named
 from sockshock._faults._stream import (
     Bandwidth,
     EOFAfter,
@@ -54,6 +56,7 @@ __all__ = [
     "ERROR",
     "MAX_COPIES",
     "MAX_DELAY",
+    "MODELS",
     "NOTHING",
     "PLAINTEXT",
     "RECV",
@@ -85,5 +88,8 @@ __all__ = [
     "SlowReader",
     "Stall",
     "TruncateDatagrams",
+    "check_fit",
     "make_plan",
+    "misfit",
+    "model_named",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
-from sockshock._util import InvalidArgument, check_choice, check_number
+from sockshock._util import MAX_SECONDS, InvalidArgument, check_choice, check_number
 
 __all__ = [
     "ACCEPT",
@@ -61,9 +61,8 @@ DROP = "drop"  # the datagram is lost
 ERROR = "error"  # the call fails with Decision.errno
 SHUTDOWN = "shutdown"  # the server is stopped
 
-#: The longest delay a model may ask for, in seconds (one hour): longer ones are a
-#: mistake, and beyond what clocks and timeouts can represent they overflow.
-MAX_DELAY = 3600.0
+#: The longest delay a model may ask for, in seconds (one hour: see _util._bounds).
+MAX_DELAY = MAX_SECONDS
 
 
 class Operation(NamedTuple):

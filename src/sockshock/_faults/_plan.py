@@ -10,7 +10,7 @@ from typing import Any
 
 from sockshock._faults._core import NOTHING, WIRE, Decision, FaultModel, Operation
 from sockshock._faults._draws import Draws
-from sockshock._util import InvalidArgument, check_number
+from sockshock._util import InvalidArgument, check_number, check_seed
 
 __all__ = ["LOG_LIMIT", "FaultEvent", "FaultPlan", "make_plan"]
 
@@ -170,7 +170,7 @@ class FaultPlan:
             )
         if seed is None:
             seed = random.SystemRandom().randrange(2**32)
-        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source="FaultPlan(...)")
+        check_seed(seed, source="FaultPlan(...)")
         check_number("log_limit", log_limit, low=0, integer=True, source="FaultPlan(...)")
         self._model_rngs: tuple[random.Random, ...] | None = None
         if isinstance(rng, (list, tuple)):

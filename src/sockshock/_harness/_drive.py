@@ -30,10 +30,10 @@ from typing import Any
 
 from sockshock import socketserver as ours
 from sockshock._clients import ClientScript, StepResult, as_script, check_steps
-from sockshock._faults import ACCEPT, PLAINTEXT, FaultEvent, FaultPlan, make_plan
-from sockshock._harness._resolve import check_transport, resolve_handler_class, split_server_attrs
+from sockshock._faults import FaultEvent, FaultPlan, check_fit, make_plan
+from sockshock._harness._resolve import resolve_handler_class, split_server_attrs
 from sockshock._memory import MemoryClient, MemoryEndpoint, MemoryLayer, MemorySocket, never
-from sockshock._util import InvalidArgument, VirtualClock, check_choice, check_number
+from sockshock._util import InvalidArgument, VirtualClock, check_choice, check_seed
 from sockshock._wire import DONTWAIT, FaultLayer
 
 __all__ = ["DriveServer", "Transcript", "drive"]
@@ -223,34 +223,22 @@ def drive(
         plan = _NO_FAULTS  # never asked: it stays empty
     else:
         if seed is not None:
-            check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source="drive()")
+            check_seed(seed, source="drive()")
         plan = make_plan(faults, seed=seed, source="drive(faults=...)")
-        check_transport(plan, base, source="drive(faults=...)")
-        _check_drivable(plan)
+        check_fit(
+            plan.models,
+            transport=kind,
+            tls=False,
+            accepts=False,
+            target=f"drive() of a {base.__name__} handler (a connection already accepted, no TLS)",
+            where="drive(faults=...)",
+            fix="test accept errors and TLS with serving()",
+        )
     layer = MemoryLayer(plan, VirtualClock())
     run = _run_stream if kind == "stream" else _run_datagram
     transcript = run(handler_class, script, layer, server_attrs)
     _note(transcript)
     return transcript
-
-
-def _check_drivable(plan: FaultPlan) -> None:
-    """Models drive() can never carry out are mistakes, as serving() says for those
-    that cannot apply to its server: no accept() happens (the handler gets a
-    connection already accepted), and there is no TLS for plaintext faults to sit on."""
-    for model in plan.models:
-        if model.applies_to_kind(ACCEPT):
-            raise InvalidArgument(
-                f"{model!r} (from drive(faults=...)) cannot apply in drive(): it runs a handler "
-                "on a connection already accepted, so there is no accept() to fail; test "
-                "accept errors with serving()"
-            )
-        if model.layer == PLAINTEXT:
-            raise InvalidArgument(
-                f"{model!r} (from drive(faults=...)): layer='plaintext' faults act above "
-                "TLS, and drive() runs without TLS; give layer='wire' (the default), or use "
-                "serving(tls=True)"
-            )
 
 
 def _note(transcript: Transcript) -> None:

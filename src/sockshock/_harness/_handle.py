@@ -22,7 +22,7 @@ from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._runner import Run
 from sockshock._harness._stop import stop
 from sockshock._harness._types import ServerT
-from sockshock._util import InvalidArgument, ShutdownTooSlow, check_number
+from sockshock._util import InvalidArgument, ShutdownTooSlow, check_number, check_seconds
 from sockshock._wire import FaultLayer
 
 __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "ServerHandle", "forget_handle", "live_handle"]
@@ -97,7 +97,7 @@ class ServerHandle(Generic[ServerT]):
         ``AbruptShutdown``, a handler calling ``shutdown()``, the end of the block);
         ``timeout``: ``None`` (no bound) or seconds in [0, 3600]. Whether it has."""
         if timeout is not None:
-            check_number("timeout", timeout, low=0, high=3600, source="wait_stopped()")
+            check_seconds("timeout", timeout, allow_zero=True, source="wait_stopped()")
         return self._run.stopped.wait(timeout)
 
     def temporary_path(self, name: str) -> str:
@@ -151,7 +151,7 @@ class ServerHandle(Generic[ServerT]):
                 stacks; the harness then forces the stuck connections closed.
         """
         source = "assert_stops_within()"
-        check_number("seconds", seconds, low=0, low_open=True, high=3600, source=source)
+        check_seconds("seconds", seconds, source=source)
         for name, value in (("busy", busy), ("stalled", stalled)):
             check_number(name, value, low=0, high=1000, integer=True, source=source)
         check_number("tolerance", tolerance, low=1, high=100, source=source)
@@ -220,7 +220,7 @@ class ServerHandle(Generic[ServerT]):
         file).
         """
         if timeout is not None:
-            check_number("timeout", timeout, low=0, low_open=True, high=3600, source="connect()")
+            check_seconds("timeout", timeout, source="connect()")
         if not isinstance(tls, (bool, ssl.SSLContext)):
             raise InvalidArgument(
                 f"expected True, False or an ssl.SSLContext but got tls={tls!r} "

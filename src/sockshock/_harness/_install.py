@@ -31,18 +31,23 @@ from sockshock._harness._resolve import (
     check_address,
     check_clock,
     check_expected_errors,
-    check_seconds,
 )
 from sockshock._harness._runner import Run
 from sockshock._harness._signatures import own_shutdown
 from sockshock._harness._stacks import describe_threads
 from sockshock._harness._types import ClockArg, ExpectedErrors, FaultsArg, Server
-from sockshock._stdlib import _lookup as _stdlib
-from sockshock._stdlib import init_loop_state, needs_loop_state
+from sockshock._stdlib import (
+    init_loop_state,
+    needs_loop_state,
+    put_back_stdlib,
+    set_aside_stdlib,
+    stdlib_socketserver,
+)
 from sockshock._util import (
     InvalidArgument,
     ShutdownTimeout,
     check_number,
+    check_seconds,
     resolve_clock,
 )
 from sockshock._wire import FaultLayer
@@ -104,7 +109,7 @@ class Installation:
                     "`pytest --sockshock-install` (or `sockshock_install = true` in the ini "
                     "file) installs before conftest files and test modules are imported; " + advice
                 )
-            _stdlib.saved = current
+            set_aside_stdlib(current)
         self._before = set(sys.modules)
         sys.modules["socketserver"] = ours
         self._active = True
@@ -122,9 +127,9 @@ class Installation:
                 and _uses(module, ours)
             ):
                 del sys.modules[name]  # built on ours: imported afresh next time
-        if _stdlib.saved is not None:
-            sys.modules["socketserver"] = _stdlib.saved
-            _stdlib.saved = None
+        saved = put_back_stdlib()
+        if saved is not None:
+            sys.modules["socketserver"] = saved
         else:
             sys.modules.pop("socketserver", None)
 
@@ -160,7 +165,7 @@ class InjectedServers(list[ServerHandle[Server]]):
         """Wait until ``count`` servers exist (library code may build them in a
         thread of its own); raise ``TimeoutError`` after ``timeout`` seconds."""
         check_number("count", count, low=1, high=1000, integer=True, source="servers.wait()")
-        check_number("timeout", timeout, low=0, high=3600, source="servers.wait()")
+        check_seconds("timeout", timeout, allow_zero=True, source="servers.wait()")
         with self._added:
             if not self._added.wait_for(lambda: len(self) >= count, timeout):
                 raise TimeoutError(
@@ -176,7 +181,7 @@ class InjectedServers(list[ServerHandle[Server]]):
 
 def _server_classes() -> list[type[Any]]:
     found: list[type[Any]] = [ours.TCPServer]
-    stdlib = _stdlib.stdlib_socketserver()
+    stdlib = stdlib_socketserver()
     if stdlib is not None:
         found.append(stdlib.TCPServer)
     return found

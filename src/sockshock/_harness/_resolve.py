@@ -8,7 +8,6 @@ before all of them passed.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import socket
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock import socketserver as ours
-from sockshock._faults import FaultPlan, make_plan
+from sockshock._faults import FaultPlan, check_fit, make_plan
 from sockshock._harness._signatures import (
     Constructor,
     constructor_of,
@@ -30,14 +29,21 @@ from sockshock._harness._signatures import (
 from sockshock._harness._tls import ServerTLS, resolve_tls
 from sockshock._layer import validate_layer
 from sockshock._stdlib import classes, server_names
-from sockshock._util import InvalidArgument, check_number, resolve_clock
-from sockshock._util._address import is_loopback, unix_path
+from sockshock._util import (
+    InvalidArgument,
+    check_number,
+    check_seconds,
+    check_seed,
+    did_you_mean,
+    is_loopback,
+    resolve_clock,
+    unix_path,
+)
 from sockshock._wire import FaultLayer
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_SHUTDOWN_TIMEOUT",
-    "MAX_SECONDS",
     "ServeSpec",
     "ServerChoice",
     "check_address",
@@ -54,7 +60,6 @@ __all__ = [
 ]
 
 #: The longest bound any harness wait accepts, in seconds (one hour).
-MAX_SECONDS = 3600.0
 #: How long stopping a served server may take by default, in seconds.
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 #: How often ``serve_forever()`` runs ``service_actions()`` by default, in seconds.
@@ -117,8 +122,7 @@ def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any
         else:
             names = server_names()
             if spec not in names:
-                close = difflib.get_close_matches(spec, names, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                hint = did_you_mean(spec, names)
                 raise InvalidArgument(
                     f"{source}={spec!r} is not a server class of sockshock.socketserver; "
                     f"{hint}known: {', '.join(names)}; or give 'module:attr'"
@@ -248,7 +252,7 @@ def resolve_faults(
         return None
     check_clock(clock, source="serving()")
     if seed is not None:
-        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=source)
+        check_seed(seed, source=source)
     if isinstance(faults, FaultLayer):
         if clock is not None or seed is not None:
             raise InvalidArgument("clock= and seed= cannot change a ready FaultLayer")
@@ -279,24 +283,19 @@ def check_clock(clock: Any, *, source: str) -> None:
         )
 
 
-def check_transport(plan: FaultPlan, server_class: type[Any], *, source: str) -> None:
-    """Every model of ``plan`` can apply to ``server_class``'s kind of socket."""
-    transport = transport_of(server_class)
-    for model in plan.models:
-        if not model.applies_to_transport(transport):
-            raise InvalidArgument(
-                f"{source}: {model!r} cannot apply to {server_class.__name__}, a "
-                f"{transport} server (it acts on "
-                f"{'datagrams' if transport == 'stream' else 'stream connections'}); "
-                "leave it out or serve a server of the other kind"
-            )
-
-
-def check_seconds(name: str, value: Any, *, source: str, allow_none: bool = False) -> None:
-    """A bound in seconds: a finite number in (0, MAX_SECONDS]."""
-    if value is None and allow_none:
-        return
-    check_number(name, value, low=0, low_open=True, high=MAX_SECONDS, source=source)
+def check_transport(
+    plan: FaultPlan, server_class: type[Any], *, source: str, tls: bool = True
+) -> None:
+    """Every model of ``plan`` can fire on ``server_class`` (plaintext-layer models
+    are checked against TLS where TLS is resolved: ``tls`` defaults to True here)."""
+    check_fit(
+        plan.models,
+        transport=transport_of(server_class),
+        tls=tls,
+        target=server_class.__name__,
+        where=source,
+        fix="leave it out or serve a server of the other kind",
+    )
 
 
 #: Largest listen() backlog (a C int); the kernel caps it further (somaxconn).
@@ -340,7 +339,7 @@ def check_setting(name: str, value: Any, *, source: str) -> None:
         check_number(name, value, low=1, high=MAX_PACKET_SIZE, integer=True, source=source)
     elif name == "timeout":
         if value is not None:
-            check_number(name, value, low=0, high=MAX_SECONDS, source=source)
+            check_seconds(name, value, source=source, allow_zero=True)
     elif name == "socket_layer":
         validate_layer(value, source=source)
 
@@ -376,11 +375,11 @@ def split_server_attrs(
             for setting in dir(cls)
             if not setting.startswith("_") and not callable(getattr(cls, setting, None))
         ]
-        close = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
-        if close:
+        hint = did_you_mean(name, settings, cutoff=0.8)
+        if hint:
             raise InvalidArgument(
                 f"{cls.__name__} has no setting {name!r} (server attribute {name}={value!r} "
-                f"from {source}); did you mean {close[0]}? (To give it an attribute of "
+                f"from {source}); {hint}(To give it an attribute of "
                 f"that name all the same, subclass it: class My{cls.__name__}"
                 f"({cls.__name__}): {name} = ...)"
             )
@@ -408,8 +407,7 @@ def check_server_kwargs(
         return  # **kwargs, or no signature to check against
     for key in kwargs:
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(key, names)
             raise InvalidArgument(
                 f"server_kwargs={kwargs!r} (from {source}): {cls.__name__}() takes no "
                 f"keyword argument {key!r}; {hint}it takes "

@@ -17,6 +17,7 @@ import socket
 import ssl
 from typing import Any
 
+from sockshock._faults import check_fit
 from sockshock._tls import PlaintextFaults, TLSSocket
 from sockshock._util import InvalidArgument
 from sockshock._wire import FaultLayer
@@ -69,12 +70,17 @@ def resolve_tls(
 ) -> ServerTLS | None:
     """``tls=None/False`` -> no TLS; ``True`` -> a certificate from sockshock's CA;
     an ``ssl.SSLContext`` -> that (a server-side one)."""
-    plaintext = layer is not None and layer.has_plaintext_faults
     if tls is None or tls is False:
-        if plaintext:
-            raise InvalidArgument(
-                f"layer='plaintext' faults (from {source}) act above TLS; "
-                "serve with tls=True (or your ssl.SSLContext)"
+        if layer is not None:
+            check_fit(
+                layer.plan.models,
+                transport="stream"
+                if server_class.socket_type == socket.SOCK_STREAM
+                else "datagram",
+                tls=False,
+                target=server_class.__name__,
+                where=source,
+                fix="serve with tls=True (or your ssl.SSLContext)",
             )
         return None
     if server_class.socket_type != socket.SOCK_STREAM:

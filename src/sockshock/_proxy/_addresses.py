@@ -8,10 +8,16 @@ import os
 import socket
 from typing import Any
 
-from sockshock._faults import FaultPlan, make_plan
-from sockshock._util import InvalidArgument, check_number
-from sockshock._util._address import format_address, host_port_form, is_loopback
-from sockshock._util._address import unix_path as _unix_path
+from sockshock._faults import FaultPlan, check_fit, make_plan
+from sockshock._util import (
+    InvalidArgument,
+    check_number,
+    check_seed,
+    format_address,
+    host_port_form,
+    is_loopback,
+)
+from sockshock._util import unix_path as _unix_path
 
 __all__ = [
     "SOURCE",
@@ -72,14 +78,15 @@ def plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
     """The plan: made by the one function that makes plans, and checked against the
     transport (a model that can never fire here is a mistake, as for ``serving()``)."""
     if seed is not None:
-        check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=SOURCE)
+        check_seed(seed, source=SOURCE)
     plan = make_plan([] if faults is None else faults, seed=seed, source="faults", where=SOURCE)
-    kind = "datagram" if transport == "udp" else "stream"
-    for model in plan.models:
-        if not model.applies_to_transport(kind):
-            raise InvalidArgument(
-                f"{model!r} cannot apply to a {transport} proxy (it acts on "
-                f"{'datagrams' if kind == 'stream' else 'stream connections'}); leave it "
-                f"out, or proxy the other transport (from {SOURCE})"
-            )
+    check_fit(
+        plan.models,
+        transport="datagram" if transport == "udp" else "stream",
+        tls=False,
+        accepts=transport != "udp",
+        target=f"a {transport} proxy",
+        where=SOURCE,
+        fix="leave it out, or proxy the other transport",
+    )
     return plan

@@ -81,7 +81,7 @@ from sockshock._proxy._addresses import (
 from sockshock._proxy._datagrams import DatagramRelay
 from sockshock._proxy._loop import Loop
 from sockshock._proxy._streams import Acceptor
-from sockshock._util import ProxyError, check_choice, check_number
+from sockshock._util import MAX_SECONDS, ProxyError, check_choice, check_number
 
 __all__ = ["FaultProxy"]
 
@@ -253,7 +253,7 @@ class FaultProxy:
                 (0, 3600] (checked first: the proxy is left as it was).
         """
         check_number(
-            "timeout", timeout, low=0, low_open=True, high=3600, source="FaultProxy.stop()"
+            "timeout", timeout, low=0, low_open=True, high=MAX_SECONDS, source="FaultProxy.stop()"
         )
         with self._lock:
             state, self._state = self._state, "stopped"

@@ -27,7 +27,6 @@ from sockshock._harness import (
     TLSArg,
     add_note,
     audit,
-    check_seconds,
     inject,
     is_handler_class,
     raise_outcome,
@@ -36,7 +35,7 @@ from sockshock._harness import (
 )
 from sockshock._pytest._hypothesis import adopt_hypothesis_test
 from sockshock._pytest._settings import MARKER_KEYS, check_marker, setting
-from sockshock._util import InvalidArgument, check_number
+from sockshock._util import InvalidArgument, check_number, check_seconds
 
 __all__ = [
     "CALL_FAILED",
@@ -527,9 +526,9 @@ def sockshock_proxy(request: pytest.FixtureRequest) -> Iterator[Any]:
     subprocess included -- seeded with the test's seed, and returns it (give clients
     its ``.address``). Every proxy is stopped at teardown; a failing test's report
     shows their fault logs."""
-    from sockshock._proxy import _factory
+    from sockshock._proxy import sockshock_proxy as proxies
 
-    factory_run = _factory.sockshock_proxy(seed=seed_for_test(request.config, request.node))
+    factory_run = proxies(seed=seed_for_test(request.config, request.node))
     factory = next(factory_run)
     request.node.stash[PROXIES] = factory
     yield factory

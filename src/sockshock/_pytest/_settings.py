@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from sockshock._harness import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TOLERANCE, MAX_SECONDS
+from sockshock._harness import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TOLERANCE
+from sockshock._util import MAX_SECONDS, SEED_MAX
 
 __all__ = ["SETTINGS", "Setting", "add_options", "check_marker", "setting"]
 
@@ -118,7 +119,7 @@ SETTINGS = {
         Setting(
             "seed",
             None,
-            _integer(0, 2**64 - 1),
+            _integer(0, SEED_MAX),
             "fix the fault seed of every test to N (default: derived from a session seed "
             "and each test's node id, the same on every xdist worker)",
             metavar="N",
@@ -126,7 +127,7 @@ SETTINGS = {
         Setting(
             "session_seed",
             None,
-            _integer(0, 2**64 - 1),
+            _integer(0, SEED_MAX),
             "the session seed that test seeds derive from (default: random, shown in the "
             "header): replays a whole run's faults",
             metavar="N",

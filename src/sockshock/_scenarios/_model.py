@@ -48,18 +48,10 @@ from typing import Any
 from sockshock import _faults as F
 from sockshock._clients import ClientSpec
 from sockshock._scenarios._toml import Located, read
-from sockshock._util import InvalidArgument, did_you_mean
+from sockshock._util import SEED_MAX, InvalidArgument, did_you_mean
 
-__all__ = ["MODELS", "Expectations", "Load", "Scenario", "ServerSection", "load"]
+__all__ = ["Expectations", "Load", "Scenario", "ServerSection", "load"]
 
-#: The fault models of ``sockshock.faults``, by name.
-MODELS = _MODELS = {
-    name: getattr(F, name)
-    for name in F.__all__
-    if isinstance(getattr(F, name), type)
-    and issubclass(getattr(F, name), F.FaultModel)
-    and getattr(F, name) is not F.FaultModel
-}
 
 _TOP = {
     "name": str,
@@ -218,15 +210,10 @@ def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
     if "model" not in table:
         raise InvalidArgument(
             f"{located.where(*key)}: a [[faults]] entry needs a model = "
-            f'"..."; one of {", ".join(sorted(_MODELS))}'
+            f'"..."; one of {", ".join(sorted(F.MODELS))}'
         )
     name = table["model"]
-    if name not in _MODELS:
-        raise InvalidArgument(
-            f"{located.where(*key, 'model')}: model={name!r} in [[faults]] is not a fault "
-            f"model; {did_you_mean(name, _MODELS)}allowed: {', '.join(sorted(_MODELS))}"
-        )
-    cls = _MODELS[name]
+    cls = F.model_named(name, where=f"{located.where(*key, 'model')}: [[faults]] model")
     params = {k: v for k, v in table.items() if k != "model"}
     known = _parameters(cls)
     for param, value in params.items():
@@ -244,7 +231,7 @@ def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
             f"{', '.join(known)})"
         )
     try:
-        return cls(**params)  # type: ignore[no-any-return]
+        return cls(**params)
     except InvalidArgument as exc:
         raise _located(located, key, params, exc) from None
     except TypeError as exc:  # pragma: no cover - the parameters were checked above
@@ -386,7 +373,7 @@ def parse(located: Located) -> Scenario:
     _number(located, ("duration",), duration, 0, 60, low_open=True)
     seed = data.get("seed")
     if seed is not None:
-        _number(located, ("seed",), seed, 0, 2**64 - 1)
+        _number(located, ("seed",), seed, 0, SEED_MAX)
     faults = tuple(_model(located, i, t) for i, t in enumerate(data.get("faults", [])))
     clients = tuple(_client(located, i, t) for i, t in enumerate(data.get("clients", [])))
     name = data.get("name", located.path.stem)

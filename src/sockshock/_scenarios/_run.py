@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock._clients import connect, request
-from sockshock._faults import PLAINTEXT
+from sockshock._faults import check_fit
 from sockshock._harness import (
     LeakAudit,
     choose_handler,
@@ -69,20 +69,15 @@ def check_transport(scenario: Scenario, transport: str, *, tls: bool, server: st
             f"{scenario.where('server', 'tls') or scenario.name}: tls=true: "
             f"{server} is a datagram server; TLS runs over stream connections"
         )
-    for index, model in enumerate(scenario.faults):
-        if not model.applies_to_transport(transport):
-            raise InvalidArgument(
-                f"{scenario.where('faults', index, 'model') or scenario.name}: {model!r} "
-                f"cannot apply to {server}, a {transport} server (it acts on "
-                f"{'datagrams' if transport == 'stream' else 'stream connections'}); leave "
-                "it out or serve a server of the other kind"
-            )
-        if model.layer == PLAINTEXT and not tls:
-            raise InvalidArgument(
-                f"{scenario.where('faults', index, 'layer') or scenario.name}: "
-                f"layer='plaintext' ({model!r}) acts above TLS, but {server} is served "
-                "without it; set tls = true in [server]"
-            )
+    check_fit(
+        scenario.faults,
+        transport=transport,
+        tls=tls,
+        target=server,
+        where=lambda index, _, key: scenario.where("faults", index, key) or scenario.name,
+        fix="leave it out, or serve a server it can act on (tls = true in [server] for "
+        "layer='plaintext')",
+    )
     for index, client in enumerate(scenario.clients):
         datagram = client.kind == "datagram_burst"
         if datagram != (transport == "datagram"):

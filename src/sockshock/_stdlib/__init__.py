@@ -2,7 +2,12 @@
 
 from sockshock._stdlib._catalog import ServerKind, kind_of, server_kinds, server_names
 from sockshock._stdlib._graft import grafts, init_loop_state, needs_loop_state
-from sockshock._stdlib._lookup import classes, stdlib_socketserver
+from sockshock._stdlib._lookup import (
+    classes,
+    put_back_stdlib,
+    set_aside_stdlib,
+    stdlib_socketserver,
+)
 
 __all__ = [
     "ServerKind",
@@ -11,7 +16,9 @@ __all__ = [
     "init_loop_state",
     "kind_of",
     "needs_loop_state",
+    "put_back_stdlib",
     "server_kinds",
     "server_names",
+    "set_aside_stdlib",
     "stdlib_socketserver",
 ]

@@ -13,7 +13,7 @@ from types import ModuleType
 
 from sockshock import socketserver as ours
 
-__all__ = ["classes", "stdlib_socketserver"]
+__all__ = ["classes", "put_back_stdlib", "set_aside_stdlib", "stdlib_socketserver"]
 
 #: The standard module while ``install()`` has put ours in its place (if it had
 #: been imported before).
@@ -25,6 +25,19 @@ def stdlib_socketserver() -> ModuleType | None:
     module = sys.modules.get("socketserver")
     if module is None or module is ours:
         return saved
+    return module
+
+
+def set_aside_stdlib(module: ModuleType | None) -> None:
+    """Remember the standard module while ``install()`` puts ours in its place."""
+    global saved
+    saved = module
+
+
+def put_back_stdlib() -> ModuleType | None:
+    """The standard module set aside by ``install()``, forgotten (None if none was)."""
+    global saved
+    module, saved = saved, None
     return module
 
 

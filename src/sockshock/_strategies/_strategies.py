@@ -33,6 +33,7 @@ from sockshock._util import (
     InvalidArgument,
     check_choice,
     check_number,
+    check_seconds,
     check_type,
 )
 
@@ -454,8 +455,8 @@ def client_scripts(
     """
     check_choice("kind", kind, ("stream", "datagram"), source="client_scripts()")
     check_number("max_chunks", max_chunks, low=1, integer=True, source="client_scripts()")
-    check_number("max_pause", max_pause, low=0, high=3600, source="client_scripts()")
-    check_number("timeout", timeout, low=0, low_open=True, high=3600, source="client_scripts()")
+    check_seconds("max_pause", max_pause, allow_zero=True, source="client_scripts()")
+    check_seconds("timeout", timeout, source="client_scripts()")
     if isinstance(endings, (str, bytes)) or not isinstance(endings, Sequence):
         raise InvalidArgument(
             f"expected a list of endings ({', '.join(map(repr, _ENDINGS))}) but got "

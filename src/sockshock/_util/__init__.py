@@ -1,5 +1,14 @@
 """Leaves every layer uses: the exceptions and the argument checks (``_errors``), the address rules (``_address``), clocks (``_clock``), the version."""
 
+from sockshock._util._address import (
+    UNIX_PATH_MAX,
+    format_address,
+    host_port_form,
+    ip_literal,
+    is_loopback,
+    unix_path,
+)
+from sockshock._util._bounds import MAX_SECONDS, SEED_MAX, check_seconds, check_seed
 from sockshock._util._clock import Clock, RealClock, VirtualClock, resolve_clock
 from sockshock._util._errors import (
     FaultNeverFired,
@@ -22,6 +31,9 @@ from sockshock._util._errors import (
 from sockshock._util._version import __version__
 
 __all__ = [
+    "MAX_SECONDS",
+    "SEED_MAX",
+    "UNIX_PATH_MAX",
     "Clock",
     "FaultNeverFired",
     "HandlerError",
@@ -40,7 +52,14 @@ __all__ = [
     "__version__",
     "check_choice",
     "check_number",
+    "check_seconds",
+    "check_seed",
     "check_type",
     "did_you_mean",
+    "format_address",
+    "host_port_form",
+    "ip_literal",
+    "is_loopback",
     "resolve_clock",
+    "unix_path",
 ]

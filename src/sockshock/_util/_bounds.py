@@ -1,0 +1,40 @@
+"""Bounds and defaults, named once.
+
+Every duration sockshock accepts -- a stop bound, a timeout, a pause, a delay -- is
+at most :data:`MAX_SECONDS` (an hour: longer is a mistake in a test, and beyond what
+clocks and ``select()`` represent it overflows); every seed is a 64-bit unsigned
+integer. The checks here are the only place these bounds are written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sockshock._util._errors import check_number
+
+__all__ = ["MAX_SECONDS", "SEED_MAX", "check_seconds", "check_seed"]
+
+#: The longest duration any parameter takes, in seconds (one hour).
+MAX_SECONDS = 3600.0
+#: The largest seed: seeds are 64-bit unsigned integers.
+SEED_MAX = 2**64 - 1
+
+
+def check_seconds(
+    name: str,
+    value: Any,
+    *,
+    source: str,
+    allow_zero: bool = False,
+    allow_none: bool = False,
+) -> None:
+    """A duration: a finite number in ``(0, MAX_SECONDS]`` (``[0, ...]`` with
+    ``allow_zero``; ``None`` too with ``allow_none``)."""
+    if value is None and allow_none:
+        return
+    check_number(name, value, low=0, low_open=not allow_zero, high=MAX_SECONDS, source=source)
+
+
+def check_seed(value: Any, *, source: str, name: str = "seed") -> None:
+    """A seed: an integer in ``[0, 2**64 - 1]``."""
+    check_number(name, value, low=0, high=SEED_MAX, integer=True, source=source)
