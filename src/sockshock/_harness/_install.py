@@ -12,6 +12,7 @@ itself, becomes testable.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import sys
 import threading
@@ -261,6 +262,7 @@ def inject(
         servers._add(handle)
 
     def patched(original: Any) -> Any:
+        @functools.wraps(original)  # its signature stays readable (_signatures)
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             address = args[0] if args else kwargs.get("server_address")
             if not getattr(type(self), "_sockshock_run", False):

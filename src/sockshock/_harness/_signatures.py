@@ -11,7 +11,9 @@ overrides it.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,10 +136,37 @@ def _handler_parameter(
     return None
 
 
+# What a class's signatures say, read once per class: reading a signature costs more
+# than the rest of resolving serving()'s arguments. Each entry is kept with what it
+# was read from (every __init__ in the MRO: inject() patches TCPServer's), and read
+# again if that changed.
+_CONSTRUCTORS: weakref.WeakKeyDictionary[type[Any], tuple[tuple[Any, ...], Constructor]] = (
+    weakref.WeakKeyDictionary()
+)
+_LOOPS: weakref.WeakKeyDictionary[type[Any], tuple[Any, tuple[bool, tuple[str, ...], str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
 def constructor_of(cls: type[Any]) -> Constructor:
     """How to call ``cls``'s constructor (see :class:`Constructor`). Without a
     signature to read: the address and the handler class positionally, as the
     standard library's classes take them."""
+    key = (stdlib_socketserver(), *(k.__dict__.get("__init__") for k in cls.__mro__))
+    cached = _CONSTRUCTORS.get(cls)
+    if cached is not None and _same(cached[0], key):
+        return cached[1]
+    constructor = _read_constructor(cls)
+    with contextlib.suppress(TypeError):  # a class that cannot be weakly referenced
+        _CONSTRUCTORS[cls] = (key, constructor)
+    return constructor
+
+
+def _read_constructor(cls: type[Any]) -> Constructor:
     parameters = _constructor_parameters(cls)
     if parameters is None:
         return Constructor()
@@ -201,23 +230,14 @@ def loop_arguments(
             cannot give, or takes no ``poll_interval`` that the user gave.
     """
     method = _defining(cls, "serve_forever")
-    try:
-        parameters = list(inspect.signature(method).parameters.values())[1:]
-    except (TypeError, ValueError):
-        return {"poll_interval": poll_interval}  # no signature to read: the standard one
-    takes = any(
-        p.kind == p.VAR_KEYWORD
-        or (p.name == "poll_interval" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-        for p in parameters
-    )
-    required = [
-        p.name
-        for p in parameters
-        if p.default is p.empty
-        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        and not (takes and p.name == "poll_interval")
-    ]
-    where = f"{cls.__name__}.serve_forever({', '.join(str(p) for p in parameters)})"
+    cached = _LOOPS.get(cls)
+    if cached is not None and cached[0] is method:
+        read = cached[1]
+    else:
+        read = _read_loop(cls, method)
+        with contextlib.suppress(TypeError):
+            _LOOPS[cls] = (method, read)
+    takes, required, where = read
     if required:
         raise InvalidArgument(
             f"{where} requires {', '.join(map(repr, required))}, which sockshock cannot give: "
@@ -232,6 +252,28 @@ def loop_arguments(
             "poll_interval; leave it out"
         )
     return {}
+
+
+def _read_loop(cls: type[Any], method: Any) -> tuple[bool, tuple[str, ...], str]:
+    """(whether ``serve_forever()`` takes ``poll_interval``, the parameters it
+    requires, its signature as messages give it)."""
+    try:
+        parameters = list(inspect.signature(method).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return True, (), f"{cls.__name__}.serve_forever()"  # no signature: the standard one
+    takes = any(
+        p.kind == p.VAR_KEYWORD
+        or (p.name == "poll_interval" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        for p in parameters
+    )
+    required = tuple(
+        p.name
+        for p in parameters
+        if p.default is p.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and not (takes and p.name == "poll_interval")
+    )
+    return takes, required, f"{cls.__name__}.serve_forever({', '.join(map(str, parameters))})"
 
 
 def own_shutdown(cls: type[Any]) -> bool:
