@@ -13,6 +13,7 @@ import inspect
 import socket
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -631,11 +632,12 @@ def resolve_spec(
         poll_interval_given = poll_interval != DEFAULT_POLL_INTERVAL
     if server_kwargs is None:
         server_kwargs = {}
-    if not isinstance(server_kwargs, dict) or not all(isinstance(k, str) for k in server_kwargs):
+    if not isinstance(server_kwargs, Mapping) or not all(isinstance(k, str) for k in server_kwargs):
         raise InvalidArgument(
             f"expected a dict of keyword arguments but got "
             f"server_kwargs={server_kwargs!r} (from {source})"
         )
+    server_kwargs = dict(server_kwargs)
     expected = check_expected_errors(expect_errors, source=source)
     instance = None
     constructor = Constructor()

@@ -15,11 +15,13 @@ import pytest
 from sockshock._faults import FaultModel
 from sockshock._harness import (
     DEFAULT_POLL_INTERVAL,
+    DEFAULT_SHUTDOWN_TIMEOUT,
     AddressArg,
     ClockArg,
     ExpectedErrors,
     FaultsArg,
     HandlerClass,
+    InjectedServers,
     LeakAudit,
     Server,
     ServerHandle,
@@ -138,7 +140,7 @@ class SockshockFixture:
         self.shutdown_timeout: float = setting(config, item, "shutdown_timeout")
         self.clock: str = setting(config, item, "clock")
         self.handles: list[ServerHandle[Any]] = []
-        self.injected: list[Any] = []  # inject()'s server lists
+        self.injected: list[InjectedServers] = []  # inject()'s server lists
         self.hypothesis_seeded = False  # the seed also seeds the test's @given examples
         self._example: tuple[Any, contextlib.ExitStack] | None = None  # hypothesis' current
 
@@ -296,17 +298,31 @@ class SockshockFixture:
         return handle
 
     @contextlib.contextmanager
-    def inject(self, faults: Any = None, **options: Any) -> Iterator[Any]:
+    def inject(
+        self,
+        faults: FaultsArg | None = None,
+        *,
+        seed: int | None = None,
+        clock: ClockArg | None = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        expect_errors: ExpectedErrors | None = None,
+    ) -> Iterator[InjectedServers]:
         """:func:`sockshock.inject` with this test's seed (``seed=`` overrides it) and,
-        when ``faults`` is None, the models of the test's ``@pytest.mark.faults``; the
-        injected servers' fault logs go into a failing test's report."""
+        when ``faults`` is None, the models of the test's ``@pytest.mark.faults``
+        (``expect_errors``: the test's ``@pytest.mark.sockshock(expect_errors=...)``
+        unless given); the injected servers' fault logs go into a failing test's
+        report."""
         if faults is None:
             faults = self._marker_faults()[0] or None
-        options.setdefault("seed", self.seed)
-        options.setdefault(
-            "expect_errors", setting(self._request.config, self._request.node, "expect_errors")
-        )
-        with inject(faults, **options) as servers:
+        if expect_errors is None:
+            expect_errors = setting(self._request.config, self._request.node, "expect_errors")
+        with inject(
+            faults,
+            seed=self.seed if seed is None else seed,
+            clock=clock,
+            shutdown_timeout=shutdown_timeout,
+            expect_errors=expect_errors if expect_errors is not None else (),
+        ) as servers:
             self.injected.append(servers)
             yield servers
 
@@ -320,10 +336,12 @@ class SockshockFixture:
                 lines.append(f"{type(handle.server).__name__} at {handle.address!r}:")
                 lines.append(handle.plan.describe())
         for injected in (server for servers in self.injected for server in servers):
-            lines.append(
-                f"{type(injected.server).__name__} at {injected.address!r} (built inside inject()):"
-            )
-            lines.append(injected.plan.describe())
+            if injected.plan is not None:  # (always: inject() gives each server a plan)
+                lines.append(
+                    f"{type(injected.server).__name__} at {injected.address!r} "
+                    "(built inside inject()):"
+                )
+                lines.append(injected.plan.describe())
         return "\n".join(lines)
 
 
