@@ -262,12 +262,12 @@ class ServerHandle(Generic[ServerT]):
                 self._clients.append(client)
         return client
 
-    def remove_directory(self) -> None:
+    def _remove_directory(self) -> None:
         """Remove the handle's private temporary directory (``temporary_path()``)."""
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
 
-    def close_client_copies(self) -> None:
+    def _close_client_copies(self) -> None:
         """In a forked child: close the inherited copies of the test's clients."""
         for fd, inode in self._client_fds:
             try:
@@ -276,11 +276,11 @@ class ServerHandle(Generic[ServerT]):
             except OSError:
                 pass
 
-    def end_clients(self) -> None:
+    def _end_clients(self) -> None:
         """Before the stop: end the sending side of every stream client still open
         (a TLS client sends its close_notify first), so that a handler waiting for
         more sees end of file after what was sent -- and its replies still arrive.
-        The clients are closed after the stop (:meth:`close_clients`)."""
+        The clients are closed after the stop (:meth:`_close_clients`)."""
         if self.type != socket.SOCK_STREAM:
             return
         with self._lock:
@@ -295,7 +295,7 @@ class ServerHandle(Generic[ServerT]):
             with contextlib.suppress(OSError, ValueError):
                 socket.socket.shutdown(client, socket.SHUT_WR)
 
-    def close_clients(self) -> None:
+    def _close_clients(self) -> None:
         """Close every client ``connect()`` made (a Unix datagram client's own path
         goes with it), as the block's end does."""
         with self._lock:
@@ -317,7 +317,7 @@ def _in_forked_child() -> None:
     as end of file), and be ready to dump this child's stack if it gets stuck."""
     me = threading.get_ident()
     for handle in list(_LIVE):
-        handle.close_client_copies()
+        handle._close_client_copies()
         thread = handle.thread
         if thread is not None and thread.ident == me and handle._run.reporter.directory is not None:
             path = handle._run.reporter.child_file(f"stack-{os.getpid()}")

@@ -299,7 +299,7 @@ def _finish(servers: InjectedServers, shutdown_timeout: float) -> list[str]:
     deadline = time.monotonic() + shutdown_timeout
     for handle in servers:
         run = handle._run
-        handle.close_clients()
+        handle._close_clients()
         forget_handle(handle)
         if run.stopper is not None:
             run.stopper.join(max(0.0, deadline - time.monotonic()))
@@ -314,7 +314,7 @@ def _finish(servers: InjectedServers, shutdown_timeout: float) -> list[str]:
             handle.layer.on_abrupt_shutdown = None
             handle.layer.close()  # takes in what forked children sent
         run.reporter.collect()
-        handle.remove_directory()
+        handle._remove_directory()
         if run.tracker.gave_up:
             stuck.append(
                 f"{type(handle.server).__name__} server_close() gave up after "

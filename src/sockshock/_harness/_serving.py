@@ -300,10 +300,10 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle[Any]]:
         raise
     finally:
         try:
-            handle.end_clients()  # a client left open must not keep a handler waiting
+            handle._end_clients()  # a client left open must not keep a handler waiting
             stuck = stop(run, spec.shutdown_timeout)
         finally:
-            handle.close_clients()
+            handle._close_clients()
             forget_handle(handle)
             if layer is not None:
                 layer.collect()

@@ -40,7 +40,8 @@ class ServerMachine(RuleBasedStateMachine):
     Attributes:
         server_class: what ``serving()`` takes: a class (sockshock's, the standard
             library's, ``http.server.ThreadingHTTPServer``...) or a name.
-        handler_class: the request handler class.
+        handler_class: the request handler class (``None``: the one the server
+            class's constructor takes by default).
         server_attrs: attributes for ``serving()`` (``{"daemon_threads": True}``).
         server_kwargs: keyword arguments of the server's constructor.
         faults: ``None``; a list of fault models and model classes (parameters and
