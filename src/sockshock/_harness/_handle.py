@@ -208,16 +208,18 @@ class ServerHandle(Generic[ServerT]):
     ) -> socket.socket:
         """A client socket of the server's family and type, connected to it.
 
-        Datagram clients are connected too (``send``/``recv`` work); Unix datagram
-        clients are bound to a path of their own so that the server can answer.
-        With ``tls=True`` (:meth:`client_context`) or a client ``ssl.SSLContext``,
+        sockshock's one client (every in-process connection it makes to a server
+        under test is made this way). Datagram clients are connected too
+        (``send``/``recv`` work); Unix datagram clients are bound to a path of their
+        own so that the server can answer, in a private temporary directory removed
+        when the client closes. With ``tls=True`` (:meth:`client_context`) or a client ``ssl.SSLContext``,
         an ``ssl.SSLSocket`` that has completed its handshake, verifying the
         server as ``localhost``. When the ``with`` block ends, the harness ends the
         sending side of every stream client it made that is still open (the handler
         sees end of file after what was sent; its replies still arrive), stops the
         server, then closes them all (and, for forking servers, closes the copies a
         forked child inherits, so that closing a client reaches the server as end of
-        file).
+        file); under ``inject()``, they are closed when its block ends.
         """
         if timeout is not None:
             check_seconds("timeout", timeout, source="connect()")
