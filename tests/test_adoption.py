@@ -370,3 +370,33 @@ def test_sockshock_run_serves_a_class_with_its_own_default_handler(tmp_path: Pat
     )
     # Before: the demo echo handler answered "ping\n" in its place.
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_error_in_a_stop_begun_under_inject_is_raised_after_the_block() -> None:
+    class Refuses(ss.ThreadingTCPServer):
+        daemon_threads = True
+
+        def shutdown(self) -> None:
+            raise RuntimeError("this server will not stop")
+
+    with (
+        pytest.raises(RuntimeError, match="will not stop"),
+        sockshock.inject([F.AbruptShutdown()]) as servers,
+    ):
+        server = Refuses(("127.0.0.1", 0), LineEcho)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            (handle,) = servers.wait(1)
+            with handle.connect() as client:
+                client.sendall(b"hi\n")
+                read_line(client)
+            assert handle._run.stop_requested.wait(2)
+            assert handle._run.stopper is not None
+            handle._run.stopper.join(2)
+            assert not handle.wait_stopped(0)  # its shutdown() failed: it still serves
+            assert exchange(handle, b"still\n") == b"still\n"
+        finally:
+            ss.ThreadingTCPServer.shutdown(server)
+            thread.join(2)
+            server.server_close()

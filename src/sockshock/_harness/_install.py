@@ -285,7 +285,7 @@ def inject(
         for s in servers
         for f in s._run.reporter.errors
         if not isinstance(f.exception, expected)
-    ]
+    ] + [error for s in servers for error in s._run.loop_errors]  # a stop the harness began
     for handle in servers:
         handle._run.reporter.close()
     raise_outcome(ShutdownTimeout("\n".join(stuck)) if stuck else None, failures)

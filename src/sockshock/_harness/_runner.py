@@ -162,6 +162,7 @@ class Run:
             self._raise_flag()  # again on every request: the wake-up is idempotent
 
     def _stop(self) -> None:
+        closed = False
         try:
             try:
                 if self.own_shutdown:
@@ -170,14 +171,15 @@ class Run:
                     while not self.loop_done.wait(0.05):  # in slices: interruptible
                         pass  # (bounded by whoever waits for this thread)
                     self._close()
+                    closed = True
             except Abandoned:
                 raise
-            except BaseException as exc:
+            except BaseException as exc:  # re-raised after the block (both routes)
                 self.loop_errors.append(exc)
         except Abandoned:
             self.interrupted = True
         finally:
-            if not self.managed:
+            if closed:
                 self.phase = "done"
                 self.stopped.set()
 
