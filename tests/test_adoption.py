@@ -372,6 +372,19 @@ def test_sockshock_run_serves_a_class_with_its_own_default_handler(tmp_path: Pat
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_sockshock_run_judges_a_servers_own_handler_by_its_own_reply(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sockshock", "run", "--server", "xmlrpc.server:SimpleXMLRPCServer"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # Its own handler answers "ping\n" with an HTTP error page, under faults as
+    # without them: not the demo handler's echo that was expected of it.
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_an_error_in_a_stop_begun_under_inject_is_raised_after_the_block() -> None:
     class Refuses(ss.ThreadingTCPServer):
         daemon_threads = True

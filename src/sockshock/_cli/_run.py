@@ -335,7 +335,11 @@ def run(args: argparse.Namespace) -> int:
     except InvalidArgument as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
         return 2
-    if handler is None and expectation.kind == "baseline":
+    demo = all(
+        choose_handler(s.server_class, handler, source="--handler", demo=True).origin == "demo"
+        for s in servers
+    )
+    if demo and expectation.kind == "baseline":
         expectation = Expectation("exact", request)  # the demo handlers echo
     out = sys.stderr
     target = RunTarget(servers, handler, request, expectation, out)
