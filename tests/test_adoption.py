@@ -232,6 +232,20 @@ def test_one_resolver_says_which_handler_each_route_runs() -> None:
         resolve_server("ThreadingUDPServer")
 
 
+def test_a_handler_may_be_named_as_module_attr() -> None:
+    with sockshock.serving("ThreadingTCPServer", "sockshock.handlers:LineEcho") as srv:
+        assert exchange(srv, b"named\n") == b"named\n"
+    with (
+        pytest.raises(
+            InvalidArgument,
+            match=r"expected a request handler class or its 'module:attr' but got "
+            r"handler_class='LineEcho' \(from serving\(\)\)",
+        ),
+        sockshock.serving("ThreadingTCPServer", "LineEcho"),
+    ):
+        pass
+
+
 # -- inject(): the same handle, the same stop -------------------------------------
 
 

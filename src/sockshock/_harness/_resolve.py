@@ -545,6 +545,11 @@ def choose_handler(
     constructor = constructor_of(cls)
     transport = transport_of(cls)
     if isinstance(handler, str):
+        if ":" not in handler:
+            raise InvalidArgument(
+                f"expected a request handler class or its 'module:attr' but got "
+                f"{source}={handler!r} (from {where})"
+            )
         handler = import_handler_class(handler, source=source)
     if handler is not None:
         if constructor.handler is None:
