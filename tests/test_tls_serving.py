@@ -266,7 +266,7 @@ def test_certificate_failures_end_in_the_right_ssl_error_on_each_side(case: str)
     ):
         with (
             srv.connect() as raw,
-            pytest.raises(OSError) as client_side,
+            pytest.raises((ssl.SSLError, BrokenPipeError, ConnectionResetError)) as client_side,
             client_context.wrap_socket(raw, server_hostname="localhost") as client,
         ):
             # A rejected client certificate shows at the first read -- or, in TLS 1.3,
@@ -284,9 +284,6 @@ def test_certificate_failures_end_in_the_right_ssl_error_on_each_side(case: str)
         assert isinstance(client_error, ssl.SSLCertVerificationError)
     else:
         assert not isinstance(client_error, ssl.SSLCertVerificationError)
-        assert isinstance(client_error, (ssl.SSLError, BrokenPipeError, ConnectionResetError)), (
-            client_error
-        )
 
 
 def test_the_same_plan_gives_the_same_plaintext_decisions() -> None:

@@ -1,24 +1,21 @@
 """sockshock's pytest plugin (entry point ``pytest11: sockshock``).
 
-Fixtures:
-    ``sockshock`` -- ``sockshock.serve(handler, server_class="ThreadingTCPServer",
-    *, faults=None, **server_attrs)`` starts a server through ``sockshock.serving``;
-    teardown stops it even when the test failed, re-raises handler exceptions and
-    runs the leak audit.
-    ``sockshock_audit`` -- the leak audit alone.
-    ``server_class`` -- parametrized by ``@pytest.mark.sockshock_servers(...)``.
+Fixtures: ``sockshock`` (``sockshock.serve(server, handler, faults=...)`` starts a
+server through ``sockshock.serving``; teardown stops it even when the test failed,
+re-raises handler exceptions and runs the leak audit), ``sockshock_audit`` (the leak
+audit alone), ``sockshock_proxy`` (a FaultProxy in front of any address),
+``sockshock_ca`` and ``sockshock_client_context`` (TLS), ``server_class``
+(parametrized by ``@pytest.mark.sockshock_servers(...)``).
 
-Markers: ``sockshock(seed=, audit=, shutdown_timeout=, clock=)``,
-``faults(*models)``, ``sockshock_servers(kind=, family=, concurrency=)``,
+Markers: ``sockshock(...)`` (per-test settings), ``faults(*models)``,
+``sockshock_servers(transport=, family=, concurrency=, base=)``,
 ``shutdown_within(seconds, busy=0, stalled=0)``.
 
-Options (group ``sockshock``; each but the session seed mirrored by an ini setting
-of the same name with underscores): ``--sockshock-seed``,
-``--sockshock-session-seed``, ``--sockshock-audit``,
-``--sockshock-shutdown-timeout``, ``--sockshock-shutdown-tolerance``,
-``--sockshock-clock``. Precedence: marker > command line > ini. The settings are
-stated once, in ``sockshock._pytest._settings``; the code lives in
-``sockshock._frontends`` (``_plugin``: hooks, ``_fixture``: fixtures).
+Options (group ``sockshock``), each mirrored by an ini setting of the same name with
+underscores where it makes sense; precedence: marker > command line > ini. The
+settings are stated once, in ``sockshock._pytest._settings``; the hooks live in
+``sockshock._pytest._plugin``, the fixtures in ``sockshock._pytest._fixture``. The
+documentation's reference page for the plugin is generated from those tables.
 
 Importing this module is cheap: it loads neither hypothesis nor trustme.
 """

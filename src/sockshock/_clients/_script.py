@@ -46,7 +46,11 @@ MAX_READ = 65536
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``data``, all of it (a datagram, on a datagram socket)."""
+    """Send ``data``, all of it (a datagram, on a datagram socket).
+
+    Args:
+        data: the bytes to send.
+    """
 
     data: bytes
 
@@ -61,7 +65,11 @@ class Send:
 @dataclass(frozen=True, slots=True)
 class Pause:
     """Do nothing for ``seconds`` (real seconds on a real socket, virtual ones in
-    ``drive()``, where the server takes the datagrams sent so far meanwhile)."""
+    ``drive()``, where the server takes the datagrams sent so far meanwhile).
+
+    Args:
+        seconds: how long, at most 3600.
+    """
 
     seconds: float
 
@@ -77,7 +85,12 @@ class Read:
     """Receive until ``size`` bytes came in this step, or until what came ends with
     ``until`` (exactly: nothing past it is taken), or end of file, an error, or the
     script's timeout. Neither: until end of file. On a datagram socket: one
-    datagram, cut to ``size`` (default 65536)."""
+    datagram, cut to ``size`` (default 65536).
+
+    Args:
+        size: the most bytes to receive in this step (None: no limit).
+        until: stop once what came ends with these bytes.
+    """
 
     size: int | None = None
     until: bytes | None = None
@@ -286,7 +299,12 @@ class ScriptRun:
 
     def step(self) -> StepResult | None:
         """Carry out the next step (``None`` once there is none; the socket is then
-        closed)."""
+        closed).
+
+        Returns:
+            The step's StepResult (the step, what it met, the bytes it received),
+            or None when no step is left.
+        """
         if self.done:
             self.close()
             return None
@@ -299,7 +317,11 @@ class ScriptRun:
         return result
 
     def run(self) -> list[StepResult]:
-        """Carry out every step left; return all the results."""
+        """Carry out every step left; return all the results.
+
+        Returns:
+            The StepResults of every step carried out, this call's and earlier ones'.
+        """
         while self.step() is not None:
             pass
         return self.results

@@ -49,7 +49,17 @@ class _DatagramModel(Directed):
 
 @dataclass(frozen=True, repr=False)
 class DropDatagrams(_DatagramModel):
-    """Datagrams are lost with ``probability``."""
+    """Datagrams are lost with ``probability`` (a lost request is a spurious
+    wake-up for the serving loop: readable, then nothing to read).
+
+    Args:
+        probability: the chance that each datagram is lost.
+        direction: ``"in"`` (default: requests), ``"out"`` (replies) or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     probability: float = 1.0
     direction: str = "in"
@@ -60,7 +70,17 @@ class DropDatagrams(_DatagramModel):
 
 @dataclass(frozen=True, repr=False)
 class DuplicateDatagrams(_DatagramModel):
-    """Datagrams arrive (``"in"``) or leave (``"out"``) ``copies`` extra times."""
+    """Datagrams arrive (``"in"``) or leave (``"out"``) ``copies`` extra times.
+
+    Args:
+        probability: the chance that a datagram is duplicated.
+        copies: extra copies of a duplicated datagram (at most 100).
+        direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     probability: float = 1.0
     copies: int = 1
@@ -78,7 +98,16 @@ class DuplicateDatagrams(_DatagramModel):
 class ReorderDatagrams(_DatagramModel):
     """A datagram is held back behind 1 to ``window`` later ones (with
     ``probability``). Held datagrams are released as soon as nothing else is
-    waiting, so reordering happens within bursts, as on a real network."""
+    waiting, so reordering happens within bursts, as on a real network.
+
+    Args:
+        window: the most later datagrams one is held behind (at most 1000).
+        direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     window: int = 2
     direction: str = "in"
@@ -93,7 +122,17 @@ class ReorderDatagrams(_DatagramModel):
 
 @dataclass(frozen=True, repr=False)
 class CorruptDatagrams(_DatagramModel):
-    """``bits`` random bits of a datagram are flipped (with ``probability``)."""
+    """``bits`` random bits of a datagram are flipped (with ``probability``).
+
+    Args:
+        probability: the chance that a datagram is corrupted.
+        bits: how many bits are flipped (at most 1024).
+        direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     probability: float = 1.0
     bits: int = 1
@@ -111,7 +150,16 @@ class CorruptDatagrams(_DatagramModel):
 
 @dataclass(frozen=True, repr=False)
 class TruncateDatagrams(_DatagramModel):
-    """Datagrams longer than ``max_size`` bytes are cut to ``max_size``."""
+    """Datagrams longer than ``max_size`` bytes are cut to ``max_size``.
+
+    Args:
+        max_size: the length datagrams are cut to (at most 65535).
+        direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     max_size: int = 512
     direction: str = "in"
@@ -135,6 +183,17 @@ class BurstLoss(_DatagramModel):
     In the good state a datagram is lost with ``loss_good``, in the bad state with
     ``loss_bad``; after each datagram the channel goes bad with ``p`` and
     recovers with ``r``. The mean burst length is ``1 / r``.
+
+    Args:
+        p: the chance, after each datagram, that the channel goes bad.
+        r: the chance, after each datagram, that a bad channel recovers.
+        loss_good: the loss probability in the good state.
+        loss_bad: the loss probability in the bad state.
+        direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
     """
 
     p: float = 0.05

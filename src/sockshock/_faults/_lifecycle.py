@@ -91,7 +91,16 @@ def _errno_value(value: Any, source: str) -> int:
 class AcceptErrors(FaultModel):
     """``accept()`` fails ``times`` times with ``errno`` (a number or a name such as
     ``"EMFILE"``) without taking the pending connection, which stays in the backlog
-    as it would when the process is out of descriptors."""
+    as it would when the process is out of descriptors.
+
+    Args:
+        errno: the error, a number or a name (default ``"EMFILE"``).
+        times: how many ``accept()`` calls fail (at most 1,000,000).
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     errno: int | str = _errno.EMFILE
     times: int = 1
@@ -129,7 +138,15 @@ class AbruptShutdown(FaultModel):
     """The server is shut down (``shutdown()`` then ``server_close()``, from another
     thread) at one precise moment: the first operation in scope -- for example
     ``AbruptShutdown(connections=2, after_bytes=5)`` stops it while the third
-    connection's request is being read, after its first 5 bytes. Happens once."""
+    connection's request is being read, after its first 5 bytes. Happens once.
+
+    Args:
+        direction: which operations can trigger it: ``"in"`` (default: the server's reads), ``"out"`` or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     direction: str = "in"
     kinds: ClassVar[tuple[str, ...]] = ()

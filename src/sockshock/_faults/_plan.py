@@ -317,7 +317,11 @@ class FaultPlan:
 
     def log_by_connection(self) -> dict[int, list[FaultEvent]]:
         """The log grouped by connection, each in its own order: what stays equal
-        between runs with the same seed, however threads interleaved."""
+        between runs with the same seed, however threads interleaved.
+
+        Returns:
+            ``{connection: [FaultEvent, ...]}``, connections in accept order.
+        """
         grouped: dict[int, list[FaultEvent]] = {}
         for event in self.log:
             grouped.setdefault(event.connection, []).append(event)
@@ -325,7 +329,15 @@ class FaultPlan:
 
     def describe(self, limit: int | None = 200) -> str:
         """The plan and its log, for a human reading a failed test (at most ``limit``
-        events; ``None``: all of them)."""
+        events; ``None``: all of them).
+
+        Args:
+            limit: the most events to list (``None``: every one).
+
+        Returns:
+            Several lines: the seed, the models, each connection's decisions, and the
+            expression that replays the plan.
+        """
         if limit is None:
             limit = len(self._log)
         check_number("limit", limit, low=0, integer=True, source="FaultPlan.describe()")
@@ -369,6 +381,9 @@ class FaultPlan:
         operations: the same models and seed; with ``rng=``, each generator again
         from the state it had when this plan was made (:class:`~sockshock.faults.Draws`:
         the same numbers from the start).
+
+        Returns:
+            A new FaultPlan.
 
         Raises:
             InvalidArgument: for a generator that cannot be copied (a subclass of

@@ -74,7 +74,15 @@ class _Chunks(FaultModel):
 
 @dataclass(frozen=True, repr=False)
 class PartialReads(_Chunks):
-    """``recv``/``recv_into`` return 1 to ``max_chunk`` bytes even when more is waiting."""
+    """``recv``/``recv_into`` return 1 to ``max_chunk`` bytes even when more is waiting.
+
+    Args:
+        max_chunk: the most bytes one read returns (at least 1).
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     kinds: ClassVar[tuple[str, ...]] = (RECV,)
 
@@ -82,7 +90,15 @@ class PartialReads(_Chunks):
 @dataclass(frozen=True, repr=False)
 class PartialWrites(_Chunks):
     """``send`` accepts only 1 to ``max_chunk`` bytes of the buffer (``sendall``
-    still delivers everything, in pieces)."""
+    still delivers everything, in pieces).
+
+    Args:
+        max_chunk: the most bytes one send takes (at least 1).
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     kinds: ClassVar[tuple[str, ...]] = (SEND,)
 
@@ -90,7 +106,17 @@ class PartialWrites(_Chunks):
 @dataclass(frozen=True, repr=False)
 class Latency(Directed):
     """Each operation waits ``seconds`` (plus up to ``jitter``) before its data is
-    seen (``"in"``) or leaves (``"out"``)."""
+    seen (``"in"``) or leaves (``"out"``).
+
+    Args:
+        seconds: the delay of each operation (at most 3600).
+        jitter: up to this many seconds more, drawn per operation.
+        direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     seconds: float
     jitter: float = 0.0
@@ -113,6 +139,14 @@ class Bandwidth(Directed):
 
     Each operation moves at most 50 ms worth of bytes and waits until the bytes
     before it have "left" at that rate.
+
+    Args:
+        bytes_per_second: the rate, 1 to 1e12.
+        direction: ``"in"``, ``"out"`` or ``"both"`` (default).
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
     """
 
     bytes_per_second: float
@@ -139,7 +173,17 @@ class Bandwidth(Directed):
 @dataclass(frozen=True, repr=False)
 class SlowClient(FaultModel):
     """The client trickles its request: every read returns at most ``chunk`` bytes,
-    each after ``pause`` seconds (plus up to ``jitter``)."""
+    each after ``pause`` seconds (plus up to ``jitter``).
+
+    Args:
+        chunk: the most bytes one read returns.
+        pause: seconds before each read's data is seen.
+        jitter: up to this many seconds more per read.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     chunk: int = 1
     pause: float = 0.05
@@ -160,7 +204,16 @@ class SlowClient(FaultModel):
 class SlowReader(FaultModel):
     """The client reads its response slowly: every send takes at most ``chunk``
     bytes, each after ``pause`` seconds, so write timeouts fire when ``pause``
-    exceeds the socket's timeout."""
+    exceeds the socket's timeout.
+
+    Args:
+        chunk: the most bytes one send takes.
+        pause: seconds before each send completes.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     chunk: int = 1
     pause: float = 0.05
@@ -188,7 +241,16 @@ def _after(nbytes: int, op: Operation, action: str, **extra: Any) -> Decision | 
 class ResetAfter(Directed):
     """The peer resets the connection once ``nbytes`` have moved in ``direction``:
     reads raise ECONNRESET (then return ``b""``), writes raise ECONNRESET then
-    EPIPE, exactly like Linux."""
+    EPIPE, exactly like Linux.
+
+    Args:
+        nbytes: bytes that move before the reset (0: at the first operation).
+        direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     nbytes: int = 0
     direction: str = "in"
@@ -218,7 +280,15 @@ class _ReadsEndAfter(FaultModel):
 
 @dataclass(frozen=True, repr=False)  # (its own __init__: errors name EOFAfter)
 class EOFAfter(_ReadsEndAfter):
-    """The peer closes its side early: reads return ``b""`` after ``nbytes``."""
+    """The peer closes its side early: reads return ``b""`` after ``nbytes``.
+
+    Args:
+        nbytes: bytes the server reads before the end of file.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     action = EOF
 
@@ -227,6 +297,14 @@ class EOFAfter(_ReadsEndAfter):
 class Stall(_ReadsEndAfter):
     """The peer goes silent after ``nbytes``: reads block until the socket's timeout
     (``TimeoutError``), or until the server closes or shuts down the socket, or the
-    real peer closes (then: end of file)."""
+    real peer closes (then: end of file).
+
+    Args:
+        nbytes: bytes the server reads before the peer goes silent.
+        **scope: keyword-only, as every model takes them: ``probability``, ``per``,
+            ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
+            ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
+            reference page).
+    """
 
     action = STALL

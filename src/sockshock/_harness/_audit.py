@@ -242,6 +242,9 @@ def audit(*, descriptors: bool = True, grace: float = _GRACE) -> Iterator[LeakAu
         descriptors: also compare open file descriptors (``/proc/self/fd``).
         grace: seconds to let ending threads and exiting children finish.
 
+    Yields:
+        The audit (its baseline taken on entry); the check runs on leaving.
+
     Raises:
         LeakError: (an ``AssertionError``) naming what leaked, unless the block
             itself raised (its exception is not masked).

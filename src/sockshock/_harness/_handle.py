@@ -77,7 +77,7 @@ class ServerHandle(Generic[ServerT]):
 
     @property
     def plan(self) -> FaultPlan | None:
-        """The fault plan in force (``None`` without faults): ``plan.seed``,
+        """The fault plan in force (``None`` without faults) -- ``plan.seed``,
         ``plan.log``, ``plan.describe()``."""
         return self.layer.plan if self.layer is not None else None
 
@@ -95,14 +95,28 @@ class ServerHandle(Generic[ServerT]):
         """Wait until the server has stopped -- ``serve_forever()`` returned and
         ``server_close()`` finished -- however it was asked to (an
         ``AbruptShutdown``, a handler calling ``shutdown()``, the end of the block);
-        ``timeout``: ``None`` (no bound) or seconds in [0, 3600]. Whether it has."""
+        ``timeout``: ``None`` (no bound) or seconds in [0, 3600]. Whether it has.
+
+        Args:
+            timeout: ``None`` (no bound) or seconds in [0, 3600].
+
+        Returns:
+            True if the server has stopped, False if ``timeout`` ran out first.
+        """
         if timeout is not None:
             check_seconds("timeout", timeout, allow_zero=True, source="wait_stopped()")
         return self._run.stopped.wait(timeout)
 
     def temporary_path(self, name: str) -> str:
         """A path inside this handle's private temporary directory; ``name`` is a
-        plain file name (no directory part)."""
+        plain file name (no directory part).
+
+        Args:
+            name: a plain file name.
+
+        Returns:
+            The path, as a string; the directory goes when the handle's block ends.
+        """
         if not isinstance(name, str):
             raise InvalidArgument(
                 f"expected a file name (str) but got name={name!r} "
@@ -142,6 +156,14 @@ class ServerHandle(Generic[ServerT]):
         ``server_close()`` joins (not daemon ones, ``daemon_threads = True``: those
         end, or are reported, when the ``with`` block ends). A noisy CI machine is
         allowed ``seconds * tolerance + slack``.
+
+        Args:
+            seconds: the bound, before ``tolerance`` and ``slack``.
+            busy: clients that sent part of a request.
+            stalled: clients that sent nothing.
+            request: what the busy clients send (no end, so the handler waits).
+            tolerance: the factor for a noisy machine.
+            slack: seconds added to the bound.
 
         Returns:
             The seconds stopping took.
@@ -193,7 +215,14 @@ class ServerHandle(Generic[ServerT]):
     def client_context(self, **options: Any) -> ssl.SSLContext:
         """A client context that trusts this server's certificate (``tls=True``:
         sockshock's CA) and verifies it and the host name; ``options`` as for
-        :func:`sockshock.tls.client_context` (``client_certificate=``...)."""
+        :func:`sockshock.tls.client_context` (``client_certificate=``...).
+
+        Args:
+            **options: keyword arguments of :func:`sockshock.tls.client_context`.
+
+        Returns:
+            A new client ``ssl.SSLContext``.
+        """
         if self._tls is None or not self._tls.ours:
             raise InvalidArgument(
                 "client_context(): this server was not served with tls=True; with your "
@@ -212,14 +241,22 @@ class ServerHandle(Generic[ServerT]):
         under test is made this way). Datagram clients are connected too
         (``send``/``recv`` work); Unix datagram clients are bound to a path of their
         own so that the server can answer, in a private temporary directory removed
-        when the client closes. With ``tls=True`` (:meth:`client_context`) or a client ``ssl.SSLContext``,
-        an ``ssl.SSLSocket`` that has completed its handshake, verifying the
-        server as ``localhost``. When the ``with`` block ends, the harness ends the
+        when the client closes. With ``tls=True`` (:meth:`client_context`) or a
+        client ``ssl.SSLContext``, an ``ssl.SSLSocket`` that has completed its
+        handshake, verifying the server as ``localhost``. When the ``with`` block ends, the harness ends the
         sending side of every stream client it made that is still open (the handler
         sees end of file after what was sent; its replies still arrive), stops the
         server, then closes them all (and, for forking servers, closes the copies a
         forked child inherits, so that closing a client reaches the server as end of
         file); under ``inject()``, they are closed when its block ends.
+
+        Args:
+            timeout: the client socket's timeout in seconds (``None``: blocking).
+            tls: ``True`` to run TLS with :meth:`client_context`, or your own client
+                ``ssl.SSLContext``; ``False`` (default): plain.
+
+        Returns:
+            A connected ``socket.socket`` (an ``ssl.SSLSocket`` with ``tls``).
         """
         if timeout is not None:
             check_seconds("timeout", timeout, source="connect()")
@@ -282,7 +319,7 @@ class ServerHandle(Generic[ServerT]):
         """Before the stop: end the sending side of every stream client still open
         (a TLS client sends its close_notify first), so that a handler waiting for
         more sees end of file after what was sent -- and its replies still arrive.
-        The clients are closed after the stop (:meth:`_close_clients`)."""
+        The clients are closed after the stop (:meth:`close_clients`)."""
         if self.type != socket.SOCK_STREAM:
             return
         with self._lock:
@@ -297,7 +334,7 @@ class ServerHandle(Generic[ServerT]):
             with contextlib.suppress(OSError, ValueError):
                 socket.socket.shutdown(client, socket.SHUT_WR)
 
-    def _close_clients(self) -> None:
+    def close_clients(self) -> None:
         """Close every client ``connect()`` made (a Unix datagram client's own path
         goes with it), as the block's end does."""
         with self._lock:

@@ -146,8 +146,12 @@ def install() -> Installation:
     imported from now on (``http.server``, ``xmlrpc.server``, ``logging.config``,
     packages built on ``socketserver``); as a context manager, only for the block.
 
+    Returns:
+        An installation: ``.undo()`` puts the standard module back; as a context
+        manager it undoes itself when the block ends.
+
     Raises:
-        InvalidArgument: (a ``InvalidArgument`` and a ``ValueError``) a module
+        InvalidArgument: (also a ``ValueError``) a module
             built on the standard ``socketserver`` was imported already (named in the
             message, with what to do).
     """
@@ -226,11 +230,26 @@ def inject(
     ``server_close()``), and so does ``assert_stops_within()``. Their
     ``server_close()`` waits at most ``shutdown_timeout`` for handler threads.
 
+    Args:
+        faults: a FaultPlan or a list of fault models (as for ``serving()``), each
+            server getting a plan of its own with the same models and seed.
+        seed: the seed of the plans made from a list of models (default: random).
+        clock: ``"real"`` (default) or ``"virtual"``, as for ``serving()``.
+        shutdown_timeout: seconds each server's ``server_close()`` may wait for its
+            handler threads.
+        expect_errors: exception classes handlers are expected to raise: kept in
+            each handle's ``errors``, not re-raised.
+
+    Yields:
+        The servers built so far, as handles (``.server``, ``.address``,
+        ``.layer``, ``.plan``, ``.errors``); ``servers.wait(n)`` waits for ``n``.
+
     Raises:
-        After the block: :class:`~sockshock.errors.ShutdownTimeout` if a server's
-        ``server_close()`` gave up on stuck handler threads, or a stop the harness
-        began did not end within ``shutdown_timeout`` (with their stacks); else the
-        first handler error not in ``expect_errors``.
+        ShutdownTimeout: after the block, if a server's ``server_close()`` gave up
+            on stuck handler threads, or a stop the harness began did not end within
+            ``shutdown_timeout`` (with their stacks).
+        Exception: after the block, the first handler error not in
+            ``expect_errors``, or an error of a stop the harness began.
     """
     check_seconds("shutdown_timeout", shutdown_timeout, source="inject()")
     template = make_plan([] if faults is None else faults, seed=seed, source="faults")
@@ -299,7 +318,7 @@ def _finish(servers: InjectedServers, shutdown_timeout: float) -> list[str]:
     deadline = time.monotonic() + shutdown_timeout
     for handle in servers:
         run = handle._run
-        handle._close_clients()
+        handle.close_clients()
         forget_handle(handle)
         if run.stopper is not None:
             run.stopper.join(max(0.0, deadline - time.monotonic()))

@@ -182,8 +182,18 @@ def serving(
 
     Raises:
         InvalidArgument: for a bad argument, before anything starts.
-        The first exception a request handler raised (with the others in its notes),
-        after the server has stopped; :class:`ShutdownTimeout` if it would not stop.
+        ShutdownTimeout: if the server would not stop within ``shutdown_timeout``.
+        Exception: the first exception a request handler raised and did not expect
+            (with the others in its notes), re-raised after the server has stopped.
+
+    Example:
+        >>> import sockshock
+        >>> from sockshock.handlers import LineEcho
+        >>> with sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
+        ...     with srv.connect() as client:
+        ...         client.sendall(b"hello\\n")
+        ...         client.recv(100)
+        b'hello\\n'
     """
     return _serving(
         server_class,
@@ -303,7 +313,7 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle[Any]]:
             handle._end_clients()  # a client left open must not keep a handler waiting
             stuck = stop(run, spec.shutdown_timeout)
         finally:
-            handle._close_clients()
+            handle.close_clients()
             forget_handle(handle)
             if layer is not None:
                 layer.collect()

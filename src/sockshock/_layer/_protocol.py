@@ -37,12 +37,22 @@ class SocketLayer(Protocol):
         type: int = socket.SOCK_STREAM,
         proto: int = 0,
     ) -> socket.socket:
-        """Return a new, unbound socket of the given family, type and protocol."""
+        """Return a new, unbound socket of the given family, type and protocol.
+
+        Args:
+            family: the address family (``socket.AF_INET``, ``AF_INET6``, ``AF_UNIX``).
+            type: the socket type (``socket.SOCK_STREAM`` or ``SOCK_DGRAM``).
+            proto: the protocol number (0: the default for the family and type).
+
+        Returns:
+            A ``socket.socket`` (or a subclass); sockets its ``accept()`` returns must
+            come from the same layer.
+        """
         ...
 
 
 class SystemSocketLayer:
-    """The default layer: the operating system's sockets, unwrapped."""
+    """The default layer -- the operating system's sockets, unwrapped."""
 
     __slots__ = ()
 

@@ -139,9 +139,9 @@ class FaultProxy:
                 "listen", ("127.0.0.1", 0) if listen is None else listen, transport, 0, SOURCE
             )
             self._listen_family = int(family)
-        #: The plan in force: ``plan.seed``, ``plan.log``, ``plan.describe()``.
+        #: The plan in force -- ``plan.seed``, ``plan.log``, ``plan.describe()``.
         self.plan: FaultPlan = plan_for(transport, faults, seed)
-        #: Set when an AbruptShutdown fired: every connection was reset and the proxy
+        #: Set when an AbruptShutdown fired -- every connection was reset and the proxy
         #: stopped listening.
         self.shutdown_triggered = threading.Event()
         #: Called once when an AbruptShutdown fired, on the I/O thread, after the
@@ -169,6 +169,9 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         """Listen and start forwarding (in one daemon I/O thread); returns the proxy.
+
+        Returns:
+            The proxy itself, so that ``proxy = FaultProxy(...).start()`` reads well.
 
         Raises:
             ProxyError: if the proxy was started before.
@@ -297,7 +300,14 @@ class FaultProxy:
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until the proxy has stopped forwarding (``stop()``, a signal through
-        :meth:`request_stop`, or an ``AbruptShutdown``); True if it has."""
+        :meth:`request_stop`, or an ``AbruptShutdown``); True if it has.
+
+        Args:
+            timeout: seconds to wait at most (``None``: no bound).
+
+        Returns:
+            True if the proxy has stopped, False if ``timeout`` ran out first.
+        """
         return self._done.wait(timeout)
 
     @property
@@ -307,7 +317,7 @@ class FaultProxy:
 
     @property
     def address(self) -> Any:
-        """The address to give clients: ``(host, port)``, or the Unix socket path."""
+        """The address to give clients -- ``(host, port)``, or the Unix socket path."""
         if self._address is None:
             raise ProxyError(
                 f"{self!r} has no address yet: call start() first (or use it as a context manager)"

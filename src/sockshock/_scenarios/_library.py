@@ -24,12 +24,23 @@ def library() -> list[Path]:
 
 
 def names() -> list[str]:
-    """Every scenario name in the library, sorted."""
+    """Every scenario name in the library, sorted.
+
+    Returns:
+        The names, such as ``"slowloris"``: :func:`load` takes each.
+    """
     return sorted({path.stem for folder in library() for path in folder.glob("*.toml")})
 
 
 def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
     """A scenario by path (``scenarios/slowloris.toml``) or by name (``slowloris``).
+
+    Args:
+        spec: a path to a ``.toml`` file, or the name of a scenario in the library.
+        source: what gave ``spec``, for the error message.
+
+    Returns:
+        The scenario, checked (every mistake is an error naming the file and line).
 
     Raises:
         InvalidArgument: nothing by that path or name (the message lists the names

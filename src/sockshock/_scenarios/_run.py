@@ -285,7 +285,20 @@ def run(
     scenario: Scenario, *, server_class: Any = None, handler: Any = None, seed: int | None = None
 ) -> ScenarioResult:
     """Run ``scenario`` against a server in this process (its ``[server]`` unless
-    ``server_class``/``handler`` say otherwise) and judge its ``[expect]``."""
+    ``server_class``/``handler`` say otherwise) and judge its ``[expect]``.
+
+    Args:
+        scenario: a scenario from :func:`load`.
+        server_class: the server to run it against instead of its ``[server]``
+            (a class, a name in ``sockshock.socketserver`` or ``"module:attr"``).
+        handler: the request handler instead of its ``[server]``'s.
+        seed: the fault seed instead of the scenario's (default: its own, or random).
+
+    Returns:
+        The result: what was answered, how fast the server stopped, the handler
+        errors and leaks, each judged against ``[expect]``, with the seed that
+        replays it.
+    """
     resolved = resolve(scenario, server_class=server_class, handler=handler)
     cls, handler, transport = resolved.server_class, resolved.handler, resolved.transport
     plan = scenario.plan(seed)

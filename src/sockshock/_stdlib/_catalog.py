@@ -161,6 +161,13 @@ def server_kinds(
         family: ``"inet"`` or ``"unix"``.
         concurrency: one or several of ``"sync"``, ``"threading"``, ``"forking"``,
             ``"pool"``.
+        kind: the old name of ``transport``.
+        base: your server class: it, under each concurrency, instead of sockshock's.
+        source: what asked, for the error message.
+
+    Returns:
+        The matching classes as ``ServerKind`` records (``.name``, ``.transport``,
+        ``.family``, ``.concurrency``), in catalogue order.
     """
     if kind is not None:
         if transport is not None:

@@ -162,14 +162,26 @@ class ServerMachine(RuleBasedStateMachine):
 
     def expected_reply(self, request: bytes) -> bytes | None:
         """The complete reply to ``request``, or ``None`` not to compare replies
-        (the default)."""
+        (the default).
+
+        Args:
+            request: what a client sent, whole.
+
+        Returns:
+            The bytes the server must answer with, or ``None``.
+        """
         return None
 
     def check_reply(self, request: bytes, reply: bytes) -> None:
         """Every complete request gets a complete reply: called for each client that
         sent its request, half-closed and read to end of file, with what it sent and
         got. By default, ``reply`` must be :meth:`expected_reply` (unless that is
-        ``None``). Override to check replies you cannot spell out."""
+        ``None``). Override to check replies you cannot spell out.
+
+        Args:
+            request: what the client sent.
+            reply: everything it read until end of file.
+        """
         expected = self.expected_reply(request)
         if expected is not None:
             assert reply == expected, (
@@ -180,7 +192,12 @@ class ServerMachine(RuleBasedStateMachine):
     def check_client(self, run: ScriptRun) -> None:
         """Called when a client's script has ended; by default, for a client that
         sent its request, half-closed and read to end of file (as
-        :func:`client_scripts`' ``"half_close"`` ending does), :meth:`check_reply`."""
+        :func:`client_scripts`' ``"half_close"`` ending does), :meth:`check_reply`.
+
+        Args:
+            run: the client's finished ScriptRun (``.script``, ``.results``,
+                ``.received``).
+        """
         steps = run.script.steps
         if (
             len(steps) >= 2

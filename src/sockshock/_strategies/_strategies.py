@@ -164,7 +164,17 @@ def fault_models(
 ) -> st.SearchStrategy[FaultModel]:
     """Instances of ``model`` (a fault model class, such as ``faults.PartialReads``)
     with drawn parameters (and, with ``scopes``, scope arguments), shrinking towards
-    its gentlest form."""
+    its gentlest form.
+
+    Args:
+        model: the fault model class.
+        scopes: also draw scope arguments (connections, windows, probabilities).
+        max_bytes: the largest byte count drawn (chunks, offsets).
+        max_delay: the longest delay drawn, in seconds.
+
+    Returns:
+        A strategy of instances of ``model``.
+    """
     source = "fault_models()"
     if not (isinstance(model, type) and issubclass(model, FaultModel)) or model is FaultModel:
         hint = (
@@ -348,7 +358,15 @@ def chunkings(
 ) -> st.SearchStrategy[list[bytes]]:
     """Ways to split ``payload`` (bytes, or a strategy of bytes) into non-empty
     chunks that join back to it -- as ``drive()`` delivers them: each chunk a read
-    (or more) of its own. Shrinks towards one chunk. An empty payload: ``[b""]``."""
+    (or more) of its own. Shrinks towards one chunk. An empty payload: ``[b""]``.
+
+    Args:
+        payload: the bytes to split, or a strategy of them.
+        max_chunks: the most chunks (default: one per byte).
+
+    Returns:
+        A strategy of lists of byte strings.
+    """
     if max_chunks is not None:
         check_number("max_chunks", max_chunks, low=1, integer=True, source="chunkings()")
     return _payloads(payload, "chunkings()").flatmap(lambda p: _split(p, max_chunks))
@@ -369,7 +387,19 @@ def datagram_schedules(
     ones) them. Shrinks towards every datagram once, in order.
 
     Send them as a client would -- ``drive(handler, schedule, kind="datagram")``
-    -- to test a handler against exactly that delivery."""
+    -- to test a handler against exactly that delivery.
+
+    Args:
+        datagrams: what the client sends, in order (or a strategy of it).
+        drop: let datagrams be lost.
+        duplicate: let datagrams arrive more than once.
+        reorder: let datagrams arrive late.
+        max_copies: the most times one datagram arrives.
+        max_window: the most later datagrams one is held behind.
+
+    Returns:
+        A strategy of lists of datagrams in arrival order.
+    """
     check_number(
         "max_copies",
         max_copies,
@@ -452,6 +482,17 @@ def client_scripts(
     ``script.request`` is what a script sends. Pauses are up to ``max_pause``
     seconds (virtual in ``drive()``, real on real sockets); ``timeout`` bounds
     every read.
+
+    Args:
+        request: what the client sends (default: up to 64 drawn bytes).
+        kind: ``"stream"`` or ``"datagram"``.
+        max_chunks: the most chunks the request is sent in.
+        max_pause: the longest pause between chunks, in seconds.
+        endings: the stream endings to draw from, in shrinking order.
+        timeout: the bound of every read, in seconds.
+
+    Returns:
+        A strategy of :class:`~sockshock.scripts.ClientScript`.
     """
     check_choice("kind", kind, ("stream", "datagram"), source="client_scripts()")
     check_number("max_chunks", max_chunks, low=1, integer=True, source="client_scripts()")

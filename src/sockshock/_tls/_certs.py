@@ -241,6 +241,9 @@ def server_context(
         maximum_version: the highest TLS version to accept (not below the minimum).
         alpn_protocols: ALPN protocols to offer, e.g. ``["h2", "http/1.1"]``.
 
+    Returns:
+        A new ``ssl.SSLContext`` (``PROTOCOL_TLS_SERVER``).
+
     Raises:
         InvalidArgument: ``certificate`` is not one of :data:`CERTIFICATES`.
         TLSUnavailable: trustme is not installed.
@@ -279,6 +282,9 @@ def client_context(
         maximum_version: the highest TLS version to offer (not below the minimum).
         alpn_protocols: ALPN protocols to ask for.
 
+    Returns:
+        A new ``ssl.SSLContext`` (``PROTOCOL_TLS_CLIENT``).
+
     Raises:
         InvalidArgument: ``client_certificate`` is not None or one of
             :data:`CLIENT_CERTIFICATES`.
@@ -305,6 +311,12 @@ def contexts(case: str = "valid") -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """The (server, client) contexts of one of :data:`TLS_CASES`.
 
     Clients should pass ``server_hostname=SERVER_HOSTNAME``.
+
+    Args:
+        case: a key of :data:`TLS_CASES`, such as ``"expired"``.
+
+    Returns:
+        The pair ``(server_context, client_context)``.
 
     Raises:
         InvalidArgument: ``case`` is not a key of :data:`TLS_CASES`.

@@ -63,6 +63,9 @@ class VirtualClock:
     all connections and each delay advances it, so concurrent delays add up
     instead of overlapping; outcomes compare each delay with its socket's
     timeout and do not depend on that.
+
+    Args:
+        start: the virtual time the clock starts at, in seconds.
     """
 
     def __init__(self, start: float = 0.0) -> None:
@@ -71,12 +74,24 @@ class VirtualClock:
         self._lock = threading.Lock()
 
     def now(self) -> float:
-        """The virtual time: the start plus every sleep taken so far."""
+        """The virtual time: the start plus every sleep taken so far.
+
+        Returns:
+            Seconds, as ``time.monotonic()`` would give them.
+        """
         return self._now  # one float read is atomic; advancing it takes the lock
 
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> bool:
         """Advance the clock by ``seconds`` (a finite number >= 0) unless ``wake``
-        is already set (then True)."""
+        is already set (then True).
+
+        Args:
+            seconds: how far to advance the clock.
+            wake: an event that, if already set, makes the sleep a no-op.
+
+        Returns:
+            True if ``wake`` was set (nothing advanced), else False.
+        """
         _check_seconds(seconds, "VirtualClock.sleep()")
         if wake is not None and wake.is_set():
             return True

@@ -103,14 +103,30 @@ class FaultLayer:
     def socket(
         self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
     ) -> FaultySocket:
-        """A new socket of the server's (the socket-layer protocol); faults apply to it and to every socket it accepts."""
+        """A new socket of the server's (the socket-layer protocol); faults apply to it and to every socket it accepts.
+
+        Args:
+            family: the address family, as for ``socket.socket``.
+            type: the socket type.
+            proto: the protocol number.
+
+        Returns:
+            A FaultySocket: a ``socket.socket`` subclass on a real descriptor.
+        """
         sock = FaultySocket(family, type, proto)
         sock._sockshock_attach(self, None)
         return sock
 
     def wrap(self, sock: _Socket) -> FaultySocket:
         """Take over ``sock`` (a listening or datagram socket someone else made):
-        the returned FaultySocket owns its descriptor and ``sock`` is detached."""
+        the returned FaultySocket owns its descriptor and ``sock`` is detached.
+
+        Args:
+            sock: the socket to take over.
+
+        Returns:
+            A FaultySocket on the same descriptor.
+        """
         timeout = sock.gettimeout()
         wrapped = FaultySocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
         wrapped.settimeout(timeout)

@@ -1,0 +1,256 @@
+"""Directives that render reference tables from sockshock's own definitions, so the
+site cannot drift from the code:
+
+* ``sockshock-fault-models`` -- every registered fault model, its signature, the
+  transports it acts on (asked of the model itself) and whether it works above TLS;
+* ``sockshock-pytest-settings`` -- the plugin's options, ini settings and marker keys
+  (``sockshock._pytest._settings.SETTINGS``);
+* ``sockshock-pytest-markers`` -- the markers as the plugin registers them;
+* ``sockshock-pytest-fixtures`` -- the plugin's fixtures and their docstrings;
+* ``sockshock-bench-results`` -- the recorded benchmark runs in ``bench/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def literal(text: str) -> str:
+    """``text`` as inline code in Markdown."""
+    return "`" + text.replace("`", "") + "`"
+
+
+def markdown(text: str) -> str:
+    """A docstring's reStructuredText inline markup, as Markdown, on one line."""
+    text = " ".join(text.split())
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text)  # roles: as code
+    return text.replace("``", "`").replace("|", "\\|")
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown pipe table; each cell is Markdown on one line."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    return lines
+
+
+class _MarkdownDirective(SphinxDirective):
+    """Renders the Markdown its ``markdown()`` returns, as if written on the page."""
+
+    has_content = False
+
+    def markdown(self) -> list[str]:
+        raise NotImplementedError
+
+    def run(self) -> list[nodes.Node]:
+        container = nodes.container()
+        source = self.get_source_info()[0]
+        self.state.nested_parse(
+            StringList(self.markdown(), source=source), self.content_offset, container
+        )
+        return container.children
+
+
+def _sample(cls: type) -> Any:
+    """An instance of a fault model with its required fields at small valid values and
+    its direction at "both", to ask what it can act on."""
+    kwargs: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
+        if field.name == "direction":
+            kwargs["direction"] = "both"
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            kwargs[field.name] = 1 if "probab" not in field.name else 0.5
+    return cls(**kwargs)
+
+
+def _signature(cls: type) -> str:
+    """``Name(arg, arg=default)``: the model's own arguments, not the scope ones."""
+    parameters = [
+        p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+        for p in inspect.signature(cls).parameters.values()
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY
+    ]
+    return f"{cls.__name__}({', '.join(parameters)})"
+
+
+class FaultModels(_MarkdownDirective):
+    def markdown(self) -> list[str]:
+        from sockshock._faults._registry import MODELS
+        from sockshock._util import InvalidArgument
+
+        rows = []
+        for name, cls in MODELS.items():
+            model = _sample(cls)
+            transports = [t for t in ("stream", "datagram") if model.applies_to_transport(t)]
+            try:
+                above_tls = _sample(cls).__class__(
+                    **{**dataclasses.asdict(model), "layer": "plaintext"}
+                )
+            except (InvalidArgument, TypeError):
+                above_tls = None
+            doc = inspect.getdoc(cls) or ""
+            rows.append(
+                [
+                    f"{{py:class}}`{_signature(cls)} <sockshock.faults.{name}>`",
+                    " and ".join(transports),
+                    "yes" if above_tls is not None else "no",
+                    markdown(doc.split("\n\n")[0]),
+                ]
+            )
+        self.env.note_dependency(str(ROOT / "src/sockshock/_faults/_registry.py"))
+        return table(["model", "transport", "above TLS", "what the server sees"], rows)
+
+
+def _default(value: Any) -> str:
+    if value is None or value == ():
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return literal(str(value))
+
+
+class PytestSettings(_MarkdownDirective):
+    def markdown(self) -> list[str]:
+        from sockshock._pytest._settings import SETTINGS
+
+        rows = []
+        for s in SETTINGS.values():
+            option = literal(f"{s.flag}={s.metavar}") if s.option else "no"
+            ini = literal(s.dest) if s.ini else "no"
+            marker = literal(f"{s.name}=") if s.marker else "no"
+            rows.append([option, ini, marker, _default(s.default), markdown(s.help)])
+        return table(
+            ["command line", "ini setting", "`@pytest.mark.sockshock`", "default", "what"], rows
+        )
+
+
+class PytestMarkers(_MarkdownDirective):
+    def markdown(self) -> list[str]:
+        from sockshock._pytest._plugin import _MARKERS
+
+        rows = []
+        for line in _MARKERS:
+            signature, _, text = line.partition(": ")
+            rows.append([literal(f"@pytest.mark.{signature}"), markdown(text)])
+        return table(["marker", "what"], rows)
+
+
+def _fixtures() -> list[tuple[str, str, str]]:
+    """(name, scope, docstring) of every fixture the plugin module defines."""
+    import sockshock.pytest_plugin as plugin
+
+    found = []
+    for name, value in vars(plugin).items():
+        definition = getattr(value, "_fixture_function_marker", None) or getattr(
+            value, "_pytestfixturefunction", None
+        )
+        if definition is None:
+            continue
+        function = getattr(value, "_fixture_function", None) or getattr(value, "__wrapped__", value)
+        found.append((name, definition.scope, inspect.getdoc(function) or ""))
+    return sorted(found)
+
+
+class PytestFixtures(_MarkdownDirective):
+    def markdown(self) -> list[str]:
+        rows = [[literal(name), scope, markdown(doc)] for name, scope, doc in _fixtures()]
+        rows.append(
+            [
+                "`server_class`",
+                "function",
+                "A server class, one per test: given by `@pytest.mark.sockshock_servers(...)`.",
+            ]
+        )
+        return table(["fixture", "scope", "what"], rows)
+
+
+class BenchResults(_MarkdownDirective):
+    """The newest recorded run of each benchmark, in full; older runs by file name."""
+
+    def markdown(self) -> list[str]:
+        results = ROOT / "bench" / "results"
+        newest: dict[str, tuple[str, dict[str, Any]]] = {}
+        older: list[str] = []
+        for path in sorted(results.glob("*.json")):  # dated names: oldest first
+            self.env.note_dependency(str(path))
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if record["benchmark"] in newest:
+                older.append(newest[record["benchmark"]][0])
+            newest[record["benchmark"]] = (path.name, record)
+        lines: list[str] = []
+        for name in sorted(newest):
+            filename, record = newest[name]
+            load = record["load_average"]
+            lines += [
+                f"**`{record['command']}`** (`bench/results/{filename}`)",
+                "",
+                f"Run {record['date']} on {record['machine']}, Python {record['python']}, "
+                f"commit `{record['commit']}`; load average (1, 5, 15 min) "
+                f"{load[0]}, {load[1]}, {load[2]} before and {load[3]}, {load[4]}, {load[5]} after; "
+                f"goals: {record.get('goals', 'met')}.",
+                "",
+                "````text",
+                *record["output"].rstrip("\n").splitlines(),
+                "````",
+                "",
+            ]
+        if older:
+            lines += [
+                "Earlier runs, in `bench/results/`: " + ", ".join(f"`{n}`" for n in older) + "."
+            ]
+        if not lines:
+            lines = ["No benchmark run is recorded yet."]
+        return lines
+
+
+def _escaped(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``parser`` with every help text's backslashes doubled, since sphinx-argparse
+    reads help texts as reStructuredText (``'ping\\n'`` would lose its backslash)."""
+    for action in parser._actions:
+        if action.help and action.help is not argparse.SUPPRESS:
+            action.help = action.help.replace("\\", "\\\\")
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if choice.help:
+                    choice.help = choice.help.replace("\\", "\\\\")
+            for sub in action.choices.values():
+                _escaped(sub)
+    return parser
+
+
+def cli_parser() -> argparse.ArgumentParser:
+    """``sockshock``'s parser, for the command-line reference."""
+    from sockshock._cli._main import _parser
+
+    return _escaped(_parser())
+
+
+def proxy_parser() -> argparse.ArgumentParser:
+    """``sockshock proxy``'s parser, for the command-line reference."""
+    from sockshock._cli._proxy import _proxy_parser
+
+    return _escaped(_proxy_parser())
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("sockshock-fault-models", FaultModels)
+    app.add_directive("sockshock-pytest-settings", PytestSettings)
+    app.add_directive("sockshock-pytest-markers", PytestMarkers)
+    app.add_directive("sockshock-pytest-fixtures", PytestFixtures)
+    app.add_directive("sockshock-bench-results", BenchResults)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
