@@ -427,3 +427,49 @@ def test_an_error_in_a_stop_begun_under_inject_is_raised_after_the_block() -> No
             ss.ThreadingTCPServer.shutdown(server)
             thread.join(2)
             server.server_close()
+
+
+# -- scenarios: the same resolver -----------------------------------------------------
+
+
+class Grumpy(ss.StreamRequestHandler):
+    def handle(self) -> None:
+        raise LookupError("the class's own handler ran")
+
+
+class GrumpyByDefault(ss.ThreadingTCPServer):
+    daemon_threads = True
+
+    def __init__(
+        self,
+        server_address: Any,
+        RequestHandlerClass: Any = Grumpy,
+        bind_and_activate: bool = True,
+    ) -> None:
+        super().__init__(server_address, RequestHandlerClass, bind_and_activate)
+
+
+def test_a_scenario_serves_a_class_with_its_own_default_handler(tmp_path: Path) -> None:
+    from sockshock import scenarios
+
+    path = tmp_path / "own-handler.toml"
+    path.write_text(
+        textwrap.dedent("""
+            description = "A server class with its own default handler, no handler key."
+            duration = 0.01
+
+            [server]
+            class = "tests.test_adoption:GrumpyByDefault"
+
+            [load]
+            clients = 1
+
+            [expect]
+            answered = 0
+            handler_errors = "none"
+        """)
+    )
+    result = scenarios.run(scenarios.load(str(path)))
+    # Before: the demo echo handler ran in its place, and nothing was raised.
+    (errors,) = [check for check in result.checks if check.name == "handler errors"]
+    assert (errors.passed, errors.detail) == (False, "1: LookupError")
