@@ -473,3 +473,53 @@ def test_a_scenario_serves_a_class_with_its_own_default_handler(tmp_path: Path) 
     # Before: the demo echo handler ran in its place, and nothing was raised.
     (errors,) = [check for check in result.checks if check.name == "handler errors"]
     assert (errors.passed, errors.detail) == (False, "1: LookupError")
+
+
+# -- types: no Any in the signatures users call -----------------------------------------
+
+
+def _signatures(path: Path, name: str) -> list[Any]:
+    """The definitions of ``name`` in ``path`` that users see: its overloads, or the
+    function itself when it has none."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = [
+        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == name
+    ]
+    overloads = [
+        node
+        for node in found
+        if any(isinstance(d, ast.Name) and d.id == "overload" for d in node.decorator_list)
+    ]
+    return overloads or found
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("_harness/_serving.py", "serving"),
+        ("_harness/_install.py", "inject"),
+        ("_pytest/_fixture.py", "serve"),
+        ("_pytest/_fixture.py", "inject"),
+    ],
+)
+def test_the_signatures_users_call_have_real_types(module: str, name: str) -> None:
+    import ast
+
+    path = Path(sockshock.__file__).parent / module
+    definitions = _signatures(path, name)
+    assert definitions, f"no {name}() in {module}"
+    for node in definitions:
+        annotations = [
+            a.annotation
+            for a in (
+                *node.args.posonlyargs,
+                *node.args.args,
+                *node.args.kwonlyargs,
+                *(x for x in (node.args.vararg, node.args.kwarg) if x is not None),
+            )
+            if a.annotation is not None
+        ] + ([node.returns] if node.returns is not None else [])
+        text = [ast.unparse(a) for a in annotations]
+        assert not [t for t in text if "Any" in t], f"{module}:{node.lineno} {name}(): {text}"
