@@ -45,6 +45,7 @@ def _module(name: str) -> ModuleType:
 def test_the_public_modules_are_the_documented_ones() -> None:
     assert PUBLIC == [
         "sockshock",
+        "sockshock.checks",
         "sockshock.clients",
         "sockshock.errors",
         "sockshock.faults",

@@ -22,11 +22,18 @@ proxy), ``_scenarios`` (scenario files), ``_checks`` (the built-in checks),
 ``_strategies`` (hypothesis), then ``_pytest`` (the plugin) and ``_cli``.
 """
 
-from sockshock import errors, faults, layer  # noqa: F401 (``sockshock.errors.X`` after ``import sockshock``)
-from sockshock._harness import ServerHandle, Transcript, audit, drive, inject, install, serving
-from sockshock._proxy import FaultProxy
-from sockshock._stdlib import server_kinds
+import importlib
+from typing import TYPE_CHECKING
+
 from sockshock._util import __version__ as __version__
+
+if TYPE_CHECKING:
+    from sockshock import errors as errors
+    from sockshock import faults as faults
+    from sockshock import layer as layer
+    from sockshock._harness import ServerHandle, Transcript, audit, drive, inject, install, serving
+    from sockshock._proxy import FaultProxy
+    from sockshock._stdlib import server_kinds
 
 __all__ = [
     "FaultProxy",
@@ -39,3 +46,49 @@ __all__ = [
     "server_kinds",
     "serving",
 ]
+
+# The names above and the public modules are imported when first used (PEP 562):
+# ``import sockshock`` -- which ``import sockshock.pytest_plugin`` runs at every
+# pytest start-up -- loads no harness.
+_HOMES = {
+    "FaultProxy": "sockshock._proxy",
+    "ServerHandle": "sockshock._harness",
+    "Transcript": "sockshock._harness",
+    "audit": "sockshock._harness",
+    "drive": "sockshock._harness",
+    "inject": "sockshock._harness",
+    "install": "sockshock._harness",
+    "serving": "sockshock._harness",
+    "server_kinds": "sockshock._stdlib",
+}
+_MODULES = frozenset(
+    {
+        "checks",
+        "clients",
+        "errors",
+        "faults",
+        "handlers",
+        "layer",
+        "scenarios",
+        "scripts",
+        "socketserver",
+        "strategies",
+        "tls",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(importlib.import_module(home), name)
+    elif name in _MODULES:  # ``sockshock.errors.X`` after ``import sockshock``
+        value = importlib.import_module(f"sockshock.{name}")
+    else:
+        raise AttributeError(f"module 'sockshock' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES, *_MODULES})

@@ -13,15 +13,17 @@ Markers: ``sockshock(...)`` (per-test settings), ``faults(*models)``,
 
 Options (group ``sockshock``), each mirrored by an ini setting of the same name with
 underscores where it makes sense; precedence: marker > command line > ini. The
-settings are stated once, in ``sockshock._pytest._settings``; the hooks live in
-``sockshock._pytest._plugin``, the fixtures in ``sockshock._pytest._fixture``. The
-documentation's reference page for the plugin is generated from those tables.
+settings are stated once, in ``sockshock._pytest._settings``; the hooks and the
+fixtures pytest sees live in ``sockshock._pytest._plugin``, the fixtures' work in
+``sockshock._pytest._fixture``. The documentation's reference page for the plugin
+is generated from those tables.
 
-Importing this module is cheap: it loads neither hypothesis nor trustme.
+Importing this module is cheap: it loads neither the harness nor hypothesis nor
+trustme -- a fixture or marker does, when a test uses it
+(``bench/bench_plugin_import.py`` measures it against pytest's own import).
 """
 
-from sockshock._pytest._fixture import *  # noqa: F403 (fixtures, SESSION_SEED)
-from sockshock._pytest._plugin import *  # noqa: F403 (the hooks)
+from sockshock._pytest import *  # noqa: F403 (the hooks and fixtures, found by pytest as attributes)
 
 # The fixtures and hooks are found by pytest as attributes; nothing here is API
 # to import (the fixtures are documented in the docs' reference).

@@ -39,6 +39,7 @@ class Expectation:
 
     kind: str = "baseline"
     value: bytes = b""
+    flags: int = 0  # a regular expression's flags (re.S always)
 
     def judge(self, reply: bytes, baseline: bytes) -> str | None:
         """None if ``reply`` is as expected, else why not."""
@@ -49,7 +50,7 @@ class Expectation:
                 return None
             return "the reply's start " + difference(reply[: len(self.value)], self.value)
         if self.kind == "regex":
-            if re.search(self.value, reply, re.S):
+            if re.search(self.value, reply, re.S | self.flags):
                 return None
             return f"the reply {reply[: 2 * _CONTEXT]!r}... does not match {self.value!r}"
         if reply == baseline or _DIGITS.sub(b"0", reply) == _DIGITS.sub(b"0", baseline):

@@ -1,10 +1,11 @@
 """``sockshock run``: the built-in robustness checks, as a matrix.
 
-The checks are a pytest module (``_run_checks``) run by ``pytest.main`` with
-sockshock's own plugin, so every check gets what every sockshock test gets: a
-seed, the fault log in its failure report, the shutdown bound and the leak audit.
-:class:`RunTarget` is registered as a plugin of that run: it tells the checks what
-to check and collects the outcomes for the progress lines and the matrix.
+The checks are plain functions (``sockshock._checks``), run here server by
+server: each with its own fault seed, the shutdown bound and a leak audit. This
+module turns their results into progress lines (stderr), the matrix, one block per
+failure -- its reason, where it was raised, the seed that re-runs it --, the leak
+audit's findings with what each leaked descriptor is, one line per cause of skips
+(stdout), and ``--json``. No pytest.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from sockshock._checks import Expectation
+from sockshock._checks import (
+    CHECKS,
+    CheckResult,
+    Expectation,
+    Target,
+    leak_lines,
+    planned,
+    run_matrix,
+)
 from sockshock._harness import (
     choose_handler,
     import_handler_class,
@@ -30,149 +37,18 @@ from sockshock._harness import (
 from sockshock._stdlib import ServerKind, classes, kind_of, server_kinds
 from sockshock._util import InvalidArgument, __version__, check_seed
 
-__all__ = ["DEFAULT_REQUEST", "RunTarget", "check_common", "check_writable", "run", "write_json"]
+__all__ = ["DEFAULT_REQUEST", "check_common", "check_writable", "run", "write_json"]
 
 AUDIT = "leak audit"
+_LOG_LINES = 12  # of a failure's fault log, in the text (--json has it all)
 #: What the built-in checks send unless --request says otherwise.
 DEFAULT_REQUEST = "ping\\n"
-
-
-def _checks() -> dict[str, str]:
-    """The check functions and their columns, as the checks module declares them."""
-    from sockshock._checks._checks import CHECKS
-
-    return CHECKS
-
-
-@dataclass
-class Result:
-    server: str
-    check: str
-    outcome: str  # "pass", "FAIL", "expected", "skip"
-    seconds: float = 0.0
-    reason: str = ""
-    seed: int | None = None  # the check's fault seed, for a failure's re-run line
-
-
-@dataclass(eq=False)
-class RunTarget:
-    """What ``sockshock run`` checks; registered as the pytest plugin "sockshock-run"."""
-
-    is_sockshock_run_target = True
-
-    servers: list[ServerKind]
-    handler: Any
-    request: bytes
-    expectation: Expectation
-    out: TextIO
-    results: list[Result] = field(default_factory=list)
-    baselines: dict[str, bytes | Exception] = field(default_factory=dict)
-    audit_failures: dict[str, str] = field(default_factory=dict)
-    total: int = 0
-
-    def handler_for(self, server: ServerKind) -> Any:
-        """The handler to serve ``server`` with (None: its constructor's own), as
-        the one resolver chooses it: --handler; else the class's default; else
-        sockshock's demo echo handler."""
-        return choose_handler(
-            server.server_class, self.handler, source="--handler", demo=True, where="sockshock run"
-        ).handler_class
-
-    # -- pytest hooks ------------------------------------------------------------
-
-    def pytest_configure(self, config: Any) -> None:
-        config.addinivalue_line("markers", "transport(kind): only for stream or datagram servers")
-
-    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
-        # Checks of a transport none of the servers has: not applicable, not shown.
-        kept = [
-            item
-            for item in items
-            if isinstance(
-                getattr(item, "callspec", None) and item.callspec.params.get("server"), ServerKind
-            )
-        ]
-        dropped = [item for item in items if item not in kept]
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = kept
-        self.total = len(items)
-
-    def pytest_runtest_logreport(self, report: Any) -> None:
-        name, _, rest = report.nodeid.rpartition("::")[2].partition("[")
-        server = rest.rstrip("]")
-        check = _checks().get(name, name)
-        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-            if report.passed:
-                outcome = "pass"
-            elif getattr(report, "wasxfail", None) is not None:
-                outcome = "expected"
-            elif report.skipped:
-                outcome = "skip"
-            else:
-                outcome = "FAIL"
-            reason = _reason(report) if outcome in ("FAIL", "expected") else ""
-            if outcome == "expected":
-                reason = str(report.wasxfail)
-            elif outcome == "skip":
-                reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
-                reason = reason.removeprefix("Skipped: ")
-            self.results.append(
-                Result(
-                    server,
-                    check,
-                    outcome,
-                    report.duration,
-                    reason,
-                    _seed(report) if outcome == "FAIL" else None,
-                )
-            )
-            done = len(self.results)
-            self.out.write(
-                f"[{done:3}/{self.total}] {server:<30} {check:<16} {outcome:<8} "
-                f"{report.duration * 1000:7.1f} ms\n"
-            )
-            self.out.flush()
-        elif report.when == "teardown" and report.failed:
-            reason = _reason(report)
-            if "LeakError" in reason:
-                self.audit_failures.setdefault(server, reason)
-            else:  # handler errors, shutdown bounds: the check failed after all
-                for result in reversed(self.results):
-                    if result.server == server and result.check == check:
-                        if result.outcome != "FAIL":  # its progress line said otherwise
-                            self.out.write(
-                                f"{'':8}{server:<30} {check:<16} FAIL     "
-                                f"(was {result.outcome}: at teardown, "
-                                f"{reason})\n"
-                            )
-                            self.out.flush()
-                        result.outcome, result.reason = "FAIL", reason
-                        result.seed = _seed(report)
-                        break
-
-
-def _seed(report: Any) -> int | None:
-    """The fault seed the plugin put in a failing check's report section."""
-    for title, text in report.sections:
-        if title.startswith("sockshock"):
-            found = re.search(r"^fault seed: (\d+)", text, re.MULTILINE)
-            if found:
-                return int(found.group(1))
-    return None
-
-
-def _reason(report: Any) -> str:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(report.longrepr)
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[0][:200] if lines else "failed"
 
 
 def _servers(args: argparse.Namespace, handler: Any) -> list[ServerKind]:
     if args.server is not None:
         cls = resolve_server_class(args.server, source="--server")
-        # an incompatible pair, given explicitly: a usage error
+        # An incompatible pair, given explicitly: a usage error.
         choose_handler(cls, handler, source="--handler", demo=True, where="sockshock run")
         return [kind_of(cls)]
     if handler is not None:
@@ -208,15 +84,17 @@ def _expectation(args: argparse.Namespace) -> Expectation:
     return Expectation(kind, value)
 
 
-def _matrix(target: RunTarget) -> str:
-    servers = list(dict.fromkeys(r.server for r in target.results))
-    columns = [c for c in _checks().values() if any(r.check == c for r in target.results)] + [AUDIT]
+def _matrix(results: list[CheckResult]) -> str:
+    servers = list(dict.fromkeys(r.server for r in results))
+    present = {r.check for r in results}
+    columns = [check.name for check in CHECKS if check.name in present] + [AUDIT]
     cells: dict[tuple[str, str], str] = {}
-    for r in target.results:
+    for r in results:
         timed = r.outcome in ("pass", "FAIL")
         cells[(r.server, r.check)] = f"{r.outcome} {r.seconds * 1000:.0f}ms" if timed else r.outcome
+    leaked = {r.server for r in results if r.leaked}
     for server in servers:
-        cells[(server, AUDIT)] = "FAIL" if server in target.audit_failures else "pass"
+        cells[(server, AUDIT)] = "FAIL" if server in leaked else "pass"
     widths = {c: max([len(c)] + [len(cells.get((s, c), "-")) for s in servers]) for c in columns}
     name_width = max([len("server class")] + [len(s) for s in servers])
     lines = ["  ".join(["server class".ljust(name_width)] + [c.ljust(widths[c]) for c in columns])]
@@ -316,12 +194,83 @@ def check_common(args: argparse.Namespace) -> None:
         )
 
 
+def _target_for(handler: Any, request: bytes, expectation: Expectation | None) -> Any:
+    """Each server's :class:`Target`: ``--handler``; else the handler the class's
+    constructor defaults to (judged against its own reply without faults); else the
+    demo echo handlers (whose reply is the request)."""
+
+    def target(kind: ServerKind) -> Target:
+        choice = choose_handler(  # the harness's one resolver (None: the class's own)
+            kind.server_class, handler, source="--handler", demo=True, where="sockshock run"
+        )
+        judged = expectation
+        if choice.origin == "demo":
+            judged = judged or Expectation("exact", request)  # the demo handlers echo
+        return Target(kind.server_class, choice.handler_class, request, judged or Expectation())
+
+    return target
+
+
+def _progress(out: TextIO, total: int) -> Any:
+    done = 0
+
+    def report(r: CheckResult) -> None:
+        nonlocal done
+        done += 1
+        out.write(
+            f"[{done:3}/{total}] {r.server:<30} {r.check:<16} {r.outcome:<8} "
+            f"{r.seconds * 1000:7.1f} ms\n"
+        )
+        out.flush()
+
+    return report
+
+
+def _indented(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
+def report_lines(results: list[CheckResult]) -> list[str]:
+    """What follows the matrix: every failure in full, the leak audit's findings,
+    one line per cause of skips, notes."""
+    lines: list[str] = []
+    for r in results:
+        if r.outcome == "FAIL":
+            again = (
+                ""
+                if r.seed is None
+                else f" (fault seed {r.seed}: add --seed {r.seed} to re-run it with the same faults)"
+            )
+            lines.append(f"FAIL {r.server} x {r.check}: {r.reason}{again}")
+            lines.extend(_indented(r.failure_lines()))
+            log = r.fault_log.splitlines()
+            if log:
+                shown = log[:_LOG_LINES] + (
+                    [f"  ... ({len(log) - _LOG_LINES} more lines in --json)"]
+                    if len(log) > _LOG_LINES
+                    else []
+                )
+                lines.extend(_indented(["faults injected:", *("  " + line for line in shown)]))
+    for r in results:
+        if r.leaks:
+            lines.append(f"FAIL {r.server} x {AUDIT}: {r.check} left {r.leaks.summary()} behind")
+            lines.extend(_indented(leak_lines(r.leaks)))
+    skipped: dict[str, list[str]] = {}
+    for r in results:
+        if r.outcome == "skip":
+            servers = skipped.setdefault(r.reason, [])
+            if r.server not in servers:
+                servers.append(r.server)
+    for reason, names in skipped.items():  # one line per cause
+        lines.append(f"skipped on {', '.join(names)}: {reason}")
+    for r in results:
+        lines.extend(f"note {r.server} x {r.check}: {note}" for note in r.notes)
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
-    try:
-        import pytest
-    except ImportError:
-        print("sockshock run needs pytest: pip install 'sockshock[pytest]'", file=sys.stderr)
-        return 2
+    """``sockshock run`` without scenarios: exit status 0 (all passed), 1 (a check
+    failed or leaked), 2 (usage)."""
     if os.getcwd() not in sys.path:  # --handler myservers:Handler, as python -m would
         sys.path.insert(0, os.getcwd())
     try:
@@ -335,84 +284,43 @@ def run(args: argparse.Namespace) -> int:
     except InvalidArgument as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
         return 2
-    demo = all(
-        choose_handler(s.server_class, handler, source="--handler", demo=True).origin == "demo"
-        for s in servers
-    )
-    if demo and expectation.kind == "baseline":
-        expectation = Expectation("exact", request)  # the demo handlers echo
     out = sys.stderr
-    target = RunTarget(servers, handler, request, expectation, out)
-    checks = os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_checks", "_checks.py"
-    )
     started = time.monotonic()
     out.write(f"sockshock {__version__}: {len(servers)} server class(es) x robustness checks\n")
-    with tempfile.TemporaryDirectory(prefix="sockshock-run-") as workdir:
-        ini = os.path.join(workdir, "pytest.ini")
-        with open(ini, "w", encoding="utf-8") as f:
-            f.write("[pytest]\n")
-        argv = [
-            checks,
-            "-c",
-            ini,
-            "--rootdir",
-            workdir,
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:terminal",
-            "-p",
-            "no:xdist",
-            "-p",
-            "no:hypothesispytest",  # its import alone costs 0.5-2 s
-            "-W",
-            "ignore::pytest.PytestAssertRewriteWarning",
-        ]
-        plugins: list[Any] = [target]
-        if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-            from sockshock import pytest_plugin
-
-            plugins.append(pytest_plugin)
-        if args.seed is not None:
-            argv.append(f"--sockshock-seed={args.seed}")
-        code = pytest.main(argv, plugins=plugins)
+    results = run_matrix(
+        servers,
+        _target_for(handler, request, None if expectation.kind == "baseline" else expectation),
+        seed=args.seed,
+        on_result=_progress(out, len(planned(servers))),
+    )
     elapsed = time.monotonic() - started
-    print("\n" + _matrix(target))
-    failures = [r for r in target.results if r.outcome == "FAIL"]
-    for r in failures:
-        again = (
-            ""
-            if r.seed is None
-            else f" (fault seed {r.seed}: add --seed {r.seed} to re-run it with the same faults)"
-        )
-        print(f"FAIL {r.server} x {r.check}: {r.reason}{again}")
-    for server, reason in target.audit_failures.items():
-        print(f"FAIL {server} x {AUDIT}: {reason}")
-    skipped: dict[str, list[str]] = {}
-    for r in target.results:
-        if r.outcome == "skip":
-            skipped.setdefault(r.reason, [])
-            if r.server not in skipped[r.reason]:
-                skipped[r.reason].append(r.server)
-    for reason, names in skipped.items():  # one line per cause
-        print(f"skipped on {', '.join(names)}: {reason}")
-    ok = not failures and not target.audit_failures and code in (0, 1) and target.results
+    print("\n" + _matrix(results))
+    for line in report_lines(results):
+        print(line)
+    failed = sum(r.outcome == "FAIL" for r in results) + len(
+        {r.server for r in results if r.leaked}
+    )
+    ok = not failed and bool(results)
     print(
-        f"\n{len(target.results)} checks in {elapsed:.1f} s: "
-        f"{'all passed' if ok else f'{len(failures) + len(target.audit_failures)} failed'}"
+        f"\n{len(results)} checks in {elapsed:.1f} s: {'all passed' if ok else f'{failed} failed'}"
     )
     if args.json is not None and not write_json(
         args.json,
         {
             "sockshock": __version__,
             "seconds": round(elapsed, 3),
-            "passed": bool(ok),
-            "results": [r.__dict__ for r in target.results],
-            "leak_audit": {s.name: target.audit_failures.get(s.name, "pass") for s in servers},
+            "passed": ok,
+            "seed": args.seed,
+            "results": [r.to_json() for r in results],
+            "leak_audit": {s.name: _audit_cell(s.name, results) for s in servers},
         },
     ):
         return 2
     return 0 if ok else 1
+
+
+def _audit_cell(server: str, results: list[CheckResult]) -> str:
+    leaks = [r for r in results if r.server == server and r.leaks]
+    if not leaks:
+        return "pass"
+    return "; ".join(f"{r.check} left {r.leaks.summary()}" for r in leaks if r.leaks)

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sockshock._checks import describe_error, leak_lines, leaks_json
 from sockshock._cli._run import check_common, write_json
 from sockshock._harness import import_handler_class, resolve_server_class
 from sockshock._scenarios import (
+    Check,
     ScenarioResult,
     check_transport,
     find,
@@ -62,6 +64,34 @@ def check(args: argparse.Namespace) -> int:
         + ("all valid" if not invalid else f"{invalid} invalid")
     )
     return 1 if invalid or not paths else 0
+
+
+def evidence_lines(check: Check) -> list[str]:
+    """What lies behind a failed expectation, in full: each handler error with
+    where it was raised, each leaked thread, descriptor (a socket with its
+    addresses), child or socket file."""
+    lines = []
+    alike: dict[tuple[str, ...], int] = {}  # the same error, from the same place
+    for exc in check.errors:
+        detail = describe_error(exc)
+        key = (detail.headline, *detail.lines())
+        alike[key] = alike.get(key, 0) + 1
+    for (headline, *rest), count in alike.items():
+        lines.append(f"{count} x {headline}" if count > 1 else headline)
+        lines.extend("  " + line for line in rest)
+    if check.leaks:
+        lines.extend(leak_lines(check.leaks))
+    return lines
+
+
+def _check_json(check: Check) -> dict[str, Any]:
+    return {
+        "name": check.name,
+        "passed": check.passed,
+        "detail": check.detail,
+        "errors": [describe_error(exc).to_json() for exc in check.errors],
+        "leaks": None if check.leaks is None else leaks_json(check.leaks),
+    }
 
 
 def _matrix(results: list[ScenarioResult]) -> str:
@@ -171,6 +201,8 @@ def run_scenarios(args: argparse.Namespace) -> int:
                 f"FAIL {result.scenario} x {failed.name}: {failed.detail} "
                 f"(seed {result.seed}: --seed {result.seed} replays it)"
             )
+            for line in evidence_lines(failed):
+                print("    " + line)
         for note in result.notes:
             print(f"note {result.scenario}: {note}")
     passed = all(r.passed for r in results)
@@ -191,7 +223,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
                     "passed": r.passed,
                     "seconds": round(r.seconds, 3),
                     "notes": r.notes,
-                    "checks": [c.__dict__ for c in r.checks],
+                    "checks": [_check_json(c) for c in r.checks],
                 }
                 for r in results
             ],

@@ -44,7 +44,7 @@ from sockshock._harness._resolve import (
     transport_of,
 )
 from sockshock._harness._serving import serve_spec, serving
-from sockshock._harness._signatures import is_handler_class
+from sockshock._harness._signatures import default_handler, is_handler_class
 from sockshock._harness._stop import MARGIN
 from sockshock._harness._types import (
     AddressArg,
@@ -85,6 +85,7 @@ __all__ = [
     "add_note",
     "audit",
     "choose_handler",
+    "default_handler",
     "drive",
     "forget_unix_path",
     "import_handler_class",

@@ -3,7 +3,8 @@
 ``with sockshock.audit():`` snapshots the process, runs the block, then waits a
 bounded grace period for what is already ending (threads finishing their last
 lines, children exiting) and raises :class:`LeakError` naming everything that is
-still there: thread names with their stacks, descriptors with what they point at,
+still there: thread names with their stacks, descriptors with what they are (a
+socket with its local and peer addresses and its TCP state),
 child pids with their state, socket files with their paths.
 """
 
@@ -13,15 +14,26 @@ import contextlib
 import gc
 import itertools
 import os
+import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sockshock._harness._stacks import describe_thread
-from sockshock._util import LeakError, check_number
+from sockshock._util import LeakError, check_number, format_address
 
-__all__ = ["LeakAudit", "LeakReport", "audit", "forget_unix_path", "register_unix_path"]
+__all__ = [
+    "LeakAudit",
+    "LeakReport",
+    "audit",
+    "describe_socket",
+    "forget_unix_path",
+    "note_connection",
+    "register_unix_path",
+]
 
 _GRACE = 1.0  # seconds for ending threads and exiting children to finish
 
@@ -67,7 +79,120 @@ def _fds() -> dict[int, tuple[int, int]]:
     return fds
 
 
+# The kernel's TCP states (``tcpi_state`` of ``TCP_INFO``, include/net/tcp_states.h).
+_TCP_STATES = {
+    1: "ESTABLISHED",
+    2: "SYN_SENT",
+    3: "SYN_RECV",
+    4: "FIN_WAIT1",
+    5: "FIN_WAIT2",
+    6: "TIME_WAIT",
+    7: "CLOSE",
+    8: "CLOSE_WAIT: the peer has closed its side",
+    9: "LAST_ACK",
+    10: "LISTEN",
+    11: "CLOSING",
+}
+_TCP_CLOSE = 7
+_AF_UNIX = getattr(socket, "AF_UNIX", None)
+
+
+def _endpoint(address: Any) -> str:
+    if address in ("", b"", None):
+        return "(unnamed)"
+    if isinstance(address, bytes) and address.startswith(b"\0"):
+        return f"@{address[1:].decode(errors='replace')} (abstract)"
+    return format_address(address)
+
+
+# Connections servers run by the harness accepted: (st_dev, st_ino) -> the client's
+# address. Once a connection is over the kernel forgets its peer; a leaked
+# descriptor of it is then described with the address noted here. Bounded: the
+# latest _CONNECTIONS_KEPT connections.
+_CONNECTIONS: dict[tuple[int, int], str] = {}
+_CONNECTIONS_KEPT = 4096
+
+
+def note_connection(sock: socket.socket, client_address: Any) -> None:
+    """Note an accepted connection's client address (the harness calls this)."""
+    try:
+        stat_ = os.fstat(sock.fileno())
+    except (OSError, ValueError):
+        return
+    with _UNIX_LOCK:
+        if len(_CONNECTIONS) >= _CONNECTIONS_KEPT:
+            del _CONNECTIONS[next(iter(_CONNECTIONS))]
+        _CONNECTIONS[(stat_.st_dev, stat_.st_ino)] = _endpoint(client_address)
+
+
+def describe_socket(sock: socket.socket) -> str:
+    """What a socket is, as a leak report shows it: ``TCP 127.0.0.1:40312 ->
+    127.0.0.1:35587 (ESTABLISHED)``, ``TCP listening on 127.0.0.1:35587``, ``UDP
+    [::1]:59632``, ``Unix stream listening on /tmp/x/server.sock``, ``TCP, never
+    bound or connected``."""
+    stream = sock.type == socket.SOCK_STREAM
+    if sock.family == _AF_UNIX:
+        kind = f"Unix {'stream' if stream else 'datagram'}"
+    elif sock.family in (socket.AF_INET, socket.AF_INET6):
+        kind = "TCP" if stream else "UDP" if sock.type == socket.SOCK_DGRAM else f"type {sock.type}"
+    else:
+        kind = f"family {sock.family}, type {sock.type}"
+    try:
+        address = sock.getsockname()
+    except OSError:
+        address = None
+    # Port 0, or no path: never bound (nor connected, which binds).
+    unbound = address in ("", b"") or (isinstance(address, tuple) and address[1] == 0)
+    local = "(unknown)" if address is None else _endpoint(address)
+    try:
+        listening = stream and bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except OSError:
+        listening = False
+    if listening:
+        return f"{kind} listening on {local}"
+    state = None
+    if stream and kind == "TCP" and hasattr(socket, "TCP_INFO"):
+        with contextlib.suppress(OSError):
+            state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    try:
+        text = f"{kind} {local} -> {_endpoint(sock.getpeername())}"
+    except OSError:  # not connected, or no longer
+        if unbound:
+            return f"{kind}, never bound or connected"
+        if not stream:
+            return f"{kind} {local}"
+        stat_ = os.fstat(sock.fileno())
+        with _UNIX_LOCK:
+            peer = _CONNECTIONS.get((stat_.st_dev, stat_.st_ino))
+        if peer is not None:  # a connection the harness accepted, over by now
+            over = "CLOSE" if state == _TCP_CLOSE else "not connected"
+            return f"{kind} {local} -> {peer} ({over}: the connection is over)"
+        if state == _TCP_CLOSE:  # the kernel has forgotten the peer
+            return f"{kind} {local}, no peer (CLOSE: never connected, or its connection is over)"
+        text = f"{kind} {local}, not connected"
+    if state is not None:
+        text += f" ({_TCP_STATES.get(state, f'state {state}')})"
+    return text
+
+
 def _describe_fd(fd: int) -> str:
+    """``fd 16: TCP 127.0.0.1:40312 -> 127.0.0.1:35587 (ESTABLISHED)`` for a
+    socket (its addresses read from the descriptor itself), ``fd 9 -> /tmp/f`` (what
+    ``/proc/self/fd`` says) for anything else."""
+    try:
+        is_socket = stat.S_ISSOCK(os.fstat(fd).st_mode)
+    except OSError:
+        return f"fd {fd} (closed meanwhile)"
+    if is_socket:
+        try:
+            sock = socket.socket(fileno=fd)  # borrowed: detached below, never closed
+        except OSError:
+            pass
+        else:
+            try:
+                return f"fd {fd}: {describe_socket(sock)}"
+            finally:
+                sock.detach()
     try:
         return f"fd {fd} -> {os.readlink(os.path.join(_FD_DIRECTORY, str(fd)))}"
     except OSError:
@@ -151,14 +276,28 @@ class LeakReport:
     def __bool__(self) -> bool:
         return bool(self.threads or self.descriptors or self.children or self.socket_files)
 
+    def _kinds(self) -> list[tuple[str, str, list[str]]]:
+        return [
+            ("thread", "threads", self.threads),
+            ("descriptor", "descriptors", self.descriptors),
+            ("child process", "child processes", self.children),
+            ("Unix socket file", "Unix socket files", self.socket_files),
+        ]
+
+    def summary(self) -> str:
+        """One line: ``1 descriptor (fd 16: TCP 127.0.0.1:40312 -> 127.0.0.1:35587
+        (ESTABLISHED)), 2 threads ('a' and 1 more)``; ``nothing`` when nothing."""
+        parts = []
+        for one, many, items in self._kinds():
+            if items:
+                first = items[0].splitlines()[0].rstrip(":")
+                more = f" and {len(items) - 1} more" if len(items) > 1 else ""
+                parts.append(f"{len(items)} {one if len(items) == 1 else many} ({first}{more})")
+        return ", ".join(parts) or "nothing"
+
     def __str__(self) -> str:
         parts = ["leaked:"]
-        for title, items in (
-            ("threads", self.threads),
-            ("descriptors", self.descriptors),
-            ("child processes", self.children),
-            ("Unix socket files", self.socket_files),
-        ):
+        for _, title, items in self._kinds():
             if items:
                 parts.append(f"  {len(items)} {title}:")
                 parts.extend("    " + line for item in items for line in item.splitlines())

@@ -22,7 +22,13 @@ from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._runner import Run
 from sockshock._harness._stop import stop
 from sockshock._harness._types import ServerT
-from sockshock._util import InvalidArgument, ShutdownTooSlow, check_number, check_seconds
+from sockshock._util import (
+    DEFAULT_TOLERANCE,
+    InvalidArgument,
+    ShutdownTooSlow,
+    check_number,
+    check_seconds,
+)
 from sockshock._wire import FaultLayer
 
 __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "ServerHandle", "forget_handle", "live_handle"]
@@ -30,8 +36,7 @@ __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "ServerHandle", "forget_handle"
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 
 #: ``assert_stops_within()`` allows ``seconds * DEFAULT_TOLERANCE + DEFAULT_SLACK``
-#: by default, for noisy CI machines.
-DEFAULT_TOLERANCE = 2.0
+#: by default, for noisy CI machines (DEFAULT_TOLERANCE: ``_util``'s).
 DEFAULT_SLACK = 0.1
 
 

@@ -21,6 +21,7 @@ import time
 import weakref
 from typing import Any
 
+from sockshock._harness._audit import note_connection
 from sockshock._harness._failures import Reporter
 from sockshock._harness._stacks import describe_threads
 from sockshock._stdlib import classes, grafts
@@ -92,6 +93,7 @@ def _get_request_noting(base_get_request: Any) -> Any:
         request, client_address = base_get_request(self)
         if isinstance(request, socket.socket):
             self._sockshock_live.add(request)
+            note_connection(request, client_address)  # for a leak report, later
         return request, client_address
 
     return get_request

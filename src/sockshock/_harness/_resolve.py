@@ -31,6 +31,7 @@ from sockshock._harness._tls import ServerTLS, resolve_tls
 from sockshock._layer import validate_layer
 from sockshock._stdlib import classes, server_names
 from sockshock._util import (
+    DEFAULT_SHUTDOWN_TIMEOUT,
     InvalidArgument,
     check_number,
     check_seconds,
@@ -60,9 +61,6 @@ __all__ = [
     "resolve_spec",
 ]
 
-#: The longest bound any harness wait accepts, in seconds (one hour).
-#: How long stopping a served server may take by default, in seconds.
-DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 #: How often ``serve_forever()`` runs ``service_actions()`` by default, in seconds.
 DEFAULT_POLL_INTERVAL = 0.5
 

@@ -1,10 +1,11 @@
-"""The ``sockshock`` fixture: servers for one test, stopped and audited at teardown."""
+"""The ``sockshock`` fixture: servers for one test, stopped and audited at teardown.
+
+The fixtures pytest sees are declared in ``_plugin`` and call these when a test
+uses them: only then is the harness imported."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import shlex
 import socket
 import sys
 from collections.abc import Iterator, Mapping
@@ -36,40 +37,24 @@ from sockshock._harness import (
     serve_spec,
 )
 from sockshock._pytest._hypothesis import adopt_hypothesis_test
-from sockshock._pytest._settings import MARKER_KEYS, check_marker, setting
-from sockshock._util import InvalidArgument, check_number, check_seconds
+from sockshock._pytest._markers import (
+    CALL_FAILED,
+    FIXTURE,
+    PROXIES,
+    marker_faults,
+    rerun_lines,
+    seed_for_test,
+    shutdown_bound,
+)
+from sockshock._pytest._settings import check_marker, setting
+from sockshock._util import InvalidArgument
 
 __all__ = [
-    "CALL_FAILED",
-    "FIXTURE",
-    "SESSION_SEED",
     "SockshockFixture",
-    "check_markers",
-    "load_scenario",
-    "marker_faults",
-    "rerun_lines",
-    "seed_for_test",
-    "shutdown_bound",
-    "sockshock",
-    "sockshock_audit",
-    "sockshock_ca",
-    "sockshock_client_context",
-    "sockshock_proxy",
+    "sockshock_audit_fixture",
+    "sockshock_fixture",
+    "sockshock_proxy_fixture",
 ]
-
-SESSION_SEED = pytest.StashKey[int]()
-FIXTURE = pytest.StashKey["SockshockFixture"]()
-CALL_FAILED = pytest.StashKey[bool]()
-
-
-def seed_for_test(config: pytest.Config, item: pytest.Item) -> int:
-    """The fault seed of ``item``: fixed, or derived from the session seed and node id."""
-    fixed = setting(config, item, "seed")
-    if fixed is not None:
-        return int(fixed)
-    digest = hashlib.sha256(f"{config.stash[SESSION_SEED]}/{item.nodeid}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
-
 
 _UNSET: Any = object()
 
@@ -112,15 +97,6 @@ def _server_and_handler(
     if keyword_handler is not _UNSET:
         handler_class = keyword_handler
     return ("ThreadingTCPServer" if server is _UNSET else server), handler_class
-
-
-def rerun_lines(config: pytest.Config, item: pytest.Item, seed: int) -> list[str]:
-    """The head of a failing test's sockshock section: its seed and how to re-run it."""
-    return [
-        f"fault seed: {seed} (session seed {config.stash[SESSION_SEED]})",
-        "re-run this test with the same faults:",
-        f"  pytest {shlex.quote(item.nodeid)} --sockshock-seed={seed}",
-    ]
 
 
 class SockshockFixture:
@@ -392,90 +368,6 @@ class _Departures:
         return False
 
 
-_SCENARIOS = pytest.StashKey[dict[str, Any]]()  # on the config: scenarios by name, loaded
-
-
-def load_scenario(config: pytest.Config, spec: str, source: str) -> Any:
-    """The scenario ``spec`` names (loaded once per run), or one usage error."""
-    from sockshock._scenarios import find
-
-    cache = config.stash.setdefault(_SCENARIOS, {})
-    if spec not in cache:
-        try:
-            cache[spec] = find(spec, source=source)
-        except InvalidArgument as exc:
-            raise pytest.UsageError(f"sockshock: {exc}") from None
-    return cache[spec]
-
-
-def marker_faults(config: pytest.Config, item: pytest.Item) -> tuple[list[FaultModel], list[Any]]:
-    """The models and a scenario's misbehaving clients of the test's
-    ``@pytest.mark.faults`` -- models, or names of scenarios -- or of
-    ``--sockshock-scenario``; one usage error for a bad marker."""
-    models: list[FaultModel] = []
-    clients: list[Any] = []
-    where = f"@pytest.mark.faults on {item.nodeid}"
-    specs: list[tuple[Any, str]] = []
-    for marker in item.iter_markers("faults"):
-        if marker.kwargs:
-            given = ", ".join(f"{key}={value!r}" for key, value in marker.kwargs.items())
-            hint = (
-                " (the fault seed is @pytest.mark.sockshock(seed=...))"
-                if "seed" in marker.kwargs
-                else ""
-            )
-            raise pytest.UsageError(
-                f"sockshock: {where}: takes fault models and scenario "
-                f"names only, no keywords: {given}{hint}"
-            )
-        specs.extend((arg, where) for arg in marker.args)
-    if not specs:
-        scenario = setting(config, item, "scenario")
-        if scenario is not None:
-            specs = [(scenario, "--sockshock-scenario")]
-    for spec, source in specs:
-        if isinstance(spec, FaultModel):
-            models.append(spec)
-        elif isinstance(spec, str):
-            scenario = load_scenario(config, spec, source)
-            models.extend(scenario.faults)
-            clients.extend(scenario.clients)
-        else:
-            raise pytest.UsageError(
-                f"{source}: {spec!r} (type={type(spec).__name__}) is not a fault model "
-                "(sockshock.faults.PartialReads(3), ...) or a scenario's name"
-            )
-    return models, clients
-
-
-def shutdown_bound(config: pytest.Config, item: pytest.Item) -> tuple[float, dict[str, Any]] | None:
-    """The test's ``@pytest.mark.shutdown_within(seconds, busy=, stalled=)``, checked;
-    None without one."""
-    marker = item.get_closest_marker("shutdown_within")
-    if marker is None:
-        return None
-    where = f"@pytest.mark.shutdown_within on {item.nodeid}"
-    if len(marker.args) != 1 or set(marker.kwargs) - {"busy", "stalled"}:
-        raise pytest.UsageError(f"{where}: use shutdown_within(seconds, busy=0, stalled=0)")
-    try:
-        check_seconds("seconds", marker.args[0], source=where)
-        for name, value in marker.kwargs.items():
-            check_number(name, value, low=0, high=1000, integer=True, source=where)
-    except InvalidArgument as exc:
-        raise pytest.UsageError(f"sockshock: {exc}") from None
-    return marker.args[0], dict(marker.kwargs)
-
-
-def check_markers(config: pytest.Config, item: pytest.Item) -> None:
-    """Every sockshock marker of ``item``, checked (at collection: a test that does
-    not use the fixture would never look at them)."""
-    check_marker(item)
-    for name in MARKER_KEYS:
-        setting(config, item, name)
-    shutdown_bound(config, item)
-    marker_faults(config, item)
-
-
 def _check_shutdown_bounds(request: pytest.FixtureRequest, fixture: SockshockFixture) -> None:
     bound = shutdown_bound(request.config, request.node)
     if bound is None:
@@ -487,8 +379,7 @@ def _check_shutdown_bounds(request: pytest.FixtureRequest, fixture: SockshockFix
             handle.assert_stops_within(seconds, tolerance=tolerance, **kwargs)
 
 
-@pytest.fixture
-def sockshock(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
+def sockshock_fixture(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
     """Start servers with ``sockshock.serve(handler, server_class, faults=...)``; they
     are stopped, their handler errors re-raised and leaks audited at teardown."""
     check_marker(request.node)
@@ -505,8 +396,7 @@ def sockshock(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
         leak_audit.check()
 
 
-@pytest.fixture
-def sockshock_audit(request: pytest.FixtureRequest) -> Iterator[None]:
+def sockshock_audit_fixture(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test if it leaves threads, descriptors, child processes or Unix socket
     files behind (the sockshock fixture does this too)."""
     if not setting(request.config, request.node, "audit"):
@@ -516,29 +406,7 @@ def sockshock_audit(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
-def sockshock_ca() -> Any:
-    """sockshock's certificate authority (a trustme ``CA``, one per process, so one per
-    xdist worker): the issuer of the certificates ``serve(..., tls=True)`` presents."""
-    from sockshock._tls import certificate_authority
-
-    return certificate_authority()
-
-
-@pytest.fixture
-def sockshock_client_context() -> Any:
-    """A new client ``ssl.SSLContext`` that trusts :func:`sockshock_ca` and verifies
-    the server's certificate and host name (``localhost``)."""
-    from sockshock._tls import client_context
-
-    return client_context()
-
-
-PROXIES = pytest.StashKey[Any]()
-
-
-@pytest.fixture
-def sockshock_proxy(request: pytest.FixtureRequest) -> Iterator[Any]:
+def sockshock_proxy_fixture(request: pytest.FixtureRequest) -> Iterator[Any]:
     """``sockshock_proxy(upstream, faults=[...], transport="tcp")`` starts a
     :class:`~sockshock.FaultProxy` in front of any address -- a server in a
     subprocess included -- seeded with the test's seed, and returns it (give clients

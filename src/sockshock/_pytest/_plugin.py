@@ -1,16 +1,22 @@
-"""The plugin's hooks: options, markers, session seeds (xdist-stable), the server
-matrix, and the failure report."""
+"""The plugin's hooks and fixtures: options, markers, session seeds (xdist-stable),
+the server matrix, the failure report; ``sockshock``, ``sockshock_audit``,
+``sockshock_proxy``, ``sockshock_ca``, ``sockshock_client_context``.
+
+Imported at every pytest start-up (entry point ``sockshock.pytest_plugin``), so it
+imports no harness: the fixtures below hand over to ``_fixture`` -- importing it
+then -- when a test uses one; ``--sockshock-install``, ``sockshock_servers`` and
+``faults`` markers and ``--sockshock-scenario`` import what they need when given.
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sockshock._harness import Installation, install
-from sockshock._pytest._fixture import (
+from sockshock._pytest._markers import (
     CALL_FAILED,
     FIXTURE,
     PROXIES,
@@ -21,10 +27,14 @@ from sockshock._pytest._fixture import (
     seed_for_test,
 )
 from sockshock._pytest._settings import MARKER_KEYS, SETTINGS, add_options, setting
-from sockshock._stdlib import server_kinds
 from sockshock._util import InvalidArgument
 
+if TYPE_CHECKING:
+    from sockshock._harness import Installation  # noqa: F401 (INSTALLATION's type)
+    from sockshock._pytest._fixture import SockshockFixture
+
 __all__ = [
+    "SESSION_SEED",
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
@@ -34,6 +44,11 @@ __all__ = [
     "pytest_report_header",
     "pytest_runtest_makereport",
     "pytest_unconfigure",
+    "sockshock",
+    "sockshock_audit",
+    "sockshock_ca",
+    "sockshock_client_context",
+    "sockshock_proxy",
 ]
 
 _WORKER_KEY = "sockshock_session_seed"
@@ -58,7 +73,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
-INSTALLATION = pytest.StashKey[Installation]()
+INSTALLATION = pytest.StashKey["Installation"]()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -79,6 +94,8 @@ def pytest_load_initial_conftests(
     except ValueError as exc:
         raise pytest.UsageError(f"sockshock: install={value!r} from {source}: {exc}") from None
     if wanted:
+        from sockshock._harness import install
+
         try:
             early_config.stash[INSTALLATION] = install()
         except InvalidArgument as exc:
@@ -145,6 +162,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(f"{where}: the test takes no server_class argument")
     if marker.args:
         raise pytest.UsageError(f"{where}: give transport=, family=, concurrency= by keyword")
+    from sockshock._stdlib import server_kinds
+
     try:
         kinds = server_kinds(**marker.kwargs, source=where)
     except TypeError as exc:
@@ -184,3 +203,54 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                     [*rerun_lines(item.config, item, seed_for_test(item.config, item)), text]
                 )
             report.sections.append((f"sockshock proxies ({report.when})", text))
+
+
+# -- fixtures: declared here, run by _fixture (imported when a test uses one) -------
+
+
+@pytest.fixture
+def sockshock(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
+    """Start servers with ``sockshock.serve(handler, server_class, faults=...)``; they
+    are stopped, their handler errors re-raised and leaks audited at teardown."""
+    from sockshock._pytest._fixture import sockshock_fixture
+
+    yield from sockshock_fixture(request)
+
+
+@pytest.fixture
+def sockshock_audit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if it leaves threads, descriptors, child processes or Unix socket
+    files behind (the sockshock fixture does this too)."""
+    from sockshock._pytest._fixture import sockshock_audit_fixture
+
+    yield from sockshock_audit_fixture(request)
+
+
+@pytest.fixture(scope="session")
+def sockshock_ca() -> Any:
+    """sockshock's certificate authority (a trustme ``CA``, one per process, so one per
+    xdist worker): the issuer of the certificates ``serve(..., tls=True)`` presents."""
+    from sockshock._tls import certificate_authority
+
+    return certificate_authority()
+
+
+@pytest.fixture
+def sockshock_client_context() -> Any:
+    """A new client ``ssl.SSLContext`` that trusts :func:`sockshock_ca` and verifies
+    the server's certificate and host name (``localhost``)."""
+    from sockshock._tls import client_context
+
+    return client_context()
+
+
+@pytest.fixture
+def sockshock_proxy(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``sockshock_proxy(upstream, faults=[...], transport="tcp")`` starts a
+    :class:`~sockshock.FaultProxy` in front of any address -- a server in a
+    subprocess included -- seeded with the test's seed, and returns it (give clients
+    its ``.address``). Every proxy is stopped at teardown; a failing test's report
+    shows their fault logs."""
+    from sockshock._pytest._fixture import sockshock_proxy_fixture
+
+    yield from sockshock_proxy_fixture(request)

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from sockshock._harness import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TOLERANCE
-from sockshock._util import MAX_SECONDS, SEED_MAX
+from sockshock._util import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TOLERANCE, MAX_SECONDS, SEED_MAX
 
 __all__ = ["SETTINGS", "Setting", "add_options", "check_marker", "setting"]
 

@@ -23,6 +23,7 @@ from sockshock._clients import connect, request
 from sockshock._faults import check_fit
 from sockshock._harness import (
     LeakAudit,
+    LeakReport,
     choose_handler,
     import_handler_class,
     resolve_server_class,
@@ -155,6 +156,10 @@ class Check:
     name: str
     passed: bool | None  # None: not judged (not visible from outside the target)
     detail: str = ""
+    #: What lies behind the detail, for reports in full: the handler errors (or the
+    #: stop's error), and what leaked.
+    errors: list[BaseException] = field(default_factory=list)
+    leaks: LeakReport | None = None
 
 
 @dataclass
@@ -278,6 +283,7 @@ def _judge_errors(scenario: Scenario, errors: list[Any]) -> Check:
         "handler errors",
         not unexpected,
         "none" if not names else f"{len(names)}: " + ", ".join(sorted(set(names))),
+        errors=[f.exception for f in errors],
     )
 
 
@@ -313,7 +319,7 @@ def run(
     if leak_audit is not None:
         report = leak_audit.report()
         result.checks.append(
-            Check("no leaks", not report, "none" if not report else str(report).splitlines()[1])
+            Check("no leaks", not report, report.summary() if report else "none", leaks=report)
         )
     result.seconds = time.monotonic() - started
     result.log = plan.describe(limit=40)
@@ -352,7 +358,9 @@ def _serve(
                 seconds = srv.assert_stops_within(scenario.expect.stops_within, tolerance=1.0)
                 result.checks.append(Check("stops within", True, f"{seconds:.3f} s"))
             except ShutdownTooSlow as exc:
-                result.checks.append(Check("stops within", False, str(exc).splitlines()[0]))
+                result.checks.append(
+                    Check("stops within", False, str(exc).splitlines()[0], errors=[exc])
+                )
             except InvalidArgument:
                 if not srv.wait_stopped(0):
                     raise
@@ -373,7 +381,7 @@ def _serve(
                     "left, at the end (not judged)"
                 )
     except ShutdownTimeout as exc:
-        result.checks.append(Check("stops within", False, str(exc).splitlines()[0]))
+        result.checks.append(Check("stops within", False, str(exc).splitlines()[0], errors=[exc]))
     return errors
 
 

@@ -8,7 +8,14 @@ from sockshock._util._address import (
     is_loopback,
     unix_path,
 )
-from sockshock._util._bounds import MAX_SECONDS, SEED_MAX, check_seconds, check_seed
+from sockshock._util._bounds import (
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_TOLERANCE,
+    MAX_SECONDS,
+    SEED_MAX,
+    check_seconds,
+    check_seed,
+)
 from sockshock._util._clock import Clock, RealClock, VirtualClock, resolve_clock
 from sockshock._util._errors import (
     FaultNeverFired,
@@ -31,6 +38,8 @@ from sockshock._util._errors import (
 from sockshock._util._version import __version__
 
 __all__ = [
+    "DEFAULT_SHUTDOWN_TIMEOUT",
+    "DEFAULT_TOLERANCE",
     "MAX_SECONDS",
     "SEED_MAX",
     "UNIX_PATH_MAX",

@@ -12,12 +12,24 @@ from typing import Any
 
 from sockshock._util._errors import check_number
 
-__all__ = ["MAX_SECONDS", "SEED_MAX", "check_seconds", "check_seed"]
+__all__ = [
+    "DEFAULT_SHUTDOWN_TIMEOUT",
+    "DEFAULT_TOLERANCE",
+    "MAX_SECONDS",
+    "SEED_MAX",
+    "check_seconds",
+    "check_seed",
+]
 
 #: The longest duration any parameter takes, in seconds (one hour).
 MAX_SECONDS = 3600.0
 #: The largest seed: seeds are 64-bit unsigned integers.
 SEED_MAX = 2**64 - 1
+#: How long stopping a served server may take by default, in seconds.
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+#: ``assert_stops_within()`` allows ``seconds * DEFAULT_TOLERANCE + slack`` by
+#: default, for noisy CI machines.
+DEFAULT_TOLERANCE = 2.0
 
 
 def check_seconds(
