@@ -27,6 +27,7 @@ import sockshock.socketserver as ss
 from sockshock import faults as F
 from sockshock.errors import InvalidArgument, ShutdownTimeout
 from sockshock.handlers import LineEcho
+from sockshock.scripts import ClientScript
 from tests._support import read_line
 
 MODULES = pytest.mark.parametrize("module", [ss, stdlib_socketserver], ids=["sockshock", "stdlib"])
@@ -523,3 +524,42 @@ def test_the_signatures_users_call_have_real_types(module: str, name: str) -> No
         ] + ([node.returns] if node.returns is not None else [])
         text = [ast.unparse(a) for a in annotations]
         assert not [t for t in text if "Any" in t], f"{module}:{node.lineno} {name}(): {text}"
+
+
+# -- ServerMachine: the same resolver and runner ---------------------------------------
+
+
+def test_a_server_machine_runs_a_class_with_its_own_loop_and_default_handler() -> None:
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis import strategies as st
+
+    from sockshock.scripts import HalfClose, Read, Send
+    from sockshock.strategies import ServerMachine
+
+    built: list[object] = []
+
+    class OwnLoopDefaultHandler(own_loop_server(ss)):  # type: ignore[misc]
+        def __init__(self, server_address: Any, handler: Any = Shout) -> None:
+            super().__init__(server_address, handler)
+            built.append(self)
+
+    class Machine(ServerMachine):
+        server_class = OwnLoopDefaultHandler  # no handler_class: its default, Shout
+        max_clients = 2
+        scripts = st.just(ClientScript((Send(b"quiet\n"), HalfClose(), Read()), timeout=1.0))
+
+        def expected_reply(self, request: bytes) -> bytes:
+            return request.upper()
+
+    run = Machine.TestCase("runTest")
+    run.settings = settings(
+        max_examples=3,
+        stateful_step_count=4,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    run.runTest()  # before: no default handler taken, and a stop that never came
+    assert built  # every server the machine started was stopped its own way
+    assert len(OwnLoopDefaultHandler.shutdowns) == len(built)
