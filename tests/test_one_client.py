@@ -41,12 +41,11 @@ def test_one_client_reaches_every_kind_of_server(server: str, handler: Any, tran
 
 def test_a_unix_datagram_clients_own_path_goes_when_it_closes() -> None:
     with sockshock.serving("UnixDatagramServer", DatagramEcho) as srv:
-        client = connect(srv.address, "datagram", timeout=2)
-        path = client.getsockname()
-        assert os.path.exists(path)
-        assert request(client, b"x") == b"x"
-        client.close()
-        assert not os.path.exists(os.path.dirname(path))
+        with connect(srv.address, "datagram", timeout=2) as client:
+            path = client.getsockname()
+            assert os.path.exists(path)
+            assert request(client, b"x") == b"x"
+        assert not os.path.exists(os.path.dirname(path))  # closed: its directory is gone
         with srv.connect() as kept:  # the handle's: removed at the block's end
             path = kept.getsockname()
     assert not os.path.exists(os.path.dirname(path))
