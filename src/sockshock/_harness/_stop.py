@@ -54,7 +54,7 @@ def serve_waiting(run: Run, bound: float) -> None:
     the backlog, datagrams in the queue -- before it is stopped: a client that
     connected and sent its request inside the ``with`` block gets served."""
     end = time.monotonic() + bound
-    while run.looping and not run.stop_requested.is_set() and time.monotonic() < end:
+    while _will_serve(run) and not run.stop_requested.is_set() and time.monotonic() < end:
         try:
             readable, _, _ = select.select([run.server], [], [], 0)
         except (OSError, ValueError):  # closed already
@@ -62,6 +62,15 @@ def serve_waiting(run: Run, bound: float) -> None:
         if not readable:
             return
         time.sleep(0.001)
+
+
+def _will_serve(run: Run) -> bool:
+    """Whether the loop runs, or is about to: the harness's serving thread may not
+    have entered ``serve_forever()`` yet (an adopted server's loop runs when its
+    code runs it)."""
+    if run.managed:
+        return run.thread is not None and run.thread.is_alive()
+    return run.looping
 
 
 @dataclass
