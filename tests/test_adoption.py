@@ -563,3 +563,12 @@ def test_a_server_machine_runs_a_class_with_its_own_loop_and_default_handler() -
     run.runTest()  # before: no default handler taken, and a stop that never came
     assert built  # every server the machine started was stopped its own way
     assert len(OwnLoopDefaultHandler.shutdowns) == len(built)
+
+
+def test_assert_stops_within_lets_the_server_take_its_clients_before_timing() -> None:
+    # A stop timed before the server accepted its busy clients measured no busy
+    # handler at all (a flaky ShutdownTooSlow test under load): they are taken first.
+    with sockshock.serving("ThreadingTCPServer", LineEcho, daemon_threads=True) as srv:
+        before = srv._run.connections
+        srv.assert_stops_within(1, busy=3, stalled=1)
+        assert srv._run.connections - before == 4

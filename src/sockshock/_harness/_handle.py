@@ -20,8 +20,9 @@ from sockshock._clients import connect
 from sockshock._faults import FaultPlan
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._runner import Run
-from sockshock._harness._stop import stop
+from sockshock._harness._stop import SERVE_WAITING_MAX, stop
 from sockshock._harness._types import ServerT
+from sockshock._stdlib import kind_of
 from sockshock._util import (
     DEFAULT_TOLERANCE,
     InvalidArgument,
@@ -195,10 +196,17 @@ class ServerHandle(Generic[ServerT]):
                 "anything else stops the server"
             )
         stream = self.type == socket.SOCK_STREAM
+        before = self._run.connections
         for _ in range(busy if stream else 0):
             self.connect().sendall(request)
         for _ in range(stalled if stream else 0):
             self.connect()
+        if stream and busy + stalled:
+            # The server takes them before the stop is timed: every one (one only,
+            # for a synchronous server, which serves one connection at a time).
+            sync = kind_of(type(self._run.server)).concurrency == "sync"
+            taken = before + (1 if sync else busy + stalled)
+            self._run.wait_accepted(taken, SERVE_WAITING_MAX)
         allowed = seconds * tolerance + slack
         start = time.monotonic()
         stuck = stop(self._run, allowed, joined_only=True)

@@ -94,6 +94,9 @@ def _get_request_noting(base_get_request: Any) -> Any:
         if isinstance(request, socket.socket):
             self._sockshock_live.add(request)
             note_connection(request, client_address)  # for a leak report, later
+            run = getattr(self, "_sockshock_runner", None)
+            if run is not None:
+                run.accepted()
         return request, client_address
 
     return get_request

@@ -79,6 +79,8 @@ class Run:
         self.interrupted = False  # a harness thread ended by the harness after the forced stop
         self.stopper: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._accepted = 0
+        self._accepting = threading.Condition(self._lock)
         self.thread: threading.Thread | None = (
             threading.Thread(
                 target=self._serve,
@@ -135,6 +137,28 @@ class Run:
         """``serve_forever()`` returned or raised."""
         self.looping = False
         self.loop_done.set()
+
+    def accepted(self) -> None:
+        """The server accepted a connection."""
+        with self._accepting:
+            self._accepted += 1
+            self._accepting.notify_all()
+
+    @property
+    def connections(self) -> int:
+        """How many connections the server has accepted so far."""
+        return self._accepted
+
+    def wait_accepted(self, count: int, timeout: float) -> bool:
+        """Wait until the server has accepted ``count`` connections in all (or
+        stopped); whether it has."""
+        with self._accepting:
+            return (
+                self._accepting.wait_for(
+                    lambda: self._accepted >= count or self.stopped.is_set(), timeout
+                )
+                and self._accepted >= count
+            )
 
     def closed(self) -> None:
         """``server_close()`` returned: an adopted server has stopped (unless its loop
