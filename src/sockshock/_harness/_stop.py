@@ -106,6 +106,15 @@ def _children(run: Run) -> list[int]:
     return sorted(getattr(run.server, "active_children", None) or ())
 
 
+def _size(path: str | None) -> int:
+    if path is None:
+        return 0
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 def _kill_children(run: Run, pids: list[int]) -> list[str]:
     """Ask each stuck child for its stack, kill it, reap it; describe each."""
     dumps = {pid: run.reporter.child_file(f"stack-{pid}") for pid in pids}
@@ -114,10 +123,14 @@ def _kill_children(run: Run, pids: list[int]) -> list[str]:
             with contextlib.suppress(OSError):
                 os.kill(pid, _DUMP_SIGNAL)
     end = time.monotonic() + _DUMP_WAIT
-    while time.monotonic() < end and not all(
-        path is None or (os.path.exists(path) and os.path.getsize(path) > 0)
-        for path in dumps.values()
-    ):
+    sizes: dict[int, int] = {}
+    while time.monotonic() < end:
+        # Written, and no longer growing: a child's dump is taken whole (read as soon
+        # as it began, a loaded machine's ended mid-line).
+        now = {pid: _size(path) for pid, path in dumps.items()}
+        if all(path is None or 0 < now[pid] == sizes.get(pid) for pid, path in dumps.items()):
+            break
+        sizes = now
         time.sleep(0.005)
     described = []
     for pid, path in dumps.items():
