@@ -155,7 +155,9 @@ def test_closing_with_unread_data_resets_the_peer() -> None:
             self.server.seen.append(self.request.recv(10))
 
     seen: list[Any] = []
-    transcript = sockshock.drive(Greeter, [Send(b"x"), Close()], server_attrs={"seen": seen})
+    # Pause(0) first: the client waits for the handler (it greets) before it acts.
+    script = [Pause(0), Send(b"x"), Close()]
+    transcript = sockshock.drive(Greeter, script, server_attrs={"seen": seen})
     assert seen == [b"x"]  # closed with "hello" unread: an RST, not a FIN
     assert isinstance(transcript.error, ConnectionResetError)
 

@@ -147,7 +147,7 @@ class DelayDatagrams(_F.FaultModel):
 
 
 def decisions(plan: F.FaultPlan, model: str) -> list[_F.FaultEvent]:
-    return [e for e in plan.log if e.model.startswith(model)]
+    return [e for e in plan.log if e.model.describe().startswith(model)]
 
 
 def assert_steps(events: list[_F.FaultEvent], total: int, max_chunk: int) -> None:
@@ -333,7 +333,8 @@ def test_reset_after_resets_both_sides_over_tcp() -> None:
     assert record.data == b"01234"
     assert type(record.outcome) is ConnectionResetError
     assert record.outcome.errno == errno.ECONNRESET
-    assert [(e.offset, e.decision.action) for e in proxy.plan.log] == [(0, None), (5, "reset")]
+    # the limit that stops the first read where the reset begins is not logged (issue 24)
+    assert [(e.offset, e.decision.action) for e in proxy.plan.log] == [(5, "reset")]
 
 
 def test_reset_after_in_the_out_direction_cuts_the_reply() -> None:
@@ -387,7 +388,7 @@ def test_eof_after_half_closes_towards_the_server(stream: str) -> None:
         client.sendall(b"discarded\n")
         assert client.recv(10) == b""
     assert lines == [b"first\n"]
-    assert [e.decision.action for e in proxy.plan.log] == [None, "eof"]
+    assert [e.decision.action for e in proxy.plan.log] == ["eof"]  # the limit before: not logged
 
 
 def test_stall_stops_forwarding_until_the_server_gives_up(stream: str) -> None:
@@ -403,7 +404,7 @@ def test_stall_stops_forwarding_until_the_server_gives_up(stream: str) -> None:
         assert client.recv(10) == b""
     assert record.data == b"ab"
     assert type(record.outcome) is TimeoutError
-    assert [e.decision.action for e in proxy.plan.log] == [None, "stall"]
+    assert [e.decision.action for e in proxy.plan.log] == ["stall"]  # the limit before: not logged
 
 
 def test_accept_errors_turn_clients_away_without_connecting_upstream(stream: str) -> None:
@@ -644,7 +645,8 @@ def test_corrupted_and_truncated_datagrams(direction: str) -> None:
     assert len(reply) == 60
     flipped = sum(bin(a ^ b).count("1") for a, b in zip(reply, payload[:60], strict=True))
     (event,) = [e for e in proxy.plan.log if e.decision.corrupt]
-    assert flipped == (1 if event.decision.corrupt[0] < 60 * 8 else 0)
+    assert 0 <= event.decision.corrupt[0] < len(payload) * 8
+    assert flipped == 1  # a bit drawn past the 60 bytes kept wraps into them (mangle())
 
 
 def test_a_held_datagram_arrives_behind_a_later_one() -> None:

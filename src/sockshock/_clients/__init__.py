@@ -30,6 +30,7 @@ from sockshock._clients._limits import KINDS, LIMITS, Limit
 from sockshock._clients._results import ClientResult, DatagramResult, StreamResult
 from sockshock._clients._run import ClientRun
 from sockshock._clients._script import (
+    ABBREVIATE_OVER,
     MAX_READ,
     ClientScript,
     Close,
@@ -41,6 +42,7 @@ from sockshock._clients._script import (
     Send,
     Step,
     StepResult,
+    abbreviate,
     as_script,
     check_steps,
     outcome_of,
@@ -49,6 +51,7 @@ from sockshock._clients._script import (
 from sockshock._clients._spec import ClientSpec
 
 __all__ = [
+    "ABBREVIATE_OVER",
     "HTTP_REQUEST",
     "HTTP_REQUEST_HEAD",
     "HTTP_REQUEST_PART",
@@ -76,6 +79,7 @@ __all__ = [
     "Step",
     "StepResult",
     "StreamResult",
+    "abbreviate",
     "as_script",
     "check_steps",
     "connect",

@@ -13,16 +13,18 @@ A script that ends with its socket open closes it.
 from __future__ import annotations
 
 import errno
+import hashlib
 import socket
 import struct
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 from sockshock._util import MAX_SECONDS, InvalidArgument, check_number, check_type
 
 __all__ = [
+    "ABBREVIATE_OVER",
     "MAX_READ",
     "ClientScript",
     "Close",
@@ -34,6 +36,7 @@ __all__ = [
     "Send",
     "Step",
     "StepResult",
+    "abbreviate",
     "as_script",
     "check_steps",
     "outcome_of",
@@ -42,6 +45,26 @@ __all__ = [
 
 #: The most a read takes in one go (a datagram read: the largest datagram).
 MAX_READ = 65536
+#: Payloads longer than this are abbreviated in reprs and reports (:func:`abbreviate`).
+ABBREVIATE_OVER = 100
+_SHOWN = 32  # the bytes (or characters) an abbreviation keeps from the start
+
+
+def abbreviate(value: bytes | bytearray | memoryview | str, limit: int = ABBREVIATE_OVER) -> str:
+    """The repr of ``value`` -- bytes, or a string (a repr already) -- or, past
+    ``limit``, its start (a string: ``limit`` characters), its length and a digest: ``b'GET / HTTP/1.1\\r\\nHost: '...
+    (8388608 bytes, sha256 3b1f0c2a9e7d)``. Two payloads that differ show
+    different digests; a report of an 8 MB payload stays one line."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        digest = hashlib.sha256(value.encode("utf-8", "backslashreplace")).hexdigest()[:12]
+        return f"{value[:limit]}...({len(value)} characters, sha256 {digest})"
+    data = bytes(value)
+    if len(data) <= limit:
+        return repr(data)
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    return f"{data[:_SHOWN]!r}...({len(data)} bytes, sha256 {digest})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +82,7 @@ class Send:
             check_type("data", self.data, bytes, source="Send()")
 
     def __repr__(self) -> str:
-        return f"Send({self.data!r})"
+        return f"Send({abbreviate(self.data)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +166,10 @@ class StepResult:
     outcome: str
     data: bytes = b""
 
+    def __repr__(self) -> str:
+        data = f", {abbreviate(self.data)}" if self.data else ""
+        return f"StepResult({self.step!r}, {self.outcome!r}{data})"
+
 
 def outcome_of(exc: OSError) -> str:
     """A socket error as a step's outcome: ``"timeout"`` or its errno name."""
@@ -159,10 +186,15 @@ class ClientScript:
         steps: the steps, in order.
         timeout: how long each :class:`Read` (and each send on a real socket) may
             wait, in seconds.
+        intended: the whole request the client means to send (default: what its
+            sends send, :attr:`request`); more for a client that stops midway.
+            Not compared: scripts with the same steps are equal.
     """
 
     steps: tuple[Step, ...]
     timeout: float = 5.0
+    # Not compared: two scripts with the same steps do the same on the wire.
+    intended: bytes | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         steps = tuple(self.steps) if isinstance(self.steps, (list, tuple)) else None
@@ -178,6 +210,10 @@ class ClientScript:
                     f"{step!r} (type={type(step).__name__}) (from ClientScript())"
                 )
         object.__setattr__(self, "steps", steps)
+        if self.intended is not None:
+            if isinstance(self.intended, (bytearray, memoryview)):
+                object.__setattr__(self, "intended", bytes(self.intended))
+            check_type("intended", self.intended, bytes, source="ClientScript()")
         check_number(
             "timeout",
             self.timeout,
@@ -192,9 +228,31 @@ class ClientScript:
         """Everything the script sends, joined."""
         return b"".join(step.data for step in self.steps if isinstance(step, Send))
 
+    @property
+    def complete(self) -> bool:
+        """Whether the script sends the whole request it means to (:attr:`intended`)."""
+        return self.intended is None or self.request == self.intended
+
+    @property
+    def ending(self) -> str:
+        """How the script ends: ``"reset"`` (its last step that is not a read or a
+        pause is a :class:`Reset`), ``"half_close"`` (a :class:`HalfClose`, then
+        reads), ``"stop_midway"`` (it closes without sending all it means to), or
+        ``"close"`` (a :class:`Close`, or the end of the script)."""
+        last = next(
+            (step for step in reversed(self.steps) if not isinstance(step, (Read, Pause))),
+            None,
+        )
+        if isinstance(last, Reset):
+            return "reset"
+        if isinstance(last, HalfClose):
+            return "half_close"
+        return "close" if self.complete else "stop_midway"
+
     def __repr__(self) -> str:
         timeout = "" if self.timeout == 5.0 else f", timeout={self.timeout!r}"
-        return f"ClientScript([{', '.join(map(repr, self.steps))}]{timeout})"
+        intended = "" if self.complete else f", intended={abbreviate(self.intended or b'')}"
+        return f"ClientScript([{', '.join(map(repr, self.steps))}]{timeout}{intended})"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """How hypothesis (and IPython) print a script: as its repr."""

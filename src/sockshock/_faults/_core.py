@@ -215,6 +215,10 @@ class FaultModel:
     kinds: ClassVar[tuple[str, ...]] = ()
     #: Whether the model's state is kept per connection or once for the plan.
     state_scope: ClassVar[str] = "connection"
+    #: Whether a limit alone only stops an operation where the model's fault begins
+    #: (``EOFAfter``, ``ResetAfter``, ``Stall``): positioning, not a fault, so not
+    #: logged -- the fault is, when an operation reaches it.
+    limits_position: ClassVar[bool] = False
 
     _: KW_ONLY
     probability: float = 1.0

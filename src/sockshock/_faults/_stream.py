@@ -254,6 +254,7 @@ class ResetAfter(Directed):
 
     nbytes: int = 0
     direction: str = "in"
+    limits_position: ClassVar[bool] = True
 
     def validate(self) -> None:
         super().validate()
@@ -270,6 +271,7 @@ class _ReadsEndAfter(FaultModel):
     nbytes: int = 0
     kinds: ClassVar[tuple[str, ...]] = (RECV,)
     action: ClassVar[str]
+    limits_position: ClassVar[bool] = True
 
     def validate(self) -> None:
         check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)

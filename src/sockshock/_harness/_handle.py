@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import os
+import select
 import shutil
 import signal
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -33,6 +35,16 @@ from sockshock._util import (
 from sockshock._wire import FaultLayer
 
 __all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "ServerHandle", "forget_handle", "live_handle"]
+
+
+def _running(pid: int) -> bool:
+    """Whether a forked child is still running (a zombie has finished)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False  # gone (reaped)
+
 
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 
@@ -112,6 +124,57 @@ class ServerHandle(Generic[ServerT]):
         if timeout is not None:
             check_seconds("timeout", timeout, allow_zero=True, source="wait_stopped()")
         return self._run.stopped.wait(timeout)
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no handler call is under way: no connection (or datagram)
+        waiting to be taken, every connection accepted so far handled (its socket
+        closed), every handler thread ended, the pool's
+        queue empty and its workers waiting, every forked child exited, and no
+        thread inside the server's ``finish_request()`` -- for a property about
+        clients that leave without reading, say. ``timeout``: seconds in
+        (0, 3600] (default 5). Whether it went quiet in time."""
+        check_number("timeout", timeout, low=0, low_open=True, high=3600, source="wait_idle()")
+        end = time.monotonic() + timeout
+        while self._busy():
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._run.stopped.wait(min(0.002, remaining))  # a stop ends handler calls too
+        return True
+
+    def _busy(self) -> bool:
+        """Whether a handler call is under way (see :meth:`wait_idle`)."""
+        server = self.server
+        listening = getattr(server, "socket", None)
+        if listening is not None and listening.fileno() != -1 and not self._run.stopped.is_set():
+            with contextlib.suppress(OSError, ValueError):
+                if select.select([listening], [], [], 0)[0]:
+                    return True  # a connection (a datagram) waits to be taken
+        if getattr(server, "_sockshock_taking", 0):
+            return True  # between the accept and the handler (or its thread) starting
+        if any(sock.fileno() != -1 for sock in list(self._run.live)):
+            return True  # accepted, not yet closed by shutdown_request()
+        pool = getattr(server, "_pool", None)
+        if pool is not None:
+            with pool._lock:
+                if pool._queue or pool._idle < sum(w.is_alive() for w in pool._workers):
+                    return True
+        elif self._run.tracker.alive():
+            return True  # a thread per request (ThreadingMixIn)
+        for pid in list(getattr(server, "active_children", None) or ()):
+            if _running(pid):
+                return True
+        frames = sys._current_frames()
+        for thread in threading.enumerate():  # a synchronous server runs its handler
+            frame = frames.get(thread.ident or -1)
+            while frame is not None:
+                if (
+                    frame.f_code.co_name == "finish_request"
+                    and frame.f_locals.get("self") is server
+                ):
+                    return True
+                frame = frame.f_back
+        return False
 
     def temporary_path(self, name: str) -> str:
         """A path inside this handle's private temporary directory; ``name`` is a

@@ -130,6 +130,22 @@ def _server_close_noting(base_server_close: Any) -> Any:
     return server_close
 
 
+def _counting_requests(base_handle_request_noblock: Any) -> Any:
+    """``_handle_request_noblock()`` counted in ``_sockshock_taking`` -- from the
+    accept (or the datagram read) until the request is handled, or handed to a
+    thread, the pool or a child -- so that ``wait_idle()`` sees no gap between a
+    connection waiting and its handler running."""
+
+    def _handle_request_noblock(self: Any) -> None:
+        self._sockshock_taking += 1
+        try:
+            base_handle_request_noblock(self)
+        finally:
+            self._sockshock_taking -= 1
+
+    return _handle_request_noblock
+
+
 def _finish_request_under_tls(base_finish_request: Any) -> Any:
     def finish_request(self: Any, request: Any, client_address: Any) -> None:
         tls = self._sockshock_tls
@@ -180,6 +196,11 @@ def instrument(base: type[Any], attrs: dict[str, Any]) -> type[Any]:
     namespace["server_close"] = _server_close_noting(base.server_close)
     namespace["finish_request"] = _finish_request_under_tls(base.finish_request)
     namespace["_sockshock_tls"] = None
+    if hasattr(base, "_handle_request_noblock") or "_handle_request_noblock" in namespace:
+        namespace["_handle_request_noblock"] = _counting_requests(
+            namespace.get("_handle_request_noblock", getattr(base, "_handle_request_noblock", None))
+        )
+        namespace["_sockshock_taking"] = 0
     cls = type(base.__name__, (base,), namespace)
     if not attrs:
         _PLAIN[base] = cls

@@ -364,6 +364,12 @@ def _user_stacklevel() -> int:
     return 2
 
 
+def _which(plan: FaultPlan) -> str:
+    """The plan, as a reader replays it: its seed, or (decisions from generators,
+    as hypothesis draws them) its repr -- a seed would replay nothing."""
+    return f"plan seed {plan.seed}" if plan.seeded else f"plan {plan!r}"
+
+
 def _warn_silent_models(plan: FaultPlan, cls: type[Any]) -> None:
     """One warning per model whose scope took in no operation while the server ran:
     it could not have fired whatever the seed. (A model that was reached but whose
@@ -374,13 +380,13 @@ def _warn_silent_models(plan: FaultPlan, cls: type[Any]) -> None:
     fired = {event.model for event in plan.log}
     stacklevel = 0
     for i, model in enumerate(plan.models):
-        if i not in plan.reached and model.describe() not in fired:
+        if i not in plan.reached and model not in fired:
             stacklevel = stacklevel or _user_stacklevel()
             warnings.warn(
                 FaultNeverFired(
-                    f"{model!r} never fired while {cls.__name__} ran (plan seed {plan.seed}): "
+                    f"{model!r} never fired while {cls.__name__} ran ({_which(plan)}): "
                     "its scope took in no operation, so it could not have fired whatever the "
-                    "seed"
+                    + ("seed" if plan.seeded else "decisions")
                 ),
                 stacklevel=stacklevel,
             )

@@ -14,6 +14,13 @@ What the kernel would do is Linux's, for TCP:
   (``EPIPE`` if a FIN came first) once, then ``b""``;
 * a write after an RST raises the pending error once, then ``EPIPE``; a write to
   a peer that has closed succeeds and the peer answers with an RST;
+* a write puts at most what the buffers between the two ends still hold
+  (``send_buffer`` bytes unread by the peer; :data:`SEND_BUFFER`, Linux's
+  default send and receive buffers, when the harness bounds it): a blocking
+  socket waits for the peer to read until everything is in, one with a timeout
+  waits for room and then takes what fits (a short count), a non-blocking one
+  takes what fits or raises ``EAGAIN``;
+* after the peer's RST, ``getpeername()`` raises ``ENOTCONN``;
 * closing with unread data sends an RST instead of a FIN;
 * a datagram socket keeps a queue of ``(data, address)``; a read cuts a datagram to
   ``bufsize``.
@@ -23,8 +30,9 @@ Waiting is virtual. A read with nothing buffered calls the endpoint's ``waiter``
 on the layer's clock -- until ``ready()`` or until the clock reaches
 ``deadline``, and says whether the peer may still act later. Nothing arrived by
 the deadline: ``TimeoutError``; a socket without a timeout whose peer can never
-act again would wait forever: :class:`~sockshock.HandlerHangs`. Write buffers are
-unbounded: a write never waits (a real one waits once the peer's buffers are full).
+act again would wait forever: :class:`~sockshock.HandlerHangs`; so does a
+write that would wait forever, and one past ``max_output`` bytes in all (a
+handler that never stops writing to a client that reads everything).
 """
 
 from __future__ import annotations
@@ -42,7 +50,15 @@ from sockshock._wire import DONTWAIT, PEEK, os_error, timed_out
 if TYPE_CHECKING:
     from sockshock._util import Clock
 
-__all__ = ["MemoryEndpoint", "Waiter", "never"]
+__all__ = ["MAX_OUTPUT", "SEND_BUFFER", "MemoryEndpoint", "Waiter", "never"]
+
+#: What a TCP connection's buffers hold before a writer waits, by default: Linux's
+#: default send buffer plus the peer's default receive buffer (``tcp_wmem`` and
+#: ``tcp_rmem``'s defaults, 16 KiB and 128 KiB, before autotuning grows them).
+SEND_BUFFER = 16384 + 131072
+#: How much a handler may write in all before ``drive()`` takes it for one that
+#: never stops (64 MiB).
+MAX_OUTPUT = 64 * 2**20
 
 #: ``waiter(deadline, ready)``: let the peer act until ``ready()`` or the virtual
 #: ``deadline`` (``None``: as long as it can); True if it may act again later.
@@ -88,6 +104,12 @@ class MemoryEndpoint:
         self._read_shut = False
         #: Every byte a send accepted (stream).
         self.written = bytearray()
+        #: Every byte a read took (stream; not peeks), if kept (``None``: not kept).
+        self.taken: bytearray | None = None
+        #: The most bytes unread by the peer before a write waits (``None``: no bound).
+        self.send_buffer: int | None = None
+        #: The most bytes the writes may put in all (``None``: no bound).
+        self.max_output: int | None = None
         # datagram
         self._queue: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._network: dict[Any, MemoryEndpoint] = {}
@@ -138,8 +160,10 @@ class MemoryEndpoint:
         return self._address
 
     def getpeername(self) -> Any:
-        if self._peer_address is None:
-            raise os_error(errno.ENOTCONN)
+        if self._closed:
+            raise os_error(errno.EBADF)
+        if self._peer_address is None or (self._done and self._type == socket.SOCK_STREAM):
+            raise os_error(errno.ENOTCONN)  # never connected, or reset (Linux: state CLOSE)
         return self._peer_address
 
     def fileno(self) -> int:
@@ -165,22 +189,31 @@ class MemoryEndpoint:
 
     # -- waiting ---------------------------------------------------------------
 
-    def _wait(self, ready: Callable[[], bool], flags: int) -> None:
-        """Wait (virtually) until ``ready()``; raise as a socket would if nothing came."""
+    def _wait(
+        self,
+        ready: Callable[[], bool],
+        flags: int,
+        deadline: float | bool | None = False,
+        what: str = "a read",
+    ) -> None:
+        """Wait (virtually) until ``ready()``, at most until ``deadline`` (``False``:
+        the socket's timeout from now); raise as a socket would if it did not come."""
         timeout = self._timeout
         if timeout == 0.0 or flags & DONTWAIT:
             raise os_error(errno.EAGAIN)
         clock = self._clock
-        deadline = None if timeout is None else clock.now() + timeout
+        if deadline is False:
+            deadline = None if timeout is None else clock.now() + timeout
+        assert deadline is not True
         if self.waiter is not None:
             self.waiter(deadline, ready)
         if ready():
             return
         if deadline is None:
+            peer = "read, close or reset" if what == "a write" else "send, close or reset"
             raise HandlerHangs(
-                "a read on a socket without a timeout whose peer can never "
-                "send, close or reset again: on a real socket it would wait "
-                "forever"
+                f"{what} on a socket without a timeout whose peer can never {peer} "
+                "again: on a real socket it would wait forever"
             )
         remaining = deadline - clock.now()
         if remaining > 0:
@@ -230,6 +263,8 @@ class MemoryEndpoint:
             else:
                 data = bytes(rx[:size])
                 del rx[:size]
+            if self.taken is not None:
+                self.taken += data
             return data
         if self._error and not self._fin:
             code, self._error = self._error, 0
@@ -256,6 +291,49 @@ class MemoryEndpoint:
         if self._write_shut or self._done:
             raise os_error(errno.EPIPE)
         view = memoryview(data).cast("B")
+        if self.send_buffer is None or (self._timeout is None and not flags & DONTWAIT):
+            if self.send_buffer is None:
+                return self._put(view)
+            # Blocking: the kernel takes everything, waiting for the peer as needed.
+            sent = 0
+            while sent < view.nbytes:
+                sent += self._put(view[sent:], self._room(None))
+            return sent
+        return self._put(view, self._room(False, flags))
+
+    def _room(self, deadline: float | bool | None, flags: int = 0) -> int:
+        """How many bytes the buffers take now, once there is room for any (waiting
+        until ``deadline`` -- ``False``: the socket's timeout -- for the peer to
+        read); 0 when the connection broke meanwhile (the write then fails)."""
+        peer, limit = self._peer, self.send_buffer
+        if peer is None or limit is None:
+            return 1 << 62
+
+        def room() -> int:
+            if peer._closed or peer._read_shut or self._error or self._done:
+                return 1 << 62  # the write goes through to fail, or is thrown away
+            return limit - len(peer._rx)
+
+        if room() <= 0:
+            self._wait(lambda: room() > 0, flags, deadline, what="a write")
+        return max(0, room())
+
+    def _put(self, view: memoryview, room: int = 1 << 62) -> int:
+        """Hand ``view`` (at most ``room`` bytes of it) to the peer's buffers."""
+        if self._error:  # the connection broke while the write waited
+            code, self._error = self._error, 0
+            raise os_error(code)
+        if self._write_shut or self._done:
+            raise os_error(errno.EPIPE)
+        if room < view.nbytes:
+            view = view[:room]
+        if self.max_output is not None and len(self.written) + view.nbytes > self.max_output:
+            raise HandlerHangs(
+                f"the handler wrote {len(self.written) + view.nbytes} bytes, past "
+                f"max_output={self.max_output} (drive(max_output=...)), to a client that "
+                "took them all: a handler that never stops writing would never return on "
+                "a real socket; give a larger max_output if it really writes that much"
+            )
         self.written += view
         peer = self._peer
         if peer is not None:
@@ -267,7 +345,25 @@ class MemoryEndpoint:
         return view.nbytes
 
     def _raw_sendall(self, data: Any, flags: int = 0) -> None:
-        self._raw_send(data, flags)  # a write never waits: it takes everything
+        view = memoryview(data).cast("B")
+        if self.send_buffer is None or self._type != socket.SOCK_STREAM:
+            self._raw_send(view, flags)  # no bound: it takes everything at once
+            return
+        timeout = self._timeout
+        deadline = None if timeout is None else self._clock.now() + timeout
+        sent = 0
+        while sent < view.nbytes:  # as CPython's: the timeout bounds the whole call
+            if self._closed:
+                raise os_error(errno.EBADF)
+            if self._error:
+                code, self._error = self._error, 0
+                raise os_error(code)
+            if self._write_shut or self._done:
+                raise os_error(errno.EPIPE)
+            if timeout == 0.0 or flags & DONTWAIT:
+                sent += self._put(view[sent:], self._room(False, flags))
+            else:
+                sent += self._put(view[sent:], self._room(deadline))
 
     def _reset_by_peer(self) -> None:
         """An RST arrived: after a FIN the kernel reports EPIPE, else ECONNRESET."""

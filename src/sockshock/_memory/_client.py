@@ -1,9 +1,10 @@
 """A client script carried out in memory, in virtual time (for ``drive()``).
 
-The client is lazy: it acts only when asked -- when the handler waits for it
-(stream), or when ``drive()`` runs it (datagram, where the server takes what is
-waiting whenever the client waits) -- and then as far as it can go without
-waiting for a reply, or until a deadline.
+The client is lazy: it acts only when asked -- right after connecting, up to its
+first read or pause (stream: before the handler starts), then when the handler
+waits for it (stream), or when ``drive()`` runs it (datagram, where the server
+takes what is waiting whenever the client waits) -- and then as far as it can go
+without waiting for a reply, or until a deadline.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sockshock._clients import (
     outcome_of,
     wanted,
 )
-from sockshock._memory._buffers import MemoryEndpoint
+from sockshock._memory._buffers import MemoryEndpoint, never
 from sockshock._util import Clock
 from sockshock._wire import DONTWAIT
 
@@ -84,6 +85,13 @@ class MemoryClient:
             return not self.finished
         finally:
             self._busy = False
+
+    def act_first(self) -> None:
+        """Right after connecting, before the handler starts: the steps up to the
+        first read or pause (sends, a half-close, a reset, a close)."""
+        steps = self.steps
+        while self._next < len(steps) and not isinstance(steps[self._next], (Read, Pause)):
+            self._step(self.clock.now(), None, never)
 
     def _done(self, result: StepResult) -> None:
         self.results.append(result)

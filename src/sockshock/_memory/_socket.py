@@ -11,6 +11,7 @@ layer for it: the same decisions, without what only real sockets need.
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 from typing import TYPE_CHECKING, Any
@@ -23,10 +24,17 @@ if TYPE_CHECKING:
     from sockshock._faults import FaultPlan
     from sockshock._util import Clock
 
-__all__ = ["MemoryLayer", "MemorySocket"]
+__all__ = ["MemoryLayer", "MemorySocket", "WantsDescriptor"]
 
 _REINJECTED = object()  # the "address" of a datagram a MemorySocket put back itself
 _SPIN_LIMIT = 1000  # fruitless reads in a row after which a handler is spinning
+
+
+class WantsDescriptor(BaseException):
+    """Raised by ``fileno()`` of a socket in ``drive(sockets="auto")`` whose handler
+    asks for its descriptor before any read or write: ``drive()`` then runs it on a
+    real socket pair. A ``BaseException``, so that a handler's ``except Exception``
+    does not swallow it."""
 
 
 class _NoChannel:
@@ -57,8 +65,7 @@ class MemoryLayer(FaultLayer):
         self.clock = clock
         self.active = bool(plan.models)
         self._lock = threading.Lock()
-        self._next_connection = 0
-        self._datagram_peers = {}
+        self._init_connections()
         self._channel = _NoChannel()  # type: ignore[assignment]
         self.shutdown_triggered = _Flag()  # type: ignore[assignment]
         self.on_abrupt_shutdown = None
@@ -84,6 +91,8 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
         MemoryEndpoint.__init__(self, type, layer.clock, address)
         self._sockshock_layer = layer
         self._sockshock_conn = connection
+        if connection is not None:  # it ends when this socket closes
+            layer.opened(connection)
         self._sockshock_stream = (
             layer.active and connection is not None and type == socket.SOCK_STREAM
         )
@@ -94,11 +103,34 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
         self._sockshock_datagram_init()
         #: What the handler passed to ``sendto`` (before faults on the way out).
         self.sent_datagrams: list[bytes] = []
+        self.taken = bytearray()  # what the handler's reads took
         self._fruitless = 0  # reads in a row that gave nothing, with the peer finished
+        #: ``fileno()`` before any read or write raises :class:`WantsDescriptor`.
+        self.auto_descriptor = False
+        #: The handler asked for its descriptor in time (``auto_descriptor``).
+        self.wanted_descriptor = False
+        self._used = False  # a read or a write happened
+
+    def fileno(self) -> int:
+        if self._closed:
+            return -1
+        if self.auto_descriptor and not self._used:
+            self.wanted_descriptor = True
+            raise WantsDescriptor
+        raise io.UnsupportedOperation(
+            "an in-memory socket has no file descriptor (select(), poll() and fcntl() "
+            "need one): run the handler with drive(..., sockets='real'), on a real "
+            "connected socket pair"
+        )
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self._used = True
+        return StreamFaults.send(self, data, flags)
 
     # -- a handler that would spin forever ---------------------------------------
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self._used = True
         try:
             if self._sockshock_stream or self._sockshock_datagram:
                 data = StreamFaults.recv(self, bufsize, flags)
@@ -114,6 +146,7 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
         return data
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._used = True
         try:
             if self._sockshock_stream or self._sockshock_datagram:
                 n = StreamFaults.recv_into(self, buffer, nbytes, flags)
@@ -129,9 +162,10 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
         return n
 
     def sendall(self, data: Any, flags: int = 0) -> None:
+        self._used = True
         if self._sockshock_stream:
             return StreamFaults.sendall(self, data, flags)
-        self._raw_send(data, flags)  # a write never waits: it takes everything
+        self._raw_sendall(data, flags)
         return None
 
     def _timed_out(self) -> None:
@@ -180,6 +214,8 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
             self._sockshock_closing.set()
             if self._sockshock_held_out:
                 self._sockshock_release_held_out(everything=True)
+            if self._sockshock_conn is not None:
+                self._sockshock_layer.closed(self._sockshock_conn)
         MemoryEndpoint.close(self)
 
 

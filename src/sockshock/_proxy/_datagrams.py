@@ -91,6 +91,7 @@ class DatagramRelay:
         for peer in self.peers.values():
             peer.closed = True
             peer.upstream.close()
+            self.hub._ended(peer.index)
         self.peers.clear()
         self.held = {DATAGRAM_IN: [], DATAGRAM_OUT: []}
 

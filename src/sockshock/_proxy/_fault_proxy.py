@@ -365,6 +365,11 @@ class FaultProxy:
             Operation(kind, index, address, size, offset, count, time.monotonic())
         )
 
+    def _ended(self, index: int) -> None:
+        """A stream connection closed, or a datagram client was forgotten: the plan
+        lets go of what it keeps for it (issue 23)."""
+        self.plan.connection_ended(index)
+
     def _abrupt_shutdown(self) -> None:
         """AbruptShutdown: reset every connection, stop listening, end the loop."""
         self._loop.stopping = True

@@ -145,3 +145,7 @@ class Hub(Protocol):
     def _abrupt_shutdown(self) -> None:
         """AbruptShutdown: reset everything, stop listening."""
         ...
+
+    def _ended(self, index: int) -> None:
+        """A connection (or a datagram client) ended: what was kept for it can go."""
+        ...

@@ -182,6 +182,7 @@ class StreamConnection:
         self.outward.close_pipe()
         self.client_events = self.upstream_events = 0
         self.acceptor.connections.pop(self.index, None)
+        self.proxy._ended(self.index)
 
 
 class Acceptor:

@@ -27,6 +27,7 @@ from sockshock._clients import (
     Reset,
     Send,
     Step,
+    abbreviate,
 )
 from sockshock._faults import MAX_COPIES, MAX_DELAY, FaultModel
 from sockshock._util import (
@@ -86,7 +87,11 @@ def _parameters(
 ) -> st.SearchStrategy[dict[str, Any]]:
     """The keyword arguments of ``model``, each shrinking towards its gentlest value."""
     chunk = _largest_first(1, max_bytes)
-    nbytes = st.integers(0, max_bytes)
+    # Anywhere, or within a few bytes of the end: a request that lost only its
+    # terminator (a final newline, a closing brace) is the classic cut.
+    nbytes = st.integers(0, max_bytes) | st.integers(0, min(8, max_bytes)).map(
+        lambda k: max_bytes - k
+    )
     stream = st.sampled_from(("in", "out", "both"))
     inout = st.sampled_from(("in", "out"))
     probability = st.sampled_from(_PROBABILITIES)
@@ -220,11 +225,19 @@ def _model(
 _UNITS = st.integers(0, 999).map(lambda k: k / 1000)
 
 
+def _no_op(model: FaultModel) -> bool:
+    """A model that can change nothing (``Latency(seconds=0.0)``): left out of a
+    drawn plan, so that it shrinks away -- under ``seeded=True`` deleting a model
+    before another changes that one's decisions, so hypothesis could not."""
+    return isinstance(model, F.Latency) and model.seconds == 0 and model.jitter == 0
+
+
 @st.composite
 def _plan(draw: Any, chosen: st.SearchStrategy[list[Any]], seeded: bool) -> F.FaultPlan:
     if seeded:
-        return F.FaultPlan(*draw(chosen), seed=draw(st.integers(0, 2**32 - 1)))
-    pairs = draw(chosen)
+        models = [model for model in draw(chosen) if not _no_op(model)]
+        return F.FaultPlan(*models, seed=draw(st.integers(0, 2**32 - 1)))
+    pairs = [(model, units) for model, units in draw(chosen) if not _no_op(model)]
     return F.FaultPlan(*[model for model, _ in pairs], rng=[F.Draws(units) for _, units in pairs])
 
 
@@ -262,10 +275,11 @@ def fault_plans(
     min_models: int = 0,
     max_models: int = 3,
     scopes: bool = False,
-    max_bytes: int = 64,
+    max_bytes: int | str | None = None,
     max_delay: float = 1.0,
     max_decisions: int = 32,
     seeded: bool = False,
+    request: bytes | int | None = None,
 ) -> st.SearchStrategy[F.FaultPlan]:
     """Fault plans: a few models, their parameters, and every decision they make,
     drawn by hypothesis.
@@ -279,7 +293,10 @@ def fault_plans(
         max_models: the most models in a plan.
         scopes: draw scope arguments too (``after_bytes``, ``first_ops``,
             ``probability``, ``per``, ``connections``).
-        max_bytes: the largest byte count drawn (chunk sizes, ``nbytes``...).
+        max_bytes: the largest byte count drawn (chunk sizes, ``nbytes``,
+            ``after_bytes``...); ``"request"``: the length of ``request`` (the
+            default when it is given), so that ``EOFAfter``, ``ResetAfter`` and
+            ``Stall`` can cut the request anywhere, however long.
         max_delay: the longest delay drawn, in seconds (use virtual time: ``drive()``
             does; ``serving(clock="virtual")``).
         max_decisions: how many random decisions are drawn for each model; the
@@ -288,6 +305,10 @@ def fault_plans(
             connections whose order is up to threads (a live server: see
             ``ServerMachine``), decisions per connection and model from the seed.
             They then do not shrink; the models do.
+        request: the request the plan will meet (bytes, or its length): byte
+            counts are drawn up to its length (``max_bytes="request"``). Draw
+            the request first, then the plan: ``script = data.draw(client_scripts(...));
+            plan = data.draw(fault_plans(request=script.intended))``.
 
     Returns:
         A strategy of :class:`~sockshock.faults.FaultPlan`. Unless ``seeded``, each
@@ -300,11 +321,14 @@ def fault_plans(
         plan keeps state: use each one for one run (``drive()`` call, server).
     """
     check_choice("kind", kind, ("stream", "datagram"), source="fault_plans()")
+    max_bytes = _request_bytes(request, max_bytes)
     check_number("min_models", min_models, low=0, high=20, integer=True, source="fault_plans()")
     check_number(
         "max_models", max_models, low=min_models, high=20, integer=True, source="fault_plans()"
     )
-    check_number("max_bytes", max_bytes, low=1, high=65536, integer=True, source="fault_plans()")
+    check_number(
+        "max_bytes", max_bytes, low=1, high=2**31 - 1, integer=True, source="fault_plans()"
+    )
     check_number("max_delay", max_delay, low=0, high=MAX_DELAY, source="fault_plans()")
     check_number(
         "max_decisions", max_decisions, low=0, high=10_000, integer=True, source="fault_plans()"
@@ -325,6 +349,42 @@ def fault_plans(
     if not seeded:  # each model with its own decisions: dropping one drops them too
         drawn = st.tuples(drawn, st.lists(_UNITS, max_size=max_decisions))
     return _plan(st.lists(drawn, min_size=min_models, max_size=max_models), seeded)
+
+
+_MAX_BYTES = 64  # fault_plans()' default max_bytes without a request
+
+
+def _request_bytes(request: bytes | int | None, max_bytes: int | str | None) -> int:
+    """``fault_plans()``' ``max_bytes`` from its ``request`` and ``max_bytes``."""
+    source = "fault_plans()"
+    if request is not None:
+        if isinstance(request, (bytes, bytearray, memoryview)):
+            length = len(bytes(request))
+        elif isinstance(request, int) and not isinstance(request, bool):
+            check_number("request", request, low=0, high=2**31, integer=True, source=source)
+            length = request
+        else:
+            raise InvalidArgument(
+                f"expected the request (bytes) or its length (int) but got "
+                f"request={abbreviate(repr(request))} (type={type(request).__name__}) "
+                f"(from {source}); draw the request first, then the plan: "
+                "plan = data.draw(fault_plans(request=script.intended))"
+            )
+        if max_bytes is None or max_bytes == "request":
+            return max(1, length)
+    elif max_bytes == "request":
+        raise InvalidArgument(
+            "max_bytes='request' (from fault_plans()) needs the request: give "
+            "request=<the request's bytes or length> too"
+        )
+    if max_bytes is None:
+        return _MAX_BYTES
+    if isinstance(max_bytes, str):
+        raise InvalidArgument(
+            f"expected a number of bytes or 'request' but got max_bytes={max_bytes!r} "
+            f"(from {source})"
+        )
+    return max_bytes
 
 
 def _payloads(payload: bytes | st.SearchStrategy[bytes], source: str) -> st.SearchStrategy[bytes]:
@@ -444,7 +504,12 @@ _ENDINGS = ("half_close", "close", "reset", "stop_midway")
 
 
 def _stream_script(
-    chunks: list[bytes], pauses: list[float | None], ending: str, cut: int, timeout: float
+    chunks: list[bytes],
+    pauses: list[float | None],
+    ending: str,
+    cut: int,
+    timeout: float,
+    intended: bytes,
 ) -> ClientScript:
     steps: list[Step] = []
     for chunk, wait in zip(chunks[:cut], [None, *pauses][:cut], strict=True):
@@ -457,7 +522,7 @@ def _stream_script(
         steps.append(Close())
     else:
         steps.append(Reset())
-    return ClientScript(tuple(steps), timeout=timeout)
+    return ClientScript(tuple(steps), timeout=timeout, intended=intended)
 
 
 def client_scripts(
@@ -479,7 +544,11 @@ def client_scripts(
     (only the first chunks of the request, then a close). Datagram scripts send
     each chunk as a datagram and read one reply after each.
 
-    ``script.request`` is what a script sends. Pauses are up to ``max_pause``
+    ``script.request`` is what a script sends, ``script.intended`` the whole
+    request it was drawn from (more than ``request`` only for ``"stop_midway"``),
+    ``script.ending`` how it ends and ``script.complete`` whether it sends its
+    whole request -- so that a property can tell a cut request from a complete
+    one. Pauses are up to ``max_pause``
     seconds (virtual in ``drive()``, real on real sockets); ``timeout`` bounds
     every read.
 
@@ -515,7 +584,8 @@ def client_scripts(
 
     @st.composite
     def build(draw: Any) -> ClientScript:
-        parts = draw(_split(draw(payloads), max_chunks))
+        payload = draw(payloads)
+        parts = draw(_split(payload, max_chunks))
         waits = [draw(pause) for _ in parts[1:]]
         if kind == "datagram":
             steps: list[Step] = []
@@ -526,7 +596,7 @@ def client_scripts(
             return ClientScript(tuple(steps), timeout=timeout)
         ending = draw(st.sampled_from(endings))
         cut = draw(st.integers(0, len(parts) - 1)) if ending == "stop_midway" else len(parts)
-        return _stream_script(parts, waits, ending, cut, timeout)
+        return _stream_script(parts, waits, ending, cut, timeout, payload)
 
     return build()
 
