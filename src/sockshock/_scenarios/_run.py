@@ -12,24 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import ssl
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sockshock._clients import connect, request
 from sockshock._faults import check_fit
 from sockshock._harness import (
     LeakAudit,
     LeakReport,
+    choose_handler,
     import_handler_class,
-    resolve_handler_class,
     resolve_server_class,
     serving,
     split_server_attrs,
-    transport_of,
 )
 from sockshock._scenarios._model import Scenario
 from sockshock._util import (
@@ -96,7 +95,7 @@ class Resolved:
     """What :func:`run` serves for a scenario, checked (nothing started)."""
 
     server_class: type[Any]
-    handler: Any
+    handler: Any  # None: the constructor's own (its default, or the class picks it)
     transport: str
 
 
@@ -118,20 +117,15 @@ def resolve(
     Raises:
         InvalidArgument: the first mistake.
     """
-    from sockshock._harness import DatagramEcho, LineEcho
-
     section = scenario.server
     with _blame(None if server_class is not None else scenario.where("server", "class")):
         cls = resolve_server_class(
             server_class if server_class is not None else section.server_class,
             source=server_source if server_class is not None else "class",
         )
-    transport = transport_of(cls)
     chosen = handler if handler is not None else section.handler
     handler_where = None if handler is not None else scenario.where("server", "handler")
-    if chosen is None:
-        chosen = DatagramEcho if transport == "datagram" else LineEcho
-    elif isinstance(chosen, str):
+    if isinstance(chosen, str):
         with _blame(handler_where):
             chosen = import_handler_class(
                 chosen, source=handler_source if handler is not None else "handler"
@@ -140,14 +134,19 @@ def resolve(
     # on the class's line if the file gave that (the default handler always fits).
     class_where = None if server_class is not None else scenario.where("server", "class")
     with _blame(handler_where if handler is None else class_where):
-        resolve_handler_class(
-            chosen, cls, source=handler_source if handler is not None else "handler"
+        choice = choose_handler(
+            cls,
+            chosen,
+            source=handler_source if handler is not None else "handler",
+            demo=True,
+            where="the scenario" if handler is None else "the command line",
         )
+    transport = choice.transport
     with _blame(scenario.where("server", "attrs")):
         split_server_attrs(cls, section.attrs, adopting=False, source="[server] attrs")
     origin = f" (from {server_source})" if server_class is not None else ""
     check_transport(scenario, transport, tls=section.tls, server=f"{cls.__name__}{origin}")
-    return Resolved(cls, chosen, transport)
+    return Resolved(cls, choice.handler_class, transport)
 
 
 @dataclass
@@ -183,48 +182,33 @@ class ScenarioResult:
         return [check for check in self.checks if check.passed is False]
 
 
-def _exchange(
-    address: Any,
-    family: int,
-    kind: int,
-    request: bytes,
-    timeout: float,
-    context: ssl.SSLContext | None,
-) -> bool:
-    """One well-behaved client: its request, and a reply within ``timeout``."""
+#: How often a load client sends its datagram again while no reply came (a lost one).
+RESEND = 0.05
+
+Opener = Callable[[float], socket.socket]
+"""Opens one load client (the one client: ``srv.connect()``, or ``connect()`` to the
+proxy), connected within the given seconds."""
+
+
+def _exchange(open_client: Opener, request_bytes: bytes, timeout: float) -> bool:
+    """One well-behaved client: its request, and a reply within ``timeout`` (a lost
+    datagram is sent again)."""
     deadline = time.monotonic() + timeout
     try:
-        with socket.socket(family, kind) as raw:
-            raw.settimeout(timeout)
-            if kind == socket.SOCK_DGRAM:
-                if family == getattr(socket, "AF_UNIX", None):
-                    return False  # a Unix datagram client needs a path of its own
-                raw.connect(address)
-                while time.monotonic() < deadline:  # a lost datagram is sent again
-                    raw.settimeout(min(0.05, max(0.001, deadline - time.monotonic())))
-                    raw.send(request)
-                    with contextlib.suppress(TimeoutError):
-                        return bool(raw.recv(65536))
-                return False
-            raw.connect(address)
-            client = context.wrap_socket(raw, server_hostname="localhost") if context else raw
-            with client:
-                client.sendall(request)
-                reply = b""
-                while not reply.endswith(b"\n"):
-                    client.settimeout(max(0.001, deadline - time.monotonic()))
-                    chunk = client.recv(65536)
-                    if not chunk:
-                        break
-                    reply += chunk
-                return bool(reply)
+        with open_client(timeout) as client:
+            reply = request(
+                client,
+                request_bytes,
+                until=b"\n",
+                resend=RESEND,
+                timeout=max(0.001, deadline - time.monotonic()),
+            )
+        return bool(reply)
     except (OSError, ValueError):
         return False
 
 
-def _load(
-    scenario: Scenario, address: Any, family: int, kind: int, context: ssl.SSLContext | None
-) -> tuple[int, int]:
+def _load(scenario: Scenario, open_client: Opener) -> tuple[int, int]:
     """(answered, sent) for the scenario's well-behaved clients."""
     load = scenario.load
     answered = failed = 0
@@ -241,7 +225,7 @@ def _load(
                 if not queue or failed > affordable:
                     return
                 queue.pop()
-            ok = _exchange(address, family, kind, load.request, load.timeout, context)
+            ok = _exchange(open_client, load.request, load.timeout)
             with lock:
                 answered += ok
                 failed += not ok
@@ -362,10 +346,11 @@ def _serve(
             shutdown_timeout=max(5.0, scenario.expect.stops_within * 4),
             **scenario.server.attrs,
         ) as srv:
-            context = srv.client_context() if srv.tls else None
             ends = time.monotonic() + scenario.duration
             with _clients(scenario, srv.address, transport):
-                answered, sent = _load(scenario, srv.address, srv.family, srv.type, context)
+                answered, sent = _load(
+                    scenario, lambda timeout: srv.connect(timeout=timeout, tls=srv.tls)
+                )
                 time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
                 cutoff = len(srv.errors)  # the misbehaving clients leave now
             result.checks.append(_judge_answered(scenario, answered, sent))
@@ -415,12 +400,6 @@ def run_against(
         scenario, kind_name, tls=scenario.server.tls, server=f"the target {transport}:{target!r}"
     )
     plan = scenario.plan(seed)
-    family = (
-        socket.AF_UNIX
-        if transport == "unix"
-        else (socket.AF_INET6 if isinstance(target, tuple) and ":" in target[0] else socket.AF_INET)
-    )
-    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     result = ScenarioResult(scenario.name, f"{transport}:{target}", plan.seed)
     started = time.monotonic()
     with (
@@ -434,10 +413,14 @@ def run_against(
             from sockshock._tls import client_context
 
             context = client_context()
-        with _clients(
-            scenario, proxy.address, "datagram" if kind == socket.SOCK_DGRAM else "stream"
-        ):
-            answered, sent = _load(scenario, proxy.address, family, kind, context)
+        address = proxy.address
+        with _clients(scenario, address, kind_name):
+            answered, sent = _load(
+                scenario,
+                lambda timeout: connect(
+                    address, kind_name, timeout=timeout, tls=context, source="the load"
+                ),
+            )
             time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
     result.notes = [str(w.message) for w in caught]
     result.checks.append(_judge_answered(scenario, answered, sent))
