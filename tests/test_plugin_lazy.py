@@ -19,6 +19,7 @@ LIGHT = {
     "sockshock._pytest",
     "sockshock._pytest._markers",
     "sockshock._pytest._plugin",
+    "sockshock._pytest._schedules",  # the schedules marker and fixture: light as well
     "sockshock._pytest._settings",
 }
 

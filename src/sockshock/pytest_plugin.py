@@ -5,11 +5,15 @@ server through ``sockshock.serving``; teardown stops it even when the test faile
 re-raises handler exceptions and runs the leak audit), ``sockshock_audit`` (the leak
 audit alone), ``sockshock_proxy`` (a FaultProxy in front of any address),
 ``sockshock_ca`` and ``sockshock_client_context`` (TLS), ``server_class``
-(parametrized by ``@pytest.mark.sockshock_servers(...)``).
+(parametrized by ``@pytest.mark.sockshock_servers(...)``), ``sockshock_schedule``
+(a schedule for ``drive(..., schedule=...)``: PCT from the test's seed, or each of
+``@pytest.mark.sockshock_schedules``).
 
 Markers: ``sockshock(...)`` (per-test settings), ``faults(*models)``,
 ``sockshock_servers(transport=, family=, concurrency=, base=)``,
-``shutdown_within(seconds, busy=0, stalled=0)``.
+``shutdown_within(seconds, busy=0, stalled=0)``,
+``sockshock_schedules(runs=100, strategy="pct", seed=None, depth=3)`` (the test
+body once per schedule, stopping at the first failure; docs/interleavings.md).
 
 Options (group ``sockshock``), each mirrored by an ini setting of the same name with
 underscores where it makes sense; precedence: marker > command line > ini. The

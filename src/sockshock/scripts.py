@@ -9,6 +9,12 @@ if you like. Each step ends in a :class:`StepResult`: ``"ok"``, ``"eof"``,
 ``"timeout"``, ``"closed"`` or the name of the error the socket raised
 (``"ECONNRESET"``, ``"EPIPE"``...), and for a read the bytes it got.
 ``sockshock.strategies.client_scripts()`` draws scripts.
+
+Several clients at once: ``drive(handler, [script, script], server="ThreadingTCPServer",
+schedule=SEED)`` runs them and the server's own threads under a controlled
+scheduler, one thread at a time; each transcript's ``.schedule`` says what it
+chose -- ``print()`` it, pass it back to replay the run exactly, or let
+``sockshock.drive.explore()`` try many (docs/interleavings.md).
 """
 
 from sockshock._clients import (

@@ -154,7 +154,7 @@ def run_check(check: Check, kind: ServerKind, target: Target, *, seed: int) -> C
     result = CheckResult(kind.name, check.name, "pass", seed=seed if check.faults else None)
     leak_audit = LeakAudit()
     started = time.monotonic()
-    served: list[ServerHandle] = []
+    served: list[ServerHandle[Any]] = []
     token = SERVED.set(served)
     try:
         with warnings.catch_warnings(record=True) as caught:

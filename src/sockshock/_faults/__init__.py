@@ -1,4 +1,9 @@
-"""Pure fault models and the plan that composes them (no sockets, clocks or threads)."""
+"""Pure fault models and the plan that composes them (no sockets, clocks or threads).
+
+Modules, bottom-up: ``_core`` (operations, decisions, the scoped model base),
+``_stream``, ``_datagram``, ``_lifecycle`` (the models), ``_draws`` (``Draws``:
+numbers given in advance), ``_derive`` (a seeded plan's numbers: a function of
+seed, connection, model and operation, nothing kept), ``_plan`` (``FaultPlan``)."""
 
 from sockshock._faults._core import (
     ACCEPT,

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sockshock._faults._core import NOTHING, WIRE, Decision, FaultModel, Operation
+from sockshock._faults._core import ACCEPT, ERROR, NOTHING, WIRE, Decision, FaultModel, Operation
+from sockshock._faults._derive import AFFECTED, CounterRandom
 from sockshock._faults._draws import Draws
 from sockshock._util import InvalidArgument, check_number, check_seed
 
@@ -136,14 +137,19 @@ def make_plan(
 class FaultPlan:
     """A set of fault models, the seed that drives them, and the log of what they did.
 
-    Randomness is drawn from one ``random.Random`` per (connection, model), derived
-    from the seed, so a connection's faults do not depend on how threads interleave
-    with other connections -- nor on which process (a forked child) handles it.
-    Pass ``rng`` instead of ``seed`` to draw everything from one generator you
-    control (hypothesis' ``st.randoms()`` shrinks it), or from one per model:
-    with :class:`~sockshock.faults.Draws` (numbers given in advance, as
-    ``sockshock.strategies.fault_plans()`` draws them) the plan's repr is its
-    exact replay.
+    With a seed, the numbers a model draws for an operation are a function of the
+    seed, the connection, the model and the operation's kind and index alone
+    (a counter-based derivation, see ``sockshock._faults._derive``): a decision does
+    not depend on how threads interleave, on which process (a forked child) takes
+    it, nor on what the plan has forgotten. The plan keeps nothing per connection
+    but the state of stateful models (``Bandwidth``, ``BurstLoss``) and the draw of
+    ``per="connection"`` models, and forgets those when the connection ends
+    (:meth:`connection_ended`), so that a plan serving connections for days keeps
+    its memory flat. Pass ``rng`` instead of ``seed`` to draw everything from one
+    generator you control (hypothesis' ``st.randoms()`` shrinks it), or from one
+    per model: with :class:`~sockshock.faults.Draws` (numbers given in advance, as
+    ``sockshock.strategies.fault_plans()`` draws them) the plan's repr is its exact
+    replay.
 
     Args:
         *models: fault models (lists are flattened).
@@ -191,17 +197,30 @@ class FaultPlan:
                 f"expected random.Random but got rng={rng!r} "
                 f"(type={type(rng).__name__}) (from FaultPlan(...))"
             )
-        self.seed: int = seed
         self._shared_rng = rng
+        self.seed = seed  # (the property also makes the derivation's key)
         # What replay() starts from: each generator as it is now (None: cannot be copied).
         self._replay_rngs: tuple[random.Random | None, ...] | None = None
         if self._model_rngs is not None:
             self._replay_rngs = tuple(_snapshot(r) for r in self._model_rngs)
         elif rng is not None:
             self._replay_rngs = (_snapshot(rng),)
-        self._rngs: dict[tuple[int, int], random.Random] = {}
+        # Kept per connection, forgotten when it ends: stateful models' state and
+        # per="connection" models' draw, by (connection, model index).
         self._states: dict[tuple[int, int], Any] = {}
         self._affected: dict[tuple[int, int], bool] = {}
+        self._stateful = frozenset(i for i, m in enumerate(self.models) if m.stateful)
+        #: The models whose entries connection_ended() forgets.
+        self._per_connection = tuple(
+            i
+            for i, m in enumerate(self.models)
+            if (m.stateful and m.state_scope != "plan")
+            or (m.per == "connection" and m.probability < 1.0)
+        )
+        # accept(): the connection index it would create, and how many errors the
+        # plan injected for it (a retry is a new operation; a spurious wake-up not).
+        self._accepting = -1
+        self._accept_errors = 0
         self._log: list[FaultEvent] = []
         self._log_limit = log_limit
         #: Events decided after the log was full: counted, not kept.
@@ -214,22 +233,28 @@ class FaultPlan:
         self._claimed: str | None = None  # the run using it (``_claim()``)
         self._descriptions = [m.describe() for m in self.models]
 
+    @property
+    def seed(self) -> int:
+        """The seed (with ``rng=``: a random one, shown but not used)."""
+        return self._seed
+
+    @seed.setter
+    def seed(self, seed: int) -> None:
+        check_seed(seed, source="FaultPlan.seed")
+        self._seed = int(seed)
+        given = self._shared_rng is not None or self._model_rngs is not None
+        self._counter = None if given else CounterRandom(self._seed)
+
     # -- deciding --------------------------------------------------------------
 
-    def _rng(self, connection: int, i: int) -> random.Random:
+    def _given_rng(self, i: int) -> random.Random:
+        """The generator given with ``rng=`` that model ``i`` draws from."""
         if self._model_rngs is not None:
             return self._model_rngs[i]
-        if self._shared_rng is not None:
-            return self._shared_rng
-        key = (connection, i)
-        rng = self._rngs.get(key)
-        if rng is None:
-            rng = self._rngs[key] = random.Random(f"sockshock/{self.seed}/{connection}/{i}")
-        return rng
+        assert self._shared_rng is not None
+        return self._shared_rng
 
     def _state(self, model: FaultModel, connection: int, i: int) -> Any:
-        if not model.stateful:
-            return None
         key = (_LISTENER if model.state_scope == "plan" else connection, i)
         state = self._states.get(key)
         if state is None:
@@ -263,7 +288,16 @@ class FaultPlan:
         merged = NOTHING
         events: list[FaultEvent] = []
         connection = op.connection
-        for i, model in self._candidates(op.kind, op.layer):
+        kind = op.kind
+        index = op.index
+        if kind == ACCEPT:  # accept() has no index of its own: its retries count
+            if connection != self._accepting:
+                self._accepting, self._accept_errors = connection, 0
+            index = self._accept_errors
+        counter = self._counter
+        if counter is not None:  # aimed at this operation (see _derive)
+            counter.op, counter.index = op, index
+        for i, model in self._candidates(kind, op.layer):
             if model.scoped and not model.in_scope(op):
                 gap = model.bytes_until_window(op)
                 if gap:  # stop exactly where the model's window opens (scope, not a
@@ -271,18 +305,28 @@ class FaultPlan:
                     merged = merged.merge(Decision(limit=gap))
                 continue
             self.reached.add(i)
-            rng = self._rng(connection, i)
+            rng: random.Random
+            if counter is not None:
+                rng = counter
+                counter.model, counter.state = i, None
+            else:
+                rng = self._given_rng(i)
             if model.probability < 1.0:
                 if model.per == "connection":
                     key = (connection, i)
                     affected = self._affected.get(key)
                     if affected is None:
+                        if counter is not None:  # its own draw, not the operation's
+                            counter.aim(op, i, 0, AFFECTED)
                         affected = self._affected[key] = rng.random() < model.probability
+                        if counter is not None:
+                            counter.aim(op, i, index)
                     if not affected:
                         continue
                 elif rng.random() >= model.probability:
                     continue
-            decision = model.decide(op, rng, self._state(model, connection, i))
+            state = self._state(model, connection, i) if i in self._stateful else None
+            decision = model.decide(op, rng, state)
             if decision is None or decision == NOTHING or _changes_nothing(decision, op):
                 continue
             if model.limits_position and decision.only_limits():
@@ -291,9 +335,29 @@ class FaultPlan:
                 continue
             merged = decision if merged is NOTHING else merged.merge(decision)
             events.append(self._event(op, i, decision, pid))
+        if kind == ACCEPT and merged.action == ERROR:
+            self._accept_errors += 1
         if events:
             self.record(events)
         return merged, events
+
+    def connection_ended(self, connection: int) -> None:
+        """Forget what the plan keeps for ``connection`` (stateful models' state,
+        ``per="connection"`` draws): the fault layer, ``drive()`` and the fault
+        proxy call it when a connection closes, or a datagram peer expires.
+
+        With a seed, decisions do not change: nothing else is kept, and a connection
+        that came back (a datagram peer is numbered anew) would start afresh. The
+        log is kept (bounded by ``log_limit``).
+        """
+        if not isinstance(connection, int):
+            check_number(
+                "connection", connection, integer=True, source="FaultPlan.connection_ended()"
+            )
+        for i in self._per_connection:
+            key = (connection, i)
+            self._states.pop(key, None)
+            self._affected.pop(key, None)
 
     def _event(self, op: Operation, i: int, decision: Decision, pid: int | None) -> FaultEvent:
         return FaultEvent(
@@ -401,10 +465,9 @@ class FaultPlan:
                 ``random.Random`` without ``__copy__``); the message says how to
                 replay instead.
         """
-        plan = FaultPlan(*self.models, log_limit=self._log_limit)
-        plan.seed = self.seed
         if self._replay_rngs is None:
-            return plan
+            return FaultPlan(*self.models, seed=self.seed, log_limit=self._log_limit)
+        plan = FaultPlan(*self.models, log_limit=self._log_limit)
         if any(r is None for r in self._replay_rngs):
             culprit = next(
                 r
@@ -424,6 +487,7 @@ class FaultPlan:
         else:
             plan._shared_rng = fresh[0]
         plan._replay_rngs = self._replay_rngs
+        plan.seed = self.seed  # (shown only: the generators decide)
         return plan
 
     def _given_rngs(self) -> tuple[random.Random, ...]:
@@ -438,18 +502,21 @@ class FaultPlan:
 
     def _claim(self, user: str) -> None:
         """Mark the plan as in use by one run (``user``: which, for the error); a
-        second run would replay nothing -- its decisions are spent -- and add to
-        the same log, so it is refused (use :meth:`replay`).
+        second run would not replay the first -- a drawn plan's numbers are spent; a
+        seeded plan keeps its plan-wide state (``AcceptErrors``' count, an
+        ``AbruptShutdown`` fired) -- and would add to the same log, so it is refused
+        (use :meth:`replay`).
 
         Raises:
             InvalidArgument: the plan was claimed before.
         """
         if self._claimed is not None:
             raise InvalidArgument(
-                f"{user} got {self!r}, a plan an earlier {self._claimed} used: its decisions "
-                "are spent (a drawn plan's Draws are used up; a seeded plan's streams go "
-                "on), so this run would replay nothing and add to the same log; pass "
-                "plan.replay() for a fresh plan that makes the same decisions"
+                f"{user} got {self!r}, a plan an earlier {self._claimed} used: it is spent "
+                "(a drawn plan's Draws are used up; a seeded plan keeps its log and "
+                "plan-wide state), so this run would not replay the first and would add to "
+                "the same log; pass plan.replay() for a fresh plan that makes the same "
+                "decisions"
             )
         self._claimed = user
 

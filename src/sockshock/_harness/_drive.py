@@ -30,17 +30,19 @@ as on a real network.
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import sys
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from sockshock import socketserver as ours
 from sockshock._clients import ClientScript, Send, StepResult, abbreviate, as_script, check_steps
 from sockshock._faults import FaultEvent, FaultPlan, check_fit, make_plan
 from sockshock._harness._drive_real import RealPair
 from sockshock._harness._resolve import resolve_handler_class, split_server_attrs
+from sockshock._harness._sched_drive import drive_scheduled
 from sockshock._memory import (
     MAX_OUTPUT,
     SEND_BUFFER,
@@ -51,6 +53,7 @@ from sockshock._memory import (
     WantsDescriptor,
     never,
 )
+from sockshock._sched import Schedule, explore
 from sockshock._util import InvalidArgument, VirtualClock, check_choice, check_number, check_seed
 from sockshock._wire import DONTWAIT, FaultLayer
 
@@ -129,6 +132,9 @@ class Transcript:
         request: what the client's sends put on the wire (the ``Send`` steps
             that met ``"ok"``).
         sockets: ``"memory"``, or ``"real"`` (a real connected socket pair).
+        schedule: a scheduled run's recorded schedule (``print()`` it to read the
+            interleaving; pass it back as ``schedule=`` to replay the run; ``.spec()``
+            is its one-line string); ``None`` without ``schedule=``.
     """
 
     kind: str
@@ -154,6 +160,8 @@ class Transcript:
         """Whether the handler's reads took the client's whole request (stream):
         nothing cut by a fault, a reset, or the handler stopping early."""
         return self.input == self.request
+
+    schedule: Schedule | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         error = "" if self.error is None else f", error={abbreviate(repr(self.error), 300)}"
@@ -193,6 +201,7 @@ class Transcript:
         return "\n".join(lines)
 
 
+@overload
 def drive(
     handler_class: Any,
     client: Any,
@@ -201,10 +210,51 @@ def drive(
     seed: int | None = None,
     server_attrs: dict[str, Any] | None = None,
     kind: str = "stream",
+    server: None = None,
+    schedule: None = None,
+    uncontrolled: str = "fail",
+    uncontrolled_after: float = 1.0,
     sockets: str = "auto",
     send_buffer: int = SEND_BUFFER,
     max_output: int = MAX_OUTPUT,
-) -> Transcript:
+) -> Transcript: ...
+
+
+@overload
+def drive(
+    handler_class: Any,
+    client: Any,
+    *,
+    faults: Any = None,
+    seed: int | None = None,
+    server_attrs: dict[str, Any] | None = None,
+    kind: str = "stream",
+    server: Any = None,
+    schedule: int | str | Schedule | random.Random,
+    uncontrolled: str = "fail",
+    uncontrolled_after: float = 1.0,
+    sockets: str = "auto",
+    send_buffer: int = SEND_BUFFER,
+    max_output: int = MAX_OUTPUT,
+) -> list[Transcript]: ...
+
+
+def drive(
+    handler_class: Any,
+    client: Any,
+    *,
+    faults: Any = None,
+    seed: int | None = None,
+    server_attrs: dict[str, Any] | None = None,
+    kind: str = "stream",
+    server: Any = None,
+    schedule: int | str | Schedule | random.Random | None = None,
+    uncontrolled: str = "fail",
+    uncontrolled_after: float = 1.0,
+    sockets: str = "auto",
+    send_buffer: int = SEND_BUFFER,
+    max_output: int = MAX_OUTPUT,
+) -> Transcript | list[Transcript]:
     """Run ``handler_class`` against a scripted client, in memory, and say what happened.
 
     Args:
@@ -221,11 +271,31 @@ def drive(
             reads, or settings such as ``max_packet_size``).
         kind: ``"stream"`` (as ``TCPServer`` runs a handler) or ``"datagram"`` (as
             ``UDPServer`` does, once per datagram).
+        server: with ``schedule=``: the server class (or its name in
+            ``sockshock.socketserver``) whose own serving code and threads run the
+            handler (default: ``ThreadingTCPServer``, ``ThreadingUDPServer``).
+        schedule: run the server's threads and several clients under the
+            controlled scheduler (see docs/interleavings.md): a seed (PCT), a
+            transcript's recorded ``.schedule`` (replays its run exactly), the
+            string a report prints (``"replay:0102:seed=7"``, ``"pct:7"``,
+            ``"random:7"``), or a ``random.Random`` whose draws make the decisions
+            (hypothesis' ``randoms()``: a failure shrinks to fewer preemptions).
+            ``drive.explore(check, runs=...)`` runs a check under many.
+            ``client`` is then a list of clients, each in any form above.
+        uncontrolled: with ``schedule=``: what to do when a thread reaches no switch
+            point for ``uncontrolled_after`` real seconds (it blocks where the
+            scheduler cannot see): ``"fail"`` (raise HandlerHangs with its stack)
+            or ``"continue"`` (the run goes on without control over it; the
+            schedule then says it is not exact).
+        uncontrolled_after: that bound, in real seconds.
         sockets: ``"memory"``; ``"real"`` (stream: a real connected socket pair,
             for a handler that uses its descriptor -- ``select``, ``fcntl``); or
             ``"auto"`` (default): in memory, unless the handler asks for its
             descriptor before any read or write -- it then runs again on a real
-            pair, as do later runs of its class.
+            pair, as do later runs of its class. With ``schedule=``: ``"memory"``
+            (``"auto"`` too: in-memory sockets; faults apply) or ``"real"`` (real
+            loopback or Unix sockets, non-blocking, every wait the scheduler's; no
+            faults).
         send_buffer: how many bytes the handler's writes may have in flight, unread
             by the client, before a write waits (a short count with a timeout,
             ``EAGAIN`` when non-blocking); default Linux's default buffers.
@@ -235,10 +305,34 @@ def drive(
     Returns:
         A :class:`Transcript`. Exceptions the handler raises are in it, not raised.
         Inside a hypothesis test it is also noted, so that a failing example shows it.
+        With ``schedule=``: a list of them, one per client, in order, each with the
+        run's recorded ``.schedule``.
 
     Raises:
         InvalidArgument: for a bad argument.
+        HandlerHangs: with ``schedule=``: a thread blocked where the scheduler cannot
+            see (``uncontrolled="fail"``), or the run spun without end.
     """
+    if schedule is not None or server is not None:
+        results = drive_scheduled(
+            handler_class,
+            client,
+            server=server,
+            schedule=schedule,
+            faults=faults,
+            seed=seed,
+            server_attrs=server_attrs,
+            kind=kind,
+            uncontrolled=uncontrolled,
+            uncontrolled_after=uncontrolled_after,
+            sockets=sockets,
+            send_buffer=send_buffer,
+            max_output=max_output,
+        )
+        transcripts = [Transcript(**fields) for fields in results]
+        for transcript in transcripts:
+            _note(transcript)
+        return transcripts
     check_choice("kind", kind, ("stream", "datagram"), source="drive()")
     check_choice("sockets", sockets, ("auto", "memory", "real"), source="drive()")
     if kind == "datagram" and sockets == "real":
@@ -321,6 +415,12 @@ def drive(
             transcript = _run_real(handler_class, script, layer, server_attrs)
     _note(transcript)
     return transcript
+
+
+#: ``sockshock.drive.explore(check, runs=100, strategy="pct", seed=0, depth=3)``: many
+#: schedules of a check that drives, stopping at the first that fails (as
+#: ``unittest.mock.patch.object`` hangs off ``patch``: no public name of its own).
+drive.explore = explore  # type: ignore[attr-defined]
 
 
 def _note(transcript: Transcript) -> None:
@@ -480,6 +580,7 @@ def _run_datagram(
     serve()
     closed = sock._closed
     sock.close()
+    layer.forget_peers()  # the plan keeps nothing of this run but its log
     replies = sock.sent_datagrams
     return _transcript(
         "datagram",

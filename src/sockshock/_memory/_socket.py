@@ -65,8 +65,7 @@ class MemoryLayer(FaultLayer):
         self.clock = clock
         self.active = bool(plan.models)
         self._lock = threading.Lock()
-        self._next_connection = 0
-        self._datagram_peers = {}
+        self._init_connections()
         self._channel = _NoChannel()  # type: ignore[assignment]
         self.shutdown_triggered = _Flag()  # type: ignore[assignment]
         self.on_abrupt_shutdown = None
@@ -92,6 +91,8 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
         MemoryEndpoint.__init__(self, type, layer.clock, address)
         self._sockshock_layer = layer
         self._sockshock_conn = connection
+        if connection is not None:  # it ends when this socket closes
+            layer.opened(connection)
         self._sockshock_stream = (
             layer.active and connection is not None and type == socket.SOCK_STREAM
         )
@@ -213,6 +214,8 @@ class MemorySocket(StreamFaults, DatagramFaults, MemoryEndpoint):
             self._sockshock_closing.set()
             if self._sockshock_held_out:
                 self._sockshock_release_held_out(everything=True)
+            if self._sockshock_conn is not None:
+                self._sockshock_layer.closed(self._sockshock_conn)
         MemoryEndpoint.close(self)
 
 

@@ -633,13 +633,14 @@ class FaultProxy:
                 self.on_event(event)
         return decision
 
-    def _ended(self, index: int) -> None:
-        """A stream connection closed, or a datagram client was forgotten (the place
-        to let the plan release what it keeps per connection)."""
-
     def _loop_detected(self, address: Any) -> None:
         """A client came from one of this process's own upstream connections."""
         self.loops_refused += 1
+
+    def _ended(self, index: int) -> None:
+        """A stream connection closed, or a datagram client was forgotten: the plan
+        lets go of what it keeps for it (issue 23; a plan replaced since is garbage)."""
+        self._plan.connection_ended(index)
 
     def _abrupt_shutdown(self) -> None:
         """AbruptShutdown: reset every connection, stop listening, end the loop."""

@@ -8,16 +8,26 @@ from __future__ import annotations
 import contextlib
 import socket
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, overload
 
 import pytest
 
 from sockshock._faults import FaultModel
 from sockshock._harness import (
     DEFAULT_POLL_INTERVAL,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    AddressArg,
+    ClockArg,
+    ExpectedErrors,
+    FaultsArg,
+    HandlerClass,
+    InjectedServers,
     LeakAudit,
+    Server,
     ServerHandle,
+    ServerT,
+    TLSArg,
     add_note,
     audit,
     inject,
@@ -105,8 +115,8 @@ class SockshockFixture:
         self.seed: int = seed_for_test(config, item)
         self.shutdown_timeout: float = setting(config, item, "shutdown_timeout")
         self.clock: str = setting(config, item, "clock")
-        self.handles: list[ServerHandle] = []
-        self.injected: list[Any] = []  # inject()'s server lists
+        self.handles: list[ServerHandle[Any]] = []
+        self.injected: list[InjectedServers] = []  # inject()'s server lists
         self.hypothesis_seeded = False  # the seed also seeds the test's @given examples
         self._example: tuple[Any, contextlib.ExitStack] | None = None  # hypothesis' current
 
@@ -126,6 +136,63 @@ class SockshockFixture:
     def _marker_faults(self) -> tuple[list[FaultModel], list[Any]]:
         return marker_faults(self._request.config, self._request.node)
 
+    @overload
+    def serve(
+        self,
+        server: type[ServerT],
+        handler_class: HandlerClass | str | None = None,
+        /,
+        *,
+        faults: FaultsArg | None = None,
+        address: AddressArg | None = None,
+        server_kwargs: Mapping[str, object] | None = None,
+        clock: ClockArg | None = None,
+        seed: int | None = None,
+        shutdown_timeout: float = ...,
+        poll_interval: float | None = ...,
+        expect_errors: ExpectedErrors = ...,
+        tls: TLSArg | None = None,
+        **server_attrs: object,
+    ) -> ServerHandle[ServerT]: ...
+
+    @overload
+    def serve(
+        self,
+        server: str = ...,
+        handler_class: HandlerClass | str | None = None,
+        /,
+        *,
+        faults: FaultsArg | None = None,
+        address: AddressArg | None = None,
+        server_kwargs: Mapping[str, object] | None = None,
+        clock: ClockArg | None = None,
+        seed: int | None = None,
+        shutdown_timeout: float = ...,
+        poll_interval: float | None = ...,
+        expect_errors: ExpectedErrors = ...,
+        tls: TLSArg | None = None,
+        **server_attrs: object,
+    ) -> ServerHandle[Server]: ...
+
+    @overload
+    def serve(
+        self,
+        server: ServerT,
+        handler_class: None = None,
+        /,
+        *,
+        faults: FaultsArg | None = None,
+        address: None = None,
+        server_kwargs: None = None,
+        clock: ClockArg | None = None,
+        seed: int | None = None,
+        shutdown_timeout: float = ...,
+        poll_interval: float | None = ...,
+        expect_errors: ExpectedErrors = ...,
+        tls: TLSArg | None = None,
+        **server_attrs: object,
+    ) -> ServerHandle[ServerT]: ...
+
     def serve(
         self,
         server: Any = _UNSET,
@@ -134,7 +201,7 @@ class SockshockFixture:
         *,
         faults: Any = None,
         **options: Any,
-    ) -> ServerHandle:
+    ) -> ServerHandle[Any]:
         """Start a server for this test, as :func:`sockshock.serving` does; it is
         stopped at teardown -- or, called inside a hypothesis example, when that
         example ends (its handler errors then fail the example).
@@ -207,17 +274,31 @@ class SockshockFixture:
         return handle
 
     @contextlib.contextmanager
-    def inject(self, faults: Any = None, **options: Any) -> Iterator[Any]:
+    def inject(
+        self,
+        faults: FaultsArg | None = None,
+        *,
+        seed: int | None = None,
+        clock: ClockArg | None = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        expect_errors: ExpectedErrors | None = None,
+    ) -> Iterator[InjectedServers]:
         """:func:`sockshock.inject` with this test's seed (``seed=`` overrides it) and,
-        when ``faults`` is None, the models of the test's ``@pytest.mark.faults``; the
-        injected servers' fault logs go into a failing test's report."""
+        when ``faults`` is None, the models of the test's ``@pytest.mark.faults``
+        (``expect_errors``: the test's ``@pytest.mark.sockshock(expect_errors=...)``
+        unless given); the injected servers' fault logs go into a failing test's
+        report."""
         if faults is None:
             faults = self._marker_faults()[0] or None
-        options.setdefault("seed", self.seed)
-        options.setdefault(
-            "expect_errors", setting(self._request.config, self._request.node, "expect_errors")
-        )
-        with inject(faults, **options) as servers:
+        if expect_errors is None:
+            expect_errors = setting(self._request.config, self._request.node, "expect_errors")
+        with inject(
+            faults,
+            seed=self.seed if seed is None else seed,
+            clock=clock,
+            shutdown_timeout=shutdown_timeout,
+            expect_errors=expect_errors if expect_errors is not None else (),
+        ) as servers:
             self.injected.append(servers)
             yield servers
 
@@ -231,10 +312,12 @@ class SockshockFixture:
                 lines.append(f"{type(handle.server).__name__} at {handle.address!r}:")
                 lines.append(handle.plan.describe())
         for injected in (server for servers in self.injected for server in servers):
-            lines.append(
-                f"{type(injected.server).__name__} at {injected.address!r} (built inside inject()):"
-            )
-            lines.append(injected.plan.describe())
+            if injected.plan is not None:  # (always: inject() gives each server a plan)
+                lines.append(
+                    f"{type(injected.server).__name__} at {injected.address!r} "
+                    "(built inside inject()):"
+                )
+                lines.append(injected.plan.describe())
         return "\n".join(lines)
 
 
@@ -248,7 +331,7 @@ class _Departures:
 
     def __init__(self, expected: tuple[type[BaseException], ...]) -> None:
         self.expected = expected  # the test's own expect_errors
-        self.handle: ServerHandle | None = None
+        self.handle: ServerHandle[Any] | None = None
         self.cutoff: int | None = None
 
     @classmethod
@@ -292,7 +375,7 @@ def _check_shutdown_bounds(request: pytest.FixtureRequest, fixture: SockshockFix
     seconds, kwargs = bound
     tolerance = setting(request.config, request.node, "shutdown_tolerance")
     for handle in fixture.handles:
-        if handle.thread.is_alive():
+        if not handle.wait_stopped(0):
             handle.assert_stops_within(seconds, tolerance=tolerance, **kwargs)
 
 

@@ -26,6 +26,12 @@ from sockshock._pytest._markers import (
     rerun_lines,
     seed_for_test,
 )
+from sockshock._pytest._schedules import (
+    SCHEDULES_MARKER,
+    check_schedules_marker,
+    pytest_pyfunc_call,
+    sockshock_schedule,
+)
 from sockshock._pytest._settings import MARKER_KEYS, SETTINGS, add_options, setting
 from sockshock._util import InvalidArgument
 
@@ -41,6 +47,7 @@ __all__ = [
     "pytest_configure_node",
     "pytest_generate_tests",
     "pytest_load_initial_conftests",
+    "pytest_pyfunc_call",
     "pytest_report_header",
     "pytest_runtest_makereport",
     "pytest_unconfigure",
@@ -49,6 +56,7 @@ __all__ = [
     "sockshock_ca",
     "sockshock_client_context",
     "sockshock_proxy",
+    "sockshock_schedule",
 ]
 
 _WORKER_KEY = "sockshock_session_seed"
@@ -66,6 +74,7 @@ _MARKERS = [
     "shutdown_within(seconds, busy=0, stalled=0): every server this test serves must shut "
     "down and close within seconds (x --sockshock-shutdown-tolerance) with busy clients "
     "mid-request and stalled clients connected",
+    SCHEDULES_MARKER,
 ]
 
 
@@ -183,6 +192,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     too: a bad marker there would be ignored, and the test pass."""
     for item in items:
         check_markers(config, item)
+        check_schedules_marker(item)
 
 
 @pytest.hookimpl(hookwrapper=True)

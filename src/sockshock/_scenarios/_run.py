@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import ssl
 import threading
 import time
 import warnings
@@ -21,16 +20,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sockshock._clients import connect, request
 from sockshock._faults import check_fit
 from sockshock._harness import (
     LeakAudit,
     LeakReport,
+    choose_handler,
     import_handler_class,
-    resolve_handler_class,
     resolve_server_class,
     serving,
     split_server_attrs,
-    transport_of,
 )
 from sockshock._scenarios._model import Scenario
 from sockshock._util import (
@@ -67,9 +66,8 @@ def check_transport(
     scenario: Scenario, transport: str, *, tls: bool, server: str, proxied: bool = False
 ) -> None:
     """The scenario's faults and clients can act on a ``transport`` server (named by
-    ``server``: ``"UDPServer"``, ``"--target='127.0.0.1:53' --udp"``), TLS included,
-    through the fault proxy when ``proxied``; otherwise one error at the line of the
-    key that cannot."""
+    ``server``: ``"UDPServer"``, ``"--target='127.0.0.1:53' --udp"``), TLS included;
+    otherwise one error at the line of the key that cannot."""
     if tls and transport == "datagram":
         raise InvalidArgument(
             f"{scenario.where('server', 'tls') or scenario.name}: tls=true: "
@@ -101,7 +99,7 @@ class Resolved:
     """What :func:`run` serves for a scenario, checked (nothing started)."""
 
     server_class: type[Any]
-    handler: Any
+    handler: Any  # None: the constructor's own (its default, or the class picks it)
     transport: str
 
 
@@ -123,20 +121,15 @@ def resolve(
     Raises:
         InvalidArgument: the first mistake.
     """
-    from sockshock._harness import DatagramEcho, LineEcho
-
     section = scenario.server
     with _blame(None if server_class is not None else scenario.where("server", "class")):
         cls = resolve_server_class(
             server_class if server_class is not None else section.server_class,
             source=server_source if server_class is not None else "class",
         )
-    transport = transport_of(cls)
     chosen = handler if handler is not None else section.handler
     handler_where = None if handler is not None else scenario.where("server", "handler")
-    if chosen is None:
-        chosen = DatagramEcho if transport == "datagram" else LineEcho
-    elif isinstance(chosen, str):
+    if isinstance(chosen, str):
         with _blame(handler_where):
             chosen = import_handler_class(
                 chosen, source=handler_source if handler is not None else "handler"
@@ -145,14 +138,19 @@ def resolve(
     # on the class's line if the file gave that (the default handler always fits).
     class_where = None if server_class is not None else scenario.where("server", "class")
     with _blame(handler_where if handler is None else class_where):
-        resolve_handler_class(
-            chosen, cls, source=handler_source if handler is not None else "handler"
+        choice = choose_handler(
+            cls,
+            chosen,
+            source=handler_source if handler is not None else "handler",
+            demo=True,
+            where="the scenario" if handler is None else "the command line",
         )
+    transport = choice.transport
     with _blame(scenario.where("server", "attrs")):
         split_server_attrs(cls, section.attrs, adopting=False, source="[server] attrs")
     origin = f" (from {server_source})" if server_class is not None else ""
     check_transport(scenario, transport, tls=section.tls, server=f"{cls.__name__}{origin}")
-    return Resolved(cls, chosen, transport)
+    return Resolved(cls, choice.handler_class, transport)
 
 
 @dataclass
@@ -188,42 +186,28 @@ class ScenarioResult:
         return [check for check in self.checks if check.passed is False]
 
 
-def _exchange(
-    address: Any,
-    family: int,
-    kind: int,
-    request: bytes,
-    timeout: float,
-    context: ssl.SSLContext | None,
-) -> bytes | None:
-    """One well-behaved client: its request, and the reply within ``timeout``
-    (None: none came)."""
+#: How often a load client sends its datagram again while no reply came (a lost one).
+RESEND = 0.05
+
+Opener = Callable[[float], socket.socket]
+"""Opens one load client (the one client: ``srv.connect()``, or ``connect()`` to the
+proxy), connected within the given seconds."""
+
+
+def _exchange(open_client: Opener, request_bytes: bytes, timeout: float) -> bytes | None:
+    """One well-behaved client: its request, and the reply within ``timeout`` (a lost
+    datagram is sent again); None if none came."""
     deadline = time.monotonic() + timeout
     try:
-        with socket.socket(family, kind) as raw:
-            raw.settimeout(timeout)
-            if kind == socket.SOCK_DGRAM:
-                if family == getattr(socket, "AF_UNIX", None):
-                    return None  # a Unix datagram client needs a path of its own
-                raw.connect(address)
-                while time.monotonic() < deadline:  # a lost datagram is sent again
-                    raw.settimeout(min(0.05, max(0.001, deadline - time.monotonic())))
-                    raw.send(request)
-                    with contextlib.suppress(TimeoutError):
-                        return raw.recv(65536) or None
-                return None
-            raw.connect(address)
-            client = context.wrap_socket(raw, server_hostname="localhost") if context else raw
-            with client:
-                client.sendall(request)
-                reply = b""
-                while not reply.endswith(b"\n"):
-                    client.settimeout(max(0.001, deadline - time.monotonic()))
-                    chunk = client.recv(65536)
-                    if not chunk:
-                        break
-                    reply += chunk
-                return reply or None
+        with open_client(timeout) as client:
+            reply = request(
+                client,
+                request_bytes,
+                until=b"\n",
+                resend=RESEND,
+                timeout=max(0.001, deadline - time.monotonic()),
+            )
+        return reply or None
     except (OSError, ValueError):
         return None
 
@@ -235,19 +219,16 @@ Judge = Callable[[bytes, bytes], "str | None"]
 
 def _load(
     scenario: Scenario,
-    address: Any,
-    family: int,
-    kind: int,
-    context: ssl.SSLContext | None,
+    open_client: Opener,
     *,
-    request: bytes | None = None,
+    request_bytes: bytes | None = None,
     judge: Judge | None = None,
     baseline: bytes = b"",
 ) -> tuple[int, int, str | None]:
     """(answered, sent, why the first wrong reply was wrong) for the scenario's
     well-behaved clients; with ``judge``, a reply counts only if it is as expected."""
     load = scenario.load
-    request = load.request if request is None else request
+    sending = load.request if request_bytes is None else request_bytes
     answered = failed = 0
     wrong: list[str] = []
     lock = threading.Lock()
@@ -263,10 +244,9 @@ def _load(
                 if not queue or failed > affordable:
                     return
                 queue.pop()
-            reply = _exchange(address, family, kind, request, load.timeout, context)
+            reply = _exchange(open_client, sending, load.timeout)
             ok = reply is not None
-            if ok and judge is not None:
-                assert reply is not None
+            if reply is not None and judge is not None:
                 problem = judge(reply, baseline)
                 if problem is not None:
                     ok = False
@@ -392,10 +372,11 @@ def _serve(
             shutdown_timeout=max(5.0, scenario.expect.stops_within * 4),
             **scenario.server.attrs,
         ) as srv:
-            context = srv.client_context() if srv.tls else None
             ends = time.monotonic() + scenario.duration
             with _clients(scenario, srv.address, transport):
-                answered, sent, _ = _load(scenario, srv.address, srv.family, srv.type, context)
+                answered, sent, _ = _load(
+                    scenario, lambda timeout: srv.connect(timeout=timeout, tls=srv.tls)
+                )
                 time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
                 cutoff = len(srv.errors)  # the misbehaving clients leave now
             result.checks.append(_judge_answered(scenario, answered, sent))
@@ -462,13 +443,6 @@ def run_against(
         proxied=True,
     )
     plan = scenario.plan(seed)
-    family = (
-        socket.AF_UNIX
-        if transport == "unix"
-        else (socket.AF_INET6 if isinstance(target, tuple) and ":" in target[0] else socket.AF_INET)
-    )
-    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
-    request = scenario.load.request if request is None else request
     result = ScenarioResult(scenario.name, f"{transport}:{target}", plan.seed)
     started = time.monotonic()
     context = None
@@ -476,13 +450,20 @@ def run_against(
         from sockshock._tls import client_context
 
         context = client_context()
-    baseline = _exchange(target, family, kind, request, scenario.load.timeout, context)
+    sending = scenario.load.request if request is None else request
+
+    def opener(address: Any) -> Opener:
+        return lambda timeout: connect(
+            address, kind_name, timeout=timeout, tls=context, source="the load"
+        )
+
+    baseline = _exchange(opener(target), sending, scenario.load.timeout)
     if baseline is None:
         result.checks.append(
             Check(
                 "answered",
                 False,
-                f"the target did not answer {request!r} without faults (within "
+                f"the target did not answer {sending!r} without faults (within "
                 f"{scenario.load.timeout:g} s): nothing to judge the replies under faults by",
             )
         )
@@ -494,16 +475,12 @@ def run_against(
     ):
         warnings.simplefilter("always", FaultNeverFired)
         ends = time.monotonic() + scenario.duration
-        with _clients(
-            scenario, proxy.address, "datagram" if kind == socket.SOCK_DGRAM else "stream"
-        ):
+        address = proxy.address
+        with _clients(scenario, address, kind_name):
             answered, sent, wrong = _load(
                 scenario,
-                proxy.address,
-                family,
-                kind,
-                context,
-                request=request,
+                opener(address),
+                request_bytes=sending,
                 judge=_same_as_baseline if judge is None else judge,
                 baseline=baseline,
             )

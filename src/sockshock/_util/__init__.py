@@ -9,6 +9,8 @@ from sockshock._util._address import (
     unix_path,
 )
 from sockshock._util._bounds import (
+    DATAGRAM_PEER_IDLE,
+    DATAGRAM_PEERS_KEPT,
     DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_TOLERANCE,
     MAX_SECONDS,
@@ -30,6 +32,7 @@ from sockshock._util._errors import (
     ShutdownTooSlow,
     SockshockError,
     TLSUnavailable,
+    UncontrolledBlocking,
     check_choice,
     check_number,
     check_type,
@@ -38,6 +41,8 @@ from sockshock._util._errors import (
 from sockshock._util._version import __version__
 
 __all__ = [
+    "DATAGRAM_PEERS_KEPT",
+    "DATAGRAM_PEER_IDLE",
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_TOLERANCE",
     "MAX_SECONDS",
@@ -57,6 +62,7 @@ __all__ = [
     "ShutdownTooSlow",
     "SockshockError",
     "TLSUnavailable",
+    "UncontrolledBlocking",
     "VirtualClock",
     "__version__",
     "check_choice",

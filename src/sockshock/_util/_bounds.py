@@ -13,6 +13,8 @@ from typing import Any
 from sockshock._util._errors import check_number
 
 __all__ = [
+    "DATAGRAM_PEERS_KEPT",
+    "DATAGRAM_PEER_IDLE",
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_TOLERANCE",
     "MAX_SECONDS",
@@ -25,6 +27,13 @@ __all__ = [
 MAX_SECONDS = 3600.0
 #: The largest seed: seeds are 64-bit unsigned integers.
 SEED_MAX = 2**64 - 1
+#: Seconds after which a silent datagram peer (a UDP or Unix datagram client) is
+#: forgotten, with what faults kept for it: two minutes, the least RFC 4787 (REQ-5)
+#: lets a NAT keep a UDP mapping. If it sends again, it is a new peer.
+DATAGRAM_PEER_IDLE = 120.0
+#: The most datagram peers remembered at once; beyond, the least recently seen is
+#: forgotten (about 1 KB each): a flood of new source ports keeps memory bounded.
+DATAGRAM_PEERS_KEPT = 4096
 #: How long stopping a served server may take by default, in seconds.
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 #: ``assert_stops_within()`` allows ``seconds * DEFAULT_TOLERANCE + slack`` by

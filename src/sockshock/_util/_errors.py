@@ -79,7 +79,18 @@ class HandlerHangs(SockshockError, RuntimeError):
     real socket: it waits for data that can never come (no timeout, and its peer
     has finished without closing), or keeps reading after its peer has finished
     (end of file, a reset or a timeout, a thousand times in a row). Raised inside
-    the handler, from the read that would hang or spin."""
+    the handler, from the read that would hang or spin. In a scheduled run
+    (``drive(schedule=...)``) also a deadlock: every controlled thread waits and
+    none has a timeout; it is raised in each of the waiting threads."""
+
+
+class UncontrolledBlocking(HandlerHangs):
+    """A thread of a scheduled run (``drive(schedule=...)``) reached no switch point
+    within the bound: it blocks where the scheduler cannot see (a C call, a lock made
+    before the run, a real sleep, a thread the scheduler did not start). The message
+    holds that thread's stack and location; ``drive(uncontrolled="continue")`` lets
+    the run go on without control over it instead. (A :class:`HandlerHangs`: the
+    public surface has no name of its own for it.)"""
 
 
 class LeakError(SockshockError, AssertionError):

@@ -35,11 +35,13 @@ class Connection:
         "count",
         "eof",
         "index",
+        "last",
         "layer",
         "offset",
         "reset",
         "reset_read_reported",
         "reset_write_reported",
+        "users",
     )
 
     def __init__(self, index: int, address: Any, layer: str = "wire") -> None:
@@ -52,6 +54,8 @@ class Connection:
         self.reset_read_reported = False
         self.reset_write_reported = False
         self.eof = False
+        self.users = 0  # sockets open on it (a dup() is one more): it ends at 0
+        self.last = 0.0  # a datagram peer: when it was last seen (the layer's clock)
 
 
 class LayerView(Protocol):
@@ -71,4 +75,12 @@ class LayerView(Protocol):
 
     def datagram_peer(self, address: Any) -> Connection:
         """The record of the datagram peer at ``address``."""
+        ...
+
+    def opened(self, connection: Connection) -> None:
+        """A socket on ``connection`` opened (accepted, or a ``dup()``)."""
+        ...
+
+    def closed(self, connection: Connection) -> None:
+        """A socket on ``connection`` closed: the last one ends the connection."""
         ...

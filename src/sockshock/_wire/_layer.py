@@ -3,10 +3,16 @@
 The layer numbers connections (stream: in accept order; datagram: peers in order
 of first appearance), turns each socket operation into an
 :class:`~sockshock.faults.Operation`, asks the plan, and hands the decision to the
-socket that carries it out (``_stream``, ``_datagram``). Decisions taken in forked
-children reach the parent's log through a :class:`ForkChannel`. An
-``AbruptShutdown`` only *signals* (:attr:`FaultLayer.shutdown_triggered`, and the
-:attr:`FaultLayer.on_abrupt_shutdown` callback): whoever owns the server stops it.
+socket that carries it out (``_stream``, ``_datagram``). It keeps nothing for a
+connection once it has ended -- a stream connection when the last socket on it
+closes, a datagram peer after :data:`DATAGRAM_PEER_IDLE` seconds of silence or when
+more than :data:`DATAGRAM_PEERS_KEPT` are known (the least recently seen goes; if
+it comes back, it is a new peer, numbered anew, as behind a NAT) -- and tells the
+plan (``FaultPlan.connection_ended``), so that a long run keeps its memory flat.
+Decisions taken in forked children reach the parent's log through a
+:class:`ForkChannel`. An ``AbruptShutdown`` only *signals*
+(:attr:`FaultLayer.shutdown_triggered`, and the :attr:`FaultLayer.on_abrupt_shutdown`
+callback): whoever owns the server stops it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 import socket
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +35,7 @@ from sockshock._faults import (
     Operation,
     make_plan,
 )
-from sockshock._util import Clock, resolve_clock
+from sockshock._util import DATAGRAM_PEER_IDLE, DATAGRAM_PEERS_KEPT, Clock, resolve_clock
 from sockshock._wire._forks import ForkChannel
 from sockshock._wire._socket import Connection, FaultySocket
 
@@ -90,8 +97,7 @@ class FaultLayer:
         self.clock: Clock = resolve_clock(clock, source="FaultLayer(clock=...)")
         self.active = bool(self.plan.models)
         self._lock = threading.Lock()
-        self._next_connection = 0
-        self._datagram_peers: dict[Any, Connection] = {}
+        self._init_connections()
         self._channel = ForkChannel(self._from_child)
         self.shutdown_triggered = threading.Event()
         self.on_abrupt_shutdown: Callable[[], object] | None = None
@@ -135,6 +141,11 @@ class FaultLayer:
 
     # -- connections -------------------------------------------------------------
 
+    def _init_connections(self) -> None:
+        self._next_connection = 0
+        #: Datagram peers by address, the least recently seen first.
+        self._datagram_peers: OrderedDict[Any, Connection] = OrderedDict()
+
     def _numbered(self, address: Any) -> Connection:
         """The next connection in order (the caller holds the lock)."""
         connection = Connection(self._next_connection, address)
@@ -145,6 +156,19 @@ class FaultLayer:
         """The record of a new connection from ``address``: its number, scope and fault state."""
         with self._lock:
             return self._numbered(address)
+
+    def opened(self, connection: Connection) -> None:
+        """A socket on ``connection`` opened (accepted, or a ``dup()``)."""
+        with self._lock:
+            connection.users += 1
+
+    def closed(self, connection: Connection) -> None:
+        """A socket on ``connection`` closed (once per socket); the last one ends the
+        connection: the plan forgets it."""
+        with self._lock:
+            connection.users -= 1
+            if connection.users <= 0:
+                self.plan.connection_ended(connection.index)
 
     def plaintext_connection(self, wire: Connection | None, address: Any) -> Connection:
         """The record of what moves above TLS on a connection: the same number as
@@ -159,12 +183,36 @@ class FaultLayer:
         return any(model.layer == PLAINTEXT for model in self.plan.models)
 
     def datagram_peer(self, address: Any) -> Connection:
-        """The record of the datagram peer at ``address``, made on its first datagram."""
+        """The record of the datagram peer at ``address``, made on its first datagram
+        (a new one, numbered next, for an address unseen or forgotten); forgets peers
+        silent too long, or the least recently seen beyond :data:`DATAGRAM_PEERS_KEPT`."""
+        now = self.clock.now()
         with self._lock:
-            connection = self._datagram_peers.get(address)
+            peers = self._datagram_peers
+            # The least recently seen first: forget those silent too long (this one
+            # too, if it was: it comes back as a new peer, as behind a NAT).
+            while peers and next(iter(peers.values())).last < now - DATAGRAM_PEER_IDLE:
+                self._forget_peer()
+            connection = peers.get(address)
             if connection is None:
-                connection = self._datagram_peers[address] = self._numbered(address)
+                connection = peers[address] = self._numbered(address)
+                if len(peers) > DATAGRAM_PEERS_KEPT:
+                    self._forget_peer()
+            else:
+                peers.move_to_end(address)
+            connection.last = now
             return connection
+
+    def _forget_peer(self) -> None:
+        """Forget the least recently seen datagram peer (the caller holds the lock)."""
+        _, connection = self._datagram_peers.popitem(last=False)
+        self.plan.connection_ended(connection.index)
+
+    def forget_peers(self) -> None:
+        """Forget every datagram peer (the layer closes)."""
+        with self._lock:
+            while self._datagram_peers:
+                self._forget_peer()
 
     # -- decisions -----------------------------------------------------------------
 
@@ -239,8 +287,9 @@ class FaultLayer:
     def close(self) -> None:
         """Stop the thread that collects forked children's decisions (after taking
         in what they sent) and release the layer's own descriptors -- not the
-        sockets it handed out."""
+        sockets it handed out -- and forget every datagram peer."""
         self._channel.close()
+        self.forget_peers()
 
     def __enter__(self) -> FaultLayer:
         return self

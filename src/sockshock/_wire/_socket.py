@@ -38,6 +38,9 @@ class FaultySocket(StreamFaults, DatagramFaults, socket.socket):
     def _sockshock_attach(self, layer: LayerView, connection: Connection | None) -> None:
         self._sockshock_layer = layer
         self._sockshock_conn = connection
+        self._sockshock_open = connection is not None  # counted in connection.users
+        if connection is not None:
+            layer.opened(connection)
         kind = self.type  # a property that builds an enum: read it once
         # The data-path overrides test these two flags first: a layer whose plan
         # is empty costs one attribute check per call.
@@ -74,6 +77,9 @@ class FaultySocket(StreamFaults, DatagramFaults, socket.socket):
             return
         closing.set()
         self._sockshock_datagram_cleanup()
+        if self._sockshock_open:  # once per socket: the last one ends the connection
+            self._sockshock_open = False
+            self._sockshock_layer.closed(self._sockshock_conn)  # type: ignore[arg-type]
 
     def close(self) -> None:
         if self.fileno() != -1:
