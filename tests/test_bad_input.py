@@ -747,14 +747,14 @@ PLUGIN_CASES: list[tuple[str, str | None, list[str], str]] = [
     (
         "@pytest.mark.faults('PartialReads')",
         "@pytest.mark.faults('PartialReads')\ndef test_x(sockshock):\n"
-        "    sockshock.serve(LineEcho)",
+        "    sockshock.serve('ThreadingTCPServer', LineEcho)",
         [],
         "@pytest.mark.faults on test_case.py::test_x='PartialReads' is neither a scenario file "
         "nor a name in the library",
     ),
     (
         "@pytest.mark.faults(3)",
-        "@pytest.mark.faults(3)\ndef test_x(sockshock):\n    sockshock.serve(LineEcho)",
+        "@pytest.mark.faults(3)\ndef test_x(sockshock):\n    sockshock.serve('ThreadingTCPServer', LineEcho)",
         [],
         "3 (type=int) is not a fault model (sockshock.faults.PartialReads(3), ...) or a "
         "scenario's name",
@@ -762,7 +762,7 @@ PLUGIN_CASES: list[tuple[str, str | None, list[str], str]] = [
     (
         "@pytest.mark.shutdown_within('fast')",
         "@pytest.mark.shutdown_within('fast')\ndef test_x(sockshock):\n"
-        "    sockshock.serve(LineEcho)",
+        "    sockshock.serve('ThreadingTCPServer', LineEcho)",
         [],
         "seconds='fast'",
     ),

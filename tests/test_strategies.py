@@ -422,7 +422,7 @@ def echo(srv, data):
 @settings(max_examples=8, database=None)
 @given(line=st.binary(max_size=10).map(lambda b: b.replace(b"\\n", b"") + b"\\n"))
 def test_reused_across_examples(sockshock, line):
-    srv = sockshock.serve(LineEcho, faults=[F.PartialReads(2)])
+    srv = sockshock.serve("ThreadingTCPServer", LineEcho, faults=[F.PartialReads(2)])
     assert len(sockshock.handles) == 1  # the previous examples' servers are gone
     assert echo(srv, line) == line
     with open("drawn.txt", "a") as drawn:
@@ -431,7 +431,7 @@ def test_reused_across_examples(sockshock, line):
 @settings(max_examples=50, database=None)
 @given(line=st.binary(min_size=1, max_size=10).map(lambda b: b.replace(b"\\n", b"") + b"\\n"))
 def test_a_handler_error_fails_its_example(sockshock, line):
-    srv = sockshock.serve(NaiveRecvEcho, faults=[F.PartialReads(2)])
+    srv = sockshock.serve("ThreadingTCPServer", NaiveRecvEcho, faults=[F.PartialReads(2)])
     with srv.connect() as client:
         client.sendall(line)
 """

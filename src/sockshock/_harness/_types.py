@@ -14,16 +14,19 @@ import ssl
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol, TypeVar, Union
 
+from sockshock._clients import ClientScript, Step
 from sockshock._faults import FaultModel, FaultPlan
 from sockshock._util import Clock
 from sockshock._wire import FaultLayer
 
 __all__ = [
     "AddressArg",
+    "ClientArg",
     "ClockArg",
     "ExpectedErrors",
     "FaultsArg",
     "HandlerClass",
+    "PlanArg",
     "Server",
     "ServerT",
     "TLSArg",
@@ -68,3 +71,10 @@ ExpectedErrors = Union[type[BaseException], tuple[type[BaseException], ...]]
 
 #: ``tls=``: ``True`` (sockshock's certificate) or a server-side context.
 TLSArg = Union[bool, ssl.SSLContext]
+
+#: ``drive(faults=...)``: a plan, or fault models (made into a plan).
+PlanArg = Union[FaultPlan, FaultModel, Sequence[FaultModel]]
+
+#: What a scripted client does: a script, its steps, bytes (sent, then a half-close
+#: and a read to end of file) or byte strings (each sent and read on its own).
+ClientArg = Union[ClientScript, Sequence[Step], bytes, Sequence[bytes]]

@@ -31,7 +31,6 @@ from sockshock._harness import (
     add_note,
     audit,
     inject,
-    is_handler_class,
     raise_outcome,
     resolve_spec,
     serve_spec,
@@ -47,7 +46,6 @@ from sockshock._pytest._markers import (
     shutdown_bound,
 )
 from sockshock._pytest._settings import check_marker, setting
-from sockshock._util import InvalidArgument
 
 __all__ = [
     "SockshockFixture",
@@ -59,52 +57,11 @@ __all__ = [
 _UNSET: Any = object()
 
 
-def _server_and_handler(
-    server: Any, handler_class: Any, options: dict[str, Any]
-) -> tuple[Any, Any]:
-    """``serve()``'s server and handler class, from its two positional parameters and
-    the keywords ``server=``, ``handler_class=`` and 0.1's ``server_class=`` (taken out
-    of ``options``); one clear error when one of them is given twice."""
-    keyword_server = options.pop("server", _UNSET)
-    keyword_handler = options.pop("handler_class", _UNSET)
-    if "server_class" in options:  # 0.1's keyword
-        if keyword_server is not _UNSET:
-            raise InvalidArgument(
-                f"serve(): server={keyword_server!r} and server_class="
-                f"{options['server_class']!r}; give one server"
-            )
-        keyword_server = options.pop("server_class")
-    if server is not _UNSET and is_handler_class(server):  # 0.1's order
-        server, handler_class = handler_class, server
-        if server is None:
-            server = _UNSET
-    given = [
-        (name, value)
-        for name, value, positional in (
-            ("server", keyword_server, server),
-            ("handler_class", keyword_handler, handler_class),
-        )
-        if value is not _UNSET and positional not in (_UNSET, None)
-    ]
-    if given:
-        name, value = given[0]
-        first = server if name == "server" else handler_class
-        raise InvalidArgument(
-            f"serve(): {name} given twice, {first!r} and {name}={value!r}; give it once"
-        )
-    if keyword_server is not _UNSET:
-        server = keyword_server
-    if keyword_handler is not _UNSET:
-        handler_class = keyword_handler
-    return ("ThreadingTCPServer" if server is _UNSET else server), handler_class
-
-
 class SockshockFixture:
     """What the ``sockshock`` fixture gives a test.
 
-    The fixture's name shadows the ``sockshock`` module inside a test, so the
-    module's public names are reachable through it too (``sockshock.ShutdownTooSlow``,
-    ``sockshock.serving``...).
+    The fixture's name shadows the ``sockshock`` module inside a test: import the
+    package's names under another name there (``from sockshock.errors import ...``).
     """
 
     def __init__(self, request: pytest.FixtureRequest, stack: contextlib.ExitStack) -> None:
@@ -141,7 +98,6 @@ class SockshockFixture:
         self,
         server: type[ServerT],
         handler_class: HandlerClass | str | None = None,
-        /,
         *,
         faults: FaultsArg | None = None,
         address: AddressArg | None = None,
@@ -160,7 +116,6 @@ class SockshockFixture:
         self,
         server: str = ...,
         handler_class: HandlerClass | str | None = None,
-        /,
         *,
         faults: FaultsArg | None = None,
         address: AddressArg | None = None,
@@ -179,7 +134,6 @@ class SockshockFixture:
         self,
         server: ServerT,
         handler_class: None = None,
-        /,
         *,
         faults: FaultsArg | None = None,
         address: None = None,
@@ -195,9 +149,8 @@ class SockshockFixture:
 
     def serve(
         self,
-        server: Any = _UNSET,
+        server: Any = "ThreadingTCPServer",
         handler_class: Any = None,
-        /,
         *,
         faults: Any = None,
         **options: Any,
@@ -206,14 +159,10 @@ class SockshockFixture:
         stopped at teardown -- or, called inside a hypothesis example, when that
         example ends (its handler errors then fail the example).
 
-        ``serve(server, handler_class)``: the order of ``serving()`` -- a server
+        ``serve(server, handler_class)``: the arguments of ``serving()`` -- a server
         class, its name in ``sockshock.socketserver`` or ``"module:attr"`` (default
         ``"ThreadingTCPServer"``), or a ready-made server instance with no handler;
         both may be given by keyword too (``server=``, ``handler_class=``).
-        ``serve(handler_class, server_class)`` -- sockshock 0.1's order, with
-        ``"ThreadingTCPServer"`` as the default server -- is still accepted: a
-        request handler class first means that order (its server may be given as
-        ``server=`` or ``server_class=``).
 
         Args:
             faults: a FaultPlan or a list of models; default: the models of the
@@ -224,7 +173,6 @@ class SockshockFixture:
                 the test's ``@pytest.mark.sockshock(expect_errors=...)``...) and
                 server attributes (``max_workers=4``, ``app=...``).
         """
-        server, handler_class = _server_and_handler(server, handler_class, options)
         clients: list[Any] = []
         if faults is None:
             models, clients = self._marker_faults()
@@ -380,7 +328,7 @@ def _check_shutdown_bounds(request: pytest.FixtureRequest, fixture: SockshockFix
 
 
 def sockshock_fixture(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
-    """Start servers with ``sockshock.serve(handler, server_class, faults=...)``; they
+    """Start servers with ``sockshock.serve(server, handler_class, faults=...)``; they
     are stopped, their handler errors re-raised and leaks audited at teardown."""
     check_marker(request.node)
     leak_audit = LeakAudit() if setting(request.config, request.node, "audit") else None

@@ -23,8 +23,10 @@ from typing import Any
 from sockshock._clients import connect, request
 from sockshock._faults import check_fit
 from sockshock._harness import (
+    HandlerClass,
     LeakAudit,
     LeakReport,
+    Server,
     choose_handler,
     import_handler_class,
     resolve_server_class,
@@ -314,7 +316,11 @@ def _judge_errors(scenario: Scenario, errors: list[Any]) -> Check:
 
 
 def run(
-    scenario: Scenario, *, server_class: Any = None, handler: Any = None, seed: int | None = None
+    scenario: Scenario,
+    *,
+    server_class: type[Server] | str | None = None,
+    handler: HandlerClass | str | None = None,
+    seed: int | None = None,
 ) -> ScenarioResult:
     """Run ``scenario`` against a server in this process (its ``[server]`` unless
     ``server_class``/``handler`` say otherwise) and judge its ``[expect]``.
