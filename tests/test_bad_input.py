@@ -430,9 +430,9 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ),
     (
         "models",
-        "EOFAfter(0, direction='out')",
-        lambda: F.EOFAfter(0, direction="out"),
-        "EOFAfter() takes no argument direction='out'; its arguments: nbytes",
+        "EOFAfter(0, side='out')",
+        lambda: F.EOFAfter(0, side="out"),
+        "EOFAfter() takes no argument side='out'; its arguments: nbytes, direction",
     ),
     (
         "models",
@@ -926,7 +926,7 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     (
         "partial-io --expect x",
         ["partial-io", "--expect", "x"],
-        "--expect='x' applies to the built-in checks only",
+        "--expect='x' applies to the built-in checks and to scenarios run with --target only",
     ),
     (
         "partial-io --json /proc/x.json",

@@ -183,10 +183,10 @@ def check_common(args: argparse.Namespace) -> None:
         ("--expect-prefix", args.expect_prefix),
         ("--expect-regex", args.expect_regex),
     ):
-        if value is not None:
+        if value is not None and args.target is None:
             raise InvalidArgument(
-                f"{flag}={value!r} applies to the built-in checks only; a "
-                "scenario's requests are its [load] request"
+                f"{flag}={value!r} applies to the built-in checks and to scenarios run "
+                "with --target only; a scenario's requests are its [load] request"
             )
     if args.udp and args.target is None:
         raise InvalidArgument(

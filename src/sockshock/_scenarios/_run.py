@@ -11,6 +11,7 @@ only what can be seen from outside is judged.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -63,7 +64,9 @@ def _blame(where: str | None) -> Iterator[None]:
         raise type(exc)(f"{where}: {exc}") from None
 
 
-def check_transport(scenario: Scenario, transport: str, *, tls: bool, server: str) -> None:
+def check_transport(
+    scenario: Scenario, transport: str, *, tls: bool, server: str, proxied: bool = False
+) -> None:
     """The scenario's faults and clients can act on a ``transport`` server (named by
     ``server``: ``"UDPServer"``, ``"--target='127.0.0.1:53' --udp"``), TLS included;
     otherwise one error at the line of the key that cannot."""
@@ -76,6 +79,7 @@ def check_transport(scenario: Scenario, transport: str, *, tls: bool, server: st
         scenario.faults,
         transport=transport,
         tls=tls,
+        proxied=proxied,
         target=server,
         where=lambda index, _, key: scenario.where("faults", index, key) or scenario.name,
         fix="leave it out, or serve a server it can act on (tls = true in [server] for "
@@ -192,9 +196,9 @@ Opener = Callable[[float], socket.socket]
 proxy), connected within the given seconds."""
 
 
-def _exchange(open_client: Opener, request_bytes: bytes, timeout: float) -> bool:
-    """One well-behaved client: its request, and a reply within ``timeout`` (a lost
-    datagram is sent again)."""
+def _exchange(open_client: Opener, request_bytes: bytes, timeout: float) -> bytes | None:
+    """One well-behaved client: its request, and the reply within ``timeout`` (a lost
+    datagram is sent again); None if none came."""
     deadline = time.monotonic() + timeout
     try:
         with open_client(timeout) as client:
@@ -205,15 +209,30 @@ def _exchange(open_client: Opener, request_bytes: bytes, timeout: float) -> bool
                 resend=RESEND,
                 timeout=max(0.001, deadline - time.monotonic()),
             )
-        return bool(reply)
+        return reply or None
     except (OSError, ValueError):
-        return False
+        return None
 
 
-def _load(scenario: Scenario, open_client: Opener) -> tuple[int, int]:
-    """(answered, sent) for the scenario's well-behaved clients."""
+#: How a reply is judged: (reply, the reply without faults) -> None if as
+#: expected, else why not (``sockshock run``'s ``Expectation.judge``).
+Judge = Callable[[bytes, bytes], "str | None"]
+
+
+def _load(
+    scenario: Scenario,
+    open_client: Opener,
+    *,
+    request_bytes: bytes | None = None,
+    judge: Judge | None = None,
+    baseline: bytes = b"",
+) -> tuple[int, int, str | None]:
+    """(answered, sent, why the first wrong reply was wrong) for the scenario's
+    well-behaved clients; with ``judge``, a reply counts only if it is as expected."""
     load = scenario.load
+    sending = load.request if request_bytes is None else request_bytes
     answered = failed = 0
+    wrong: list[str] = []
     lock = threading.Lock()
     queue = list(range(load.clients))
     # Once more requests went unanswered than the expectation allows, the verdict
@@ -227,7 +246,14 @@ def _load(scenario: Scenario, open_client: Opener) -> tuple[int, int]:
                 if not queue or failed > affordable:
                     return
                 queue.pop()
-            ok = _exchange(open_client, load.request, load.timeout)
+            reply = _exchange(open_client, sending, load.timeout)
+            ok = reply is not None
+            if reply is not None and judge is not None:
+                problem = judge(reply, baseline)
+                if problem is not None:
+                    ok = False
+                    with lock:
+                        wrong.append(problem)
             with lock:
                 answered += ok
                 failed += not ok
@@ -240,7 +266,7 @@ def _load(scenario: Scenario, open_client: Opener) -> tuple[int, int]:
         thread.start()
     for thread in threads:
         thread.join(load.timeout * load.clients + 5)
-    return answered, load.clients
+    return answered, load.clients, wrong[0] if wrong else None
 
 
 #: Seconds the load waits at most for a scenario's misbehaving clients to connect.
@@ -354,7 +380,7 @@ def _serve(
         ) as srv:
             ends = time.monotonic() + scenario.duration
             with _clients(scenario, srv.address, transport):
-                answered, sent = _load(
+                answered, sent, _ = _load(
                     scenario, lambda timeout: srv.connect(timeout=timeout, tls=srv.tls)
                 )
                 time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
@@ -392,46 +418,99 @@ def _serve(
 
 
 def run_against(
-    scenario: Scenario, target: Any, *, transport: str = "tcp", seed: int | None = None
+    scenario: Scenario,
+    target: Any,
+    *,
+    transport: str = "tcp",
+    seed: int | None = None,
+    request: bytes | None = None,
+    judge: Judge | None = None,
 ) -> ScenarioResult:
     """Run ``scenario`` against a server in another process at ``target`` (loopback
     ``(host, port)``, or a Unix path with ``transport="unix"``): its faults go
     through a :class:`~sockshock.FaultProxy`, its clients and load to the proxy.
     Only the answers are judged: the server's stop, its handler errors and its
-    leaks are not visible from here."""
+    leaks are not visible from here.
+
+    A reply counts as answered when ``judge(reply, baseline)`` finds nothing wrong
+    with it, ``baseline`` being the target's reply to the same request without
+    faults (asked first, straight from the target); without ``judge``, when it is
+    the baseline, runs of digits aside (dates, counters) -- as ``sockshock run``'s
+    built-in checks judge. ``request`` replaces the scenario's ``[load] request``.
+    """
     from sockshock._proxy import FaultProxy
 
     kind_name = "datagram" if transport == "udp" else "stream"
     check_transport(
-        scenario, kind_name, tls=scenario.server.tls, server=f"the target {transport}:{target!r}"
+        scenario,
+        kind_name,
+        tls=scenario.server.tls,
+        server=f"the target {transport}:{target!r}",
+        proxied=True,
     )
     plan = scenario.plan(seed)
     result = ScenarioResult(scenario.name, f"{transport}:{target}", plan.seed)
     started = time.monotonic()
+    context = None
+    if scenario.server.tls:
+        from sockshock._tls import client_context
+
+        context = client_context()
+    sending = scenario.load.request if request is None else request
+
+    def opener(address: Any) -> Opener:
+        return lambda timeout: connect(
+            address, kind_name, timeout=timeout, tls=context, source="the load"
+        )
+
+    baseline = _exchange(opener(target), sending, scenario.load.timeout)
+    if baseline is None:
+        result.checks.append(
+            Check(
+                "answered",
+                False,
+                f"the target did not answer {sending!r} without faults (within "
+                f"{scenario.load.timeout:g} s): nothing to judge the replies under faults by",
+            )
+        )
+        result.seconds = time.monotonic() - started
+        return result
     with (
         warnings.catch_warnings(record=True) as caught,
         FaultProxy(target, faults=plan, transport=transport) as proxy,
     ):
         warnings.simplefilter("always", FaultNeverFired)
         ends = time.monotonic() + scenario.duration
-        context = None
-        if scenario.server.tls:
-            from sockshock._tls import client_context
-
-            context = client_context()
         address = proxy.address
         with _clients(scenario, address, kind_name):
-            answered, sent = _load(
+            answered, sent, wrong = _load(
                 scenario,
-                lambda timeout: connect(
-                    address, kind_name, timeout=timeout, tls=context, source="the load"
-                ),
+                opener(address),
+                request_bytes=sending,
+                judge=_same_as_baseline if judge is None else judge,
+                baseline=baseline,
             )
             time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
     result.notes = [str(w.message) for w in caught]
-    result.checks.append(_judge_answered(scenario, answered, sent))
+    answered_check = _judge_answered(scenario, answered, sent)
+    detail = f"; the reply without faults: {baseline[:60]!r}"
+    if wrong is not None:
+        detail += f"; first wrong reply: {wrong}"
+    result.checks.append(
+        Check(answered_check.name, answered_check.passed, answered_check.detail + detail)
+    )
     for name in ("stops within", "handler errors", "no leaks"):
         result.checks.append(Check(name, None, "not visible from outside the target"))
     result.seconds = time.monotonic() - started
     result.log = plan.describe(limit=40)
     return result
+
+
+_DIGITS = re.compile(rb"\d+")
+
+
+def _same_as_baseline(reply: bytes, baseline: bytes) -> str | None:
+    """The built-in checks' default: the reply without faults, digits aside."""
+    if reply == baseline or _DIGITS.sub(b"0", reply) == _DIGITS.sub(b"0", baseline):
+        return None
+    return f"{reply[:60]!r} is not the reply without faults (digits aside)"
