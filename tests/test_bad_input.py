@@ -430,9 +430,9 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ),
     (
         "models",
-        "EOFAfter(0, direction='out')",
-        lambda: F.EOFAfter(0, direction="out"),
-        "EOFAfter() takes no argument direction='out'; its arguments: nbytes",
+        "EOFAfter(0, side='out')",
+        lambda: F.EOFAfter(0, side="out"),
+        "EOFAfter() takes no argument side='out'; its arguments: nbytes, direction",
     ),
     (
         "models",
@@ -747,14 +747,14 @@ PLUGIN_CASES: list[tuple[str, str | None, list[str], str]] = [
     (
         "@pytest.mark.faults('PartialReads')",
         "@pytest.mark.faults('PartialReads')\ndef test_x(sockshock):\n"
-        "    sockshock.serve(LineEcho)",
+        "    sockshock.serve('ThreadingTCPServer', LineEcho)",
         [],
         "@pytest.mark.faults on test_case.py::test_x='PartialReads' is neither a scenario file "
         "nor a name in the library",
     ),
     (
         "@pytest.mark.faults(3)",
-        "@pytest.mark.faults(3)\ndef test_x(sockshock):\n    sockshock.serve(LineEcho)",
+        "@pytest.mark.faults(3)\ndef test_x(sockshock):\n    sockshock.serve('ThreadingTCPServer', LineEcho)",
         [],
         "3 (type=int) is not a fault model (sockshock.faults.PartialReads(3), ...) or a "
         "scenario's name",
@@ -762,7 +762,7 @@ PLUGIN_CASES: list[tuple[str, str | None, list[str], str]] = [
     (
         "@pytest.mark.shutdown_within('fast')",
         "@pytest.mark.shutdown_within('fast')\ndef test_x(sockshock):\n"
-        "    sockshock.serve(LineEcho)",
+        "    sockshock.serve('ThreadingTCPServer', LineEcho)",
         [],
         "seconds='fast'",
     ),
@@ -926,7 +926,7 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     (
         "partial-io --expect x",
         ["partial-io", "--expect", "x"],
-        "--expect='x' applies to the built-in checks only",
+        "--expect='x' applies to the built-in checks and to scenarios run with --target only",
     ),
     (
         "partial-io --json /proc/x.json",

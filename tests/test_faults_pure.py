@@ -336,8 +336,8 @@ def test_a_range_of_connections_is_checked_and_matched_in_constant_time() -> Non
     ("make", "message"),
     [
         (
-            lambda: F.EOFAfter(0, direction="out"),
-            "EOFAfter() takes no argument direction='out'; its arguments: nbytes, and the scope "
+            lambda: F.EOFAfter(0, side="out"),
+            "EOFAfter() takes no argument side='out'; its arguments: nbytes, direction, and the scope "
             "arguments probability, per, connections, every, address, after_bytes, first_ops, layer "
             "(from EOFAfter)",
         ),
@@ -358,7 +358,7 @@ def test_an_unknown_argument_names_the_public_model_and_what_it_takes(
     with pytest.raises(sockshock.errors.InvalidArgument) as raised:
         make()
     assert str(raised.value).startswith(message)
-    assert "_ReadsEndAfter" not in str(raised.value)
+    assert "_EndsAfter" not in str(raised.value)
 
 
 @pytest.mark.parametrize(

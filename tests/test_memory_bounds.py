@@ -362,12 +362,13 @@ def documented_draws(seed: int, connection: int, model: int, code: int, index: i
 
 @pytest.mark.parametrize("seed", [0, 1, 2**64 - 1])
 def test_the_derivation_is_the_documented_one(seed: int) -> None:
-    # Latency(0, jitter=1.0): delay = uniform(0, 1) = random() = draw 0 >> 11 / 2**53.
-    plan = FaultPlan(F.EOFAfter(2**60), F.Latency(0.0, jitter=1.0), seed=seed)
+    # Latency(1, jitter=1.0): delay = 1 + uniform(-1, 1) = 2 * random() (exact in
+    # floats), random() = draw 0 >> 11 / 2**53.
+    plan = FaultPlan(F.EOFAfter(2**60), F.Latency(1.0, jitter=1.0), seed=seed)
     for connection, index in [(0, 0), (3, 7), (123456, 2)]:
         decision = plan.decide(Operation(RECV, connection, None, 10, 0, index))
         draw = documented_draws(seed, connection, 1, 1, index)[0]  # model 1, recv = 1
-        assert decision.delay == (draw >> 11) / 2**53
+        assert decision.delay == 2 * (draw >> 11) / 2**53
     # PartialWrites(100, probability=0.5): draw 0 the gate; randint(1, 100) the next
     # draws' top 7 bits, the first below 100 (CPython's rejection sampling).
     plan = FaultPlan(F.PartialWrites(100, probability=0.5), seed=seed)
@@ -388,9 +389,10 @@ def test_the_derivation_is_the_documented_one(seed: int) -> None:
 def test_known_answers() -> None:
     """A few decisions pinned, so that a change of derivation is a decision, not an
     accident (replays printed before it would no longer replay)."""
-    plan = FaultPlan(F.PartialReads(1000), F.Latency(0.0, jitter=1.0), seed=42)
+    plan = FaultPlan(F.PartialReads(1000), F.Latency(1.0, jitter=1.0), seed=42)
     got = [plan.decide(Operation(RECV, c, None, 4096, 0, i)) for c, i in [(0, 0), (5, 3)]]
-    assert [(d.limit, round(d.delay, 6)) for d in got] == [(384, 0.161005), (938, 0.372729)]
+    # (1 +- 1: twice the draws that Latency(0, jitter=1) gave when jitter only added)
+    assert [(d.limit, round(d.delay / 2, 6)) for d in got] == [(384, 0.161005), (938, 0.372729)]
 
 
 def test_accept_retries_draw_afresh_and_a_spurious_wake_up_changes_nothing() -> None:

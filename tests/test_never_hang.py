@@ -97,7 +97,7 @@ class Stuck(ss.BaseRequestHandler):
         time.sleep(10**6)
 
 def test_stuck(sockshock):
-    srv = sockshock.serve(Stuck, "ThreadingTCPServer", shutdown_timeout=0.1)
+    srv = sockshock.serve("ThreadingTCPServer", Stuck, shutdown_timeout=0.1)
     srv.connect().sendall(b"x")
     assert entered.wait(30)  # (on a loaded machine the stop could come first)
     assert srv.server.RequestHandlerClass is Stuck

@@ -25,7 +25,7 @@ def read_line(client):
     return data
 
 def test_echo(sockshock):
-    srv = sockshock.serve(LineEcho)
+    srv = sockshock.serve("ThreadingTCPServer", LineEcho)
     with srv.connect() as client:
         client.sendall(b"hi\\n")
         assert read_line(client) == b"hi\\n"
@@ -33,7 +33,7 @@ def test_echo(sockshock):
 @pytest.mark.faults(F.PartialReads(1), F.PartialWrites(2))
 @pytest.mark.sockshock_servers(kind="stream", family="unix")
 def test_matrix(sockshock, server_class):
-    srv = sockshock.serve(LineEcho, server_class)
+    srv = sockshock.serve(server_class, LineEcho)
     with srv.connect() as client:
         client.sendall(b"hello\\n")
         assert read_line(client) == b"hello\\n"
@@ -82,7 +82,7 @@ from sockshock.handlers import LineEcho
 
 @pytest.mark.faults(F.PartialWrites(1))
 def test_fails(sockshock):
-    srv = sockshock.serve(LineEcho)
+    srv = sockshock.serve("ThreadingTCPServer", LineEcho)
     with srv.connect() as client:
         client.sendall(b"abc\\n")
         data = b""
@@ -191,7 +191,7 @@ class Broken(socketserver.BaseRequestHandler):
         raise KeyError("inside the handler")
 
 def test_uses_a_broken_handler(sockshock):
-    srv = sockshock.serve(Broken, "TCPServer")
+    srv = sockshock.serve("TCPServer", Broken)
     with srv.connect() as client:
         client.recv(10)
 """
@@ -221,11 +221,11 @@ class Forever(socketserver.StreamRequestHandler):
 
 @pytest.mark.shutdown_within(0.5, busy=5, stalled=1)
 def test_patient_server(sockshock):
-    sockshock.serve(Patient)
+    sockshock.serve("ThreadingTCPServer", Patient)
 
 @pytest.mark.shutdown_within(0.1, busy=2, stalled=1)
 def test_server_that_waits_forever(sockshock):
-    sockshock.serve(Forever)
+    sockshock.serve("ThreadingTCPServer", Forever)
 """
     )
     result = run(pytester)

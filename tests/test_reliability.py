@@ -485,7 +485,7 @@ class StartsAThread(ss.BaseRequestHandler):
         self.request.sendall(b"started")
 
 def test_stray(sockshock):
-    srv = sockshock.serve(StartsAThread, "ThreadingTCPServer")
+    srv = sockshock.serve("ThreadingTCPServer", StartsAThread)
     with srv.connect() as client:
         assert client.recv(10) == b"started"
     assert {MODE}
@@ -520,8 +520,8 @@ class SleepsInChild(ss.BaseRequestHandler):
         time.sleep(10**6)
 
 def test_times_out(sockshock):
-    srv = sockshock.serve(SleepsInChild, "ForkingTCPServer")
-    unix = sockshock.serve(SleepsInChild, "ThreadingUnixStreamServer")
+    srv = sockshock.serve("ForkingTCPServer", SleepsInChild)
+    unix = sockshock.serve("ThreadingUnixStreamServer", SleepsInChild)
     with open("directories.json", "w") as f:
         json.dump([srv._run.reporter.directory, os.path.dirname(unix.address)], f)
     srv.connect().sendall(b"x")

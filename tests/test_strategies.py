@@ -67,16 +67,16 @@ def test_draws_are_oriented_so_that_zero_is_the_gentlest() -> None:
 
 def test_a_plan_with_draws_per_model_is_its_own_replay() -> None:
     plan = FaultPlan(
-        F.PartialReads(100), F.Latency(0.0, jitter=1.0), rng=[Draws([0.5, 0.99]), Draws([0.25])]
+        F.PartialReads(100), F.Latency(1.0, jitter=1.0), rng=[Draws([0.5, 0.99]), Draws([0.25])]
     )
     decisions = [plan.decide(Operation("recv", 0, None, 4096, 0, i)) for i in range(3)]
     assert [d.limit for d in decisions] == [50, 1, 100]
-    assert [d.delay for d in decisions] == [0.25, 0.0, 0.0]
+    assert [d.delay for d in decisions] == [0.5, 0.0, 0.0]  # 1 +- 1: the gentlest is 0
     text = plan.describe()
     assert "FaultPlan(rng=[...]): 4 fault(s) injected" in text
     assert "replay: FaultPlan(*models, rng=[Draws([0.5, 0.99]), Draws([0.25])])" in text
     assert repr(plan) == (
-        "FaultPlan(PartialReads(max_chunk=100), Latency(seconds=0.0, "
+        "FaultPlan(PartialReads(max_chunk=100), Latency(seconds=1.0, "
         "jitter=1.0), rng=[Draws([0.5, 0.99]), Draws([0.25])])"
     )
     again = eval(repr(plan), {**vars(F)})
@@ -422,7 +422,7 @@ def echo(srv, data):
 @settings(max_examples=8, database=None)
 @given(line=st.binary(max_size=10).map(lambda b: b.replace(b"\\n", b"") + b"\\n"))
 def test_reused_across_examples(sockshock, line):
-    srv = sockshock.serve(LineEcho, faults=[F.PartialReads(2)])
+    srv = sockshock.serve("ThreadingTCPServer", LineEcho, faults=[F.PartialReads(2)])
     assert len(sockshock.handles) == 1  # the previous examples' servers are gone
     assert echo(srv, line) == line
     with open("drawn.txt", "a") as drawn:
@@ -431,7 +431,7 @@ def test_reused_across_examples(sockshock, line):
 @settings(max_examples=50, database=None)
 @given(line=st.binary(min_size=1, max_size=10).map(lambda b: b.replace(b"\\n", b"") + b"\\n"))
 def test_a_handler_error_fails_its_example(sockshock, line):
-    srv = sockshock.serve(NaiveRecvEcho, faults=[F.PartialReads(2)])
+    srv = sockshock.serve("ThreadingTCPServer", NaiveRecvEcho, faults=[F.PartialReads(2)])
     with srv.connect() as client:
         client.sendall(line)
 """

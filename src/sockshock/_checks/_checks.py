@@ -118,7 +118,7 @@ class Target:
 
 #: Where :func:`serving` tells a runner which servers a check ran (for the fault
 #: log of a failure): a list to append to, or None.
-SERVED: contextvars.ContextVar[list[ServerHandle] | None] = contextvars.ContextVar(
+SERVED: contextvars.ContextVar[list[ServerHandle[Any]] | None] = contextvars.ContextVar(
     "sockshock_checks_served", default=None
 )
 
@@ -130,7 +130,7 @@ def serving(
     *,
     seed: int | None = None,
     bounded: bool = True,
-) -> Iterator[ServerHandle]:
+) -> Iterator[ServerHandle[Any]]:
     """Serve ``target`` under ``faults`` (seeded with ``seed``) for the block.
 
     The block's own failure (a :class:`Verdict`, a client's error) is weighed after
@@ -148,7 +148,7 @@ def serving(
     )
     verdict: BaseException | None = None
     stop_error: BaseException | None = None
-    handle: ServerHandle | None = None
+    handle: ServerHandle[Any] | None = None
     served = SERVED.get()
     try:
         with started as handle:
@@ -159,7 +159,7 @@ def serving(
             except Exception as exc:  # judged once the handler errors are in
                 verdict = exc
             else:
-                if bounded and handle.thread.is_alive():
+                if bounded and not handle.wait_stopped(0):
                     handle.assert_stops_within(SHUTDOWN_WITHIN)
     except Exception as exc:  # ShutdownTooSlow, ShutdownTimeout
         if handle is None:
@@ -181,7 +181,7 @@ def serving(
         raise stop_error
 
 
-def exchange(srv: ServerHandle, request: bytes) -> bytes:
+def exchange(srv: ServerHandle[Any], request: bytes) -> bytes:
     """One request and its whole reply (until the server closes its side, or one
     datagram), through the handle's client."""
     with srv.connect(timeout=TIMEOUT) as client:

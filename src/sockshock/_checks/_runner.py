@@ -34,8 +34,10 @@ from sockshock._checks._replies import Expectation
 from sockshock._harness import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_TIMEOUT,
+    HandlerClass,
     LeakAudit,
     LeakReport,
+    Server,
     ServerHandle,
     resolve_spec,
 )
@@ -154,7 +156,7 @@ def run_check(check: Check, kind: ServerKind, target: Target, *, seed: int) -> C
     result = CheckResult(kind.name, check.name, "pass", seed=seed if check.faults else None)
     leak_audit = LeakAudit()
     started = time.monotonic()
-    served: list[ServerHandle] = []
+    served: list[ServerHandle[Any]] = []
     token = SERVED.set(served)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -261,8 +263,8 @@ def _expectation(expect: Any) -> Expectation:
 
 
 def check_server(
-    server_class: Any,
-    handler_class: Any = None,
+    server_class: type[Server] | str,
+    handler_class: HandlerClass | str | None = None,
     *,
     request: bytes = b"ping\n",
     expect: bytes | re.Pattern[bytes] | None = None,

@@ -30,11 +30,8 @@ from sockshock._checks import (
     run_matrix,
 )
 from sockshock._harness import (
-    DatagramEcho,
-    LineEcho,
-    default_handler,
+    choose_handler,
     import_handler_class,
-    resolve_handler_class,
     resolve_server_class,
 )
 from sockshock._stdlib import ServerKind, classes, kind_of, server_kinds
@@ -51,8 +48,8 @@ DEFAULT_REQUEST = "ping\\n"
 def _servers(args: argparse.Namespace, handler: Any) -> list[ServerKind]:
     if args.server is not None:
         cls = resolve_server_class(args.server, source="--server")
-        if handler is not None:  # an incompatible pair, given explicitly: a usage error
-            resolve_handler_class(handler, cls, source="--handler")
+        # An incompatible pair, given explicitly: a usage error.
+        choose_handler(cls, handler, source="--handler", demo=True, where="sockshock run")
         return [kind_of(cls)]
     if handler is not None:
         datagram = isinstance(handler, type) and issubclass(
@@ -186,10 +183,10 @@ def check_common(args: argparse.Namespace) -> None:
         ("--expect-prefix", args.expect_prefix),
         ("--expect-regex", args.expect_regex),
     ):
-        if value is not None:
+        if value is not None and args.target is None:
             raise InvalidArgument(
-                f"{flag}={value!r} applies to the built-in checks only; a "
-                "scenario's requests are its [load] request"
+                f"{flag}={value!r} applies to the built-in checks and to scenarios run "
+                "with --target only; a scenario's requests are its [load] request"
             )
     if args.udp and args.target is None:
         raise InvalidArgument(
@@ -203,14 +200,13 @@ def _target_for(handler: Any, request: bytes, expectation: Expectation | None) -
     demo echo handlers (whose reply is the request)."""
 
     def target(kind: ServerKind) -> Target:
-        chosen = handler
-        if chosen is None:
-            chosen = default_handler(kind.server_class)
+        choice = choose_handler(  # the harness's one resolver (None: the class's own)
+            kind.server_class, handler, source="--handler", demo=True, where="sockshock run"
+        )
         judged = expectation
-        if chosen is None:
-            chosen = DatagramEcho if kind.transport == "datagram" else LineEcho
+        if choice.origin == "demo":
             judged = judged or Expectation("exact", request)  # the demo handlers echo
-        return Target(kind.server_class, chosen, request, judged or Expectation())
+        return Target(kind.server_class, choice.handler_class, request, judged or Expectation())
 
     return target
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sockshock._checks import describe_error, leak_lines, leaks_json
-from sockshock._cli._run import check_common, write_json
+from sockshock._cli._run import _escaped, _expectation, check_common, write_json
 from sockshock._harness import import_handler_class, resolve_server_class
 from sockshock._scenarios import (
     Check,
@@ -149,6 +149,10 @@ def run_scenarios(args: argparse.Namespace) -> int:
         check_common(args)
         scenarios = [find(spec, source="SCENARIO") for spec in args.scenarios]
         target = _target(args) if args.target is not None else None
+        # --target: --request replaces the [load] request, --expect* judge the replies
+        # as the built-in checks do (default: the target's own reply without faults).
+        request = None if args.request is None else _escaped(args.request, "--request")
+        judge = _expectation(args).judge if target is not None else None
         server: Any = (
             None if args.server is None else resolve_server_class(args.server, source="--server")
         )
@@ -163,6 +167,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
                     kind,
                     tls=scenario.server.tls,
                     server=f"--target={args.target!r}{' --udp' if args.udp else ''}",
+                    proxied=True,
                 )
             else:
                 resolve(
@@ -182,7 +187,14 @@ def run_scenarios(args: argparse.Namespace) -> int:
     for number, scenario in enumerate(scenarios, start=1):
         try:
             if target is not None:
-                result = run_against(scenario, target[0], transport=target[1], seed=args.seed)
+                result = run_against(
+                    scenario,
+                    target[0],
+                    transport=target[1],
+                    seed=args.seed,
+                    request=request,
+                    judge=judge,
+                )
             else:
                 result = run(scenario, server_class=server, handler=handler, seed=args.seed)
         except InvalidArgument as exc:  # checked above: should not happen

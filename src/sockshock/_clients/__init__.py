@@ -1,7 +1,9 @@
 """Real misbehaving clients over real sockets: the code behind :mod:`sockshock.clients`.
 
 Modules, bottom-up: ``_address`` (where a client may connect: loopback and Unix
-sockets only; socket errors as text), ``_control`` (bounded waiting, and
+sockets only; socket errors as text), ``_connect`` (the one client every
+in-process connection to a server under test is made with: :func:`connect`,
+:func:`request`, and :func:`open_socket` for the misbehaving ones), ``_control`` (bounded waiting, and
 ``Control``: what a run's connections share), ``_conn`` (one stream connection,
 ``Connection``, and watching several), ``_results`` (``StreamResult``,
 ``DatagramResult``), ``_run`` (``ClientRun``), ``_behaviour`` (what each client
@@ -10,6 +12,7 @@ public client functions), ``_spec`` (``ClientSpec``)."""
 
 from sockshock._clients._address import Address
 from sockshock._clients._conn import Connection, Outcome
+from sockshock._clients._connect import TRANSPORTS, ClientSocket, connect, open_socket, request
 from sockshock._clients._functions import (
     HTTP_REQUEST,
     HTTP_REQUEST_HEAD,
@@ -55,10 +58,12 @@ __all__ = [
     "KINDS",
     "LIMITS",
     "MAX_READ",
+    "TRANSPORTS",
     "Address",
     "ClientResult",
     "ClientRun",
     "ClientScript",
+    "ClientSocket",
     "ClientSpec",
     "Close",
     "Connection",
@@ -77,13 +82,16 @@ __all__ = [
     "abbreviate",
     "as_script",
     "check_steps",
+    "connect",
     "connect_and_idle",
     "connection_flood",
     "datagram_burst",
     "drip_feed",
     "half_close",
     "never_reads",
+    "open_socket",
     "outcome_of",
+    "request",
     "rst_on_close",
     "slowloris",
     "wanted",

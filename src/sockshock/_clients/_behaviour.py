@@ -8,10 +8,7 @@ client drives its one socket itself).
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -198,8 +195,7 @@ def _run_connection_flood(
 
 
 def _run_datagram_burst(control: Control, *, count: int, payload: bytes) -> DatagramResult:
-    sock = control.open_socket(socket.SOCK_DGRAM)
-    directory: str | None = None
+    sock = control.open_socket(socket.SOCK_DGRAM)  # a Unix one has a path to be answered on
     datagrams = failed = replies = received = 0
     first = b""
     errors: dict[str, None] = {}
@@ -220,9 +216,6 @@ def _run_datagram_burst(control: Control, *, count: int, payload: bytes) -> Data
                 first = data[: control.max_reply]
 
     try:
-        if control.target.unix:  # a path of its own, so that the server can answer
-            directory = tempfile.mkdtemp(prefix="sockshock-client-")
-            sock.bind(os.path.join(directory, "client.sock"))
         try:
             sock.connect(control.target.sockaddr)
         except OSError as exc:
@@ -261,9 +254,7 @@ def _run_datagram_burst(control: Control, *, count: int, payload: bytes) -> Data
             wait([(sock, READ)], min(SLICE, end - time.monotonic()))
             drain()
     finally:
-        sock.close()
-        if directory is not None:
-            shutil.rmtree(directory, ignore_errors=True)
+        sock.close()  # (a Unix client's own path goes with it)
     return DatagramResult(
         "datagram_burst",
         control.target.sockaddr,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 from sockshock._clients._address import Target
-from sockshock._wire import note_client_socket
+from sockshock._clients._connect import open_socket
 
 __all__ = [
     "CLOSED",
@@ -151,9 +151,9 @@ class Control:
         return time.monotonic() < self.deadline
 
     def open_socket(self, kind: int) -> socket.socket:
-        """A new non-blocking socket of the target's family, closed by :meth:`close_all`."""
-        sock = socket.socket(self.target.family, kind)
-        note_client_socket(sock)  # a forked server's child must not keep it open
+        """A new non-blocking socket of the target's family, closed by :meth:`close_all`
+        (a Unix datagram one bound to a path of its own: ``_connect.open_socket``)."""
+        sock = open_socket(self.target.family, kind)
         with self._lock:
             self._sockets.append(sock)
         try:

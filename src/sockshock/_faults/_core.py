@@ -107,6 +107,8 @@ class Decision(NamedTuple):
         corrupt: bit positions to flip in a datagram.
         truncate: a datagram is cut to this many bytes.
         hold: a datagram is held back behind this many later ones (reordering).
+        close_after: for ``"stall"``: seconds after which the stalled connection
+            is closed (``None``: it stays stalled; toxiproxy's ``timeout`` toxic).
     """
 
     delay: float = 0.0
@@ -117,6 +119,7 @@ class Decision(NamedTuple):
     corrupt: tuple[int, ...] = ()
     truncate: int | None = None
     hold: int = 0
+    close_after: float | None = None
 
     def merge(self, other: Decision) -> Decision:
         """Combine two decisions: delays add, limits take the smaller, the first
@@ -132,6 +135,7 @@ class Decision(NamedTuple):
             corrupt=self.corrupt + other.corrupt,
             truncate=min(truncates) if truncates else None,
             hold=max(self.hold, other.hold),
+            close_after=self.close_after if self.action else other.close_after,
         )
 
     def only_limits(self) -> bool:
@@ -323,6 +327,20 @@ class FaultModel:
         if gap <= 0 or gap >= op.size or op.kind not in (RECV, SEND):
             return 0
         return gap if self.in_scope(op._replace(offset=self.after_bytes)) else 0
+
+    @property
+    def on_close(self) -> bool:
+        """Whether the model looks at the server's end of file (a ``send`` of 0
+        bytes: the fault proxy asks about the server closing its side only then)."""
+        return False
+
+    @property
+    def proxy_only(self) -> bool:
+        """Whether only the fault proxy can carry the model out: it acts on the
+        server's closing, or cuts or stalls what the server writes -- things a
+        server's own socket calls never see (in a server sockshock runs, it would
+        never fire)."""
+        return False
 
     def new_state(self) -> Any:
         """Per-connection state for stateful models (Bandwidth, BurstLoss...)."""

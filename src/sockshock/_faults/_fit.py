@@ -14,10 +14,19 @@ from sockshock._util import InvalidArgument
 __all__ = ["check_fit", "misfit"]
 
 
-def misfit(model: FaultModel, *, transport: str, tls: bool, accepts: bool = True) -> str | None:
+def misfit(
+    model: FaultModel, *, transport: str, tls: bool, accepts: bool = True, proxied: bool = False
+) -> str | None:
     """Why ``model`` can never fire on a ``transport`` (``"stream"``/``"datagram"``)
     server with or without ``tls``, where ``accepts`` says whether connections are
-    accepted (not in ``drive()``, nor through a UDP proxy); None if it can."""
+    accepted (not in ``drive()``, nor through a UDP proxy) and ``proxied`` whether
+    the fault proxy carries it out; None if it can."""
+    if model.proxy_only and not proxied:
+        return (
+            "it acts on what only the fault proxy sees (the server's closing, or its "
+            "writes cut or stalled on the way), not on a server's own socket calls; put "
+            "a FaultProxy in front of the server, or use direction='in'"
+        )
     if not model.applies_to_transport(transport):
         other = "datagrams" if transport == "stream" else "stream connections"
         return f"it acts on {other} only"
@@ -36,6 +45,7 @@ def check_fit(
     target: str,
     where: str | Callable[[int, FaultModel, str], str],
     accepts: bool = True,
+    proxied: bool = False,
     fix: str = "leave it out, or serve a server it can act on",
 ) -> None:
     """Raise :class:`InvalidArgument` for the first model that can never fire.
@@ -46,7 +56,7 @@ def check_fit(
     ``"a tcp proxy"``, ``"drive()"``), the reason and ``fix``.
     """
     for index, model in enumerate(models):
-        reason = misfit(model, transport=transport, tls=tls, accepts=accepts)
+        reason = misfit(model, transport=transport, tls=tls, accepts=accepts, proxied=proxied)
         if reason is None:
             continue
         key = "layer" if reason.startswith("layer=") else "model"

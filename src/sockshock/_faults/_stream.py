@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import errno as _errno
 import random
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar
 
 from sockshock._faults._core import (
@@ -23,7 +23,7 @@ from sockshock._faults._core import (
     check_direction,
     check_positive,
 )
-from sockshock._util import check_number
+from sockshock._util import check_number, check_type
 
 __all__ = [
     "MAX_BANDWIDTH",
@@ -105,13 +105,22 @@ class PartialWrites(_Chunks):
 
 @dataclass(frozen=True, repr=False)
 class Latency(Directed):
-    """Each operation waits ``seconds`` (plus up to ``jitter``) before its data is
-    seen (``"in"``) or leaves (``"out"``).
+    """Each operation waits ``seconds``, plus or minus up to ``jitter`` (uniformly,
+    never below 0: toxiproxy's ``latency`` +- ``jitter``), before its data is seen
+    (``"in"``) or leaves (``"out"``).
+
+    In process, each ``recv``/``send`` waits. Through the fault proxy each chunk is
+    delayed from its arrival (toxiproxy's semantics): requests pipelined 20 ms apart
+    arrive 20 ms apart, each ``seconds`` late, and a bulk transfer keeps its rate.
+    With ``close_only=True`` (the fault proxy only) the data passes at once and only
+    the end of file is late: the sender closed, the receiver sees it ``seconds``
+    later (toxiproxy's ``slow_close``).
 
     Args:
         seconds: the delay of each operation (at most 3600).
-        jitter: up to this many seconds more, drawn per operation.
+        jitter: plus or minus up to this many seconds, drawn per operation.
         direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        close_only: keyword-only: delay the end of file only (the fault proxy only).
         **scope: keyword-only, as every model takes them: ``probability``, ``per``,
             ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
             ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
@@ -121,15 +130,29 @@ class Latency(Directed):
     seconds: float
     jitter: float = 0.0
     direction: str = "in"
+    _: KW_ONLY
+    close_only: bool = False
 
     def validate(self) -> None:
         super().validate()
         check_delay(self, "seconds", self.seconds)
         check_delay(self, "jitter", self.jitter)
+        check_type("close_only", self.close_only, bool, source="Latency")
+
+    @property
+    def on_close(self) -> bool:
+        return self.close_only
+
+    @property
+    def proxy_only(self) -> bool:
+        return self.close_only  # (a server's own socket calls never see a close)
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
-        jitter = rng.uniform(0, self.jitter) if self.jitter else 0.0
-        delay = self.seconds + jitter
+        if self.close_only and op.size:
+            return None
+        delay = self.seconds
+        if self.jitter:
+            delay = max(0.0, delay + rng.uniform(-self.jitter, self.jitter))
         return Decision(delay=delay) if delay else None
 
 
@@ -246,6 +269,8 @@ class ResetAfter(Directed):
     Args:
         nbytes: bytes that move before the reset (0: at the first operation).
         direction: ``"in"`` (default), ``"out"`` or ``"both"``.
+        delay: seconds between reaching ``nbytes`` and the reset (toxiproxy's
+            ``reset_peer`` ``timeout``; the data waits meanwhile).
         **scope: keyword-only, as every model takes them: ``probability``, ``per``,
             ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
             ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
@@ -254,59 +279,101 @@ class ResetAfter(Directed):
 
     nbytes: int = 0
     direction: str = "in"
+    delay: float = 0.0
+
+    limits_position: ClassVar[bool] = True
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
+        check_delay(self, "delay", self.delay)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
+        if self.delay and op.offset >= self.nbytes:
+            return Decision(delay=self.delay, action=RESET, errno=_errno.ECONNRESET)
+        return _after(self.nbytes, op, RESET, errno=_errno.ECONNRESET)
+
+
+class _EndsAfter(Directed):
+    """Data moves normally for ``nbytes`` in ``direction``, then the peer does
+    :attr:`action`."""
+
+    nbytes: int
+    action: ClassVar[str]
     limits_position: ClassVar[bool] = True
 
     def validate(self) -> None:
         super().validate()
         check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
 
-    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
-        return _after(self.nbytes, op, RESET, errno=_errno.ECONNRESET)
-
-
-@dataclass(frozen=True, repr=False)
-class _ReadsEndAfter(FaultModel):
-    """Reads go on normally for ``nbytes``, then the peer does :attr:`action`."""
-
-    nbytes: int = 0
-    kinds: ClassVar[tuple[str, ...]] = (RECV,)
-    action: ClassVar[str]
-    limits_position: ClassVar[bool] = True
-
-    def validate(self) -> None:
-        check_positive(self, "nbytes", self.nbytes, integer=True, allow_zero=True)
+    @property
+    def proxy_only(self) -> bool:
+        return self.direction != "in"
 
     def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
         return _after(self.nbytes, op, self.action)
 
 
-@dataclass(frozen=True, repr=False)  # (its own __init__: errors name EOFAfter)
-class EOFAfter(_ReadsEndAfter):
-    """The peer closes its side early: reads return ``b""`` after ``nbytes``.
+@dataclass(frozen=True, repr=False)
+class EOFAfter(_EndsAfter):
+    """The peer closes early once ``nbytes`` have moved in ``direction``.
+
+    ``"in"`` (default): the client stops sending: the server's reads return ``b""``
+    after ``nbytes``. ``"out"`` (the fault proxy only): the server's reply is cut
+    after ``nbytes`` and the client gets end of file (toxiproxy's ``limit_data``
+    on the ``downstream`` stream); ``"both"``: whichever comes first.
 
     Args:
-        nbytes: bytes the server reads before the end of file.
+        nbytes: bytes that move before the end of file.
+        direction: ``"in"`` (default); ``"out"`` or ``"both"`` through the fault
+            proxy only.
         **scope: keyword-only, as every model takes them: ``probability``, ``per``,
             ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
             ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
             reference page).
     """
 
+    nbytes: int = 0
+    direction: str = "in"
     action = EOF
 
 
 @dataclass(frozen=True, repr=False)
-class Stall(_ReadsEndAfter):
-    """The peer goes silent after ``nbytes``: reads block until the socket's timeout
+class Stall(_EndsAfter):
+    """The peer goes silent after ``nbytes`` have moved in ``direction``.
+
+    In process (``"in"``): reads block until the socket's timeout
     (``TimeoutError``), or until the server closes or shuts down the socket, or the
-    real peer closes (then: end of file).
+    real peer closes (then: end of file). Through the fault proxy, the stalled
+    direction forwards nothing more (what arrives is discarded); it ends when its
+    sender closes (the receiver then gets end of file: the same semantics), and
+    ``timeout`` seconds after it began the proxy closes the connection (toxiproxy's
+    ``timeout`` toxic; ``None``, the default: it never does).
 
     Args:
-        nbytes: bytes the server reads before the peer goes silent.
+        nbytes: bytes that move before the peer goes silent.
+        direction: ``"in"`` (default); ``"out"`` or ``"both"`` through the fault
+            proxy only.
+        timeout: seconds after which the stalled connection is closed (None: never).
         **scope: keyword-only, as every model takes them: ``probability``, ``per``,
             ``connections``, ``every``, ``address``, ``after_bytes``, ``first_ops``,
             ``layer`` (see :class:`~sockshock.faults.FaultPlan` and the fault-model
             reference page).
     """
 
+    nbytes: int = 0
+    direction: str = "in"
+    timeout: float | None = None
+
     action = STALL
+
+    def validate(self) -> None:
+        super().validate()
+        if self.timeout is not None:
+            check_delay(self, "timeout", self.timeout)
+
+    def decide(self, op: Operation, rng: random.Random, state: Any) -> Decision | None:
+        decision = _after(self.nbytes, op, STALL)
+        if decision is not None and decision.action == STALL and self.timeout is not None:
+            return decision._replace(close_after=self.timeout)
+        return decision

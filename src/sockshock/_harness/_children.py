@@ -1,6 +1,7 @@
 """The servers running now, and what their forked children and the process's end
-need from the harness (``serving()`` calls :func:`starting`, :func:`running`,
-:func:`stopped`; nothing else here is called from outside).
+need from the harness (``serving()`` calls :func:`starting`; the handle's
+``live_handle()``/``forget_handle()`` call :func:`running`/:func:`stopped`;
+nothing else here is called from outside).
 
 * In every forked child (``os.register_at_fork``): the test's client sockets are
   released (``_wire.release_inherited_clients``); a child of a forking server's
@@ -21,18 +22,17 @@ import os
 import signal
 import threading
 import weakref
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from sockshock._harness._audit import forked_children, kill_children, watch_stray_threads
 from sockshock._util import install_signal_handlers, on_emergency
 from sockshock._wire import die_with_parent, prepare_die_with_parent, release_inherited_clients
 
-if TYPE_CHECKING:
-    from sockshock._harness._handle import ServerHandle
-
 __all__ = ["running", "starting", "stopped"]
 
-_LIVE: weakref.WeakSet[ServerHandle] = weakref.WeakSet()
+# The handles of the servers running now (ServerHandle: not imported, the handle
+# module imports this one).
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 _CHILD_DUMP: list[IO[str]] = []  # keeps a forked child's stack-dump file open
 _PARENT = [os.getpid()]  # the pid a child was forked from (set before each fork)
 _BASELINE: list[set[int]] = []  # children that were there before the first server
@@ -48,25 +48,32 @@ def starting(forks: bool) -> None:
         prepare_die_with_parent()
 
 
-def running(handle: ServerHandle) -> None:
-    """The server of ``handle`` is serving."""
+def running(handle: Any) -> None:
+    """The server of ``handle`` (a ServerHandle) is serving."""
     _LIVE.add(handle)
 
 
-def stopped(handle: ServerHandle, before: set[threading.Thread]) -> None:
-    """The server of ``handle`` has stopped; ``before``: the threads there when it
-    started (a handler's non-daemon thread must not hold the process's exit)."""
+def stopped(handle: Any) -> None:
+    """The server of ``handle`` has stopped: a non-daemon thread its handlers
+    started (not there when it started) must not hold the process's exit."""
     _LIVE.discard(handle)
-    watch_stray_threads(before)
+    before = getattr(handle._run, "before", None)
+    if before is not None:
+        watch_stray_threads(before)
 
 
-def _forked_by(handle: ServerHandle, thread: int) -> bool:
+def _serving_thread(handle: Any) -> int | None:
+    thread = handle._run.thread
+    return None if thread is None else thread.ident
+
+
+def _forked_by(handle: Any, thread: int) -> bool:
     """Whether ``thread`` serves ``handle``'s server or runs one of its handlers."""
     run = handle._run
     # (No lock here: in a freshly forked child, one another thread held at the fork
     # would never be released. A list's copy is atomic.)
     threads = list(getattr(run.tracker, "_threads", ()))
-    return run.thread.ident == thread or any(t.ident == thread for t, _ in threads)
+    return _serving_thread(handle) == thread or any(t.ident == thread for t, _ in threads)
 
 
 def _before_fork() -> None:
@@ -81,10 +88,10 @@ def _in_forked_child() -> None:
     me = threading.get_ident()
     handles = [h for h in list(_LIVE) if _forked_by(h, me)]
     release_inherited_clients(h.address for h in handles)
-    if any(h.thread.ident == me and getattr(h.server, "block_on_close", True) for h in handles):
+    if any(_serving_thread(h) == me and getattr(h.server, "block_on_close", True) for h in handles):
         die_with_parent(_PARENT[0])  # a forking server's child: never outlives the run
     for handle in handles:
-        if handle.thread.ident == me and handle._run.reporter.directory is not None:
+        if _serving_thread(handle) == me and handle._run.reporter.directory is not None:
             path = handle._run.reporter.child_file(f"stack-{os.getpid()}")
             if path is not None and hasattr(signal, "SIGUSR1"):
                 with contextlib.suppress(OSError, ValueError, RuntimeError):

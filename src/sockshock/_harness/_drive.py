@@ -34,8 +34,9 @@ import random
 import socket
 import sys
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 from sockshock import socketserver as ours
 from sockshock._clients import ClientScript, Send, StepResult, abbreviate, as_script, check_steps
@@ -43,6 +44,7 @@ from sockshock._faults import FaultEvent, FaultPlan, check_fit, make_plan
 from sockshock._harness._drive_real import RealPair
 from sockshock._harness._resolve import resolve_handler_class, split_server_attrs
 from sockshock._harness._sched_drive import drive_scheduled
+from sockshock._harness._types import ClientArg, HandlerClass, PlanArg, Server
 from sockshock._memory import (
     MAX_OUTPUT,
     SEND_BUFFER,
@@ -203,18 +205,18 @@ class Transcript:
 
 @overload
 def drive(
-    handler_class: Any,
-    client: Any,
+    handler_class: HandlerClass | str,
+    client: ClientArg,
     *,
-    faults: Any = None,
+    faults: PlanArg | None = None,
     seed: int | None = None,
     server_attrs: dict[str, Any] | None = None,
-    kind: str = "stream",
+    kind: Literal["stream", "datagram"] = "stream",
     server: None = None,
     schedule: None = None,
-    uncontrolled: str = "fail",
+    uncontrolled: Literal["fail", "continue"] = "fail",
     uncontrolled_after: float = 1.0,
-    sockets: str = "auto",
+    sockets: Literal["auto", "memory", "real"] = "auto",
     send_buffer: int = SEND_BUFFER,
     max_output: int = MAX_OUTPUT,
 ) -> Transcript: ...
@@ -222,36 +224,36 @@ def drive(
 
 @overload
 def drive(
-    handler_class: Any,
-    client: Any,
+    handler_class: HandlerClass | str,
+    client: Sequence[ClientArg],
     *,
-    faults: Any = None,
+    faults: PlanArg | None = None,
     seed: int | None = None,
     server_attrs: dict[str, Any] | None = None,
-    kind: str = "stream",
-    server: Any = None,
+    kind: Literal["stream", "datagram"] = "stream",
+    server: type[Server] | str | None = None,
     schedule: int | str | Schedule | random.Random,
-    uncontrolled: str = "fail",
+    uncontrolled: Literal["fail", "continue"] = "fail",
     uncontrolled_after: float = 1.0,
-    sockets: str = "auto",
+    sockets: Literal["auto", "memory", "real"] = "auto",
     send_buffer: int = SEND_BUFFER,
     max_output: int = MAX_OUTPUT,
 ) -> list[Transcript]: ...
 
 
 def drive(
-    handler_class: Any,
-    client: Any,
+    handler_class: HandlerClass | str,
+    client: ClientArg | Sequence[ClientArg],
     *,
-    faults: Any = None,
+    faults: PlanArg | None = None,
     seed: int | None = None,
     server_attrs: dict[str, Any] | None = None,
-    kind: str = "stream",
-    server: Any = None,
+    kind: Literal["stream", "datagram"] = "stream",
+    server: type[Server] | str | None = None,
     schedule: int | str | Schedule | random.Random | None = None,
-    uncontrolled: str = "fail",
+    uncontrolled: Literal["fail", "continue"] = "fail",
     uncontrolled_after: float = 1.0,
-    sockets: str = "auto",
+    sockets: Literal["auto", "memory", "real"] = "auto",
     send_buffer: int = SEND_BUFFER,
     max_output: int = MAX_OUTPUT,
 ) -> Transcript | list[Transcript]:

@@ -1,4 +1,5 @@
-"""ServerHandle: what ``serving()`` yields -- the running server and ways to reach it."""
+"""ServerHandle: a server under test and ways to reach it, whatever the route
+(``serving()``, the fixture, ``inject()``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ import ssl
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Generic
 
+from sockshock._clients import connect
 from sockshock._faults import FaultPlan
+from sockshock._harness._children import running, stopped
 from sockshock._harness._failures import HandlerFailure
-from sockshock._harness._stop import Run, stop
+from sockshock._harness._runner import Run
+from sockshock._harness._stop import SERVE_WAITING_MAX, stop
+from sockshock._harness._types import ServerT
+from sockshock._stdlib import kind_of
 from sockshock._util import (
     DEFAULT_TOLERANCE,
     InvalidArgument,
@@ -22,10 +28,18 @@ from sockshock._util import (
     check_number,
     check_seconds,
     make_temporary_directory,
+    remove_temporary_directory,
 )
-from sockshock._wire import FaultLayer, forks, note_client_socket, wait_for_fork
+from sockshock._wire import FaultLayer, forks, wait_for_fork
 
-__all__ = ["DEFAULT_SLACK", "DEFAULT_TOLERANCE", "DEFAULT_WAIT", "ServerHandle"]
+__all__ = [
+    "DEFAULT_SLACK",
+    "DEFAULT_TOLERANCE",
+    "DEFAULT_WAIT",
+    "ServerHandle",
+    "forget_handle",
+    "live_handle",
+]
 
 
 def _running(pid: int) -> bool:
@@ -46,14 +60,15 @@ DEFAULT_SLACK = 0.1
 DEFAULT_WAIT = 30.0
 
 
-class ServerHandle:
-    """What ``serving()`` yields: the running server and ways to reach it.
+class ServerHandle(Generic[ServerT]):
+    """A server under test and ways to reach it: what ``serving()`` yields, what the
+    fixture's ``serve()`` returns and what ``inject()`` lists for each server built
+    inside its block -- the same methods whatever the route.
 
     Attributes:
         server: the server instance.
         address: where it listens (``server.server_address``).
-        thread: the thread that runs ``serve_forever()`` (and then ``server_close()``).
-        layer: the :class:`~sockshock.FaultLayer`, or ``None`` without faults.
+        layer: the :class:`~sockshock.layer.FaultLayer`, or ``None`` without faults.
     """
 
     def __init__(
@@ -61,12 +76,19 @@ class ServerHandle:
     ) -> None:
         self._run = run
         self._tls = tls
-        self.server: Any = run.server
+        self.server: ServerT = run.server
         self.address: Any = run.server.server_address
-        self.thread: threading.Thread = run.thread
         self.layer = layer
         self._directory = directory
+        self._lock = threading.Lock()  # connect() may be called from several threads
         self._clients: list[socket.socket] = []
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The thread that runs ``serve_forever()``: the harness's own (and then
+        ``server_close()``), or, for a server built inside ``inject()``, the one
+        its code runs it in (``None`` until it does)."""
+        return self._run.thread
 
     @property
     def errors(self) -> list[HandlerFailure]:
@@ -93,12 +115,12 @@ class ServerHandle:
     @property
     def family(self) -> int:
         """The server's address family (``AF_INET``, ``AF_INET6`` or ``AF_UNIX``)."""
-        return int(self.server.address_family)
+        return int(self._run.server.address_family)
 
     @property
     def type(self) -> int:
         """The server's socket type (``SOCK_STREAM`` or ``SOCK_DGRAM``)."""
-        return int(self.server.socket_type)
+        return int(self._run.server.socket_type)
 
     def wait_stopped(self, timeout: float = DEFAULT_WAIT) -> bool:
         """Wait until the server has stopped -- ``serve_forever()`` returned and
@@ -242,17 +264,24 @@ class ServerHandle:
                 f"expected bytes but got request={request!r} "
                 f"(type={type(request).__name__}) (from {source})"
             )
-        if self._run.stopped.is_set() and not self.thread.is_alive():
+        if self._run.stopped.is_set():
             raise InvalidArgument(
                 f"{source}: {type(self.server).__name__} has stopped already, so there is "
                 "no stop left to measure; call it inside the serving() block, before "
                 "anything else stops the server"
             )
         stream = self.type == socket.SOCK_STREAM
+        before = self._run.connections
         for _ in range(busy if stream else 0):
             self.connect().sendall(request)
         for _ in range(stalled if stream else 0):
             self.connect()
+        if stream and busy + stalled:
+            # The server takes them before the stop is timed: every one (one only,
+            # for a synchronous server, which serves one connection at a time).
+            sync = kind_of(type(self._run.server)).concurrency == "sync"
+            taken = before + (1 if sync else busy + stalled)
+            self._run.wait_accepted(taken, SERVE_WAITING_MAX)
         allowed = seconds * tolerance + slack
         start = time.monotonic()
         stuck = stop(self._run, allowed, joined_only=True)
@@ -296,16 +325,18 @@ class ServerHandle:
     ) -> socket.socket:
         """A client socket of the server's family and type, connected to it.
 
-        Datagram clients are connected too (``send``/``recv`` work); Unix datagram
-        clients are bound to a path of their own so that the server can answer.
-        With ``tls=True`` (:meth:`client_context`) or a client ``ssl.SSLContext``,
-        an ``ssl.SSLSocket`` that has completed its handshake, verifying the
-        server as ``localhost``. When the ``with`` block ends, the harness ends the
+        sockshock's one client (every in-process connection it makes to a server
+        under test is made this way). Datagram clients are connected too
+        (``send``/``recv`` work); Unix datagram clients are bound to a path of their
+        own so that the server can answer, in a private temporary directory removed
+        when the client closes. With ``tls=True`` (:meth:`client_context`) or a
+        client ``ssl.SSLContext``, an ``ssl.SSLSocket`` that has completed its
+        handshake, verifying the server as ``localhost``. When the ``with`` block ends, the harness ends the
         sending side of every stream client it made that is still open (the handler
         sees end of file after what was sent; its replies still arrive), stops the
         server, then closes them all (and, for forking servers, closes the copies a
         forked child inherits, so that closing a client reaches the server as end of
-        file).
+        file); under ``inject()``, they are closed when its block ends.
 
         Args:
             timeout: the client socket's timeout in seconds (``None``: blocking).
@@ -332,44 +363,57 @@ class ServerHandle:
             )
         if tls is False:
             return self._connect(timeout)
-        context = self.client_context() if tls is True else tls
-        before = forks()
-        client = self._connect(timeout)
-        if hasattr(self.server, "active_children"):  # no handshake while it forks
-            wait_for_fork(before, min(1.0, timeout or 1.0))
-        try:
-            wrapped = context.wrap_socket(client, server_hostname="localhost")
-        except BaseException:
-            client.close()
-            raise
-        self._clients.append(wrapped)
-        return wrapped
+        return self._connect(timeout, self.client_context() if tls is True else tls)
 
-    def _connect(self, timeout: float | None) -> socket.socket:
-        client = socket.socket(self.family, self.type)
-        # Registered before connect(): a forking server may fork as soon as the
-        # kernel completes the handshake, and its child must close its copy.
-        self._clients.append(client)
-        note_client_socket(client)
-        try:
-            client.settimeout(timeout)
-            if self.type == socket.SOCK_DGRAM and self.family == _AF_UNIX:
-                client.bind(self.temporary_path(f"client-{len(self._clients)}.sock"))
-            client.connect(self.address)
-        except BaseException:
-            self._clients.remove(client)
-            client.close()
-            raise
+    def _connect(
+        self, timeout: float | None, context: ssl.SSLContext | None = None
+    ) -> socket.socket:
+        def register(client: socket.socket) -> None:
+            with self._lock:  # (a forked child releases it: the one client notes it)
+                self._clients.append(client)
+
+        transport = "datagram" if self.type == socket.SOCK_DGRAM else "stream"
+        forking = context is not None and hasattr(self.server, "active_children")
+        before = forks()
+        client = connect(
+            self.address,
+            transport,
+            timeout=timeout,
+            tls=None if forking else context,
+            source="connect()",
+            before_connect=register,
+        )
+        if forking:
+            # No handshake while the server forks the child for this connection: a
+            # child forked while this thread holds one of OpenSSL's locks would
+            # wait for it for ever (see _wire._forks.wait_for_fork).
+            assert context is not None
+            wait_for_fork(before, min(1.0, timeout or 1.0))
+            try:
+                client = context.wrap_socket(client, server_hostname="localhost")
+            except BaseException:
+                client.close()
+                raise
+        if client not in self._clients:  # under TLS: the SSLSocket over the one registered
+            with self._lock:
+                self._clients.append(client)
         return client
 
-    def end_clients(self) -> None:
+    def _remove_directory(self) -> None:
+        """Remove the handle's private temporary directory (``temporary_path()``)."""
+        if self._directory is not None:
+            remove_temporary_directory(self._directory)
+
+    def _end_clients(self) -> None:
         """Before the stop: end the sending side of every stream client still open
         (a TLS client sends its close_notify first), so that a handler waiting for
         more sees end of file after what was sent -- and its replies still arrive.
         The clients are closed after the stop (:meth:`close_clients`)."""
         if self.type != socket.SOCK_STREAM:
             return
-        for client in self._clients:
+        with self._lock:
+            clients = list(self._clients)
+        for client in clients:
             if client.fileno() == -1:
                 continue
             if isinstance(client, ssl.SSLSocket):
@@ -380,9 +424,24 @@ class ServerHandle:
                 socket.socket.shutdown(client, socket.SHUT_WR)
 
     def close_clients(self) -> None:
-        """End the sending side of every client ``connect()`` made that is still open (TLS clients send close_notify first), as the block's end does."""
-        for client in self._clients:
+        """Close every client ``connect()`` made (a Unix datagram client's own path
+        goes with it), as the block's end does."""
+        with self._lock:
+            clients = list(self._clients)
+        for client in clients:
             client.close()
 
     def __repr__(self) -> str:
         return f"<ServerHandle {type(self.server).__name__} at {self.address!r}>"
+
+
+def live_handle(handle: ServerHandle[Any]) -> None:
+    """A handle whose server runs: its forked children release the test's clients
+    and die with the serving thread, an abrupt end kills them (``_children``)."""
+    running(handle)
+
+
+def forget_handle(handle: ServerHandle[Any]) -> None:
+    """The handle's server has stopped (or its block ended): non-daemon threads its
+    handlers started are watched at exit (``_children``)."""
+    stopped(handle)

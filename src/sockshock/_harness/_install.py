@@ -12,24 +12,31 @@ itself, becomes testable.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 from sockshock import socketserver as ours
-from sockshock._faults import FaultPlan, make_plan
-from sockshock._harness._failures import HandlerFailure, Reporter, raise_outcome
-from sockshock._harness._instrument import ThreadTracker, attach, instrument, track_threads
+from sockshock._faults import make_plan
+from sockshock._harness._failures import Reporter, raise_outcome
+from sockshock._harness._handle import ServerHandle, forget_handle, live_handle
+from sockshock._harness._instrument import attach, instrument, track_threads
 from sockshock._harness._resolve import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     check_address,
     check_clock,
     check_expected_errors,
 )
+from sockshock._harness._runner import Run
+from sockshock._harness._signatures import own_shutdown
+from sockshock._harness._stacks import describe_threads
+from sockshock._harness._types import ClockArg, ExpectedErrors, FaultsArg, Server
 from sockshock._stdlib import (
     init_loop_state,
     needs_loop_state,
@@ -46,14 +53,7 @@ from sockshock._util import (
 )
 from sockshock._wire import FaultLayer
 
-__all__ = [
-    "InjectedServer",
-    "InjectedServers",
-    "Installation",
-    "inject",
-    "install",
-    "modules_built_on",
-]
+__all__ = ["InjectedServers", "Installation", "inject", "install", "modules_built_on"]
 
 
 def _uses(module: ModuleType, server_module: ModuleType) -> bool:
@@ -158,38 +158,9 @@ def install() -> Installation:
     return Installation()
 
 
-class InjectedServer:
-    """A server built inside :func:`inject`: ``server``, ``address``, ``layer``,
-    ``plan`` (``plan.log``, ``plan.describe()``) and ``errors``."""
-
-    def __init__(
-        self, server: Any, layer: FaultLayer, reporter: Reporter, tracker: ThreadTracker
-    ) -> None:
-        self.server = server
-        self.layer = layer
-        self._reporter = reporter
-        self._tracker = tracker
-
-    @property
-    def address(self) -> Any:
-        return self.server.server_address
-
-    @property
-    def plan(self) -> FaultPlan:
-        return self.layer.plan
-
-    @property
-    def errors(self) -> list[HandlerFailure]:
-        """Handler failures so far; clear to acknowledge them."""
-        self._reporter.collect()
-        return self._reporter.errors
-
-    def __repr__(self) -> str:
-        return f"<InjectedServer {type(self.server).__name__} at {self.address!r}>"
-
-
-class InjectedServers(list[InjectedServer]):
-    """The servers built inside an :func:`inject` block, in order of creation."""
+class InjectedServers(list[ServerHandle[Server]]):
+    """The servers built inside an :func:`inject` block, in order of creation: a
+    :class:`ServerHandle` each."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -207,7 +178,7 @@ class InjectedServers(list[InjectedServer]):
                 )
         return self
 
-    def _add(self, server: InjectedServer) -> None:
+    def _add(self, server: ServerHandle[Server]) -> None:
         with self._added:
             self.append(server)
             self._added.notify_all()
@@ -236,12 +207,12 @@ def _check_injected_address(cls: type[Any], address: Any) -> None:
 
 @contextlib.contextmanager
 def inject(
-    faults: Any = None,
+    faults: FaultsArg | None = None,
     *,
     seed: int | None = None,
-    clock: Any = None,
+    clock: ClockArg | None = None,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
-    expect_errors: Any = (),
+    expect_errors: ExpectedErrors = (),
 ) -> Iterator[InjectedServers]:
     """Give every server built inside the block a fault layer.
 
@@ -249,9 +220,14 @@ def inject(
     by your code or by a library's -- gets its own plan of the same models and seed
     (``faults`` as for ``serving()``), its handler errors collected, its handler
     threads as daemon threads and sockshock's loop. The block yields the list of
-    them (:class:`InjectedServers`: ``servers.wait(1)`` for one a library builds
-    in a thread of its own). Stopping them is the code's that started them (for
-    ``logging.config.listen()``: ``logging.config.stopListening()``); their
+    their :class:`ServerHandle`\\ s -- the handle ``serving()`` yields, with the same
+    methods: ``connect()``, ``errors``, ``plan``, ``wait_stopped()``,
+    ``assert_stops_within()`` -- in order of creation (``servers.wait(1)`` for one a
+    library builds in a thread of its own). Running and stopping them is the code's
+    that built them (for ``logging.config.listen()``:
+    ``logging.config.stopListening()``); an ``AbruptShutdown`` stops one as under
+    ``serving()`` (its own ``shutdown()`` if it overrides it, else its loop's, then
+    ``server_close()``), and so does ``assert_stops_within()``. Their
     ``server_close()`` waits at most ``shutdown_timeout`` for handler threads.
 
     Args:
@@ -270,9 +246,10 @@ def inject(
 
     Raises:
         ShutdownTimeout: after the block, if a server's ``server_close()`` gave up
-            on stuck handler threads (with their stacks).
+            on stuck handler threads, or a stop the harness began did not end within
+            ``shutdown_timeout`` (with their stacks).
         Exception: after the block, the first handler error not in
-            ``expect_errors``.
+            ``expect_errors``, or an error of a stop the harness began.
     """
     check_seconds("shutdown_timeout", shutdown_timeout, source="inject()")
     template = make_plan([] if faults is None else faults, seed=seed, source="faults")
@@ -288,17 +265,23 @@ def inject(
         cls = type(server)
         layer = FaultLayer(template.replay() if servers else template, the_clock)
         reporter = Reporter(forks=hasattr(cls, "collect_children"))
+        live: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         server.__class__ = instrument(cls, {})
-        attach(server, reporter, weakref.WeakSet())
         if needs_loop_state(server):
             init_loop_state(server)
         tracker = track_threads(server, join_timeout=shutdown_timeout)
         if isinstance(server.socket, socket.socket):
             server.socket = layer.wrap(server.socket)
         server.socket_layer = layer
-        servers._add(InjectedServer(server, layer, reporter, tracker))
+        run = Run(server, tracker, reporter, live, own_shutdown=own_shutdown(cls), managed=False)
+        attach(server, reporter, live, run)
+        layer.on_abrupt_shutdown = run.request_stop
+        handle: ServerHandle[Server] = ServerHandle(run, layer, None)
+        live_handle(handle)
+        servers._add(handle)
 
     def patched(original: Any) -> Any:
+        @functools.wraps(original)  # its signature stays readable (_signatures)
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             address = args[0] if args else kwargs.get("server_address")
             if not getattr(type(self), "_sockshock_run", False):
@@ -315,28 +298,47 @@ def inject(
     finally:
         for cls, original in originals.items():
             cls.__init__ = original
-        for injected in servers:
-            injected.layer.close()  # takes in what forked children sent
-            injected._reporter.collect()
+        stuck = _finish(servers, shutdown_timeout)
     failures = [
         f.exception
         for s in servers
-        for f in s._reporter.errors
+        for f in s._run.reporter.errors
         if not isinstance(f.exception, expected)
-    ]
-    for injected in servers:
-        injected._reporter.close()
-    stuck = [s for s in servers if s._tracker.gave_up]
-    raise_outcome(
-        ShutdownTimeout(
-            "\n".join(
-                f"{type(s.server).__name__} server_close() gave up after {shutdown_timeout:g} s "
-                f"on handler threads that did not finish (abandoned: daemon threads, they cannot "
-                f"keep the process alive). Stacks:\n{s._tracker.gave_up}"
-                for s in stuck
+    ] + [error for s in servers for error in s._run.loop_errors]  # a stop the harness began
+    for handle in servers:
+        handle._run.reporter.close()
+    raise_outcome(ShutdownTimeout("\n".join(stuck)) if stuck else None, failures)
+
+
+def _finish(servers: InjectedServers, shutdown_timeout: float) -> list[str]:
+    """At the end of an :func:`inject` block: the test's clients closed, the stops
+    the harness began awaited (bounded), the fault logs and errors taken in; what
+    got stuck, described."""
+    stuck: list[str] = []
+    deadline = time.monotonic() + shutdown_timeout
+    for handle in servers:
+        run = handle._run
+        handle.close_clients()
+        forget_handle(handle)
+        if run.stopper is not None:
+            run.stopper.join(max(0.0, deadline - time.monotonic()))
+            if run.stopper.is_alive():
+                stuck.append(
+                    f"{type(handle.server).__name__}: the stop the harness began (an "
+                    f"AbruptShutdown) did not end within {shutdown_timeout:g} s "
+                    f"(in {run.phase}; abandoned: a daemon thread). Stacks:\n"
+                    + describe_threads([run.stopper])
+                )
+        if handle.layer is not None:
+            handle.layer.on_abrupt_shutdown = None
+            handle.layer.close()  # takes in what forked children sent
+        run.reporter.collect()
+        handle._remove_directory()
+        if run.tracker.gave_up:
+            stuck.append(
+                f"{type(handle.server).__name__} server_close() gave up after "
+                f"{shutdown_timeout:g} s on handler threads that did not finish (abandoned: "
+                f"daemon threads, they cannot keep the process alive). Stacks:\n"
+                f"{run.tracker.gave_up}"
             )
-        )
-        if stuck
-        else None,
-        failures,
-    )
+    return stuck

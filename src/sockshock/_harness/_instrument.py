@@ -3,6 +3,8 @@
 ``serving()`` runs a per-run subclass of the server class (same name, same
 methods) whose ``handle_error()`` also reports to the harness and whose
 ``get_request()`` notes each connection (so that a stuck one can be shut down),
+whose ``serve_forever()`` and ``server_close()`` tell the run (``_runner``) when the
+loop starts and ends and when the server closed (whoever calls them),
 and gives the instance a :class:`ThreadTracker` as ThreadingMixIn's ``_threads``:
 handler threads start as daemon threads, so that a stuck handler can never keep the
 process alive, while ``server_close()`` still waits for the ones it would have
@@ -12,6 +14,7 @@ waited for -- until the harness's deadline.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import threading
 import time
@@ -91,9 +94,40 @@ def _get_request_noting(base_get_request: Any) -> Any:
         if isinstance(request, socket.socket):
             self._sockshock_live.add(request)
             note_connection(request, client_address)  # for a leak report, later
+            run = getattr(self, "_sockshock_runner", None)
+            if run is not None:
+                run.accepted()
         return request, client_address
 
     return get_request
+
+
+def _serve_forever_noting(base_serve_forever: Any) -> Any:
+    @functools.wraps(base_serve_forever)
+    def serve_forever(self: Any, *args: Any, **kwargs: Any) -> Any:
+        run = getattr(self, "_sockshock_runner", None)
+        if run is None:
+            return base_serve_forever(self, *args, **kwargs)
+        run.loop_entered()
+        try:
+            return base_serve_forever(self, *args, **kwargs)
+        finally:
+            run.loop_left()
+
+    return serve_forever
+
+
+def _server_close_noting(base_server_close: Any) -> Any:
+    @functools.wraps(base_server_close)
+    def server_close(self: Any) -> Any:
+        try:
+            return base_server_close(self)
+        finally:
+            run = getattr(self, "_sockshock_runner", None)
+            if run is not None:
+                run.closed()
+
+    return server_close
 
 
 def _counting_requests(base_handle_request_noblock: Any) -> Any:
@@ -158,6 +192,10 @@ def instrument(base: type[Any], attrs: dict[str, Any]) -> type[Any]:
         **attrs,
     }
     namespace["get_request"] = _get_request_noting(namespace.get("get_request", base.get_request))
+    namespace["serve_forever"] = _serve_forever_noting(
+        namespace.get("serve_forever", base.serve_forever)
+    )
+    namespace["server_close"] = _server_close_noting(base.server_close)
     namespace["finish_request"] = _finish_request_under_tls(base.finish_request)
     namespace["_sockshock_tls"] = None
     if hasattr(base, "_handle_request_noblock") or "_handle_request_noblock" in namespace:
@@ -171,10 +209,14 @@ def instrument(base: type[Any], attrs: dict[str, Any]) -> type[Any]:
     return cls
 
 
-def attach(server: Any, reporter: Reporter, live: weakref.WeakSet[socket.socket]) -> None:
-    """Where an instrumented server reports handler errors and notes connections."""
+def attach(
+    server: Any, reporter: Reporter, live: weakref.WeakSet[socket.socket], run: Any = None
+) -> None:
+    """Where an instrumented server reports handler errors, notes connections and
+    tells its run (``_runner.Run``) when its loop starts and ends and when it closed."""
     server._sockshock_reporter = reporter
     server._sockshock_live = live
+    server._sockshock_runner = run
 
 
 def track_threads(server: Any, join_timeout: float | None = None) -> ThreadTracker:

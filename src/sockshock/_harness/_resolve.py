@@ -13,11 +13,20 @@ import inspect
 import socket
 import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock import socketserver as ours
 from sockshock._faults import FaultPlan, check_fit, make_plan
+from sockshock._harness._signatures import (
+    Constructor,
+    constructor_of,
+    is_handler_class,
+    is_server,
+    loop_arguments,
+    own_shutdown,
+)
 from sockshock._harness._tls import ServerTLS, resolve_tls
 from sockshock._layer import validate_layer
 from sockshock._stdlib import classes, server_names
@@ -38,6 +47,7 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "ServeSpec",
+    "ServerChoice",
     "check_address",
     "check_transport",
     "import_object",
@@ -46,6 +56,7 @@ __all__ = [
     "is_server",
     "resolve_faults",
     "resolve_handler_class",
+    "resolve_server",
     "resolve_server_class",
     "resolve_spec",
 ]
@@ -132,16 +143,6 @@ def resolve_server_class(spec: Any, *, source: str = "server_class") -> type[Any
             "server class such as TCPServer, UDPServer or a subclass of them"
         )
     return cls
-
-
-def default_handler(cls: type[Any]) -> Any:
-    """The request handler class ``cls``'s constructor takes by default as its
-    second argument (``SimpleXMLRPCServer(addr, requestHandler=...)``), or None."""
-    parameters = _constructor_parameters(cls)
-    if parameters is None or len(parameters) < 2:
-        return None
-    default = parameters[1].default
-    return default if is_handler_class(default) else None
 
 
 def transport_of(cls: type[Any]) -> str:
@@ -296,16 +297,6 @@ def check_transport(
     )
 
 
-def is_server(value: Any) -> bool:
-    """Whether ``value`` is a server instance (sockshock's or the standard library's)."""
-    return isinstance(value, classes("BaseServer"))
-
-
-def is_handler_class(value: Any) -> bool:
-    """Whether ``value`` is a request handler class."""
-    return isinstance(value, type) and issubclass(value, classes("BaseRequestHandler"))
-
-
 #: Largest listen() backlog (a C int); the kernel caps it further (somaxconn).
 MAX_BACKLOG = 2**31 - 1
 #: Largest ``max_packet_size`` accepted (16 MiB; a datagram is at most 64 KiB on
@@ -394,47 +385,25 @@ def split_server_attrs(
     return class_attrs, dict(attrs)
 
 
-def _constructor_parameters(cls: type[Any]) -> list[inspect.Parameter] | None:
-    """The parameters of the first ``__init__`` in ``cls``'s MRO that is more than a
-    pass-through (``ThreadPoolMixIn.__init__(self, *args, **kwargs)``), without self."""
-    passing = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        try:
-            parameters = list(inspect.signature(init).parameters.values())[1:]
-        except (TypeError, ValueError):
-            return None
-        if not all(p.kind in passing for p in parameters):
-            return parameters
-    return None
-
-
-def check_server_kwargs(cls: type[Any], kwargs: dict[str, Any], *, source: str) -> None:
+def check_server_kwargs(
+    cls: type[Any], kwargs: dict[str, Any], *, source: str, constructor: Constructor | None = None
+) -> None:
     """``server_kwargs`` are keyword arguments the class's constructor takes, other than
     the address and the handler class, which ``serving()`` passes itself."""
     if not kwargs:
         return
-    parameters = _constructor_parameters(cls)
-    if parameters is None:
-        return  # no signature to check against
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][
-        :2
-    ]
-    for p, instead in zip(positional, ("address=", "handler_class="), strict=False):
-        if p.name in kwargs:
+    ctor = constructor if constructor is not None else constructor_of(cls)
+    for name, instead in zip(
+        (ctor.address, ctor.handler), ("address=", "handler_class="), strict=True
+    ):
+        if isinstance(name, str) and name in kwargs:
             raise InvalidArgument(
                 f"server_kwargs={kwargs!r} (from {source}): serving() passes {cls.__name__}'s "
-                f"{p.name!r} itself; give {instead} instead"
+                f"{name!r} itself; give {instead} instead"
             )
-    if any(p.kind == p.VAR_KEYWORD for p in parameters):
-        return
-    names = [
-        p.name
-        for p in parameters
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p not in positional
-    ]
+    names = ctor.others
+    if names is None:
+        return  # **kwargs, or no signature to check against
     for key in kwargs:
         if key not in names:
             hint = did_you_mean(key, names)
@@ -473,6 +442,12 @@ class ServeSpec:
     instance_attrs: dict[str, Any]
     expect_errors: tuple[type[BaseException], ...] = ()
     tls: ServerTLS | None = None
+    #: How the class's constructor is called (not for an instance).
+    constructor: Constructor = field(default_factory=Constructor)
+    #: The keyword arguments ``serve_forever()`` is called with.
+    loop_kwargs: dict[str, float | None] | None = None
+    #: Whether the class stops through its own ``shutdown()``.
+    own_shutdown: bool = False
     tls_strict: bool = False  # a failed TLS handshake is a handler error too
 
 
@@ -518,6 +493,120 @@ def _serving_thread(server: Any) -> threading.Thread | None:
     return None
 
 
+@dataclass(frozen=True)
+class ServerChoice:
+    """A server class and the request handler class it runs with, checked.
+
+    Attributes:
+        server_class: the server class.
+        handler_class: the handler class to pass; None: the constructor's own (its
+            default, or the class picks one itself).
+        transport: ``"stream"`` or ``"datagram"``.
+        origin: where the handler comes from: ``"given"``, ``"default"`` (the
+            constructor's default), ``"own"`` (the constructor takes none: the
+            class picks it) or ``"demo"`` (sockshock's echo handler, for a class
+            that needs one and got none).
+        constructor: how the constructor is called.
+    """
+
+    server_class: type[Any]
+    handler_class: Any
+    transport: str
+    origin: str
+    constructor: Constructor
+
+    def describe_handler(self) -> str:
+        """The handler in words: ``"LineEcho (sockshock's demo echo handler)"``."""
+        name = self.server_class.__name__
+        if self.origin == "own":
+            return f"the one {name} picks itself"
+        if self.origin == "default":
+            default = self.constructor.default
+            what = getattr(default, "__name__", repr(default))
+            return f"{what} ({name}'s default)"
+        handler = getattr(self.handler_class, "__name__", repr(self.handler_class))
+        return f"{handler} (sockshock's demo echo handler)" if self.origin == "demo" else handler
+
+
+def _demo_handler(transport: str) -> type[Any]:
+    from sockshock._harness._handlers import DatagramEcho, LineEcho
+
+    return DatagramEcho if transport == "datagram" else LineEcho
+
+
+def choose_handler(
+    cls: type[Any], handler: Any, *, source: str, demo: bool = False, where: str = "serving()"
+) -> ServerChoice:
+    """The handler ``cls`` runs with: ``handler`` if given (it must fit the class and
+    the constructor must take one); else the constructor's own -- its default, or
+    none at all when the class picks its handler itself; else, with ``demo``,
+    sockshock's echo handler; else one clear error."""
+    constructor = constructor_of(cls)
+    transport = transport_of(cls)
+    if isinstance(handler, str):
+        if ":" not in handler:
+            raise InvalidArgument(
+                f"expected a request handler class or its 'module:attr' but got "
+                f"{source}={handler!r} (from {where})"
+            )
+        handler = import_handler_class(handler, source=source)
+    if handler is not None:
+        if constructor.handler is None:
+            raise InvalidArgument(
+                f"{source}={handler!r} (from {where}): {cls.__name__}() takes no request "
+                f"handler class (its parameters: {_parameters(cls)}): it picks its own; "
+                "give the server class alone"
+            )
+        return ServerChoice(
+            cls,
+            resolve_handler_class(handler, cls, source=source),
+            transport,
+            "given",
+            constructor,
+        )
+    if constructor.handler is None:
+        return ServerChoice(cls, None, transport, "own", constructor)
+    if not constructor.handler_required:
+        return ServerChoice(cls, None, transport, "default", constructor)
+    if demo:
+        return ServerChoice(cls, _demo_handler(transport), transport, "demo", constructor)
+    raise InvalidArgument(
+        f"expected a request handler class (a subclass of "
+        f"socketserver.BaseRequestHandler) but got {source}=None for {cls.__name__}, "
+        f"whose constructor has no default one (from {where})"
+    )
+
+
+def _parameters(cls: type[Any]) -> str:
+    try:
+        return str(inspect.signature(cls))
+    except (TypeError, ValueError):
+        return "(unknown)"
+
+
+def resolve_server(
+    server: Any,
+    handler: Any = None,
+    *,
+    server_source: str = "server_class",
+    handler_source: str = "handler_class",
+    demo: bool = False,
+    where: str = "serving()",
+) -> ServerChoice:
+    """The one resolver of a server class and its handler, for every route that names
+    a class (``serving()``, the fixture, ``sockshock run --server``, scenarios,
+    ``ServerMachine``): ``server`` a class, a name in ``sockshock.socketserver`` or
+    ``"module:attr"``; ``handler`` a handler class, ``"module:attr"`` or None (see
+    :func:`choose_handler`; ``demo``: sockshock's echo handler for a class that needs
+    one and has no default).
+
+    Raises:
+        InvalidArgument: the first mistake, naming the value and its source.
+    """
+    cls = resolve_server_class(server, source=server_source)
+    return choose_handler(cls, handler, source=handler_source, demo=demo, where=where)
+
+
 def resolve_spec(
     server_class: Any,
     handler_class: Any,
@@ -535,39 +624,44 @@ def resolve_spec(
     tls_strict: Any = False,
     default_seed: int | None = None,
     default_clock: Any = None,
+    poll_interval_given: bool | None = None,
 ) -> ServeSpec:
-    """Check every argument of ``serving()``; build the fault layer last."""
+    """Check every argument of ``serving()``; build the fault layer last.
+
+    ``poll_interval_given``: whether the user chose ``poll_interval`` (default:
+    whether it differs from :data:`DEFAULT_POLL_INTERVAL`)."""
     source = "serving()"
     check_seconds("shutdown_timeout", shutdown_timeout, source=source)
     check_seconds("poll_interval", poll_interval, source=source, allow_none=True)
+    if poll_interval_given is None:
+        poll_interval_given = poll_interval != DEFAULT_POLL_INTERVAL
     if server_kwargs is None:
         server_kwargs = {}
-    if not isinstance(server_kwargs, dict) or not all(isinstance(k, str) for k in server_kwargs):
+    if not isinstance(server_kwargs, Mapping) or not all(isinstance(k, str) for k in server_kwargs):
         raise InvalidArgument(
             f"expected a dict of keyword arguments but got "
             f"server_kwargs={server_kwargs!r} (from {source})"
         )
+    server_kwargs = dict(server_kwargs)
     expected = check_expected_errors(expect_errors, source=source)
     instance = None
+    constructor = Constructor()
     if is_server(server_class):
         instance = server_class
         cls = _adoptable(instance, handler_class, address, server_kwargs)
         handler = None
     else:
-        cls = resolve_server_class(server_class)
-        if handler_class is None:
-            handler_class = default_handler(cls)
-        if handler_class is None:
-            raise InvalidArgument(
-                f"expected a request handler class (a subclass of "
-                f"socketserver.BaseRequestHandler) but got handler_class=None "
-                f"for {cls.__name__}, whose constructor has no default one "
-                f"(from {source})"
-            )
-        handler = resolve_handler_class(handler_class, cls)
+        choice = resolve_server(server_class, handler_class, where=source)
+        cls, handler, constructor = choice.server_class, choice.handler_class, choice.constructor
         if address is not None:
             address = check_address(cls, address)
-        check_server_kwargs(cls, server_kwargs, source=source)
+        check_server_kwargs(cls, server_kwargs, source=source, constructor=constructor)
+    loop_kwargs = loop_arguments(
+        cls,
+        None if poll_interval is None else float(poll_interval),
+        given=poll_interval_given,
+        source=source,
+    )
     class_attrs, instance_attrs = split_server_attrs(
         cls, server_attrs, adopting=instance is not None
     )
@@ -598,5 +692,8 @@ def resolve_spec(
         instance_attrs,
         expected,
         server_tls,
+        constructor,
+        loop_kwargs,
+        own_shutdown(cls),
         tls_strict is True,
     )

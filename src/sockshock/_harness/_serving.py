@@ -19,14 +19,14 @@ import ssl
 import sys
 import warnings
 import weakref
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, overload
 
 from sockshock._faults import FaultPlan
 from sockshock._harness._audit import forget_unix_path, register_unix_path
-from sockshock._harness._children import running, starting, stopped
+from sockshock._harness._children import starting
 from sockshock._harness._failures import Reporter, add_note, raise_outcome
-from sockshock._harness._handle import ServerHandle
+from sockshock._harness._handle import ServerHandle, forget_handle, live_handle
 from sockshock._harness._instrument import attach, instrument, track_threads
 from sockshock._harness._resolve import (
     DEFAULT_POLL_INTERVAL,
@@ -34,8 +34,19 @@ from sockshock._harness._resolve import (
     ServeSpec,
     resolve_spec,
 )
-from sockshock._harness._stop import Run, Stuck, request_shutdown, stop
+from sockshock._harness._runner import Run
+from sockshock._harness._stop import Stuck, stop
 from sockshock._harness._tls import ServerTLS
+from sockshock._harness._types import (
+    AddressArg,
+    ClockArg,
+    ExpectedErrors,
+    FaultsArg,
+    HandlerClass,
+    Server,
+    ServerT,
+    TLSArg,
+)
 from sockshock._stdlib import init_loop_state, needs_loop_state
 from sockshock._util import (
     FaultNeverFired,
@@ -44,7 +55,6 @@ from sockshock._util import (
     make_temporary_directory,
     remove_temporary_directory,
 )
-from sockshock._wire import FaultLayer
 
 __all__ = ["serve_spec", "serving"]
 
@@ -55,23 +65,79 @@ def _forks(cls: type[Any]) -> bool:
     return hasattr(cls, "collect_children") and hasattr(os, "fork")
 
 
-@contextlib.contextmanager
+@overload
 def serving(
-    server_class: Any,
-    handler_class: Any = None,
+    server_class: type[ServerT],
+    handler_class: HandlerClass | str | None = None,
     *,
-    address: Any = None,
-    server_kwargs: dict[str, Any] | None = None,
-    faults: FaultPlan | list[Any] | tuple[Any, ...] | FaultLayer | None = None,
-    clock: Any = None,
+    address: AddressArg | None = None,
+    server_kwargs: Mapping[str, object] | None = None,
+    faults: FaultsArg | None = None,
+    clock: ClockArg | None = None,
     seed: int | None = None,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     poll_interval: float | None = DEFAULT_POLL_INTERVAL,
-    expect_errors: type[BaseException] | tuple[type[BaseException], ...] = (),
-    tls: bool | ssl.SSLContext | None = None,
+    expect_errors: ExpectedErrors = (),
+    tls: TLSArg | None = None,
     tls_strict: bool = False,
-    **server_attrs: Any,
-) -> Iterator[ServerHandle]:
+    **server_attrs: object,
+) -> contextlib.AbstractContextManager[ServerHandle[ServerT]]: ...
+
+
+@overload
+def serving(
+    server_class: str,
+    handler_class: HandlerClass | str | None = None,
+    *,
+    address: AddressArg | None = None,
+    server_kwargs: Mapping[str, object] | None = None,
+    faults: FaultsArg | None = None,
+    clock: ClockArg | None = None,
+    seed: int | None = None,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    poll_interval: float | None = DEFAULT_POLL_INTERVAL,
+    expect_errors: ExpectedErrors = (),
+    tls: TLSArg | None = None,
+    tls_strict: bool = False,
+    **server_attrs: object,
+) -> contextlib.AbstractContextManager[ServerHandle[Server]]: ...
+
+
+@overload
+def serving(
+    server_class: ServerT,
+    handler_class: None = None,
+    *,
+    address: None = None,
+    server_kwargs: None = None,
+    faults: FaultsArg | None = None,
+    clock: ClockArg | None = None,
+    seed: int | None = None,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    poll_interval: float | None = DEFAULT_POLL_INTERVAL,
+    expect_errors: ExpectedErrors = (),
+    tls: TLSArg | None = None,
+    tls_strict: bool = False,
+    **server_attrs: object,
+) -> contextlib.AbstractContextManager[ServerHandle[ServerT]]: ...
+
+
+def serving(
+    server_class: type[Server] | Server | str,
+    handler_class: HandlerClass | str | None = None,
+    *,
+    address: AddressArg | None = None,
+    server_kwargs: Mapping[str, object] | None = None,
+    faults: FaultsArg | None = None,
+    clock: ClockArg | None = None,
+    seed: int | None = None,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    poll_interval: float | None = DEFAULT_POLL_INTERVAL,
+    expect_errors: ExpectedErrors = (),
+    tls: TLSArg | None = None,
+    tls_strict: bool = False,
+    **server_attrs: object,
+) -> contextlib.AbstractContextManager[ServerHandle[Any]]:
     """Run a server for the length of a ``with`` block.
 
     Args:
@@ -144,7 +210,7 @@ def serving(
         ...         client.recv(100)
         b'hello\\n'
     """
-    spec = resolve_spec(
+    return _serving(
         server_class,
         handler_class,
         address=address,
@@ -159,7 +225,12 @@ def serving(
         tls=tls,
         tls_strict=tls_strict,
     )
-    with serve_spec(spec) as handle:
+
+
+@contextlib.contextmanager
+def _serving(*args: Any, **kwargs: Any) -> Iterator[ServerHandle[Any]]:
+    """``serving()``'s block: its arguments are checked as it is entered."""
+    with serve_spec(resolve_spec(*args, **kwargs)) as handle:
         yield handle
 
 
@@ -179,7 +250,7 @@ def _build(spec: ServeSpec, server_type: type[Any], directory: list[str]) -> Any
     address = (
         spec.address if spec.address is not None else _default_address(spec.server_class, directory)
     )
-    return server_type(address, spec.handler_class, **spec.server_kwargs)
+    return spec.constructor.call(server_type, address, spec.handler_class, spec.server_kwargs)
 
 
 def _prepare(server: Any, spec: ServeSpec) -> None:
@@ -210,7 +281,7 @@ def _prepare(server: Any, spec: ServeSpec) -> None:
 
 
 @contextlib.contextmanager
-def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
+def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle[Any]]:
     """Run a checked :class:`ServeSpec` (``serving()`` and the pytest plugin)."""
     cls, layer = spec.server_class, spec.layer
     reporter: Reporter | None = None
@@ -221,18 +292,25 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
         reporter = Reporter(forks=_forks(cls))
         live: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         server = _build(spec, instrument(cls, spec.class_attrs), directory)
-        attach(server, reporter, live)
         _prepare(server, spec)
         if isinstance(server.server_address, str) and server.server_address:
             register_unix_path(server.server_address)
-        run = Run(server, track_threads(server), reporter, live, spec.poll_interval)
+        run = Run(
+            server,
+            track_threads(server),
+            reporter,
+            live,
+            loop_kwargs=spec.loop_kwargs,
+            own_shutdown=spec.own_shutdown,
+        )
+        attach(server, reporter, live, run)
         if layer is not None:
-            layer.on_abrupt_shutdown = lambda: request_shutdown(run)
-        handle = ServerHandle(
+            layer.on_abrupt_shutdown = run.request_stop
+        handle: ServerHandle[Any] = ServerHandle(
             run, layer, directory[0] if directory else None, server._sockshock_tls
         )
-        running(handle)
-        run.thread.start()
+        live_handle(handle)
+        run.start()
     except BaseException:
         if server is not None:
             with contextlib.suppress(Exception):
@@ -249,11 +327,11 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle]:
         raise
     finally:
         try:
-            handle.end_clients()  # a client left open must not keep a handler waiting
+            handle._end_clients()  # a client left open must not keep a handler waiting
             stuck = stop(run, spec.shutdown_timeout)
         finally:
             handle.close_clients()
-            stopped(handle, run.before)
+            forget_handle(handle)
             if layer is not None:
                 layer.collect()
             reporter.collect()

@@ -20,14 +20,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from sockshock._harness._failures import Reporter
-from sockshock._harness._instrument import ThreadTracker
+from sockshock._harness._runner import Abandoned, Run
 from sockshock._harness._stacks import describe_threads
-from sockshock._stdlib import stdlib_socketserver
 
-__all__ = ["MARGIN", "SERVE_WAITING_MAX", "Run", "Stuck", "request_shutdown", "stop"]
+__all__ = ["MARGIN", "SERVE_WAITING_MAX", "Stuck", "stop"]
 
 #: Seconds after the deadline for forced closing and killing to take effect.
 MARGIN = 0.25
@@ -38,13 +35,8 @@ _DUMP_WAIT = 0.1  # seconds a stuck child gets to write its stack
 _DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
 
 
-class _Abandoned(BaseException):
-    """Raised inside a serving thread still running after the forced stop (a loop
-    stuck in ``collect_children()``, say), so that it ends instead of running on."""
-
-
 def _interrupt(thread: threading.Thread) -> bool:
-    """Raise :class:`_Abandoned` in ``thread`` the next time it runs Python code
+    """Raise :class:`Abandoned` in ``thread`` the next time it runs Python code
     (CPython only); whether that could be asked."""
     if thread.ident is None:
         return False
@@ -54,102 +46,7 @@ def _interrupt(thread: threading.Thread) -> bool:
         set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
     except (ImportError, AttributeError):  # not CPython
         return False
-    return bool(set_async_exc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Abandoned)) == 1)
-
-
-class Run:
-    """A server the harness runs, the thread that serves it, and what the harness
-    knows about it."""
-
-    def __init__(
-        self,
-        server: Any,
-        tracker: ThreadTracker,
-        reporter: Reporter,
-        live: Any,
-        poll_interval: float | None,
-    ) -> None:
-        self.server = server
-        self.tracker = tracker
-        self.reporter = reporter
-        self.live = live  # weakref.WeakSet of accepted sockets
-        self.before = set(threading.enumerate())  # objects: idents get reused
-        self.phase = "serving"  # then "closing", then "done"
-        self.stop_requested = threading.Event()
-        self.stopped = threading.Event()
-        self.loop_errors: list[BaseException] = []
-        self.interrupted = False  # ended by the harness after the forced stop
-        self.thread = threading.Thread(
-            target=self._serve,
-            args=(poll_interval,),
-            daemon=True,
-            name=f"sockshock serving {type(server).__name__}",
-        )
-
-    def _serve(self, poll_interval: float | None) -> None:
-        """Serve until asked to stop, then close the server."""
-        try:
-            try:
-                self.server.serve_forever(poll_interval=poll_interval)
-            except _Abandoned:
-                raise
-            except BaseException as exc:  # re-raised in the test's thread
-                self.loop_errors.append(exc)
-            self.phase = "closing"
-            try:
-                if _closes_before_joining(self.server):
-                    self.tracker.join()  # the handlers' replies go out before the socket closes
-                self.server.server_close()
-            except _Abandoned:
-                raise
-            except BaseException as exc:
-                self.loop_errors.append(exc)
-        except _Abandoned:  # the harness gave up on it (and closed its socket)
-            self.interrupted = True
-        finally:
-            self.phase = "done"
-            self.stopped.set()
-
-
-def _closes_before_joining(server: Any) -> bool:
-    """A standard-library threading *datagram* server: its ``server_close()`` closes
-    the socket its handlers reply on, then joins them (they fail with EBADF).
-    sockshock's own classes join first."""
-    if server.socket_type != socket.SOCK_DGRAM:
-        return False
-    stdlib = stdlib_socketserver()
-    return stdlib is not None and isinstance(server, stdlib.ThreadingMixIn)
-
-
-def request_shutdown(run: Run) -> None:
-    """Ask the serving loop to end, without waiting (``shutdown()`` would wait).
-
-    sockshock's loop and the standard library's share the flag's name (both are
-    ``BaseServer.__shutdown_request``). Ours wakes at once; the standard library's
-    looks at the flag when ``select()`` returns, so it is woken by a connection (or
-    an empty datagram) it never accepts.
-    """
-    run.stop_requested.set()
-    server = run.server
-    server._BaseServer__shutdown_request = True
-    wake = getattr(server, "_wake", None)
-    if wake is not None:
-        wake()
-    elif run.thread.is_alive():
-        _poke(server)
-
-
-def _poke(server: Any) -> None:
-    with (
-        contextlib.suppress(OSError, AttributeError),
-        socket.socket(server.address_family, server.socket_type) as poke,
-    ):
-        poke.setblocking(False)
-        address = server.server_address
-        if server.socket_type == socket.SOCK_DGRAM:
-            poke.sendto(b"", address)
-        else:
-            poke.connect_ex(address)
+    return bool(set_async_exc(ctypes.c_ulong(thread.ident), ctypes.py_object(Abandoned)) == 1)
 
 
 def serve_waiting(run: Run, bound: float) -> None:
@@ -157,7 +54,7 @@ def serve_waiting(run: Run, bound: float) -> None:
     the backlog, datagrams in the queue -- before it is stopped: a client that
     connected and sent its request inside the ``with`` block gets served."""
     end = time.monotonic() + bound
-    while run.thread.is_alive() and not run.stop_requested.is_set() and time.monotonic() < end:
+    while _will_serve(run) and not run.stop_requested.is_set() and time.monotonic() < end:
         try:
             readable, _, _ = select.select([run.server], [], [], 0)
         except (OSError, ValueError):  # closed already
@@ -165,6 +62,15 @@ def serve_waiting(run: Run, bound: float) -> None:
         if not readable:
             return
         time.sleep(0.001)
+
+
+def _will_serve(run: Run) -> bool:
+    """Whether the loop runs, or is about to: the harness's serving thread may not
+    have entered ``serve_forever()`` yet (an adopted server's loop runs when its
+    code runs it)."""
+    if run.managed:
+        return run.thread is not None and run.thread.is_alive()
+    return run.looping
 
 
 @dataclass
@@ -196,12 +102,17 @@ class Stuck:
         return text
 
 
-def _pending(run: Run, joined_only: bool = False) -> list[threading.Thread]:
-    return [t for t in (run.thread, *run.tracker.alive(joined_only=joined_only)) if t.is_alive()]
-
-
 def _children(run: Run) -> list[int]:
     return sorted(getattr(run.server, "active_children", None) or ())
+
+
+def _size(path: str | None) -> int:
+    if path is None:
+        return 0
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _kill_children(run: Run, pids: list[int]) -> list[str]:
@@ -212,10 +123,14 @@ def _kill_children(run: Run, pids: list[int]) -> list[str]:
             with contextlib.suppress(OSError):
                 os.kill(pid, _DUMP_SIGNAL)
     end = time.monotonic() + _DUMP_WAIT
-    while time.monotonic() < end and not all(
-        path is None or (os.path.exists(path) and os.path.getsize(path) > 0)
-        for path in dumps.values()
-    ):
+    sizes: dict[int, int] = {}
+    while time.monotonic() < end:
+        # Written, and no longer growing: a child's dump is taken whole (read as soon
+        # as it began, a loaded machine's ended mid-line).
+        now = {pid: _size(path) for pid, path in dumps.items()}
+        if all(path is None or 0 < now[pid] == sizes.get(pid) for pid, path in dumps.items()):
+            break
+        sizes = now
         time.sleep(0.005)
     described = []
     for pid, path in dumps.items():
@@ -256,10 +171,10 @@ def stop(run: Run, timeout: float, *, joined_only: bool = False) -> Stuck | None
     deadline = start + timeout
     run.tracker.deadline = deadline
     serve_waiting(run, min(SERVE_WAITING_MAX, timeout / 4))
-    request_shutdown(run)
-    for thread in _pending(run, joined_only):
+    run.request_stop()
+    for thread in run.pending(joined_only):
         thread.join(max(0.0, deadline - time.monotonic()))
-    if not _pending(run, joined_only):
+    if not run.pending(joined_only):
         return None
 
     phase = {"serving": "shutdown()", "closing": "server_close()"}.get(
@@ -274,18 +189,22 @@ def stop(run: Run, timeout: float, *, joined_only: bool = False) -> Stuck | None
     pids = _children(run)
     children = _kill_children(run, pids) if pids else []
     _reap(pids, end)
-    for thread in _pending(run):
+    for thread in run.pending():
         thread.join(max(0.0, end - MARGIN / 2 - time.monotonic()))
-    if run.thread.is_alive():  # stuck in a handler: release the address at least
+    # The harness's own threads still running (stuck in a handler, in the class's
+    # shutdown() or server_close()): release the address at least...
+    ours = [t for t in (run.thread if run.managed else None, run.stopper) if t is not None]
+    if any(t.is_alive() for t in ours):
         with contextlib.suppress(OSError, AttributeError):
             run.server.socket.close()
-        # ...and end the serving thread itself if it runs Python code (a loop spinning
-        # in collect_children(), a service_actions() that never returns).
-        if run.phase != "done" and _interrupt(run.thread):
-            run.thread.join(max(0.0, end - time.monotonic()))
-    for thread in _pending(run):
+        # ...and end them if they run Python code (a loop spinning in
+        # collect_children(), a service_actions() that never returns).
+        for thread in ours:
+            if thread.is_alive() and run.phase != "done" and _interrupt(thread):
+                thread.join(max(0.0, end - time.monotonic()))
+    for thread in run.pending():
         thread.join(max(0.0, end - time.monotonic()))
-    abandoned = [repr(t.name) for t in _pending(run)]
+    abandoned = [repr(t.name) for t in run.pending()]
     stuck = Stuck(phase, timeout, stacks, children, abandoned)
     stuck.interrupted = run.interrupted
     return stuck

@@ -6,17 +6,30 @@ poll, timers, waking; ``Hub``, what forwarding asks of the proxy), ``_pipe`` (on
 direction of a stream connection: decisions, splice, back-pressure), ``_streams``
 (accepting, and a stream connection's life cycle), ``_datagrams`` (relaying UDP
 datagrams), ``_fault_proxy`` (``FaultProxy``), ``_factory`` (``proxy_for``,
-``ProxyFactory``, the fixture function)."""
+``ProxyFactory``, the fixture function), ``_toxics`` (toxiproxy's toxics as fault
+models; models from their Python spelling), ``_api`` (toxiproxy's HTTP API over
+many named proxies), ``_http`` (its routes on the standard library's HTTP handler), ``_serve``
+(serving it: the one place ``_http`` is imported)."""
 
 from sockshock._proxy._addresses import format_address, host_port_form
+from sockshock._proxy._api import API_PORT, Registry, event_json
 from sockshock._proxy._factory import ProxyFactory, proxy_for, sockshock_proxy
-from sockshock._proxy._fault_proxy import FaultProxy
+from sockshock._proxy._fault_proxy import FaultProxy, raise_open_file_limit
+from sockshock._proxy._serve import serve_api
+from sockshock._proxy._toxics import ApiError, parse_fault
 
 __all__ = [
+    "API_PORT",
+    "ApiError",
     "FaultProxy",
     "ProxyFactory",
+    "Registry",
+    "event_json",
     "format_address",
     "host_port_form",
+    "parse_fault",
     "proxy_for",
+    "raise_open_file_limit",
+    "serve_api",
     "sockshock_proxy",
 ]

@@ -85,6 +85,7 @@ def plan_for(transport: str, faults: Any, seed: Any) -> FaultPlan:
         transport="datagram" if transport == "udp" else "stream",
         tls=False,
         accepts=transport != "udp",
+        proxied=True,
         target=f"a {transport} proxy",
         where=SOURCE,
         fix="leave it out, or proxy the other transport",

@@ -8,23 +8,34 @@ numbered in order of first appearance, as the fault layer numbers them. A decisi
 is carried out as the layer carries it out -- ``drop``, ``duplicate``, ``corrupt``,
 ``truncate`` -- after its ``delay`` (a timer: other datagrams go on). ``hold``
 (reordering) keeps a datagram back until that many later ones of its direction have
-gone, or :data:`HOLD_WINDOW` seconds have passed: a proxy reads datagrams as they
-come, so a burst is a matter of time, not of what happens to be queued.
+gone, however far apart they come (a request sent once and answered is held until
+the client sends again -- its retry overtakes it); one still held after
+:data:`HOLD_WINDOW` seconds goes then, so that nothing is held for ever.
+
+A client address that sends nothing and gets nothing for :data:`UDP_IDLE` seconds
+is forgotten: its socket towards the server is closed (what the server sends to it
+later is lost, as a NAT forgets a mapping), and the next datagram from it starts a
+new client with a new index.
 """
 
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 from sockshock._faults import DATAGRAM_IN, DATAGRAM_OUT, DROP, NOTHING, SHUTDOWN
 from sockshock._proxy._loop import BATCH, READ, Hub
+from sockshock._proxy._streams import OWN_UPSTREAMS
 from sockshock._wire import mangle
 
-__all__ = ["HOLD_WINDOW", "DatagramRelay"]
+__all__ = ["HOLD_WINDOW", "UDP_IDLE", "DatagramRelay"]
 
 #: Seconds a held datagram waits at most for the later ones it is held behind.
-HOLD_WINDOW = 0.02
+HOLD_WINDOW = 10.0
+#: Seconds after which a client address that sent and received nothing is
+#: forgotten (its socket towards the server closed).
+UDP_IDLE = 60.0
 
 _MAX_DATAGRAM = 65535
 
@@ -33,7 +44,17 @@ class _Peer:
     """One client address of a datagram proxy and its own socket towards the server
     (so that the server sees one peer per client and its replies find their way)."""
 
-    __slots__ = ("address", "closed", "count", "index", "offset", "relay", "upstream")
+    __slots__ = (
+        "address",
+        "closed",
+        "count",
+        "index",
+        "local",
+        "offset",
+        "relay",
+        "seen",
+        "upstream",
+    )
 
     def __init__(
         self, relay: DatagramRelay, index: int, address: Any, upstream: socket.socket
@@ -45,6 +66,8 @@ class _Peer:
         self.offset = [0, 0]  # in, out
         self.count = [0, 0]
         self.closed = False
+        self.seen = time.monotonic()  # the last datagram either way
+        self.local: Any = None  # its socket's own address
 
     def on_upstream(self, mask: int) -> None:
         self.relay.on_reply(self)
@@ -80,6 +103,9 @@ class DatagramRelay:
         self.held: dict[str, list[_Held]] = {DATAGRAM_IN: [], DATAGRAM_OUT: []}
         self.next_index = 0
         self.closed = False
+        self.disabled = False  # (the proxy's switch): datagrams are dropped
+        self.address = front.getsockname()[:2]  # where clients send
+        self._sweeping = False
 
     def watch(self) -> None:
         """Start reading what clients send."""
@@ -88,12 +114,41 @@ class DatagramRelay:
     def close(self) -> None:
         """Close every peer's socket; held and delayed datagrams are dropped."""
         self.closed = True
-        for peer in self.peers.values():
-            peer.closed = True
-            peer.upstream.close()
-            self.hub._ended(peer.index)
-        self.peers.clear()
+        self.forget_all()
+
+    def forget_all(self) -> None:
+        """Forget every client (their sockets closed, held datagrams dropped)."""
+        for peer in list(self.peers.values()):
+            self._forget(peer)
         self.held = {DATAGRAM_IN: [], DATAGRAM_OUT: []}
+
+    def _forget(self, peer: _Peer) -> None:
+        if peer.local is not None:
+            OWN_UPSTREAMS.pop(peer.local, None)
+        peer.closed = True
+        self.hub._loop.watch(peer.upstream, READ, 0, peer.on_upstream)
+        peer.upstream.close()
+        self.peers.pop(peer.address, None)
+        self.hub._ended(peer.index)
+
+    def _sweep(self) -> None:
+        """Forget the clients idle for UDP_IDLE seconds (a timer while any is known)."""
+        self._sweeping = False
+        if self.closed:
+            return
+        now = time.monotonic()
+        for peer in list(self.peers.values()):
+            if now - peer.seen >= UDP_IDLE:
+                for kind in (DATAGRAM_IN, DATAGRAM_OUT):  # what it held goes now
+                    for item in [h for h in self.held[kind] if h.peer is peer]:
+                        self._release_held(item)
+                self._forget(peer)
+        self._schedule_sweep()
+
+    def _schedule_sweep(self) -> None:
+        if self.peers and not self._sweeping:
+            self._sweeping = True
+            self.hub._loop.call_later(UDP_IDLE / 4, self._sweep)
 
     def on_front(self, mask: int) -> None:
         """The front socket is readable: datagrams from clients."""
@@ -107,14 +162,23 @@ class DatagramRelay:
                 return
             except OSError:  # an error queued on the socket (ICMP): reported once
                 continue
+            if self.disabled:
+                continue
             peer = self.peers.get(address)
             if peer is None:
-                peer = self._peer(address)
+                path = frozenset((id(self.hub),))
+                came = OWN_UPSTREAMS.get((address[:2], self.address))
+                if came is not None:
+                    if id(self.hub) in came:  # a proxy forwarding to itself
+                        self.hub._loop_detected(address)
+                        continue
+                    path |= came
+                peer = self._peer(address, path)
                 if peer is None:
                     continue  # out of descriptors: the datagram is lost
             self._datagram(peer, DATAGRAM_IN, data)
 
-    def _peer(self, address: Any) -> _Peer | None:
+    def _peer(self, address: Any, path: frozenset[int]) -> _Peer | None:
         try:
             upstream = socket.socket(self.family, socket.SOCK_DGRAM)
         except OSError:
@@ -126,9 +190,15 @@ class DatagramRelay:
             upstream.close()
             return None
         peer = _Peer(self, self.next_index, address, upstream)
+        try:
+            peer.local = (upstream.getsockname()[:2], tuple(self.hub.upstream[:2]))
+            OWN_UPSTREAMS[peer.local] = path
+        except OSError:
+            pass
         self.next_index += 1
         self.peers[address] = peer
         self.hub._loop.watch(upstream, 0, READ, peer.on_upstream)
+        self._schedule_sweep()
         return peer
 
     def on_reply(self, peer: _Peer) -> None:
@@ -146,10 +216,11 @@ class DatagramRelay:
 
     def _datagram(self, peer: _Peer, kind: str, data: bytes) -> None:
         side = 0 if kind == DATAGRAM_IN else 1
+        now = peer.seen = time.monotonic()
         decision = NOTHING
         if self.hub._concerns[kind]:
             decision = self.hub._ask(
-                kind, peer.index, peer.address, len(data), peer.offset[side], peer.count[side]
+                kind, peer.index, peer.address, len(data), peer.offset[side], peer.count[side], now
             )
         peer.count[side] += 1
         peer.offset[side] += len(data)

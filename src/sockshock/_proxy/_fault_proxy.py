@@ -12,21 +12,25 @@ client sends is what the server reads ("in": operations ``recv`` and
 ``datagram_out``). Connections are numbered in accept order, datagram peers (client
 addresses) in order of first appearance, as the layer numbers them.
 
-One forwarding step is one operation. For a stream the proxy holds the bytes it has
-read from one side and asks the plan about them (``size``: the bytes waiting,
-``offset``: the bytes already forwarded in that direction, ``index``: the steps
-before), then forwards what the decision allows: ``limit`` -> that many bytes now,
-the rest in later steps; ``delay`` -> the data is held that long (other
-connections go on); ``reset`` -> both sides get a TCP RST (``SO_LINGER`` {1, 0},
-then close); ``eof`` -> the proxy half-closes towards the server and discards what
-the client sends after; ``stall`` -> that direction is never forwarded again. A
-client's end of file is an "in" operation too (the server's ``recv`` that returns
-``b""``), so ``ResetAfter``, ``Stall`` and ``Latency`` apply to it; the server's end
-of file is passed on as it comes (a close is not a ``send``). A datagram is one
-operation: ``drop``, ``duplicate``, ``hold`` (reordering: released behind that many
-later datagrams of its direction, or after
-:data:`~sockshock._proxy._datagrams.HOLD_WINDOW` seconds), ``corrupt``
-and ``truncate``, after its ``delay``. ``AcceptErrors`` resets the accepted client
+One forwarding step is one operation, one chunk as it was read (toxiproxy's links
+take one chunk at a time): the proxy asks the plan about it (``size``: the chunk's
+bytes, ``offset``: the bytes already forwarded in that direction, ``index``: the
+steps before), then forwards what the decision allows: ``limit`` -> that many bytes
+now, the rest decided once they have gone; ``delay`` -> held that long, counted
+from the chunk's arrival when the whole chunk moves (latency: pipelined requests
+are not delayed behind each other), from the decision when only part of it does
+(pacing); ``reset`` -> both sides get a TCP RST (``SO_LINGER`` {1, 0}, then
+close); ``eof`` -> the proxy half-closes towards the receiver and discards what the
+sender sends after; ``stall`` -> nothing more goes that way (what arrives is
+discarded) until the sender closes -- the receiver then gets end of file -- or the
+decision's ``close_after`` closes the connection. A client's end of file is an
+"in" operation too (the server's ``recv`` that returns ``b""``), so ``ResetAfter``,
+``Stall`` and ``Latency`` apply to it; the server's end of file is a ``send`` of 0
+bytes only for a model that looks at closes (``Latency(close_only=True)``). A
+datagram is one operation: ``drop``, ``duplicate``, ``hold`` (reordering: released
+behind that many later datagrams of its direction, however far apart, or after
+:data:`~sockshock._proxy._datagrams.HOLD_WINDOW` seconds), ``corrupt`` and
+``truncate``, after its ``delay``. ``AcceptErrors`` resets the accepted client
 connection without connecting upstream; ``AbruptShutdown`` resets every connection,
 closes the listening socket and ends the proxy (:attr:`FaultProxy.shutdown_triggered`).
 
@@ -35,9 +39,26 @@ non-blocking sockets -- no thread per connection, no busy waiting. Delays are
 timers in a heap that bounds the wait. Each direction of a stream buffers at most
 :data:`~sockshock._proxy._pipe.BUFFER` bytes (plus one read); a full buffer stops
 the proxy reading its source, so back-pressure reaches the sender through the
-transport's own flow control. Directions no model looks at are spliced (the bytes
-never enter Python). :meth:`FaultProxy.stop` joins the thread within a bound and
+transport's own flow control. Directions no model looks at are spliced through
+the loop's one kernel pipe (the bytes never enter Python), and a connection with
+nothing held back takes a fast path straight from readiness to the splice (or, with
+a model, to one decision and one write from the scratch buffer). :meth:`FaultProxy.stop` joins the thread within a bound and
 closes every descriptor.
+
+Run-time control: :meth:`FaultProxy.set_faults` replaces the plan of a running
+proxy (thread-safe: the I/O thread takes it over between two events; open
+connections are decided by the new plan from their next step on, counting their
+operations afresh, and a stall of the old plan ends); :meth:`FaultProxy.disable`
+refuses connections while keeping the port (or path) and closes the open ones,
+:meth:`FaultProxy.enable` listens again -- toxiproxy's ``enabled`` switch.
+:attr:`FaultProxy.on_event` sees every decision as it is made (``--log FILE``).
+
+Resources: at start the soft limit on open files is raised towards the hard one
+(:func:`raise_open_file_limit`; :attr:`FaultProxy.open_file_limit` says what it
+did), a stream connection costs two descriptors (splicing goes through the loop's
+one kernel pipe), idle datagram clients are forgotten (``UDP_IDLE``). A proxy
+that would forward to itself -- ``listen`` equal to ``upstream``, or an upstream
+connection arriving at a proxy of this process -- is refused.
 
 This module holds the proxy's life cycle. Its arguments are checked in
 ``_addresses``, its thread runs ``_loop``, accepting and stream connections live in
@@ -50,12 +71,12 @@ This module holds the proxy's life cycle. Its arguments are checked in
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +87,7 @@ from sockshock._faults import (
     RECV,
     SEND,
     Decision,
+    FaultEvent,
     FaultPlan,
     Operation,
 )
@@ -81,11 +103,33 @@ from sockshock._proxy._addresses import (
 from sockshock._proxy._datagrams import DatagramRelay
 from sockshock._proxy._loop import Loop
 from sockshock._proxy._streams import Acceptor
-from sockshock._util import MAX_SECONDS, ProxyError, check_choice, check_number
+from sockshock._util import MAX_SECONDS, InvalidArgument, ProxyError, check_choice, check_number
 
-__all__ = ["FaultProxy"]
+__all__ = ["FaultProxy", "raise_open_file_limit"]
 
 _STOP_TIMEOUT = 5.0
+_CONTROL_TIMEOUT = 5.0  # set_faults(), disable(), enable(): the I/O thread's bound
+_NOFILE_CEILING = 1 << 20  # where the soft limit stops when the hard one is unlimited
+
+
+def raise_open_file_limit() -> tuple[int, int] | None:
+    """Raise the soft limit on open files (RLIMIT_NOFILE) to the hard limit (at most
+    2**20); return (before, after), or None where there is no such limit or it
+    cannot be changed. Go programs such as toxiproxy do this at start; a proxy
+    needs two descriptors per connection."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return None
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        ceiling = _NOFILE_CEILING if hard == resource.RLIM_INFINITY else hard
+        if soft != resource.RLIM_INFINITY and soft < ceiling:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+            return soft, ceiling
+    except (ValueError, OSError):
+        return None
+    return soft, soft
 
 
 class FaultProxy:
@@ -104,7 +148,9 @@ class FaultProxy:
 
     Use it as a context manager (``with FaultProxy(...) as proxy:``) or call
     :meth:`start` and :meth:`stop`. Give clients :attr:`address`; read what was
-    injected in ``proxy.plan.log`` / ``proxy.plan.describe()``.
+    injected in ``proxy.plan.log`` / ``proxy.plan.describe()``. While it runs,
+    :meth:`set_faults` replaces its faults and :meth:`disable` / :meth:`enable`
+    switch it off and on, keeping the port (from any thread).
 
     Raises:
         InvalidArgument: for an address other than loopback or a Unix path, a bad
@@ -139,18 +185,36 @@ class FaultProxy:
                 "listen", ("127.0.0.1", 0) if listen is None else listen, transport, 0, SOURCE
             )
             self._listen_family = int(family)
-        #: The plan in force -- ``plan.seed``, ``plan.log``, ``plan.describe()``.
-        self.plan: FaultPlan = plan_for(transport, faults, seed)
+        if self.transport == "unix":
+            if self._listen_path is not None and os.path.realpath(
+                self._listen_path
+            ) == os.path.realpath(self.upstream):
+                raise InvalidArgument(
+                    f"listen={self._listen_path!r} is the upstream's own path: the proxy "
+                    f"would forward to itself (from {SOURCE})"
+                )
+        elif self._listen is not None and self._listen[1] and self._listen[:2] == self.upstream[:2]:
+            raise InvalidArgument(
+                f"listen={format_address(self._listen)} is the upstream's own address: the "
+                f"proxy would forward to itself (from {SOURCE})"
+            )
+        self._plan: FaultPlan = plan_for(transport, faults, seed)
         #: Set when an AbruptShutdown fired -- every connection was reset and the proxy
         #: stopped listening.
         self.shutdown_triggered = threading.Event()
         #: Called once when an AbruptShutdown fired, on the I/O thread, after the
         #: proxy cut everything (it must not block): stop the server behind it, say.
         self.on_abrupt_shutdown: Callable[[], None] | None = None
-        self._concerns = {
-            kind: self.plan.concerns(kind)
-            for kind in (RECV, SEND, DATAGRAM_IN, DATAGRAM_OUT, ACCEPT)
-        }
+        #: Called with every :class:`~sockshock.faults.FaultEvent` as it is decided,
+        #: on the I/O thread (it must not block): ``--log FILE`` streams them.
+        self.on_event: Callable[[FaultEvent], None] | None = None
+        #: What :func:`raise_open_file_limit` did at start: (before, after), or None.
+        self.open_file_limit: tuple[int, int] | None = None
+        #: Clients turned away because they came from this process's own upstream
+        #: connections (a proxy forwarding to itself).
+        self.loops_refused = 0
+        self._enabled = True
+        self._concerns = self._concerns_of(self._plan)
         self._lock = threading.Lock()
         self._state = "new"
         self._done = threading.Event()
@@ -183,6 +247,7 @@ class FaultProxy:
                 raise ProxyError(f"{self!r} {what}; a proxy starts once (make a new FaultProxy)")
             self._state = "running"
             self._started = True
+        self.open_file_limit = raise_open_file_limit()
         try:
             self._loop.open()
             self._open_listener()
@@ -207,21 +272,21 @@ class FaultProxy:
             if self._listen_path is None:
                 self._directory = tempfile.mkdtemp(prefix="sockshock-proxy-")
                 self._listen_path = os.path.join(self._directory, "proxy.sock")
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = self._bind_unix()
         else:
-            kind = socket.SOCK_DGRAM if self.transport == "udp" else socket.SOCK_STREAM
-            sock = socket.socket(self._listen_family, kind)
+            sock = self._bind_inet()
         self._listener = sock
-        if self.transport == "tcp":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        where: Any = self._listen_path if self.transport == "unix" else self._listen
-        sock.bind(where)
         if self.transport == "unix":
             assert self._listen_path is not None
             register_unix_path(self._listen_path)
             self._address = self._listen_path
         else:
             self._address = sock.getsockname()[:2]
+            if self._address == tuple(self.upstream[:2]):
+                raise InvalidArgument(
+                    f"the proxy listens on {format_address(self._address)}, the upstream's "
+                    f"own address: it would forward to itself (from {SOURCE})"
+                )
         if self.transport == "udp":
             self._relay = DatagramRelay(self, sock, self._upstream_family)
         else:
@@ -236,6 +301,205 @@ class FaultProxy:
             self._relay.watch()
         elif self._acceptor is not None:
             self._acceptor.watch()
+
+    def _bind_inet(self) -> socket.socket:
+        """The listening (or datagram) socket, bound to an explicit port even when
+        the kernel picked it: a TCP listener that stops listening (``disable()``)
+        keeps such a port."""
+        assert self._listen is not None
+        kind = socket.SOCK_DGRAM if self.transport == "udp" else socket.SOCK_STREAM
+        where: tuple[Any, ...] = self._listen
+        sock = socket.socket(self._listen_family, kind)
+        try:
+            if self.transport == "tcp":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._bind(sock, where)
+            if self.transport == "tcp" and not where[1]:
+                # Port 0: bind a second socket to the port the kernel picked (both
+                # bound, neither listening: allowed) and keep that one.
+                where = (where[0], sock.getsockname()[1], *where[2:])
+                chosen = socket.socket(self._listen_family, kind)
+                try:
+                    chosen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    self._bind(chosen, where)
+                except BaseException:
+                    chosen.close()
+                    raise
+                sock.close()
+                sock = chosen
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _bind(self, sock: socket.socket, where: Any) -> None:
+        try:
+            sock.bind(where)
+        except OSError as exc:
+            what = (
+                "it is in use (another process, or another proxy, listens there)"
+                if exc.errno == errno.EADDRINUSE
+                else exc.strerror or str(exc)
+            )
+            raise OSError(exc.errno, f"cannot listen on {format_address(where)}: {what}") from None
+
+    def _bind_unix(self) -> socket.socket:
+        assert self._listen_path is not None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._bind(sock, self._listen_path)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    # -- run-time control ---------------------------------------------------------------------
+
+    @property
+    def plan(self) -> FaultPlan:
+        """The plan in force: ``plan.seed``, ``plan.log``, ``plan.describe()``
+        (read-only: replace it with :meth:`set_faults`)."""
+        return self._plan
+
+    @staticmethod
+    def _concerns_of(plan: FaultPlan) -> dict[str, bool]:
+        concerns = {
+            kind: plan.concerns(kind) for kind in (RECV, SEND, DATAGRAM_IN, DATAGRAM_OUT, ACCEPT)
+        }
+        concerns["close"] = any(m.on_close and m.applies_to_kind(SEND) for m in plan.models)
+        return concerns
+
+    def set_faults(self, faults: Any, *, seed: int | None = None) -> FaultPlan:
+        """Replace the faults, running or not (thread-safe); return the new plan.
+
+        Args:
+            faults: as for the constructor: a plan, a model, a list of them, or
+                ``None`` for none.
+            seed: the seed of a plan made from a list (default: random).
+
+        Open connections are decided by the new plan from their next step on,
+        their operations counted afresh (toxiproxy's toxics count from when they
+        were added); a stall of the old plan ends (what arrived meanwhile was
+        discarded). The old plan keeps its log.
+
+        Returns:
+            The new plan (also :attr:`plan` from now on).
+
+        Raises:
+            InvalidArgument: as for the constructor (the proxy is left
+                as it was).
+            ProxyError: if the I/O thread did not take the plan within 5 s.
+        """
+        plan = plan_for(self.transport, faults, seed)
+        self._control(lambda: self._replan(plan))
+        return plan
+
+    def _replan(self, plan: FaultPlan) -> None:
+        self._plan = plan
+        self._concerns = self._concerns_of(plan)
+        if self._acceptor is not None:
+            for conn in list(self._acceptor.connections.values()):
+                conn.replan()
+        if self._relay is not None:
+            for peer in self._relay.peers.values():
+                peer.offset = [0, 0]
+                peer.count = [0, 0]
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the proxy accepts clients (see :meth:`disable`)."""
+        return self._enabled
+
+    def disable(self) -> None:
+        """Refuse clients, keeping the port (or Unix path), and close the open
+        connections (toxiproxy's ``enabled: false``; datagrams are dropped and their
+        clients forgotten). A TCP client's connect() is refused; a Unix client's
+        too. Thread-safe; :meth:`enable` undoes it; calling it twice does nothing.
+
+        Raises:
+            ProxyError: if the I/O thread did not carry it out within 5 s.
+        """
+        self._control(self._disable)
+
+    def enable(self) -> None:
+        """Accept clients again after :meth:`disable` (on the same port or path).
+
+        Raises:
+            ProxyError: if the I/O thread did not carry it out within 5 s.
+            OSError: if the Unix path was taken meanwhile.
+        """
+        self._control(self._enable)
+
+    def _disable(self) -> None:
+        if not self._enabled:
+            return
+        self._enabled = False
+        if self._relay is not None:
+            self._relay.disabled = True
+            self._relay.forget_all()
+            return
+        acceptor = self._acceptor
+        if acceptor is None or self._listener is None:
+            return
+        acceptor.disabled = True
+        acceptor.unwatch()
+        if self.transport == "unix":
+            self._listener.close()  # the path stays: connect() is refused
+        else:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)  # stops listening, keeps the port
+        acceptor.close(reset=False)
+
+    def _enable(self) -> None:
+        if self._enabled:
+            return
+        if self._relay is not None:
+            self._relay.disabled = False
+            self._enabled = True
+            return
+        acceptor = self._acceptor
+        if acceptor is None or self._listener is None:
+            self._enabled = True
+            return
+        if self.transport == "unix":
+            assert self._listen_path is not None
+            with contextlib.suppress(OSError):
+                os.unlink(self._listen_path)
+            sock = self._bind_unix()
+            self._listener = acceptor.listener = sock
+        self._listener.listen(socket.SOMAXCONN)
+        self._listener.setblocking(False)
+        self._enabled = True
+        acceptor.disabled = False
+        acceptor.watch()
+
+    def _control(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on the I/O thread (at once when there is none) and wait."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or self._loop.stopping:
+            action()
+            return
+        if thread is threading.current_thread():
+            action()
+            return
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                action()
+            except BaseException as exc:  # handed to the caller
+                failure.append(exc)
+            finally:
+                done.set()
+
+        self._loop.call_soon(run)
+        if not done.wait(_CONTROL_TIMEOUT):
+            raise ProxyError(
+                f"the I/O thread of {self!r} did not respond within {_CONTROL_TIMEOUT:g} s"
+            )
+        if failure:
+            raise failure[0]
 
     def stop(self, timeout: float = _STOP_TIMEOUT) -> None:
         """Stop forwarding and close every socket; never hangs.
@@ -359,16 +623,24 @@ class FaultProxy:
             self._done.set()
 
     def _ask(
-        self, kind: str, index: int, address: Any, size: int, offset: int, count: int
+        self, kind: str, index: int, address: Any, size: int, offset: int, count: int, now: float
     ) -> Decision:
-        return self.plan.decide(
-            Operation(kind, index, address, size, offset, count, time.monotonic())
+        decision, events = self._plan.decide_logged(
+            Operation(kind, index, address, size, offset, count, now)
         )
+        if events and self.on_event is not None:
+            for event in events:
+                self.on_event(event)
+        return decision
+
+    def _loop_detected(self, address: Any) -> None:
+        """A client came from one of this process's own upstream connections."""
+        self.loops_refused += 1
 
     def _ended(self, index: int) -> None:
         """A stream connection closed, or a datagram client was forgotten: the plan
-        lets go of what it keeps for it (issue 23)."""
-        self.plan.connection_ended(index)
+        lets go of what it keeps for it (issue 23; a plan replaced since is garbage)."""
+        self._plan.connection_ended(index)
 
     def _abrupt_shutdown(self) -> None:
         """AbruptShutdown: reset every connection, stop listening, end the loop."""

@@ -4,8 +4,16 @@ proxy's own connection to the server for each, and their life cycle.
 A :class:`StreamConnection` pairs a client's socket with one towards the server
 and a :class:`~sockshock._proxy._pipe.Pipe` per direction; it connects upstream
 (a refused server: the client is reset), registers for what its pipes need and
-closes once both are finished. The :class:`Acceptor` is the stream side of a
-proxy: its listening socket, and the connections numbered in accept order.
+closes once both are finished. While both directions only forward, readiness
+goes straight to the splice (:meth:`Pipe.forward`): no re-registration, no
+bookkeeping. The :class:`Acceptor` is the stream side of a proxy: its listening
+socket, and the connections numbered in accept order.
+
+A proxy that would connect to itself is caught: the local address of every
+upstream connection the proxies of this process make is remembered with the
+proxies its client passed through (:data:`OWN_UPSTREAMS`); a client arriving at a
+proxy it already passed through is turned away with a reset, once, instead of
+looping until the descriptors run out (a chain of proxies is fine).
 """
 
 from __future__ import annotations
@@ -14,13 +22,20 @@ import contextlib
 import errno
 import socket
 import struct
+import time
 from typing import Any
 
 from sockshock._faults import ACCEPT, ERROR, RECV, SEND
 from sockshock._proxy._loop import BATCH, READ, WRITE, Hub
 from sockshock._proxy._pipe import Pipe
 
-__all__ = ["Acceptor", "StreamConnection", "reset_socket"]
+__all__ = ["OWN_UPSTREAMS", "Acceptor", "StreamConnection", "reset_socket"]
+
+#: Every upstream connection the proxies of this process have open, as (its local
+#: (host, port), the (host, port) it connected to), and the proxies (ids) its
+#: client passed through: a client coming from one of them to a proxy in that set
+#: is a proxy forwarding to itself (directly, or through other proxies).
+OWN_UPSTREAMS: dict[Any, frozenset[int]] = {}
 
 _UNIX_RETRY = 0.005  # a Unix listener's backlog was full (EAGAIN): connect again after this
 _UNIX_TRIES = 200
@@ -48,9 +63,12 @@ class StreamConnection:
         "closed",
         "connected",
         "connecting",
+        "fast",
         "index",
         "inward",
+        "local",
         "outward",
+        "path",
         "proxy",
         "tries",
         "upstream",
@@ -77,8 +95,12 @@ class StreamConnection:
         self.tries = 0
         self.client_events = 0
         self.upstream_events = 0
-        self.inward = Pipe(self, RECV, client, upstream, self.proxy._concerns[RECV])
-        self.outward = Pipe(self, SEND, upstream, client, self.proxy._concerns[SEND])
+        self.fast = False  # nothing held back either way: readiness goes to Pipe.forward()
+        self.local: Any = None  # the upstream socket's own address (TCP)
+        self.path: frozenset[int] = frozenset()  # the proxies the client came through
+        concerns = self.proxy._concerns
+        self.inward = Pipe(self, RECV, client, upstream, concerns[RECV], True)
+        self.outward = Pipe(self, SEND, upstream, client, concerns[SEND], concerns["close"])
 
     # -- connecting upstream ------------------------------------------------------------
 
@@ -88,6 +110,10 @@ class StreamConnection:
             code = self.upstream.connect_ex(self.proxy.upstream)
         except OSError as exc:
             code = exc.errno or errno.ECONNREFUSED
+        if self.local is None and self.acceptor.nodelay:
+            with contextlib.suppress(OSError):
+                self.local = (self.upstream.getsockname()[:2], tuple(self.proxy.upstream[:2]))
+                OWN_UPSTREAMS[self.local] = self.path
         if code == 0:
             self._connected()
         elif code == errno.EINPROGRESS:
@@ -112,6 +138,10 @@ class StreamConnection:
     # -- readiness ------------------------------------------------------------------------
 
     def on_client(self, mask: int) -> None:
+        if self.fast and mask == READ:
+            if not self.inward.forward():
+                self.update()
+            return
         if self.closed:
             return
         if mask & READ and self.inward.wants_read:
@@ -121,6 +151,10 @@ class StreamConnection:
         self.update()
 
     def on_upstream(self, mask: int) -> None:
+        if self.fast and mask == READ:
+            if not self.outward.forward():
+                self.update()
+            return
         if self.closed:
             return
         if self.connecting:
@@ -140,9 +174,11 @@ class StreamConnection:
         """Register for what the pipes need now; close once both are finished."""
         if self.closed:
             return
-        if self.inward.finished and self.outward.finished:
+        inward, outward = self.inward, self.outward
+        if inward.finished and outward.finished:
             self.close(reset=False)
             return
+        self.fast = self.connected and inward.plain and outward.plain
         client = 0
         upstream = 0
         if self.inward.wants_read:
@@ -178,11 +214,24 @@ class StreamConnection:
                 reset_socket(sock)
             else:
                 sock.close()
-        self.inward.close_pipe()
-        self.outward.close_pipe()
+        self.fast = False
+        self.inward.close_own()
+        self.outward.close_own()
+        if self.local is not None:
+            OWN_UPSTREAMS.pop(self.local, None)
         self.client_events = self.upstream_events = 0
         self.acceptor.connections.pop(self.index, None)
         self.proxy._ended(self.index)
+
+    def replan(self) -> None:
+        """A new plan took over (on the I/O thread)."""
+        if self.closed:
+            return
+        concerns = self.proxy._concerns
+        self.inward.replan(concerns[RECV], True)
+        if not self.closed:
+            self.outward.replan(concerns[SEND], concerns["close"])
+        self.update()
 
 
 class Acceptor:
@@ -205,14 +254,23 @@ class Acceptor:
         self.connections: dict[int, StreamConnection] = {}
         self.next_index = 0
         self.events = 0  # what the listener is polled for
+        self.disabled = False  # (the proxy's switch)
+        #: The (host, port) clients connect to (TCP; None for Unix).
+        self.address: Any = listener.getsockname()[:2] if nodelay else None
 
     def watch(self) -> None:
         """Poll the listener (again, after running out of descriptors)."""
         loop = self.hub._loop
-        if loop.stopping or self.events:
+        if loop.stopping or self.events or self.disabled:
             return
         loop.watch(self.listener, 0, READ, self.on_listener)
         self.events = READ
+
+    def unwatch(self) -> None:
+        """Stop polling the listener (the proxy is disabled)."""
+        if self.events:
+            self.hub._loop.watch(self.listener, self.events, 0, self.on_listener)
+            self.events = 0
 
     def on_listener(self, mask: int) -> None:
         """The listener is readable: accept the clients waiting (a batch of them)."""
@@ -241,8 +299,17 @@ class Acceptor:
     def _admit(self, client: socket.socket, address: Any) -> None:
         client.setblocking(False)
         hub = self.hub
+        path = frozenset((id(hub),))
+        if address:  # (TCP) from a proxy of this process?
+            came = OWN_UPSTREAMS.get((address[:2], self.address))
+            if came is not None:
+                if id(hub) in came:  # a proxy forwarding to itself
+                    reset_socket(client)
+                    hub._loop_detected(address)
+                    return
+                path |= came
         if hub._concerns[ACCEPT]:
-            decision = hub._ask(ACCEPT, self.next_index, None, 0, 0, 0)
+            decision = hub._ask(ACCEPT, self.next_index, None, 0, 0, 0, time.monotonic())
             if decision.action == ERROR:
                 reset_socket(client)  # refused: no connection upstream, no index used
                 return
@@ -259,6 +326,7 @@ class Acceptor:
         index = self.next_index
         self.next_index += 1
         conn = StreamConnection(self, index, address, client, upstream)
+        conn.path = path
         self.connections[index] = conn
         conn.connect()
 

@@ -9,20 +9,29 @@ import contextlib
 import socket
 import sys
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, overload
 
 import pytest
 
 from sockshock._faults import FaultModel
 from sockshock._harness import (
     DEFAULT_POLL_INTERVAL,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    AddressArg,
+    ClockArg,
+    ExpectedErrors,
+    FaultsArg,
+    HandlerClass,
+    InjectedServers,
     LeakAudit,
+    Server,
     ServerHandle,
+    ServerT,
+    TLSArg,
     add_note,
     audit,
     inject,
-    is_handler_class,
     raise_outcome,
     resolve_spec,
     serve_spec,
@@ -39,7 +48,6 @@ from sockshock._pytest._markers import (
     shutdown_bound,
 )
 from sockshock._pytest._settings import check_marker, setting
-from sockshock._util import InvalidArgument
 
 __all__ = [
     "SockshockFixture",
@@ -51,52 +59,11 @@ __all__ = [
 _UNSET: Any = object()
 
 
-def _server_and_handler(
-    server: Any, handler_class: Any, options: dict[str, Any]
-) -> tuple[Any, Any]:
-    """``serve()``'s server and handler class, from its two positional parameters and
-    the keywords ``server=``, ``handler_class=`` and 0.1's ``server_class=`` (taken out
-    of ``options``); one clear error when one of them is given twice."""
-    keyword_server = options.pop("server", _UNSET)
-    keyword_handler = options.pop("handler_class", _UNSET)
-    if "server_class" in options:  # 0.1's keyword
-        if keyword_server is not _UNSET:
-            raise InvalidArgument(
-                f"serve(): server={keyword_server!r} and server_class="
-                f"{options['server_class']!r}; give one server"
-            )
-        keyword_server = options.pop("server_class")
-    if server is not _UNSET and is_handler_class(server):  # 0.1's order
-        server, handler_class = handler_class, server
-        if server is None:
-            server = _UNSET
-    given = [
-        (name, value)
-        for name, value, positional in (
-            ("server", keyword_server, server),
-            ("handler_class", keyword_handler, handler_class),
-        )
-        if value is not _UNSET and positional not in (_UNSET, None)
-    ]
-    if given:
-        name, value = given[0]
-        first = server if name == "server" else handler_class
-        raise InvalidArgument(
-            f"serve(): {name} given twice, {first!r} and {name}={value!r}; give it once"
-        )
-    if keyword_server is not _UNSET:
-        server = keyword_server
-    if keyword_handler is not _UNSET:
-        handler_class = keyword_handler
-    return ("ThreadingTCPServer" if server is _UNSET else server), handler_class
-
-
 class SockshockFixture:
     """What the ``sockshock`` fixture gives a test.
 
-    The fixture's name shadows the ``sockshock`` module inside a test, so the
-    module's public names are reachable through it too (``sockshock.ShutdownTooSlow``,
-    ``sockshock.serving``...).
+    The fixture's name shadows the ``sockshock`` module inside a test: import the
+    package's names under another name there (``from sockshock.errors import ...``).
     """
 
     def __init__(self, request: pytest.FixtureRequest, stack: contextlib.ExitStack) -> None:
@@ -107,8 +74,8 @@ class SockshockFixture:
         self.seed: int = seed_for_test(config, item)
         self.shutdown_timeout: float = setting(config, item, "shutdown_timeout")
         self.clock: str = setting(config, item, "clock")
-        self.handles: list[ServerHandle] = []
-        self.injected: list[Any] = []  # inject()'s server lists
+        self.handles: list[ServerHandle[Any]] = []
+        self.injected: list[InjectedServers] = []  # inject()'s server lists
         self.hypothesis_seeded = False  # the seed also seeds the test's @given examples
         self._example: tuple[Any, contextlib.ExitStack] | None = None  # hypothesis' current
 
@@ -128,27 +95,76 @@ class SockshockFixture:
     def _marker_faults(self) -> tuple[list[FaultModel], list[Any]]:
         return marker_faults(self._request.config, self._request.node)
 
+    @overload
     def serve(
         self,
-        server: Any = _UNSET,
+        server: type[ServerT],
+        handler_class: HandlerClass | str | None = None,
+        *,
+        faults: FaultsArg | None = None,
+        address: AddressArg | None = None,
+        server_kwargs: Mapping[str, object] | None = None,
+        clock: ClockArg | None = None,
+        seed: int | None = None,
+        shutdown_timeout: float = ...,
+        poll_interval: float | None = ...,
+        expect_errors: ExpectedErrors = ...,
+        tls: TLSArg | None = None,
+        **server_attrs: object,
+    ) -> ServerHandle[ServerT]: ...
+
+    @overload
+    def serve(
+        self,
+        server: str = ...,
+        handler_class: HandlerClass | str | None = None,
+        *,
+        faults: FaultsArg | None = None,
+        address: AddressArg | None = None,
+        server_kwargs: Mapping[str, object] | None = None,
+        clock: ClockArg | None = None,
+        seed: int | None = None,
+        shutdown_timeout: float = ...,
+        poll_interval: float | None = ...,
+        expect_errors: ExpectedErrors = ...,
+        tls: TLSArg | None = None,
+        **server_attrs: object,
+    ) -> ServerHandle[Server]: ...
+
+    @overload
+    def serve(
+        self,
+        server: ServerT,
+        handler_class: None = None,
+        *,
+        faults: FaultsArg | None = None,
+        address: None = None,
+        server_kwargs: None = None,
+        clock: ClockArg | None = None,
+        seed: int | None = None,
+        shutdown_timeout: float = ...,
+        poll_interval: float | None = ...,
+        expect_errors: ExpectedErrors = ...,
+        tls: TLSArg | None = None,
+        **server_attrs: object,
+    ) -> ServerHandle[ServerT]: ...
+
+    def serve(
+        self,
+        server: Any = "ThreadingTCPServer",
         handler_class: Any = None,
-        /,
         *,
         faults: Any = None,
         **options: Any,
-    ) -> ServerHandle:
+    ) -> ServerHandle[Any]:
         """Start a server for this test, as :func:`sockshock.serving` does; it is
         stopped at teardown -- or, called inside a hypothesis example, when that
         example ends (its handler errors then fail the example).
 
-        ``serve(server, handler_class)``: the order of ``serving()`` -- a server
+        ``serve(server, handler_class)``: the arguments of ``serving()`` -- a server
         class, its name in ``sockshock.socketserver`` or ``"module:attr"`` (default
         ``"ThreadingTCPServer"``), or a ready-made server instance with no handler;
         both may be given by keyword too (``server=``, ``handler_class=``).
-        ``serve(handler_class, server_class)`` -- sockshock 0.1's order, with
-        ``"ThreadingTCPServer"`` as the default server -- is still accepted: a
-        request handler class first means that order (its server may be given as
-        ``server=`` or ``server_class=``).
 
         Args:
             faults: a FaultPlan or a list of models; default: the models of the
@@ -159,7 +175,6 @@ class SockshockFixture:
                 the test's ``@pytest.mark.sockshock(expect_errors=...)``...) and
                 server attributes (``max_workers=4``, ``app=...``).
         """
-        server, handler_class = _server_and_handler(server, handler_class, options)
         clients: list[Any] = []
         if faults is None:
             models, clients = self._marker_faults()
@@ -210,17 +225,31 @@ class SockshockFixture:
         return handle
 
     @contextlib.contextmanager
-    def inject(self, faults: Any = None, **options: Any) -> Iterator[Any]:
+    def inject(
+        self,
+        faults: FaultsArg | None = None,
+        *,
+        seed: int | None = None,
+        clock: ClockArg | None = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        expect_errors: ExpectedErrors | None = None,
+    ) -> Iterator[InjectedServers]:
         """:func:`sockshock.inject` with this test's seed (``seed=`` overrides it) and,
-        when ``faults`` is None, the models of the test's ``@pytest.mark.faults``; the
-        injected servers' fault logs go into a failing test's report."""
+        when ``faults`` is None, the models of the test's ``@pytest.mark.faults``
+        (``expect_errors``: the test's ``@pytest.mark.sockshock(expect_errors=...)``
+        unless given); the injected servers' fault logs go into a failing test's
+        report."""
         if faults is None:
             faults = self._marker_faults()[0] or None
-        options.setdefault("seed", self.seed)
-        options.setdefault(
-            "expect_errors", setting(self._request.config, self._request.node, "expect_errors")
-        )
-        with inject(faults, **options) as servers:
+        if expect_errors is None:
+            expect_errors = setting(self._request.config, self._request.node, "expect_errors")
+        with inject(
+            faults,
+            seed=self.seed if seed is None else seed,
+            clock=clock,
+            shutdown_timeout=shutdown_timeout,
+            expect_errors=expect_errors if expect_errors is not None else (),
+        ) as servers:
             self.injected.append(servers)
             yield servers
 
@@ -235,14 +264,16 @@ class SockshockFixture:
                 lines.append(handle.plan.describe())
             lines.extend(failed_handshake_lines(handle))
         for injected in (server for servers in self.injected for server in servers):
-            lines.append(
-                f"{type(injected.server).__name__} at {injected.address!r} (built inside inject()):"
-            )
-            lines.append(injected.plan.describe())
+            if injected.plan is not None:  # (always: inject() gives each server a plan)
+                lines.append(
+                    f"{type(injected.server).__name__} at {injected.address!r} "
+                    "(built inside inject()):"
+                )
+                lines.append(injected.plan.describe())
         return "\n".join(lines)
 
 
-def failed_handshake_lines(handle: ServerHandle) -> list[str]:
+def failed_handshake_lines(handle: ServerHandle[Any]) -> list[str]:
     """A failing test's report: the TLS handshakes its server dropped."""
     failed = handle.failed_handshakes
     if not failed:
@@ -264,7 +295,7 @@ class _Departures:
 
     def __init__(self, expected: tuple[type[BaseException], ...]) -> None:
         self.expected = expected  # the test's own expect_errors
-        self.handle: ServerHandle | None = None
+        self.handle: ServerHandle[Any] | None = None
         self.cutoff: int | None = None
 
     @classmethod
@@ -308,12 +339,12 @@ def _check_shutdown_bounds(request: pytest.FixtureRequest, fixture: SockshockFix
     seconds, kwargs = bound
     tolerance = setting(request.config, request.node, "shutdown_tolerance")
     for handle in fixture.handles:
-        if handle.thread.is_alive():
+        if not handle.wait_stopped(0):
             handle.assert_stops_within(seconds, tolerance=tolerance, **kwargs)
 
 
 def sockshock_fixture(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
-    """Start servers with ``sockshock.serve(handler, server_class, faults=...)``; they
+    """Start servers with ``sockshock.serve(server, handler_class, faults=...)``; they
     are stopped, their handler errors re-raised and leaks audited at teardown."""
     check_marker(request.node)
     leak_audit = LeakAudit() if setting(request.config, request.node, "audit") else None

@@ -232,7 +232,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture
 def sockshock(request: pytest.FixtureRequest) -> Iterator[SockshockFixture]:
-    """Start servers with ``sockshock.serve(handler, server_class, faults=...)``; they
+    """Start servers with ``sockshock.serve(server, handler_class, faults=...)``; they
     are stopped, their handler errors re-raised and leaks audited at teardown."""
     from sockshock._pytest._fixture import sockshock_fixture
 

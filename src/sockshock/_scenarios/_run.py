@@ -11,25 +11,27 @@ only what can be seen from outside is judged.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
-import ssl
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sockshock._clients import connect, request
 from sockshock._faults import check_fit
 from sockshock._harness import (
+    HandlerClass,
     LeakAudit,
     LeakReport,
+    Server,
+    choose_handler,
     import_handler_class,
-    resolve_handler_class,
     resolve_server_class,
     serving,
     split_server_attrs,
-    transport_of,
 )
 from sockshock._scenarios._model import Scenario
 from sockshock._util import (
@@ -38,7 +40,6 @@ from sockshock._util import (
     ShutdownTimeout,
     ShutdownTooSlow,
 )
-from sockshock._wire import note_client_socket
 
 __all__ = [
     "CLIENTS_CONNECT_WAIT",
@@ -63,7 +64,9 @@ def _blame(where: str | None) -> Iterator[None]:
         raise type(exc)(f"{where}: {exc}") from None
 
 
-def check_transport(scenario: Scenario, transport: str, *, tls: bool, server: str) -> None:
+def check_transport(
+    scenario: Scenario, transport: str, *, tls: bool, server: str, proxied: bool = False
+) -> None:
     """The scenario's faults and clients can act on a ``transport`` server (named by
     ``server``: ``"UDPServer"``, ``"--target='127.0.0.1:53' --udp"``), TLS included;
     otherwise one error at the line of the key that cannot."""
@@ -76,6 +79,7 @@ def check_transport(scenario: Scenario, transport: str, *, tls: bool, server: st
         scenario.faults,
         transport=transport,
         tls=tls,
+        proxied=proxied,
         target=server,
         where=lambda index, _, key: scenario.where("faults", index, key) or scenario.name,
         fix="leave it out, or serve a server it can act on (tls = true in [server] for "
@@ -97,7 +101,7 @@ class Resolved:
     """What :func:`run` serves for a scenario, checked (nothing started)."""
 
     server_class: type[Any]
-    handler: Any
+    handler: Any  # None: the constructor's own (its default, or the class picks it)
     transport: str
 
 
@@ -119,20 +123,15 @@ def resolve(
     Raises:
         InvalidArgument: the first mistake.
     """
-    from sockshock._harness import DatagramEcho, LineEcho
-
     section = scenario.server
     with _blame(None if server_class is not None else scenario.where("server", "class")):
         cls = resolve_server_class(
             server_class if server_class is not None else section.server_class,
             source=server_source if server_class is not None else "class",
         )
-    transport = transport_of(cls)
     chosen = handler if handler is not None else section.handler
     handler_where = None if handler is not None else scenario.where("server", "handler")
-    if chosen is None:
-        chosen = DatagramEcho if transport == "datagram" else LineEcho
-    elif isinstance(chosen, str):
+    if isinstance(chosen, str):
         with _blame(handler_where):
             chosen = import_handler_class(
                 chosen, source=handler_source if handler is not None else "handler"
@@ -141,14 +140,19 @@ def resolve(
     # on the class's line if the file gave that (the default handler always fits).
     class_where = None if server_class is not None else scenario.where("server", "class")
     with _blame(handler_where if handler is None else class_where):
-        resolve_handler_class(
-            chosen, cls, source=handler_source if handler is not None else "handler"
+        choice = choose_handler(
+            cls,
+            chosen,
+            source=handler_source if handler is not None else "handler",
+            demo=True,
+            where="the scenario" if handler is None else "the command line",
         )
+    transport = choice.transport
     with _blame(scenario.where("server", "attrs")):
         split_server_attrs(cls, section.attrs, adopting=False, source="[server] attrs")
     origin = f" (from {server_source})" if server_class is not None else ""
     check_transport(scenario, transport, tls=section.tls, server=f"{cls.__name__}{origin}")
-    return Resolved(cls, chosen, transport)
+    return Resolved(cls, choice.handler_class, transport)
 
 
 @dataclass
@@ -184,52 +188,51 @@ class ScenarioResult:
         return [check for check in self.checks if check.passed is False]
 
 
-def _exchange(
-    address: Any,
-    family: int,
-    kind: int,
-    request: bytes,
-    timeout: float,
-    context: ssl.SSLContext | None,
-) -> bool:
-    """One well-behaved client: its request, and a reply within ``timeout``."""
+#: How often a load client sends its datagram again while no reply came (a lost one).
+RESEND = 0.05
+
+Opener = Callable[[float], socket.socket]
+"""Opens one load client (the one client: ``srv.connect()``, or ``connect()`` to the
+proxy), connected within the given seconds."""
+
+
+def _exchange(open_client: Opener, request_bytes: bytes, timeout: float) -> bytes | None:
+    """One well-behaved client: its request, and the reply within ``timeout`` (a lost
+    datagram is sent again); None if none came."""
     deadline = time.monotonic() + timeout
     try:
-        with socket.socket(family, kind) as raw:
-            note_client_socket(raw)  # a forked server's child must not keep it open
-            raw.settimeout(timeout)
-            if kind == socket.SOCK_DGRAM:
-                if family == getattr(socket, "AF_UNIX", None):
-                    return False  # a Unix datagram client needs a path of its own
-                raw.connect(address)
-                while time.monotonic() < deadline:  # a lost datagram is sent again
-                    raw.settimeout(min(0.05, max(0.001, deadline - time.monotonic())))
-                    raw.send(request)
-                    with contextlib.suppress(TimeoutError):
-                        return bool(raw.recv(65536))
-                return False
-            raw.connect(address)
-            client = context.wrap_socket(raw, server_hostname="localhost") if context else raw
-            with client:
-                client.sendall(request)
-                reply = b""
-                while not reply.endswith(b"\n"):
-                    client.settimeout(max(0.001, deadline - time.monotonic()))
-                    chunk = client.recv(65536)
-                    if not chunk:
-                        break
-                    reply += chunk
-                return bool(reply)
+        with open_client(timeout) as client:
+            reply = request(
+                client,
+                request_bytes,
+                until=b"\n",
+                resend=RESEND,
+                timeout=max(0.001, deadline - time.monotonic()),
+            )
+        return reply or None
     except (OSError, ValueError):
-        return False
+        return None
+
+
+#: How a reply is judged: (reply, the reply without faults) -> None if as
+#: expected, else why not (``sockshock run``'s ``Expectation.judge``).
+Judge = Callable[[bytes, bytes], "str | None"]
 
 
 def _load(
-    scenario: Scenario, address: Any, family: int, kind: int, context: ssl.SSLContext | None
-) -> tuple[int, int]:
-    """(answered, sent) for the scenario's well-behaved clients."""
+    scenario: Scenario,
+    open_client: Opener,
+    *,
+    request_bytes: bytes | None = None,
+    judge: Judge | None = None,
+    baseline: bytes = b"",
+) -> tuple[int, int, str | None]:
+    """(answered, sent, why the first wrong reply was wrong) for the scenario's
+    well-behaved clients; with ``judge``, a reply counts only if it is as expected."""
     load = scenario.load
+    sending = load.request if request_bytes is None else request_bytes
     answered = failed = 0
+    wrong: list[str] = []
     lock = threading.Lock()
     queue = list(range(load.clients))
     # Once more requests went unanswered than the expectation allows, the verdict
@@ -243,7 +246,14 @@ def _load(
                 if not queue or failed > affordable:
                     return
                 queue.pop()
-            ok = _exchange(address, family, kind, load.request, load.timeout, context)
+            reply = _exchange(open_client, sending, load.timeout)
+            ok = reply is not None
+            if reply is not None and judge is not None:
+                problem = judge(reply, baseline)
+                if problem is not None:
+                    ok = False
+                    with lock:
+                        wrong.append(problem)
             with lock:
                 answered += ok
                 failed += not ok
@@ -256,7 +266,7 @@ def _load(
         thread.start()
     for thread in threads:
         thread.join(load.timeout * load.clients + 5)
-    return answered, load.clients
+    return answered, load.clients, wrong[0] if wrong else None
 
 
 #: Seconds the load waits at most for a scenario's misbehaving clients to connect.
@@ -306,7 +316,11 @@ def _judge_errors(scenario: Scenario, errors: list[Any]) -> Check:
 
 
 def run(
-    scenario: Scenario, *, server_class: Any = None, handler: Any = None, seed: int | None = None
+    scenario: Scenario,
+    *,
+    server_class: type[Server] | str | None = None,
+    handler: HandlerClass | str | None = None,
+    seed: int | None = None,
 ) -> ScenarioResult:
     """Run ``scenario`` against a server in this process (its ``[server]`` unless
     ``server_class``/``handler`` say otherwise) and judge its ``[expect]``.
@@ -364,10 +378,11 @@ def _serve(
             shutdown_timeout=max(5.0, scenario.expect.stops_within * 4),
             **scenario.server.attrs,
         ) as srv:
-            context = srv.client_context() if srv.tls else None
             ends = time.monotonic() + scenario.duration
             with _clients(scenario, srv.address, transport):
-                answered, sent = _load(scenario, srv.address, srv.family, srv.type, context)
+                answered, sent, _ = _load(
+                    scenario, lambda timeout: srv.connect(timeout=timeout, tls=srv.tls)
+                )
                 time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
                 cutoff = len(srv.errors)  # the misbehaving clients leave now
             result.checks.append(_judge_answered(scenario, answered, sent))
@@ -403,48 +418,99 @@ def _serve(
 
 
 def run_against(
-    scenario: Scenario, target: Any, *, transport: str = "tcp", seed: int | None = None
+    scenario: Scenario,
+    target: Any,
+    *,
+    transport: str = "tcp",
+    seed: int | None = None,
+    request: bytes | None = None,
+    judge: Judge | None = None,
 ) -> ScenarioResult:
     """Run ``scenario`` against a server in another process at ``target`` (loopback
     ``(host, port)``, or a Unix path with ``transport="unix"``): its faults go
     through a :class:`~sockshock.FaultProxy`, its clients and load to the proxy.
     Only the answers are judged: the server's stop, its handler errors and its
-    leaks are not visible from here."""
+    leaks are not visible from here.
+
+    A reply counts as answered when ``judge(reply, baseline)`` finds nothing wrong
+    with it, ``baseline`` being the target's reply to the same request without
+    faults (asked first, straight from the target); without ``judge``, when it is
+    the baseline, runs of digits aside (dates, counters) -- as ``sockshock run``'s
+    built-in checks judge. ``request`` replaces the scenario's ``[load] request``.
+    """
     from sockshock._proxy import FaultProxy
 
     kind_name = "datagram" if transport == "udp" else "stream"
     check_transport(
-        scenario, kind_name, tls=scenario.server.tls, server=f"the target {transport}:{target!r}"
+        scenario,
+        kind_name,
+        tls=scenario.server.tls,
+        server=f"the target {transport}:{target!r}",
+        proxied=True,
     )
     plan = scenario.plan(seed)
-    family = (
-        socket.AF_UNIX
-        if transport == "unix"
-        else (socket.AF_INET6 if isinstance(target, tuple) and ":" in target[0] else socket.AF_INET)
-    )
-    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     result = ScenarioResult(scenario.name, f"{transport}:{target}", plan.seed)
     started = time.monotonic()
+    context = None
+    if scenario.server.tls:
+        from sockshock._tls import client_context
+
+        context = client_context()
+    sending = scenario.load.request if request is None else request
+
+    def opener(address: Any) -> Opener:
+        return lambda timeout: connect(
+            address, kind_name, timeout=timeout, tls=context, source="the load"
+        )
+
+    baseline = _exchange(opener(target), sending, scenario.load.timeout)
+    if baseline is None:
+        result.checks.append(
+            Check(
+                "answered",
+                False,
+                f"the target did not answer {sending!r} without faults (within "
+                f"{scenario.load.timeout:g} s): nothing to judge the replies under faults by",
+            )
+        )
+        result.seconds = time.monotonic() - started
+        return result
     with (
         warnings.catch_warnings(record=True) as caught,
         FaultProxy(target, faults=plan, transport=transport) as proxy,
     ):
         warnings.simplefilter("always", FaultNeverFired)
         ends = time.monotonic() + scenario.duration
-        context = None
-        if scenario.server.tls:
-            from sockshock._tls import client_context
-
-            context = client_context()
-        with _clients(
-            scenario, proxy.address, "datagram" if kind == socket.SOCK_DGRAM else "stream"
-        ):
-            answered, sent = _load(scenario, proxy.address, family, kind, context)
+        address = proxy.address
+        with _clients(scenario, address, kind_name):
+            answered, sent, wrong = _load(
+                scenario,
+                opener(address),
+                request_bytes=sending,
+                judge=_same_as_baseline if judge is None else judge,
+                baseline=baseline,
+            )
             time.sleep(max(0.0, ends - time.monotonic()))  # the clients' window
     result.notes = [str(w.message) for w in caught]
-    result.checks.append(_judge_answered(scenario, answered, sent))
+    answered_check = _judge_answered(scenario, answered, sent)
+    detail = f"; the reply without faults: {baseline[:60]!r}"
+    if wrong is not None:
+        detail += f"; first wrong reply: {wrong}"
+    result.checks.append(
+        Check(answered_check.name, answered_check.passed, answered_check.detail + detail)
+    )
     for name in ("stops within", "handler errors", "no leaks"):
         result.checks.append(Check(name, None, "not visible from outside the target"))
     result.seconds = time.monotonic() - started
     result.log = plan.describe(limit=40)
     return result
+
+
+_DIGITS = re.compile(rb"\d+")
+
+
+def _same_as_baseline(reply: bytes, baseline: bytes) -> str | None:
+    """The built-in checks' default: the reply without faults, digits aside."""
+    if reply == baseline or _DIGITS.sub(b"0", reply) == _DIGITS.sub(b"0", baseline):
+        return None
+    return f"{reply[:60]!r} is not the reply without faults (digits aside)"

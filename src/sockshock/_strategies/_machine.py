@@ -33,7 +33,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from sockshock._clients import ClientScript, HalfClose, Read, ScriptRun, abbreviate
 from sockshock._faults import FaultModel, FaultPlan
-from sockshock._harness import LeakAudit, ServerHandle, add_note, serving
+from sockshock._harness import ClockArg, LeakAudit, ServerHandle, add_note, serving
 from sockshock._strategies._strategies import client_scripts, fault_plans
 from sockshock._util import FaultNeverFired, InvalidArgument
 
@@ -129,7 +129,8 @@ class ServerMachine(RuleBasedStateMachine):
     Attributes:
         server_class: what ``serving()`` takes: a class (sockshock's, the standard
             library's, ``http.server.ThreadingHTTPServer``...) or a name.
-        handler_class: the request handler class.
+        handler_class: the request handler class (``None``: the one the server
+            class's constructor takes by default).
         server_attrs: attributes for ``serving()`` (``{"daemon_threads": True}``).
         server_kwargs: keyword arguments of the server's constructor.
         faults: ``None``; a list of fault models and model classes (parameters and
@@ -158,7 +159,7 @@ class ServerMachine(RuleBasedStateMachine):
     server_attrs: ClassVar[dict[str, Any]] = {}
     server_kwargs: ClassVar[dict[str, Any] | None] = None
     faults: ClassVar[Any] = None
-    clock: ClassVar[str] = "virtual"
+    clock: ClassVar[ClockArg] = "virtual"
     scripts: ClassVar[st.SearchStrategy[ClientScript] | None] = None
     max_clients: ClassVar[int] = 4
     stop_within: ClassVar[float] = 2.0
@@ -174,7 +175,7 @@ class ServerMachine(RuleBasedStateMachine):
         super().__init__()
         self.leak_audit = LeakAudit() if self.audit else None
         self.stack = contextlib.ExitStack()
-        self.srv: ServerHandle | None = None
+        self.srv: ServerHandle[Any] | None = None
         #: Clients whose scripts are under way, and those that finished.
         self.clients: list[ScriptRun] = []
         self.finished: list[ScriptRun] = []

@@ -127,13 +127,17 @@ class StreamFaults:
         decision = self._sockshock_layer.ask(kind, self._sockshock_conn, size)
         return self._sockshock_delay(kind, decision, timeout)
 
-    def _sockshock_stall(self, flags: int = 0) -> None:
-        """The peer is silent: block until the timeout, a shutdown, a close, or the
-        real peer hanging up (then: end of file)."""
+    def _sockshock_stall(self, close_after: float | None, flags: int = 0) -> None:
+        """The peer is silent: block until the timeout, a shutdown, a close, the
+        real peer hanging up, or ``close_after`` (``Stall(timeout=...)``: the
+        connection is closed) -- all but the timeout end in end of file. A
+        non-blocking read (``O_NONBLOCK``, ``MSG_DONTWAIT``) gets EAGAIN."""
         timeout = effective_timeout(self, flags)
         if timeout == 0.0:
             raise os_error(errno.EAGAIN)
-        if not self._sockshock_wait(timeout, _CLOSED) and timeout is not None:
+        closes = close_after is not None and (timeout is None or close_after <= timeout)
+        wait = close_after if closes else timeout
+        if not self._sockshock_wait(wait, _CLOSED) and timeout is not None and not closes:
             raise timed_out()
 
     # -- reads -----------------------------------------------------------------------
@@ -158,7 +162,7 @@ class StreamFaults:
             conn.eof = True
             return None
         if action == STALL:
-            self._sockshock_stall(flags)
+            self._sockshock_stall(decision.close_after, flags)
             return None  # woken by a shutdown, a close or the peer: end of file
         return size if decision.limit is None else max(1, min(size, decision.limit))
 
