@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import IO, Any, NoReturn
 
+from sockshock._cli._run import check_writable
 from sockshock._faults import FaultEvent
 from sockshock._proxy import (
     API_PORT,
@@ -71,9 +72,10 @@ def _parse_address(text: str, transport: str, option: str) -> Any:
             )
         return text
     host, sep, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
         host = host[1:-1]
-    if not sep or not host or not port.isdigit():
+    if not sep or not host or not port.isdigit() or (not bracketed and "[" in host):
         raise InvalidArgument(
             f"{option}={text!r}: expected HOST:PORT such as 127.0.0.1:8000 ([::1]:8000 for IPv6)"
         )
@@ -223,7 +225,7 @@ def _limit_note(limit: tuple[int, int] | None) -> None:
         _note(f"raised the open-file limit from {limit[0]} to {limit[1]} (two per connection)")
 
 
-def _scenario_models(name: str) -> tuple[list[Any], int | None]:
+def _scenario_models(name: str) -> tuple[list[Any], int | None, str]:
     from sockshock._scenarios import find
 
     scenario = find(name, source="--scenario")
@@ -237,12 +239,12 @@ def _scenario_models(name: str) -> tuple[list[Any], int | None]:
         kinds = ", ".join(client.kind for client in scenario.clients)
         skipped.append(f"its misbehaving clients ({kinds})")
     skipped.append("its load and expectations")
-    _note(
+    note = (
         f"scenario {scenario.name!r}: the proxy runs its faults and seed only, not "
         f"{' or '.join(skipped)}; sockshock run {scenario.name} --target HOST:PORT runs "
         "them too"
     )
-    return list(scenario.faults), scenario.seed
+    return list(scenario.faults), scenario.seed, note
 
 
 def proxy_main(argv: Sequence[str] | None = None) -> int:
@@ -265,8 +267,11 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         transport = "udp" if args.udp else "unix" if args.unix else "tcp"
         models = [parse_fault(text) for text in args.fault]
         seed = args.seed
+        note = None
+        if args.log not in (None, "-"):
+            check_writable(args.log, "--log")
         if args.scenario is not None:
-            scenario_models, scenario_seed = _scenario_models(args.scenario)
+            scenario_models, scenario_seed, note = _scenario_models(args.scenario)
             models = [*scenario_models, *models]
             seed = scenario_seed if seed is None else seed
         if args.api is not None or args.config is not None:
@@ -287,6 +292,8 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         upstream = _parse_address(args.upstream, transport, "--upstream")
         listen = None if args.listen is None else _parse_address(args.listen, transport, "--listen")
         proxy = FaultProxy(upstream, listen=listen, faults=models, seed=seed, transport=transport)
+        if note is not None:  # only once the scenario's faults are known to fit
+            _note(note)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except (_UsageError, InvalidArgument) as exc:

@@ -159,6 +159,8 @@ def resolve_handler_class(
             f"socketserver.BaseRequestHandler) but got {source}={handler!r} "
             f"(type={type(handler).__name__})"
         )
+    if isinstance(handler, type) and not issubclass(handler, classes("BaseRequestHandler")):
+        _check_handler_like(handler, source)
     if isinstance(handler, type):
         stream = issubclass(handler, classes("StreamRequestHandler"))
         datagram = issubclass(handler, classes("DatagramRequestHandler"))
@@ -220,6 +222,28 @@ def check_address(
     return address
 
 
+def _check_handler_like(handler: type[Any], source: str) -> None:
+    """A class that is not a ``BaseRequestHandler`` must at least be built the way a
+    server builds a handler, ``Handler(request, client_address, server)``: a server
+    class (the two arguments swapped) or a built-in type fails only at the first
+    connection, inside the server's thread."""
+    wrong = None
+    if hasattr(handler, "serve_forever"):
+        wrong = "a server class, not a request handler class"
+    else:
+        try:
+            inspect.signature(handler).bind(None, None, None)
+        except TypeError:
+            wrong = "not built as Handler(request, client_address, server)"
+        except ValueError:  # no signature (a built-in type)
+            wrong = "not a request handler class"
+    if wrong is not None:
+        raise InvalidArgument(
+            f"expected a request handler class (a subclass of "
+            f"socketserver.BaseRequestHandler) but got {source}={handler!r}: {wrong}"
+        )
+
+
 def resolve_faults(
     faults: Any,
     *,
@@ -259,7 +283,7 @@ def resolve_faults(
     else:
         if seed is None and not isinstance(faults, FaultPlan):
             seed = default_seed
-        plan = make_plan(faults, seed=seed, source=source)
+        plan = make_plan(faults, seed=seed, source=source, where=f"serving({source}=...)")
         layer = FaultLayer(
             plan, resolve_clock(clock if clock is not None else default_clock, source="clock")
         )
@@ -275,11 +299,7 @@ def resolve_faults(
 def check_clock(clock: Any, *, source: str) -> None:
     """A clock class where its instance was meant (``clock=sockshock.VirtualClock``)."""
     if isinstance(clock, type):
-        raise InvalidArgument(
-            f"expected 'real', 'virtual' or a Clock instance but got "
-            f"clock={clock!r}, a class (from {source}); give an instance: "
-            f"clock={clock.__name__}()"
-        )
+        resolve_clock(clock, source=source)  # the error for a class
 
 
 def check_transport(
@@ -401,6 +421,13 @@ def check_server_kwargs(
                 f"server_kwargs={kwargs!r} (from {source}): serving() passes {cls.__name__}'s "
                 f"{name!r} itself; give {instead} instead"
             )
+    if kwargs.get("bind_and_activate", True) is not True:
+        raise InvalidArgument(
+            f"server_kwargs={kwargs!r} (from {source}): bind_and_activate="
+            f"{kwargs['bind_and_activate']!r} would leave {cls.__name__} without a listening "
+            "socket, and every connection refused; serving() binds and activates the "
+            "server itself: leave bind_and_activate out"
+        )
     names = ctor.others
     if names is None:
         return  # **kwargs, or no signature to check against
@@ -607,6 +634,28 @@ def resolve_server(
     return choose_handler(cls, handler, source=handler_source, demo=demo, where=where)
 
 
+def _check_near_misses(server_attrs: dict[str, Any], cls: type[Any]) -> None:
+    """A server attribute that is no attribute of the class but a near miss of one of
+    serving()'s own keywords (``shutdown_timout=``, ``fault=``) is a typo: as a new
+    attribute it would be set, unused, and the keyword left at its default."""
+    own = [
+        name
+        for name in inspect.signature(resolve_spec).parameters
+        if name not in ("server_class", "handler_class", "server_attrs")
+        and not name.startswith(("default_", "poll_interval_"))
+    ]
+    for name, value in server_attrs.items():
+        if hasattr(cls, name):
+            continue
+        hint = did_you_mean(name, own, cutoff=0.8)
+        if hint:
+            raise InvalidArgument(
+                f"serving() takes no keyword {name!r} ({name}={value!r}); {hint}(Every "
+                f"other keyword becomes an attribute of the server: to give "
+                f"{cls.__name__} an attribute of that name, subclass it.)"
+            )
+
+
 def resolve_spec(
     server_class: Any,
     handler_class: Any,
@@ -662,6 +711,7 @@ def resolve_spec(
         given=poll_interval_given,
         source=source,
     )
+    _check_near_misses(server_attrs, cls)
     class_attrs, instance_attrs = split_server_attrs(
         cls, server_attrs, adopting=instance is not None
     )

@@ -94,7 +94,11 @@ def parse_fault(text: str, *, source: str = "--fault") -> FaultModel:
         for keyword in call.keywords:
             if keyword.arg is None:
                 raise ValueError("**")
+            if keyword.arg in kwargs:  # Python refuses it when compiling, ast.parse() does not
+                raise InvalidArgument(f"{where}: {keyword.arg}= is given twice")
             kwargs[keyword.arg] = ast.literal_eval(keyword.value)
+    except InvalidArgument:
+        raise
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise InvalidArgument(
             f"{where}: arguments must be literals (numbers, strings, "

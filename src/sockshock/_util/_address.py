@@ -10,6 +10,7 @@ IPv4-mapped IPv6 addresses; these rules do not depend on it).
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import sys
@@ -20,6 +21,7 @@ from sockshock._util._errors import InvalidArgument
 __all__ = [
     "LOOPBACK_RULE",
     "UNIX_PATH_MAX",
+    "cannot_listen",
     "format_address",
     "host_port_form",
     "ip_literal",
@@ -153,3 +155,16 @@ def format_address(address: Any) -> str:
     if isinstance(address, bytes):
         return os.fsdecode(address)
     return str(address)
+
+
+def cannot_listen(exc: OSError, address: Any, *, source: str | None = None) -> OSError:
+    """What to raise when binding ``address`` failed with ``exc``: an ``OSError`` with
+    the same errno (``except OSError`` and errno checks keep working), whose message
+    names the address and, for ``EADDRINUSE``, what it means."""
+    what = (
+        "it is in use (another process or server listens there)"
+        if exc.errno == errno.EADDRINUSE
+        else exc.strerror or str(exc)
+    )
+    origin = f" (from {source})" if source else ""
+    return OSError(exc.errno, f"cannot listen on {format_address(address)}: {what}{origin}")
