@@ -26,8 +26,7 @@ import inspect
 import math
 import re
 import socket
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -158,7 +157,9 @@ for _model in _MODELS:
 
 # FaultPlan and Draws
 for _value in ("1", -1, 1.5, True, 2**64, NAN):
-    case("FaultPlan", f"seed={_value!r}", lambda v=_value: F.FaultPlan(seed=v), named("seed", _value))
+    case(
+        "FaultPlan", f"seed={_value!r}", lambda v=_value: F.FaultPlan(seed=v), named("seed", _value)
+    )
 for _value in ("1", -1, 1.5, True, NAN):
     case(
         "FaultPlan",
@@ -167,7 +168,8 @@ for _value in ("1", -1, 1.5, True, NAN):
         named("log_limit", _value),
     )
 for _value in ("PartialReads", 3, None, F.PartialReads, [3]):
-    case("FaultPlan", f"model {_value!r}", lambda v=_value: F.FaultPlan(v), repr(_value))
+    _fragment = "got 3 (type=int)" if _value == [3] else repr(_value)
+    case("FaultPlan", f"model {_value!r}", lambda v=_value: F.FaultPlan(v), _fragment)
 for _value in ("r", 3, [3]):
     case("FaultPlan", f"rng={_value!r}", lambda v=_value: F.FaultPlan(rng=v), "rng=")
 for _value in ("abc", [1.5], [-0.1], [NAN], [None], 3):
@@ -284,7 +286,12 @@ for _server, _address, _fragment in (
     ("TCPServer", "/tmp/x.sock", "'/tmp/x.sock'"),
 ):
     _h = DatagramEcho if "Datagram" in _server or "UDP" in _server else LineEcho
-    case("serving()", f"{_server} address={_address!r}", _serve(_server, _h, address=_address), _fragment)
+    case(
+        "serving()",
+        f"{_server} address={_address!r}",
+        _serve(_server, _h, address=_address),
+        _fragment,
+    )
 case(
     "serving()",
     "max_packet_size=70000 on UDPServer",
@@ -357,9 +364,7 @@ _DRIVE_BAD += [
     for v in ("1", NAN, INF, -1, 0, True, 1e9)
 ]
 _DRIVE_BAD += [("sockets", v, named("sockets", v)) for v in ("virtual", None, 1)]
-_DRIVE_BAD += [
-    ("send_buffer", v, named("send_buffer", v)) for v in ("1", 1.5, -1, 0, True, HUGE)
-]
+_DRIVE_BAD += [("send_buffer", v, named("send_buffer", v)) for v in ("1", 1.5, -1, 0, True, HUGE)]
 _DRIVE_BAD += [("max_output", v, named("max_output", v)) for v in ("1", 1.5, -1, 0, True, HUGE)]
 _DRIVE_BAD += [("server", v, named("server", v)) for v in ("TCPServr", 3)]
 _DRIVE_BAD += [("schedule", v, named("schedule", v)) for v in ("pct:x", "bogus", 1.5, -1, [1])]
@@ -488,7 +493,11 @@ for _name, _value in (
     ("base", int),
     ("base", LineEcho),
 ):
-    _fragment = repr(_value) if _name == "concurrency" and not isinstance(_value, (str, int)) else named(_name, _value)
+    _fragment = (
+        repr(_value)
+        if _name == "concurrency" and not isinstance(_value, (str, int))
+        else named(_name, _value)
+    )
     if _name == "concurrency" and isinstance(_value, (tuple, list)):
         _fragment = repr(_value[1])
     case(
@@ -790,7 +799,12 @@ for _value, _fragment in (
 ):
     case("scripts.Send", f"data={_value!r}", lambda v=_value: S.Send(v), _fragment)
 for _value in ("1", -1, NAN, INF, True, 1e9, None):
-    case("scripts.Pause", f"seconds={_value!r}", lambda v=_value: S.Pause(v), named("seconds", _value))
+    case(
+        "scripts.Pause",
+        f"seconds={_value!r}",
+        lambda v=_value: S.Pause(v),
+        named("seconds", _value),
+    )
 for _kwargs in (
     {"size": 0},
     {"size": -1},
@@ -802,7 +816,9 @@ for _kwargs in (
     {"until": 3},
 ):
     _name, _value = next(iter(_kwargs.items()))
-    case("scripts.Read", f"{_name}={_value!r}", lambda kw=_kwargs: S.Read(**kw), named(_name, _value))
+    case(
+        "scripts.Read", f"{_name}={_value!r}", lambda kw=_kwargs: S.Read(**kw), named(_name, _value)
+    )
 for _steps, _fragment in (
     ("x", "steps='x'"),
     (None, "steps=None"),
@@ -825,6 +841,8 @@ for _value in ("x", 3):
         lambda v=_value: S.ClientScript((S.Send(b"x"),), intended=v),
         named("intended", _value),
     )
+
+
 def _script_run(script: Any, **kwargs: Any) -> Callable[[], object]:
     def call() -> None:
         with socket.socket() as sock:
@@ -835,7 +853,9 @@ def _script_run(script: Any, **kwargs: Any) -> Callable[[], object]:
 
 for _value, _fragment in (("x", "script='x'"), (None, "script=None"), ([S.Send(b"x")], "script=")):
     case("scripts.ScriptRun", f"script={_value!r}", _script_run(_value), _fragment)
-case("scripts.ScriptRun", "sleep=3", _script_run(S.ClientScript((S.Send(b"x"),)), sleep=3), "sleep=3")
+case(
+    "scripts.ScriptRun", "sleep=3", _script_run(S.ClientScript((S.Send(b"x"),)), sleep=3), "sleep=3"
+)
 
 
 # -- sockshock.strategies ------------------------------------------------------------------
@@ -867,7 +887,9 @@ for _kwargs, _fragment in (
     ({"request": -1}, "request=-1"),
     ({"request": 1.5}, "request=1.5"),
 ):
-    case("strategies.fault_plans()", f"{_kwargs}", lambda kw=_kwargs: ST.fault_plans(**kw), _fragment)
+    case(
+        "strategies.fault_plans()", f"{_kwargs}", lambda kw=_kwargs: ST.fault_plans(**kw), _fragment
+    )
 for _args, _kwargs, _fragment in (
     ((3,), {}, "model=3"),
     ((None,), {}, "model=None"),
@@ -996,7 +1018,9 @@ for _name, _value in (
         named(_name, _value),
     )
 for _value in ("valdi", "", None, 3):
-    case("tls.contexts()", f"case={_value!r}", lambda v=_value: T.contexts(v), named("case", _value))
+    case(
+        "tls.contexts()", f"case={_value!r}", lambda v=_value: T.contexts(v), named("case", _value)
+    )
 
 
 # -- scenarios, checks, layer ------------------------------------------------------------
@@ -1035,7 +1059,11 @@ for _name, _value, _fragment in (
     ("seed", 1.5, "seed=1.5"),
 ):
     case("scenarios.run()", f"{_name}={_value!r}", _run_scenario(**{_name: _value}), _fragment)
-for _value, _fragment in (("partial-io", "scenario='partial-io'"), (None, "scenario=None"), (3, "scenario=3")):
+for _value, _fragment in (
+    ("partial-io", "scenario='partial-io'"),
+    (None, "scenario=None"),
+    (3, "scenario=3"),
+):
     case("scenarios.run()", f"scenario={_value!r}", lambda v=_value: SC.run(v), _fragment)
 
 for _args, _kwargs, _fragment in (
@@ -1063,10 +1091,20 @@ for _value, _fragment in (
     (L.VirtualClock, "VirtualClock()"),
 ):
     case("layer.FaultLayer", f"clock={_value!r}", lambda v=_value: L.FaultLayer(clock=v), _fragment)
-for _value, _fragment in (("PartialReads", "'PartialReads'"), (3, "3"), ([3], "3"), ([None], "None")):
+for _value, _fragment in (
+    ("PartialReads", "'PartialReads'"),
+    (3, "3"),
+    ([3], "3"),
+    ([None], "None"),
+):
     case("layer.FaultLayer", f"plan={_value!r}", lambda v=_value: L.FaultLayer(v), _fragment)
 for _value in ("0", -1, NAN, INF, True, [0]):
-    case("layer.VirtualClock", f"start={_value!r}", lambda v=_value: L.VirtualClock(v), named("start", _value))
+    case(
+        "layer.VirtualClock",
+        f"start={_value!r}",
+        lambda v=_value: L.VirtualClock(v),
+        named("start", _value),
+    )
 for _value in ("1", -1, NAN, INF, None):
     case(
         "layer.VirtualClock.sleep()",
@@ -1154,19 +1192,31 @@ for _old, _new, _fragment in (
     ("duration = 0.05", "durration = 0.05", "did you mean 'duration'?"),
     ("duration = 0.05", "name = 3", "name=3"),
     ('description = "a scenario"', "description = 3", "description=3"),
-    ('class = "ThreadingTCPServer"', 'class = "ThreadingTCPServr"', "did you mean 'ThreadingTCPServer'?"),
+    (
+        'class = "ThreadingTCPServer"',
+        'class = "ThreadingTCPServr"',
+        "did you mean 'ThreadingTCPServer'?",
+    ),
     ('class = "ThreadingTCPServer"', "class = 3", "class=3"),
     ('class = "ThreadingTCPServer"', 'class = ""', "''"),
     ('class = "ThreadingTCPServer"', 'class = "os:path"', "'os:path'"),
     ('class = "ThreadingTCPServer"', 'klass = "TCPServer"', "did you mean 'class'?"),
     ('handler = "sockshock.handlers:LineEcho"', 'handler = "sockshock.handlers:Nope"', "Nope"),
-    ('handler = "sockshock.handlers:LineEcho"', 'handler = "sockshock.handlers:DatagramEcho"', "DatagramEcho"),
+    (
+        'handler = "sockshock.handlers:LineEcho"',
+        'handler = "sockshock.handlers:DatagramEcho"',
+        "DatagramEcho",
+    ),
     ('handler = "sockshock.handlers:LineEcho"', "handler = 3", "handler=3"),
     ('handler = "sockshock.handlers:LineEcho"', 'handler = "nosuchmodule:X"', "nosuchmodule"),
     ('handler = "sockshock.handlers:LineEcho"', 'tls = "yes"', "tls='yes'"),
     ('handler = "sockshock.handlers:LineEcho"', "attrs = 3", "attrs=3"),
     ('handler = "sockshock.handlers:LineEcho"', "attrs = { timeout = -1 }", "timeout=-1"),
-    ('handler = "sockshock.handlers:LineEcho"', "attrs = { timout = 1 }", "did you mean 'timeout'?"),
+    (
+        'handler = "sockshock.handlers:LineEcho"',
+        "attrs = { timout = 1 }",
+        "did you mean 'timeout'?",
+    ),
     ('model = "PartialReads"', 'model = "PartialReadz"', "did you mean 'PartialReads'?"),
     ('model = "PartialReads"', "model = 3", "model: 3 is not a fault model"),
     ('model = "PartialReads"', 'model = "FaultPlan"', "'FaultPlan'"),
@@ -1185,11 +1235,23 @@ for _old, _new, _fragment in (
     ("max_chunk = 2", 'max_chunk = 2\nlayer = "tls"', "layer='tls'"),
     ("max_chunk = 2", 'max_chunk = 2\nlayer = "plaintext"', "layer='plaintext'"),
     ('model = "PartialReads"\nmax_chunk = 2', 'model = "DropDatagrams"', "DropDatagrams"),
-    ('model = "PartialReads"\nmax_chunk = 2', 'model = "AcceptErrors"\nerrno = "ENOPE"', "errno='ENOPE'"),
-    ('model = "PartialReads"\nmax_chunk = 2', 'model = "Latency"\nseconds = 1e9', "seconds=1000000000.0"),
+    (
+        'model = "PartialReads"\nmax_chunk = 2',
+        'model = "AcceptErrors"\nerrno = "ENOPE"',
+        "errno='ENOPE'",
+    ),
+    (
+        'model = "PartialReads"\nmax_chunk = 2',
+        'model = "Latency"\nseconds = 1e9',
+        "seconds=1000000000.0",
+    ),
     ('model = "PartialReads"\nmax_chunk = 2', 'model = "Latency"', "seconds"),
-    ('model = "PartialReads"\nmax_chunk = 2', 'model = "Stall"\ndirection = "up"', "direction='up'"),
-    ('model = "PartialReads"\nmax_chunk = 2', 'max_chunk = 3', "needs a model"),
+    (
+        'model = "PartialReads"\nmax_chunk = 2',
+        'model = "Stall"\ndirection = "up"',
+        "direction='up'",
+    ),
+    ('model = "PartialReads"\nmax_chunk = 2', "max_chunk = 3", "needs a model"),
     ("clients = 2", "clients = -1", "clients=-1"),
     ("clients = 2", 'clients = "2"', "clients='2'"),
     ("clients = 2", "clients = 1000000000", "clients=1000000000"),
@@ -1228,12 +1290,12 @@ for _section, _fragment in (
     ("[[server]]\nclass = 'TCPServer'\n", "server"),
     ("[[load]]\nclients = 1\n", "load"),
 ):
-    _text = _GOOD.replace("[[faults]]\nmodel = \"PartialReads\"\nmax_chunk = 2\n", "").replace(
-        "[load]\nclients = 2\nrequest = \"x\\n\"\n", ""
+    _text = _GOOD.replace('[[faults]]\nmodel = "PartialReads"\nmax_chunk = 2\n', "").replace(
+        '[load]\nclients = 2\nrequest = "x\\n"\n', ""
     )
     if _section.startswith("[[server]]"):
-        _text = _text.replace("[server]\n", "").replace("class = \"ThreadingTCPServer\"\n", "")
-        _text = _text.replace("handler = \"sockshock.handlers:LineEcho\"\n", "")
+        _text = _text.replace("[server]\n", "").replace('class = "ThreadingTCPServer"\n', "")
+        _text = _text.replace('handler = "sockshock.handlers:LineEcho"\n', "")
     _text += "\n" + _section
     toml(f"section {_section.splitlines()[0]}", _text, _section.splitlines()[0], _fragment)
 
@@ -1256,27 +1318,43 @@ for _clients, _fragment in (
     toml(f"[[clients]] {_clients.strip()}", _text, _needle, _fragment)
 
 for _given, _text, _needle, _fragment in (
-    ("broken syntax", _GOOD.replace("max_chunk = 2", "max_chunk = = 2"), "max_chunk = = 2", "max_chunk"),
+    (
+        "broken syntax",
+        _GOOD.replace("max_chunk = 2", "max_chunk = = 2"),
+        "max_chunk = = 2",
+        "not valid TOML",
+    ),
     ("an unclosed string", _GOOD.replace('"a scenario"', '"a scenario'), "a scenario", ""),
-    ("a duplicate key", _GOOD.replace("duration = 0.05", "duration = 0.05\nduration = 1"), "duration = 1", "duration"),
+    (
+        "a duplicate key",
+        _GOOD.replace("duration = 0.05", "duration = 0.05\nduration = 1"),
+        "duration = 1",
+        "not valid TOML",
+    ),
     ("a duplicate table", _GOOD + "\n[load]\nclients = 3\n", None, "load"),
     (
         "a multi-line string before a bad key",
-        '"""'.join(["description = ", "\none\ntwo\nthree\n", "\n"]) + _GOOD.split("\n", 1)[1].replace(
-            "max_chunk = 2", "max_chunk = -2"
-        ),
+        '"""'.join(["description = ", "\none\ntwo\nthree\n", "\n"])
+        + _GOOD.split("\n", 1)[1].replace("max_chunk = 2", "max_chunk = -2"),
         "max_chunk = -2",
         "max_chunk=-2",
     ),
     (
         "a multi-line array before a bad key",
-        _GOOD.replace("[expect]", "[expect]\nhandler_errors = [\n  'OSError',\n  'NoSuchError',\n]"),
+        _GOOD.replace(
+            "[expect]", "[expect]\nhandler_errors = [\n  'OSError',\n  'NoSuchError',\n]"
+        ),
         "handler_errors = [",
         "'NoSuchError'",
     ),
     ("not UTF-8", "description = '\udcff'", None, "utf-8"),
     ("a top-level array", "faults = 3\n", "faults = 3", "faults=3"),
-    ("faults as a list of strings", "faults = ['PartialReads']\n", "faults =", "each [[faults]] entry must be a table"),
+    (
+        "faults as a list of strings",
+        "faults = ['PartialReads']\n",
+        "faults =",
+        "each [[faults]] entry must be a table",
+    ),
 ):
     toml(_given, _text, _needle, _fragment)
 
@@ -1391,7 +1469,6 @@ for _args, _fragment in (
     ([*_UPSTREAM, "--fault", "PartialReads(1" + ")" * 2], "PartialReads(1))"),
     ([*_UPSTREAM, "--fault", "PartialReads(1, layer='plaintext')"], "layer='plaintext'"),
     ([*_UPSTREAM, "--fault", "DropDatagrams()"], "DropDatagrams()"),
-    ([*_UPSTREAM, "--fault", "AcceptErrors()"], "AcceptErrors()"),
     ([*_UPSTREAM, "--fault", "Latency(1e9)"], "seconds=1000000000.0"),
     ([*_UPSTREAM, "--fault", "Latency(" + "9" * 5000 + ")"], "Latency("),
     ([*_UPSTREAM, "--fault", "FaultPlan()"], "FaultPlan"),
@@ -1489,7 +1566,6 @@ MARKER_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("@pytest.mark.sockshock(audit=3)", ("audit=3",)),
     ("@pytest.mark.sockshock(shutdown_timeout=0)", ("shutdown_timeout=0",)),
     ("@pytest.mark.sockshock(shutdown_timeout=float('nan'))", ("shutdown_timeout=nan",)),
-    ("@pytest.mark.sockshock(shutdown_timeout='5')", ("shutdown_timeout='5'",)),
     ("@pytest.mark.sockshock(clock='fast')", ("clock='fast'",)),
     ("@pytest.mark.sockshock(expect_errors='OSError')", ("expect_errors='OSError'",)),
     ("@pytest.mark.sockshock(expect_errors=[3])", ("expect_errors=[3]",)),
@@ -1515,11 +1591,17 @@ MARKER_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("@pytest.mark.shutdown_within(1, busy='x')", ("busy='x'",)),
     ("@pytest.mark.shutdown_within(1, stalled=1.5)", ("stalled=1.5",)),
     ("@pytest.mark.shutdown_within(1, stalld=1)", ("stalld",)),
-    ("@pytest.mark.sockshock_schedules(-1)", ("-1",)),
-    ("@pytest.mark.sockshock_schedules('x')", ("'x'",)),
-    ("@pytest.mark.sockshock_schedules(0)", ("0",)),
-    ("@pytest.mark.sockshock_schedules(10**9)", ("1000000000",)),
-    ("@pytest.mark.sockshock_schedules(3, bogus=1)", ("bogus",)),
+    ("@pytest.mark.sockshock_schedules(3)", ("by keyword",)),
+    ("@pytest.mark.sockshock_schedules(runs=0)", ("runs=0",)),
+    ("@pytest.mark.sockshock_schedules(runs='x')", ("runs='x'",)),
+    ("@pytest.mark.sockshock_schedules(runs=10**9)", ("runs=1000000000",)),
+    ("@pytest.mark.sockshock_schedules(strategy='dfs')", ("strategy='dfs'",)),
+    ("@pytest.mark.sockshock_schedules(depth=0)", ("depth=0",)),
+    ("@pytest.mark.sockshock_schedules(preemptions=-1)", ("preemptions=-1",)),
+    ("@pytest.mark.sockshock_schedules(seed=-1)", ("seed=-1",)),
+    ("@pytest.mark.sockshock_schedules(seed=1.5)", ("seed=1.5",)),
+    ("@pytest.mark.sockshock_schedules(bogus=1)", ("bogus",)),
+    ("@pytest.mark.sockshock_schedules(runs=2)", ("sockshock_schedule",)),
 ]
 
 
@@ -1558,9 +1640,7 @@ def test_a_bad_argument_gets_one_clear_error(bad: Case) -> None:
     assert info.value.__cause__ is None or isinstance(info.value.__cause__, Exception)
 
 
-@pytest.mark.parametrize(
-    "bad", TOML_CASES, ids=[t.given for t in TOML_CASES]
-)
+@pytest.mark.parametrize("bad", TOML_CASES, ids=[t.given for t in TOML_CASES])
 def test_a_bad_scenario_file_gets_one_clear_error(bad: Toml, toml_dir: Path) -> None:
     path = _write_toml(toml_dir, TOML_CASES.index(bad), bad.text)
     with pytest.raises(InvalidArgument) as info:
@@ -1658,24 +1738,28 @@ def _setting_error(name: str, option: str | None, ini: str | None) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize(("name", "value"), OPTION_CASES, ids=[f"--{n}={v}" for n, v in OPTION_CASES])
+@pytest.mark.parametrize(
+    ("name", "value"), OPTION_CASES, ids=[f"--{n}={v}" for n, v in OPTION_CASES]
+)
 def test_a_bad_option_or_ini_setting_gets_one_clear_error(name: str, value: str) -> None:
     from sockshock._pytest._settings import SETTINGS
 
     s = SETTINGS[name]
     assert s.option
     message = _setting_error(name, value, None)
-    assert f"{value!r}" in message and s.flag in message, message
+    assert f"{value!r}" in message, message
+    assert s.flag in message, message
     assert len(message.splitlines()) == 1, message
     if s.ini and value:  # an empty ini value means: not set
         message = _setting_error(name, None, value)
-        assert f"{value!r}" in message and f"ini setting {s.dest}" in message, message
+        assert f"{value!r}" in message, message
+        assert f"ini setting {s.dest}" in message, message
 
 
 def test_bad_markers_get_one_clear_error_each(pytester: pytest.Pytester) -> None:
     """Every marker case in one collection (pytester is slow): each test's markers
     are checked as the plugin checks them at collection, one by one."""
-    from sockshock._pytest._markers import check_markers
+    from sockshock._pytest._plugin import pytest_collection_modifyitems
 
     source = ["import pytest", "from sockshock import faults as F", ""]
     for number, (marker, _) in enumerate(MARKER_CASES):
@@ -1684,9 +1768,9 @@ def test_bad_markers_get_one_clear_error_each(pytester: pytest.Pytester) -> None
     items = pytester.genitems([pytester.getmodulecol(pytester.path / "test_markers.py")])
     assert len(items) == len(MARKER_CASES)
     unclear = []
-    for item, (marker, fragments) in zip(items, MARKER_CASES):
+    for item, (marker, fragments) in zip(items, MARKER_CASES, strict=True):
         try:
-            check_markers(item.config, item)
+            pytest_collection_modifyitems(item.config, [item])  # what the plugin does
         except pytest.UsageError as exc:
             message = str(exc)
             missing = [f for f in (*fragments, item.nodeid) if f not in message]
@@ -1707,7 +1791,9 @@ def test_bad_server_markers_get_one_clear_error_each(pytester: pytest.Pytester) 
         )
     pytester.makepyfile(test_none="def test_x(server_class): pass\n")
     reprec = pytester.inline_run("--collect-only", "-p", "no:randomly", "-p", "no:cacheprovider")
-    failed = {r.nodeid: str(r.longrepr) for r in reprec.getreports("pytest_collectreport") if r.failed}
+    failed = {
+        r.nodeid: str(r.longrepr) for r in reprec.getreports("pytest_collectreport") if r.failed
+    }
     unclear = []
     for number, (marker, fragments) in enumerate(SERVER_MARKER_CASES):
         message = failed.get(f"test_s{number}.py")
@@ -1735,7 +1821,11 @@ def counts() -> dict[str, int]:
     """Cases per entry point."""
     table: dict[str, int] = {}
     for c in CASES:
-        key = c.where.split(".")[0].split("(")[0] if c.where.startswith(("models", "clients")) else c.where
+        key = (
+            c.where.split(".")[0].split("(")[0]
+            if c.where.startswith(("models", "clients"))
+            else c.where
+        )
         table[key] = table.get(key, 0) + 1
     table["scenario files"] = len(TOML_CASES) + 1
     table["command line"] = len(CLI_CASES) + 1

@@ -118,7 +118,10 @@ _LIMITS: dict[str, dict[str, Limit]] = {
         "request": Limit("bytes", 0, 64 * _KiB, optional=True),
         "until": Limit("bytes", 1, 64 * _KiB, optional=True),
     },
-    "datagram_burst": {"count": Limit("int", 1, 10_000), "payload": Limit("bytes", 0, MAX_UDP_PAYLOAD)},
+    "datagram_burst": {
+        "count": Limit("int", 1, 10_000),
+        "payload": Limit("bytes", 0, MAX_UDP_PAYLOAD),
+    },
 }
 LIMITS: Mapping[str, Mapping[str, Limit]] = MappingProxyType(
     {kind: MappingProxyType(limits) for kind, limits in _LIMITS.items()}

@@ -583,7 +583,11 @@ def client_scripts(
         check_choice("endings", ending, _ENDINGS, source="client_scripts()")
     if not endings:
         raise InvalidArgument("client_scripts(endings=()) leaves no way to end a script")
-    payloads = st.binary(max_size=64) if request is None else _payloads(request, "client_scripts()", "request")
+    payloads = (
+        st.binary(max_size=64)
+        if request is None
+        else _payloads(request, "client_scripts()", "request")
+    )
     pause = st.none() | st.floats(0.0, max_pause, allow_nan=False) if max_pause else st.none()
 
     @st.composite
