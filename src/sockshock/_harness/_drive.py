@@ -34,9 +34,9 @@ import random
 import socket
 import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from typing import Any, Literal, Protocol, cast, overload
 
 from sockshock import socketserver as ours
 from sockshock._clients import ClientScript, Send, StepResult, abbreviate, as_script, check_steps
@@ -55,7 +55,7 @@ from sockshock._memory import (
     WantsDescriptor,
     never,
 )
-from sockshock._sched import Schedule, explore
+from sockshock._sched import DEFAULT_DEPTH, Exploration, Schedule, explore
 from sockshock._util import InvalidArgument, VirtualClock, check_choice, check_number, check_seed
 from sockshock._wire import DONTWAIT, FaultLayer
 
@@ -203,45 +203,63 @@ class Transcript:
         return "\n".join(lines)
 
 
-@overload
-def drive(
-    handler_class: HandlerClass | str,
-    client: ClientArg,
-    *,
-    faults: PlanArg | None = None,
-    seed: int | None = None,
-    server_attrs: dict[str, Any] | None = None,
-    kind: Literal["stream", "datagram"] = "stream",
-    server: None = None,
-    schedule: None = None,
-    uncontrolled: Literal["fail", "continue"] = "fail",
-    uncontrolled_after: float = 1.0,
-    sockets: Literal["auto", "memory", "real"] = "auto",
-    send_buffer: int = SEND_BUFFER,
-    max_output: int = MAX_OUTPUT,
-) -> Transcript: ...
+class DriveFunction(Protocol):
+    """The type of :func:`drive`: its two call forms and ``drive.explore``."""
+
+    @overload
+    def __call__(
+        self,
+        handler_class: HandlerClass | str,
+        client: ClientArg,
+        *,
+        faults: PlanArg | None = None,
+        seed: int | None = None,
+        server_attrs: dict[str, Any] | None = None,
+        kind: Literal["stream", "datagram"] = "stream",
+        server: None = None,
+        schedule: None = None,
+        uncontrolled: Literal["fail", "continue"] = "fail",
+        uncontrolled_after: float = 1.0,
+        sockets: Literal["auto", "memory", "real"] = "auto",
+        send_buffer: int = SEND_BUFFER,
+        max_output: int = MAX_OUTPUT,
+    ) -> Transcript: ...
+
+    @overload
+    def __call__(
+        self,
+        handler_class: HandlerClass | str,
+        client: Sequence[ClientArg],
+        *,
+        faults: PlanArg | None = None,
+        seed: int | None = None,
+        server_attrs: dict[str, Any] | None = None,
+        kind: Literal["stream", "datagram"] = "stream",
+        server: type[Server] | str | None = None,
+        schedule: int | str | Schedule | random.Random,
+        uncontrolled: Literal["fail", "continue"] = "fail",
+        uncontrolled_after: float = 1.0,
+        sockets: Literal["auto", "memory", "real"] = "auto",
+        send_buffer: int = SEND_BUFFER,
+        max_output: int = MAX_OUTPUT,
+    ) -> list[Transcript]: ...
+
+    def explore(
+        self,
+        check: Callable[[Schedule], object],
+        *,
+        runs: int = 100,
+        strategy: str = "pct",
+        seed: int = 0,
+        depth: int = DEFAULT_DEPTH,
+        length: int | None = None,
+        preemptions: int = 2,
+    ) -> Exploration:
+        """Many schedules of a check that drives: ``sockshock._sched.explore``."""
+        ...
 
 
-@overload
-def drive(
-    handler_class: HandlerClass | str,
-    client: Sequence[ClientArg],
-    *,
-    faults: PlanArg | None = None,
-    seed: int | None = None,
-    server_attrs: dict[str, Any] | None = None,
-    kind: Literal["stream", "datagram"] = "stream",
-    server: type[Server] | str | None = None,
-    schedule: int | str | Schedule | random.Random,
-    uncontrolled: Literal["fail", "continue"] = "fail",
-    uncontrolled_after: float = 1.0,
-    sockets: Literal["auto", "memory", "real"] = "auto",
-    send_buffer: int = SEND_BUFFER,
-    max_output: int = MAX_OUTPUT,
-) -> list[Transcript]: ...
-
-
-def drive(
+def _drive(
     handler_class: HandlerClass | str,
     client: ClientArg | Sequence[ClientArg],
     *,
@@ -422,7 +440,12 @@ def drive(
 #: ``sockshock.drive.explore(check, runs=100, strategy="pct", seed=0, depth=3)``: many
 #: schedules of a check that drives, stopping at the first that fails (as
 #: ``unittest.mock.patch.object`` hangs off ``patch``: no public name of its own).
-drive.explore = explore  # type: ignore[attr-defined]
+_drive.explore = explore  # type: ignore[attr-defined]
+_drive.__name__ = _drive.__qualname__ = "drive"
+#: One object at run time (the function), typed by :class:`DriveFunction`: its
+#: two call forms (one client: a Transcript; a list and ``schedule=``: a list) and
+#: ``explore``, so that ``drive.explore(...)`` type-checks in users' code.
+drive = cast(DriveFunction, _drive)
 
 
 def _note(transcript: Transcript) -> None:
