@@ -355,7 +355,7 @@ def test_a_thousand_concurrent_connections_at_a_1024_soft_limit(tmp_path: Path) 
 
 
 def test_idle_datagram_clients_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_datagrams, "UDP_IDLE", 0.2)
+    monkeypatch.setattr(_datagrams, "DATAGRAM_PEER_IDLE", 0.2)
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
         proxy_for(srv.address, transport="udp") as proxy,

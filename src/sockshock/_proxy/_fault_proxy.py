@@ -56,7 +56,7 @@ refuses connections while keeping the port (or path) and closes the open ones,
 Resources: at start the soft limit on open files is raised towards the hard one
 (:func:`raise_open_file_limit`; :attr:`FaultProxy.open_file_limit` says what it
 did), a stream connection costs two descriptors (splicing goes through the loop's
-one kernel pipe), idle datagram clients are forgotten (``UDP_IDLE``). A proxy
+one kernel pipe), idle datagram clients are forgotten (``DATAGRAM_PEER_IDLE``). A proxy
 that would forward to itself -- ``listen`` equal to ``upstream``, or an upstream
 connection arriving at a proxy of this process -- is refused.
 
@@ -91,7 +91,13 @@ from sockshock._faults import (
     FaultPlan,
     Operation,
 )
-from sockshock._harness import add_note, forget_unix_path, register_unix_path
+from sockshock._harness import (
+    AddressArg,
+    PlanArg,
+    add_note,
+    forget_unix_path,
+    register_unix_path,
+)
 from sockshock._proxy._addresses import (
     SOURCE,
     TRANSPORTS,
@@ -161,10 +167,10 @@ class FaultProxy:
 
     def __init__(
         self,
-        upstream: Any,
+        upstream: AddressArg,
         *,
-        listen: Any = None,
-        faults: Any = None,
+        listen: AddressArg | None = None,
+        faults: PlanArg | None = None,
         seed: int | None = None,
         transport: str = "tcp",
     ) -> None:
@@ -369,7 +375,7 @@ class FaultProxy:
         concerns["close"] = any(m.on_close and m.applies_to_kind(SEND) for m in plan.models)
         return concerns
 
-    def set_faults(self, faults: Any, *, seed: int | None = None) -> FaultPlan:
+    def set_faults(self, faults: PlanArg | None, *, seed: int | None = None) -> FaultPlan:
         """Replace the faults, running or not (thread-safe); return the new plan.
 
         Args:
