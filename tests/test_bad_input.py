@@ -470,13 +470,13 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     (
         "FaultProxy",
         "listen='/tmp/a\\0b' (a NUL byte)",
-        lambda: sockshock.FaultProxy("/tmp/up.sock", listen="/tmp/a\0b", transport="unix"),
+        lambda: sockshock.FaultProxy("/tmp/up.sock", listen="/tmp/a\0b"),
         "a Unix socket path cannot contain a NUL byte (from FaultProxy)",
     ),
     (
         "FaultProxy",
         "upstream='127.0.0.1:80' with transport='unix'",
-        lambda: sockshock.FaultProxy("127.0.0.1:80", transport="unix"),
+        lambda: sockshock.FaultProxy("127.0.0.1:80"),
         "upstream='127.0.0.1:80' looks like HOST:PORT, not a Unix socket path",
     ),
     (

@@ -271,7 +271,7 @@ def test_the_proxy_ends_each_connection_and_its_datagram_peers() -> None:
     udp = Spy(F.DuplicateDatagrams(probability=0.0), seed=6)
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
-        sockshock.FaultProxy(srv.address, faults=udp, transport="udp") as proxy,
+        sockshock.FaultProxy(srv.address, faults=udp, transport="datagram") as proxy,
     ):
         for _ in range(2):
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:

@@ -42,6 +42,7 @@ from sockshock._proxy import (
     parse_fault,
     raise_open_file_limit,
     serve_api,
+    transport_of,
 )
 from sockshock._util import InvalidArgument, ProxyError
 
@@ -286,7 +287,9 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
             raise _UsageError("--upstream is required (or --api HOST:PORT for toxiproxy's API)")
         upstream = _parse_address(args.upstream, transport, "--upstream")
         listen = None if args.listen is None else _parse_address(args.listen, transport, "--listen")
-        proxy = FaultProxy(upstream, listen=listen, faults=models, seed=seed, transport=transport)
+        proxy = FaultProxy(
+            upstream, listen=listen, faults=models, seed=seed, transport=transport_of(transport)
+        )
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except (_UsageError, InvalidArgument) as exc:

@@ -24,18 +24,19 @@ def proxy_for(
     listen: Any = None,
     faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
     seed: int | None = None,
-    transport: str = "tcp",
+    transport: str = "stream",
 ) -> Iterator[FaultProxy]:
     """A :class:`FaultProxy` in front of ``upstream`` for the length of a ``with``
     block (any server: in this process, in a subprocess, in another language).
 
     Args:
-        upstream: the server's ``(host, port)`` on loopback, or its Unix path
-            (``transport="unix"``).
+        upstream: the server's ``(host, port)`` on loopback, or its Unix stream socket's
+            path.
         listen: see :class:`FaultProxy`.
         faults: a FaultPlan or a list of fault models.
         seed: the seed of a plan made from a list.
-        transport: ``"tcp"``, ``"udp"`` or ``"unix"``.
+        transport: ``"stream"`` (default) or ``"datagram"``; a path as ``upstream``
+            is a Unix stream socket.
 
     Yields:
         The running proxy: give clients ``proxy.address``; ``proxy.plan.log`` is
@@ -67,7 +68,7 @@ class ProxyFactory:
         *,
         faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
         seed: int | None = None,
-        transport: str = "tcp",
+        transport: str = "stream",
         listen: Any = None,
     ) -> FaultProxy:
         """Start a proxy in front of ``upstream``; clients connect to its ``.address``."""
@@ -99,7 +100,7 @@ class ProxyFactory:
 
 def sockshock_proxy(seed: int | None = None) -> Iterator[ProxyFactory]:
     """Fixture function (the plugin registers it): ``sockshock_proxy(upstream,
-    faults=[...], transport="tcp")`` starts a :class:`FaultProxy` in front of any
+    faults=[...], transport="stream")`` starts a :class:`FaultProxy` in front of any
     address -- a server in a subprocess included -- and returns it (give clients
     its ``.address``). Every proxy is stopped at teardown.
 

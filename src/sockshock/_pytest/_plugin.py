@@ -268,7 +268,7 @@ def sockshock_client_context() -> Any:
 
 @pytest.fixture
 def sockshock_proxy(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """``sockshock_proxy(upstream, faults=[...], transport="tcp")`` starts a
+    """``sockshock_proxy(upstream, faults=[...], transport="stream")`` starts a
     :class:`~sockshock.FaultProxy` in front of any address -- a server in a
     subprocess included -- seeded with the test's seed, and returns it (give clients
     its ``.address``). Every proxy is stopped at teardown; a failing test's report
