@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import socketserver as stdlib
+import ssl
 import statistics
 import sys
 from collections.abc import Callable
@@ -39,7 +40,8 @@ from sockshock import faults as F
 from sockshock import tls as T
 
 CONTEXT = T.server_context()
-CA = T.certificate_authority().cert_pem.bytes().decode()
+# The load process trusts the same CA: its PEM, through the public client context.
+CA = "".join(ssl.DER_cert_to_PEM_cert(der) for der in T.client_context().get_ca_certs(True))
 
 
 class HandWritten(stdlib.ThreadingTCPServer):

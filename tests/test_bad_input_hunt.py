@@ -353,7 +353,7 @@ def _drive(handler: Any = LineEcho, client: Any = b"x\n", **kwargs: Any) -> Call
 
 
 _DRIVE_BAD: list[tuple[str, Any, str]] = [
-    ("kind", v, named("kind", v)) for v in ("streem", None, 1, "")
+    ("transport", v, named("transport", v)) for v in ("streem", None, 1, "", "udp")
 ]
 _DRIVE_BAD += [("seed", v, named("seed", v)) for v in ("1", -1, 1.5, True, 2**64)]
 _DRIVE_BAD += [("faults", v, f"drive(faults=...)={v!r}") for v in ("x", 3)]
@@ -391,19 +391,19 @@ for _handler, _fragment in (
 case(
     "drive()",
     "a 70,000-byte datagram",
-    _drive(DatagramEcho, b"x" * 70_000, kind="datagram"),
+    _drive(DatagramEcho, b"x" * 70_000, transport="datagram"),
     "70000",
 )
 case(
     "drive()",
-    "a stream handler with kind='datagram'",
-    _drive(LineEcho, b"x\n", kind="datagram"),
+    "a stream handler with transport='datagram'",
+    _drive(LineEcho, b"x\n", transport="datagram"),
     "LineEcho",
 )
 case(
     "drive()",
     "a datagram handler with kind='stream'",
-    _drive(DatagramEcho, b"x\n", kind="stream"),
+    _drive(DatagramEcho, b"x\n", transport="stream"),
     "DatagramEcho",
 )
 case(
@@ -488,7 +488,6 @@ for _name, _value in (
     ("concurrency", 5),
     ("concurrency", ("sync", "x")),
     ("concurrency", ["sync", 3]),
-    ("kind", "dgram"),
     ("base", "TCPServer"),
     ("base", int),
     ("base", LineEcho),
@@ -508,9 +507,9 @@ for _name, _value in (
     )
 case(
     "server_kinds()",
-    "transport= and kind= disagree",
-    lambda: sockshock.server_kinds(transport="stream", kind="datagram"),
-    "kind='datagram'",
+    "transport='tcp'",
+    lambda: sockshock.server_kinds(transport="tcp"),
+    "transport='tcp'",
 )
 
 
@@ -555,6 +554,8 @@ for _listen, _fragment in (
     case("FaultProxy", f"listen={_listen!r}", _proxy(_UP, listen=_listen), _fragment)
 for _name, _value, _fragment in (
     ("transport", "tcpp", "transport='tcpp'"),
+    ("transport", "tcp", "transport='tcp'"),
+    ("transport", "udp", "transport='udp'"),
     ("transport", None, "transport=None"),
     ("transport", 1, "transport=1"),
     ("transport", "TCP", "transport='TCP'"),
@@ -571,7 +572,7 @@ for _name, _value, _fragment in (
 case(
     "FaultProxy",
     "PartialReads on a udp proxy",
-    _proxy(_UP, transport="udp", faults=[F.PartialReads(1)]),
+    _proxy(_UP, transport="datagram", faults=[F.PartialReads(1)]),
     "PartialReads(max_chunk=1)",
 )
 case(
@@ -861,8 +862,8 @@ case(
 # -- sockshock.strategies ------------------------------------------------------------------
 
 for _kwargs, _fragment in (
-    ({"kind": "streem"}, "kind='streem'"),
-    ({"kind": None}, "kind=None"),
+    ({"transport": "streem"}, "transport='streem'"),
+    ({"transport": None}, "transport=None"),
     ({"models": "PartialReads"}, "models='PartialReads'"),
     ({"models": [3]}, "3"),
     ({"models": []}, "models=[]"),
@@ -910,7 +911,7 @@ for _args, _kwargs, _fragment in (
 for _kwargs, _fragment in (
     ({"request": "text"}, "request='text'"),
     ({"request": 3}, "request=3"),
-    ({"kind": "dgram"}, "kind='dgram'"),
+    ({"transport": "dgram"}, "transport='dgram'"),
     ({"max_chunks": 0}, "max_chunks=0"),
     ({"max_chunks": -1}, "max_chunks=-1"),
     ({"max_chunks": "2"}, "max_chunks='2'"),

@@ -56,11 +56,11 @@ WAIT = 30.0  # the bound of every wait on something that should happen at once (
 
 def connect(proxy: FaultProxy, *, timeout: float = WAIT) -> socket.socket:
     """A client of the proxy's transport, connected to it."""
-    if proxy.transport == "unix":
+    if isinstance(proxy.address, str):  # a Unix socket path
         client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     else:
         family = socket.AF_INET6 if ":" in proxy.address[0] else socket.AF_INET
-        kind = socket.SOCK_DGRAM if proxy.transport == "udp" else socket.SOCK_STREAM
+        kind = socket.SOCK_DGRAM if proxy.transport == "datagram" else socket.SOCK_STREAM
         client = socket.socket(family, kind)
     try:
         client.settimeout(timeout)
@@ -214,7 +214,7 @@ def test_an_empty_plan_forwards_everything_both_ways(stream: str) -> None:
     payload = b"".join(b"%07d\n" % i for i in range(30_000))  # 240 kB of lines
     with (
         sockshock.serving(STREAM_SERVERS[stream], LineEcho) as srv,
-        sockshock.FaultProxy(srv.address, transport=stream) as proxy,
+        sockshock.FaultProxy(srv.address) as proxy,
         connect(proxy) as client,
     ):
 
@@ -238,7 +238,7 @@ def test_partial_reads_forward_one_chunk_per_decision(stream: str) -> None:
     with (
         sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
         sockshock.FaultProxy(
-            srv.address, transport=stream, seed=4, faults=[F.PartialReads(3), F.Latency(0.01)]
+            srv.address, seed=4, faults=[F.PartialReads(3), F.Latency(0.01)]
         ) as proxy,
         connect(proxy) as client,
     ):
@@ -261,7 +261,6 @@ def test_partial_writes_reach_the_client_in_pieces(stream: str) -> None:
         sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
         sockshock.FaultProxy(
             srv.address,
-            transport=stream,
             seed=5,
             faults=[F.PartialWrites(4), F.Latency(0.01, direction="out")],
         ) as proxy,
@@ -286,9 +285,7 @@ def test_a_delay_holds_one_connection_while_others_go_on(stream: str) -> None:
 
     with (
         sockshock.serving(STREAM_SERVERS[stream], Echo) as srv,
-        sockshock.FaultProxy(
-            srv.address, transport=stream, seed=0, faults=[F.Latency(0.3, connections=0)]
-        ) as proxy,
+        sockshock.FaultProxy(srv.address, seed=0, faults=[F.Latency(0.3, connections=0)]) as proxy,
         connect(proxy) as slow,
         connect(proxy) as fast,
     ):
@@ -306,7 +303,7 @@ def test_a_slow_client_trickles_in(stream: str) -> None:
     with (
         sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
         sockshock.FaultProxy(
-            srv.address, transport=stream, seed=0, faults=[F.SlowClient(chunk=2, pause=0.02)]
+            srv.address, seed=0, faults=[F.SlowClient(chunk=2, pause=0.02)]
         ) as proxy,
         connect(proxy) as client,
     ):
@@ -358,9 +355,7 @@ def test_a_reset_over_a_unix_socket_is_a_close() -> None:
     handler, events = recorder()
     with (
         sockshock.serving("ThreadingUnixStreamServer", handler) as srv,
-        sockshock.FaultProxy(
-            srv.address, transport="unix", seed=0, faults=[F.ResetAfter(5)]
-        ) as proxy,
+        sockshock.FaultProxy(srv.address, seed=0, faults=[F.ResetAfter(5)]) as proxy,
         connect(proxy) as client,
     ):
         client.sendall(b"0123456789")
@@ -379,9 +374,7 @@ def test_eof_after_half_closes_towards_the_server(stream: str) -> None:
 
     with (
         sockshock.serving(STREAM_SERVERS[stream], Handler) as srv,
-        sockshock.FaultProxy(
-            srv.address, transport=stream, seed=0, faults=[F.EOFAfter(6)]
-        ) as proxy,
+        sockshock.FaultProxy(srv.address, seed=0, faults=[F.EOFAfter(6)]) as proxy,
         connect(proxy) as client,
     ):
         client.sendall(b"first\nsecond\n")
@@ -396,7 +389,7 @@ def test_stall_stops_forwarding_until_the_server_gives_up(stream: str) -> None:
     handler, events = recorder(reply=b"timed out\n", timeout=0.2)
     with (
         sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
-        sockshock.FaultProxy(srv.address, transport=stream, seed=0, faults=[F.Stall(2)]) as proxy,
+        sockshock.FaultProxy(srv.address, seed=0, faults=[F.Stall(2)]) as proxy,
         connect(proxy) as client,
     ):
         client.sendall(b"abcdef\n")
@@ -419,7 +412,7 @@ def test_accept_errors_turn_clients_away_without_connecting_upstream(stream: str
     with (
         sockshock.serving(STREAM_SERVERS[stream], Echo) as srv,
         sockshock.FaultProxy(
-            srv.address, transport=stream, seed=0, faults=[F.AcceptErrors("EMFILE", times=2)]
+            srv.address, seed=0, faults=[F.AcceptErrors("EMFILE", times=2)]
         ) as proxy,
     ):
         for _ in range(2):
@@ -444,7 +437,6 @@ def test_abrupt_shutdown_resets_everything_and_stops_listening(stream: str) -> N
         sockshock.serving(STREAM_SERVERS[stream], handler) as srv,
         sockshock.FaultProxy(
             srv.address,
-            transport=stream,
             seed=0,
             faults=[F.AbruptShutdown(connections=1, after_bytes=5)],
         ) as proxy,
@@ -509,7 +501,7 @@ def test_an_idle_proxy_does_not_spin() -> None:
             faults=[F.Stall(0, connections=0), F.SlowReader(pause=30, connections=1)],
         ) as proxy,
         sockshock.FaultProxy(
-            udp.address, transport="udp", seed=0, faults=[DelayDatagrams(30)]
+            udp.address, transport="datagram", seed=0, faults=[DelayDatagrams(30)]
         ) as datagrams,
     ):
         stalled = connect(proxy)  # half-closed, its request stalled
@@ -598,7 +590,7 @@ def test_dropped_datagrams_never_reach_the_server() -> None:
     with (
         sockshock.serving("UDPServer", handler) as srv,
         sockshock.FaultProxy(
-            srv.address, transport="udp", seed=0, faults=[F.DropDatagrams(connections=0)]
+            srv.address, transport="datagram", seed=0, faults=[F.DropDatagrams(connections=0)]
         ) as proxy,
         connect(proxy) as lost,
         connect(proxy) as kept,
@@ -616,7 +608,10 @@ def test_duplicated_datagrams(direction: str) -> None:
     with (
         sockshock.serving("UDPServer", handler) as srv,
         sockshock.FaultProxy(
-            srv.address, transport="udp", seed=0, faults=[F.DuplicateDatagrams(direction=direction)]
+            srv.address,
+            transport="datagram",
+            seed=0,
+            faults=[F.DuplicateDatagrams(direction=direction)],
         ) as proxy,
         connect(proxy) as client,
     ):
@@ -632,7 +627,7 @@ def test_corrupted_and_truncated_datagrams(direction: str) -> None:
         sockshock.serving("UDPServer", DatagramEcho) as srv,
         sockshock.FaultProxy(
             srv.address,
-            transport="udp",
+            transport="datagram",
             seed=3,
             faults=[
                 F.CorruptDatagrams(bits=1, direction=direction),
@@ -655,7 +650,7 @@ def test_a_held_datagram_arrives_behind_a_later_one() -> None:
     with (
         sockshock.serving("UDPServer", handler) as srv,
         sockshock.FaultProxy(
-            srv.address, transport="udp", seed=0, faults=[F.ReorderDatagrams(1, first_ops=1)]
+            srv.address, transport="datagram", seed=0, faults=[F.ReorderDatagrams(1, first_ops=1)]
         ) as proxy,
         connect(proxy) as client,
     ):
@@ -673,7 +668,7 @@ def test_a_held_datagram_with_nothing_behind_it_goes_after_the_hold_window(
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
         sockshock.FaultProxy(
-            srv.address, transport="udp", seed=0, faults=[F.ReorderDatagrams(3)]
+            srv.address, transport="datagram", seed=0, faults=[F.ReorderDatagrams(3)]
         ) as proxy,
         connect(proxy) as client,
     ):
@@ -688,7 +683,7 @@ def test_a_datagram_delay_holds_one_peer_only() -> None:
     with (
         sockshock.serving("UDPServer", handler) as srv,
         sockshock.FaultProxy(
-            srv.address, transport="udp", seed=0, faults=[DelayDatagrams(0.3, connections=0)]
+            srv.address, transport="datagram", seed=0, faults=[DelayDatagrams(0.3, connections=0)]
         ) as proxy,
         connect(proxy) as slow,
         connect(proxy) as fast,
@@ -706,7 +701,7 @@ def test_an_abrupt_shutdown_of_a_datagram_proxy() -> None:
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
         sockshock.FaultProxy(
-            srv.address, transport="udp", seed=0, faults=[F.AbruptShutdown(connections=1)]
+            srv.address, transport="datagram", seed=0, faults=[F.AbruptShutdown(connections=1)]
         ) as proxy,
         connect(proxy) as first,
         connect(proxy) as second,
@@ -760,7 +755,12 @@ def test_an_echo_server_in_a_subprocess(transport: str, tmp_path: Any) -> None:
         address = json.loads(read_line_within(server))
         upstream = address if transport == "unix" else tuple(address)
         with (
-            sockshock.FaultProxy(upstream, transport=transport, faults=faults, seed=2) as proxy,
+            sockshock.FaultProxy(
+                upstream,
+                transport="datagram" if transport == "udp" else "stream",
+                faults=faults,
+                seed=2,
+            ) as proxy,
             connect(proxy) as client,
         ):
             if transport == "udp":
@@ -964,10 +964,10 @@ def test_stop_leaves_no_thread_descriptor_or_socket_file_behind() -> None:
                     F.SlowReader(pause=30, connections=2),
                 ],
             ),
-            FaultProxy(unix.address, transport="unix", seed=0),
+            FaultProxy(unix.address, seed=0),
             FaultProxy(
                 udp.address,
-                transport="udp",
+                transport="datagram",
                 seed=0,
                 faults=[DelayDatagrams(30, connections=0), F.ReorderDatagrams(1, connections=1)],
             ),
@@ -1060,7 +1060,7 @@ def test_stop_checks_its_timeout_first_and_leaves_the_proxy_running(
 
 def test_a_unix_path_with_a_nul_byte_is_refused_before_anything_exists(tmp_path: Path) -> None:
     with sockshock.audit(), pytest.raises(sockshock.errors.InvalidArgument, match="NUL byte"):
-        FaultProxy(str(tmp_path / "up.sock"), listen=f"{tmp_path}/a\0b", transport="unix")
+        FaultProxy(str(tmp_path / "up.sock"), listen=f"{tmp_path}/a\0b")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -1102,19 +1102,19 @@ def test_the_body_exception_wins_over_a_failed_stop() -> None:
             r"port=0 must be in \[1, 65535\] \(from upstream=\('127.0.0.1', 0\) of FaultProxy\)",
         ),
         (
-            {"upstream": "127.0.0.1:80"},
+            {"upstream": "/tmp/s.sock", "transport": "datagram"},
             sockshock.errors.InvalidArgument,
-            r"upstream='127.0.0.1:80' is a string, but transport='tcp' needs a \(host, port\)",
+            r"upstream='/tmp/s.sock' is a path, and the proxy relays Unix stream sockets only",
         ),
         (
-            {"upstream": ("127.0.0.1", 80), "transport": "unix"},
+            {"upstream": ("127.0.0.1", 80), "transport": "udp"},
             sockshock.errors.InvalidArgument,
-            r"expected a Unix socket path \(str or os.PathLike\) but got upstream=\('127.0.0.1', 80\)",
+            r"transport='udp' is transport='datagram' in sockshock",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "transport": "sctp"},
             sockshock.errors.InvalidArgument,
-            r"transport='sctp' must be one of 'tcp', 'udp', 'unix' \(from FaultProxy\)",
+            r"transport='sctp' must be one of 'stream', 'datagram' \(from FaultProxy\)",
         ),
         (
             {"upstream": ("127.0.0.1", 80), "faults": F.FaultPlan(seed=1), "seed": 2},
@@ -1133,17 +1133,17 @@ def test_the_body_exception_wins_over_a_failed_stop() -> None:
             r"got 'PartialReads\(3\)' \(type=str\) \(from FaultProxy\)",
         ),
         (
-            {"upstream": "/tmp/s.sock", "listen": "/tmp/a\0b", "transport": "unix"},
+            {"upstream": "/tmp/s.sock", "listen": "/tmp/a\0b"},
             sockshock.errors.InvalidArgument,
             r"listen='/tmp/a\\x00b': a Unix socket path cannot contain a NUL byte \(from FaultProxy\)",
         ),
         (
-            {"upstream": "127.0.0.1:80", "transport": "unix"},
+            {"upstream": "127.0.0.1:80"},
             sockshock.errors.InvalidArgument,
             r"upstream='127.0.0.1:80' looks like HOST:PORT, not a Unix socket path",
         ),
         (
-            {"upstream": "/tmp/s.sock", "listen": "[::1]:0", "transport": "unix"},
+            {"upstream": "/tmp/s.sock", "listen": "[::1]:0"},
             sockshock.errors.InvalidArgument,
             r"listen='\[::1\]:0' looks like HOST:PORT",
         ),
@@ -1153,7 +1153,7 @@ def test_the_body_exception_wins_over_a_failed_stop() -> None:
             r"DropDatagrams\(probability=0.5\) cannot fire on a tcp proxy: it acts on datagrams only",
         ),
         (
-            {"upstream": ("127.0.0.1", 80), "transport": "udp", "faults": [F.AcceptErrors()]},
+            {"upstream": ("127.0.0.1", 80), "transport": "datagram", "faults": [F.AcceptErrors()]},
             sockshock.errors.InvalidArgument,
             r"AcceptErrors\(\) cannot fire on a udp proxy: it acts on stream connections only",
         ),

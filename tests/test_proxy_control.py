@@ -39,7 +39,7 @@ class Echo(LineEcho):
 
 
 def connect(proxy: FaultProxy, timeout: float = WAIT) -> socket.socket:
-    if proxy.transport == "unix":
+    if isinstance(proxy.address, str):  # a Unix socket path
         client = socket.socket(socket.AF_UNIX)
         try:
             client.settimeout(timeout)
@@ -144,7 +144,7 @@ def test_disable_refuses_keeping_the_address_and_enable_serves_again(transport: 
     server = {"tcp": "ThreadingTCPServer", "unix": "ThreadingUnixStreamServer"}[transport]
     with (
         sockshock.serving(server, Echo) as srv,
-        proxy_for(srv.address, transport=transport) as proxy,
+        proxy_for(srv.address) as proxy,
     ):
         address = proxy.address
         client = connect(proxy)
@@ -171,7 +171,7 @@ def test_disable_refuses_keeping_the_address_and_enable_serves_again(transport: 
 def test_a_disabled_datagram_proxy_drops_and_forgets() -> None:
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
-        proxy_for(srv.address, transport="udp") as proxy,
+        proxy_for(srv.address, transport="datagram") as proxy,
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client,
     ):
         client.settimeout(0.3)
@@ -203,7 +203,7 @@ def test_a_proxy_listening_on_its_upstream_is_refused() -> None:
 def test_a_unix_proxy_on_its_upstream_path_is_refused(tmp_path: Path) -> None:
     path = str(tmp_path / "s.sock")
     with pytest.raises(InvalidArgument, match="forward to itself"):
-        FaultProxy(path, listen=path, transport="unix")
+        FaultProxy(path, listen=path)
 
 
 def test_two_proxies_forwarding_to_each_other_stop_at_once() -> None:
@@ -355,10 +355,10 @@ def test_a_thousand_concurrent_connections_at_a_1024_soft_limit(tmp_path: Path) 
 
 
 def test_idle_datagram_clients_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_datagrams, "UDP_IDLE", 0.2)
+    monkeypatch.setattr(_datagrams, "DATAGRAM_PEER_IDLE", 0.2)
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
-        proxy_for(srv.address, transport="udp") as proxy,
+        proxy_for(srv.address, transport="datagram") as proxy,
     ):
         relay = proxy._relay
         assert relay is not None
@@ -380,7 +380,7 @@ def test_reordering_works_however_far_apart_datagrams_come() -> None:
     with (
         sockshock.serving("UDPServer", DatagramEcho) as srv,
         proxy_for(
-            srv.address, transport="udp", seed=0, faults=[F.ReorderDatagrams(1, first_ops=1)]
+            srv.address, transport="datagram", seed=0, faults=[F.ReorderDatagrams(1, first_ops=1)]
         ) as proxy,
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client,
     ):

@@ -43,6 +43,7 @@ from sockshock._proxy import (
     parse_fault,
     raise_open_file_limit,
     serve_api,
+    transport_of,
 )
 from sockshock._util import InvalidArgument, ProxyError
 
@@ -291,7 +292,9 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
             raise _UsageError("--upstream is required (or --api HOST:PORT for toxiproxy's API)")
         upstream = _parse_address(args.upstream, transport, "--upstream")
         listen = None if args.listen is None else _parse_address(args.listen, transport, "--listen")
-        proxy = FaultProxy(upstream, listen=listen, faults=models, seed=seed, transport=transport)
+        proxy = FaultProxy(
+            upstream, listen=listen, faults=models, seed=seed, transport=transport_of(transport)
+        )
         if note is not None:  # only once the scenario's faults are known to fit
             _note(note)
     except SystemExit as exc:  # --help

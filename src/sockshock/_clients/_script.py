@@ -33,6 +33,7 @@ __all__ = [
     "Read",
     "Reset",
     "ScriptRun",
+    "ScriptStep",
     "Send",
     "Step",
     "StepResult",
@@ -67,8 +68,15 @@ def abbreviate(value: bytes | bytearray | memoryview | str, limit: int = ABBREVI
     return f"{data[:_SHOWN]!r}...({len(data)} bytes, sha256 {digest})"
 
 
+class ScriptStep:
+    """What every step of a client script is: one base, so that a list of steps
+    (``[Send(...), Read(...)]``) has one type and type-checks as a client."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
-class Send:
+class Send(ScriptStep):
     """Send ``data``, all of it (a datagram, on a datagram socket).
 
     Args:
@@ -86,7 +94,7 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
-class Pause:
+class Pause(ScriptStep):
     """Do nothing for ``seconds`` (real seconds on a real socket, virtual ones in
     ``drive()``, where the server takes the datagrams sent so far meanwhile).
 
@@ -104,7 +112,7 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
-class Read:
+class Read(ScriptStep):
     """Receive until ``size`` bytes came in this step, or until what came ends with
     ``until`` (exactly: nothing past it is taken), or end of file, an error, or the
     script's timeout. Neither: until end of file. On a datagram socket: one
@@ -136,19 +144,19 @@ class Read:
 
 
 @dataclass(frozen=True, slots=True)
-class HalfClose:
+class HalfClose(ScriptStep):
     """Shut the writing side down (``shutdown(SHUT_WR)``): the server reads end of
     file; the client can still read."""
 
 
 @dataclass(frozen=True, slots=True)
-class Reset:
+class Reset(ScriptStep):
     """Close with an RST instead of a FIN (``SO_LINGER`` zero): the server's next
     read fails with ``ECONNRESET``."""
 
 
 @dataclass(frozen=True, slots=True)
-class Close:
+class Close(ScriptStep):
     """Close the socket (a FIN; an RST if data the server sent is still unread)."""
 
 

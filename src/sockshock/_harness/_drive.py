@@ -3,7 +3,7 @@
 No descriptor, no serving loop, no thread: the handler runs in the caller's
 thread on a :class:`~sockshock._memory._socket.MemorySocket`, which carries a
 fault plan out through the fault layer's own code, in virtual time. The handler is
-called as ``TCPServer`` (``kind="stream"``) or ``UDPServer`` (``"datagram"``)
+called as ``TCPServer`` (``transport="stream"``) or ``UDPServer`` (``"datagram"``)
 would call it, on a stand-in server with the given attributes.
 
 Stream: the handler drives. The client acts first, right after connecting, as
@@ -34,9 +34,9 @@ import random
 import socket
 import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from typing import Any, Literal, Protocol, cast, overload
 
 from sockshock import socketserver as ours
 from sockshock._clients import ClientScript, Send, StepResult, abbreviate, as_script, check_steps
@@ -55,7 +55,7 @@ from sockshock._memory import (
     WantsDescriptor,
     never,
 )
-from sockshock._sched import Schedule, explore
+from sockshock._sched import DEFAULT_DEPTH, Exploration, Schedule, explore
 from sockshock._util import InvalidArgument, VirtualClock, check_seed
 from sockshock._wire import DONTWAIT, FaultLayer
 
@@ -111,7 +111,7 @@ class Transcript:
     """What happened when ``drive()`` ran a handler.
 
     Attributes:
-        kind: ``"stream"`` or ``"datagram"``.
+        transport: ``"stream"`` or ``"datagram"``.
         output: stream: every byte the handler's sends put on the wire (a reset
             stops it); datagram: the handler's replies, joined.
         replies: datagram: each reply the handler sent, in order (before faults on
@@ -139,7 +139,7 @@ class Transcript:
             is its one-line string); ``None`` without ``schedule=``.
     """
 
-    kind: str
+    transport: str
     output: bytes
     replies: list[bytes]
     received: bytes
@@ -168,7 +168,7 @@ class Transcript:
     def __repr__(self) -> str:
         error = "" if self.error is None else f", error={abbreviate(repr(self.error), 300)}"
         return (
-            f"<Transcript {self.kind}: output={abbreviate(self.output)}, "
+            f"<Transcript {self.transport}: output={abbreviate(self.output)}, "
             f"received={abbreviate(self.received)}{error}>"
         )
 
@@ -179,15 +179,15 @@ class Transcript:
     def __str__(self) -> str:
         where = "" if self.sockets == "memory" else ", real sockets"
         lines = [
-            f"drive() transcript ({self.kind}, {self.elapsed:g} virtual s, "
+            f"drive() transcript ({self.transport}, {self.elapsed:g} virtual s, "
             f"{self.requests} handler run(s){where}):",
         ]
-        if self.kind == "stream":
+        if self.transport == "stream":
             complete = "the whole request" if self.request_complete else "part of the request"
             lines.append(f"  handler read {abbreviate(self.input)} ({complete})")
         lines += [
             f"  handler wrote {abbreviate(self.output)}"
-            + (f" in {len(self.replies)} replies" if self.kind == "datagram" else ""),
+            + (f" in {len(self.replies)} replies" if self.transport == "datagram" else ""),
             f"  client received {abbreviate(self.received)}",
         ]
         lines += [
@@ -203,52 +203,70 @@ class Transcript:
         return "\n".join(lines)
 
 
-@overload
-def drive(
-    handler_class: HandlerClass | str,
-    client: ClientArg,
-    *,
-    faults: PlanArg | None = None,
-    seed: int | None = None,
-    server_attrs: dict[str, Any] | None = None,
-    kind: Literal["stream", "datagram"] = "stream",
-    server: None = None,
-    schedule: None = None,
-    uncontrolled: Literal["fail", "continue"] = "fail",
-    uncontrolled_after: float = 1.0,
-    sockets: Literal["auto", "memory", "real"] = "auto",
-    send_buffer: int = SEND_BUFFER,
-    max_output: int = MAX_OUTPUT,
-) -> Transcript: ...
+class DriveFunction(Protocol):
+    """The type of :func:`drive`: its two call forms and ``drive.explore``."""
+
+    @overload
+    def __call__(
+        self,
+        handler_class: HandlerClass | str,
+        client: ClientArg,
+        *,
+        faults: PlanArg | None = None,
+        seed: int | None = None,
+        server_attrs: dict[str, Any] | None = None,
+        transport: Literal["stream", "datagram"] = "stream",
+        server: None = None,
+        schedule: None = None,
+        uncontrolled: Literal["fail", "continue"] = "fail",
+        uncontrolled_after: float = 1.0,
+        sockets: Literal["auto", "memory", "real"] = "auto",
+        send_buffer: int = SEND_BUFFER,
+        max_output: int = MAX_OUTPUT,
+    ) -> Transcript: ...
+
+    @overload
+    def __call__(
+        self,
+        handler_class: HandlerClass | str,
+        client: Sequence[ClientArg],
+        *,
+        faults: PlanArg | None = None,
+        seed: int | None = None,
+        server_attrs: dict[str, Any] | None = None,
+        transport: Literal["stream", "datagram"] = "stream",
+        server: type[Server] | str | None = None,
+        schedule: int | str | Schedule | random.Random,
+        uncontrolled: Literal["fail", "continue"] = "fail",
+        uncontrolled_after: float = 1.0,
+        sockets: Literal["auto", "memory", "real"] = "auto",
+        send_buffer: int = SEND_BUFFER,
+        max_output: int = MAX_OUTPUT,
+    ) -> list[Transcript]: ...
+
+    def explore(
+        self,
+        check: Callable[[Schedule], object],
+        *,
+        runs: int = 100,
+        strategy: str = "pct",
+        seed: int = 0,
+        depth: int = DEFAULT_DEPTH,
+        length: int | None = None,
+        preemptions: int = 2,
+    ) -> Exploration:
+        """Many schedules of a check that drives: ``sockshock._sched.explore``."""
+        ...
 
 
-@overload
-def drive(
-    handler_class: HandlerClass | str,
-    client: Sequence[ClientArg],
-    *,
-    faults: PlanArg | None = None,
-    seed: int | None = None,
-    server_attrs: dict[str, Any] | None = None,
-    kind: Literal["stream", "datagram"] = "stream",
-    server: type[Server] | str | None = None,
-    schedule: int | str | Schedule | random.Random,
-    uncontrolled: Literal["fail", "continue"] = "fail",
-    uncontrolled_after: float = 1.0,
-    sockets: Literal["auto", "memory", "real"] = "auto",
-    send_buffer: int = SEND_BUFFER,
-    max_output: int = MAX_OUTPUT,
-) -> list[Transcript]: ...
-
-
-def drive(
+def _drive(
     handler_class: HandlerClass | str,
     client: ClientArg | Sequence[ClientArg],
     *,
     faults: PlanArg | None = None,
     seed: int | None = None,
     server_attrs: dict[str, Any] | None = None,
-    kind: Literal["stream", "datagram"] = "stream",
+    transport: Literal["stream", "datagram"] = "stream",
     server: type[Server] | str | None = None,
     schedule: int | str | Schedule | random.Random | None = None,
     uncontrolled: Literal["fail", "continue"] = "fail",
@@ -271,7 +289,7 @@ def drive(
         seed: the seed of a plan made from a list of models (default: random).
         server_attrs: attributes of the stand-in ``self.server`` (state the handler
             reads, or settings such as ``max_packet_size``).
-        kind: ``"stream"`` (as ``TCPServer`` runs a handler) or ``"datagram"`` (as
+        transport: ``"stream"`` (as ``TCPServer`` runs a handler) or ``"datagram"`` (as
             ``UDPServer`` does, once per datagram).
         server: with ``schedule=``: the server class (or its name in
             ``sockshock.socketserver``) whose own serving code and threads run the
@@ -324,7 +342,7 @@ def drive(
             faults=faults,
             seed=seed,
             server_attrs=server_attrs,
-            kind=kind,
+            transport=transport,
             uncontrolled=uncontrolled,
             uncontrolled_after=uncontrolled_after,
             sockets=sockets,
@@ -336,16 +354,17 @@ def drive(
             _note(transcript)
         return transcripts
     check_drive_options(
-        kind=kind,
+        transport=transport,
         uncontrolled=uncontrolled,
         uncontrolled_after=uncontrolled_after,
         sockets=sockets,
         send_buffer=send_buffer,
         max_output=max_output,
     )
+    kind = transport
     if kind == "datagram" and sockets == "real":
         raise InvalidArgument(
-            "drive(kind='datagram', sockets='real'): real socket pairs are for stream "
+            "drive(transport='datagram', sockets='real'): real socket pairs are for stream "
             "handlers; a datagram handler runs in memory (sockets='memory' or 'auto')"
         )
     base = ours.TCPServer if kind == "stream" else ours.UDPServer
@@ -429,7 +448,12 @@ def drive(
 #: ``sockshock.drive.explore(check, runs=100, strategy="pct", seed=0, depth=3)``: many
 #: schedules of a check that drives, stopping at the first that fails (as
 #: ``unittest.mock.patch.object`` hangs off ``patch``: no public name of its own).
-drive.explore = explore  # type: ignore[attr-defined]
+_drive.explore = explore  # type: ignore[attr-defined]
+_drive.__name__ = _drive.__qualname__ = "drive"
+#: One object at run time (the function), typed by :class:`DriveFunction`: its
+#: two call forms (one client: a Transcript; a list and ``schedule=``: a list) and
+#: ``explore``, so that ``drive.explore(...)`` type-checks in users' code.
+drive = cast(DriveFunction, _drive)
 
 
 def _note(transcript: Transcript) -> None:

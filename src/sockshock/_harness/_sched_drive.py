@@ -197,7 +197,7 @@ def _subclass(cls: type[Any], run: _Run, class_attrs: dict[str, Any]) -> type[An
 
 def check_drive_options(
     *,
-    kind: Any,
+    transport: Any,
     uncontrolled: Any,
     uncontrolled_after: Any,
     sockets: Any,
@@ -207,7 +207,7 @@ def check_drive_options(
 ) -> None:
     """The options every ``drive()`` takes, checked whether or not a schedule runs
     (``uncontrolled=`` only acts under one, but a bad value is a mistake either way)."""
-    check_choice("kind", kind, ("stream", "datagram"), source=source)
+    check_choice("transport", transport, ("stream", "datagram"), source=source)
     check_choice("uncontrolled", uncontrolled, ("fail", "continue"), source=source)
     check_seconds("uncontrolled_after", uncontrolled_after, source=source)
     check_choice("sockets", sockets, ("auto", "memory", "real"), source=source)
@@ -226,7 +226,7 @@ def drive_scheduled(
     faults: Any,
     seed: int | None,
     server_attrs: dict[str, Any] | None,
-    kind: str,
+    transport: str,
     uncontrolled: str,
     uncontrolled_after: float,
     sockets: str = "memory",
@@ -243,19 +243,19 @@ def drive_scheduled(
         )
     spec = as_schedule(schedule, source=source)
     check_drive_options(
-        kind=kind,
+        transport=transport,
         uncontrolled=uncontrolled,
         uncontrolled_after=uncontrolled_after,
         sockets=sockets,
         send_buffer=send_buffer,
         max_output=max_output,
     )
+    asked = transport
     if sockets == "real" and faults is not None:
         raise InvalidArgument(
             "drive(sockets='real', faults=...): under a schedule, faults are carried out on "
             "in-memory sockets only; leave sockets= out, or faults="
         )
-    transport = kind
     if (
         server is None
         and isinstance(handler_class, type)
@@ -265,10 +265,10 @@ def drive_scheduled(
     if server is not None:
         probe = resolve_server_class(server, source="drive(server=...)")
         transport = transport_of(probe)
-        if kind != "stream" and kind != transport:
+        if asked != "stream" and asked != transport:
             raise InvalidArgument(
-                f"drive(kind={kind!r}) but server={server!r} is a {transport} server; "
-                "leave kind out (the server decides)"
+                f"drive(transport={asked!r}) but server={server!r} is a {transport} server; "
+                "leave transport out (the server decides)"
             )
     cls = _server_class(server, transport)
     resolve_handler_class(handler_class, cls, source="drive(handler_class=...)")
@@ -472,7 +472,7 @@ def _run(
         errors = run.errors[i] + run.loop_errors
         transcripts.append(
             {
-                "kind": transport,
+                "transport": transport,
                 "output": output,
                 "replies": replies,
                 "received": client.received,

@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol, TypeVar, Union
 
-from sockshock._clients import ClientScript, Step
+from sockshock._clients import ClientScript, ScriptStep
 from sockshock._faults import FaultModel, FaultPlan
 from sockshock._util import Clock
 from sockshock._wire import FaultLayer
@@ -77,4 +77,4 @@ PlanArg = Union[FaultPlan, FaultModel, Sequence[FaultModel]]
 
 #: What a scripted client does: a script, its steps, bytes (sent, then a half-close
 #: and a read to end of file) or byte strings (each sent and read on its own).
-ClientArg = Union[ClientScript, Sequence[Step], bytes, Sequence[bytes]]
+ClientArg = Union[ClientScript, Sequence[ScriptStep], bytes, Sequence[bytes]]

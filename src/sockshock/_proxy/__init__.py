@@ -11,7 +11,7 @@ models; models from their Python spelling), ``_api`` (toxiproxy's HTTP API over
 many named proxies), ``_http`` (its routes on the standard library's HTTP handler), ``_serve``
 (serving it: the one place ``_http`` is imported)."""
 
-from sockshock._proxy._addresses import format_address, host_port_form
+from sockshock._proxy._addresses import format_address, host_port_form, transport_of
 from sockshock._proxy._api import API_PORT, Registry, event_json
 from sockshock._proxy._factory import ProxyFactory, proxy_for, sockshock_proxy
 from sockshock._proxy._fault_proxy import FaultProxy, raise_open_file_limit
@@ -32,4 +32,5 @@ __all__ = [
     "raise_open_file_limit",
     "serve_api",
     "sockshock_proxy",
+    "transport_of",
 ]

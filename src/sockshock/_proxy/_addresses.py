@@ -26,11 +26,44 @@ __all__ = [
     "host_port_form",
     "inet_address",
     "plan_for",
+    "protocol_for",
+    "transport_of",
     "unix_path",
 ]
 
-TRANSPORTS = ("tcp", "udp", "unix")
+TRANSPORTS = ("tcp", "udp", "unix")  # what the proxy relays (the CLI's and API's words)
 SOURCE = "FaultProxy"  # what the argument errors name as their source
+
+
+def transport_of(protocol: str) -> str:
+    """The ``transport=`` of a proxy relaying ``protocol`` (``"tcp"``, ``"udp"``,
+    ``"unix"``: the words of the CLI's flags and of the API's ``sockshock.transport``)."""
+    return "datagram" if protocol == "udp" else "stream"
+
+
+def protocol_for(upstream: Any, transport: Any, source: str = SOURCE) -> str:
+    """What a proxy of ``transport`` (``"stream"`` or ``"datagram"``, sockshock's one
+    vocabulary) in front of ``upstream`` relays: ``"tcp"`` or ``"udp"`` for a
+    ``(host, port)``, ``"unix"`` (Unix stream) for a path."""
+    if transport in TRANSPORTS:
+        word = "datagram" if transport == "udp" else "stream"
+        raise InvalidArgument(
+            f"transport={transport!r} is transport={word!r} in sockshock (a path as "
+            f"upstream makes it a Unix socket; a (host, port), TCP or UDP) (from {source})"
+        )
+    if transport not in ("stream", "datagram"):
+        raise InvalidArgument(
+            f"transport={transport!r} must be one of 'stream', 'datagram' (from {source})"
+        )
+    if isinstance(upstream, (str, bytes, os.PathLike)):
+        if transport == "datagram":
+            raise InvalidArgument(
+                f"upstream={upstream!r} is a path, and the proxy relays Unix stream sockets "
+                f"only: leave transport='datagram' out, or give a UDP (host, port) "
+                f"(from {source})"
+            )
+        return "unix"
+    return "udp" if transport == "datagram" else "tcp"
 
 
 def inet_address(

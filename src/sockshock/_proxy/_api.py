@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sockshock._faults import FaultEvent
-from sockshock._proxy._addresses import format_address, inet_address, unix_path
+from sockshock._proxy._addresses import format_address, inet_address, transport_of, unix_path
 from sockshock._proxy._fault_proxy import FaultProxy
 from sockshock._proxy._toxics import ApiError, check_toxic, models_of, update_toxic
 from sockshock._util import InvalidArgument, ProxyError
@@ -137,7 +137,7 @@ class Entry:
                 listen=listen,
                 faults=self.models(),
                 seed=self.registry.seed if self.seed is None else self.seed,
-                transport=self.transport,
+                transport=transport_of(self.transport),
             )
         except InvalidArgument as exc:
             raise ApiError(f"bad request body: {exc}", 400) from None

@@ -12,10 +12,11 @@ gone, however far apart they come (a request sent once and answered is held unti
 the client sends again -- its retry overtakes it); one still held after
 :data:`HOLD_WINDOW` seconds goes then, so that nothing is held for ever.
 
-A client address that sends nothing and gets nothing for :data:`UDP_IDLE` seconds
-is forgotten: its socket towards the server is closed (what the server sends to it
-later is lost, as a NAT forgets a mapping), and the next datagram from it starts a
-new client with a new index.
+A client address that sends nothing and gets nothing for ``DATAGRAM_PEER_IDLE``
+seconds (``sockshock._util``: two minutes, what RFC 4787 asks of a NAT, and the
+fault layer's own rule for a datagram peer) is forgotten: its socket towards the
+server is closed (what the server sends to it later is lost, as a NAT forgets a
+mapping), and the next datagram from it starts a new client with a new index.
 """
 
 from __future__ import annotations
@@ -27,15 +28,13 @@ from typing import Any
 from sockshock._faults import DATAGRAM_IN, DATAGRAM_OUT, DROP, NOTHING, SHUTDOWN
 from sockshock._proxy._loop import BATCH, READ, Hub
 from sockshock._proxy._streams import OWN_UPSTREAMS
+from sockshock._util import DATAGRAM_PEER_IDLE
 from sockshock._wire import mangle
 
-__all__ = ["HOLD_WINDOW", "UDP_IDLE", "DatagramRelay"]
+__all__ = ["HOLD_WINDOW", "DatagramRelay"]
 
 #: Seconds a held datagram waits at most for the later ones it is held behind.
 HOLD_WINDOW = 10.0
-#: Seconds after which a client address that sent and received nothing is
-#: forgotten (its socket towards the server closed).
-UDP_IDLE = 60.0
 
 _MAX_DATAGRAM = 65535
 
@@ -132,13 +131,13 @@ class DatagramRelay:
         self.hub._ended(peer.index)
 
     def _sweep(self) -> None:
-        """Forget the clients idle for UDP_IDLE seconds (a timer while any is known)."""
+        """Forget the clients idle for DATAGRAM_PEER_IDLE seconds (a timer while any is known)."""
         self._sweeping = False
         if self.closed:
             return
         now = time.monotonic()
         for peer in list(self.peers.values()):
-            if now - peer.seen >= UDP_IDLE:
+            if now - peer.seen >= DATAGRAM_PEER_IDLE:
                 for kind in (DATAGRAM_IN, DATAGRAM_OUT):  # what it held goes now
                     for item in [h for h in self.held[kind] if h.peer is peer]:
                         self._release_held(item)
@@ -148,7 +147,7 @@ class DatagramRelay:
     def _schedule_sweep(self) -> None:
         if self.peers and not self._sweeping:
             self._sweeping = True
-            self.hub._loop.call_later(UDP_IDLE / 4, self._sweep)
+            self.hub._loop.call_later(DATAGRAM_PEER_IDLE / 4, self._sweep)
 
     def on_front(self, mask: int) -> None:
         """The front socket is readable: datagrams from clients."""

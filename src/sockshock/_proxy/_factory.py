@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
 from sockshock._faults import FaultPlan
-from sockshock._harness import add_note
+from sockshock._harness import AddressArg, PlanArg, add_note
 from sockshock._proxy._fault_proxy import FaultProxy
 from sockshock._util import ProxyError
 
@@ -19,23 +18,24 @@ __all__ = ["ProxyFactory", "proxy_for", "sockshock_proxy"]
 
 @contextlib.contextmanager
 def proxy_for(
-    upstream: Any,
+    upstream: AddressArg,
     *,
-    listen: Any = None,
-    faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
+    listen: AddressArg | None = None,
+    faults: PlanArg | None = None,
     seed: int | None = None,
-    transport: str = "tcp",
+    transport: str = "stream",
 ) -> Iterator[FaultProxy]:
     """A :class:`FaultProxy` in front of ``upstream`` for the length of a ``with``
     block (any server: in this process, in a subprocess, in another language).
 
     Args:
-        upstream: the server's ``(host, port)`` on loopback, or its Unix path
-            (``transport="unix"``).
+        upstream: the server's ``(host, port)`` on loopback, or its Unix stream socket's
+            path.
         listen: see :class:`FaultProxy`.
         faults: a FaultPlan or a list of fault models.
         seed: the seed of a plan made from a list.
-        transport: ``"tcp"``, ``"udp"`` or ``"unix"``.
+        transport: ``"stream"`` (default) or ``"datagram"``; a path as ``upstream``
+            is a Unix stream socket.
 
     Yields:
         The running proxy: give clients ``proxy.address``; ``proxy.plan.log`` is
@@ -63,12 +63,12 @@ class ProxyFactory:
 
     def __call__(
         self,
-        upstream: Any,
+        upstream: AddressArg,
         *,
-        faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
+        faults: PlanArg | None = None,
         seed: int | None = None,
-        transport: str = "tcp",
-        listen: Any = None,
+        transport: str = "stream",
+        listen: AddressArg | None = None,
     ) -> FaultProxy:
         """Start a proxy in front of ``upstream``; clients connect to its ``.address``."""
         if seed is None and not isinstance(faults, FaultPlan):
@@ -99,7 +99,7 @@ class ProxyFactory:
 
 def sockshock_proxy(seed: int | None = None) -> Iterator[ProxyFactory]:
     """Fixture function (the plugin registers it): ``sockshock_proxy(upstream,
-    faults=[...], transport="tcp")`` starts a :class:`FaultProxy` in front of any
+    faults=[...], transport="stream")`` starts a :class:`FaultProxy` in front of any
     address -- a server in a subprocess included -- and returns it (give clients
     its ``.address``). Every proxy is stopped at teardown.
 

@@ -56,7 +56,7 @@ refuses connections while keeping the port (or path) and closes the open ones,
 Resources: at start the soft limit on open files is raised towards the hard one
 (:func:`raise_open_file_limit`; :attr:`FaultProxy.open_file_limit` says what it
 did), a stream connection costs two descriptors (splicing goes through the loop's
-one kernel pipe), idle datagram clients are forgotten (``UDP_IDLE``). A proxy
+one kernel pipe), idle datagram clients are forgotten (``DATAGRAM_PEER_IDLE``). A proxy
 that would forward to itself -- ``listen`` equal to ``upstream``, or an upstream
 connection arriving at a proxy of this process -- is refused.
 
@@ -90,13 +90,19 @@ from sockshock._faults import (
     FaultPlan,
     Operation,
 )
-from sockshock._harness import add_note, forget_unix_path, register_unix_path
+from sockshock._harness import (
+    AddressArg,
+    PlanArg,
+    add_note,
+    forget_unix_path,
+    register_unix_path,
+)
 from sockshock._proxy._addresses import (
     SOURCE,
-    TRANSPORTS,
     format_address,
     inet_address,
     plan_for,
+    protocol_for,
     unix_path,
 )
 from sockshock._proxy._datagrams import DatagramRelay
@@ -107,7 +113,6 @@ from sockshock._util import (
     InvalidArgument,
     ProxyError,
     cannot_listen,
-    check_choice,
     check_number,
     check_seconds,
 )
@@ -143,15 +148,16 @@ class FaultProxy:
     """A TCP, UDP or Unix-stream proxy that applies a fault plan on the wire.
 
     Args:
-        upstream: the server: ``(host, port)`` on loopback, or a Unix socket path
-            with ``transport="unix"``.
+        upstream: the server: ``(host, port)`` on loopback (TCP, or UDP with
+            ``transport="datagram"``), or a Unix stream socket's path.
         listen: where clients connect: default ``("127.0.0.1", 0)`` (the kernel
             picks a port), or for ``"unix"`` a path in a private temporary directory.
         faults: a :class:`~sockshock.faults.FaultPlan`, a fault model or a list of
             them (made into a plan with ``seed``), or ``None`` for none.
         seed: the seed of the plan made from a list (default: random; always
             readable as ``proxy.plan.seed``).
-        transport: ``"tcp"`` (default), ``"udp"`` or ``"unix"`` (Unix stream).
+        transport: ``"stream"`` (default) or ``"datagram"`` (UDP), as everywhere
+            in sockshock; the family follows ``upstream``.
 
     Use it as a context manager (``with FaultProxy(...) as proxy:``) or call
     :meth:`start` and :meth:`stop`. Give clients :attr:`address`; read what was
@@ -168,31 +174,32 @@ class FaultProxy:
 
     def __init__(
         self,
-        upstream: Any,
+        upstream: AddressArg,
         *,
-        listen: Any = None,
-        faults: Any = None,
+        listen: AddressArg | None = None,
+        faults: PlanArg | None = None,
         seed: int | None = None,
-        transport: str = "tcp",
+        transport: str = "stream",
     ) -> None:
-        check_choice("transport", transport, TRANSPORTS, source=SOURCE)
+        self._protocol = protocol = protocol_for(upstream, transport)
+        #: ``"stream"`` or ``"datagram"``.
         self.transport: str = transport
         self._listen_path: str | None = None
         self._listen: tuple[Any, ...] | None = None
-        if transport == "unix":
+        if protocol == "unix":
             self.upstream: Any = unix_path("upstream", upstream, SOURCE)
             self._upstream_family = int(socket.AF_UNIX)
             self._listen_family = int(socket.AF_UNIX)
             if listen is not None:
                 self._listen_path = unix_path("listen", listen, SOURCE)
         else:
-            family, self.upstream = inet_address("upstream", upstream, transport, 1, SOURCE)
+            family, self.upstream = inet_address("upstream", upstream, protocol, 1, SOURCE)
             self._upstream_family = int(family)
             family, self._listen = inet_address(
-                "listen", ("127.0.0.1", 0) if listen is None else listen, transport, 0, SOURCE
+                "listen", ("127.0.0.1", 0) if listen is None else listen, protocol, 0, SOURCE
             )
             self._listen_family = int(family)
-        if self.transport == "unix":
+        if self._protocol == "unix":
             if self._listen_path is not None and os.path.realpath(
                 self._listen_path
             ) == os.path.realpath(self.upstream):
@@ -205,7 +212,7 @@ class FaultProxy:
                 f"listen={format_address(self._listen)} is the upstream's own address: the "
                 f"proxy would forward to itself (from {SOURCE})"
             )
-        self._plan: FaultPlan = plan_for(transport, faults, seed)
+        self._plan: FaultPlan = plan_for(protocol, faults, seed)
         #: Set when an AbruptShutdown fired -- every connection was reset and the proxy
         #: stopped listening.
         self.shutdown_triggered = threading.Event()
@@ -275,7 +282,7 @@ class FaultProxy:
         return self
 
     def _open_listener(self) -> None:
-        if self.transport == "unix":
+        if self._protocol == "unix":
             if self._listen_path is None:
                 self._directory = tempfile.mkdtemp(prefix="sockshock-proxy-")
                 self._listen_path = os.path.join(self._directory, "proxy.sock")
@@ -283,7 +290,7 @@ class FaultProxy:
         else:
             sock = self._bind_inet()
         self._listener = sock
-        if self.transport == "unix":
+        if self._protocol == "unix":
             assert self._listen_path is not None
             register_unix_path(self._listen_path)
             self._address = self._listen_path
@@ -294,12 +301,12 @@ class FaultProxy:
                     f"the proxy listens on {format_address(self._address)}, the upstream's "
                     f"own address: it would forward to itself (from {SOURCE})"
                 )
-        if self.transport == "udp":
+        if self._protocol == "udp":
             self._relay = DatagramRelay(self, sock, self._upstream_family)
         else:
             sock.listen(socket.SOMAXCONN)
             self._acceptor = Acceptor(
-                self, sock, self._upstream_family, nodelay=self.transport == "tcp"
+                self, sock, self._upstream_family, nodelay=self._protocol == "tcp"
             )
         sock.setblocking(False)
         if self._loop.stopping:  # asked to stop before it started
@@ -314,14 +321,14 @@ class FaultProxy:
         the kernel picked it: a TCP listener that stops listening (``disable()``)
         keeps such a port."""
         assert self._listen is not None
-        kind = socket.SOCK_DGRAM if self.transport == "udp" else socket.SOCK_STREAM
+        kind = socket.SOCK_DGRAM if self._protocol == "udp" else socket.SOCK_STREAM
         where: tuple[Any, ...] = self._listen
         sock = socket.socket(self._listen_family, kind)
         try:
-            if self.transport == "tcp":
+            if self._protocol == "tcp":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self._bind(sock, where)
-            if self.transport == "tcp" and not where[1]:
+            if self._protocol == "tcp" and not where[1]:
                 # Port 0: bind a second socket to the port the kernel picked (both
                 # bound, neither listening: allowed) and keep that one.
                 where = (where[0], sock.getsockname()[1], *where[2:])
@@ -371,7 +378,7 @@ class FaultProxy:
         concerns["close"] = any(m.on_close and m.applies_to_kind(SEND) for m in plan.models)
         return concerns
 
-    def set_faults(self, faults: Any, *, seed: int | None = None) -> FaultPlan:
+    def set_faults(self, faults: PlanArg | None, *, seed: int | None = None) -> FaultPlan:
         """Replace the faults, running or not (thread-safe); return the new plan.
 
         Args:
@@ -392,7 +399,7 @@ class FaultProxy:
                 as it was).
             ProxyError: if the I/O thread did not take the plan within 5 s.
         """
-        plan = plan_for(self.transport, faults, seed)
+        plan = plan_for(self._protocol, faults, seed)
         self._control(lambda: self._replan(plan))
         return plan
 
@@ -445,7 +452,7 @@ class FaultProxy:
             return
         acceptor.disabled = True
         acceptor.unwatch()
-        if self.transport == "unix":
+        if self._protocol == "unix":
             self._listener.close()  # the path stays: connect() is refused
         else:
             with contextlib.suppress(OSError):
@@ -463,7 +470,7 @@ class FaultProxy:
         if acceptor is None or self._listener is None:
             self._enabled = True
             return
-        if self.transport == "unix":
+        if self._protocol == "unix":
             assert self._listen_path is not None
             with contextlib.suppress(OSError):
                 os.unlink(self._listen_path)
@@ -550,7 +557,7 @@ class FaultProxy:
 
     def _release(self) -> None:
         self._loop.release()
-        if self.transport == "unix" and self._listen_path and self._address is not None:
+        if self._protocol == "unix" and self._listen_path and self._address is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._listen_path)
             forget_unix_path(self._listen_path)
@@ -612,7 +619,7 @@ class FaultProxy:
     def __repr__(self) -> str:
         listen = self._address if self._address is not None else (self._listen_path or self._listen)
         return (
-            f"FaultProxy({self.transport} {format_address(listen)} -> "
+            f"FaultProxy({self._protocol} {format_address(listen)} -> "
             f"{format_address(self.upstream)}, {self.plan!r})"
         )
 

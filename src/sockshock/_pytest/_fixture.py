@@ -373,7 +373,7 @@ def sockshock_audit_fixture(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def sockshock_proxy_fixture(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """``sockshock_proxy(upstream, faults=[...], transport="tcp")`` starts a
+    """``sockshock_proxy(upstream, faults=[...], transport="stream")`` starts a
     :class:`~sockshock.FaultProxy` in front of any address -- a server in a
     subprocess included -- seeded with the test's seed, and returns it (give clients
     its ``.address``). Every proxy is stopped at teardown; a failing test's report

@@ -34,7 +34,7 @@ from sockshock._pytest._schedules import (
     sockshock_schedule,
 )
 from sockshock._pytest._settings import MARKER_KEYS, SETTINGS, add_options, setting
-from sockshock._util import InvalidArgument
+from sockshock._util import InvalidArgument, did_you_mean
 
 if TYPE_CHECKING:
     from sockshock._pytest._fixture import SockshockFixture
@@ -70,7 +70,7 @@ _MARKERS = [
     "and misbehaving clients), for the servers sockshock.serve() starts in this test",
     "sockshock_servers(transport=None, family=None, concurrency=None, base=None): run the "
     "test once per matching server class, given as the server_class argument (transport: "
-    "stream/datagram -- kind= is still accepted; family: inet/unix; concurrency: "
+    "stream/datagram; family: inet/unix; concurrency: "
     "sync/threading/forking/pool or a tuple of them; base: your server class, under each "
     "concurrency)",
     "shutdown_within(seconds, busy=0, stalled=0): every server this test serves must shut "
@@ -173,6 +173,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+#: What ``@pytest.mark.sockshock_servers`` filters by (``server_kinds()``'s parameters).
+_SERVERS_FILTERS = ("transport", "family", "concurrency", "base")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``@pytest.mark.sockshock_servers(...)``: one test per matching server class."""
     marker = metafunc.definition.get_closest_marker("sockshock_servers")
@@ -190,6 +194,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
     from sockshock._stdlib import server_kinds
 
+    for key in marker.kwargs:
+        if key not in _SERVERS_FILTERS:
+            listed = ", ".join(f"{name}=" for name in _SERVERS_FILTERS)
+            raise pytest.Collector.CollectError(
+                f"{where}: {key}={marker.kwargs[key]!r} is not a filter; "
+                f"{did_you_mean('transport' if key == 'kind' else key, _SERVERS_FILTERS)}"
+                f"the filters are {listed}"
+            )
     try:
         kinds = server_kinds(**marker.kwargs, source=where)
     except InvalidArgument as exc:
@@ -273,7 +285,7 @@ def sockshock_client_context() -> Any:
 
 @pytest.fixture
 def sockshock_proxy(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """``sockshock_proxy(upstream, faults=[...], transport="tcp")`` starts a
+    """``sockshock_proxy(upstream, faults=[...], transport="stream")`` starts a
     :class:`~sockshock.FaultProxy` in front of any address -- a server in a
     subprocess included -- seeded with the test's seed, and returns it (give clients
     its ``.address``). Every proxy is stopped at teardown; a failing test's report

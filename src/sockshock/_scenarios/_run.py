@@ -438,7 +438,7 @@ def run_against(
     judge: Judge | None = None,
 ) -> ScenarioResult:
     """Run ``scenario`` against a server in another process at ``target`` (loopback
-    ``(host, port)``, or a Unix path with ``transport="unix"``): its faults go
+    ``(host, port)``, or a Unix path with ``transport="unix"``, the CLI's words): its faults go
     through a :class:`~sockshock.FaultProxy`, its clients and load to the proxy.
     Only the answers are judged: the server's stop, its handler errors and its
     leaks are not visible from here.
@@ -449,7 +449,7 @@ def run_against(
     the baseline, runs of digits aside (dates, counters) -- as ``sockshock run``'s
     built-in checks judge. ``request`` replaces the scenario's ``[load] request``.
     """
-    from sockshock._proxy import FaultProxy
+    from sockshock._proxy import FaultProxy, transport_of
 
     kind_name = "datagram" if transport == "udp" else "stream"
     check_transport(
@@ -488,7 +488,7 @@ def run_against(
         return result
     with (
         warnings.catch_warnings(record=True) as caught,
-        FaultProxy(target, faults=plan, transport=transport) as proxy,
+        FaultProxy(target, faults=plan, transport=transport_of(transport)) as proxy,
     ):
         warnings.simplefilter("always", FaultNeverFired)
         ends = time.monotonic() + scenario.duration

@@ -17,7 +17,7 @@ own serving code on it (``drive(schedule=...)``).
 
 from sockshock._sched._client import ScheduledClient
 from sockshock._sched._core import MAX_STEPS, Aborted, Event, Scheduler, Task, current_task
-from sockshock._sched._explore import as_schedule, explore, parse
+from sockshock._sched._explore import Exploration, as_schedule, explore, parse
 from sockshock._sched._net import SchedClock, SchedLayer, SchedListener, SchedSocket
 from sockshock._sched._real import RealClient, RealLayer, RealSchedSocket, readable
 from sockshock._sched._strategy import (
@@ -47,6 +47,7 @@ __all__ = [
     "ControlledLock",
     "ControlledRLock",
     "Event",
+    "Exploration",
     "RealClient",
     "RealLayer",
     "RealSchedSocket",

@@ -24,7 +24,7 @@ from sockshock._util import InvalidArgument, check_choice, check_number, check_s
 __all__ = ["Exploration", "as_schedule", "explore", "parse"]
 
 
-class Exploration(list):  # type: ignore[type-arg]
+class Exploration(list[Schedule]):
     """What ``drive.explore()`` returns: the schedules of the runs, all of which
     passed (without their steps, to keep many runs small), and, for the bounded
     search, whether it tried every schedule within its bound (``exhaustive``;

@@ -125,6 +125,12 @@ def unix_path(
             f"{name}={value!r} looks like HOST:PORT, not a Unix socket path; for TCP pass "
             f"a (host, port) tuple: {name}=({host.strip('[]')!r}, {int(port)}) (from {source})"
         )
+    host = path.rpartition(":")[0] if ":" in path else path
+    if "/" not in path and (ip_literal(path) or ip_literal(host.strip("[]"))):
+        raise InvalidArgument(
+            f"{name}={value!r} looks like a host address, not a Unix socket path; for "
+            f"TCP pass a (host, port) tuple such as ('127.0.0.1', 8000) (from {source})"
+        )
     size = len(os.fsencode(path))
     if size > UNIX_PATH_MAX:
         raise InvalidArgument(
