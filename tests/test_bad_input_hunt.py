@@ -1842,3 +1842,15 @@ if __name__ == "__main__":
     for where, number in sorted(table.items()):
         print(f"{number:5}  {where}")
     print(f"{sum(table.values()):5}  in all")
+
+
+def test_huge_limits_are_accepted_and_work() -> None:
+    """The other side of the line: a limit never reached is no mistake, and must not
+    overflow where it is used (a real socket's ``recv(10**30)`` would)."""
+    stream = sockshock.drive(LineEcho, b"hello\n", faults=[F.PartialReads(max_chunk=HUGE)], seed=1)
+    assert stream.output == b"hello\n"
+    with sockshock.serving("UDPServer", DatagramEcho) as srv:
+        run = S.ScriptRun(S.ClientScript((S.Send(b"ping"), S.Read(size=HUGE))), srv.connect())
+        results = run.run()
+    assert [r.outcome for r in results] == ["ok", "ok"], results
+    assert run.received == b"ping"

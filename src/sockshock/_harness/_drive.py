@@ -333,6 +333,14 @@ def _drive(
         HandlerHangs: with ``schedule=``: a thread blocked where the scheduler cannot
             see (``uncontrolled="fail"``), or the run spun without end.
     """
+    check_drive_options(
+        transport=transport,
+        uncontrolled=uncontrolled,
+        uncontrolled_after=uncontrolled_after,
+        sockets=sockets,
+        send_buffer=send_buffer,
+        max_output=max_output,
+    )
     if schedule is not None or server is not None:
         results = drive_scheduled(
             handler_class,
@@ -353,14 +361,6 @@ def _drive(
         for transcript in transcripts:
             _note(transcript)
         return transcripts
-    check_drive_options(
-        transport=transport,
-        uncontrolled=uncontrolled,
-        uncontrolled_after=uncontrolled_after,
-        sockets=sockets,
-        send_buffer=send_buffer,
-        max_output=max_output,
-    )
     kind = transport
     if kind == "datagram" and sockets == "real":
         raise InvalidArgument(

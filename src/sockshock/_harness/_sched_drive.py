@@ -242,15 +242,7 @@ def drive_scheduled(
             "scheduler can run in memory: give schedule=SEED (an int) or a Schedule"
         )
     spec = as_schedule(schedule, source=source)
-    check_drive_options(
-        transport=transport,
-        uncontrolled=uncontrolled,
-        uncontrolled_after=uncontrolled_after,
-        sockets=sockets,
-        send_buffer=send_buffer,
-        max_output=max_output,
-    )
-    asked = transport
+    asked = transport  # its options: checked by drive(), check_drive_options()
     if sockets == "real" and faults is not None:
         raise InvalidArgument(
             "drive(sockets='real', faults=...): under a schedule, faults are carried out on "
