@@ -1818,6 +1818,72 @@ def test_a_bad_option_stops_a_real_run(pytester: pytest.Pytester) -> None:
     assert "Traceback" not in text, text
 
 
+def test_huge_limits_are_accepted_and_work() -> None:
+    """The other side of the line: a limit never reached is no mistake, and must not
+    overflow where it is used (a real socket's ``recv(10**30)`` would)."""
+    stream = sockshock.drive(LineEcho, b"hello\n", faults=[F.PartialReads(max_chunk=HUGE)], seed=1)
+    assert stream.output == b"hello\n"
+    with sockshock.serving("UDPServer", DatagramEcho) as srv:
+        run = S.ScriptRun(S.ClientScript((S.Send(b"ping"), S.Read(size=HUGE))), srv.connect())
+        results = run.run()
+    assert [r.outcome for r in results] == ["ok", "ok"], results
+    assert run.received == b"ping"
+
+
+# (what the test calls, with the ``sockshock`` fixture as ``fx`` and the proxy
+# factory as ``proxy``; a fragment the InvalidArgument's message must contain)
+FIXTURE_CASES: list[tuple[str, str]] = [
+    ("fx.serve('TCPServr', LineEcho)", "did you mean 'TCPServer'?"),
+    ("fx.serve('TCPServer', 'Nope')", "'Nope'"),
+    ("fx.serve('TCPServer', LineEcho, shutdown_timeout=-1)", "shutdown_timeout=-1"),
+    ("fx.serve('TCPServer', LineEcho, shutdown_timout=1)", "did you mean 'shutdown_timeout'?"),
+    ("fx.serve('TCPServer', LineEcho, faults='PartialReads')", "faults='PartialReads'"),
+    ("fx.serve('TCPServer', LineEcho, faults=[3])", "3 (type=int)"),
+    ("fx.serve('UDPServer', LineEcho)", "LineEcho is a StreamRequestHandler"),
+    ("fx.serve('TCPServer', LineEcho, address=('10.1.2.3', 0))", "'10.1.2.3'"),
+    (
+        "fx.serve('TCPServer', LineEcho, server_kwargs={'bind_and_activate': False})",
+        "bind_and_activate=False",
+    ),
+    ("fx.serve('TCPServer', LineEcho, seed=-1, faults=[])", "seed=-1"),
+    ("fx.serve('TCPServer', LineEcho, clock='fast', faults=[])", "clock='fast'"),
+    ("fx.serve('TCPServer', LineEcho, expect_errors='OSError')", "expect_errors='OSError'"),
+    ("fx.inject(faults='x').__enter__()", "faults='x'"),
+    ("fx.inject(seed=-1).__enter__()", "seed=-1"),
+    ("fx.inject(shutdown_timeout=0).__enter__()", "shutdown_timeout=0"),
+    ("proxy(('10.1.2.3', 80))", "'10.1.2.3'"),
+    ("proxy('127.0.0.1')", "upstream='127.0.0.1'"),
+    ("proxy(('127.0.0.1', 9), faults='PartialReads(1)')", "faults='PartialReads(1)'"),
+    ("proxy(('127.0.0.1', 9), transport='udp')", "transport='udp'"),
+    ("proxy(('127.0.0.1', 9), faults=[F.DropDatagrams()])", "DropDatagrams()"),
+]
+
+
+def test_bad_input_through_the_fixtures_gets_one_clear_error(pytester: pytest.Pytester) -> None:
+    """The fixtures' routes (``sockshock.serve()``, ``.inject()``, ``sockshock_proxy``),
+    every case a test of one inner run: each must raise InvalidArgument with its
+    fragment, and leave nothing running behind (the audit of the inner run)."""
+    source = [
+        "import pytest",
+        "from sockshock import faults as F",
+        "from sockshock.errors import InvalidArgument",
+        "from sockshock.handlers import LineEcho",
+        "",
+    ]
+    for number, (call, fragment) in enumerate(FIXTURE_CASES):
+        source += [
+            f"def test_{number}(sockshock, sockshock_proxy):",
+            "    fx, proxy = sockshock, sockshock_proxy",
+            "    with pytest.raises(InvalidArgument) as info:",
+            f"        {call}",
+            f"    assert {fragment!r} in str(info.value), str(info.value)",
+            "",
+        ]
+    pytester.makepyfile(test_fixtures="\n".join(source))
+    result = pytester.runpytest_inprocess("-p", "no:randomly", "-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=len(FIXTURE_CASES))
+
+
 def counts() -> dict[str, int]:
     """Cases per entry point."""
     table: dict[str, int] = {}
@@ -1834,6 +1900,7 @@ def counts() -> dict[str, int]:
         1 for n, _ in OPTION_CASES if n not in ("session_seed",)
     )
     table["pytest markers"] = len(MARKER_CASES) + len(SERVER_MARKER_CASES)
+    table["pytest fixtures"] = len(FIXTURE_CASES)
     return table
 
 
@@ -1842,15 +1909,3 @@ if __name__ == "__main__":
     for where, number in sorted(table.items()):
         print(f"{number:5}  {where}")
     print(f"{sum(table.values()):5}  in all")
-
-
-def test_huge_limits_are_accepted_and_work() -> None:
-    """The other side of the line: a limit never reached is no mistake, and must not
-    overflow where it is used (a real socket's ``recv(10**30)`` would)."""
-    stream = sockshock.drive(LineEcho, b"hello\n", faults=[F.PartialReads(max_chunk=HUGE)], seed=1)
-    assert stream.output == b"hello\n"
-    with sockshock.serving("UDPServer", DatagramEcho) as srv:
-        run = S.ScriptRun(S.ClientScript((S.Send(b"ping"), S.Read(size=HUGE))), srv.connect())
-        results = run.run()
-    assert [r.outcome for r in results] == ["ok", "ok"], results
-    assert run.received == b"ping"
