@@ -1483,7 +1483,7 @@ for _args, _fragment in (
     (["--api", "x"], "--api='x'"),
     (["--api", "127.0.0.1:8474", "--fault", "PartialReads(1)"], "--fault"),
     (["--config", "/no/such/file.json"], "/no/such/file.json"),
-    (["--config", "/tmp"], "'/tmp'"),
+    (["--config", "/tmp"], "--config /tmp: Is a directory"),
     ([*_UPSTREAM, "--log", "/no/such/dir/x.log"], "/no/such/dir/x.log"),
     ([*_UPSTREAM, "--log", ""], "--log"),
     ([*_UPSTREAM, "--bogus"], "--bogus"),
@@ -1884,6 +1884,47 @@ def test_bad_input_through_the_fixtures_gets_one_clear_error(pytester: pytest.Py
     result.assert_outcomes(passed=len(FIXTURE_CASES))
 
 
+# (the --config file's text, a fragment of the one line on stderr)
+CONFIG_CASES: list[tuple[str, str]] = [
+    ("not json", "not JSON"),
+    ("{}", "expected a JSON array"),
+    ("[1]", "expected a JSON object at proxy 1"),
+    ('[{"name": "a"}]', "missing required field: upstream at proxy 1"),
+    ('[{"upstream": "127.0.0.1:9"}]', "missing required field: name"),
+    ('[{"name": "", "upstream": "127.0.0.1:9"}]', "missing required field: name"),
+    ('[{"name": "a", "listen": "0.0.0.0:0", "upstream": "127.0.0.1:9"}]', "'0.0.0.0'"),
+    ('[{"name": "a", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:x"}]', "'127.0.0.1:x'"),
+    ('[{"name": "a", "listen": "127.0.0.1:0", "upstream": "10.1.2.3:80"}]', "'10.1.2.3'"),
+    ('[{"name": "a", "upstream": "127.0.0.1:9", "enabled": "yes"}]', "enabled='yes'"),
+    ('[{"name": 3, "upstream": "127.0.0.1:9"}]', "name"),
+]
+
+
+@pytest.mark.parametrize(("text", "fragment"), CONFIG_CASES, ids=[t for t, _ in CONFIG_CASES])
+def test_a_bad_proxy_config_file_gets_one_clear_error(
+    text: str,
+    fragment: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_run: list[str],
+) -> None:
+    from sockshock._cli import main
+
+    config = tmp_path / "proxies.json"
+    config.write_text(text, encoding="utf-8")
+    try:
+        code: object = main(["proxy", "--config", str(config)])
+    except _Started:
+        code = None
+    err = capsys.readouterr().err
+    assert not no_run, f"{text} started {no_run[0]}: {err}"
+    assert code == 2, (code, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"sockshock proxy: --config {config}"), err
+    assert fragment in err, err
+
+
 def counts() -> dict[str, int]:
     """Cases per entry point."""
     table: dict[str, int] = {}
@@ -1895,7 +1936,7 @@ def counts() -> dict[str, int]:
         )
         table[key] = table.get(key, 0) + 1
     table["scenario files"] = len(TOML_CASES) + 1
-    table["command line"] = len(CLI_CASES) + 1
+    table["command line"] = len(CLI_CASES) + 1 + len(CONFIG_CASES)
     table["pytest options and ini settings"] = len(OPTION_CASES) + sum(
         1 for n, _ in OPTION_CASES if n not in ("session_seed",)
     )

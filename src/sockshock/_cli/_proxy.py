@@ -408,7 +408,7 @@ def _serve_api(args: argparse.Namespace, seed: int | None) -> int:
     except ApiError as exc:
         _note(f"--config {args.config}: {exc.message}")
         registry.close()
-        return 1
+        return 2 if exc.status == 400 else 1  # a bad file is a usage error; in use is not
     _limit_note(raise_open_file_limit())
     code = 0
     try:
@@ -446,11 +446,11 @@ def _populate(registry: Registry, path: str) -> None:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise InvalidArgument(f"--config {path!r}: {exc.strerror or exc}") from None
+        raise InvalidArgument(f"--config {path}: {exc.strerror or exc}") from None
     try:
         bodies = json.loads(text)
     except ValueError as exc:
-        raise InvalidArgument(f"--config {path!r}: not JSON: {exc}") from None
+        raise InvalidArgument(f"--config {path}: not JSON: {exc}") from None
     _, error = registry.populate(bodies)
     if error is not None:
         raise error
