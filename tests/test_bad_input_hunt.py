@@ -1925,6 +1925,59 @@ def test_a_bad_proxy_config_file_gets_one_clear_error(
     assert fragment in err, err
 
 
+# -- toxiproxy's HTTP API (sockshock proxy --api): a toxic's body ---------------------------
+
+_BAD_ATTRIBUTES = ("x", -1, 1e300, True, [1], {"a": 1})
+
+
+def _toxic_cases() -> list[tuple[str, Any, str]]:
+    from sockshock._proxy._toxics import TOXIC_TYPES
+
+    cases: list[tuple[str, Any, str]] = []
+    for kind, attributes in TOXIC_TYPES.items():
+        for key in attributes:
+            for value in _BAD_ATTRIBUTES:
+                body = {"type": kind, "attributes": {key: value}}
+                if kind == "slicer" and key != "average_size":
+                    body["attributes"]["average_size"] = 4
+                if key in ("average_size", "size_variation", "bytes") and value == 1e300:
+                    continue  # "at most" a chunk, "after" so many bytes: accepted (see above)
+                named = value[0] if key == "models" and isinstance(value, list) else value
+                cases.append((f"{kind} {key}={value!r}", body, repr(named)))
+    for given, body, fragment in (
+        ("toxicity=1.5", {"type": "latency", "toxicity": 1.5}, "toxicity=1.5"),
+        ("toxicity='x'", {"type": "latency", "toxicity": "x"}, "toxicity='x'"),
+        ("toxicity=True", {"type": "latency", "toxicity": True}, "toxicity=True"),
+        ("stream='sideways'", {"type": "latency", "stream": "sideways"}, "stream was invalid"),
+        ("type='latncy'", {"type": "latncy"}, "did you mean 'latency'?"),
+        ("type=None", {"type": None}, "None"),
+        ("name=3", {"type": "latency", "name": 3}, "3"),
+        ("attributes=[1]", {"type": "latency", "attributes": [1]}, "[1]"),
+        ("a list", [], "[]"),
+        ("a string", "x", "'x'"),
+    ):
+        cases.append((given, body, fragment))
+    return cases
+
+
+TOXIC_CASES = _toxic_cases()
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"), [(b, f) for _, b, f in TOXIC_CASES], ids=[g for g, _, _ in TOXIC_CASES]
+)
+def test_a_bad_toxic_gets_one_clear_400(body: Any, fragment: str) -> None:
+    """What ``POST /proxies/NAME/toxics`` checks a body with: one 400 whose message
+    names the value (toxiproxy's clients show it as the error)."""
+    from sockshock._proxy._toxics import ApiError, check_toxic
+
+    with pytest.raises(ApiError) as info:
+        check_toxic(body)
+    assert info.value.status == 400
+    assert fragment in info.value.message, info.value.message
+    assert len(info.value.message.splitlines()) == 1, info.value.message
+
+
 def counts() -> dict[str, int]:
     """Cases per entry point."""
     table: dict[str, int] = {}
@@ -1942,6 +1995,7 @@ def counts() -> dict[str, int]:
     )
     table["pytest markers"] = len(MARKER_CASES) + len(SERVER_MARKER_CASES)
     table["pytest fixtures"] = len(FIXTURE_CASES)
+    table["toxiproxy API (toxic bodies)"] = len(TOXIC_CASES)
     return table
 
 

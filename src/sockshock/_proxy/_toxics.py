@@ -199,8 +199,10 @@ def models_of(toxic: dict[str, Any]) -> list[FaultModel]:
         scope = {"probability": float(toxic["toxicity"]), "per": "connection"}
     try:
         models = _models(toxic, kind, direction, scope)
-    except InvalidArgument as exc:
-        raise _bad(f"toxic {toxic['name']!r}: {exc}") from None
+    except InvalidArgument as exc:  # named as given: the models' units are not the API's
+        raise _bad(
+            f"toxic {toxic['name']!r} with attributes {toxic['attributes']!r}: {exc}"
+        ) from None
     return models
 
 
@@ -247,7 +249,7 @@ def _sockshock_models(toxic: dict[str, Any], scope: dict[str, Any]) -> list[Faul
     if not isinstance(texts, list) or not texts:
         raise _bad(
             f"toxic {toxic['name']!r} of type 'sockshock' needs attributes "
-            "{'model': 'PartialReads(3)'} or {'models': [...]}"
+            f"{{'model': 'PartialReads(3)'}} or {{'models': [...]}}, not {attributes!r}"
         )
     source = f"toxic {toxic['name']!r}"
     try:
