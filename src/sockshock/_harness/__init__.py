@@ -40,6 +40,7 @@ from sockshock._harness._install import (
 from sockshock._harness._resolve import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_TIMEOUT,
+    SERVING_PARAMETERS,
     ServerChoice,
     choose_handler,
     import_handler_class,
@@ -72,6 +73,7 @@ __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_TOLERANCE",
     "MARGIN",
+    "SERVING_PARAMETERS",
     "AddressArg",
     "ClockArg",
     "DatagramEcho",

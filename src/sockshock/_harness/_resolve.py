@@ -46,6 +46,7 @@ from sockshock._wire import FaultLayer
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_SHUTDOWN_TIMEOUT",
+    "SERVING_PARAMETERS",
     "ServeSpec",
     "ServerChoice",
     "check_address",
@@ -343,13 +344,62 @@ def check_setting(name: str, value: Any, *, source: str) -> None:
         validate_layer(value, source=source)
 
 
+#: ``serving()``'s own parameters (its ``**server_attrs`` aside): a server attribute
+#: the class does not have and that is a near miss of one of these is refused, since
+#: a misspelled ``faults=`` would otherwise become ``server.fault`` and the test run
+#: without faults (a test checks that this matches ``serving()``'s signature).
+SERVING_PARAMETERS = (
+    "server_class",
+    "handler_class",
+    "address",
+    "server_kwargs",
+    "faults",
+    "clock",
+    "seed",
+    "shutdown_timeout",
+    "poll_interval",
+    "expect_errors",
+    "tls",
+    "tls_strict",
+)
+
+#: How close a new attribute name must be to one of ``serving()``'s parameters to
+#: be refused as a near miss (difflib's ratio; same first letter too): ``fault``,
+#: ``fautls``, ``sead``, ``expect_error`` are; ``lock`` (``clock``), ``stock``,
+#: ``handler``, ``timeout`` are not.
+PARAMETER_NEAR_MISS = 0.75
+
+
+def _parameter_near_miss(name: str, parameters: tuple[str, ...]) -> str | None:
+    """The one of ``parameters`` that ``name`` looks like a misspelling of."""
+    import difflib
+
+    same_initial = [p for p in parameters if p[:1] == name[:1]]
+    close = difflib.get_close_matches(name, same_initial, n=1, cutoff=PARAMETER_NEAR_MISS)
+    return close[0] if close else None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def split_server_attrs(
-    cls: type[Any], attrs: dict[str, Any], *, adopting: bool, source: str = "serving()"
+    cls: type[Any],
+    attrs: dict[str, Any],
+    *,
+    adopting: bool,
+    source: str = "serving()",
+    parameters: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Server attributes -> (class attributes of the per-run subclass, instance
     attributes). A setting the class has is both (in force during ``__init__``, and
     over what ``__init__`` assigned); a new name is instance state (a resolver, an
-    app, a database handle), unless it is a near miss of a setting."""
+    app, a database handle), unless it is a near miss of a setting or -- when the
+    attributes reach the server through ``serving()``'s ``**server_attrs``,
+    ``parameters`` being :data:`SERVING_PARAMETERS` -- one of ``serving()``'s own
+    parameters, or is one (only possible from a mapping, such as a scenario's
+    ``[server] attrs``)."""
     if not attrs:
         return {}, {}
     class_attrs: dict[str, Any] = {}
@@ -381,6 +431,23 @@ def split_server_attrs(
                 f"from {source}); {hint}(To give it an attribute of "
                 f"that name all the same, subclass it: class My{cls.__name__}"
                 f"({cls.__name__}): {name} = ...)"
+            )
+        if name in parameters:
+            raise InvalidArgument(
+                f"{name}={_short(value)} (from {source}): {name} is serving()'s own "
+                f"parameter, not a server attribute; give it as serving()'s {name}= "
+                f"(to give the server an attribute of that name all the same, subclass "
+                f"it: class My{cls.__name__}({cls.__name__}): {name} = None)"
+            )
+        close = _parameter_near_miss(name, parameters)
+        if close is not None:
+            raise InvalidArgument(
+                f"{name}={_short(value)} (from {source}): not an attribute "
+                f"{cls.__name__} has, and close to serving()'s parameter {close}=: did "
+                f"you mean {close}=? (a misspelled parameter would be set on the server "
+                f"and silently ignored; to give the server an attribute named {name!r} "
+                f"all the same, subclass it: class My{cls.__name__}({cls.__name__}): "
+                f"{name} = None)"
             )
     return class_attrs, dict(attrs)
 
@@ -663,7 +730,7 @@ def resolve_spec(
         source=source,
     )
     class_attrs, instance_attrs = split_server_attrs(
-        cls, server_attrs, adopting=instance is not None
+        cls, server_attrs, adopting=instance is not None, parameters=SERVING_PARAMETERS
     )
     layer = resolve_faults(
         faults,

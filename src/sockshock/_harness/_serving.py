@@ -189,7 +189,10 @@ def serving(
             ``daemon_threads=True``, ``max_workers=4``; in force during
             construction too), or state of your own that handlers read as
             ``self.server.<name>`` (``resolver=``, ``app=``, a database handle). A
-            near miss of a setting (``request_queue=``) is an error.
+            new name that is a near miss of a setting (``request_queue=``) or of
+            one of ``serving()``'s own parameters (``fault=``, ``sead=``: same first
+            letter, close spelling) is an error, not a silently ignored argument; to
+            give a server such an attribute all the same, declare it on a subclass.
 
     Yields:
         A :class:`ServerHandle`: ``.address``, ``.server``, ``.connect()``,

@@ -23,6 +23,7 @@ from typing import Any
 from sockshock._clients import connect, request
 from sockshock._faults import check_fit
 from sockshock._harness import (
+    SERVING_PARAMETERS,
     HandlerClass,
     LeakAudit,
     LeakReport,
@@ -149,7 +150,13 @@ def resolve(
         )
     transport = choice.transport
     with _blame(scenario.where("server", "attrs")):
-        split_server_attrs(cls, section.attrs, adopting=False, source="[server] attrs")
+        split_server_attrs(
+            cls,
+            section.attrs,
+            adopting=False,
+            source="[server] attrs",
+            parameters=SERVING_PARAMETERS,
+        )
     origin = f" (from {server_source})" if server_class is not None else ""
     check_transport(scenario, transport, tls=section.tls, server=f"{cls.__name__}{origin}")
     return Resolved(cls, choice.handler_class, transport)
