@@ -5,14 +5,23 @@ that replays another run."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import re
+import select
+import socket
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import sockshock
+import sockshock.socketserver as ss
 from sockshock import faults as F
 from sockshock.errors import InvalidArgument
 from sockshock.handlers import LineEcho
@@ -41,9 +50,11 @@ def test_a_near_miss_of_a_serving_parameter_is_refused_before_anything_starts(
 ) -> None:
     name = next(iter(attrs))
     threads = threading.active_count()
-    with pytest.raises(InvalidArgument) as info:
-        with sockshock.serving("ThreadingTCPServer", LineEcho, **attrs):
-            pytest.fail("the server started")  # pragma: no cover
+    with (
+        pytest.raises(InvalidArgument) as info,
+        sockshock.serving("ThreadingTCPServer", LineEcho, **attrs),
+    ):
+        pytest.fail("the server started")  # pragma: no cover
     message = str(info.value)
     assert message.startswith(f"{name}="), message
     assert "(from serving())" in message
@@ -52,9 +63,21 @@ def test_a_near_miss_of_a_serving_parameter_is_refused_before_anything_starts(
     assert threading.active_count() == threads
 
 
-@pytest.mark.parametrize("name", ["lock", "stock", "app", "handler", "clocks_seen", "db"])
-def test_state_of_ones_own_is_still_a_server_attribute(name: str) -> None:
-    state = object()
+@pytest.mark.parametrize(
+    ("name", "state"),
+    [
+        ("lock", threading.Lock()),
+        ("stock", {"book": 1}),
+        ("app", object()),
+        ("handler", object()),
+        ("fault_log", []),
+        ("seen", []),  # one letter off seed=, but not a seed
+        ("feed", "rss"),
+        ("db", object()),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_state_of_ones_own_is_still_a_server_attribute(name: str, state: object) -> None:
     with sockshock.serving("ThreadingTCPServer", LineEcho, **{name: state}) as srv:
         assert getattr(srv.server, name) is state
 
@@ -128,3 +151,172 @@ def test_a_server_machine_refuses_a_misspelled_serving_parameter() -> None:
         run_state_machine_as_test(
             Machine, settings=settings(max_examples=1, stateful_step_count=1, database=None)
         )
+
+
+# -- 2. a multi-line reply is read whole, baseline and faulted alike -----------------
+
+
+@contextlib.contextmanager
+def http_server(root: Path) -> Iterator[int]:
+    """``python -m http.server`` on a loopback port the kernel chose, in a
+    subprocess; stopped (and reaped) whatever happens."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 10.0)
+        assert ready, "http.server did not start within 10 s"
+        line = process.stdout.readline().decode()
+        match = re.search(r"port (\d+)", line)
+        assert match, line
+        yield int(match.group(1))
+    finally:
+        process.kill()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def run_cli(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from sockshock._cli import main
+
+    code = main(["run", *argv])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_a_multi_line_http_reply_is_judged_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "hello.txt").write_text("hello world\n" * 10)
+    with http_server(tmp_path) as port:
+        code, out = run_cli(
+            "partial-io",
+            "early-eof",
+            "--target",
+            f"127.0.0.1:{port}",
+            "--request",
+            r"GET /hello.txt HTTP/1.0\r\n\r\n",
+            "--seed",
+            "1",
+            capsys=capsys,
+        )
+    assert code == 0, out  # before: FAIL, the replies cut at different lines
+    assert "2 scenario(s) in" in out
+    assert "all passed" in out
+
+
+class ThreeLines(ss.StreamRequestHandler):
+    """Answers each request line with three lines, and keeps the connection open for
+    the next request: the reply ends when it goes quiet."""
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            for line in self.rfile:
+                self.wfile.write(b"one\ntwo\n" + line)
+
+
+class ThreeLinesPerRecv(ss.BaseRequestHandler):
+    """The culprit: answers each recv() as if it were the whole request, right only
+    when a request arrives whole."""
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := self.request.recv(4096):
+                self.request.sendall(b"one\ntwo\n" + data.rstrip(b"\n") + b"\n")
+
+
+SLOW_REPLIES = """
+description = "Requests in pieces; replies in pieces further apart than the idle time."
+duration = 0.01
+
+[[faults]]
+model = "PartialReads"
+max_chunk = 3
+
+[[faults]]
+model = "Latency"
+seconds = 0.01
+
+[[faults]]
+model = "SlowReader"
+chunk = 8
+pause = {pause}
+
+[load]
+clients = 2
+concurrency = 2
+request = "three\\n"
+timeout = 2.0
+"""
+
+
+@pytest.mark.parametrize(
+    ("handler", "passes"), [(ThreeLines, True), (ThreeLinesPerRecv, False)], ids=["ok", "culprit"]
+)
+def test_a_reply_the_target_keeps_open_ends_when_it_goes_quiet(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    handler: type[Any],
+    passes: bool,
+) -> None:
+    from sockshock._scenarios import _run
+
+    monkeypatch.setattr(_run, "REPLY_IDLE", 0.05)  # the rule, at a test's pace
+    scenario = tmp_path / "slow-replies.toml"
+    # Pauses longer than the idle time between the pieces of a faulted reply: it is
+    # read on until it is as long as the reply without faults.
+    scenario.write_text(SLOW_REPLIES.format(pause=0.08))
+    with sockshock.serving("ThreadingTCPServer", handler) as srv:
+        host, port = srv.address
+        code, out = run_cli(
+            str(scenario), "--target", f"{host}:{port}", "--seed", "1", capsys=capsys
+        )
+    assert (code == 0) is passes, out
+    if not passes:
+        assert "first wrong reply: the reply differs at byte" in out, out
+        assert "(expected 14 bytes)" in out, out
+
+
+# -- 3. a refused connection is said to be refused -----------------------------------
+
+
+def test_a_refused_target_is_named_with_the_errno(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as bound:  # bound, not listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        started = time.monotonic()
+        code, out = run_cli("partial-io", "--target", f"127.0.0.1:{port}", capsys=capsys)
+    assert code == 1
+    assert time.monotonic() - started < 2.0
+    assert (
+        f"the target did not answer b'a whole line, in pieces\\n' without faults: the "
+        f"connection to 127.0.0.1:{port} was refused (ECONNREFUSED: Connection refused)"
+    ) in out, out
+    assert "within 2 s" not in out
+
+
+def test_a_missing_unix_target_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "nobody.sock"
+    code, out = run_cli("partial-io", "--target", str(path), capsys=capsys)
+    assert code == 1
+    assert f"no Unix socket at {path} (ENOENT: No such file or directory)" in out, out
+
+
+def test_a_silent_target_is_said_to_be_silent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "quick.toml"
+    scenario.write_text("duration = 0.01\n[load]\nclients = 1\ntimeout = 0.1\n")
+    with socket.socket() as listening:  # connections complete (the backlog), no reply
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        code, out = run_cli(str(scenario), "--target", f"127.0.0.1:{port}", capsys=capsys)
+    assert code == 1
+    assert "without faults: no reply within 0.1 s;" in out, out

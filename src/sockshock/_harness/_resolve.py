@@ -13,7 +13,7 @@ import inspect
 import socket
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -364,19 +364,30 @@ SERVING_PARAMETERS = (
 )
 
 #: How close a new attribute name must be to one of ``serving()``'s parameters to
-#: be refused as a near miss (difflib's ratio; same first letter too): ``fault``,
-#: ``fautls``, ``sead``, ``expect_error`` are; ``lock`` (``clock``), ``stock``,
-#: ``handler``, ``timeout`` are not.
-PARAMETER_NEAR_MISS = 0.75
+#: be refused as a near miss (difflib's ratio, and the same first letter): ``fault``,
+#: ``fautls``, ``expect_error``, ``seeds`` are; ``lock`` (``clock``), ``stock``,
+#: ``handler``, ``timeout``, ``fault_log`` are not.
+PARAMETER_NEAR_MISS = 0.8
+#: One letter off a four-letter parameter (``sead``, but also ``seen``, ``feed``) is
+#: closer than :data:`PARAMETER_NEAR_MISS` allows: such a name is refused only with
+#: a value that parameter takes (``sead=3``; not ``seen=set()``).
+PARAMETER_ONE_OFF = 0.75
+_TAKES: dict[str, Callable[[Any], bool]] = {"seed": lambda value: type(value) is int}
 
 
-def _parameter_near_miss(name: str, parameters: tuple[str, ...]) -> str | None:
-    """The one of ``parameters`` that ``name`` looks like a misspelling of."""
+def _parameter_near_miss(name: str, value: Any, parameters: tuple[str, ...]) -> str | None:
+    """The one of ``parameters`` that ``name=value`` looks like a misspelling of."""
     import difflib
 
     same_initial = [p for p in parameters if p[:1] == name[:1]]
-    close = difflib.get_close_matches(name, same_initial, n=1, cutoff=PARAMETER_NEAR_MISS)
-    return close[0] if close else None
+    close = difflib.get_close_matches(name, same_initial, n=1, cutoff=PARAMETER_ONE_OFF)
+    if not close:
+        return None
+    ratio = difflib.SequenceMatcher(None, name, close[0]).ratio()
+    takes = _TAKES.get(close[0])
+    if ratio >= PARAMETER_NEAR_MISS or (takes is not None and takes(value)):
+        return close[0]
+    return None
 
 
 def _short(value: Any) -> str:
@@ -439,7 +450,7 @@ def split_server_attrs(
                 f"(to give the server an attribute of that name all the same, subclass "
                 f"it: class My{cls.__name__}({cls.__name__}): {name} = None)"
             )
-        close = _parameter_near_miss(name, parameters)
+        close = _parameter_near_miss(name, value, parameters)
         if close is not None:
             raise InvalidArgument(
                 f"{name}={_short(value)} (from {source}): not an attribute "

@@ -190,9 +190,10 @@ def serving(
             construction too), or state of your own that handlers read as
             ``self.server.<name>`` (``resolver=``, ``app=``, a database handle). A
             new name that is a near miss of a setting (``request_queue=``) or of
-            one of ``serving()``'s own parameters (``fault=``, ``sead=``: same first
-            letter, close spelling) is an error, not a silently ignored argument; to
-            give a server such an attribute all the same, declare it on a subclass.
+            one of ``serving()``'s own parameters (``fault=``, ``fautls=``: same
+            first letter, close spelling; ``sead=3``: one letter off ``seed`` with
+            an int) is an error, not a silently ignored argument; to give a server
+            such an attribute all the same, declare it on a subclass.
 
     Yields:
         A :class:`ServerHandle`: ``.address``, ``.server``, ``.connect()``,
