@@ -320,3 +320,70 @@ def test_a_silent_target_is_said_to_be_silent(
         code, out = run_cli(str(scenario), "--target", f"127.0.0.1:{port}", capsys=capsys)
     assert code == 1
     assert "without faults: no reply within 0.1 s;" in out, out
+
+
+# -- 4. what a failing schedule is reported as replays it ----------------------------
+
+
+def test_explore_reports_a_schedule_that_replays_never_a_bare_seed() -> None:
+    from sockshock._sched import Schedule
+    from tests._races import RACES
+    from tests.test_sched_explore import check_for
+    from tests.test_sched_explore import run as run_race
+
+    race = RACES[0]  # found by PCT at run 2, with a measured length of 27 (not 100)
+    with pytest.raises(AssertionError) as caught:
+        sockshock.drive.explore(check_for(race, race.handler), runs=100, strategy="pct")
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    first = notes.splitlines()[0]
+    assert re.fullmatch(
+        r"sockshock: the check failed under schedule 'pct:\d+:depth=3:length=\d+' "
+        r"\(run \d+ of 100\)\.",
+        first,
+    ), first  # before: "(run 2 of 100, seed 1)", and schedule=1 is another schedule
+    match = re.search(r"or the same pct schedule: drive\(\.\.\., schedule='([^']+)'\)", notes)
+    assert match, notes
+    spec = match.group(1)
+    seed = int(spec.split(":")[1])
+    assert spec != Schedule.pct(seed).spec()  # what makes a bare seed a false replay
+    assert (
+        f"(the whole string: schedule={seed} is 'pct:{seed}:depth=3:length=100', another one)"
+        in notes
+    )
+    ts, attrs = run_race(race, race.handler, spec)  # what is printed replays the failure
+    assert race.broken(attrs, ts)
+
+
+RACY_PCT = """
+import pytest, sockshock
+from tests_races import Checkout, BUYER
+
+@pytest.mark.sockshock_schedules(MARKER)
+def test_racy(sockshock_schedule):
+    attrs = {"stock": {"book": 1}}
+    sockshock.drive(Checkout, [BUYER, BUYER], server="ThreadingTCPServer",
+                    schedule=sockshock_schedule, server_attrs=attrs)
+    assert attrs["stock"]["book"] >= 0, "oversold"
+"""
+
+
+def test_the_markers_run_alone_line_replays_the_pct_schedule(pytester: pytest.Pytester) -> None:
+    source = (Path(__file__).with_name("_races.py")).read_text(encoding="utf-8")
+    pytester.makepyfile(tests_races=source)
+    pytester.makepyfile(test_shop=RACY_PCT.replace("MARKER", "runs=100, seed=0"))
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-q")
+    result.assert_outcomes(failed=1)
+    line = next(text for text in result.outlines if "Run that schedule alone: @pytest.mark" in text)
+    match = re.search(
+        r"sockshock_schedules\(seed=(\d+), runs=1, strategy='pct', depth=3, length=(\d+)\)", line
+    )
+    assert match, line  # before: seed=N, runs=1 only, which measured another length
+    seed, length = match.groups()
+    pytester.makepyfile(
+        test_shop=RACY_PCT.replace(
+            "MARKER", f"seed={seed}, runs=1, strategy='pct', depth=3, length={length}"
+        )
+    )
+    again = pytester.runpytest_subprocess("-p", "no:randomly", "-q")
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*oversold*"])
