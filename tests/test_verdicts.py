@@ -387,3 +387,39 @@ def test_the_markers_run_alone_line_replays_the_pct_schedule(pytester: pytest.Py
     again = pytester.runpytest_subprocess("-p", "no:randomly", "-q")
     again.assert_outcomes(failed=1)
     again.stdout.fnmatch_lines(["*oversold*"])
+
+
+# -- 5. every handle has a plan ------------------------------------------------------
+
+
+def test_a_handle_without_faults_has_an_empty_plan() -> None:
+    with sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
+        with srv.connect() as client:
+            client.sendall(b"hello\n")
+            assert client.recv(100) == b"hello\n"
+        plan = srv.plan
+        assert srv.layer is None
+        assert not plan  # false, as an empty list: "if srv.plan:" still means faults
+        assert plan.models == ()
+        assert plan.log == []
+        assert plan.describe().startswith(f"FaultPlan(seed={plan.seed}): 0 fault(s) injected")
+
+
+def test_the_fixtures_empty_plan_has_the_tests_seed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from sockshock.handlers import LineEcho
+
+        def test_seeded(sockshock):
+            srv = sockshock.serve("ThreadingTCPServer", LineEcho)
+            assert srv.plan.seed == sockshock.seed
+            assert "0 fault(s) injected" in srv.plan.describe()
+
+        def test_fails(sockshock):
+            sockshock.serve("ThreadingTCPServer", LineEcho)
+            assert False, "the test's own failure"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "--sockshock-seed=7")
+    result.assert_outcomes(passed=1, failed=1)
+    assert "0 fault(s) injected" not in result.stdout.str()  # no empty log in reports

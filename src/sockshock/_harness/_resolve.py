@@ -527,6 +527,8 @@ class ServeSpec:
     #: Whether the class stops through its own ``shutdown()``.
     own_shutdown: bool = False
     tls_strict: bool = False  # a failed TLS handshake is a handler error too
+    #: The seed of the empty plan a handle without faults shows (the test's, in pytest).
+    seed: int | None = None
 
 
 def _adoptable(
@@ -774,4 +776,5 @@ def resolve_spec(
         loop_kwargs,
         own_shutdown(cls),
         tls_strict is True,
+        default_seed if layer is None else None,
     )

@@ -311,7 +311,7 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle[Any]]:
         if layer is not None:
             layer.on_abrupt_shutdown = run.request_stop
         handle: ServerHandle[Any] = ServerHandle(
-            run, layer, directory[0] if directory else None, server._sockshock_tls
+            run, layer, directory[0] if directory else None, server._sockshock_tls, seed=spec.seed
         )
         live_handle(handle)
         run.start()

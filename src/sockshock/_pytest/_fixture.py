@@ -259,12 +259,12 @@ class SockshockFixture:
         if self.hypothesis_seeded:
             lines.append("  (the seed also seeds hypothesis: the same examples, in the same order)")
         for handle in self.handles:
-            if handle.plan is not None:
+            if handle.layer is not None:
                 lines.append(f"{type(handle.server).__name__} at {handle.address!r}:")
                 lines.append(handle.plan.describe())
             lines.extend(failed_handshake_lines(handle))
         for injected in (server for servers in self.injected for server in servers):
-            if injected.plan is not None:  # (always: inject() gives each server a plan)
+            if injected.layer is not None:  # (always: inject() gives each server a layer)
                 lines.append(
                     f"{type(injected.server).__name__} at {injected.address!r} "
                     "(built inside inject()):"
