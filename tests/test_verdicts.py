@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import re
 import select
 import socket
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -423,3 +426,52 @@ def test_the_fixtures_empty_plan_has_the_tests_seed(pytester: pytest.Pytester) -
     result = pytester.runpytest_subprocess("-p", "no:randomly", "--sockshock-seed=7")
     result.assert_outcomes(passed=1, failed=1)
     assert "0 fault(s) injected" not in result.stdout.str()  # no empty log in reports
+
+
+# -- 6. the toxiproxy API refuses an attribute a toxic does not have -----------------
+
+
+def test_a_misspelled_toxic_attribute_is_refused_not_echoed(tmp_path: Path) -> None:
+    from tests.test_proxy_api import start_api, stop_api
+
+    def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"http://{address}{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as reply:
+                return reply.status, json.loads(reply.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    log = tmp_path / "events.jsonl"
+    proc, address = start_api("--log", str(log), log=log)
+    try:
+        with sockshock.serving("ThreadingTCPServer", LineEcho) as srv:
+            host, port = srv.address
+            assert call("POST", "/proxies", {"name": "db", "upstream": f"{host}:{port}"})[0] == 201
+            status, body = call(
+                "POST", "/proxies/db/toxics", {"type": "latency", "attributes": {"latncy": 1000}}
+            )
+            assert status == 400  # before: 200, a 0 ms latency toxic echoing "latncy": 1000
+            assert body["error"] == (
+                "bad request body: toxic 'latency_downstream' of type 'latency' has no "
+                "attribute 'latncy'; did you mean 'latency'? its attributes: latency, jitter"
+            )
+            assert call("GET", "/proxies/db/toxics") == (200, [])
+            status, toxic = call(
+                "POST", "/proxies/db/toxics", {"type": "latency", "attributes": {"latency": 5}}
+            )
+            assert status == 200
+            status, body = call(
+                "POST", "/proxies/db/toxics/latency_downstream", {"attributes": {"jiter": 5}}
+            )
+            assert status == 400
+            assert "has no attribute 'jiter'; did you mean 'jitter'?" in body["error"]
+            assert call("GET", "/proxies/db/toxics")[1] == [toxic]  # unchanged
+            assert call("DELETE", "/proxies/db")[0] == 204
+    finally:
+        stop_api(proc)
