@@ -475,3 +475,57 @@ def test_a_misspelled_toxic_attribute_is_refused_not_echoed(tmp_path: Path) -> N
             assert call("DELETE", "/proxies/db")[0] == 204
     finally:
         stop_api(proc)
+
+
+# -- 7. a fault model class in the marker ---------------------------------------------
+
+
+def test_a_model_class_in_the_marker_asks_for_an_instance(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_class="""
+        import pytest
+        from sockshock import faults as F
+
+        @pytest.mark.faults(F.PartialReads)
+        def test_chunks(sockshock):
+            pass
+        """,
+        test_classes="""
+        import pytest
+        from sockshock import faults as F
+
+        @pytest.mark.faults(F.PartialReads, F.Latency)
+        def test_two(sockshock):
+            sockshock.serve("ThreadingTCPServer")
+        """,
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "test_class.py")
+    result.stdout.fnmatch_lines(
+        [
+            "*InvalidArgument: PartialReads(test_chunks): a fault model was called on a test, "
+            "as @pytest.mark.faults(PartialReads) does -- pytest takes a lone class as what "
+            "the marker decorates; give an instance: "
+            "@pytest.mark.faults(sockshock.faults.PartialReads()) (from PartialReads)*"
+        ]
+    )
+    assert "expected int" not in result.stdout.str()  # before: max_chunk=<function ...>
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "test_classes.py")
+    result.stderr.fnmatch_lines(
+        [
+            "*@pytest.mark.faults on test_classes.py::test_two: PartialReads is a fault model "
+            "class; give an instance: sockshock.faults.PartialReads()*"
+        ]
+    )
+
+
+def test_a_model_called_on_a_function_or_class_says_why() -> None:
+    def test_x() -> None: ...
+
+    class TestY: ...
+
+    for target, name in ((test_x, "test_x"), (TestY, "TestY")):
+        with pytest.raises(InvalidArgument, match=rf"^Latency\({name}\): a fault model was"):
+            F.Latency(target)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="give an instance"):
+        pytest.mark.faults(F.Latency)(test_x)
+    assert "pytestmark" not in vars(F.Latency)  # the mark pytest left is taken back
