@@ -529,3 +529,40 @@ def test_a_model_called_on_a_function_or_class_says_why() -> None:
     with pytest.raises(InvalidArgument, match="give an instance"):
         pytest.mark.faults(F.Latency)(test_x)
     assert "pytestmark" not in vars(F.Latency)  # the mark pytest left is taken back
+
+
+# -- 8. FaultNeverFired names the test's line ------------------------------------------
+
+
+def test_fault_never_fired_under_the_fixture_names_the_tests_line(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_silent="""
+        from sockshock import faults as F
+        from sockshock.handlers import LineEcho
+
+        def test_silent(sockshock):
+            sockshock.serve("ThreadingTCPServer", LineEcho, faults=[F.ResetAfter(0)])
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-W", "default")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*test_silent.py:5: FaultNeverFired: ResetAfter() never fired while*"]
+    )
+    assert "fixtures.py" not in result.stdout.str()  # before: _pytest/fixtures.py:1083
+
+
+def _serve_silently() -> int:
+    """A server whose one model never fires; the line of its ``with`` statement."""
+    line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+    with sockshock.serving("ThreadingTCPServer", LineEcho, faults=[F.ResetAfter(0)]):
+        pass
+    return line
+
+
+def test_fault_never_fired_under_serving_names_the_with_statement() -> None:
+    with pytest.warns(sockshock.errors.FaultNeverFired) as caught:
+        line = _serve_silently()
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)

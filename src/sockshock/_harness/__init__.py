@@ -53,7 +53,7 @@ from sockshock._harness._resolve import (
     split_server_attrs,
     transport_of,
 )
-from sockshock._harness._serving import serve_spec, serving
+from sockshock._harness._serving import serve_spec, serving, user_location
 from sockshock._harness._signatures import default_handler, is_handler_class
 from sockshock._harness._stop import MARGIN
 from sockshock._harness._types import (
@@ -118,5 +118,6 @@ __all__ = [
     "serving",
     "split_server_attrs",
     "transport_of",
+    "user_location",
     "watch_stray_threads",
 ]

@@ -529,6 +529,10 @@ class ServeSpec:
     tls_strict: bool = False  # a failed TLS handshake is a handler error too
     #: The seed of the empty plan a handle without faults shows (the test's, in pytest).
     seed: int | None = None
+    #: Where warnings about this server point, ``(filename, lineno)``: the test's
+    #: call of the fixture's ``serve()``, whose server stops in pytest's teardown
+    #: (None: the first frame outside sockshock, the ``with serving()`` statement).
+    warn_at: tuple[str, int] | None = None
 
 
 def _adoptable(

@@ -35,6 +35,7 @@ from sockshock._harness import (
     raise_outcome,
     resolve_spec,
     serve_spec,
+    user_location,
     watch_stray_threads,
 )
 from sockshock._pytest._hypothesis import adopt_hypothesis_test
@@ -204,6 +205,7 @@ class SockshockFixture:
             default_clock=self.clock,
             **arguments,
         )
+        spec.warn_at = user_location()  # the server stops in teardown: name the test's line
         if departures is not None:
             stack.push(departures.judge)  # after the server stopped
         handle = stack.enter_context(serve_spec(spec))
