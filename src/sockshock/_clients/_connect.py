@@ -163,9 +163,9 @@ def request(
     then what arrives, until the server ends the connection, the reply ends with
     ``until``, or (``idle``) nothing more came for ``idle`` seconds once the reply
     has ``at_least`` bytes (with ``idle``, a reply cut short by ``timeout`` is
-    returned as it is, not raised). On datagrams: one datagram sent and one received; with
-    ``resend``, sent again every ``resend`` seconds until a reply comes (a lost
-    datagram).
+    returned as it is, not raised). On datagrams: one datagram sent and one
+    received; with ``resend``, sent again every ``resend`` seconds until a reply
+    comes (a lost datagram).
 
     Args:
         timeout: the bound on the whole exchange in seconds (default: the

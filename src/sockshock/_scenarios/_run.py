@@ -550,8 +550,8 @@ def run_against(
 
 
 def _failed_connection(exc: OSError, target: Any) -> str:
-    """Why the connection to ``target`` failed, as the OS said it: ``connection to
-    127.0.0.1:1 refused (ECONNREFUSED: Connection refused)``."""
+    """Why the connection to ``target`` failed, as the OS said it: ``the connection
+    to 127.0.0.1:1 was refused (ECONNREFUSED: Connection refused)``."""
     where = f"{target[0]}:{target[1]}" if isinstance(target, tuple) else str(target)
     if isinstance(exc, ssl.SSLError):  # its errno is OpenSSL's, not the OS's
         return f"the TLS handshake with {where} failed ({exc.reason or exc})"
