@@ -288,7 +288,10 @@ def echo_peer(transport: str) -> Iterator[Any]:
         proc.stdout.close()
 
 
-@pytest.mark.parametrize(("name", "transport"), [("partial-io", "tcp"), ("lossy-udp", "udp")])
+@pytest.mark.parametrize(
+    ("name", "transport"),
+    [("partial-io", "tcp"), ("lossy-udp", "udp"), ("accept-exhaustion", "tcp")],
+)
 def test_a_scenario_against_a_server_in_another_process(name: str, transport: str) -> None:
     from sockshock._scenarios import run_against
 

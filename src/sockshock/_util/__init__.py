@@ -9,6 +9,9 @@ from sockshock._util._address import (
     unix_path,
 )
 from sockshock._util._bounds import (
+    ACCEPT_BACKOFF_MAX,
+    ACCEPT_BACKOFF_MIN,
+    ACCEPT_RESOURCE_ERRNOS,
     DATAGRAM_PEER_IDLE,
     DATAGRAM_PEERS_KEPT,
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -51,6 +54,9 @@ from sockshock._util._errors import (
 from sockshock._util._version import __version__
 
 __all__ = [
+    "ACCEPT_BACKOFF_MAX",
+    "ACCEPT_BACKOFF_MIN",
+    "ACCEPT_RESOURCE_ERRNOS",
     "DATAGRAM_PEERS_KEPT",
     "DATAGRAM_PEER_IDLE",
     "DEFAULT_SHUTDOWN_TIMEOUT",
