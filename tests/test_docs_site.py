@@ -204,3 +204,18 @@ def test_the_page_check_catches_both_defects(tmp_path: Path) -> None:
     )
     proc = _sphinx(tmp_path, tmp_path / "_build2")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_reference_signatures_show_public_paths_only(site: Path) -> None:
+    """Every documented object is shown under its public module (``__module__``
+    set by the public modules), and the fixture's object as what a test receives."""
+    private = []
+    for page in sorted((site / "reference").glob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        for signature in re.findall(r'<dt class="sig sig-object py".*?</dt>', html, re.S):
+            if "sockshock._" in _text(signature):
+                private.append(f"{page.name}: {' '.join(_text(signature).split())[:120]}")
+    assert not private, private
+    plugin = _text((site / "reference" / "pytest-plugin.html").read_text(encoding="utf-8"))
+    assert "fixture sockshock" in plugin
+    assert "SockshockFixture" not in plugin

@@ -28,6 +28,7 @@ from typing import Any
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
@@ -327,7 +328,26 @@ def check_page(app: Sphinx, doctree: nodes.document) -> None:
                 break
 
 
+# Objects the reference shows by the name a test knows them by, not their class's
+# private path: (module, class) -> (what it is, its name in a test).
+FIXTURE_OBJECTS = {("sockshock._pytest._fixture", "SockshockFixture"): ("fixture", "sockshock")}
+
+
+def fixture_objects(app: Sphinx, doctree: nodes.document) -> None:
+    """Show the ``sockshock`` fixture's object as ``fixture sockshock`` -- what a test
+    receives -- rather than ``class sockshock._pytest._fixture.SockshockFixture(request,
+    stack, ...)``, a private class no test constructs or imports."""
+    for signature in doctree.findall(addnodes.desc_signature):
+        key = (signature.get("module"), signature.get("fullname"))
+        if key in FIXTURE_OBJECTS:
+            kind, name = FIXTURE_OBJECTS[key]
+            signature.children = []
+            signature += addnodes.desc_annotation(kind + " ", kind + " ")
+            signature += addnodes.desc_name(name, name)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("doctree-read", fixture_objects)
     app.connect("doctree-read", check_page)
     app.add_directive("sockshock-fault-models", FaultModels)
     app.add_directive("sockshock-pytest-settings", PytestSettings)

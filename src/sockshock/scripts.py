@@ -27,6 +27,7 @@ from sockshock._clients import (
     ScriptRun,
     Send,
 )
+from sockshock._util import publish
 
 __all__ = [
     "ClientScript",
@@ -38,3 +39,5 @@ __all__ = [
     "ScriptRun",
     "Send",
 ]
+
+publish(__name__, globals(), __all__)
