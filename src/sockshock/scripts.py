@@ -14,7 +14,7 @@ Several clients at once: ``drive(handler, [script, script], server="ThreadingTCP
 schedule=SEED)`` runs them and the server's own threads under a controlled
 scheduler, one thread at a time; each transcript's ``.schedule`` says what it
 chose -- ``print()`` it, pass it back to replay the run exactly, or let
-``sockshock.drive.explore()`` try many (docs/interleavings.md).
+``sockshock.drive.explore()`` try many (docs/howto/interleavings.md).
 """
 
 from sockshock._clients import (
