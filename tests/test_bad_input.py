@@ -610,9 +610,9 @@ API_CASES: list[tuple[str, str, Callable[[], Any], str]] = [
     ),
     (
         "server_kinds()",
-        "kind='streem'",
-        lambda: sockshock.server_kinds(kind="streem"),
-        "kind='streem' must be one of 'stream', 'datagram'",
+        "transport='streem'",
+        lambda: sockshock.server_kinds(transport="streem"),
+        "transport='streem' must be one of 'stream', 'datagram'",
     ),
     (
         "server_kinds()",
@@ -739,10 +739,10 @@ PLUGIN_CASES: list[tuple[str, str | None, list[str], str]] = [
         "concurrency=5 (type=int)",
     ),
     (
-        "@pytest.mark.sockshock_servers(kind='streem')",
-        "@pytest.mark.sockshock_servers(kind='streem')\ndef test_x(server_class): pass",
+        "@pytest.mark.sockshock_servers(kind='stream')",
+        "@pytest.mark.sockshock_servers(kind='stream')\ndef test_x(server_class): pass",
         [],
-        "kind='streem' must be one of",
+        "kind='stream' is not a filter; did you mean",
     ),
     (
         "@pytest.mark.faults('PartialReads')",

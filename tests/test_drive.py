@@ -178,7 +178,9 @@ def test_a_reset_after_a_half_close_reads_as_end_of_file_and_breaks_the_pipe() -
 
 def test_timeouts_are_virtual() -> None:
     started = time.monotonic()
-    seen, transcript = record([Send(b"a"), Pause(60.0), Send(b"b")], server_attrs={}, kind="stream")
+    seen, transcript = record(
+        [Send(b"a"), Pause(60.0), Send(b"b")], server_attrs={}, transport="stream"
+    )
     assert seen == [b"a", b"b", "eof"]
     assert transcript.elapsed == 60.0
 
@@ -237,7 +239,7 @@ def test_a_handler_that_spins_on_end_of_file_is_stopped() -> None:
 
 
 def test_datagrams_each_get_a_handler_and_a_reply() -> None:
-    transcript = sockshock.drive(DatagramEcho, [b"a", b"bb", b"ccc"], kind="datagram")
+    transcript = sockshock.drive(DatagramEcho, [b"a", b"bb", b"ccc"], transport="datagram")
     assert transcript.requests == 3
     assert transcript.replies == [b"a", b"bb", b"ccc"]
     assert [r.data for r in transcript.steps if isinstance(r.step, Read)] == [b"a", b"bb", b"ccc"]
@@ -245,19 +247,19 @@ def test_datagrams_each_get_a_handler_and_a_reply() -> None:
 
 def test_datagram_faults_in_memory() -> None:
     lost = sockshock.drive(
-        DatagramEcho, [b"a", b"b"], kind="datagram", faults=[F.DropDatagrams()], seed=0
+        DatagramEcho, [b"a", b"b"], transport="datagram", faults=[F.DropDatagrams()], seed=0
     )
     assert lost.requests == 0
     assert lost.received == b""
     assert [r.outcome for r in lost.steps] == ["ok", "ok", "timeout", "timeout"]
     twice = sockshock.drive(
-        DatagramEcho, [b"a"], kind="datagram", faults=[F.DuplicateDatagrams(copies=2)], seed=0
+        DatagramEcho, [b"a"], transport="datagram", faults=[F.DuplicateDatagrams(copies=2)], seed=0
     )
     assert twice.replies == [b"a", b"a", b"a"]
     cut = sockshock.drive(
         DatagramEcho,
         [b"abcdef"],
-        kind="datagram",
+        transport="datagram",
         faults=[F.TruncateDatagrams(2, direction="out")],
         seed=0,
     )
@@ -272,7 +274,7 @@ def test_datagrams_are_reordered_within_bursts_only() -> None:
         transcript = sockshock.drive(
             DatagramEcho,
             burst,
-            kind="datagram",
+            transport="datagram",
             seed=seed,
             faults=[F.ReorderDatagrams(probability=0.5, window=2)],
         )
@@ -284,7 +286,7 @@ def test_datagrams_are_reordered_within_bursts_only() -> None:
         transcript = sockshock.drive(
             DatagramEcho,
             apart,
-            kind="datagram",
+            transport="datagram",
             seed=seed,
             faults=[F.ReorderDatagrams(probability=0.5, window=2)],
         )
@@ -297,7 +299,11 @@ def test_datagrams_are_reordered_within_bursts_only() -> None:
 @pytest.mark.parametrize(
     ("arguments", "error", "message"),
     [
-        ({"kind": "streem"}, sockshock.errors.InvalidArgument, "kind='streem' must be one of"),
+        (
+            {"transport": "streem"},
+            sockshock.errors.InvalidArgument,
+            "transport='streem' must be one of",
+        ),
         (
             {"handler_class": None},
             sockshock.errors.InvalidArgument,
@@ -309,7 +315,7 @@ def test_datagrams_are_reordered_within_bursts_only() -> None:
             "DatagramEcho is a DatagramRequestHandler, but TCPServer is a stream server",
         ),
         (
-            {"faults": [F.PartialReads(3)], "kind": "datagram", "handler_class": DatagramEcho},
+            {"faults": [F.PartialReads(3)], "transport": "datagram", "handler_class": DatagramEcho},
             sockshock.errors.InvalidArgument,
             "PartialReads(max_chunk=3) cannot fire on drive() of a UDPServer handler",
         ),
@@ -348,7 +354,7 @@ def test_datagrams_are_reordered_within_bursts_only() -> None:
         ({"client": 42}, sockshock.errors.InvalidArgument, "client=...)=42"),
         ({"client": [Send(b"x"), "read"]}, sockshock.errors.InvalidArgument, "expected a step"),
         (
-            {"client": [HalfClose()], "kind": "datagram", "handler_class": DatagramEcho},
+            {"client": [HalfClose()], "transport": "datagram", "handler_class": DatagramEcho},
             sockshock.errors.InvalidArgument,
             "HalfClose() (from drive(client=...)) is a stream step",
         ),
@@ -437,7 +443,7 @@ def on_real_sockets(
 
 
 def in_memory(handler: Any, script: ClientScript, plan: F.FaultPlan, kind: str) -> dict[str, Any]:
-    transcript = sockshock.drive(handler, script, faults=plan, kind=kind)
+    transcript = sockshock.drive(handler, script, faults=plan, transport=kind)
     return {
         "errors": [type(e) for e in transcript.errors],
         "reads": [(r.outcome, r.data) for r in transcript.steps if isinstance(r.step, Read)],

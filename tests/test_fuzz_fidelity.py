@@ -170,13 +170,13 @@ def test_a_handler_that_writes_forever_gets_one_clear_error_not_memory_error() -
         ({"sockets": "fd"}, "sockets='fd' must be one of 'auto', 'memory', 'real'"),
         ({"send_buffer": 0}, "send_buffer=0 must be in [1,"),
         ({"max_output": 1.5}, "max_output=1.5"),
-        ({"sockets": "real", "kind": "datagram"}, "real socket pairs are for stream handlers"),
+        ({"sockets": "real", "transport": "datagram"}, "real socket pairs are for stream handlers"),
     ],
 )
 def test_bad_drive_arguments(arguments: dict[str, Any], message: str) -> None:
     from sockshock.handlers import DatagramEcho, LineEcho
 
-    handler = DatagramEcho if arguments.get("kind") == "datagram" else LineEcho
+    handler = DatagramEcho if arguments.get("transport") == "datagram" else LineEcho
     with pytest.raises(InvalidArgument) as error:
         sockshock.drive(handler, b"x\n", **arguments)
     assert message in str(error.value)

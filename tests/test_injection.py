@@ -465,7 +465,7 @@ def test_abrupt_shutdown_at_a_precise_moment() -> None:
 # -- the matrix: every server class shows the effect -----------------------------------
 
 
-@pytest.mark.parametrize("kind", sockshock.server_kinds(kind="stream"), ids=lambda k: k.name)
+@pytest.mark.parametrize("kind", sockshock.server_kinds(transport="stream"), ids=lambda k: k.name)
 def test_every_stream_server_under_partial_io(kind: _stdlib.ServerKind) -> None:
     with (
         sockshock.serving(
@@ -481,7 +481,7 @@ def test_every_stream_server_under_partial_io(kind: _stdlib.ServerKind) -> None:
         assert all(e.pid not in (None, os.getpid()) for e in srv.plan.log)
 
 
-@pytest.mark.parametrize("kind", sockshock.server_kinds(kind="datagram"), ids=lambda k: k.name)
+@pytest.mark.parametrize("kind", sockshock.server_kinds(transport="datagram"), ids=lambda k: k.name)
 def test_every_datagram_server_under_duplication(kind: _stdlib.ServerKind) -> None:
     with (
         sockshock.serving(

@@ -170,7 +170,7 @@ def test_drive_again_and_again_keeps_memory_flat() -> None:
                 b"ping",
                 faults=[F.BurstLoss(p=0.3, loss_bad=0.5)],
                 seed=seed,
-                kind="datagram",
+                transport="datagram",
             )
 
     grown = growth(run, total=1_000, warm_up=300)
@@ -226,7 +226,7 @@ def test_drive_ends_its_connection_and_forgets_its_peer() -> None:
     assert not plan._states  # Bandwidth's state for connection 0 went with it
     udp = Spy(F.DropDatagrams(probability=0.0), seed=3)
     script = ClientScript([Send(b"a"), Read(), Send(b"b"), Read()])
-    sockshock.drive(DatagramEcho, script, faults=udp, kind="datagram")
+    sockshock.drive(DatagramEcho, script, faults=udp, transport="datagram")
     assert udp.ended == [0]
 
 

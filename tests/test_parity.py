@@ -22,7 +22,7 @@ def module_and_class(kind: str) -> Any:
     """(module, server class) for every class of ``kind`` that the module has;
     the thread pools are sockshock's, ForkingUnix* are 3.12+ in the stdlib."""
     params = []
-    for server in server_kinds(kind=kind):
+    for server in server_kinds(transport=kind):
         for module in (stdlib_socketserver, ours):
             cls = getattr(module, server.name, None)
             if cls is not None:

@@ -31,7 +31,7 @@ def test_echo(sockshock):
         assert read_line(client) == b"hi\\n"
 
 @pytest.mark.faults(F.PartialReads(1), F.PartialWrites(2))
-@pytest.mark.sockshock_servers(kind="stream", family="unix")
+@pytest.mark.sockshock_servers(transport="stream", family="unix")
 def test_matrix(sockshock, server_class):
     srv = sockshock.serve(server_class, LineEcho)
     with srv.connect() as client:
@@ -243,7 +243,7 @@ def test_markers_options_and_ini_are_validated(pytester: pytest.Pytester) -> Non
         test_bad="""
 import pytest
 
-@pytest.mark.sockshock_servers(kind="streem")
+@pytest.mark.sockshock_servers(transport="streem")
 def test_matrix(sockshock, server_class):
     pass
 """
@@ -252,7 +252,7 @@ def test_matrix(sockshock, server_class):
     assert result.ret != 0
     result.stdout.fnmatch_lines(
         [
-            "*kind='streem' must be one of 'stream', 'datagram' "
+            "*transport='streem' must be one of 'stream', 'datagram' "
             "(from @pytest.mark.sockshock_servers on test_bad.py::test_matrix)*"
         ]
     )

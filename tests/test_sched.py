@@ -168,7 +168,7 @@ def test_every_datagram_server_class(server: str) -> None:
     ts = sockshock.drive(DatagramUpper, [[b"a", b"b"], [b"c"]], server=server, schedule=5)
     assert [sorted(t.replies) for t in ts] == [[b"A", b"B"], [b"C"]]
     assert [t.requests for t in ts] == [2, 1]
-    assert [t.kind for t in ts] == ["datagram", "datagram"]
+    assert [t.transport for t in ts] == ["datagram", "datagram"]
     again = sockshock.drive(
         DatagramUpper, [[b"a", b"b"], [b"c"]], server=server, schedule=ts[0].schedule
     )
@@ -208,7 +208,7 @@ def test_the_kind_of_server_decides_the_transport() -> None:
 
 
 def test_without_server_the_threading_class_of_the_kind() -> None:
-    ts = sockshock.drive(DatagramUpper, [[b"q"]], kind="datagram", schedule=0)
+    ts = sockshock.drive(DatagramUpper, [[b"q"]], transport="datagram", schedule=0)
     assert ts[0].replies == [b"Q"]
     ts = sockshock.drive(Upper, [ASKER], schedule=0)
     assert ts[0].received == b"HI\n"
@@ -592,7 +592,7 @@ def test_a_fault_plan_keeps_its_own_seed_and_a_replay_line_carries_the_run_seed(
 
 def test_a_datagram_handler_without_a_server_gets_the_threading_udp_server() -> None:
     ts = sockshock.drive(DatagramUpper, [[b"x"]], schedule=0)
-    assert ts[0].kind == "datagram"
+    assert ts[0].transport == "datagram"
     assert ts[0].replies == [b"X"]
 
 

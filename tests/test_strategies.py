@@ -203,14 +203,14 @@ def test_client_scripts_shrink_to_the_polite_client() -> None:
     assert find(client_scripts(b"ping\n"), lambda s: True) == ClientScript(
         [Send(b"ping\n"), HalfClose(), Read()]
     )
-    script = find(client_scripts(st.just(b"ab"), kind="datagram"), lambda s: True)
+    script = find(client_scripts(st.just(b"ab"), transport="datagram"), lambda s: True)
     assert script == ClientScript([Send(b"ab"), Read()])
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: fault_plans("streem"), "kind='streem' must be one of"),
+        (lambda: fault_plans("streem"), "transport='streem' must be one of"),
         (lambda: fault_plans(max_models=1, min_models=2), "max_models=1 must be in [2, 20]"),
         (lambda: find(fault_plans(models=[42]), bool), "expected a fault model class"),
         (lambda: fault_plans(models="PartialReads"), "expected a list of model classes"),
@@ -318,7 +318,7 @@ def test_a_datagram_handler_that_assumes_order_is_found_and_shrunk() -> None:
     arrivals = find(
         datagram_schedules(datagrams, drop=False, duplicate=False),
         lambda a: (
-            sockshock.drive(Sequenced, a, kind="datagram", server_attrs={"expected": 0}).errors
+            sockshock.drive(Sequenced, a, transport="datagram", server_attrs={"expected": 0}).errors
             != []
         ),
     )

@@ -3,7 +3,7 @@
 No descriptor, no serving loop, no thread: the handler runs in the caller's
 thread on a :class:`~sockshock._memory._socket.MemorySocket`, which carries a
 fault plan out through the fault layer's own code, in virtual time. The handler is
-called as ``TCPServer`` (``kind="stream"``) or ``UDPServer`` (``"datagram"``)
+called as ``TCPServer`` (``transport="stream"``) or ``UDPServer`` (``"datagram"``)
 would call it, on a stand-in server with the given attributes.
 
 Stream: the handler drives. The client acts first, right after connecting, as
@@ -111,7 +111,7 @@ class Transcript:
     """What happened when ``drive()`` ran a handler.
 
     Attributes:
-        kind: ``"stream"`` or ``"datagram"``.
+        transport: ``"stream"`` or ``"datagram"``.
         output: stream: every byte the handler's sends put on the wire (a reset
             stops it); datagram: the handler's replies, joined.
         replies: datagram: each reply the handler sent, in order (before faults on
@@ -139,7 +139,7 @@ class Transcript:
             is its one-line string); ``None`` without ``schedule=``.
     """
 
-    kind: str
+    transport: str
     output: bytes
     replies: list[bytes]
     received: bytes
@@ -168,7 +168,7 @@ class Transcript:
     def __repr__(self) -> str:
         error = "" if self.error is None else f", error={abbreviate(repr(self.error), 300)}"
         return (
-            f"<Transcript {self.kind}: output={abbreviate(self.output)}, "
+            f"<Transcript {self.transport}: output={abbreviate(self.output)}, "
             f"received={abbreviate(self.received)}{error}>"
         )
 
@@ -179,15 +179,15 @@ class Transcript:
     def __str__(self) -> str:
         where = "" if self.sockets == "memory" else ", real sockets"
         lines = [
-            f"drive() transcript ({self.kind}, {self.elapsed:g} virtual s, "
+            f"drive() transcript ({self.transport}, {self.elapsed:g} virtual s, "
             f"{self.requests} handler run(s){where}):",
         ]
-        if self.kind == "stream":
+        if self.transport == "stream":
             complete = "the whole request" if self.request_complete else "part of the request"
             lines.append(f"  handler read {abbreviate(self.input)} ({complete})")
         lines += [
             f"  handler wrote {abbreviate(self.output)}"
-            + (f" in {len(self.replies)} replies" if self.kind == "datagram" else ""),
+            + (f" in {len(self.replies)} replies" if self.transport == "datagram" else ""),
             f"  client received {abbreviate(self.received)}",
         ]
         lines += [
@@ -215,7 +215,7 @@ class DriveFunction(Protocol):
         faults: PlanArg | None = None,
         seed: int | None = None,
         server_attrs: dict[str, Any] | None = None,
-        kind: Literal["stream", "datagram"] = "stream",
+        transport: Literal["stream", "datagram"] = "stream",
         server: None = None,
         schedule: None = None,
         uncontrolled: Literal["fail", "continue"] = "fail",
@@ -234,7 +234,7 @@ class DriveFunction(Protocol):
         faults: PlanArg | None = None,
         seed: int | None = None,
         server_attrs: dict[str, Any] | None = None,
-        kind: Literal["stream", "datagram"] = "stream",
+        transport: Literal["stream", "datagram"] = "stream",
         server: type[Server] | str | None = None,
         schedule: int | str | Schedule | random.Random,
         uncontrolled: Literal["fail", "continue"] = "fail",
@@ -266,7 +266,7 @@ def _drive(
     faults: PlanArg | None = None,
     seed: int | None = None,
     server_attrs: dict[str, Any] | None = None,
-    kind: Literal["stream", "datagram"] = "stream",
+    transport: Literal["stream", "datagram"] = "stream",
     server: type[Server] | str | None = None,
     schedule: int | str | Schedule | random.Random | None = None,
     uncontrolled: Literal["fail", "continue"] = "fail",
@@ -289,7 +289,7 @@ def _drive(
         seed: the seed of a plan made from a list of models (default: random).
         server_attrs: attributes of the stand-in ``self.server`` (state the handler
             reads, or settings such as ``max_packet_size``).
-        kind: ``"stream"`` (as ``TCPServer`` runs a handler) or ``"datagram"`` (as
+        transport: ``"stream"`` (as ``TCPServer`` runs a handler) or ``"datagram"`` (as
             ``UDPServer`` does, once per datagram).
         server: with ``schedule=``: the server class (or its name in
             ``sockshock.socketserver``) whose own serving code and threads run the
@@ -342,7 +342,7 @@ def _drive(
             faults=faults,
             seed=seed,
             server_attrs=server_attrs,
-            kind=kind,
+            transport=transport,
             uncontrolled=uncontrolled,
             uncontrolled_after=uncontrolled_after,
             sockets=sockets,
@@ -353,11 +353,12 @@ def _drive(
         for transcript in transcripts:
             _note(transcript)
         return transcripts
-    check_choice("kind", kind, ("stream", "datagram"), source="drive()")
+    check_choice("transport", transport, ("stream", "datagram"), source="drive()")
+    kind = transport
     check_choice("sockets", sockets, ("auto", "memory", "real"), source="drive()")
     if kind == "datagram" and sockets == "real":
         raise InvalidArgument(
-            "drive(kind='datagram', sockets='real'): real socket pairs are for stream "
+            "drive(transport='datagram', sockets='real'): real socket pairs are for stream "
             "handlers; a datagram handler runs in memory (sockets='memory' or 'auto')"
         )
     check_number("send_buffer", send_buffer, low=1, high=2**31 - 1, integer=True, source="drive()")

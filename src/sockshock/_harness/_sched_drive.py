@@ -197,7 +197,7 @@ def drive_scheduled(
     faults: Any,
     seed: int | None,
     server_attrs: dict[str, Any] | None,
-    kind: str,
+    transport: str,
     uncontrolled: str,
     uncontrolled_after: float,
     sockets: str = "memory",
@@ -213,7 +213,8 @@ def drive_scheduled(
             "scheduler can run in memory: give schedule=SEED (an int) or a Schedule"
         )
     spec = as_schedule(schedule, source=source)
-    check_choice("kind", kind, ("stream", "datagram"), source=source)
+    check_choice("transport", transport, ("stream", "datagram"), source=source)
+    asked = transport
     check_choice("uncontrolled", uncontrolled, ("fail", "continue"), source=source)
     check_choice("sockets", sockets, ("auto", "memory", "real"), source=source)
     if send_buffer is not None:
@@ -228,7 +229,6 @@ def drive_scheduled(
     check_number(
         "uncontrolled_after", uncontrolled_after, low=0, low_open=True, high=3600, source=source
     )
-    transport = kind
     if (
         server is None
         and isinstance(handler_class, type)
@@ -238,10 +238,10 @@ def drive_scheduled(
     if server is not None:
         probe = resolve_server_class(server, source="drive(server=...)")
         transport = transport_of(probe)
-        if kind != "stream" and kind != transport:
+        if asked != "stream" and asked != transport:
             raise InvalidArgument(
-                f"drive(kind={kind!r}) but server={server!r} is a {transport} server; "
-                "leave kind out (the server decides)"
+                f"drive(transport={asked!r}) but server={server!r} is a {transport} server; "
+                "leave transport out (the server decides)"
             )
     cls = _server_class(server, transport)
     resolve_handler_class(handler_class, cls, source="drive(handler_class=...)")
@@ -445,7 +445,7 @@ def _run(
         errors = run.errors[i] + run.loop_errors
         transcripts.append(
             {
-                "kind": transport,
+                "transport": transport,
                 "output": output,
                 "replies": replies,
                 "received": client.received,

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
 from sockshock._faults import FaultPlan
-from sockshock._harness import add_note
+from sockshock._harness import AddressArg, PlanArg, add_note
 from sockshock._proxy._fault_proxy import FaultProxy
 from sockshock._util import ProxyError
 
@@ -19,10 +18,10 @@ __all__ = ["ProxyFactory", "proxy_for", "sockshock_proxy"]
 
 @contextlib.contextmanager
 def proxy_for(
-    upstream: Any,
+    upstream: AddressArg,
     *,
-    listen: Any = None,
-    faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
+    listen: AddressArg | None = None,
+    faults: PlanArg | None = None,
     seed: int | None = None,
     transport: str = "stream",
 ) -> Iterator[FaultProxy]:
@@ -64,12 +63,12 @@ class ProxyFactory:
 
     def __call__(
         self,
-        upstream: Any,
+        upstream: AddressArg,
         *,
-        faults: FaultPlan | list[Any] | tuple[Any, ...] | None = None,
+        faults: PlanArg | None = None,
         seed: int | None = None,
         transport: str = "stream",
-        listen: Any = None,
+        listen: AddressArg | None = None,
     ) -> FaultProxy:
         """Start a proxy in front of ``upstream``; clients connect to its ``.address``."""
         if seed is None and not isinstance(faults, FaultPlan):

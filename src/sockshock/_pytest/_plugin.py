@@ -34,7 +34,7 @@ from sockshock._pytest._schedules import (
     sockshock_schedule,
 )
 from sockshock._pytest._settings import MARKER_KEYS, SETTINGS, add_options, setting
-from sockshock._util import InvalidArgument
+from sockshock._util import InvalidArgument, did_you_mean
 
 if TYPE_CHECKING:
     from sockshock._pytest._fixture import SockshockFixture
@@ -70,7 +70,7 @@ _MARKERS = [
     "and misbehaving clients), for the servers sockshock.serve() starts in this test",
     "sockshock_servers(transport=None, family=None, concurrency=None, base=None): run the "
     "test once per matching server class, given as the server_class argument (transport: "
-    "stream/datagram -- kind= is still accepted; family: inet/unix; concurrency: "
+    "stream/datagram; family: inet/unix; concurrency: "
     "sync/threading/forking/pool or a tuple of them; base: your server class, under each "
     "concurrency)",
     "shutdown_within(seconds, busy=0, stalled=0): every server this test serves must shut "
@@ -173,6 +173,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+#: What ``@pytest.mark.sockshock_servers`` filters by (``server_kinds()``'s parameters).
+_SERVERS_FILTERS = ("transport", "family", "concurrency", "base")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``@pytest.mark.sockshock_servers(...)``: one test per matching server class."""
     marker = metafunc.definition.get_closest_marker("sockshock_servers")
@@ -185,10 +189,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(f"{where}: give transport=, family=, concurrency= by keyword")
     from sockshock._stdlib import server_kinds
 
+    for key in marker.kwargs:
+        if key not in _SERVERS_FILTERS:
+            listed = ", ".join(f"{name}=" for name in _SERVERS_FILTERS)
+            raise pytest.UsageError(
+                f"{where}: {key}={marker.kwargs[key]!r} is not a filter; "
+                f"{did_you_mean('transport' if key == 'kind' else key, _SERVERS_FILTERS)}"
+                f"the filters are {listed}"
+            )
     try:
         kinds = server_kinds(**marker.kwargs, source=where)
-    except TypeError as exc:
-        raise pytest.UsageError(f"{where}: {exc}") from None
     except InvalidArgument as exc:
         raise pytest.UsageError(str(exc)) from None
     if not kinds:

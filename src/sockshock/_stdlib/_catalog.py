@@ -148,7 +148,6 @@ def server_kinds(
     family: str | None = None,
     concurrency: str | tuple[str, ...] | None = None,
     *,
-    kind: str | None = None,
     base: type[Any] | None = None,
     source: str = "server_kinds()",
 ) -> list[ServerKind]:
@@ -156,12 +155,10 @@ def server_kinds(
     under each concurrency (:func:`variants`) --, optionally filtered.
 
     Args:
-        transport: ``"stream"`` or ``"datagram"`` (``kind=``, its name in sockshock
-            0.1, is still accepted).
+        transport: ``"stream"`` or ``"datagram"``.
         family: ``"inet"`` or ``"unix"``.
         concurrency: one or several of ``"sync"``, ``"threading"``, ``"forking"``,
             ``"pool"``.
-        kind: the old name of ``transport``.
         base: your server class: it, under each concurrency, instead of sockshock's.
         source: what asked, for the error message.
 
@@ -169,15 +166,8 @@ def server_kinds(
         The matching classes as ``ServerKind`` records (``.name``, ``.transport``,
         ``.family``, ``.concurrency``), in catalogue order.
     """
-    if kind is not None:
-        if transport is not None:
-            raise InvalidArgument(
-                f"transport={transport!r} and kind={kind!r} (from {source}) "
-                "are the same filter; give transport= only"
-            )
-        transport = kind
     if transport is not None:
-        check_choice("transport" if kind is None else "kind", transport, TRANSPORTS, source=source)
+        check_choice("transport", transport, TRANSPORTS, source=source)
     if family is not None:
         check_choice("family", family, FAMILIES, source=source)
     wanted: tuple[str, ...] | None = None

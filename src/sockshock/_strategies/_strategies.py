@@ -269,7 +269,7 @@ def _models_strategy(
 
 
 def fault_plans(
-    kind: str = "stream",
+    transport: str = "stream",
     *,
     models: Sequence[Any] | None = None,
     min_models: int = 0,
@@ -285,7 +285,7 @@ def fault_plans(
     drawn by hypothesis.
 
     Args:
-        kind: ``"stream"`` or ``"datagram"``: which models by default
+        transport: ``"stream"`` or ``"datagram"``: which models by default
             (:data:`STREAM_MODELS`, :data:`DATAGRAM_MODELS`).
         models: draw from these instead: model classes (parameters drawn), model
             instances (as they are) or strategies of models.
@@ -320,7 +320,7 @@ def fault_plans(
         ``FaultPlan(PartialReads(max_chunk=64), rng=[Draws([0.0, 0.953])])``. A
         plan keeps state: use each one for one run (``drive()`` call, server).
     """
-    check_choice("kind", kind, ("stream", "datagram"), source="fault_plans()")
+    check_choice("transport", transport, ("stream", "datagram"), source="fault_plans()")
     max_bytes = _request_bytes(request, max_bytes)
     check_number("min_models", min_models, low=0, high=20, integer=True, source="fault_plans()")
     check_number(
@@ -334,7 +334,9 @@ def fault_plans(
         "max_decisions", max_decisions, low=0, high=10_000, integer=True, source="fault_plans()"
     )
     items = (
-        models if models is not None else (STREAM_MODELS if kind == "stream" else DATAGRAM_MODELS)
+        models
+        if models is not None
+        else (STREAM_MODELS if transport == "stream" else DATAGRAM_MODELS)
     )
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise InvalidArgument(
@@ -446,7 +448,7 @@ def datagram_schedules(
     reorders (``reorder``: each one held back behind up to ``max_window`` later
     ones) them. Shrinks towards every datagram once, in order.
 
-    Send them as a client would -- ``drive(handler, schedule, kind="datagram")``
+    Send them as a client would -- ``drive(handler, schedule, transport="datagram")``
     -- to test a handler against exactly that delivery.
 
     Args:
@@ -528,7 +530,7 @@ def _stream_script(
 def client_scripts(
     request: bytes | st.SearchStrategy[bytes] | None = None,
     *,
-    kind: str = "stream",
+    transport: str = "stream",
     max_chunks: int = 4,
     max_pause: float = 1.0,
     endings: Sequence[str] = _ENDINGS,
@@ -554,7 +556,7 @@ def client_scripts(
 
     Args:
         request: what the client sends (default: up to 64 drawn bytes).
-        kind: ``"stream"`` or ``"datagram"``.
+        transport: ``"stream"`` or ``"datagram"``.
         max_chunks: the most chunks the request is sent in.
         max_pause: the longest pause between chunks, in seconds.
         endings: the stream endings to draw from, in shrinking order.
@@ -563,7 +565,7 @@ def client_scripts(
     Returns:
         A strategy of :class:`~sockshock.scripts.ClientScript`.
     """
-    check_choice("kind", kind, ("stream", "datagram"), source="client_scripts()")
+    check_choice("transport", transport, ("stream", "datagram"), source="client_scripts()")
     check_number("max_chunks", max_chunks, low=1, integer=True, source="client_scripts()")
     check_seconds("max_pause", max_pause, allow_zero=True, source="client_scripts()")
     check_seconds("timeout", timeout, source="client_scripts()")
@@ -587,7 +589,7 @@ def client_scripts(
         payload = draw(payloads)
         parts = draw(_split(payload, max_chunks))
         waits = [draw(pause) for _ in parts[1:]]
-        if kind == "datagram":
+        if transport == "datagram":
             steps: list[Step] = []
             for part, wait in zip(parts, [None, *waits], strict=True):
                 if wait is not None:
