@@ -134,20 +134,11 @@ def _sphinx(source: Path, out: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The whole site, built as CI builds it."""
-    out = tmp_path_factory.mktemp("site")
-    proc = _sphinx(DOCS, out)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out
-
-
 def _text(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html)
 
 
-def test_no_page_shows_an_option_with_a_dash(site: Path) -> None:
+def check_no_page_shows_an_option_with_a_dash(site: Path) -> None:
     mangled = []
     for page in sorted(site.rglob("*.html")):
         for found in MANGLED.finditer(_text(page.read_text(encoding="utf-8"))):
@@ -155,13 +146,13 @@ def test_no_page_shows_an_option_with_a_dash(site: Path) -> None:
     assert not mangled, mangled
 
 
-def test_the_command_line_reference_shows_option_names_as_typed(site: Path) -> None:
+def check_the_command_line_reference_shows_option_names_as_typed(site: Path) -> None:
     text = _text((site / "reference" / "cli.html").read_text(encoding="utf-8"))
     for option in ("with --api", "with --unix", "--target HOST:PORT"):  # help texts
         assert option in text, option
 
 
-def test_the_plugin_reference_tables_have_whole_rows(site: Path) -> None:
+def check_the_plugin_reference_tables_have_whole_rows(site: Path) -> None:
     from sockshock._pytest._settings import SETTINGS
 
     page = (site / "reference" / "pytest-plugin.html").read_text(encoding="utf-8")
@@ -206,7 +197,7 @@ def test_the_page_check_catches_both_defects(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_reference_signatures_show_public_paths_only(site: Path) -> None:
+def check_reference_signatures_show_public_paths_only(site: Path) -> None:
     """Every documented object is shown under its public module (``__module__``
     set by the public modules), and the fixture's object as what a test receives."""
     private = []
@@ -219,3 +210,14 @@ def test_reference_signatures_show_public_paths_only(site: Path) -> None:
     plugin = _text((site / "reference" / "pytest-plugin.html").read_text(encoding="utf-8"))
     assert "fixture sockshock" in plugin
     assert "SockshockFixture" not in plugin
+
+
+def test_the_built_site(tmp_path: Path) -> None:
+    """The whole site, built as CI builds it (once: one test, so that xdist workers
+    do not each build it), then each check above on its pages."""
+    proc = _sphinx(DOCS, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check_no_page_shows_an_option_with_a_dash(tmp_path)
+    check_the_command_line_reference_shows_option_names_as_typed(tmp_path)
+    check_the_plugin_reference_tables_have_whole_rows(tmp_path)
+    check_reference_signatures_show_public_paths_only(tmp_path)
