@@ -99,3 +99,23 @@ def test_pytest_summaries_show_the_public_name(tmp_path: Path) -> None:
     assert "sockshock.errors.InvalidArgument: server_class=" in proc.stdout, proc.stdout
     assert "FAILED test_example.py::test_a_bad_server_name - sockshock.errors." in proc.stdout
     assert "sockshock._util" not in proc.stdout, proc.stdout
+
+
+def test_the_top_levels_names_are_public_once_one_of_their_home_is_used() -> None:
+    """``from sockshock import serving`` names the ``ServerHandle`` it hands out
+    ``sockshock.ServerHandle`` too, before anyone asks for it."""
+    code = (
+        "import pickle\n"
+        "from sockshock import serving\n"
+        "from sockshock._harness import ServerHandle, Transcript\n"
+        "assert pickle.loads(pickle.dumps(ServerHandle)) is ServerHandle\n"
+        "print(serving.__module__, ServerHandle.__module__, Transcript.__module__)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=True,
+    )
+    assert proc.stdout.split() == ["sockshock", "sockshock", "sockshock"]

@@ -84,8 +84,11 @@ _MODULES = frozenset(
 def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is not None:
-        value = getattr(importlib.import_module(home), name)
-        publish(__name__, {name: value}, [name])  # ``sockshock.serving``, not its home
+        module = importlib.import_module(home)
+        value = getattr(module, name)
+        # Named ``sockshock.serving``, not by their home -- this name and the others
+        # from the same home, which ``serving()`` hands out (``ServerHandle``).
+        publish(__name__, vars(module), [n for n, h in _HOMES.items() if h == home])
     elif name in _MODULES:  # ``sockshock.errors.X`` after ``import sockshock``
         value = importlib.import_module(f"sockshock.{name}")
     else:
