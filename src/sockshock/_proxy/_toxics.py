@@ -7,7 +7,7 @@ stream ``downstream``, toxicity 1, name ``<type>_<stream>``) and :func:`models_o
 turns it into models: ``stream`` ``upstream`` (client to server) is sockshock's
 ``"in"``, ``downstream`` is ``"out"``; ``toxicity`` is the model's probability,
 drawn once per connection (``per="connection"``), as toxiproxy draws it per link.
-The table in docs/proxy.md says which model each toxic becomes.
+The table in docs/reference/proxy.md says which model each toxic becomes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Leaves every layer uses: the exceptions and the argument checks (``_errors``), the address rules (``_address``), clocks (``_clock``), how the process ends (``_ending``: temporary directories, signals, stray threads at exit), the version."""
+"""Leaves every layer uses: the exceptions and the argument checks (``_errors``), the address rules (``_address``), clocks (``_clock``), how the process ends (``_ending``: temporary directories, signals, stray threads at exit), public objects named by their public module (``_public``), the version."""
 
 from sockshock._util._address import (
     UNIX_PATH_MAX,
@@ -51,6 +51,7 @@ from sockshock._util._errors import (
     check_type,
     did_you_mean,
 )
+from sockshock._util._public import publish
 from sockshock._util._version import __version__
 
 __all__ = [
@@ -96,6 +97,7 @@ __all__ = [
     "is_loopback",
     "make_temporary_directory",
     "on_emergency",
+    "publish",
     "remove_temporary_directory",
     "resolve_clock",
     "set_exit_status",
