@@ -459,3 +459,11 @@ def test_an_error_before_they_leave_still_fails(sockshock):
     outcome = S.run(S.load("slowloris"), handler=module.NoticesLeaving)
     assert outcome.passed, [f"{c.name}: {c.detail}" for c in outcome.failures()]
     assert any("as the misbehaving clients left" in note for note in outcome.notes)
+
+
+def test_a_misspelt_scenario_name_gets_the_closest_name() -> None:
+    with pytest.raises(
+        sockshock.errors.InvalidArgument,
+        match=r"'slowlorris' .* did you mean 'slowloris'\? known: ",
+    ):
+        S.load("slowlorris")

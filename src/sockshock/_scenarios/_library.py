@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sockshock._scenarios._model import Scenario, load
-from sockshock._util import InvalidArgument
+from sockshock._util import InvalidArgument, did_you_mean
 
 __all__ = ["find", "library", "names"]
 
@@ -55,7 +55,8 @@ def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
         candidate = folder / f"{spec}.toml"
         if candidate.is_file():
             return load(candidate)
+    known = names()
     raise InvalidArgument(
         f"{source}={str(spec)!r} is neither a scenario file nor a name in "
-        f"the library; known: {', '.join(names()) or '(none found)'}"
+        f"the library; {did_you_mean(str(spec), known)}known: {', '.join(known) or '(none found)'}"
     )
