@@ -9,7 +9,7 @@ it fails. Three contenders run it to its reported failure, round by round in
 alternating order: hypothesis' generate phase alone (finding), every phase but
 explain (finding and shrinking), and every phase (explaining too). Each figure is
 the median over the rounds; machines vary by about +-25% from run to run. The
-claim it checks (docs/fuzzing.md): explaining takes most of the time after the
+claim it checks (docs/howto/fuzz-a-real-handler.md): explaining takes most of the time after the
 failure is found.
 """
 

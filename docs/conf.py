@@ -46,6 +46,11 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 
+# Smart quotes, but no dashes: "--" stays "--", so an option name in prose, a help
+# text or a docstring (--sockshock-seed, --api) reads as typed, never as "–api". The
+# extension's page check warns about any that still shows a dash.
+smartquotes_action = "qe"
+
 html_theme = "furo"
 html_title = f"sockshock {release}"
 html_static_path: list[str] = []

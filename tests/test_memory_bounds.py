@@ -347,7 +347,7 @@ GAMMA = 0x9E3779B97F4A7C15
 
 
 def mix(z: int) -> int:
-    """SplitMix64's output function, as docs/memory.md writes it."""
+    """SplitMix64's output function, as docs/explanation/memory.md writes it."""
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
     return z ^ (z >> 31)

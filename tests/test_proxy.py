@@ -401,7 +401,12 @@ def test_stall_stops_forwarding_until_the_server_gives_up(stream: str) -> None:
     assert [e.decision.action for e in proxy.plan.log] == ["stall"]  # the limit before: not logged
 
 
-def test_accept_errors_turn_clients_away_without_connecting_upstream(stream: str) -> None:
+@pytest.mark.parametrize("error", ["EMFILE", "ECONNABORTED"])
+def test_accept_errors_keep_clients_waiting_as_the_backlog_does(stream: str, error: str) -> None:
+    """An accept() that fails in a server leaves its client waiting in the backlog
+    (EMFILE: until the server backs off and accepts again): through the proxy as in
+    serving(), every client is served in the end, none is reset, and no connection
+    upstream is made for a failed accept."""
     served = []
 
     class Echo(LineEcho):
@@ -411,24 +416,33 @@ def test_accept_errors_turn_clients_away_without_connecting_upstream(stream: str
 
     with (
         sockshock.serving(STREAM_SERVERS[stream], Echo) as srv,
-        sockshock.FaultProxy(
-            srv.address, seed=0, faults=[F.AcceptErrors("EMFILE", times=2)]
-        ) as proxy,
+        sockshock.FaultProxy(srv.address, seed=0, faults=[F.AcceptErrors(error, times=2)]) as proxy,
+        connect(proxy) as first,
+        connect(proxy) as second,
     ):
-        for _ in range(2):
-            if stream == "tcp":  # the RST may come before connect() has returned
-                with pytest.raises(ConnectionResetError), connect(proxy) as refused:
-                    refused.recv(10)
-            else:  # no RST on Unix sockets: a close
-                with connect(proxy) as refused:
-                    assert refused.recv(10) == b""
-        with connect(proxy) as client:
-            client.sendall(b"served\n")
-            assert read_line(client) == b"served\n"
-    assert served == [1]
+        for client, line in ((first, b"first\n"), (second, b"second\n")):
+            client.sendall(line)
+            assert read_line(client) == line
+    assert served == [1, 1]
     assert [(e.kind, e.connection, e.decision.errno) for e in proxy.plan.log] == [
-        ("accept", 0, errno.EMFILE)
-    ] * 2  # refused clients use no connection index
+        ("accept", 0, getattr(errno, error))
+    ] * 2  # failed accepts use no connection index
+
+
+def test_a_client_held_by_accept_errors_is_let_go_at_stop(stream: str) -> None:
+    failed = threading.Event()
+    with sockshock.serving(STREAM_SERVERS[stream], LineEcho) as srv:
+        proxy = sockshock.FaultProxy(
+            srv.address, seed=0, faults=[F.AcceptErrors("EMFILE", times=1_000_000)]
+        )
+        proxy.on_event = lambda event: failed.set()
+        with proxy:
+            client = connect(proxy)
+            assert failed.wait(WAIT)  # the proxy took it, and its accept failed
+        # Stopped: the held client is reset (TCP) or closed (Unix).
+        with client, contextlib.suppress(ConnectionResetError):
+            assert client.recv(10) == b""
+    assert {e.connection for e in proxy.plan.log} == {0}
 
 
 def test_abrupt_shutdown_resets_everything_and_stops_listening(stream: str) -> None:

@@ -801,7 +801,7 @@ def test_toxiproxy_node_client_drives_the_api(api: Api, echo: Any, tmp_path: Pat
     assert out["left"] == []
 
 
-# -- the toxic-to-model table (docs/proxy.md) ---------------------------------------------
+# -- the toxic-to-model table (docs/reference/proxy.md) ---------------------------------------------
 
 TABLE = [
     (

@@ -288,7 +288,10 @@ def echo_peer(transport: str) -> Iterator[Any]:
         proc.stdout.close()
 
 
-@pytest.mark.parametrize(("name", "transport"), [("partial-io", "tcp"), ("lossy-udp", "udp")])
+@pytest.mark.parametrize(
+    ("name", "transport"),
+    [("partial-io", "tcp"), ("lossy-udp", "udp"), ("accept-exhaustion", "tcp")],
+)
 def test_a_scenario_against_a_server_in_another_process(name: str, transport: str) -> None:
     from sockshock._scenarios import run_against
 
@@ -456,3 +459,11 @@ def test_an_error_before_they_leave_still_fails(sockshock):
     outcome = S.run(S.load("slowloris"), handler=module.NoticesLeaving)
     assert outcome.passed, [f"{c.name}: {c.detail}" for c in outcome.failures()]
     assert any("as the misbehaving clients left" in note for note in outcome.notes)
+
+
+def test_a_misspelt_scenario_name_gets_the_closest_name() -> None:
+    with pytest.raises(
+        sockshock.errors.InvalidArgument,
+        match=r"'slowlorris' .* did you mean 'slowloris'\? known: ",
+    ):
+        S.load("slowlorris")

@@ -8,6 +8,12 @@ site cannot drift from the code:
 * ``sockshock-pytest-markers`` -- the markers as the plugin registers them;
 * ``sockshock-pytest-fixtures`` -- the plugin's fixtures and their docstrings;
 * ``sockshock-bench-results`` -- the recorded benchmark runs in ``bench/results/``.
+
+Generated text is made safe for the page it lands on: option names (``--api``) become
+code, so that no typography touches them, and a table cell's ``|`` is escaped, so
+that it cannot split the row. A check after each page is read (``doctree-read``)
+warns -- an error under ``-W`` -- when a page shows an option with its ``--`` turned
+into a dash (an en dash before ``api``) or a table cell with a code span cut open by a stray ``|``.
 """
 
 from __future__ import annotations
@@ -22,10 +28,15 @@ from typing import Any
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 ROOT = Path(__file__).resolve().parents[2]
+LOGGER = logging.getLogger(__name__)
+# ``--name`` or ``--name=VALUE`` standing on its own in prose (not ``a--b``).
+OPTION = re.compile(r"(?<![\w`-])--[A-Za-z][\w-]*(?:=[^\s`,;:)]+)?")
 
 
 def literal(text: str) -> str:
@@ -33,17 +44,36 @@ def literal(text: str) -> str:
     return "`" + text.replace("`", "") + "`"
 
 
+def options_as_code(text: str, tick: str) -> str:
+    """``text`` with each option name that is not code yet (``--api``) made code, with
+    ``tick`` (`` ` `` for Markdown, ````` `` ````` for reStructuredText)."""
+    parts = text.split(tick)
+    # Even parts are outside code: with an odd number of ticks, leave the text alone.
+    if len(parts) % 2 == 0:
+        return text
+    for i in range(0, len(parts), 2):
+        parts[i] = OPTION.sub(lambda m: tick + m.group(0) + tick, parts[i])
+    return tick.join(parts)
+
+
 def markdown(text: str) -> str:
-    """A docstring's reStructuredText inline markup, as Markdown, on one line."""
+    """A docstring's or help text's reStructuredText inline markup, as Markdown, on
+    one line, its option names as code."""
     text = " ".join(text.split())
     text = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text)  # roles: as code
-    return text.replace("``", "`").replace("|", "\\|")
+    return options_as_code(text.replace("``", "`"), "`")
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """A Markdown pipe table; each cell is Markdown on one line."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    """A Markdown pipe table; each cell is Markdown on one line. A ``|`` in a cell --
+    ``on|off`` in an option's metavar -- is escaped: it would end the cell even inside
+    code (and shift the rest of the row into the wrong columns)."""
+
+    def cell(text: str) -> str:
+        return re.sub(r"(?<!\\)\|", r"\\|", text)
+
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(map(cell, row)) + " |" for row in rows)
     return lines
 
 
@@ -124,19 +154,25 @@ def _default(value: Any) -> str:
     return literal(str(value))
 
 
+def settings_table() -> list[str]:
+    """The plugin's settings as a Markdown table: option, ini setting, marker key,
+    default, what."""
+    from sockshock._pytest._settings import SETTINGS
+
+    rows = []
+    for s in SETTINGS.values():
+        option = literal(f"{s.flag}={s.metavar}") if s.option else "no"
+        ini = literal(s.dest) if s.ini else "no"
+        marker = literal(f"{s.name}=") if s.marker else "no"
+        rows.append([option, ini, marker, _default(s.default), markdown(s.help)])
+    return table(
+        ["command line", "ini setting", "`@pytest.mark.sockshock`", "default", "what"], rows
+    )
+
+
 class PytestSettings(_MarkdownDirective):
     def markdown(self) -> list[str]:
-        from sockshock._pytest._settings import SETTINGS
-
-        rows = []
-        for s in SETTINGS.values():
-            option = literal(f"{s.flag}={s.metavar}") if s.option else "no"
-            ini = literal(s.dest) if s.ini else "no"
-            marker = literal(f"{s.name}=") if s.marker else "no"
-            rows.append([option, ini, marker, _default(s.default), markdown(s.help)])
-        return table(
-            ["command line", "ini setting", "`@pytest.mark.sockshock`", "default", "what"], rows
-        )
+        return settings_table()
 
 
 class PytestMarkers(_MarkdownDirective):
@@ -218,16 +254,26 @@ class BenchResults(_MarkdownDirective):
         return lines
 
 
+def _rst(help_text: str) -> str:
+    """A help text as reStructuredText: backslashes doubled (``'ping\\n'`` would lose
+    its backslash) and option names as code (``--api`` would lose its ``--`` to an en dash)."""
+    return options_as_code(help_text.replace("\\", "\\\\"), "``")
+
+
 def _escaped(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``parser`` with every help text's backslashes doubled, since sphinx-argparse
-    reads help texts as reStructuredText (``'ping\\n'`` would lose its backslash)."""
+    """``parser`` with every help text made reStructuredText (``_rst``), since
+    sphinx-argparse reads help texts as reStructuredText."""
+    if parser.description:
+        parser.description = _rst(parser.description)
+    if parser.epilog:
+        parser.epilog = _rst(parser.epilog)
     for action in parser._actions:
         if action.help and action.help is not argparse.SUPPRESS:
-            action.help = action.help.replace("\\", "\\\\")
+            action.help = _rst(action.help)
         if isinstance(action, argparse._SubParsersAction):
             for choice in action._choices_actions:
                 if choice.help:
-                    choice.help = choice.help.replace("\\", "\\\\")
+                    choice.help = _rst(choice.help)
             for sub in action.choices.values():
                 _escaped(sub)
     return parser
@@ -247,7 +293,62 @@ def proxy_parser() -> argparse.ArgumentParser:
     return _escaped(_proxy_parser())
 
 
+# An option whose ``--`` typography made an en or em dash (then a letter or a hyphen).
+MANGLED_OPTION = re.compile(r"[\u2013\u2014][A-Za-z-]")
+
+
+def check_page(app: Sphinx, doctree: nodes.document) -> None:
+    """Warn about what -W would not otherwise see: an option name shown with a dash
+    for its ``--`` (smart quotes in prose or a help text), and a table cell holding a
+    literal backtick -- a code span a stray ``|`` cut open, the rest of its row shifted
+    or lost."""
+    for text in doctree.findall(nodes.Text):
+        if isinstance(text.parent, (nodes.literal, nodes.literal_block, nodes.raw)):
+            continue
+        found = MANGLED_OPTION.search(text.astext())
+        if found:
+            LOGGER.warning(
+                "option name shown with a dash for its '--': %r (write it as code, "
+                "or keep smartquotes_action without 'D')",
+                text.astext()[max(0, found.start() - 20) : found.end() + 20],
+                location=text.parent,
+                type="sockshock",
+                subtype="dash",
+            )
+    for entry in doctree.findall(nodes.entry):
+        for text in entry.findall(nodes.Text):
+            if "`" in text.astext() and not isinstance(text.parent, (nodes.literal,)):
+                LOGGER.warning(
+                    "table cell with a stray backtick (a '|' split a code span?): %r",
+                    entry.astext(),
+                    location=entry,
+                    type="sockshock",
+                    subtype="table",
+                )
+                break
+
+
+# Objects the reference shows by the name a test knows them by, not their class's
+# private path: (module, class) -> (what it is, its name in a test).
+FIXTURE_OBJECTS = {("sockshock._pytest._fixture", "SockshockFixture"): ("fixture", "sockshock")}
+
+
+def fixture_objects(app: Sphinx, doctree: nodes.document) -> None:
+    """Show the ``sockshock`` fixture's object as ``fixture sockshock`` -- what a test
+    receives -- rather than ``class sockshock._pytest._fixture.SockshockFixture(request,
+    stack, ...)``, a private class no test constructs or imports."""
+    for signature in doctree.findall(addnodes.desc_signature):
+        key = (signature.get("module"), signature.get("fullname"))
+        if key in FIXTURE_OBJECTS:
+            kind, name = FIXTURE_OBJECTS[key]
+            signature.children = []
+            signature += addnodes.desc_annotation(kind + " ", kind + " ")
+            signature += addnodes.desc_name(name, name)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("doctree-read", fixture_objects)
+    app.connect("doctree-read", check_page)
     app.add_directive("sockshock-fault-models", FaultModels)
     app.add_directive("sockshock-pytest-settings", PytestSettings)
     app.add_directive("sockshock-pytest-markers", PytestMarkers)

@@ -30,6 +30,7 @@ from sockshock._util import (
     ShutdownTimeout,
     ShutdownTooSlow,
     SockshockError,
+    publish,
 )
 
 __all__ = [
@@ -44,3 +45,5 @@ __all__ = [
     "ShutdownTooSlow",
     "SockshockError",
 ]
+
+publish(__name__, globals(), __all__)

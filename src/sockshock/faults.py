@@ -39,6 +39,7 @@ from sockshock._faults import (
     Stall,
     TruncateDatagrams,
 )
+from sockshock._util import publish
 
 __all__ = [
     "AbruptShutdown",
@@ -61,3 +62,5 @@ __all__ = [
     "Stall",
     "TruncateDatagrams",
 ]
+
+publish(__name__, globals(), __all__)

@@ -13,7 +13,7 @@ Markers: ``sockshock(...)`` (per-test settings), ``faults(*models)``,
 ``sockshock_servers(transport=, family=, concurrency=, base=)``,
 ``shutdown_within(seconds, busy=0, stalled=0)``,
 ``sockshock_schedules(runs=100, strategy="pct", seed=None, depth=3)`` (the test
-body once per schedule, stopping at the first failure; docs/interleavings.md).
+body once per schedule, stopping at the first failure; docs/howto/interleavings.md).
 
 Options (group ``sockshock``), each mirrored by an ini setting of the same name with
 underscores where it makes sense; precedence: marker > command line > ini. The

@@ -14,7 +14,7 @@ Several clients at once: ``drive(handler, [script, script], server="ThreadingTCP
 schedule=SEED)`` runs them and the server's own threads under a controlled
 scheduler, one thread at a time; each transcript's ``.schedule`` says what it
 chose -- ``print()`` it, pass it back to replay the run exactly, or let
-``sockshock.drive.explore()`` try many (docs/interleavings.md).
+``sockshock.drive.explore()`` try many (docs/howto/interleavings.md).
 """
 
 from sockshock._clients import (
@@ -27,6 +27,7 @@ from sockshock._clients import (
     ScriptRun,
     Send,
 )
+from sockshock._util import publish
 
 __all__ = [
     "ClientScript",
@@ -38,3 +39,5 @@ __all__ = [
     "ScriptRun",
     "Send",
 ]
+
+publish(__name__, globals(), __all__)

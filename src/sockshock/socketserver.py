@@ -48,7 +48,6 @@ What is different:
 from __future__ import annotations
 
 import collections
-import errno
 import os
 import selectors
 import socket
@@ -62,7 +61,13 @@ from time import sleep
 from typing import TYPE_CHECKING, Any, Callable
 
 from sockshock._layer import SYSTEM_LAYER, SocketLayer, validate_layer
-from sockshock._util import ShutdownDeadlockError, check_number
+from sockshock._util import (
+    ACCEPT_BACKOFF_MAX,
+    ACCEPT_BACKOFF_MIN,
+    ACCEPT_RESOURCE_ERRNOS,
+    ShutdownDeadlockError,
+    check_number,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -93,15 +98,10 @@ if hasattr(selectors, "PollSelector"):
 else:
     _ServerSelector = selectors.SelectSelector
 
-# accept() errors that mean "out of a resource, try later" rather than "this one
-# connection went wrong". The listening socket stays readable while they last, so
-# retrying at once spins the loop.
-_RESOURCE_ERRNOS = frozenset(
-    getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
-    if hasattr(errno, name)
-)
-_ACCEPT_BACKOFF_MIN = 0.005
-_ACCEPT_BACKOFF_MAX = 0.1
+# accept() errors that mean "out of a resource, try later" (see _util._bounds).
+_RESOURCE_ERRNOS = ACCEPT_RESOURCE_ERRNOS
+_ACCEPT_BACKOFF_MIN = ACCEPT_BACKOFF_MIN
+_ACCEPT_BACKOFF_MAX = ACCEPT_BACKOFF_MAX
 
 # Receive datagrams without blocking even if the selector's report was spurious.
 _DONTWAIT = int(getattr(socket, "MSG_DONTWAIT", 0))

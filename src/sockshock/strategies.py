@@ -25,6 +25,7 @@ from sockshock._strategies import (
     fault_models,
     fault_plans,
 )
+from sockshock._util import publish
 
 __all__ = [
     "ServerMachine",
@@ -34,3 +35,5 @@ __all__ = [
     "fault_models",
     "fault_plans",
 ]
+
+publish(__name__, globals(), __all__)

@@ -188,7 +188,7 @@ def run_check(check: Check, kind: ServerKind, target: Target, *, seed: int) -> C
         result.fault_log = "\n".join(
             f"{type(h.server).__name__} at {format_address(h.address)}: {h.plan.describe(limit=40)}"
             for h in served
-            if h.plan is not None
+            if h.layer is not None
         )
     result.notes = [
         str(w.message)

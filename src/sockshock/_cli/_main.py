@@ -77,7 +77,10 @@ def _parser() -> argparse.ArgumentParser:
         "--target",
         metavar="HOST:PORT|PATH",
         help="with scenarios: a server in another process, reached "
-        "through the fault proxy (loopback or a Unix path)",
+        "through the fault proxy (loopback or a Unix path); a stream reply "
+        "is read until the server closes the connection or, without faults, "
+        "stays quiet for 0.2 s -- under faults, once it is as long as that "
+        "reply -- and judged whole",
     )
     run_parser.add_argument(
         "--udp",

@@ -154,13 +154,18 @@ def request(
     half_close: bool = False,
     resend: float | None = None,
     timeout: float | None = None,
+    idle: float | None = None,
+    at_least: int = 1,
 ) -> bytes:
     """Send ``data`` on a connected client and return the reply.
 
     On a stream: everything sent, then (``half_close``) the sending side shut down,
-    then what arrives, until the server ends the connection or the reply ends with
-    ``until``. On datagrams: one datagram sent and one received; with ``resend``,
-    sent again every ``resend`` seconds until a reply comes (a lost datagram).
+    then what arrives, until the server ends the connection, the reply ends with
+    ``until``, or (``idle``) nothing more came for ``idle`` seconds once the reply
+    has ``at_least`` bytes (with ``idle``, a reply cut short by ``timeout`` is
+    returned as it is, not raised). On datagrams: one datagram sent and one
+    received; with ``resend``, sent again every ``resend`` seconds until a reply
+    comes (a lost datagram).
 
     Args:
         timeout: the bound on the whole exchange in seconds (default: the
@@ -176,6 +181,8 @@ def request(
         )
     if resend is not None:
         check_seconds("resend", resend, source="request()")
+    if idle is not None:
+        check_seconds("idle", idle, source="request()")
     original = client.gettimeout()
     bound = timeout if timeout is not None else original
     deadline = None if bound is None else time.monotonic() + bound
@@ -203,8 +210,14 @@ def request(
                 client.shutdown(socket.SHUT_WR)
         reply = bytearray()
         while until is None or not reply.endswith(until):
-            client.settimeout(left())
-            chunk = client.recv(_MAX_DATAGRAM)
+            quiet = idle is not None and len(reply) >= max(1, at_least)
+            try:
+                client.settimeout(left(idle if quiet else None))
+                chunk = client.recv(_MAX_DATAGRAM)
+            except TimeoutError:
+                if idle is not None and reply:
+                    break  # quiet, or out of time: what came is the reply, judged as is
+                raise
             if not chunk:
                 break
             reply += chunk

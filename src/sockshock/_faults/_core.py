@@ -8,7 +8,9 @@ decisions out on real sockets; the in-memory driver can carry them out without a
 
 from __future__ import annotations
 
+import contextlib
 import random
+import types
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any, ClassVar, NamedTuple
@@ -192,6 +194,23 @@ def _check_address(value: Any, source: str) -> None:
         )
 
 
+def _decorated(cls: type, target: Any) -> None:
+    """``@pytest.mark.faults(F.PartialReads)`` -- a class, not an instance: pytest
+    takes a lone class argument as what the marker decorates, and then calls the
+    class on the test (``PartialReads(test_x)``). Say so, and take back the mark
+    pytest left on the model class."""
+    if "pytestmark" in cls.__dict__:
+        with contextlib.suppress(AttributeError, TypeError):
+            delattr(cls, "pytestmark")
+    name = cls.__name__
+    raise InvalidArgument(
+        f"{name}({getattr(target, '__name__', target)}): a fault model was called on "
+        f"a test, as @pytest.mark.faults({name}) does -- pytest takes a lone class as "
+        f"what the marker decorates; give an instance: "
+        f"@pytest.mark.faults(sockshock.faults.{name}()) (from {name})"
+    )
+
+
 @dataclass(frozen=True, repr=False)
 class FaultModel:
     """Base class of every fault model: the scope in which it applies.
@@ -237,6 +256,8 @@ class FaultModel:
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         """Refuse arguments the model does not take with an error naming the model
         and what it takes (before the generated ``__init__`` can name a private base)."""
+        if len(args) == 1 and not kwargs and isinstance(args[0], (types.FunctionType, type)):
+            _decorated(cls, args[0])
         positional, every = _init_names(cls)
         unknown = [k for k in kwargs if k not in every]
         if unknown or len(args) > len(positional):

@@ -40,6 +40,7 @@ from sockshock._harness._install import (
 from sockshock._harness._resolve import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_TIMEOUT,
+    SERVING_PARAMETERS,
     ServerChoice,
     choose_handler,
     import_handler_class,
@@ -52,7 +53,7 @@ from sockshock._harness._resolve import (
     split_server_attrs,
     transport_of,
 )
-from sockshock._harness._serving import serve_spec, serving
+from sockshock._harness._serving import serve_spec, serving, user_location
 from sockshock._harness._signatures import default_handler, is_handler_class
 from sockshock._harness._stop import MARGIN
 from sockshock._harness._types import (
@@ -72,6 +73,7 @@ __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_TOLERANCE",
     "MARGIN",
+    "SERVING_PARAMETERS",
     "AddressArg",
     "ClockArg",
     "DatagramEcho",
@@ -116,5 +118,6 @@ __all__ = [
     "serving",
     "split_server_attrs",
     "transport_of",
+    "user_location",
     "watch_stray_threads",
 ]

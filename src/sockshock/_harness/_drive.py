@@ -295,7 +295,7 @@ def _drive(
             ``sockshock.socketserver``) whose own serving code and threads run the
             handler (default: ``ThreadingTCPServer``, ``ThreadingUDPServer``).
         schedule: run the server's threads and several clients under the
-            controlled scheduler (see docs/interleavings.md): a seed (PCT), a
+            controlled scheduler (see docs/howto/interleavings.md): a seed (PCT), a
             transcript's recorded ``.schedule`` (replays its run exactly), the
             string a report prints (``"replay:0102:seed=7"``, ``"pct:7"``,
             ``"random:7"``), or a ``random.Random`` whose draws make the decisions

@@ -14,7 +14,7 @@ import time
 from typing import Any, Generic
 
 from sockshock._clients import connect
-from sockshock._faults import FaultPlan
+from sockshock._faults import FaultPlan, make_plan
 from sockshock._harness._children import running, stopped
 from sockshock._harness._failures import HandlerFailure
 from sockshock._harness._runner import Run
@@ -75,13 +75,22 @@ class ServerHandle(Generic[ServerT]):
     """
 
     def __init__(
-        self, run: Run, layer: FaultLayer | None, directory: str | None, tls: Any = None
+        self,
+        run: Run,
+        layer: FaultLayer | None,
+        directory: str | None,
+        tls: Any = None,
+        *,
+        seed: int | None = None,
     ) -> None:
         self._run = run
         self._tls = tls
         self.server: ServerT = run.server
         self.address: Any = run.server.server_address
         self.layer = layer
+        # Without faults: an empty plan (false, no models, an empty log), seeded with
+        # ``seed`` (the test's, in pytest) -- ``srv.plan.describe()`` works on every handle.
+        self._plan = layer.plan if layer is not None else make_plan([], seed=seed)
         self._directory = directory
         self._lock = threading.Lock()  # connect() may be called from several threads
         self._clients: list[socket.socket] = []
@@ -110,10 +119,11 @@ class ServerHandle(Generic[ServerT]):
         return self._run.reporter.handshakes
 
     @property
-    def plan(self) -> FaultPlan | None:
-        """The fault plan in force (``None`` without faults) -- ``plan.seed``,
-        ``plan.log``, ``plan.describe()``."""
-        return self.layer.plan if self.layer is not None else None
+    def plan(self) -> FaultPlan:
+        """The fault plan in force -- ``plan.seed``, ``plan.log``, ``plan.describe()``;
+        without faults an empty one (no models, nothing logged; false, as an empty
+        list is)."""
+        return self._plan
 
     @property
     def family(self) -> int:

@@ -13,7 +13,7 @@ import inspect
 import socket
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,7 @@ from sockshock._wire import FaultLayer
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_SHUTDOWN_TIMEOUT",
+    "SERVING_PARAMETERS",
     "ServeSpec",
     "ServerChoice",
     "check_address",
@@ -363,13 +364,73 @@ def check_setting(name: str, value: Any, *, source: str) -> None:
         validate_layer(value, source=source)
 
 
+#: ``serving()``'s own parameters (its ``**server_attrs`` aside): a server attribute
+#: the class does not have and that is a near miss of one of these is refused, since
+#: a misspelled ``faults=`` would otherwise become ``server.fault`` and the test run
+#: without faults (a test checks that this matches ``serving()``'s signature).
+SERVING_PARAMETERS = (
+    "server_class",
+    "handler_class",
+    "address",
+    "server_kwargs",
+    "faults",
+    "clock",
+    "seed",
+    "shutdown_timeout",
+    "poll_interval",
+    "expect_errors",
+    "tls",
+    "tls_strict",
+)
+
+#: How close a new attribute name must be to one of ``serving()``'s parameters to
+#: be refused as a near miss (difflib's ratio, and the same first letter): ``fault``,
+#: ``fautls``, ``expect_error``, ``seeds`` are; ``lock`` (``clock``), ``stock``,
+#: ``handler``, ``timeout``, ``fault_log`` are not.
+PARAMETER_NEAR_MISS = 0.8
+#: One letter off a four-letter parameter (``sead``, but also ``seen``, ``feed``) is
+#: closer than :data:`PARAMETER_NEAR_MISS` allows: such a name is refused only with
+#: a value that parameter takes (``sead=3``; not ``seen=set()``).
+PARAMETER_ONE_OFF = 0.75
+_TAKES: dict[str, Callable[[Any], bool]] = {"seed": lambda value: type(value) is int}
+
+
+def _parameter_near_miss(name: str, value: Any, parameters: tuple[str, ...]) -> str | None:
+    """The one of ``parameters`` that ``name=value`` looks like a misspelling of."""
+    import difflib
+
+    same_initial = [p for p in parameters if p[:1] == name[:1]]
+    close = difflib.get_close_matches(name, same_initial, n=1, cutoff=PARAMETER_ONE_OFF)
+    if not close:
+        return None
+    ratio = difflib.SequenceMatcher(None, name, close[0]).ratio()
+    takes = _TAKES.get(close[0])
+    if ratio >= PARAMETER_NEAR_MISS or (takes is not None and takes(value)):
+        return close[0]
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def split_server_attrs(
-    cls: type[Any], attrs: dict[str, Any], *, adopting: bool, source: str = "serving()"
+    cls: type[Any],
+    attrs: dict[str, Any],
+    *,
+    adopting: bool,
+    source: str = "serving()",
+    parameters: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Server attributes -> (class attributes of the per-run subclass, instance
     attributes). A setting the class has is both (in force during ``__init__``, and
     over what ``__init__`` assigned); a new name is instance state (a resolver, an
-    app, a database handle), unless it is a near miss of a setting."""
+    app, a database handle), unless it is a near miss of a setting or -- when the
+    attributes reach the server through ``serving()``'s ``**server_attrs``,
+    ``parameters`` being :data:`SERVING_PARAMETERS` -- one of ``serving()``'s own
+    parameters, or is one (only possible from a mapping, such as a scenario's
+    ``[server] attrs``)."""
     if not attrs:
         return {}, {}
     class_attrs: dict[str, Any] = {}
@@ -401,6 +462,23 @@ def split_server_attrs(
                 f"from {source}); {hint}(To give it an attribute of "
                 f"that name all the same, subclass it: class My{cls.__name__}"
                 f"({cls.__name__}): {name} = ...)"
+            )
+        if name in parameters:
+            raise InvalidArgument(
+                f"{name}={_short(value)} (from {source}): {name} is serving()'s own "
+                f"parameter, not a server attribute; give it as serving()'s {name}= "
+                f"(to give the server an attribute of that name all the same, subclass "
+                f"it: class My{cls.__name__}({cls.__name__}): {name} = None)"
+            )
+        close = _parameter_near_miss(name, value, parameters)
+        if close is not None:
+            raise InvalidArgument(
+                f"{name}={_short(value)} (from {source}): not an attribute "
+                f"{cls.__name__} has, and close to serving()'s parameter {close}=: did "
+                f"you mean {close}=? (a misspelled parameter would be set on the server "
+                f"and silently ignored; to give the server an attribute named {name!r} "
+                f"all the same, subclass it: class My{cls.__name__}({cls.__name__}): "
+                f"{name} = None)"
             )
     return class_attrs, dict(attrs)
 
@@ -476,6 +554,12 @@ class ServeSpec:
     #: Whether the class stops through its own ``shutdown()``.
     own_shutdown: bool = False
     tls_strict: bool = False  # a failed TLS handshake is a handler error too
+    #: The seed of the empty plan a handle without faults shows (the test's, in pytest).
+    seed: int | None = None
+    #: Where warnings about this server point, ``(filename, lineno)``: the test's
+    #: call of the fixture's ``serve()``, whose server stops in pytest's teardown
+    #: (None: the first frame outside sockshock, the ``with serving()`` statement).
+    warn_at: tuple[str, int] | None = None
 
 
 def _adoptable(
@@ -713,7 +797,7 @@ def resolve_spec(
     )
     _check_near_misses(server_attrs, cls)
     class_attrs, instance_attrs = split_server_attrs(
-        cls, server_attrs, adopting=instance is not None
+        cls, server_attrs, adopting=instance is not None, parameters=SERVING_PARAMETERS
     )
     layer = resolve_faults(
         faults,
@@ -746,4 +830,5 @@ def resolve_spec(
         loop_kwargs,
         own_shutdown(cls),
         tls_strict is True,
+        default_seed if layer is None else None,
     )

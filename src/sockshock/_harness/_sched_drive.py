@@ -126,7 +126,7 @@ def _server_class(server: Any, transport: str) -> type[Any]:
         raise InvalidArgument(
             f"drive(server={server!r}): {cls.__name__} forks a process per request, and a "
             "forked child cannot be scheduled from this process; give the threading "
-            "variant, or test it with serving() (see docs/interleavings.md)"
+            "variant, or test it with serving() (see docs/howto/interleavings.md)"
         )
     return cls
 

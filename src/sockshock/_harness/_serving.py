@@ -58,7 +58,7 @@ from sockshock._util import (
     remove_temporary_directory,
 )
 
-__all__ = ["serve_spec", "serving"]
+__all__ = ["serve_spec", "serving", "user_location"]
 
 _AF_UNIX = getattr(socket, "AF_UNIX", object())
 #: What binding an address the user chose can fail with: the message names it.
@@ -193,7 +193,11 @@ def serving(
             ``daemon_threads=True``, ``max_workers=4``; in force during
             construction too), or state of your own that handlers read as
             ``self.server.<name>`` (``resolver=``, ``app=``, a database handle). A
-            near miss of a setting (``request_queue=``) is an error.
+            new name that is a near miss of a setting (``request_queue=``) or of
+            one of ``serving()``'s own parameters (``fault=``, ``fautls=``: same
+            first letter, close spelling; ``sead=3``: one letter off ``seed`` with
+            an int) is an error, not a silently ignored argument; to give a server
+            such an attribute all the same, declare it on a subclass.
 
     Yields:
         A :class:`ServerHandle`: ``.address``, ``.server``, ``.connect()``,
@@ -316,7 +320,7 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle[Any]]:
         if layer is not None:
             layer.on_abrupt_shutdown = run.request_stop
         handle: ServerHandle[Any] = ServerHandle(
-            run, layer, directory[0] if directory else None, server._sockshock_tls
+            run, layer, directory[0] if directory else None, server._sockshock_tls, seed=spec.seed
         )
         live_handle(handle)
         run.start()
@@ -348,7 +352,7 @@ def serve_spec(spec: ServeSpec) -> Iterator[ServerHandle[Any]]:
                 directory.append(handle._directory)
             _cleanup(spec, reporter, directory, server)
         if layer is not None and body_error is None:
-            _warn_silent_models(layer.plan, cls)
+            _warn_silent_models(layer.plan, cls, spec.warn_at)
         _raise_outcome(body_error, stuck, run.loop_errors, reporter, cls, spec.expect_errors)
 
 
@@ -396,26 +400,40 @@ def _which(plan: FaultPlan) -> str:
     return f"plan seed {plan.seed}" if plan.seeded else f"plan {plan!r}"
 
 
-def _warn_silent_models(plan: FaultPlan, cls: type[Any]) -> None:
+def _warn_silent_models(plan: FaultPlan, cls: type[Any], at: tuple[str, int] | None = None) -> None:
     """One warning per model whose scope took in no operation while the server ran:
     it could not have fired whatever the seed. (A model that was reached but whose
     probability never let it act is a fault that did not happen this time: no
-    warning, so that the outcome never depends on the draw.)"""
+    warning, so that the outcome never depends on the draw.) ``at``: the file and
+    line the warning names (default: the user's ``with`` statement)."""
     if plan.unlogged:
         return  # the log is full: silence cannot be told from it
     fired = {event.model for event in plan.log}
     stacklevel = 0
     for i, model in enumerate(plan.models):
         if i not in plan.reached and model not in fired:
-            stacklevel = stacklevel or _user_stacklevel()
-            warnings.warn(
-                FaultNeverFired(
-                    f"{model!r} never fired while {cls.__name__} ran ({_which(plan)}): "
-                    "its scope took in no operation, so it could not have fired whatever the "
-                    + ("seed" if plan.seeded else "decisions")
-                ),
-                stacklevel=stacklevel,
+            warning = FaultNeverFired(
+                f"{model!r} never fired while {cls.__name__} ran ({_which(plan)}): "
+                "its scope took in no operation, so it could not have fired whatever the "
+                + ("seed" if plan.seeded else "decisions")
             )
+            if at is not None:
+                warnings.warn_explicit(warning, FaultNeverFired, at[0], at[1])
+                continue
+            stacklevel = stacklevel or _user_stacklevel()
+            warnings.warn(warning, stacklevel=stacklevel)
+
+
+def user_location() -> tuple[str, int] | None:
+    """The file and line of the first frame outside sockshock and contextlib: where
+    user code called into sockshock (a test calling the fixture's ``serve()``)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = os.path.abspath(frame.f_code.co_filename)
+        if not (name.startswith(_OWN_FILES[0]) or name == _OWN_FILES[1]):
+            return frame.f_code.co_filename, frame.f_lineno
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
 
 
 def _raise_outcome(

@@ -28,6 +28,7 @@ from typing import Any
 from sockshock._faults import ACCEPT, ERROR, RECV, SEND
 from sockshock._proxy._loop import BATCH, READ, WRITE, Hub
 from sockshock._proxy._pipe import Pipe
+from sockshock._util import ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ACCEPT_RESOURCE_ERRNOS
 
 __all__ = ["OWN_UPSTREAMS", "Acceptor", "StreamConnection", "reset_socket"]
 
@@ -41,7 +42,6 @@ _UNIX_RETRY = 0.005  # a Unix listener's backlog was full (EAGAIN): connect agai
 _UNIX_TRIES = 200
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 _ACCEPT_BACKOFF = 0.05  # out of descriptors: try accepting again after this
-_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 def reset_socket(sock: socket.socket) -> None:
@@ -257,11 +257,15 @@ class Acceptor:
         self.disabled = False  # (the proxy's switch)
         #: The (host, port) clients connect to (TCP; None for Unix).
         self.address: Any = listener.getsockname()[:2] if nodelay else None
+        #: A client whose accept an ``AcceptErrors`` decision failed, waiting for the
+        #: retry -- as it would wait in the server's backlog -- with its address and
+        #: the back-off so far.
+        self.held: tuple[socket.socket, Any, float] | None = None
 
     def watch(self) -> None:
         """Poll the listener (again, after running out of descriptors)."""
         loop = self.hub._loop
-        if loop.stopping or self.events or self.disabled:
+        if loop.stopping or self.events or self.disabled or self.held is not None:
             return
         loop.watch(self.listener, 0, READ, self.on_listener)
         self.events = READ
@@ -277,7 +281,7 @@ class Acceptor:
         listener = self.listener
         loop = self.hub._loop
         for _ in range(BATCH):
-            if loop.stopping:
+            if loop.stopping or self.held is not None:  # (an accept error: held back)
                 return
             try:
                 client, address = listener.accept()
@@ -286,7 +290,7 @@ class Acceptor:
             except ConnectionAbortedError:
                 continue
             except OSError as exc:
-                if exc.errno not in _RESOURCE_ERRORS:
+                if exc.errno not in ACCEPT_RESOURCE_ERRNOS:
                     raise
                 # Out of descriptors: leave the client in the backlog and try again
                 # later instead of spinning on a listener that stays readable.
@@ -308,11 +312,45 @@ class Acceptor:
                     hub._loop_detected(address)
                     return
                 path |= came
+        self._decide(client, address, path, 0.0)
+
+    def _decide(
+        self, client: socket.socket, address: Any, path: frozenset[int], backoff: float
+    ) -> None:
+        """Ask the plan whether the server's accept() of ``client`` fails. It fails as
+        the server's own would: nothing reaches the client, which waits as in the
+        backlog, and the proxy stops accepting until it tries again -- at once, or
+        after a doubling back-off for a resource error (EMFILE...), as
+        ``sockshock.socketserver`` does."""
+        hub = self.hub
         if hub._concerns[ACCEPT]:
             decision = hub._ask(ACCEPT, self.next_index, None, 0, 0, 0, time.monotonic())
-            if decision.action == ERROR:
-                reset_socket(client)  # refused: no connection upstream, no index used
+            if decision.action == ERROR:  # no connection upstream, no index used
+                if decision.errno in ACCEPT_RESOURCE_ERRNOS:
+                    backoff = min(backoff * 2 or ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX)
+                else:
+                    backoff = 0.0
+                self.held = (client, address, backoff)
+                loop = hub._loop
+                if self.events:  # accept no one else meanwhile
+                    loop.watch(self.listener, self.events, 0, self.on_listener)
+                    self.events = 0
+                loop.call_later(backoff, lambda: self._retry(path))
                 return
+        self._connect(client, address, path)
+
+    def _retry(self, path: frozenset[int]) -> None:
+        held, self.held = self.held, None
+        if held is None or held[0].fileno() == -1:  # closed meanwhile (stop, disable)
+            self.watch()
+            return
+        client, address, backoff = held
+        self._decide(client, address, path, backoff)
+        if self.held is None:
+            self.watch()
+
+    def _connect(self, client: socket.socket, address: Any, path: frozenset[int]) -> None:
+        """Connect ``client`` upstream: a new connection, with the next index."""
         try:
             upstream = socket.socket(self.family, socket.SOCK_STREAM)
         except OSError:
@@ -332,5 +370,8 @@ class Acceptor:
 
     def close(self, *, reset: bool) -> None:
         """Close every connection (``reset``: with RST); the listener is the proxy's."""
+        held, self.held = self.held, None
+        if held is not None:  # its accept never succeeded: as the backlog's, reset
+            reset_socket(held[0])
         for conn in list(self.connections.values()):
             conn.close(reset=reset)

@@ -7,7 +7,7 @@ stream ``downstream``, toxicity 1, name ``<type>_<stream>``) and :func:`models_o
 turns it into models: ``stream`` ``upstream`` (client to server) is sockshock's
 ``"in"``, ``downstream`` is ``"out"``; ``toxicity`` is the model's probability,
 drawn once per connection (``per="connection"``), as toxiproxy draws it per link.
-The table in docs/proxy.md says which model each toxic becomes.
+The table in docs/reference/proxy.md says which model each toxic becomes.
 """
 
 from __future__ import annotations
@@ -146,6 +146,7 @@ def check_toxic(body: Any) -> dict[str, Any]:
     attributes = body.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise _bad(f"attributes {attributes!r} of toxic {name!r} are not an object")
+    _check_attributes(kind, attributes, name)
     toxic = {
         "name": name,
         "type": kind,
@@ -166,6 +167,7 @@ def update_toxic(toxic: dict[str, Any], body: Any) -> dict[str, Any]:
     attributes = body.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise _bad(f"attributes {attributes!r} of toxic {toxic['name']!r} are not an object")
+    _check_attributes(toxic["type"], attributes, toxic["name"])
     updated = {
         **toxic,
         "toxicity": body.get("toxicity", toxic["toxicity"]),
@@ -174,6 +176,21 @@ def update_toxic(toxic: dict[str, Any], body: Any) -> dict[str, Any]:
     _check_toxicity(updated)
     models_of(updated)
     return updated
+
+
+def _check_attributes(kind: str, attributes: dict[str, Any], name: str) -> None:
+    """Refuse an attribute the toxic's type does not have. Toxiproxy ignores unknown
+    fields (Go's JSON decoding), so ``{"latncy": 1000}`` is a 0 ms latency toxic
+    there, echoed back as if it were in force: a test then passes with no fault
+    at all. A testing tool says so instead (400, with the attribute meant)."""
+    known = TOXIC_TYPES[kind]
+    for key in attributes:
+        if key not in known:
+            hint = did_you_mean(key, known)
+            raise _bad(
+                f"toxic {name!r} of type {kind!r} has no attribute {key!r}; {hint}its "
+                f"attributes: {', '.join(known)}"
+            )
 
 
 def _defaults(kind: str) -> dict[str, Any]:

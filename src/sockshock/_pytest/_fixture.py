@@ -35,6 +35,7 @@ from sockshock._harness import (
     raise_outcome,
     resolve_spec,
     serve_spec,
+    user_location,
     watch_stray_threads,
 )
 from sockshock._pytest._hypothesis import adopt_hypothesis_test
@@ -204,6 +205,7 @@ class SockshockFixture:
             default_clock=self.clock,
             **arguments,
         )
+        spec.warn_at = user_location()  # the server stops in teardown: name the test's line
         if departures is not None:
             stack.push(departures.judge)  # after the server stopped
         handle = stack.enter_context(serve_spec(spec))
@@ -259,12 +261,12 @@ class SockshockFixture:
         if self.hypothesis_seeded:
             lines.append("  (the seed also seeds hypothesis: the same examples, in the same order)")
         for handle in self.handles:
-            if handle.plan is not None:
+            if handle.layer is not None:
                 lines.append(f"{type(handle.server).__name__} at {handle.address!r}:")
                 lines.append(handle.plan.describe())
             lines.extend(failed_handshake_lines(handle))
         for injected in (server for servers in self.injected for server in servers):
-            if injected.plan is not None:  # (always: inject() gives each server a plan)
+            if injected.layer is not None:  # (always: inject() gives each server a layer)
                 lines.append(
                     f"{type(injected.server).__name__} at {injected.address!r} "
                     "(built inside inject()):"

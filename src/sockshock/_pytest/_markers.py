@@ -115,6 +115,11 @@ def marker_faults(config: pytest.Config, item: pytest.Item) -> tuple[list[FaultM
             scenario = load_scenario(config, spec, source)
             models.extend(scenario.faults)
             clients.extend(scenario.clients)
+        elif isinstance(spec, type) and issubclass(spec, FaultModel):
+            raise pytest.UsageError(
+                f"{source}: {spec.__name__} is a fault model class; give an instance: "
+                f"sockshock.faults.{spec.__name__}()"
+            )
         else:
             raise pytest.UsageError(
                 f"{source}: {spec!r} (type={type(spec).__name__}) is not a fault model "

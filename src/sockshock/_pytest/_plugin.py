@@ -66,7 +66,8 @@ _WORKER_KEY = "sockshock_session_seed"
 _MARKERS = [
     f"sockshock({', '.join(f'{key}=None' for key in MARKER_KEYS)}): sockshock settings for "
     "this test; they win over command-line options and ini settings",
-    "faults(*models): fault models (sockshock.faults), or names of scenarios (their faults "
+    "faults(*models): fault models (sockshock.faults) -- instances, PartialReads(), not the "
+    "class -- or names of scenarios (their faults "
     "and misbehaving clients), for the servers sockshock.serve() starts in this test",
     "sockshock_servers(transport=None, family=None, concurrency=None, base=None): run the "
     "test once per matching server class, given as the server_class argument (transport: "

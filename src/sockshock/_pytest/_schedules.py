@@ -1,6 +1,6 @@
 """Schedules in pytest: the ``sockshock_schedule`` fixture and the
 ``@pytest.mark.sockshock_schedules(runs=100, strategy="pct", seed=None, depth=3,
-preemptions=2)`` marker.
+length=None, preemptions=2)`` marker (``length``: PCT's, measured unless given).
 
 Without the marker the fixture is one schedule, ``Schedule.pct(<the test's seed>)``
 (the seed that also seeds its faults). With it, the test body runs once per
@@ -33,12 +33,13 @@ __all__ = [
 ]
 
 SCHEDULES_MARKER = (
-    "sockshock_schedules(runs=100, strategy='pct', seed=None, depth=3, preemptions=2): run the "
+    "sockshock_schedules(runs=100, strategy='pct', seed=None, depth=3, length=None, "
+    "preemptions=2): run the "
     "test once per schedule (PCT, a random walk, or every schedule within a preemption bound: "
     "'bounded'), giving each as the sockshock_schedule argument, and stop at the first that "
     "fails (its seed, interleaving and replay are reported)"
 )
-_KEYS = ("runs", "strategy", "seed", "depth", "preemptions")
+_KEYS = ("runs", "strategy", "seed", "depth", "length", "preemptions")
 
 
 def check_schedules_marker(item: pytest.Item) -> dict[str, Any] | None:
@@ -49,12 +50,19 @@ def check_schedules_marker(item: pytest.Item) -> dict[str, Any] | None:
     where = f"@pytest.mark.sockshock_schedules on {item.nodeid}"
     if marker.args:
         raise pytest.UsageError(
-            f"{where}: give runs=, strategy=, seed=, depth=, preemptions= by keyword"
+            f"{where}: give runs=, strategy=, seed=, depth=, length=, preemptions= by keyword"
         )
     unknown = sorted(set(marker.kwargs) - set(_KEYS))
     if unknown:
         raise pytest.UsageError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {_KEYS}")
-    options = {"runs": 100, "strategy": "pct", "seed": None, "depth": 3, "preemptions": 2}
+    options = {
+        "runs": 100,
+        "strategy": "pct",
+        "seed": None,
+        "depth": 3,
+        "length": None,
+        "preemptions": 2,
+    }
     options.update(marker.kwargs)
     try:
         check_number("runs", options["runs"], low=1, high=10**6, integer=True, source=where)
@@ -63,6 +71,8 @@ def check_schedules_marker(item: pytest.Item) -> dict[str, Any] | None:
             "preemptions", options["preemptions"], low=0, high=64, integer=True, source=where
         )
         check_number("depth", options["depth"], low=1, high=64, integer=True, source=where)
+        if options["length"] is not None:
+            check_number("length", options["length"], low=1, high=10**7, integer=True, source=where)
         if options["seed"] is not None:
             check_number("seed", options["seed"], low=0, high=2**64 - 1, integer=True, source=where)
     except InvalidArgument as exc:
@@ -112,17 +122,33 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             strategy=options["strategy"],
             seed=seed,
             depth=options["depth"],
+            length=options["length"],
             preemptions=options["preemptions"],
         )
     except Exception as exc:
         if tried:
-            _note(
-                exc,
-                f"Run that schedule alone: @pytest.mark.sockshock_schedules(seed={tried[-1].seed}, "
-                f"runs=1, strategy={options['strategy']!r})",
-            )
+            _note(exc, _alone(tried[-1]))
         raise
     return True
+
+
+def _alone(schedule: Schedule) -> str:
+    """The marker that runs ``schedule`` alone: PCT's whole spec (``explore()``
+    measures its length: the seed alone would be another schedule)."""
+    if schedule.strategy == "pct":
+        return (
+            f"Run that schedule alone: @pytest.mark.sockshock_schedules(seed={schedule.seed}, "
+            f"runs=1, strategy='pct', depth={schedule.depth}, length={schedule.length})"
+        )
+    if schedule.strategy == "random":
+        return (
+            f"Run that schedule alone: @pytest.mark.sockshock_schedules(seed={schedule.seed}, "
+            "runs=1, strategy='random')"
+        )
+    return (  # a bounded search's run is a prefix of decisions: its replay line runs it
+        "Run that schedule alone: drive(..., schedule=...) with the replay line above, in "
+        "place of sockshock_schedule"
+    )
 
 
 def _note(exc: BaseException, note: str) -> None:

@@ -10,6 +10,7 @@ from sockshock._scenarios._library import find, library, names
 from sockshock._scenarios._model import Expectations, Load, Scenario, ServerSection, load
 from sockshock._scenarios._run import (
     CLIENTS_CONNECT_WAIT,
+    REPLY_IDLE,
     Check,
     ScenarioResult,
     check_transport,
@@ -20,6 +21,7 @@ from sockshock._scenarios._run import (
 
 __all__ = [
     "CLIENTS_CONNECT_WAIT",
+    "REPLY_IDLE",
     "Check",
     "Expectations",
     "Load",

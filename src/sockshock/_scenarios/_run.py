@@ -11,8 +11,10 @@ only what can be seen from outside is judged.
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 import socket
+import ssl
 import threading
 import time
 import warnings
@@ -23,6 +25,7 @@ from typing import Any
 from sockshock._clients import connect, request
 from sockshock._faults import check_fit
 from sockshock._harness import (
+    SERVING_PARAMETERS,
     HandlerClass,
     LeakAudit,
     LeakReport,
@@ -149,7 +152,13 @@ def resolve(
         )
     transport = choice.transport
     with _blame(scenario.where("server", "attrs")):
-        split_server_attrs(cls, section.attrs, adopting=False, source="[server] attrs")
+        split_server_attrs(
+            cls,
+            section.attrs,
+            adopting=False,
+            source="[server] attrs",
+            parameters=SERVING_PARAMETERS,
+        )
     origin = f" (from {server_source})" if server_class is not None else ""
     check_transport(scenario, transport, tls=section.tls, server=f"{cls.__name__}{origin}")
     return Resolved(cls, choice.handler_class, transport)
@@ -196,20 +205,45 @@ Opener = Callable[[float], socket.socket]
 proxy), connected within the given seconds."""
 
 
-def _exchange(open_client: Opener, request_bytes: bytes, timeout: float) -> bytes | None:
+#: Seconds of silence that end a stream reply the target did not end by closing the
+#: connection (``run_against``): the reply without faults ends after this long
+#: without a byte; a reply under faults only once it is as long as that one.
+REPLY_IDLE = 0.2
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Where a stream reply ends: at a line's end (``until``: a reply line answers,
+    in this process), or -- ``until`` None -- when the server closes the connection
+    or, once the reply has ``at_least`` bytes, stays quiet for :data:`REPLY_IDLE`
+    seconds."""
+
+    until: bytes | None = b"\n"
+    at_least: int = 1
+
+
+def _ask(open_client: Opener, request_bytes: bytes, timeout: float, reply: Reply) -> bytes:
     """One well-behaved client: its request, and the reply within ``timeout`` (a lost
-    datagram is sent again); None if none came."""
+    datagram is sent again); raises what the connection raised."""
     deadline = time.monotonic() + timeout
+    with open_client(timeout) as client:
+        return request(
+            client,
+            request_bytes,
+            until=reply.until,
+            resend=RESEND,
+            timeout=max(0.001, deadline - time.monotonic()),
+            idle=REPLY_IDLE if reply.until is None else None,
+            at_least=reply.at_least,
+        )
+
+
+def _exchange(
+    open_client: Opener, request_bytes: bytes, timeout: float, reply: Reply = Reply()
+) -> bytes | None:
+    """:func:`_ask`, None if no reply came."""
     try:
-        with open_client(timeout) as client:
-            reply = request(
-                client,
-                request_bytes,
-                until=b"\n",
-                resend=RESEND,
-                timeout=max(0.001, deadline - time.monotonic()),
-            )
-        return reply or None
+        return _ask(open_client, request_bytes, timeout, reply) or None
     except (OSError, ValueError):
         return None
 
@@ -231,6 +265,8 @@ def _load(
     well-behaved clients; with ``judge``, a reply counts only if it is as expected."""
     load = scenario.load
     sending = load.request if request_bytes is None else request_bytes
+    # A judged reply is read whole (see Reply), as long as the reply without faults.
+    rule = Reply() if judge is None else Reply(until=None, at_least=len(baseline))
     answered = failed = 0
     wrong: list[str] = []
     lock = threading.Lock()
@@ -246,7 +282,7 @@ def _load(
                 if not queue or failed > affordable:
                     return
                 queue.pop()
-            reply = _exchange(open_client, sending, load.timeout)
+            reply = _exchange(open_client, sending, load.timeout, rule)
             ok = reply is not None
             if reply is not None and judge is not None:
                 problem = judge(reply, baseline)
@@ -474,14 +510,21 @@ def run_against(
             address, kind_name, timeout=timeout, tls=context, source="the load"
         )
 
-    baseline = _exchange(opener(target), sending, scenario.load.timeout)
-    if baseline is None:
+    baseline = None
+    try:
+        baseline = _ask(opener(target), sending, scenario.load.timeout, Reply(until=None))
+        why = "" if baseline else "it closed the connection without a reply"
+    except TimeoutError:
+        why = f"no reply within {scenario.load.timeout:g} s"
+    except OSError as exc:
+        why = _failed_connection(exc, target)
+    if not baseline:
         result.checks.append(
             Check(
                 "answered",
                 False,
-                f"the target did not answer {sending!r} without faults (within "
-                f"{scenario.load.timeout:g} s): nothing to judge the replies under faults by",
+                f"the target did not answer {sending!r} without faults: {why}; nothing "
+                "to judge the replies under faults by",
             )
         )
         result.seconds = time.monotonic() - started
@@ -515,6 +558,24 @@ def run_against(
     result.seconds = time.monotonic() - started
     result.log = plan.describe(limit=40)
     return result
+
+
+def _failed_connection(exc: OSError, target: Any) -> str:
+    """Why the connection to ``target`` failed, as the OS said it: ``the connection
+    to 127.0.0.1:1 was refused (ECONNREFUSED: Connection refused)``."""
+    where = f"{target[0]}:{target[1]}" if isinstance(target, tuple) else str(target)
+    if isinstance(exc, ssl.SSLError):  # its errno is OpenSSL's, not the OS's
+        return f"the TLS handshake with {where} failed ({exc.reason or exc})"
+    code = exc.errno
+    name = errno.errorcode.get(code, str(code)) if code is not None else None
+    said = f" ({name}: {exc.strerror})" if name else f" ({exc})"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"the connection to {where} was refused{said}"
+    if isinstance(exc, ConnectionResetError):
+        return f"the connection to {where} was reset{said}"
+    if isinstance(exc, FileNotFoundError):
+        return f"no Unix socket at {where}{said}"
+    return f"the connection to {where} failed{said}"
 
 
 _DIGITS = re.compile(rb"\d+")

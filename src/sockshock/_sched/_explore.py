@@ -153,11 +153,23 @@ def _failure_report(spec: Schedule, recorded: Schedule | None, run: int, runs: i
             f"{runs}) before its drive(schedule=...) recorded anything"
         )
     return (
-        f"sockshock: the check failed under schedule {spec.spec()!r} (run {run} of {runs}, "
-        f"seed {spec.seed}).\n{recorded}\n"
+        f"sockshock: the check failed under schedule {spec.spec()!r} (run {run} of "
+        f"{runs}).\n{recorded}\n"
         f"Replay exactly: drive(..., {recorded.replay_line()}); "
-        f"or the same seed: drive(..., schedule={spec.spec()!r})"
+        f"{_same_schedule(spec)}"
     )
+
+
+def _same_schedule(spec: Schedule) -> str:
+    """How to run ``spec`` again from its string -- never a bare seed that an int
+    ``schedule=`` would take for another schedule (PCT with its default length)."""
+    if spec.strategy == "replay":  # a bounded search's prefix
+        return f"or the same prefix: drive(..., schedule={spec.spec()!r})"
+    line = f"or the same {spec.strategy} schedule: drive(..., schedule={spec.spec()!r})"
+    as_int = Schedule.pct(spec.seed) if spec.seed is not None else None
+    if as_int is not None and as_int.spec() != spec.spec():
+        line += f" (the whole string: schedule={spec.seed} is {as_int.spec()!r}, another one)"
+    return line
 
 
 def _add_note(exc: BaseException, note: str) -> None:

@@ -7,7 +7,7 @@ thread wait in the scheduler until ``poll()`` says the descriptor is ready (or t
 socket's timeout passes, in virtual time). That is deterministic because on
 loopback and Unix sockets the kernel delivers synchronously: what one thread sent
 is readable by the other the moment ``send()`` returns (measured: 100,000 of
-100,000, docs/interleavings.md), and every sender and receiver here is a
+100,000, docs/howto/interleavings.md), and every sender and receiver here is a
 controlled thread. The kernel, not memory buffers, decides what a read returns:
 sends coalesce, as on a real network. Connecting is done blocking (on loopback the
 handshake completes within ``connect()``).

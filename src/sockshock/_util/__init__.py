@@ -1,4 +1,4 @@
-"""Leaves every layer uses: the exceptions and the argument checks (``_errors``), the address rules (``_address``), clocks (``_clock``), how the process ends (``_ending``: temporary directories, signals, stray threads at exit), the version."""
+"""Leaves every layer uses: the exceptions and the argument checks (``_errors``), the address rules (``_address``), clocks (``_clock``), how the process ends (``_ending``: temporary directories, signals, stray threads at exit), public objects named by their public module (``_public``), the version."""
 
 from sockshock._util._address import (
     UNIX_PATH_MAX,
@@ -10,6 +10,9 @@ from sockshock._util._address import (
     unix_path,
 )
 from sockshock._util._bounds import (
+    ACCEPT_BACKOFF_MAX,
+    ACCEPT_BACKOFF_MIN,
+    ACCEPT_RESOURCE_ERRNOS,
     DATAGRAM_PEER_IDLE,
     DATAGRAM_PEERS_KEPT,
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -50,9 +53,13 @@ from sockshock._util._errors import (
     check_type,
     did_you_mean,
 )
+from sockshock._util._public import publish
 from sockshock._util._version import __version__
 
 __all__ = [
+    "ACCEPT_BACKOFF_MAX",
+    "ACCEPT_BACKOFF_MIN",
+    "ACCEPT_RESOURCE_ERRNOS",
     "DATAGRAM_PEERS_KEPT",
     "DATAGRAM_PEER_IDLE",
     "DEFAULT_SHUTDOWN_TIMEOUT",
@@ -94,6 +101,7 @@ __all__ = [
     "is_loopback",
     "make_temporary_directory",
     "on_emergency",
+    "publish",
     "remove_temporary_directory",
     "resolve_clock",
     "set_exit_status",

@@ -8,11 +8,15 @@ integer. The checks here are the only place these bounds are written.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from sockshock._util._errors import check_number
 
 __all__ = [
+    "ACCEPT_BACKOFF_MAX",
+    "ACCEPT_BACKOFF_MIN",
+    "ACCEPT_RESOURCE_ERRNOS",
     "DATAGRAM_PEERS_KEPT",
     "DATAGRAM_PEER_IDLE",
     "DEFAULT_SHUTDOWN_TIMEOUT",
@@ -38,6 +42,17 @@ DATAGRAM_PEER_IDLE = 120.0
 #: The most datagram peers remembered at once; beyond, the least recently seen is
 #: forgotten (about 1 KB each): a flood of new source ports keeps memory bounded.
 DATAGRAM_PEERS_KEPT = 4096
+#: accept() errors that mean "out of a resource, try later" rather than "this one
+#: connection went wrong": the client stays in the backlog, and the listening
+#: socket stays readable while they last (retrying at once spins).
+ACCEPT_RESOURCE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
+    if hasattr(errno, name)
+)
+#: After such an error, accept again after this long, doubling up to the maximum.
+ACCEPT_BACKOFF_MIN = 0.005
+ACCEPT_BACKOFF_MAX = 0.1
 #: How long stopping a served server may take by default, in seconds.
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 #: ``assert_stops_within()`` allows ``seconds * DEFAULT_TOLERANCE + slack`` by
