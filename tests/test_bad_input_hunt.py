@@ -241,9 +241,9 @@ _SERVING_BAD += [
     ("serve_forever", None, "serve_forever"),
     ("RequestHandlerClass", LineEcho, "RequestHandlerClass"),
     ("server_address", ("127.0.0.1", 0), "server_address"),
-    ("shutdown_timout", 1, "did you mean 'shutdown_timeout'?"),
-    ("poll_intervall", 1, "did you mean 'poll_interval'?"),
-    ("fault", [F.PartialReads(1)], "did you mean 'faults'?"),
+    ("shutdown_timout", 1, "did you mean shutdown_timeout=?"),
+    ("poll_intervall", 1, "did you mean poll_interval=?"),
+    ("fault", [F.PartialReads(1)], "did you mean faults=?"),
 ]
 # setting a None where None is allowed is fine: skip
 for _name, _value, _fragment in _SERVING_BAD:
@@ -1836,7 +1836,7 @@ FIXTURE_CASES: list[tuple[str, str]] = [
     ("fx.serve('TCPServr', LineEcho)", "did you mean 'TCPServer'?"),
     ("fx.serve('TCPServer', 'Nope')", "'Nope'"),
     ("fx.serve('TCPServer', LineEcho, shutdown_timeout=-1)", "shutdown_timeout=-1"),
-    ("fx.serve('TCPServer', LineEcho, shutdown_timout=1)", "did you mean 'shutdown_timeout'?"),
+    ("fx.serve('TCPServer', LineEcho, shutdown_timout=1)", "did you mean shutdown_timeout=?"),
     ("fx.serve('TCPServer', LineEcho, faults='PartialReads')", "faults='PartialReads'"),
     ("fx.serve('TCPServer', LineEcho, faults=[3])", "3 (type=int)"),
     ("fx.serve('UDPServer', LineEcho)", "LineEcho is a StreamRequestHandler"),

@@ -718,28 +718,6 @@ def resolve_server(
     return choose_handler(cls, handler, source=handler_source, demo=demo, where=where)
 
 
-def _check_near_misses(server_attrs: dict[str, Any], cls: type[Any]) -> None:
-    """A server attribute that is no attribute of the class but a near miss of one of
-    serving()'s own keywords (``shutdown_timout=``, ``fault=``) is a typo: as a new
-    attribute it would be set, unused, and the keyword left at its default."""
-    own = [
-        name
-        for name in inspect.signature(resolve_spec).parameters
-        if name not in ("server_class", "handler_class", "server_attrs")
-        and not name.startswith(("default_", "poll_interval_"))
-    ]
-    for name, value in server_attrs.items():
-        if hasattr(cls, name):
-            continue
-        hint = did_you_mean(name, own, cutoff=0.8)
-        if hint:
-            raise InvalidArgument(
-                f"serving() takes no keyword {name!r} ({name}={value!r}); {hint}(Every "
-                f"other keyword becomes an attribute of the server: to give "
-                f"{cls.__name__} an attribute of that name, subclass it.)"
-            )
-
-
 def resolve_spec(
     server_class: Any,
     handler_class: Any,
@@ -795,7 +773,6 @@ def resolve_spec(
         given=poll_interval_given,
         source=source,
     )
-    _check_near_misses(server_attrs, cls)
     class_attrs, instance_attrs = split_server_attrs(
         cls, server_attrs, adopting=instance is not None, parameters=SERVING_PARAMETERS
     )
