@@ -8,7 +8,6 @@ for a test that has one).
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -52,6 +51,8 @@ def seed_for_test(config: pytest.Config, item: pytest.Item) -> int:
     fixed = setting(config, item, "seed")
     if fixed is not None:
         return int(fixed)
+    import hashlib  # on first use: not at pytest's start
+
     digest = hashlib.sha256(f"{config.stash[SESSION_SEED]}/{item.nodeid}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
 

@@ -11,12 +11,14 @@ IPv4-mapped IPv6 addresses; these rules do not depend on it).
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sockshock._util._errors import InvalidArgument
+
+if TYPE_CHECKING:
+    import ipaddress
 
 __all__ = [
     "LOOPBACK_RULE",
@@ -38,6 +40,8 @@ LOOPBACK_RULE = "loopback addresses (127.0.0.0/8, ::1, localhost) and Unix socke
 
 def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """``host`` as an IP address (a ``%scope`` suffix ignored), or None for a name."""
+    import ipaddress  # on first use: the pytest plugin loads this module at start
+
     try:
         return ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
@@ -55,7 +59,7 @@ def is_loopback(host: str) -> bool:
     ip = ip_literal(host)
     if ip is None:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+    if ip.version == 6 and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped.is_loopback
     return ip.is_loopback
 
