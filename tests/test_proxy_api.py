@@ -670,7 +670,7 @@ def test_a_bad_config_is_one_error(tmp_path: Path) -> None:
         text=True,
         timeout=30,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a usage error: the file is bad input
     assert proc.stderr.strip().splitlines() == [
         f"sockshock proxy: --config {config}: missing required field: upstream at proxy 1"
     ]

@@ -131,7 +131,7 @@ BROKEN = [
         "broken.toml:2: handler_errors: 'int' is not an exception class",
     ),
     ("[server]\nclass = 3\n", "broken.toml:2: class=3 in [server] must be a str"),
-    ("[server\n", "broken.toml: not valid TOML"),
+    ("[server\n", "broken.toml:1: not valid TOML"),
 ]
 
 

@@ -456,7 +456,7 @@ def test_primitives_made_in_a_run_work_normally_afterwards() -> None:
             r"schedule='7' \(from drive\(\)\) is not a schedule",
         ),
         ({"schedule": True}, "schedule=True"),
-        ({"schedule": -1}, r"seed"),
+        ({"schedule": -1}, r"schedule=-1 must be in \[0, "),
         ({"server": "ThreadingTCPServer"}, r"give schedule=SEED"),
         ({"server": "ForkingTCPServer", "schedule": 1}, r"forks a process per request"),
         ({"server": "ThredingTCPServer", "schedule": 1}, r"did you mean 'ThreadingTCPServer'"),

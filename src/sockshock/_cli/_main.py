@@ -108,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         from sockshock._cli._proxy import proxy_main
 
         return proxy_main(argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # as the subcommand's own error: "sockshock run: unrecognized ..."
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "check":
         return check(args)
     if args.scenarios:

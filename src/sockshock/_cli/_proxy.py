@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import IO, Any, NoReturn
 
+from sockshock._cli._run import check_writable
 from sockshock._faults import FaultEvent
 from sockshock._proxy import (
     API_PORT,
@@ -72,9 +73,10 @@ def _parse_address(text: str, transport: str, option: str) -> Any:
             )
         return text
     host, sep, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
         host = host[1:-1]
-    if not sep or not host or not port.isdigit():
+    if not sep or not host or not port.isdigit() or (not bracketed and "[" in host):
         raise InvalidArgument(
             f"{option}={text!r}: expected HOST:PORT such as 127.0.0.1:8000 ([::1]:8000 for IPv6)"
         )
@@ -224,7 +226,7 @@ def _limit_note(limit: tuple[int, int] | None) -> None:
         _note(f"raised the open-file limit from {limit[0]} to {limit[1]} (two per connection)")
 
 
-def _scenario_models(name: str) -> tuple[list[Any], int | None]:
+def _scenario_models(name: str) -> tuple[list[Any], int | None, str]:
     from sockshock._scenarios import find
 
     scenario = find(name, source="--scenario")
@@ -238,12 +240,12 @@ def _scenario_models(name: str) -> tuple[list[Any], int | None]:
         kinds = ", ".join(client.kind for client in scenario.clients)
         skipped.append(f"its misbehaving clients ({kinds})")
     skipped.append("its load and expectations")
-    _note(
+    note = (
         f"scenario {scenario.name!r}: the proxy runs its faults and seed only, not "
         f"{' or '.join(skipped)}; sockshock run {scenario.name} --target HOST:PORT runs "
         "them too"
     )
-    return list(scenario.faults), scenario.seed
+    return list(scenario.faults), scenario.seed, note
 
 
 def proxy_main(argv: Sequence[str] | None = None) -> int:
@@ -266,8 +268,11 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         transport = "udp" if args.udp else "unix" if args.unix else "tcp"
         models = [parse_fault(text) for text in args.fault]
         seed = args.seed
+        note = None
+        if args.log not in (None, "-"):
+            check_writable(args.log, "--log")
         if args.scenario is not None:
-            scenario_models, scenario_seed = _scenario_models(args.scenario)
+            scenario_models, scenario_seed, note = _scenario_models(args.scenario)
             models = [*scenario_models, *models]
             seed = scenario_seed if seed is None else seed
         if args.api is not None or args.config is not None:
@@ -290,6 +295,8 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         proxy = FaultProxy(
             upstream, listen=listen, faults=models, seed=seed, transport=transport_of(transport)
         )
+        if note is not None:  # only once the scenario's faults are known to fit
+            _note(note)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except (_UsageError, InvalidArgument) as exc:
@@ -401,7 +408,7 @@ def _serve_api(args: argparse.Namespace, seed: int | None) -> int:
     except ApiError as exc:
         _note(f"--config {args.config}: {exc.message}")
         registry.close()
-        return 1
+        return 2 if exc.status == 400 else 1  # a bad file is a usage error; in use is not
     _limit_note(raise_open_file_limit())
     code = 0
     try:
@@ -439,11 +446,11 @@ def _populate(registry: Registry, path: str) -> None:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise InvalidArgument(f"--config {path!r}: {exc.strerror or exc}") from None
+        raise InvalidArgument(f"--config {path}: {exc.strerror or exc}") from None
     try:
         bodies = json.loads(text)
     except ValueError as exc:
-        raise InvalidArgument(f"--config {path!r}: not JSON: {exc}") from None
+        raise InvalidArgument(f"--config {path}: not JSON: {exc}") from None
     _, error = registry.populate(bodies)
     if error is not None:
         raise error

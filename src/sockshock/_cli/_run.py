@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from typing import Any, TextIO
 
 from sockshock._checks import (
@@ -111,8 +112,10 @@ def _matrix(results: list[CheckResult]) -> str:
 def _escaped(text: str, source: str) -> bytes:
     """``ping\\n`` -> ``b"ping\\n"``, or one error naming the value."""
     try:
-        value: bytes = codecs.escape_decode(text.encode())[0]
-    except ValueError as exc:
+        with warnings.catch_warnings():  # '\\q': a DeprecationWarning, and b'\\q' kept as is
+            warnings.simplefilter("error", DeprecationWarning)
+            value: bytes = codecs.escape_decode(text.encode())[0]
+    except (ValueError, DeprecationWarning) as exc:
         raise InvalidArgument(
             f"{source}={text!r}: not a valid escaped byte string ({exc}); write a backslash as \\\\"
         ) from None

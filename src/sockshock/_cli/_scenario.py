@@ -39,9 +39,16 @@ def check(args: argparse.Namespace) -> int:
     paths: list[Path] = []
     for given in args.paths or [str(folder) for folder in library()]:
         path = Path(given)
-        if path.is_dir():
-            paths.extend(sorted(path.glob("*.toml")))
-        elif path.is_file():
+        if given and path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found and args.paths:
+                print(
+                    f"sockshock check: {given!r}: no scenario files (*.toml) in it",
+                    file=sys.stderr,
+                )
+                return 2
+            paths.extend(found)
+        elif given and path.is_file():
             paths.append(path)
         else:
             print(f"sockshock check: {given!r}: no such file or folder", file=sys.stderr)

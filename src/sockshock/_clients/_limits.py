@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from sockshock._util import InvalidArgument, check_number, check_type, did_you_mean
+from sockshock._util import (
+    MAX_UDP_PAYLOAD,
+    InvalidArgument,
+    check_number,
+    check_type,
+    did_you_mean,
+)
 
 __all__ = [
     "KINDS",
@@ -112,7 +118,10 @@ _LIMITS: dict[str, dict[str, Limit]] = {
         "request": Limit("bytes", 0, 64 * _KiB, optional=True),
         "until": Limit("bytes", 1, 64 * _KiB, optional=True),
     },
-    "datagram_burst": {"count": Limit("int", 1, 10_000), "payload": Limit("bytes", 0, 65507)},
+    "datagram_burst": {
+        "count": Limit("int", 1, 10_000),
+        "payload": Limit("bytes", 0, MAX_UDP_PAYLOAD),
+    },
 }
 LIMITS: Mapping[str, Mapping[str, Limit]] = MappingProxyType(
     {kind: MappingProxyType(limits) for kind, limits in _LIMITS.items()}

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from sockshock._util import MAX_SECONDS, InvalidArgument, check_number, check_type
+from sockshock._util import MAX_SECONDS, MAX_UDP_PAYLOAD, InvalidArgument, check_number, check_type
 
 __all__ = [
     "ABBREVIATE_OVER",
@@ -427,7 +427,7 @@ class ScriptRun:
     def _read(self, step: Read, got: bytearray) -> str:
         sock = self.sock
         if not self._stream:
-            got += sock.recv(step.size or MAX_READ)
+            got += sock.recv(min(step.size or MAX_READ, MAX_READ))  # one datagram
             return "ok"
         deadline = time.monotonic() + self.script.timeout
         while True:
@@ -452,4 +452,10 @@ def check_steps(steps: Iterable[Step], transport: str, *, source: str) -> None:
                 raise InvalidArgument(
                     f"{step!r} (from {source}) is a stream step; a datagram "
                     "client can send, read, pause and close"
+                )
+            if isinstance(step, Send) and len(step.data) > MAX_UDP_PAYLOAD:
+                raise InvalidArgument(
+                    f"a datagram of {len(step.data)} bytes (from {source}): one UDP "
+                    f"datagram carries at most {MAX_UDP_PAYLOAD} bytes (sendto() fails "
+                    "with EMSGSIZE); split it into several"
                 )

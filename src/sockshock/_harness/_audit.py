@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock._harness._stacks import describe_thread
-from sockshock._util import LeakError, check_number, format_address, watch_at_exit
+from sockshock._util import LeakError, check_number, check_type, format_address, watch_at_exit
 
 __all__ = [
     "LeakAudit",
@@ -440,6 +440,7 @@ class LeakAudit:
 
     def __init__(self, *, descriptors: bool = True, grace: float = _GRACE) -> None:
         check_number("grace", grace, low=0, high=60, source="LeakAudit()")
+        check_type("descriptors", descriptors, bool, source="LeakAudit()")
         self._descriptors = descriptors
         self._grace = grace
         self._before = _Snapshot(descriptors)

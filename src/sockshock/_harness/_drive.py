@@ -43,7 +43,7 @@ from sockshock._clients import ClientScript, Send, StepResult, abbreviate, as_sc
 from sockshock._faults import FaultEvent, FaultPlan, check_fit, make_plan
 from sockshock._harness._drive_real import RealPair
 from sockshock._harness._resolve import resolve_handler_class, split_server_attrs
-from sockshock._harness._sched_drive import drive_scheduled
+from sockshock._harness._sched_drive import check_drive_options, drive_scheduled
 from sockshock._harness._types import ClientArg, HandlerClass, PlanArg, Server
 from sockshock._memory import (
     MAX_OUTPUT,
@@ -56,7 +56,7 @@ from sockshock._memory import (
     never,
 )
 from sockshock._sched import DEFAULT_DEPTH, Exploration, Schedule, explore
-from sockshock._util import InvalidArgument, VirtualClock, check_choice, check_number, check_seed
+from sockshock._util import InvalidArgument, VirtualClock, check_seed
 from sockshock._wire import DONTWAIT, FaultLayer
 
 __all__ = ["DriveServer", "Transcript", "drive"]
@@ -333,6 +333,14 @@ def _drive(
         HandlerHangs: with ``schedule=``: a thread blocked where the scheduler cannot
             see (``uncontrolled="fail"``), or the run spun without end.
     """
+    check_drive_options(
+        transport=transport,
+        uncontrolled=uncontrolled,
+        uncontrolled_after=uncontrolled_after,
+        sockets=sockets,
+        send_buffer=send_buffer,
+        max_output=max_output,
+    )
     if schedule is not None or server is not None:
         results = drive_scheduled(
             handler_class,
@@ -353,16 +361,12 @@ def _drive(
         for transcript in transcripts:
             _note(transcript)
         return transcripts
-    check_choice("transport", transport, ("stream", "datagram"), source="drive()")
     kind = transport
-    check_choice("sockets", sockets, ("auto", "memory", "real"), source="drive()")
     if kind == "datagram" and sockets == "real":
         raise InvalidArgument(
             "drive(transport='datagram', sockets='real'): real socket pairs are for stream "
             "handlers; a datagram handler runs in memory (sockets='memory' or 'auto')"
         )
-    check_number("send_buffer", send_buffer, low=1, high=2**31 - 1, integer=True, source="drive()")
-    check_number("max_output", max_output, low=1, high=2**40, integer=True, source="drive()")
     base = ours.TCPServer if kind == "stream" else ours.UDPServer
     try:
         checked = _CHECKED.get(handler_class, frozenset())
@@ -396,7 +400,10 @@ def _drive(
         split_server_attrs(base, server_attrs, adopting=True, source="drive(server_attrs=...)")
     if faults is None:
         if seed is not None:
-            raise InvalidArgument("drive(): seed= only applies with faults=")
+            raise InvalidArgument(
+                f"seed={seed!r} (from drive()): seed= only applies with faults=; pass "
+                "faults=[...] too, or leave seed= out"
+            )
         plan = _NO_FAULTS  # never asked: it stays empty
     else:
         if seed is not None:

@@ -59,6 +59,9 @@ DEFAULT_SLACK = 0.1
 #: ``wait_stopped()`` waits at most this many seconds by default.
 DEFAULT_WAIT = 30.0
 
+#: The longest file name (NAME_MAX on Linux and macOS), in bytes.
+_NAME_MAX = 255
+
 
 class ServerHandle(Generic[ServerT]):
     """A server under test and ways to reach it: what ``serving()`` yields, what the
@@ -224,6 +227,11 @@ class ServerHandle(Generic[ServerT]):
                 f"name={name!r} (from temporary_path()) must be a plain file "
                 "name, without a directory part: the path stays inside the "
                 "handle's private directory"
+            )
+        if len(os.fsencode(name)) > _NAME_MAX:
+            raise InvalidArgument(
+                f"name={name!r} (from temporary_path()) is {len(os.fsencode(name))} bytes "
+                f"long; file names are at most {_NAME_MAX} bytes"
             )
         if self._directory is None:
             self._directory = make_temporary_directory("sockshock-")

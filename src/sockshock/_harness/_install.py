@@ -252,7 +252,9 @@ def inject(
             ``expect_errors``, or an error of a stop the harness began.
     """
     check_seconds("shutdown_timeout", shutdown_timeout, source="inject()")
-    template = make_plan([] if faults is None else faults, seed=seed, source="faults")
+    template = make_plan(
+        [] if faults is None else faults, seed=seed, source="faults", where="inject(faults=...)"
+    )
     check_clock(clock, source="inject()")
     the_clock = resolve_clock(clock, source="inject(clock=...)")
     expected = check_expected_errors(expect_errors, source="inject()")

@@ -160,6 +160,8 @@ def resolve_handler_class(
             f"socketserver.BaseRequestHandler) but got {source}={handler!r} "
             f"(type={type(handler).__name__})"
         )
+    if isinstance(handler, type) and not issubclass(handler, classes("BaseRequestHandler")):
+        _check_handler_like(handler, source)
     if isinstance(handler, type):
         stream = issubclass(handler, classes("StreamRequestHandler"))
         datagram = issubclass(handler, classes("DatagramRequestHandler"))
@@ -221,6 +223,28 @@ def check_address(
     return address
 
 
+def _check_handler_like(handler: type[Any], source: str) -> None:
+    """A class that is not a ``BaseRequestHandler`` must at least be built the way a
+    server builds a handler, ``Handler(request, client_address, server)``: a server
+    class (the two arguments swapped) or a built-in type fails only at the first
+    connection, inside the server's thread."""
+    wrong = None
+    if hasattr(handler, "serve_forever"):
+        wrong = "a server class, not a request handler class"
+    else:
+        try:
+            inspect.signature(handler).bind(None, None, None)
+        except TypeError:
+            wrong = "not built as Handler(request, client_address, server)"
+        except ValueError:  # no signature (a built-in type)
+            wrong = "not a request handler class"
+    if wrong is not None:
+        raise InvalidArgument(
+            f"expected a request handler class (a subclass of "
+            f"socketserver.BaseRequestHandler) but got {source}={handler!r}: {wrong}"
+        )
+
+
 def resolve_faults(
     faults: Any,
     *,
@@ -260,7 +284,7 @@ def resolve_faults(
     else:
         if seed is None and not isinstance(faults, FaultPlan):
             seed = default_seed
-        plan = make_plan(faults, seed=seed, source=source)
+        plan = make_plan(faults, seed=seed, source=source, where=f"serving({source}=...)")
         layer = FaultLayer(
             plan, resolve_clock(clock if clock is not None else default_clock, source="clock")
         )
@@ -276,11 +300,7 @@ def resolve_faults(
 def check_clock(clock: Any, *, source: str) -> None:
     """A clock class where its instance was meant (``clock=sockshock.VirtualClock``)."""
     if isinstance(clock, type):
-        raise InvalidArgument(
-            f"expected 'real', 'virtual' or a Clock instance but got "
-            f"clock={clock!r}, a class (from {source}); give an instance: "
-            f"clock={clock.__name__}()"
-        )
+        resolve_clock(clock, source=source)  # the error for a class
 
 
 def check_transport(
@@ -479,6 +499,13 @@ def check_server_kwargs(
                 f"server_kwargs={kwargs!r} (from {source}): serving() passes {cls.__name__}'s "
                 f"{name!r} itself; give {instead} instead"
             )
+    if kwargs.get("bind_and_activate", True) is not True:
+        raise InvalidArgument(
+            f"server_kwargs={kwargs!r} (from {source}): bind_and_activate="
+            f"{kwargs['bind_and_activate']!r} would leave {cls.__name__} without a listening "
+            "socket, and every connection refused; serving() binds and activates the "
+            "server itself: leave bind_and_activate out"
+        )
     names = ctor.others
     if names is None:
         return  # **kwargs, or no signature to check against

@@ -50,9 +50,16 @@ from sockshock._sched import (
     uninstall,
 )
 from sockshock._stdlib import classes
-from sockshock._util import InvalidArgument, check_choice, check_number, check_seed, check_type
+from sockshock._util import (
+    InvalidArgument,
+    check_choice,
+    check_number,
+    check_seconds,
+    check_seed,
+    check_type,
+)
 
-__all__ = ["drive_scheduled"]
+__all__ = ["check_drive_options", "drive_scheduled"]
 
 #: Real seconds a whole scheduled run may take before it is ended (a backstop:
 #: uncontrolled blocking and spinning are caught much sooner).
@@ -188,6 +195,28 @@ def _subclass(cls: type[Any], run: _Run, class_attrs: dict[str, Any]) -> type[An
     return type(cls.__name__, (cls,), namespace)
 
 
+def check_drive_options(
+    *,
+    transport: Any,
+    uncontrolled: Any,
+    uncontrolled_after: Any,
+    sockets: Any,
+    send_buffer: Any,
+    max_output: Any,
+    source: str = "drive()",
+) -> None:
+    """The options every ``drive()`` takes, checked whether or not a schedule runs
+    (``uncontrolled=`` only acts under one, but a bad value is a mistake either way)."""
+    check_choice("transport", transport, ("stream", "datagram"), source=source)
+    check_choice("uncontrolled", uncontrolled, ("fail", "continue"), source=source)
+    check_seconds("uncontrolled_after", uncontrolled_after, source=source)
+    check_choice("sockets", sockets, ("auto", "memory", "real"), source=source)
+    if send_buffer is not None:
+        check_number("send_buffer", send_buffer, low=1, high=2**31 - 1, integer=True, source=source)
+    if max_output is not None:
+        check_number("max_output", max_output, low=1, high=2**40, integer=True, source=source)
+
+
 def drive_scheduled(
     handler_class: Any,
     clients: Any,
@@ -213,22 +242,12 @@ def drive_scheduled(
             "scheduler can run in memory: give schedule=SEED (an int) or a Schedule"
         )
     spec = as_schedule(schedule, source=source)
-    check_choice("transport", transport, ("stream", "datagram"), source=source)
-    asked = transport
-    check_choice("uncontrolled", uncontrolled, ("fail", "continue"), source=source)
-    check_choice("sockets", sockets, ("auto", "memory", "real"), source=source)
-    if send_buffer is not None:
-        check_number("send_buffer", send_buffer, low=1, high=2**31 - 1, integer=True, source=source)
-    if max_output is not None:
-        check_number("max_output", max_output, low=1, high=2**40, integer=True, source=source)
+    asked = transport  # its options: checked by drive(), check_drive_options()
     if sockets == "real" and faults is not None:
         raise InvalidArgument(
             "drive(sockets='real', faults=...): under a schedule, faults are carried out on "
             "in-memory sockets only; leave sockets= out, or faults="
         )
-    check_number(
-        "uncontrolled_after", uncontrolled_after, low=0, low_open=True, high=3600, source=source
-    )
     if (
         server is None
         and isinstance(handler_class, type)

@@ -13,6 +13,7 @@ threads, descriptors, children, temporary directories, socket files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import ssl
@@ -52,6 +53,7 @@ from sockshock._util import (
     FaultNeverFired,
     InvalidArgument,
     ShutdownTimeout,
+    cannot_listen,
     make_temporary_directory,
     remove_temporary_directory,
 )
@@ -59,6 +61,8 @@ from sockshock._util import (
 __all__ = ["serve_spec", "serving", "user_location"]
 
 _AF_UNIX = getattr(socket, "AF_UNIX", object())
+#: What binding an address the user chose can fail with: the message names it.
+_BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 
 def _forks(cls: type[Any]) -> bool:
@@ -254,7 +258,12 @@ def _build(spec: ServeSpec, server_type: type[Any], directory: list[str]) -> Any
     address = (
         spec.address if spec.address is not None else _default_address(spec.server_class, directory)
     )
-    return spec.constructor.call(server_type, address, spec.handler_class, spec.server_kwargs)
+    try:
+        return spec.constructor.call(server_type, address, spec.handler_class, spec.server_kwargs)
+    except OSError as exc:
+        if spec.address is None or exc.errno not in _BIND_ERRORS:
+            raise
+        raise cannot_listen(exc, address, source="address= of serving()") from None
 
 
 def _prepare(server: Any, spec: ServeSpec) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sockshock._layer._protocol import SocketLayer, validate_layer
-from sockshock._util import LayerConformanceError, check_number
+from sockshock._util import LayerConformanceError, check_seconds, check_type
 
 __all__ = ["LayerConformanceError", "check_socket_layer"]
 
@@ -329,7 +329,7 @@ def check_socket_layer(
             failed and what was observed.
     """
     validate_layer(layer, source="check_socket_layer()")
-    check_number("timeout", timeout, low=0, low_open=True, source="check_socket_layer()")
+    check_seconds("timeout", timeout, source="check_socket_layer()")
     checks: list[tuple[str, Callable[[], None]]] = [
         (
             "AF_INET stream",
@@ -344,6 +344,7 @@ def check_socket_layer(
     ]
     if unix is None:
         unix = hasattr(socket, "AF_UNIX")
+    check_type("unix", unix, bool, source="check_socket_layer()")
     directory = tempfile.mkdtemp(prefix="sockshock-layercheck-") if unix else ""
     try:
         if unix:

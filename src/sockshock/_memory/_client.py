@@ -172,7 +172,7 @@ class MemoryClient:
         endpoint, got = self.endpoint, self._got
         try:
             if self.serve is not None:  # datagram: one datagram
-                got += endpoint.recv(step.size or MAX_READ, DONTWAIT)
+                got += endpoint.recv(min(step.size or MAX_READ, MAX_READ), DONTWAIT)
                 return "ok"
             while True:
                 chunk = endpoint._waiting()

@@ -71,7 +71,6 @@ This module holds the proxy's life cycle. Its arguments are checked in
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import socket
@@ -109,7 +108,14 @@ from sockshock._proxy._addresses import (
 from sockshock._proxy._datagrams import DatagramRelay
 from sockshock._proxy._loop import Loop
 from sockshock._proxy._streams import Acceptor
-from sockshock._util import MAX_SECONDS, InvalidArgument, ProxyError, check_number
+from sockshock._util import (
+    MAX_SECONDS,
+    InvalidArgument,
+    ProxyError,
+    cannot_listen,
+    check_number,
+    check_seconds,
+)
 
 __all__ = ["FaultProxy", "raise_open_file_limit"]
 
@@ -344,12 +350,7 @@ class FaultProxy:
         try:
             sock.bind(where)
         except OSError as exc:
-            what = (
-                "it is in use (another process, or another proxy, listens there)"
-                if exc.errno == errno.EADDRINUSE
-                else exc.strerror or str(exc)
-            )
-            raise OSError(exc.errno, f"cannot listen on {format_address(where)}: {what}") from None
+            raise cannot_listen(exc, where) from None
 
     def _bind_unix(self) -> socket.socket:
         assert self._listen_path is not None
@@ -580,6 +581,9 @@ class FaultProxy:
         Returns:
             True if the proxy has stopped, False if ``timeout`` ran out first.
         """
+        check_seconds(
+            "timeout", timeout, source="FaultProxy.wait_stopped()", allow_zero=True, allow_none=True
+        )
         return self._done.wait(timeout)
 
     @property

@@ -94,7 +94,11 @@ def parse_fault(text: str, *, source: str = "--fault") -> FaultModel:
         for keyword in call.keywords:
             if keyword.arg is None:
                 raise ValueError("**")
+            if keyword.arg in kwargs:  # Python refuses it when compiling, ast.parse() does not
+                raise InvalidArgument(f"{where}: {keyword.arg}= is given twice")
             kwargs[keyword.arg] = ast.literal_eval(keyword.value)
+    except InvalidArgument:
+        raise
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise InvalidArgument(
             f"{where}: arguments must be literals (numbers, strings, "
@@ -212,8 +216,10 @@ def models_of(toxic: dict[str, Any]) -> list[FaultModel]:
         scope = {"probability": float(toxic["toxicity"]), "per": "connection"}
     try:
         models = _models(toxic, kind, direction, scope)
-    except InvalidArgument as exc:
-        raise _bad(f"toxic {toxic['name']!r}: {exc}") from None
+    except InvalidArgument as exc:  # named as given: the models' units are not the API's
+        raise _bad(
+            f"toxic {toxic['name']!r} with attributes {toxic['attributes']!r}: {exc}"
+        ) from None
     return models
 
 
@@ -260,7 +266,7 @@ def _sockshock_models(toxic: dict[str, Any], scope: dict[str, Any]) -> list[Faul
     if not isinstance(texts, list) or not texts:
         raise _bad(
             f"toxic {toxic['name']!r} of type 'sockshock' needs attributes "
-            "{'model': 'PartialReads(3)'} or {'models': [...]}"
+            f"{{'model': 'PartialReads(3)'}} or {{'models': [...]}}, not {attributes!r}"
         )
     source = f"toxic {toxic['name']!r}"
     try:

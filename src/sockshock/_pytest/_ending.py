@@ -51,8 +51,10 @@ def configure_ending(config: pytest.Config) -> None:
     _wrap_timeout_timer(config)
 
 
-def session_finished(session: pytest.Session) -> None:
-    set_exit_status(int(session.exitstatus))
+def session_finished(exitstatus: int | pytest.ExitCode) -> None:
+    """The hook's own ``exitstatus``: ``session.exitstatus`` is not set when a
+    session is only collected (``pytester.getitems()``, IDEs)."""
+    set_exit_status(int(exitstatus))
 
 
 def unconfigure_ending(config: pytest.Config) -> None:

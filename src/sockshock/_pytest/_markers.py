@@ -136,8 +136,14 @@ def shutdown_bound(config: pytest.Config, item: pytest.Item) -> tuple[float, dic
     if marker is None:
         return None
     where = f"@pytest.mark.shutdown_within on {item.nodeid}"
-    if len(marker.args) != 1 or set(marker.kwargs) - {"busy", "stalled"}:
-        raise pytest.UsageError(f"{where}: use shutdown_within(seconds, busy=0, stalled=0)")
+    unknown = sorted(set(marker.kwargs) - {"busy", "stalled"})
+    if len(marker.args) != 1 or unknown:
+        given = ", ".join(
+            [*map(repr, marker.args), *(f"{k}={marker.kwargs[k]!r}" for k in unknown)]
+        )
+        raise pytest.UsageError(
+            f"{where}: shutdown_within({given}): use shutdown_within(seconds, busy=0, stalled=0)"
+        )
     try:
         check_seconds("seconds", marker.args[0], source=where)
         for name, value in marker.kwargs.items():

@@ -115,8 +115,8 @@ def pytest_load_initial_conftests(
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    session_finished(session)  # the exit status, should stray threads hold the exit
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
+    session_finished(exitstatus)  # the exit status, should stray threads hold the exit
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -184,16 +184,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker is None:
         return
     where = f"@pytest.mark.sockshock_servers on {metafunc.definition.nodeid}"
+    # Raised while the module is collected: a CollectError is reported as its
+    # message alone ("ERROR collecting ..."), where a UsageError here would come
+    # with pluggy's whole traceback.
     if "server_class" not in metafunc.fixturenames:
-        raise pytest.UsageError(f"{where}: the test takes no server_class argument")
+        raise pytest.Collector.CollectError(f"{where}: the test takes no server_class argument")
     if marker.args:
-        raise pytest.UsageError(f"{where}: give transport=, family=, concurrency= by keyword")
+        raise pytest.Collector.CollectError(
+            f"{where}: give transport=, family=, concurrency= by keyword, not {marker.args!r}"
+        )
     from sockshock._stdlib import server_kinds
 
     for key in marker.kwargs:
         if key not in _SERVERS_FILTERS:
             listed = ", ".join(f"{name}=" for name in _SERVERS_FILTERS)
-            raise pytest.UsageError(
+            raise pytest.Collector.CollectError(
                 f"{where}: {key}={marker.kwargs[key]!r} is not a filter; "
                 f"{did_you_mean('transport' if key == 'kind' else key, _SERVERS_FILTERS)}"
                 f"the filters are {listed}"
@@ -201,9 +206,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         kinds = server_kinds(**marker.kwargs, source=where)
     except InvalidArgument as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise pytest.Collector.CollectError(f"sockshock: {exc}") from None
+    except TypeError as exc:  # an unknown keyword
+        raise pytest.Collector.CollectError(f"{where}: {exc}") from None
     if not kinds:
-        raise pytest.UsageError(f"{where}: no server class matches {marker.kwargs}")
+        raise pytest.Collector.CollectError(f"{where}: no server class matches {marker.kwargs}")
     metafunc.parametrize(
         "server_class", [k.server_class for k in kinds], ids=[k.name for k in kinds]
     )

@@ -7,10 +7,11 @@ in a checkout or an editable install) or the copy packaged as
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sockshock._scenarios._model import Scenario, load
-from sockshock._util import InvalidArgument, did_you_mean
+from sockshock._util import InvalidArgument, check_type, did_you_mean
 
 __all__ = ["find", "library", "names"]
 
@@ -46,6 +47,12 @@ def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
         InvalidArgument: nothing by that path or name (the message lists the names
             the library has); InvalidArgument for a broken file.
     """
+    check_type("source", source, str, source="scenarios.load()")
+    if not isinstance(spec, (str, os.PathLike)):
+        raise InvalidArgument(
+            f"expected a scenario's name or a .toml file (str or os.PathLike) but got "
+            f"{source}={spec!r} (type={type(spec).__name__})"
+        )
     path = Path(spec)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():

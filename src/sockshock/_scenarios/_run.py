@@ -373,6 +373,17 @@ def run(
         errors and leaks, each judged against ``[expect]``, with the seed that
         replays it.
     """
+    if not isinstance(scenario, Scenario):
+        load_it = (
+            f"; load it first: sockshock.scenarios.load({scenario!r})"
+            if isinstance(scenario, str)
+            else ""
+        )
+        raise InvalidArgument(
+            f"expected a Scenario (from sockshock.scenarios.load()) but got "
+            f"scenario={scenario!r} (type={type(scenario).__name__}) (from scenarios.run())"
+            + load_it
+        )
     resolved = resolve(scenario, server_class=server_class, handler=handler)
     cls, handler, transport = resolved.server_class, resolved.handler, resolved.transport
     plan = scenario.plan(seed)

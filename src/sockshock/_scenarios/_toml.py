@@ -43,7 +43,14 @@ def _loads(text: str, source: str) -> dict[str, Any]:
         data: dict[str, Any] = tomllib.loads(text)
         return data
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidArgument(f"{source}: not valid TOML: {exc}") from None
+        # "Invalid value (at line 10, column 13)" -> "file:10: not valid TOML: ..."
+        at = re.search(r" \(at line (\d+), column (\d+)\)$", str(exc))
+        if at is None:
+            raise InvalidArgument(f"{source}: not valid TOML: {exc}") from None
+        problem = str(exc)[: at.start()]
+        raise InvalidArgument(
+            f"{source}:{at.group(1)}: not valid TOML: {problem} (column {at.group(2)})"
+        ) from None
 
 
 class Located:
@@ -86,6 +93,7 @@ def read(path: Path) -> Located:
                 index = counters.get(name, -1) + 1
                 counters[name] = index
                 table = (*name, index)
+                lines.setdefault(name, number)  # the array's first table
             else:
                 table = name
             lines.setdefault(table, number)

@@ -19,7 +19,7 @@ from sockshock._sched._strategy import (
     _check_seed,
     last_schedule,
 )
-from sockshock._util import InvalidArgument, check_choice, check_number, did_you_mean
+from sockshock._util import InvalidArgument, check_choice, check_number, check_seed, did_you_mean
 
 __all__ = ["Exploration", "as_schedule", "explore", "parse"]
 
@@ -236,4 +236,5 @@ def as_schedule(value: Any, *, source: str) -> Schedule:
             f"expected a seed (int), a schedule or its string, or a random.Random but got schedule={value!r} "
             f"(type={type(value).__name__}) (from {source})"
         )
+    check_seed(value, name="schedule", source=source)  # named as the caller gave it
     return Schedule.pct(value)

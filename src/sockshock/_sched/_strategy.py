@@ -25,7 +25,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sockshock._util import InvalidArgument, check_number, check_type
+from sockshock._util import InvalidArgument, check_number, check_seed, check_type
 
 if TYPE_CHECKING:
     from sockshock._sched._core import Event, Scheduler, Task
@@ -420,4 +420,4 @@ class Schedule:
 
 
 def _check_seed(seed: Any, source: str) -> None:
-    check_number("seed", seed, low=0, high=2**64 - 1, integer=True, source=source)
+    check_seed(seed, source=source)

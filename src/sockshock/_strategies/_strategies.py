@@ -330,6 +330,8 @@ def fault_plans(
         "max_bytes", max_bytes, low=1, high=2**31 - 1, integer=True, source="fault_plans()"
     )
     check_number("max_delay", max_delay, low=0, high=MAX_DELAY, source="fault_plans()")
+    check_type("scopes", scopes, bool, source="fault_plans()")
+    check_type("seeded", seeded, bool, source="fault_plans()")
     check_number(
         "max_decisions", max_decisions, low=0, high=10_000, integer=True, source="fault_plans()"
     )
@@ -389,13 +391,15 @@ def _request_bytes(request: bytes | int | None, max_bytes: int | str | None) -> 
     return max_bytes
 
 
-def _payloads(payload: bytes | st.SearchStrategy[bytes], source: str) -> st.SearchStrategy[bytes]:
+def _payloads(
+    payload: bytes | st.SearchStrategy[bytes], source: str, name: str = "payload"
+) -> st.SearchStrategy[bytes]:
     if isinstance(payload, (bytes, bytearray)):
         return st.just(bytes(payload))
     if isinstance(payload, st.SearchStrategy):
         return payload
     raise InvalidArgument(
-        f"expected bytes or a strategy of bytes but got payload={payload!r} "
+        f"expected bytes or a strategy of bytes but got {name}={payload!r} "
         f"(type={type(payload).__name__}) (from {source})"
     )
 
@@ -581,7 +585,11 @@ def client_scripts(
         check_choice("endings", ending, _ENDINGS, source="client_scripts()")
     if not endings:
         raise InvalidArgument("client_scripts(endings=()) leaves no way to end a script")
-    payloads = st.binary(max_size=64) if request is None else _payloads(request, "client_scripts()")
+    payloads = (
+        st.binary(max_size=64)
+        if request is None
+        else _payloads(request, "client_scripts()", "request")
+    )
     pause = st.none() | st.floats(0.0, max_pause, allow_nan=False) if max_pause else st.none()
 
     @st.composite

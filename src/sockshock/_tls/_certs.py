@@ -25,7 +25,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sockshock._util import InvalidArgument, TLSUnavailable, check_choice
+from sockshock._util import InvalidArgument, TLSUnavailable, check_choice, check_type
 
 if TYPE_CHECKING:
     import trustme
@@ -249,6 +249,7 @@ def server_context(
         TLSUnavailable: trustme is not installed.
     """
     check_choice("certificate", certificate, CERTIFICATES, source="server_context()")
+    check_type("require_client_cert", require_client_cert, bool, source="server_context()")
     minimum_version, maximum_version, alpn_protocols = _checked(
         "server_context()", minimum_version, maximum_version, alpn_protocols
     )

@@ -2,6 +2,7 @@
 
 from sockshock._util._address import (
     UNIX_PATH_MAX,
+    cannot_listen,
     format_address,
     host_port_form,
     ip_literal,
@@ -17,6 +18,7 @@ from sockshock._util._bounds import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_TOLERANCE,
     MAX_SECONDS,
+    MAX_UDP_PAYLOAD,
     SEED_MAX,
     check_seconds,
     check_seed,
@@ -64,6 +66,7 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "EXIT_GRACE",
     "MAX_SECONDS",
+    "MAX_UDP_PAYLOAD",
     "SEED_MAX",
     "UNIX_PATH_MAX",
     "Clock",
@@ -83,6 +86,7 @@ __all__ = [
     "UncontrolledBlocking",
     "VirtualClock",
     "__version__",
+    "cannot_listen",
     "check_choice",
     "check_number",
     "check_seconds",

@@ -10,6 +10,7 @@ IPv4-mapped IPv6 addresses; these rules do not depend on it).
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LOOPBACK_RULE",
     "UNIX_PATH_MAX",
+    "cannot_listen",
     "format_address",
     "host_port_form",
     "ip_literal",
@@ -127,6 +129,12 @@ def unix_path(
             f"{name}={value!r} looks like HOST:PORT, not a Unix socket path; for TCP pass "
             f"a (host, port) tuple: {name}=({host.strip('[]')!r}, {int(port)}) (from {source})"
         )
+    host = path.rpartition(":")[0] if ":" in path else path
+    if "/" not in path and (ip_literal(path) or ip_literal(host.strip("[]"))):
+        raise InvalidArgument(
+            f"{name}={value!r} looks like a host address, not a Unix socket path; for "
+            f"TCP pass a (host, port) tuple such as ('127.0.0.1', 8000) (from {source})"
+        )
     size = len(os.fsencode(path))
     if size > UNIX_PATH_MAX:
         raise InvalidArgument(
@@ -157,3 +165,16 @@ def format_address(address: Any) -> str:
     if isinstance(address, bytes):
         return os.fsdecode(address)
     return str(address)
+
+
+def cannot_listen(exc: OSError, address: Any, *, source: str | None = None) -> OSError:
+    """What to raise when binding ``address`` failed with ``exc``: an ``OSError`` with
+    the same errno (``except OSError`` and errno checks keep working), whose message
+    names the address and, for ``EADDRINUSE``, what it means."""
+    what = (
+        "it is in use (another process or server listens there)"
+        if exc.errno == errno.EADDRINUSE
+        else exc.strerror or str(exc)
+    )
+    origin = f" (from {source})" if source else ""
+    return OSError(exc.errno, f"cannot listen on {format_address(address)}: {what}{origin}")

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_TOLERANCE",
     "MAX_SECONDS",
+    "MAX_UDP_PAYLOAD",
     "SEED_MAX",
     "check_seconds",
     "check_seed",
@@ -29,6 +30,9 @@ __all__ = [
 
 #: The longest duration any parameter takes, in seconds (one hour).
 MAX_SECONDS = 3600.0
+#: The largest UDP payload, in bytes: what fits in one IPv4 datagram (65,535 less
+#: the IP and UDP headers); sendto() of more fails with EMSGSIZE.
+MAX_UDP_PAYLOAD = 65507
 #: The largest seed: seeds are 64-bit unsigned integers.
 SEED_MAX = 2**64 - 1
 #: Seconds after which a silent datagram peer (a UDP or Unix datagram client) is

@@ -111,6 +111,12 @@ def resolve_clock(clock: object, *, source: str) -> Clock:
         return RealClock()
     if clock == "virtual":
         return VirtualClock()
+    if isinstance(clock, type):  # clock=VirtualClock: the class has now() and sleep() too
+        raise InvalidArgument(
+            f"expected 'real', 'virtual' or a Clock instance but got "
+            f"clock={clock!r}, a class (from {source}); give an instance: "
+            f"clock={clock.__name__}()"
+        )
     if isinstance(clock, Clock):
         return clock
     raise InvalidArgument(

@@ -128,7 +128,11 @@ def did_you_mean(name: Any, choices: Any, *, cutoff: float = 0.6) -> str:
 
     if not isinstance(name, str):
         return ""
-    close = difflib.get_close_matches(name, [str(c) for c in choices], n=1, cutoff=cutoff)
+    names = [str(c) for c in choices]
+    folded = {n.casefold(): n for n in names}  # 'tcpserver' -> 'TCPServer'
+    if name.casefold() in folded and name not in names:
+        return f"did you mean {folded[name.casefold()]!r}? "
+    close = difflib.get_close_matches(name, names, n=1, cutoff=cutoff)
     return f"did you mean {close[0]!r}? " if close else ""
 
 
