@@ -14,6 +14,15 @@ SUBPROCESS_TIMEOUT = 600.0
 #: The bound on an in-process wait for what takes milliseconds on a quiet machine
 #: (a handler starting, a reply, a stop that is already under way).
 WAIT = 30.0
+#: What a pytester run leaves out: random order, the cache and hypothesis' plugin,
+#: so that its outcome and output do not depend on what else is installed.
+ISOLATED = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+
+
+def run_pytest(pytester: Any, *args: str) -> Any:
+    """pytest in a subprocess on ``pytester``'s files, :data:`ISOLATED`, bounded by
+    :data:`SUBPROCESS_TIMEOUT` (a ``pytest.RunResult``)."""
+    return pytester.runpytest_subprocess(*ISOLATED, *args, timeout=SUBPROCESS_TIMEOUT)
 
 
 @functools.cache

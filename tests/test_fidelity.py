@@ -11,7 +11,7 @@ import pytest
 import sockshock
 from sockshock import faults as F
 from sockshock import socketserver as ss
-from tests._support import SUBPROCESS_TIMEOUT, WAIT
+from tests._support import WAIT, run_pytest
 
 pytest_plugins = ["pytester"]
 
@@ -109,15 +109,7 @@ def test_undeclared(sockshock):
         client.recv(10)
 """
     )
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:hypothesispytest",
-        timeout=SUBPROCESS_TIMEOUT,
-    )
+    result = run_pytest(pytester)
     result.assert_outcomes(passed=2, errors=1)  # the undeclared one errs at teardown
     result.stdout.fnmatch_lines(
         ["*ERROR at teardown of test_undeclared*", "*ConnectionResetError*"]

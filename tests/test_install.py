@@ -12,7 +12,7 @@ import pytest
 
 import sockshock
 from sockshock import faults as F
-from tests._support import SUBPROCESS_TIMEOUT, WAIT
+from tests._support import SUBPROCESS_TIMEOUT, WAIT, run_pytest
 
 pytest_plugins = ["pytester"]
 
@@ -93,16 +93,7 @@ def test_built_on_ours(sockshock):
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:hypothesispytest",
-        *args,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
+    return run_pytest(pytester, *args)
 
 
 def test_the_plugin_installs_before_conftest_and_test_modules(pytester: pytest.Pytester) -> None:

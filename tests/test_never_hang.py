@@ -24,7 +24,7 @@ import sockshock.socketserver as ss
 from sockshock import faults as F
 from sockshock._harness import MARGIN, _audit
 from sockshock.handlers import DatagramEcho, LineEcho
-from tests._support import SUBPROCESS_TIMEOUT
+from tests._support import SUBPROCESS_TIMEOUT, run_pytest
 
 pytest_plugins = ["pytester"]
 
@@ -103,15 +103,7 @@ def test_stuck(sockshock):
     assert srv.server.RequestHandlerClass is Stuck
 """
     )
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:hypothesispytest",
-        timeout=SUBPROCESS_TIMEOUT,  # (it ends by itself, or the test fails)
-    )
+    result = run_pytest(pytester)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*ShutdownTimeout: ThreadingTCPServer *did not finish*"])
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests._support import SUBPROCESS_TIMEOUT
+from tests._support import run_pytest
 
 pytest_plugins = ["pytester"]
 
@@ -42,19 +42,7 @@ def test_matrix(sockshock, server_class):
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:hypothesispytest",
-        "--strict-markers",
-        "-W",
-        "error",
-        *args,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
+    return run_pytest(pytester, "--strict-markers", "-W", "error", *args)
 
 
 def test_fixture_matrix_and_readable_ids(pytester: pytest.Pytester) -> None:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests._support import SUBPROCESS_TIMEOUT
+from tests._support import SUBPROCESS_TIMEOUT, run_pytest
 
 pytest_plugins = ["pytester"]
 
@@ -99,7 +99,5 @@ def test_4_the_matrix_marker(server_class):
 
 def test_the_harness_is_imported_when_a_test_uses_a_fixture(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_lazy=LAZY_TESTS)
-    result = pytester.runpytest_subprocess(
-        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", timeout=120
-    )
+    result = run_pytest(pytester)
     result.assert_outcomes(passed=4)

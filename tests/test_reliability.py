@@ -31,7 +31,7 @@ from sockshock import socketserver as ss
 from sockshock._wire import forks, wait_for_fork
 from sockshock.errors import InvalidArgument
 from sockshock.handlers import DatagramEcho, LineEcho
-from tests._support import SUBPROCESS_TIMEOUT
+from tests._support import SUBPROCESS_TIMEOUT, run_pytest
 
 pytest_plugins = ["pytester"]
 
@@ -500,10 +500,7 @@ def test_a_stray_non_daemon_thread_cannot_keep_pytest_alive(
     """Passing (the audit fails it at teardown) or failing (the audit does not run),
     in the main process or in an xdist worker: the run ends, with pytest's status."""
     pytester.makepyfile(test_stray=STRAY_THREAD_TEST.replace("{MODE}", str(mode == "passes")))
-    args = ["-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
-    result = pytester.runpytest_subprocess(
-        *args, *(["-n", workers] if workers else []), timeout=SUBPROCESS_TIMEOUT
-    )
+    result = run_pytest(pytester, *(["-n", workers] if workers else []))
     assert result.ret == 1  # a failure (the test's, or the audit's): status 1
     if workers is None:
         result.stderr.fnmatch_lines(["*non-daemon thread(s) started by request handlers*"])
@@ -539,17 +536,7 @@ def test_pytest_timeouts_thread_method_leaves_nothing_behind(pytester: pytest.Py
     runs. sockshock's cleanup runs first."""
     pytest.importorskip("pytest_timeout")
     pytester.makepyfile(test_timeout=TIMED_OUT_TEST)
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:hypothesispytest",
-        "--timeout=10",
-        "--timeout-method=thread",
-        timeout=SUBPROCESS_TIMEOUT,
-    )
+    result = run_pytest(pytester, "--timeout=10", "--timeout-method=thread")
     child = int((pytester.path / "child.pid").read_text())
     try:
         assert result.ret == 1

@@ -19,7 +19,7 @@ import sockshock
 from sockshock import scenarios as S
 from sockshock.handlers import NaiveRecvEcho
 from tests import scenario_culprits as culprits
-from tests._support import SUBPROCESS_TIMEOUT
+from tests._support import SUBPROCESS_TIMEOUT, run_pytest
 
 SHIPPED = S.names()
 
@@ -362,16 +362,7 @@ def test_option(sockshock):
     assert [type(m).__name__ for m in srv.plan.models] == ["SlowClient"]
 """
     )
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:hypothesispytest",
-        "--sockshock-scenario=slow-clients",
-        timeout=SUBPROCESS_TIMEOUT,
-    )
+    result = run_pytest(pytester, "--sockshock-scenario=slow-clients")
     result.assert_outcomes(passed=2)
 
 
@@ -432,15 +423,7 @@ def test_an_error_before_they_leave_still_fails(sockshock):
         time.sleep(0.001)
 """
     )
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:hypothesispytest",
-        timeout=SUBPROCESS_TIMEOUT,
-    )
+    result = run_pytest(pytester)
     result.assert_outcomes(passed=7, errors=1)
     result.stdout.fnmatch_lines(
         [
