@@ -258,9 +258,9 @@ class Acceptor:
         #: The (host, port) clients connect to (TCP; None for Unix).
         self.address: Any = listener.getsockname()[:2] if nodelay else None
         #: A client whose accept an ``AcceptErrors`` decision failed, waiting for the
-        #: retry -- as it would wait in the server's backlog -- with its address and
-        #: the back-off so far.
-        self.held: tuple[socket.socket, Any, float] | None = None
+        #: retry -- as it would wait in the server's backlog -- with its address, the
+        #: proxies it came through and the back-off so far.
+        self.held: tuple[socket.socket, Any, frozenset[int], float] | None = None
 
     def watch(self) -> None:
         """Poll the listener (again, after running out of descriptors)."""
@@ -330,21 +330,21 @@ class Acceptor:
                     backoff = min(backoff * 2 or ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX)
                 else:
                     backoff = 0.0
-                self.held = (client, address, backoff)
+                self.held = (client, address, path, backoff)
                 loop = hub._loop
                 if self.events:  # accept no one else meanwhile
                     loop.watch(self.listener, self.events, 0, self.on_listener)
                     self.events = 0
-                loop.call_later(backoff, lambda: self._retry(path))
+                loop.call_later(backoff, self._retry)
                 return
         self._connect(client, address, path)
 
-    def _retry(self, path: frozenset[int]) -> None:
+    def _retry(self) -> None:
         held, self.held = self.held, None
         if held is None or held[0].fileno() == -1:  # closed meanwhile (stop, disable)
             self.watch()
             return
-        client, address, backoff = held
+        client, address, path, backoff = held
         self._decide(client, address, path, backoff)
         if self.held is None:
             self.watch()
