@@ -28,6 +28,19 @@ user-space proxy costs at the least on this machine -- the two extra hops, their
 system calls and wake-ups -- so that the gap to direct can be split into the
 kernel's part and Python's.
 
+Where HAProxy is installed (Debian ``haproxy``) it runs as a second anchor, in
+``mode tcp`` with its defaults: an industrial proxy written in C, for the same
+comparison (``--no-anchor`` leaves it out too).
+
+The CPU budget. With the client, the server and the proxy on the same machine the
+runs are CPU-bound, so the benchmark also measures redis-benchmark's own CPU per
+request (as a reaped child) and prints, per workload, the ratio the machine's CPUs
+allow each contender, ``busy CPUs / (client + server + proxy CPU per request)``
+over the direct rate: from the CPUs kept as busy as the direct runs kept them, to
+every CPU busy (the hard ceiling). Beside it: how much CPU per request a proxy may
+spend for the 0.6x goal. When the anchors' CPU per request is above that, the
+goal is beyond any user-space proxy on this machine, not only beyond this one.
+
 ``--threads`` adds another design as a contender: a Python proxy with a thread per
 direction blocking in splice (no faults, no control: a prototype, to measure what
 the design would give).
@@ -37,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -61,6 +75,7 @@ CONFIGS = {
 EMPTY_GOAL = 0.6  # proxied / direct, at least
 IDLE_GOAL = 0.8  # idle model / empty, at least (a further 20% at most)
 ANCHOR = "C splice (anchor)"
+HAPROXY = "HAProxy (anchor)"
 THREADS = "threads (prototype)"
 THREADS_SOURCE = r"""
 import os, socket, sys, threading
@@ -170,6 +185,36 @@ def build_anchor(where: str) -> str | None:
     return binary if done.returncode == 0 else None
 
 
+def start_haproxy(where: str, upstream: int) -> tuple[subprocess.Popen[str], int] | None:
+    """HAProxy forwarding to ``upstream`` in plain TCP mode; None when not installed."""
+    binary = shutil.which("haproxy")
+    if binary is None:
+        return None
+    port = free_port()
+    config = os.path.join(where, "haproxy.cfg")
+    with open(config, "w", encoding="ascii") as f:
+        f.write(
+            "global\n  maxconn 4096\n"
+            "defaults\n  mode tcp\n  timeout connect 5s\n"
+            "  timeout client 60s\n  timeout server 60s\n"
+            f"listen redis\n  bind 127.0.0.1:{port}\n  server redis 127.0.0.1:{upstream}\n"
+        )
+    proc = subprocess.Popen(
+        [binary, "-db", "-f", config],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    wait_for(port)
+    return proc, port
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's reaped children (the redis-benchmark runs)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -241,6 +286,10 @@ def start_proxy(src: str, upstream: int, extra: list[str]) -> tuple[subprocess.P
     return proc, port
 
 
+def median_of(samples: list[tuple[float, float, float]], i: int) -> float:
+    return statistics.median(sample[i] for sample in samples)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
@@ -283,7 +332,8 @@ def main() -> int:
     )
     proxies: dict[str, tuple[subprocess.Popen[str], int]] = {}
     rps: dict[tuple[str, str], list[float]] = {}
-    cpu: dict[tuple[str, str], list[tuple[float, float]]] = {}  # (proxy, redis) s/request
+    # (proxy, redis-server, redis-benchmark) CPU seconds per request
+    cpu: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     try:
         wait_for(redis_port)
         subprocess.run(
@@ -304,6 +354,9 @@ def main() -> int:
             )
             assert proc.stdout is not None
             proxies[ANCHOR] = (proc, int(proc.stdout.readline().strip().rsplit(":", 1)[1]))
+        haproxy = None if args.no_anchor else start_haproxy(workdir, redis_port)
+        if haproxy is not None:
+            proxies[HAPROXY] = haproxy
         if args.threads:
             proc = subprocess.Popen(
                 [sys.executable, "-c", THREADS_SOURCE, str(redis_port)],
@@ -322,12 +375,24 @@ def main() -> int:
             for wname, workload in WORKLOADS.items():
                 for target in order:
                     pid = proxies[target][0].pid if target in proxies else None
-                    before = (cpu_seconds(pid) if pid else 0.0, cpu_seconds(redis.pid))
+                    before = (
+                        cpu_seconds(pid) if pid else 0.0,
+                        cpu_seconds(redis.pid),
+                        children_cpu(),
+                    )
                     rate = benchmark(targets[target], workload, requests)
-                    after = (cpu_seconds(pid) if pid else 0.0, cpu_seconds(redis.pid))
+                    after = (
+                        cpu_seconds(pid) if pid else 0.0,
+                        cpu_seconds(redis.pid),
+                        children_cpu(),
+                    )
                     rps.setdefault((wname, target), []).append(rate)
                     cpu.setdefault((wname, target), []).append(
-                        ((after[0] - before[0]) / requests, (after[1] - before[1]) / requests)
+                        (
+                            (after[0] - before[0]) / requests,
+                            (after[1] - before[1]) / requests,
+                            (after[2] - before[2]) / requests,
+                        )
                     )
     finally:
         for proc, _ in proxies.values():
@@ -342,13 +407,24 @@ def main() -> int:
         f"{rounds} rounds, alternating; {requests} requests per run; medians of per-round "
         f"ratios; noise band +-{NOISE:.0%}; proxy from {os.path.abspath(args.src)}"
     )
+    cpus = os.cpu_count() or 1
     for wname in WORKLOADS:
         direct = rps[(wname, "direct")]
+        direct_rate = statistics.median(direct)
+        direct_cpu = [median_of(cpu[(wname, "direct")], i) for i in (1, 2)]
+        busy = direct_rate * sum(direct_cpu)  # CPUs the direct runs kept busy
+        allowed = [b / (EMPTY_GOAL * direct_rate) - sum(direct_cpu) for b in (busy, cpus)]
         print(
-            f"\n{wname}: direct {statistics.median(direct):,.0f} req/s, redis-server "
-            f"{statistics.median(c[1] for c in cpu[(wname, 'direct')]) * 1e6:.1f} us CPU/request"
+            f"\n{wname}: direct {direct_rate:,.0f} req/s, redis-server "
+            f"{direct_cpu[0] * 1e6:.1f} us CPU/request, redis-benchmark "
+            f"{direct_cpu[1] * 1e6:.1f}: {busy:.2f} of {cpus} CPUs busy"
         )
-        extra = [n for n in (ANCHOR, THREADS) if (wname, n) in rps]
+        print(
+            f"  CPU budget: {EMPTY_GOAL}x direct leaves a proxy {allowed[0] * 1e6:.1f} us "
+            f"CPU/request with the CPUs as busy as direct kept them, {allowed[1] * 1e6:.1f} "
+            "with every CPU busy (client and server costing what they did direct)"
+        )
+        extra = [n for n in (ANCHOR, HAPROXY, THREADS) if (wname, n) in rps]
         for name in [*CONFIGS, *extra]:
             mine = rps[(wname, name)]
             ratios = [m / d for m, d in zip(mine, direct, strict=True)]
@@ -360,6 +436,8 @@ def main() -> int:
                 met = met and ok
             elif name == ANCHOR:
                 line += " (the least a user-space proxy costs here)"
+            elif name == HAPROXY:
+                line += " (an industrial C proxy, for comparison)"
             elif name == THREADS:
                 line += " (another design, for comparison)"
             else:
@@ -368,13 +446,16 @@ def main() -> int:
                 text, ok = verdict(vs, IDLE_GOAL)
                 line += f", {vs:.2f}x empty (goal >= {IDLE_GOAL}x): {text}"
                 met = met and ok
-            proxy_cpu = statistics.median(c[0] for c in cpu[(wname, name)]) * 1e6
-            redis_cpu = statistics.median(c[1] for c in cpu[(wname, name)]) * 1e6
+            proxy_cpu, redis_cpu, client_cpu = (median_of(cpu[(wname, name)], i) for i in range(3))
+            per_request = (proxy_cpu + redis_cpu + client_cpu) * direct_rate
+            budget = [b / per_request for b in (busy, cpus)]
             print(line)
             print(
-                f"              proxy {proxy_cpu:.1f} us CPU/request, redis-server "
-                f"{redis_cpu:.1f}; per-round ratios {', '.join(f'{r:.2f}' for r in ratios)}"
+                f"              proxy {proxy_cpu * 1e6:.1f} us CPU/request, redis-server "
+                f"{redis_cpu * 1e6:.1f}, redis-benchmark {client_cpu * 1e6:.1f}: "
+                f"CPU allows {budget[0]:.2f}x-{budget[1]:.2f}x"
             )
+            print(f"              per-round ratios {', '.join(f'{r:.2f}' for r in ratios)}")
     print(
         f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus, load average "
         f"{os.getloadavg()[0]:.1f}"
