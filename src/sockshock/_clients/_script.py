@@ -22,7 +22,14 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Union, cast
 
-from sockshock._util import MAX_SECONDS, MAX_UDP_PAYLOAD, InvalidArgument, check_number, check_type
+from sockshock._util import (
+    MAX_SECONDS,
+    MAX_UDP_PAYLOAD,
+    InvalidArgument,
+    check_number,
+    check_type,
+    exported_by,
+)
 
 __all__ = [
     "ABBREVIATE_OVER",
@@ -77,6 +84,7 @@ class ScriptStep:
     __slots__ = ()
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class Send(ScriptStep):
     """Send ``data``, all of it (a datagram, on a datagram socket).
@@ -95,6 +103,7 @@ class Send(ScriptStep):
         return f"Send({abbreviate(self.data)})"
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class Pause(ScriptStep):
     """Do nothing for ``seconds`` (real seconds on a real socket, virtual ones in
@@ -113,6 +122,7 @@ class Pause(ScriptStep):
         return f"Pause({self.seconds!r})"
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class Read(ScriptStep):
     """Receive until ``size`` bytes came in this step, or until what came ends with
@@ -145,18 +155,21 @@ class Read(ScriptStep):
         return f"Read({', '.join(args)})"
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class HalfClose(ScriptStep):
     """Shut the writing side down (``shutdown(SHUT_WR)``): the server reads end of
     file; the client can still read."""
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class Reset(ScriptStep):
     """Close with an RST instead of a FIN (``SO_LINGER`` zero): the server's next
     read fails with ``ECONNRESET``."""
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class Close(ScriptStep):
     """Close the socket (a FIN; an RST if data the server sent is still unread)."""
@@ -225,6 +238,7 @@ def steps_of(steps: object, *, source: str) -> tuple[Step, ...]:
     return cast("tuple[Step, ...]", found)
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, init=False)
 class ClientScript:
     """What one client does, step by step.
@@ -341,6 +355,7 @@ def wanted(step: Read, got: bytes | bytearray, chunk: bytes) -> tuple[int, bool]
     return take, complete
 
 
+@exported_by("sockshock.scripts")
 class ScriptRun:
     """A :class:`ClientScript` carried out on a real, connected socket.
 

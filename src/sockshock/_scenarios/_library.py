@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from sockshock._scenarios._model import Scenario, load
-from sockshock._util import InvalidArgument, check_type, did_you_mean
+from sockshock._util import InvalidArgument, check_type, did_you_mean, exported_by
 
 __all__ = ["find", "library", "names"]
 
@@ -24,6 +24,7 @@ def library() -> list[Path]:
     return [path for path in candidates if path.is_dir()]
 
 
+@exported_by("sockshock.scenarios")
 def names() -> list[str]:
     """Every scenario name in the library, sorted.
 
@@ -33,6 +34,7 @@ def names() -> list[str]:
     return sorted({path.stem for folder in library() for path in folder.glob("*.toml")})
 
 
+@exported_by("sockshock.scenarios", name="load")
 def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
     """A scenario by path (``scenarios/slowloris.toml``) or by name (``slowloris``).
 
