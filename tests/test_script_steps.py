@@ -81,6 +81,15 @@ def test_a_list_changed_afterwards_does_not_change_the_script() -> None:
     assert script.steps == (Send(b"a"),)
 
 
+def test_a_tuple_subclass_is_kept_as_a_plain_tuple() -> None:
+    class Steps(tuple[Send, ...]):
+        pass
+
+    script = ClientScript(Steps((Send(b"a"), Send(b"b"))))
+    assert type(script.steps) is tuple
+    assert script.steps == (Send(b"a"), Send(b"b"))
+
+
 def test_one_kind_of_step_and_subclasses_are_steps() -> None:
     class Greeting(Send):
         __slots__ = ()

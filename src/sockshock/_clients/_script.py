@@ -209,9 +209,9 @@ def steps_of(steps: object, *, source: str) -> tuple[Step, ...]:
     once) -- as a tuple of steps, each checked; one error naming the first bad
     element and its index. Byte strings, text and sets are refused whole: they
     iterate, but not into steps (a set: in no fixed order)."""
-    if isinstance(steps, tuple):
+    if type(steps) is tuple:
         found: tuple[object, ...] = steps
-    elif isinstance(steps, list):
+    elif isinstance(steps, (list, tuple)):
         found = tuple(steps)
     elif isinstance(steps, (str, bytes, bytearray, memoryview, AbstractSet)) or not isinstance(
         steps, Iterable
