@@ -56,13 +56,13 @@ class Problem:
         match = re.match(rf"{re.escape(path)}(?::\d+)?: ", self.message)
         return self.message[match.end() :] if match else self.message
 
-    def to_json(self, path: str, scenario: str | None) -> dict[str, Any]:
-        """The problem for ``--json`` reports."""
+    def to_json(self, path: str | None, scenario: str | None) -> dict[str, Any]:
+        """The problem for ``--json`` reports (``file`` None: not about a file)."""
         return {
             "file": path,
             "line": self.line,
             "key": None if self.key is None else key_path(self.key, scenario),
-            "problem": self.text(path),
+            "problem": self.message if path is None else self.text(path),
             "message": self.message,
         }
 
@@ -148,5 +148,5 @@ class Report:
 
     def to_json(self) -> list[dict[str, Any]]:
         """The problems, in file order, for ``--json`` reports."""
-        path = str(self.path) if self.path is not None else ""
+        path = str(self.path) if self.path is not None else None
         return [p.to_json(path, self.scenario) for p in self.ordered()]
