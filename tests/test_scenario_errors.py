@@ -128,6 +128,28 @@ def test_a_misspelled_required_parameter_is_said_once(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
 
 
+def test_each_bad_value_of_one_model_or_client_is_its_own_problem(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[[faults]]\nmodel = "PartialReads"\nmax_chunk = 0\nprobability = 1.5\nper = "byte"\n\n'
+        "[[clients]]\nkind = 'slowloris'\ncount = -1\ninterval = nan\nduration = 1e9\n",
+    )
+    with pytest.raises(InvalidArgument) as info:
+        S.load(path)
+    _check_report(
+        str(info.value),
+        path,
+        [
+            (3, 'scenario "broken" -> faults[0] -> max_chunk', "max_chunk=0"),
+            (4, 'scenario "broken" -> faults[0] -> probability', "probability=1.5"),
+            (5, 'scenario "broken" -> faults[0] -> per', "per='byte'"),
+            (9, 'scenario "broken" -> clients[0] -> count', "count=-1"),
+            (10, 'scenario "broken" -> clients[0] -> interval', "interval=nan"),
+            (11, 'scenario "broken" -> clients[0] -> duration', "duration=1000000000.0"),
+        ],
+    )
+
+
 def test_resolving_collects_independent_problems_and_skips_dependent_ones(
     tmp_path: Path,
 ) -> None:

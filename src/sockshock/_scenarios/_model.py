@@ -41,15 +41,18 @@ import codecs
 import inspect
 import math
 import re
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from sockshock import _faults as F
 from sockshock._clients import ClientSpec
 from sockshock._scenarios._report import Mistake, Report
 from sockshock._scenarios._toml import Located, read
 from sockshock._util import SEED_MAX, InvalidArgument, did_you_mean
+
+_T = TypeVar("_T")
 
 __all__ = ["Expectations", "Load", "Scenario", "ServerSection", "examine", "load", "parse"]
 
@@ -267,21 +270,52 @@ def _model(report: Report, located: Located, index: int, table: Any) -> F.FaultM
         )
     given = {k: v for k, v in params.items() if k in known}
     try:
-        return cls(**given)
-    except InvalidArgument as exc:
-        raise _located(located, key, given, exc) from None
+        return _made(
+            report,
+            key,
+            given,
+            lambda kept: cls(**kept),
+            lambda exc, kept: _located(located, key, kept, exc),
+            required={param for param, required in known.items() if required},
+        )
+    except InvalidArgument:
+        raise
     except TypeError as exc:  # pragma: no cover - the parameters were checked above
         _fail(located, key, f"{name}: {exc}")
 
 
-def _client(located: Located, index: int, table: Any) -> ClientSpec:
+def _made(
+    report: Report,
+    key: tuple[Any, ...],
+    table: dict[str, Any],
+    make: Callable[[dict[str, Any]], _T],
+    blame: Callable[[InvalidArgument, dict[str, Any]], Mistake],
+    *,
+    required: Container[str],
+) -> _T:
+    """``make(table)``; while it refuses a value it can do without (one it was given,
+    not a required one), that is a problem of its own, and it is made again without
+    it -- so that each bad value of an entry is reported, not just the first."""
+    kept = dict(table)
+    while True:
+        try:
+            return make(kept)
+        except InvalidArgument as exc:
+            mistake = blame(exc, kept)
+            culprit = mistake.key[len(key)] if len(mistake.key) > len(key) else None
+            if culprit is None or culprit in required or culprit not in kept:
+                raise mistake from None
+            report.add(mistake, None)
+            del kept[culprit]
+
+
+def _client(report: Report, located: Located, index: int, table: Any) -> ClientSpec:
     key = ("clients", index)
     if not isinstance(table, dict):
         _fail(located, key, "each [[clients]] entry must be a table")
     source = located.where(*key)
-    try:
-        return ClientSpec.from_mapping(table, source=source)
-    except InvalidArgument as exc:
+
+    def blame(exc: InvalidArgument, table: dict[str, Any]) -> Mistake:
         message = str(exc)
         culprit = next(
             (
@@ -294,7 +328,16 @@ def _client(located: Located, index: int, table: Any) -> ClientSpec:
         # "file:line: what is wrong", as every other scenario error reads
         message = message.replace(f" (from {source})", "").replace(source, "").rstrip()
         at = (*key, culprit) if culprit is not None else key
-        raise Mistake(f"{located.where(*at)}: {message}", at) from None
+        return Mistake(f"{located.where(*at)}: {message}", at)
+
+    return _made(
+        report,
+        key,
+        table,
+        lambda kept: ClientSpec.from_mapping(kept, source=source),
+        blame,
+        required={"kind"},
+    )
 
 
 def _escaped(located: Located, key: tuple[Any, ...], text: str) -> bytes:
@@ -454,7 +497,7 @@ def parse(located: Located, report: Report) -> Scenario:
                 report.indices["faults"].append(index)
     for index, table in enumerate(data.get("clients", [])):
         with report.checking("clients", index):
-            clients.append(_client(located, index, table))
+            clients.append(_client(report, located, index, table))
             report.indices["clients"].append(index)
     return Scenario(
         name=report.scenario,
