@@ -99,11 +99,13 @@ def check_transport(
     given = report
     report = _report(scenario, report)
     if tls and transport == "datagram":
-        with report.checking("server", "tls"):
-            raise InvalidArgument(
+        report.add(
+            InvalidArgument(
                 f"{scenario.where('server', 'tls') or scenario.name}: tls=true: "
                 f"{server} is a datagram server; TLS runs over stream connections"
-            )
+            ),
+            ("server", "tls"),
+        )
     for position, model in enumerate(scenario.faults):
         index = _index(report, "faults", position)
         blamed: list[str] = []  # the key check_fit blames: "model" or "layer"
@@ -130,13 +132,15 @@ def check_transport(
         index = _index(report, "clients", position)
         datagram = client.kind == "datagram_burst"
         if datagram != (transport == "datagram"):
-            with report.checking("clients", index, "kind"):
-                raise InvalidArgument(
+            report.add(
+                InvalidArgument(
                     f"{scenario.where('clients', index, 'kind') or scenario.name}: "
                     f"kind={client.kind!r} is a {'datagram' if datagram else 'stream'} client, "
                     f"but {server} is a {transport} server; leave it out or serve a server of "
                     "the other kind"
-                )
+                ),
+                ("clients", index, "kind"),
+            )
     if given is None:
         report.raise_if_any()
 
