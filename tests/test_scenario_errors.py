@@ -86,6 +86,7 @@ def test_every_mistake_in_one_error_in_file_order(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument) as info:
         resolve(S.load(path))  # S.load already refuses: resolve is never reached
     _check_report(str(info.value), path, [e for e in EXPECTED if "server -> class" not in e[1]])
+    assert type(info.value) is InvalidArgument
 
 
 def test_one_mistake_keeps_the_one_line_message(tmp_path: Path) -> None:
@@ -93,6 +94,7 @@ def test_one_mistake_keeps_the_one_line_message(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument) as info:
         S.load(path)
     assert str(info.value) == f"{path}:1: duration=-1.0 must be in (0, 60]"
+    assert type(info.value) is InvalidArgument  # the public class, not a private one
 
 
 def test_a_toml_syntax_error_stops_everything_else(tmp_path: Path) -> None:
