@@ -58,7 +58,7 @@ EXPECTED = [
     (10, 'scenario "slow" -> faults[0] -> seconds', "seconds=-2 must be in [0, 3600]"),
     (13, 'scenario "slow" -> faults[1] -> model', "did you mean 'PartialReads'?"),
     (18, 'scenario "slow" -> faults[2] -> maxx', "unknown parameter 'maxx' of PartialReads"),
-    (21, 'scenario "slow" -> load -> clients', "clients='ten' in [load] must be a int"),
+    (21, 'scenario "slow" -> load -> clients', "clients='ten' in [load] must be an integer"),
     (24, 'scenario "slow" -> expect -> answered', "answered='most' must be \"all\""),
 ]
 

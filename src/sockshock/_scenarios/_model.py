@@ -134,6 +134,17 @@ class Scenario:
         return F.FaultPlan(*self.faults, seed=seed if seed is not None else self.seed)
 
 
+#: What a TOML user calls each type a key may take.
+_TOML_NAMES: dict[type, str] = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    dict: "a table",
+    list: "an array",
+}
+
+
 def _types(wanted: Any) -> tuple[type, ...]:
     return wanted if isinstance(wanted, tuple) else (wanted,)
 
@@ -162,10 +173,8 @@ def _check_item(
     if float in types and isinstance(value, int) and not isinstance(value, bool):
         return  # an int where a float is wanted
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        wanted = " or ".join(
-            "table" if t is dict else "array" if t is list else t.__name__ for t in types
-        )
-        _fail(located, (*key, item), f"{item}={value!r} in {name} must be a {wanted}")
+        wanted = " or ".join(_TOML_NAMES.get(t, f"a {t.__name__}") for t in types)
+        _fail(located, (*key, item), f"{item}={value!r} in {name} must be {wanted}")
 
 
 def _check_table(
