@@ -252,6 +252,33 @@ def test_a_pipeline_under_latency_takes_one_latency_not_one_per_command(
     assert one_by_one >= 2 * latency * 0.99  # a round trip each
 
 
+def test_removing_a_latency_toxic_lets_the_reply_it_holds_go_at_once(
+    toxi: Toxiproxy, server: RedisServer, api: api_tests.Api
+) -> None:
+    """toxiproxy's latency toxic, removed, "exits fast without applying latency":
+    a test that heals the network sees redis-py's reply then, not 10 s later."""
+    proxy = proxy_for(toxi, server, "redis-heal")
+    replies: list[Any] = []
+    with client(address_of(proxy)) as r:
+        assert r.ping() is True
+        proxy.add_toxic(type="latency", attributes={"latency": 10_000})
+        waiter = threading.Thread(target=lambda: replies.append(r.ping()), daemon=True)
+        waiter.start()
+        try:
+            deadline = time.monotonic() + WAIT
+            while not api_tests.events(api, "redis-heal"):  # the reply is held
+                assert time.monotonic() < deadline, "no latency decided"
+                time.sleep(0.005)
+            removed = time.monotonic()
+            proxy.destroy_toxic("latency_downstream")
+            waiter.join(WAIT)
+            healed = time.monotonic() - removed
+        finally:
+            waiter.join(WAIT)
+    assert replies == [True]
+    assert healed < 5.0
+
+
 def test_down_is_a_connection_error_and_up_serves_on_the_same_port(
     toxi: Toxiproxy, server: RedisServer
 ) -> None:

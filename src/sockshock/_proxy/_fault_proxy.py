@@ -48,7 +48,8 @@ closes every descriptor.
 Run-time control: :meth:`FaultProxy.set_faults` replaces the plan of a running
 proxy (thread-safe: the I/O thread takes it over between two events; open
 connections are decided by the new plan from their next step on, counting their
-operations afresh, and a stall of the old plan ends); :meth:`FaultProxy.disable`
+operations afresh; what the old plan delayed or stalled goes on at once, a reset
+it scheduled still comes); :meth:`FaultProxy.disable`
 refuses connections while keeping the port (or path) and closes the open ones,
 :meth:`FaultProxy.enable` listens again -- toxiproxy's ``enabled`` switch.
 :attr:`FaultProxy.on_event` sees every decision as it is made (``--log FILE``).
@@ -388,8 +389,11 @@ class FaultProxy:
 
         Open connections are decided by the new plan from their next step on,
         their operations counted afresh (toxiproxy's toxics count from when they
-        were added); a stall of the old plan ends (what arrived meanwhile was
-        discarded). The old plan keeps its log.
+        were added). What the old plan held back goes on at once, as when a
+        toxiproxy toxic is removed: what it delayed (latency, a slow close) is
+        written now, and a stall ends (what arrived meanwhile was discarded); a
+        reset it scheduled still comes, as toxiproxy's ``reset_peer``'s does. The
+        old plan keeps its log.
 
         Returns:
             The new plan (also :attr:`plan` from now on).
