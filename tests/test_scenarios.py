@@ -86,7 +86,7 @@ BROKEN = [
     ("duration = nan\n", "broken.toml:1: duration=nan must be a finite number in (0, 60]"),
     ("seed = -1\n", "broken.toml:1: seed=-1 must be in [0, 18446744073709551615]"),
     ('name = ""\n', "broken.toml:1: name='' is empty"),
-    ('duration = "long"\n', "broken.toml:1: duration='long' in the scenario must be a float"),
+    ('duration = "long"\n', "broken.toml:1: duration='long' in the scenario must be a number"),
     ("[load]\nclients = 5000\n", "broken.toml:2: clients=5000 must be in [0, 1000]"),
     ('[load]\nrequest = "\\\\x"\n', "broken.toml:2: request='\\\\x' is not a valid escaped"),
     (
@@ -130,7 +130,7 @@ BROKEN = [
         '[expect]\nhandler_errors = ["int"]\n',
         "broken.toml:2: handler_errors: 'int' is not an exception class",
     ),
-    ("[server]\nclass = 3\n", "broken.toml:2: class=3 in [server] must be a str"),
+    ("[server]\nclass = 3\n", "broken.toml:2: class=3 in [server] must be a string"),
     ("[server\n", "broken.toml:1: not valid TOML"),
 ]
 

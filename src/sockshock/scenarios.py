@@ -6,7 +6,8 @@ well-behaved load, a duration, and what must hold -- every complete request
 answered, a prompt stop, no leaks, the handler errors allowed.
 
 * :func:`load` -- a scenario by path or by name in the library, read and checked:
-  one error per mistake, with ``file:line``, the key, the value and what is allowed.
+  every mistake in the file reported at once, each with ``file:line``, the key, the
+  value and what is allowed.
 * :func:`names` -- the names the library has.
 * :func:`run` -- run one against a server in this process and judge it.
 

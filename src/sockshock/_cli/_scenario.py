@@ -15,12 +15,14 @@ from sockshock._cli._run import _escaped, _expectation, check_common, write_json
 from sockshock._harness import import_handler_class, resolve_server_class
 from sockshock._scenarios import (
     Check,
+    Report,
+    Scenario,
     ScenarioResult,
     check_transport,
-    find,
+    examine,
     library,
-    load,
-    resolve,
+    locate,
+    resolve_into,
     run,
     run_against,
 )
@@ -53,24 +55,33 @@ def check(args: argparse.Namespace) -> int:
         else:
             print(f"sockshock check: {given!r}: no such file or folder", file=sys.stderr)
             return 2
-    invalid = 0
+    invalid = problems = 0
     for path in paths:
-        try:
-            scenario = load(path)
-            resolve(scenario)
-        except InvalidArgument as exc:
+        report = Report(path)
+        scenario = examine(path, report)
+        if scenario is not None:
+            resolve_into(report, scenario)
+        if report.problems:
             invalid += 1
-            print(f"INVALID {exc}")
+            problems += len(report.problems)
+            print(_indented(f"INVALID {report.message()}", "        "))
         else:
+            assert scenario is not None
             print(
                 f"ok      {path} ({scenario.name}: {len(scenario.faults)} fault model(s), "
                 f"{len(scenario.clients)} client(s))"
             )
     print(
         f"\n{len(paths)} scenario(s) checked: "
-        + ("all valid" if not invalid else f"{invalid} invalid")
+        + ("all valid" if not invalid else f"{invalid} invalid ({problems} problem(s))")
     )
     return 1 if invalid or not paths else 0
+
+
+def _indented(text: str, indent: str) -> str:
+    """``text``'s lines after the first, indented (a report under a prefix)."""
+    first, *rest = text.splitlines()
+    return "\n".join([first, *(indent + line for line in rest)])
 
 
 def evidence_lines(check: Check) -> list[str]:
@@ -150,11 +161,60 @@ def _target(args: argparse.Namespace) -> tuple[Any, str]:
     )
 
 
+def _examine(
+    args: argparse.Namespace, target: tuple[Any, str] | None, server: Any, handler: Any
+) -> tuple[list[Scenario], list[Report]]:
+    """Every SCENARIO read and checked as it will run (with --server/--handler, or
+    against --target); the scenarios, and a report for each that has problems."""
+    scenarios: list[Scenario] = []
+    reports: list[Report] = []
+    for spec in args.scenarios:
+        try:
+            path = locate(spec, source="SCENARIO")
+        except InvalidArgument as exc:  # no file to report on: a report of its own
+            report = Report(None)
+            report.add(exc, None)
+            reports.append(report)
+            continue
+        report = Report(path)
+        scenario = examine(path, report)
+        if scenario is not None and target is not None:
+            check_transport(
+                scenario,
+                "datagram" if target[1] == "udp" else "stream",
+                tls=scenario.server.tls,
+                server=f"--target={args.target!r}{' --udp' if args.udp else ''}",
+                proxied=True,
+                report=report,
+            )
+        elif scenario is not None:
+            resolve_into(
+                report,
+                scenario,
+                server_class=server,
+                handler=handler,
+                server_source="--server",
+                handler_source="--handler",
+            )
+        if report.problems:
+            reports.append(report)
+        elif scenario is not None:
+            scenarios.append(scenario)
+    return scenarios, reports
+
+
+def _problems_json(reports: list[Report]) -> dict[str, Any]:
+    return {
+        "sockshock": __version__,
+        "passed": False,
+        "problems": [problem for report in reports for problem in report.to_json()],
+    }
+
+
 def run_scenarios(args: argparse.Namespace) -> int:
     """Run each scenario against its server (or --server/--handler) in this process."""
     try:
         check_common(args)
-        scenarios = [find(spec, source="SCENARIO") for spec in args.scenarios]
         target = _target(args) if args.target is not None else None
         # --target: --request replaces the [load] request, --expect* judge the replies
         # as the built-in checks do (default: the target's own reply without faults).
@@ -166,26 +226,16 @@ def run_scenarios(args: argparse.Namespace) -> int:
         handler = (
             None if args.handler is None else import_handler_class(args.handler, source="--handler")
         )
-        for scenario in scenarios:  # every one checked before any runs
-            if target is not None:
-                kind = "datagram" if target[1] == "udp" else "stream"
-                check_transport(
-                    scenario,
-                    kind,
-                    tls=scenario.server.tls,
-                    server=f"--target={args.target!r}{' --udp' if args.udp else ''}",
-                    proxied=True,
-                )
-            else:
-                resolve(
-                    scenario,
-                    server_class=server,
-                    handler=handler,
-                    server_source="--server",
-                    handler_source="--handler",
-                )
     except InvalidArgument as exc:
         print(f"sockshock run: {exc}", file=sys.stderr)
+        return 2
+    # every one checked before any runs, and every problem of every file reported
+    scenarios, reports = _examine(args, target, server, handler)
+    if reports:
+        for report in reports:
+            print(f"sockshock run: {report.message()}", file=sys.stderr)
+        if args.json is not None:
+            write_json(args.json, _problems_json(reports))
         return 2
     out = sys.stderr
     out.write(f"sockshock {__version__}: {len(scenarios)} scenario(s)\n")

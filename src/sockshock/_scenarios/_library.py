@@ -13,7 +13,7 @@ from pathlib import Path
 from sockshock._scenarios._model import Scenario, load
 from sockshock._util import InvalidArgument, check_type, did_you_mean
 
-__all__ = ["find", "library", "names"]
+__all__ = ["find", "library", "locate", "names"]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -33,19 +33,13 @@ def names() -> list[str]:
     return sorted({path.stem for folder in library() for path in folder.glob("*.toml")})
 
 
-def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
-    """A scenario by path (``scenarios/slowloris.toml``) or by name (``slowloris``).
-
-    Args:
-        spec: a path to a ``.toml`` file, or the name of a scenario in the library.
-        source: what gave ``spec``, for the error message.
-
-    Returns:
-        The scenario, checked (every mistake is an error naming the file and line).
+def locate(spec: str | Path, *, source: str = "scenario") -> Path:
+    """The file of a scenario given by path (``scenarios/slowloris.toml``) or by name
+    (``slowloris``).
 
     Raises:
         InvalidArgument: nothing by that path or name (the message lists the names
-            the library has); InvalidArgument for a broken file.
+            the library has).
     """
     check_type("source", source, str, source="scenarios.load()")
     if not isinstance(spec, (str, os.PathLike)):
@@ -57,13 +51,31 @@ def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise InvalidArgument(f"{source}={str(spec)!r}: no such file")
-        return load(path)
+        return path
     for folder in library():
         candidate = folder / f"{spec}.toml"
         if candidate.is_file():
-            return load(candidate)
+            return candidate
     known = names()
     raise InvalidArgument(
         f"{source}={str(spec)!r} is neither a scenario file nor a name in "
         f"the library; {did_you_mean(str(spec), known)}known: {', '.join(known) or '(none found)'}"
     )
+
+
+def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
+    """A scenario by path (``scenarios/slowloris.toml``) or by name (``slowloris``).
+
+    Args:
+        spec: a path to a ``.toml`` file, or the name of a scenario in the library.
+        source: what gave ``spec``, for the error message.
+
+    Returns:
+        The scenario, checked.
+
+    Raises:
+        InvalidArgument: nothing by that path or name (the message lists the names
+            the library has); for a broken file, every mistake in it together, each
+            naming the file, the line and the key.
+    """
+    return load(locate(spec, source=source))

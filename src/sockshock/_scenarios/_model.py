@@ -1,5 +1,5 @@
-"""What a scenario file says, checked: one error per mistake, with ``file:line``, the
-key, the value and what is allowed.
+"""What a scenario file says, checked: every mistake, each with ``file:line``, the
+key, the value and what is allowed, reported together (``_report``).
 
 The format (``scenarios/README.md`` has it in full)::
 
@@ -41,16 +41,20 @@ import codecs
 import inspect
 import math
 import re
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from sockshock import _faults as F
 from sockshock._clients import ClientSpec
+from sockshock._scenarios._report import Mistake, Report
 from sockshock._scenarios._toml import Located, read
 from sockshock._util import SEED_MAX, InvalidArgument, did_you_mean
 
-__all__ = ["Expectations", "Load", "Scenario", "ServerSection", "load"]
+_T = TypeVar("_T")
+
+__all__ = ["Expectations", "Load", "Scenario", "ServerSection", "examine", "load", "parse"]
 
 
 _TOP = {
@@ -130,35 +134,69 @@ class Scenario:
         return F.FaultPlan(*self.faults, seed=seed if seed is not None else self.seed)
 
 
+#: What a TOML user calls each type a key may take.
+_TOML_NAMES: dict[type, str] = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    dict: "a table",
+    list: "an array",
+}
+
+
 def _types(wanted: Any) -> tuple[type, ...]:
     return wanted if isinstance(wanted, tuple) else (wanted,)
 
 
-def _check_table(
-    located: Located, table: Any, allowed: dict[str, Any], key: tuple[Any, ...], name: str
-) -> dict[str, Any]:
-    """Unknown keys and wrong types, each named with its line."""
-    if not isinstance(table, dict):
-        raise InvalidArgument(
-            f"{located.where(*key)}: {name} must be a table, not {type(table).__name__} {table!r}"
+def _fail(located: Located, key: tuple[Any, ...], text: str) -> NoReturn:
+    """``file:line: text``, about ``key``."""
+    raise Mistake(f"{located.where(*key)}: {text}", key)
+
+
+def _check_item(
+    located: Located,
+    allowed: dict[str, Any],
+    key: tuple[Any, ...],
+    name: str,
+    item: str,
+    value: Any,
+) -> None:
+    if item not in allowed:
+        _fail(
+            located,
+            (*key, item),
+            f"unknown key {item!r} in {name} (value {value!r}); "
+            f"{did_you_mean(item, allowed)}allowed: {', '.join(allowed)}",
         )
+    types = _types(allowed[item])
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return  # an int where a float is wanted
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        wanted = " or ".join(_TOML_NAMES.get(t, f"a {t.__name__}") for t in types)
+        _fail(located, (*key, item), f"{item}={value!r} in {name} must be {wanted}")
+
+
+def _check_table(
+    report: Report,
+    located: Located,
+    table: Any,
+    allowed: dict[str, Any],
+    key: tuple[Any, ...],
+    name: str,
+) -> dict[str, Any]:
+    """Unknown keys and wrong types, each a problem named with its line; the items
+    that are neither (none if ``table`` is not a table)."""
+    if not isinstance(table, dict):
+        with report.checking(*key):
+            _fail(located, key, f"{name} must be a table, not {type(table).__name__} {table!r}")
+        return {}
+    good = {}
     for item, value in table.items():
-        if item not in allowed:
-            raise InvalidArgument(
-                f"{located.where(*key, item)}: unknown key {item!r} in {name} "
-                f"(value {value!r}); {did_you_mean(item, allowed)}allowed: {', '.join(allowed)}"
-            )
-        types = _types(allowed[item])
-        if float in types and isinstance(value, int) and not isinstance(value, bool):
-            continue  # an int where a float is wanted
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            wanted = " or ".join(
-                "table" if t is dict else "array" if t is list else t.__name__ for t in types
-            )
-            raise InvalidArgument(
-                f"{located.where(*key, item)}: {item}={value!r} in {name} must be a {wanted}"
-            )
-    return table
+        with report.checking(*key, item):
+            _check_item(located, allowed, key, name, item, value)
+            good[item] = value
+    return good
 
 
 def _bound(value: float) -> str:
@@ -177,21 +215,19 @@ def _number(
     bracket = "(" if low_open else "["
     allowed = f"{bracket}{_bound(low)}, {_bound(high)}]"
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidArgument(
-            f"{located.where(*key)}: {key[-1]}={value!r} must be a finite number in {allowed}"
-        )
+        _fail(located, key, f"{key[-1]}={value!r} must be a finite number in {allowed}")
     if value < low or value > high or (low_open and value == low):
-        raise InvalidArgument(f"{located.where(*key)}: {key[-1]}={value!r} must be in {allowed}")
+        _fail(located, key, f"{key[-1]}={value!r} must be in {allowed}")
 
 
 def _located(
     located: Located, key: tuple[Any, ...], table: dict[str, Any], exc: InvalidArgument
-) -> InvalidArgument:
-    """The error a model or client gave, with the line of the key it names."""
+) -> Mistake:
+    """The error a model gave, with the line of the key it names."""
     message = str(exc)
     culprit = next((k for k in table if message.startswith(f"{k}=") or f" {k}=" in message), None)
-    where = located.where(*key, culprit) if culprit else located.where(*key)
-    return type(exc)(f"{where}: {message}")
+    at = (*key, culprit) if culprit else key
+    return Mistake(f"{located.where(*at)}: {message}", at)
 
 
 def _parameters(cls: type[F.FaultModel]) -> dict[str, bool]:
@@ -203,49 +239,92 @@ def _parameters(cls: type[F.FaultModel]) -> dict[str, bool]:
     }
 
 
-def _model(located: Located, index: int, table: dict[str, Any]) -> F.FaultModel:
+def _model(report: Report, located: Located, index: int, table: Any) -> F.FaultModel | None:
+    """The model of ``[[faults]]`` entry ``index``; each unknown parameter is a
+    problem of its own, and the known ones are still checked (None: a required one
+    is missing as well, so the model cannot be made)."""
     key = ("faults", index)
     if not isinstance(table, dict):
-        raise InvalidArgument(f"{located.where(*key)}: each [[faults]] entry must be a table")
+        _fail(located, key, "each [[faults]] entry must be a table")
     if "model" not in table:
-        raise InvalidArgument(
-            f"{located.where(*key)}: a [[faults]] entry needs a model = "
-            f'"..."; one of {", ".join(sorted(F.MODELS))}'
+        _fail(
+            located,
+            key,
+            f'a [[faults]] entry needs a model = "..."; one of {", ".join(sorted(F.MODELS))}',
         )
     name = table["model"]
-    cls = F.model_named(name, where=f"{located.where(*key, 'model')}: [[faults]] model")
+    try:
+        cls = F.model_named(name, where=f"{located.where(*key, 'model')}: [[faults]] model")
+    except InvalidArgument as exc:
+        raise Mistake(str(exc), (*key, "model")) from None
     params = {k: v for k, v in table.items() if k != "model"}
     known = _parameters(cls)
     for param, value in params.items():
         if param not in known:
-            raise InvalidArgument(
-                f"{located.where(*key, param)}: unknown parameter {param!r} of {name} "
-                f"({param} = {value!r}); {did_you_mean(param, known)}parameters: "
-                f"{', '.join(known)}"
-            )
+            with report.checking(*key, param):
+                _fail(
+                    located,
+                    (*key, param),
+                    f"unknown parameter {param!r} of {name} ({param} = {value!r}); "
+                    f"{did_you_mean(param, known)}parameters: {', '.join(known)}",
+                )
     missing = [param for param, required in known.items() if required and param not in params]
+    if missing and set(params) - set(known):
+        return None  # a misspelled parameter is the missing one, most likely: said once
     if missing:
-        raise InvalidArgument(
-            f"{located.where(*key, 'model')}: {name} needs "
-            f"{', '.join(repr(m) for m in missing)} (parameters: "
-            f"{', '.join(known)})"
+        _fail(
+            located,
+            (*key, "model"),
+            f"{name} needs {', '.join(repr(m) for m in missing)} (parameters: {', '.join(known)})",
         )
+    given = {k: v for k, v in params.items() if k in known}
     try:
-        return cls(**params)
-    except InvalidArgument as exc:
-        raise _located(located, key, params, exc) from None
+        return _made(
+            report,
+            key,
+            given,
+            lambda kept: cls(**kept),
+            lambda exc, kept: _located(located, key, kept, exc),
+            required={param for param, required in known.items() if required},
+        )
+    except InvalidArgument:
+        raise
     except TypeError as exc:  # pragma: no cover - the parameters were checked above
-        raise InvalidArgument(f"{located.where(*key)}: {name}: {exc}") from None
+        _fail(located, key, f"{name}: {exc}")
 
 
-def _client(located: Located, index: int, table: dict[str, Any]) -> ClientSpec:
+def _made(
+    report: Report,
+    key: tuple[Any, ...],
+    table: dict[str, Any],
+    make: Callable[[dict[str, Any]], _T],
+    blame: Callable[[InvalidArgument, dict[str, Any]], Mistake],
+    *,
+    required: Container[str],
+) -> _T:
+    """``make(table)``; while it refuses a value it can do without (one it was given,
+    not a required one), that is a problem of its own, and it is made again without
+    it -- so that each bad value of an entry is reported, not just the first."""
+    kept = dict(table)
+    while True:
+        try:
+            return make(kept)
+        except InvalidArgument as exc:
+            mistake = blame(exc, kept)
+            culprit = mistake.key[len(key)] if len(mistake.key) > len(key) else None
+            if culprit is None or culprit in required or culprit not in kept:
+                raise mistake from None
+            report.add(mistake, None)
+            del kept[culprit]
+
+
+def _client(report: Report, located: Located, index: int, table: Any) -> ClientSpec:
     key = ("clients", index)
     if not isinstance(table, dict):
-        raise InvalidArgument(f"{located.where(*key)}: each [[clients]] entry must be a table")
+        _fail(located, key, "each [[clients]] entry must be a table")
     source = located.where(*key)
-    try:
-        return ClientSpec.from_mapping(table, source=source)
-    except InvalidArgument as exc:
+
+    def blame(exc: InvalidArgument, table: dict[str, Any]) -> Mistake:
         message = str(exc)
         culprit = next(
             (
@@ -257,24 +336,31 @@ def _client(located: Located, index: int, table: dict[str, Any]) -> ClientSpec:
         )
         # "file:line: what is wrong", as every other scenario error reads
         message = message.replace(f" (from {source})", "").replace(source, "").rstrip()
-        where = located.where(*key, culprit) if culprit is not None else source
-        raise type(exc)(f"{where}: {message}") from None
+        at = (*key, culprit) if culprit is not None else key
+        return Mistake(f"{located.where(*at)}: {message}", at)
+
+    return _made(
+        report,
+        key,
+        table,
+        lambda kept: ClientSpec.from_mapping(kept, source=source),
+        blame,
+        required={"kind"},
+    )
 
 
 def _escaped(located: Located, key: tuple[Any, ...], text: str) -> bytes:
     try:
         value: bytes = codecs.escape_decode(text.encode())[0]
     except ValueError as exc:
-        raise InvalidArgument(
-            f"{located.where(*key)}: {key[-1]}={text!r} is not a valid escaped string ({exc})"
-        ) from None
+        _fail(located, key, f"{key[-1]}={text!r} is not a valid escaped string ({exc})")
     if not value:
-        raise InvalidArgument(f"{located.where(*key)}: {key[-1]} is empty")
+        _fail(located, key, f"{key[-1]} is empty")
     return value
 
 
-def _server(located: Located, table: dict[str, Any]) -> ServerSection:
-    table = _check_table(located, table, _SERVER, ("server",), "[server]")
+def _server(report: Report, located: Located, table: Any) -> ServerSection:
+    table = _check_table(report, located, table, _SERVER, ("server",), "[server]")
     return ServerSection(
         table.get("class", "ThreadingTCPServer"),
         table.get("handler"),
@@ -283,50 +369,72 @@ def _server(located: Located, table: dict[str, Any]) -> ServerSection:
     )
 
 
-def _load(located: Located, table: dict[str, Any]) -> Load:
-    table = _check_table(located, table, _LOAD, ("load",), "[load]")
+def _load(report: Report, located: Located, table: Any) -> Load:
+    table = _check_table(report, located, table, _LOAD, ("load",), "[load]")
     load = Load()
     clients = table.get("clients", load.clients)
-    _number(located, ("load", "clients"), clients, 0, 1000)
+    with report.checking("load", "clients"):
+        _number(located, ("load", "clients"), clients, 0, 1000)
     concurrency = table.get("concurrency", load.concurrency)
-    _number(located, ("load", "concurrency"), concurrency, 1, 64)
+    with report.checking("load", "concurrency"):
+        _number(located, ("load", "concurrency"), concurrency, 1, 64)
     timeout = float(table.get("timeout", load.timeout))
-    _number(located, ("load", "timeout"), timeout, 0, 60, low_open=True)
-    request = (
-        _escaped(located, ("load", "request"), table["request"])
-        if "request" in table
-        else load.request
-    )
+    with report.checking("load", "timeout"):
+        _number(located, ("load", "timeout"), timeout, 0, 60, low_open=True)
+    request = load.request
+    if "request" in table:
+        with report.checking("load", "request"):
+            request = _escaped(located, ("load", "request"), table["request"])
     return Load(clients, concurrency, request, timeout)
 
 
-def _expect(located: Located, table: dict[str, Any]) -> Expectations:
-    table = _check_table(located, table, _EXPECT, ("expect",), "[expect]")
-    answered: Any = table.get("answered", "all")
+def _answered(located: Located, answered: Any) -> float:
     if answered == "all":
-        answered = 1.0
-    elif isinstance(answered, str):
-        raise InvalidArgument(
-            f"{located.where('expect', 'answered')}: answered={answered!r} "
-            'must be "all" or a fraction in [0, 1]'
+        return 1.0
+    if isinstance(answered, str):
+        _fail(
+            located,
+            ("expect", "answered"),
+            f'answered={answered!r} must be "all" or a fraction in [0, 1]',
         )
     _number(located, ("expect", "answered"), answered, 0, 1)
-    stops = float(table.get("stops_within", 1.0))
-    _number(located, ("expect", "stops_within"), stops, 0, 60, low_open=True)
-    errors: Any = table.get("handler_errors", "none")
-    where = located.where("expect", "handler_errors")
+    return float(answered)
+
+
+def _handler_errors(report: Report, located: Located, errors: Any) -> tuple[str, ...] | None:
+    key = ("expect", "handler_errors")
     if errors == "none":
-        allowed: tuple[str, ...] | None = ()
-    elif errors == "any":
-        allowed = None
-    elif isinstance(errors, list) and all(isinstance(e, str) and _NAME.match(e) for e in errors):
-        allowed = tuple(_exception_name(where, name) for name in errors)
-    else:
-        raise InvalidArgument(
-            f'{where}: handler_errors={errors!r} must be "none", "any" '
-            "or a list of exception class names"
+        return ()
+    if errors == "any":
+        return None
+    if not (
+        isinstance(errors, list) and all(isinstance(e, str) and _NAME.match(e) for e in errors)
+    ):
+        _fail(
+            located,
+            key,
+            f'handler_errors={errors!r} must be "none", "any" or a list of exception class names',
         )
-    return Expectations(float(answered), stops, table.get("no_leaks", True), allowed)
+    where = located.where(*key)
+    allowed = []
+    for name in errors:  # each name that is not an exception class: a problem of its own
+        with report.checking(*key):
+            allowed.append(_exception_name(where, name))
+    return tuple(allowed)
+
+
+def _expect(report: Report, located: Located, table: Any) -> Expectations:
+    table = _check_table(report, located, table, _EXPECT, ("expect",), "[expect]")
+    answered = 1.0
+    with report.checking("expect", "answered"):
+        answered = _answered(located, table.get("answered", "all"))
+    stops = float(table.get("stops_within", 1.0))
+    with report.checking("expect", "stops_within"):
+        _number(located, ("expect", "stops_within"), stops, 0, 60, low_open=True)
+    allowed: tuple[str, ...] | None = ()
+    with report.checking("expect", "handler_errors"):
+        allowed = _handler_errors(report, located, table.get("handler_errors", "none"))
+    return Expectations(answered, stops, table.get("no_leaks", True), allowed)
 
 
 _NAME = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$")
@@ -366,41 +474,76 @@ def _exception_name(where: str, name: str) -> str:
     )
 
 
-def parse(located: Located) -> Scenario:
-    """The scenario in a parsed file, checked."""
-    data = _check_table(located, located.data, _TOP, (), "the scenario")
+def parse(located: Located, report: Report) -> Scenario:
+    """The scenario in a parsed file, checked: every problem goes to ``report``, and
+    what has none is kept (an entry of ``faults`` or ``clients`` with a problem is
+    left out: ``report.indices`` maps those kept to the file's)."""
+    data = _check_table(report, located, located.data, _TOP, (), "the scenario")
+    name = data.get("name", located.path.stem)
+    with report.checking("name"):
+        if not name.strip():
+            _fail(
+                located,
+                ("name",),
+                f"name={name!r} is empty; give the scenario a name (default: the file's name)",
+            )
+    report.scenario = name if name.strip() else located.path.stem
     duration = float(data.get("duration", 0.5))
-    _number(located, ("duration",), duration, 0, 60, low_open=True)
+    with report.checking("duration"):
+        _number(located, ("duration",), duration, 0, 60, low_open=True)
     seed = data.get("seed")
     if seed is not None:
-        _number(located, ("seed",), seed, 0, SEED_MAX)
-    faults = tuple(_model(located, i, t) for i, t in enumerate(data.get("faults", [])))
-    clients = tuple(_client(located, i, t) for i, t in enumerate(data.get("clients", [])))
-    name = data.get("name", located.path.stem)
-    if not name.strip():
-        raise InvalidArgument(
-            f"{located.where('name')}: name={name!r} is empty; give the "
-            "scenario a name (default: the file's name)"
-        )
+        with report.checking("seed"):
+            _number(located, ("seed",), seed, 0, SEED_MAX)
+    faults: list[F.FaultModel] = []
+    clients: list[ClientSpec] = []
+    report.indices.update(faults=[], clients=[])
+    for index, table in enumerate(data.get("faults", [])):
+        with report.checking("faults", index):
+            model = _model(report, located, index, table)
+            if model is not None:
+                faults.append(model)
+                report.indices["faults"].append(index)
+    for index, table in enumerate(data.get("clients", [])):
+        with report.checking("clients", index):
+            clients.append(_client(report, located, index, table))
+            report.indices["clients"].append(index)
     return Scenario(
-        name=name,
+        name=report.scenario,
         path=located.path,
         located=located,
         description=data.get("description", ""),
         duration=duration,
         seed=seed,
-        server=_server(located, data.get("server", {})),
-        faults=faults,
-        clients=clients,
-        load=_load(located, data.get("load", {})),
-        expect=_expect(located, data.get("expect", {})),
+        server=_server(report, located, data.get("server", {})),
+        faults=tuple(faults),
+        clients=tuple(clients),
+        load=_load(report, located, data.get("load", {})),
+        expect=_expect(report, located, data.get("expect", {})),
     )
+
+
+def examine(path: Path, report: Report) -> Scenario | None:
+    """Read and check the scenario file at ``path``, every problem into ``report``;
+    the scenario (what has no problem), or None if the file cannot be read as TOML."""
+    try:
+        located = read(path)
+    except InvalidArgument as exc:
+        report.add(exc, None)
+        return None
+    return parse(located, report)
 
 
 def load(path: str | Path) -> Scenario:
     """Read and check the scenario file at ``path``.
 
     Raises:
-        InvalidArgument: the first mistake, as ``file:line: what is wrong``.
+        InvalidArgument: every mistake in the file, together: one alone as
+            ``file:line: what is wrong``; several numbered, one a line, in file
+            order, under ``N problems in FILE:``.
     """
-    return parse(read(Path(path)))
+    report = Report(Path(path))
+    scenario = examine(Path(path), report)
+    report.raise_if_any()
+    assert scenario is not None
+    return scenario

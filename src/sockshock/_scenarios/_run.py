@@ -37,6 +37,7 @@ from sockshock._harness import (
     split_server_attrs,
 )
 from sockshock._scenarios._model import Scenario
+from sockshock._scenarios._report import Mistake, Report
 from sockshock._util import (
     FaultNeverFired,
     InvalidArgument,
@@ -51,6 +52,7 @@ __all__ = [
     "ScenarioResult",
     "check_transport",
     "resolve",
+    "resolve_into",
     "run",
     "run_against",
 ]
@@ -67,36 +69,80 @@ def _blame(where: str | None) -> Iterator[None]:
         raise type(exc)(f"{where}: {exc}") from None
 
 
+def _report(scenario: Scenario, report: Report | None) -> Report:
+    """``report``, or a new one for ``scenario`` (its file's, its name)."""
+    if report is None:
+        report = Report(scenario.path)
+        report.scenario = scenario.name
+    return report
+
+
+def _index(report: Report, kind: str, position: int) -> int:
+    """The file's index of the scenario's ``kind`` entry at ``position``."""
+    kept = report.indices.get(kind)
+    return kept[position] if kept is not None and position < len(kept) else position
+
+
 def check_transport(
-    scenario: Scenario, transport: str, *, tls: bool, server: str, proxied: bool = False
+    scenario: Scenario,
+    transport: str,
+    *,
+    tls: bool,
+    server: str,
+    proxied: bool = False,
+    report: Report | None = None,
 ) -> None:
     """The scenario's faults and clients can act on a ``transport`` server (named by
     ``server``: ``"UDPServer"``, ``"--target='127.0.0.1:53' --udp"``), TLS included;
-    otherwise one error at the line of the key that cannot."""
+    otherwise an error at the line of each key that cannot -- into ``report`` if
+    given, else raised together."""
+    given = report
+    report = _report(scenario, report)
     if tls and transport == "datagram":
-        raise InvalidArgument(
-            f"{scenario.where('server', 'tls') or scenario.name}: tls=true: "
-            f"{server} is a datagram server; TLS runs over stream connections"
+        report.add(
+            InvalidArgument(
+                f"{scenario.where('server', 'tls') or scenario.name}: tls=true: "
+                f"{server} is a datagram server; TLS runs over stream connections"
+            ),
+            ("server", "tls"),
         )
-    check_fit(
-        scenario.faults,
-        transport=transport,
-        tls=tls,
-        proxied=proxied,
-        target=server,
-        where=lambda index, _, key: scenario.where("faults", index, key) or scenario.name,
-        fix="leave it out, or serve a server it can act on (tls = true in [server] for "
-        "layer='plaintext')",
-    )
-    for index, client in enumerate(scenario.clients):
+    for position, model in enumerate(scenario.faults):
+        index = _index(report, "faults", position)
+        blamed: list[str] = []  # the key check_fit blames: "model" or "layer"
+
+        def where(_: int, __: Any, key: str, index: int = index, blamed: list[str] = blamed) -> str:
+            blamed.append(key)
+            return scenario.where("faults", index, key) or scenario.name
+
+        with report.checking("faults", index):
+            try:
+                check_fit(
+                    [model],
+                    transport=transport,
+                    tls=tls,
+                    proxied=proxied,
+                    target=server,
+                    where=where,
+                    fix="leave it out, or serve a server it can act on (tls = true in "
+                    "[server] for layer='plaintext')",
+                )
+            except InvalidArgument as exc:
+                raise Mistake(str(exc), ("faults", index, *blamed[-1:])) from None
+    for position, client in enumerate(scenario.clients):
+        index = _index(report, "clients", position)
         datagram = client.kind == "datagram_burst"
         if datagram != (transport == "datagram"):
-            raise InvalidArgument(
-                f"{scenario.where('clients', index, 'kind') or scenario.name}: "
-                f"kind={client.kind!r} is a {'datagram' if datagram else 'stream'} client, "
-                f"but {server} is a {transport} server; leave it out or serve a server of "
-                "the other kind"
+            report.add(
+                InvalidArgument(
+                    f"{scenario.where('clients', index, 'kind') or scenario.name}: "
+                    f"kind={client.kind!r} is a {'datagram' if datagram else 'stream'} client, "
+                    f"but {server} is a {transport} server; leave it out or serve a server of "
+                    "the other kind"
+                ),
+                ("clients", index, "kind"),
             )
+    if given is None:
+        report.raise_if_any()
 
 
 @dataclass(frozen=True)
@@ -124,44 +170,93 @@ def resolve(
     start with the ``file:line`` of the key.
 
     Raises:
-        InvalidArgument: the first mistake.
+        InvalidArgument: every mistake, together (see ``_report``).
     """
+    report = _report(scenario, None)
+    resolved = resolve_into(
+        report,
+        scenario,
+        server_class=server_class,
+        handler=handler,
+        server_source=server_source,
+        handler_source=handler_source,
+    )
+    report.raise_if_any()
+    assert resolved is not None  # nothing could not be resolved: no problem
+    return resolved
+
+
+def resolve_into(
+    report: Report,
+    scenario: Scenario,
+    *,
+    server_class: Any = None,
+    handler: Any = None,
+    server_source: str = "server_class",
+    handler_source: str = "handler",
+) -> Resolved | None:
+    """:func:`resolve`, every problem into ``report`` (a check that depends on a key
+    with a problem there already is skipped); None if something could not be
+    resolved."""
     section = scenario.server
-    with _blame(None if server_class is not None else scenario.where("server", "class")):
-        cls = resolve_server_class(
-            server_class if server_class is not None else section.server_class,
-            source=server_source if server_class is not None else "class",
-        )
-    chosen = handler if handler is not None else section.handler
-    handler_where = None if handler is not None else scenario.where("server", "handler")
-    if isinstance(chosen, str):
-        with _blame(handler_where):
-            chosen = import_handler_class(
-                chosen, source=handler_source if handler is not None else "handler"
+    overrides = (server_class is not None, handler is not None)
+    cls = chosen = None
+    class_key = () if overrides[0] else ("server", "class")
+    if overrides[0] or not report.failed("server", "class"):
+        with (
+            report.checking(*class_key),
+            _blame(None if overrides[0] else scenario.where("server", "class")),
+        ):
+            cls = resolve_server_class(
+                server_class if overrides[0] else section.server_class,
+                source=server_source if overrides[0] else "class",
             )
+    chosen = handler if overrides[1] else section.handler
+    handler_where = None if overrides[1] else scenario.where("server", "handler")
+    handler_ok = overrides[1] or not report.failed("server", "handler")
+    if isinstance(chosen, str) and handler_ok:
+        handler_key = () if overrides[1] else ("server", "handler")
+        with report.checking(*handler_key), _blame(handler_where):
+            chosen = import_handler_class(
+                chosen, source=handler_source if overrides[1] else "handler"
+            )
+        handler_ok = not isinstance(chosen, str)
+    if cls is None or not handler_ok:
+        return None
     # A pair that does not fit: blamed on the handler's line if the file gave it, else
     # on the class's line if the file gave that (the default handler always fits).
-    class_where = None if server_class is not None else scenario.where("server", "class")
-    with _blame(handler_where if handler is None else class_where):
+    class_where = None if overrides[0] else scenario.where("server", "class")
+    choice = None
+    blamed = ("server", "handler") if not overrides[1] else class_key
+    with report.checking(*blamed), _blame(handler_where if not overrides[1] else class_where):
         choice = choose_handler(
             cls,
             chosen,
-            source=handler_source if handler is not None else "handler",
+            source=handler_source if overrides[1] else "handler",
             demo=True,
-            where="the scenario" if handler is None else "the command line",
+            where="the scenario" if not overrides[1] else "the command line",
         )
-    transport = choice.transport
-    with _blame(scenario.where("server", "attrs")):
-        split_server_attrs(
-            cls,
-            section.attrs,
-            adopting=False,
-            source="[server] attrs",
-            parameters=SERVING_PARAMETERS,
+    if not report.failed("server", "attrs"):
+        with report.checking("server", "attrs"), _blame(scenario.where("server", "attrs")):
+            split_server_attrs(
+                cls,
+                section.attrs,
+                adopting=False,
+                source="[server] attrs",
+                parameters=SERVING_PARAMETERS,
+            )
+    if choice is not None and not report.failed("server", "tls"):
+        origin = f" (from {server_source})" if overrides[0] else ""
+        check_transport(
+            scenario,
+            choice.transport,
+            tls=section.tls,
+            server=f"{cls.__name__}{origin}",
+            report=report,
         )
-    origin = f" (from {server_source})" if server_class is not None else ""
-    check_transport(scenario, transport, tls=section.tls, server=f"{cls.__name__}{origin}")
-    return Resolved(cls, choice.handler_class, transport)
+    if choice is None:
+        return None
+    return Resolved(cls, choice.handler_class, choice.transport)
 
 
 @dataclass
