@@ -353,6 +353,22 @@ def test_limit_data_cuts_the_reply_that_crosses_the_limit(
         direct.delete("limit:key")
 
 
+def test_a_toxic_added_upstream_leaves_limit_data_downstream_counting(
+    toxi: Toxiproxy, server: RedisServer
+) -> None:
+    """toxiproxy's downstream toxics are untouched by a change upstream: 35 bytes
+    do not get through a 30-byte limit because a toxic was added the other way."""
+    proxy = proxy_for(toxi, server, "redis-limit-kept")
+    with client(address_of(proxy)) as r:
+        assert r.ping() is True
+        proxy.add_toxic(type="limit_data", attributes={"bytes": 30})
+        for _ in range(4):
+            assert r.ping() is True  # 4 x 7 bytes: 28
+        proxy.add_toxic(type="latency", stream="upstream", attributes={"latency": 1})
+        with pytest.raises(redis.ConnectionError, match="Connection closed by server"):
+            r.ping()  # 35
+
+
 def test_slow_close_delays_the_close_redis_py_sees(toxi: Toxiproxy, server: RedisServer) -> None:
     """A blocked BLPOP whose connection the server kills: redis-py hears of it
     ``delay`` after the kill, not at once."""

@@ -1,9 +1,12 @@
-"""Faults replaced while a proxy holds data back: what the old plan held goes on at
-once, as when a toxiproxy toxic is removed (its latency toxic, interrupted, "exits
-fast without applying latency" and drops nothing); a reset it scheduled still
-comes, as toxiproxy's ``reset_peer`` cannot be interrupted. Found with redis-py
-(tests/test_proxy_redis.py): a reply held by a 10 s latency toxic took the whole
-10 s after the toxic was removed."""
+"""Faults replaced on a running proxy, as toxiproxy's toxics change. What the old
+plan held back goes on at once, as when a toxiproxy toxic is removed (its latency
+toxic, interrupted, "exits fast without applying latency" and drops nothing); a
+reset it scheduled still comes, as toxiproxy's ``reset_peer`` cannot be
+interrupted; a direction whose models did not change goes on as it was, as
+toxiproxy's downstream toxics are untouched by a change upstream. Both found with
+redis-py (tests/test_proxy_redis.py): a reply held by a 10 s latency toxic took the
+whole 10 s after the toxic was removed, and an upstream toxic added restarted a
+downstream ``limit_data``'s count."""
 
 from __future__ import annotations
 
@@ -101,3 +104,40 @@ def test_a_scheduled_reset_still_comes_when_the_faults_go() -> None:
         with pytest.raises(ConnectionResetError):
             client.recv(10)
         assert time.monotonic() - start >= delay * 0.99
+
+
+def ask(client: socket.socket, line: bytes) -> bytes:
+    client.sendall(line)
+    return read_line(client)
+
+
+def test_a_change_upstream_leaves_downstream_counting_on() -> None:
+    limit = F.EOFAfter(30, direction="out")
+    with (
+        sockshock.serving("ThreadingTCPServer", Echo) as srv,
+        sockshock.FaultProxy(srv.address, faults=[limit]) as proxy,
+        socket.create_connection(proxy.address, timeout=WAIT) as client,
+    ):
+        for _ in range(4):
+            assert ask(client, b"abcdef\n") == b"abcdef\n"  # 28 bytes back
+        proxy.set_faults([limit, F.Latency(0.001, direction="in")])
+        assert ask(client, b"abcdef\n") == b"ab"  # 30: cut, end of file
+
+
+def test_a_change_upstream_leaves_a_delay_downstream_running() -> None:
+    hold = F.Latency(LONG, direction="out")
+    with (
+        sockshock.serving("ThreadingTCPServer", Echo) as srv,
+        sockshock.FaultProxy(srv.address, faults=[hold]) as proxy,
+        socket.create_connection(proxy.address, timeout=WAIT) as client,
+    ):
+        held = fired(proxy)
+        client.sendall(b"held\n")
+        assert held.wait(WAIT)
+        proxy.set_faults([hold, F.Latency(0.001, direction="in")])
+        client.settimeout(0.3)
+        with pytest.raises(TimeoutError):  # still held: downstream did not change
+            client.recv(10)
+        client.settimeout(WAIT)
+        proxy.set_faults(None)  # now it did
+        assert read_line(client) == b"held\n"
