@@ -7,9 +7,10 @@ what redis-py or redis-benchmark sees.
 
 One ``redis-server`` per module (per xdist worker) on a free loopback port, without
 persistence; the module is skipped, saying why, when ``redis-server`` is not on PATH
-or redis-py is not installed (``.ci/run`` installs both where it can). redis-py
-retries a failed command ten times by default; the tests that want to see the first
-error say so (``retry=NO_RETRY``), as a test of error handling would."""
+or redis-py is not installed (``.ci/run`` installs both where it can). redis-py (6
+and later) retries a failed command by default, with a back-off; the tests that
+want to see the first error say so (``retry=NO_RETRY``), as a test of error
+handling would."""
 
 from __future__ import annotations
 
@@ -53,8 +54,8 @@ api = api_tests.api
 toxi = api_tests.toxi
 address_of = api_tests.address_of
 
-#: No retries: the test sees the first error, where redis-py's default retries ten
-#: times with a back-off first.
+#: No retries: the test sees the first error, where redis-py's defaults retry with a
+#: back-off first.
 NO_RETRY = Retry(NoBackoff(), 0)
 
 

@@ -37,36 +37,36 @@ def test_a_reply_held_by_latency_goes_at_once_when_the_faults_go() -> None:
     with (
         sockshock.serving("ThreadingTCPServer", Echo) as srv,
         sockshock.FaultProxy(srv.address, faults=[F.Latency(LONG, direction="out")]) as proxy,
-        socket.create_connection(proxy.address, timeout=WAIT) as client,
     ):
-        held = fired(proxy)
-        client.sendall(b"held\n")
-        assert held.wait(WAIT)
-        replaced = time.monotonic()
-        proxy.set_faults(None)
-        assert read_line(client) == b"held\n"
-        assert time.monotonic() - replaced < SOON
-        assert proxy.plan.log == []  # the new plan decided nothing
+        held = fired(proxy)  # before the client connects: nothing goes unseen
+        with socket.create_connection(proxy.address, timeout=WAIT) as client:
+            client.sendall(b"held\n")
+            assert held.wait(WAIT)
+            replaced = time.monotonic()
+            proxy.set_faults(None)
+            assert read_line(client) == b"held\n"
+            assert time.monotonic() - replaced < SOON
+            assert proxy.plan.log == []  # the new plan decided nothing
 
 
 def test_held_data_goes_first_and_the_new_plans_latency_applies_after_it() -> None:
     with (
         sockshock.serving("ThreadingTCPServer", Echo) as srv,
         sockshock.FaultProxy(srv.address, faults=[F.Latency(LONG, direction="out")]) as proxy,
-        socket.create_connection(proxy.address, timeout=WAIT) as client,
     ):
-        held = fired(proxy)
-        client.sendall(b"first\n")
-        assert held.wait(WAIT)
-        plan = proxy.set_faults([F.Latency(0.2, direction="out")])
-        start = time.monotonic()
-        assert read_line(client) == b"first\n"
-        assert time.monotonic() - start < SOON
-        start = time.monotonic()
-        client.sendall(b"second\n")
-        assert read_line(client) == b"second\n"
-        assert 0.2 * 0.99 <= time.monotonic() - start < SOON
-        assert [e.decision.delay for e in plan.log] == [0.2]
+        held = fired(proxy)  # before the client connects: nothing goes unseen
+        with socket.create_connection(proxy.address, timeout=WAIT) as client:
+            client.sendall(b"first\n")
+            assert held.wait(WAIT)
+            plan = proxy.set_faults([F.Latency(0.2, direction="out")])
+            start = time.monotonic()
+            assert read_line(client) == b"first\n"
+            assert time.monotonic() - start < SOON
+            start = time.monotonic()
+            client.sendall(b"second\n")
+            assert read_line(client) == b"second\n"
+            assert 0.2 * 0.99 <= time.monotonic() - start < SOON
+            assert [e.decision.delay for e in plan.log] == [0.2]
 
 
 def test_an_end_of_file_held_by_slow_close_goes_at_once_when_the_faults_go() -> None:
@@ -78,15 +78,15 @@ def test_an_end_of_file_held_by_slow_close_goes_at_once_when_the_faults_go() -> 
     with (
         sockshock.serving("ThreadingTCPServer", ReplyAndClose) as srv,
         sockshock.FaultProxy(srv.address, faults=[slow_close]) as proxy,
-        socket.create_connection(proxy.address, timeout=WAIT) as client,
     ):
-        held = fired(proxy)
-        assert read_line(client) == b"bye\n"  # the data is not held
-        assert held.wait(WAIT)  # the end of file is
-        replaced = time.monotonic()
-        proxy.set_faults(None)
-        assert client.recv(10) == b""
-        assert time.monotonic() - replaced < SOON
+        held = fired(proxy)  # before the client connects: nothing goes unseen
+        with socket.create_connection(proxy.address, timeout=WAIT) as client:
+            assert read_line(client) == b"bye\n"  # the data is not held
+            assert held.wait(WAIT)  # the end of file is
+            replaced = time.monotonic()
+            proxy.set_faults(None)
+            assert client.recv(10) == b""
+            assert time.monotonic() - replaced < SOON
 
 
 def test_a_scheduled_reset_still_comes_when_the_faults_go() -> None:
@@ -94,16 +94,16 @@ def test_a_scheduled_reset_still_comes_when_the_faults_go() -> None:
     with (
         sockshock.serving("ThreadingTCPServer", Echo) as srv,
         sockshock.FaultProxy(srv.address, faults=[F.ResetAfter(0, delay=delay)]) as proxy,
-        socket.create_connection(proxy.address, timeout=WAIT) as client,
     ):
-        held = fired(proxy)
-        start = time.monotonic()
-        client.sendall(b"doomed\n")
-        assert held.wait(WAIT)
-        proxy.set_faults(None)
-        with pytest.raises(ConnectionResetError):
-            client.recv(10)
-        assert time.monotonic() - start >= delay * 0.99
+        held = fired(proxy)  # before the client connects: nothing goes unseen
+        with socket.create_connection(proxy.address, timeout=WAIT) as client:
+            start = time.monotonic()
+            client.sendall(b"doomed\n")
+            assert held.wait(WAIT)
+            proxy.set_faults(None)
+            with pytest.raises(ConnectionResetError):
+                client.recv(10)
+            assert time.monotonic() - start >= delay * 0.99
 
 
 def ask(client: socket.socket, line: bytes) -> bytes:
@@ -129,15 +129,15 @@ def test_a_change_upstream_leaves_a_delay_downstream_running() -> None:
     with (
         sockshock.serving("ThreadingTCPServer", Echo) as srv,
         sockshock.FaultProxy(srv.address, faults=[hold]) as proxy,
-        socket.create_connection(proxy.address, timeout=WAIT) as client,
     ):
-        held = fired(proxy)
-        client.sendall(b"held\n")
-        assert held.wait(WAIT)
-        proxy.set_faults([hold, F.Latency(0.001, direction="in")])
-        client.settimeout(0.3)
-        with pytest.raises(TimeoutError):  # still held: downstream did not change
-            client.recv(10)
-        client.settimeout(WAIT)
-        proxy.set_faults(None)  # now it did
-        assert read_line(client) == b"held\n"
+        held = fired(proxy)  # before the client connects: nothing goes unseen
+        with socket.create_connection(proxy.address, timeout=WAIT) as client:
+            client.sendall(b"held\n")
+            assert held.wait(WAIT)
+            proxy.set_faults([hold, F.Latency(0.001, direction="in")])
+            client.settimeout(0.3)
+            with pytest.raises(TimeoutError):  # still held: downstream did not change
+                client.recv(10)
+            client.settimeout(WAIT)
+            proxy.set_faults(None)  # now it did
+            assert read_line(client) == b"held\n"
