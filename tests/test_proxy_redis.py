@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +34,7 @@ import sockshock
 from sockshock import faults as F
 from tests import test_proxy_api as api_tests
 from tests._support import SUBPROCESS_TIMEOUT, WAIT
-from tests.test_proxy import read_line_within
+from tests.test_proxy_control import proxy_process
 
 redis = pytest.importorskip("redis", reason="redis-py is not installed (pip install redis)")
 if shutil.which("redis-server") is None:
@@ -443,25 +442,6 @@ CASES = {
 }
 
 
-@contextlib.contextmanager
-def proxy_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], tuple[str, int]]]:
-    """``sockshock proxy ARGS`` and where it listens; stopped however the block ends."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sockshock", "proxy", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        host, port = read_line_within(proc).strip().rsplit(":", 1)
-        yield proc, (host, int(port))
-    finally:
-        stop_process(proc)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
 def benchmark_results(output: str) -> dict[str, tuple[int, float]]:
     """Each test redis-benchmark ran: (requests completed, min latency in ms)."""
     results = {}
@@ -488,9 +468,10 @@ def test_redis_benchmark_through_sockshock_proxy(
     received = server.connections_received()
     with proxy_process(
         "--upstream", server.upstream, "--seed", "1", "--log", str(log), *faults
-    ) as (proc, (host, port)):
+    ) as (proc, address):
+        host, port = address.rsplit(":", 1)
         run = subprocess.run(
-            [BENCHMARK or "redis-benchmark", "-h", host, "-p", str(port),
+            [BENCHMARK or "redis-benchmark", "-h", host, "-p", port,
              "-n", str(REQUESTS), "-c", "10", "-t", "ping,get,set", *options],
             capture_output=True,
             text=True,
