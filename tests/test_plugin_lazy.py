@@ -17,7 +17,6 @@ pytest_plugins = ["pytester"]
 # plugin's own light modules.
 LIGHT = {
     "sockshock",
-    "sockshock.errors",  # re-exports _util's exceptions, named by it from the first raise
     "sockshock.pytest_plugin",
     "sockshock._pytest",
     "sockshock._pytest._ending",

@@ -25,11 +25,10 @@ proxy), ``_scenarios`` (scenario files), ``_checks`` (the built-in checks),
 import importlib
 from typing import TYPE_CHECKING
 
-from sockshock import errors as errors
 from sockshock._util import __version__ as __version__
-from sockshock._util import publish
 
 if TYPE_CHECKING:
+    from sockshock import errors as errors
     from sockshock import faults as faults
     from sockshock import layer as layer
     from sockshock._harness import ServerHandle, Transcript, audit, drive, inject, install, serving
@@ -48,11 +47,12 @@ __all__ = [
     "serving",
 ]
 
-# ``sockshock.errors`` is imported now (it only re-exports ``_util``'s exceptions,
-# loaded already) so that they are named ``sockshock.errors.X`` from the first raise.
-# The names above and the other public modules are imported when first used (PEP 562):
+# The names above and the public modules are imported when first used (PEP 562):
 # ``import sockshock`` -- which ``import sockshock.pytest_plugin`` runs at every
-# pytest start-up -- loads no harness.
+# pytest start-up -- loads no harness. Each object is named by its public module
+# where it is defined (``_util.exported_by``), so ``sockshock.errors.InvalidArgument``
+# and ``sockshock.ServerHandle`` are their names however they were reached: the
+# plugin's fixtures use the private packages and import none of these modules.
 _HOMES = {
     "FaultProxy": "sockshock._proxy",
     "ServerHandle": "sockshock._harness",
@@ -84,11 +84,7 @@ _MODULES = frozenset(
 def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is not None:
-        module = importlib.import_module(home)
-        value = getattr(module, name)
-        # Named ``sockshock.serving``, not by their home -- this name and the others
-        # from the same home, which ``serving()`` hands out (``ServerHandle``).
-        publish(__name__, vars(module), [n for n, h in _HOMES.items() if h == home])
+        value = getattr(importlib.import_module(home), name)
     elif name in _MODULES:  # ``sockshock.errors.X`` after ``import sockshock``
         value = importlib.import_module(f"sockshock.{name}")
     else:

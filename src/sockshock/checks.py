@@ -15,8 +15,5 @@ and a leak audit. No pytest needed.
 """
 
 from sockshock._checks import check_server
-from sockshock._util import publish
 
 __all__ = ["check_server"]
-
-publish(__name__, globals(), __all__)

@@ -33,7 +33,6 @@ from sockshock._clients import (
     rst_on_close,
     slowloris,
 )
-from sockshock._util import publish
 
 __all__ = [
     "connect_and_idle",
@@ -45,5 +44,3 @@ __all__ = [
     "rst_on_close",
     "slowloris",
 ]
-
-publish(__name__, globals(), __all__)

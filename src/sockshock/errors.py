@@ -30,7 +30,6 @@ from sockshock._util import (
     ShutdownTimeout,
     ShutdownTooSlow,
     SockshockError,
-    publish,
 )
 
 __all__ = [
@@ -45,5 +44,3 @@ __all__ = [
     "ShutdownTooSlow",
     "SockshockError",
 ]
-
-publish(__name__, globals(), __all__)

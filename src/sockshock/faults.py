@@ -39,7 +39,6 @@ from sockshock._faults import (
     Stall,
     TruncateDatagrams,
 )
-from sockshock._util import publish
 
 __all__ = [
     "AbruptShutdown",
@@ -62,5 +61,3 @@ __all__ = [
     "Stall",
     "TruncateDatagrams",
 ]
-
-publish(__name__, globals(), __all__)

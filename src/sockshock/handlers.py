@@ -7,8 +7,5 @@ sockshock.handlers:NaiveRecvEcho`` shows what a failing check looks like.
 """
 
 from sockshock._harness import DatagramEcho, LineEcho, NaiveRecvEcho, NaiveSendEcho
-from sockshock._util import publish
 
 __all__ = ["DatagramEcho", "LineEcho", "NaiveRecvEcho", "NaiveSendEcho"]
-
-publish(__name__, globals(), __all__)

@@ -11,9 +11,7 @@
 """
 
 from sockshock._layer import SYSTEM_LAYER, SocketLayer, check_socket_layer
-from sockshock._util import VirtualClock, publish
+from sockshock._util import VirtualClock
 from sockshock._wire import FaultLayer
 
 __all__ = ["SYSTEM_LAYER", "FaultLayer", "SocketLayer", "VirtualClock", "check_socket_layer"]
-
-publish(__name__, globals(), __all__)

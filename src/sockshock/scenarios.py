@@ -17,8 +17,5 @@ pytest: ``@pytest.mark.faults("slowloris")``, ``--sockshock-scenario=NAME``.
 
 from sockshock._scenarios import find as load
 from sockshock._scenarios import names, run
-from sockshock._util import publish
 
 __all__ = ["load", "names", "run"]
-
-publish(__name__, globals(), __all__)

@@ -27,7 +27,6 @@ from sockshock._clients import (
     ScriptRun,
     Send,
 )
-from sockshock._util import publish
 
 __all__ = [
     "ClientScript",
@@ -39,5 +38,3 @@ __all__ = [
     "ScriptRun",
     "Send",
 ]
-
-publish(__name__, globals(), __all__)

@@ -25,7 +25,6 @@ from sockshock._strategies import (
     fault_models,
     fault_plans,
 )
-from sockshock._util import publish
 
 __all__ = [
     "ServerMachine",
@@ -35,5 +34,3 @@ __all__ = [
     "fault_models",
     "fault_plans",
 ]
-
-publish(__name__, globals(), __all__)

@@ -16,8 +16,5 @@ from sockshock._tls import (
     contexts,
     server_context,
 )
-from sockshock._util import publish
 
 __all__ = ["TLS_CASES", "client_context", "contexts", "server_context"]
-
-publish(__name__, globals(), __all__)

@@ -42,7 +42,7 @@ from sockshock._harness import (
     resolve_spec,
 )
 from sockshock._stdlib import ServerKind, kind_of
-from sockshock._util import InvalidArgument, check_seed, check_type, format_address
+from sockshock._util import InvalidArgument, check_seed, check_type, exported_by, format_address
 
 __all__ = [
     "CheckResult",
@@ -262,6 +262,7 @@ def _expectation(expect: Any) -> Expectation:
     )
 
 
+@exported_by("sockshock.checks")
 def check_server(
     server_class: type[Server] | str,
     handler_class: HandlerClass | str | None = None,

@@ -21,6 +21,7 @@ from sockshock._clients._control import Control
 from sockshock._clients._limits import validate
 from sockshock._clients._results import DatagramResult, StreamResult
 from sockshock._clients._run import ClientRun
+from sockshock._util import exported_by
 
 __all__ = [
     "HTTP_REQUEST",
@@ -74,6 +75,7 @@ def prepare(kind: str, address: Any, source: str | None, options: dict[str, Any]
 # -- the clients -----------------------------------------------------------------
 
 
+@exported_by("sockshock.clients")
 def slowloris(
     address: Address,
     *,
@@ -123,6 +125,7 @@ def slowloris(
     )
 
 
+@exported_by("sockshock.clients")
 def drip_feed(
     address: Address,
     *,
@@ -173,6 +176,7 @@ def drip_feed(
     )
 
 
+@exported_by("sockshock.clients")
 def never_reads(
     address: Address,
     *,
@@ -226,6 +230,7 @@ def never_reads(
     )
 
 
+@exported_by("sockshock.clients")
 def half_close(
     address: Address,
     *,
@@ -262,6 +267,7 @@ def half_close(
     )
 
 
+@exported_by("sockshock.clients")
 def rst_on_close(
     address: Address,
     *,
@@ -303,6 +309,7 @@ def rst_on_close(
     )
 
 
+@exported_by("sockshock.clients")
 def connect_and_idle(
     address: Address,
     *,
@@ -339,6 +346,7 @@ def connect_and_idle(
     )
 
 
+@exported_by("sockshock.clients")
 def connection_flood(
     address: Address,
     *,
@@ -390,6 +398,7 @@ def connection_flood(
     )
 
 
+@exported_by("sockshock.clients")
 def datagram_burst(
     address: Address,
     *,

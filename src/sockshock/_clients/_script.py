@@ -18,10 +18,18 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Union, cast
 
-from sockshock._util import MAX_SECONDS, MAX_UDP_PAYLOAD, InvalidArgument, check_number, check_type
+from sockshock._util import (
+    MAX_SECONDS,
+    MAX_UDP_PAYLOAD,
+    InvalidArgument,
+    check_number,
+    check_type,
+    exported_by,
+)
 
 __all__ = [
     "ABBREVIATE_OVER",
@@ -41,6 +49,7 @@ __all__ = [
     "as_script",
     "check_steps",
     "outcome_of",
+    "steps_of",
     "wanted",
 ]
 
@@ -75,6 +84,7 @@ class ScriptStep:
     __slots__ = ()
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class Send(ScriptStep):
     """Send ``data``, all of it (a datagram, on a datagram socket).
@@ -93,6 +103,7 @@ class Send(ScriptStep):
         return f"Send({abbreviate(self.data)})"
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class Pause(ScriptStep):
     """Do nothing for ``seconds`` (real seconds on a real socket, virtual ones in
@@ -111,6 +122,7 @@ class Pause(ScriptStep):
         return f"Pause({self.seconds!r})"
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class Read(ScriptStep):
     """Receive until ``size`` bytes came in this step, or until what came ends with
@@ -143,18 +155,21 @@ class Read(ScriptStep):
         return f"Read({', '.join(args)})"
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class HalfClose(ScriptStep):
     """Shut the writing side down (``shutdown(SHUT_WR)``): the server reads end of
     file; the client can still read."""
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class Reset(ScriptStep):
     """Close with an RST instead of a FIN (``SO_LINGER`` zero): the server's next
     read fails with ``ECONNRESET``."""
 
 
+@exported_by("sockshock.scripts")
 @dataclass(frozen=True, slots=True)
 class Close(ScriptStep):
     """Close the socket (a FIN; an RST if data the server sent is still unread)."""
@@ -186,12 +201,51 @@ def outcome_of(exc: OSError) -> str:
     return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
 
 
-@dataclass(frozen=True)
+_STEP_NAMES = "Send, Pause, Read, HalfClose, Reset, Close"
+
+
+def steps_of(steps: object, *, source: str) -> tuple[Step, ...]:
+    """``steps`` -- a list, a tuple, any other ordered iterable (a generator: read
+    once) -- as a tuple of steps, each checked; one error naming the first bad
+    element and its index. Byte strings, text and sets are refused whole: they
+    iterate, but not into steps (a set: in no fixed order)."""
+    if type(steps) is tuple:
+        found: tuple[object, ...] = steps
+    elif isinstance(steps, (list, tuple)):
+        found = tuple(steps)
+    elif isinstance(steps, (str, bytes, bytearray, memoryview, AbstractSet)) or not isinstance(
+        steps, Iterable
+    ):
+        hint = ""
+        if isinstance(steps, (bytes, bytearray, memoryview)):
+            hint = f"; to send bytes, wrap them: [Send({abbreviate(bytes(steps))})]"
+        elif isinstance(steps, AbstractSet):
+            hint = "; a set has no order: give a list"
+        elif isinstance(steps, _STEPS):
+            hint = f"; one step is a list of one: [{steps!r}]"
+        raise InvalidArgument(
+            f"expected a list of steps ({_STEP_NAMES}) but got steps={abbreviate(repr(steps))} "
+            f"(type={type(steps).__name__}) (from {source}){hint}"
+        )
+    else:
+        found = tuple(steps)  # a one-shot iterable is read here, once
+    for index, step in enumerate(found):
+        if type(step) not in _STEPS and not isinstance(step, _STEPS):
+            raise InvalidArgument(
+                f"expected a step ({_STEP_NAMES}) but got steps[{index}]="
+                f"{abbreviate(repr(step))} (type={type(step).__name__}) (from {source})"
+            )
+    return cast("tuple[Step, ...]", found)
+
+
+@exported_by("sockshock.scripts")
+@dataclass(frozen=True, init=False)
 class ClientScript:
     """What one client does, step by step.
 
     Args:
-        steps: the steps, in order.
+        steps: the steps, in order: a list, a tuple, or any other iterable of them
+            (a generator is read once, here); kept as a tuple.
         timeout: how long each :class:`Read` (and each send on a real socket) may
             wait, in seconds.
         intended: the whole request the client means to send (default: what its
@@ -204,31 +258,25 @@ class ClientScript:
     # Not compared: two scripts with the same steps do the same on the wire.
     intended: bytes | None = field(default=None, compare=False)
 
-    def __post_init__(self) -> None:
-        steps = tuple(self.steps) if isinstance(self.steps, (list, tuple)) else None
-        if steps is None:
-            raise InvalidArgument(
-                f"expected a list of steps but got steps={self.steps!r} "
-                f"(type={type(self.steps).__name__}) (from ClientScript())"
-            )
-        for step in steps:
-            if type(step) not in _STEPS and not isinstance(step, _STEPS):
-                raise InvalidArgument(
-                    f"expected a step (Send, Pause, Read, HalfClose, Reset, Close) but got "
-                    f"{step!r} (type={type(step).__name__}) (from ClientScript())"
-                )
-        object.__setattr__(self, "steps", steps)
-        if self.intended is not None:
-            if isinstance(self.intended, (bytearray, memoryview)):
-                object.__setattr__(self, "intended", bytes(self.intended))
-            check_type("intended", self.intended, bytes, source="ClientScript()")
+    # Written out, not generated: ``steps`` is taken as any iterable of steps --
+    # ``[Send(...), Read()]`` in a variable is a ``list[ScriptStep]`` to mypy (the
+    # join of its items' types), a function may return ``Sequence[Send | Read]`` --
+    # and kept as the tuple the field's type says.
+    def __init__(
+        self,
+        steps: Iterable[ScriptStep],
+        timeout: float = 5.0,
+        intended: bytes | None = None,
+    ) -> None:
+        object.__setattr__(self, "steps", steps_of(steps, source="ClientScript()"))
+        if intended is not None and isinstance(intended, (bytearray, memoryview)):
+            intended = bytes(intended)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "intended", intended)
+        if intended is not None:
+            check_type("intended", intended, bytes, source="ClientScript()")
         check_number(
-            "timeout",
-            self.timeout,
-            low=0,
-            low_open=True,
-            high=MAX_SECONDS,
-            source="ClientScript()",
+            "timeout", timeout, low=0, low_open=True, high=MAX_SECONDS, source="ClientScript()"
         )
 
     @property
@@ -285,7 +333,7 @@ def as_script(value: Any, transport: str, *, source: str) -> ClientScript:
             if transport == "stream":
                 return ClientScript((*sends, _HALF_CLOSE, _READ))
             return ClientScript((*sends, *[_READ for _ in value]))
-        return ClientScript(tuple(value))
+        return ClientScript(steps_of(value, source=source))
     raise InvalidArgument(
         f"expected bytes, a list of byte strings, a list of steps or a "
         f"ClientScript but got {source}={value!r} (type={type(value).__name__})"
@@ -307,6 +355,7 @@ def wanted(step: Read, got: bytes | bytearray, chunk: bytes) -> tuple[int, bool]
     return take, complete
 
 
+@exported_by("sockshock.scripts")
 class ScriptRun:
     """A :class:`ClientScript` carried out on a real, connected socket.
 

@@ -19,7 +19,7 @@ from sockshock._faults._core import (
     check_positive,
 )
 from sockshock._faults._stream import Directed
-from sockshock._util import check_number
+from sockshock._util import check_number, exported_by
 
 __all__ = [
     "MAX_BITS",
@@ -47,6 +47,7 @@ class _DatagramModel(Directed):
     _table: ClassVar[dict[str, tuple[str, ...]]] = _DATAGRAM
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class DropDatagrams(_DatagramModel):
     """Datagrams are lost with ``probability`` (a lost request is a spurious
@@ -68,6 +69,7 @@ class DropDatagrams(_DatagramModel):
         return Decision(action=DROP)
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class DuplicateDatagrams(_DatagramModel):
     """Datagrams arrive (``"in"``) or leave (``"out"``) ``copies`` extra times.
@@ -94,6 +96,7 @@ class DuplicateDatagrams(_DatagramModel):
         return Decision(duplicate=self.copies)
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class ReorderDatagrams(_DatagramModel):
     """A datagram is held back behind 1 to ``window`` later ones (with
@@ -120,6 +123,7 @@ class ReorderDatagrams(_DatagramModel):
         return Decision(hold=rng.randint(1, self.window))
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class CorruptDatagrams(_DatagramModel):
     """``bits`` random bits of a datagram are flipped (with ``probability``).
@@ -148,6 +152,7 @@ class CorruptDatagrams(_DatagramModel):
         return Decision(corrupt=tuple(rng.randrange(op.size * 8) for _ in range(self.bits)))
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class TruncateDatagrams(_DatagramModel):
     """Datagrams longer than ``max_size`` bytes are cut to ``max_size``.
@@ -176,6 +181,7 @@ class TruncateDatagrams(_DatagramModel):
         return Decision(truncate=self.max_size)
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class BurstLoss(_DatagramModel):
     """Gilbert-Elliott loss: a two-state channel whose losses come in bursts.

@@ -20,13 +20,14 @@ import math
 import random
 from collections.abc import Iterable
 
-from sockshock._util import InvalidArgument, check_number
+from sockshock._util import InvalidArgument, check_number, exported_by
 
 __all__ = ["Draws"]
 
 _BELOW_ONE = 1.0 - 2.0**-53  # the largest float random() may return
 
 
+@exported_by("sockshock.faults")
 class Draws(random.Random):
     """A ``random.Random`` that returns numbers given in advance, in order.
 

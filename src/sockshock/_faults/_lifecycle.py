@@ -25,7 +25,7 @@ from sockshock._faults._core import (
     check_positive,
 )
 from sockshock._faults._stream import DIRECTIONS
-from sockshock._util import InvalidArgument, check_number
+from sockshock._util import InvalidArgument, check_number, exported_by
 
 __all__ = ["ACCEPT_ERRNOS", "MAX_TIMES", "AbruptShutdown", "AcceptErrors"]
 
@@ -87,6 +87,7 @@ def _errno_value(value: Any, source: str) -> int:
     return number
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class AcceptErrors(FaultModel):
     """``accept()`` fails ``times`` times with ``errno`` (a number or a name such as
@@ -133,6 +134,7 @@ class AcceptErrors(FaultModel):
         return super().describe().replace(f"errno={self.errno!r}", f"errno={name}")
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class AbruptShutdown(FaultModel):
     """The server is shut down (``shutdown()`` then ``server_close()``, from another

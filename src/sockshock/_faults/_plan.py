@@ -11,7 +11,7 @@ from typing import Any
 from sockshock._faults._core import ACCEPT, ERROR, NOTHING, WIRE, Decision, FaultModel, Operation
 from sockshock._faults._derive import AFFECTED, CounterRandom
 from sockshock._faults._draws import Draws
-from sockshock._util import InvalidArgument, check_number, check_seed
+from sockshock._util import InvalidArgument, check_number, check_seed, exported_by
 
 __all__ = ["LOG_LIMIT", "FaultEvent", "FaultPlan", "make_plan"]
 
@@ -134,6 +134,7 @@ def make_plan(
     )
 
 
+@exported_by("sockshock.faults")
 class FaultPlan:
     """A set of fault models, the seed that drives them, and the log of what they did.
 

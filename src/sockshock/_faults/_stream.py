@@ -23,7 +23,7 @@ from sockshock._faults._core import (
     check_direction,
     check_positive,
 )
-from sockshock._util import check_number, check_type
+from sockshock._util import check_number, check_type, exported_by
 
 __all__ = [
     "MAX_BANDWIDTH",
@@ -72,6 +72,7 @@ class _Chunks(FaultModel):
         return Decision(limit=rng.randint(1, self.max_chunk))
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class PartialReads(_Chunks):
     """``recv``/``recv_into`` return 1 to ``max_chunk`` bytes even when more is waiting.
@@ -87,6 +88,7 @@ class PartialReads(_Chunks):
     kinds: ClassVar[tuple[str, ...]] = (RECV,)
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class PartialWrites(_Chunks):
     """``send`` accepts only 1 to ``max_chunk`` bytes of the buffer (``sendall``
@@ -103,6 +105,7 @@ class PartialWrites(_Chunks):
     kinds: ClassVar[tuple[str, ...]] = (SEND,)
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class Latency(Directed):
     """Each operation waits ``seconds``, plus or minus up to ``jitter`` (uniformly,
@@ -156,6 +159,7 @@ class Latency(Directed):
         return Decision(delay=delay) if delay else None
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class Bandwidth(Directed):
     """Throttle a connection to ``bytes_per_second`` in each direction it applies to.
@@ -193,6 +197,7 @@ class Bandwidth(Directed):
         return Decision(delay=start - op.now, limit=amount)
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class SlowClient(FaultModel):
     """The client trickles its request: every read returns at most ``chunk`` bytes,
@@ -223,6 +228,7 @@ class SlowClient(FaultModel):
         return Decision(delay=self.pause + jitter, limit=self.chunk)
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class SlowReader(FaultModel):
     """The client reads its response slowly: every send takes at most ``chunk``
@@ -260,6 +266,7 @@ def _after(nbytes: int, op: Operation, action: str, **extra: Any) -> Decision | 
     return Decision(limit=nbytes - offset)
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class ResetAfter(Directed):
     """The peer resets the connection once ``nbytes`` have moved in ``direction``:
@@ -314,6 +321,7 @@ class _EndsAfter(Directed):
         return _after(self.nbytes, op, self.action)
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class EOFAfter(_EndsAfter):
     """The peer closes early once ``nbytes`` have moved in ``direction``.
@@ -338,6 +346,7 @@ class EOFAfter(_EndsAfter):
     action = EOF
 
 
+@exported_by("sockshock.faults")
 @dataclass(frozen=True, repr=False)
 class Stall(_EndsAfter):
     """The peer goes silent after ``nbytes`` have moved in ``direction``.

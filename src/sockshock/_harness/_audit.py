@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sockshock._harness._stacks import describe_thread
-from sockshock._util import LeakError, check_number, check_type, format_address, watch_at_exit
+from sockshock._util import (
+    LeakError,
+    check_number,
+    check_type,
+    exported_by,
+    format_address,
+    watch_at_exit,
+)
 
 __all__ = [
     "LeakAudit",
@@ -456,6 +463,7 @@ class LeakAudit:
             raise LeakError(report)
 
 
+@exported_by("sockshock")
 @contextlib.contextmanager
 def audit(*, descriptors: bool = True, grace: float = _GRACE) -> Iterator[LeakAudit]:
     """Fail if the block leaves threads, descriptors, child processes or Unix

@@ -56,7 +56,7 @@ from sockshock._memory import (
     never,
 )
 from sockshock._sched import DEFAULT_DEPTH, Exploration, Schedule, explore
-from sockshock._util import InvalidArgument, VirtualClock, check_seed
+from sockshock._util import InvalidArgument, VirtualClock, check_seed, exported_by
 from sockshock._wire import DONTWAIT, FaultLayer
 
 __all__ = ["DriveServer", "Transcript", "drive"]
@@ -106,6 +106,7 @@ class DriveServer:
         return f"<DriveServer at {self.server_address!r}>"
 
 
+@exported_by("sockshock")
 @dataclass(repr=False)
 class Transcript:
     """What happened when ``drive()`` ran a handler.
@@ -259,6 +260,7 @@ class DriveFunction(Protocol):
         ...
 
 
+@exported_by("sockshock", name="drive")  # typed below, as ``drive``
 def _drive(
     handler_class: HandlerClass | str,
     client: ClientArg | Sequence[ClientArg],
@@ -449,7 +451,6 @@ def _drive(
 #: schedules of a check that drives, stopping at the first that fails (as
 #: ``unittest.mock.patch.object`` hangs off ``patch``: no public name of its own).
 _drive.explore = explore  # type: ignore[attr-defined]
-_drive.__name__ = _drive.__qualname__ = "drive"
 #: One object at run time (the function), typed by :class:`DriveFunction`: its
 #: two call forms (one client: a Transcript; a list and ``schedule=``: a list) and
 #: ``explore``, so that ``drive.explore(...)`` type-checks in users' code.

@@ -27,6 +27,7 @@ from sockshock._util import (
     ShutdownTooSlow,
     check_number,
     check_seconds,
+    exported_by,
     make_temporary_directory,
     remove_temporary_directory,
 )
@@ -63,6 +64,7 @@ DEFAULT_WAIT = 30.0
 _NAME_MAX = 255
 
 
+@exported_by("sockshock")
 class ServerHandle(Generic[ServerT]):
     """A server under test and ways to reach it: what ``serving()`` yields, what the
     fixture's ``serve()`` returns and what ``inject()`` lists for each server built

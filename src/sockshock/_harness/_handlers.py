@@ -8,10 +8,12 @@ classic bugs that sockshock's faults expose (one ``recv`` is not one message; on
 from __future__ import annotations
 
 from sockshock import socketserver
+from sockshock._util import exported_by
 
 __all__ = ["DatagramEcho", "LineEcho", "NaiveRecvEcho", "NaiveSendEcho"]
 
 
+@exported_by("sockshock.handlers")
 class LineEcho(socketserver.StreamRequestHandler):
     """Echo every line back until the client closes its side."""
 
@@ -21,6 +23,7 @@ class LineEcho(socketserver.StreamRequestHandler):
             self.wfile.write(line)
 
 
+@exported_by("sockshock.handlers")
 class DatagramEcho(socketserver.DatagramRequestHandler):
     """Answer every datagram with the same bytes."""
 
@@ -29,6 +32,7 @@ class DatagramEcho(socketserver.DatagramRequestHandler):
         self.wfile.write(self.rfile.read())
 
 
+@exported_by("sockshock.handlers")
 class NaiveRecvEcho(socketserver.BaseRequestHandler):
     """Assumes that one ``recv`` returns one whole line: wrong under partial reads."""
 
@@ -40,6 +44,7 @@ class NaiveRecvEcho(socketserver.BaseRequestHandler):
         self.request.sendall(data)
 
 
+@exported_by("sockshock.handlers")
 class NaiveSendEcho(socketserver.BaseRequestHandler):
     """Uses ``send`` where ``sendall`` is needed: loses data under partial writes."""
 

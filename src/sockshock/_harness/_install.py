@@ -49,6 +49,7 @@ from sockshock._util import (
     ShutdownTimeout,
     check_number,
     check_seconds,
+    exported_by,
     resolve_clock,
 )
 from sockshock._wire import FaultLayer
@@ -141,6 +142,7 @@ class Installation:
         self.undo()
 
 
+@exported_by("sockshock")
 def install() -> Installation:
     """Put ``sockshock.socketserver`` in place of ``socketserver`` for everything
     imported from now on (``http.server``, ``xmlrpc.server``, ``logging.config``,
@@ -205,6 +207,7 @@ def _check_injected_address(cls: type[Any], address: Any) -> None:
             ) from None
 
 
+@exported_by("sockshock")
 @contextlib.contextmanager
 def inject(
     faults: FaultsArg | None = None,

@@ -54,6 +54,7 @@ from sockshock._util import (
     InvalidArgument,
     ShutdownTimeout,
     cannot_listen,
+    exported_by,
     make_temporary_directory,
     remove_temporary_directory,
 )
@@ -126,6 +127,7 @@ def serving(
 ) -> contextlib.AbstractContextManager[ServerHandle[ServerT]]: ...
 
 
+@exported_by("sockshock")
 def serving(
     server_class: type[Server] | Server | str,
     handler_class: HandlerClass | str | None = None,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sockshock._layer._protocol import SocketLayer, validate_layer
-from sockshock._util import LayerConformanceError, check_seconds, check_type
+from sockshock._util import LayerConformanceError, check_seconds, check_type, exported_by
 
 __all__ = ["LayerConformanceError", "check_socket_layer"]
 
@@ -305,6 +305,7 @@ def _datagram_checks(
         _expect(server.fileno() == -1, f"{name} datagram close()", "fileno() is not -1")
 
 
+@exported_by("sockshock.layer")
 def check_socket_layer(
     layer: SocketLayer, *, unix: bool | None = None, timeout: float = 5.0
 ) -> None:

@@ -15,11 +15,12 @@ from __future__ import annotations
 import socket
 from typing import Any, Protocol, runtime_checkable
 
-from sockshock._util import InvalidArgument
+from sockshock._util import InvalidArgument, exported_by
 
 __all__ = ["SYSTEM_LAYER", "SocketLayer", "SystemSocketLayer", "validate_layer"]
 
 
+@exported_by("sockshock.layer")
 @runtime_checkable
 class SocketLayer(Protocol):
     """Where servers get their sockets.

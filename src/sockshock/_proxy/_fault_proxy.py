@@ -117,6 +117,7 @@ from sockshock._util import (
     cannot_listen,
     check_number,
     check_seconds,
+    exported_by,
 )
 
 __all__ = ["FaultProxy", "raise_open_file_limit"]
@@ -146,6 +147,7 @@ def raise_open_file_limit() -> tuple[int, int] | None:
     return soft, soft
 
 
+@exported_by("sockshock")
 class FaultProxy:
     """A TCP, UDP or Unix-stream proxy that applies a fault plan on the wire.
 

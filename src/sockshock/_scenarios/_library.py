@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from sockshock._scenarios._model import Scenario, load
-from sockshock._util import InvalidArgument, check_type, did_you_mean
+from sockshock._util import InvalidArgument, check_type, did_you_mean, exported_by
 
 __all__ = ["find", "library", "locate", "names"]
 
@@ -24,6 +24,7 @@ def library() -> list[Path]:
     return [path for path in candidates if path.is_dir()]
 
 
+@exported_by("sockshock.scenarios")
 def names() -> list[str]:
     """Every scenario name in the library, sorted.
 
@@ -63,6 +64,7 @@ def locate(spec: str | Path, *, source: str = "scenario") -> Path:
     )
 
 
+@exported_by("sockshock.scenarios", name="load")
 def find(spec: str | Path, *, source: str = "scenario") -> Scenario:
     """A scenario by path (``scenarios/slowloris.toml``) or by name (``slowloris``).
 

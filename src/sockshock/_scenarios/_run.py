@@ -43,6 +43,7 @@ from sockshock._util import (
     InvalidArgument,
     ShutdownTimeout,
     ShutdownTooSlow,
+    exported_by,
 )
 
 __all__ = [
@@ -446,6 +447,7 @@ def _judge_errors(scenario: Scenario, errors: list[Any]) -> Check:
     )
 
 
+@exported_by("sockshock.scenarios")
 def run(
     scenario: Scenario,
     *,

@@ -10,7 +10,7 @@ from typing import Any
 from sockshock import socketserver as _ss
 from sockshock._stdlib._graft import loop_mixin
 from sockshock._stdlib._lookup import classes, stdlib_socketserver
-from sockshock._util import InvalidArgument, check_choice
+from sockshock._util import InvalidArgument, check_choice, exported_by
 
 __all__ = [
     "CONCURRENCY",
@@ -143,6 +143,7 @@ def variants(
     return kinds
 
 
+@exported_by("sockshock")
 def server_kinds(
     transport: str | None = None,
     family: str | None = None,

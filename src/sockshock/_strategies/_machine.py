@@ -35,7 +35,7 @@ from sockshock._clients import ClientScript, HalfClose, Read, ScriptRun, abbrevi
 from sockshock._faults import FaultModel, FaultPlan
 from sockshock._harness import ClockArg, LeakAudit, ServerHandle, add_note, serving
 from sockshock._strategies._strategies import client_scripts, fault_plans
-from sockshock._util import FaultNeverFired, InvalidArgument
+from sockshock._util import FaultNeverFired, InvalidArgument, exported_by
 
 __all__ = ["AbortedExampleFailure", "ServerMachine"]
 
@@ -118,6 +118,7 @@ def _kept_note(kept: list[BaseException], prefix: str) -> str:
     )
 
 
+@exported_by("sockshock.strategies")
 class ServerMachine(RuleBasedStateMachine):
     """Fuzz a live server with concurrent scripted clients.
 

@@ -36,6 +36,7 @@ from sockshock._util import (
     check_number,
     check_seconds,
     check_type,
+    exported_by,
 )
 
 __all__ = [
@@ -164,6 +165,7 @@ def _scopes(max_bytes: int, model: type[FaultModel]) -> st.SearchStrategy[dict[s
     return st.fixed_dictionaries({}, optional=optional)
 
 
+@exported_by("sockshock.strategies")
 def fault_models(
     model: type[FaultModel], *, scopes: bool = False, max_bytes: int = 64, max_delay: float = 1.0
 ) -> st.SearchStrategy[FaultModel]:
@@ -268,6 +270,7 @@ def _models_strategy(
     return st.one_of(choices)
 
 
+@exported_by("sockshock.strategies")
 def fault_plans(
     transport: str = "stream",
     *,
@@ -419,6 +422,7 @@ def _split(draw: Any, payload: bytes, max_chunks: int | None) -> list[bytes]:
     return [payload[a:b] for a, b in zip([0, *cuts], [*cuts, len(payload)], strict=True)]
 
 
+@exported_by("sockshock.strategies")
 def chunkings(
     payload: bytes | st.SearchStrategy[bytes], *, max_chunks: int | None = None
 ) -> st.SearchStrategy[list[bytes]]:
@@ -438,6 +442,7 @@ def chunkings(
     return _payloads(payload, "chunkings()").flatmap(lambda p: _split(p, max_chunks))
 
 
+@exported_by("sockshock.strategies")
 def datagram_schedules(
     datagrams: Sequence[bytes] | st.SearchStrategy[Sequence[bytes]],
     *,
@@ -531,6 +536,7 @@ def _stream_script(
     return ClientScript(tuple(steps), timeout=timeout, intended=intended)
 
 
+@exported_by("sockshock.strategies")
 def client_scripts(
     request: bytes | st.SearchStrategy[bytes] | None = None,
     *,

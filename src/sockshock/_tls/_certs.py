@@ -25,7 +25,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sockshock._util import InvalidArgument, TLSUnavailable, check_choice, check_type
+from sockshock._util import InvalidArgument, TLSUnavailable, check_choice, check_type, exported_by
 
 if TYPE_CHECKING:
     import trustme
@@ -221,6 +221,7 @@ def _versions(
         context.maximum_version = maximum
 
 
+@exported_by("sockshock.tls")
 def server_context(
     *,
     certificate: str = "valid",
@@ -264,6 +265,7 @@ def server_context(
     return context
 
 
+@exported_by("sockshock.tls")
 def client_context(
     *,
     client_certificate: str | None = None,
@@ -308,6 +310,7 @@ def client_context(
     return context
 
 
+@exported_by("sockshock.tls")
 def contexts(case: str = "valid") -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """The (server, client) contexts of one of :data:`TLS_CASES`.
 

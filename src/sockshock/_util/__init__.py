@@ -53,7 +53,7 @@ from sockshock._util._errors import (
     check_type,
     did_you_mean,
 )
-from sockshock._util._public import publish
+from sockshock._util._public import exported_by
 from sockshock._util._version import __version__
 
 __all__ = [
@@ -94,6 +94,7 @@ __all__ = [
     "check_type",
     "did_you_mean",
     "emergency_cleanup",
+    "exported_by",
     "format_address",
     "host_port_form",
     "install_signal_handlers",
@@ -101,7 +102,6 @@ __all__ = [
     "is_loopback",
     "make_temporary_directory",
     "on_emergency",
-    "publish",
     "remove_temporary_directory",
     "resolve_clock",
     "set_exit_status",

@@ -8,6 +8,7 @@ import time
 from typing import Protocol, runtime_checkable
 
 from sockshock._util._errors import InvalidArgument, check_number
+from sockshock._util._public import exported_by
 
 __all__ = ["Clock", "RealClock", "VirtualClock", "resolve_clock"]
 
@@ -55,6 +56,7 @@ class RealClock:
         return "RealClock()"
 
 
+@exported_by("sockshock.layer")
 class VirtualClock:
     """Virtual time: delays advance the clock instead of sleeping.
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sockshock._util._public import exported_by
+
 __all__ = [
     "FaultNeverFired",
     "HandlerError",
@@ -32,10 +34,12 @@ __all__ = [
 ]
 
 
+@exported_by("sockshock.errors")
 class SockshockError(Exception):
     """Root of every exception sockshock raises deliberately."""
 
 
+@exported_by("sockshock.errors")
 class InvalidArgument(SockshockError, ValueError, TypeError):
     """A parameter, a scenario file, a server class or a command-line option was given
     a value sockshock cannot use.
@@ -46,6 +50,7 @@ class InvalidArgument(SockshockError, ValueError, TypeError):
     """
 
 
+@exported_by("sockshock.errors")
 class ShutdownDeadlockError(SockshockError, RuntimeError):
     """``shutdown()`` was called where waiting for the serving loop would never end.
 
@@ -55,6 +60,7 @@ class ShutdownDeadlockError(SockshockError, RuntimeError):
     """
 
 
+@exported_by("sockshock.errors")
 class ShutdownTimeout(SockshockError):
     """A server did not stop within the harness's bound.
 
@@ -65,15 +71,18 @@ class ShutdownTimeout(SockshockError):
     """
 
 
+@exported_by("sockshock.errors")
 class ShutdownTooSlow(SockshockError, AssertionError):
     """``assert_stops_within()``: stopping took longer than the stated bound."""
 
 
+@exported_by("sockshock.errors")
 class HandlerError(SockshockError):
     """A request handler failed in a forked child with an exception that could not
     be sent to the parent as itself; the message holds the child's traceback."""
 
 
+@exported_by("sockshock.errors")
 class HandlerHangs(SockshockError, RuntimeError):
     """A handler driven in memory (``sockshock.drive()``) would never return on a
     real socket: it waits for data that can never come (no timeout, and its peer
@@ -93,6 +102,7 @@ class UncontrolledBlocking(HandlerHangs):
     public surface has no name of its own for it.)"""
 
 
+@exported_by("sockshock.errors")
 class LeakError(SockshockError, AssertionError):
     """Something outlived the block it was created in (``report`` says what)."""
 
@@ -106,6 +116,7 @@ class LayerConformanceError(SockshockError, AssertionError):
     ``sockshock.layer.check_socket_layer``; catch it as ``AssertionError``)."""
 
 
+@exported_by("sockshock.errors")
 class ProxyError(SockshockError):
     """A :class:`~sockshock.FaultProxy` was used out of order (its address asked
     before ``start()``, a second ``start()``), or its I/O thread failed or would
@@ -117,6 +128,7 @@ class TLSUnavailable(SockshockError, ImportError):
     (catch it as ``ImportError``)."""
 
 
+@exported_by("sockshock.errors")
 class FaultNeverFired(UserWarning):
     """A fault model never fired while a server ran: the test did not test what it
     says (the model's scope missed every operation, or it cannot apply there)."""

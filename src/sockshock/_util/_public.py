@@ -2,34 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from types import FunctionType
+from collections.abc import Callable
+from typing import TypeVar
+
+_T = TypeVar("_T", bound=Callable[..., object])
 
 
-def publish(module: str, namespace: Mapping[str, object], names: Iterable[str]) -> None:
-    """Set ``__module__`` of each class and function of ``namespace`` that ``names``
-    lists (a public module's ``__all__``) to ``module``, as trio does: tracebacks,
-    pytest's summaries, reprs and the reference then say
-    ``sockshock.errors.InvalidArgument``, not ``sockshock._util._errors.InvalidArgument``.
+def exported_by(module: str, *, name: str | None = None) -> Callable[[_T], _T]:
+    """Name the decorated class or function by the public module that exports it:
+    ``@exported_by("sockshock.faults")`` sets ``__module__`` (and ``name``, if it is
+    exported under another name than its own: ``find`` as ``load``, its
+    ``__name__`` and ``__qualname__``).
+
+    Tracebacks, pytest's summaries, reprs, pickles and the reference then say
+    ``sockshock.errors.InvalidArgument``, not
+    ``sockshock._util._errors.InvalidArgument`` -- from the definition on, however
+    the object is reached: the pytest plugin and the harness use the private
+    packages and never import the public modules, so naming an object when its
+    public module is imported (as trio's ``fixup_module_metadata`` does) left a
+    test that only took the fixture with private names. NumPy names its objects
+    the same way (``numpy._utils.set_module``).
 
     Pickling keeps working: it looks an object up by ``__module__`` and
-    ``__qualname__``, and ``module`` exports it under that name (an object exported
-    under another name than its own -- ``find`` as ``load`` -- takes that name).
-    Objects defined outside sockshock's private modules, and instances, are left as
-    they are.
+    ``__qualname__`` -- importing the public module if need be -- and ``module``
+    exports it under that name. The public modules only re-export; that every
+    name they export is named by them, and every object named so is exported, is
+    for tests/test_public_names.py and tests/test_public_names_reached.py to check.
 
     Args:
-        module: the public module's name (its ``__name__``).
-        namespace: the public module's ``globals()``.
-        names: the names it exports.
+        module: the public module's name (``"sockshock"`` for the top level).
+        name: the name it exports the object under, if not its own.
     """
-    for name in names:
-        obj = namespace[name]
-        if not isinstance(obj, (type, FunctionType)):
-            continue  # an instance, a constant
-        home = obj.__module__
-        if not home.startswith("sockshock._") or "." in obj.__qualname__:
-            continue
+    if module != "sockshock" and not module.startswith("sockshock."):
+        raise ValueError(f"{module!r} is not one of sockshock's modules")
+    if any(part.startswith("_") for part in module.split(".")):
+        raise ValueError(f"{module!r} is a private module, not a public one")
+
+    def name_it(obj: _T) -> _T:
         obj.__module__ = module
-        if obj.__name__ != name:
+        if name is not None:
             obj.__name__ = obj.__qualname__ = name
+        return obj
+
+    return name_it

@@ -35,7 +35,13 @@ from sockshock._faults import (
     Operation,
     make_plan,
 )
-from sockshock._util import DATAGRAM_PEER_IDLE, DATAGRAM_PEERS_KEPT, Clock, resolve_clock
+from sockshock._util import (
+    DATAGRAM_PEER_IDLE,
+    DATAGRAM_PEERS_KEPT,
+    Clock,
+    exported_by,
+    resolve_clock,
+)
 from sockshock._wire._forks import ForkChannel
 from sockshock._wire._socket import Connection, FaultySocket
 
@@ -64,6 +70,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
+@exported_by("sockshock.layer")
 class FaultLayer:
     """A socket layer that applies a :class:`~sockshock.faults.FaultPlan`.
 
