@@ -48,7 +48,9 @@ closes every descriptor.
 Run-time control: :meth:`FaultProxy.set_faults` replaces the plan of a running
 proxy (thread-safe: the I/O thread takes it over between two events; open
 connections are decided by the new plan from their next step on, counting their
-operations afresh, and a stall of the old plan ends); :meth:`FaultProxy.disable`
+operations afresh in each direction whose models changed, where what the old plan
+delayed or stalled goes on at once and a reset it scheduled still comes; a direction
+whose models are the same goes on as it was); :meth:`FaultProxy.disable`
 refuses connections while keeping the port (or path) and closes the open ones,
 :meth:`FaultProxy.enable` listens again -- toxiproxy's ``enabled`` switch.
 :attr:`FaultProxy.on_event` sees every decision as it is made (``--log FILE``).
@@ -388,10 +390,16 @@ class FaultProxy:
                 ``None`` for none.
             seed: the seed of a plan made from a list (default: random).
 
-        Open connections are decided by the new plan from their next step on,
-        their operations counted afresh (toxiproxy's toxics count from when they
-        were added); a stall of the old plan ends (what arrived meanwhile was
-        discarded). The old plan keeps its log.
+        Open connections are decided by the new plan from their next step on. In
+        a direction whose models changed, operations are counted afresh
+        (toxiproxy's toxics count from when they were added) and what the old
+        plan held back goes on at once, as when a toxiproxy toxic is removed:
+        what it delayed (latency, a slow close) is written now, and a stall ends
+        (what arrived meanwhile was discarded); a reset it scheduled still comes,
+        as toxiproxy's ``reset_peer``'s does. A direction whose models are the
+        same goes on as it was (its counts, delays and stall), as toxiproxy's
+        downstream toxics are untouched by a change upstream. The old plan
+        keeps its log.
 
         Returns:
             The new plan (also :attr:`plan` from now on).
@@ -405,12 +413,28 @@ class FaultProxy:
         self._control(lambda: self._replan(plan))
         return plan
 
+    @staticmethod
+    def _stream_models(plan: FaultPlan) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The models a stream connection's two directions ask: client to server
+        (``recv``), server to client (``send``, the close included)."""
+        return (
+            tuple(m for m in plan.models if m.applies_to_kind(RECV)),
+            tuple(m for m in plan.models if m.applies_to_kind(SEND)),
+        )
+
     def _replan(self, plan: FaultPlan) -> None:
+        before = self._stream_models(self._plan)
         self._plan = plan
         self._concerns = self._concerns_of(plan)
         if self._acceptor is not None:
+            # A direction whose models are the same goes on as it was (its counts,
+            # delays and stall), as toxiproxy's downstream toxics are untouched by
+            # a change upstream.
+            inward, outward = (
+                old != new for old, new in zip(before, self._stream_models(plan), strict=True)
+            )
             for conn in list(self._acceptor.connections.values()):
-                conn.replan()
+                conn.replan(inward=inward, outward=outward)
         if self._relay is not None:
             for peer in self._relay.peers.values():
                 peer.offset = [0, 0]

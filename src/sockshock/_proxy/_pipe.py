@@ -96,6 +96,7 @@ class Pipe:
         "concerned",
         "conn",
         "count",
+        "delaying",
         "dst",
         "dst_fd",
         "eof_asked",
@@ -153,6 +154,7 @@ class Pipe:
         self.eof_asked = False
         self.fin_next = False  # an end of file follows the bytes in ``out``
         self.waiting = False  # a delay is running
+        self.delaying = False  # ... and it is a decision's delay, not a delayed reset
         self.blocked = False  # ``dst`` was full: wait until it is writable
         self.released = 0.0  # when the last decided step may leave
         self.generation = 0  # the plan's: a stall's timer outlives no plan change
@@ -197,8 +199,13 @@ class Pipe:
         )
 
     def replan(self, concerned: bool, asks_close: bool) -> None:
-        """A new plan took over: it decides from here on, counting afresh (a stall
-        of the old plan ends: what arrived meanwhile was discarded)."""
+        """A new plan took over: it decides from here on, counting afresh. What the
+        old plan held back goes on at once, as a toxiproxy toxic that is removed
+        lets what it holds go (latency: "don't drop any data on the floor"): a delay
+        ends now (the data and end of file it held are written; what follows is the
+        new plan's), a stall ends (what arrived meanwhile was discarded). A reset
+        the old plan scheduled still comes: toxiproxy's ``reset_peer`` cannot be
+        interrupted either."""
         self.generation += 1
         self.concerned = concerned
         self.asks_close = asks_close
@@ -207,6 +214,9 @@ class Pipe:
         self.count = 0
         if self.state == _STALLED:
             self.state = _OPEN
+        if self.delaying:  # its timer finds the generation moved on and does nothing
+            self.delaying = self.waiting = False
+        self.released = 0.0
         self.pump()
 
     # -- reading ------------------------------------------------------------------------
@@ -406,11 +416,11 @@ class Pipe:
         self.blocked = False
         self.pump()
 
-    def resume(self) -> None:
-        """A delay ran out."""
-        if self.conn.closed:
+    def resume(self, generation: int) -> None:
+        """A decision's delay ran out (unless a new plan ended it already)."""
+        if self.conn.closed or generation != self.generation:
             return
-        self.waiting = False
+        self.waiting = self.delaying = False
         self.pump()
         self.conn.update()
 
@@ -494,8 +504,9 @@ class Pipe:
             release = now + delay if paced else max(self.released, arrival + delay)
             self.released = release
             if release > now:
-                self.waiting = True
-                self.loop.call_at(release, self.resume)
+                self.waiting = self.delaying = True
+                generation = self.generation
+                self.loop.call_at(release, lambda: self.resume(generation))
 
     def _stall(self, decision: Decision) -> None:
         self._discard()

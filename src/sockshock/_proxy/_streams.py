@@ -223,13 +223,15 @@ class StreamConnection:
         self.acceptor.connections.pop(self.index, None)
         self.proxy._ended(self.index)
 
-    def replan(self) -> None:
-        """A new plan took over (on the I/O thread)."""
+    def replan(self, *, inward: bool = True, outward: bool = True) -> None:
+        """A new plan took over (on the I/O thread); ``inward``, ``outward``: whether
+        it changed the models of that direction (one it did not goes on as it was)."""
         if self.closed:
             return
         concerns = self.proxy._concerns
-        self.inward.replan(concerns[RECV], True)
-        if not self.closed:
+        if inward:
+            self.inward.replan(concerns[RECV], True)
+        if outward and not self.closed:
             self.outward.replan(concerns[SEND], concerns["close"])
         self.update()
 
