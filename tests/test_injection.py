@@ -255,6 +255,13 @@ def test_stall_without_timeout_is_found_by_the_shutdown_bound() -> None:
     ):
         client.connect(srv.address)
         client.sendall(b"never seen")
+        # The handler's read stalled before the stop begins: on a loaded machine the
+        # loop may not take the connection within the stop's short wait for it
+        # (a quarter of shutdown_timeout), and the Stall would never fire.
+        deadline = time.monotonic() + WAIT
+        while not srv.plan.log and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert [event.decision.action for event in srv.plan.log] == ["stall"]
     assert handler.seen == ["eof"]  # unstuck by the harness: shutdown reads as EOF
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import sys
 import threading
 import time
@@ -32,6 +33,16 @@ except ImportError:  # (an older sockshock, to show what failed before)
     pass
 else:
     ending.EXIT_GRACE = 0.5
+
+# The signals the tests send get their usual actions, whatever this process
+# inherited: a test run started with nohup, or as a background job of a script
+# (``pytest ... &``), hands its children SIGHUP and SIGINT ignored, and sockshock
+# rightly leaves an ignored signal alone -- the script would then wait out its 60 s
+# and exit 3 instead of ending by the signal.
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 how = sys.argv[1]
 pid_r, pid_w = os.pipe()
 
