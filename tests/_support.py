@@ -5,6 +5,9 @@ from __future__ import annotations
 import functools
 import http.server
 import socket
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 #: The bound on a subprocess or a pytester run: it only guards against a hang. Runs
@@ -58,3 +61,27 @@ class HelloHTTP(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """End ``proc`` if it still runs: SIGTERM, then SIGKILL after :data:`WAIT`;
+    reaped either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(WAIT)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` (dedented) in a fresh interpreter, its output captured as text,
+    bounded by :data:`SUBPROCESS_TIMEOUT`; the caller judges the exit status."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )

@@ -4,30 +4,17 @@ where a test cannot reach them. Each install runs in a subprocess (it changes wh
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
 import sockshock
 from sockshock import faults as F
-from tests._support import SUBPROCESS_TIMEOUT, WAIT, run_pytest
+from tests._support import WAIT, run_pytest, run_python
 
 pytest_plugins = ["pytester"]
 
 
-def python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
-
-
 def test_install_builds_later_imports_on_ours_and_undoes_itself() -> None:
-    proc = python("""
+    proc = run_python("""
         import sys, sockshock
         assert "socketserver" not in sys.modules  # sockshock never imports it itself
         with sockshock.install():
@@ -43,7 +30,7 @@ def test_install_builds_later_imports_on_ours_and_undoes_itself() -> None:
 
 
 def test_install_after_a_consumer_was_imported_names_it() -> None:
-    proc = python("""
+    proc = run_python("""
         import xmlrpc.server, sockshock
         try:
             sockshock.install()
@@ -58,7 +45,7 @@ def test_install_after_a_consumer_was_imported_names_it() -> None:
 
 
 def test_the_install_error_is_a_value_error_with_sensible_advice_for_a_script() -> None:
-    proc = python("""
+    proc = run_python("""
         import socketserver
 
         class Mine(socketserver.TCPServer):

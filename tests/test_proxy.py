@@ -41,7 +41,7 @@ from sockshock._proxy import (
 )
 from sockshock._util import ProxyError
 from sockshock.handlers import DatagramEcho, LineEcho
-from tests._support import SUBPROCESS_TIMEOUT, ipv6_loopback, read_line
+from tests._support import SUBPROCESS_TIMEOUT, ipv6_loopback, read_line, stop_process
 
 pytest_plugins = ["pytester"]
 
@@ -192,13 +192,7 @@ def child(*args: str) -> Iterator[subprocess.Popen[str]]:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(params=["tcp", "unix"])

@@ -33,7 +33,7 @@ import pytest
 import sockshock
 from sockshock import faults as F
 from tests import test_proxy_api as api_tests
-from tests._support import SUBPROCESS_TIMEOUT, WAIT
+from tests._support import SUBPROCESS_TIMEOUT, WAIT, stop_process
 from tests.test_proxy_control import proxy_process
 
 redis = pytest.importorskip("redis", reason="redis-py is not installed (pip install redis)")
@@ -94,16 +94,6 @@ class RedisServer:
                     f"({self.clients()} clients, {self.connections_received()} received)"
                 )
             time.sleep(0.005)
-
-
-def stop_process(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(WAIT)
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:

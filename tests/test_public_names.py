@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests._support import SUBPROCESS_TIMEOUT
+from tests._support import SUBPROCESS_TIMEOUT, run_python
 from tests.test_exports import DROP_IN, PUBLIC
 
 
@@ -70,13 +70,8 @@ def test_an_exception_is_named_publicly_before_anyone_imports_its_module() -> No
         "except InvalidArgument as error:\n"
         "    print(type(error).__module__, LeakError.__module__)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=True,
-    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.split() == ["sockshock.errors", "sockshock.errors"]
 
 
@@ -111,11 +106,6 @@ def test_the_top_levels_names_are_public_once_one_of_their_home_is_used() -> Non
         "assert pickle.loads(pickle.dumps(ServerHandle)) is ServerHandle\n"
         "print(serving.__module__, ServerHandle.__module__, Transcript.__module__)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=True,
-    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.split() == ["sockshock", "sockshock", "sockshock"]

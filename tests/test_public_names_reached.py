@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from tests._support import SUBPROCESS_TIMEOUT, run_pytest
+from tests._support import run_pytest, run_python
 
 pytest_plugins = ["pytester"]
 
@@ -81,13 +79,8 @@ print(json.dumps({"loaded": loaded, "checked": checked, "wrong": wrong,
 
 @functools.cache
 def _reached() -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-c", _REACHED],
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=True,
-    )
+    proc = run_python(_REACHED)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
 

@@ -17,7 +17,6 @@ import socket
 import socketserver
 import ssl
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -33,7 +32,7 @@ from sockshock import _wire
 from sockshock import faults as F
 from sockshock._tls import SERVER_HOSTNAME, TLS_CASES, TLSSocket, TLSUnavailable, _certs
 from sockshock._util import InvalidArgument, SockshockError
-from tests._support import SUBPROCESS_TIMEOUT
+from tests._support import run_python
 
 WAIT = 30.0  # the bound on every wait; tests take milliseconds (a loaded machine: more)
 IMPLEMENTATIONS = ("ssl", "sockshock")
@@ -1042,18 +1041,8 @@ def test_bad_names_are_refused() -> None:
         _certs.contexts("expred")
 
 
-def _run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=False,
-    )
-
-
 def test_importing_tls_loads_no_certificate_machinery() -> None:
-    result = _run_python(
+    result = run_python(
         "import sys\n"
         "import sockshock._tls._socket, sockshock._tls._certs\n"
         "print(sorted(m for m in ('trustme', 'cryptography') if m in sys.modules))\n"
@@ -1063,7 +1052,7 @@ def test_importing_tls_loads_no_certificate_machinery() -> None:
 
 
 def test_missing_trustme_says_what_to_install() -> None:
-    result = _run_python(
+    result = run_python(
         "import sys\n"
         "sys.modules['trustme'] = None  # as if it were not installed\n"
         "from sockshock._tls import _certs\n"
